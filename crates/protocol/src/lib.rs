@@ -1,0 +1,12 @@
+//! Kafka's wire format for Sluice, sans-I/O.
+//!
+//! This crate turns bytes into values and values into bytes; it never touches a socket or a
+//! file. So far it holds the v2 record batch (`record_batch`) and the records inside it
+//! (`record`); the request/response codec joins it with the broker.
+
+pub mod record;
+pub mod record_batch;
+pub mod varint;
+
+pub use record::{Record, RecordBatchBuilder, RecordHeader};
+pub use record_batch::{Attributes, BatchError, BatchHeader, Compression, RecordBatch, RecordBatches, TimestampType};

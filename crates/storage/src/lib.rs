@@ -1,0 +1,32 @@
+//! The segmented partition log of Sluice, on local disk. Synchronous file I/O, no threads of its
+//! own: the broker decides which threads run it and when maintenance happens.
+//!
+//! Kafka's model and names: a [`Log`] per partition is a sequence of [`LogSegment`]s
+//! (`{base_offset:020}.log` with sparse, memory-mapped [`OffsetIndex`] and [`TimeIndex`]);
+//! a [`LogManager`] holds every log under `log.dirs`, recovers them after a crash, and runs
+//! retention, flushes and checkpoints. Record batches stay in their wire form end to end
+//! (see `sluice_protocol::record_batch`).
+
+pub mod checkpoint;
+pub mod clock;
+pub mod config;
+pub mod epoch;
+pub mod error;
+pub mod index;
+pub mod log;
+pub mod manager;
+pub mod segment;
+pub mod topic_partition;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{CleanupPolicy, LogConfig};
+pub use epoch::{EpochEntry, LeaderEpochFileCache};
+pub use error::{Result, StorageError};
+pub use index::{OffsetIndex, TimeIndex};
+pub use log::{
+    EARLIEST_TIMESTAMP, FetchDataInfo, LATEST_TIMESTAMP, Log, LogAppendInfo, LogLoadParams, MAX_TIMESTAMP,
+    TimestampAndOffset,
+};
+pub use manager::{LogManager, LogManagerConfig, MaintenanceReport, SharedLog};
+pub use segment::LogSegment;
+pub use topic_partition::TopicPartition;

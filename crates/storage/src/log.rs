@@ -1,0 +1,740 @@
+//! `Log`: one partition's log on disk, a sequence of [`LogSegment`]s. Kafka's `UnifiedLog`
+//! (local part).
+//!
+//! Offsets: `log_start_offset` (first offset a reader may ask for) <= `high_watermark` (decided
+//! by the replication layer, stored here) <= `log_end_offset` (next offset to assign). The
+//! recovery point is the offset below which everything is known to be on disk.
+//!
+//! Invariants, checked in release builds: segments are keyed by base offset and do not
+//! overlap; only the last segment is written; `log_start_offset <= high_watermark <=
+//! log_end_offset`; the leader-epoch cache never names an offset at or past the log end.
+//!
+//! Concurrency: appends, truncation, retention and flushes take `&mut self`; reads take `&self`.
+//! The broker decides which threads run them and how the log is shared.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::record_batch::{self, BatchError, BatchHeader, BatchIter, NO_TIMESTAMP};
+
+use crate::TopicPartition;
+use crate::clock::Clock;
+use crate::config::LogConfig;
+use crate::epoch::{EpochEntry, LeaderEpochFileCache};
+use crate::error::{Result, StorageError, io_err};
+use crate::segment::{INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX};
+
+/// ListOffsets' special timestamps.
+pub const EARLIEST_TIMESTAMP: i64 = -2;
+pub const LATEST_TIMESTAMP: i64 = -1;
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// What the log directory's checkpoints say about a log when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLoadParams {
+    /// Offset below which the log was flushed before the last shutdown.
+    pub recovery_point: i64,
+    /// The checkpointed log start offset, if any.
+    pub log_start_offset: Option<i64>,
+    /// The checkpointed high watermark.
+    pub high_watermark: i64,
+    /// Whether the log directory was closed cleanly (its marker file was present).
+    pub had_clean_shutdown: bool,
+}
+
+impl Default for LogLoadParams {
+    fn default() -> Self {
+        LogLoadParams { recovery_point: 0, log_start_offset: None, high_watermark: 0, had_clean_shutdown: false }
+    }
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub record_count: i64,
+    pub batch_count: usize,
+    pub bytes: usize,
+    pub log_start_offset: i64,
+}
+
+/// Bytes returned by a read: whole batches, concatenated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchDataInfo {
+    pub records: Bytes,
+    /// One past the last offset returned (the fetch offset when nothing was returned).
+    pub next_offset: i64,
+}
+
+/// A ListOffsets answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampAndOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+    pub leader_epoch: Option<i32>,
+}
+
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    tp: TopicPartition,
+    config: LogConfig,
+    clock: Arc<dyn Clock>,
+    segments: BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    high_watermark: i64,
+    recovery_point: i64,
+    epoch_cache: LeaderEpochFileCache,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    dir_dirty: bool,
+    offline: Option<String>,
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it if the last shutdown was unclean.
+    pub fn open(
+        dir: &Path,
+        tp: TopicPartition,
+        config: LogConfig,
+        params: LogLoadParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| io_err("create log directory", dir, e))?;
+        let now = clock.now_ms();
+        let bases = scan_dir(dir)?;
+
+        let mut rebuild_epochs = false;
+        let mut epoch_cache = match LeaderEpochFileCache::load(dir) {
+            Ok(c) => c,
+            Err(StorageError::CorruptCheckpoint { path, reason }) => {
+                tracing::warn!(%tp, path = %path.display(), %reason, "rebuilding leader epoch cache from the log");
+                rebuild_epochs = true;
+                LeaderEpochFileCache::empty(dir)
+            }
+            Err(e) => return Err(e),
+        };
+
+        // The first segment that may hold unflushed data: the one containing the recovery point.
+        let recover_from = bases.iter().rev().find(|&&b| b <= params.recovery_point).copied().unwrap_or(i64::MIN);
+        let mut segments = BTreeMap::new();
+        let mut recovered_any = false;
+        let last_index = bases.len().saturating_sub(1);
+        for (i, &base) in bases.iter().enumerate() {
+            let is_last = i == last_index;
+            let mut segment = LogSegment::open(dir, base, &config, now, is_last)?;
+            let unflushed = !params.had_clean_shutdown && (base >= recover_from || is_last);
+            let mut must_recover = unflushed || rebuild_epochs;
+            if !must_recover {
+                if let Err(e) = segment.sanity_check() {
+                    tracing::warn!(%tp, segment = base, error = %e, "segment failed its sanity check; recovering it");
+                    must_recover = true;
+                }
+            }
+            if must_recover {
+                let truncated = segment.recover(Some(&mut epoch_cache))?;
+                recovered_any = true;
+                if truncated > 0 {
+                    tracing::warn!(%tp, segment = base, truncated_bytes = truncated, "truncated an invalid tail during recovery");
+                    if unflushed && !is_last {
+                        // Offsets must stay contiguous: what followed the damage is unreliable.
+                        segments.insert(base, segment);
+                        for &later in &bases[i + 1..] {
+                            tracing::warn!(%tp, segment = later, "deleting segment after a truncated one");
+                            LogSegment::open(dir, later, &config, now, false)?.delete()?;
+                        }
+                        break;
+                    }
+                }
+            }
+            segments.insert(base, segment);
+        }
+        // Neighbours must not overlap (a garbled tail could claim offsets of the next segment).
+        let keys: Vec<i64> = segments.keys().copied().collect();
+        for pair in keys.windows(2) {
+            let next_base = pair[1];
+            let seg = segments.get_mut(&pair[0]).expect("key from the map");
+            if seg.next_offset() > next_base {
+                tracing::warn!(%tp, segment = pair[0], next_base, "segment overlaps its successor; truncating it");
+                seg.truncate_to(next_base)?;
+            }
+        }
+        if segments.is_empty() {
+            let base = params.log_start_offset.unwrap_or(0).max(0);
+            segments.insert(base, LogSegment::create(dir, base, &config, now)?);
+        }
+        let (&first_base, _) = segments.first_key_value().expect("at least one segment");
+        let (_, last) = segments.last_key_value().expect("at least one segment");
+        // Make sure the active segment's indexes are writable (it may have been loaded as an
+        // inactive one if segments after it were deleted).
+        let log_end_offset = last.next_offset();
+        let log_start_offset = params.log_start_offset.unwrap_or(first_base).max(first_base).min(log_end_offset);
+        let high_watermark = params.high_watermark.clamp(log_start_offset, log_end_offset);
+
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            tp,
+            config,
+            clock,
+            segments,
+            log_start_offset,
+            log_end_offset,
+            high_watermark,
+            recovery_point: log_end_offset,
+            epoch_cache,
+            unflushed_messages: 0,
+            last_flush_ms: now,
+            dir_dirty: false,
+            offline: None,
+        };
+        log.epoch_cache.truncate_from_end(log_end_offset)?;
+        log.epoch_cache.truncate_from_start(log_start_offset)?;
+        if recovered_any {
+            log.epoch_cache.flush()?;
+            // What recovery kept is now made durable, so the recovery point is the log end.
+            for segment in log.segments.values() {
+                segment.flush()?;
+            }
+            crate::checkpoint::sync_dir(dir)?;
+        }
+        tracing::debug!(tp = %log.tp, log_start_offset, log_end_offset, segments = log.segments.len(), "loaded log");
+        Ok(log)
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+    /// Replaces the log's config; takes effect for the next append, roll and retention pass.
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+    pub fn num_segments(&self) -> usize {
+        self.segments.len()
+    }
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+    pub fn active_segment_base_offset(&self) -> i64 {
+        *self.segments.last_key_value().expect("a log always has a segment").0
+    }
+    /// Total bytes of all segments.
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments.values().map(LogSegment::size).sum()
+    }
+    pub fn last_flush_ms(&self) -> i64 {
+        self.last_flush_ms
+    }
+    pub fn is_offline(&self) -> bool {
+        self.offline.is_some()
+    }
+
+    fn check_online(&self) -> Result<()> {
+        match &self.offline {
+            Some(reason) => Err(StorageError::LogOffline { tp: self.tp.clone(), reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// An I/O failure while changing the log takes it offline (Kafka takes the log directory
+    /// offline): later writes fail fast instead of building on a state nobody checked.
+    fn offline_on_io<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e @ StorageError::Io { .. }) = &result {
+            tracing::error!(tp = %self.tp, error = %e, "log is going offline after an I/O error");
+            self.offline = Some(e.to_string());
+        }
+        result
+    }
+
+    /// Sets the high watermark, clamped to `[log_start_offset, log_end_offset]`; returns it.
+    pub fn update_high_watermark(&mut self, high_watermark: i64) -> i64 {
+        self.high_watermark = high_watermark.clamp(self.log_start_offset, self.log_end_offset);
+        self.high_watermark
+    }
+
+    fn invalid(&self, source: BatchError) -> StorageError {
+        StorageError::InvalidRecord { tp: self.tp.clone(), source }
+    }
+
+    /// Validates every batch of `records` (structure, CRC, size) and returns their headers.
+    fn validate_batches(&self, records: &[u8]) -> Result<Vec<BatchHeader>> {
+        let mut headers = Vec::new();
+        for item in BatchIter::new(records) {
+            let (header, bytes) = item.map_err(|e| self.invalid(e))?;
+            record_batch::validate(bytes).map_err(|e| self.invalid(e))?;
+            if bytes.len() > self.config.max_message_bytes {
+                return Err(StorageError::RecordTooLarge {
+                    tp: self.tp.clone(),
+                    size: bytes.len(),
+                    max: self.config.max_message_bytes,
+                });
+            }
+            headers.push(header);
+        }
+        if headers.is_empty() {
+            return Err(self.invalid(BatchError::Truncated {
+                position: 0,
+                needed: record_batch::BATCH_HEADER_SIZE,
+                available: records.len(),
+            }));
+        }
+        Ok(headers)
+    }
+
+    /// Appends batches from a producer: validates them, assigns offsets from the log end,
+    /// stamps `leader_epoch`, and writes them. The offset and epoch fields of `records` are
+    /// rewritten in place (they lie outside the CRC).
+    pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32) -> Result<LogAppendInfo> {
+        self.check_online()?;
+        let mut headers = self.validate_batches(records)?;
+        if let Some(empty) = headers.iter().position(|h| h.records_count == 0) {
+            return Err(self
+                .invalid(BatchError::CorruptRecord { position: empty, reason: "a produced batch must hold records" }));
+        }
+        let mut next = self.log_end_offset;
+        let mut position = 0;
+        for h in &mut headers {
+            let bytes = &mut records[position..position + h.size()];
+            record_batch::set_base_offset(bytes, next);
+            record_batch::set_partition_leader_epoch(bytes, leader_epoch);
+            h.base_offset = next;
+            h.partition_leader_epoch = leader_epoch;
+            next = h.next_offset();
+            position += h.size();
+        }
+        if leader_epoch >= 0 {
+            let result = self.epoch_cache.assign(leader_epoch, headers[0].base_offset);
+            self.offline_on_io(result)?;
+        }
+        self.append_validated(records, &headers)
+    }
+
+    /// Appends batches replicated from the leader, keeping their offsets and epochs. The first
+    /// must start at or after the log end offset.
+    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<LogAppendInfo> {
+        self.check_online()?;
+        let headers = self.validate_batches(records)?;
+        let mut expected = self.log_end_offset;
+        for h in &headers {
+            if h.base_offset < expected {
+                return Err(StorageError::UnexpectedAppendOffset {
+                    tp: self.tp.clone(),
+                    first_offset: h.base_offset,
+                    log_end_offset: expected,
+                });
+            }
+            expected = h.next_offset();
+        }
+        for h in &headers {
+            let result = self.epoch_cache.assign(h.partition_leader_epoch, h.base_offset);
+            self.offline_on_io(result)?;
+        }
+        self.append_validated(records, &headers)
+    }
+
+    fn append_validated(&mut self, records: &[u8], headers: &[BatchHeader]) -> Result<LogAppendInfo> {
+        let first = headers[0];
+        let last = headers[headers.len() - 1];
+        let max_timestamp = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(NO_TIMESTAMP);
+        let now = self.clock.now_ms();
+        let active = self.segments.last_key_value().expect("a log always has a segment").1;
+        if active.should_roll(&self.config, records.len(), last.last_offset(), max_timestamp, now)
+            || first.base_offset - active.base_offset() > i64::from(i32::MAX)
+        {
+            let result = self.roll_at(first.base_offset);
+            self.offline_on_io(result)?;
+        }
+        let active = self.segments.last_entry().expect("a log always has a segment").into_mut();
+        let result = active.append(records, headers);
+        self.offline_on_io(result)?;
+        self.log_end_offset = last.next_offset();
+        let record_count: i64 = headers.iter().map(|h| i64::from(h.records_count)).sum();
+        self.unflushed_messages += record_count;
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(LogAppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset(),
+            max_timestamp,
+            record_count,
+            batch_count: headers.len(),
+            bytes: records.len(),
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// Starts a new active segment at the log end offset.
+    pub fn roll(&mut self) -> Result<()> {
+        self.check_online()?;
+        let result = self.roll_at(self.log_end_offset);
+        self.offline_on_io(result)
+    }
+
+    fn roll_at(&mut self, expected_base: i64) -> Result<()> {
+        let new_base = expected_base.max(self.log_end_offset);
+        let now = self.clock.now_ms();
+        let (&active_base, active) = self.segments.last_key_value().expect("a log always has a segment");
+        if active.is_empty() {
+            if active_base == new_base {
+                return Ok(());
+            }
+            let empty = self.segments.pop_last().expect("checked above").1;
+            empty.delete()?;
+        } else {
+            self.segments.last_entry().expect("checked above").into_mut().on_become_inactive()?;
+        }
+        let segment = LogSegment::create(&self.dir, new_base, &self.config, now)?;
+        self.segments.insert(new_base, segment);
+        self.dir_dirty = true;
+        tracing::debug!(tp = %self.tp, base_offset = new_base, "rolled a new segment");
+        Ok(())
+    }
+
+    /// Reads whole batches from `offset` (the first batch is the one containing it) up to
+    /// `max_bytes`, never a batch reaching `max_offset` (exclusive; pass the high watermark for
+    /// consumers, the log end offset for followers). With `min_one_batch` the first batch is
+    /// returned even if it alone exceeds `max_bytes`.
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<FetchDataInfo> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                tp: self.tp.clone(),
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        let max_offset = max_offset.min(self.log_end_offset);
+        let mut out = BytesMut::new();
+        let mut next = offset;
+        let floor = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(&b, _)| b);
+        for (&base, segment) in self.segments.range(floor..) {
+            if next >= max_offset {
+                break;
+            }
+            let remaining = max_bytes.saturating_sub(out.len());
+            if remaining == 0 && !(min_one_batch && out.is_empty()) {
+                break;
+            }
+            let r = segment.read(next.max(base), remaining, max_offset, min_one_batch && out.is_empty(), &mut out)?;
+            if r.bytes > 0 {
+                next = r.next_offset;
+            }
+            if r.limited {
+                break;
+            }
+        }
+        Ok(FetchDataInfo { records: out.freeze(), next_offset: next })
+    }
+
+    /// The epoch in force at `offset`, per the leader-epoch cache.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.epoch_cache.entries().iter().rev().find(|e| e.start_offset <= offset).map(|e| e.epoch)
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epoch_cache.latest_epoch()
+    }
+
+    pub fn epoch_entries(&self) -> &[EpochEntry] {
+        self.epoch_cache.entries()
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch <= `epoch` and its end offset (KIP-101/279).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epoch_cache.end_offset_for(epoch, self.log_end_offset)
+    }
+
+    /// ListOffsets: the first offset whose record timestamp is >= `timestamp`, or for the
+    /// special values, the log start (`EARLIEST_TIMESTAMP`), the log end (`LATEST_TIMESTAMP`),
+    /// or the record with the largest timestamp (`MAX_TIMESTAMP`, KIP-734).
+    pub fn fetch_offset_by_timestamp(&self, timestamp: i64) -> Result<Option<TimestampAndOffset>> {
+        let with_epoch =
+            |timestamp, offset| TimestampAndOffset { timestamp, offset, leader_epoch: self.epoch_for_offset(offset) };
+        match timestamp {
+            EARLIEST_TIMESTAMP => return Ok(Some(with_epoch(NO_TIMESTAMP, self.log_start_offset))),
+            LATEST_TIMESTAMP => {
+                return Ok(Some(TimestampAndOffset {
+                    timestamp: NO_TIMESTAMP,
+                    offset: self.log_end_offset,
+                    leader_epoch: self.latest_epoch(),
+                }));
+            }
+            MAX_TIMESTAMP => {
+                let best = self
+                    .segments
+                    .values()
+                    .filter(|s| s.next_offset() > self.log_start_offset && s.max_timestamp() >= 0)
+                    .max_by_key(|s| (s.max_timestamp(), std::cmp::Reverse(s.base_offset())));
+                let Some(segment) = best else { return Ok(None) };
+                let found = segment.find_offset_by_timestamp(segment.max_timestamp(), self.log_start_offset)?;
+                return Ok(found.map(|(ts, off)| with_epoch(ts, off)));
+            }
+            t if t < 0 => return Ok(None),
+            _ => {}
+        }
+        for segment in self.segments.values() {
+            if segment.next_offset() <= self.log_start_offset || segment.max_timestamp() < timestamp {
+                continue;
+            }
+            if let Some((ts, off)) = segment.find_offset_by_timestamp(timestamp, self.log_start_offset)? {
+                return Ok(Some(with_epoch(ts, off)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every batch holding an offset >= `target` (a follower diverged from its
+    /// leader). Returns whether anything was removed.
+    pub fn truncate_to(&mut self, target: i64) -> Result<bool> {
+        self.check_online()?;
+        assert!(target >= 0, "truncate {} to negative offset {target}", self.tp);
+        if target >= self.log_end_offset {
+            return Ok(false);
+        }
+        if target <= self.log_start_offset {
+            self.truncate_fully_and_start_at(target)?;
+            return Ok(true);
+        }
+        let result = self.truncate_segments(target);
+        self.offline_on_io(result)?;
+        Ok(true)
+    }
+
+    fn truncate_segments(&mut self, target: i64) -> Result<()> {
+        while let Some((&base, _)) = self.segments.last_key_value() {
+            if base < target || self.segments.len() == 1 {
+                break;
+            }
+            self.segments.pop_last().expect("non-empty").1.delete()?;
+        }
+        let last = self.segments.last_entry().expect("a log always has a segment").into_mut();
+        last.truncate_to(target)?;
+        let new_end = last.next_offset();
+        if new_end < self.log_start_offset {
+            // The batch holding the log start offset was cut: nothing readable remains.
+            return self.truncate_fully_and_start_at(self.log_start_offset);
+        }
+        self.log_end_offset = new_end;
+        self.high_watermark = self.high_watermark.min(new_end);
+        self.recovery_point = self.recovery_point.min(new_end);
+        self.epoch_cache.truncate_from_end(new_end)?;
+        tracing::info!(tp = %self.tp, target, log_end_offset = new_end, "truncated log");
+        Ok(())
+    }
+
+    /// Deletes every segment and restarts the log, empty, at `offset`.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        self.check_online()?;
+        let result = self.reset_at(offset);
+        self.offline_on_io(result)
+    }
+
+    fn reset_at(&mut self, offset: i64) -> Result<()> {
+        assert!(offset >= 0, "restart {} at negative offset {offset}", self.tp);
+        for (_, segment) in std::mem::take(&mut self.segments) {
+            segment.delete()?;
+        }
+        let now = self.clock.now_ms();
+        self.segments.insert(offset, LogSegment::create(&self.dir, offset, &self.config, now)?);
+        self.dir_dirty = true;
+        self.log_start_offset = offset;
+        self.log_end_offset = offset;
+        self.high_watermark = offset;
+        self.recovery_point = offset;
+        self.epoch_cache.clear()?;
+        tracing::info!(tp = %self.tp, offset, "truncated log fully");
+        Ok(())
+    }
+
+    /// DeleteRecords: moves the log start offset up to `new_start` (at most the high
+    /// watermark) and deletes the segments wholly below it. Returns whether it moved.
+    pub fn maybe_increment_log_start_offset(&mut self, new_start: i64) -> Result<bool> {
+        self.check_online()?;
+        if new_start > self.high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                tp: self.tp.clone(),
+                offset: new_start,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.high_watermark,
+            });
+        }
+        if new_start <= self.log_start_offset {
+            return Ok(false);
+        }
+        self.log_start_offset = new_start;
+        let result = self.epoch_cache.truncate_from_start(new_start);
+        self.offline_on_io(result)?;
+        self.delete_segments_while(|_, next_base, log| next_base <= log.log_start_offset)?;
+        Ok(true)
+    }
+
+    /// Retention: deletes old segments, oldest first, never the active one and never one
+    /// holding offsets at or above the high watermark: segments wholly below the log start
+    /// offset, then (with `cleanup.policy=delete`) those older than `retention.ms`, then
+    /// those beyond `retention.bytes`. Returns how many were deleted.
+    pub fn delete_old_segments(&mut self) -> Result<usize> {
+        self.check_online()?;
+        let mut deleted = self.delete_segments_while(|_, next_base, log| next_base <= log.log_start_offset)?;
+        if !self.config.cleanup_policy.delete {
+            return Ok(deleted);
+        }
+        if self.config.retention_ms >= 0 {
+            let now = self.clock.now_ms();
+            let retention_ms = self.config.retention_ms;
+            deleted += self.delete_segments_while(|s, _, _| now - s.largest_timestamp() > retention_ms)?;
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut excess = self.size_in_bytes() as i64 - self.config.retention_bytes;
+            deleted += self.delete_segments_while(|s, _, _| {
+                if excess >= s.size() as i64 {
+                    excess -= s.size() as i64;
+                    true
+                } else {
+                    false
+                }
+            })?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes segments from the oldest while `predicate(segment, next segment's base, log)`
+    /// holds and the next segment starts at or below the high watermark.
+    fn delete_segments_while(&mut self, mut predicate: impl FnMut(&LogSegment, i64, &Log) -> bool) -> Result<usize> {
+        let mut doomed = Vec::new();
+        let mut iter = self.segments.iter().peekable();
+        while let Some((&base, segment)) = iter.next() {
+            let Some(&(&next_base, _)) = iter.peek() else { break };
+            if next_base > self.high_watermark || !predicate(segment, next_base, self) {
+                break;
+            }
+            doomed.push(base);
+        }
+        for base in &doomed {
+            let segment = self.segments.remove(base).expect("collected from the map");
+            tracing::info!(tp = %self.tp, base_offset = base, "deleting segment");
+            let result = segment.delete();
+            self.offline_on_io(result)?;
+        }
+        if !doomed.is_empty() {
+            let first = *self.segments.first_key_value().expect("the active segment remains").0;
+            if first > self.log_start_offset {
+                self.log_start_offset = first;
+                let result = self.epoch_cache.truncate_from_start(first);
+                self.offline_on_io(result)?;
+            }
+            self.dir_dirty = true;
+        }
+        Ok(doomed.len())
+    }
+
+    /// fsyncs everything up to the log end offset.
+    pub fn flush(&mut self) -> Result<()> {
+        self.flush_up_to(self.log_end_offset)
+    }
+
+    /// fsyncs the segments holding offsets in `[recovery_point, offset)` and moves the recovery
+    /// point to `offset`.
+    pub fn flush_up_to(&mut self, offset: i64) -> Result<()> {
+        self.check_online()?;
+        let offset = offset.min(self.log_end_offset);
+        if offset <= self.recovery_point && !self.dir_dirty {
+            return Ok(());
+        }
+        let result = (|| {
+            for segment in self.segments.values() {
+                if segment.next_offset() > self.recovery_point
+                    && segment.base_offset() < offset.max(self.recovery_point + 1)
+                {
+                    segment.flush()?;
+                }
+            }
+            if self.dir_dirty {
+                crate::checkpoint::sync_dir(&self.dir)?;
+            }
+            Ok(())
+        })();
+        self.offline_on_io(result)?;
+        self.dir_dirty = false;
+        self.recovery_point = self.recovery_point.max(offset);
+        if offset >= self.log_end_offset {
+            self.unflushed_messages = 0;
+        }
+        self.last_flush_ms = self.clock.now_ms();
+        Ok(())
+    }
+
+    /// Flushes and trims the active segment's indexes: the state a clean shutdown leaves.
+    pub fn close(&mut self) -> Result<()> {
+        if self.offline.is_some() {
+            return Ok(());
+        }
+        self.flush()?;
+        let result = self.segments.last_entry().expect("a log always has a segment").into_mut().on_become_inactive();
+        self.offline_on_io(result)
+    }
+
+    /// Deletes the log's directory and everything in it.
+    pub fn delete(self) -> Result<()> {
+        let dir = self.dir.clone();
+        drop(self);
+        fs::remove_dir_all(&dir).map_err(|e| io_err("delete log directory", &dir, e))
+    }
+}
+
+/// Lists the base offsets of the segments in `dir`, removing temporary files and index files
+/// whose `.log` is gone.
+fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err("list log directory", dir, e))? {
+        let entry = entry.map_err(|e| io_err("list log directory", dir, e))?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        if name.ends_with(".tmp") || name.ends_with(".deleted") || name.ends_with(".cleaned") || name.ends_with(".swap")
+        {
+            fs::remove_file(&path).map_err(|e| io_err("remove temporary file", &path, e))?;
+            continue;
+        }
+        let Some((stem, suffix)) = name.split_once('.') else { continue };
+        let Ok(base) = stem.parse::<i64>() else { continue };
+        if stem.len() != 20 || base < 0 {
+            continue;
+        }
+        match suffix {
+            LOG_FILE_SUFFIX => logs.push(base),
+            INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX => indexes.push((base, path)),
+            _ => {}
+        }
+    }
+    logs.sort_unstable();
+    for (base, path) in indexes {
+        if logs.binary_search(&base).is_err() {
+            fs::remove_file(&path).map_err(|e| io_err("remove orphan index", &path, e))?;
+        }
+    }
+    Ok(logs)
+}

@@ -1,0 +1,362 @@
+//! `LogManager`: every partition log under the configured `log.dirs`. Kafka's `LogManager`.
+//!
+//! Per log directory it owns:
+//!
+//! | file | purpose |
+//! |---|---|
+//! | `.lock` | held (flock) while a process uses the directory |
+//! | `.kafka_cleanshutdown` | written last at a clean shutdown, removed once the logs are loaded; its absence at startup means recovery |
+//! | `recovery-point-offset-checkpoint` | per partition, the offset below which data is flushed |
+//! | `log-start-offset-checkpoint` | per partition, the log start offset |
+//! | `replication-offset-checkpoint` | per partition, the high watermark |
+//! | `<topic>-<partition>/` | one partition's segments and `leader-epoch-checkpoint` |
+//!
+//! Periodic work (retention, flushes, checkpoints) is driven by [`LogManager::maintenance`],
+//! which the broker calls on a timer; this crate starts no threads.
+//!
+//! Concurrency: the map of logs is behind a read-write lock held only to look up, add or remove
+//! a log; each log is behind its own read-write lock (appends write, reads read).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::checkpoint;
+use crate::clock::Clock;
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError, io_err};
+use crate::log::{Log, LogLoadParams};
+use crate::topic_partition::TopicPartition;
+
+pub const LOCK_FILE: &str = ".lock";
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
+pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
+pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
+/// Suffix of a partition directory being deleted.
+pub const DELETE_DIR_SUFFIX: &str = "-delete";
+
+/// A log shared between the threads that append to and read from it.
+pub type SharedLog = Arc<RwLock<Log>>;
+
+/// Broker-level storage settings, with Kafka's keys and defaults.
+#[derive(Debug, Clone)]
+pub struct LogManagerConfig {
+    /// `log.dirs`
+    pub log_dirs: Vec<PathBuf>,
+    /// Defaults for every log (`log.segment.bytes`, `log.retention.ms`, ...).
+    pub default_log_config: LogConfig,
+    /// `log.retention.check.interval.ms`
+    pub retention_check_interval_ms: i64,
+    /// `log.flush.scheduler.interval.ms`: how often logs are checked against `flush.ms`.
+    pub flush_scheduler_interval_ms: i64,
+    /// `log.flush.offset.checkpoint.interval.ms`: recovery point and high watermark checkpoints.
+    pub flush_offset_checkpoint_interval_ms: i64,
+    /// `log.flush.start.offset.checkpoint.interval.ms`
+    pub flush_start_offset_checkpoint_interval_ms: i64,
+}
+
+impl LogManagerConfig {
+    pub fn new(log_dirs: Vec<PathBuf>) -> Self {
+        LogManagerConfig {
+            log_dirs,
+            default_log_config: LogConfig::default(),
+            retention_check_interval_ms: 5 * 60 * 1000,
+            flush_scheduler_interval_ms: i64::MAX,
+            flush_offset_checkpoint_interval_ms: 60_000,
+            flush_start_offset_checkpoint_interval_ms: 60_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LogDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+#[derive(Debug, Default)]
+struct Timers {
+    last_retention_ms: i64,
+    last_flush_check_ms: i64,
+    last_offset_checkpoint_ms: i64,
+    last_start_offset_checkpoint_ms: i64,
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub segments_deleted: usize,
+    pub logs_flushed: usize,
+    pub checkpoints_written: bool,
+}
+
+#[derive(Debug)]
+pub struct LogManager {
+    config: LogManagerConfig,
+    dirs: Vec<LogDir>,
+    logs: RwLock<BTreeMap<TopicPartition, (usize, SharedLog)>>,
+    clock: Arc<dyn Clock>,
+    timers: Mutex<Timers>,
+}
+
+impl LogManager {
+    /// Locks every log directory and loads every log in them, recovering those of a directory
+    /// that was not shut down cleanly.
+    pub fn open(config: LogManagerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        assert!(!config.log_dirs.is_empty(), "log.dirs must name at least one directory");
+        let mut dirs = Vec::new();
+        let mut logs = BTreeMap::new();
+        for (dir_index, path) in config.log_dirs.iter().enumerate() {
+            fs::create_dir_all(path).map_err(|e| io_err("create log directory", path, e))?;
+            let lock_path = path.join(LOCK_FILE);
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| io_err("open lock file", &lock_path, e))?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Err(StorageError::DirLocked { dir: path.clone() }),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path, e)),
+            }
+            let clean_marker = path.join(CLEAN_SHUTDOWN_FILE);
+            let had_clean_shutdown = clean_marker.exists();
+            let recovery_points = checkpoint::read_offsets(&path.join(RECOVERY_POINT_CHECKPOINT_FILE)).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "ignoring unreadable recovery point checkpoint; recovering all logs in the directory");
+                BTreeMap::new()
+            });
+            let start_offsets =
+                checkpoint::read_offsets(&path.join(LOG_START_OFFSET_CHECKPOINT_FILE)).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "ignoring unreadable log start offset checkpoint");
+                    BTreeMap::new()
+                });
+            let high_watermarks =
+                checkpoint::read_offsets(&path.join(HIGH_WATERMARK_CHECKPOINT_FILE)).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "ignoring unreadable high watermark checkpoint");
+                    BTreeMap::new()
+                });
+            for entry in fs::read_dir(path).map_err(|e| io_err("list log directory", path, e))? {
+                let entry = entry.map_err(|e| io_err("list log directory", path, e))?;
+                let child = entry.path();
+                if !child.is_dir() {
+                    continue;
+                }
+                let Some(name) = child.file_name().and_then(|n| n.to_str()) else { continue };
+                if name.ends_with(DELETE_DIR_SUFFIX) {
+                    fs::remove_dir_all(&child).map_err(|e| io_err("remove deleted log", &child, e))?;
+                    continue;
+                }
+                let Some(tp) = TopicPartition::from_dir_name(name) else {
+                    tracing::warn!(dir = %child.display(), "ignoring a directory that is not a partition log");
+                    continue;
+                };
+                if let Some((other, _)) = logs.get(&tp) {
+                    let first: &PathBuf = &config.log_dirs[*other];
+                    return Err(StorageError::DuplicateLog { tp, first: first.join(name), second: child });
+                }
+                let params = LogLoadParams {
+                    // Without a clean shutdown and without a checkpoint, recover everything.
+                    recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
+                    log_start_offset: start_offsets.get(&tp).copied(),
+                    high_watermark: high_watermarks.get(&tp).copied().unwrap_or(0),
+                    had_clean_shutdown,
+                };
+                let log = Log::open(&child, tp.clone(), config.default_log_config.clone(), params, clock.clone())?;
+                logs.insert(tp, (dir_index, Arc::new(RwLock::new(log))));
+            }
+            if had_clean_shutdown {
+                // From here on a crash must be noticed.
+                fs::remove_file(&clean_marker).map_err(|e| io_err("remove clean shutdown marker", &clean_marker, e))?;
+                checkpoint::sync_dir(path)?;
+            }
+            dirs.push(LogDir { path: path.clone(), _lock: lock });
+        }
+        let now = clock.now_ms();
+        let timers = Timers {
+            last_retention_ms: now,
+            last_flush_check_ms: now,
+            last_offset_checkpoint_ms: now,
+            last_start_offset_checkpoint_ms: now,
+        };
+        tracing::info!(logs = logs.len(), dirs = dirs.len(), "log manager loaded");
+        Ok(LogManager { config, dirs, logs: RwLock::new(logs), clock, timers: Mutex::new(timers) })
+    }
+
+    pub fn config(&self) -> &LogManagerConfig {
+        &self.config
+    }
+
+    pub fn get_log(&self, tp: &TopicPartition) -> Option<SharedLog> {
+        self.logs.read().get(tp).map(|(_, log)| log.clone())
+    }
+
+    pub fn all_logs(&self) -> Vec<(TopicPartition, SharedLog)> {
+        self.logs.read().iter().map(|(tp, (_, log))| (tp.clone(), log.clone())).collect()
+    }
+
+    /// The log of `tp`, created with `config` in the least-loaded directory if missing.
+    pub fn get_or_create_log(&self, tp: &TopicPartition, config: LogConfig) -> Result<SharedLog> {
+        let mut logs = self.logs.write();
+        if let Some((_, log)) = logs.get(tp) {
+            return Ok(log.clone());
+        }
+        let mut counts = vec![0usize; self.dirs.len()];
+        for (dir, _) in logs.values() {
+            counts[*dir] += 1;
+        }
+        let dir_index = (0..self.dirs.len()).min_by_key(|&i| counts[i]).expect("at least one log dir");
+        let dir = self.dirs[dir_index].path.join(tp.dir_name());
+        let log = Log::open(
+            &dir,
+            tp.clone(),
+            config,
+            LogLoadParams { had_clean_shutdown: true, ..Default::default() },
+            self.clock.clone(),
+        )?;
+        checkpoint::sync_dir(&self.dirs[dir_index].path)?;
+        let log = Arc::new(RwLock::new(log));
+        logs.insert(tp.clone(), (dir_index, log.clone()));
+        tracing::info!(%tp, dir = %dir.display(), "created log");
+        Ok(log)
+    }
+
+    /// Removes the log of `tp` and deletes its files: the directory is first renamed to
+    /// `<topic>-<partition>.<ms>-delete` (so a crash mid-delete finishes at the next start).
+    pub fn delete_log(&self, tp: &TopicPartition) -> Result<()> {
+        let (dir_index, log) =
+            self.logs.write().remove(tp).ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+        let mut log = log.write();
+        let dir = log.dir().to_path_buf();
+        let doomed =
+            self.dirs[dir_index].path.join(format!("{}.{}{}", tp.dir_name(), self.clock.now_ms(), DELETE_DIR_SUFFIX));
+        let _ = log.close();
+        fs::rename(&dir, &doomed).map_err(|e| io_err("rename for deletion", &dir, e))?;
+        checkpoint::sync_dir(&self.dirs[dir_index].path)?;
+        fs::remove_dir_all(&doomed).map_err(|e| io_err("delete log directory", &doomed, e))?;
+        tracing::info!(%tp, "deleted log");
+        Ok(())
+    }
+
+    /// Runs the periodic work whose interval has passed: retention, flushes of logs whose
+    /// `flush.ms` elapsed or that rolled, and checkpoints. Errors of single logs are logged
+    /// (the log goes offline), not returned, so one bad partition does not stop the rest.
+    pub fn maintenance(&self) -> MaintenanceReport {
+        let now = self.clock.now_ms();
+        let mut report = MaintenanceReport::default();
+        let (retention_due, flush_check_due, offsets_due, starts_due) = {
+            let mut t = self.timers.lock();
+            let due = |last: &mut i64, interval: i64| {
+                let is_due = now.saturating_sub(*last) >= interval;
+                if is_due {
+                    *last = now;
+                }
+                is_due
+            };
+            (
+                due(&mut t.last_retention_ms, self.config.retention_check_interval_ms),
+                due(&mut t.last_flush_check_ms, self.config.flush_scheduler_interval_ms),
+                due(&mut t.last_offset_checkpoint_ms, self.config.flush_offset_checkpoint_interval_ms),
+                due(&mut t.last_start_offset_checkpoint_ms, self.config.flush_start_offset_checkpoint_interval_ms),
+            )
+        };
+        for (tp, log) in self.all_logs() {
+            let mut log = log.write();
+            if log.is_offline() {
+                continue;
+            }
+            if retention_due {
+                match log.delete_old_segments() {
+                    Ok(n) => report.segments_deleted += n,
+                    Err(e) => tracing::error!(%tp, error = %e, "retention failed"),
+                }
+            }
+            // Rolled segments are flushed here, off the append path (Kafka schedules the
+            // same flush after a roll); time-based flushes follow `flush.ms`.
+            let rolled = log.recovery_point() < log.active_segment_base_offset();
+            let flush_ms_due = flush_check_due && now.saturating_sub(log.last_flush_ms()) >= log.config().flush_ms;
+            let result = if flush_ms_due {
+                Some(log.flush())
+            } else if rolled {
+                let upto = log.active_segment_base_offset();
+                Some(log.flush_up_to(upto))
+            } else {
+                None
+            };
+            match result {
+                Some(Ok(())) => report.logs_flushed += 1,
+                Some(Err(e)) => tracing::error!(%tp, error = %e, "flush failed"),
+                None => {}
+            }
+        }
+        if offsets_due || starts_due {
+            match self.checkpoint() {
+                Ok(()) => report.checkpoints_written = true,
+                Err(e) => tracing::error!(error = %e, "writing checkpoints failed"),
+            }
+        }
+        report
+    }
+
+    /// Writes the recovery point, log start offset and high watermark checkpoints of every
+    /// directory.
+    pub fn checkpoint(&self) -> Result<()> {
+        let logs = self.logs.read();
+        for (dir_index, dir) in self.dirs.iter().enumerate() {
+            let mut recovery = Vec::new();
+            let mut starts = Vec::new();
+            let mut hws = Vec::new();
+            for (tp, (d, log)) in logs.iter() {
+                if *d != dir_index {
+                    continue;
+                }
+                let log = log.read();
+                if log.is_offline() {
+                    continue;
+                }
+                recovery.push((tp, log.recovery_point()));
+                starts.push((tp, log.log_start_offset()));
+                hws.push((tp, log.high_watermark()));
+            }
+            checkpoint::write_offsets(&dir.path.join(RECOVERY_POINT_CHECKPOINT_FILE), recovery)?;
+            checkpoint::write_offsets(&dir.path.join(LOG_START_OFFSET_CHECKPOINT_FILE), starts)?;
+            checkpoint::write_offsets(&dir.path.join(HIGH_WATERMARK_CHECKPOINT_FILE), hws)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes every log, writes the checkpoints, and leaves the clean-shutdown
+    /// marker in each directory whose logs all closed cleanly.
+    pub fn shutdown(self) -> Result<()> {
+        let mut failed = false;
+        for (tp, log) in self.all_logs() {
+            let mut log = log.write();
+            if let Err(e) = log.close() {
+                tracing::error!(%tp, error = %e, "closing log failed");
+                failed = true;
+            }
+            failed |= log.is_offline();
+        }
+        self.checkpoint()?;
+        if !failed {
+            for dir in &self.dirs {
+                let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
+                File::create(&marker)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| io_err("write clean shutdown marker", &marker, e))?;
+                checkpoint::sync_dir(&dir.path)?;
+            }
+        }
+        tracing::info!("log manager shut down");
+        Ok(())
+    }
+
+    /// The directories in use.
+    pub fn log_dirs(&self) -> Vec<&Path> {
+        self.dirs.iter().map(|d| d.path.as_path()).collect()
+    }
+}

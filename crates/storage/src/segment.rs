@@ -1,0 +1,625 @@
+//! One log segment: a `.log` file of whole record batches plus its two sparse indexes.
+//! Kafka's `LogSegment`.
+//!
+//! Files, for a segment whose first offset is `base_offset` (zero-padded to 20 digits so that
+//! names sort by offset): `{base_offset:020}.log`, `.index`, `.timeindex`.
+//!
+//! Invariants:
+//! - The `.log` file holds whole batches with strictly increasing, non-overlapping offsets, all
+//!   at or above `base_offset`; `size` is the number of valid bytes and the file length.
+//! - Every offset index entry names the base offset of the batch starting at its position.
+//! - `next_offset` is one past the last offset of the last batch (`base_offset` when empty).
+//!
+//! Writes are positional (`pwrite` at `size`), reads are positional (`pread`), so readers never
+//! disturb the write position. The segment is not internally synchronised: the owning `Log`
+//! gives appends `&mut` and reads `&`.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::BytesMut;
+use sluice_protocol::record_batch::{self, BATCH_HEADER_SIZE, BatchError, BatchHeader, NO_TIMESTAMP};
+use sluice_protocol::{Compression, RecordBatch};
+
+use crate::config::LogConfig;
+use crate::epoch::LeaderEpochFileCache;
+use crate::error::{Result, StorageError, io_err};
+use crate::index::{OffsetIndex, TimeIndex};
+
+pub const LOG_FILE_SUFFIX: &str = "log";
+pub const INDEX_FILE_SUFFIX: &str = "index";
+pub const TIME_INDEX_FILE_SUFFIX: &str = "timeindex";
+
+/// `dir/{base_offset:020}.{suffix}`
+pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{suffix}"))
+}
+
+/// Chunk size for sequential scans during recovery.
+const RECOVERY_READ_BYTES: usize = 1 << 20;
+
+#[derive(Debug)]
+pub struct LogSegment {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: File,
+    size: u64,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    index_interval_bytes: usize,
+    bytes_since_last_index_entry: usize,
+    max_timestamp_so_far: i64,
+    offset_of_max_timestamp: i64,
+    next_offset: i64,
+    created_ms: i64,
+    /// Max timestamp of the first batch: what `segment.ms` is measured from (as Kafka).
+    rolling_based_timestamp: Option<i64>,
+    /// An index could not be loaded or kept; the segment must be recovered before it is trusted.
+    index_damaged: bool,
+}
+
+/// What a segment read produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRead {
+    /// Bytes appended to the output buffer.
+    pub bytes: usize,
+    /// One past the last offset of the last batch returned.
+    pub next_offset: i64,
+    /// The read ended because of the byte limit or the offset bound, not the segment's end.
+    pub limited: bool,
+}
+
+impl LogSegment {
+    /// Creates an empty segment, replacing any files left with the same base offset.
+    pub fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self> {
+        for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+            let p = segment_file(dir, base_offset, suffix);
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove stale segment file", &p, e)),
+            }
+        }
+        Self::open(dir, base_offset, config, now_ms, true)
+    }
+
+    /// Opens the files of an existing segment (creating missing ones) without validating
+    /// them: call [`sanity_check`](Self::sanity_check) or [`recover`](Self::recover) next.
+    pub fn open(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, writable: bool) -> Result<Self> {
+        let log_path = segment_file(dir, base_offset, LOG_FILE_SUFFIX);
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&log_path)
+            .map_err(|e| io_err("open segment", &log_path, e))?;
+        let size = log.metadata().map_err(|e| io_err("stat segment", &log_path, e))?.len();
+        let mut index_damaged = false;
+        let offset_path = segment_file(dir, base_offset, INDEX_FILE_SUFFIX);
+        let time_path = segment_file(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
+        if size > 0 && (!offset_path.exists() || !time_path.exists()) {
+            index_damaged = true;
+        }
+        let max = config.segment_index_bytes;
+        let offset_index = match OffsetIndex::open(&offset_path, base_offset, max, writable) {
+            Ok(i) => i,
+            Err(StorageError::CorruptIndex { reason, .. }) => {
+                tracing::warn!(path = %offset_path.display(), %reason, "discarding corrupt offset index");
+                index_damaged = true;
+                let _ = fs::remove_file(&offset_path);
+                OffsetIndex::open(&offset_path, base_offset, max, writable)?
+            }
+            Err(e) => return Err(e),
+        };
+        let time_index = match TimeIndex::open(&time_path, base_offset, max, writable) {
+            Ok(i) => i,
+            Err(StorageError::CorruptIndex { reason, .. }) => {
+                tracing::warn!(path = %time_path.display(), %reason, "discarding corrupt time index");
+                index_damaged = true;
+                let _ = fs::remove_file(&time_path);
+                TimeIndex::open(&time_path, base_offset, max, writable)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(LogSegment {
+            base_offset,
+            log_path,
+            log,
+            size,
+            offset_index,
+            time_index,
+            index_interval_bytes: config.index_interval_bytes,
+            bytes_since_last_index_entry: 0,
+            max_timestamp_so_far: NO_TIMESTAMP,
+            offset_of_max_timestamp: base_offset,
+            next_offset: base_offset,
+            created_ms: now_ms,
+            rolling_based_timestamp: None,
+            index_damaged,
+        })
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp_so_far
+    }
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
+    /// The timestamp retention measures age from: the largest record timestamp, or the file's
+    /// modification time when no record carries one (as Kafka).
+    pub fn largest_timestamp(&self) -> i64 {
+        if self.max_timestamp_so_far >= 0 {
+            return self.max_timestamp_so_far;
+        }
+        self.log
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(self.created_ms, |d| d.as_millis() as i64)
+    }
+
+    /// Whether appending `incoming_bytes` more, the last of which has offset `max_offset` and
+    /// the largest timestamp `max_timestamp`, must go to a new segment (Kafka's `shouldRoll`).
+    pub fn should_roll(
+        &self,
+        config: &LogConfig,
+        incoming_bytes: usize,
+        max_offset: i64,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) -> bool {
+        let waited_ms = match self.rolling_based_timestamp {
+            Some(t) if t >= 0 && max_timestamp >= 0 => max_timestamp - t,
+            _ => now_ms - self.created_ms,
+        };
+        self.size + incoming_bytes as u64 > config.segment_bytes
+            || (self.size > 0 && waited_ms > config.segment_ms)
+            || self.offset_index.is_full()
+            || self.time_index.is_full()
+            || max_offset - self.base_offset > i64::from(i32::MAX)
+    }
+
+    /// Writes whole, already validated batches (their headers in `batches`, base offsets
+    /// final) at the end of the file and indexes them.
+    pub fn append(&mut self, bytes: &[u8], batches: &[BatchHeader]) -> Result<()> {
+        let Some(last) = batches.last() else { return Ok(()) };
+        assert!(
+            batches[0].base_offset >= self.next_offset && batches[0].base_offset >= self.base_offset,
+            "append at offset {} below next offset {} of segment {}",
+            batches[0].base_offset,
+            self.next_offset,
+            self.log_path.display()
+        );
+        let start = self.size;
+        if let Err(e) = self.log.write_all_at(bytes, start) {
+            // Undo a partial write so the file still ends on a batch boundary.
+            if let Err(undo) = self.log.set_len(start) {
+                return Err(StorageError::Io {
+                    op: "undo a failed append (the segment tail is now unreliable) to",
+                    path: self.log_path.clone(),
+                    source: std::io::Error::new(undo.kind(), format!("{undo}; after append failed: {e}")),
+                });
+            }
+            return Err(io_err("append to segment", &self.log_path, e));
+        }
+        self.size += bytes.len() as u64;
+        self.next_offset = last.next_offset();
+        let mut position = start;
+        for h in batches {
+            self.index_batch(h, position);
+            position += h.size() as u64;
+        }
+        debug_assert_eq!(position, self.size);
+        Ok(())
+    }
+
+    /// Updates timestamps and, every `index.interval.bytes`, the indexes, for a batch written
+    /// at `position`. An index that fails to grow only makes lookups slower; the segment is
+    /// flagged and rebuilt on the next load.
+    fn index_batch(&mut self, h: &BatchHeader, position: u64) {
+        if h.max_timestamp > self.max_timestamp_so_far {
+            self.max_timestamp_so_far = h.max_timestamp;
+            self.offset_of_max_timestamp = h.base_offset;
+        }
+        if self.rolling_based_timestamp.is_none() {
+            self.rolling_based_timestamp = Some(h.max_timestamp);
+        }
+        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+            let result = self.offset_index.append(h.base_offset, position as u32).and_then(|()| {
+                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, false)
+            });
+            if let Err(e) = result {
+                tracing::warn!(segment = %self.log_path.display(), error = %e, "index append failed; index will be rebuilt");
+                self.index_damaged = true;
+            }
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += h.size();
+    }
+
+    fn read_header_at(&self, position: u64) -> Result<BatchHeader> {
+        let mut buf = [0u8; BATCH_HEADER_SIZE];
+        let len = (self.size - position).min(BATCH_HEADER_SIZE as u64) as usize;
+        self.log
+            .read_exact_at(&mut buf[..len], position)
+            .map_err(|e| io_err("read batch header from", &self.log_path, e))?;
+        let header = BatchHeader::parse(&buf[..len]).map_err(|e| self.corrupt(position, e))?;
+        if position + header.size() as u64 > self.size {
+            return Err(self.corrupt(
+                position,
+                BatchError::Truncated {
+                    position: 0,
+                    needed: header.size(),
+                    available: (self.size - position) as usize,
+                },
+            ));
+        }
+        Ok(header)
+    }
+
+    fn corrupt(&self, position: u64, source: BatchError) -> StorageError {
+        StorageError::CorruptLog { path: self.log_path.clone(), position, source }
+    }
+
+    /// Position and header of the first batch whose last offset is >= `offset`, if any.
+    pub fn translate_offset(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        let entry = self.offset_index.lookup(offset);
+        let mut position = u64::from(entry.position);
+        if position > 0 {
+            let h = self.read_header_at(position);
+            if !matches!(&h, Ok(h) if h.base_offset == entry.offset) {
+                // The index disagrees with the log: never trust it over the data.
+                tracing::warn!(segment = %self.log_path.display(), entry = ?entry, "offset index entry does not match the log; scanning");
+                position = 0;
+            }
+        }
+        while position < self.size {
+            let h = self.read_header_at(position)?;
+            if h.last_offset() >= offset {
+                return Ok(Some((position, h)));
+            }
+            position += h.size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Appends to `out` whole batches starting with the one that contains `start_offset` (or
+    /// the first after it), stopping before `max_bytes` would be exceeded or a batch reaches
+    /// `max_offset` (exclusive). With `min_one_batch`, a first batch larger than `max_bytes` is
+    /// returned whole (KIP-74), so a consumer always makes progress.
+    pub fn read(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+        out: &mut BytesMut,
+    ) -> Result<SegmentRead> {
+        let empty = |limited| SegmentRead { bytes: 0, next_offset: start_offset, limited };
+        let Some((position, first)) = self.translate_offset(start_offset)? else {
+            return Ok(empty(false));
+        };
+        if first.last_offset() >= max_offset {
+            return Ok(empty(true));
+        }
+        if first.size() > max_bytes {
+            if !min_one_batch {
+                return Ok(empty(true));
+            }
+            read_into(&self.log, &self.log_path, out, first.size(), position)?;
+            return Ok(SegmentRead { bytes: first.size(), next_offset: first.next_offset(), limited: true });
+        }
+        let available = (self.size - position) as usize;
+        let want = available.min(max_bytes);
+        let start = out.len();
+        read_into(&self.log, &self.log_path, out, want, position)?;
+        let mut included = 0usize;
+        let mut next_offset = start_offset;
+        let mut limited = want < available;
+        for item in record_batch::BatchIter::new(&out[start..]) {
+            match item {
+                Ok((h, _)) if h.last_offset() < max_offset => {
+                    included += h.size();
+                    next_offset = h.next_offset();
+                }
+                Ok(_) => {
+                    limited = true;
+                    break;
+                }
+                Err(BatchError::Truncated { .. }) if want < available => break,
+                Err(e) => return Err(self.corrupt(position, e)),
+            }
+        }
+        out.truncate(start + included);
+        Ok(SegmentRead { bytes: included, next_offset, limited })
+    }
+
+    /// The first record at or after `start_offset` whose timestamp is >= `timestamp`, as
+    /// `(timestamp, offset)`. For a compressed batch (whose records the log does not
+    /// decompress) the answer is the batch's max timestamp and base offset.
+    pub fn find_offset_by_timestamp(&self, timestamp: i64, start_offset: i64) -> Result<Option<(i64, i64)>> {
+        let from = self.time_index.lookup(timestamp).map_or(self.base_offset, |e| e.offset).max(start_offset);
+        let Some((mut position, _)) = self.translate_offset(from)? else { return Ok(None) };
+        while position < self.size {
+            let h = self.read_header_at(position)?;
+            if h.max_timestamp >= timestamp && h.last_offset() >= start_offset {
+                if h.attributes.compression() != Compression::None {
+                    return Ok(Some((h.max_timestamp, h.base_offset.max(start_offset))));
+                }
+                let mut buf = BytesMut::new();
+                read_into(&self.log, &self.log_path, &mut buf, h.size(), position)?;
+                let batch = RecordBatch::new(buf.freeze()).map_err(|e| self.corrupt(position, e))?;
+                for record in batch.records().map_err(|e| self.corrupt(position, e))? {
+                    let record = record.map_err(|e| self.corrupt(position, e))?;
+                    if record.timestamp >= timestamp && record.offset >= start_offset {
+                        return Ok(Some((record.timestamp, record.offset)));
+                    }
+                }
+            }
+            position += h.size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Checks a loaded segment without reading all of it: both indexes structurally sound,
+    /// the last offset index entry pointing at a batch with its offset, and the batches after
+    /// it well-formed up to the end of the file. Sets the segment's next offset and max
+    /// timestamp. An error means the segment must be recovered.
+    pub fn sanity_check(&mut self) -> Result<()> {
+        if self.index_damaged {
+            return Err(StorageError::CorruptIndex {
+                path: self.offset_index.path().to_path_buf(),
+                reason: "missing or unreadable".into(),
+            });
+        }
+        self.offset_index.sanity_check(self.size)?;
+        self.time_index.sanity_check()?;
+        if let Some(last) = self.time_index.last_entry() {
+            if last.offset >= self.base_offset + i64::from(u32::MAX) {
+                return Err(StorageError::CorruptIndex {
+                    path: self.time_index.path().to_path_buf(),
+                    reason: "offset out of range".into(),
+                });
+            }
+        }
+        self.reload_tail_state()
+    }
+
+    /// Recomputes `next_offset`, max timestamp and the index-interval counter by walking the
+    /// batches after the last offset index entry.
+    fn reload_tail_state(&mut self) -> Result<()> {
+        let entry = self.offset_index.last_entry();
+        let mut position = entry.map_or(0, |e| u64::from(e.position));
+        let mut next_offset = self.base_offset;
+        let (mut max_ts, mut max_ts_offset) = match self.time_index.last_entry() {
+            Some(e) => (e.timestamp, e.offset),
+            None => (NO_TIMESTAMP, self.base_offset),
+        };
+        let mut first = true;
+        while position < self.size {
+            let h = self.read_header_at(position)?;
+            if first {
+                if let Some(e) = entry {
+                    if h.base_offset != e.offset {
+                        return Err(StorageError::CorruptIndex {
+                            path: self.offset_index.path().to_path_buf(),
+                            reason: format!(
+                                "last entry names offset {} but the batch there starts at {}",
+                                e.offset, h.base_offset
+                            ),
+                        });
+                    }
+                }
+                first = false;
+            }
+            if h.base_offset < next_offset || h.base_offset < self.base_offset {
+                return Err(self.corrupt(position, BatchError::InvalidLength { position: 0, length: h.batch_length }));
+            }
+            if h.max_timestamp > max_ts {
+                max_ts = h.max_timestamp;
+                max_ts_offset = h.base_offset;
+            }
+            next_offset = h.next_offset();
+            position += h.size() as u64;
+        }
+        self.next_offset = if self.size == 0 { self.base_offset } else { next_offset.max(self.base_offset) };
+        self.max_timestamp_so_far = max_ts;
+        self.offset_of_max_timestamp = max_ts_offset;
+        self.bytes_since_last_index_entry = (self.size - entry.map_or(0, |e| u64::from(e.position))) as usize;
+        if self.size > 0 && self.rolling_based_timestamp.is_none() {
+            self.rolling_based_timestamp = Some(self.read_header_at(0)?.max_timestamp);
+        }
+        Ok(())
+    }
+
+    /// Re-reads the whole segment, validating every batch (structure, CRC, offsets), rebuilds
+    /// both indexes, records leader epochs in `epochs`, and truncates the file at the first
+    /// invalid batch. Returns the number of bytes truncated.
+    pub fn recover(&mut self, mut epochs: Option<&mut LeaderEpochFileCache>) -> Result<u64> {
+        self.offset_index.reset();
+        self.time_index.reset();
+        self.index_damaged = false;
+        self.bytes_since_last_index_entry = 0;
+        self.max_timestamp_so_far = NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.rolling_based_timestamp = None;
+        self.next_offset = self.base_offset;
+        let file_size = self.size;
+        let mut valid_end = 0u64;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_start = 0u64; // file position of buf[0]
+        'scan: while valid_end < file_size {
+            // Refill so that buf starts at valid_end and holds at least one header if possible.
+            let offset_in_buf = (valid_end - buf_start) as usize;
+            if offset_in_buf + BATCH_HEADER_SIZE > buf.len() && buf_start + (buf.len() as u64) < file_size {
+                buf_start = valid_end;
+                let want = RECOVERY_READ_BYTES.min((file_size - buf_start) as usize);
+                self.fill(&mut buf, buf_start, want)?;
+            }
+            let at = (valid_end - buf_start) as usize;
+            let header = match BatchHeader::parse(&buf[at..]) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(segment = %self.log_path.display(), position = valid_end, error = %e, "recovery found an invalid batch header");
+                    break 'scan;
+                }
+            };
+            if valid_end + header.size() as u64 > file_size {
+                tracing::warn!(segment = %self.log_path.display(), position = valid_end, size = header.size(), "recovery found a torn batch");
+                break;
+            }
+            if at + header.size() > buf.len() {
+                buf_start = valid_end;
+                let want = header.size().max(RECOVERY_READ_BYTES).min((file_size - buf_start) as usize);
+                self.fill(&mut buf, buf_start, want)?;
+            }
+            let at = (valid_end - buf_start) as usize;
+            let bytes = &buf[at..at + header.size()];
+            let bad = if let Err(e) = record_batch::validate(bytes) {
+                Some(e.to_string())
+            } else if header.base_offset < self.next_offset || header.base_offset < self.base_offset {
+                Some(format!("offset {} goes back (expected at least {})", header.base_offset, self.next_offset))
+            } else if header.last_offset() - self.base_offset > i64::from(i32::MAX) {
+                Some(format!("offset {} too far from segment base", header.last_offset()))
+            } else {
+                None
+            };
+            if let Some(reason) = bad {
+                tracing::warn!(segment = %self.log_path.display(), position = valid_end, %reason, "recovery found a corrupt batch");
+                break;
+            }
+            if let Some(cache) = epochs.as_deref_mut() {
+                cache.assign_in_memory(header.partition_leader_epoch, header.base_offset);
+            }
+            self.index_batch(&header, valid_end);
+            self.next_offset = header.next_offset();
+            valid_end += header.size() as u64;
+        }
+        let truncated = file_size - valid_end;
+        if truncated > 0 {
+            self.log.set_len(valid_end).map_err(|e| io_err("truncate corrupt tail of", &self.log_path, e))?;
+            self.size = valid_end;
+        }
+        if self.index_damaged {
+            return Err(StorageError::CorruptIndex {
+                path: self.offset_index.path().to_path_buf(),
+                reason: "could not rebuild".into(),
+            });
+        }
+        Ok(truncated)
+    }
+
+    fn fill(&self, buf: &mut Vec<u8>, position: u64, len: usize) -> Result<()> {
+        buf.clear();
+        buf.resize(len, 0);
+        self.log.read_exact_at(buf, position).map_err(|e| io_err("read segment", &self.log_path, e))
+    }
+
+    /// Removes every batch that holds an offset >= `offset`. Returns the bytes removed.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
+        let Some((position, first_removed)) = self.translate_offset(offset)? else { return Ok(0) };
+        let removed = self.size - position;
+        self.log.set_len(position).map_err(|e| io_err("truncate segment", &self.log_path, e))?;
+        self.size = position;
+        self.offset_index.truncate_to_position(position as u32);
+        self.time_index.truncate_to(first_removed.base_offset);
+        self.rolling_based_timestamp = None;
+        self.reload_tail_state()?;
+        if self.size > 0 {
+            self.next_offset = self.next_offset.max(self.base_offset);
+        }
+        Ok(removed)
+    }
+
+    /// fsyncs the log and flushes the indexes' mappings.
+    pub fn flush(&self) -> Result<()> {
+        self.log.sync_data().map_err(|e| io_err("fsync segment", &self.log_path, e))?;
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// Called when a newer segment takes over appends, and on close: writes the final time
+    /// index entry and trims both index files to their entries.
+    pub fn on_become_inactive(&mut self) -> Result<()> {
+        if self.max_timestamp_so_far >= 0 {
+            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, true)?;
+        }
+        self.offset_index.trim_to_valid_size()?;
+        self.time_index.trim_to_valid_size()
+    }
+
+    /// Deletes the segment's files.
+    pub fn delete(self) -> Result<()> {
+        let paths =
+            [self.log_path.clone(), self.offset_index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        drop(self);
+        for p in paths {
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("delete segment file", &p, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends `len` bytes read at `position` to `out`, without zero-filling the buffer first.
+fn read_into(file: &File, path: &Path, out: &mut BytesMut, len: usize, position: u64) -> Result<()> {
+    out.reserve(len);
+    let start = out.len();
+    let spare = out.spare_capacity_mut();
+    let mut done = 0usize;
+    while done < len {
+        // SAFETY: the destination is `len - done` bytes of spare capacity owned by `out`;
+        // pread writes at most that many bytes there and nothing reads them until set_len.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare[done..].as_mut_ptr().cast(),
+                len - done,
+                (position + done as u64) as libc::off_t,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(io_err("read segment", path, e));
+        }
+        if n == 0 {
+            return Err(io_err("read segment", path, std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        done += n as usize;
+    }
+    // SAFETY: the loop above initialised exactly `len` bytes after `start`.
+    unsafe { out.set_len(start + len) };
+    Ok(())
+}
