@@ -193,7 +193,9 @@ impl Log {
             dir_dirty: false,
             offline: None,
         };
-        log.epoch_cache.truncate_from_end(log_end_offset)?;
+        // Entries past the log end name records that recovery cut. An entry starting exactly at
+        // the log end is kept: a new epoch may begin before its first record.
+        log.epoch_cache.truncate_from_end(log_end_offset + 1)?;
         log.epoch_cache.truncate_from_start(log_start_offset)?;
         if recovered_any {
             log.epoch_cache.flush()?;

@@ -242,6 +242,42 @@ impl LogManager {
         Ok(())
     }
 
+    /// Truncates the log of `tp` to `offset` (a follower diverged), then checkpoints, so a
+    /// crash cannot bring back a recovery point or log start offset from before the cut.
+    pub fn truncate_to(&self, tp: &TopicPartition, offset: i64) -> Result<bool> {
+        let log = self.get_log(tp).ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+        let truncated = log.write().truncate_to(offset)?;
+        if truncated {
+            self.checkpoint()?;
+        }
+        Ok(truncated)
+    }
+
+    /// DeleteRecords: moves the log start offset of `tp` to `offset` (at most the high
+    /// watermark), then checkpoints. Retention can only raise the start to a segment boundary,
+    /// which reloading finds again by itself; a start inside a segment exists only in the
+    /// checkpoint, so it is written before the call returns: otherwise a crash would bring
+    /// back records the client was told are deleted.
+    pub fn delete_records(&self, tp: &TopicPartition, offset: i64) -> Result<i64> {
+        let log = self.get_log(tp).ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+        let (moved, start) = {
+            let mut log = log.write();
+            let moved = log.maybe_increment_log_start_offset(offset)?;
+            (moved, log.log_start_offset())
+        };
+        if moved {
+            self.checkpoint()?;
+        }
+        Ok(start)
+    }
+
+    /// Empties the log of `tp` and restarts it at `offset`, then checkpoints.
+    pub fn truncate_fully_and_start_at(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let log = self.get_log(tp).ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+        log.write().truncate_fully_and_start_at(offset)?;
+        self.checkpoint()
+    }
+
     /// Runs the periodic work whose interval has passed: retention, flushes of logs whose
     /// `flush.ms` elapsed or that rolled, and checkpoints. Errors of single logs are logged
     /// (the log goes offline), not returned, so one bad partition does not stop the rest.

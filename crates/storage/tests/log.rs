@@ -1,0 +1,361 @@
+//! Behaviour of one partition `Log` on real files: appends, reads, rolling, offsets, lookup by
+//! timestamp, retention, DeleteRecords, truncation and the leader-epoch cache.
+
+mod common;
+
+use common::*;
+use sluice_protocol::record_batch::{BatchError, set_partition_leader_epoch};
+use sluice_storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, LogConfig, LogLoadParams, MAX_TIMESTAMP, StorageError};
+
+#[test]
+fn append_assigns_offsets_and_read_returns_the_same_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let a = log.append_as_leader(&mut batch(3, 10, T0, 1), 5).expect("append");
+    let b = log.append_as_leader(&mut batch(2, 10, T0, 2), 5).expect("append");
+    assert_eq!((a.first_offset, a.last_offset, b.first_offset, b.last_offset), (0, 2, 3, 4));
+    assert_eq!(log.log_end_offset(), 5);
+    let read = log.read(0, 1 << 20, log.log_end_offset(), true).expect("read");
+    let got = batches_of(&read.records);
+    assert_eq!(got.iter().map(|b| (b.0, b.1)).collect::<Vec<_>>(), vec![(0, 2), (3, 4)]);
+    assert_eq!(got[0].2, batch(3, 10, T0, 1)[61..].to_vec());
+    assert_eq!(read.next_offset, 5);
+}
+
+#[test]
+fn read_starts_with_the_batch_containing_the_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    for tag in 0..50 {
+        log.append_as_leader(&mut batch(4, 100, T0, tag), 0).expect("append");
+    }
+    for offset in [0, 1, 3, 4, 77, 150, 199] {
+        let read = log.read(offset, 1000, i64::MAX, true).expect("read");
+        let got = batches_of(&read.records);
+        assert!(got[0].0 <= offset && offset <= got[0].1, "offset {offset} in first batch {:?}", (got[0].0, got[0].1));
+    }
+}
+
+#[test]
+fn read_respects_max_bytes_and_returns_an_oversized_first_batch_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let one = batch(1, 300, T0, 0).len();
+    for tag in 0..10 {
+        log.append_as_leader(&mut batch(1, 300, T0, tag), 0).expect("append");
+    }
+    let read = log.read(0, one * 3 + one / 2, i64::MAX, true).expect("read");
+    assert_eq!(batches_of(&read.records).len(), 3, "only whole batches that fit");
+    assert_eq!(read.records.len(), one * 3);
+    let read = log.read(2, 10, i64::MAX, true).expect("read");
+    assert_eq!(batches_of(&read.records).len(), 1, "first batch whole even if over the limit");
+    let read = log.read(2, 10, i64::MAX, false).expect("read");
+    assert!(read.records.is_empty());
+}
+
+#[test]
+fn read_stops_below_max_offset_and_spans_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    for tag in 0..200 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+    }
+    assert!(log.num_segments() > 3, "segments rolled: {}", log.num_segments());
+    log.update_high_watermark(101);
+    let read = log.read(0, 1 << 20, log.high_watermark(), true).expect("read");
+    let got = batches_of(&read.records);
+    assert_eq!(got.last().map(|b| b.1), Some(99), "batch 100-101 reaches the high watermark");
+    assert_eq!(got.len(), 50);
+    assert!(got.windows(2).all(|w| w[1].0 == w[0].1 + 1), "contiguous across segments");
+}
+
+#[test]
+fn read_outside_the_log_is_offset_out_of_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("append");
+    assert!(log.read(2, 100, i64::MAX, true).expect("at the end").records.is_empty());
+    assert!(matches!(log.read(3, 100, i64::MAX, true), Err(StorageError::OffsetOutOfRange { offset: 3, .. })));
+}
+
+#[test]
+fn corrupt_or_oversized_batches_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig { max_message_bytes: 500, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock());
+    let mut bad = batch(2, 10, T0, 0);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let mut two = batch(1, 10, T0, 1);
+    two.extend_from_slice(&bad);
+    assert!(matches!(
+        log.append_as_leader(&mut two, 0),
+        Err(StorageError::InvalidRecord { source: BatchError::CrcMismatch { .. }, .. })
+    ));
+    assert!(matches!(log.append_as_leader(&mut batch(1, 600, T0, 0), 0), Err(StorageError::RecordTooLarge { .. })));
+    let mut torn = batch(1, 10, T0, 0);
+    torn.truncate(40);
+    assert!(matches!(log.append_as_leader(&mut torn, 0), Err(StorageError::InvalidRecord { .. })));
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.size_in_bytes(), 0);
+}
+
+#[test]
+fn roll_on_segment_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let size = batch(5, 100, T0, 0).len() as u64;
+    let per_segment = 16 * 1024 / size;
+    for tag in 0..per_segment * 3 {
+        log.append_as_leader(&mut batch(5, 100, T0, tag), 0).expect("append");
+    }
+    assert_eq!(log.num_segments(), 3);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert!(names.contains(&format!("{:020}.log", per_segment * 5)), "{names:?}");
+}
+
+#[test]
+fn roll_on_segment_ms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let config = LogConfig { segment_ms: 60_000, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock.clone());
+    log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
+    log.append_as_leader(&mut batch(1, 10, T0 + 59_000, 1), 0).expect("append");
+    assert_eq!(log.num_segments(), 1);
+    log.append_as_leader(&mut batch(1, 10, T0 + 60_001, 2), 0).expect("append");
+    assert_eq!(log.num_segments(), 2, "a record more than segment.ms after the first rolls");
+}
+
+#[test]
+fn roll_on_full_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Room for 4 offset index entries, an entry every batch.
+    let config = LogConfig { segment_index_bytes: 32, index_interval_bytes: 1, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock());
+    for tag in 0..12 {
+        log.append_as_leader(&mut batch(1, 10, T0, tag), 0).expect("append");
+    }
+    assert!(log.num_segments() >= 2, "index full forces a roll ({} segments)", log.num_segments());
+    let read = log.read(0, 1 << 20, i64::MAX, true).expect("read all");
+    assert_eq!(batches_of(&read.records).len(), 12);
+}
+
+#[test]
+fn lookup_by_timestamp_finds_first_record_at_or_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    // 100 batches of 5 records; batch k has timestamps T0 + 10k .. T0 + 10k + 4.
+    for k in 0..100 {
+        log.append_as_leader(&mut batch(5, 50, T0 + 10 * k, k as u64), 0).expect("append");
+    }
+    assert!(log.num_segments() > 1);
+    let at = |ts| log.fetch_offset_by_timestamp(ts).expect("lookup").map(|t| (t.timestamp, t.offset));
+    assert_eq!(at(T0 - 1000), Some((T0, 0)));
+    assert_eq!(at(T0 + 3), Some((T0 + 3, 3)));
+    assert_eq!(at(T0 + 7), Some((T0 + 10, 5)), "gap between batches: next record");
+    assert_eq!(at(T0 + 10 * 57 + 2), Some((T0 + 572, 57 * 5 + 2)));
+    assert_eq!(at(T0 + 10 * 99 + 4), Some((T0 + 994, 499)));
+    assert_eq!(at(T0 + 10_000), None, "after every record");
+    assert_eq!(at(EARLIEST_TIMESTAMP), Some((-1, 0)));
+    assert_eq!(at(LATEST_TIMESTAMP), Some((-1, 500)));
+    assert_eq!(at(MAX_TIMESTAMP), Some((T0 + 994, 499)));
+}
+
+#[test]
+fn lookup_by_timestamp_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    {
+        let mut log = fresh(dir.path(), small_config(), clock.clone());
+        for k in 0..100 {
+            log.append_as_leader(&mut batch(5, 50, T0 + 10 * k, k as u64), 0).expect("append");
+        }
+        log.close().expect("close");
+    }
+    let params = LogLoadParams { recovery_point: 500, had_clean_shutdown: true, ..Default::default() };
+    let log = open(dir.path(), small_config(), clock, params);
+    let found = log.fetch_offset_by_timestamp(T0 + 10 * 42 + 1).expect("lookup").expect("found");
+    assert_eq!((found.timestamp, found.offset), (T0 + 421, 42 * 5 + 1));
+}
+
+#[test]
+fn retention_by_time_deletes_old_segments_but_never_the_active_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let config = LogConfig { retention_ms: 3_600_000, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock.clone());
+    // Old records: two hours before "now".
+    for tag in 0..60 {
+        log.append_as_leader(&mut batch(2, 200, T0 - 7_200_000, tag), 0).expect("append");
+    }
+    log.roll().expect("roll");
+    let old_end = log.log_end_offset();
+    for tag in 0..5 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+    }
+    log.update_high_watermark(log.log_end_offset());
+    let before = log.num_segments();
+    let deleted = log.delete_old_segments().expect("retention");
+    assert_eq!(deleted, before - 1, "every old segment goes");
+    assert_eq!(log.log_start_offset(), old_end);
+    assert_eq!(log.num_segments(), 1);
+    // Everything expired, including the active segment: it stays.
+    clock.advance_ms(10 * 3_600_000);
+    assert_eq!(log.delete_old_segments().expect("retention"), 0);
+    assert_eq!(log.num_segments(), 1);
+    assert!(matches!(log.read(0, 100, i64::MAX, true), Err(StorageError::OffsetOutOfRange { .. })));
+}
+
+#[test]
+fn retention_by_size_keeps_the_newest_segments_within_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig { retention_bytes: 40 * 1024, retention_ms: -1, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock());
+    for tag in 0..400 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+    }
+    log.update_high_watermark(log.log_end_offset());
+    let total_before = log.size_in_bytes();
+    assert!(total_before > 100 * 1024);
+    let deleted = log.delete_old_segments().expect("retention");
+    assert!(deleted > 0);
+    let after = log.size_in_bytes();
+    assert!(after <= 40 * 1024 + 16 * 1024, "within one segment of the limit: {after}");
+    assert!(after >= 40 * 1024 - 16 * 1024, "no more deleted than needed: {after}");
+    let first = log.log_start_offset();
+    assert_eq!(first, log.segment_base_offsets()[0]);
+    let read = log.read(first, 1 << 20, i64::MAX, true).expect("read from new start");
+    assert_eq!(batches_of(&read.records)[0].0, first);
+}
+
+#[test]
+fn retention_never_deletes_above_the_high_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig { retention_bytes: 0, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock());
+    for tag in 0..200 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+    }
+    log.update_high_watermark(0);
+    assert_eq!(log.delete_old_segments().expect("retention"), 0);
+    log.update_high_watermark(log.segment_base_offsets()[2]);
+    assert_eq!(log.delete_old_segments().expect("retention"), 2);
+}
+
+#[test]
+fn delete_records_moves_log_start_offset_up_to_the_high_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    for tag in 0..200 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+    }
+    log.update_high_watermark(150);
+    let segments_before = log.num_segments();
+    assert!(matches!(log.maybe_increment_log_start_offset(151), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(log.maybe_increment_log_start_offset(121).expect("advance"));
+    assert_eq!(log.log_start_offset(), 121);
+    let first_base = log.segment_base_offsets()[0];
+    assert!(0 < first_base && first_base <= 121, "segments wholly below 121 deleted, its own kept: {first_base}");
+    assert!(log.num_segments() < segments_before);
+    assert!(matches!(log.read(120, 100, i64::MAX, true), Err(StorageError::OffsetOutOfRange { .. })));
+    let read = log.read(121, 100, i64::MAX, true).expect("read at the new start");
+    assert_eq!(batches_of(&read.records)[0].0, 120, "the batch containing the start");
+    assert!(!log.maybe_increment_log_start_offset(100).expect("never backwards"));
+}
+
+#[test]
+fn truncate_to_removes_whole_batches_from_the_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    for tag in 0..200 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+    }
+    log.update_high_watermark(400);
+    assert!(log.truncate_to(150).expect("truncate"));
+    assert_eq!(log.log_end_offset(), 150);
+    assert_eq!(log.high_watermark(), 150);
+    assert!(log.truncate_to(101).expect("mid-batch"));
+    assert_eq!(log.log_end_offset(), 100, "the batch holding 100-101 is gone whole");
+    let info = log.append_as_leader(&mut batch(1, 10, T0, 999), 0).expect("append after truncate");
+    assert_eq!(info.first_offset, 100);
+    let read = log.read(98, 1 << 20, i64::MAX, true).expect("read");
+    let got = batches_of(&read.records);
+    assert_eq!(got.iter().map(|b| (b.0, b.1)).collect::<Vec<_>>(), vec![(98, 99), (100, 100)]);
+    assert!(!log.truncate_to(500).expect("beyond the end"));
+}
+
+#[test]
+fn truncate_fully_and_start_at_restarts_an_empty_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    for tag in 0..100 {
+        log.append_as_leader(&mut batch(2, 200, T0, tag), 3).expect("append");
+    }
+    log.truncate_fully_and_start_at(1000).expect("restart");
+    assert_eq!((log.log_start_offset(), log.log_end_offset(), log.num_segments()), (1000, 1000, 1));
+    assert_eq!(log.latest_epoch(), None);
+    let info = log.append_as_follower(&stamped(batch(1, 10, T0, 0), 1000, 4)).expect("follower append");
+    assert_eq!(info.first_offset, 1000);
+}
+
+fn stamped(mut bytes: Vec<u8>, base_offset: i64, epoch: i32) -> Vec<u8> {
+    sluice_protocol::record_batch::set_base_offset(&mut bytes, base_offset);
+    set_partition_leader_epoch(&mut bytes, epoch);
+    bytes
+}
+
+#[test]
+fn follower_appends_keep_offsets_and_refuse_going_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_follower(&stamped(batch(3, 10, T0, 0), 0, 1)).expect("append");
+    log.append_as_follower(&stamped(batch(3, 10, T0, 1), 3, 2)).expect("append");
+    assert!(matches!(
+        log.append_as_follower(&stamped(batch(1, 10, T0, 2), 4, 2)),
+        Err(StorageError::UnexpectedAppendOffset { first_offset: 4, log_end_offset: 6, .. })
+    ));
+    assert_eq!(log.end_offset_for_epoch(1), (1, 3));
+    assert_eq!(log.end_offset_for_epoch(2), (2, 6));
+}
+
+#[test]
+fn leader_epoch_cache_follows_appends_and_truncation_and_persists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    {
+        let mut log = fresh(dir.path(), small_config(), clock.clone());
+        log.append_as_leader(&mut batch(5, 10, T0, 0), 1).expect("append");
+        log.append_as_leader(&mut batch(5, 10, T0, 1), 1).expect("append");
+        log.append_as_leader(&mut batch(5, 10, T0, 2), 3).expect("append");
+        log.append_as_leader(&mut batch(5, 10, T0, 3), 4).expect("append");
+        assert_eq!(log.end_offset_for_epoch(1), (1, 10));
+        assert_eq!(log.end_offset_for_epoch(2), (1, 10));
+        assert_eq!(log.end_offset_for_epoch(4), (4, 20));
+        log.truncate_to(15).expect("truncate");
+        assert_eq!(log.latest_epoch(), Some(3));
+        assert_eq!(log.end_offset_for_epoch(3), (3, 15));
+        log.close().expect("close");
+    }
+    let params = LogLoadParams { recovery_point: 15, had_clean_shutdown: true, ..Default::default() };
+    let log = open(dir.path(), small_config(), clock, params);
+    assert_eq!(log.end_offset_for_epoch(1), (1, 10));
+    assert_eq!(log.end_offset_for_epoch(3), (3, 15));
+    assert_eq!(log.epoch_for_offset(12), Some(3));
+}
+
+#[test]
+fn config_change_applies_to_the_next_append() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
+    let mut config = log.config().clone();
+    config.set("segment.bytes", "14").expect("valid");
+    log.update_config(config);
+    log.append_as_leader(&mut batch(1, 10, T0, 1), 0).expect("append");
+    assert_eq!(log.num_segments(), 2);
+}
