@@ -90,6 +90,11 @@ impl IndexFile {
         // SAFETY: the file is private to this segment (the log directory is locked by this
         // process); nothing else truncates it while it is mapped, so the mapping stays valid.
         let map = unsafe { MmapMut::map_mut(&self.file) }.map_err(|e| io_err("mmap index", &self.path, e))?;
+        // Lookups binary-search and appends touch one page at a time: readahead around a fault
+        // would only fill the page cache with zeros of the preallocated file.
+        if let Err(e) = map.advise(memmap2::Advice::Random) {
+            tracing::debug!(path = %self.path.display(), error = %e, "madvise(MADV_RANDOM) failed");
+        }
         self.mmap = Some(map);
         Ok(())
     }
