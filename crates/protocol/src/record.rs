@@ -326,11 +326,10 @@ mod tests {
             bytes[8..12].copy_from_slice(&len.to_be_bytes());
             bytes[57..61].copy_from_slice(&count.to_be_bytes());
             bytes[23..27].copy_from_slice(&(count - 1).max(0).to_be_bytes());
-            if let Ok(batch) = RecordBatch::new(Bytes::from(bytes)) {
-                if let Ok(records) = batch.records() {
+            if let Ok(batch) = RecordBatch::new(Bytes::from(bytes))
+                && let Ok(records) = batch.records() {
                     for r in records.take(100) { let _ = r; }
                 }
-            }
         }
     }
 

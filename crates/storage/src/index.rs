@@ -60,7 +60,7 @@ impl IndexFile {
             .open(path)
             .map_err(|e| io_err("open index", path, e))?;
         let len = file.metadata().map_err(|e| io_err("stat index", path, e))?.len() as usize;
-        if len % entry_size != 0 {
+        if !len.is_multiple_of(entry_size) {
             return Err(StorageError::CorruptIndex {
                 path: path.to_path_buf(),
                 reason: format!("length {len} is not a multiple of the entry size {entry_size}"),
@@ -403,13 +403,13 @@ impl TimeIndex {
         let mut prev: Option<TimestampOffset> = None;
         for n in 0..self.file.entries {
             let e = self.entry(n);
-            if let Some(p) = prev {
-                if e.timestamp <= p.timestamp || e.offset < p.offset {
-                    return Err(self.file.corrupt(format!(
-                        "entry {n} ({}, {}) does not follow ({}, {})",
-                        e.timestamp, e.offset, p.timestamp, p.offset
-                    )));
-                }
+            if let Some(p) = prev
+                && (e.timestamp <= p.timestamp || e.offset < p.offset)
+            {
+                return Err(self.file.corrupt(format!(
+                    "entry {n} ({}, {}) does not follow ({}, {})",
+                    e.timestamp, e.offset, p.timestamp, p.offset
+                )));
             }
             prev = Some(e);
         }

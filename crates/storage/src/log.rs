@@ -33,7 +33,7 @@ pub const LATEST_TIMESTAMP: i64 = -1;
 pub const MAX_TIMESTAMP: i64 = -3;
 
 /// What the log directory's checkpoints say about a log when it is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LogLoadParams {
     /// Offset below which the log was flushed before the last shutdown.
     pub recovery_point: i64,
@@ -43,12 +43,6 @@ pub struct LogLoadParams {
     pub high_watermark: i64,
     /// Whether the log directory was closed cleanly (its marker file was present).
     pub had_clean_shutdown: bool,
-}
-
-impl Default for LogLoadParams {
-    fn default() -> Self {
-        LogLoadParams { recovery_point: 0, log_start_offset: None, high_watermark: 0, had_clean_shutdown: false }
-    }
 }
 
 /// The outcome of an append.
@@ -131,11 +125,9 @@ impl Log {
             let mut segment = LogSegment::open(dir, base, &config, now, is_last)?;
             let unflushed = !params.had_clean_shutdown && (base >= recover_from || is_last);
             let mut must_recover = unflushed || rebuild_epochs;
-            if !must_recover {
-                if let Err(e) = segment.sanity_check() {
-                    tracing::warn!(%tp, segment = base, error = %e, "segment failed its sanity check; recovering it");
-                    must_recover = true;
-                }
+            if !must_recover && let Err(e) = segment.sanity_check() {
+                tracing::warn!(%tp, segment = base, error = %e, "segment failed its sanity check; recovering it");
+                must_recover = true;
             }
             if must_recover {
                 let truncated = segment.recover(Some(&mut epoch_cache))?;

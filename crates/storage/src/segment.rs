@@ -400,13 +400,13 @@ impl LogSegment {
         }
         self.offset_index.sanity_check(self.size)?;
         self.time_index.sanity_check()?;
-        if let Some(last) = self.time_index.last_entry() {
-            if last.offset >= self.base_offset + i64::from(u32::MAX) {
-                return Err(StorageError::CorruptIndex {
-                    path: self.time_index.path().to_path_buf(),
-                    reason: "offset out of range".into(),
-                });
-            }
+        if let Some(last) = self.time_index.last_entry()
+            && last.offset >= self.base_offset + i64::from(u32::MAX)
+        {
+            return Err(StorageError::CorruptIndex {
+                path: self.time_index.path().to_path_buf(),
+                reason: "offset out of range".into(),
+            });
         }
         self.reload_tail_state()
     }
@@ -425,16 +425,16 @@ impl LogSegment {
         while position < self.size {
             let h = self.read_header_at(position)?;
             if first {
-                if let Some(e) = entry {
-                    if h.base_offset != e.offset {
-                        return Err(StorageError::CorruptIndex {
-                            path: self.offset_index.path().to_path_buf(),
-                            reason: format!(
-                                "last entry names offset {} but the batch there starts at {}",
-                                e.offset, h.base_offset
-                            ),
-                        });
-                    }
+                if let Some(e) = entry
+                    && h.base_offset != e.offset
+                {
+                    return Err(StorageError::CorruptIndex {
+                        path: self.offset_index.path().to_path_buf(),
+                        reason: format!(
+                            "last entry names offset {} but the batch there starts at {}",
+                            e.offset, h.base_offset
+                        ),
+                    });
                 }
                 first = false;
             }
