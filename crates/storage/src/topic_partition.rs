@@ -60,7 +60,7 @@ mod tests {
         assert_eq!(tp.dir_name(), "my-topic-v2-7");
         assert_eq!(TopicPartition::from_dir_name("my-topic-v2-7"), Some(tp));
         assert_eq!(TopicPartition::from_dir_name("topic"), None);
-        assert_eq!(TopicPartition::from_dir_name("t--1"), None);
+        assert_eq!(TopicPartition::from_dir_name("t--1"), Some(TopicPartition::new("t-", 1)), "topic \"t-\"");
         assert_eq!(TopicPartition::from_dir_name("t-+1"), None);
         assert_eq!(TopicPartition::from_dir_name("-1"), None);
         assert_eq!(TopicPartition::from_dir_name("t-1.abc-delete"), None);
