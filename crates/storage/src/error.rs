@@ -32,7 +32,9 @@ pub enum StorageError {
         #[source]
         source: BatchError,
     },
-    #[error("record batch of {size} bytes for {tp} exceeds max.message.bytes={max}")]
+    #[error(
+        "record batch of {size} bytes for {tp} exceeds the {max}-byte limit (max.message.bytes, or segment.bytes if smaller)"
+    )]
     RecordTooLarge { tp: TopicPartition, size: usize, max: usize },
     #[error("append to {tp} starts at offset {first_offset}, below the log end offset {log_end_offset}")]
     UnexpectedAppendOffset { tp: TopicPartition, first_offset: i64, log_end_offset: i64 },

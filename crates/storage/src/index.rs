@@ -155,14 +155,11 @@ impl IndexFile {
         lo.checked_sub(1)
     }
 
+    /// Forgets entries past `entries`. Their bytes stay in the mapping, unread: a file is only
+    /// trusted by its length once trimmed, and trimming cuts them off. (Zeroing them instead
+    /// would touch every page of a preallocated 10 MiB file on each recovery.)
     fn truncate_entries(&mut self, entries: usize) {
-        if entries < self.entries {
-            if let Some(m) = self.mmap.as_mut() {
-                // Zero what is cut so a later crash never finds stale entries past the end.
-                m[entries * self.entry_size..self.entries * self.entry_size].fill(0);
-            }
-            self.entries = entries;
-        }
+        self.entries = self.entries.min(entries);
     }
 
     fn trim_to_valid_size(&mut self) -> Result<()> {

@@ -130,7 +130,7 @@ impl Log {
                 must_recover = true;
             }
             if must_recover {
-                let truncated = segment.recover(Some(&mut epoch_cache))?;
+                let truncated = segment.recover(Some(&mut epoch_cache), params.log_start_offset.unwrap_or(i64::MIN))?;
                 recovered_any = true;
                 if truncated > 0 {
                     tracing::warn!(%tp, segment = base, truncated_bytes = truncated, "truncated an invalid tail during recovery");
@@ -279,12 +279,10 @@ impl Log {
         for item in BatchIter::new(records) {
             let (header, bytes) = item.map_err(|e| self.invalid(e))?;
             record_batch::validate(bytes).map_err(|e| self.invalid(e))?;
-            if bytes.len() > self.config.max_message_bytes {
-                return Err(StorageError::RecordTooLarge {
-                    tp: self.tp.clone(),
-                    size: bytes.len(),
-                    max: self.config.max_message_bytes,
-                });
+            // Kafka refuses a batch over max.message.bytes, and one that no segment could hold.
+            let max = self.config.max_message_bytes.min(self.config.segment_bytes as usize);
+            if bytes.len() > max {
+                return Err(StorageError::RecordTooLarge { tp: self.tp.clone(), size: bytes.len(), max });
             }
             headers.push(header);
         }
@@ -698,6 +696,12 @@ impl Log {
         fs::remove_dir_all(&dir).map_err(|e| io_err("delete log directory", &dir, e))
     }
 }
+
+// A log is shared between threads behind a lock (`SharedLog`); keep it Send + Sync.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Log>();
+};
 
 /// Lists the base offsets of the segments in `dir`, removing temporary files and index files
 /// whose `.log` is gone.

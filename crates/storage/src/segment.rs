@@ -459,9 +459,10 @@ impl LogSegment {
     }
 
     /// Re-reads the whole segment, validating every batch (structure, CRC, offsets), rebuilds
-    /// both indexes, records leader epochs in `epochs`, and truncates the file at the first
-    /// invalid batch. Returns the number of bytes truncated.
-    pub fn recover(&mut self, mut epochs: Option<&mut LeaderEpochFileCache>) -> Result<u64> {
+    /// both indexes, records in `epochs` the leader epochs of batches that end at or after
+    /// `epochs_from` (the log start offset: epochs of deleted records are forgotten), and
+    /// truncates the file at the first invalid batch. Returns the number of bytes truncated.
+    pub fn recover(&mut self, mut epochs: Option<&mut LeaderEpochFileCache>, epochs_from: i64) -> Result<u64> {
         self.offset_index.reset();
         self.time_index.reset();
         self.index_damaged = false;
@@ -514,7 +515,9 @@ impl LogSegment {
                 tracing::warn!(segment = %self.log_path.display(), position = valid_end, %reason, "recovery found a corrupt batch");
                 break;
             }
-            if let Some(cache) = epochs.as_deref_mut() {
+            if let Some(cache) = epochs.as_deref_mut()
+                && header.last_offset() >= epochs_from
+            {
                 cache.assign_in_memory(header.partition_leader_epoch, header.base_offset);
             }
             self.index_batch(&header, valid_end);

@@ -353,9 +353,48 @@ fn config_change_applies_to_the_next_append() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
+    let one = batch(1, 10, T0, 1).len();
     let mut config = log.config().clone();
-    config.set("segment.bytes", "14").expect("valid");
+    config.set("segment.bytes", &one.to_string()).expect("valid");
     log.update_config(config);
     log.append_as_leader(&mut batch(1, 10, T0, 1), 0).expect("append");
-    assert_eq!(log.num_segments(), 2);
+    assert_eq!(log.num_segments(), 2, "the second batch no longer fits beside the first");
+    assert!(
+        matches!(
+            log.append_as_leader(&mut batch(1, 20, T0, 2), 0),
+            Err(StorageError::RecordTooLarge { max, .. }) if max == one
+        ),
+        "a batch larger than segment.bytes is refused"
+    );
+}
+
+#[test]
+fn flush_messages_fsyncs_and_moves_the_recovery_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig { flush_messages: 10, ..small_config() };
+    let mut log = fresh(dir.path(), config, clock());
+    for tag in 0..3 {
+        log.append_as_leader(&mut batch(3, 10, T0, tag), 0).expect("append");
+    }
+    assert_eq!(log.recovery_point(), 0, "9 records: not yet");
+    log.append_as_leader(&mut batch(3, 10, T0, 3), 0).expect("append");
+    assert_eq!(log.recovery_point(), 12, "the 10th record triggers a flush of everything");
+}
+
+#[test]
+fn flush_ms_is_applied_by_log_manager_maintenance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let mut c = sluice_storage::LogManagerConfig::new(vec![dir.path().to_path_buf()]);
+    c.flush_scheduler_interval_ms = 1000;
+    let manager = sluice_storage::LogManager::open(c, clock.clone()).expect("open");
+    let config = LogConfig { flush_ms: 5000, ..small_config() };
+    let log = manager.get_or_create_log(&tp(), config).expect("create");
+    log.write().append_as_leader(&mut batch(3, 10, T0, 0), 0).expect("append");
+    clock.advance_ms(1000);
+    assert_eq!(manager.maintenance().logs_flushed, 0, "flush.ms has not passed");
+    assert_eq!(log.read().recovery_point(), 0);
+    clock.advance_ms(4000);
+    assert_eq!(manager.maintenance().logs_flushed, 1);
+    assert_eq!(log.read().recovery_point(), 3);
 }

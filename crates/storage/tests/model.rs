@@ -311,8 +311,9 @@ fn run(ops: Vec<Op>, config: LogConfig) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Segments from just over one largest batch (5 records of 400 bytes) to a few of them.
 fn config() -> impl Strategy<Value = LogConfig> {
-    (1024u64..8192, 0usize..1500, 2usize..50).prop_map(|(segment_bytes, index_interval_bytes, index_entries)| {
+    (2400u64..8192, 0usize..1500, 2usize..50).prop_map(|(segment_bytes, index_interval_bytes, index_entries)| {
         LogConfig {
             segment_bytes,
             index_interval_bytes,
