@@ -398,3 +398,51 @@ fn flush_ms_is_applied_by_log_manager_maintenance() {
     assert_eq!(manager.maintenance().logs_flushed, 1);
     assert_eq!(log.read().recovery_point(), 3);
 }
+
+/// Compressed batches (encoded by the `kafka-protocol` crate, gzip) are stored byte for byte;
+/// a timestamp lookup inside one answers at batch granularity, since the log never
+/// decompresses.
+#[test]
+fn compressed_batches_are_stored_untouched_and_found_by_timestamp() {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let records: Vec<Record> = (0..10)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: -1 + i as i32,
+            timestamp: T0 + 100 + i,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(vec![b'z'; 500])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut encoded = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut encoded,
+        &records,
+        &RecordEncodeOptions { version: 2, compression: Compression::Gzip },
+    )
+    .expect("encode");
+    log.append_as_leader(&mut batch(5, 10, T0, 0), 0).expect("plain batch first");
+    let mut gz = encoded.to_vec();
+    let info = log.append_as_leader(&mut gz, 2).expect("append gzip batch");
+    assert_eq!((info.first_offset, info.last_offset), (5, 14));
+    let read = log.read(7, 1 << 20, i64::MAX, true).expect("read");
+    assert_eq!(&read.records[..], &gz[..], "stored and served byte for byte");
+    let decoded = RecordBatchDecoder::decode(&mut Bytes::from(read.records.to_vec())).expect("a client can decode it");
+    assert_eq!(decoded.records.iter().map(|r| r.offset).collect::<Vec<_>>(), (5..15).collect::<Vec<_>>());
+    let found = log.fetch_offset_by_timestamp(T0 + 105).expect("lookup").expect("found");
+    assert_eq!((found.offset, found.timestamp), (5, T0 + 109), "compressed: the batch's base offset and max timestamp");
+    assert_eq!(found.leader_epoch, Some(2));
+}
