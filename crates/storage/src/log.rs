@@ -89,6 +89,7 @@ pub struct Log {
     last_flush_ms: i64,
     dir_dirty: bool,
     offline: Option<String>,
+    header_scratch: Vec<BatchHeader>,
 }
 
 impl Log {
@@ -184,6 +185,7 @@ impl Log {
             last_flush_ms: now,
             dir_dirty: false,
             offline: None,
+            header_scratch: Vec::new(),
         };
         // Entries past the log end name records that recovery cut. An entry starting exactly at
         // the log end is kept: a new epoch may begin before its first record.
@@ -274,13 +276,16 @@ impl Log {
     }
 
     /// Validates every batch of `records` (structure, CRC, size) and returns their headers.
-    fn validate_batches(&self, records: &[u8]) -> Result<Vec<BatchHeader>> {
-        let mut headers = Vec::new();
+    fn validate_batches(&self, records: &[u8], headers: &mut Vec<BatchHeader>) -> Result<()> {
+        // Kafka refuses a batch over max.message.bytes, and one that no segment could hold.
+        let max = self.config.max_message_bytes.min(self.config.segment_bytes as usize);
         for item in BatchIter::new(records) {
             let (header, bytes) = item.map_err(|e| self.invalid(e))?;
-            record_batch::validate(bytes).map_err(|e| self.invalid(e))?;
-            // Kafka refuses a batch over max.message.bytes, and one that no segment could hold.
-            let max = self.config.max_message_bytes.min(self.config.segment_bytes as usize);
+            let computed = record_batch::compute_crc(bytes);
+            if computed != header.crc {
+                let position = bytes.as_ptr() as usize - records.as_ptr() as usize;
+                return Err(self.invalid(BatchError::CrcMismatch { position, stored: header.crc, computed }));
+            }
             if bytes.len() > max {
                 return Err(StorageError::RecordTooLarge { tp: self.tp.clone(), size: bytes.len(), max });
             }
@@ -293,7 +298,17 @@ impl Log {
                 available: records.len(),
             }));
         }
-        Ok(headers)
+        Ok(())
+    }
+
+    /// Runs `f` with the log's reusable header buffer (one allocation per log, not per append).
+    fn with_header_scratch<T>(&mut self, f: impl FnOnce(&mut Self, &mut Vec<BatchHeader>) -> Result<T>) -> Result<T> {
+        let mut headers = std::mem::take(&mut self.header_scratch);
+        headers.clear();
+        let result = f(self, &mut headers);
+        headers.clear();
+        self.header_scratch = headers;
+        result
     }
 
     /// Appends batches from a producer: validates them, assigns offsets from the log end,
@@ -301,14 +316,23 @@ impl Log {
     /// rewritten in place (they lie outside the CRC).
     pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32) -> Result<LogAppendInfo> {
         self.check_online()?;
-        let mut headers = self.validate_batches(records)?;
+        self.with_header_scratch(|log, headers| log.append_as_leader_with(records, leader_epoch, headers))
+    }
+
+    fn append_as_leader_with(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        headers: &mut Vec<BatchHeader>,
+    ) -> Result<LogAppendInfo> {
+        self.validate_batches(records, headers)?;
         if let Some(empty) = headers.iter().position(|h| h.records_count == 0) {
             return Err(self
                 .invalid(BatchError::CorruptRecord { position: empty, reason: "a produced batch must hold records" }));
         }
         let mut next = self.log_end_offset;
         let mut position = 0;
-        for h in &mut headers {
+        for h in headers.iter_mut() {
             let bytes = &mut records[position..position + h.size()];
             record_batch::set_base_offset(bytes, next);
             record_batch::set_partition_leader_epoch(bytes, leader_epoch);
@@ -321,16 +345,20 @@ impl Log {
             let result = self.epoch_cache.assign(leader_epoch, headers[0].base_offset);
             self.offline_on_io(result)?;
         }
-        self.append_validated(records, &headers)
+        self.append_validated(records, headers)
     }
 
     /// Appends batches replicated from the leader, keeping their offsets and epochs. The first
     /// must start at or after the log end offset.
     pub fn append_as_follower(&mut self, records: &[u8]) -> Result<LogAppendInfo> {
         self.check_online()?;
-        let headers = self.validate_batches(records)?;
+        self.with_header_scratch(|log, headers| log.append_as_follower_with(records, headers))
+    }
+
+    fn append_as_follower_with(&mut self, records: &[u8], headers: &mut Vec<BatchHeader>) -> Result<LogAppendInfo> {
+        self.validate_batches(records, headers)?;
         let mut expected = self.log_end_offset;
-        for h in &headers {
+        for h in headers.iter() {
             if h.base_offset < expected {
                 return Err(StorageError::UnexpectedAppendOffset {
                     tp: self.tp.clone(),
@@ -340,11 +368,11 @@ impl Log {
             }
             expected = h.next_offset();
         }
-        for h in &headers {
+        for h in headers.iter() {
             let result = self.epoch_cache.assign(h.partition_leader_epoch, h.base_offset);
             self.offline_on_io(result)?;
         }
-        self.append_validated(records, &headers)
+        self.append_validated(records, headers)
     }
 
     fn append_validated(&mut self, records: &[u8], headers: &[BatchHeader]) -> Result<LogAppendInfo> {
