@@ -4,6 +4,10 @@
 //! file. So far it holds the v2 record batch (`record_batch`) and the records inside it
 //! (`record`); the request/response codec joins it with the broker.
 
+#[macro_use]
+pub mod codec;
+pub mod api;
+pub mod messages;
 pub mod record;
 pub mod record_batch;
 pub mod varint;

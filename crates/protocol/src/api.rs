@@ -1,0 +1,242 @@
+//! The API registry: every API this crate implements, its version range and first flexible
+//! version, and the typed request and response enums. `ApiVersions` answers exactly this table.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::codec::{Decode, DecodeError, DecodeResult, Encode, Version};
+use crate::messages::*;
+
+macro_rules! apis {
+    ($( $variant:ident = $key:literal => $req:ident, $resp:ident, $min:literal ..= $max:literal, flexible $flex:literal; )*) => {
+        /// An API key this crate implements.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(i16)]
+        pub enum ApiKey { $( $variant = $key, )* }
+
+        impl ApiKey {
+            pub const ALL: &'static [ApiKey] = &[ $( ApiKey::$variant, )* ];
+
+            pub fn from_i16(key: i16) -> Option<ApiKey> {
+                match key { $( $key => Some(ApiKey::$variant), )* _ => None }
+            }
+            pub fn name(self) -> &'static str {
+                match self { $( ApiKey::$variant => stringify!($variant), )* }
+            }
+            /// The inclusive version range implemented.
+            pub fn versions(self) -> (i16, i16) {
+                match self { $( ApiKey::$variant => ($min, $max), )* }
+            }
+            /// Whether `version` uses the flexible encoding (KIP-482).
+            pub fn is_flexible(self, version: i16) -> bool {
+                match self { $( ApiKey::$variant => version >= $flex, )* }
+            }
+            pub fn supports(self, version: i16) -> bool {
+                let (lo, hi) = self.versions();
+                lo <= version && version <= hi
+            }
+        }
+
+        /// A decoded request body.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request { $( $variant($req), )* }
+
+        impl Request {
+            pub fn api_key(&self) -> ApiKey {
+                match self { $( Request::$variant(_) => ApiKey::$variant, )* }
+            }
+            /// Decodes the body of `key` at `version` (already checked as supported).
+            pub fn decode(key: ApiKey, version: i16, buf: &mut Bytes) -> DecodeResult<Request> {
+                let v = Version::new(version, key.is_flexible(version));
+                Ok(match key { $( ApiKey::$variant => Request::$variant(<$req>::decode(buf, v)?), )* })
+            }
+            pub fn encode(&self, version: i16, buf: &mut BytesMut) {
+                let v = Version::new(version, self.api_key().is_flexible(version));
+                match self { $( Request::$variant(r) => r.encode(buf, v), )* }
+            }
+        }
+
+        /// A response body.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Response { $( $variant($resp), )* }
+
+        impl Response {
+            pub fn api_key(&self) -> ApiKey {
+                match self { $( Response::$variant(_) => ApiKey::$variant, )* }
+            }
+            pub fn encode(&self, version: i16, buf: &mut BytesMut) {
+                let v = Version::new(version, self.api_key().is_flexible(version));
+                match self { $( Response::$variant(r) => r.encode(buf, v), )* }
+            }
+            pub fn decode(key: ApiKey, version: i16, buf: &mut Bytes) -> DecodeResult<Response> {
+                let v = Version::new(version, key.is_flexible(version));
+                Ok(match key { $( ApiKey::$variant => Response::$variant(<$resp>::decode(buf, v)?), )* })
+            }
+        }
+    };
+}
+
+apis! {
+    ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=3, flexible 3;
+}
+
+/// The `api_keys` list of an ApiVersions response: exactly the registry.
+pub fn supported_api_versions() -> Vec<ApiVersion> {
+    ApiKey::ALL
+        .iter()
+        .map(|&k| {
+            let (min_version, max_version) = k.versions();
+            ApiVersion { api_key: k as i16, min_version, max_version }
+        })
+        .collect()
+}
+
+/// Request header, v0–v2 (Kafka's `RequestHeader.json`).
+///
+/// ```text
+/// v0: api_key i16 | api_version i16 | correlation_id i32
+/// v1: + client_id nullable string (always the classic i16-length encoding)
+/// v2: + tagged fields (for flexible request versions)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+}
+
+/// Why a request frame could not be turned into a [`Request`]. Where the header was readable,
+/// `correlation_id` lets the broker answer (Kafka answers an unsupported ApiVersions version
+/// with an error response; anything else undecodable closes the connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDecodeFailure {
+    pub header: Option<RequestHeader>,
+    pub error: DecodeError,
+}
+
+impl RequestHeader {
+    /// Decodes the header at the front of `frame` (the bytes after the size prefix).
+    pub fn decode(frame: &mut Bytes) -> DecodeResult<RequestHeader> {
+        let classic = Version::new(1, false);
+        let api_key = i16::decode(frame, classic)?;
+        let api_version = i16::decode(frame, classic)?;
+        let correlation_id = i32::decode(frame, classic)?;
+        let client_id = Option::<String>::decode(frame, classic)?;
+        let header = RequestHeader { api_key, api_version, correlation_id, client_id };
+        if let Some(key) = ApiKey::from_i16(api_key)
+            && key.supports(api_version)
+            && key.is_flexible(api_version)
+        {
+            crate::codec::skip_tagged_fields(frame)?;
+        }
+        Ok(header)
+    }
+
+    pub fn encode(&self, buf: &mut BytesMut) {
+        let classic = Version::new(1, false);
+        self.api_key.encode(buf, classic);
+        self.api_version.encode(buf, classic);
+        self.correlation_id.encode(buf, classic);
+        self.client_id.encode(buf, classic);
+        if let Some(key) = ApiKey::from_i16(self.api_key)
+            && key.is_flexible(self.api_version)
+        {
+            crate::codec::write_uvarint(buf, 0);
+        }
+    }
+}
+
+/// Decodes a whole request frame (without its size prefix): header, then body. The body must
+/// use every byte.
+pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Request), RequestDecodeFailure> {
+    let header = RequestHeader::decode(&mut frame).map_err(|error| RequestDecodeFailure { header: None, error })?;
+    let fail = |error| RequestDecodeFailure { header: Some(header.clone()), error };
+    let key = ApiKey::from_i16(header.api_key).ok_or_else(|| fail(DecodeError::UnknownApiKey(header.api_key)))?;
+    if !key.supports(header.api_version) {
+        return Err(fail(DecodeError::UnsupportedVersion { api: key.name(), version: header.api_version }));
+    }
+    let request = Request::decode(key, header.api_version, &mut frame).map_err(fail)?;
+    if !frame.is_empty() {
+        return Err(fail(DecodeError::TrailingBytes(frame.len())));
+    }
+    Ok((header, request))
+}
+
+/// Encodes a response frame, size prefix included. The response header is v1 (with tagged
+/// fields) for flexible versions, except for ApiVersions, whose header is always v0.
+pub fn encode_response(correlation_id: i32, version: i16, response: &Response) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&correlation_id.to_be_bytes());
+    let key = response.api_key();
+    if key.is_flexible(version) && key != ApiKey::ApiVersions {
+        crate::codec::write_uvarint(&mut buf, 0);
+    }
+    response.encode(version, &mut buf);
+    let size = i32::try_from(buf.len() - 4).expect("response under 2 GiB");
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    buf
+}
+
+/// Encodes a request frame, size prefix included (for clients and tests).
+pub fn encode_request(header: &RequestHeader, request: &Request) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&[0; 4]);
+    header.encode(&mut buf);
+    request.encode(header.api_version, &mut buf);
+    let size = i32::try_from(buf.len() - 4).expect("request under 2 GiB");
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ApiVersions v3 request bytes as librdkafka sends them (client software name and version,
+    /// compact strings), decoded field by field.
+    #[test]
+    fn decodes_a_flexible_api_versions_request() {
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&18i16.to_be_bytes());
+        frame.extend_from_slice(&3i16.to_be_bytes());
+        frame.extend_from_slice(&7i32.to_be_bytes());
+        frame.extend_from_slice(&[0, 7]);
+        frame.extend_from_slice(b"rdkafka");
+        frame.extend_from_slice(&[0]); // header tagged fields
+        frame.extend_from_slice(&[11]);
+        frame.extend_from_slice(b"librdkafka");
+        frame.extend_from_slice(&[6]);
+        frame.extend_from_slice(b"2.6.1");
+        frame.extend_from_slice(&[0]); // body tagged fields
+        let (header, request) = decode_request(frame.freeze()).expect("decodes");
+        assert_eq!(header.correlation_id, 7);
+        assert_eq!(header.client_id.as_deref(), Some("rdkafka"));
+        let Request::ApiVersions(r) = request;
+        assert_eq!(r.client_software_name, "librdkafka");
+        assert_eq!(r.client_software_version, "2.6.1");
+    }
+
+    #[test]
+    fn unsupported_version_keeps_the_header_for_an_error_answer() {
+        let header = RequestHeader { api_key: 18, api_version: 99, correlation_id: 5, client_id: None };
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf);
+        let failure = decode_request(buf.freeze()).expect_err("unsupported");
+        assert_eq!(failure.header.map(|h| h.correlation_id), Some(5));
+        assert!(matches!(failure.error, DecodeError::UnsupportedVersion { version: 99, .. }));
+    }
+
+    #[test]
+    fn api_versions_response_header_is_v0_even_when_flexible() {
+        let response =
+            Response::ApiVersions(ApiVersionsResponse { api_keys: supported_api_versions(), ..Default::default() });
+        let frame = encode_response(9, 3, &response);
+        // size(4) correlation(4) then directly error_code(2): no header tagged-field byte.
+        assert_eq!(&frame[4..8], &9i32.to_be_bytes());
+        assert_eq!(&frame[8..10], &0i16.to_be_bytes());
+        let mut body = frame.freeze().slice(8..);
+        let back = Response::decode(ApiKey::ApiVersions, 3, &mut body).expect("decodes");
+        assert_eq!(back, response);
+    }
+}
