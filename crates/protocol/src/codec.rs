@@ -394,11 +394,85 @@ macro_rules! kafka_struct {
                 Ok(this)
             }
         }
+
+        $crate::kafka_struct!(@sample $name { $($field : $ty),* });
+    };
+    (@sample $name:ident { $($field:ident : $ty:ty),* }) => {
+        #[cfg(test)]
+        impl $crate::codec::Sample for $name {
+            fn sample(rng: &mut u64) -> Self {
+                $name { $( $field: <$ty as $crate::codec::Sample>::sample(rng), )* }
+            }
+        }
     };
     (@untagged) => { true };
     (@untagged $tag:literal) => { false };
     (@tag) => { None::<u32> };
     (@tag $tag:literal) => { Some($tag as u32) };
+}
+
+/// Test-only generator of pseudo-random values for every wire type, so that codec tests can
+/// fill any message. Option values are always `Some` (a field may be non-nullable at some
+/// versions), collections hold 0–2 elements.
+#[cfg(test)]
+pub trait Sample {
+    fn sample(rng: &mut u64) -> Self;
+}
+
+#[cfg(test)]
+pub fn next_random(rng: &mut u64) -> u64 {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    *rng
+}
+
+#[cfg(test)]
+mod sample_impls {
+    use super::*;
+    macro_rules! ints { ($($t:ty),*) => {$( impl Sample for $t { fn sample(rng: &mut u64) -> Self { (next_random(rng) % 1000) as $t } } )*}; }
+    ints!(i8, i16, i32, i64, u16, u32);
+    impl Sample for bool {
+        fn sample(rng: &mut u64) -> Self {
+            next_random(rng) % 2 == 0
+        }
+    }
+    impl Sample for f64 {
+        fn sample(rng: &mut u64) -> Self {
+            (next_random(rng) % 1000) as f64 / 8.0
+        }
+    }
+    impl Sample for Uuid {
+        fn sample(rng: &mut u64) -> Self {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&next_random(rng).to_be_bytes());
+            id[8..].copy_from_slice(&next_random(rng).to_be_bytes());
+            Uuid(id)
+        }
+    }
+    impl Sample for String {
+        fn sample(rng: &mut u64) -> Self {
+            let n = next_random(rng) % 8;
+            (0..n).map(|_| (b'a' + (next_random(rng) % 26) as u8) as char).collect()
+        }
+    }
+    impl Sample for Bytes {
+        fn sample(rng: &mut u64) -> Self {
+            let n = next_random(rng) % 8;
+            (0..n).map(|_| next_random(rng) as u8).collect::<Vec<u8>>().into()
+        }
+    }
+    impl<T: Sample> Sample for Option<T> {
+        fn sample(rng: &mut u64) -> Self {
+            Some(T::sample(rng))
+        }
+    }
+    impl<T: Sample> Sample for Vec<T> {
+        fn sample(rng: &mut u64) -> Self {
+            let n = next_random(rng) % 3;
+            (0..n).map(|_| T::sample(rng)).collect()
+        }
+    }
 }
 
 /// Bounds check for tagged field sizes, used by [`kafka_struct!`].

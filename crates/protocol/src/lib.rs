@@ -12,5 +12,8 @@ pub mod record;
 pub mod record_batch;
 pub mod varint;
 
+#[cfg(test)]
+mod oracle_tests;
+
 pub use record::{Record, RecordBatchBuilder, RecordHeader};
 pub use record_batch::{Attributes, BatchError, BatchHeader, Compression, RecordBatch, RecordBatches, TimestampType};

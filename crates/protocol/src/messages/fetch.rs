@@ -1,0 +1,116 @@
+//! Fetch (key 1): consumers and followers read record batches from partition leaders. Kafka's
+//! `FetchRequest.json` / `FetchResponse.json`; we speak versions 4 to 12, flexible from 12.
+
+use bytes::Bytes;
+
+kafka_struct! {
+    /// What to read, with session and size limits.
+    pub struct FetchRequest {
+        cluster_id: Option<String> [12, MAX] tag 0,
+        replica_id: i32 [0, 14],
+        max_wait_ms: i32 [0, MAX],
+        min_bytes: i32 [0, MAX],
+        max_bytes: i32 [3, MAX],
+        isolation_level: i8 [4, MAX],
+        session_id: i32 [7, MAX],
+        session_epoch: i32 [7, MAX],
+        topics: Vec<FetchRequestTopic> [0, MAX],
+        forgotten_topics_data: Vec<FetchRequestForgottenTopic> [7, MAX],
+        rack_id: String [11, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One topic to read from.
+    pub struct FetchRequestTopic {
+        topic: String [0, 12],
+        partitions: Vec<FetchRequestPartition> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One partition to read from, and where to start.
+    pub struct FetchRequestPartition {
+        partition: i32 [0, MAX],
+        current_leader_epoch: i32 [9, MAX],
+        fetch_offset: i64 [0, MAX],
+        last_fetched_epoch: i32 [12, MAX],
+        log_start_offset: i64 [5, MAX],
+        partition_max_bytes: i32 [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// Partitions an incremental fetch session should drop.
+    pub struct FetchRequestForgottenTopic {
+        topic: String [7, 12],
+        partitions: Vec<i32> [7, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The data read, per topic and partition.
+    pub struct FetchResponse {
+        throttle_time_ms: i32 [1, MAX],
+        error_code: i16 [7, MAX],
+        session_id: i32 [7, MAX],
+        responses: Vec<FetchResponseTopic> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One topic of a fetch response.
+    pub struct FetchResponseTopic {
+        topic: String [0, 12],
+        partitions: Vec<FetchResponsePartition> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One partition's offsets, transaction markers and record bytes.
+    pub struct FetchResponsePartition {
+        partition_index: i32 [0, MAX],
+        error_code: i16 [0, MAX],
+        high_watermark: i64 [0, MAX],
+        last_stable_offset: i64 [4, MAX],
+        log_start_offset: i64 [5, MAX],
+        diverging_epoch: FetchResponseEpochEndOffset [12, MAX] tag 0,
+        current_leader: FetchResponseLeaderIdAndEpoch [12, MAX] tag 1,
+        snapshot_id: FetchResponseSnapshotId [12, MAX] tag 2,
+        aborted_transactions: Option<Vec<FetchResponseAbortedTransaction>> [4, MAX],
+        preferred_read_replica: i32 [11, MAX],
+        records: Option<Bytes> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The last epoch the leader and the follower share, and where it ends.
+    pub struct FetchResponseEpochEndOffset {
+        epoch: i32 [12, MAX],
+        end_offset: i64 [12, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The partition leader as the responding broker knows it.
+    pub struct FetchResponseLeaderIdAndEpoch {
+        leader_id: i32 [12, MAX],
+        leader_epoch: i32 [12, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The snapshot to fetch when the requested offset is below the log start.
+    pub struct FetchResponseSnapshotId {
+        end_offset: i64 [0, MAX],
+        epoch: i32 [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// A transaction that was aborted within the returned range.
+    pub struct FetchResponseAbortedTransaction {
+        producer_id: i64 [4, MAX],
+        first_offset: i64 [4, MAX],
+    }
+}

@@ -1,0 +1,23 @@
+//! InitProducerId (key 22): hand a producer its id and epoch, for idempotence and
+//! transactions. Kafka's `InitProducerIdRequest.json` / `InitProducerIdResponse.json`; versions
+//! 0 to 4, flexible from 2.
+
+kafka_struct! {
+    pub struct InitProducerIdRequest {
+        transactional_id: Option<String> [0, MAX],
+        transaction_timeout_ms: i32 [0, MAX],
+        /// Kafka's default is -1 (no current id); `Default` here gives 0.
+        producer_id: i64 [3, MAX],
+        /// Kafka's default is -1 (no current epoch); `Default` here gives 0.
+        producer_epoch: i16 [3, MAX],
+    }
+}
+
+kafka_struct! {
+    pub struct InitProducerIdResponse {
+        throttle_time_ms: i32 [0, MAX],
+        error_code: i16 [0, MAX],
+        producer_id: i64 [0, MAX],
+        producer_epoch: i16 [0, MAX],
+    }
+}

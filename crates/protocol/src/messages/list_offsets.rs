@@ -1,0 +1,58 @@
+//! ListOffsets (key 2): finds the offset for a timestamp, or the earliest/latest offset, of
+//! partitions. Kafka's `ListOffsetsRequest.json` / `ListOffsetsResponse.json`; we speak
+//! versions 1 to 7, flexible from 6.
+
+kafka_struct! {
+    /// The partitions and timestamps to look up.
+    pub struct ListOffsetsRequest {
+        replica_id: i32 [0, MAX],
+        isolation_level: i8 [2, MAX],
+        topics: Vec<ListOffsetsRequestTopic> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One topic to look up.
+    pub struct ListOffsetsRequestTopic {
+        name: String [0, MAX],
+        partitions: Vec<ListOffsetsRequestPartition> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One partition and the timestamp (or special value) to look up.
+    pub struct ListOffsetsRequestPartition {
+        partition_index: i32 [0, MAX],
+        current_leader_epoch: i32 [4, MAX],
+        timestamp: i64 [0, MAX],
+        max_num_offsets: i32 [0, 0],
+    }
+}
+
+kafka_struct! {
+    /// The offsets found, per topic and partition.
+    pub struct ListOffsetsResponse {
+        throttle_time_ms: i32 [2, MAX],
+        topics: Vec<ListOffsetsResponseTopic> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One topic of a ListOffsets response.
+    pub struct ListOffsetsResponseTopic {
+        name: String [0, MAX],
+        partitions: Vec<ListOffsetsResponsePartition> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The offset found for one partition, with its timestamp and leader epoch.
+    pub struct ListOffsetsResponsePartition {
+        partition_index: i32 [0, MAX],
+        error_code: i16 [0, MAX],
+        old_style_offsets: Vec<i64> [0, 0],
+        timestamp: i64 [1, MAX],
+        offset: i64 [1, MAX],
+        leader_epoch: i32 [4, MAX],
+    }
+}

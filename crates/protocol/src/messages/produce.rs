@@ -1,0 +1,67 @@
+//! Produce (key 0): a producer hands record batches to partition leaders. Kafka's
+//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 3 to 9, flexible from 9.
+
+use bytes::Bytes;
+
+kafka_struct! {
+    /// Batches to append, grouped by topic and partition.
+    pub struct ProduceRequest {
+        transactional_id: Option<String> [3, MAX],
+        acks: i16 [0, MAX],
+        timeout_ms: i32 [0, MAX],
+        topic_data: Vec<ProduceRequestTopic> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One topic of a produce request.
+    pub struct ProduceRequestTopic {
+        name: String [0, MAX],
+        partition_data: Vec<ProduceRequestPartition> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The records for one partition, as raw record-batch bytes.
+    pub struct ProduceRequestPartition {
+        index: i32 [0, MAX],
+        records: Option<Bytes> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The outcome of an append, per topic and partition.
+    pub struct ProduceResponse {
+        responses: Vec<ProduceResponseTopic> [0, MAX],
+        throttle_time_ms: i32 [1, MAX],
+    }
+}
+
+kafka_struct! {
+    /// One topic of a produce response.
+    pub struct ProduceResponseTopic {
+        name: String [0, MAX],
+        partition_responses: Vec<ProduceResponsePartition> [0, MAX],
+    }
+}
+
+kafka_struct! {
+    /// Where a partition's batches landed, or why they did not.
+    pub struct ProduceResponsePartition {
+        index: i32 [0, MAX],
+        error_code: i16 [0, MAX],
+        base_offset: i64 [0, MAX],
+        log_append_time_ms: i64 [2, MAX],
+        log_start_offset: i64 [5, MAX],
+        record_errors: Vec<ProduceResponseRecordError> [8, MAX],
+        error_message: Option<String> [8, MAX],
+    }
+}
+
+kafka_struct! {
+    /// A record, by its index in the batch, that made the whole batch be rejected.
+    pub struct ProduceResponseRecordError {
+        batch_index: i32 [8, MAX],
+        batch_index_error_message: Option<String> [8, MAX],
+    }
+}
