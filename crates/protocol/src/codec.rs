@@ -434,7 +434,7 @@ mod sample_impls {
     ints!(i8, i16, i32, i64, u16, u32);
     impl Sample for bool {
         fn sample(rng: &mut u64) -> Self {
-            next_random(rng) % 2 == 0
+            next_random(rng).is_multiple_of(2)
         }
     }
     impl Sample for f64 {
