@@ -240,6 +240,7 @@ impl BatchHeader {
         // A delta may exceed count - 1 after compaction removed records, but never be negative,
         // and a batch with records must have count - 1 <= delta.
         if header.last_offset_delta < 0
+            || header.base_offset.checked_add(i64::from(header.last_offset_delta)).is_none_or(|last| last == i64::MAX)
             || header.records_count < 0
             || (header.records_count > 0 && header.last_offset_delta < header.records_count - 1)
         {
@@ -568,5 +569,19 @@ mod tests {
             bytes[pos] ^= 1 << bit;
             prop_assert!(validate(&bytes).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+    use crate::record::RecordBatchBuilder;
+
+    #[test]
+    fn a_base_offset_that_overflows_with_its_delta_is_invalid() {
+        let mut bytes = RecordBatchBuilder::new(0).build();
+        set_base_offset(&mut bytes, i64::MAX - 1);
+        bytes[LAST_OFFSET_DELTA_POS..LAST_OFFSET_DELTA_POS + 4].copy_from_slice(&5i32.to_be_bytes());
+        assert!(matches!(BatchHeader::parse(&bytes), Err(BatchError::InvalidOffsetDelta { .. })));
     }
 }

@@ -13,7 +13,7 @@
 //! Leader-epoch checkpoint (`leader-epoch-checkpoint`, one per partition directory): the same
 //! header, then `epoch start_offset` lines.
 //!
-//! A write goes to `<name>.tmp`, is fsync'd, renamed over the old file, and the directory is
+//! A write goes to `<name>.<pid>.<n>.tmp`, is fsync'd, renamed over the old file, and the directory is
 //! fsync'd, so a crash leaves either the old or the new file, never a mix.
 
 use std::collections::BTreeMap;
@@ -28,7 +28,11 @@ const VERSION: &str = "0";
 
 /// Writes `contents` to `path` atomically (temp file, fsync, rename, fsync of the directory).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // A temporary name of its own per write, so concurrent writers never share one.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+    let tmp = path.with_file_name(format!("{name}.{}.{n}.tmp", std::process::id()));
     let mut f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
     f.write_all(contents).map_err(|e| io_err("write", &tmp, e))?;
     f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;

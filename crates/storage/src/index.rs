@@ -105,8 +105,17 @@ impl IndexFile {
         }
         self.mmap = None;
         let len = capacity_entries * self.entry_size;
-        self.file.set_len(len as u64).map_err(|e| io_err("resize index", &self.path, e))?;
-        self.remap(len)
+        let result = self
+            .file
+            .set_len(len as u64)
+            .map_err(|e| io_err("resize index", &self.path, e))
+            .and_then(|()| self.remap(len));
+        if result.is_err() {
+            // Without a mapping there are no entries to read: lookups fall back to the segment
+            // start (slower, still correct) and the owner rebuilds the index later.
+            self.entries = 0;
+        }
+        result
     }
 
     fn capacity(&self) -> usize {
@@ -226,19 +235,20 @@ impl OffsetIndex {
         self.file.entries.checked_sub(1).map(|n| self.entry(n))
     }
 
-    /// Appends an entry; offsets and positions must grow strictly.
+    /// Appends an entry; offsets and positions must grow strictly and the offset must fit the
+    /// segment's relative range. A violation is an error, not a panic: the caller flags the
+    /// index for a rebuild.
     pub fn append(&mut self, offset: i64, position: u32) -> Result<()> {
-        if let Some(last) = self.last_entry() {
-            assert!(
-                offset > last.offset && position > last.position,
-                "offset index {} must grow: ({offset}, {position}) after ({}, {})",
-                self.file.path.display(),
-                last.offset,
-                last.position
-            );
+        if let Some(last) = self.last_entry()
+            && (offset <= last.offset || position <= last.position)
+        {
+            return Err(self.file.corrupt(format!(
+                "append ({offset}, {position}) does not follow ({}, {})",
+                last.offset, last.position
+            )));
         }
-        let relative =
-            u32::try_from(offset - self.base_offset).expect("segment rolls before relative offsets overflow");
+        let relative = u32::try_from(offset - self.base_offset)
+            .map_err(|_| self.file.corrupt(format!("offset {offset} is out of the segment's relative range")))?;
         let mut entry = [0u8; OFFSET_INDEX_ENTRY_SIZE];
         entry[..4].copy_from_slice(&relative.to_be_bytes());
         entry[4..].copy_from_slice(&position.to_be_bytes());
@@ -359,12 +369,9 @@ impl TimeIndex {
             if timestamp <= last.timestamp {
                 return Ok(());
             }
-            assert!(
-                offset >= last.offset,
-                "time index {} offsets must not go back: {offset} after {}",
-                self.file.path.display(),
-                last.offset
-            );
+            if offset < last.offset {
+                return Err(self.file.corrupt(format!("offset {offset} goes back from {}", last.offset)));
+            }
         }
         if self.file.is_full() {
             if !skip_full_check {
@@ -372,8 +379,8 @@ impl TimeIndex {
             }
             self.file.max_entries += 1;
         }
-        let relative =
-            u32::try_from(offset - self.base_offset).expect("segment rolls before relative offsets overflow");
+        let relative = u32::try_from(offset - self.base_offset)
+            .map_err(|_| self.file.corrupt(format!("offset {offset} is out of the segment's relative range")))?;
         let mut entry = [0u8; TIME_INDEX_ENTRY_SIZE];
         entry[..8].copy_from_slice(&timestamp.to_be_bytes());
         entry[8..].copy_from_slice(&relative.to_be_bytes());

@@ -89,6 +89,7 @@ pub struct Log {
     last_flush_ms: i64,
     dir_dirty: bool,
     offline: Option<String>,
+    closed: bool,
     header_scratch: Vec<BatchHeader>,
 }
 
@@ -132,6 +133,11 @@ impl Log {
             }
             if must_recover {
                 let truncated = segment.recover(Some(&mut epoch_cache), params.log_start_offset.unwrap_or(i64::MIN))?;
+                if !is_last {
+                    // A rebuilt index was grown to its maximum: trim it like a rolled segment's,
+                    // or the next start would find it untrimmed and recover it again.
+                    segment.on_become_inactive()?;
+                }
                 recovered_any = true;
                 if truncated > 0 {
                     tracing::warn!(%tp, segment = base, truncated_bytes = truncated, "truncated an invalid tail during recovery");
@@ -158,7 +164,8 @@ impl Log {
                 seg.truncate_to(next_base)?;
             }
         }
-        if segments.is_empty() {
+        let created_first_segment = segments.is_empty();
+        if created_first_segment {
             let base = params.log_start_offset.unwrap_or(0).max(0);
             segments.insert(base, LogSegment::create(dir, base, &config, now)?);
         }
@@ -183,8 +190,9 @@ impl Log {
             epoch_cache,
             unflushed_messages: 0,
             last_flush_ms: now,
-            dir_dirty: false,
+            dir_dirty: created_first_segment,
             offline: None,
+            closed: false,
             header_scratch: Vec::new(),
         };
         // Entries past the log end name records that recovery cut. An entry starting exactly at
@@ -235,7 +243,8 @@ impl Log {
         self.segments.keys().copied().collect()
     }
     pub fn active_segment_base_offset(&self) -> i64 {
-        *self.segments.last_key_value().expect("a log always has a segment").0
+        // Only an offline log whose reset failed half-way can have no segment.
+        self.segments.last_key_value().map_or(self.log_end_offset, |(&base, _)| base)
     }
     /// Total bytes of all segments.
     pub fn size_in_bytes(&self) -> u64 {
@@ -251,15 +260,21 @@ impl Log {
     fn check_online(&self) -> Result<()> {
         match &self.offline {
             Some(reason) => Err(StorageError::LogOffline { tp: self.tp.clone(), reason: reason.clone() }),
+            None if self.closed => {
+                Err(StorageError::LogOffline { tp: self.tp.clone(), reason: "the log is closed".into() })
+            }
             None => Ok(()),
         }
     }
 
-    /// An I/O failure while changing the log takes it offline (Kafka takes the log directory
-    /// offline): later writes fail fast instead of building on a state nobody checked.
-    fn offline_on_io<T>(&mut self, result: Result<T>) -> Result<T> {
-        if let Err(e @ StorageError::Io { .. }) = &result {
-            tracing::error!(tp = %self.tp, error = %e, "log is going offline after an I/O error");
+    /// A failure while changing the log (after validation, so never a client's bad input) takes
+    /// it offline, as Kafka takes the log directory offline: memory and disk may disagree, and
+    /// later writes fail fast instead of building on a state nobody checked.
+    fn offline_on_err<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result
+            && self.offline.is_none()
+        {
+            tracing::error!(tp = %self.tp, error = %e, "log is going offline after a failed change");
             self.offline = Some(e.to_string());
         }
         result
@@ -326,6 +341,15 @@ impl Log {
         headers: &mut Vec<BatchHeader>,
     ) -> Result<LogAppendInfo> {
         self.validate_batches(records, headers)?;
+        // As Kafka's LogValidator: a producer's batch holds records, numbered without gaps. (A
+        // gap would let one batch claim up to 2^31 offsets and overflow a segment's range.)
+        if let Some(bad) = headers.iter().find(|h| h.records_count > 0 && h.last_offset_delta != h.records_count - 1) {
+            return Err(self.invalid(BatchError::InvalidOffsetDelta {
+                position: 0,
+                delta: bad.last_offset_delta,
+                count: bad.records_count,
+            }));
+        }
         if let Some(empty) = headers.iter().position(|h| h.records_count == 0) {
             return Err(self
                 .invalid(BatchError::CorruptRecord { position: empty, reason: "a produced batch must hold records" }));
@@ -343,7 +367,7 @@ impl Log {
         }
         if leader_epoch >= 0 {
             let result = self.epoch_cache.assign(leader_epoch, headers[0].base_offset);
-            self.offline_on_io(result)?;
+            self.offline_on_err(result)?;
         }
         self.append_validated(records, headers)
     }
@@ -370,7 +394,7 @@ impl Log {
         }
         for h in headers.iter() {
             let result = self.epoch_cache.assign(h.partition_leader_epoch, h.base_offset);
-            self.offline_on_io(result)?;
+            self.offline_on_err(result)?;
         }
         self.append_validated(records, headers)
     }
@@ -379,18 +403,36 @@ impl Log {
         let first = headers[0];
         let last = headers[headers.len() - 1];
         let max_timestamp = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(NO_TIMESTAMP);
-        let now = self.clock.now_ms();
-        let active = self.segments.last_key_value().expect("a log always has a segment").1;
-        if active.should_roll(&self.config, records.len(), last.last_offset(), max_timestamp, now)
-            || first.base_offset - active.base_offset() > i64::from(i32::MAX)
-        {
-            let result = self.roll_at(first.base_offset);
-            self.offline_on_io(result)?;
+        // Write in chunks whose offsets all fit one segment's relative range (i32) from the
+        // chunk's first offset; a follower's batches may jump far apart after compaction.
+        let (mut from, mut position) = (0usize, 0usize);
+        while from < headers.len() {
+            let chunk_base = headers[from].base_offset;
+            let mut to = from;
+            let mut bytes = 0usize;
+            while to < headers.len() && headers[to].last_offset() - chunk_base <= i64::from(i32::MAX) {
+                bytes += headers[to].size();
+                to += 1;
+            }
+            let chunk = &headers[from..to];
+            let chunk_last = chunk[chunk.len() - 1].last_offset();
+            let chunk_max_ts = chunk.iter().map(|h| h.max_timestamp).max().unwrap_or(NO_TIMESTAMP);
+            let now = self.clock.now_ms();
+            let active = self.segments.last_key_value().expect("a log always has a segment").1;
+            if active.should_roll(&self.config, bytes, chunk_last, chunk_max_ts, now)
+                || chunk_base - active.base_offset() > i64::from(i32::MAX)
+            {
+                let result = self.roll_at(chunk_base);
+                self.offline_on_err(result)?;
+            }
+            let active = self.segments.last_entry().expect("a log always has a segment").into_mut();
+            let result = active.append(&records[position..position + bytes], chunk);
+            self.offline_on_err(result)?;
+            self.log_end_offset = chunk_last + 1;
+            from = to;
+            position += bytes;
         }
-        let active = self.segments.last_entry().expect("a log always has a segment").into_mut();
-        let result = active.append(records, headers);
-        self.offline_on_io(result)?;
-        self.log_end_offset = last.next_offset();
+        debug_assert_eq!(position, records.len());
         let record_count: i64 = headers.iter().map(|h| i64::from(h.records_count)).sum();
         self.unflushed_messages += record_count;
         if self.unflushed_messages >= self.config.flush_messages {
@@ -411,7 +453,7 @@ impl Log {
     pub fn roll(&mut self) -> Result<()> {
         self.check_online()?;
         let result = self.roll_at(self.log_end_offset);
-        self.offline_on_io(result)
+        self.offline_on_err(result)
     }
 
     fn roll_at(&mut self, expected_base: i64) -> Result<()> {
@@ -540,7 +582,7 @@ impl Log {
             return Ok(true);
         }
         let result = self.truncate_segments(target);
-        self.offline_on_io(result)?;
+        self.offline_on_err(result)?;
         Ok(true)
     }
 
@@ -553,6 +595,10 @@ impl Log {
         }
         let last = self.segments.last_entry().expect("a log always has a segment").into_mut();
         last.truncate_to(target)?;
+        // Make the cut durable before anyone checkpoints past it: a crash must not bring back
+        // records that a follower truncated away.
+        last.flush()?;
+        crate::checkpoint::sync_dir(&self.dir)?;
         let new_end = last.next_offset();
         if new_end < self.log_start_offset {
             // The batch holding the log start offset was cut: nothing readable remains.
@@ -570,17 +616,17 @@ impl Log {
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
         self.check_online()?;
         let result = self.reset_at(offset);
-        self.offline_on_io(result)
+        self.offline_on_err(result)
     }
 
     fn reset_at(&mut self, offset: i64) -> Result<()> {
         assert!(offset >= 0, "restart {} at negative offset {offset}", self.tp);
-        for (_, segment) in std::mem::take(&mut self.segments) {
+        while let Some((_, segment)) = self.segments.pop_first() {
             segment.delete()?;
         }
         let now = self.clock.now_ms();
         self.segments.insert(offset, LogSegment::create(&self.dir, offset, &self.config, now)?);
-        self.dir_dirty = true;
+        crate::checkpoint::sync_dir(&self.dir)?;
         self.log_start_offset = offset;
         self.log_end_offset = offset;
         self.high_watermark = offset;
@@ -607,7 +653,7 @@ impl Log {
         }
         self.log_start_offset = new_start;
         let result = self.epoch_cache.truncate_from_start(new_start);
-        self.offline_on_io(result)?;
+        self.offline_on_err(result)?;
         self.delete_segments_while(|_, next_base, log| next_base <= log.log_start_offset)?;
         Ok(true)
     }
@@ -657,18 +703,23 @@ impl Log {
             let segment = self.segments.remove(base).expect("collected from the map");
             tracing::info!(tp = %self.tp, base_offset = base, "deleting segment");
             let result = segment.delete();
-            self.offline_on_io(result)?;
-        }
-        if !doomed.is_empty() {
-            let first = *self.segments.first_key_value().expect("the active segment remains").0;
-            if first > self.log_start_offset {
-                self.log_start_offset = first;
-                let result = self.epoch_cache.truncate_from_start(first);
-                self.offline_on_io(result)?;
-            }
-            self.dir_dirty = true;
+            self.after_segment_removal()?;
+            self.offline_on_err(result)?;
         }
         Ok(doomed.len())
+    }
+
+    /// Keeps the log start offset at or above the first segment after segments were removed.
+    fn after_segment_removal(&mut self) -> Result<()> {
+        self.dir_dirty = true;
+        if let Some((&first, _)) = self.segments.first_key_value()
+            && first > self.log_start_offset
+        {
+            self.log_start_offset = first;
+            let result = self.epoch_cache.truncate_from_start(first);
+            self.offline_on_err(result)?;
+        }
+        Ok(())
     }
 
     /// fsyncs everything up to the log end offset.
@@ -697,7 +748,7 @@ impl Log {
             }
             Ok(())
         })();
-        self.offline_on_io(result)?;
+        self.offline_on_err(result)?;
         self.dir_dirty = false;
         self.recovery_point = self.recovery_point.max(offset);
         if offset >= self.log_end_offset {
@@ -709,12 +760,16 @@ impl Log {
 
     /// Flushes and trims the active segment's indexes: the state a clean shutdown leaves.
     pub fn close(&mut self) -> Result<()> {
-        if self.offline.is_some() {
+        if self.offline.is_some() || self.closed {
             return Ok(());
         }
         self.flush()?;
         let result = self.segments.last_entry().expect("a log always has a segment").into_mut().on_become_inactive();
-        self.offline_on_io(result)
+        self.offline_on_err(result)?;
+        // Closed: whoever still holds the log can read but no longer write behind the clean
+        // shutdown marker's back.
+        self.closed = true;
+        Ok(())
     }
 
     /// Deletes the log's directory and everything in it.

@@ -101,6 +101,9 @@ pub struct LogManager {
     logs: RwLock<BTreeMap<TopicPartition, (usize, SharedLog)>>,
     clock: Arc<dyn Clock>,
     timers: Mutex<Timers>,
+    /// Serialises checkpoint writes: each snapshots every log, and a slower writer must not
+    /// replace a newer snapshot with an older one.
+    checkpoint_lock: Mutex<()>,
 }
 
 impl LogManager {
@@ -123,6 +126,13 @@ impl LogManager {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => return Err(StorageError::DirLocked { dir: path.clone() }),
                 Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path, e)),
+            }
+            // Temporary checkpoint files of a write interrupted by a crash.
+            for entry in fs::read_dir(path).map_err(|e| io_err("list log directory", path, e))?.flatten() {
+                let p = entry.path();
+                if p.is_file() && p.extension().is_some_and(|e| e == "tmp") {
+                    fs::remove_file(&p).map_err(|e| io_err("remove temporary file", &p, e))?;
+                }
             }
             let clean_marker = path.join(CLEAN_SHUTDOWN_FILE);
             let had_clean_shutdown = clean_marker.exists();
@@ -147,6 +157,9 @@ impl LogManager {
                     continue;
                 }
                 let Some(name) = child.file_name().and_then(|n| n.to_str()) else { continue };
+                if name.ends_with(".tmp") && child.is_file() {
+                    continue;
+                }
                 if name.ends_with(DELETE_DIR_SUFFIX) {
                     fs::remove_dir_all(&child).map_err(|e| io_err("remove deleted log", &child, e))?;
                     continue;
@@ -184,7 +197,14 @@ impl LogManager {
             last_start_offset_checkpoint_ms: now,
         };
         tracing::info!(logs = logs.len(), dirs = dirs.len(), "log manager loaded");
-        Ok(LogManager { config, dirs, logs: RwLock::new(logs), clock, timers: Mutex::new(timers) })
+        Ok(LogManager {
+            config,
+            dirs,
+            logs: RwLock::new(logs),
+            clock,
+            timers: Mutex::new(timers),
+            checkpoint_lock: Mutex::new(()),
+        })
     }
 
     pub fn config(&self) -> &LogManagerConfig {
@@ -341,6 +361,7 @@ impl LogManager {
     /// Writes the recovery point, log start offset and high watermark checkpoints of every
     /// directory.
     pub fn checkpoint(&self) -> Result<()> {
+        let _writer = self.checkpoint_lock.lock();
         let logs = self.logs.read();
         for (dir_index, dir) in self.dirs.iter().enumerate() {
             let mut recovery = Vec::new();
@@ -350,10 +371,9 @@ impl LogManager {
                 if *d != dir_index {
                     continue;
                 }
+                // Offline logs keep their last known offsets: dropping them from the file would
+                // lose their log start offsets and high watermarks at the next start.
                 let log = log.read();
-                if log.is_offline() {
-                    continue;
-                }
                 recovery.push((tp, log.recovery_point()));
                 starts.push((tp, log.log_start_offset()));
                 hws.push((tp, log.high_watermark()));

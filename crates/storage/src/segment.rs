@@ -200,6 +200,8 @@ impl LogSegment {
             || self.offset_index.is_full()
             || self.time_index.is_full()
             || max_offset - self.base_offset > i64::from(i32::MAX)
+            // Index positions are u32: never let a segment grow past them, whatever segment_bytes says.
+            || self.size + incoming_bytes as u64 > u64::from(u32::MAX)
     }
 
     /// Writes whole, already validated batches (their headers in `batches`, base offsets
@@ -247,7 +249,9 @@ impl LogSegment {
         if self.rolling_based_timestamp.is_none() {
             self.rolling_based_timestamp = Some(h.max_timestamp);
         }
-        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+        // A full index stops taking entries (the segment rolls before the next append; during
+        // recovery with a smaller segment.index.bytes the index just stays sparser).
+        if self.bytes_since_last_index_entry > self.index_interval_bytes && !self.offset_index.is_full() {
             let result = self.offset_index.append(h.base_offset, position as u32).and_then(|()| {
                 self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, false)
             });
@@ -400,14 +404,6 @@ impl LogSegment {
         }
         self.offset_index.sanity_check(self.size)?;
         self.time_index.sanity_check()?;
-        if let Some(last) = self.time_index.last_entry()
-            && last.offset >= self.base_offset + i64::from(u32::MAX)
-        {
-            return Err(StorageError::CorruptIndex {
-                path: self.time_index.path().to_path_buf(),
-                reason: "offset out of range".into(),
-            });
-        }
         self.reload_tail_state()
     }
 
@@ -438,7 +434,10 @@ impl LogSegment {
                 }
                 first = false;
             }
-            if h.base_offset < next_offset || h.base_offset < self.base_offset {
+            if h.base_offset < next_offset
+                || h.base_offset < self.base_offset
+                || h.last_offset() - self.base_offset > i64::from(i32::MAX)
+            {
                 return Err(self.corrupt(position, BatchError::InvalidLength { position: 0, length: h.batch_length }));
             }
             if h.max_timestamp > max_ts {
@@ -449,6 +448,19 @@ impl LogSegment {
             position += h.size() as u64;
         }
         self.next_offset = if self.size == 0 { self.base_offset } else { next_offset.max(self.base_offset) };
+        // The last time index entry must name a batch of this segment that carries exactly that
+        // max timestamp (it was written as "max so far, reached at this batch").
+        if let Some(te) = self.time_index.last_entry() {
+            let matches = te.offset >= self.base_offset
+                && te.offset < self.next_offset
+                && matches!(self.translate_offset(te.offset), Ok(Some((_, h))) if h.base_offset == te.offset && h.max_timestamp == te.timestamp);
+            if !matches {
+                return Err(StorageError::CorruptIndex {
+                    path: self.time_index.path().to_path_buf(),
+                    reason: format!("last entry ({}, {}) does not match the log", te.timestamp, te.offset),
+                });
+            }
+        }
         self.max_timestamp_so_far = max_ts;
         self.offset_of_max_timestamp = max_ts_offset;
         self.bytes_since_last_index_entry = (self.size - entry.map_or(0, |e| u64::from(e.position))) as usize;

@@ -446,3 +446,68 @@ fn compressed_batches_are_stored_untouched_and_found_by_timestamp() {
     assert_eq!((found.offset, found.timestamp), (5, T0 + 109), "compressed: the batch's base offset and max timestamp");
     assert_eq!(found.leader_epoch, Some(2));
 }
+
+/// A producer cannot make one batch claim more offsets than records (Kafka's validator
+/// rejects it); otherwise a few such batches would overflow a segment's relative offsets.
+#[test]
+fn producer_batch_with_gapped_offsets_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let mut bytes = batch(1, 10, T0, 0);
+    bytes[23..27].copy_from_slice(&i32::MAX.to_be_bytes()); // last offset delta
+    sluice_protocol::record_batch::write_crc(&mut bytes);
+    assert!(matches!(
+        log.append_as_leader(&mut bytes, 0),
+        Err(StorageError::InvalidRecord { source: BatchError::InvalidOffsetDelta { .. }, .. })
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+}
+
+/// Followers may receive batches far apart (compaction on the leader): an append whose
+/// offsets span more than a segment's i32 range is split across segments, and survives a
+/// reopen with recovery.
+#[test]
+fn follower_append_spanning_more_than_a_segment_range_is_split() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut records = stamped(batch(1, 10, T0, 0), 0, 1);
+    records.extend(stamped(batch(1, 10, T0, 1), 3_000_000_000, 1));
+    records.extend(stamped(batch(1, 10, T0, 2), 6_000_000_000, 1));
+    {
+        let mut log = fresh(dir.path(), small_config(), clock());
+        let info = log.append_as_follower(&records).expect("append");
+        assert_eq!((info.first_offset, info.last_offset), (0, 6_000_000_000));
+        assert_eq!(log.segment_base_offsets(), vec![0, 3_000_000_000, 6_000_000_000]);
+    }
+    let log = open(dir.path(), small_config(), clock(), LogLoadParams::default());
+    assert_eq!(log.log_end_offset(), 6_000_000_001);
+    let read = log.read(1, 1 << 20, i64::MAX, true).expect("read across the gap");
+    assert_eq!(batches_of(&read.records).iter().map(|b| b.0).collect::<Vec<_>>(), vec![3_000_000_000, 6_000_000_000]);
+}
+
+#[test]
+fn recovery_with_a_smaller_index_size_keeps_a_sparser_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = LogConfig { segment_bytes: 1 << 20, index_interval_bytes: 0, ..small_config() };
+    {
+        let mut log = fresh(dir.path(), big.clone(), clock());
+        for tag in 0..200 {
+            log.append_as_leader(&mut batch(1, 10, T0, tag), 0).expect("append");
+        }
+    }
+    // Reopen uncleanly with room for only 4 index entries: recovery must not fail.
+    let small = LogConfig { segment_index_bytes: 32, ..big };
+    let log = open(dir.path(), small, clock(), LogLoadParams::default());
+    assert_eq!(log.log_end_offset(), 200);
+    let read = log.read(150, 100, i64::MAX, true).expect("read");
+    assert_eq!(batches_of(&read.records)[0].0, 150);
+}
+
+#[test]
+fn a_closed_log_refuses_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
+    log.close().expect("close");
+    assert!(matches!(log.append_as_leader(&mut batch(1, 10, T0, 1), 0), Err(StorageError::LogOffline { .. })));
+    assert_eq!(batches_of(&log.read(0, 1000, i64::MAX, true).expect("reads still work").records).len(), 1);
+}
