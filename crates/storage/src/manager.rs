@@ -385,9 +385,9 @@ impl LogManager {
         Ok(())
     }
 
-    /// Flushes and closes every log, writes the checkpoints, and leaves the clean-shutdown
-    /// marker in each directory whose logs all closed cleanly.
-    pub fn shutdown(self) -> Result<()> {
+    /// Flushes and closes every log (they refuse writes afterwards), writes the checkpoints,
+    /// and leaves the clean-shutdown marker in each directory whose logs all closed cleanly.
+    pub fn shutdown(&self) -> Result<()> {
         let mut failed = false;
         for (tp, log) in self.all_logs() {
             let mut log = log.write();

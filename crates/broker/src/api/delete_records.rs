@@ -1,0 +1,47 @@
+//! DeleteRecords: move each partition's log start offset up (to the high watermark for -1).
+
+use sluice_protocol::messages::{
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteRecordsResponsePartition, DeleteRecordsResponseTopic,
+};
+use sluice_storage::TopicPartition;
+
+use super::RequestContext;
+use crate::error::{ErrorCode, storage_error_code};
+
+pub fn handle(ctx: RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let rm = &ctx.broker.replica_manager;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                    let mut out = DeleteRecordsResponsePartition {
+                        partition_index: p.partition_index,
+                        low_watermark: -1,
+                        error_code: 0,
+                    };
+                    let Some(partition) = rm.partition(&tp) else {
+                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        return out;
+                    };
+                    let target = if p.offset == -1 { partition.high_watermark() } else { p.offset };
+                    if target < 0 {
+                        out.error_code = ErrorCode::OffsetOutOfRange.code();
+                        return out;
+                    }
+                    match rm.log_manager().delete_records(&tp, target) {
+                        Ok(start) => out.low_watermark = start,
+                        Err(e) => out.error_code = storage_error_code(&e).code(),
+                    }
+                    out
+                })
+                .collect();
+            DeleteRecordsResponseTopic { name: topic.name, partitions }
+        })
+        .collect();
+    DeleteRecordsResponse { throttle_time_ms: 0, topics }
+}

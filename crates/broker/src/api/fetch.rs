@@ -1,0 +1,88 @@
+//! Fetch: read each partition from its fetch offset, within the per-partition and total byte
+//! limits, below the high watermark for consumers (the log end for followers). When fewer than
+//! `min_bytes` are available the request waits, up to `max_wait_ms`, for appends (long
+//! polling). Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
+//! clients to send full fetches.
+
+use std::time::{Duration, Instant};
+
+use sluice_protocol::messages::{FetchRequest, FetchResponse, FetchResponsePartition, FetchResponseTopic};
+use sluice_storage::TopicPartition;
+
+use super::RequestContext;
+use crate::error::ErrorCode;
+
+/// Upper bound on how long one fetch may wait, whatever the client asks.
+const MAX_FETCH_WAIT_MS: u64 = 60_000;
+
+pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResponse {
+    let rm = &ctx.broker.replica_manager;
+    let mut appends = rm.appends();
+    let deadline = Instant::now() + Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_FETCH_WAIT_MS));
+    loop {
+        appends.borrow_and_update();
+        let (response, bytes) = read_all(ctx, &request);
+        let satisfied = bytes >= request.min_bytes.max(0) as usize
+            || response.responses.iter().flat_map(|t| &t.partitions).any(|p| p.error_code != 0);
+        let now = Instant::now();
+        if satisfied || now >= deadline {
+            return response;
+        }
+        // Wake on the next append anywhere (cheap to re-read) or at the deadline.
+        if tokio::time::timeout(deadline - now, appends.changed()).await.is_err() {
+            return read_all(ctx, &request).0;
+        }
+    }
+}
+
+fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, usize) {
+    let rm = &ctx.broker.replica_manager;
+    let for_follower = request.replica_id >= 0;
+    let mut remaining = if request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
+    let mut total = 0usize;
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let tp = TopicPartition::new(topic.topic.clone(), p.partition);
+            let mut out = FetchResponsePartition {
+                partition_index: p.partition,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                preferred_read_replica: -1,
+                ..Default::default()
+            };
+            let Some(partition) = rm.partition(&tp) else {
+                out.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                partitions.push(out);
+                continue;
+            };
+            if p.current_leader_epoch >= 0 && p.current_leader_epoch != partition.leader_epoch {
+                let code = if p.current_leader_epoch < partition.leader_epoch {
+                    ErrorCode::FencedLeaderEpoch
+                } else {
+                    ErrorCode::UnknownLeaderEpoch
+                };
+                out.error_code = code.code();
+                partitions.push(out);
+                continue;
+            }
+            let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
+            // KIP-74: the first partition with data may exceed the limits by one batch, so a
+            // consumer can always make progress.
+            let read = partition.read(p.fetch_offset, limit, for_follower, total == 0);
+            out.error_code = read.error.code();
+            out.high_watermark = read.high_watermark;
+            out.last_stable_offset = read.high_watermark;
+            out.log_start_offset = read.log_start_offset;
+            out.aborted_transactions = Some(Vec::new());
+            total += read.records.len();
+            remaining = remaining.saturating_sub(read.records.len());
+            out.records = Some(read.records);
+            partitions.push(out);
+        }
+        responses.push(FetchResponseTopic { topic: topic.topic.clone(), partitions });
+    }
+    (FetchResponse { responses, ..Default::default() }, total)
+}

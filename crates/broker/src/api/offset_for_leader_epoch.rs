@@ -1,0 +1,52 @@
+//! OffsetForLeaderEpoch (KIP-101/279): the largest epoch at or below the one asked for, and the
+//! offset where it ended, from the leader-epoch cache.
+
+use sluice_protocol::messages::{
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, OffsetForLeaderEpochResponsePartition,
+    OffsetForLeaderEpochResponseTopic,
+};
+use sluice_storage::TopicPartition;
+
+use super::RequestContext;
+use crate::error::ErrorCode;
+
+pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let rm = &ctx.broker.replica_manager;
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut out = OffsetForLeaderEpochResponsePartition {
+                        partition: p.partition,
+                        leader_epoch: -1,
+                        end_offset: -1,
+                        error_code: 0,
+                    };
+                    let Some(partition) = rm.partition(&TopicPartition::new(topic.topic.clone(), p.partition)) else {
+                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        return out;
+                    };
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != partition.leader_epoch {
+                        out.error_code = if p.current_leader_epoch < partition.leader_epoch {
+                            ErrorCode::FencedLeaderEpoch
+                        } else {
+                            ErrorCode::UnknownLeaderEpoch
+                        }
+                        .code();
+                        return out;
+                    }
+                    let (epoch, end) = partition.log.read().end_offset_for_epoch(p.leader_epoch);
+                    out.leader_epoch = epoch;
+                    out.end_offset = end;
+                    out
+                })
+                .collect();
+            OffsetForLeaderEpochResponseTopic { topic: topic.topic, partitions }
+        })
+        .collect();
+    OffsetForLeaderEpochResponse { throttle_time_ms: 0, topics }
+}

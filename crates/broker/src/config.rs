@@ -1,0 +1,349 @@
+//! Broker configuration: a `server.properties`-style file with Kafka's key names, overridden by
+//! `--override key=value` flags, overridden in turn by `SLUICE_<KEY>` environment variables
+//! (upper case, dots as underscores: `SLUICE_LOG_RETENTION_MS` sets `log.retention.ms`).
+//!
+//! Unknown keys are warned about and ignored; a bad value stops startup with the key, the value
+//! and the reason. Defaults are Kafka's, except `log.dirs` (`./data`) and `broker.id` (0), which
+//! make `sluiced` with no arguments a working single node.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sluice_storage::{LogConfig, LogManagerConfig};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+    #[error("malformed line {line} of {path}: {text:?} (expected key=value)")]
+    Malformed { path: String, line: usize, text: String },
+}
+
+/// A listener: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    fn parse(key: &str, text: &str) -> Result<Listener, ConfigError> {
+        let invalid =
+            |reason: &str| ConfigError::Invalid { key: key.into(), value: text.into(), reason: reason.into() };
+        let (name, rest) = text.split_once("://").ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let port = port.parse().map_err(|_| invalid("port must be a number from 0 to 65535"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid("listener name must be letters, digits or _"));
+        }
+        Ok(Listener { name: name.to_ascii_uppercase(), host: host.to_string(), port })
+    }
+}
+
+/// Every key the broker understands, with Kafka's default. Keys without a default must be set
+/// or are derived (`advertised.listeners` from `listeners`).
+const KNOWN_KEYS: &[(&str, &str)] = &[
+    ("broker.id", "0"),
+    ("process.roles", "broker,keeper"),
+    ("listeners", "PLAINTEXT://:9092"),
+    ("advertised.listeners", ""),
+    ("log.dirs", ""),
+    ("log.dir", "./data"),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("min.insync.replicas", "1"),
+    ("auto.create.topics.enable", "true"),
+    ("delete.topic.enable", "true"),
+    ("message.max.bytes", "1048588"),
+    ("socket.request.max.bytes", "104857600"),
+    ("max.connections", "10000"),
+    ("connections.max.idle.ms", "600000"),
+    ("queued.max.requests", "500"),
+    ("log.segment.bytes", "1073741824"),
+    ("log.roll.ms", ""),
+    ("log.roll.hours", "168"),
+    ("log.retention.ms", ""),
+    ("log.retention.minutes", ""),
+    ("log.retention.hours", "168"),
+    ("log.retention.bytes", "-1"),
+    ("log.index.size.max.bytes", "10485760"),
+    ("log.index.interval.bytes", "4096"),
+    ("log.flush.interval.messages", "9223372036854775807"),
+    ("log.flush.interval.ms", ""),
+    ("log.flush.scheduler.interval.ms", "9223372036854775807"),
+    ("log.flush.offset.checkpoint.interval.ms", "60000"),
+    ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
+    ("log.retention.check.interval.ms", "300000"),
+    ("log.cleanup.policy", "delete"),
+    ("keeper.connect", ""),
+    ("zookeeper.connect", ""),
+];
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub broker_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub min_insync_replicas: i32,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub connections_max_idle_ms: u64,
+    pub queued_max_requests: usize,
+    /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
+    pub log: LogConfig,
+    pub log_manager: LogManagerConfig,
+    /// Every effective key, for DescribeConfigs on the broker resource.
+    pub values: BTreeMap<String, String>,
+}
+
+/// Reads `key=value` lines (`#` and `!` start comments, as in Java properties files).
+pub fn parse_properties(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Unreadable { path: path.display().to_string(), reason: e.to_string() })?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            return Err(ConfigError::Malformed { path: path.display().to_string(), line: n + 1, text: line.into() });
+        };
+        out.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(out)
+}
+
+impl BrokerConfig {
+    /// Builds the configuration from the file's entries, then `overrides`, then the
+    /// environment's `SLUICE_*` variables, each later source winning.
+    pub fn load(
+        file: Vec<(String, String)>,
+        overrides: Vec<(String, String)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in file.into_iter().chain(overrides) {
+            values.insert(k, v);
+        }
+        for (k, v) in env {
+            if let Some(rest) = k.strip_prefix("SLUICE_") {
+                if rest.is_empty() || rest == "BOOTSTRAP" {
+                    continue;
+                }
+                values.insert(rest.to_ascii_lowercase().replace('_', "."), v);
+            }
+        }
+        for key in values.keys() {
+            if !KNOWN_KEYS.iter().any(|(k, _)| k == key) && !LogConfig::KEYS.contains(&key.as_str()) {
+                tracing::warn!(key = %key, "ignoring unknown config key");
+            }
+        }
+        let get = |key: &str| -> Option<String> {
+            values
+                .get(key)
+                .cloned()
+                .or_else(|| KNOWN_KEYS.iter().find(|(k, _)| *k == key).map(|(_, d)| d.to_string()))
+                .filter(|v| !v.is_empty())
+        };
+        let invalid = |key: &str, value: &str, reason: &str| ConfigError::Invalid {
+            key: key.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        let int = |key: &str, min: i64, max: i64| -> Result<Option<i64>, ConfigError> {
+            let Some(v) = get(key) else { return Ok(None) };
+            let n: i64 = v.trim().parse().map_err(|_| invalid(key, &v, "not a whole number"))?;
+            if n < min || n > max {
+                return Err(invalid(key, &v, &format!("must be between {min} and {max}")));
+            }
+            Ok(Some(n))
+        };
+        let boolean = |key: &str| -> Result<bool, ConfigError> {
+            let v = get(key).unwrap_or_default();
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(invalid(key, &v, "expected true or false")),
+            }
+        };
+        let listeners_of = |key: &str| -> Result<Vec<Listener>, ConfigError> {
+            get(key)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Listener::parse(key, s))
+                .collect()
+        };
+
+        let roles = get("process.roles").unwrap_or_default();
+        for role in roles.split(',').map(str::trim) {
+            match role {
+                "broker" => {}
+                "keeper" | "controller" => {}
+                _ => return Err(invalid("process.roles", &roles, "expected broker, keeper, or both")),
+            }
+        }
+        if !roles.split(',').any(|r| r.trim() == "broker") {
+            return Err(invalid(
+                "process.roles",
+                &roles,
+                "a keeper-only node arrives with the coordination service; run a broker",
+            ));
+        }
+        for key in ["keeper.connect", "zookeeper.connect"] {
+            if let Some(v) = get(key) {
+                return Err(invalid(
+                    key,
+                    &v,
+                    "multi-broker clusters arrive with the coordination service; leave it unset for the single node",
+                ));
+            }
+        }
+
+        let listeners = listeners_of("listeners")?;
+        if listeners.is_empty() {
+            return Err(invalid("listeners", "", "at least one listener is required"));
+        }
+        let mut advertised_listeners = listeners_of("advertised.listeners")?;
+        if advertised_listeners.is_empty() {
+            advertised_listeners = listeners.clone();
+        }
+        let log_dirs: Vec<PathBuf> = get("log.dirs")
+            .or_else(|| get("log.dir"))
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(invalid("log.dirs", "", "at least one directory is required"));
+        }
+
+        let hours = |h: i64| h * 3_600_000;
+        let roll_ms = match int("log.roll.ms", 1, i64::MAX)? {
+            Some(ms) => ms,
+            None => hours(int("log.roll.hours", 1, i64::from(i32::MAX))?.unwrap_or(168)),
+        };
+        let retention_ms = match int("log.retention.ms", -1, i64::MAX)? {
+            Some(ms) => ms,
+            None => match int("log.retention.minutes", -1, i64::from(i32::MAX))? {
+                Some(m) if m < 0 => -1,
+                Some(m) => m * 60_000,
+                None => match int("log.retention.hours", -1, i64::from(i32::MAX))?.unwrap_or(168) {
+                    h if h < 0 => -1,
+                    h => hours(h),
+                },
+            },
+        };
+        let mut log = LogConfig {
+            segment_bytes: int("log.segment.bytes", 14, i64::from(i32::MAX))?.unwrap_or(1 << 30) as u64,
+            segment_ms: roll_ms,
+            segment_index_bytes: int("log.index.size.max.bytes", 4, i64::from(i32::MAX))?.unwrap_or(10 << 20) as usize,
+            index_interval_bytes: int("log.index.interval.bytes", 0, i64::from(i32::MAX))?.unwrap_or(4096) as usize,
+            retention_ms,
+            retention_bytes: int("log.retention.bytes", i64::MIN, i64::MAX)?.unwrap_or(-1),
+            flush_messages: int("log.flush.interval.messages", 1, i64::MAX)?.unwrap_or(i64::MAX),
+            flush_ms: i64::MAX,
+            max_message_bytes: int("message.max.bytes", 0, i64::from(i32::MAX))?.unwrap_or(1_048_588) as usize,
+            ..LogConfig::default()
+        };
+        if let Some(ms) = int("log.flush.interval.ms", 0, i64::MAX)? {
+            log.flush_ms = ms;
+        }
+        let policy = get("log.cleanup.policy").unwrap_or_default();
+        log.set("cleanup.policy", &policy).map_err(|e| invalid("log.cleanup.policy", &policy, &e.to_string()))?;
+
+        let mut log_manager = LogManagerConfig::new(log_dirs.clone());
+        log_manager.default_log_config = log.clone();
+        log_manager.retention_check_interval_ms =
+            int("log.retention.check.interval.ms", 1, i64::MAX)?.unwrap_or(300_000);
+        log_manager.flush_scheduler_interval_ms =
+            int("log.flush.scheduler.interval.ms", 1, i64::MAX)?.unwrap_or(i64::MAX);
+        log_manager.flush_offset_checkpoint_interval_ms =
+            int("log.flush.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
+        log_manager.flush_start_offset_checkpoint_interval_ms =
+            int("log.flush.start.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
+
+        let mut effective = values.clone();
+        for (k, d) in KNOWN_KEYS {
+            if !d.is_empty() {
+                effective.entry((*k).to_string()).or_insert_with(|| (*d).to_string());
+            }
+        }
+
+        Ok(BrokerConfig {
+            broker_id: int("broker.id", 0, i64::from(i32::MAX))?.unwrap_or(0) as i32,
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            num_partitions: int("num.partitions", 1, i64::from(i32::MAX))?.unwrap_or(1) as i32,
+            default_replication_factor: int("default.replication.factor", 1, i64::from(i16::MAX))?.unwrap_or(1) as i16,
+            min_insync_replicas: int("min.insync.replicas", 1, i64::from(i32::MAX))?.unwrap_or(1) as i32,
+            auto_create_topics_enable: boolean("auto.create.topics.enable")?,
+            delete_topic_enable: boolean("delete.topic.enable")?,
+            socket_request_max_bytes: int("socket.request.max.bytes", 1, i64::from(i32::MAX))?.unwrap_or(104_857_600)
+                as usize,
+            max_connections: int("max.connections", 1, i64::from(i32::MAX))?.unwrap_or(10_000) as usize,
+            connections_max_idle_ms: int("connections.max.idle.ms", 1, i64::MAX)?.unwrap_or(600_000) as u64,
+            queued_max_requests: int("queued.max.requests", 1, i64::from(i32::MAX))?.unwrap_or(500) as usize,
+            log,
+            log_manager,
+            values: effective,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<BrokerConfig, ConfigError> {
+        BrokerConfig::load(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), vec![], vec![])
+    }
+
+    #[test]
+    fn defaults_make_a_single_node() {
+        let c = load(&[]).expect("defaults");
+        assert_eq!(c.broker_id, 0);
+        assert_eq!(c.listeners, vec![Listener { name: "PLAINTEXT".into(), host: String::new(), port: 9092 }]);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
+        assert_eq!(c.log.retention_ms, 168 * 3_600_000);
+        assert!(c.auto_create_topics_enable);
+    }
+
+    #[test]
+    fn later_sources_win_and_env_names_map_to_keys() {
+        let c = BrokerConfig::load(
+            vec![("num.partitions".into(), "3".into()), ("log.retention.hours".into(), "1".into())],
+            vec![("num.partitions".into(), "4".into())],
+            vec![("SLUICE_NUM_PARTITIONS".into(), "5".into()), ("SLUICE_LOG_RETENTION_MS".into(), "1000".into())],
+        )
+        .expect("valid");
+        assert_eq!(c.num_partitions, 5);
+        assert_eq!(c.log.retention_ms, 1000, "log.retention.ms wins over hours");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_value_and_reason() {
+        let err = load(&[("num.partitions", "zero")]).expect_err("bad");
+        assert_eq!(err.to_string(), "invalid value \"zero\" for num.partitions: not a whole number");
+        let err = load(&[("listeners", "PLAINTEXT://host")]).expect_err("bad");
+        assert!(err.to_string().contains("listeners"), "{err}");
+        let err = load(&[("auto.create.topics.enable", "yes")]).expect_err("bad");
+        assert!(err.to_string().contains("expected true or false"), "{err}");
+        assert!(load(&[("log.segment.bytes", "10")]).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! `sluiced`, the Sluice broker: the network server, the request handlers, the replica
+//! manager, topic administration and configuration. See `ARCHITECTURE.md` for the map.
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod replica_manager;
+pub mod server;
+pub mod topic_admin;
+pub mod topics;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;

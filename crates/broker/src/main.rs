@@ -1,0 +1,160 @@
+//! `sluiced`: runs a Sluice broker. With no arguments it is a single node with its data in
+//! `./data`, listening on port 9092.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use sluice_broker::{Broker, BrokerConfig, config};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The Sluice broker.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluiced",
+    version,
+    about = "Sluice: a Kafka-compatible streaming server",
+    after_help = "Examples:\n  sluiced                                   single node, data in ./data, port 9092\n  sluiced config/server.properties -o num.partitions=6\n  SLUICE_LOG_DIRS=/var/lib/sluice sluiced"
+)]
+struct Args {
+    /// A server.properties file (Kafka key names).
+    config: Option<PathBuf>,
+    /// Overrides one key of the file: -o key=value (repeatable).
+    #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log filter (tracing's env-filter syntax), e.g. info or sluice_broker=debug.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log_level: String,
+    /// Once listening, write the first listener's address (host:port) to this file.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluiced: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("sluiced: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => config::parse_properties(path)?,
+        None => Vec::new(),
+    };
+    let overrides = args
+        .overrides
+        .iter()
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--override {o:?} must look like key=value"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let config = BrokerConfig::load(file, overrides, std::env::vars())?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+
+    let (shutdown_tx, _) = broadcast::channel::<()>(1);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let mut first_address = None;
+    for listener in &broker.config.listeners {
+        let host = if listener.host.is_empty() { "0.0.0.0" } else { listener.host.as_str() };
+        let socket = TcpListener::bind((host, listener.port))
+            .await
+            .with_context(|| format!("cannot listen on {}://{}:{} (listeners)", listener.name, host, listener.port))?;
+        let bound = socket.local_addr()?;
+        let advertised = broker.config.advertised_listeners.iter().find(|a| a.name == listener.name);
+        let adv_host = match advertised.map(|a| a.host.as_str()) {
+            Some(h) if !h.is_empty() && h != "0.0.0.0" => h.to_string(),
+            _ if !listener.host.is_empty() && listener.host != "0.0.0.0" => listener.host.clone(),
+            _ => "localhost".to_string(),
+        };
+        let adv_port = advertised.map(|a| a.port).filter(|&p| p != 0).unwrap_or(bound.port());
+        broker.advertised.write().insert(listener.name.clone(), (adv_host.clone(), adv_port));
+        first_address.get_or_insert(format!("{adv_host}:{adv_port}"));
+        tracing::info!(listener = %listener.name, address = %bound, advertised = %format!("{adv_host}:{adv_port}"), "listening");
+        tokio::spawn(sluice_broker::server::serve(
+            broker.clone(),
+            socket,
+            listener.name.clone(),
+            shutdown_tx.subscribe(),
+            done_tx.clone(),
+        ));
+    }
+    let maintenance = {
+        let broker = broker.clone();
+        let mut stop = shutdown_tx.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = stop.recv() => break,
+                    _ = tick.tick() => {
+                        let b = broker.clone();
+                        let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
+                    }
+                }
+            }
+        })
+    };
+    if let (Some(path), Some(address)) = (&args.ready_file, &first_address) {
+        sluice_storage::checkpoint::write_atomically(path, format!("{address}\n").as_bytes())
+            .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+    }
+    tracing::info!(cluster_id = %broker.cluster_id, broker_id = broker.config.broker_id, "sluiced started");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining connections");
+    let _ = shutdown_tx.send(());
+    drop(done_tx);
+    // Every connection task holds a sender; recv returns None once all have finished.
+    let drained = tokio::time::timeout(Duration::from_secs(30), done_rx.recv()).await.is_ok();
+    if !drained {
+        tracing::warn!("connections still open after 30 s; shutting down anyway");
+    }
+    let _ = maintenance.await;
+    let b = broker.clone();
+    tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
+    tracing::info!("sluiced stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,141 @@
+//! The Kafka listener: accepts connections (at most `max.connections`, backing off on accept
+//! errors), runs one task per connection, and drains on shutdown.
+//!
+//! A connection reads one size-prefixed frame at a time and answers it before reading the next,
+//! as Kafka mutes a channel while a request is in flight: pipelined requests are answered in
+//! order. A frame size beyond `socket.request.max.bytes` (or negative) closes the connection
+//! before the frame is read; an undecodable request closes it too (Kafka does the same), except
+//! an ApiVersions request of a version this broker does not know, which is answered with
+//! UNSUPPORTED_VERSION in the v0 format so the client can retry with one it does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use sluice_protocol::api::{ApiKey, Response, decode_request, encode_response};
+use sluice_protocol::codec::DecodeError;
+use sluice_protocol::messages::ApiVersionsResponse;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+
+use crate::api;
+use crate::broker::Broker;
+use crate::error::ErrorCode;
+
+/// Longest back-off between failed accepts.
+const MAX_ACCEPT_BACKOFF_MS: u64 = 1_000;
+
+/// Serves one bound listener until `shutdown` fires.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    listener_name: String,
+    mut shutdown: broadcast::Receiver<()>,
+    done: mpsc::Sender<()>,
+) {
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let mut backoff_ms = 1;
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.recv() => break,
+            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.recv() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => {
+                backoff_ms = 1;
+                pair
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, backoff_ms, "accept failed");
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(MAX_ACCEPT_BACKOFF_MS);
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let broker = broker.clone();
+        let shutdown = shutdown.resubscribe();
+        let done = done.clone();
+        let listener_name = listener_name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = (Connection { broker, socket, peer, listener_name }).run(shutdown).await {
+                tracing::debug!(%peer, error = %e, "connection closed");
+            }
+            drop(permit);
+            drop(done);
+        });
+    }
+    tracing::info!(listener = %listener_name, "listener stopped");
+}
+
+struct Connection {
+    broker: Arc<Broker>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    listener_name: String,
+}
+
+impl Connection {
+    async fn run(mut self, mut shutdown: broadcast::Receiver<()>) -> std::io::Result<()> {
+        let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
+        let max_frame = self.broker.config.socket_request_max_bytes;
+        loop {
+            let mut size = [0u8; 4];
+            let read = tokio::select! {
+                _ = shutdown.recv() => return Ok(()),
+                read = tokio::time::timeout(idle, self.socket.read_exact(&mut size)) => read,
+            };
+            match read {
+                Err(_) => {
+                    tracing::debug!(peer = %self.peer, "closing idle connection");
+                    return Ok(());
+                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(_)) => {}
+            }
+            let size = i32::from_be_bytes(size);
+            if size < 0 || size as usize > max_frame {
+                tracing::warn!(peer = %self.peer, size, max = max_frame, "refusing frame larger than socket.request.max.bytes");
+                return Ok(());
+            }
+            let mut frame = BytesMut::zeroed(size as usize);
+            self.socket.read_exact(&mut frame).await?;
+            let frame = frame.freeze();
+            let response = match decode_request(frame) {
+                Ok((header, request)) => {
+                    let version = header.api_version;
+                    let context =
+                        api::RequestContext { broker: &self.broker, header: &header, listener: &self.listener_name };
+                    match api::handle(context, request).await {
+                        Some(response) => Some(encode_response(header.correlation_id, version, &response)),
+                        None => None, // acks=0: the client expects no answer
+                    }
+                }
+                Err(failure) => match (&failure.header, &failure.error) {
+                    (Some(h), DecodeError::UnsupportedVersion { .. }) if h.api_key == ApiKey::ApiVersions as i16 => {
+                        let body = ApiVersionsResponse {
+                            error_code: ErrorCode::UnsupportedVersion.code(),
+                            api_keys: sluice_protocol::api::supported_api_versions(),
+                            ..Default::default()
+                        };
+                        Some(encode_response(h.correlation_id, 0, &Response::ApiVersions(body)))
+                    }
+                    _ => {
+                        tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, "closing connection after an undecodable request");
+                        return Ok(());
+                    }
+                },
+            };
+            if let Some(bytes) = response {
+                self.socket.write_all(&bytes).await?;
+            }
+        }
+    }
+}
