@@ -266,9 +266,8 @@ fn run(ops: Vec<Op>, config: LogConfig) -> Result<(), TestCaseError> {
                 let old = mgr.take().expect("open");
                 if clean {
                     old.shutdown().expect("clean shutdown");
-                } else {
-                    drop(old);
                 }
+                drop(old); // releases the directory lock
                 mgr = Some(manager(dir.path(), &config, &clock));
                 let log = mgr.as_ref().expect("reopened").get_log(&tp()).expect("log reloaded");
                 let log = log.read();
