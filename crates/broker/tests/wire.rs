@@ -1,0 +1,399 @@
+//! The broker on the wire: a real `sluiced` process driven with hand-made requests. Malformed
+//! frames (truncated, oversized, unknown API, absurd counts, bad CRC) get the right error or a
+//! closed connection while other clients keep being served; acks=0 gets no answer; fetch long
+//! polling wakes on an append; a restart (SIGTERM or kill -9) keeps every acknowledged record.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::RecordBatchBuilder;
+use sluice_protocol::api::{ApiKey, Request, RequestHeader, Response, encode_request};
+use sluice_protocol::messages::*;
+
+/// A `sluiced` process on a loopback port with its own data directory.
+struct Sluiced {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    address: String,
+    extra: Vec<String>,
+}
+
+impl Sluiced {
+    fn start(extra: &[&str]) -> Sluiced {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s =
+            Sluiced { child: None, dir, address: String::new(), extra: extra.iter().map(|s| s.to_string()).collect() };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let ready = self.dir.path().join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::File::create(self.dir.path().join("sluiced.log")).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluiced"));
+        cmd.arg("-o").arg("listeners=PLAINTEXT://127.0.0.1:0");
+        cmd.arg("-o").arg(format!("log.dirs={}", self.dir.path().join("data").display()));
+        for e in &self.extra {
+            cmd.arg("-o").arg(e);
+        }
+        cmd.arg("--ready-file").arg(&ready).stdout(Stdio::null()).stderr(log);
+        self.child = Some(cmd.spawn().expect("spawn sluiced"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready)
+                && !text.trim().is_empty()
+            {
+                self.address = text.trim().to_string();
+                break;
+            }
+            assert!(Instant::now() < deadline, "sluiced did not become ready; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Ready means answering a request, not just a file.
+        let mut c = self.connect();
+        assert!(matches!(
+            c.call(ApiKey::ApiVersions, 3, Request::ApiVersions(Default::default())),
+            Some(Response::ApiVersions(_))
+        ));
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sluiced.log")).unwrap_or_default()
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn connect(&self) -> Client {
+        let stream = TcpStream::connect(&self.address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        Client { stream, correlation: 0 }
+    }
+
+    fn signal(&mut self, sig: &str) {
+        let child = self.child.as_mut().expect("running");
+        let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                if sig == "TERM" {
+                    assert!(status.success(), "clean exit after SIGTERM; log:\n{}", self.log());
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "sluiced did not exit after SIG{sig}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = None;
+    }
+}
+
+impl Drop for Sluiced {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Client {
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    fn send(&mut self, key: ApiKey, version: i16, request: &Request) -> i32 {
+        self.correlation += 1;
+        let header = RequestHeader {
+            api_key: key as i16,
+            api_version: version,
+            correlation_id: self.correlation,
+            client_id: Some("wire-test".into()),
+        };
+        self.send_raw(&encode_request(&header, request));
+        self.correlation
+    }
+
+    /// Reads one response frame; `None` when the broker closed the connection.
+    fn read_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        if self.stream.read_exact(&mut size).is_err() {
+            return None;
+        }
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut frame).ok()?;
+        Some(Bytes::from(frame))
+    }
+
+    fn receive(&mut self, key: ApiKey, version: i16, correlation: i32) -> Option<Response> {
+        let mut frame = self.read_frame()?;
+        let got = i32::from_be_bytes(frame[..4].try_into().expect("4"));
+        assert_eq!(got, correlation, "responses come back in request order");
+        let mut body = frame.split_off(4);
+        if key.is_flexible(version) && key != ApiKey::ApiVersions {
+            let _ = sluice_protocol::codec::skip_tagged_fields(&mut body);
+        }
+        Some(Response::decode(key, version, &mut body).expect("response decodes"))
+    }
+
+    fn call(&mut self, key: ApiKey, version: i16, request: Request) -> Option<Response> {
+        let c = self.send(key, version, &request);
+        self.receive(key, version, c)
+    }
+
+    fn closed_by_peer(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+}
+
+fn create_topic(c: &mut Client, name: &str, partitions: i32) {
+    let req = CreateTopicsRequest {
+        topics: vec![CreateTopicsRequestTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let Some(Response::CreateTopics(r)) = c.call(ApiKey::CreateTopics, 7, Request::CreateTopics(req)) else {
+        panic!("no answer")
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+}
+
+fn batch(values: &[&str]) -> Bytes {
+    let mut b = RecordBatchBuilder::new(1_700_000_000_000);
+    for v in values {
+        b.append(1_700_000_000_000, Some(b"k"), Some(v.as_bytes()), &[]);
+    }
+    Bytes::from(b.build())
+}
+
+fn produce_request(topic: &str, records: Bytes, acks: i16) -> Request {
+    Request::Produce(ProduceRequest {
+        transactional_id: None,
+        acks,
+        timeout_ms: 10_000,
+        topic_data: vec![ProduceRequestTopic {
+            name: topic.into(),
+            partition_data: vec![ProduceRequestPartition { index: 0, records: Some(records) }],
+        }],
+    })
+}
+
+fn produce(c: &mut Client, topic: &str, records: Bytes) -> ProduceResponsePartition {
+    let Some(Response::Produce(r)) = c.call(ApiKey::Produce, 9, produce_request(topic, records, -1)) else {
+        panic!("no answer")
+    };
+    r.responses[0].partition_responses[0].clone()
+}
+
+fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32) -> Request {
+    Request::Fetch(FetchRequest {
+        replica_id: -1,
+        max_wait_ms,
+        min_bytes,
+        max_bytes: 1 << 20,
+        session_epoch: -1,
+        topics: vec![FetchRequestTopic {
+            topic: topic.into(),
+            partitions: vec![FetchRequestPartition {
+                partition: 0,
+                current_leader_epoch: -1,
+                fetch_offset: offset,
+                last_fetched_epoch: -1,
+                log_start_offset: -1,
+                partition_max_bytes: 1 << 20,
+            }],
+        }],
+        ..Default::default()
+    })
+}
+
+fn fetch(c: &mut Client, topic: &str, offset: i64) -> FetchResponsePartition {
+    let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, fetch_request(topic, offset, 0, 0)) else {
+        panic!("no answer")
+    };
+    r.responses[0].partitions[0].clone()
+}
+
+fn values_in(records: &Bytes) -> Vec<String> {
+    sluice_protocol::RecordBatches::new(records.clone())
+        .flat_map(|b| {
+            b.expect("batch").records().expect("uncompressed").map(|r| r.expect("record")).collect::<Vec<_>>()
+        })
+        .map(|r| String::from_utf8(r.value.expect("value").to_vec()).expect("utf8"))
+        .collect()
+}
+
+#[test]
+fn api_versions_answers_the_registry_and_refuses_unknown_versions_in_v0_format() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    let Some(Response::ApiVersions(r)) = c.call(ApiKey::ApiVersions, 3, Request::ApiVersions(Default::default()))
+    else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.api_keys, sluice_protocol::api::supported_api_versions());
+    // ApiVersions v9 (unknown): error 35 with the v0 body so the client can pick a version.
+    let header = RequestHeader { api_key: 18, api_version: 9, correlation_id: 77, client_id: None };
+    let mut frame = BytesMut::new();
+    frame.extend_from_slice(&[0; 4]);
+    header.encode(&mut frame);
+    let n = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&n.to_be_bytes());
+    c.send_raw(&frame);
+    let Some(Response::ApiVersions(r)) = c.receive(ApiKey::ApiVersions, 0, 77) else { panic!() };
+    assert_eq!(r.error_code, 35);
+    assert!(!r.api_keys.is_empty());
+}
+
+#[test]
+fn malformed_frames_close_only_their_connection() {
+    let s = Sluiced::start(&[]);
+    let mut healthy = s.connect();
+    create_topic(&mut healthy, "t", 1);
+
+    // Oversized: a size beyond socket.request.max.bytes is refused before reading.
+    let mut c = s.connect();
+    c.send_raw(&(200 * 1024 * 1024i32).to_be_bytes());
+    assert!(c.closed_by_peer(), "oversized frame closes the connection");
+    // Negative size.
+    let mut c = s.connect();
+    c.send_raw(&(-5i32).to_be_bytes());
+    assert!(c.closed_by_peer());
+    // Unknown API key.
+    let mut c = s.connect();
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&10i32.to_be_bytes());
+    frame.extend_from_slice(&999i16.to_be_bytes());
+    frame.extend_from_slice(&0i16.to_be_bytes());
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&(-1i16).to_be_bytes());
+    c.send_raw(&frame);
+    assert!(c.closed_by_peer(), "unknown API key closes the connection");
+    // Absurd array count: Metadata v1 claiming 2^31-1 topics.
+    let mut c = s.connect();
+    let mut frame = Vec::new();
+    let body = [
+        &3i16.to_be_bytes()[..],
+        &1i16.to_be_bytes(),
+        &5i32.to_be_bytes(),
+        &(-1i16).to_be_bytes(),
+        &i32::MAX.to_be_bytes(),
+    ]
+    .concat();
+    frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    c.send_raw(&frame);
+    assert!(c.closed_by_peer(), "absurd count closes the connection");
+    // Truncated: a frame that promises more than it sends, then the client leaves.
+    let mut c = s.connect();
+    c.send_raw(&100i32.to_be_bytes());
+    c.send_raw(&[0, 3, 0, 1]);
+    drop(c);
+
+    // The first client is still served.
+    let p = produce(&mut healthy, "t", batch(&["still", "alive"]));
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+}
+
+#[test]
+fn produce_errors_come_back_per_partition() {
+    let s = Sluiced::start(&["auto.create.topics.enable=false", "message.max.bytes=2000"]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 1);
+    let mut bad = batch(&["x"]).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    assert_eq!(produce(&mut c, "t", Bytes::from(bad)).error_code, 2, "CORRUPT_MESSAGE");
+    let big = "y".repeat(3000);
+    assert_eq!(produce(&mut c, "t", batch(&[&big])).error_code, 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(produce(&mut c, "nope", batch(&["x"])).error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    let Some(Response::Produce(r)) = c.call(ApiKey::Produce, 9, produce_request("t", batch(&["x"]), 5)) else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 21, "INVALID_REQUIRED_ACKS");
+    assert_eq!(fetch(&mut c, "t", 5).error_code, 1, "OFFSET_OUT_OF_RANGE");
+}
+
+#[test]
+fn acks_zero_gets_no_response_and_order_is_kept() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 1);
+    c.send(ApiKey::Produce, 9, &produce_request("t", batch(&["fire", "forget"]), 0));
+    // The next frame on the wire must answer the next request, not the acks=0 produce.
+    let id = c.send(ApiKey::Metadata, 12, &Request::Metadata(MetadataRequest { topics: None, ..Default::default() }));
+    assert!(matches!(c.receive(ApiKey::Metadata, 12, id), Some(Response::Metadata(_))));
+    // Pipelined requests: three sent before reading, answered in order.
+    let ids: Vec<i32> =
+        (0..3).map(|_| c.send(ApiKey::ApiVersions, 3, &Request::ApiVersions(Default::default()))).collect();
+    for id in ids {
+        assert!(matches!(c.receive(ApiKey::ApiVersions, 3, id), Some(Response::ApiVersions(_))));
+    }
+    assert_eq!(values_in(&fetch(&mut c, "t", 0).records.expect("records")), vec!["fire", "forget"]);
+}
+
+#[test]
+fn fetch_long_polls_until_data_arrives() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 1);
+    let address = s.address.clone();
+    let producer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let stream = TcpStream::connect(address).expect("connect");
+        let mut p = Client { stream, correlation: 100 };
+        produce(&mut p, "t", batch(&["late"]))
+    });
+    let started = Instant::now();
+    let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, fetch_request("t", 0, 20_000, 1)) else { panic!() };
+    let waited = started.elapsed();
+    assert_eq!(values_in(r.responses[0].partitions[0].records.as_ref().expect("records")), vec!["late"]);
+    assert!(waited < Duration::from_secs(15), "answered on the append, not at max_wait_ms ({waited:?})");
+    assert_eq!(producer.join().expect("producer").error_code, 0);
+    // With nothing to wait for, max_wait_ms bounds the wait and the answer is empty.
+    let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, fetch_request("t", 1, 200, 1)) else { panic!() };
+    assert_eq!(r.responses[0].partitions[0].records.as_ref().map(|b| b.len()), Some(0));
+}
+
+#[test]
+fn restart_keeps_every_acknowledged_record() {
+    for signal in ["TERM", "KILL"] {
+        let mut s = Sluiced::start(&[]);
+        let mut c = s.connect();
+        create_topic(&mut c, "t", 1);
+        let mut expected = Vec::new();
+        for i in 0..50 {
+            let v = format!("{signal}-{i}");
+            assert_eq!(produce(&mut c, "t", batch(&[&v])).error_code, 0);
+            expected.push(v);
+        }
+        drop(c);
+        s.signal(signal);
+        let marker = s.data_dir().join(".kafka_cleanshutdown").exists();
+        assert_eq!(marker, signal == "TERM", "clean-shutdown marker only after SIGTERM");
+        s.spawn();
+        let mut c = s.connect();
+        let p = fetch(&mut c, "t", 0);
+        assert_eq!(p.high_watermark, 50, "SIG{signal}");
+        assert_eq!(values_in(&p.records.expect("records")), expected, "SIG{signal}");
+    }
+}
