@@ -108,6 +108,7 @@ impl Connection {
             let mut frame = BytesMut::zeroed(size as usize);
             self.socket.read_exact(&mut frame).await?;
             let frame = frame.freeze();
+            let raw = frame.clone();
             let response = match decode_request(frame) {
                 Ok((header, request)) => {
                     let version = header.api_version;
@@ -128,7 +129,8 @@ impl Connection {
                         Some(encode_response(h.correlation_id, 0, &Response::ApiVersions(body)))
                     }
                     _ => {
-                        tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, "closing connection after an undecodable request");
+                        let head: String = raw.iter().take(128).map(|b| format!("{b:02x}")).collect();
+                        tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, frame_head = %head, "closing connection after an undecodable request");
                         return Ok(());
                     }
                 },

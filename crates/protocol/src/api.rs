@@ -164,8 +164,9 @@ impl RequestHeader {
     }
 }
 
-/// Decodes a whole request frame (without its size prefix): header, then body. The body must
-/// use every byte.
+/// Decodes a whole request frame (without its size prefix): header, then body. Bytes after the
+/// body are ignored, as Apache Kafka's broker ignores them: librdkafka 2.6's Metadata v12
+/// request, for one, carries three.
 pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Request), RequestDecodeFailure> {
     let header = RequestHeader::decode(&mut frame).map_err(|error| RequestDecodeFailure { header: None, error })?;
     let fail = |error| RequestDecodeFailure { header: Some(header.clone()), error };
@@ -174,9 +175,6 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Request), Requ
         return Err(fail(DecodeError::UnsupportedVersion { api: key.name(), version: header.api_version }));
     }
     let request = Request::decode(key, header.api_version, &mut frame).map_err(fail)?;
-    if !frame.is_empty() {
-        return Err(fail(DecodeError::TrailingBytes(frame.len())));
-    }
     Ok((header, request))
 }
 
@@ -233,6 +231,20 @@ mod tests {
         let Request::ApiVersions(r) = request else { panic!("expected ApiVersions, got {request:?}") };
         assert_eq!(r.client_software_name, "librdkafka");
         assert_eq!(r.client_software_version, "2.6.1");
+    }
+
+    /// librdkafka 2.6.1's Metadata v12 request for all topics, captured from the wire: three
+    /// bytes follow the body, and the request must still decode.
+    #[test]
+    fn librdkafka_metadata_v12_with_trailing_bytes_decodes() {
+        let hex = "0003000c00000003000772646b61666b610000000000010000";
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
+        let (header, request) = decode_request(Bytes::from(bytes)).expect("decodes");
+        assert_eq!((header.api_key, header.api_version, header.client_id.as_deref()), (3, 12, Some("rdkafka")));
+        let Request::Metadata(m) = request else { panic!("expected Metadata, got {request:?}") };
+        assert_eq!(m.topics, None, "all topics");
+        assert!(!m.allow_auto_topic_creation);
     }
 
     #[test]

@@ -1,0 +1,94 @@
+"""Fixtures for the compatibility suite: a real `sluiced` process per test, on a loopback port,
+with its own data directory and log (printed when a test fails)."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SLUICED = os.environ.get("SLUICED", str(ROOT / "target" / "debug" / "sluiced"))
+READY_TIMEOUT_S = 60
+
+
+class Broker:
+    """A sluiced process that can be stopped (SIGTERM), killed (SIGKILL) and restarted."""
+
+    def __init__(self, workdir: Path, overrides=()):
+        self.workdir = workdir
+        self.data = workdir / "data"
+        self.log_path = workdir / "sluiced.log"
+        self.overrides = list(overrides)
+        self.proc = None
+        self.bootstrap = None
+        self.port = 0
+
+    def start(self):
+        ready = self.workdir / "ready"
+        if ready.exists():
+            ready.unlink()
+        # Reuse the port across restarts so clients' bootstrap lists stay valid.
+        args = [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{self.port}", "-o", f"log.dirs={self.data}",
+                "--ready-file", str(ready)]
+        for o in self.overrides:
+            args += ["-o", o]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not (ready.exists() and ready.read_text().strip()):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sluiced exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sluiced not ready after {READY_TIMEOUT_S}s:\n{self.log()}")
+            time.sleep(0.02)
+        self.bootstrap = ready.read_text().strip()
+        self.port = int(self.bootstrap.rsplit(":", 1)[1])
+        # Ready means a request succeeds, not just a file.
+        from confluent_kafka.admin import AdminClient
+        AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=30)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            code = self.proc.wait(timeout=60)
+            if sig == signal.SIGTERM:
+                assert code == 0, f"sluiced exit code {code} after SIGTERM:\n{self.log()}"
+        self.proc = None
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.fixture
+def broker(tmp_path, request):
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    b.stop(signal.SIGKILL if failed else signal.SIGTERM)
+    if failed:
+        print(f"\n--- sluiced log ---\n{b.log()}")
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def wait_until(condition, timeout_s=30, interval_s=0.05, what="condition"):
+    """Polls `condition` until true or the bound passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
