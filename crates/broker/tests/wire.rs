@@ -397,3 +397,32 @@ fn restart_keeps_every_acknowledged_record() {
         assert_eq!(values_in(&p.records.expect("records")), expected, "SIG{signal}");
     }
 }
+
+#[test]
+fn bad_config_stops_startup_naming_key_value_and_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+        .arg("-o")
+        .arg(format!("log.dirs={}", dir.path().display()))
+        .arg("-o")
+        .arg("num.partitions=lots")
+        .output()
+        .expect("run sluiced");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid value \"lots\" for num.partitions: not a whole number"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluiced")).arg("/no/such/server.properties").output().expect("run sluiced");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file /no/such/server.properties"));
+}
+
+#[test]
+fn idle_connections_are_closed_after_connections_max_idle_ms() {
+    let s = Sluiced::start(&["connections.max.idle.ms=300"]);
+    let mut idle = s.connect();
+    let started = Instant::now();
+    assert!(idle.closed_by_peer(), "closed by the broker");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let mut active = s.connect();
+    assert!(active.call(ApiKey::ApiVersions, 3, Request::ApiVersions(Default::default())).is_some());
+}
