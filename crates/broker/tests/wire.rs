@@ -411,7 +411,8 @@ fn bad_config_stops_startup_naming_key_value_and_reason() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid value \"lots\" for num.partitions: not a whole number"), "{stderr}");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluiced")).arg("/no/such/server.properties").output().expect("run sluiced");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_sluiced")).arg("/no/such/server.properties").output().expect("run sluiced");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file /no/such/server.properties"));
 }

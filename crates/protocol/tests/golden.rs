@@ -21,7 +21,11 @@ fn frames() -> Vec<(String, Bytes)> {
             let hex = hex.trim();
             let bytes: Vec<u8> =
                 (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
-            let name = format!("{}/{}", client.file_name().and_then(|n| n.to_str()).unwrap_or("?"), path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
+            let name = format!(
+                "{}/{}",
+                client.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+            );
             out.push((name, Bytes::from(bytes)));
         }
     }
