@@ -427,3 +427,68 @@ fn idle_connections_are_closed_after_connections_max_idle_ms() {
     let mut active = s.connect();
     assert!(active.call(ApiKey::ApiVersions, 3, Request::ApiVersions(Default::default())).is_some());
 }
+
+#[test]
+fn delete_records_offset_for_leader_epoch_describe_cluster_and_sasl() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 1);
+    for i in 0..10 {
+        assert_eq!(produce(&mut c, "t", batch(&[&format!("r{i}")])).error_code, 0);
+    }
+    // DeleteRecords: up to offset 4, then -1 (the high watermark); beyond it is out of range.
+    let delete = |c: &mut Client, offset: i64| {
+        let req = DeleteRecordsRequest {
+            topics: vec![DeleteRecordsRequestTopic {
+                name: "t".into(),
+                partitions: vec![DeleteRecordsRequestPartition { partition_index: 0, offset }],
+            }],
+            timeout_ms: 10_000,
+        };
+        let Some(Response::DeleteRecords(r)) = c.call(ApiKey::DeleteRecords, 2, Request::DeleteRecords(req)) else {
+            panic!()
+        };
+        r.topics[0].partitions[0].clone()
+    };
+    assert_eq!((delete(&mut c, 4).error_code, delete(&mut c, 4).low_watermark), (0, 4));
+    assert_eq!(delete(&mut c, 11).error_code, 1, "beyond the high watermark: OFFSET_OUT_OF_RANGE");
+    assert_eq!(fetch(&mut c, "t", 3).error_code, 1, "deleted records are out of range");
+    assert_eq!(values_in(&fetch(&mut c, "t", 4).records.expect("records"))[0], "r4");
+    assert_eq!(delete(&mut c, -1).low_watermark, 10);
+
+    // OffsetForLeaderEpoch: epoch 0 is the current one and ends at the log end.
+    let req = OffsetForLeaderEpochRequest {
+        replica_id: -1,
+        topics: vec![OffsetForLeaderEpochRequestTopic {
+            topic: "t".into(),
+            partitions: vec![OffsetForLeaderEpochRequestPartition {
+                partition: 0,
+                current_leader_epoch: 0,
+                leader_epoch: 0,
+            }],
+        }],
+    };
+    let Some(Response::OffsetForLeaderEpoch(r)) =
+        c.call(ApiKey::OffsetForLeaderEpoch, 4, Request::OffsetForLeaderEpoch(req))
+    else {
+        panic!()
+    };
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.leader_epoch, p.end_offset), (0, 0, 10));
+
+    let Some(Response::DescribeCluster(r)) =
+        c.call(ApiKey::DescribeCluster, 1, Request::DescribeCluster(Default::default()))
+    else {
+        panic!()
+    };
+    assert_eq!((r.error_code, r.controller_id, r.brokers.len()), (0, 0, 1));
+    assert!(!r.cluster_id.is_empty());
+    assert_eq!(format!("{}:{}", r.brokers[0].host, r.brokers[0].port), s.address);
+
+    let sasl = SaslHandshakeRequest { mechanism: "PLAIN".into() };
+    let Some(Response::SaslHandshake(r)) = c.call(ApiKey::SaslHandshake, 1, Request::SaslHandshake(sasl)) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 33, "UNSUPPORTED_SASL_MECHANISM");
+    assert!(r.mechanisms.is_empty());
+}
