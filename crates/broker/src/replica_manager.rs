@@ -63,6 +63,19 @@ impl Partition {
         *self.high_watermark.borrow()
     }
 
+    /// Checks a request's `current_leader_epoch` (-1: not given) against this partition's:
+    /// older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (KIP-320), so the client
+    /// refreshes its metadata.
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
+        if current_leader_epoch < 0 || current_leader_epoch == self.leader_epoch {
+            Ok(())
+        } else if current_leader_epoch < self.leader_epoch {
+            Err(ErrorCode::FencedLeaderEpoch)
+        } else {
+            Err(ErrorCode::UnknownLeaderEpoch)
+        }
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
     }

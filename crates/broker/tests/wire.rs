@@ -476,6 +476,12 @@ fn delete_records_offset_for_leader_epoch_describe_cluster_and_sasl() {
     let p = &r.topics[0].partitions[0];
     assert_eq!((p.error_code, p.leader_epoch, p.end_offset), (0, 0, 10));
 
+    // A fetch claiming a newer leader epoch than the partition's gets UNKNOWN_LEADER_EPOCH.
+    let Request::Fetch(mut fetch_req) = fetch_request("t", 4, 0, 0) else { unreachable!() };
+    fetch_req.topics[0].partitions[0].current_leader_epoch = 3;
+    let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, Request::Fetch(fetch_req)) else { panic!() };
+    assert_eq!(r.responses[0].partitions[0].error_code, 75);
+
     let Some(Response::DescribeCluster(r)) =
         c.call(ApiKey::DescribeCluster, 1, Request::DescribeCluster(Default::default()))
     else {

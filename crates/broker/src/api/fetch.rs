@@ -58,12 +58,7 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
                 partitions.push(out);
                 continue;
             };
-            if p.current_leader_epoch >= 0 && p.current_leader_epoch != partition.leader_epoch {
-                let code = if p.current_leader_epoch < partition.leader_epoch {
-                    ErrorCode::FencedLeaderEpoch
-                } else {
-                    ErrorCode::UnknownLeaderEpoch
-                };
+            if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
                 out.error_code = code.code();
                 partitions.push(out);
                 continue;

@@ -30,13 +30,8 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> 
                         out.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return out;
                     };
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch != partition.leader_epoch {
-                        out.error_code = if p.current_leader_epoch < partition.leader_epoch {
-                            ErrorCode::FencedLeaderEpoch
-                        } else {
-                            ErrorCode::UnknownLeaderEpoch
-                        }
-                        .code();
+                    if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
+                        out.error_code = code.code();
                         return out;
                     }
                     let (epoch, end) = partition.log.read().end_offset_for_epoch(p.leader_epoch);
