@@ -1,12 +1,15 @@
 //! Kafka's wire format for Sluice, sans-I/O.
 //!
 //! This crate turns bytes into values and values into bytes; it never touches a socket or a
-//! file. So far it holds the v2 record batch (`record_batch`) and the records inside it
-//! (`record`); the request/response codec joins it with the broker.
+//! file. So far it holds the v2 record batch (`record_batch`), the records inside it
+//! (`record`) and their compression codecs (`compression`); the request/response codec joins it
+//! with the broker.
 
 #[macro_use]
 pub mod codec;
 pub mod api;
+pub mod compression;
+pub mod error_code;
 pub mod messages;
 pub mod record;
 pub mod record_batch;

@@ -1,4 +1,4 @@
-//! Records inside a v2 batch: decoding for uncompressed batches and a builder for writing them.
+//! Records inside a v2 batch: decoding (compressed or not) and a builder for writing them.
 //!
 //! Record layout (all lengths and deltas are zig-zag varints, see [`crate::varint`]):
 //!
@@ -17,9 +17,14 @@
 //!
 //! Decoding is bounded by the batch: a length that points past the record, a record count that
 //! the bytes cannot hold, or a varint that does not end are errors, never allocations.
+//!
+//! In a compressed batch the records section (everything after the 61-byte header) is one
+//! compressed stream of the same record layout; [`crate::compression`] undoes it, producing at
+//! most [`MAX_DECOMPRESSED_BATCH_BYTES`], and the records are read from its output.
 
 use bytes::Bytes;
 
+use crate::compression::{self, CompressionError};
 use crate::record_batch::{
     self, BATCH_HEADER_SIZE, BatchError, Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
     NO_SEQUENCE, RecordBatch,
@@ -43,7 +48,13 @@ pub struct Record {
     pub headers: Vec<RecordHeader>,
 }
 
-/// Iterator over the records of one uncompressed batch; slices share the batch's memory.
+/// The most bytes one compressed batch may decompress to. Kafka bounds a batch by the topic's
+/// `max.message.bytes` (1 MiB by default) before compression; this is a generous ceiling on the
+/// expansion of an untrusted batch, not a tuning knob.
+pub const MAX_DECOMPRESSED_BATCH_BYTES: usize = 256 * 1024 * 1024;
+
+/// Iterator over the records of one batch. For an uncompressed batch the slices share the
+/// batch's memory; for a compressed one they share one buffer holding the decompressed records.
 #[derive(Debug, Clone)]
 pub struct Records {
     bytes: Bytes,
@@ -56,14 +67,33 @@ pub struct Records {
 
 impl Records {
     pub(crate) fn new(batch: &RecordBatch) -> Result<Self, BatchError> {
+        Self::with_limit(batch, MAX_DECOMPRESSED_BATCH_BYTES)
+    }
+
+    /// As [`Records::new`], decompressing to at most `max_decompressed` bytes.
+    pub(crate) fn with_limit(batch: &RecordBatch, max_decompressed: usize) -> Result<Self, BatchError> {
         let header = batch.header();
         let compression = header.attributes.compression();
-        if compression != Compression::None {
-            return Err(BatchError::CompressedRecords { position: 0, compression });
-        }
+        let (bytes, position) = match compression {
+            Compression::None => (batch.as_bytes().clone(), BATCH_HEADER_SIZE),
+            Compression::Unknown(_) => return Err(BatchError::CompressedRecords { position: 0, compression }),
+            Compression::Gzip | Compression::Snappy | Compression::Lz4 | Compression::Zstd => {
+                let payload = &batch.as_bytes()[BATCH_HEADER_SIZE..];
+                let records = compression::decompress(compression, payload, max_decompressed).map_err(|e| {
+                    // BatchError carries a static reason; the codec is in the header for whoever
+                    // reports it.
+                    let reason = match e {
+                        CompressionError::TooLarge { .. } => "compressed records expand past the size bound",
+                        _ => "compressed records do not decompress",
+                    };
+                    BatchError::CorruptRecord { position: 0, reason }
+                })?;
+                (Bytes::from(records), 0)
+            }
+        };
         Ok(Records {
-            bytes: batch.as_bytes().clone(),
-            position: BATCH_HEADER_SIZE,
+            bytes,
+            position,
             remaining: header.records_count,
             base_offset: header.base_offset,
             base_timestamp: header.base_timestamp,
@@ -156,8 +186,9 @@ impl Iterator for Records {
     }
 }
 
-/// Writes an uncompressed v2 batch. Offsets start at 0 (the log assigns real ones); the CRC is
-/// computed by [`RecordBatchBuilder::build`].
+/// Writes a v2 batch, uncompressed unless [`RecordBatchBuilder::compression`] names a codec.
+/// Offsets start at 0 (the log assigns real ones); the CRC is computed by
+/// [`RecordBatchBuilder::build`].
 #[derive(Debug, Clone)]
 pub struct RecordBatchBuilder {
     base_timestamp: i64,
@@ -166,6 +197,7 @@ pub struct RecordBatchBuilder {
     producer_epoch: i16,
     base_sequence: i32,
     attributes: i16,
+    compression: Compression,
     count: i32,
     records: Vec<u8>,
     scratch: Vec<u8>,
@@ -181,6 +213,7 @@ impl RecordBatchBuilder {
             producer_epoch: NO_PRODUCER_EPOCH,
             base_sequence: NO_SEQUENCE,
             attributes: 0,
+            compression: Compression::None,
             count: 0,
             records: Vec::new(),
             scratch: Vec::new(),
@@ -196,10 +229,18 @@ impl RecordBatchBuilder {
     }
 
     /// Sets raw attribute bits (transactional, control, timestamp type). Compression bits must
-    /// stay 0: this builder writes uncompressed records.
+    /// stay 0 here: the codec is chosen with [`RecordBatchBuilder::compression`].
     pub fn attributes(mut self, attributes: i16) -> Self {
-        assert_eq!(attributes & 0x07, 0, "RecordBatchBuilder writes uncompressed batches only");
+        assert_eq!(attributes & 0x07, 0, "set the codec with RecordBatchBuilder::compression, not raw attributes");
         self.attributes = attributes;
+        self
+    }
+
+    /// Compresses the records section with `codec` when the batch is built ([`Compression::None`],
+    /// the default, leaves it uncompressed). The codec must be one Kafka assigns.
+    pub fn compression(mut self, codec: Compression) -> Self {
+        assert!(!matches!(codec, Compression::Unknown(_)), "RecordBatchBuilder cannot write codec {codec:?}");
+        self.compression = codec;
         self
     }
 
@@ -244,16 +285,27 @@ impl RecordBatchBuilder {
         self
     }
 
-    /// The encoded batch with base offset 0 and no partition leader epoch.
+    /// The encoded batch with base offset 0 and no partition leader epoch, its records
+    /// compressed with the codec set by [`RecordBatchBuilder::compression`].
     pub fn build(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + self.records.len());
-        let batch_length = (BATCH_HEADER_SIZE - record_batch::LOG_OVERHEAD + self.records.len()) as i32;
+        let compressed;
+        let payload: &[u8] = if self.compression == Compression::None {
+            &self.records
+        } else {
+            compressed = compression::compress(self.compression, &self.records)
+                .expect("compressing in-memory bytes cannot fail");
+            &compressed
+        };
+        let attributes = self.attributes | i16::from(compression::codec_id(self.compression));
+        let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + payload.len());
+        let batch_length = i32::try_from(BATCH_HEADER_SIZE - record_batch::LOG_OVERHEAD + payload.len())
+            .expect("a batch built in memory is under 2 GiB");
         out.extend_from_slice(&0i64.to_be_bytes());
         out.extend_from_slice(&batch_length.to_be_bytes());
         out.extend_from_slice(&NO_PARTITION_LEADER_EPOCH.to_be_bytes());
         out.push(record_batch::MAGIC_V2 as u8);
         out.extend_from_slice(&[0; 4]); // CRC, written below
-        out.extend_from_slice(&self.attributes.to_be_bytes());
+        out.extend_from_slice(&attributes.to_be_bytes());
         out.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
         out.extend_from_slice(&self.base_timestamp.to_be_bytes());
         let max_ts = if self.count == 0 { self.base_timestamp } else { self.max_timestamp };
@@ -263,7 +315,7 @@ impl RecordBatchBuilder {
         out.extend_from_slice(&self.base_sequence.to_be_bytes());
         out.extend_from_slice(&self.count.to_be_bytes());
         debug_assert_eq!(out.len(), BATCH_HEADER_SIZE);
-        out.extend_from_slice(&self.records);
+        out.extend_from_slice(payload);
         record_batch::write_crc(&mut out);
         out
     }
@@ -333,11 +385,158 @@ mod tests {
         }
     }
 
-    #[test]
-    fn compressed_batch_records_are_refused_not_misread() {
+    const CODECS: [Compression; 4] = [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+
+    /// A batch whose records section is replaced by `payload`, with `count` records declared,
+    /// attributes `attributes`, and a correct length and CRC.
+    fn batch_with_payload(attributes: i16, count: i32, payload: &[u8]) -> RecordBatch {
         let mut bytes = RecordBatchBuilder::new(0).build();
-        bytes[22] |= 0x04; // zstd
+        bytes.extend_from_slice(payload);
+        let len = (bytes.len() - 12) as i32;
+        bytes[8..12].copy_from_slice(&len.to_be_bytes());
+        bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
+        bytes[23..27].copy_from_slice(&(count - 1).max(0).to_be_bytes());
+        bytes[57..61].copy_from_slice(&count.to_be_bytes());
+        record_batch::write_crc(&mut bytes);
         let batch = RecordBatch::new(Bytes::from(bytes)).expect("structure ok");
-        assert!(matches!(batch.records(), Err(BatchError::CompressedRecords { compression: Compression::Zstd, .. })));
+        batch.validate_crc().expect("crc");
+        batch
+    }
+
+    #[test]
+    fn compressed_batch_with_garbage_records_is_an_error_not_misread() {
+        let batch = batch_with_payload(0x04, 1, b"this is not a zstd frame"); // zstd
+        assert!(matches!(batch.records(), Err(BatchError::CorruptRecord { position: 0, .. })));
+        for codec in CODECS {
+            let batch = batch_with_payload(i16::from(compression::codec_id(codec)), 3, &b"\xde\xad\xbe\xef".repeat(8));
+            assert!(matches!(batch.records(), Err(BatchError::CorruptRecord { .. })), "{codec:?}");
+            // An empty compressed section is not a stream either.
+            let batch = batch_with_payload(i16::from(compression::codec_id(codec)), 0, &[]);
+            assert!(matches!(batch.records(), Err(BatchError::CorruptRecord { .. })), "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn unassigned_codecs_are_still_refused() {
+        let batch = batch_with_payload(0x06, 1, b"whatever");
+        assert!(matches!(
+            batch.records(),
+            Err(BatchError::CompressedRecords { compression: Compression::Unknown(6), .. })
+        ));
+    }
+
+    fn fifty_records(codec: Compression) -> RecordBatchBuilder {
+        let base_ts = 1_700_000_000_000;
+        let mut b = RecordBatchBuilder::new(base_ts).compression(codec);
+        for i in 0..50 {
+            let key = format!("key-{i}");
+            let value = format!("value {i} ").repeat(i % 7 + 1);
+            let tag = format!("tag{i}");
+            let headers: [(&str, Option<&[u8]>); 2] = [("trace", Some(tag.as_bytes())), ("empty", None)];
+            let key = if i % 10 == 9 { None } else { Some(key.as_bytes()) };
+            let value = if i % 13 == 12 { None } else { Some(value.as_bytes()) };
+            b.append(base_ts + i as i64 * 3, key, value, &headers);
+        }
+        b
+    }
+
+    fn check_fifty(records: &[Record], base_offset: i64) {
+        let base_ts = 1_700_000_000_000;
+        assert_eq!(records.len(), 50);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.offset, base_offset + i as i64);
+            assert_eq!(r.timestamp, base_ts + i as i64 * 3);
+            let key = (i % 10 != 9).then(|| format!("key-{i}"));
+            assert_eq!(r.key.as_deref(), key.as_deref().map(str::as_bytes));
+            let value = (i % 13 != 12).then(|| format!("value {i} ").repeat(i % 7 + 1));
+            assert_eq!(r.value.as_deref(), value.as_deref().map(str::as_bytes));
+            assert_eq!(r.headers.len(), 2);
+            assert_eq!(&r.headers[0].key[..], b"trace");
+            assert_eq!(r.headers[0].value.as_deref(), Some(format!("tag{i}").as_bytes()));
+            assert_eq!(&r.headers[1].key[..], b"empty");
+            assert_eq!(r.headers[1].value, None);
+        }
+    }
+
+    #[test]
+    fn compressed_batches_round_trip_for_every_codec() {
+        let plain = fifty_records(Compression::None).build();
+        let plain_records = &plain[BATCH_HEADER_SIZE..];
+        for codec in CODECS {
+            let mut bytes = fifty_records(codec).build();
+            record_batch::set_base_offset(&mut bytes, 500);
+            let header = record_batch::validate(&bytes).unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+            assert_eq!(header.attributes.compression(), codec);
+            assert_eq!((header.records_count, header.last_offset_delta), (50, 49));
+            assert_eq!(header.max_timestamp, 1_700_000_000_000 + 49 * 3);
+            // The section after the header is exactly the compressed uncompressed section.
+            let section = compression::decompress(codec, &bytes[BATCH_HEADER_SIZE..], 1 << 20).expect("decompresses");
+            assert_eq!(section, plain_records, "{codec:?}");
+            assert!(bytes.len() < plain.len(), "{codec:?} should shrink these records");
+
+            let batch = RecordBatch::new(Bytes::from(bytes)).expect("batch");
+            let records: Vec<Record> = batch
+                .records()
+                .expect("decompresses")
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+            check_fifty(&records, 500);
+        }
+        // And the uncompressed path is unchanged.
+        let batch = RecordBatch::new(Bytes::from(plain)).expect("batch");
+        let records: Vec<Record> = batch.records().expect("plain").collect::<Result<_, _>>().expect("decodes");
+        check_fifty(&records, 0);
+    }
+
+    #[test]
+    fn transactional_attributes_survive_compression() {
+        let bytes = RecordBatchBuilder::new(0)
+            .attributes(record_batch::Attributes::TRANSACTIONAL)
+            .producer(7, 1, 0)
+            .compression(Compression::Lz4)
+            .build();
+        let header = record_batch::validate(&bytes).expect("valid");
+        assert_eq!(header.attributes.compression(), Compression::Lz4);
+        assert!(header.attributes.is_transactional());
+        let batch = RecordBatch::new(Bytes::from(bytes)).expect("batch");
+        assert_eq!(batch.records().expect("empty stream decompresses").count(), 0);
+    }
+
+    #[test]
+    fn decompression_past_the_bound_is_refused() {
+        let mut b = RecordBatchBuilder::new(0).compression(Compression::Zstd);
+        let big = vec![b'x'; 10_000];
+        for _ in 0..10 {
+            b.append(0, None, Some(&big), &[]);
+        }
+        let batch = RecordBatch::new(Bytes::from(b.build())).expect("batch");
+        assert!(Records::with_limit(&batch, 200_000).is_ok());
+        assert!(matches!(Records::with_limit(&batch, 50_000), Err(BatchError::CorruptRecord { position: 0, .. })));
+    }
+
+    #[test]
+    fn compressed_records_that_disagree_with_the_count_are_corrupt() {
+        let good = fifty_records(Compression::Gzip).build();
+        // Declare 51 records over a stream that holds 50, and 49 over one that holds 50.
+        for count in [51, 49] {
+            let batch = batch_with_payload(0x01, count, &good[BATCH_HEADER_SIZE..]);
+            let results: Vec<_> = batch.records().expect("decompresses").collect();
+            assert!(results.last().expect("some").is_err(), "count {count}");
+        }
+    }
+
+    proptest! {
+        /// Garbage in a compressed batch's records section never panics the decoder.
+        #[test]
+        fn garbage_compressed_records_never_panic(
+            tail in proptest::collection::vec(any::<u8>(), 0..300),
+            codec in 1i16..5,
+            count in 0i32..20,
+        ) {
+            let batch = batch_with_payload(codec, count, &tail);
+            if let Ok(records) = batch.records() {
+                for r in records.take(100) { let _ = r; }
+            }
+        }
     }
 }

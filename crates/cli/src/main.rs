@@ -1,0 +1,397 @@
+//! `sluice`: produce, consume, and manage topics and the cluster from the command line, against
+//! Sluice or any Kafka broker. Errors print the Kafka error name and a hint, and exit 1; bad
+//! flags exit 2.
+
+mod format;
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sluice_client::{
+    Client, ClientConfig, ClientError, Compression, Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord,
+    StartOffset,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "Produce, consume and manage topics on Sluice (or any Kafka broker)")]
+struct Cli {
+    /// Broker(s) to bootstrap from, host:port[,host:port...].
+    #[arg(
+        short = 'b',
+        long = "bootstrap-server",
+        env = "SLUICE_BOOTSTRAP",
+        default_value = "localhost:9092",
+        global = true
+    )]
+    bootstrap: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Produce lines from stdin (or a file) as messages.
+    #[command(
+        after_help = "Example:\n  printf 'k1:hello\\nk2:world\\n' | sluice produce -t greetings -K : -H source=cli"
+    )]
+    Produce(ProduceArgs),
+    /// Consume messages and print them.
+    #[command(
+        after_help = "Examples:\n  sluice consume -t greetings -o beginning -e\n  sluice consume -t greetings -f '%k=%s (p%p o%o)\\n' -c 10\n  sluice consume -t greetings -o @1700000000000 --json"
+    )]
+    Consume(ConsumeArgs),
+    /// Create, list, describe, alter, extend and delete topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Cluster information.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Codec {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl From<Codec> for Compression {
+    fn from(c: Codec) -> Compression {
+        match c {
+            Codec::None => Compression::None,
+            Codec::Gzip => Compression::Gzip,
+            Codec::Snappy => Compression::Snappy,
+            Codec::Lz4 => Compression::Lz4,
+            Codec::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    /// Topic to produce to.
+    #[arg(short, long)]
+    topic: String,
+    /// Split each line into key and value at the first occurrence of this separator.
+    #[arg(short = 'K', long = "key-separator")]
+    key_separator: Option<String>,
+    /// Add a header to every message: -H name=value (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+    /// Send every message to this partition (default: by key, or sticky for no key).
+    #[arg(short, long)]
+    partition: Option<i32>,
+    /// Acknowledgements: all (-1), 1 or 0.
+    #[arg(long, default_value = "all")]
+    acks: String,
+    /// Compression codec.
+    #[arg(short = 'z', long, value_enum, default_value = "none")]
+    compression: Codec,
+    /// Read messages from this file instead of stdin.
+    #[arg(short, long)]
+    file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ConsumeArgs {
+    /// Topic to consume.
+    #[arg(short, long)]
+    topic: String,
+    /// Only these partitions (repeatable; default: all).
+    #[arg(short, long)]
+    partition: Vec<i32>,
+    /// Start at: beginning, end, an offset, -N (N before the end), or @TIMESTAMP_MS.
+    #[arg(short, long, default_value = "end", allow_hyphen_values = true)]
+    offset: String,
+    /// Exit after this many messages.
+    #[arg(short, long)]
+    count: Option<usize>,
+    /// Exit when the end of every partition is reached.
+    #[arg(short, long)]
+    exit: bool,
+    /// Output format: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp,
+    /// %h headers, %K key size, %S value size, \n, \t.
+    #[arg(short, long, default_value = "%s\\n")]
+    format: String,
+    /// Print one JSON object per message instead of the format.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = "Example:\n  sluice topic create orders -p 6 -c retention.ms=86400000")]
+    Create {
+        name: String,
+        /// Partitions (default: the broker's num.partitions).
+        #[arg(short, long, default_value_t = -1)]
+        partitions: i32,
+        /// Replication factor (default: the broker's default.replication.factor).
+        #[arg(short, long, default_value_t = -1)]
+        replication_factor: i16,
+        /// Topic config: -c key=value (repeatable).
+        #[arg(short, long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+    },
+    /// List topics.
+    #[command(after_help = "Example:\n  sluice topic list")]
+    List,
+    /// Show a topic's partitions (leader, replicas, ISR) and configs.
+    #[command(after_help = "Example:\n  sluice topic describe orders")]
+    Describe { name: String },
+    /// Set or delete topic config overrides.
+    #[command(after_help = "Example:\n  sluice topic alter orders --set retention.ms=3600000 --delete segment.bytes")]
+    Alter {
+        name: String,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+    },
+    /// Raise a topic's partition count.
+    #[command(after_help = "Example:\n  sluice topic add-partitions orders -p 12")]
+    AddPartitions {
+        name: String,
+        /// The new total number of partitions.
+        #[arg(short, long)]
+        partitions: i32,
+    },
+    /// Delete a topic.
+    #[command(after_help = "Example:\n  sluice topic delete orders")]
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Brokers, controller, and each partition's leader and ISR.
+    #[command(after_help = "Example:\n  sluice cluster info")]
+    Info,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if let Some(hint) = e.downcast_ref::<ClientError>().and_then(ClientError::hint) {
+                eprintln!("hint: {hint}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn key_value(text: &str, what: &str) -> anyhow::Result<(String, String)> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| anyhow::anyhow!("{what} {text:?} must look like name=value"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = Client::connect(ClientConfig::new(&cli.bootstrap)).await?;
+    match cli.command {
+        Command::Produce(args) => produce(client, args).await,
+        Command::Consume(args) => consume(client, args).await,
+        Command::Topic(cmd) => topic(client, cmd).await,
+        Command::Cluster(ClusterCommand::Info) => cluster_info(client).await,
+    }
+}
+
+async fn produce(client: Client, args: ProduceArgs) -> anyhow::Result<()> {
+    let acks = match args.acks.as_str() {
+        "all" | "-1" => -1,
+        "1" => 1,
+        "0" => 0,
+        other => anyhow::bail!("--acks {other:?}: expected all, 1 or 0"),
+    };
+    let headers: Vec<(String, Option<Bytes>)> = args
+        .headers
+        .iter()
+        .map(|h| key_value(h, "header").map(|(k, v)| (k, Some(Bytes::from(v)))))
+        .collect::<anyhow::Result<_>>()?;
+    // Fail fast on an unknown topic, before reading any input.
+    client.topic(&args.topic).await?;
+    let config = ProducerConfig { acks, compression: args.compression.into(), ..ProducerConfig::default() };
+    let producer = Producer::new(client, config);
+    let input: Box<dyn BufRead> = match &args.file {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let mut deliveries = Vec::new();
+    for line in input.lines() {
+        let line = line?;
+        let (key, value) = match &args.key_separator {
+            Some(sep) => match line.split_once(sep.as_str()) {
+                Some((k, v)) => (Some(Bytes::from(k.to_string())), Bytes::from(v.to_string())),
+                None => (None, Bytes::from(line)),
+            },
+            None => (None, Bytes::from(line)),
+        };
+        let record = ProducerRecord {
+            topic: args.topic.clone(),
+            partition: args.partition,
+            key,
+            value: Some(value),
+            headers: headers.clone(),
+            timestamp: None,
+        };
+        deliveries.push(producer.send(record).await?);
+    }
+    producer.flush().await?;
+    let total = deliveries.len();
+    for d in deliveries {
+        d.await.map_err(|_| anyhow::anyhow!("producer stopped before a delivery report"))??;
+    }
+    eprintln!("produced {total} messages to {}", args.topic);
+    Ok(())
+}
+
+fn start_offset(text: &str) -> anyhow::Result<StartOffset> {
+    Ok(match text {
+        "beginning" | "earliest" => StartOffset::Beginning,
+        "end" | "latest" => StartOffset::End,
+        t if t.starts_with('@') => StartOffset::Timestamp(
+            t[1..].parse().map_err(|_| anyhow::anyhow!("--offset {t:?}: @ must be followed by a timestamp in ms"))?,
+        ),
+        t => StartOffset::Offset(
+            t.parse()
+                .map_err(|_| anyhow::anyhow!("--offset {t:?}: expected beginning, end, an offset, -N or @TIMESTAMP"))?,
+        ),
+    })
+}
+
+async fn consume(client: Client, args: ConsumeArgs) -> anyhow::Result<()> {
+    let start = start_offset(&args.offset)?;
+    let template = format::Template::parse(&args.format);
+    let mut consumer = Consumer::new(
+        client,
+        ConsumerConfig { max_wait: Duration::from_millis(if args.exit { 100 } else { 500 }), ..Default::default() },
+    );
+    consumer.assign(&args.topic, &args.partition, start).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut seen = 0usize;
+    loop {
+        if args.count.is_some_and(|c| seen >= c) {
+            break;
+        }
+        let records = consumer.poll(1000).await?;
+        for r in &records {
+            if args.count.is_some_and(|c| seen >= c) {
+                break;
+            }
+            if args.json {
+                serde_json::to_writer(&mut out, &format::json(r))?;
+                out.write_all(b"\n")?;
+            } else {
+                template.write(&mut out, r)?;
+            }
+            seen += 1;
+        }
+        out.flush()?;
+        if records.is_empty() && args.exit && consumer.at_end() {
+            break;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn topic(client: Client, cmd: TopicCommand) -> anyhow::Result<()> {
+    match cmd {
+        TopicCommand::Create { name, partitions, replication_factor, config } => {
+            let configs: Vec<(String, String)> =
+                config.iter().map(|c| key_value(c, "config")).collect::<anyhow::Result<_>>()?;
+            client.create_topic(&name, partitions, replication_factor, &configs).await?;
+            println!("created topic {name}");
+        }
+        TopicCommand::List => {
+            for t in client.list_topics().await? {
+                println!(
+                    "{}\t{} partitions{}",
+                    t.name,
+                    t.partitions.len(),
+                    if t.internal { "\t(internal)" } else { "" }
+                );
+            }
+        }
+        TopicCommand::Describe { name } => {
+            let info = client.topic(&name).await?;
+            println!("topic {name}: {} partitions", info.partitions.len());
+            println!("{:<10} {:<8} {:<12} {:<16} isr", "partition", "leader", "leader-epoch", "replicas");
+            for p in &info.partitions {
+                println!(
+                    "{:<10} {:<8} {:<12} {:<16} {:?}",
+                    p.partition,
+                    p.leader,
+                    p.leader_epoch,
+                    format!("{:?}", p.replicas),
+                    p.isr
+                );
+            }
+            println!("configs:");
+            for c in client.describe_topic_configs(&name).await? {
+                let source = if c.is_override() { "  (set on topic)" } else { "" };
+                println!("  {}={}{}", c.name, c.value.unwrap_or_default(), source);
+            }
+        }
+        TopicCommand::Alter { name, set, delete } => {
+            if set.is_empty() && delete.is_empty() {
+                anyhow::bail!("nothing to change: give --set key=value and/or --delete key");
+            }
+            let set: Vec<(String, String)> =
+                set.iter().map(|c| key_value(c, "--set")).collect::<anyhow::Result<_>>()?;
+            client.alter_topic_configs(&name, &set, &delete).await?;
+            println!("altered topic {name}");
+        }
+        TopicCommand::AddPartitions { name, partitions } => {
+            client.add_partitions(&name, partitions).await?;
+            println!("topic {name} now has {partitions} partitions");
+        }
+        TopicCommand::Delete { name } => {
+            client.delete_topic(&name).await?;
+            println!("deleted topic {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn cluster_info(client: Client) -> anyhow::Result<()> {
+    let md = client.refresh_metadata(None).await?;
+    println!("cluster id: {}", md.cluster_id.as_deref().unwrap_or("-"));
+    println!("controller: {}", md.controller_id);
+    println!("brokers:");
+    for b in md.brokers.values() {
+        println!(
+            "  {}\t{}:{}{}",
+            b.id,
+            b.host,
+            b.port,
+            b.rack.as_ref().map(|r| format!("\track {r}")).unwrap_or_default()
+        );
+    }
+    println!("partitions:");
+    for t in md.topics.values() {
+        for p in &t.partitions {
+            println!(
+                "  {}-{}\tleader {}\tepoch {}\treplicas {:?}\tisr {:?}",
+                t.name, p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Admin operations: topics (create, list, describe, delete, add partitions), topic configs
+//! (describe, alter with IncrementalAlterConfigs), the cluster, and offsets.
+
+use sluice_protocol::api::{Request, Response};
+use sluice_protocol::messages::*;
+
+use crate::client::{Client, ClusterMetadata, TopicInfo};
+use crate::error::{ClientError, Result};
+
+/// Kafka's `ConfigResource.Type.TOPIC`.
+const RESOURCE_TOPIC: i8 = 2;
+
+/// One config entry of a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    /// Kafka's config source: 1 = set on the topic, 5 = default, ...
+    pub source: i8,
+    pub read_only: bool,
+}
+
+impl ConfigEntry {
+    pub fn is_override(&self) -> bool {
+        self.source == 1
+    }
+}
+
+fn unexpected(what: &str) -> ClientError {
+    ClientError::Invalid(format!("{what} answered with another response type"))
+}
+
+impl Client {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(String, String)],
+    ) -> Result<()> {
+        let request = CreateTopicsRequest {
+            topics: vec![CreateTopicsRequestTopic {
+                name: name.to_string(),
+                num_partitions: partitions,
+                replication_factor,
+                assignments: Vec::new(),
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| CreateTopicsRequestConfig { name: k.clone(), value: Some(v.clone()) })
+                    .collect(),
+            }],
+            timeout_ms: self.config().request_timeout.as_millis() as i32,
+            validate_only: false,
+        };
+        let Response::CreateTopics(r) = self.send_any(Request::CreateTopics(request)).await? else {
+            return Err(unexpected("CreateTopics"));
+        };
+        let t = r.topics.into_iter().next().ok_or_else(|| unexpected("CreateTopics"))?;
+        ClientError::check(t.error_code, t.error_message)
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let request = DeleteTopicsRequest {
+            topic_names: vec![name.to_string()],
+            timeout_ms: self.config().request_timeout.as_millis() as i32,
+        };
+        let Response::DeleteTopics(r) = self.send_any(Request::DeleteTopics(request)).await? else {
+            return Err(unexpected("DeleteTopics"));
+        };
+        let t = r.responses.into_iter().next().ok_or_else(|| unexpected("DeleteTopics"))?;
+        ClientError::check(t.error_code, t.error_message)
+    }
+
+    pub async fn add_partitions(&self, name: &str, total: i32) -> Result<()> {
+        let request = CreatePartitionsRequest {
+            topics: vec![CreatePartitionsRequestTopic { name: name.to_string(), count: total, assignments: None }],
+            timeout_ms: self.config().request_timeout.as_millis() as i32,
+            validate_only: false,
+        };
+        let Response::CreatePartitions(r) = self.send_any(Request::CreatePartitions(request)).await? else {
+            return Err(unexpected("CreatePartitions"));
+        };
+        let t = r.results.into_iter().next().ok_or_else(|| unexpected("CreatePartitions"))?;
+        ClientError::check(t.error_code, t.error_message)
+    }
+
+    /// Every topic, with partitions.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>> {
+        let md: ClusterMetadata = self.refresh_metadata(None).await?;
+        Ok(md.topics.into_values().collect())
+    }
+
+    pub async fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
+        let request = DescribeConfigsRequest {
+            resources: vec![DescribeConfigsResource {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: name.to_string(),
+                configuration_keys: None,
+            }],
+            include_synonyms: false,
+            include_documentation: false,
+        };
+        let Response::DescribeConfigs(r) = self.send_any(Request::DescribeConfigs(request)).await? else {
+            return Err(unexpected("DescribeConfigs"));
+        };
+        let result = r.results.into_iter().next().ok_or_else(|| unexpected("DescribeConfigs"))?;
+        ClientError::check(result.error_code, result.error_message)?;
+        Ok(result
+            .configs
+            .into_iter()
+            .map(|c| ConfigEntry { name: c.name, value: c.value, source: c.config_source, read_only: c.read_only })
+            .collect())
+    }
+
+    /// Sets and deletes topic config overrides (IncrementalAlterConfigs).
+    pub async fn alter_topic_configs(&self, name: &str, set: &[(String, String)], delete: &[String]) -> Result<()> {
+        let mut configs: Vec<IncrementalAlterableConfig> = set
+            .iter()
+            .map(|(k, v)| IncrementalAlterableConfig { name: k.clone(), config_operation: 0, value: Some(v.clone()) })
+            .collect();
+        configs.extend(delete.iter().map(|k| IncrementalAlterableConfig {
+            name: k.clone(),
+            config_operation: 1,
+            value: None,
+        }));
+        let request = IncrementalAlterConfigsRequest {
+            resources: vec![IncrementalAlterConfigsResource {
+                resource_type: RESOURCE_TOPIC,
+                resource_name: name.to_string(),
+                configs,
+            }],
+            validate_only: false,
+        };
+        let Response::IncrementalAlterConfigs(r) = self.send_any(Request::IncrementalAlterConfigs(request)).await?
+        else {
+            return Err(unexpected("IncrementalAlterConfigs"));
+        };
+        let result = r.responses.into_iter().next().ok_or_else(|| unexpected("IncrementalAlterConfigs"))?;
+        ClientError::check(result.error_code, result.error_message)
+    }
+
+    /// ListOffsets for one partition: -2 earliest, -1 latest, or a timestamp. Returns
+    /// `(offset, timestamp)`; offset -1 when no record is that late.
+    pub async fn list_offset(&self, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64)> {
+        let md = self.metadata();
+        let leader = match md.leader(topic, partition) {
+            Some(b) => b.id,
+            None => {
+                let t = self.topic(topic).await?;
+                t.partitions.iter().find(|p| p.partition == partition).map(|p| p.leader).ok_or_else(|| {
+                    ClientError::kafka(3, Some(format!("topic '{topic}' has no partition {partition}")))
+                })?
+            }
+        };
+        let conn = self.broker_connection(leader).await?;
+        let request = ListOffsetsRequest {
+            replica_id: -1,
+            isolation_level: 0,
+            topics: vec![ListOffsetsRequestTopic {
+                name: topic.to_string(),
+                partitions: vec![ListOffsetsRequestPartition {
+                    partition_index: partition,
+                    current_leader_epoch: -1,
+                    timestamp,
+                    max_num_offsets: 1,
+                }],
+            }],
+        };
+        let Response::ListOffsets(r) = self.send_to(&conn, Request::ListOffsets(request)).await? else {
+            return Err(unexpected("ListOffsets"));
+        };
+        let p = r
+            .topics
+            .into_iter()
+            .next()
+            .and_then(|t| t.partitions.into_iter().next())
+            .ok_or_else(|| unexpected("ListOffsets"))?;
+        ClientError::check(p.error_code, None)?;
+        Ok((p.offset, p.timestamp))
+    }
+}

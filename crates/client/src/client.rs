@@ -1,0 +1,248 @@
+//! `Client`: bootstrap from a broker list, a pool of connections (one per broker address), and
+//! a metadata cache refreshed on demand and whenever a request fails with an error that means
+//! the cached leadership is stale (NOT_LEADER_OR_FOLLOWER and the like).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sluice_protocol::api::{Request, Response};
+use sluice_protocol::messages::{MetadataRequest, MetadataRequestTopic};
+
+use crate::connection::BrokerConnection;
+use crate::error::{ClientError, Result};
+
+/// How a client connects.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `host:port` of one or more brokers.
+    pub bootstrap: Vec<String>,
+    pub client_id: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(bootstrap: &str) -> Self {
+        ClientConfig {
+            bootstrap: bootstrap.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            client_id: "sluice".into(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+impl BrokerInfo {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub partition: i32,
+    pub error_code: i16,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub error_code: i16,
+    pub internal: bool,
+    pub partitions: Vec<PartitionInfo>,
+}
+
+/// A snapshot of cluster metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterMetadata {
+    pub cluster_id: Option<String>,
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerInfo>,
+    pub topics: BTreeMap<String, TopicInfo>,
+}
+
+impl ClusterMetadata {
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<&BrokerInfo> {
+        let p = self.topics.get(topic)?.partitions.iter().find(|p| p.partition == partition)?;
+        self.brokers.get(&p.leader)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClientConfig,
+    connections: tokio::sync::Mutex<HashMap<String, Arc<BrokerConnection>>>,
+    metadata: RwLock<ClusterMetadata>,
+}
+
+/// A handle to a cluster; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects to the first reachable bootstrap broker and loads the cluster metadata.
+    pub async fn connect(config: ClientConfig) -> Result<Client> {
+        if config.bootstrap.is_empty() {
+            return Err(ClientError::Invalid("no bootstrap server given".into()));
+        }
+        let client = Client {
+            inner: Arc::new(Inner {
+                config,
+                connections: tokio::sync::Mutex::new(HashMap::new()),
+                metadata: RwLock::new(ClusterMetadata::default()),
+            }),
+        };
+        client.refresh_metadata(Some(&[])).await?;
+        Ok(client)
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The connection to `address`, opened (or reopened) as needed.
+    pub async fn connection(&self, address: &str) -> Result<Arc<BrokerConnection>> {
+        let mut conns = self.inner.connections.lock().await;
+        if let Some(c) = conns.get(address)
+            && !c.is_closed()
+        {
+            return Ok(c.clone());
+        }
+        let c =
+            BrokerConnection::connect(address, &self.inner.config.client_id, self.inner.config.connect_timeout).await?;
+        conns.insert(address.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// A connection to any broker: known brokers first, then the bootstrap list.
+    pub async fn any_connection(&self) -> Result<Arc<BrokerConnection>> {
+        let mut candidates: Vec<String> = self.metadata().brokers.values().map(BrokerInfo::address).collect();
+        candidates.extend(self.inner.config.bootstrap.iter().cloned());
+        let mut last = None;
+        for address in candidates {
+            match self.connection(&address).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Invalid("no broker to connect to".into())))
+    }
+
+    /// The connection to broker `id`, per the metadata.
+    pub async fn broker_connection(&self, id: i32) -> Result<Arc<BrokerConnection>> {
+        let address = self
+            .metadata()
+            .brokers
+            .get(&id)
+            .map(BrokerInfo::address)
+            .ok_or_else(|| ClientError::Invalid(format!("broker {id} is not in the metadata")))?;
+        self.connection(&address).await
+    }
+
+    /// Sends `request` to `conn` within the request timeout.
+    pub async fn send_to(&self, conn: &BrokerConnection, request: Request) -> Result<Response> {
+        let what = format!("{} from {}", request.api_key().name(), conn.address());
+        let ms = self.inner.config.request_timeout.as_millis() as u64;
+        tokio::time::timeout(self.inner.config.request_timeout, conn.send(request))
+            .await
+            .map_err(|_| ClientError::Timeout { what, ms })?
+    }
+
+    /// Sends `request` to any broker.
+    pub async fn send_any(&self, request: Request) -> Result<Response> {
+        let conn = self.any_connection().await?;
+        self.send_to(&conn, request).await
+    }
+
+    pub fn metadata(&self) -> ClusterMetadata {
+        self.inner.metadata.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reloads metadata for `topics` (`None`: every topic; `Some(&[])`: brokers only) and merges
+    /// it into the cache. Topics that do not exist are not auto-created.
+    pub async fn refresh_metadata(&self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
+        let request = MetadataRequest {
+            topics: topics.map(|t| {
+                t.iter().map(|n| MetadataRequestTopic { name: Some(n.clone()), ..Default::default() }).collect()
+            }),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let Response::Metadata(r) = self.send_any(Request::Metadata(request)).await? else {
+            return Err(ClientError::Invalid("Metadata answered with something else".into()));
+        };
+        let mut md = self.inner.metadata.write().unwrap_or_else(|p| p.into_inner());
+        md.cluster_id = r.cluster_id;
+        md.controller_id = r.controller_id;
+        md.brokers = r
+            .brokers
+            .into_iter()
+            .map(|b| (b.node_id, BrokerInfo { id: b.node_id, host: b.host, port: b.port, rack: b.rack }))
+            .collect();
+        if topics.is_none() {
+            md.topics.clear();
+        }
+        for t in r.topics {
+            let name = t.name.unwrap_or_default();
+            let info = TopicInfo {
+                name: name.clone(),
+                error_code: t.error_code,
+                internal: t.is_internal,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| PartitionInfo {
+                        partition: p.partition_index,
+                        error_code: p.error_code,
+                        leader: p.leader_id,
+                        leader_epoch: p.leader_epoch,
+                        replicas: p.replica_nodes,
+                        isr: p.isr_nodes,
+                    })
+                    .collect(),
+            };
+            if t.error_code == 0 {
+                md.topics.insert(name, info);
+            } else {
+                md.topics.remove(&name);
+            }
+        }
+        Ok(md.clone())
+    }
+
+    /// Metadata of one topic, refreshed; UNKNOWN_TOPIC_OR_PARTITION if it does not exist.
+    pub async fn topic(&self, name: &str) -> Result<TopicInfo> {
+        let request = MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic { name: Some(name.to_string()), ..Default::default() }]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let Response::Metadata(r) = self.send_any(Request::Metadata(request)).await? else {
+            return Err(ClientError::Invalid("Metadata answered with something else".into()));
+        };
+        let t = r.topics.into_iter().next().ok_or_else(|| ClientError::Invalid("empty Metadata answer".into()))?;
+        if t.error_code != 0 {
+            return Err(ClientError::kafka(
+                t.error_code,
+                Some(format!("topic '{name}' does not exist or is unavailable")),
+            ));
+        }
+        drop(self.refresh_metadata(Some(&[name.to_string()])).await?);
+        self.metadata().topics.get(name).cloned().ok_or_else(|| ClientError::kafka(3, None))
+    }
+}

@@ -1,0 +1,275 @@
+//! One TCP connection to one broker, with pipelining: requests are written as they come and
+//! responses (which Kafka sends in request order) are matched to them first-in, first-out.
+//! On connect the API versions are negotiated (ApiVersions v3, falling back to v0), so each
+//! request goes out at the highest version both sides speak.
+//!
+//! Concurrency: a writer task owns the socket's write half and a reader task its read half;
+//! callers talk to them through a bounded channel, so at most `MAX_QUEUED_REQUESTS` wait.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::api::{ApiKey, Request, RequestHeader, Response, encode_request};
+use sluice_protocol::messages::ApiVersionsRequest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{ClientError, Result};
+
+/// Requests queued for the writer at most.
+const MAX_QUEUED_REQUESTS: usize = 64;
+/// Largest response frame accepted.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+type Reply = oneshot::Sender<Result<Response>>;
+
+struct Outgoing {
+    frame: BytesMut,
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    correlation_id: i32,
+    key: ApiKey,
+    version: i16,
+    reply: Reply,
+}
+
+/// A connection to one broker.
+#[derive(Debug)]
+pub struct BrokerConnection {
+    address: String,
+    tx: mpsc::Sender<Outgoing>,
+    next_correlation: std::sync::atomic::AtomicI32,
+    versions: HashMap<i16, (i16, i16)>,
+    client_id: String,
+    closed: Arc<AtomicBool>,
+}
+
+impl BrokerConnection {
+    /// Connects and negotiates API versions, within `timeout`.
+    pub async fn connect(address: &str, client_id: &str, timeout: Duration) -> Result<Arc<BrokerConnection>> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| ClientError::Connect {
+                address: address.into(),
+                reason: format!("no answer in {} ms", timeout.as_millis()),
+            })?
+            .map_err(|e| ClientError::Connect { address: address.into(), reason: e.to_string() })?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let (tx, rx) = mpsc::channel::<Outgoing>(MAX_QUEUED_REQUESTS);
+        let queue: Arc<parking_lot_free::Mutex<VecDeque<Pending>>> = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(writer(write, rx, queue.clone(), address.to_string(), closed.clone()));
+        tokio::spawn(reader(read, queue, address.to_string(), closed.clone()));
+        let mut conn = BrokerConnection {
+            address: address.to_string(),
+            tx,
+            next_correlation: std::sync::atomic::AtomicI32::new(1),
+            versions: HashMap::new(),
+            client_id: client_id.to_string(),
+            closed,
+        };
+        // ApiVersions v3 first; a broker that does not know it answers UNSUPPORTED_VERSION in
+        // the v0 format, listing what it does speak.
+        let answer = conn.send_at(
+            ApiKey::ApiVersions,
+            3,
+            Request::ApiVersions(ApiVersionsRequest {
+                client_software_name: "sluice".into(),
+                client_software_version: env!("CARGO_PKG_VERSION").into(),
+            }),
+        );
+        let mut response = tokio::time::timeout(timeout, answer).await.map_err(|_| ClientError::Timeout {
+            what: format!("ApiVersions from {address}"),
+            ms: timeout.as_millis() as u64,
+        })??;
+        if let Response::ApiVersions(r) = &response
+            && r.error_code == 35
+        {
+            response = tokio::time::timeout(
+                timeout,
+                conn.send_at(ApiKey::ApiVersions, 0, Request::ApiVersions(Default::default())),
+            )
+            .await
+            .map_err(|_| ClientError::Timeout {
+                what: format!("ApiVersions from {address}"),
+                ms: timeout.as_millis() as u64,
+            })??;
+        }
+        let Response::ApiVersions(r) = response else {
+            return Err(ClientError::Invalid(format!("{address} answered ApiVersions with something else")));
+        };
+        ClientError::check(r.error_code, None)?;
+        conn.versions = r.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        Ok(Arc::new(conn))
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The highest version of `key` both sides speak.
+    pub fn version_for(&self, key: ApiKey) -> Result<i16> {
+        let (our_min, our_max) = key.versions();
+        let (their_min, their_max) = self
+            .versions
+            .get(&(key as i16))
+            .copied()
+            .ok_or(ClientError::Unsupported { address: self.address.clone(), api: key.name() })?;
+        let v = our_max.min(their_max);
+        if v < our_min.max(their_min) {
+            return Err(ClientError::Unsupported { address: self.address.clone(), api: key.name() });
+        }
+        Ok(v)
+    }
+
+    fn frame(&self, key: ApiKey, version: i16, request: &Request) -> (i32, BytesMut) {
+        let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
+        let header = RequestHeader {
+            api_key: key as i16,
+            api_version: version,
+            correlation_id,
+            client_id: Some(self.client_id.clone()),
+        };
+        (correlation_id, encode_request(&header, request))
+    }
+
+    fn send_at(
+        &self,
+        key: ApiKey,
+        version: i16,
+        request: Request,
+    ) -> impl std::future::Future<Output = Result<Response>> + use<> {
+        let (correlation_id, frame) = self.frame(key, version, &request);
+        let (reply, answer) = oneshot::channel();
+        let tx = self.tx.clone();
+        let address = self.address.clone();
+        async move {
+            let outgoing = Outgoing { frame, pending: Some(Pending { correlation_id, key, version, reply }) };
+            tx.send(outgoing).await.map_err(|_| ClientError::Disconnected {
+                address: address.clone(),
+                reason: "connection closed".into(),
+            })?;
+            answer.await.map_err(|_| ClientError::Disconnected { address, reason: "connection closed".into() })?
+        }
+    }
+
+    /// Sends `request` at the negotiated version and waits for its response.
+    pub async fn send(&self, request: Request) -> Result<Response> {
+        let key = request.api_key();
+        let version = self.version_for(key)?;
+        self.send_at(key, version, request).await
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0).
+    pub async fn send_without_response(&self, request: Request) -> Result<()> {
+        let key = request.api_key();
+        let version = self.version_for(key)?;
+        let (_, frame) = self.frame(key, version, &request);
+        self.tx.send(Outgoing { frame, pending: None }).await.map_err(|_| ClientError::Disconnected {
+            address: self.address.clone(),
+            reason: "connection closed".into(),
+        })
+    }
+}
+
+/// A tiny mutex wrapper so this crate needs no extra dependency: std's, poisoning ignored.
+mod parking_lot_free {
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(std::sync::Mutex<T>);
+    impl<T> Mutex<T> {
+        pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner())
+        }
+    }
+}
+
+async fn writer(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outgoing>,
+    queue: Arc<parking_lot_free::Mutex<VecDeque<Pending>>>,
+    address: String,
+    closed: Arc<AtomicBool>,
+) {
+    while let Some(out) = rx.recv().await {
+        if let Some(p) = out.pending {
+            queue.lock().push_back(p);
+        }
+        if let Err(e) = write.write_all(&out.frame).await {
+            tracing::debug!(%address, error = %e, "write failed");
+            break;
+        }
+    }
+    closed.store(true, Ordering::Relaxed);
+    fail_all(&queue, &address, "connection closed");
+}
+
+async fn reader(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    queue: Arc<parking_lot_free::Mutex<VecDeque<Pending>>>,
+    address: String,
+    closed: Arc<AtomicBool>,
+) {
+    let reason = loop {
+        let mut size = [0u8; 4];
+        if let Err(e) = read.read_exact(&mut size).await {
+            break e.to_string();
+        }
+        let size = i32::from_be_bytes(size);
+        if size < 4 || size as usize > MAX_RESPONSE_BYTES {
+            break format!("response frame of {size} bytes");
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        if let Err(e) = read.read_exact(&mut frame).await {
+            break e.to_string();
+        }
+        let mut frame: Bytes = frame.freeze();
+        let correlation_id = i32::from_be_bytes(frame[..4].try_into().expect("4 bytes checked above"));
+        let Some(pending) = queue.lock().pop_front() else {
+            break format!("unexpected response {correlation_id}");
+        };
+        if pending.correlation_id != correlation_id {
+            let _ = pending.reply.send(Err(ClientError::Invalid(format!(
+                "{address} answered correlation id {correlation_id}, expected {}",
+                pending.correlation_id
+            ))));
+            break "responses out of order".into();
+        }
+        let mut body = frame.split_off(4);
+        if pending.key.is_flexible(pending.version)
+            && pending.key != ApiKey::ApiVersions
+            && let Err(e) = sluice_protocol::codec::skip_tagged_fields(&mut body)
+        {
+            let _ = pending.reply.send(Err(ClientError::Protocol { address: address.clone(), source: e }));
+            continue;
+        }
+        // An ApiVersions error answer always comes in the v0 format.
+        let version = if pending.key == ApiKey::ApiVersions && body.len() >= 2 && body[..2] != [0, 0] {
+            0
+        } else {
+            pending.version
+        };
+        let result = Response::decode(pending.key, version, &mut body)
+            .map_err(|source| ClientError::Protocol { address: address.clone(), source });
+        let _ = pending.reply.send(result);
+    };
+    tracing::debug!(%address, %reason, "connection closed");
+    closed.store(true, Ordering::Relaxed);
+    fail_all(&queue, &address, &reason);
+}
+
+fn fail_all(queue: &parking_lot_free::Mutex<VecDeque<Pending>>, address: &str, reason: &str) {
+    for p in queue.lock().drain(..) {
+        let _ = p.reply.send(Err(ClientError::Disconnected { address: address.into(), reason: reason.into() }));
+    }
+}

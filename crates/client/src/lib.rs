@@ -1,0 +1,19 @@
+//! `sluice-client`: an async (tokio) Kafka client for Sluice and any Kafka broker: a cluster
+//! handle with metadata and pooled connections ([`Client`]), admin operations, a batching
+//! [`Producer`] with compression and Kafka's partitioner, and a [`Consumer`] for assigned
+//! partitions. Built on `sluice-protocol`; it speaks the same wire protocol as other clients.
+
+pub mod admin;
+pub mod client;
+pub mod connection;
+pub mod consumer;
+pub mod error;
+pub mod partitioner;
+pub mod producer;
+
+pub use admin::ConfigEntry;
+pub use client::{BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
+pub use error::{ClientError, Result};
+pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use sluice_protocol::Compression;

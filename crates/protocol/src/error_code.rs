@@ -1,0 +1,209 @@
+//! Kafka's error codes (`org.apache.kafka.common.protocol.Errors`): the numbers on the wire,
+//! their constant names, and a short hint for people, shared by the broker (which answers with
+//! them) and the client and CLI (which explain them).
+
+/// A Kafka protocol error code (`org.apache.kafka.common.protocol.Errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i16)]
+pub enum ErrorCode {
+    UnknownServerError = -1,
+    None = 0,
+    OffsetOutOfRange = 1,
+    CorruptMessage = 2,
+    UnknownTopicOrPartition = 3,
+    InvalidFetchSize = 4,
+    LeaderNotAvailable = 5,
+    NotLeaderOrFollower = 6,
+    RequestTimedOut = 7,
+    MessageTooLarge = 10,
+    NetworkException = 13,
+    CoordinatorNotAvailable = 15,
+    NotCoordinator = 16,
+    InvalidTopicException = 17,
+    RecordListTooLarge = 18,
+    NotEnoughReplicas = 19,
+    NotEnoughReplicasAfterAppend = 20,
+    InvalidRequiredAcks = 21,
+    InvalidTimestamp = 32,
+    UnsupportedSaslMechanism = 33,
+    IllegalSaslState = 34,
+    UnsupportedVersion = 35,
+    TopicAlreadyExists = 36,
+    InvalidPartitions = 37,
+    InvalidReplicationFactor = 38,
+    InvalidReplicaAssignment = 39,
+    InvalidConfig = 40,
+    NotController = 41,
+    InvalidRequest = 42,
+    PolicyViolation = 44,
+    KafkaStorageError = 56,
+    TopicDeletionDisabled = 73,
+    FencedLeaderEpoch = 74,
+    UnknownLeaderEpoch = 75,
+    OffsetNotAvailable = 78,
+    InvalidRecord = 87,
+    UnknownTopicId = 100,
+}
+
+impl ErrorCode {
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// The code for a number read off the wire, if this crate knows it.
+    pub fn from_code(code: i16) -> Option<ErrorCode> {
+        ALL_CODES.iter().copied().find(|c| c.code() == code)
+    }
+
+    /// Kafka's constant name, for logs and messages.
+    pub fn name(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            UnknownServerError => "UNKNOWN_SERVER_ERROR",
+            None => "NONE",
+            OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
+            CorruptMessage => "CORRUPT_MESSAGE",
+            UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+            InvalidFetchSize => "INVALID_FETCH_SIZE",
+            LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
+            NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+            RequestTimedOut => "REQUEST_TIMED_OUT",
+            MessageTooLarge => "MESSAGE_TOO_LARGE",
+            NetworkException => "NETWORK_EXCEPTION",
+            CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            NotCoordinator => "NOT_COORDINATOR",
+            InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
+            RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
+            NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
+            NotEnoughReplicasAfterAppend => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+            InvalidRequiredAcks => "INVALID_REQUIRED_ACKS",
+            InvalidTimestamp => "INVALID_TIMESTAMP",
+            UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM",
+            IllegalSaslState => "ILLEGAL_SASL_STATE",
+            UnsupportedVersion => "UNSUPPORTED_VERSION",
+            TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
+            InvalidPartitions => "INVALID_PARTITIONS",
+            InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
+            InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT",
+            InvalidConfig => "INVALID_CONFIG",
+            NotController => "NOT_CONTROLLER",
+            InvalidRequest => "INVALID_REQUEST",
+            PolicyViolation => "POLICY_VIOLATION",
+            KafkaStorageError => "KAFKA_STORAGE_ERROR",
+            TopicDeletionDisabled => "TOPIC_DELETION_DISABLED",
+            FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+            UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
+            OffsetNotAvailable => "OFFSET_NOT_AVAILABLE",
+            InvalidRecord => "INVALID_RECORD",
+            UnknownTopicId => "UNKNOWN_TOPIC_ID",
+        }
+    }
+}
+
+/// Every code above, for lookups.
+const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::UnknownServerError,
+    ErrorCode::None,
+    ErrorCode::OffsetOutOfRange,
+    ErrorCode::CorruptMessage,
+    ErrorCode::UnknownTopicOrPartition,
+    ErrorCode::InvalidFetchSize,
+    ErrorCode::LeaderNotAvailable,
+    ErrorCode::NotLeaderOrFollower,
+    ErrorCode::RequestTimedOut,
+    ErrorCode::MessageTooLarge,
+    ErrorCode::NetworkException,
+    ErrorCode::CoordinatorNotAvailable,
+    ErrorCode::NotCoordinator,
+    ErrorCode::InvalidTopicException,
+    ErrorCode::RecordListTooLarge,
+    ErrorCode::NotEnoughReplicas,
+    ErrorCode::NotEnoughReplicasAfterAppend,
+    ErrorCode::InvalidRequiredAcks,
+    ErrorCode::InvalidTimestamp,
+    ErrorCode::UnsupportedSaslMechanism,
+    ErrorCode::IllegalSaslState,
+    ErrorCode::UnsupportedVersion,
+    ErrorCode::TopicAlreadyExists,
+    ErrorCode::InvalidPartitions,
+    ErrorCode::InvalidReplicationFactor,
+    ErrorCode::InvalidReplicaAssignment,
+    ErrorCode::InvalidConfig,
+    ErrorCode::NotController,
+    ErrorCode::InvalidRequest,
+    ErrorCode::PolicyViolation,
+    ErrorCode::KafkaStorageError,
+    ErrorCode::TopicDeletionDisabled,
+    ErrorCode::FencedLeaderEpoch,
+    ErrorCode::UnknownLeaderEpoch,
+    ErrorCode::OffsetNotAvailable,
+    ErrorCode::InvalidRecord,
+    ErrorCode::UnknownTopicId,
+];
+
+impl ErrorCode {
+    /// Whether a client should refresh metadata and retry (Kafka's retriable errors).
+    pub fn is_retriable(self) -> bool {
+        use ErrorCode::*;
+        matches!(
+            self,
+            CorruptMessage
+                | UnknownTopicOrPartition
+                | LeaderNotAvailable
+                | NotLeaderOrFollower
+                | RequestTimedOut
+                | NetworkException
+                | CoordinatorNotAvailable
+                | NotCoordinator
+                | NotEnoughReplicas
+                | NotEnoughReplicasAfterAppend
+                | KafkaStorageError
+                | FencedLeaderEpoch
+                | UnknownLeaderEpoch
+                | OffsetNotAvailable
+        )
+    }
+
+    /// What a person can do about it.
+    pub fn hint(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            UnknownTopicOrPartition => {
+                "check the topic name with `sluice topic list`, or create it with `sluice topic create`"
+            }
+            TopicAlreadyExists => "the topic exists; `sluice topic describe` shows it",
+            InvalidPartitions => "a topic needs at least one partition, and partitions can only be added",
+            InvalidReplicationFactor => "the replication factor cannot exceed the number of brokers",
+            InvalidConfig => "see `sluice topic describe` for the config names and their current values",
+            MessageTooLarge => "raise the topic's max.message.bytes or send smaller messages",
+            OffsetOutOfRange => "the offset is before the log start or after the end; try --offset beginning or end",
+            InvalidTopicException => "topic names are 1-249 characters of letters, digits, '.', '_' and '-'",
+            TopicDeletionDisabled => "the broker has delete.topic.enable=false",
+            NotLeaderOrFollower | LeaderNotAvailable => "leadership is moving; retry in a moment",
+            RequestTimedOut => "the broker did not finish in time; retry, or raise the timeout",
+            UnsupportedVersion => "the broker does not speak this request version",
+            KafkaStorageError => "the broker has a disk problem; check its log",
+            _ => "see the broker log for details",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_their_numbers() {
+        for &c in ALL_CODES {
+            assert_eq!(ErrorCode::from_code(c.code()), Some(c));
+        }
+        assert_eq!(ErrorCode::from_code(3).map(ErrorCode::name), Some("UNKNOWN_TOPIC_OR_PARTITION"));
+        assert_eq!(ErrorCode::from_code(9999), None);
+    }
+}
