@@ -1,0 +1,135 @@
+"""The `sluice` CLI end to end against a real sluiced: every command, its error cases (unknown
+topic, broker down, bad flags) with exit codes and messages, and interop with kcat and
+confluent-kafka in both directions, including librdkafka's partition placement for keys."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[2]
+SLUICE = os.environ.get("SLUICE_CLI", str(ROOT / "target" / "debug" / "sluice"))
+
+
+def sluice(broker, *args, stdin=None, expect=0):
+    result = subprocess.run([SLUICE, "-b", broker.bootstrap, *args], input=stdin, capture_output=True, timeout=120)
+    assert result.returncode == expect, (result.returncode, result.stdout, result.stderr)
+    return result.stdout.decode(), result.stderr.decode()
+
+
+def test_topic_commands_and_their_errors(broker):
+    out, _ = sluice(broker, "topic", "create", "cli-t", "-p", "3", "-c", "retention.ms=60000")
+    assert "created topic cli-t" in out
+    _, err = sluice(broker, "topic", "create", "cli-t", expect=1)
+    assert "TOPIC_ALREADY_EXISTS" in err
+    out, _ = sluice(broker, "topic", "list")
+    assert "cli-t\t3 partitions" in out
+    out, _ = sluice(broker, "topic", "describe", "cli-t")
+    assert "topic cli-t: 3 partitions" in out and "retention.ms=60000  (set on topic)" in out
+    sluice(broker, "topic", "alter", "cli-t", "--set", "retention.ms=120000", "--delete", "segment.bytes")
+    out, _ = sluice(broker, "topic", "describe", "cli-t")
+    assert "retention.ms=120000" in out
+    _, err = sluice(broker, "topic", "alter", "cli-t", "--set", "retention.ms=soon", expect=1)
+    assert "INVALID_CONFIG" in err
+    sluice(broker, "topic", "add-partitions", "cli-t", "-p", "5")
+    _, err = sluice(broker, "topic", "add-partitions", "cli-t", "-p", "2", expect=1)
+    assert "INVALID_PARTITIONS" in err
+    out, _ = sluice(broker, "cluster", "info")
+    assert "controller: 0" in out and f"0\t{broker.bootstrap}" in out and "cli-t-4\tleader 0" in out
+    sluice(broker, "topic", "delete", "cli-t")
+    _, err = sluice(broker, "topic", "describe", "cli-t", expect=1)
+    assert "UNKNOWN_TOPIC_OR_PARTITION" in err and "hint:" in err
+    _, err = sluice(broker, "consume", "-t", "cli-t", "-e", expect=1)
+    assert "UNKNOWN_TOPIC_OR_PARTITION" in err
+    _, err = sluice(broker, "produce", "-t", "cli-t", stdin=b"x\n", expect=1)
+    assert "UNKNOWN_TOPIC_OR_PARTITION" in err
+
+
+def test_broker_down_and_bad_flags():
+    result = subprocess.run([SLUICE, "-b", "127.0.0.1:1", "topic", "list"], capture_output=True, timeout=60)
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert "cannot connect to 127.0.0.1:1" in err and "hint: is the broker running?" in err
+    result = subprocess.run([SLUICE, "produce"], capture_output=True, timeout=60)
+    assert result.returncode == 2 and b"--topic" in result.stderr
+    result = subprocess.run([SLUICE, "consume", "-t", "x", "--no-such-flag"], capture_output=True, timeout=60)
+    assert result.returncode == 2
+
+
+def test_bad_offset_is_reported(broker):
+    sluice(broker, "topic", "create", "cli-o")
+    _, err = sluice(broker, "consume", "-t", "cli-o", "-o", "yesterday", expect=1)
+    assert "--offset \"yesterday\"" in err
+
+
+@pytest.mark.parametrize("command", [["produce"], ["consume"], ["topic", "create"], ["topic", "list"], ["topic", "describe"],
+                                     ["topic", "alter"], ["topic", "add-partitions"], ["topic", "delete"], ["cluster", "info"]])
+def test_every_command_has_help_with_an_example(command):
+    result = subprocess.run([SLUICE, *command, "--help"], capture_output=True, timeout=60)
+    assert result.returncode == 0
+    assert "Example" in result.stdout.decode()
+
+
+def test_sluice_produces_kcat_and_confluent_consume_with_librdkafka_placement(broker):
+    sluice(broker, "topic", "create", "interop", "-p", "6")
+    sluice(broker, "topic", "create", "interop-rd", "-p", "6")
+    keys = [f"user-{i}" for i in range(300)]
+    lines = "".join(f"{k}:value-{i}\n" for i, k in enumerate(keys)).encode()
+    sluice(broker, "produce", "-t", "interop", "-K", ":", "-H", "via=sluice", "-z", "lz4", stdin=lines)
+
+    # kcat reads them back with keys, values and headers.
+    out = subprocess.run(["kcat", "-b", broker.bootstrap, "-C", "-t", "interop", "-o", "beginning", "-e",
+                          "-f", "%k|%s|%h|%p\n"], capture_output=True, timeout=120, check=True).stdout.decode()
+    rows = [line.split("|") for line in out.splitlines()]
+    assert len(rows) == len(keys)
+    ours = {}
+    for k, v, h, p in rows:
+        assert h == "via=sluice" and v == f"value-{keys.index(k)}"
+        ours[k] = int(p)
+
+    # librdkafka's murmur2_random puts the same keys in the same partitions.
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "partitioner": "murmur2_random"})
+    placed = {}
+    for k in keys:
+        producer.produce("interop-rd", key=k.encode(), value=b"x",
+                         on_delivery=lambda err, msg: placed.__setitem__(msg.key().decode(), msg.partition()))
+    assert producer.flush(30) == 0
+    assert placed == ours, "same key, same partition as librdkafka"
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "i", "enable.auto.commit": False})
+    consumer.assign([TopicPartition("interop", p, 0) for p in range(6)])
+    got = 0
+    while got < len(keys):
+        m = consumer.poll(10)
+        assert m is not None and m.error() is None
+        assert m.headers() == [("via", b"sluice")]
+        got += 1
+    consumer.close()
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_kcat_and_confluent_produce_sluice_consumes(broker, codec):
+    topic = f"back-{codec}"
+    lines = "".join(f"k{i}:v{i}\n" for i in range(500)).encode()
+    subprocess.run(["kcat", "-b", broker.bootstrap, "-P", "-t", topic, "-z", codec, "-K", ":", "-H", "from=kcat"],
+                   input=lines, check=True, timeout=120)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec})
+    for i in range(500, 1000):
+        producer.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), headers=[("from", b"confluent")])
+    assert producer.flush(30) == 0
+    out, _ = sluice(broker, "consume", "-t", topic, "-o", "beginning", "-e", "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["value"] for r in records] == [f"v{i}" for i in range(1000)]
+    assert all(r["key"] == "k" + r["value"][1:] for r in records)
+    assert {r["headers"]["from"] for r in records} == {"kcat", "confluent"}
+    # Offsets: from the end, from an offset, and by timestamp.
+    out, _ = sluice(broker, "consume", "-t", topic, "-o", "-3", "-e")
+    assert out.splitlines() == ["v997", "v998", "v999"]
+    out, _ = sluice(broker, "consume", "-t", topic, "-o", "10", "-c", "2", "-f", "%o:%s\n")
+    assert out.splitlines() == ["10:v10", "11:v11"]
+    first_ts = records[0]["timestamp"]
+    out, _ = sluice(broker, "consume", "-t", topic, "-o", f"@{first_ts}", "-c", "1")
+    assert out.splitlines() == ["v0"]
