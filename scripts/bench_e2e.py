@@ -11,7 +11,7 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-SLUICED, COUNT = sys.argv[1], int(sys.argv[2])
+SLUICED, COUNT, SLUICE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 SIZE = 1024
 # One message = 1023 printable bytes + the newline kcat splits on: 1 KiB per line on the wire in.
 PAYLOAD = os.urandom(SIZE).hex()[: SIZE - 1].encode()
@@ -82,6 +82,14 @@ def main():
                 TopicPartition("bench-kcat", 0), timeout=30)
             assert high - low == COUNT, f"kcat delivered {high - low} of {COUNT}"
 
+            # `sluice perf produce`: the same count and size, timed as a whole process like kcat.
+            for f in admin.create_topics([NewTopic("bench-sluice", num_partitions=1, replication_factor=1)]).values():
+                f.result(30)
+            start = time.perf_counter()
+            subprocess.run([SLUICE, "-b", bootstrap, "perf", "produce", "-t", "bench-sluice", "-n", str(COUNT),
+                            "-s", str(SIZE - 1), "--acks", "all", "--json"], check=True, stdout=subprocess.DEVNULL)
+            sluice_s = time.perf_counter() - start
+
             # The same through the Python binding of librdkafka (its per-call overhead shows).
             producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 1_000_000,
                                  "acks": "all", "queue.buffering.max.messages": 1_000_000})
@@ -117,7 +125,9 @@ def main():
     print(f"produce  (kcat -> sluiced, acks=all):   {COUNT / kcat_s:12.0f} msg/s  {mb / kcat_s:8.1f} MB/s")
     print(f"produce  (confluent-kafka -> sluiced):  {COUNT / produce_s:12.0f} msg/s  {mb / produce_s:8.1f} MB/s")
     print(f"consume  (sluiced -> confluent-kafka):  {COUNT / consume_s:12.0f} msg/s  {mb / consume_s:8.1f} MB/s")
+    print(f"produce  (sluice perf -> sluiced):      {COUNT / sluice_s:12.0f} msg/s  {mb / sluice_s:8.1f} MB/s")
     print(f"kcat produce / baseline ratio: {base_s / kcat_s:.2f}")
+    print(f"sluice perf produce / kcat ratio: {kcat_s / sluice_s:.2f}")
 
 
 main()

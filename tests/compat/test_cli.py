@@ -66,7 +66,8 @@ def test_bad_offset_is_reported(broker):
 
 
 @pytest.mark.parametrize("command", [["produce"], ["consume"], ["topic", "create"], ["topic", "list"], ["topic", "describe"],
-                                     ["topic", "alter"], ["topic", "add-partitions"], ["topic", "delete"], ["cluster", "info"]])
+                                     ["topic", "alter"], ["topic", "add-partitions"], ["topic", "delete"], ["cluster", "info"],
+                                     ["perf", "produce"], ["perf", "consume"]])
 def test_every_command_has_help_with_an_example(command):
     result = subprocess.run([SLUICE, *command, "--help"], capture_output=True, timeout=60)
     assert result.returncode == 0
@@ -133,3 +134,17 @@ def test_kcat_and_confluent_produce_sluice_consumes(broker, codec):
     first_ts = records[0]["timestamp"]
     out, _ = sluice(broker, "consume", "-t", topic, "-o", f"@{first_ts}", "-c", "1")
     assert out.splitlines() == ["v0"]
+
+
+def test_perf_produce_and_consume_report_json(broker):
+    sluice(broker, "topic", "create", "perf")
+    out, _ = sluice(broker, "perf", "produce", "-t", "perf", "-n", "5000", "-s", "100", "--json")
+    summary = json.loads(out)
+    assert summary["records"] == 5000 and summary["bytes"] == 500_000
+    assert summary["records_per_sec"] > 0
+    lat = summary["latency_ms"]
+    assert 0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["p99_9"] <= lat["max"]
+    out, _ = sluice(broker, "perf", "consume", "-t", "perf", "-n", "5000", "--json")
+    assert json.loads(out)["records"] == 5000
+    out, _ = sluice(broker, "perf", "produce", "-t", "perf", "-n", "100")
+    assert "records/s" in out and "p99.9" in out

@@ -3,6 +3,7 @@
 //! flags exit 2.
 
 mod format;
+mod perf;
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -48,6 +49,50 @@ enum Command {
     /// Cluster information.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Measure throughput and latency.
+    #[command(subcommand)]
+    Perf(PerfCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PerfCommand {
+    /// Produce COUNT records of SIZE bytes as fast as possible; report records/s, MB/s and
+    /// send-to-acknowledgement latency percentiles.
+    #[command(after_help = "Example:\n  sluice perf produce -t bench -n 1000000 -s 1024 --acks 1")]
+    Produce {
+        #[arg(short, long)]
+        topic: String,
+        /// Records to send.
+        #[arg(short = 'n', long, default_value_t = 100_000)]
+        count: u64,
+        /// Value size in bytes.
+        #[arg(short, long, default_value_t = 1024)]
+        size: usize,
+        /// Acknowledgements: all (-1), 1 or 0.
+        #[arg(long, default_value = "all")]
+        acks: String,
+        #[arg(short = 'z', long, value_enum, default_value = "none")]
+        compression: Codec,
+        /// Batch size in bytes.
+        #[arg(long, default_value_t = 1_048_576)]
+        batch_size: usize,
+        /// Linger in milliseconds.
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consume COUNT records from the beginning; report records/s and MB/s.
+    #[command(after_help = "Example:\n  sluice perf consume -t bench -n 1000000")]
+    Consume {
+        #[arg(short, long)]
+        topic: String,
+        #[arg(short = 'n', long, default_value_t = 100_000)]
+        count: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -207,16 +252,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,
         Command::Cluster(ClusterCommand::Info) => cluster_info(client).await,
+        Command::Perf(PerfCommand::Produce { topic, count, size, acks, compression, batch_size, linger_ms, json }) => {
+            let config = ProducerConfig {
+                acks: parse_acks(&acks)?,
+                compression: compression.into(),
+                batch_size,
+                linger: Duration::from_millis(linger_ms),
+                ..ProducerConfig::default()
+            };
+            perf::produce(client, &topic, count, size, config).await?.print("produce", json);
+            Ok(())
+        }
+        Command::Perf(PerfCommand::Consume { topic, count, json }) => {
+            perf::consume(client, &topic, count).await?.print("consume", json);
+            Ok(())
+        }
     }
 }
 
-async fn produce(client: Client, args: ProduceArgs) -> anyhow::Result<()> {
-    let acks = match args.acks.as_str() {
+fn parse_acks(text: &str) -> anyhow::Result<i16> {
+    Ok(match text {
         "all" | "-1" => -1,
         "1" => 1,
         "0" => 0,
         other => anyhow::bail!("--acks {other:?}: expected all, 1 or 0"),
-    };
+    })
+}
+
+async fn produce(client: Client, args: ProduceArgs) -> anyhow::Result<()> {
+    let acks = parse_acks(&args.acks)?;
     let headers: Vec<(String, Option<Bytes>)> = args
         .headers
         .iter()

@@ -154,6 +154,7 @@ struct Accumulator {
     in_flight: HashMap<i32, Arc<Semaphore>>,
     sent: Vec<tokio::task::JoinHandle<()>>,
     next_sticky: u64,
+    partition_counts: HashMap<String, i32>,
 }
 
 async fn accumulate(client: Client, config: ProducerConfig, mut rx: mpsc::Receiver<Command>) {
@@ -165,6 +166,7 @@ async fn accumulate(client: Client, config: ProducerConfig, mut rx: mpsc::Receiv
         in_flight: HashMap::new(),
         sent: Vec::new(),
         next_sticky: SystemTime::now().duration_since(UNIX_EPOCH).map_or(7, |d| d.subsec_nanos() as u64),
+        partition_counts: HashMap::new(),
     };
     let mut tick = tokio::time::interval(acc.config.linger.max(Duration::from_millis(1)));
     loop {
@@ -192,11 +194,17 @@ async fn accumulate(client: Client, config: ProducerConfig, mut rx: mpsc::Receiv
 }
 
 impl Accumulator {
-    async fn partitions_of(&self, topic: &str) -> Result<i32> {
-        if let Some(t) = self.client.metadata().topics.get(topic) {
-            return Ok(t.partitions.len() as i32);
+    async fn partitions_of(&mut self, topic: &str) -> Result<i32> {
+        // Cached per topic: the metadata snapshot is too big to copy per record.
+        if let Some(&n) = self.partition_counts.get(topic) {
+            return Ok(n);
         }
-        Ok(self.client.topic(topic).await?.partitions.len() as i32)
+        let n = match self.client.metadata().topics.get(topic) {
+            Some(t) => t.partitions.len() as i32,
+            None => self.client.topic(topic).await?.partitions.len() as i32,
+        };
+        self.partition_counts.insert(topic.to_string(), n);
+        Ok(n)
     }
 
     async fn add(&mut self, record: ProducerRecord, reply: oneshot::Sender<Result<RecordMetadata>>) {
