@@ -5,6 +5,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod replica_manager;
 pub mod server;
 pub mod topic_admin;

@@ -41,6 +41,19 @@ pub enum ErrorCode {
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
     OffsetNotAvailable = 78,
+    CoordinatorLoadInProgress = 14,
+    IllegalGeneration = 22,
+    InconsistentGroupProtocol = 23,
+    InvalidGroupId = 24,
+    UnknownMemberId = 25,
+    InvalidSessionTimeout = 26,
+    RebalanceInProgress = 27,
+    NonEmptyGroup = 68,
+    GroupIdNotFound = 69,
+    MemberIdRequired = 79,
+    GroupMaxSizeReached = 81,
+    FencedInstanceId = 82,
+    GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
     UnknownTopicId = 100,
 }
@@ -94,6 +107,19 @@ impl ErrorCode {
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
             OffsetNotAvailable => "OFFSET_NOT_AVAILABLE",
+            CoordinatorLoadInProgress => "COORDINATOR_LOAD_IN_PROGRESS",
+            IllegalGeneration => "ILLEGAL_GENERATION",
+            InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            InvalidGroupId => "INVALID_GROUP_ID",
+            UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+            RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+            NonEmptyGroup => "NON_EMPTY_GROUP",
+            GroupIdNotFound => "GROUP_ID_NOT_FOUND",
+            MemberIdRequired => "MEMBER_ID_REQUIRED",
+            GroupMaxSizeReached => "GROUP_MAX_SIZE_REACHED",
+            FencedInstanceId => "FENCED_INSTANCE_ID",
+            GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC",
             InvalidRecord => "INVALID_RECORD",
             UnknownTopicId => "UNKNOWN_TOPIC_ID",
         }
@@ -137,6 +163,19 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::FencedLeaderEpoch,
     ErrorCode::UnknownLeaderEpoch,
     ErrorCode::OffsetNotAvailable,
+    ErrorCode::CoordinatorLoadInProgress,
+    ErrorCode::IllegalGeneration,
+    ErrorCode::InconsistentGroupProtocol,
+    ErrorCode::InvalidGroupId,
+    ErrorCode::UnknownMemberId,
+    ErrorCode::InvalidSessionTimeout,
+    ErrorCode::RebalanceInProgress,
+    ErrorCode::NonEmptyGroup,
+    ErrorCode::GroupIdNotFound,
+    ErrorCode::MemberIdRequired,
+    ErrorCode::GroupMaxSizeReached,
+    ErrorCode::FencedInstanceId,
+    ErrorCode::GroupSubscribedToTopic,
     ErrorCode::InvalidRecord,
     ErrorCode::UnknownTopicId,
 ];
@@ -161,6 +200,8 @@ impl ErrorCode {
                 | FencedLeaderEpoch
                 | UnknownLeaderEpoch
                 | OffsetNotAvailable
+                | CoordinatorLoadInProgress
+                | RebalanceInProgress
         )
     }
 
@@ -182,6 +223,9 @@ impl ErrorCode {
             NotLeaderOrFollower | LeaderNotAvailable => "leadership is moving; retry in a moment",
             RequestTimedOut => "the broker did not finish in time; retry, or raise the timeout",
             UnsupportedVersion => "the broker does not speak this request version",
+            NonEmptyGroup => "the group still has members; stop its consumers first",
+            GroupIdNotFound => "no group by that name; `sluice group list` shows the groups",
+            RebalanceInProgress => "the group is rebalancing; retry in a moment",
             KafkaStorageError => "the broker has a disk problem; check its log",
             _ => "see the broker log for details",
         }

@@ -1,0 +1,898 @@
+//! The group state machine of Kafka's classic consumer-group protocol, without I/O.
+//!
+//! States (Kafka's `GroupState`): `Empty` (no members; offsets may still be committed),
+//! `PreparingRebalance` (waiting for every member to rejoin, up to the rebalance timeout),
+//! `CompletingRebalance` (a new generation exists; waiting for the leader's assignment),
+//! `Stable` (everyone has an assignment), `Dead` (deleted).
+//!
+//! JoinGroup and SyncGroup may have to wait for other members. Such calls return `Pending`;
+//! the answer comes later, from a call that completes the rebalance (another member's join,
+//! the leader's sync, a leave) or from [`Groups::tick`], as an [`Output`] naming the member it
+//! is for. The caller keeps one responder per waiting member and routes outputs to them.
+//!
+//! Time is a parameter (`now_ms`), so timeouts are tested without sleeping.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use sluice_protocol::error_code::ErrorCode;
+
+/// Broker settings for groups, with Kafka's names and defaults.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms`
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`
+    pub max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
+    /// waits for more members.
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.max.size`
+    pub max_size: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3_000,
+            max_size: usize::MAX,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    /// Kafka's name, as DescribeGroups and ListGroups report it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    last_heartbeat_ms: i64,
+    awaiting_join: bool,
+    awaiting_sync: bool,
+}
+
+/// An offset to commit: partition, offset, leader epoch, metadata.
+pub type OffsetCommit = ((String, i32), i64, i32, Option<String>);
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub commit_timestamp_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub group_id: String,
+    pub state: GroupState,
+    pub generation_id: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader_id: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// Members told MEMBER_ID_REQUIRED (v4+), allowed to join with that id.
+    pending_members: HashMap<String, i64>,
+    /// Static membership: instance id -> member id.
+    static_members: HashMap<String, String>,
+    pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// When the join phase ends whoever has not rejoined (the largest rebalance timeout).
+    rebalance_deadline_ms: i64,
+    /// Before this the join phase does not complete even if everyone joined (the initial delay
+    /// of a group's first rebalance, waiting for more members).
+    initial_delay_until_ms: i64,
+    next_member: u64,
+}
+
+impl Group {
+    fn new(group_id: &str) -> Group {
+        Group {
+            group_id: group_id.to_string(),
+            state: GroupState::Empty,
+            generation_id: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader_id: None,
+            members: BTreeMap::new(),
+            pending_members: HashMap::new(),
+            static_members: HashMap::new(),
+            offsets: BTreeMap::new(),
+            rebalance_deadline_ms: 0,
+            initial_delay_until_ms: 0,
+            next_member: 0,
+        }
+    }
+
+    fn new_member_id(&mut self, client_id: &str) -> String {
+        self.next_member += 1;
+        format!("{client_id}-{}-{:016x}", self.next_member, self.next_member.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    /// Protocols every member supports, best first by the members' votes (Kafka picks the one
+    /// most members prefer among those all support).
+    fn select_protocol(&self) -> Option<String> {
+        let mut candidates: Vec<String> =
+            self.members.values().next()?.protocols.iter().map(|(n, _)| n.clone()).collect();
+        candidates.retain(|p| self.members.values().all(|m| m.protocols.iter().any(|(n, _)| n == p)));
+        let mut votes: HashMap<&str, usize> = HashMap::new();
+        for m in self.members.values() {
+            if let Some((n, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(n)) {
+                *votes.entry(n.as_str()).or_default() += 1;
+            }
+        }
+        candidates
+            .into_iter()
+            .max_by_key(|p| (votes.get(p.as_str()).copied().unwrap_or(0), std::cmp::Reverse(p.clone())))
+    }
+
+    fn supports_common_protocol(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if self.members.is_empty() {
+            return !protocols.is_empty();
+        }
+        self.protocol_type.as_deref() == Some(protocol_type)
+            && protocols.iter().any(|(n, _)| self.members.values().all(|m| m.protocols.iter().any(|(mn, _)| mn == n)))
+    }
+
+    pub fn has_member(&self, member_id: &str) -> bool {
+        self.members.contains_key(member_id)
+    }
+}
+
+/// A JoinGroup request, as the state machine needs it.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// v4+: an unknown member first gets MEMBER_ID_REQUIRED with its new id.
+    pub require_known_member_id: bool,
+}
+
+/// A JoinGroup answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinResult {
+    pub error: ErrorCode,
+    pub generation_id: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader_id: String,
+    pub member_id: String,
+    /// Filled for the leader only: every member with its metadata for the chosen protocol.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinResult {
+    fn error(error: ErrorCode, member_id: &str) -> JoinResult {
+        JoinResult {
+            error,
+            generation_id: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader_id: String::new(),
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// A SyncGroup answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncResult {
+    pub error: ErrorCode,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncResult {
+    fn error(error: ErrorCode) -> SyncResult {
+        SyncResult { error, protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+    }
+}
+
+/// An answer now, or later through an [`Output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply<T> {
+    Now(T),
+    Pending,
+}
+
+/// An answer for a member that was left waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Join { group_id: String, member_id: String, result: JoinResult },
+    Sync { group_id: String, member_id: String, result: SyncResult },
+}
+
+#[derive(Debug, Default)]
+pub struct Groups {
+    config: GroupConfig,
+    groups: HashMap<String, Group>,
+    outputs: Vec<Output>,
+}
+
+impl Groups {
+    pub fn new(config: GroupConfig) -> Groups {
+        Groups { config, groups: HashMap::new(), outputs: Vec::new() }
+    }
+
+    pub fn group(&self, group_id: &str) -> Option<&Group> {
+        self.groups.get(group_id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// Answers for waiting members produced by the last calls.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    pub fn join(&mut self, now_ms: i64, req: JoinRequest) -> Reply<JoinResult> {
+        if req.group_id.is_empty() {
+            return Reply::Now(JoinResult::error(ErrorCode::InvalidGroupId, &req.member_id));
+        }
+        if req.session_timeout_ms < self.config.min_session_timeout_ms
+            || req.session_timeout_ms > self.config.max_session_timeout_ms
+        {
+            return Reply::Now(JoinResult::error(ErrorCode::InvalidSessionTimeout, &req.member_id));
+        }
+        if !req.member_id.is_empty() && !self.groups.contains_key(&req.group_id) {
+            return Reply::Now(JoinResult::error(ErrorCode::UnknownMemberId, &req.member_id));
+        }
+        let config = self.config.clone();
+        let group = self.groups.entry(req.group_id.clone()).or_insert_with(|| Group::new(&req.group_id));
+        if group.state == GroupState::Dead {
+            return Reply::Now(JoinResult::error(ErrorCode::CoordinatorNotAvailable, &req.member_id));
+        }
+        if !group.supports_common_protocol(&req.protocol_type, &req.protocols) {
+            return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
+        }
+        let mut member_id = req.member_id.clone();
+        if member_id.is_empty() {
+            // A static member that comes back takes its old place under a new id.
+            if let Some(instance) = &req.group_instance_id
+                && let Some(old) = group.static_members.get(instance).cloned()
+            {
+                let new_id = group.new_member_id(&req.client_id);
+                if let Some(mut m) = group.members.remove(&old) {
+                    m.member_id = new_id.clone();
+                    group.members.insert(new_id.clone(), m);
+                }
+                if group.leader_id.as_deref() == Some(old.as_str()) {
+                    group.leader_id = Some(new_id.clone());
+                }
+                group.static_members.insert(instance.clone(), new_id.clone());
+                member_id = new_id;
+            } else {
+                if group.members.len() >= config.max_size {
+                    return Reply::Now(JoinResult::error(ErrorCode::GroupMaxSizeReached, ""));
+                }
+                let new_id = group.new_member_id(&req.client_id);
+                if req.require_known_member_id && req.group_instance_id.is_none() {
+                    group.pending_members.insert(new_id.clone(), now_ms + i64::from(req.session_timeout_ms));
+                    return Reply::Now(JoinResult::error(ErrorCode::MemberIdRequired, &new_id));
+                }
+                member_id = new_id;
+            }
+        } else if !group.members.contains_key(&member_id) && group.pending_members.remove(&member_id).is_none() {
+            return Reply::Now(JoinResult::error(ErrorCode::UnknownMemberId, &member_id));
+        }
+        if let Some(instance) = &req.group_instance_id {
+            if let Some(known) = group.static_members.get(instance)
+                && known != &member_id
+            {
+                return Reply::Now(JoinResult::error(ErrorCode::FencedInstanceId, &member_id));
+            }
+            group.static_members.insert(instance.clone(), member_id.clone());
+        }
+        let is_new = !group.members.contains_key(&member_id);
+        let changed = is_new || group.members.get(&member_id).is_some_and(|m| m.protocols != req.protocols);
+        let is_leader = group.leader_id.as_deref() == Some(member_id.as_str());
+        let member = group.members.entry(member_id.clone()).or_insert_with(|| Member {
+            member_id: member_id.clone(),
+            group_instance_id: req.group_instance_id.clone(),
+            client_id: req.client_id.clone(),
+            client_host: req.client_host.clone(),
+            session_timeout_ms: req.session_timeout_ms,
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            protocol_type: req.protocol_type.clone(),
+            protocols: Vec::new(),
+            assignment: Bytes::new(),
+            last_heartbeat_ms: now_ms,
+            awaiting_join: false,
+            awaiting_sync: false,
+        });
+        member.protocols = req.protocols.clone();
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        member.last_heartbeat_ms = now_ms;
+        if group.protocol_type.is_none() {
+            group.protocol_type = Some(req.protocol_type.clone());
+        }
+        // A follower of a stable group rejoining with unchanged metadata gets the current
+        // generation back without a rebalance (Kafka does the same).
+        if group.state == GroupState::Stable && !changed && !is_leader {
+            return Reply::Now(JoinResult {
+                error: ErrorCode::None,
+                generation_id: group.generation_id,
+                protocol_type: group.protocol_type.clone(),
+                protocol_name: group.protocol_name.clone(),
+                leader_id: group.leader_id.clone().unwrap_or_default(),
+                member_id,
+                members: Vec::new(),
+            });
+        }
+        group.members.get_mut(&member_id).expect("inserted above").awaiting_join = true;
+        if group.state != GroupState::PreparingRebalance {
+            Self::prepare_rebalance(group, &config, now_ms);
+        }
+        Self::maybe_complete_join(group, now_ms, &mut self.outputs, false);
+        // The join answers the caller through outputs; if it completed right now, hand the
+        // caller its own answer directly.
+        let mine = self.outputs.iter().position(
+            |o| matches!(o, Output::Join { member_id: m, group_id, .. } if m == &member_id && group_id == &req.group_id),
+        );
+        if let Some(pos) = mine
+            && let Output::Join { result, .. } = self.outputs.remove(pos)
+        {
+            return Reply::Now(result);
+        }
+        Reply::Pending
+    }
+
+    fn prepare_rebalance(group: &mut Group, config: &GroupConfig, now_ms: i64) {
+        let timeout = group.members.values().map(|m| i64::from(m.rebalance_timeout_ms)).max().unwrap_or(0);
+        let initial_delay = if group.state == GroupState::Empty { config.initial_rebalance_delay_ms } else { 0 };
+        group.rebalance_deadline_ms = now_ms + timeout.max(initial_delay);
+        group.initial_delay_until_ms = now_ms + initial_delay;
+        group.state = GroupState::PreparingRebalance;
+        tracing::debug!(group = %group.group_id, "preparing rebalance");
+    }
+
+    /// Completes the join phase when every member has rejoined (and the initial delay, if
+    /// any, has passed), or when `expired` (the deadline passed: stragglers are removed).
+    fn maybe_complete_join(group: &mut Group, now_ms: i64, outputs: &mut Vec<Output>, expired: bool) {
+        if group.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let all_joined = group.members.values().all(|m| m.awaiting_join);
+        if !(expired || (all_joined && now_ms >= group.initial_delay_until_ms)) {
+            return;
+        }
+        if expired {
+            let stragglers: Vec<String> =
+                group.members.values().filter(|m| !m.awaiting_join).map(|m| m.member_id.clone()).collect();
+            for id in stragglers {
+                Self::remove_member(group, &id);
+            }
+        }
+        group.generation_id += 1;
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+            group.protocol_name = None;
+            group.leader_id = None;
+            return;
+        }
+        group.protocol_name = group.select_protocol();
+        if group.leader_id.as_ref().is_none_or(|l| !group.members.contains_key(l)) {
+            group.leader_id = group.members.keys().next().cloned();
+        }
+        group.state = GroupState::CompletingRebalance;
+        let leader = group.leader_id.clone().unwrap_or_default();
+        let protocol = group.protocol_name.clone().unwrap_or_default();
+        let all: Vec<(String, Option<String>, Bytes)> = group
+            .members
+            .values()
+            .map(|m| {
+                let metadata =
+                    m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, md)| md.clone()).unwrap_or_default();
+                (m.member_id.clone(), m.group_instance_id.clone(), metadata)
+            })
+            .collect();
+        for m in group.members.values_mut() {
+            m.awaiting_join = false;
+            m.awaiting_sync = false;
+            m.assignment = Bytes::new();
+            m.last_heartbeat_ms = now_ms;
+            outputs.push(Output::Join {
+                group_id: group.group_id.clone(),
+                member_id: m.member_id.clone(),
+                result: JoinResult {
+                    error: ErrorCode::None,
+                    generation_id: group.generation_id,
+                    protocol_type: group.protocol_type.clone(),
+                    protocol_name: group.protocol_name.clone(),
+                    leader_id: leader.clone(),
+                    member_id: m.member_id.clone(),
+                    members: if m.member_id == leader { all.clone() } else { Vec::new() },
+                },
+            });
+        }
+        tracing::debug!(group = %group.group_id, generation = group.generation_id, members = group.members.len(), "rebalance: join phase complete");
+    }
+
+    fn remove_member(group: &mut Group, member_id: &str) {
+        if let Some(m) = group.members.remove(member_id)
+            && let Some(instance) = m.group_instance_id
+            && group.static_members.get(&instance).map(String::as_str) == Some(member_id)
+        {
+            group.static_members.remove(&instance);
+        }
+        if group.leader_id.as_deref() == Some(member_id) {
+            group.leader_id = None;
+        }
+    }
+
+    fn check_member(
+        group: &Group,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+    ) -> Result<(), ErrorCode> {
+        if let Some(instance) = instance
+            && let Some(known) = group.static_members.get(instance)
+            && known != member_id
+        {
+            return Err(ErrorCode::FencedInstanceId);
+        }
+        if !group.members.contains_key(member_id) {
+            return Err(ErrorCode::UnknownMemberId);
+        }
+        if generation_id != group.generation_id {
+            return Err(ErrorCode::IllegalGeneration);
+        }
+        Ok(())
+    }
+
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+        assignments: Vec<(String, Bytes)>,
+    ) -> Reply<SyncResult> {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return Reply::Now(SyncResult::error(ErrorCode::UnknownMemberId));
+        };
+        if let Err(e) = Self::check_member(group, member_id, generation_id, instance) {
+            return Reply::Now(SyncResult::error(e));
+        }
+        match group.state {
+            GroupState::PreparingRebalance => Reply::Now(SyncResult::error(ErrorCode::RebalanceInProgress)),
+            GroupState::Stable => {
+                let m = &group.members[member_id];
+                Reply::Now(SyncResult {
+                    error: ErrorCode::None,
+                    protocol_type: group.protocol_type.clone(),
+                    protocol_name: group.protocol_name.clone(),
+                    assignment: m.assignment.clone(),
+                })
+            }
+            GroupState::CompletingRebalance => {
+                group.members.get_mut(member_id).expect("checked").awaiting_sync = true;
+                if group.leader_id.as_deref() == Some(member_id) {
+                    let given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    for m in group.members.values_mut() {
+                        m.assignment = given.get(&m.member_id).cloned().unwrap_or_default();
+                    }
+                    group.state = GroupState::Stable;
+                    for m in group.members.values_mut() {
+                        if m.awaiting_sync && m.member_id != member_id {
+                            self.outputs.push(Output::Sync {
+                                group_id: group.group_id.clone(),
+                                member_id: m.member_id.clone(),
+                                result: SyncResult {
+                                    error: ErrorCode::None,
+                                    protocol_type: group.protocol_type.clone(),
+                                    protocol_name: group.protocol_name.clone(),
+                                    assignment: m.assignment.clone(),
+                                },
+                            });
+                        }
+                        m.awaiting_sync = false;
+                    }
+                    tracing::debug!(group = %group.group_id, generation = group.generation_id, "group stable");
+                    let m = &group.members[member_id];
+                    return Reply::Now(SyncResult {
+                        error: ErrorCode::None,
+                        protocol_type: group.protocol_type.clone(),
+                        protocol_name: group.protocol_name.clone(),
+                        assignment: m.assignment.clone(),
+                    });
+                }
+                Reply::Pending
+            }
+            GroupState::Empty | GroupState::Dead => Reply::Now(SyncResult::error(ErrorCode::UnknownMemberId)),
+        }
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        now_ms: i64,
+        group_id: &str,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+    ) -> ErrorCode {
+        let Some(group) = self.groups.get_mut(group_id) else { return ErrorCode::UnknownMemberId };
+        if let Err(e) = Self::check_member(group, member_id, generation_id, instance) {
+            return e;
+        }
+        group.members.get_mut(member_id).expect("checked").last_heartbeat_ms = now_ms;
+        match group.state {
+            GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
+            _ => ErrorCode::None,
+        }
+    }
+
+    /// LeaveGroup for one member (by id, or by static instance id with an empty member id).
+    pub fn leave(&mut self, now_ms: i64, group_id: &str, member_id: &str, instance: Option<&str>) -> ErrorCode {
+        let config = self.config.clone();
+        let Some(group) = self.groups.get_mut(group_id) else { return ErrorCode::UnknownMemberId };
+        let id = match (member_id.is_empty(), instance) {
+            (true, Some(i)) => match group.static_members.get(i) {
+                Some(id) => id.clone(),
+                None => return ErrorCode::UnknownMemberId,
+            },
+            _ => member_id.to_string(),
+        };
+        if let Some(i) = instance
+            && group.static_members.get(i).is_some_and(|known| known != &id)
+        {
+            return ErrorCode::FencedInstanceId;
+        }
+        if !group.members.contains_key(&id) {
+            return ErrorCode::UnknownMemberId;
+        }
+        Self::remove_member(group, &id);
+        Self::rebalance_after_departure(group, &config, now_ms, &mut self.outputs);
+        ErrorCode::None
+    }
+
+    fn rebalance_after_departure(group: &mut Group, config: &GroupConfig, now_ms: i64, outputs: &mut Vec<Output>) {
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+            group.generation_id += 1;
+            group.leader_id = None;
+            group.protocol_name = None;
+            return;
+        }
+        if group.state != GroupState::PreparingRebalance {
+            // Members blocked in SyncGroup of the old generation are told to rejoin.
+            for m in group.members.values_mut() {
+                if m.awaiting_sync {
+                    m.awaiting_sync = false;
+                    outputs.push(Output::Sync {
+                        group_id: group.group_id.clone(),
+                        member_id: m.member_id.clone(),
+                        result: SyncResult::error(ErrorCode::RebalanceInProgress),
+                    });
+                }
+            }
+            Self::prepare_rebalance(group, config, now_ms);
+        }
+        Self::maybe_complete_join(group, now_ms, outputs, false);
+    }
+
+    /// Expires members whose session timed out and completes rebalances whose deadline passed.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
+        let config = self.config.clone();
+        for group in self.groups.values_mut() {
+            let expired: Vec<String> = group
+                .members
+                .values()
+                .filter(|m| !m.awaiting_join && now_ms - m.last_heartbeat_ms > i64::from(m.session_timeout_ms))
+                .map(|m| m.member_id.clone())
+                .collect();
+            group.pending_members.retain(|_, deadline| *deadline > now_ms);
+            if !expired.is_empty() {
+                for id in &expired {
+                    tracing::info!(group = %group.group_id, member = %id, "member session expired");
+                    Self::remove_member(group, id);
+                }
+                Self::rebalance_after_departure(group, &config, now_ms, &mut self.outputs);
+            }
+            if group.state == GroupState::PreparingRebalance {
+                let expired = now_ms >= group.rebalance_deadline_ms && !group.members.values().all(|m| m.awaiting_join);
+                Self::maybe_complete_join(group, now_ms, &mut self.outputs, expired);
+            }
+        }
+        self.take_outputs()
+    }
+
+    /// OffsetCommit. `generation_id` -1 with an empty member id is a commit from outside the
+    /// group protocol (a standalone consumer), allowed while the group has no members.
+    pub fn commit_offsets(
+        &mut self,
+        now_ms: i64,
+        group_id: &str,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+        offsets: Vec<OffsetCommit>,
+    ) -> ErrorCode {
+        if group_id.is_empty() {
+            return ErrorCode::InvalidGroupId;
+        }
+        let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        if generation_id < 0 && member_id.is_empty() {
+            if !group.members.is_empty() {
+                return ErrorCode::UnknownMemberId;
+            }
+        } else {
+            if let Err(e) = Self::check_member(group, member_id, generation_id, instance) {
+                return e;
+            }
+            if group.state == GroupState::PreparingRebalance {
+                return ErrorCode::RebalanceInProgress;
+            }
+            group.members.get_mut(member_id).expect("checked").last_heartbeat_ms = now_ms;
+        }
+        for (tp, offset, leader_epoch, metadata) in offsets {
+            group.offsets.insert(tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now_ms });
+        }
+        ErrorCode::None
+    }
+
+    /// Committed offsets of a group: all, or those of `partitions`.
+    pub fn fetch_offsets(&self, group_id: &str) -> Option<&BTreeMap<(String, i32), CommittedOffset>> {
+        self.groups.get(group_id).map(|g| &g.offsets)
+    }
+
+    /// DeleteGroups for one group: only an empty group can go.
+    pub fn delete(&mut self, group_id: &str) -> ErrorCode {
+        match self.groups.get(group_id) {
+            None => ErrorCode::GroupIdNotFound,
+            Some(g) if !g.members.is_empty() => ErrorCode::NonEmptyGroup,
+            Some(_) => {
+                self.groups.remove(group_id);
+                ErrorCode::None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> GroupConfig {
+        GroupConfig { initial_rebalance_delay_ms: 0, ..GroupConfig::default() }
+    }
+
+    fn join_req(group: &str, member: &str) -> JoinRequest {
+        JoinRequest {
+            group_id: group.into(),
+            member_id: member.into(),
+            group_instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![
+                ("range".into(), Bytes::from_static(b"md")),
+                ("roundrobin".into(), Bytes::from_static(b"rr")),
+            ],
+            require_known_member_id: true,
+        }
+    }
+
+    /// Joins a new member through MEMBER_ID_REQUIRED; returns its id and the reply.
+    fn join_new(groups: &mut Groups, now: i64, group: &str) -> (String, Reply<JoinResult>) {
+        let Reply::Now(first) = groups.join(now, join_req(group, "")) else { panic!("immediate") };
+        assert_eq!(first.error, ErrorCode::MemberIdRequired);
+        let id = first.member_id;
+        let reply = groups.join(now, join_req(group, &id));
+        (id, reply)
+    }
+
+    #[test]
+    fn a_single_member_joins_syncs_and_becomes_stable() {
+        let mut g = Groups::new(config());
+        let (id, reply) = join_new(&mut g, 0, "g");
+        let Reply::Now(joined) = reply else { panic!("a lone member completes the join at once") };
+        assert_eq!((joined.error, joined.generation_id, joined.leader_id.as_str()), (ErrorCode::None, 1, id.as_str()));
+        assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+        assert_eq!(joined.members.len(), 1, "the leader gets the member list");
+        let Reply::Now(synced) = g.sync("g", &id, 1, None, vec![(id.clone(), Bytes::from_static(b"all"))]) else {
+            panic!()
+        };
+        assert_eq!((synced.error, synced.assignment.as_ref()), (ErrorCode::None, &b"all"[..]));
+        assert_eq!(g.group("g").map(|g| g.state), Some(GroupState::Stable));
+        assert_eq!(g.heartbeat(1000, "g", &id, 1, None), ErrorCode::None);
+        assert_eq!(g.heartbeat(1000, "g", &id, 0, None), ErrorCode::IllegalGeneration);
+        assert_eq!(g.heartbeat(1000, "g", "stranger", 1, None), ErrorCode::UnknownMemberId);
+    }
+
+    #[test]
+    fn a_second_member_triggers_a_rebalance_that_waits_for_everyone() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        g.sync("g", &a, 1, None, vec![(a.clone(), Bytes::from_static(b"p0-p5"))]);
+        let (b, reply) = join_new(&mut g, 100, "g");
+        assert_eq!(reply, Reply::Pending, "b waits for a to rejoin");
+        assert_eq!(g.heartbeat(200, "g", &a, 1, None), ErrorCode::RebalanceInProgress, "a learns of the rebalance");
+        let Reply::Now(a_joined) = g.join(300, join_req("g", &a)) else { panic!("a's rejoin completes the join") };
+        assert_eq!(
+            (a_joined.generation_id, a_joined.leader_id.as_str()),
+            (2, a.as_str()),
+            "the leader stays the leader"
+        );
+        assert_eq!(a_joined.members.len(), 2);
+        let outputs = g.take_outputs();
+        assert!(
+            matches!(&outputs[..], [Output::Join { member_id, result, .. }] if member_id == &b && result.generation_id == 2 && result.members.is_empty())
+        );
+        // b syncs first and waits for the leader's assignment.
+        assert_eq!(g.sync("g", &b, 2, None, vec![]), Reply::Pending);
+        let Reply::Now(_) = g.sync(
+            "g",
+            &a,
+            2,
+            None,
+            vec![(a.clone(), Bytes::from_static(b"p0-p2")), (b.clone(), Bytes::from_static(b"p3-p5"))],
+        ) else {
+            panic!()
+        };
+        let outputs = g.take_outputs();
+        assert!(
+            matches!(&outputs[..], [Output::Sync { member_id, result, .. }] if member_id == &b && result.assignment.as_ref() == b"p3-p5")
+        );
+    }
+
+    #[test]
+    fn a_member_that_stops_heartbeating_is_removed_and_the_rest_rebalance() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        let (b, _) = join_new(&mut g, 0, "g");
+        g.join(0, join_req("g", &a));
+        g.take_outputs();
+        g.sync("g", &a, 2, None, vec![]);
+        g.sync("g", &b, 2, None, vec![]);
+        // b keeps heartbeating, a goes silent past its 10 s session.
+        assert_eq!(g.heartbeat(9_000, "g", &b, 2, None), ErrorCode::None);
+        assert!(g.tick(10_500).is_empty(), "b's session is not over");
+        g.tick(10_001 + 1000);
+        assert!(!g.group("g").expect("exists").has_member(&a), "a expired");
+        assert_eq!(g.heartbeat(11_100, "g", &b, 2, None), ErrorCode::RebalanceInProgress);
+        let Reply::Now(joined) = g.join(11_200, join_req("g", &b)) else { panic!("b alone completes the rebalance") };
+        assert_eq!((joined.generation_id, joined.leader_id.as_str()), (3, b.as_str()));
+    }
+
+    #[test]
+    fn stragglers_are_dropped_when_the_rebalance_timeout_passes() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        let (b, _) = join_new(&mut g, 0, "g");
+        g.join(0, join_req("g", &a));
+        g.take_outputs();
+        g.sync("g", &a, 2, None, vec![]);
+        g.sync("g", &b, 2, None, vec![]);
+        // A third member arrives; a rejoins, b never does (but keeps its session alive).
+        let (_c, reply) = join_new(&mut g, 1_000, "g");
+        assert_eq!(reply, Reply::Pending);
+        assert_eq!(g.join(1_000, join_req("g", &a)), Reply::Pending);
+        for t in [9_000, 18_000, 27_000] {
+            assert_eq!(
+                g.heartbeat(t, "g", &b, 2, None),
+                ErrorCode::RebalanceInProgress,
+                "b is alive but not rejoining"
+            );
+            assert!(g.tick(t).is_empty());
+        }
+        let outputs = g.tick(31_001);
+        assert_eq!(outputs.len(), 2, "a and c get the new generation");
+        assert!(!g.group("g").expect("exists").has_member(&b));
+    }
+
+    #[test]
+    fn leaving_and_deleting() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        assert_eq!(g.delete("g"), ErrorCode::NonEmptyGroup);
+        assert_eq!(g.leave(10, "g", &a, None), ErrorCode::None);
+        assert_eq!(g.group("g").map(|g| g.state), Some(GroupState::Empty));
+        assert_eq!(g.leave(10, "g", &a, None), ErrorCode::UnknownMemberId);
+        assert_eq!(g.delete("g"), ErrorCode::None);
+        assert_eq!(g.delete("g"), ErrorCode::GroupIdNotFound);
+    }
+
+    #[test]
+    fn offsets_commit_within_the_generation_or_standalone() {
+        let mut g = Groups::new(config());
+        let tp = ("t".to_string(), 0);
+        assert_eq!(g.commit_offsets(0, "solo", "", -1, None, vec![(tp.clone(), 42, -1, None)]), ErrorCode::None);
+        assert_eq!(g.fetch_offsets("solo").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(42));
+        let (a, _) = join_new(&mut g, 0, "g");
+        assert_eq!(
+            g.commit_offsets(0, "g", &a, 0, None, vec![(tp.clone(), 1, -1, None)]),
+            ErrorCode::IllegalGeneration
+        );
+        assert_eq!(g.commit_offsets(0, "g", "", -1, None, vec![(tp.clone(), 1, -1, None)]), ErrorCode::UnknownMemberId);
+        assert_eq!(g.commit_offsets(0, "g", &a, 1, None, vec![(tp.clone(), 7, 0, Some("m".into()))]), ErrorCode::None);
+        assert_eq!(
+            g.fetch_offsets("g").and_then(|o| o.get(&tp)).map(|c| (c.offset, c.metadata.clone())),
+            Some((7, Some("m".into())))
+        );
+    }
+
+    #[test]
+    fn incompatible_protocols_and_bad_timeouts_are_refused() {
+        let mut g = Groups::new(config());
+        join_new(&mut g, 0, "g");
+        let mut other = join_req("g", "");
+        other.protocols = vec![("sticky".into(), Bytes::new())];
+        assert!(matches!(g.join(0, other), Reply::Now(r) if r.error == ErrorCode::InconsistentGroupProtocol));
+        let mut short = join_req("g", "");
+        short.session_timeout_ms = 10;
+        assert!(matches!(g.join(0, short), Reply::Now(r) if r.error == ErrorCode::InvalidSessionTimeout));
+    }
+
+    #[test]
+    fn a_static_member_rejoining_takes_its_place_and_fences_the_old_id() {
+        let mut g = Groups::new(config());
+        let mut req = join_req("g", "");
+        req.group_instance_id = Some("pod-1".into());
+        let Reply::Now(first) = g.join(0, req.clone()) else { panic!() };
+        assert_eq!(first.error, ErrorCode::None, "static members skip MEMBER_ID_REQUIRED");
+        let old = first.member_id;
+        g.sync("g", &old, 1, Some("pod-1"), vec![]);
+        let Reply::Now(again) = g.join(100, req) else { panic!("the restarted instance is answered") };
+        let new = again.member_id;
+        assert_ne!(old, new);
+        assert_eq!(g.heartbeat(200, "g", &old, again.generation_id, Some("pod-1")), ErrorCode::FencedInstanceId);
+    }
+
+    #[test]
+    fn the_initial_delay_holds_the_first_rebalance_for_more_members() {
+        let mut g = Groups::new(GroupConfig { initial_rebalance_delay_ms: 3_000, ..GroupConfig::default() });
+        let (_a, reply) = join_new(&mut g, 0, "g");
+        assert_eq!(reply, Reply::Pending, "held by group.initial.rebalance.delay.ms");
+        let (_b, reply) = join_new(&mut g, 1_000, "g");
+        assert_eq!(reply, Reply::Pending);
+        assert!(g.tick(2_000).is_empty());
+        let outputs = g.tick(3_001);
+        assert_eq!(outputs.len(), 2, "both members answered in one generation");
+    }
+}
