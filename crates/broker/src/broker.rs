@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sluice_storage::{LogConfig, LogManager, SystemClock};
 
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
 use crate::topics::TopicRegistry;
 
@@ -21,6 +22,7 @@ pub struct Broker {
     pub cluster_id: String,
     pub topics: TopicRegistry,
     pub replica_manager: ReplicaManager,
+    pub groups: Arc<GroupCoordinator>,
     /// Advertised `(host, port)` per listener name; ports filled in once bound.
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
 }
@@ -36,11 +38,13 @@ impl Broker {
         let log_manager = Arc::new(LogManager::open(config.log_manager.clone(), Arc::new(SystemClock))?);
         let topics = TopicRegistry::open(&config.log_dirs[0])?;
         let replica_manager = ReplicaManager::new(config.broker_id, log_manager.clone());
+        let groups = GroupCoordinator::new(config.group.clone(), Arc::new(SystemClock));
         // Logs opened with broker defaults get their topic overrides back.
         let broker = Arc::new(Broker {
             cluster_id,
             topics,
             replica_manager,
+            groups,
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
             config,
         });

@@ -80,6 +80,10 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.cleanup.policy", "delete"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.max.size", "2147483647"),
     ("keeper.connect", ""),
     ("zookeeper.connect", ""),
 ];
@@ -102,6 +106,8 @@ pub struct BrokerConfig {
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
     pub log_manager: LogManagerConfig,
+    /// `group.*` settings of the group coordinator.
+    pub group: crate::group::state::GroupConfig,
     /// Every effective key, for DescribeConfigs on the broker resource.
     pub values: BTreeMap<String, String>,
 }
@@ -299,6 +305,15 @@ impl BrokerConfig {
             max_connections: int("max.connections", 1, i64::from(i32::MAX))?.unwrap_or(10_000) as usize,
             connections_max_idle_ms: int("connections.max.idle.ms", 1, i64::MAX)?.unwrap_or(600_000) as u64,
             queued_max_requests: int("queued.max.requests", 1, i64::from(i32::MAX))?.unwrap_or(500) as usize,
+            group: crate::group::state::GroupConfig {
+                min_session_timeout_ms: int("group.min.session.timeout.ms", 0, i64::from(i32::MAX))?.unwrap_or(6_000)
+                    as i32,
+                max_session_timeout_ms: int("group.max.session.timeout.ms", 0, i64::from(i32::MAX))?
+                    .unwrap_or(1_800_000) as i32,
+                initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms", 0, i64::from(i32::MAX))?
+                    .unwrap_or(3_000),
+                max_size: int("group.max.size", 1, i64::from(i32::MAX))?.unwrap_or(i64::from(i32::MAX)) as usize,
+            },
             log,
             log_manager,
             values: effective,

@@ -116,6 +116,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut stop = shutdown_tx.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
+            // Group sessions and rebalance deadlines are checked ten times a second.
+            let mut group_tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
                     _ = stop.recv() => break,
@@ -123,6 +125,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
+                    _ = group_tick.tick() => broker.groups.tick(),
                 }
             }
         })

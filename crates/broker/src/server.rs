@@ -112,8 +112,12 @@ impl Connection {
             let response = match decode_request(frame) {
                 Ok((header, request)) => {
                     let version = header.api_version;
-                    let context =
-                        api::RequestContext { broker: &self.broker, header: &header, listener: &self.listener_name };
+                    let context = api::RequestContext {
+                        broker: &self.broker,
+                        header: &header,
+                        listener: &self.listener_name,
+                        peer: self.peer,
+                    };
                     match api::handle(context, request).await {
                         Some(response) => Some(encode_response(header.correlation_id, version, &response)),
                         None => None, // acks=0: the client expects no answer

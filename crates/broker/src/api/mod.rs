@@ -6,16 +6,26 @@ mod api_versions;
 mod configs;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sasl_handshake;
+mod sync_group;
 
 use sluice_protocol::api::{Request, RequestHeader, Response};
 
@@ -28,6 +38,8 @@ pub struct RequestContext<'a> {
     pub header: &'a RequestHeader,
     /// Name of the listener the request arrived on (Metadata advertises its address).
     pub listener: &'a str,
+    /// The client's address (DescribeGroups reports it as the member's host).
+    pub peer: std::net::SocketAddr,
 }
 
 impl RequestContext<'_> {
@@ -55,5 +67,15 @@ pub async fn handle(ctx: RequestContext<'_>, request: Request) -> Option<Respons
         Request::CreatePartitions(r) => Response::CreatePartitions(create_partitions::handle(ctx, r)),
         Request::IncrementalAlterConfigs(r) => Response::IncrementalAlterConfigs(configs::incremental_alter(ctx, r)),
         Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, r)),
+        Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, r).await),
+        Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(ctx, r).await),
+        Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(ctx, r)),
+        Request::LeaveGroup(r) => Response::LeaveGroup(leave_group::handle(ctx, r)),
+        Request::OffsetCommit(r) => Response::OffsetCommit(offset_commit::handle(ctx, r)),
+        Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, r)),
+        Request::ListGroups(r) => Response::ListGroups(list_groups::handle(ctx, r)),
+        Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(ctx, r)),
+        Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(ctx, r)),
+        Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(ctx, r)),
     })
 }

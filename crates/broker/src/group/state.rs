@@ -227,11 +227,11 @@ impl SyncResult {
     }
 }
 
-/// An answer now, or later through an [`Output`].
+/// An answer now, or later through an [`Output`] for the named member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply<T> {
     Now(T),
-    Pending,
+    Pending { member_id: String },
 }
 
 /// An answer for a member that was left waiting.
@@ -376,7 +376,7 @@ impl Groups {
         {
             return Reply::Now(result);
         }
-        Reply::Pending
+        Reply::Pending { member_id }
     }
 
     fn prepare_rebalance(group: &mut Group, config: &GroupConfig, now_ms: i64) {
@@ -540,7 +540,7 @@ impl Groups {
                         assignment: m.assignment.clone(),
                     });
                 }
-                Reply::Pending
+                Reply::Pending { member_id: member_id.to_string() }
             }
             GroupState::Empty | GroupState::Dead => Reply::Now(SyncResult::error(ErrorCode::UnknownMemberId)),
         }
@@ -679,6 +679,28 @@ impl Groups {
         self.groups.get(group_id).map(|g| &g.offsets)
     }
 
+    /// OffsetDelete: forgets committed offsets of a group that has no active members (with
+    /// members, GROUP_SUBSCRIBED_TO_TOPIC: the classic protocol's subscription is opaque here).
+    pub fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        let group = self.groups.get_mut(group_id).ok_or(ErrorCode::GroupIdNotFound)?;
+        let busy = !group.members.is_empty();
+        Ok(partitions
+            .iter()
+            .map(|tp| {
+                if busy {
+                    ErrorCode::GroupSubscribedToTopic
+                } else {
+                    group.offsets.remove(tp);
+                    ErrorCode::None
+                }
+            })
+            .collect())
+    }
+
     /// DeleteGroups for one group: only an empty group can go.
     pub fn delete(&mut self, group_id: &str) -> ErrorCode {
         match self.groups.get(group_id) {
@@ -751,7 +773,7 @@ mod tests {
         let (a, _) = join_new(&mut g, 0, "g");
         g.sync("g", &a, 1, None, vec![(a.clone(), Bytes::from_static(b"p0-p5"))]);
         let (b, reply) = join_new(&mut g, 100, "g");
-        assert_eq!(reply, Reply::Pending, "b waits for a to rejoin");
+        assert!(matches!(reply, Reply::Pending { .. }), "b waits for a to rejoin");
         assert_eq!(g.heartbeat(200, "g", &a, 1, None), ErrorCode::RebalanceInProgress, "a learns of the rebalance");
         let Reply::Now(a_joined) = g.join(300, join_req("g", &a)) else { panic!("a's rejoin completes the join") };
         assert_eq!(
@@ -765,7 +787,7 @@ mod tests {
             matches!(&outputs[..], [Output::Join { member_id, result, .. }] if member_id == &b && result.generation_id == 2 && result.members.is_empty())
         );
         // b syncs first and waits for the leader's assignment.
-        assert_eq!(g.sync("g", &b, 2, None, vec![]), Reply::Pending);
+        assert!(matches!(g.sync("g", &b, 2, None, vec![]), Reply::Pending { .. }));
         let Reply::Now(_) = g.sync(
             "g",
             &a,
@@ -811,8 +833,8 @@ mod tests {
         g.sync("g", &b, 2, None, vec![]);
         // A third member arrives; a rejoins, b never does (but keeps its session alive).
         let (_c, reply) = join_new(&mut g, 1_000, "g");
-        assert_eq!(reply, Reply::Pending);
-        assert_eq!(g.join(1_000, join_req("g", &a)), Reply::Pending);
+        assert!(matches!(reply, Reply::Pending { .. }));
+        assert!(matches!(g.join(1_000, join_req("g", &a)), Reply::Pending { .. }));
         for t in [9_000, 18_000, 27_000] {
             assert_eq!(
                 g.heartbeat(t, "g", &b, 2, None),
@@ -888,9 +910,9 @@ mod tests {
     fn the_initial_delay_holds_the_first_rebalance_for_more_members() {
         let mut g = Groups::new(GroupConfig { initial_rebalance_delay_ms: 3_000, ..GroupConfig::default() });
         let (_a, reply) = join_new(&mut g, 0, "g");
-        assert_eq!(reply, Reply::Pending, "held by group.initial.rebalance.delay.ms");
+        assert!(matches!(reply, Reply::Pending { .. }), "held by group.initial.rebalance.delay.ms");
         let (_b, reply) = join_new(&mut g, 1_000, "g");
-        assert_eq!(reply, Reply::Pending);
+        assert!(matches!(reply, Reply::Pending { .. }));
         assert!(g.tick(2_000).is_empty());
         let outputs = g.tick(3_001);
         assert_eq!(outputs.len(), 2, "both members answered in one generation");

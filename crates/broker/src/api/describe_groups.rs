@@ -1,0 +1,52 @@
+//! DescribeGroups: state, protocol and members (with metadata and assignment) of each group.
+
+use sluice_protocol::messages::{
+    DescribeGroupsRequest, DescribeGroupsResponse, DescribeGroupsResponseGroup, DescribeGroupsResponseMember,
+};
+
+use super::RequestContext;
+
+pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|id| {
+            ctx.broker.groups.with_groups(|g, _| match g.group(&id) {
+                Some(grp) => DescribeGroupsResponseGroup {
+                    error_code: 0,
+                    group_id: id.clone(),
+                    group_state: grp.state.name().to_string(),
+                    protocol_type: grp.protocol_type.clone().unwrap_or_default(),
+                    protocol_data: grp.protocol_name.clone().unwrap_or_default(),
+                    members: grp
+                        .members
+                        .values()
+                        .map(|m| DescribeGroupsResponseMember {
+                            member_id: m.member_id.clone(),
+                            group_instance_id: m.group_instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            member_metadata: grp
+                                .protocol_name
+                                .as_ref()
+                                .and_then(|p| m.protocols.iter().find(|(n, _)| n == p))
+                                .map(|(_, md)| md.clone())
+                                .unwrap_or_default(),
+                            member_assignment: m.assignment.clone(),
+                        })
+                        .collect(),
+                    authorized_operations: i32::MIN,
+                },
+                // Kafka describes an unknown group as Dead with no members, not as an error.
+                None => DescribeGroupsResponseGroup {
+                    error_code: 0,
+                    group_id: id.clone(),
+                    group_state: "Dead".into(),
+                    authorized_operations: i32::MIN,
+                    ..Default::default()
+                },
+            })
+        })
+        .collect();
+    DescribeGroupsResponse { throttle_time_ms: 0, groups }
+}

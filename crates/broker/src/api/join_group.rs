@@ -1,0 +1,47 @@
+//! JoinGroup: join (or rejoin) a group; the answer may wait for the rest of the group.
+
+use sluice_protocol::messages::{JoinGroupRequest, JoinGroupResponse, JoinGroupResponseMember};
+
+use super::RequestContext;
+use crate::group::state::JoinRequest;
+
+pub async fn handle(ctx: RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
+    let version = ctx.version();
+    let result = ctx
+        .broker
+        .groups
+        .join(JoinRequest {
+            group_id: request.group_id,
+            member_id: request.member_id,
+            group_instance_id: request.group_instance_id,
+            client_id: ctx.header.client_id.clone().unwrap_or_default(),
+            client_host: ctx.peer.to_string(),
+            session_timeout_ms: request.session_timeout_ms,
+            // v0 has no rebalance timeout: the session timeout stands in for it.
+            rebalance_timeout_ms: if version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms },
+            protocol_type: request.protocol_type,
+            protocols: request.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
+            require_known_member_id: version >= 4,
+        })
+        .await;
+    JoinGroupResponse {
+        throttle_time_ms: 0,
+        error_code: result.error.code(),
+        generation_id: result.generation_id,
+        protocol_type: result.protocol_type,
+        // Non-nullable before v7.
+        protocol_name: if version >= 7 { result.protocol_name } else { Some(result.protocol_name.unwrap_or_default()) },
+        leader: result.leader_id,
+        skip_assignment: false,
+        member_id: result.member_id,
+        members: result
+            .members
+            .into_iter()
+            .map(|(member_id, group_instance_id, metadata)| JoinGroupResponseMember {
+                member_id,
+                group_instance_id,
+                metadata,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,35 @@
+//! OffsetDelete: forget some committed offsets of a group with no active members.
+
+use sluice_protocol::messages::{
+    OffsetDeleteRequest, OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+
+use super::RequestContext;
+
+pub fn handle(ctx: RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let partitions: Vec<(String, i32)> =
+        request.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition_index))).collect();
+    let result = ctx.broker.groups.with_groups(|g, _| g.delete_offsets(&request.group_id, &partitions));
+    match result {
+        Err(code) => OffsetDeleteResponse { error_code: code.code(), throttle_time_ms: 0, topics: Vec::new() },
+        Ok(codes) => {
+            let mut codes = codes.into_iter();
+            let topics = request
+                .topics
+                .into_iter()
+                .map(|t| OffsetDeleteResponseTopic {
+                    name: t.name,
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| OffsetDeleteResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code: codes.next().map_or(0, |c| c.code()),
+                        })
+                        .collect(),
+                })
+                .collect();
+            OffsetDeleteResponse { error_code: 0, throttle_time_ms: 0, topics }
+        }
+    }
+}

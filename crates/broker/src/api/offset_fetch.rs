@@ -1,0 +1,85 @@
+//! OffsetFetch: a group's committed offsets (-1 where none), for some partitions or all; v8
+//! asks for several groups at once.
+
+use std::collections::BTreeMap;
+
+use sluice_protocol::messages::{
+    OffsetFetchRequest, OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponseGroupPartition,
+    OffsetFetchResponseGroupTopic, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+
+use super::RequestContext;
+use crate::group::state::CommittedOffset;
+
+/// A topic's partitions with their committed offsets (None where nothing was committed).
+type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+
+/// The committed offsets of the partitions asked for (all committed ones when `None`).
+fn lookup(ctx: RequestContext<'_>, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Vec<TopicOffsets> {
+    let committed: BTreeMap<(String, i32), CommittedOffset> =
+        ctx.broker.groups.with_groups(|g, _| g.fetch_offsets(group_id).cloned().unwrap_or_default());
+    match wanted {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(name, parts)| {
+                let rows = parts.into_iter().map(|p| (p, committed.get(&(name.clone(), p)).cloned())).collect();
+                (name, rows)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> = BTreeMap::new();
+            for ((t, p), c) in committed {
+                by_topic.entry(t).or_default().push((p, Some(c)));
+            }
+            by_topic.into_iter().collect()
+        }
+    }
+}
+
+pub fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.version() >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+                let topics = lookup(ctx, &g.group_id, wanted)
+                    .into_iter()
+                    .map(|(name, rows)| OffsetFetchResponseGroupTopic {
+                        name,
+                        partitions: rows
+                            .into_iter()
+                            .map(|(p, c)| OffsetFetchResponseGroupPartition {
+                                partition_index: p,
+                                committed_offset: c.as_ref().map_or(-1, |c| c.offset),
+                                committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
+                                metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
+                                error_code: 0,
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                OffsetFetchResponseGroup { group_id: g.group_id, topics, error_code: 0 }
+            })
+            .collect();
+        return OffsetFetchResponse { groups, ..Default::default() };
+    }
+    let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+    let topics = lookup(ctx, &request.group_id, wanted)
+        .into_iter()
+        .map(|(name, rows)| OffsetFetchResponseTopic {
+            name,
+            partitions: rows
+                .into_iter()
+                .map(|(p, c)| OffsetFetchResponsePartition {
+                    partition_index: p,
+                    committed_offset: c.as_ref().map_or(-1, |c| c.offset),
+                    committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
+                    metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
+                    error_code: 0,
+                })
+                .collect(),
+        })
+        .collect();
+    OffsetFetchResponse { topics, ..Default::default() }
+}

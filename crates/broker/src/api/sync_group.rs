@@ -1,0 +1,27 @@
+//! SyncGroup: the leader hands out assignments; everyone receives theirs.
+
+use sluice_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+
+use super::RequestContext;
+
+pub async fn handle(ctx: RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    let assignments = request.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect();
+    let result = ctx
+        .broker
+        .groups
+        .sync(
+            &request.group_id,
+            &request.member_id,
+            request.generation_id,
+            request.group_instance_id.as_deref(),
+            assignments,
+        )
+        .await;
+    SyncGroupResponse {
+        throttle_time_ms: 0,
+        error_code: result.error.code(),
+        protocol_type: result.protocol_type,
+        protocol_name: result.protocol_name,
+        assignment: result.assignment,
+    }
+}
