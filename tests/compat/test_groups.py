@@ -1,0 +1,155 @@
+"""Consumer groups with real clients: partitions shared out one owner each, idle members,
+a member killed mid-stream (its partitions move on, nothing is skipped), resuming from
+committed offsets, and kafka-python's group consumer."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import Broker, wait_until
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def gbroker(tmp_path, request):
+    # A short initial rebalance delay keeps the tests quick (Kafka's default is 3 s).
+    b = Broker(tmp_path, ["group.initial.rebalance.delay.ms=300", "group.min.session.timeout.ms=1000"])
+    b.start()
+    yield b
+    b.stop(signal.SIGKILL if getattr(request.node, "rep_call", None) and request.node.rep_call.failed else signal.SIGTERM)
+
+
+def create(b, topic, partitions):
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(30)
+
+
+def produce(b, topic, values):
+    p = Producer({"bootstrap.servers": b.bootstrap})
+    for v in values:
+        p.produce(topic, key=str(v).encode(), value=str(v).encode())
+    assert p.flush(30) == 0
+
+
+def members(b, group, n):
+    cs = [Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                    "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}) for _ in range(n)]
+    for c in cs:
+        c.subscribe(["shared"])
+    return cs
+
+
+def settle(consumers, expect_total, timeout_s=60):
+    """Polls every member until the assignments cover `expect_total` partitions, disjointly."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for c in consumers:
+            c.poll(0.1)
+        assigned = [sorted(tp.partition for tp in c.assignment()) for c in consumers]
+        flat = [p for a in assigned for p in a]
+        if len(flat) == expect_total and len(set(flat)) == expect_total:
+            return assigned
+    raise AssertionError(f"assignments did not settle: {[c.assignment() for c in consumers]}")
+
+
+def test_three_members_share_six_partitions_one_owner_each(gbroker):
+    create(gbroker, "shared", 6)
+    produce(gbroker, "shared", range(600))
+    cs = members(gbroker, "three", 3)
+    assigned = settle(cs, 6)
+    assert all(len(a) == 2 for a in assigned), assigned
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 600 and time.monotonic() < deadline:
+        for c in cs:
+            m = c.poll(0.1)
+            if m is not None and m.error() is None:
+                seen.append(int(m.value()))
+    assert sorted(seen) == list(range(600)), "each message once: one owner per partition"
+    for c in cs:
+        c.close()
+
+
+def test_seven_members_on_six_partitions_leave_one_idle(gbroker):
+    create(gbroker, "shared", 6)
+    cs = members(gbroker, "seven", 7)
+    assigned = settle(cs, 6)
+    assert sorted(len(a) for a in assigned) == [0, 1, 1, 1, 1, 1, 1], assigned
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    described = admin.describe_consumer_groups(["seven"])["seven"].result(30)
+    assert len(described.members) == 7 and described.state.name == "STABLE"
+    for c in cs:
+        c.close()
+
+
+def test_killed_member_hands_over_and_nothing_is_skipped(gbroker, tmp_path):
+    create(gbroker, "shared", 6)
+    outs = [tmp_path / f"member{i}.txt" for i in range(3)]
+    procs = [subprocess.Popen([sys.executable, str(HERE / "group_member.py"), gbroker.bootstrap, "killers", "shared", str(o), "90"])
+             for o in outs]
+
+    def consumed():
+        return [line.split()[2] for o in outs if o.exists() for line in o.read_text().splitlines()]
+
+    produce(gbroker, "shared", range(0, 1500))
+    wait_until(lambda: len(set(consumed())) >= 300, timeout_s=60, what="members consuming")
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait(10)
+    produce(gbroker, "shared", range(1500, 3000))
+    wait_until(lambda: set(map(int, consumed())) >= set(range(3000)), timeout_s=90, what="every message consumed")
+    for p in procs[1:]:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    assert set(map(int, consumed())) == set(range(3000)), "at least once, none skipped"
+
+
+def test_group_resumes_from_committed_offsets(gbroker):
+    create(gbroker, "resume", 1)
+    produce(gbroker, "resume", range(200))
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "resumer", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    c.subscribe(["resume"])
+    got = []
+    while len(got) < 100:
+        m = c.poll(1.0)
+        if m is not None and m.error() is None:
+            got.append(int(m.value()))
+    c.commit(asynchronous=False)
+    c.close()
+    assert got == list(range(100))
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "resumer", "auto.offset.reset": "earliest"})
+    c.subscribe(["resume"])
+    m = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is not None and m.error() is None:
+            break
+    assert m is not None and int(m.value()) == 100, "continues after the committed offset"
+    c.close()
+
+
+def test_kafka_python_group_consumer(gbroker):
+    from kafka import KafkaConsumer
+    create(gbroker, "kp-group", 3)
+    produce(gbroker, "kp-group", range(300))
+    c = KafkaConsumer("kp-group", bootstrap_servers=gbroker.bootstrap, group_id="kpg", auto_offset_reset="earliest",
+                      enable_auto_commit=False, consumer_timeout_ms=20000, session_timeout_ms=6000, heartbeat_interval_ms=500)
+    got = set()
+    for m in c:
+        got.add(int(m.value))
+        if len(got) == 300:
+            break
+    c.commit()
+    assert got == set(range(300))
+    committed = {tp.partition: c.committed(tp) for tp in c.assignment()}
+    c.close()
+    assert sum(committed.values()) == 300
