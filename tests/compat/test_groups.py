@@ -153,3 +153,28 @@ def test_kafka_python_group_consumer(gbroker):
     committed = {tp.partition: c.committed(tp) for tp in c.assignment()}
     c.close()
     assert sum(committed.values()) == 300
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_committed_offsets_survive_a_broker_restart(gbroker, sig):
+    create(gbroker, "durable-offsets", 2)
+    produce(gbroker, "durable-offsets", range(100))
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "survivor", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    c.subscribe(["durable-offsets"])
+    got = 0
+    while got < 60:
+        m = c.poll(1.0)
+        if m is not None and m.error() is None:
+            got += 1
+    c.commit(asynchronous=False)
+    committed = {tp.partition: tp.offset for tp in c.committed(c.assignment(), timeout=30)}
+    c.close()
+    assert sum(committed.values()) == 60
+    gbroker.stop(sig)
+    gbroker.start()
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "survivor"})
+    from confluent_kafka import TopicPartition
+    after = c.committed([TopicPartition("durable-offsets", p) for p in range(2)], timeout=30)
+    assert {tp.partition: tp.offset for tp in after} == committed
+    c.close()

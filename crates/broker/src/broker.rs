@@ -48,6 +48,16 @@ impl Broker {
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
             config,
         });
+        // Committed offsets come back from __consumer_offsets.
+        let loaded = crate::group::offsets_log::load(&broker);
+        if !loaded.is_empty() {
+            tracing::info!(records = loaded.len(), "loaded committed offsets");
+        }
+        broker.groups.with_groups(|g, _| {
+            for (group, tp, committed) in loaded {
+                g.load_offset(&group, tp, committed);
+            }
+        });
         for (name, meta) in broker.topics.all() {
             if let Ok(cfg) = broker.topic_log_config(&meta.configs) {
                 broker.replica_manager.update_config(&name, &cfg);

@@ -398,7 +398,6 @@ macro_rules! kafka_struct {
         $crate::kafka_struct!(@sample $name { $($field : $ty),* });
     };
     (@sample $name:ident { $($field:ident : $ty:ty),* }) => {
-        #[cfg(test)]
         impl $crate::codec::Sample for $name {
             fn sample(rng: &mut u64) -> Self {
                 $name { $( $field: <$ty as $crate::codec::Sample>::sample(rng), )* }
@@ -411,15 +410,14 @@ macro_rules! kafka_struct {
     (@tag $tag:literal) => { Some($tag as u32) };
 }
 
-/// Test-only generator of pseudo-random values for every wire type, so that codec tests can
-/// fill any message. Option values are always `Some` (a field may be non-nullable at some
-/// versions), collections hold 0–2 elements.
-#[cfg(test)]
+/// A generator of pseudo-random values for every wire type, so that codec tests (here and in
+/// crates that declare messages of their own) can fill any message. Option values are always
+/// `Some` (a field may be non-nullable at some versions), collections hold 0–2 elements.
 pub trait Sample {
     fn sample(rng: &mut u64) -> Self;
 }
 
-#[cfg(test)]
+/// xorshift64, the generator behind [`Sample`].
 pub fn next_random(rng: &mut u64) -> u64 {
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
@@ -427,7 +425,6 @@ pub fn next_random(rng: &mut u64) -> u64 {
     *rng
 }
 
-#[cfg(test)]
 mod sample_impls {
     use super::*;
     macro_rules! ints { ($($t:ty),*) => {$( impl Sample for $t { fn sample(rng: &mut u64) -> Self { (next_random(rng) % 1000) as $t } } )*}; }

@@ -1,17 +1,26 @@
-//! DeleteGroups: remove empty groups and their committed offsets.
+//! DeleteGroups: remove empty groups and their committed offsets (tombstones in
+//! `__consumer_offsets`).
 
 use sluice_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, DeleteGroupsResponseResult};
 
 use super::RequestContext;
+use crate::group::offsets_log;
 
-pub fn handle(ctx: RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let results = request
-        .groups_names
-        .into_iter()
-        .map(|id| {
-            let code = ctx.broker.groups.with_groups(|g, _| g.delete(&id));
-            DeleteGroupsResponseResult { group_id: id, error_code: code.code() }
-        })
-        .collect();
+pub async fn handle(ctx: RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in request.groups_names {
+        let (mut code, offsets) = ctx.broker.groups.with_groups(|g, _| {
+            let offsets: Vec<(String, i32)> =
+                g.fetch_offsets(&id).map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            (g.delete(&id), offsets)
+        });
+        if code.code() == 0 {
+            let tombstones: Vec<_> = offsets.into_iter().map(|tp| (tp, None)).collect();
+            if let Err(e) = offsets_log::append(ctx.broker, &id, &tombstones).await {
+                code = e;
+            }
+        }
+        results.push(DeleteGroupsResponseResult { group_id: id, error_code: code.code() });
+    }
     DeleteGroupsResponse { throttle_time_ms: 0, results }
 }

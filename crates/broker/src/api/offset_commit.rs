@@ -1,4 +1,5 @@
-//! OffsetCommit: record a group's consumed positions, per partition.
+//! OffsetCommit: record a group's consumed positions, per partition, in memory and in
+//! `__consumer_offsets` (the answer waits until the records are written).
 
 use sluice_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -6,8 +7,10 @@ use sluice_protocol::messages::{
 
 use super::RequestContext;
 use crate::error::ErrorCode;
+use crate::group::offsets_log;
+use crate::group::state::CommittedOffset;
 
-pub fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let mut offsets = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
@@ -19,16 +22,29 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCo
             ));
         }
     }
-    let code = ctx.broker.groups.with_groups(|g, now| {
-        g.commit_offsets(
+    let (mut code, now) = ctx.broker.groups.with_groups(|g, now| {
+        let code = g.commit_offsets(
             now,
             &request.group_id,
             &request.member_id,
             request.generation_id_or_member_epoch,
             request.group_instance_id.as_deref(),
-            offsets,
-        )
+            offsets.clone(),
+        );
+        (code, now)
     });
+    if code == ErrorCode::None {
+        let entries: Vec<((String, i32), Option<CommittedOffset>)> = offsets
+            .into_iter()
+            .map(|(tp, offset, leader_epoch, metadata)| {
+                (tp, Some(CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now }))
+            })
+            .collect();
+        if let Err(e) = offsets_log::append(ctx.broker, &request.group_id, &entries).await {
+            tracing::warn!(group = %request.group_id, error = e.name(), "persisting committed offsets failed");
+            code = e;
+        }
+    }
     let topics = request
         .topics
         .into_iter()

@@ -5,14 +5,25 @@ use sluice_protocol::messages::{
 };
 
 use super::RequestContext;
+use crate::error::ErrorCode;
+use crate::group::offsets_log;
 
-pub fn handle(ctx: RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(ctx: RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> =
         request.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition_index))).collect();
     let result = ctx.broker.groups.with_groups(|g, _| g.delete_offsets(&request.group_id, &partitions));
     match result {
         Err(code) => OffsetDeleteResponse { error_code: code.code(), throttle_time_ms: 0, topics: Vec::new() },
         Ok(codes) => {
+            let deleted: Vec<_> = partitions
+                .iter()
+                .zip(&codes)
+                .filter(|(_, c)| **c == ErrorCode::None)
+                .map(|(tp, _)| (tp.clone(), None))
+                .collect();
+            if let Err(e) = offsets_log::append(ctx.broker, &request.group_id, &deleted).await {
+                return OffsetDeleteResponse { error_code: e.code(), throttle_time_ms: 0, topics: Vec::new() };
+            }
             let mut codes = codes.into_iter();
             let topics = request
                 .topics

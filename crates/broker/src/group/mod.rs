@@ -3,6 +3,7 @@
 //! clock. `coordinator` wires it to the request handlers.
 
 pub mod coordinator;
+pub mod offsets_log;
 pub mod state;
 
 pub use coordinator::GroupCoordinator;

@@ -674,6 +674,19 @@ impl Groups {
         ErrorCode::None
     }
 
+    /// Replays one committed offset (or its deletion) read back from `__consumer_offsets`.
+    pub fn load_offset(&mut self, group_id: &str, tp: (String, i32), committed: Option<CommittedOffset>) {
+        let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        match committed {
+            Some(c) => {
+                group.offsets.insert(tp, c);
+            }
+            None => {
+                group.offsets.remove(&tp);
+            }
+        }
+    }
+
     /// Committed offsets of a group: all, or those of `partitions`.
     pub fn fetch_offsets(&self, group_id: &str) -> Option<&BTreeMap<(String, i32), CommittedOffset>> {
         self.groups.get(group_id).map(|g| &g.offsets)

@@ -1,0 +1,207 @@
+//! Committed offsets persisted in the internal topic `__consumer_offsets`, in Kafka's record
+//! formats, so they survive restarts (and, with replication, move with partition leadership).
+//!
+//! A group's records live in partition `abs(java_hash(group)) % 50` (Kafka's choice, so the same
+//! group maps to the same partition as in Kafka). One record per committed partition:
+//!
+//! ```text
+//! key   (OffsetCommitKey, version 0): version i16 = 1 | group string | topic string | partition i32
+//! value (OffsetCommitValue, version 3): version i16 = 3 | offset i64 | leader_epoch i32 |
+//!                                      metadata string | commit_timestamp i64
+//! ```
+//!
+//! A null value (tombstone) deletes the offset. The topic is compacted (`cleanup.policy=compact`)
+//! so only the latest record per key needs to be kept. Group membership is not persisted yet:
+//! members rejoin after a restart, as they would after a coordinator move.
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::codec::{Decode, Encode, Version};
+use sluice_protocol::{RecordBatchBuilder, RecordBatches};
+use sluice_storage::TopicPartition;
+
+use super::state::CommittedOffset;
+use crate::broker::Broker;
+use crate::error::ErrorCode;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// `offsets.topic.num.partitions`
+pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
+/// `offsets.topic.segment.bytes`
+const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "104857600";
+/// Key versions 0 and 1 are offset commits; 2 is group metadata.
+const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
+const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+
+sluice_protocol::kafka_struct! {
+    /// The key of an offset commit record (after its version).
+    pub struct OffsetCommitKey {
+        group: String [0, MAX],
+        topic: String [0, MAX],
+        partition: i32 [0, MAX],
+    }
+}
+
+sluice_protocol::kafka_struct! {
+    /// The value of an offset commit record (after its version).
+    pub struct OffsetCommitValue {
+        offset: i64 [0, MAX],
+        leader_epoch: i32 [3, MAX],
+        metadata: String [0, MAX],
+        commit_timestamp: i64 [0, MAX],
+        expire_timestamp: i64 [1, 1],
+    }
+}
+
+/// Java's `String.hashCode` over UTF-16 code units, as Kafka uses to place groups.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `__consumer_offsets` partition that holds `group`.
+pub fn partition_for(group: &str) -> i32 {
+    let h = java_string_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % OFFSETS_TOPIC_PARTITIONS
+}
+
+fn encode_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let v = Version::new(0, false);
+    OFFSET_COMMIT_KEY_VERSION.encode(&mut buf, v);
+    OffsetCommitKey { group: group.into(), topic: topic.into(), partition }.encode(&mut buf, v);
+    buf.to_vec()
+}
+
+fn encode_value(c: &CommittedOffset) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let v = Version::new(OFFSET_COMMIT_VALUE_VERSION, false);
+    OFFSET_COMMIT_VALUE_VERSION.encode(&mut buf, v);
+    OffsetCommitValue {
+        offset: c.offset,
+        leader_epoch: c.leader_epoch,
+        metadata: c.metadata.clone().unwrap_or_default(),
+        commit_timestamp: c.commit_timestamp_ms,
+        expire_timestamp: -1,
+    }
+    .encode(&mut buf, v);
+    buf.to_vec()
+}
+
+/// Creates `__consumer_offsets` if it does not exist yet.
+pub fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
+    if broker.topics.get(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let configs = [
+        ("cleanup.policy".to_string(), Some("compact".to_string())),
+        ("segment.bytes".to_string(), Some(OFFSETS_TOPIC_SEGMENT_BYTES.to_string())),
+    ];
+    match crate::topic_admin::create_topic(broker, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, 1, &configs, false) {
+        Ok(_) | Err((ErrorCode::TopicAlreadyExists, _)) => Ok(()),
+        Err((code, message)) => {
+            tracing::error!(error = code.name(), %message, "cannot create __consumer_offsets");
+            Err(ErrorCode::CoordinatorNotAvailable)
+        }
+    }
+}
+
+/// Appends commits (`None`: a deletion) of one group, waiting for them to be durable in the
+/// sense of acks=all.
+pub async fn append(
+    broker: &Broker,
+    group: &str,
+    entries: &[((String, i32), Option<CommittedOffset>)],
+) -> Result<(), ErrorCode> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    ensure_topic(broker)?;
+    let now = entries.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.commit_timestamp_ms)).max().unwrap_or(0);
+    let mut builder = RecordBatchBuilder::new(now);
+    for ((topic, partition), committed) in entries {
+        let key = encode_key(group, topic, *partition);
+        let value = committed.as_ref().map(encode_value);
+        builder.append(now, Some(&key), value.as_deref(), &[]);
+    }
+    let mut records = builder.build();
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
+    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
+}
+
+/// Reads every offset commit in `__consumer_offsets`, in log order, for replay at startup.
+pub fn load(broker: &Broker) -> Vec<(String, (String, i32), Option<CommittedOffset>)> {
+    let mut out = Vec::new();
+    let Some(meta) = broker.topics.get(OFFSETS_TOPIC) else { return out };
+    for p in 0..meta.partitions {
+        let Some(partition) = broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)) else {
+            continue;
+        };
+        let log = partition.log.read();
+        let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
+        while offset < end {
+            let Ok(data) = log.read(offset, 8 << 20, end, true) else { break };
+            if data.records.is_empty() {
+                break;
+            }
+            for batch in RecordBatches::new(data.records.clone()).flatten() {
+                let Ok(records) = batch.records() else { continue };
+                for record in records.flatten() {
+                    if let Some(entry) = decode(record.key, record.value) {
+                        out.push(entry);
+                    }
+                }
+            }
+            offset = data.next_offset;
+        }
+    }
+    out
+}
+
+fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<(String, (String, i32), Option<CommittedOffset>)> {
+    let mut key = key?;
+    let key_version = i16::decode(&mut key, Version::new(0, false)).ok()?;
+    if !(0..=1).contains(&key_version) {
+        return None; // group metadata and other record types
+    }
+    let k = OffsetCommitKey::decode(&mut key, Version::new(0, false)).ok()?;
+    let committed = match value {
+        None => None,
+        Some(mut value) => {
+            let version = i16::decode(&mut value, Version::new(0, false)).ok()?;
+            let v = OffsetCommitValue::decode(&mut value, Version::new(version, version >= 4)).ok()?;
+            Some(CommittedOffset {
+                offset: v.offset,
+                leader_epoch: if version >= 3 { v.leader_epoch } else { -1 },
+                metadata: Some(v.metadata),
+                commit_timestamp_ms: v.commit_timestamp,
+            })
+        }
+    };
+    Some((k.group, (k.topic, k.partition), committed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_hash_and_partition_match_kafka() {
+        // Java: "".hashCode() == 0, "a".hashCode() == 97, "hello".hashCode() == 99162322.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(partition_for("hello"), 99_162_322 % 50);
+    }
+
+    #[test]
+    fn records_round_trip_including_tombstones() {
+        let c = CommittedOffset { offset: 42, leader_epoch: 3, metadata: Some("m".into()), commit_timestamp_ms: 1000 };
+        let key = Bytes::from(encode_key("g", "t", 7));
+        let value = Bytes::from(encode_value(&c));
+        assert_eq!(&key[..2], &[0, 1], "key version 1");
+        assert_eq!(&value[..2], &[0, 3], "value version 3");
+        assert_eq!(decode(Some(key.clone()), Some(value)), Some(("g".into(), ("t".into(), 7), Some(c))));
+        assert_eq!(decode(Some(key), None), Some(("g".into(), ("t".into(), 7), None)));
+    }
+}
