@@ -178,3 +178,45 @@ def test_committed_offsets_survive_a_broker_restart(gbroker, sig):
     after = c.committed([TopicPartition("durable-offsets", p) for p in range(2)], timeout=30)
     assert {tp.partition: tp.offset for tp in after} == committed
     c.close()
+
+
+def run_cli(b, *args, expect=0):
+    sluice_bin = os.environ.get("SLUICE_CLI", str(HERE.parents[1] / "target" / "debug" / "sluice"))
+    r = subprocess.run([sluice_bin, "-b", b.bootstrap, *args], capture_output=True, timeout=120)
+    assert r.returncode == expect, (r.returncode, r.stdout, r.stderr)
+    return r.stdout.decode(), r.stderr.decode()
+
+
+def test_cli_group_list_describe_lag_reset_and_delete(gbroker):
+    create(gbroker, "lagging", 1)
+    produce(gbroker, "lagging", range(100))
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "laggards", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "client.id": "lag-client"})
+    c.subscribe(["lagging"])
+    got = 0
+    while got < 30:
+        m = c.poll(1.0)
+        if m is not None and m.error() is None:
+            got += 1
+    c.commit(asynchronous=False)
+    out, _ = run_cli(gbroker, "group", "list")
+    assert "laggards\tStable\tconsumer" in out
+    out, _ = run_cli(gbroker, "group", "describe", "laggards")
+    assert "group laggards: Stable (1 members" in out and "lag-client" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("lagging")]
+    assert len(rows) == 1
+    assert (rows[0][2], rows[0][3], rows[0][4], rows[0][5]) == ("30", "100", "70", "lag-client"), "committed, log end, lag, owner"
+    # Resetting needs the group to be inactive.
+    _, err = run_cli(gbroker, "group", "reset-offsets", "laggards", "-t", "lagging", "--to-earliest", expect=1)
+    assert "UNKNOWN_MEMBER_ID" in err and "active members" in err
+    _, err = run_cli(gbroker, "group", "delete", "laggards", expect=1)
+    assert "NON_EMPTY_GROUP" in err
+    c.close()
+    wait_until(lambda: "laggards\tEmpty" in run_cli(gbroker, "group", "list")[0], what="group empty after close")
+    run_cli(gbroker, "group", "reset-offsets", "laggards", "-t", "lagging", "--to-offset", "10")
+    out, _ = run_cli(gbroker, "group", "describe", "laggards")
+    rows = [line.split() for line in out.splitlines() if line.startswith("lagging")]
+    assert [(r[2], r[4]) for r in rows] == [("10", "90")]
+    run_cli(gbroker, "group", "delete", "laggards")
+    _, err = run_cli(gbroker, "group", "describe", "laggards", expect=1)
+    assert "GROUP_ID_NOT_FOUND" in err

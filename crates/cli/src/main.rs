@@ -49,6 +49,9 @@ enum Command {
     /// Cluster information.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// List, describe (with lag), reset offsets of, and delete consumer groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -212,6 +215,40 @@ enum TopicCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum GroupCommand {
+    /// List consumer groups with their state.
+    #[command(after_help = "Example:\n  sluice group list")]
+    List,
+    /// Members, assignments, and per partition the committed offset, log end and lag.
+    #[command(after_help = "Example:\n  sluice group describe billing")]
+    Describe { group: String },
+    /// Set a group's committed offsets for a topic (the group must have no active members).
+    #[command(
+        after_help = "Examples:\n  sluice group reset-offsets billing -t orders --to-earliest\n  sluice group reset-offsets billing -t orders --to-offset 1000\n  sluice group reset-offsets billing -t orders --to-datetime 1700000000000"
+    )]
+    ResetOffsets {
+        group: String,
+        #[arg(short, long)]
+        topic: String,
+        /// Only this partition (default: all).
+        #[arg(short, long)]
+        partition: Option<i32>,
+        #[arg(long, conflicts_with_all = ["to_latest", "to_offset", "to_datetime"])]
+        to_earliest: bool,
+        #[arg(long, conflicts_with_all = ["to_offset", "to_datetime"])]
+        to_latest: bool,
+        #[arg(long, conflicts_with = "to_datetime")]
+        to_offset: Option<i64>,
+        /// Milliseconds since the epoch: the first offset at or after it.
+        #[arg(long)]
+        to_datetime: Option<i64>,
+    },
+    /// Delete a group with no active members, and its committed offsets.
+    #[command(after_help = "Example:\n  sluice group delete billing")]
+    Delete { group: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum ClusterCommand {
     /// Brokers, controller, and each partition's leader and ISR.
     #[command(after_help = "Example:\n  sluice cluster info")]
@@ -252,6 +289,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,
         Command::Cluster(ClusterCommand::Info) => cluster_info(client).await,
+        Command::Group(cmd) => group(client, cmd).await,
         Command::Perf(PerfCommand::Produce { topic, count, size, acks, compression, batch_size, linger_ms, json }) => {
             let config = ProducerConfig {
                 acks: parse_acks(&acks)?,
@@ -455,6 +493,98 @@ async fn cluster_info(client: Client) -> anyhow::Result<()> {
                 "  {}-{}\tleader {}\tepoch {}\treplicas {:?}\tisr {:?}",
                 t.name, p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
             );
+        }
+    }
+    Ok(())
+}
+
+async fn group(client: Client, cmd: GroupCommand) -> anyhow::Result<()> {
+    match cmd {
+        GroupCommand::List => {
+            for g in client.list_groups().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    g.group_id,
+                    g.state,
+                    if g.protocol_type.is_empty() { "-" } else { &g.protocol_type }
+                );
+            }
+        }
+        GroupCommand::Describe { group } => {
+            let d = client.describe_group(&group).await?;
+            let committed = client.committed_offsets(&group).await?;
+            if d.state == "Dead" && committed.is_empty() {
+                return Err(ClientError::kafka(69, Some(format!("group '{group}' does not exist"))).into());
+            }
+            println!(
+                "group {}: {} ({} members, protocol {})",
+                d.group_id,
+                d.state,
+                d.members.len(),
+                if d.protocol.is_empty() { "-" } else { &d.protocol }
+            );
+            let mut owners = std::collections::BTreeMap::new();
+            for m in &d.members {
+                println!("  member {} client {} host {}", m.member_id, m.client_id, m.client_host);
+                for tp in &m.assignment {
+                    owners.insert(tp.clone(), m.client_id.clone());
+                }
+            }
+            println!("{:<24} {:<10} {:<12} {:<12} {:<8} owner", "topic", "partition", "committed", "log-end", "lag");
+            let mut rows: std::collections::BTreeSet<(String, i32)> = committed.keys().cloned().collect();
+            rows.extend(owners.keys().cloned());
+            for (topic, partition) in rows {
+                let end = client.list_offset(&topic, partition, -1).await.map(|(o, _)| o).unwrap_or(-1);
+                let c = committed.get(&(topic.clone(), partition)).copied();
+                let lag = match c {
+                    Some(c) if end >= 0 => (end - c).max(0).to_string(),
+                    _ => "-".into(),
+                };
+                let owner = owners.get(&(topic.clone(), partition)).cloned().unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<24} {:<10} {:<12} {:<12} {:<8} {}",
+                    topic,
+                    partition,
+                    c.map_or("-".into(), |c| c.to_string()),
+                    end,
+                    lag,
+                    owner
+                );
+            }
+        }
+        GroupCommand::ResetOffsets { group, topic, partition, to_earliest, to_latest, to_offset, to_datetime } => {
+            let timestamp = match (to_earliest, to_latest, to_offset, to_datetime) {
+                (true, _, _, _) => Some(-2),
+                (_, true, _, _) => Some(-1),
+                (_, _, Some(_), _) => None,
+                (_, _, _, Some(ts)) => Some(ts),
+                _ => anyhow::bail!("say where to: --to-earliest, --to-latest, --to-offset N or --to-datetime MS"),
+            };
+            let info = client.topic(&topic).await?;
+            let partitions: Vec<i32> = match partition {
+                Some(p) => vec![p],
+                None => info.partitions.iter().map(|p| p.partition).collect(),
+            };
+            let mut offsets = std::collections::BTreeMap::new();
+            for p in partitions {
+                let target = match (timestamp, to_offset) {
+                    (None, Some(o)) => o,
+                    (Some(ts), _) => match client.list_offset(&topic, p, ts).await?.0 {
+                        -1 => client.list_offset(&topic, p, -1).await?.0,
+                        o => o,
+                    },
+                    _ => unreachable!("one target was checked above"),
+                };
+                offsets.insert((topic.clone(), p), target);
+            }
+            client.commit_group_offsets(&group, &offsets).await?;
+            for ((t, p), o) in &offsets {
+                println!("{group}\t{t}\t{p}\t{o}");
+            }
+        }
+        GroupCommand::Delete { group } => {
+            client.delete_group(&group).await?;
+            println!("deleted group {group}");
         }
     }
     Ok(())

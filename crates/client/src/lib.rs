@@ -8,6 +8,7 @@ pub mod client;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod groups;
 pub mod partitioner;
 pub mod producer;
 
@@ -15,5 +16,6 @@ pub use admin::ConfigEntry;
 pub use client::{BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
 pub use error::{ClientError, Result};
+pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sluice_protocol::Compression;
