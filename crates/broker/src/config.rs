@@ -80,6 +80,8 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.flush.start.offset.checkpoint.interval.ms", "60000"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.cleanup.policy", "delete"),
+    ("log.cleaner.backoff.ms", "15000"),
+    ("log.cleaner.delete.retention.ms", "86400000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
     ("group.initial.rebalance.delay.ms", "3000"),
@@ -269,6 +271,7 @@ impl BrokerConfig {
         if let Some(ms) = int("log.flush.interval.ms", 0, i64::MAX)? {
             log.flush_ms = ms;
         }
+        log.delete_retention_ms = int("log.cleaner.delete.retention.ms", 0, i64::MAX)?.unwrap_or(86_400_000);
         let policy = get("log.cleanup.policy").unwrap_or_default();
         log.set("cleanup.policy", &policy).map_err(|e| invalid("log.cleanup.policy", &policy, &e.to_string()))?;
 
@@ -280,6 +283,7 @@ impl BrokerConfig {
             int("log.flush.scheduler.interval.ms", 1, i64::MAX)?.unwrap_or(i64::MAX);
         log_manager.flush_offset_checkpoint_interval_ms =
             int("log.flush.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
+        log_manager.cleaner_backoff_ms = int("log.cleaner.backoff.ms", 1, i64::MAX)?.unwrap_or(15_000);
         log_manager.flush_start_offset_checkpoint_interval_ms =
             int("log.flush.start.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
 

@@ -41,6 +41,7 @@ pub fn topic_config_value(
         "flush.messages" => config.flush_messages.to_string(),
         "flush.ms" => config.flush_ms.to_string(),
         "max.message.bytes" => config.max_message_bytes.to_string(),
+        "delete.retention.ms" => config.delete_retention_ms.to_string(),
         "cleanup.policy" => match (config.cleanup_policy.delete, config.cleanup_policy.compact) {
             (true, true) => "compact,delete".into(),
             (false, true) => "compact".into(),

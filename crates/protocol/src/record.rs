@@ -199,6 +199,11 @@ pub struct RecordBatchBuilder {
     attributes: i16,
     compression: Compression,
     count: i32,
+    /// Offset delta of the next record appended with [`RecordBatchBuilder::append`].
+    next_delta: i32,
+    /// The batch's last offset delta, when set explicitly (records dropped by compaction keep
+    /// the batch's original range).
+    last_offset_delta: Option<i32>,
     records: Vec<u8>,
     scratch: Vec<u8>,
 }
@@ -215,6 +220,8 @@ impl RecordBatchBuilder {
             attributes: 0,
             compression: Compression::None,
             count: 0,
+            next_delta: 0,
+            last_offset_delta: None,
             records: Vec::new(),
             scratch: Vec::new(),
         }
@@ -244,6 +251,14 @@ impl RecordBatchBuilder {
         self
     }
 
+    /// Sets the batch's last offset delta (at least that of the last record), so that a batch
+    /// rewritten with some records removed still spans its original offsets, as Kafka's
+    /// cleaner keeps them.
+    pub fn last_offset_delta(mut self, delta: i32) -> Self {
+        self.last_offset_delta = Some(delta);
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.count as usize
     }
@@ -259,11 +274,25 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[(&str, Option<&[u8]>)],
     ) -> &mut Self {
+        self.append_at(self.next_delta, timestamp, key, value, headers)
+    }
+
+    /// Appends a record at an explicit offset delta (larger than the previous record's), for
+    /// rewriting a batch without some of its records.
+    pub fn append_at(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+    ) -> &mut Self {
+        assert!(offset_delta >= self.next_delta, "offset deltas grow: {offset_delta} after {}", self.next_delta);
         let body = &mut self.scratch;
         body.clear();
         body.push(0);
         write_varlong(body, timestamp - self.base_timestamp);
-        write_varint(body, self.count);
+        write_varint(body, offset_delta);
         let put = |body: &mut Vec<u8>, bytes: Option<&[u8]>| match bytes {
             Some(b) => {
                 write_varint(body, i32::try_from(b.len()).expect("record field under 2 GiB"));
@@ -282,6 +311,7 @@ impl RecordBatchBuilder {
         self.records.extend_from_slice(body);
         self.max_timestamp = self.max_timestamp.max(timestamp);
         self.count += 1;
+        self.next_delta = offset_delta + 1;
         self
     }
 
@@ -306,7 +336,8 @@ impl RecordBatchBuilder {
         out.push(record_batch::MAGIC_V2 as u8);
         out.extend_from_slice(&[0; 4]); // CRC, written below
         out.extend_from_slice(&attributes.to_be_bytes());
-        out.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
+        let last_delta = self.last_offset_delta.unwrap_or(0).max(self.next_delta - 1).max(0);
+        out.extend_from_slice(&last_delta.to_be_bytes());
         out.extend_from_slice(&self.base_timestamp.to_be_bytes());
         let max_ts = if self.count == 0 { self.base_timestamp } else { self.max_timestamp };
         out.extend_from_slice(&max_ts.to_be_bytes());

@@ -39,6 +39,9 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `cleanup.policy` (broker `log.cleanup.policy`).
     pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms` (broker `log.cleaner.delete.retention.ms`): how long compaction
+    /// keeps tombstones, so consumers can see deletions.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -54,6 +57,7 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             max_message_bytes: 1024 * 1024 + 12,
             cleanup_policy: CleanupPolicy::DELETE,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -74,6 +78,7 @@ impl LogConfig {
         "flush.ms",
         "max.message.bytes",
         "cleanup.policy",
+        "delete.retention.ms",
     ];
 
     /// Sets one topic-level config from its string form, validating it like Kafka does.
@@ -94,6 +99,7 @@ impl LogConfig {
             "retention.bytes" => self.retention_bytes = long()?,
             "flush.messages" => self.flush_messages = at_least(1)?,
             "flush.ms" => self.flush_ms = at_least(0)?,
+            "delete.retention.ms" => self.delete_retention_ms = at_least(0)?,
             "max.message.bytes" => self.max_message_bytes = at_least(0)?.min(i64::from(i32::MAX)) as usize,
             "cleanup.policy" => {
                 let mut policy = CleanupPolicy { delete: false, compact: false };

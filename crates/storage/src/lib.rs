@@ -8,6 +8,7 @@
 //! (see `sluice_protocol::record_batch`).
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod clock;
 pub mod config;
 pub mod epoch;
@@ -18,6 +19,7 @@ pub mod manager;
 pub mod segment;
 pub mod topic_partition;
 
+pub use cleaner::CleanStats;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupPolicy, LogConfig};
 pub use epoch::{EpochEntry, LeaderEpochFileCache};

@@ -722,6 +722,85 @@ impl Log {
         Ok(())
     }
 
+    /// Compaction (`cleanup.policy=compact`): rewrites each segment below both the active
+    /// segment and the high watermark without the records a later record of the same key
+    /// supersedes, and without tombstones older than `delete.retention.ms`. See `cleaner`.
+    pub fn compact(&mut self) -> Result<crate::cleaner::CleanStats> {
+        self.check_online()?;
+        let mut stats = crate::cleaner::CleanStats::default();
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let cleanable: Vec<(i64, i64)> =
+            bases.windows(2).map(|w| (w[0], w[1])).filter(|&(_, next)| next <= self.high_watermark).collect();
+        if cleanable.is_empty() {
+            return Ok(stats);
+        }
+        // 1. The latest offset of every key, over the whole log.
+        let mut latest = std::collections::HashMap::new();
+        let mut offset = self.log_start_offset;
+        while offset < self.log_end_offset {
+            let data = self.read(offset, 4 << 20, self.log_end_offset, true)?;
+            if data.records.is_empty() {
+                break;
+            }
+            crate::cleaner::collect_latest(&data.records, &mut latest);
+            offset = data.next_offset;
+        }
+        // 2. Rewrite each cleanable segment that loses records.
+        let now = self.clock.now_ms();
+        for (base, next) in cleanable {
+            let Some(segment) = self.segments.get(&base) else { continue };
+            let drop_tombstones = now - segment.largest_timestamp() > self.config.delete_retention_ms;
+            let mut bytes = BytesMut::new();
+            let mut at = base.max(self.log_start_offset);
+            while at < next {
+                let data = segment.read(at, 4 << 20, next, true, &mut bytes)?;
+                if data.bytes == 0 {
+                    break;
+                }
+                at = data.next_offset;
+            }
+            let size_before = segment.size();
+            let original = bytes.freeze();
+            let (cleaned, removed) = crate::cleaner::clean_batches(&original, &latest, drop_tombstones);
+            if removed == 0 {
+                continue;
+            }
+            stats.segments_rewritten += 1;
+            stats.records_removed += removed;
+            stats.bytes_before += size_before;
+            stats.bytes_after += cleaned.len() as u64;
+            let result = self.replace_segment(base, &cleaned);
+            self.offline_on_err(result)?;
+        }
+        if stats.segments_rewritten > 0 {
+            tracing::info!(tp = %self.tp, ?stats, "compacted log");
+        }
+        Ok(stats)
+    }
+
+    /// Replaces segment `base` with `bytes`, crash-safely: `.cleaned`, then `.swap` (decided),
+    /// then the old files go and the swap file becomes the segment.
+    fn replace_segment(&mut self, base: i64, bytes: &[u8]) -> Result<()> {
+        use crate::segment::segment_file;
+        let cleaned = segment_file(&self.dir, base, "log.cleaned");
+        let swap = segment_file(&self.dir, base, "log.swap");
+        let log = segment_file(&self.dir, base, LOG_FILE_SUFFIX);
+        crate::checkpoint::write_atomically(&cleaned, bytes)?;
+        fs::rename(&cleaned, &swap).map_err(|e| io_err("rename cleaned segment", &swap, e))?;
+        crate::checkpoint::sync_dir(&self.dir)?;
+        if let Some(old) = self.segments.remove(&base) {
+            old.delete()?;
+        }
+        fs::rename(&swap, &log).map_err(|e| io_err("swap in cleaned segment", &log, e))?;
+        crate::checkpoint::sync_dir(&self.dir)?;
+        let now = self.clock.now_ms();
+        let mut segment = LogSegment::open(&self.dir, base, &self.config, now, false)?;
+        segment.recover(None, i64::MIN)?;
+        segment.on_become_inactive()?;
+        self.segments.insert(base, segment);
+        Ok(())
+    }
+
     /// fsyncs everything up to the log end offset.
     pub fn flush(&mut self) -> Result<()> {
         self.flush_up_to(self.log_end_offset)
@@ -795,8 +874,22 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
         let entry = entry.map_err(|e| io_err("list log directory", dir, e))?;
         let path = entry.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        if name.ends_with(".tmp") || name.ends_with(".deleted") || name.ends_with(".cleaned") || name.ends_with(".swap")
-        {
+        if name.ends_with(".swap") {
+            // A compaction decided this swap before stopping: finish it. The old segment's
+            // files go; the indexes are rebuilt when the segment loads.
+            let target = path.with_extension("");
+            for suffix in [INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+                let _ = fs::remove_file(target.with_extension(suffix));
+            }
+            fs::rename(&path, &target).map_err(|e| io_err("complete segment swap", &target, e))?;
+            if let Some(stem) = target.file_stem().and_then(|s| s.to_str())
+                && let Ok(base) = stem.parse::<i64>()
+            {
+                logs.push(base);
+            }
+            continue;
+        }
+        if name.ends_with(".tmp") || name.ends_with(".deleted") || name.ends_with(".cleaned") {
             fs::remove_file(&path).map_err(|e| io_err("remove temporary file", &path, e))?;
             continue;
         }
@@ -812,6 +905,7 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
         }
     }
     logs.sort_unstable();
+    logs.dedup();
     for (base, path) in indexes {
         if logs.binary_search(&base).is_err() {
             fs::remove_file(&path).map_err(|e| io_err("remove orphan index", &path, e))?;

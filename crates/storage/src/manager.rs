@@ -57,6 +57,8 @@ pub struct LogManagerConfig {
     pub flush_offset_checkpoint_interval_ms: i64,
     /// `log.flush.start.offset.checkpoint.interval.ms`
     pub flush_start_offset_checkpoint_interval_ms: i64,
+    /// `log.cleaner.backoff.ms`: how often compacted logs are cleaned.
+    pub cleaner_backoff_ms: i64,
 }
 
 impl LogManagerConfig {
@@ -68,6 +70,7 @@ impl LogManagerConfig {
             flush_scheduler_interval_ms: i64::MAX,
             flush_offset_checkpoint_interval_ms: 60_000,
             flush_start_offset_checkpoint_interval_ms: 60_000,
+            cleaner_backoff_ms: 15_000,
         }
     }
 }
@@ -84,6 +87,7 @@ struct Timers {
     last_flush_check_ms: i64,
     last_offset_checkpoint_ms: i64,
     last_start_offset_checkpoint_ms: i64,
+    last_clean_ms: i64,
 }
 
 /// What one maintenance pass did.
@@ -92,6 +96,7 @@ pub struct MaintenanceReport {
     pub segments_deleted: usize,
     pub logs_flushed: usize,
     pub checkpoints_written: bool,
+    pub records_compacted: u64,
 }
 
 #[derive(Debug)]
@@ -195,6 +200,7 @@ impl LogManager {
             last_flush_check_ms: now,
             last_offset_checkpoint_ms: now,
             last_start_offset_checkpoint_ms: now,
+            last_clean_ms: now,
         };
         tracing::info!(logs = logs.len(), dirs = dirs.len(), "log manager loaded");
         Ok(LogManager {
@@ -304,7 +310,7 @@ impl LogManager {
     pub fn maintenance(&self) -> MaintenanceReport {
         let now = self.clock.now_ms();
         let mut report = MaintenanceReport::default();
-        let (retention_due, flush_check_due, offsets_due, starts_due) = {
+        let (retention_due, flush_check_due, offsets_due, starts_due, clean_due) = {
             let mut t = self.timers.lock();
             let due = |last: &mut i64, interval: i64| {
                 let is_due = now.saturating_sub(*last) >= interval;
@@ -318,6 +324,7 @@ impl LogManager {
                 due(&mut t.last_flush_check_ms, self.config.flush_scheduler_interval_ms),
                 due(&mut t.last_offset_checkpoint_ms, self.config.flush_offset_checkpoint_interval_ms),
                 due(&mut t.last_start_offset_checkpoint_ms, self.config.flush_start_offset_checkpoint_interval_ms),
+                due(&mut t.last_clean_ms, self.config.cleaner_backoff_ms),
             )
         };
         for (tp, log) in self.all_logs() {
@@ -329,6 +336,12 @@ impl LogManager {
                 match log.delete_old_segments() {
                     Ok(n) => report.segments_deleted += n,
                     Err(e) => tracing::error!(%tp, error = %e, "retention failed"),
+                }
+            }
+            if clean_due && log.config().cleanup_policy.compact {
+                match log.compact() {
+                    Ok(stats) => report.records_compacted += stats.records_removed,
+                    Err(e) => tracing::error!(%tp, error = %e, "compaction failed"),
                 }
             }
             // Rolled segments are flushed here, off the append path (Kafka schedules the
