@@ -86,6 +86,8 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.max.session.timeout.ms", "1800000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.max.size", "2147483647"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
     ("keeper.connect", ""),
     ("zookeeper.connect", ""),
 ];
@@ -108,8 +110,10 @@ pub struct BrokerConfig {
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
     pub log_manager: LogManagerConfig,
-    /// `group.*` settings of the group coordinator.
+    /// `group.*` and `offsets.retention.minutes` settings of the group coordinator.
     pub group: crate::group::state::GroupConfig,
+    /// `offsets.retention.check.interval.ms`
+    pub offsets_retention_check_interval_ms: u64,
     /// Every effective key, for DescribeConfigs on the broker resource.
     pub values: BTreeMap<String, String>,
 }
@@ -316,8 +320,12 @@ impl BrokerConfig {
                     .unwrap_or(1_800_000) as i32,
                 initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms", 0, i64::from(i32::MAX))?
                     .unwrap_or(3_000),
+                offsets_retention_ms: int("offsets.retention.minutes", 1, i64::from(i32::MAX))?.unwrap_or(10_080)
+                    * 60_000,
                 max_size: int("group.max.size", 1, i64::from(i32::MAX))?.unwrap_or(i64::from(i32::MAX)) as usize,
             },
+            offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms", 1, i64::MAX)?
+                .unwrap_or(600_000) as u64,
             log,
             log_manager,
             values: effective,

@@ -118,6 +118,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             // Group sessions and rebalance deadlines are checked ten times a second.
             let mut group_tick = tokio::time::interval(Duration::from_millis(100));
+            let mut expiry_tick =
+                tokio::time::interval(Duration::from_millis(broker.config.offsets_retention_check_interval_ms));
             loop {
                 tokio::select! {
                     _ = stop.recv() => break,
@@ -126,6 +128,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
                     _ = group_tick.tick() => broker.groups.tick(),
+                    _ = expiry_tick.tick() => expire_offsets(&broker).await,
                 }
             }
         })
@@ -150,6 +153,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
     tracing::info!("sluiced stopped cleanly");
     Ok(())
+}
+
+/// Writes tombstones for the committed offsets that `offsets.retention.minutes` expired.
+async fn expire_offsets(broker: &Broker) {
+    let mut by_group: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
+    for (group, tp) in broker.groups.expire_offsets() {
+        by_group.entry(group).or_default().push((tp, None));
+    }
+    for (group, tombstones) in by_group {
+        tracing::info!(%group, partitions = tombstones.len(), "expiring committed offsets");
+        if let Err(e) = sluice_broker::group::offsets_log::append(broker, &group, &tombstones).await {
+            tracing::warn!(%group, error = e.name(), "writing offset tombstones failed");
+        }
+    }
 }
 
 async fn wait_for_signal() {

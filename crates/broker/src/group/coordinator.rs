@@ -81,6 +81,13 @@ impl GroupCoordinator {
         inner.route(outputs);
     }
 
+    /// Expires old offsets of empty groups (`offsets.retention.minutes`); returns them so the
+    /// caller writes their tombstones.
+    pub fn expire_offsets(&self) -> Vec<(String, (String, i32))> {
+        let now = self.clock.now_ms();
+        self.inner.lock().groups.expire_offsets(now)
+    }
+
     pub async fn join(&self, request: JoinRequest) -> JoinResult {
         let wait_ms = request.rebalance_timeout_ms.max(request.session_timeout_ms).max(0) as u64 + EXTRA_WAIT_MS;
         let group_id = request.group_id.clone();

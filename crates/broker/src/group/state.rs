@@ -29,6 +29,9 @@ pub struct GroupConfig {
     pub initial_rebalance_delay_ms: i64,
     /// `group.max.size`
     pub max_size: usize,
+    /// `offsets.retention.minutes`, in ms: an empty group's committed offsets expire this long
+    /// after they were committed (KIP-211).
+    pub offsets_retention_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -38,6 +41,7 @@ impl Default for GroupConfig {
             max_session_timeout_ms: 1_800_000,
             initial_rebalance_delay_ms: 3_000,
             max_size: usize::MAX,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -692,6 +696,29 @@ impl Groups {
         self.groups.get(group_id).map(|g| &g.offsets)
     }
 
+    /// Removes committed offsets of empty groups older than `offsets.retention.minutes`, and
+    /// groups left with nothing; returns what expired, for tombstones in `__consumer_offsets`.
+    pub fn expire_offsets(&mut self, now_ms: i64) -> Vec<(String, (String, i32))> {
+        let retention = self.config.offsets_retention_ms;
+        let mut expired = Vec::new();
+        for group in self.groups.values_mut() {
+            if group.state != GroupState::Empty {
+                continue;
+            }
+            group.offsets.retain(|tp, c| {
+                let keep = now_ms - c.commit_timestamp_ms <= retention;
+                if !keep {
+                    expired.push((group.group_id.clone(), tp.clone()));
+                }
+                keep
+            });
+        }
+        self.groups.retain(|_, g| {
+            !(g.state == GroupState::Empty && g.members.is_empty() && g.offsets.is_empty() && g.generation_id == 0)
+        });
+        expired
+    }
+
     /// OffsetDelete: forgets committed offsets of a group that has no active members (with
     /// members, GROUP_SUBSCRIBED_TO_TOPIC: the classic protocol's subscription is opaque here).
     pub fn delete_offsets(
@@ -859,6 +886,19 @@ mod tests {
         let outputs = g.tick(31_001);
         assert_eq!(outputs.len(), 2, "a and c get the new generation");
         assert!(!g.group("g").expect("exists").has_member(&b));
+    }
+
+    #[test]
+    fn offsets_of_empty_groups_expire_after_the_retention() {
+        let mut g = Groups::new(GroupConfig { offsets_retention_ms: 1_000, ..config() });
+        let tp = ("t".to_string(), 0);
+        g.commit_offsets(0, "idle", "", -1, None, vec![(tp.clone(), 5, -1, None)]);
+        let (a, _) = join_new(&mut g, 0, "busy");
+        g.commit_offsets(0, "busy", &a, 1, None, vec![(tp.clone(), 9, -1, None)]);
+        assert!(g.expire_offsets(900).is_empty());
+        assert_eq!(g.expire_offsets(1_001), vec![("idle".to_string(), tp.clone())], "only the empty group's offsets");
+        assert!(g.group("idle").is_none(), "a group with nothing left is forgotten");
+        assert_eq!(g.fetch_offsets("busy").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(9));
     }
 
     #[test]
