@@ -67,7 +67,8 @@ def test_bad_offset_is_reported(broker):
 
 @pytest.mark.parametrize("command", [["produce"], ["consume"], ["topic", "create"], ["topic", "list"], ["topic", "describe"],
                                      ["topic", "alter"], ["topic", "add-partitions"], ["topic", "delete"], ["cluster", "info"],
-                                     ["perf", "produce"], ["perf", "consume"]])
+                                     ["perf", "produce"], ["perf", "consume"], ["group", "list"], ["group", "describe"],
+                                     ["group", "reset-offsets"], ["group", "delete"]])
 def test_every_command_has_help_with_an_example(command):
     result = subprocess.run([SLUICE, *command, "--help"], capture_output=True, timeout=60)
     assert result.returncode == 0

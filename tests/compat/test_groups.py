@@ -220,3 +220,16 @@ def test_cli_group_list_describe_lag_reset_and_delete(gbroker):
     run_cli(gbroker, "group", "delete", "laggards")
     _, err = run_cli(gbroker, "group", "describe", "laggards", expect=1)
     assert "GROUP_ID_NOT_FOUND" in err
+
+
+def test_sluice_consume_with_a_group_resumes_where_it_committed(gbroker):
+    create(gbroker, "cg", 2)
+    produce(gbroker, "cg", range(100))
+    first, _ = run_cli(gbroker, "consume", "-t", "cg", "-g", "cli-group", "-o", "beginning", "-c", "40")
+    second, _ = run_cli(gbroker, "consume", "-t", "cg", "-g", "cli-group", "-o", "beginning", "-e")
+    got = [int(v) for v in first.split()] + [int(v) for v in second.split()]
+    assert len(first.split()) == 40
+    assert sorted(got) == list(range(100)), "every record once across the two runs"
+    out, _ = run_cli(gbroker, "group", "describe", "cli-group")
+    rows = [line.split() for line in out.splitlines() if line.startswith("cg ")]
+    assert len(rows) == 2 and all(r[4] == "0" for r in rows), out

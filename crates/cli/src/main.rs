@@ -168,6 +168,11 @@ struct ConsumeArgs {
     /// Print one JSON object per message instead of the format.
     #[arg(long)]
     json: bool,
+    /// Consume as a member of this consumer group: partitions are shared with the group's
+    /// other members, positions start at the committed offsets (else at --offset beginning or
+    /// end), and are committed after every batch printed.
+    #[arg(short, long)]
+    group: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,6 +384,9 @@ fn start_offset(text: &str) -> anyhow::Result<StartOffset> {
 
 async fn consume(client: Client, args: ConsumeArgs) -> anyhow::Result<()> {
     let start = start_offset(&args.offset)?;
+    if let Some(group) = &args.group {
+        return consume_group(client, &args, group, start).await;
+    }
     let template = format::Template::parse(&args.format);
     let mut consumer = Consumer::new(
         client,
@@ -410,6 +418,50 @@ async fn consume(client: Client, args: ConsumeArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, start: StartOffset) -> anyhow::Result<()> {
+    let reset = match start {
+        StartOffset::Beginning => StartOffset::Beginning,
+        StartOffset::End => StartOffset::End,
+        _ => anyhow::bail!(
+            "with --group, --offset must be beginning or end (where partitions without a committed offset start)"
+        ),
+    };
+    if !args.partition.is_empty() {
+        anyhow::bail!("--partition and --group do not go together: the group assigns partitions");
+    }
+    let config = sluice_client::GroupConfig { reset, ..Default::default() };
+    let mut member =
+        sluice_client::GroupConsumer::subscribe(client, group, std::slice::from_ref(&args.topic), config).await?;
+    let template = format::Template::parse(&args.format);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut seen = 0usize;
+    loop {
+        if args.count.is_some_and(|c| seen >= c) {
+            break;
+        }
+        let want = args.count.map_or(1000, |c| (c - seen).min(1000));
+        let records = member.poll(want).await?;
+        for r in &records {
+            if args.json {
+                serde_json::to_writer(&mut out, &format::json(r))?;
+                out.write_all(b"\n")?;
+            } else {
+                template.write(&mut out, r)?;
+            }
+        }
+        seen += records.len();
+        out.flush()?;
+        if !records.is_empty() {
+            member.commit().await?;
+        }
+        if records.is_empty() && args.exit && member.at_end() {
+            break;
+        }
+    }
+    member.close().await?;
     Ok(())
 }
 

@@ -58,7 +58,10 @@ pub struct ConsumerRecord {
 pub struct Consumer {
     client: Client,
     config: ConsumerConfig,
+    /// The next offset to return to the caller, per partition (what a commit records).
     positions: BTreeMap<(String, i32), i64>,
+    /// The next offset to fetch, per partition (ahead of `positions` by what is buffered).
+    fetch_positions: BTreeMap<(String, i32), i64>,
     /// High watermark last seen per partition.
     high_watermarks: BTreeMap<(String, i32), i64>,
     buffered: VecDeque<ConsumerRecord>,
@@ -70,6 +73,7 @@ impl Consumer {
             client,
             config,
             positions: BTreeMap::new(),
+            fetch_positions: BTreeMap::new(),
             high_watermarks: BTreeMap::new(),
             buffered: VecDeque::new(),
         }
@@ -110,6 +114,7 @@ impl Consumer {
             },
         };
         self.positions.insert((topic.to_string(), partition), offset);
+        self.fetch_positions.insert((topic.to_string(), partition), offset);
         self.buffered.retain(|r| !(r.topic == topic && r.partition == partition));
         Ok(())
     }
@@ -135,13 +140,24 @@ impl Consumer {
             self.fetch().await?;
         }
         let n = max_records.min(self.buffered.len());
-        Ok(self.buffered.drain(..n).collect())
+        let out: Vec<ConsumerRecord> = self.buffered.drain(..n).collect();
+        for r in &out {
+            self.positions.insert((r.topic.clone(), r.partition), r.offset + 1);
+        }
+        // Partitions with nothing left buffered are consumed up to where fetching got (which
+        // skips compaction gaps and control batches).
+        for (tp, fetched) in &self.fetch_positions {
+            if !self.buffered.iter().any(|r| r.topic == tp.0 && r.partition == tp.1) {
+                self.positions.insert(tp.clone(), *fetched);
+            }
+        }
+        Ok(out)
     }
 
     async fn fetch(&mut self) -> Result<()> {
         let md = self.client.metadata();
         let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
-        for ((topic, partition), offset) in &self.positions {
+        for ((topic, partition), offset) in &self.fetch_positions {
             let leader = md.leader(topic, *partition).map(|b| b.id);
             let Some(leader) = leader else {
                 self.client.refresh_metadata(Some(std::slice::from_ref(topic))).await?;
@@ -196,7 +212,7 @@ impl Consumer {
                         ));
                     }
                     self.high_watermarks.insert(key.clone(), p.high_watermark);
-                    let Some(position) = self.positions.get(&key).copied() else { continue };
+                    let Some(position) = self.fetch_positions.get(&key).copied() else { continue };
                     let mut next = position;
                     for batch in RecordBatches::new(p.records.unwrap_or_default()) {
                         // A partial batch at the end of a response is normal: stop there.
@@ -231,7 +247,7 @@ impl Consumer {
                         }
                         next = next.max(batch.next_offset());
                     }
-                    self.positions.insert(key, next);
+                    self.fetch_positions.insert(key, next);
                 }
             }
         }

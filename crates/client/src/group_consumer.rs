@@ -1,0 +1,494 @@
+//! A consumer-group member: finds the group's coordinator, joins (JoinGroup / SyncGroup with the
+//! consumer protocol and a range assignor when it leads), keeps its session with heartbeats in
+//! the background, starts each assigned partition at the committed offset (or earliest /
+//! latest), commits its positions, and leaves on close. A rebalance signalled by a heartbeat
+//! makes the next poll rejoin.
+//!
+//! Consumer protocol encodings (Kafka's `ConsumerProtocolSubscription` / `Assignment`, v0):
+//! subscription = version i16 | [topic string] | user data bytes; assignment = version i16 |
+//! [topic string, [partition i32]] | user data bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use sluice_protocol::api::{Request, Response};
+use sluice_protocol::messages::*;
+
+use crate::client::Client;
+use crate::connection::BrokerConnection;
+use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
+use crate::error::{ClientError, Result};
+
+const PROTOCOL_TYPE: &str = "consumer";
+const ASSIGNOR: &str = "range";
+
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// Where partitions without a committed offset start.
+    pub reset: StartOffset,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(1),
+            reset: StartOffset::End,
+        }
+    }
+}
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    b.put_i16(s.len() as i16);
+    b.put_slice(s.as_bytes());
+}
+
+fn get_str(b: &mut Bytes) -> Option<String> {
+    if b.remaining() < 2 {
+        return None;
+    }
+    let n = b.get_i16().max(0) as usize;
+    (b.remaining() >= n).then(|| String::from_utf8_lossy(&b.split_to(n)).into_owned())
+}
+
+fn encode_subscription(topics: &[String]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(0);
+    b.put_i32(topics.len() as i32);
+    for t in topics {
+        put_str(&mut b, t);
+    }
+    b.put_i32(-1);
+    b.freeze()
+}
+
+fn decode_subscription(mut b: Bytes) -> Vec<String> {
+    let mut out = Vec::new();
+    if b.remaining() < 6 {
+        return out;
+    }
+    let _version = b.get_i16();
+    let n = b.get_i32().max(0);
+    for _ in 0..n {
+        match get_str(&mut b) {
+            Some(t) => out.push(t),
+            None => break,
+        }
+    }
+    out
+}
+
+fn encode_assignment(partitions: &BTreeMap<String, Vec<i32>>) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(0);
+    b.put_i32(partitions.len() as i32);
+    for (t, ps) in partitions {
+        put_str(&mut b, t);
+        b.put_i32(ps.len() as i32);
+        for p in ps {
+            b.put_i32(*p);
+        }
+    }
+    b.put_i32(-1);
+    b.freeze()
+}
+
+fn decode_assignment(mut b: Bytes) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    if b.remaining() < 6 {
+        return out;
+    }
+    let _version = b.get_i16();
+    let n = b.get_i32().max(0);
+    for _ in 0..n {
+        let Some(topic) = get_str(&mut b) else { break };
+        if b.remaining() < 4 {
+            break;
+        }
+        let count = b.get_i32().max(0) as usize;
+        if b.remaining() < count * 4 {
+            break;
+        }
+        for _ in 0..count {
+            out.push((topic.clone(), b.get_i32()));
+        }
+    }
+    out
+}
+
+/// Kafka's range assignor: per topic, partitions in order split into contiguous ranges over
+/// the subscribed members in member-id order, the first members taking one extra.
+pub fn range_assign(
+    members: &BTreeMap<String, Vec<String>>,
+    partitions: &BTreeMap<String, i32>,
+) -> BTreeMap<String, BTreeMap<String, Vec<i32>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<i32>>> =
+        members.keys().map(|m| (m.clone(), BTreeMap::new())).collect();
+    for (topic, &count) in partitions {
+        let subscribed: Vec<&String> = members.iter().filter(|(_, ts)| ts.contains(topic)).map(|(m, _)| m).collect();
+        if subscribed.is_empty() {
+            continue;
+        }
+        let per = count as usize / subscribed.len();
+        let extra = count as usize % subscribed.len();
+        let mut next = 0i32;
+        for (i, m) in subscribed.iter().enumerate() {
+            let n = per + usize::from(i < extra);
+            let range: Vec<i32> = (next..next + n as i32).collect();
+            next += n as i32;
+            if !range.is_empty() {
+                out.entry((*m).clone()).or_default().insert(topic.clone(), range);
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+struct Membership {
+    member_id: String,
+    generation: i32,
+}
+
+#[derive(Debug)]
+pub struct GroupConsumer {
+    client: Client,
+    group: String,
+    topics: Vec<String>,
+    config: GroupConfig,
+    membership: Arc<std::sync::Mutex<Membership>>,
+    rejoin: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    coordinator: Option<Arc<BrokerConnection>>,
+    consumer: Consumer,
+    assignment: Vec<(String, i32)>,
+}
+
+fn unexpected(what: &str) -> ClientError {
+    ClientError::Invalid(format!("{what} answered with another response type"))
+}
+
+impl GroupConsumer {
+    /// Joins `group` subscribed to `topics`.
+    pub async fn subscribe(
+        client: Client,
+        group: &str,
+        topics: &[String],
+        config: GroupConfig,
+    ) -> Result<GroupConsumer> {
+        for t in topics {
+            client.topic(t).await?;
+        }
+        let mut gc = GroupConsumer {
+            consumer: Consumer::new(
+                client.clone(),
+                ConsumerConfig { max_wait: Duration::from_millis(300), ..Default::default() },
+            ),
+            client,
+            group: group.to_string(),
+            topics: topics.to_vec(),
+            config,
+            membership: Arc::default(),
+            rejoin: Arc::new(AtomicBool::new(true)),
+            stop: Arc::new(AtomicBool::new(false)),
+            coordinator: None,
+            assignment: Vec::new(),
+        };
+        gc.join().await?;
+        gc.spawn_heartbeats();
+        Ok(gc)
+    }
+
+    pub fn assignment(&self) -> &[(String, i32)] {
+        &self.assignment
+    }
+
+    pub fn member_id(&self) -> String {
+        self.membership.lock().unwrap_or_else(|p| p.into_inner()).member_id.clone()
+    }
+
+    async fn find_coordinator(&self) -> Result<Arc<BrokerConnection>> {
+        let request =
+            FindCoordinatorRequest { key: self.group.clone(), key_type: 0, coordinator_keys: vec![self.group.clone()] };
+        let Response::FindCoordinator(r) = self.client.send_any(Request::FindCoordinator(request)).await? else {
+            return Err(unexpected("FindCoordinator"));
+        };
+        let (code, message, host, port) = match r.coordinators.into_iter().next() {
+            Some(c) => (c.error_code, c.error_message, c.host, c.port),
+            None => (r.error_code, r.error_message, r.host, r.port),
+        };
+        ClientError::check(code, message)?;
+        self.client.connection(&format!("{host}:{port}")).await
+    }
+
+    async fn join(&mut self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.config.rebalance_timeout + self.config.session_timeout;
+        loop {
+            if tokio::time::Instant::now() > deadline {
+                return Err(ClientError::Timeout {
+                    what: format!("joining group {}", self.group),
+                    ms: self.config.rebalance_timeout.as_millis() as u64,
+                });
+            }
+            let coordinator = self.find_coordinator().await?;
+            let member_id = self.member_id();
+            let request = JoinGroupRequest {
+                group_id: self.group.clone(),
+                session_timeout_ms: self.config.session_timeout.as_millis() as i32,
+                rebalance_timeout_ms: self.config.rebalance_timeout.as_millis() as i32,
+                member_id,
+                group_instance_id: None,
+                protocol_type: PROTOCOL_TYPE.into(),
+                protocols: vec![JoinGroupRequestProtocol {
+                    name: ASSIGNOR.into(),
+                    metadata: encode_subscription(&self.topics),
+                }],
+                reason: None,
+            };
+            let join_timeout = self.config.rebalance_timeout + Duration::from_secs(5);
+            let Response::JoinGroup(j) =
+                tokio::time::timeout(join_timeout, coordinator.send(Request::JoinGroup(request))).await.map_err(
+                    |_| ClientError::Timeout { what: "JoinGroup".into(), ms: join_timeout.as_millis() as u64 },
+                )??
+            else {
+                return Err(unexpected("JoinGroup"));
+            };
+            match j.error_code {
+                0 => {}
+                79 => {
+                    // MEMBER_ID_REQUIRED: join again with the id we were given.
+                    self.membership.lock().unwrap_or_else(|p| p.into_inner()).member_id = j.member_id;
+                    continue;
+                }
+                25 => {
+                    self.membership.lock().unwrap_or_else(|p| p.into_inner()).member_id.clear();
+                    continue;
+                }
+                27 | 15 | 16 | 14 => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                code => return ClientError::check(code, None),
+            }
+            {
+                let mut m = self.membership.lock().unwrap_or_else(|p| p.into_inner());
+                m.member_id = j.member_id.clone();
+                m.generation = j.generation_id;
+            }
+            let assignments = if j.leader == j.member_id {
+                let members: BTreeMap<String, Vec<String>> =
+                    j.members.iter().map(|m| (m.member_id.clone(), decode_subscription(m.metadata.clone()))).collect();
+                let topics: BTreeSet<String> = members.values().flatten().cloned().collect();
+                let mut counts = BTreeMap::new();
+                for t in topics {
+                    if let Ok(info) = self.client.topic(&t).await {
+                        counts.insert(t, info.partitions.len() as i32);
+                    }
+                }
+                range_assign(&members, &counts)
+                    .into_iter()
+                    .map(|(member_id, parts)| SyncGroupRequestAssignment {
+                        member_id,
+                        assignment: encode_assignment(&parts),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let sync = SyncGroupRequest {
+                group_id: self.group.clone(),
+                generation_id: j.generation_id,
+                member_id: j.member_id.clone(),
+                group_instance_id: None,
+                protocol_type: Some(PROTOCOL_TYPE.into()),
+                protocol_name: j.protocol_name.clone(),
+                assignments,
+            };
+            let Response::SyncGroup(s) =
+                tokio::time::timeout(join_timeout, coordinator.send(Request::SyncGroup(sync))).await.map_err(
+                    |_| ClientError::Timeout { what: "SyncGroup".into(), ms: join_timeout.as_millis() as u64 },
+                )??
+            else {
+                return Err(unexpected("SyncGroup"));
+            };
+            if s.error_code == 27 || s.error_code == 22 || s.error_code == 25 {
+                continue;
+            }
+            ClientError::check(s.error_code, None)?;
+            self.assignment = decode_assignment(s.assignment);
+            self.coordinator = Some(coordinator);
+            self.position_assignment().await?;
+            self.rejoin.store(false, Ordering::SeqCst);
+            return Ok(());
+        }
+    }
+
+    /// Starts each assigned partition at its committed offset, or per `reset`.
+    async fn position_assignment(&mut self) -> Result<()> {
+        let committed = self.client.committed_offsets(&self.group).await?;
+        self.consumer = Consumer::new(
+            self.client.clone(),
+            ConsumerConfig { max_wait: Duration::from_millis(300), ..Default::default() },
+        );
+        for (topic, partition) in self.assignment.clone() {
+            let start = match committed.get(&(topic.clone(), partition)) {
+                Some(&o) => StartOffset::Offset(o),
+                None => self.config.reset,
+            };
+            self.consumer.seek(&topic, partition, start).await?;
+        }
+        Ok(())
+    }
+
+    fn spawn_heartbeats(&self) {
+        let (client, group, membership, rejoin, stop, interval) = (
+            self.client.clone(),
+            self.group.clone(),
+            self.membership.clone(),
+            self.rejoin.clone(),
+            self.stop.clone(),
+            self.config.heartbeat_interval,
+        );
+        let coordinator = self.coordinator.clone();
+        tokio::spawn(async move {
+            let Some(coordinator) = coordinator else { return };
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(interval).await;
+                if stop.load(Ordering::SeqCst) || rejoin.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let (member_id, generation_id) = {
+                    let m = membership.lock().unwrap_or_else(|p| p.into_inner());
+                    (m.member_id.clone(), m.generation)
+                };
+                let request =
+                    HeartbeatRequest { group_id: group.clone(), generation_id, member_id, group_instance_id: None };
+                match client.send_to(&coordinator, Request::Heartbeat(request)).await {
+                    Ok(Response::Heartbeat(r)) if r.error_code == 0 => {}
+                    _ => rejoin.store(true, Ordering::SeqCst),
+                }
+            }
+        });
+    }
+
+    /// The next records; rejoins first if the group is rebalancing.
+    pub async fn poll(&mut self, max_records: usize) -> Result<Vec<ConsumerRecord>> {
+        if self.rejoin.load(Ordering::SeqCst) {
+            let _ = self.commit().await;
+            self.join().await?;
+        }
+        if self.assignment.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Ok(Vec::new());
+        }
+        self.consumer.poll(max_records).await
+    }
+
+    /// Whether every assigned partition is at its end.
+    pub fn at_end(&self) -> bool {
+        self.consumer.at_end()
+    }
+
+    /// Commits the current position of every assigned partition.
+    pub async fn commit(&mut self) -> Result<()> {
+        let Some(coordinator) = self.coordinator.clone() else { return Ok(()) };
+        let (member_id, generation) = {
+            let m = self.membership.lock().unwrap_or_else(|p| p.into_inner());
+            (m.member_id.clone(), m.generation)
+        };
+        let mut topics: BTreeMap<String, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (t, p) in &self.assignment {
+            if let Some(o) = self.consumer.position(t, *p) {
+                topics.entry(t.clone()).or_default().push(OffsetCommitRequestPartition {
+                    partition_index: *p,
+                    committed_offset: o,
+                    committed_leader_epoch: -1,
+                    commit_timestamp: -1,
+                    committed_metadata: Some(String::new()),
+                });
+            }
+        }
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let request = OffsetCommitRequest {
+            group_id: self.group.clone(),
+            generation_id_or_member_epoch: generation,
+            member_id,
+            group_instance_id: None,
+            retention_time_ms: -1,
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| OffsetCommitRequestTopic { name, partitions })
+                .collect(),
+        };
+        let Response::OffsetCommit(r) = self.client.send_to(&coordinator, Request::OffsetCommit(request)).await? else {
+            return Err(unexpected("OffsetCommit"));
+        };
+        for t in r.topics {
+            for p in t.partitions {
+                if matches!(p.error_code, 22 | 25 | 27) {
+                    self.rejoin.store(true, Ordering::SeqCst);
+                }
+                ClientError::check(p.error_code, Some(format!("commit {}-{}", t.name, p.partition_index)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits, then leaves the group so the others rebalance at once.
+    pub async fn close(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        let commit = self.commit().await;
+        if let Some(coordinator) = self.coordinator.clone() {
+            let member_id = self.member_id();
+            let request = LeaveGroupRequest {
+                group_id: self.group.clone(),
+                member_id: member_id.clone(),
+                members: vec![LeaveGroupRequestMember { member_id, group_instance_id: None, reason: None }],
+            };
+            let _ = self.client.send_to(&coordinator, Request::LeaveGroup(request)).await;
+        }
+        commit
+    }
+}
+
+impl Drop for GroupConsumer {
+    fn drop(&mut self) {
+        // Stops the heartbeat task; the coordinator expires the member after its session.
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_assignment_splits_contiguously_with_the_extra_to_the_first() {
+        let members: BTreeMap<String, Vec<String>> =
+            ["a", "b", "c"].iter().map(|m| (m.to_string(), vec!["t".to_string()])).collect();
+        let counts = BTreeMap::from([("t".to_string(), 7)]);
+        let a = range_assign(&members, &counts);
+        assert_eq!(a["a"]["t"], vec![0, 1, 2]);
+        assert_eq!(a["b"]["t"], vec![3, 4]);
+        assert_eq!(a["c"]["t"], vec![5, 6]);
+    }
+
+    #[test]
+    fn consumer_protocol_encodings_round_trip() {
+        assert_eq!(
+            decode_subscription(encode_subscription(&["x".into(), "y".into()])),
+            vec!["x".to_string(), "y".to_string()]
+        );
+        let parts = BTreeMap::from([("t".to_string(), vec![1, 4])]);
+        assert_eq!(decode_assignment(encode_assignment(&parts)), vec![("t".to_string(), 1), ("t".to_string(), 4)]);
+    }
+}
