@@ -233,3 +233,24 @@ def test_sluice_consume_with_a_group_resumes_where_it_committed(gbroker):
     out, _ = run_cli(gbroker, "group", "describe", "cli-group")
     rows = [line.split() for line in out.splitlines() if line.startswith("cg ")]
     assert len(rows) == 2 and all(r[4] == "0" for r in rows), out
+
+
+def test_group_membership_survives_a_broker_restart(gbroker):
+    create(gbroker, "sticky", 2)
+    c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "persisted", "auto.offset.reset": "earliest",
+                  "session.timeout.ms": 10000, "heartbeat.interval.ms": 500})
+    c.subscribe(["sticky"])
+    wait_until(lambda: c.poll(0.2) is None and len(c.assignment()) == 2, timeout_s=60, what="assignment")
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    before = admin.describe_consumer_groups(["persisted"])["persisted"].result(30)
+    gbroker.stop(signal.SIGTERM)
+    gbroker.start()
+    # Keep polling so the member reconnects and heartbeats against the restarted broker.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        c.poll(0.2)
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    after = admin.describe_consumer_groups(["persisted"])["persisted"].result(30)
+    assert after.state.name == "STABLE"
+    assert [m.member_id for m in after.members] == [m.member_id for m in before.members], "the same member, no rebalance"
+    c.close()

@@ -53,9 +53,15 @@ impl Broker {
         if !loaded.is_empty() {
             tracing::info!(records = loaded.len(), "loaded committed offsets");
         }
+        let now = broker.groups.now_ms();
         broker.groups.with_groups(|g, _| {
-            for (group, tp, committed) in loaded {
-                g.load_offset(&group, tp, committed);
+            for entry in loaded {
+                match entry {
+                    crate::group::offsets_log::Entry::Offset { group, tp, committed } => {
+                        g.load_offset(&group, tp, committed)
+                    }
+                    crate::group::offsets_log::Entry::Group { group, snapshot } => g.load_group(&group, snapshot, now),
+                }
             }
         });
         for (name, meta) in broker.topics.all() {

@@ -111,6 +111,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
             done_tx.clone(),
         ));
     }
+    // Group membership changes are written to __consumer_offsets in the background.
+    let persister = {
+        let broker = broker.clone();
+        let mut changes = broker.groups.persist_changes();
+        tokio::spawn(async move {
+            while let Some((group, snapshot)) = changes.recv().await {
+                if let Err(e) =
+                    sluice_broker::group::offsets_log::append_group(&broker, &group, snapshot.as_ref()).await
+                {
+                    tracing::warn!(%group, error = e.name(), "writing group metadata failed");
+                }
+            }
+        })
+    };
     let maintenance = {
         let broker = broker.clone();
         let mut stop = shutdown_tx.subscribe();
@@ -149,6 +163,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("connections still open after 30 s; shutting down anyway");
     }
     let _ = maintenance.await;
+    persister.abort();
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
     tracing::info!("sluiced stopped cleanly");

@@ -18,6 +18,8 @@ pub async fn handle(ctx: RequestContext<'_>, request: DeleteGroupsRequest) -> De
             let tombstones: Vec<_> = offsets.into_iter().map(|tp| (tp, None)).collect();
             if let Err(e) = offsets_log::append(ctx.broker, &id, &tombstones).await {
                 code = e;
+            } else if let Err(e) = offsets_log::append_group(ctx.broker, &id, None).await {
+                code = e;
             }
         }
         results.push(DeleteGroupsResponseResult { group_id: id, error_code: code.code() });

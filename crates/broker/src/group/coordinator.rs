@@ -17,7 +17,13 @@ use parking_lot::Mutex;
 use sluice_storage::Clock;
 use tokio::sync::oneshot;
 
-use super::state::{GroupConfig, Groups, JoinRequest, JoinResult, Output, Reply, SyncResult};
+use super::state::{GroupConfig, GroupSnapshot, Groups, JoinRequest, JoinResult, Output, Reply, SyncResult};
+
+/// Group metadata snapshots waiting to be written, at most.
+const MAX_PENDING_SNAPSHOTS: usize = 1024;
+
+/// A group's metadata to write to `__consumer_offsets` (None: the group is gone).
+pub type Persist = (String, Option<GroupSnapshot>);
 use crate::error::ErrorCode;
 
 #[derive(Debug, Default)]
@@ -25,6 +31,7 @@ struct Inner {
     groups: Groups,
     joins: HashMap<(String, String), oneshot::Sender<JoinResult>>,
     syncs: HashMap<(String, String), oneshot::Sender<SyncResult>>,
+    persist: Option<tokio::sync::mpsc::Sender<Persist>>,
 }
 
 #[derive(Debug)]
@@ -37,9 +44,18 @@ pub struct GroupCoordinator {
 const EXTRA_WAIT_MS: u64 = 5_000;
 
 impl Inner {
-    fn route(&mut self, outputs: Vec<Output>) {
+    fn route(&mut self, outputs: Vec<Output>, now_ms: i64) {
         for output in outputs {
             match output {
+                Output::Changed { group_id } => {
+                    let snapshot = self.groups.snapshot(&group_id, now_ms);
+                    if let Some(tx) = &self.persist
+                        && tx.try_send((group_id.clone(), snapshot)).is_err()
+                    {
+                        // Not fatal: the next change writes the group again.
+                        tracing::warn!(group = %group_id, "group metadata persistence is backed up; skipping a snapshot");
+                    }
+                }
                 Output::Join { group_id, member_id, result } => {
                     if let Some(tx) = self.joins.remove(&(group_id, member_id)) {
                         let _ = tx.send(result);
@@ -63,13 +79,26 @@ impl GroupCoordinator {
         })
     }
 
+    /// Starts sending group metadata snapshots to the returned receiver (the broker writes them
+    /// to `__consumer_offsets`).
+    pub fn persist_changes(&self) -> tokio::sync::mpsc::Receiver<Persist> {
+        let (tx, rx) = tokio::sync::mpsc::channel(MAX_PENDING_SNAPSHOTS);
+        self.inner.lock().persist = Some(tx);
+        rx
+    }
+
+    /// The clock's now, for replaying state.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Runs `f` on the state machine and routes what it produced.
     pub fn with_groups<T>(&self, f: impl FnOnce(&mut Groups, i64) -> T) -> T {
         let now = self.clock.now_ms();
         let mut inner = self.inner.lock();
         let out = f(&mut inner.groups, now);
         let outputs = inner.groups.take_outputs();
-        inner.route(outputs);
+        inner.route(outputs, now);
         out
     }
 
@@ -78,7 +107,7 @@ impl GroupCoordinator {
         let now = self.clock.now_ms();
         let mut inner = self.inner.lock();
         let outputs = inner.groups.tick(now);
-        inner.route(outputs);
+        inner.route(outputs, now);
     }
 
     /// Expires old offsets of empty groups (`offsets.retention.minutes`); returns them so the
@@ -98,7 +127,7 @@ impl GroupCoordinator {
             let rx = match reply {
                 Reply::Now(result) => {
                     let outputs = inner.groups.take_outputs();
-                    inner.route(outputs);
+                    inner.route(outputs, now);
                     return result;
                 }
                 Reply::Pending { member_id } => {
@@ -109,7 +138,7 @@ impl GroupCoordinator {
                 }
             };
             let outputs = inner.groups.take_outputs();
-            inner.route(outputs);
+            inner.route(outputs, now);
             rx
         };
         let (rx, member_id) = rx;
@@ -136,10 +165,11 @@ impl GroupCoordinator {
         assignments: Vec<(String, bytes::Bytes)>,
     ) -> SyncResult {
         let rx = {
+            let now = self.clock.now_ms();
             let mut inner = self.inner.lock();
             let reply = inner.groups.sync(group_id, member_id, generation_id, instance, assignments);
             let outputs = inner.groups.take_outputs();
-            inner.route(outputs);
+            inner.route(outputs, now);
             match reply {
                 Reply::Now(result) => return result,
                 Reply::Pending { member_id } => {

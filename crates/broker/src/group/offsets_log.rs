@@ -19,7 +19,7 @@ use sluice_protocol::codec::{Decode, Encode, Version};
 use sluice_protocol::{RecordBatchBuilder, RecordBatches};
 use sluice_storage::TopicPartition;
 
-use super::state::CommittedOffset;
+use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 
@@ -31,6 +31,97 @@ const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "104857600";
 /// Key versions 0 and 1 are offset commits; 2 is group metadata.
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
 const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+const GROUP_METADATA_KEY_VERSION: i16 = 2;
+const GROUP_METADATA_VALUE_VERSION: i16 = 3;
+
+sluice_protocol::kafka_struct! {
+    /// The key of a group metadata record (after its version 2): the group id.
+    pub struct GroupMetadataKey {
+        group: String [0, MAX],
+    }
+}
+
+sluice_protocol::kafka_struct! {
+    /// A group's membership (after its version), Kafka's GroupMetadataValue.
+    pub struct GroupMetadataValue {
+        protocol_type: String [0, MAX],
+        generation: i32 [0, MAX],
+        protocol: Option<String> [0, MAX],
+        leader: Option<String> [0, MAX],
+        current_state_timestamp: i64 [2, MAX],
+        members: Vec<GroupMetadataMember> [0, MAX],
+    }
+}
+
+sluice_protocol::kafka_struct! {
+    /// One member in a GroupMetadataValue.
+    pub struct GroupMetadataMember {
+        member_id: String [0, MAX],
+        group_instance_id: Option<String> [3, MAX],
+        client_id: String [0, MAX],
+        client_host: String [0, MAX],
+        rebalance_timeout: i32 [1, MAX],
+        session_timeout: i32 [0, MAX],
+        subscription: Bytes [0, MAX],
+        assignment: Bytes [0, MAX],
+    }
+}
+
+/// One record of `__consumer_offsets`, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Offset { group: String, tp: (String, i32), committed: Option<CommittedOffset> },
+    Group { group: String, snapshot: Option<GroupSnapshot> },
+}
+
+fn encode_group_key(group: &str) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let v = Version::new(0, false);
+    GROUP_METADATA_KEY_VERSION.encode(&mut buf, v);
+    GroupMetadataKey { group: group.into() }.encode(&mut buf, v);
+    buf.to_vec()
+}
+
+fn encode_group_value(s: &GroupSnapshot) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    let v = Version::new(GROUP_METADATA_VALUE_VERSION, false);
+    GROUP_METADATA_VALUE_VERSION.encode(&mut buf, v);
+    GroupMetadataValue {
+        protocol_type: s.protocol_type.clone(),
+        generation: s.generation_id,
+        protocol: s.protocol_name.clone(),
+        leader: s.leader_id.clone(),
+        current_state_timestamp: s.state_timestamp_ms,
+        members: s
+            .members
+            .iter()
+            .map(|m| GroupMetadataMember {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout: m.rebalance_timeout_ms,
+                session_timeout: m.session_timeout_ms,
+                subscription: m.subscription.clone(),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
+    }
+    .encode(&mut buf, v);
+    buf.to_vec()
+}
+
+/// Writes a group's metadata (None: a tombstone for a deleted group).
+pub async fn append_group(broker: &Broker, group: &str, snapshot: Option<&GroupSnapshot>) -> Result<(), ErrorCode> {
+    ensure_topic(broker)?;
+    let now = snapshot.map_or(0, |s| s.state_timestamp_ms);
+    let mut builder = RecordBatchBuilder::new(now);
+    builder.append(now, Some(&encode_group_key(group)), snapshot.map(encode_group_value).as_deref(), &[]);
+    let mut records = builder.build();
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
+    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
+}
 
 sluice_protocol::kafka_struct! {
     /// The key of an offset commit record (after its version).
@@ -129,8 +220,8 @@ pub async fn append(
     if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
 }
 
-/// Reads every offset commit in `__consumer_offsets`, in log order, for replay at startup.
-pub fn load(broker: &Broker) -> Vec<(String, (String, i32), Option<CommittedOffset>)> {
+/// Reads every record of `__consumer_offsets`, in log order, for replay at startup.
+pub fn load(broker: &Broker) -> Vec<Entry> {
     let mut out = Vec::new();
     let Some(meta) = broker.topics.get(OFFSETS_TOPIC) else { return out };
     for p in 0..meta.partitions {
@@ -158,11 +249,44 @@ pub fn load(broker: &Broker) -> Vec<(String, (String, i32), Option<CommittedOffs
     out
 }
 
-fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<(String, (String, i32), Option<CommittedOffset>)> {
+fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<Entry> {
     let mut key = key?;
     let key_version = i16::decode(&mut key, Version::new(0, false)).ok()?;
+    if key_version == GROUP_METADATA_KEY_VERSION {
+        let k = GroupMetadataKey::decode(&mut key, Version::new(0, false)).ok()?;
+        let snapshot = match value {
+            None => None,
+            Some(mut value) => {
+                let version = i16::decode(&mut value, Version::new(0, false)).ok()?;
+                let v = GroupMetadataValue::decode(&mut value, Version::new(version, version >= 4)).ok()?;
+                Some(GroupSnapshot {
+                    group_id: k.group.clone(),
+                    protocol_type: v.protocol_type,
+                    generation_id: v.generation,
+                    protocol_name: v.protocol,
+                    leader_id: v.leader,
+                    state_timestamp_ms: v.current_state_timestamp,
+                    members: v
+                        .members
+                        .into_iter()
+                        .map(|m| MemberSnapshot {
+                            member_id: m.member_id,
+                            group_instance_id: m.group_instance_id,
+                            client_id: m.client_id,
+                            client_host: m.client_host,
+                            rebalance_timeout_ms: m.rebalance_timeout,
+                            session_timeout_ms: m.session_timeout,
+                            subscription: m.subscription,
+                            assignment: m.assignment,
+                        })
+                        .collect(),
+                })
+            }
+        };
+        return Some(Entry::Group { group: k.group, snapshot });
+    }
     if !(0..=1).contains(&key_version) {
-        return None; // group metadata and other record types
+        return None; // record types this broker does not use
     }
     let k = OffsetCommitKey::decode(&mut key, Version::new(0, false)).ok()?;
     let committed = match value {
@@ -178,7 +302,7 @@ fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<(String, (String, 
             })
         }
     };
-    Some((k.group, (k.topic, k.partition), committed))
+    Some(Entry::Offset { group: k.group, tp: (k.topic, k.partition), committed })
 }
 
 #[cfg(test)]
@@ -201,7 +325,40 @@ mod tests {
         let value = Bytes::from(encode_value(&c));
         assert_eq!(&key[..2], &[0, 1], "key version 1");
         assert_eq!(&value[..2], &[0, 3], "value version 3");
-        assert_eq!(decode(Some(key.clone()), Some(value)), Some(("g".into(), ("t".into(), 7), Some(c))));
-        assert_eq!(decode(Some(key), None), Some(("g".into(), ("t".into(), 7), None)));
+        assert_eq!(
+            decode(Some(key.clone()), Some(value)),
+            Some(Entry::Offset { group: "g".into(), tp: ("t".into(), 7), committed: Some(c) })
+        );
+        assert_eq!(
+            decode(Some(key), None),
+            Some(Entry::Offset { group: "g".into(), tp: ("t".into(), 7), committed: None })
+        );
+    }
+
+    #[test]
+    fn group_metadata_round_trips() {
+        let s = GroupSnapshot {
+            group_id: "g".into(),
+            protocol_type: "consumer".into(),
+            generation_id: 4,
+            protocol_name: Some("range".into()),
+            leader_id: Some("m1".into()),
+            state_timestamp_ms: 77,
+            members: vec![MemberSnapshot {
+                member_id: "m1".into(),
+                group_instance_id: Some("pod".into()),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 30_000,
+                session_timeout_ms: 10_000,
+                subscription: Bytes::from_static(b"sub"),
+                assignment: Bytes::from_static(b"asg"),
+            }],
+        };
+        let key = Bytes::from(encode_group_key("g"));
+        assert_eq!(&key[..2], &[0, 2], "group metadata key version 2");
+        let entry = decode(Some(key.clone()), Some(Bytes::from(encode_group_value(&s))));
+        assert_eq!(entry, Some(Entry::Group { group: "g".into(), snapshot: Some(s) }));
+        assert_eq!(decode(Some(key), None), Some(Entry::Group { group: "g".into(), snapshot: None }));
     }
 }

@@ -238,11 +238,48 @@ pub enum Reply<T> {
     Pending { member_id: String },
 }
 
-/// An answer for a member that was left waiting.
+/// An answer for a member that was left waiting, or news that a group's membership changed in
+/// a way worth persisting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Join { group_id: String, member_id: String, result: JoinResult },
-    Sync { group_id: String, member_id: String, result: SyncResult },
+    Join {
+        group_id: String,
+        member_id: String,
+        result: JoinResult,
+    },
+    Sync {
+        group_id: String,
+        member_id: String,
+        result: SyncResult,
+    },
+    /// The group became Stable or Empty: its metadata should be written.
+    Changed {
+        group_id: String,
+    },
+}
+
+/// What `__consumer_offsets` keeps of a group's membership (Kafka's GroupMetadataValue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub generation_id: i32,
+    pub protocol_name: Option<String>,
+    pub leader_id: Option<String>,
+    pub state_timestamp_ms: i64,
+    pub members: Vec<MemberSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSnapshot {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
 }
 
 #[derive(Debug, Default)]
@@ -414,6 +451,7 @@ impl Groups {
             group.state = GroupState::Empty;
             group.protocol_name = None;
             group.leader_id = None;
+            outputs.push(Output::Changed { group_id: group.group_id.clone() });
             return;
         }
         group.protocol_name = group.select_protocol();
@@ -536,6 +574,7 @@ impl Groups {
                         m.awaiting_sync = false;
                     }
                     tracing::debug!(group = %group.group_id, generation = group.generation_id, "group stable");
+                    self.outputs.push(Output::Changed { group_id: group.group_id.clone() });
                     let m = &group.members[member_id];
                     return Reply::Now(SyncResult {
                         error: ErrorCode::None,
@@ -599,6 +638,7 @@ impl Groups {
             group.generation_id += 1;
             group.leader_id = None;
             group.protocol_name = None;
+            outputs.push(Output::Changed { group_id: group.group_id.clone() });
             return;
         }
         if group.state != GroupState::PreparingRebalance {
@@ -676,6 +716,79 @@ impl Groups {
             group.offsets.insert(tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now_ms });
         }
         ErrorCode::None
+    }
+
+    /// The persistable view of a group (None once it is gone).
+    pub fn snapshot(&self, group_id: &str, now_ms: i64) -> Option<GroupSnapshot> {
+        let g = self.groups.get(group_id)?;
+        Some(GroupSnapshot {
+            group_id: g.group_id.clone(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            generation_id: g.generation_id,
+            protocol_name: g.protocol_name.clone(),
+            leader_id: g.leader_id.clone(),
+            state_timestamp_ms: now_ms,
+            members: g
+                .members
+                .values()
+                .map(|m| MemberSnapshot {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: g
+                        .protocol_name
+                        .as_ref()
+                        .and_then(|p| m.protocols.iter().find(|(n, _)| n == p))
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Replays a group's metadata read back from `__consumer_offsets` (None: deleted). Members
+    /// come back Stable with a fresh session: those still alive keep heartbeating, the others
+    /// expire as usual.
+    pub fn load_group(&mut self, group_id: &str, snapshot: Option<GroupSnapshot>, now_ms: i64) {
+        let Some(s) = snapshot else {
+            self.groups.remove(group_id);
+            return;
+        };
+        let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        group.generation_id = s.generation_id;
+        group.protocol_type = (!s.protocol_type.is_empty()).then_some(s.protocol_type);
+        group.protocol_name = s.protocol_name.clone();
+        group.leader_id = s.leader_id;
+        group.members.clear();
+        group.static_members.clear();
+        for m in s.members {
+            if let Some(i) = &m.group_instance_id {
+                group.static_members.insert(i.clone(), m.member_id.clone());
+            }
+            let protocols = s.protocol_name.clone().map(|p| vec![(p, m.subscription.clone())]).unwrap_or_default();
+            group.members.insert(
+                m.member_id.clone(),
+                Member {
+                    member_id: m.member_id,
+                    group_instance_id: m.group_instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout_ms: m.session_timeout_ms,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    protocol_type: group.protocol_type.clone().unwrap_or_default(),
+                    protocols,
+                    assignment: m.assignment,
+                    last_heartbeat_ms: now_ms,
+                    awaiting_join: false,
+                    awaiting_sync: false,
+                },
+            );
+        }
+        group.state = if group.members.is_empty() { GroupState::Empty } else { GroupState::Stable };
     }
 
     /// Replays one committed offset (or its deletion) read back from `__consumer_offsets`.
@@ -758,6 +871,11 @@ impl Groups {
 mod tests {
     use super::*;
 
+    /// The answers among `outputs` (without the persistence notices).
+    fn answers(outputs: Vec<Output>) -> Vec<Output> {
+        outputs.into_iter().filter(|o| !matches!(o, Output::Changed { .. })).collect()
+    }
+
     fn config() -> GroupConfig {
         GroupConfig { initial_rebalance_delay_ms: 0, ..GroupConfig::default() }
     }
@@ -822,7 +940,7 @@ mod tests {
             "the leader stays the leader"
         );
         assert_eq!(a_joined.members.len(), 2);
-        let outputs = g.take_outputs();
+        let outputs = answers(g.take_outputs());
         assert!(
             matches!(&outputs[..], [Output::Join { member_id, result, .. }] if member_id == &b && result.generation_id == 2 && result.members.is_empty())
         );
@@ -837,7 +955,7 @@ mod tests {
         ) else {
             panic!()
         };
-        let outputs = g.take_outputs();
+        let outputs = answers(g.take_outputs());
         assert!(
             matches!(&outputs[..], [Output::Sync { member_id, result, .. }] if member_id == &b && result.assignment.as_ref() == b"p3-p5")
         );
@@ -854,8 +972,8 @@ mod tests {
         g.sync("g", &b, 2, None, vec![]);
         // b keeps heartbeating, a goes silent past its 10 s session.
         assert_eq!(g.heartbeat(9_000, "g", &b, 2, None), ErrorCode::None);
-        assert!(g.tick(10_500).is_empty(), "b's session is not over");
-        g.tick(10_001 + 1000);
+        assert!(answers(g.tick(10_500)).is_empty(), "b's session is not over");
+        answers(g.tick(10_001 + 1000));
         assert!(!g.group("g").expect("exists").has_member(&a), "a expired");
         assert_eq!(g.heartbeat(11_100, "g", &b, 2, None), ErrorCode::RebalanceInProgress);
         let Reply::Now(joined) = g.join(11_200, join_req("g", &b)) else { panic!("b alone completes the rebalance") };
@@ -881,9 +999,9 @@ mod tests {
                 ErrorCode::RebalanceInProgress,
                 "b is alive but not rejoining"
             );
-            assert!(g.tick(t).is_empty());
+            assert!(answers(g.tick(t)).is_empty());
         }
-        let outputs = g.tick(31_001);
+        let outputs = answers(g.tick(31_001));
         assert_eq!(outputs.len(), 2, "a and c get the new generation");
         assert!(!g.group("g").expect("exists").has_member(&b));
     }
@@ -966,8 +1084,8 @@ mod tests {
         assert!(matches!(reply, Reply::Pending { .. }), "held by group.initial.rebalance.delay.ms");
         let (_b, reply) = join_new(&mut g, 1_000, "g");
         assert!(matches!(reply, Reply::Pending { .. }));
-        assert!(g.tick(2_000).is_empty());
-        let outputs = g.tick(3_001);
+        assert!(answers(g.tick(2_000)).is_empty());
+        let outputs = answers(g.tick(3_001));
         assert_eq!(outputs.len(), 2, "both members answered in one generation");
     }
 }
