@@ -1,0 +1,372 @@
+//! The znode tree (ZooKeeper's `DataTree`), a deterministic state machine: operations are
+//! applied in log order with the zxid and time the log assigned them, so every replica that
+//! applies the same log holds the same tree.
+//!
+//! `Stat` bookkeeping follows ZooKeeper exactly: a create sets the node's `czxid = mzxid =
+//! pzxid = zxid` and bumps the parent's `cversion`, `numChildren` and `pzxid`; a delete undoes
+//! the parent's counts (bumping `cversion` and `pzxid` again); setData bumps `version`, `mzxid`,
+//! `mtime` and `dataLength`. Sequential names append the parent's `cversion` as ten digits.
+//! Ephemeral nodes belong to a session and go when it closes or expires; they cannot have
+//! children. `multi` applies all its operations or none.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+
+use crate::error::ZkError;
+use crate::watch::EventType;
+
+/// ZooKeeper's `Stat`, field for field (the wire order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stat {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub data_length: i32,
+    pub num_children: i32,
+    pub pzxid: i64,
+}
+
+/// How a znode is created (ZooKeeper's `CreateMode` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateMode {
+    Persistent,
+    Ephemeral,
+    PersistentSequential,
+    EphemeralSequential,
+    /// Treated as persistent (container reaping is not implemented).
+    Container,
+}
+
+impl CreateMode {
+    pub fn from_flags(flags: i32) -> Result<CreateMode, ZkError> {
+        Ok(match flags {
+            0 => CreateMode::Persistent,
+            1 => CreateMode::Ephemeral,
+            2 => CreateMode::PersistentSequential,
+            3 => CreateMode::EphemeralSequential,
+            4 => CreateMode::Container,
+            5 | 6 => return Err(ZkError::Unimplemented),
+            _ => return Err(ZkError::BadArguments),
+        })
+    }
+    fn is_ephemeral(self) -> bool {
+        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+    }
+    fn is_sequential(self) -> bool {
+        matches!(self, CreateMode::PersistentSequential | CreateMode::EphemeralSequential)
+    }
+}
+
+/// A write (or check) on the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Create { path: String, data: Bytes, mode: CreateMode },
+    Delete { path: String, version: i32 },
+    SetData { path: String, data: Bytes, version: i32 },
+    Check { path: String, version: i32 },
+    Multi(Vec<Op>),
+}
+
+/// The result of one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    Created {
+        path: String,
+        stat: Stat,
+    },
+    Deleted,
+    Set {
+        stat: Stat,
+    },
+    Checked,
+    /// Every operation of a `multi` succeeded, in order.
+    Multi(Vec<OpResult>),
+    /// A `multi` changed nothing because operation `failed_index` failed with `error`. On the
+    /// wire each of its `len` operations gets an error result: 0 before the failure, `error`
+    /// at it, RUNTIMEINCONSISTENCY after it (as ZooKeeper answers).
+    MultiFailed {
+        failed_index: usize,
+        error: ZkError,
+        len: usize,
+    },
+}
+
+impl OpResult {
+    /// The per-operation error codes of a failed `multi`, as ZooKeeper puts them on the wire.
+    pub fn multi_error_codes(&self) -> Option<Vec<i32>> {
+        match self {
+            OpResult::MultiFailed { failed_index, error, len } => Some(
+                (0..*len)
+                    .map(|i| match i.cmp(failed_index) {
+                        std::cmp::Ordering::Less => 0,
+                        std::cmp::Ordering::Equal => error.code(),
+                        std::cmp::Ordering::Greater => ZkError::RuntimeInconsistency.code(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    data: Bytes,
+    stat: Stat,
+    children: BTreeSet<String>,
+}
+
+/// A change to report to watchers: what happened, where.
+pub type Change = (EventType, String);
+
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Checks a path as ZooKeeper's `PathUtils.validatePath` does.
+pub fn validate_path(path: &str) -> Result<(), ZkError> {
+    if path == "/" {
+        return Ok(());
+    }
+    if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
+        return Err(ZkError::BadArguments);
+    }
+    for part in path[1..].split('/') {
+        if part.is_empty() || part == "." || part == ".." {
+            return Err(ZkError::BadArguments);
+        }
+    }
+    Ok(())
+}
+
+fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => "/",
+    }
+}
+
+fn name_of(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or("")
+}
+
+impl DataTree {
+    /// A tree holding `/` and ZooKeeper's own `/zookeeper` node (tools expect it).
+    pub fn new() -> DataTree {
+        let mut nodes = HashMap::new();
+        let mut root = Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new() };
+        root.children.insert("zookeeper".into());
+        root.stat.num_children = 1;
+        nodes.insert("/".to_string(), root);
+        nodes.insert(
+            "/zookeeper".to_string(),
+            Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new() },
+        );
+        DataTree { nodes, ephemerals: HashMap::new() }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn get_data(&self, path: &str) -> Result<(Bytes, Stat), ZkError> {
+        validate_path(path)?;
+        self.nodes.get(path).map(|n| (n.data.clone(), n.stat)).ok_or(ZkError::NoNode)
+    }
+
+    pub fn exists(&self, path: &str) -> Result<Option<Stat>, ZkError> {
+        validate_path(path)?;
+        Ok(self.nodes.get(path).map(|n| n.stat))
+    }
+
+    pub fn get_children(&self, path: &str) -> Result<(Vec<String>, Stat), ZkError> {
+        validate_path(path)?;
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        Ok((n.children.iter().cloned().collect(), n.stat))
+    }
+
+    /// The ephemeral nodes a session owns.
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Applies `op` for `session` at `zxid`/`time_ms`; records what changed in `changes`.
+    pub fn apply(
+        &mut self,
+        op: &Op,
+        session: i64,
+        zxid: i64,
+        time_ms: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<OpResult, ZkError> {
+        match op {
+            Op::Create { path, data, mode } => self.create(path, data.clone(), *mode, session, zxid, time_ms, changes),
+            Op::Delete { path, version } => self.delete(path, *version, zxid, changes),
+            Op::SetData { path, data, version } => self.set_data(path, data.clone(), *version, zxid, time_ms, changes),
+            Op::Check { path, version } => {
+                validate_path(path)?;
+                let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                if *version != -1 && n.stat.version != *version {
+                    return Err(ZkError::BadVersion);
+                }
+                Ok(OpResult::Checked)
+            }
+            Op::Multi(ops) => Ok(self.multi(ops, session, zxid, time_ms, changes)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        mode: CreateMode,
+        session: i64,
+        zxid: i64,
+        time_ms: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<OpResult, ZkError> {
+        validate_path(path)?;
+        if path == "/" {
+            return Err(ZkError::NodeExists);
+        }
+        let parent_path = parent_of(path).to_string();
+        let parent = self.nodes.get(&parent_path).ok_or(ZkError::NoNode)?;
+        if parent.stat.ephemeral_owner != 0 {
+            return Err(ZkError::NoChildrenForEphemerals);
+        }
+        let path = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_string() };
+        if self.nodes.contains_key(&path) {
+            return Err(ZkError::NodeExists);
+        }
+        let owner = if mode.is_ephemeral() { session } else { 0 };
+        let stat = Stat {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time_ms,
+            mtime: time_ms,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            data_length: data.len() as i32,
+            num_children: 0,
+            pzxid: zxid,
+        };
+        let parent = self.nodes.get_mut(&parent_path).expect("checked above");
+        parent.children.insert(name_of(&path).to_string());
+        parent.stat.cversion += 1;
+        parent.stat.num_children += 1;
+        parent.stat.pzxid = zxid;
+        self.nodes.insert(path.clone(), Node { data, stat, children: BTreeSet::new() });
+        if owner != 0 {
+            self.ephemerals.entry(owner).or_default().insert(path.clone());
+        }
+        changes.push((EventType::NodeCreated, path.clone()));
+        changes.push((EventType::NodeChildrenChanged, parent_path));
+        Ok(OpResult::Created { path, stat })
+    }
+
+    fn delete(&mut self, path: &str, version: i32, zxid: i64, changes: &mut Vec<Change>) -> Result<OpResult, ZkError> {
+        validate_path(path)?;
+        if path == "/" || path == "/zookeeper" {
+            return Err(ZkError::BadArguments);
+        }
+        let node = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        if version != -1 && node.stat.version != version {
+            return Err(ZkError::BadVersion);
+        }
+        if !node.children.is_empty() {
+            return Err(ZkError::NotEmpty);
+        }
+        let owner = node.stat.ephemeral_owner;
+        self.nodes.remove(path);
+        if owner != 0
+            && let Some(set) = self.ephemerals.get_mut(&owner)
+        {
+            set.remove(path);
+            if set.is_empty() {
+                self.ephemerals.remove(&owner);
+            }
+        }
+        let parent_path = parent_of(path).to_string();
+        if let Some(parent) = self.nodes.get_mut(&parent_path) {
+            parent.children.remove(name_of(path));
+            parent.stat.cversion += 1;
+            parent.stat.num_children -= 1;
+            parent.stat.pzxid = zxid;
+        }
+        changes.push((EventType::NodeDeleted, path.to_string()));
+        changes.push((EventType::NodeChildrenChanged, parent_path));
+        Ok(OpResult::Deleted)
+    }
+
+    fn set_data(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        version: i32,
+        zxid: i64,
+        time_ms: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<OpResult, ZkError> {
+        validate_path(path)?;
+        let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+        if version != -1 && node.stat.version != version {
+            return Err(ZkError::BadVersion);
+        }
+        node.stat.version += 1;
+        node.stat.mzxid = zxid;
+        node.stat.mtime = time_ms;
+        node.stat.data_length = data.len() as i32;
+        node.data = data;
+        changes.push((EventType::NodeDataChanged, path.to_string()));
+        Ok(OpResult::Set { stat: node.stat })
+    }
+
+    /// All operations or none: applied to a copy, kept only if every one succeeded.
+    fn multi(&mut self, ops: &[Op], session: i64, zxid: i64, time_ms: i64, changes: &mut Vec<Change>) -> OpResult {
+        let mut scratch = self.clone();
+        let mut scratch_changes = Vec::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let result = if matches!(op, Op::Multi(_)) {
+                Err(ZkError::BadArguments)
+            } else {
+                scratch.apply(op, session, zxid, time_ms, &mut scratch_changes)
+            };
+            match result {
+                Ok(r) => results.push(r),
+                Err(error) => return OpResult::MultiFailed { failed_index: i, error, len: ops.len() },
+            }
+        }
+        *self = scratch;
+        changes.extend(scratch_changes);
+        OpResult::Multi(results)
+    }
+
+    /// Deletes every ephemeral node of `session` (its close or expiry), deepest first.
+    pub fn close_session(&mut self, session: i64, zxid: i64, changes: &mut Vec<Change>) -> Vec<String> {
+        let mut paths = self.ephemerals_of(session);
+        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in &paths {
+            let _ = self.delete(p, -1, zxid, changes);
+        }
+        paths
+    }
+}
