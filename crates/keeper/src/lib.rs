@@ -9,8 +9,10 @@ pub mod data_tree;
 pub mod error;
 #[macro_use]
 pub mod jute;
+pub mod server;
 pub mod watch;
 
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;
+pub use server::Keeper;
 pub use watch::{EventType, WatchKind, WatchManager, WatchedEvent};

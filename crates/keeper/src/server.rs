@@ -1,0 +1,524 @@
+//! A single-node keeper server speaking ZooKeeper's client protocol over TCP: the connect
+//! handshake (timeouts negotiated into ZooKeeper's `[2, 20] x tickTime` range, sessions created or
+//! reattached with their password, expired sessions answered with a zero timeout), then
+//! requests in order per connection. Writes get the next zxid and go through the [`DataTree`];
+//! the notifications they cause are queued on each watching session's connection before the
+//! writer's reply. Sessions that stay silent past their timeout expire: their ephemeral nodes
+//! and watches go.
+//!
+//! Replication (every write through Raft, expiry decided by the keeper leader) comes next; this
+//! server is the state machine's first host.
+//!
+//! Concurrency: one lock over the tree, the watches and the sessions, never held across an
+//! await; each connection has a bounded outgoing queue drained by its own writer task.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::data_tree::{CreateMode, DataTree, Op, OpResult};
+use crate::error::ZkError;
+use crate::jute::*;
+use crate::watch::{WatchKind, WatchManager};
+
+/// ZooKeeper's `tickTime` default.
+pub const TICK_TIME_MS: i32 = 2_000;
+/// Largest frame accepted (ZooKeeper's `jute.maxbuffer` default is about 1 MiB).
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 1024;
+/// Frames waiting to be written to one connection, at most.
+const MAX_QUEUED_FRAMES: usize = 4096;
+
+#[derive(Debug)]
+struct Session {
+    timeout_ms: i32,
+    passwd: Bytes,
+    last_seen: Instant,
+    out: Option<mpsc::Sender<Bytes>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    tree: DataTree,
+    watches: WatchManager,
+    sessions: HashMap<i64, Session>,
+    zxid: i64,
+    next_session: i64,
+}
+
+/// The keeper server's shared state.
+#[derive(Debug)]
+pub struct Keeper {
+    state: Mutex<State>,
+    started: Instant,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn encode(parts: impl FnOnce(&mut BytesMut)) -> Bytes {
+    let mut out = BytesMut::with_capacity(64);
+    out.extend_from_slice(&[0; 4]);
+    parts(&mut out);
+    let n = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&n.to_be_bytes());
+    out.freeze()
+}
+
+fn reply_error(xid: i32, zxid: i64, err: ZkError) -> Bytes {
+    encode(|o| ReplyHeader { xid, zxid, err: err.code() }.write(o))
+}
+
+impl Keeper {
+    pub fn new() -> Arc<Keeper> {
+        Arc::new(Keeper { state: Mutex::new(State { next_session: 1, ..Default::default() }), started: Instant::now() })
+    }
+
+    /// Serves `listener` until the task is dropped; also expires silent sessions.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let expirer = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                expirer.expire_sessions();
+            }
+        });
+        loop {
+            let Ok((socket, peer)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let _ = socket.set_nodelay(true);
+            let keeper = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = keeper.connection(socket, peer).await {
+                    tracing::debug!(%peer, error = %e, "keeper connection closed");
+                }
+            });
+        }
+    }
+
+    fn expire_sessions(&self) {
+        let mut st = self.state.lock();
+        let now = Instant::now();
+        let expired: Vec<i64> = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_seen) > Duration::from_millis(s.timeout_ms as u64))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            tracing::info!(session = format!("{id:#x}"), "session expired");
+            Self::end_session(&mut st, id);
+        }
+    }
+
+    fn end_session(st: &mut State, id: i64) {
+        st.sessions.remove(&id);
+        st.watches.remove_session(id);
+        st.zxid += 1;
+        let zxid = st.zxid;
+        let mut changes = Vec::new();
+        st.tree.close_session(id, zxid, &mut changes);
+        Self::notify(st, &changes);
+    }
+
+    fn notify(st: &mut State, changes: &[crate::data_tree::Change]) {
+        for (session, event) in st.watches.trigger(changes) {
+            if let Some(out) = st.sessions.get(&session).and_then(|s| s.out.clone()) {
+                let frame = encode(|o| {
+                    ReplyHeader { xid: NOTIFICATION_XID, zxid: -1, err: 0 }.write(o);
+                    WatcherEvent { event_type: event.event_type as i32, state: event.state, path: event.path.clone() }
+                        .write(o);
+                });
+                let _ = out.try_send(frame);
+            }
+        }
+    }
+
+    async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        let (mut read, mut write) = socket.into_split();
+        let Some(mut first) = read_frame(&mut read).await? else { return Ok(()) };
+        let Ok(connect) = ConnectRequest::read(&mut first) else { return Ok(()) };
+        let read_only_flag = first.has_remaining();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(MAX_QUEUED_FRAMES);
+        let (session, timeout_ms, passwd) = {
+            let mut st = self.state.lock();
+            let timeout = connect.timeout_ms.clamp(2 * TICK_TIME_MS, 20 * TICK_TIME_MS);
+            if connect.session_id != 0 {
+                let known = st
+                    .sessions
+                    .get_mut(&connect.session_id)
+                    .filter(|s| connect.passwd.as_deref() == Some(&s.passwd[..]));
+                match known {
+                    Some(s) => {
+                        s.last_seen = Instant::now();
+                        s.out = Some(tx.clone());
+                        (connect.session_id, s.timeout_ms, s.passwd.clone())
+                    }
+                    // Unknown or expired: a zero timeout tells the client its session is gone.
+                    None => (0, 0, Bytes::from_static(&[0; 16])),
+                }
+            } else {
+                let id = (self.started.elapsed().as_nanos() as i64 & 0x00ff_ffff_0000_0000) | st.next_session;
+                st.next_session += 1;
+                let passwd = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                st.sessions.insert(
+                    id,
+                    Session {
+                        timeout_ms: timeout,
+                        passwd: passwd.clone(),
+                        last_seen: Instant::now(),
+                        out: Some(tx.clone()),
+                    },
+                );
+                tracing::debug!(%peer, session = format!("{id:#x}"), timeout, "session created");
+                (id, timeout, passwd)
+            }
+        };
+        let response = encode(|o| {
+            ConnectResponse { protocol_version: 0, timeout_ms, session_id: session, passwd: Some(passwd.clone()) }
+                .write(o);
+            if read_only_flag {
+                false.write(o);
+            }
+        });
+        write.write_all(&response).await?;
+        if session == 0 {
+            return Ok(());
+        }
+        let writer = tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                if write.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        drop(tx);
+        let result = self.requests(&mut read, session).await;
+        {
+            let mut st = self.state.lock();
+            if let Some(s) = st.sessions.get_mut(&session) {
+                s.out = None;
+            }
+        }
+        writer.abort();
+        result
+    }
+
+    async fn requests(&self, read: &mut tokio::net::tcp::OwnedReadHalf, session: i64) -> std::io::Result<()> {
+        while let Some(mut frame) = read_frame(read).await? {
+            let Ok(header) = RequestHeader::read(&mut frame) else { return Ok(()) };
+            let close = header.op == op::CLOSE_SESSION;
+            let out = {
+                let mut st = self.state.lock();
+                if !st.sessions.contains_key(&session) {
+                    return Ok(());
+                }
+                if let Some(s) = st.sessions.get_mut(&session) {
+                    s.last_seen = Instant::now();
+                }
+                let reply = Self::handle(&mut st, session, header, frame);
+                st.sessions.get(&session).and_then(|s| s.out.clone()).map(|o| (o, reply))
+            };
+            if let Some((out, reply)) = out
+                && out.send(reply).await.is_err()
+            {
+                return Ok(());
+            }
+            if close {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(st: &mut State, session: i64, header: RequestHeader, mut body: Bytes) -> Bytes {
+        let xid = header.xid;
+        let zxid = st.zxid;
+        macro_rules! parse {
+            ($t:ty) => {
+                match <$t>::read(&mut body) {
+                    Ok(v) => v,
+                    Err(_) => return reply_error(xid, zxid, ZkError::MarshallingError),
+                }
+            };
+        }
+        match header.op {
+            op::PING => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+            op::AUTH | op::SET_ACL => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
+                let r = parse!(CreateRequest);
+                let mode = if header.op == op::CREATE_CONTAINER {
+                    Ok(CreateMode::Container)
+                } else {
+                    CreateMode::from_flags(r.flags)
+                };
+                let mode = match mode {
+                    Ok(m) => m,
+                    Err(e) => return reply_error(xid, zxid, e),
+                };
+                let op = Op::Create { path: r.path, data: r.data.unwrap_or_default(), mode };
+                match Self::write(st, session, &op) {
+                    Ok((zxid, OpResult::Created { path, stat })) => encode(|o| {
+                        ReplyHeader { xid, zxid, err: 0 }.write(o);
+                        if header.op == op::CREATE {
+                            CreateResponse { path }.write(o);
+                        } else {
+                            Create2Response { path, stat: stat.into() }.write(o);
+                        }
+                    }),
+                    Ok((zxid, _)) => reply_error(xid, zxid, ZkError::SystemError),
+                    Err((zxid, e)) => reply_error(xid, zxid, e),
+                }
+            }
+            op::DELETE => {
+                let r = parse!(DeleteRequest);
+                match Self::write(st, session, &Op::Delete { path: r.path, version: r.version }) {
+                    Ok((zxid, _)) => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+                    Err((zxid, e)) => reply_error(xid, zxid, e),
+                }
+            }
+            op::SET_DATA => {
+                let r = parse!(SetDataRequest);
+                match Self::write(
+                    st,
+                    session,
+                    &Op::SetData { path: r.path, data: r.data.unwrap_or_default(), version: r.version },
+                ) {
+                    Ok((zxid, OpResult::Set { stat })) => encode(|o| {
+                        ReplyHeader { xid, zxid, err: 0 }.write(o);
+                        StatResponse { stat: stat.into() }.write(o);
+                    }),
+                    Ok((zxid, _)) => reply_error(xid, zxid, ZkError::SystemError),
+                    Err((zxid, e)) => reply_error(xid, zxid, e),
+                }
+            }
+            op::CHECK => {
+                let r = parse!(CheckVersionRequest);
+                match Self::write(st, session, &Op::Check { path: r.path, version: r.version }) {
+                    Ok((zxid, _)) => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+                    Err((zxid, e)) => reply_error(xid, zxid, e),
+                }
+            }
+            op::EXISTS => {
+                let r = parse!(PathWatchRequest);
+                let found = st.tree.exists(&r.path);
+                if r.watch && found.is_ok() {
+                    let _ = st.watches.add(session, &r.path, WatchKind::Data);
+                }
+                match found {
+                    Ok(Some(stat)) => encode(|o| {
+                        ReplyHeader { xid, zxid, err: 0 }.write(o);
+                        StatResponse { stat: stat.into() }.write(o);
+                    }),
+                    Ok(None) => reply_error(xid, zxid, ZkError::NoNode),
+                    Err(e) => reply_error(xid, zxid, e),
+                }
+            }
+            op::GET_DATA => {
+                let r = parse!(PathWatchRequest);
+                match st.tree.get_data(&r.path) {
+                    Ok((data, stat)) => {
+                        if r.watch {
+                            let _ = st.watches.add(session, &r.path, WatchKind::Data);
+                        }
+                        encode(|o| {
+                            ReplyHeader { xid, zxid, err: 0 }.write(o);
+                            GetDataResponse { data: Some(data), stat: stat.into() }.write(o);
+                        })
+                    }
+                    Err(e) => reply_error(xid, zxid, e),
+                }
+            }
+            op::GET_CHILDREN | op::GET_CHILDREN2 => {
+                let r = parse!(PathWatchRequest);
+                match st.tree.get_children(&r.path) {
+                    Ok((children, stat)) => {
+                        if r.watch {
+                            let _ = st.watches.add(session, &r.path, WatchKind::Child);
+                        }
+                        encode(|o| {
+                            ReplyHeader { xid, zxid, err: 0 }.write(o);
+                            if header.op == op::GET_CHILDREN {
+                                GetChildrenResponse { children }.write(o);
+                            } else {
+                                GetChildren2Response { children, stat: stat.into() }.write(o);
+                            }
+                        })
+                    }
+                    Err(e) => reply_error(xid, zxid, e),
+                }
+            }
+            op::GET_ACL => {
+                let r = parse!(PathRequest);
+                match st.tree.exists(&r.path) {
+                    Ok(Some(stat)) => encode(|o| {
+                        ReplyHeader { xid, zxid, err: 0 }.write(o);
+                        vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }].write(o);
+                        StatRecord::from(stat).write(o);
+                    }),
+                    Ok(None) => reply_error(xid, zxid, ZkError::NoNode),
+                    Err(e) => reply_error(xid, zxid, e),
+                }
+            }
+            op::SYNC => {
+                let r = parse!(PathRequest);
+                encode(|o| {
+                    ReplyHeader { xid, zxid, err: 0 }.write(o);
+                    r.write(o);
+                })
+            }
+            op::ADD_WATCH => {
+                let r = parse!(AddWatchRequest);
+                let kind = if r.mode == 1 { WatchKind::PersistentRecursive } else { WatchKind::Persistent };
+                match st.watches.add(session, &r.path, kind) {
+                    Ok(()) => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+                    Err(e) => reply_error(xid, zxid, e),
+                }
+            }
+            op::SET_WATCHES | op::SET_WATCHES2 => {
+                let w = if header.op == op::SET_WATCHES {
+                    let w = parse!(SetWatches);
+                    SetWatches2 {
+                        relative_zxid: w.relative_zxid,
+                        data_watches: w.data_watches,
+                        exist_watches: w.exist_watches,
+                        child_watches: w.child_watches,
+                        ..Default::default()
+                    }
+                } else {
+                    parse!(SetWatches2)
+                };
+                for p in w.data_watches.iter().chain(&w.exist_watches) {
+                    let _ = st.watches.add(session, p, WatchKind::Data);
+                }
+                for p in &w.child_watches {
+                    let _ = st.watches.add(session, p, WatchKind::Child);
+                }
+                for p in &w.persistent_watches {
+                    let _ = st.watches.add(session, p, WatchKind::Persistent);
+                }
+                for p in &w.persistent_recursive_watches {
+                    let _ = st.watches.add(session, p, WatchKind::PersistentRecursive);
+                }
+                encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o))
+            }
+            op::MULTI => Self::multi(st, session, xid, body),
+            op::CLOSE_SESSION => {
+                Self::end_session(st, session);
+                encode(|o| ReplyHeader { xid, zxid: st.zxid, err: 0 }.write(o))
+            }
+            _ => reply_error(xid, zxid, ZkError::Unimplemented),
+        }
+    }
+
+    /// Applies a write at the next zxid and notifies watchers; returns the zxid with the result.
+    fn write(st: &mut State, session: i64, op: &Op) -> Result<(i64, OpResult), (i64, ZkError)> {
+        let zxid = st.zxid + 1;
+        let mut changes = Vec::new();
+        match st.tree.apply(op, session, zxid, now_ms(), &mut changes) {
+            Ok(result) => {
+                st.zxid = zxid;
+                Self::notify(st, &changes);
+                Ok((zxid, result))
+            }
+            Err(e) => Err((st.zxid, e)),
+        }
+    }
+
+    fn multi(st: &mut State, session: i64, xid: i32, mut body: Bytes) -> Bytes {
+        let zxid = st.zxid;
+        let mut ops = Vec::new();
+        let mut kinds = Vec::new();
+        loop {
+            let Ok(h) = MultiHeader::read(&mut body) else { return reply_error(xid, zxid, ZkError::MarshallingError) };
+            if h.done {
+                break;
+            }
+            let parsed = match h.op {
+                op::CREATE | op::CREATE2 => {
+                    CreateRequest::read(&mut body).map_err(|_| ZkError::MarshallingError).and_then(|r| {
+                        Ok(Op::Create {
+                            path: r.path,
+                            data: r.data.unwrap_or_default(),
+                            mode: CreateMode::from_flags(r.flags)?,
+                        })
+                    })
+                }
+                op::DELETE => DeleteRequest::read(&mut body)
+                    .map(|r| Op::Delete { path: r.path, version: r.version })
+                    .map_err(|_| ZkError::MarshallingError),
+                op::SET_DATA => SetDataRequest::read(&mut body)
+                    .map(|r| Op::SetData { path: r.path, data: r.data.unwrap_or_default(), version: r.version })
+                    .map_err(|_| ZkError::MarshallingError),
+                op::CHECK => CheckVersionRequest::read(&mut body)
+                    .map(|r| Op::Check { path: r.path, version: r.version })
+                    .map_err(|_| ZkError::MarshallingError),
+                _ => Err(ZkError::Unimplemented),
+            };
+            match parsed {
+                Ok(o) => {
+                    ops.push(o);
+                    kinds.push(h.op);
+                }
+                Err(e) => return reply_error(xid, zxid, e),
+            }
+        }
+        let len = ops.len();
+        let result = Self::write(st, session, &Op::Multi(ops));
+        let (zxid, result) = match result {
+            Ok(r) => r,
+            Err((zxid, e)) => (zxid, OpResult::MultiFailed { failed_index: 0, error: e, len }),
+        };
+        encode(|o| {
+            ReplyHeader { xid, zxid, err: 0 }.write(o);
+            match &result {
+                OpResult::Multi(results) => {
+                    for (kind, r) in kinds.iter().zip(results) {
+                        MultiHeader { op: *kind, done: false, err: 0 }.write(o);
+                        match r {
+                            OpResult::Created { path, stat } if *kind == op::CREATE2 => {
+                                Create2Response { path: path.clone(), stat: (*stat).into() }.write(o);
+                            }
+                            OpResult::Created { path, .. } => CreateResponse { path: path.clone() }.write(o),
+                            OpResult::Set { stat } => StatResponse { stat: (*stat).into() }.write(o),
+                            _ => {}
+                        }
+                    }
+                }
+                failed => {
+                    for code in failed.multi_error_codes().unwrap_or_default() {
+                        MultiHeader { op: op::ERROR, done: false, err: code }.write(o);
+                        ErrorResponse { err: code }.write(o);
+                    }
+                }
+            }
+            MultiHeader { op: -1, done: true, err: -1 }.write(o);
+        })
+    }
+}
+
+async fn read_frame(read: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+    let mut size = [0u8; 4];
+    match read.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let size = i32::from_be_bytes(size);
+    if size < 0 || size as usize > MAX_FRAME_BYTES {
+        return Ok(None);
+    }
+    let mut frame = BytesMut::zeroed(size as usize);
+    read.read_exact(&mut frame).await?;
+    Ok(Some(frame.freeze()))
+}
