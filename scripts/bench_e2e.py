@@ -57,14 +57,14 @@ def main():
         base_s = baseline(workdir, data)
         ready = os.path.join(workdir, "ready")
         log = open(os.path.join(workdir, "sluiced.log"), "wb")
-        proc = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", f"log.dirs={workdir}/data",
+        proc = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "process.roles=broker", "-o", f"log.dirs={workdir}/data",
                                  "--ready-file", ready], stderr=log)
         try:
             deadline = time.time() + 60
             while not (os.path.exists(ready) and open(ready).read().strip()):
                 assert time.time() < deadline and proc.poll() is None, "sluiced did not start"
                 time.sleep(0.05)
-            bootstrap = open(ready).read().strip()
+            bootstrap = open(ready).read().splitlines()[0].strip()
             admin = AdminClient({"bootstrap.servers": bootstrap})
             for f in admin.create_topics([NewTopic("bench", num_partitions=1, replication_factor=1)]).values():
                 f.result(30)

@@ -25,6 +25,7 @@ class Broker:
         self.overrides = list(overrides)
         self.proc = None
         self.bootstrap = None
+        self.keeper = None
         self.port = 0
 
     def start(self):
@@ -33,19 +34,22 @@ class Broker:
             ready.unlink()
         # Reuse the port across restarts so clients' bootstrap lists stay valid.
         args = [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{self.port}", "-o", f"log.dirs={self.data}",
+                "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
                 "--ready-file", str(ready)]
         for o in self.overrides:
             args += ["-o", o]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not (ready.exists() and ready.read_text().strip()):
+        while not (ready.exists() and len(ready.read_text().splitlines()) >= 2):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sluiced exited with {self.proc.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"sluiced not ready after {READY_TIMEOUT_S}s:\n{self.log()}")
             time.sleep(0.02)
-        self.bootstrap = ready.read_text().strip()
+        lines = ready.read_text().splitlines()
+        self.bootstrap = lines[0].strip()
+        self.keeper = lines[1].strip()
         self.port = int(self.bootstrap.rsplit(":", 1)[1])
         # Ready means a request succeeds, not just a file.
         from confluent_kafka.admin import AdminClient

@@ -90,6 +90,8 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("offsets.retention.check.interval.ms", "600000"),
     ("keeper.connect", ""),
     ("zookeeper.connect", ""),
+    ("keeper.client.port", "2181"),
+    ("keeper.client.address", ""),
 ];
 
 #[derive(Debug, Clone)]
@@ -107,6 +109,10 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     pub connections_max_idle_ms: u64,
     pub queued_max_requests: usize,
+    /// Where the embedded keeper (ZooKeeper client protocol) listens, when `process.roles`
+    /// includes `keeper`: `keeper.client.address` (empty: every interface) and
+    /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
+    pub keeper_client: Option<(String, u16)>,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
     pub log_manager: LogManagerConfig,
@@ -207,6 +213,7 @@ impl BrokerConfig {
                 _ => return Err(invalid("process.roles", &roles, "expected broker, keeper, or both")),
             }
         }
+        let keeper_role = roles.split(',').any(|r| matches!(r.trim(), "keeper" | "controller"));
         if !roles.split(',').any(|r| r.trim() == "broker") {
             return Err(invalid(
                 "process.roles",
@@ -313,6 +320,12 @@ impl BrokerConfig {
             max_connections: int("max.connections", 1, i64::from(i32::MAX))?.unwrap_or(10_000) as usize,
             connections_max_idle_ms: int("connections.max.idle.ms", 1, i64::MAX)?.unwrap_or(600_000) as u64,
             queued_max_requests: int("queued.max.requests", 1, i64::from(i32::MAX))?.unwrap_or(500) as usize,
+            keeper_client: if keeper_role {
+                let port = int("keeper.client.port", 0, i64::from(u16::MAX))?.unwrap_or(2181) as u16;
+                Some((get("keeper.client.address").unwrap_or_default(), port))
+            } else {
+                None
+            },
             group: crate::group::state::GroupConfig {
                 min_session_timeout_ms: int("group.min.session.timeout.ms", 0, i64::from(i32::MAX))?.unwrap_or(6_000)
                     as i32,
@@ -349,6 +362,17 @@ mod tests {
         assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
         assert_eq!(c.log.retention_ms, 168 * 3_600_000);
         assert!(c.auto_create_topics_enable);
+        assert_eq!(c.keeper_client, Some((String::new(), 2181)), "the single node embeds a keeper on 2181");
+    }
+
+    #[test]
+    fn keeper_listener_follows_the_roles() {
+        let c = load(&[("process.roles", "broker")]).expect("valid");
+        assert_eq!(c.keeper_client, None);
+        let c = load(&[("keeper.client.address", "127.0.0.1"), ("keeper.client.port", "0")]).expect("valid");
+        assert_eq!(c.keeper_client, Some(("127.0.0.1".into(), 0)));
+        let err = load(&[("keeper.client.port", "70000")]).expect_err("out of range");
+        assert!(err.to_string().contains("keeper.client.port"), "{err}");
     }
 
     #[test]

@@ -36,7 +36,8 @@ struct Args {
     /// Log filter (tracing's env-filter syntax), e.g. info or sluice_broker=debug.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log_level: String,
-    /// Once listening, write the first listener's address (host:port) to this file.
+    /// Once listening, write the first listener's address (host:port) to this file, and on a
+    /// second line the embedded keeper's address when the keeper role runs.
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
 }
@@ -147,8 +148,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
     };
+    // The embedded single-node keeper (ZooKeeper client protocol).
+    let mut keeper_address = None;
+    let keeper_task = match &broker.config.keeper_client {
+        Some((host, port)) => {
+            let host = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
+            let socket = TcpListener::bind((host, *port))
+                .await
+                .with_context(|| format!("cannot listen on {host}:{port} (keeper.client.port)"))?;
+            let bound = socket.local_addr()?;
+            tracing::info!(address = %bound, "keeper listening (ZooKeeper client protocol)");
+            keeper_address = Some(bound);
+            Some(tokio::spawn(sluice_keeper::Keeper::new().serve(socket)))
+        }
+        None => None,
+    };
     if let (Some(path), Some(address)) = (&args.ready_file, &first_address) {
-        sluice_storage::checkpoint::write_atomically(path, format!("{address}\n").as_bytes())
+        let mut text = format!("{address}\n");
+        if let Some(k) = keeper_address {
+            text.push_str(&format!("{k}\n"));
+        }
+        sluice_storage::checkpoint::write_atomically(path, text.as_bytes())
             .with_context(|| format!("cannot write the ready file {}", path.display()))?;
     }
     tracing::info!(cluster_id = %broker.cluster_id, broker_id = broker.config.broker_id, "sluiced started");
@@ -164,6 +184,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let _ = maintenance.await;
     persister.abort();
+    if let Some(task) = keeper_task {
+        task.abort();
+    }
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
     tracing::info!("sluiced stopped cleanly");

@@ -37,6 +37,7 @@ impl Sluiced {
         let log = std::fs::File::create(self.dir.path().join("sluiced.log")).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluiced"));
         cmd.arg("-o").arg("listeners=PLAINTEXT://127.0.0.1:0");
+        cmd.arg("-o").arg("keeper.client.address=127.0.0.1").arg("-o").arg("keeper.client.port=0");
         cmd.arg("-o").arg(format!("log.dirs={}", self.dir.path().join("data").display()));
         for e in &self.extra {
             cmd.arg("-o").arg(e);
@@ -48,7 +49,7 @@ impl Sluiced {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && !text.trim().is_empty()
             {
-                self.address = text.trim().to_string();
+                self.address = text.lines().next().unwrap_or_default().trim().to_string();
                 break;
             }
             assert!(Instant::now() < deadline, "sluiced did not become ready; log:\n{}", self.log());

@@ -194,36 +194,47 @@ impl Keeper {
         if session == 0 {
             return Ok(());
         }
-        let writer = tokio::spawn(async move {
+        let mut writer = tokio::spawn(async move {
             while let Some(frame) = rx.recv().await {
                 if write.write_all(&frame).await.is_err() {
                     break;
                 }
             }
         });
-        drop(tx);
-        let result = self.requests(&mut read, session).await;
+        let result = self.requests(&mut read, session, &tx).await;
         {
+            // Detach unless the session has already moved to a newer connection.
             let mut st = self.state.lock();
-            if let Some(s) = st.sessions.get_mut(&session) {
+            if let Some(s) = st.sessions.get_mut(&session)
+                && s.out.as_ref().is_some_and(|o| o.same_channel(&tx))
+            {
                 s.out = None;
             }
         }
-        writer.abort();
+        // With every sender gone the writer flushes what is queued (a closeSession reply) and ends.
+        drop(tx);
+        if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+            writer.abort();
+        }
         result
     }
 
-    async fn requests(&self, read: &mut tokio::net::tcp::OwnedReadHalf, session: i64) -> std::io::Result<()> {
+    /// Serves one connection's requests while it owns `session` (a reattach from another
+    /// connection takes the session over and this one closes, as in ZooKeeper).
+    async fn requests(
+        &self,
+        read: &mut tokio::net::tcp::OwnedReadHalf,
+        session: i64,
+        mine: &mpsc::Sender<Bytes>,
+    ) -> std::io::Result<()> {
         while let Some(mut frame) = read_frame(read).await? {
             let Ok(header) = RequestHeader::read(&mut frame) else { return Ok(()) };
             let close = header.op == op::CLOSE_SESSION;
             let out = {
                 let mut st = self.state.lock();
-                if !st.sessions.contains_key(&session) {
-                    return Ok(());
-                }
-                if let Some(s) = st.sessions.get_mut(&session) {
-                    s.last_seen = Instant::now();
+                match st.sessions.get_mut(&session) {
+                    Some(s) if s.out.as_ref().is_some_and(|o| o.same_channel(mine)) => s.last_seen = Instant::now(),
+                    _ => return Ok(()),
                 }
                 let reply = Self::handle(&mut st, session, header, frame);
                 st.sessions.get(&session).and_then(|s| s.out.clone()).map(|o| (o, reply))
@@ -234,7 +245,6 @@ impl Keeper {
                 return Ok(());
             }
             if close {
-                tokio::time::sleep(Duration::from_millis(10)).await;
                 return Ok(());
             }
         }
