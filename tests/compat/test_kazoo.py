@@ -121,3 +121,27 @@ def test_transactions_are_all_or_nothing(zk):
     results = t.commit()
     assert any(isinstance(r, BadVersionError) for r in results), results
     assert c.exists("/tx/b") is None, "a failed transaction must not leave its creates behind"
+
+
+def test_ephemeral_node_goes_when_its_owner_dies_without_closing(zk, broker):
+    """The owner is killed with SIGKILL (no closeSession): its node stays until the session
+    times out, then goes and the watcher hears it."""
+    import subprocess
+    import sys
+
+    watcher = zk()
+    watcher.ensure_path("/members")
+    owner = subprocess.run([sys.executable, "-c", f"""
+import os, signal
+from kazoo.client import KazooClient
+c = KazooClient(hosts="{broker.keeper}", timeout=4)
+c.start(timeout=30)
+c.create("/members/m1", b"", ephemeral=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""], timeout=60)
+    assert owner.returncode == -9
+    assert watcher.exists("/members/m1") is not None, "the session outlives its connection until it times out"
+    gone = threading.Event()
+    watcher.exists("/members/m1", watch=lambda e: e.type == EventType.DELETED and gone.set())
+    assert gone.wait(WAIT_S), "the dead owner's ephemeral node was not removed at session expiry"
+    assert watcher.get_children("/members") == []

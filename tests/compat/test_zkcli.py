@@ -50,3 +50,17 @@ def test_zkcli_sees_errors_and_ephemeral_lifetimes(broker):
     assert zkcli(broker, "ls", "/p") == "[]"
     zkcli(broker, "deleteall", "/p")
     assert zkcli(broker, "ls", "/") == "[zookeeper]"
+
+
+def test_zkcli_persistent_recursive_watch_sees_the_whole_subtree(broker):
+    # addWatch (ZooKeeper 3.6+) keeps firing for every change under the path; events print
+    # before the session's Closed event.
+    out = zkcli(broker, script="create /t\naddWatch -m PERSISTENT_RECURSIVE /t\ncreate /t/a 1\ncreate /t/a/b 2\n"
+                               "set /t/a/b 3\ndelete /t/a/b\nls /t\nquit\n")
+    events = [line for line in out.splitlines() if line.startswith("WatchedEvent state:SyncConnected type:Node")]
+    assert events == [
+        "WatchedEvent state:SyncConnected type:NodeCreated path:/t/a",
+        "WatchedEvent state:SyncConnected type:NodeCreated path:/t/a/b",
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:/t/a/b",
+        "WatchedEvent state:SyncConnected type:NodeDeleted path:/t/a/b",
+    ], out

@@ -391,7 +391,11 @@ impl Keeper {
                 let r = parse!(AddWatchRequest);
                 let kind = if r.mode == 1 { WatchKind::PersistentRecursive } else { WatchKind::Persistent };
                 match st.watches.add(session, &r.path, kind) {
-                    Ok(()) => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+                    // The reply carries an ErrorResponse body (ZooKeeper's client reads one).
+                    Ok(()) => encode(|o| {
+                        ReplyHeader { xid, zxid, err: 0 }.write(o);
+                        ErrorResponse { err: 0 }.write(o);
+                    }),
                     Err(e) => reply_error(xid, zxid, e),
                 }
             }
