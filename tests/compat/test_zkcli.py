@@ -36,6 +36,8 @@ def test_zkcli_creates_reads_and_lists(broker):
     listing = zkcli(broker, "ls", "-R", "/").splitlines()
     assert "/hello" in listing and "/hello/seq-0000000000" in listing and "/zookeeper" in listing
     assert "'world,'anyone" in zkcli(broker, "getAcl", "/hello")
+    # ACLs are not enforced, so changing one is refused, not pretended.
+    assert "KeeperErrorCode = Unimplemented" in zkcli(broker, "setAcl", "/hello", "world:anyone:r")
 
 
 def test_zkcli_sees_errors_and_ephemeral_lifetimes(broker):

@@ -55,6 +55,16 @@ impl CreateMode {
             _ => return Err(ZkError::BadArguments),
         })
     }
+    /// The `flags` of a create request for this mode.
+    pub fn flags(self) -> i32 {
+        match self {
+            CreateMode::Persistent => 0,
+            CreateMode::Ephemeral => 1,
+            CreateMode::PersistentSequential => 2,
+            CreateMode::EphemeralSequential => 3,
+            CreateMode::Container => 4,
+        }
+    }
     fn is_ephemeral(self) -> bool {
         matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
     }

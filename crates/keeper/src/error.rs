@@ -9,10 +9,14 @@ pub enum ZkError {
     SystemError = -1,
     #[error("RUNTIMEINCONSISTENCY")]
     RuntimeInconsistency = -2,
+    #[error("CONNECTIONLOSS")]
+    ConnectionLoss = -4,
     #[error("MARSHALLINGERROR")]
     MarshallingError = -5,
     #[error("UNIMPLEMENTED")]
     Unimplemented = -6,
+    #[error("OPERATIONTIMEOUT")]
+    OperationTimeout = -7,
     #[error("BADARGUMENTS")]
     BadArguments = -8,
     #[error("NONODE")]
@@ -29,6 +33,8 @@ pub enum ZkError {
     NotEmpty = -111,
     #[error("SESSIONEXPIRED")]
     SessionExpired = -112,
+    #[error("SESSIONMOVED")]
+    SessionMoved = -118,
     #[error("INVALIDACL")]
     InvalidAcl = -114,
     #[error("NOWATCHER")]
@@ -38,5 +44,32 @@ pub enum ZkError {
 impl ZkError {
     pub fn code(self) -> i32 {
         self as i32
+    }
+
+    /// The error a wire code names; codes this crate does not know read as `SystemError`.
+    pub fn from_code(code: i32) -> ZkError {
+        use ZkError::*;
+        [
+            SystemError,
+            RuntimeInconsistency,
+            ConnectionLoss,
+            MarshallingError,
+            Unimplemented,
+            OperationTimeout,
+            BadArguments,
+            NoNode,
+            NoAuth,
+            BadVersion,
+            NoChildrenForEphemerals,
+            NodeExists,
+            NotEmpty,
+            SessionExpired,
+            SessionMoved,
+            InvalidAcl,
+            NoWatcher,
+        ]
+        .into_iter()
+        .find(|e| e.code() == code)
+        .unwrap_or(SystemError)
     }
 }

@@ -63,7 +63,8 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-fn encode(parts: impl FnOnce(&mut BytesMut)) -> Bytes {
+/// One length-prefixed frame.
+pub(crate) fn encode(parts: impl FnOnce(&mut BytesMut)) -> Bytes {
     let mut out = BytesMut::with_capacity(64);
     out.extend_from_slice(&[0; 4]);
     parts(&mut out);
@@ -236,12 +237,11 @@ impl Keeper {
                     Some(s) if s.out.as_ref().is_some_and(|o| o.same_channel(mine)) => s.last_seen = Instant::now(),
                     _ => return Ok(()),
                 }
-                let reply = Self::handle(&mut st, session, header, frame);
-                st.sessions.get(&session).and_then(|s| s.out.clone()).map(|o| (o, reply))
+                // The reply goes on this connection's queue, also after closeSession ended the
+                // session (and behind any notification the request caused).
+                Self::handle(&mut st, session, header, frame)
             };
-            if let Some((out, reply)) = out
-                && out.send(reply).await.is_err()
-            {
+            if mine.send(out).await.is_err() {
                 return Ok(());
             }
             if close {
@@ -264,7 +264,10 @@ impl Keeper {
         }
         match header.op {
             op::PING => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
-            op::AUTH | op::SET_ACL => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+            // Credentials are accepted and ignored: every node is world:anyone with all permissions.
+            op::AUTH => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+            // ACLs are not enforced, so changing one is refused rather than pretended.
+            op::SET_ACL => reply_error(xid, zxid, ZkError::Unimplemented),
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
                 let r = parse!(CreateRequest);
                 let mode = if header.op == op::CREATE_CONTAINER {
@@ -521,7 +524,8 @@ impl Keeper {
     }
 }
 
-async fn read_frame(read: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+/// Reads one length-prefixed frame; `None` at end of stream or for a length out of bounds.
+pub(crate) async fn read_frame(read: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
     let mut size = [0u8; 4];
     match read.read_exact(&mut size).await {
         Ok(_) => {}

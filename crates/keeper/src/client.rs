@@ -1,0 +1,509 @@
+//! The client half: an async ZooKeeper-protocol client, for brokers talking to keeper or to
+//! Apache ZooKeeper 3.5+.
+//!
+//! One background task owns the session. It connects to the servers of the list in turn,
+//! reattaches the session (id and password) after a lost connection, pings at a third of the
+//! negotiated timeout, and re-registers watches with `setWatches2` on every new connection.
+//! Requests are pipelined; replies come back in request order, so the pending queue is FIFO.
+//! A request in flight when a connection drops fails with `ConnectionLoss`, as in ZooKeeper:
+//! the caller decides whether it is safe to retry. The session's state (connected,
+//! disconnected, expired, closed) is observable through [`ZkClient::state`]; one-shot watches
+//! arrive on a `oneshot` receiver and persistent ones on a stream.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::data_tree::CreateMode;
+use crate::error::ZkError;
+use crate::jute::*;
+use crate::server::{encode as frame, read_frame};
+use crate::watch::EventType;
+
+/// The session as the client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    Connecting,
+    Connected,
+    /// The connection dropped; the client is trying the servers again with the same session.
+    Disconnected,
+    /// A server said the session is gone (its ephemeral nodes and watches with it).
+    Expired,
+    Closed,
+}
+
+/// A change to a watched node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEvent {
+    pub event_type: i32,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum OneShot {
+    Data,
+    Exist,
+    Child,
+}
+
+enum Registration {
+    None,
+    OneShot(OneShot, String, oneshot::Sender<NodeEvent>),
+    Persistent { path: String, recursive: bool, tx: mpsc::UnboundedSender<NodeEvent> },
+}
+
+struct Call {
+    op: i32,
+    body: Bytes,
+    reply: oneshot::Sender<Result<Bytes>>,
+    watch: Registration,
+}
+
+type Result<T> = std::result::Result<T, ZkError>;
+
+/// A ZooKeeper session. Cloning shares it; dropping the last handle closes it.
+#[derive(Clone)]
+pub struct ZkClient {
+    calls: mpsc::Sender<Call>,
+    state: watch::Receiver<SessionState>,
+    session: watch::Receiver<i64>,
+}
+
+impl std::fmt::Debug for ZkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkClient")
+            .field("session", &*self.session.borrow())
+            .field("state", &*self.state.borrow())
+            .finish()
+    }
+}
+
+fn open_acl() -> Vec<Acl> {
+    vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }]
+}
+
+fn body(f: impl FnOnce(&mut BytesMut)) -> Bytes {
+    let mut b = BytesMut::new();
+    f(&mut b);
+    b.freeze()
+}
+
+fn decode<T: Jute>(mut b: Bytes) -> Result<T> {
+    T::read(&mut b).map_err(|_| ZkError::MarshallingError)
+}
+
+impl ZkClient {
+    /// Connects to one of `servers` (`host:port,host:port`, an optional `/chroot` is refused)
+    /// asking for `session_timeout`; waits up to `session_timeout` for the first connection.
+    pub async fn connect(servers: &str, session_timeout: Duration) -> Result<ZkClient> {
+        let servers: Vec<String> =
+            servers.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+        if servers.is_empty() || servers.iter().any(|s| s.contains('/')) {
+            return Err(ZkError::BadArguments);
+        }
+        let (calls_tx, calls_rx) = mpsc::channel(1024);
+        let (state_tx, state) = watch::channel(SessionState::Connecting);
+        let (session_tx, session) = watch::channel(0);
+        let timeout_ms = session_timeout.as_millis().min(i32::MAX as u128) as i32;
+        tokio::spawn(SessionTask::new(servers, timeout_ms, state_tx, session_tx).run(calls_rx));
+        let mut waiting = state.clone();
+        let connected = tokio::time::timeout(
+            session_timeout,
+            waiting.wait_for(|s| matches!(s, SessionState::Connected | SessionState::Expired | SessionState::Closed)),
+        )
+        .await;
+        if !matches!(connected.map(|r| r.map(|s| *s)), Ok(Ok(SessionState::Connected))) {
+            return Err(ZkError::ConnectionLoss);
+        }
+        Ok(ZkClient { calls: calls_tx, state, session })
+    }
+
+    pub fn session_id(&self) -> i64 {
+        *self.session.borrow()
+    }
+
+    /// The session's state, to watch for disconnection and expiry.
+    pub fn state(&self) -> watch::Receiver<SessionState> {
+        self.state.clone()
+    }
+
+    async fn call(&self, op: i32, body: Bytes, watch: Registration) -> Result<Bytes> {
+        let (reply, rx) = oneshot::channel();
+        self.calls.send(Call { op, body, reply, watch }).await.map_err(|_| ZkError::SessionExpired)?;
+        rx.await.map_err(|_| ZkError::ConnectionLoss)?
+    }
+
+    /// Creates a node; returns its path (with the sequence suffix for sequential modes).
+    pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
+        let req = CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::copy_from_slice(data)),
+            acl: open_acl(),
+            flags: mode.flags(),
+        };
+        let r: CreateResponse = decode(self.call(op::CREATE, body(|o| req.write(o)), Registration::None).await?)?;
+        Ok(r.path)
+    }
+
+    /// Deletes a node if its version matches (-1: any version).
+    pub async fn delete(&self, path: &str, version: i32) -> Result<()> {
+        let req = DeleteRequest { path: path.into(), version };
+        self.call(op::DELETE, body(|o| req.write(o)), Registration::None).await.map(drop)
+    }
+
+    pub async fn exists(&self, path: &str) -> Result<Option<StatRecord>> {
+        self.exists_inner(path, Registration::None).await
+    }
+
+    /// `exists` leaving a one-shot watch that fires on creation, change or deletion.
+    pub async fn exists_watch(&self, path: &str) -> Result<(Option<StatRecord>, oneshot::Receiver<NodeEvent>)> {
+        let (tx, rx) = oneshot::channel();
+        Ok((self.exists_inner(path, Registration::OneShot(OneShot::Exist, path.into(), tx)).await?, rx))
+    }
+
+    async fn exists_inner(&self, path: &str, watch: Registration) -> Result<Option<StatRecord>> {
+        let req = PathWatchRequest { path: path.into(), watch: !matches!(watch, Registration::None) };
+        match self.call(op::EXISTS, body(|o| req.write(o)), watch).await {
+            Ok(b) => Ok(Some(decode::<StatResponse>(b)?.stat)),
+            Err(ZkError::NoNode) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_data(&self, path: &str) -> Result<(Bytes, StatRecord)> {
+        self.get_data_inner(path, Registration::None).await
+    }
+
+    /// `get_data` leaving a one-shot watch that fires on change or deletion.
+    pub async fn get_data_watch(&self, path: &str) -> Result<(Bytes, StatRecord, oneshot::Receiver<NodeEvent>)> {
+        let (tx, rx) = oneshot::channel();
+        let (data, stat) = self.get_data_inner(path, Registration::OneShot(OneShot::Data, path.into(), tx)).await?;
+        Ok((data, stat, rx))
+    }
+
+    async fn get_data_inner(&self, path: &str, watch: Registration) -> Result<(Bytes, StatRecord)> {
+        let req = PathWatchRequest { path: path.into(), watch: !matches!(watch, Registration::None) };
+        let r: GetDataResponse = decode(self.call(op::GET_DATA, body(|o| req.write(o)), watch).await?)?;
+        Ok((r.data.unwrap_or_default(), r.stat))
+    }
+
+    /// Sets a node's data if its version matches (-1: any version): a compare-and-set.
+    pub async fn set_data(&self, path: &str, data: &[u8], version: i32) -> Result<StatRecord> {
+        let req = SetDataRequest { path: path.into(), data: Some(Bytes::copy_from_slice(data)), version };
+        Ok(decode::<StatResponse>(self.call(op::SET_DATA, body(|o| req.write(o)), Registration::None).await?)?.stat)
+    }
+
+    pub async fn get_children(&self, path: &str) -> Result<Vec<String>> {
+        self.get_children_inner(path, Registration::None).await
+    }
+
+    /// `get_children` leaving a one-shot watch that fires when the list changes or the node goes.
+    pub async fn get_children_watch(&self, path: &str) -> Result<(Vec<String>, oneshot::Receiver<NodeEvent>)> {
+        let (tx, rx) = oneshot::channel();
+        let children = self.get_children_inner(path, Registration::OneShot(OneShot::Child, path.into(), tx)).await?;
+        Ok((children, rx))
+    }
+
+    async fn get_children_inner(&self, path: &str, watch: Registration) -> Result<Vec<String>> {
+        let req = PathWatchRequest { path: path.into(), watch: !matches!(watch, Registration::None) };
+        Ok(decode::<GetChildrenResponse>(self.call(op::GET_CHILDREN, body(|o| req.write(o)), watch).await?)?.children)
+    }
+
+    /// A persistent watch (ZooKeeper 3.6+ `addWatch`) on `path`, or on its whole subtree with
+    /// `recursive`: every event arrives on the stream until the session ends.
+    pub async fn add_watch(&self, path: &str, recursive: bool) -> Result<mpsc::UnboundedReceiver<NodeEvent>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let req = AddWatchRequest { path: path.into(), mode: i32::from(recursive) };
+        self.call(op::ADD_WATCH, body(|o| req.write(o)), Registration::Persistent { path: path.into(), recursive, tx })
+            .await?;
+        Ok(rx)
+    }
+
+    /// Closes the session: its ephemeral nodes go at once.
+    pub async fn close(&self) -> Result<()> {
+        let r = self.call(op::CLOSE_SESSION, Bytes::new(), Registration::None).await.map(drop);
+        let mut state = self.state.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(5), state.wait_for(|s| *s == SessionState::Closed)).await;
+        r
+    }
+}
+
+struct Pending {
+    xid: i32,
+    op: i32,
+    reply: oneshot::Sender<Result<Bytes>>,
+    watch: Registration,
+}
+
+struct SessionTask {
+    servers: Vec<String>,
+    next_server: usize,
+    timeout_ms: i32,
+    session_id: i64,
+    passwd: Bytes,
+    last_zxid: i64,
+    xid: i32,
+    one_shot: HashMap<(OneShot, String), Vec<oneshot::Sender<NodeEvent>>>,
+    persistent: Vec<(String, bool, mpsc::UnboundedSender<NodeEvent>)>,
+    state: watch::Sender<SessionState>,
+    session: watch::Sender<i64>,
+}
+
+enum Ended {
+    /// The connection dropped: try again with the same session.
+    Lost,
+    /// The session is over (closed or expired), or every handle is gone.
+    Done,
+}
+
+impl SessionTask {
+    fn new(
+        servers: Vec<String>,
+        timeout_ms: i32,
+        state: watch::Sender<SessionState>,
+        session: watch::Sender<i64>,
+    ) -> Self {
+        SessionTask {
+            servers,
+            next_server: 0,
+            timeout_ms,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0; 16]),
+            last_zxid: 0,
+            xid: 0,
+            one_shot: HashMap::new(),
+            persistent: Vec::new(),
+            state,
+            session,
+        }
+    }
+
+    async fn run(mut self, mut calls: mpsc::Receiver<Call>) {
+        let mut failures = 0u32;
+        loop {
+            let server = self.servers[self.next_server % self.servers.len()].clone();
+            self.next_server += 1;
+            let socket = match tokio::time::timeout(self.connect_timeout(), TcpStream::connect(&server)).await {
+                Ok(Ok(s)) => s,
+                _ => {
+                    failures += 1;
+                    // Fail callers fast while no server answers, rather than queueing forever.
+                    while let Ok(call) = calls.try_recv() {
+                        let _ = call.reply.send(Err(ZkError::ConnectionLoss));
+                    }
+                    if calls.is_closed() {
+                        break;
+                    }
+                    let backoff = Duration::from_millis(50 * u64::from(failures.min(20)));
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            };
+            failures = 0;
+            let _ = socket.set_nodelay(true);
+            match self.serve(socket, &mut calls).await {
+                Ended::Lost => {
+                    let _ = self.state.send(SessionState::Disconnected);
+                }
+                Ended::Done => break,
+            }
+        }
+        if !matches!(*self.state.borrow(), SessionState::Expired) {
+            let _ = self.state.send(SessionState::Closed);
+        }
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_millis((self.timeout_ms.max(3_000) / self.servers.len().max(1) as i32).max(1_000) as u64)
+    }
+
+    async fn serve(&mut self, socket: TcpStream, calls: &mut mpsc::Receiver<Call>) -> Ended {
+        let (mut read, mut write) = socket.into_split();
+        // Handshake.
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.last_zxid,
+            timeout_ms: self.timeout_ms,
+            session_id: self.session_id,
+            passwd: Some(self.passwd.clone()),
+        };
+        let hello = frame(|o| {
+            req.write(o);
+            false.write(o);
+        });
+        if write.write_all(&hello).await.is_err() {
+            return Ended::Lost;
+        }
+        let Ok(Ok(Some(mut reply))) = tokio::time::timeout(self.connect_timeout(), read_frame(&mut read)).await else {
+            return Ended::Lost;
+        };
+        let Ok(r) = ConnectResponse::read(&mut reply) else { return Ended::Lost };
+        if r.timeout_ms <= 0 {
+            tracing::warn!(session = format!("{:#x}", self.session_id), "keeper session expired");
+            let _ = self.state.send(SessionState::Expired);
+            self.one_shot.clear();
+            self.persistent.clear();
+            return Ended::Done;
+        }
+        self.session_id = r.session_id;
+        self.passwd = r.passwd.unwrap_or_default();
+        self.timeout_ms = r.timeout_ms;
+        let _ = self.session.send(self.session_id);
+
+        // Watches survive the reconnect: tell the new server about them.
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        if !self.one_shot.is_empty() || !self.persistent.is_empty() {
+            let mut sw = SetWatches2 { relative_zxid: self.last_zxid, ..Default::default() };
+            for (kind, path) in self.one_shot.keys() {
+                match kind {
+                    OneShot::Data => sw.data_watches.push(path.clone()),
+                    OneShot::Exist => sw.exist_watches.push(path.clone()),
+                    OneShot::Child => sw.child_watches.push(path.clone()),
+                }
+            }
+            for (path, recursive, _) in &self.persistent {
+                if *recursive {
+                    sw.persistent_recursive_watches.push(path.clone())
+                } else {
+                    sw.persistent_watches.push(path.clone())
+                }
+            }
+            let f = frame(|o| {
+                RequestHeader { xid: SET_WATCHES_XID, op: op::SET_WATCHES2 }.write(o);
+                sw.write(o);
+            });
+            if write.write_all(&f).await.is_err() {
+                return Ended::Lost;
+            }
+        }
+        let _ = self.state.send(SessionState::Connected);
+
+        let ping_every = Duration::from_millis((self.timeout_ms / 3).max(100) as u64);
+        let read_timeout = Duration::from_millis((self.timeout_ms * 2 / 3).max(200) as u64);
+        let mut ping = tokio::time::interval(ping_every);
+        ping.tick().await;
+        let (frames_tx, mut frames) = mpsc::channel::<std::io::Result<Option<Bytes>>>(64);
+        let reader = tokio::spawn(async move {
+            loop {
+                let f = read_frame(&mut read).await;
+                let end = !matches!(f, Ok(Some(_)));
+                if frames_tx.send(f).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+        let mut last_heard = tokio::time::Instant::now();
+        let mut closing = false;
+        let ended = loop {
+            tokio::select! {
+                call = calls.recv(), if !closing => {
+                    let Some(call) = call else {
+                        // Every handle dropped: close the session politely.
+                        closing = true;
+                        let xid = self.next_xid();
+                        let (reply, _) = oneshot::channel();
+                        pending.push_back(Pending { xid, op: op::CLOSE_SESSION, reply, watch: Registration::None });
+                        let f = frame(|o| RequestHeader { xid, op: op::CLOSE_SESSION }.write(o));
+                        if write.write_all(&f).await.is_err() { break Ended::Done; }
+                        continue;
+                    };
+                    let xid = self.next_xid();
+                    closing = call.op == op::CLOSE_SESSION;
+                    let f = frame(|o| {
+                        RequestHeader { xid, op: call.op }.write(o);
+                        o.extend_from_slice(&call.body);
+                    });
+                    pending.push_back(Pending { xid, op: call.op, reply: call.reply, watch: call.watch });
+                    if write.write_all(&f).await.is_err() { break Ended::Lost; }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > read_timeout {
+                        tracing::debug!("keeper server silent; reconnecting");
+                        break Ended::Lost;
+                    }
+                    let f = frame(|o| RequestHeader { xid: PING_XID, op: op::PING }.write(o));
+                    if write.write_all(&f).await.is_err() { break Ended::Lost; }
+                }
+                f = frames.recv() => {
+                    let Some(Ok(Some(mut f))) = f else {
+                        break if closing { Ended::Done } else { Ended::Lost };
+                    };
+                    last_heard = tokio::time::Instant::now();
+                    let Ok(h) = ReplyHeader::read(&mut f) else { break Ended::Lost };
+                    if h.zxid > 0 { self.last_zxid = self.last_zxid.max(h.zxid); }
+                    match h.xid {
+                        NOTIFICATION_XID => {
+                            if let Ok(e) = WatcherEvent::read(&mut f) { self.dispatch(e); }
+                        }
+                        PING_XID | SET_WATCHES_XID | AUTH_XID => {}
+                        xid => {
+                            let Some(p) = pending.pop_front() else { break Ended::Lost };
+                            if p.xid != xid {
+                                tracing::warn!(expected = p.xid, got = xid, "keeper reply out of order");
+                                let _ = p.reply.send(Err(ZkError::ConnectionLoss));
+                                break Ended::Lost;
+                            }
+                            self.complete(p, h.err, f);
+                            if closing && pending.is_empty() { break Ended::Done; }
+                        }
+                    }
+                }
+            }
+        };
+        reader.abort();
+        for p in pending {
+            let _ = p.reply.send(Err(ZkError::ConnectionLoss));
+        }
+        ended
+    }
+
+    fn next_xid(&mut self) -> i32 {
+        self.xid = if self.xid == i32::MAX { 1 } else { self.xid + 1 };
+        self.xid
+    }
+
+    fn complete(&mut self, p: Pending, err: i32, body: Bytes) {
+        // A watch is registered when the read succeeded, or for exists on a missing node.
+        let registered = err == 0 || (err == ZkError::NoNode.code() && p.op == op::EXISTS);
+        match p.watch {
+            Registration::OneShot(kind, path, tx) if registered => {
+                self.one_shot.entry((kind, path)).or_default().push(tx);
+            }
+            Registration::Persistent { path, recursive, tx } if err == 0 => {
+                self.persistent.push((path, recursive, tx));
+            }
+            _ => {}
+        }
+        let _ = p.reply.send(if err == 0 { Ok(body) } else { Err(ZkError::from_code(err)) });
+    }
+
+    fn dispatch(&mut self, e: WatcherEvent) {
+        let event = NodeEvent { event_type: e.event_type, path: e.path.clone() };
+        let kinds: &[OneShot] = match e.event_type {
+            t if t == EventType::NodeCreated as i32 || t == EventType::NodeDataChanged as i32 => {
+                &[OneShot::Data, OneShot::Exist]
+            }
+            t if t == EventType::NodeDeleted as i32 => &[OneShot::Data, OneShot::Exist, OneShot::Child],
+            t if t == EventType::NodeChildrenChanged as i32 => &[OneShot::Child],
+            _ => &[],
+        };
+        for kind in kinds {
+            for tx in self.one_shot.remove(&(*kind, e.path.clone())).unwrap_or_default() {
+                let _ = tx.send(event.clone());
+            }
+        }
+        self.persistent.retain(|(path, recursive, tx)| {
+            let hit = if *recursive {
+                e.event_type != EventType::NodeChildrenChanged as i32
+                    && (path == "/" || e.path == *path || e.path.starts_with(&format!("{path}/")))
+            } else {
+                e.path == *path
+            };
+            !hit || tx.send(event.clone()).is_ok()
+        });
+    }
+}

@@ -1,0 +1,179 @@
+//! The client half, one suite run twice: against keeper (in process) and against Apache
+//! ZooKeeper 3.8 (Debian's `zookeeper` package, which scripts/test installs) started here on a
+//! loopback port. Both must behave alike.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sluice_keeper::{CreateMode, EventType, Keeper, SessionState, ZkClient, ZkError};
+
+const BOUND: Duration = Duration::from_secs(30);
+const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+
+async fn keeper() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(Keeper::new().serve(listener));
+    addr.to_string()
+}
+
+/// An Apache ZooKeeper server in a temporary directory, killed on drop.
+struct ZooKeeper {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn zookeeper() -> (ZooKeeper, String) {
+    assert!(
+        std::path::Path::new(ZOOKEEPER_JAR).exists(),
+        "{ZOOKEEPER_JAR} missing: scripts/test installs Debian's zookeeper package"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .expect("write zoo.cfg");
+    let child = Command::new("java")
+        .arg("-cp")
+        .arg(format!("/etc/zookeeper/conf:{ZOOKEEPER_JAR}"))
+        .arg(format!("-Dzookeeper.log.dir={}", dir.path().display()))
+        .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Apache ZooKeeper (java)");
+    (ZooKeeper { child, _dir: dir }, format!("127.0.0.1:{port}"))
+}
+
+async fn connect(servers: &str) -> ZkClient {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match ZkClient::connect(servers, Duration::from_secs(10)).await {
+            Ok(c) => return c,
+            Err(e) => assert!(Instant::now() < deadline, "no session with {servers} within 60 s: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} not within {BOUND:?}"))
+}
+
+/// The suite both servers must pass.
+async fn suite(servers: &str) {
+    // A dead address first in the list: the client moves on to the next server.
+    let a = connect(&format!("127.0.0.1:1,{servers}")).await;
+    let b = connect(servers).await;
+    assert_ne!(a.session_id(), 0);
+    assert_ne!(a.session_id(), b.session_id());
+
+    // Versioned writes.
+    assert_eq!(a.create("/suite", b"v0", CreateMode::Persistent).await, Ok("/suite".into()));
+    assert_eq!(a.create("/suite", b"again", CreateMode::Persistent).await, Err(ZkError::NodeExists));
+    let (data, stat) = b.get_data("/suite").await.expect("get");
+    assert_eq!((&data[..], stat.version), (&b"v0"[..], 0));
+    assert_eq!(b.set_data("/suite", b"v1", 0).await.expect("cas").version, 1);
+    assert_eq!(a.set_data("/suite", b"stale", 0).await, Err(ZkError::BadVersion));
+    assert_eq!(a.get_data("/missing").await, Err(ZkError::NoNode));
+    assert_eq!(a.exists("/missing").await, Ok(None));
+
+    // Compare-and-set increments from two sessions never lose an update.
+    a.create("/suite/counter", b"0", CreateMode::Persistent).await.expect("counter");
+    let increment = |c: ZkClient| async move {
+        for _ in 0..20 {
+            loop {
+                let (data, stat) = c.get_data("/suite/counter").await.expect("read counter");
+                let n: u32 = std::str::from_utf8(&data).expect("utf8").parse().expect("number");
+                match c.set_data("/suite/counter", (n + 1).to_string().as_bytes(), stat.version).await {
+                    Ok(_) => break,
+                    Err(ZkError::BadVersion) => continue,
+                    Err(e) => panic!("increment failed: {e}"),
+                }
+            }
+        }
+    };
+    tokio::join!(increment(a.clone()), increment(b.clone()));
+    assert_eq!(&a.get_data("/suite/counter").await.expect("final").0[..], b"40");
+
+    // Sequential names count up per parent.
+    let q1 = a.create("/suite/q-", b"", CreateMode::PersistentSequential).await.expect("seq");
+    let q2 = a.create("/suite/q-", b"", CreateMode::PersistentSequential).await.expect("seq");
+    assert!(q1.starts_with("/suite/q-") && q1.len() == "/suite/q-".len() + 10, "{q1}");
+    let n = |q: &str| q[q.len() - 10..].parse::<u32>().expect("sequence number");
+    assert_eq!(n(&q2), n(&q1) + 1);
+    assert_eq!(a.delete("/suite", -1).await, Err(ZkError::NotEmpty));
+
+    // An ephemeral node: child and exists watches fire once; it goes when its session closes.
+    let owner = connect(servers).await;
+    let (_, children_changed) = b.get_children_watch("/suite").await.expect("children");
+    owner.create("/suite/member", b"", CreateMode::Ephemeral).await.expect("ephemeral");
+    let event = within("NodeChildrenChanged", children_changed).await.expect("event");
+    assert_eq!((event.event_type, event.path.as_str()), (EventType::NodeChildrenChanged as i32, "/suite"));
+    let (stat, deleted) = b.exists_watch("/suite/member").await.expect("exists");
+    assert_eq!(stat.expect("present").ephemeral_owner, owner.session_id());
+    owner.close().await.expect("close");
+    assert_eq!(*owner.state().borrow(), SessionState::Closed);
+    let event = within("NodeDeleted", deleted).await.expect("event");
+    assert_eq!((event.event_type, event.path.as_str()), (EventType::NodeDeleted as i32, "/suite/member"));
+    assert_eq!(b.exists("/suite/member").await, Ok(None));
+    assert!(owner.get_data("/suite").await.is_err(), "a closed session serves nothing");
+
+    // A persistent recursive watch hears the subtree, in order, until the session ends.
+    let mut events = a.add_watch("/suite", true).await.expect("addWatch");
+    b.create("/suite/deep", b"", CreateMode::Persistent).await.expect("create");
+    b.set_data("/suite/deep", b"x", -1).await.expect("set");
+    b.delete("/suite/deep", -1).await.expect("delete");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let e = within("a recursive watch event", events.recv()).await.expect("stream open");
+        seen.push((e.event_type, e.path));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (EventType::NodeCreated as i32, "/suite/deep".to_string()),
+            (EventType::NodeDataChanged as i32, "/suite/deep".to_string()),
+            (EventType::NodeDeleted as i32, "/suite/deep".to_string()),
+        ]
+    );
+    a.close().await.expect("close");
+    b.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_against_keeper() {
+    suite(&keeper().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_against_apache_zookeeper() {
+    let (_zk, servers) = zookeeper();
+    suite(&servers).await;
+}
+
+#[tokio::test]
+async fn no_reachable_server_is_a_clear_error() {
+    let port = free_port();
+    let r = ZkClient::connect(&format!("127.0.0.1:{port}"), Duration::from_secs(2)).await;
+    assert_eq!(r.map(drop), Err(ZkError::ConnectionLoss));
+    assert_eq!(ZkClient::connect("", Duration::from_secs(2)).await.map(drop), Err(ZkError::BadArguments));
+}
