@@ -93,7 +93,30 @@ fn body(f: impl FnOnce(&mut BytesMut)) -> Bytes {
 }
 
 fn decode<T: Jute>(mut b: Bytes) -> Result<T> {
-    T::read(&mut b).map_err(|_| ZkError::MarshallingError)
+    decode_from(&mut b)
+}
+
+fn decode_from<T: Jute>(b: &mut Bytes) -> Result<T> {
+    T::read(b).map_err(|_| ZkError::MarshallingError)
+}
+
+/// One operation of [`ZkClient::multi`].
+#[derive(Debug, Clone)]
+pub enum MultiOp {
+    Create { path: String, data: Bytes, mode: CreateMode },
+    Delete { path: String, version: i32 },
+    SetData { path: String, data: Bytes, version: i32 },
+    Check { path: String, version: i32 },
+}
+
+/// The outcome of one operation of a committed [`ZkClient::multi`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiResult {
+    Created(String),
+    Deleted,
+    Set(StatRecord),
+    Checked,
+    Failed(ZkError),
 }
 
 impl ZkClient {
@@ -221,6 +244,69 @@ impl ZkClient {
         self.call(op::ADD_WATCH, body(|o| req.write(o)), Registration::Persistent { path: path.into(), recursive, tx })
             .await?;
         Ok(rx)
+    }
+
+    /// Runs `ops` atomically: all apply or none does. On failure the error is the first failing
+    /// operation's (ZooKeeper marks the others `RUNTIMEINCONSISTENCY`).
+    pub async fn multi(&self, ops: &[MultiOp]) -> Result<Vec<MultiResult>> {
+        let request = body(|o| {
+            for op in ops {
+                match op {
+                    MultiOp::Create { path, data, mode } => {
+                        MultiHeader { op: op::CREATE, done: false, err: -1 }.write(o);
+                        CreateRequest {
+                            path: path.clone(),
+                            data: Some(data.clone()),
+                            acl: open_acl(),
+                            flags: mode.flags(),
+                        }
+                        .write(o);
+                    }
+                    MultiOp::Delete { path, version } => {
+                        MultiHeader { op: op::DELETE, done: false, err: -1 }.write(o);
+                        DeleteRequest { path: path.clone(), version: *version }.write(o);
+                    }
+                    MultiOp::SetData { path, data, version } => {
+                        MultiHeader { op: op::SET_DATA, done: false, err: -1 }.write(o);
+                        SetDataRequest { path: path.clone(), data: Some(data.clone()), version: *version }.write(o);
+                    }
+                    MultiOp::Check { path, version } => {
+                        MultiHeader { op: op::CHECK, done: false, err: -1 }.write(o);
+                        CheckVersionRequest { path: path.clone(), version: *version }.write(o);
+                    }
+                }
+            }
+            MultiHeader { op: -1, done: true, err: -1 }.write(o);
+        });
+        let mut reply = self.call(op::MULTI, request, Registration::None).await?;
+        let mut results = Vec::with_capacity(ops.len());
+        let mut first_error = None;
+        loop {
+            let h: MultiHeader = MultiHeader::read(&mut reply).map_err(|_| ZkError::MarshallingError)?;
+            if h.done {
+                break;
+            }
+            let r = match h.op {
+                op::CREATE => MultiResult::Created(decode_from::<CreateResponse>(&mut reply)?.path),
+                op::CREATE2 => MultiResult::Created(decode_from::<Create2Response>(&mut reply)?.path),
+                op::DELETE => MultiResult::Deleted,
+                op::SET_DATA => MultiResult::Set(decode_from::<StatResponse>(&mut reply)?.stat),
+                op::CHECK => MultiResult::Checked,
+                _ => {
+                    let code = decode_from::<ErrorResponse>(&mut reply)?.err;
+                    let e = ZkError::from_code(code);
+                    if code != 0 && e != ZkError::RuntimeInconsistency {
+                        first_error.get_or_insert(e);
+                    }
+                    MultiResult::Failed(e)
+                }
+            };
+            results.push(r);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
     }
 
     /// Closes the session: its ephemeral nodes go at once.
@@ -478,7 +564,9 @@ impl SessionTask {
             }
             _ => {}
         }
-        let _ = p.reply.send(if err == 0 { Ok(body) } else { Err(ZkError::from_code(err)) });
+        // A failed multi still carries its per-operation results; the caller reads the errors there.
+        let ok = err == 0 || (p.op == op::MULTI && !body.is_empty());
+        let _ = p.reply.send(if ok { Ok(body) } else { Err(ZkError::from_code(err)) });
     }
 
     fn dispatch(&mut self, e: WatcherEvent) {

@@ -14,7 +14,7 @@ pub mod jute;
 pub mod server;
 pub mod watch;
 
-pub use client::{NodeEvent, SessionState, ZkClient};
+pub use client::{MultiOp, MultiResult, NodeEvent, SessionState, ZkClient};
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;
 pub use server::Keeper;

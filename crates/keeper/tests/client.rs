@@ -5,7 +5,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sluice_keeper::{CreateMode, EventType, Keeper, SessionState, ZkClient, ZkError};
+use bytes::Bytes;
+use sluice_keeper::{CreateMode, EventType, Keeper, MultiOp, MultiResult, SessionState, ZkClient, ZkError};
 
 const BOUND: Duration = Duration::from_secs(30);
 const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
@@ -121,6 +122,30 @@ async fn suite(servers: &str) {
     let n = |q: &str| q[q.len() - 10..].parse::<u32>().expect("sequence number");
     assert_eq!(n(&q2), n(&q1) + 1);
     assert_eq!(a.delete("/suite", -1).await, Err(ZkError::NotEmpty));
+
+    // multi: all or nothing.
+    let committed = a
+        .multi(&[
+            MultiOp::Check { path: "/suite".into(), version: 1 },
+            MultiOp::Create { path: "/suite/m".into(), data: Bytes::from_static(b"1"), mode: CreateMode::Persistent },
+            MultiOp::SetData { path: "/suite/m".into(), data: Bytes::from_static(b"2"), version: 0 },
+            MultiOp::Delete { path: q1.clone(), version: -1 },
+        ])
+        .await
+        .expect("multi commits");
+    assert!(
+        matches!(&committed[..], [MultiResult::Checked, MultiResult::Created(p), MultiResult::Set(s), MultiResult::Deleted]
+        if p == "/suite/m" && s.version == 1),
+        "{committed:?}"
+    );
+    let failed = a
+        .multi(&[
+            MultiOp::Create { path: "/suite/never".into(), data: Bytes::new(), mode: CreateMode::Persistent },
+            MultiOp::Check { path: "/suite".into(), version: 0 },
+        ])
+        .await;
+    assert_eq!(failed, Err(ZkError::BadVersion));
+    assert_eq!(a.exists("/suite/never").await, Ok(None), "a failed multi leaves nothing behind");
 
     // An ephemeral node: child and exists watches fire once; it goes when its session closes.
     let owner = connect(servers).await;
