@@ -149,3 +149,36 @@ def test_perf_produce_and_consume_report_json(broker):
     assert json.loads(out)["records"] == 5000
     out, _ = sluice(broker, "perf", "produce", "-t", "perf", "-n", "100")
     assert "records/s" in out and "p99.9" in out
+
+
+def test_keeper_commands_and_their_errors(broker):
+    def keeper(*args, expect=0):
+        r = subprocess.run([SLUICE, "keeper", "-k", broker.keeper, *args], capture_output=True, timeout=120)
+        assert r.returncode == expect, (r.returncode, r.stdout, r.stderr)
+        return r.stdout.decode(), r.stderr.decode()
+
+    assert keeper("create", "/app", "v1")[0] == "/app\n"
+    assert keeper("get", "/app")[0] == "v1\n"
+    out, _ = keeper("get", "-s", "/app")
+    assert "dataVersion = 0" in out and "numChildren = 0" in out
+    assert keeper("set", "/app", "v2", "-v", "0")[0] == "dataVersion = 1\n"
+    _, err = keeper("set", "/app", "stale", "-v", "0", expect=1)
+    assert "BADVERSION" in err and "/app" in err
+    assert keeper("create", "-s", "/app/q-")[0] == "/app/q-0000000000\n"
+    assert keeper("ls", "/app")[0] == "q-0000000000\n"
+    assert "/app/q-0000000000\n" in keeper("ls", "/", "-R")[0]
+    _, err = keeper("create", "/app", expect=1)
+    assert "NODEEXISTS" in err
+    _, err = keeper("delete", "/app", expect=1)
+    assert "NOTEMPTY" in err and "-R" in err
+    # An ephemeral node lives only as long as the command's session.
+    assert keeper("create", "-e", "/app/eph")[0] == "/app/eph\n"
+    assert keeper("ls", "/app")[0] == "q-0000000000\n"
+    keeper("delete", "-R", "/app")
+    _, err = keeper("stat", "/app", expect=1)
+    assert "NONODE" in err and "/app does not exist" in err
+
+    r = subprocess.run([SLUICE, "keeper", "-k", "127.0.0.1:1", "ls", "/"], capture_output=True, timeout=120)
+    assert r.returncode == 1 and b"cannot open a session" in r.stderr, r
+    r = subprocess.run([SLUICE, "keeper", "-k", broker.keeper, "frobnicate"], capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"frobnicate" in r.stderr, r

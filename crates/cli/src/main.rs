@@ -3,6 +3,7 @@
 //! flags exit 2.
 
 mod format;
+mod keeper;
 mod perf;
 
 use std::io::{BufRead, Write};
@@ -55,6 +56,9 @@ enum Command {
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
+    /// Browse and edit keeper's znodes (or any ZooKeeper's): ls, get, stat, create, set, delete.
+    #[command(after_help = "Examples:\n  sluice keeper ls / -R\n  sluice keeper -k zk1:2181 get /brokers/ids/1")]
+    Keeper(keeper::KeeperArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,8 +292,17 @@ fn key_value(text: &str, what: &str) -> anyhow::Result<(String, String)> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let client = Client::connect(ClientConfig::new(&cli.bootstrap)).await?;
     match cli.command {
+        // Keeper commands speak ZooKeeper's protocol and need no Kafka broker.
+        Command::Keeper(args) => keeper::run(args).await,
+        command => run_kafka(&cli.bootstrap, command).await,
+    }
+}
+
+async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
+    let client = Client::connect(ClientConfig::new(bootstrap)).await?;
+    match command {
+        Command::Keeper(_) => Ok(()), // handled by `run`
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,

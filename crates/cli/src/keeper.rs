@@ -1,0 +1,179 @@
+//! `sluice keeper`: browse and edit the znodes of keeper (or of any ZooKeeper 3.5+), in the
+//! spirit of `zkCli.sh`, with ZooKeeper's error names and a non-zero exit on failure.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use sluice_keeper::jute::StatRecord;
+use sluice_keeper::{CreateMode, ZkClient, ZkError};
+
+#[derive(Debug, Args)]
+pub struct KeeperArgs {
+    /// Keeper (or ZooKeeper) server(s), host:port[,host:port...].
+    #[arg(short = 'k', long = "keeper", env = "SLUICE_KEEPER", default_value = "localhost:2181")]
+    pub servers: String,
+    #[command(subcommand)]
+    pub command: KeeperCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeeperCommand {
+    /// List a node's children (the whole subtree with -R).
+    #[command(after_help = "Example:\n  sluice keeper ls / -R")]
+    Ls {
+        path: String,
+        #[arg(short = 'R', long)]
+        recursive: bool,
+    },
+    /// Print a node's data (and its Stat with -s).
+    Get {
+        path: String,
+        #[arg(short = 's', long)]
+        stat: bool,
+    },
+    /// Print a node's Stat.
+    Stat { path: String },
+    /// Create a node: -e ephemeral (gone when this command exits), -s sequential.
+    #[command(after_help = "Example:\n  sluice keeper create /app/config '{\"v\":1}'")]
+    Create {
+        path: String,
+        #[arg(default_value = "")]
+        data: String,
+        #[arg(short = 'e', long)]
+        ephemeral: bool,
+        #[arg(short = 's', long)]
+        sequential: bool,
+    },
+    /// Set a node's data, only at VERSION with -v (a compare-and-set).
+    Set {
+        path: String,
+        data: String,
+        #[arg(short = 'v', long, default_value_t = -1, allow_negative_numbers = true)]
+        version: i32,
+    },
+    /// Delete a node, only at VERSION with -v; with -R its whole subtree.
+    Delete {
+        path: String,
+        #[arg(short = 'v', long, default_value_t = -1, allow_negative_numbers = true)]
+        version: i32,
+        #[arg(short = 'R', long)]
+        recursive: bool,
+    },
+}
+
+fn explain(e: ZkError, path: &str) -> anyhow::Error {
+    let what = match e {
+        ZkError::NoNode => format!("{path} does not exist"),
+        ZkError::NodeExists => format!("{path} already exists"),
+        ZkError::BadVersion => format!("{path} is not at the expected version"),
+        ZkError::NotEmpty => format!("{path} has children (delete with -R)"),
+        ZkError::NoChildrenForEphemerals => format!("{path}: ephemeral nodes cannot have children"),
+        ZkError::BadArguments => format!("{path}: bad arguments (a path starts with / and has no empty parts)"),
+        other => format!("{path} (ZooKeeper error code {})", other.code()),
+    };
+    anyhow::anyhow!("{e}: {what}")
+}
+
+fn print_stat(s: &StatRecord) {
+    println!("cZxid = {:#x}", s.czxid);
+    println!("ctime = {}", s.ctime);
+    println!("mZxid = {:#x}", s.mzxid);
+    println!("mtime = {}", s.mtime);
+    println!("pZxid = {:#x}", s.pzxid);
+    println!("cversion = {}", s.cversion);
+    println!("dataVersion = {}", s.version);
+    println!("aclVersion = {}", s.aversion);
+    println!("ephemeralOwner = {:#x}", s.ephemeral_owner);
+    println!("dataLength = {}", s.data_length);
+    println!("numChildren = {}", s.num_children);
+}
+
+fn child_path(parent: &str, child: &str) -> String {
+    if parent == "/" { format!("/{child}") } else { format!("{parent}/{child}") }
+}
+
+/// Every node under `root` (itself first), parents before children, siblings sorted.
+async fn subtree(zk: &ZkClient, root: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = vec![root.to_string()];
+    let mut i = 0;
+    while i < out.len() {
+        let path = out[i].clone();
+        let mut children = match zk.get_children(&path).await {
+            Ok(c) => c,
+            // Gone meanwhile: nothing below it.
+            Err(ZkError::NoNode) if i > 0 => Vec::new(),
+            Err(e) => return Err(explain(e, &path)),
+        };
+        children.sort();
+        out.extend(children.iter().map(|c| child_path(&path, c)));
+        i += 1;
+    }
+    Ok(out)
+}
+
+pub async fn run(args: KeeperArgs) -> anyhow::Result<()> {
+    let zk = ZkClient::connect(&args.servers, Duration::from_secs(10))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}: cannot open a session with keeper at {}", args.servers))
+        .context("is keeper running? (sluiced embeds one on port 2181; set -k or SLUICE_KEEPER)")?;
+    let result = command(&zk, args.command).await;
+    let _ = zk.close().await;
+    result
+}
+
+async fn command(zk: &ZkClient, command: KeeperCommand) -> anyhow::Result<()> {
+    match command {
+        KeeperCommand::Ls { path, recursive: false } => {
+            let mut children = zk.get_children(&path).await.map_err(|e| explain(e, &path))?;
+            children.sort();
+            for c in children {
+                println!("{c}");
+            }
+        }
+        KeeperCommand::Ls { path, recursive: true } => {
+            for p in subtree(zk, &path).await? {
+                println!("{p}");
+            }
+        }
+        KeeperCommand::Get { path, stat } => {
+            let (data, s) = zk.get_data(&path).await.map_err(|e| explain(e, &path))?;
+            println!("{}", String::from_utf8_lossy(&data));
+            if stat {
+                print_stat(&s);
+            }
+        }
+        KeeperCommand::Stat { path } => {
+            let s = zk.exists(&path).await.map_err(|e| explain(e, &path))?;
+            print_stat(&s.ok_or_else(|| explain(ZkError::NoNode, &path))?);
+        }
+        KeeperCommand::Create { path, data, ephemeral, sequential } => {
+            let mode = match (ephemeral, sequential) {
+                (false, false) => CreateMode::Persistent,
+                (true, false) => CreateMode::Ephemeral,
+                (false, true) => CreateMode::PersistentSequential,
+                (true, true) => CreateMode::EphemeralSequential,
+            };
+            let created = zk.create(&path, data.as_bytes(), mode).await.map_err(|e| explain(e, &path))?;
+            println!("{created}");
+        }
+        KeeperCommand::Set { path, data, version } => {
+            let s = zk.set_data(&path, data.as_bytes(), version).await.map_err(|e| explain(e, &path))?;
+            println!("dataVersion = {}", s.version);
+        }
+        KeeperCommand::Delete { path, version, recursive } => {
+            if recursive {
+                // Deepest first; the root last, at the requested version.
+                let nodes = subtree(zk, &path).await?;
+                for p in nodes.iter().skip(1).rev() {
+                    match zk.delete(p, -1).await {
+                        Ok(()) | Err(ZkError::NoNode) => {}
+                        Err(e) => return Err(explain(e, p)),
+                    }
+                }
+            }
+            zk.delete(&path, version).await.map_err(|e| explain(e, &path))?;
+        }
+    }
+    Ok(())
+}
