@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use crate::data_tree::{CreateMode, DataTree, Op, OpResult};
 use crate::error::ZkError;
 use crate::jute::*;
-use crate::watch::{WatchKind, WatchManager};
+use crate::watch::{EventType, SYNC_CONNECTED, WatchKind, WatchManager};
 
 /// ZooKeeper's `tickTime` default.
 pub const TICK_TIME_MS: i32 = 2_000;
@@ -71,6 +71,14 @@ pub(crate) fn encode(parts: impl FnOnce(&mut BytesMut)) -> Bytes {
     let n = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&n.to_be_bytes());
     out.freeze()
+}
+
+/// A watch notification (`xid` -1) for a node event.
+fn event_frame(event_type: EventType, path: &str) -> Bytes {
+    encode(|o| {
+        ReplyHeader { xid: NOTIFICATION_XID, zxid: -1, err: 0 }.write(o);
+        WatcherEvent { event_type: event_type as i32, state: SYNC_CONNECTED, path: path.into() }.write(o);
+    })
 }
 
 fn reply_error(xid: i32, zxid: i64, err: ZkError) -> Bytes {
@@ -134,12 +142,7 @@ impl Keeper {
     fn notify(st: &mut State, changes: &[crate::data_tree::Change]) {
         for (session, event) in st.watches.trigger(changes) {
             if let Some(out) = st.sessions.get(&session).and_then(|s| s.out.clone()) {
-                let frame = encode(|o| {
-                    ReplyHeader { xid: NOTIFICATION_XID, zxid: -1, err: 0 }.write(o);
-                    WatcherEvent { event_type: event.event_type as i32, state: event.state, path: event.path.clone() }
-                        .write(o);
-                });
-                let _ = out.try_send(frame);
+                let _ = out.try_send(event_frame(event.event_type, &event.path));
             }
         }
     }
@@ -415,11 +418,36 @@ impl Keeper {
                 } else {
                     parse!(SetWatches2)
                 };
-                for p in w.data_watches.iter().chain(&w.exist_watches) {
-                    let _ = st.watches.add(session, p, WatchKind::Data);
+                // A watch re-registered after a reconnect fires at once for what changed since
+                // the client's last zxid (as ZooKeeper does); otherwise it waits as before.
+                let since = w.relative_zxid;
+                let mut missed = Vec::new();
+                for p in &w.data_watches {
+                    match st.tree.exists(p) {
+                        Ok(None) => missed.push((EventType::NodeDeleted, p.clone())),
+                        Ok(Some(stat)) if stat.mzxid > since => missed.push((EventType::NodeDataChanged, p.clone())),
+                        _ => drop(st.watches.add(session, p, WatchKind::Data)),
+                    }
+                }
+                for p in &w.exist_watches {
+                    match st.tree.exists(p) {
+                        Ok(Some(_)) => missed.push((EventType::NodeCreated, p.clone())),
+                        _ => drop(st.watches.add(session, p, WatchKind::Data)),
+                    }
                 }
                 for p in &w.child_watches {
-                    let _ = st.watches.add(session, p, WatchKind::Child);
+                    match st.tree.exists(p) {
+                        Ok(None) => missed.push((EventType::NodeDeleted, p.clone())),
+                        Ok(Some(stat)) if stat.pzxid > since => {
+                            missed.push((EventType::NodeChildrenChanged, p.clone()))
+                        }
+                        _ => drop(st.watches.add(session, p, WatchKind::Child)),
+                    }
+                }
+                if let Some(out) = st.sessions.get(&session).and_then(|s| s.out.clone()) {
+                    for (event_type, path) in missed {
+                        let _ = out.try_send(event_frame(event_type, &path));
+                    }
                 }
                 for p in &w.persistent_watches {
                     let _ = st.watches.add(session, p, WatchKind::Persistent);

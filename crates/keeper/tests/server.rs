@@ -161,3 +161,45 @@ async fn malformed_frames_close_only_their_connection() {
     let mut ok = Conn::open(addr, 10_000, 0, Bytes::from_static(&[0; 16])).await;
     assert_eq!(ok.create("/still-serving", 0).await, 0);
 }
+
+#[tokio::test]
+async fn watches_set_again_after_a_reconnect_fire_for_what_was_missed() {
+    let addr = start().await;
+    let mut a = Conn::open(addr, 10_000, 0, Bytes::from_static(&[0; 16])).await;
+    assert_eq!(a.create("/x", 0).await, 0);
+    assert_eq!(a.create("/quiet", 0).await, 0);
+    let (h, _) = a.call(op::EXISTS, |o| PathWatchRequest { path: "/x".into(), watch: false }.write(o)).await;
+    let seen_zxid = h.zxid;
+    let (session, passwd) = (a.session, a.passwd.clone());
+    drop(a);
+
+    // While `a` is away: /x changes, /new appears, the root's children change; /quiet does not.
+    let mut b = Conn::open(addr, 10_000, 0, Bytes::from_static(&[0; 16])).await;
+    let req = SetDataRequest { path: "/x".into(), data: Some(Bytes::from_static(b"v2")), version: -1 };
+    assert_eq!(b.call(op::SET_DATA, |o| req.write(o)).await.0.err, 0);
+    assert_eq!(b.create("/new", 0).await, 0);
+
+    let mut a = Conn::open(addr, 10_000, session, passwd).await;
+    assert_eq!(a.session, session);
+    let watches = SetWatches2 {
+        relative_zxid: seen_zxid,
+        data_watches: vec!["/x".into(), "/quiet".into()],
+        exist_watches: vec!["/new".into()],
+        child_watches: vec!["/".into()],
+        ..Default::default()
+    };
+    assert_eq!(a.call(op::SET_WATCHES2, |o| watches.write(o)).await.0.err, 0);
+    let mut got: Vec<(i32, String)> = a.events.iter().map(|e| (e.event_type, e.path.clone())).collect();
+    got.sort();
+    assert_eq!(got, vec![(1, "/new".to_string()), (3, "/x".to_string()), (4, "/".to_string())]);
+
+    // The watch on the unchanged node stays registered and fires on its next change.
+    let req = SetDataRequest { path: "/quiet".into(), data: None, version: -1 };
+    assert_eq!(b.call(op::SET_DATA, |o| req.write(o)).await.0.err, 0);
+    let deadline = Instant::now() + BOUND;
+    while !a.events.iter().any(|e| e.path == "/quiet") {
+        assert!(Instant::now() < deadline, "no event for /quiet");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(a.call(op::PING, |_| {}).await.0.err, 0);
+    }
+}
