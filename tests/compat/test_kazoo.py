@@ -28,6 +28,9 @@ def zk(broker):
 
 def test_create_get_set_delete_with_versions(zk):
     c = zk()
+    # Four-letter words share the client port, as in ZooKeeper.
+    assert c.command(b"ruok") == "imok"
+    assert "zk_znode_count" in c.command(b"mntr")
     assert c.create("/app", b"v0") == "/app"
     data, stat = c.get("/app")
     assert data == b"v0" and stat.version == 0 and stat.numChildren == 0

@@ -114,6 +114,38 @@ impl Keeper {
         }
     }
 
+    /// The answer to a four-letter word (`ruok`, `srvr`, `mntr`; ZooKeeper's other words are
+    /// refused as outside the whitelist), or `None` when `word` starts a protocol frame.
+    fn four_letter_word(&self, word: &[u8; 4]) -> Option<String> {
+        const REFUSED: [&[u8; 4]; 15] = [
+            b"conf", b"cons", b"crst", b"dump", b"envi", b"gtmk", b"stmk", b"srst", b"stat", b"wchc", b"wchp", b"wchs",
+            b"dirs", b"isro", b"hash",
+        ];
+        let st = self.state.lock();
+        let connections = st.sessions.values().filter(|s| s.out.is_some()).count();
+        let version = env!("CARGO_PKG_VERSION");
+        Some(match word {
+            b"ruok" => "imok".to_string(),
+            b"srvr" => format!(
+                "Zookeeper version: sluice-keeper {version}\nConnections: {connections}\nZxid: {:#x}\nMode: standalone\nNode count: {}\n",
+                st.zxid,
+                st.tree.node_count()
+            ),
+            b"mntr" => {
+                let ephemerals: usize = st.sessions.keys().map(|id| st.tree.ephemerals_of(*id).len()).sum();
+                format!(
+                    "zk_version\tsluice-keeper {version}\nzk_server_state\tstandalone\nzk_znode_count\t{}\nzk_num_alive_connections\t{connections}\nzk_ephemerals_count\t{ephemerals}\nzk_global_sessions\t{}\n",
+                    st.tree.node_count(),
+                    st.sessions.len()
+                )
+            }
+            w if REFUSED.contains(&w) => {
+                format!("{} is not executed because it is not in the whitelist.\n", String::from_utf8_lossy(w))
+            }
+            _ => return None,
+        })
+    }
+
     fn expire_sessions(&self) {
         let mut st = self.state.lock();
         let now = Instant::now();
@@ -149,7 +181,17 @@ impl Keeper {
 
     async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
         let (mut read, mut write) = socket.into_split();
-        let Some(mut first) = read_frame(&mut read).await? else { return Ok(()) };
+        let mut size = [0u8; 4];
+        if read.read_exact(&mut size).await.is_err() {
+            return Ok(());
+        }
+        // ZooKeeper's four-letter words share the port: plain text in, plain text out, close.
+        if let Some(text) = self.four_letter_word(&size) {
+            write.write_all(text.as_bytes()).await?;
+            let _ = write.shutdown().await;
+            return Ok(());
+        }
+        let Some(mut first) = read_body(&mut read, i32::from_be_bytes(size)).await? else { return Ok(()) };
         let Ok(connect) = ConnectRequest::read(&mut first) else { return Ok(()) };
         let read_only_flag = first.has_remaining();
         let (tx, mut rx) = mpsc::channel::<Bytes>(MAX_QUEUED_FRAMES);
@@ -560,7 +602,11 @@ pub(crate) async fn read_frame(read: &mut tokio::net::tcp::OwnedReadHalf) -> std
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let size = i32::from_be_bytes(size);
+    read_body(read, i32::from_be_bytes(size)).await
+}
+
+/// Reads a frame body of `size` bytes; `None` for a size out of bounds.
+async fn read_body(read: &mut tokio::net::tcp::OwnedReadHalf, size: i32) -> std::io::Result<Option<Bytes>> {
     if size < 0 || size as usize > MAX_FRAME_BYTES {
         return Ok(None);
     }

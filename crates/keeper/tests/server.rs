@@ -203,3 +203,28 @@ async fn watches_set_again_after_a_reconnect_fire_for_what_was_missed() {
         assert_eq!(a.call(op::PING, |_| {}).await.0.err, 0);
     }
 }
+
+async fn four_letter_word(addr: std::net::SocketAddr, word: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(word.as_bytes()).await.expect("send");
+    let mut out = String::new();
+    tokio::time::timeout(BOUND, s.read_to_string(&mut out)).await.expect("answer within bound").expect("read");
+    out
+}
+
+#[tokio::test]
+async fn four_letter_words_answer_on_the_client_port() {
+    let addr = start().await;
+    let mut c = Conn::open(addr, 10_000, 0, Bytes::from_static(&[0; 16])).await;
+    assert_eq!(c.create("/e", EPHEMERAL).await, 0);
+    assert_eq!(four_letter_word(addr, "ruok").await, "imok");
+    let mntr = four_letter_word(addr, "mntr").await;
+    // The root, /zookeeper and /e.
+    assert!(mntr.contains("zk_znode_count\t3\n"), "{mntr}");
+    assert!(mntr.contains("zk_ephemerals_count\t1\n") && mntr.contains("zk_num_alive_connections\t1\n"), "{mntr}");
+    let srvr = four_letter_word(addr, "srvr").await;
+    assert!(srvr.starts_with("Zookeeper version: sluice-keeper") && srvr.contains("Mode: standalone"), "{srvr}");
+    assert_eq!(four_letter_word(addr, "dump").await, "dump is not executed because it is not in the whitelist.\n");
+    // The session is unaffected.
+    assert_eq!(c.exists("/e", false).await, 0);
+}
