@@ -92,6 +92,9 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("zookeeper.connect", ""),
     ("keeper.client.port", "2181"),
     ("keeper.client.address", ""),
+    ("keeper.tick.time.ms", "2000"),
+    ("keeper.min.session.timeout.ms", ""),
+    ("keeper.max.session.timeout.ms", ""),
 ];
 
 #[derive(Debug, Clone)]
@@ -113,6 +116,9 @@ pub struct BrokerConfig {
     /// includes `keeper`: `keeper.client.address` (empty: every interface) and
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
     pub keeper_client: Option<(String, u16)>,
+    /// `keeper.tick.time.ms` and the session timeout bounds (ZooKeeper's `tickTime`,
+    /// `minSessionTimeout`, `maxSessionTimeout`; by default 2 and 20 ticks).
+    pub keeper: sluice_keeper::KeeperConfig,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
     pub log_manager: LogManagerConfig,
@@ -305,7 +311,24 @@ impl BrokerConfig {
             }
         }
 
+        let tick = int("keeper.tick.time.ms", 1, i64::from(i32::MAX / 20))?.unwrap_or(2_000) as i32;
+        let mut keeper = sluice_keeper::KeeperConfig::with_tick(tick);
+        if let Some(ms) = int("keeper.min.session.timeout.ms", 1, i64::from(i32::MAX))? {
+            keeper.min_session_timeout_ms = ms as i32;
+        }
+        if let Some(ms) = int("keeper.max.session.timeout.ms", 1, i64::from(i32::MAX))? {
+            keeper.max_session_timeout_ms = ms as i32;
+        }
+        if keeper.min_session_timeout_ms > keeper.max_session_timeout_ms {
+            return Err(invalid(
+                "keeper.min.session.timeout.ms",
+                &keeper.min_session_timeout_ms.to_string(),
+                &format!("must not exceed keeper.max.session.timeout.ms ({})", keeper.max_session_timeout_ms),
+            ));
+        }
+
         Ok(BrokerConfig {
+            keeper,
             broker_id: int("broker.id", 0, i64::from(i32::MAX))?.unwrap_or(0) as i32,
             listeners,
             advertised_listeners,
@@ -373,6 +396,10 @@ mod tests {
         assert_eq!(c.keeper_client, Some(("127.0.0.1".into(), 0)));
         let err = load(&[("keeper.client.port", "70000")]).expect_err("out of range");
         assert!(err.to_string().contains("keeper.client.port"), "{err}");
+        let c = load(&[("keeper.tick.time.ms", "500")]).expect("valid");
+        assert_eq!((c.keeper.min_session_timeout_ms, c.keeper.max_session_timeout_ms), (1_000, 10_000));
+        let err = load(&[("keeper.min.session.timeout.ms", "50000")]).expect_err("min above max");
+        assert!(err.to_string().contains("must not exceed keeper.max.session.timeout.ms (40000)"), "{err}");
     }
 
     #[test]

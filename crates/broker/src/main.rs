@@ -159,7 +159,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let bound = socket.local_addr()?;
             tracing::info!(address = %bound, "keeper listening (ZooKeeper client protocol)");
             keeper_address = Some(bound);
-            Some(tokio::spawn(sluice_keeper::Keeper::new().serve(socket)))
+            Some(tokio::spawn(sluice_keeper::Keeper::with_config(broker.config.keeper).serve(socket)))
         }
         None => None,
     };

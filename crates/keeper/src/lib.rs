@@ -17,5 +17,5 @@ pub mod watch;
 pub use client::{MultiOp, MultiResult, NodeEvent, SessionState, ZkClient};
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;
-pub use server::Keeper;
+pub use server::{Keeper, KeeperConfig};
 pub use watch::{EventType, WatchKind, WatchManager, WatchedEvent};

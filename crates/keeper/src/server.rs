@@ -30,6 +30,32 @@ use crate::watch::{EventType, SYNC_CONNECTED, WatchKind, WatchManager};
 
 /// ZooKeeper's `tickTime` default.
 pub const TICK_TIME_MS: i32 = 2_000;
+
+/// Session timeout bounds, as ZooKeeper's `tickTime`, `minSessionTimeout` and
+/// `maxSessionTimeout` (defaults: 2 and 20 ticks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeeperConfig {
+    pub tick_time_ms: i32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+}
+
+impl Default for KeeperConfig {
+    fn default() -> Self {
+        KeeperConfig::with_tick(TICK_TIME_MS)
+    }
+}
+
+impl KeeperConfig {
+    /// ZooKeeper's defaults for a tick: sessions between 2 and 20 ticks.
+    pub fn with_tick(tick_time_ms: i32) -> Self {
+        KeeperConfig {
+            tick_time_ms,
+            min_session_timeout_ms: 2 * tick_time_ms,
+            max_session_timeout_ms: 20 * tick_time_ms,
+        }
+    }
+}
 /// Largest frame accepted (ZooKeeper's `jute.maxbuffer` default is about 1 MiB).
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 1024;
 /// Frames waiting to be written to one connection, at most.
@@ -57,6 +83,7 @@ struct State {
 pub struct Keeper {
     state: Mutex<State>,
     started: Instant,
+    config: KeeperConfig,
 }
 
 fn now_ms() -> i64 {
@@ -87,7 +114,15 @@ fn reply_error(xid: i32, zxid: i64, err: ZkError) -> Bytes {
 
 impl Keeper {
     pub fn new() -> Arc<Keeper> {
-        Arc::new(Keeper { state: Mutex::new(State { next_session: 1, ..Default::default() }), started: Instant::now() })
+        Keeper::with_config(KeeperConfig::default())
+    }
+
+    pub fn with_config(config: KeeperConfig) -> Arc<Keeper> {
+        Arc::new(Keeper {
+            state: Mutex::new(State { next_session: 1, ..Default::default() }),
+            started: Instant::now(),
+            config,
+        })
     }
 
     /// Serves `listener` until the task is dropped; also expires silent sessions.
@@ -197,7 +232,8 @@ impl Keeper {
         let (tx, mut rx) = mpsc::channel::<Bytes>(MAX_QUEUED_FRAMES);
         let (session, timeout_ms, passwd) = {
             let mut st = self.state.lock();
-            let timeout = connect.timeout_ms.clamp(2 * TICK_TIME_MS, 20 * TICK_TIME_MS);
+            let timeout =
+                connect.timeout_ms.clamp(self.config.min_session_timeout_ms, self.config.max_session_timeout_ms);
             if connect.session_id != 0 {
                 let known = st
                     .sessions

@@ -228,3 +228,23 @@ async fn four_letter_words_answer_on_the_client_port() {
     // The session is unaffected.
     assert_eq!(c.exists("/e", false).await, 0);
 }
+
+#[tokio::test]
+async fn session_timeouts_are_clamped_to_the_configured_bounds() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(sluice_keeper::Keeper::with_config(sluice_keeper::KeeperConfig::with_tick(100)).serve(listener));
+    for (asked, granted) in [(10, 200), (1_000, 1_000), (60_000, 2_000)] {
+        let c = Conn::open(addr, asked, 0, Bytes::from_static(&[0; 16])).await;
+        assert_eq!(c.timeout_ms, granted, "asked for {asked} ms");
+    }
+    // A 200 ms session left silent expires quickly under the small tick.
+    let mut silent = Conn::open(addr, 200, 0, Bytes::from_static(&[0; 16])).await;
+    assert_eq!(silent.create("/short", EPHEMERAL).await, 0);
+    let mut watcher = Conn::open(addr, 2_000, 0, Bytes::from_static(&[0; 16])).await;
+    let deadline = Instant::now() + BOUND;
+    while watcher.exists("/short", false).await != NO_NODE {
+        assert!(Instant::now() < deadline, "the silent session's node outlived {BOUND:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
