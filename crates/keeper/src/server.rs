@@ -208,9 +208,20 @@ impl Keeper {
 
     fn notify(st: &mut State, changes: &[crate::data_tree::Change]) {
         for (session, event) in st.watches.trigger(changes) {
-            if let Some(out) = st.sessions.get(&session).and_then(|s| s.out.clone()) {
-                let _ = out.try_send(event_frame(event.event_type, &event.path));
-            }
+            Self::send_event(st, session, event.event_type, &event.path);
+        }
+    }
+
+    /// Queues a notification on the session's connection. A connection too far behind to take
+    /// it is cut loose rather than let an event vanish: the client reconnects, sets its watches
+    /// again with its last zxid, and hears at once of what it missed.
+    fn send_event(st: &mut State, session: i64, event_type: EventType, path: &str) {
+        let Some(s) = st.sessions.get_mut(&session) else { return };
+        if let Some(out) = &s.out
+            && out.try_send(event_frame(event_type, path)).is_err()
+        {
+            tracing::warn!(session = format!("{session:#x}"), "watch notifications backed up; dropping the connection");
+            s.out = None;
         }
     }
 
@@ -522,10 +533,8 @@ impl Keeper {
                         _ => drop(st.watches.add(session, p, WatchKind::Child)),
                     }
                 }
-                if let Some(out) = st.sessions.get(&session).and_then(|s| s.out.clone()) {
-                    for (event_type, path) in missed {
-                        let _ = out.try_send(event_frame(event_type, &path));
-                    }
+                for (event_type, path) in missed {
+                    Self::send_event(st, session, event_type, &path);
                 }
                 for p in &w.persistent_watches {
                     let _ = st.watches.add(session, p, WatchKind::Persistent);
