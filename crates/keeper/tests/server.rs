@@ -248,3 +248,43 @@ async fn session_timeouts_are_clamped_to_the_configured_bounds() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_stops_reading_is_disconnected_not_silently_skipped() {
+    let addr = start().await;
+    let mut lazy = Conn::open(addr, 30_000, 0, Bytes::from_static(&[0; 16])).await;
+    let req = AddWatchRequest { path: "/".into(), mode: 1 };
+    assert_eq!(lazy.call(op::ADD_WATCH, |o| req.write(o)).await.0.err, 0);
+    let (session, passwd) = (lazy.session, lazy.passwd.clone());
+
+    // `lazy` reads nothing while a writer makes far more changes than its queue and the socket
+    // buffers hold (each multi changes the node a thousand times).
+    let mut writer = Conn::open(addr, 30_000, 0, Bytes::from_static(&[0; 16])).await;
+    assert_eq!(writer.create("/hot", 0).await, 0);
+    let mut multi = BytesMut::new();
+    for _ in 0..1_000 {
+        MultiHeader { op: op::SET_DATA, done: false, err: -1 }.write(&mut multi);
+        SetDataRequest { path: "/hot".into(), data: Some(Bytes::from_static(b"x")), version: -1 }.write(&mut multi);
+    }
+    MultiHeader { op: -1, done: true, err: -1 }.write(&mut multi);
+    for _ in 0..300 {
+        assert_eq!(writer.call(op::MULTI, |o| o.extend_from_slice(&multi)).await.0.err, 0);
+    }
+
+    // Its next request finds the connection cut: reading drains what was queued, then ends.
+    let ping = frame(|o| RequestHeader { xid: PING_XID, op: op::PING }.write(o));
+    let _ = lazy.s.write_all(&ping).await;
+    let deadline = Instant::now() + BOUND;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        assert!(Instant::now() < deadline, "the backed-up connection was not closed");
+        match tokio::time::timeout(BOUND, lazy.s.read(&mut buf)).await.expect("read within bound") {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    // The session itself lives on: reattaching works and its node is still there.
+    let mut again = Conn::open(addr, 30_000, session, passwd).await;
+    assert_eq!(again.session, session);
+    assert_eq!(again.exists("/hot", false).await, 0);
+}
