@@ -108,6 +108,11 @@ fn event_frame(event_type: EventType, path: &str) -> Bytes {
     })
 }
 
+/// A reply with no body.
+fn reply_ok(xid: i32, zxid: i64) -> Bytes {
+    encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o))
+}
+
 fn reply_error(xid: i32, zxid: i64, err: ZkError) -> Bytes {
     encode(|o| ReplyHeader { xid, zxid, err: err.code() }.write(o))
 }
@@ -355,9 +360,9 @@ impl Keeper {
             };
         }
         match header.op {
-            op::PING => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+            op::PING => reply_ok(xid, zxid),
             // Credentials are accepted and ignored: every node is world:anyone with all permissions.
-            op::AUTH => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+            op::AUTH => reply_ok(xid, zxid),
             // ACLs are not enforced, so changing one is refused rather than pretended.
             op::SET_ACL => reply_error(xid, zxid, ZkError::Unimplemented),
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
@@ -388,7 +393,7 @@ impl Keeper {
             op::DELETE => {
                 let r = parse!(DeleteRequest);
                 match Self::write(st, session, &Op::Delete { path: r.path, version: r.version }) {
-                    Ok((zxid, _)) => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+                    Ok((zxid, _)) => reply_ok(xid, zxid),
                     Err((zxid, e)) => reply_error(xid, zxid, e),
                 }
             }
@@ -410,7 +415,7 @@ impl Keeper {
             op::CHECK => {
                 let r = parse!(CheckVersionRequest);
                 match Self::write(st, session, &Op::Check { path: r.path, version: r.version }) {
-                    Ok((zxid, _)) => encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o)),
+                    Ok((zxid, _)) => reply_ok(xid, zxid),
                     Err((zxid, e)) => reply_error(xid, zxid, e),
                 }
             }
@@ -542,12 +547,12 @@ impl Keeper {
                 for p in &w.persistent_recursive_watches {
                     let _ = st.watches.add(session, p, WatchKind::PersistentRecursive);
                 }
-                encode(|o| ReplyHeader { xid, zxid, err: 0 }.write(o))
+                reply_ok(xid, zxid)
             }
             op::MULTI => Self::multi(st, session, xid, body),
             op::CLOSE_SESSION => {
                 Self::end_session(st, session);
-                encode(|o| ReplyHeader { xid, zxid: st.zxid, err: 0 }.write(o))
+                reply_ok(xid, st.zxid)
             }
             _ => reply_error(xid, zxid, ZkError::Unimplemented),
         }
