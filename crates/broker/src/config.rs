@@ -95,11 +95,18 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.tick.time.ms", "2000"),
     ("keeper.min.session.timeout.ms", ""),
     ("keeper.max.session.timeout.ms", ""),
+    ("keeper.id", ""),
+    ("keeper.servers", ""),
+    ("keeper.data.dir", ""),
+    ("keeper.election.timeout.ms", "1000"),
+    ("keeper.heartbeat.interval.ms", "100"),
 ];
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub broker_id: i32,
+    /// `process.roles` includes `broker`: this process serves Kafka clients.
+    pub broker_role: bool,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
@@ -117,7 +124,11 @@ pub struct BrokerConfig {
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
     pub keeper_client: Option<(String, u16)>,
     /// `keeper.tick.time.ms` and the session timeout bounds (ZooKeeper's `tickTime`,
-    /// `minSessionTimeout`, `maxSessionTimeout`; by default 2 and 20 ticks).
+    /// `minSessionTimeout`, `maxSessionTimeout`; by default 2 and 20 ticks); the ensemble
+    /// (`keeper.id`, default `broker.id`, among `keeper.servers`, `id@host:port,...` of the
+    /// peer ports, empty for one node); `keeper.data.dir` (default `keeper` in the first log
+    /// dir) for the Raft log and snapshots; Raft timing (`keeper.election.timeout.ms`,
+    /// `keeper.heartbeat.interval.ms`).
     pub keeper: sluice_keeper::KeeperConfig,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
@@ -220,12 +231,9 @@ impl BrokerConfig {
             }
         }
         let keeper_role = roles.split(',').any(|r| matches!(r.trim(), "keeper" | "controller"));
-        if !roles.split(',').any(|r| r.trim() == "broker") {
-            return Err(invalid(
-                "process.roles",
-                &roles,
-                "a keeper-only node arrives with the coordination service; run a broker",
-            ));
+        let broker_role = roles.split(',').any(|r| r.trim() == "broker");
+        if !broker_role && !keeper_role {
+            return Err(invalid("process.roles", &roles, "expected broker, keeper, or both"));
         }
         for key in ["keeper.connect", "zookeeper.connect"] {
             if let Some(v) = get(key) {
@@ -319,6 +327,31 @@ impl BrokerConfig {
         if let Some(ms) = int("keeper.max.session.timeout.ms", 1, i64::from(i32::MAX))? {
             keeper.max_session_timeout_ms = ms as i32;
         }
+        let broker_id = int("broker.id", 0, i64::from(i32::MAX))?.unwrap_or(0) as i32;
+        keeper.id = int("keeper.id", 0, i64::from(i32::MAX))?.unwrap_or(i64::from(broker_id)) as u64;
+        if let Some(list) = get("keeper.servers") {
+            keeper.servers = parse_keeper_servers(&list)?;
+            if !keeper.servers.is_empty() && !keeper.servers.contains_key(&keeper.id) {
+                return Err(invalid(
+                    "keeper.servers",
+                    &list,
+                    &format!("names no server with this node's keeper.id ({})", keeper.id),
+                ));
+            }
+        }
+        keeper.data_dir = match get("keeper.data.dir") {
+            Some(d) => PathBuf::from(d),
+            None => log_dirs[0].join("keeper"),
+        };
+        keeper.election_timeout_ms = int("keeper.election.timeout.ms", 10, 600_000)?.unwrap_or(1_000) as u64;
+        keeper.heartbeat_ms = int("keeper.heartbeat.interval.ms", 1, 600_000)?.unwrap_or(100) as u64;
+        if keeper.heartbeat_ms >= keeper.election_timeout_ms {
+            return Err(invalid(
+                "keeper.heartbeat.interval.ms",
+                &keeper.heartbeat_ms.to_string(),
+                &format!("must be below keeper.election.timeout.ms ({})", keeper.election_timeout_ms),
+            ));
+        }
         if keeper.min_session_timeout_ms > keeper.max_session_timeout_ms {
             return Err(invalid(
                 "keeper.min.session.timeout.ms",
@@ -329,7 +362,8 @@ impl BrokerConfig {
 
         Ok(BrokerConfig {
             keeper,
-            broker_id: int("broker.id", 0, i64::from(i32::MAX))?.unwrap_or(0) as i32,
+            broker_id,
+            broker_role,
             listeners,
             advertised_listeners,
             log_dirs,
@@ -369,6 +403,33 @@ impl BrokerConfig {
     }
 }
 
+/// Parses `keeper.servers`: `id@host:port` entries (the keeper peer port, ZooKeeper's 2888)
+/// separated by commas.
+fn parse_keeper_servers(list: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let invalid = |key: &str, value: &str, reason: &str| ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    };
+    let mut servers = BTreeMap::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = |why: &str| invalid("keeper.servers", list, &format!("{entry:?}: {why}"));
+        let (id, addr) = entry.split_once('@').ok_or_else(|| bad("expected id@host:port"))?;
+        let id: u64 = id.trim().parse().map_err(|_| bad("the id is not a whole number"))?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("expected host:port after the id"))?;
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad("expected a host and a port from 1 to 65535"));
+        }
+        if servers.insert(id, addr.to_string()).is_some() {
+            return Err(bad("the id appears twice"));
+        }
+    }
+    if servers.len() % 2 == 0 && !servers.is_empty() {
+        return Err(invalid("keeper.servers", list, "an ensemble needs an odd number of servers (1, 3 or 5)"));
+    }
+    Ok(servers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +461,32 @@ mod tests {
         assert_eq!((c.keeper.min_session_timeout_ms, c.keeper.max_session_timeout_ms), (1_000, 10_000));
         let err = load(&[("keeper.min.session.timeout.ms", "50000")]).expect_err("min above max");
         assert!(err.to_string().contains("must not exceed keeper.max.session.timeout.ms (40000)"), "{err}");
+    }
+
+    #[test]
+    fn keeper_ensemble_settings_are_checked() {
+        let c = load(&[]).expect("defaults");
+        assert!(c.keeper.servers.is_empty());
+        assert_eq!(c.keeper.data_dir, PathBuf::from("./data/keeper"));
+        let c =
+            load(&[("process.roles", "keeper"), ("keeper.id", "2"), ("keeper.servers", "1@a:2888, 2@b:2888,3@c:2888")])
+                .expect("valid");
+        assert!(!c.broker_role);
+        assert_eq!(c.keeper.id, 2);
+        assert_eq!(c.keeper.servers.get(&3).map(String::as_str), Some("c:2888"));
+        for (servers, why) in [
+            ("1@a:2888,2@b:2888", "odd number"),
+            ("1@a:2888,1@b:2888,3@c:1", "appears twice"),
+            ("1@a", "host:port"),
+            ("x@a:1", "not a whole number"),
+            ("1@a:0", "port from 1 to 65535"),
+            ("2@a:1", "no server with this node's keeper.id (0)"),
+        ] {
+            let err = load(&[("keeper.servers", servers)]).expect_err(servers);
+            assert!(err.to_string().contains(why), "{servers}: {err}");
+        }
+        let err = load(&[("keeper.heartbeat.interval.ms", "2000")]).expect_err("heartbeat above election");
+        assert!(err.to_string().contains("must be below keeper.election.timeout.ms"), "{err}");
     }
 
     #[test]

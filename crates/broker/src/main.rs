@@ -83,6 +83,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let config = BrokerConfig::load(file, overrides, std::env::vars())?;
+    // The keeper (ZooKeeper client protocol; Raft with its peers) starts first: brokers lean on it.
+    let keeper = match &config.keeper_client {
+        Some(client) => Some(start_keeper(&config, client).await?),
+        None => None,
+    };
+    if !config.broker_role {
+        let Some((keeper, address)) = keeper else { anyhow::bail!("process.roles names neither broker nor keeper") };
+        if let Some(path) = &args.ready_file {
+            sluice_storage::checkpoint::write_atomically(path, format!("{address}\n").as_bytes())
+                .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+        }
+        tracing::info!(keeper_id = config.keeper.id, "sluiced started (keeper only)");
+        wait_for_signal().await;
+        keeper.shutdown().await;
+        tracing::info!("sluiced stopped cleanly");
+        return Ok(());
+    }
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
 
     let (shutdown_tx, _) = broadcast::channel::<()>(1);
@@ -148,24 +165,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
     };
-    // The embedded single-node keeper (ZooKeeper client protocol).
-    let mut keeper_address = None;
-    let keeper_task = match &broker.config.keeper_client {
-        Some((host, port)) => {
-            let host = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
-            let socket = TcpListener::bind((host, *port))
-                .await
-                .with_context(|| format!("cannot listen on {host}:{port} (keeper.client.port)"))?;
-            let bound = socket.local_addr()?;
-            tracing::info!(address = %bound, "keeper listening (ZooKeeper client protocol)");
-            keeper_address = Some(bound);
-            Some(tokio::spawn(sluice_keeper::Keeper::with_config(broker.config.keeper).serve(socket)))
-        }
-        None => None,
-    };
     if let (Some(path), Some(address)) = (&args.ready_file, &first_address) {
         let mut text = format!("{address}\n");
-        if let Some(k) = keeper_address {
+        if let Some((_, k)) = &keeper {
             text.push_str(&format!("{k}\n"));
         }
         sluice_storage::checkpoint::write_atomically(path, text.as_bytes())
@@ -184,13 +186,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let _ = maintenance.await;
     persister.abort();
-    if let Some(task) = keeper_task {
-        task.abort();
+    if let Some((keeper, _)) = &keeper {
+        keeper.shutdown().await;
     }
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
     tracing::info!("sluiced stopped cleanly");
     Ok(())
+}
+
+/// Starts this node's keeper: Raft on the peer port (this node's entry in `keeper.servers`) and
+/// the ZooKeeper client port; returns it with the client address it listens on.
+async fn start_keeper(
+    config: &BrokerConfig,
+    (host, port): &(String, u16),
+) -> anyhow::Result<(std::sync::Arc<sluice_keeper::Keeper>, std::net::SocketAddr)> {
+    let peers = match config.keeper.servers.get(&config.keeper.id) {
+        Some(addr) if config.keeper.servers.len() > 1 => Some(
+            TcpListener::bind(addr.as_str())
+                .await
+                .with_context(|| format!("cannot listen on {addr} (this node's entry in keeper.servers)"))?,
+        ),
+        _ => None,
+    };
+    let host = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
+    let socket = TcpListener::bind((host, *port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port} (keeper.client.port)"))?;
+    let bound = socket.local_addr()?;
+    let keeper = sluice_keeper::Keeper::start(config.keeper.clone(), peers).await.with_context(|| {
+        format!("cannot start the keeper with its data in {} (keeper.data.dir)", config.keeper.data_dir.display())
+    })?;
+    tracing::info!(address = %bound, id = config.keeper.id, servers = config.keeper.servers.len().max(1), "keeper listening (ZooKeeper client protocol)");
+    tokio::spawn(keeper.clone().serve(socket));
+    Ok((keeper, bound))
 }
 
 /// Writes tombstones for the committed offsets that `offsets.retention.minutes` expired.

@@ -1,6 +1,6 @@
 //! The keeper embedded in a real `sluiced`, seen by the keeper client: a node killed with
-//! kill -9 leaves the client disconnected, and the node restarted (its keeper holds sessions
-//! in memory until Raft persistence lands) tells the client its session expired.
+//! kill -9 leaves the client disconnected; restarted, it has everything back from its Raft log
+//! (nodes, the session and its ephemeral node) and the client carries on with the same session.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,11 +52,12 @@ fn start(dir: &std::path::Path, keeper_port: u16) -> (Node, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_sees_disconnection_then_expiry_across_a_node_restart() {
+async fn the_keeper_log_survives_kill_9_and_sessions_carry_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut node, keeper) = start(dir.path(), 0);
     let client = ZkClient::connect(&keeper, Duration::from_secs(6)).await.expect("session");
     client.create("/brokers", b"", CreateMode::Persistent).await.expect("create");
+    client.create("/brokers/1", b"me", CreateMode::Ephemeral).await.expect("create ephemeral");
     let mut state = client.state();
 
     node.0.kill().expect("kill -9");
@@ -69,14 +70,21 @@ async fn a_client_sees_disconnection_then_expiry_across_a_node_restart() {
 
     let port: u16 = keeper.rsplit(':').next().and_then(|p| p.parse().ok()).expect("keeper port");
     let (_node, _) = start(dir.path(), port);
-    tokio::time::timeout(BOUND, state.wait_for(|s| *s == SessionState::Expired))
+    tokio::time::timeout(BOUND, state.wait_for(|s| *s == SessionState::Connected))
         .await
-        .expect("Expired within bound")
+        .expect("Connected again within bound")
         .expect("state channel open");
-    assert_eq!(client.get_data("/brokers").await.map(drop), Err(ZkError::SessionExpired));
+    assert_eq!(client.get_data("/brokers/1").await.map(|(data, _)| data), Ok(b"me".to_vec().into()));
 
-    // A new session works against the restarted node.
+    // The restored session ends as any other: dropping the client closes it, and its ephemeral
+    // node goes.
     let fresh = ZkClient::connect(&keeper, Duration::from_secs(6)).await.expect("new session");
-    assert_eq!(fresh.exists("/").await.map(|s| s.is_some()), Ok(true));
+    drop(client);
+    let deadline = Instant::now() + BOUND;
+    while fresh.exists("/brokers/1").await.expect("exists").is_some() {
+        assert!(Instant::now() < deadline, "the dropped session's ephemeral node outlived {BOUND:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(fresh.exists("/brokers").await.expect("exists").is_some());
     fresh.close().await.expect("close");
 }

@@ -12,12 +12,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ZkError;
 use crate::watch::EventType;
 
 /// ZooKeeper's `Stat`, field for field (the wire order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Stat {
     pub czxid: i64,
     pub mzxid: i64,
@@ -33,7 +34,7 @@ pub struct Stat {
 }
 
 /// How a znode is created (ZooKeeper's `CreateMode` flags).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CreateMode {
     Persistent,
     Ephemeral,
@@ -74,7 +75,7 @@ impl CreateMode {
 }
 
 /// A write (or check) on the tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     Create { path: String, data: Bytes, mode: CreateMode },
     Delete { path: String, version: i32 },
@@ -125,7 +126,7 @@ impl OpResult {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Node {
     data: Bytes,
     stat: Stat,
@@ -135,7 +136,7 @@ struct Node {
 /// A change to report to watchers: what happened, where.
 pub type Change = (EventType, String);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DataTree {
     nodes: HashMap<String, Node>,
     ephemerals: HashMap<i64, BTreeSet<String>>,

@@ -1,16 +1,22 @@
 //! Keeper, Sluice's ZooKeeper-compatible coordination service.
 //!
-//! The sans-I/O core of the server: the znode tree ([`DataTree`]) with ZooKeeper's exact `Stat`
-//! bookkeeping, ephemeral and sequential nodes, versioned writes and atomic `multi`, the
-//! [`WatchManager`], and the ZooKeeper wire format (`jute`). On it: a single-node server
-//! speaking ZooKeeper's client protocol ([`Keeper`]) and the client half ([`ZkClient`]), which
-//! also works against Apache ZooKeeper. Raft replication (openraft) comes next.
+//! The sans-I/O core: the znode tree ([`DataTree`]) with ZooKeeper's exact `Stat` bookkeeping,
+//! ephemeral and sequential nodes, versioned writes and atomic `multi`, the replicated state
+//! machine around it ([`machine`]), the [`WatchManager`], and the ZooKeeper wire format
+//! (`jute`). On it: the server speaking ZooKeeper's client protocol on every node of an
+//! ensemble replicated with Raft (openraft, behind the [`replication`] seam; the log and
+//! snapshots on disk), and the client half ([`ZkClient`]), which also works against Apache
+//! ZooKeeper.
 
 pub mod client;
 pub mod data_tree;
 pub mod error;
 #[macro_use]
 pub mod jute;
+pub mod machine;
+mod raft;
+mod raft_log;
+pub mod replication;
 pub mod server;
 pub mod watch;
 

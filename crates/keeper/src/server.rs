@@ -1,43 +1,60 @@
-//! A single-node keeper server speaking ZooKeeper's client protocol over TCP: the connect
-//! handshake (timeouts negotiated into ZooKeeper's `[2, 20] x tickTime` range, sessions created or
-//! reattached with their password, expired sessions answered with a zero timeout), then
-//! requests in order per connection. Writes get the next zxid and go through the [`DataTree`];
-//! the notifications they cause are queued on each watching session's connection before the
-//! writer's reply. Sessions that stay silent past their timeout expire: their ephemeral nodes
-//! and watches go.
+//! The keeper server: ZooKeeper's client protocol over TCP on every node of the ensemble.
 //!
-//! Replication (every write through Raft, expiry decided by the keeper leader) comes next; this
-//! server is the state machine's first host.
+//! Reads are answered from this node's copy of the state machine. Writes (and session creation
+//! and close) become [`Proposal`]s: a proposer task batches them and hands them to the
+//! [`Replicator`], which puts them in the Raft log through the leader; every node applies what is
+//! committed, in order ([`Host::apply`]), and the node the client is connected to answers it then.
+//! Per connection, requests are answered in the order they came: a sequencer task waits for each
+//! write to be applied here before it answers anything after it, so a client reads its own
+//! writes, and the notifications a write causes are queued before its reply.
 //!
-//! Concurrency: one lock over the tree, the watches and the sessions, never held across an
-//! await; each connection has a bounded outgoing queue drained by its own writer task.
+//! Sessions: a session's timeout is negotiated into `[min, max]` (2 and 20 ticks by default).
+//! Every node tells the leader which sessions it heard from; the leader alone decides that a
+//! session has been silent too long and commits its expiry through the log. A new leader gives
+//! every session a full timeout again, so a failover expires nobody.
+//!
+//! Concurrency: one lock over the state machine, the watches and the connections, never held
+//! across an await; each connection has a bounded outgoing queue drained by its own writer task.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::data_tree::{CreateMode, DataTree, Op, OpResult};
+use crate::data_tree::{CreateMode, Op, OpResult};
 use crate::error::ZkError;
 use crate::jute::*;
+use crate::machine::{Applied, Command, Machine, Proposal};
+use crate::raft::{Ensemble, OpenRaft, RaftTiming};
+use crate::replication::{Host, Replicator};
 use crate::watch::{EventType, SYNC_CONNECTED, WatchKind, WatchManager};
 
 /// ZooKeeper's `tickTime` default.
 pub const TICK_TIME_MS: i32 = 2_000;
 
-/// Session timeout bounds, as ZooKeeper's `tickTime`, `minSessionTimeout` and
-/// `maxSessionTimeout` (defaults: 2 and 20 ticks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A keeper node: its session timeout bounds (ZooKeeper's `tickTime`, `minSessionTimeout` and
+/// `maxSessionTimeout`; defaults 2 and 20 ticks), its place in the ensemble and where it keeps
+/// the Raft log and snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeeperConfig {
     pub tick_time_ms: i32,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
+    /// This node's id in `servers`.
+    pub id: u64,
+    /// Every voter's peer address by id; empty for a one-node keeper.
+    pub servers: BTreeMap<u64, String>,
+    pub data_dir: PathBuf,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
 }
 
 impl Default for KeeperConfig {
@@ -47,43 +64,87 @@ impl Default for KeeperConfig {
 }
 
 impl KeeperConfig {
-    /// ZooKeeper's defaults for a tick: sessions between 2 and 20 ticks.
+    /// ZooKeeper's defaults for a tick: sessions between 2 and 20 ticks; one node, data in
+    /// `./data/keeper`.
     pub fn with_tick(tick_time_ms: i32) -> Self {
         KeeperConfig {
             tick_time_ms,
             min_session_timeout_ms: 2 * tick_time_ms,
             max_session_timeout_ms: 20 * tick_time_ms,
+            id: 1,
+            servers: BTreeMap::new(),
+            data_dir: PathBuf::from("data/keeper"),
+            heartbeat_ms: 100,
+            election_timeout_ms: 1_000,
         }
     }
+
+    /// A one-node keeper keeping its data in `dir`.
+    pub fn single(dir: impl Into<PathBuf>) -> Self {
+        KeeperConfig { data_dir: dir.into(), ..KeeperConfig::default() }
+    }
 }
+
 /// Largest frame accepted (ZooKeeper's `jute.maxbuffer` default is about 1 MiB).
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 1024;
 /// Frames waiting to be written to one connection, at most.
 const MAX_QUEUED_FRAMES: usize = 4096;
+/// Requests of one connection in progress at once, at most.
+const MAX_OUTSTANDING: usize = 1024;
+/// Proposals in one log entry, at most.
+const MAX_BATCH: usize = 1024;
 
-#[derive(Debug)]
-struct Session {
-    timeout_ms: i32,
-    passwd: Bytes,
-    last_seen: Instant,
-    out: Option<mpsc::Sender<Bytes>>,
+/// A request's place in its connection's reply order.
+enum Job {
+    /// Answered already (a request that could not be parsed).
+    Ready(Bytes),
+    Read {
+        header: RequestHeader,
+        body: Bytes,
+    },
+    /// A proposal on its way through the log.
+    Write {
+        seq: u64,
+        applied: oneshot::Receiver<Applied>,
+        xid: i32,
+        op: i32,
+        kinds: Vec<i32>,
+        path: String,
+    },
 }
 
 #[derive(Debug, Default)]
 struct State {
-    tree: DataTree,
+    machine: Machine,
     watches: WatchManager,
-    sessions: HashMap<i64, Session>,
-    zxid: i64,
-    next_session: i64,
+    /// Sessions with a connection to this node, and its outgoing queue.
+    local: HashMap<i64, mpsc::Sender<Bytes>>,
+    /// Proposals of this node waiting to be applied, by sequence number.
+    pending: HashMap<u64, oneshot::Sender<Applied>>,
+    /// Leader only: when each session expires unless heard from, and the term they were set in.
+    deadlines: HashMap<i64, Instant>,
+    deadlines_term: u64,
 }
 
-/// The keeper server's shared state.
-#[derive(Debug)]
+/// A keeper node.
 pub struct Keeper {
     state: Mutex<State>,
-    started: Instant,
     config: KeeperConfig,
+    /// Names this process's proposals (see [`Proposal::origin`]).
+    origin: u64,
+    seq: AtomicU64,
+    proposals: mpsc::UnboundedSender<Proposal>,
+    replicator: OnceLock<Arc<OpenRaft>>,
+    /// Sessions heard from since the leader was last told.
+    touched: Mutex<HashSet<i64>>,
+    /// The zxid applied here, for connections that must wait to catch up.
+    applied: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keeper").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 fn now_ms() -> i64 {
@@ -117,28 +178,57 @@ fn reply_error(xid: i32, zxid: i64, err: ZkError) -> Bytes {
     encode(|o| ReplyHeader { xid, zxid, err: err.code() }.write(o))
 }
 
+/// Put on a connection's queue, tells its writer to close the connection.
+const CLOSE: Bytes = Bytes::new();
+
 impl Keeper {
-    pub fn new() -> Arc<Keeper> {
-        Keeper::with_config(KeeperConfig::default())
-    }
-
-    pub fn with_config(config: KeeperConfig) -> Arc<Keeper> {
-        Arc::new(Keeper {
-            state: Mutex::new(State { next_session: 1, ..Default::default() }),
-            started: Instant::now(),
-            config,
-        })
-    }
-
-    /// Serves `listener` until the task is dropped; also expires silent sessions.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let expirer = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                expirer.expire_sessions();
-            }
+    /// Starts a keeper node: opens its Raft log and snapshot in `config.data_dir`, joins (or
+    /// forms) the ensemble, serving peers on `peer_listener` when it has other members.
+    pub async fn start(config: KeeperConfig, peer_listener: Option<TcpListener>) -> std::io::Result<Arc<Keeper>> {
+        let (proposals, queue) = mpsc::unbounded_channel();
+        let origin = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"));
+        let keeper = Arc::new(Keeper {
+            state: Mutex::new(State::default()),
+            config: config.clone(),
+            origin,
+            seq: AtomicU64::new(0),
+            proposals,
+            replicator: OnceLock::new(),
+            touched: Mutex::new(HashSet::new()),
+            applied: watch::Sender::new(0),
         });
+        let mut servers = config.servers.clone();
+        if servers.is_empty() {
+            servers.insert(config.id, "127.0.0.1:0".into());
+        }
+        if !servers.contains_key(&config.id) {
+            return Err(std::io::Error::other(format!("keeper id {} is not among the keeper servers", config.id)));
+        }
+        let timing = RaftTiming {
+            heartbeat_ms: config.heartbeat_ms,
+            election_min_ms: config.election_timeout_ms,
+            election_max_ms: 2 * config.election_timeout_ms,
+        };
+        let host: Arc<dyn Host> = keeper.clone();
+        let ensemble = Ensemble { id: config.id, servers };
+        let replicator = OpenRaft::start(ensemble, &config.data_dir, host, peer_listener, timing).await?;
+        let _ = keeper.replicator.set(replicator);
+        tokio::spawn(keeper.clone().propose(queue));
+        tokio::spawn(keeper.clone().keep_sessions());
+        Ok(keeper)
+    }
+
+    fn replicator(&self) -> &OpenRaft {
+        self.replicator.get().expect("set at start")
+    }
+
+    /// Stops Raft (connections already open are left to close).
+    pub async fn shutdown(&self) {
+        self.replicator().shutdown().await;
+    }
+
+    /// Serves ZooKeeper clients on `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
             let Ok((socket, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -154,6 +244,92 @@ impl Keeper {
         }
     }
 
+    /// Queues a proposal; the receiver hears when it is applied here.
+    fn submit(&self, command: Command) -> (u64, oneshot::Receiver<Applied>) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.state.lock().pending.insert(seq, tx);
+        let p = Proposal { origin: self.origin, seq, time_ms: now_ms(), command };
+        if self.proposals.send(p).is_err() {
+            self.state.lock().pending.remove(&seq);
+        }
+        (seq, rx)
+    }
+
+    /// The proposer: batches what is queued and hands each batch to the replicator, in order.
+    async fn propose(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Proposal>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            let seqs: Vec<u64> = batch.iter().map(|p| p.seq).collect();
+            if let Err(e) = self.replicator().submit(batch).await {
+                // Their clients lose the connection and retry (ZooKeeper's ConnectionLoss).
+                tracing::warn!(error = %e, proposals = seqs.len(), "keeper proposals not taken");
+                let mut st = self.state.lock();
+                for s in seqs {
+                    st.pending.remove(&s);
+                }
+            }
+        }
+    }
+
+    /// Every half tick: tells the leader which sessions were heard from here; on the leader,
+    /// expires the sessions nobody heard from in their timeout.
+    async fn keep_sessions(self: Arc<Self>) {
+        let period = Duration::from_millis((self.config.tick_time_ms as u64 / 2).clamp(20, 1_000));
+        loop {
+            tokio::time::sleep(period).await;
+            let status = self.replicator().status();
+            let touched: Vec<i64> = self.touched.lock().drain().collect();
+            if !status.is_leader() {
+                self.state.lock().deadlines.clear();
+                if !touched.is_empty() && self.replicator().touch(touched.clone()).await.is_err() {
+                    // Told next time instead.
+                    self.touched.lock().extend(touched);
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let expired: Vec<i64> = {
+                let mut st = self.state.lock();
+                let st = &mut *st;
+                if st.deadlines_term != status.term {
+                    // A new leader: every session gets a full timeout from now.
+                    st.deadlines.clear();
+                    st.deadlines_term = status.term;
+                }
+                st.deadlines.retain(|id, _| st.machine.sessions.contains_key(id));
+                let mut expired = Vec::new();
+                for (id, info) in &st.machine.sessions {
+                    let timeout = Duration::from_millis(info.timeout_ms as u64);
+                    let deadline = st.deadlines.entry(*id).or_insert(now + timeout);
+                    if touched.contains(id) {
+                        *deadline = now + timeout;
+                    } else if now > *deadline {
+                        expired.push(*id);
+                        // Not proposed again while this expiry is on its way.
+                        *deadline = now + timeout;
+                    }
+                }
+                expired
+            };
+            for id in expired {
+                tracing::info!(session = format!("{id:#x}"), "session expired");
+                drop(self.submit(Command::ExpireSession { id }));
+            }
+        }
+    }
+
+    /// Notes that a session was heard from.
+    fn touch(&self, session: i64) {
+        self.touched.lock().insert(session);
+    }
+
     /// The answer to a four-letter word (`ruok`, `srvr`, `mntr`; ZooKeeper's other words are
     /// refused as outside the whitelist), or `None` when `word` starts a protocol frame.
     fn four_letter_word(&self, word: &[u8; 4]) -> Option<String> {
@@ -161,22 +337,29 @@ impl Keeper {
             b"conf", b"cons", b"crst", b"dump", b"envi", b"gtmk", b"stmk", b"srst", b"stat", b"wchc", b"wchp", b"wchs",
             b"dirs", b"isro", b"hash",
         ];
+        let status = self.replicator().status();
+        let mode = match (status.voters, status.is_leader()) {
+            (1, _) => "standalone",
+            (_, true) => "leader",
+            _ => "follower",
+        };
         let st = self.state.lock();
-        let connections = st.sessions.values().filter(|s| s.out.is_some()).count();
+        let connections = st.local.len();
         let version = env!("CARGO_PKG_VERSION");
         Some(match word {
             b"ruok" => "imok".to_string(),
             b"srvr" => format!(
-                "Zookeeper version: sluice-keeper {version}\nConnections: {connections}\nZxid: {:#x}\nMode: standalone\nNode count: {}\n",
-                st.zxid,
-                st.tree.node_count()
+                "Zookeeper version: sluice-keeper {version}\nConnections: {connections}\nZxid: {:#x}\nMode: {mode}\nNode count: {}\n",
+                st.machine.zxid,
+                st.machine.tree.node_count()
             ),
             b"mntr" => {
-                let ephemerals: usize = st.sessions.keys().map(|id| st.tree.ephemerals_of(*id).len()).sum();
+                let ephemerals: usize =
+                    st.machine.sessions.keys().map(|id| st.machine.tree.ephemerals_of(*id).len()).sum();
                 format!(
-                    "zk_version\tsluice-keeper {version}\nzk_server_state\tstandalone\nzk_znode_count\t{}\nzk_num_alive_connections\t{connections}\nzk_ephemerals_count\t{ephemerals}\nzk_global_sessions\t{}\n",
-                    st.tree.node_count(),
-                    st.sessions.len()
+                    "zk_version\tsluice-keeper {version}\nzk_server_state\t{mode}\nzk_znode_count\t{}\nzk_num_alive_connections\t{connections}\nzk_ephemerals_count\t{ephemerals}\nzk_global_sessions\t{}\n",
+                    st.machine.tree.node_count(),
+                    st.machine.sessions.len()
                 )
             }
             w if REFUSED.contains(&w) => {
@@ -184,31 +367,6 @@ impl Keeper {
             }
             _ => return None,
         })
-    }
-
-    fn expire_sessions(&self) {
-        let mut st = self.state.lock();
-        let now = Instant::now();
-        let expired: Vec<i64> = st
-            .sessions
-            .iter()
-            .filter(|(_, s)| now.duration_since(s.last_seen) > Duration::from_millis(s.timeout_ms as u64))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            tracing::info!(session = format!("{id:#x}"), "session expired");
-            Self::end_session(&mut st, id);
-        }
-    }
-
-    fn end_session(st: &mut State, id: i64) {
-        st.sessions.remove(&id);
-        st.watches.remove_session(id);
-        st.zxid += 1;
-        let zxid = st.zxid;
-        let mut changes = Vec::new();
-        st.tree.close_session(id, zxid, &mut changes);
-        Self::notify(st, &changes);
     }
 
     fn notify(st: &mut State, changes: &[crate::data_tree::Change]) {
@@ -221,13 +379,19 @@ impl Keeper {
     /// it is cut loose rather than let an event vanish: the client reconnects, sets its watches
     /// again with its last zxid, and hears at once of what it missed.
     fn send_event(st: &mut State, session: i64, event_type: EventType, path: &str) {
-        let Some(s) = st.sessions.get_mut(&session) else { return };
-        if let Some(out) = &s.out
-            && out.try_send(event_frame(event_type, path)).is_err()
-        {
+        let Some(out) = st.local.get(&session) else { return };
+        if out.try_send(event_frame(event_type, path)).is_err() {
             tracing::warn!(session = format!("{session:#x}"), "watch notifications backed up; dropping the connection");
-            s.out = None;
+            if let Some(out) = st.local.remove(&session) {
+                let _ = out.try_send(CLOSE);
+            }
         }
+    }
+
+    /// Waits until this node has applied `zxid` (a client that saw it elsewhere reconnects here).
+    async fn caught_up(&self, zxid: i64, within: Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(within, applied.wait_for(|z| *z >= zxid)).await.is_ok_and(|r| r.is_ok())
     }
 
     async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
@@ -245,41 +409,55 @@ impl Keeper {
         let Some(mut first) = read_body(&mut read, i32::from_be_bytes(size)).await? else { return Ok(()) };
         let Ok(connect) = ConnectRequest::read(&mut first) else { return Ok(()) };
         let read_only_flag = first.has_remaining();
+        let wait = Duration::from_millis(self.config.max_session_timeout_ms.max(1) as u64);
+        // A client that saw a newer state than this node has waits until it has it too (else
+        // it would read back in time), or goes elsewhere.
+        if !self.caught_up(connect.last_zxid_seen, wait).await {
+            tracing::debug!(%peer, zxid = connect.last_zxid_seen, "client is ahead of this node; closing");
+            return Ok(());
+        }
         let (tx, mut rx) = mpsc::channel::<Bytes>(MAX_QUEUED_FRAMES);
-        let (session, timeout_ms, passwd) = {
+        let (session, timeout_ms, passwd) = if connect.session_id != 0 {
             let mut st = self.state.lock();
+            let known = st
+                .machine
+                .sessions
+                .get(&connect.session_id)
+                .filter(|s| connect.passwd.as_deref() == Some(&s.passwd[..]))
+                .map(|s| (s.timeout_ms, s.passwd.clone()));
+            match known {
+                Some((timeout, passwd)) => {
+                    // The session moves here; a connection it had elsewhere on this node closes.
+                    if let Some(old) = st.local.insert(connect.session_id, tx.clone()) {
+                        let _ = old.try_send(CLOSE);
+                    }
+                    drop(st);
+                    self.touch(connect.session_id);
+                    (connect.session_id, timeout, passwd)
+                }
+                // Unknown or expired: a zero timeout tells the client its session is gone.
+                None => (0, 0, Bytes::from_static(&[0; 16])),
+            }
+        } else {
             let timeout =
                 connect.timeout_ms.clamp(self.config.min_session_timeout_ms, self.config.max_session_timeout_ms);
-            if connect.session_id != 0 {
-                let known = st
-                    .sessions
-                    .get_mut(&connect.session_id)
-                    .filter(|s| connect.passwd.as_deref() == Some(&s.passwd[..]));
-                match known {
-                    Some(s) => {
-                        s.last_seen = Instant::now();
-                        s.out = Some(tx.clone());
-                        (connect.session_id, s.timeout_ms, s.passwd.clone())
-                    }
-                    // Unknown or expired: a zero timeout tells the client its session is gone.
-                    None => (0, 0, Bytes::from_static(&[0; 16])),
+            let id =
+                (u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes")) >> 1) as i64;
+            let passwd = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            let (seq, applied) =
+                self.submit(Command::CreateSession { id, passwd: passwd.clone(), timeout_ms: timeout });
+            match tokio::time::timeout(wait, applied).await {
+                Ok(Ok(Applied { result: Ok(_), .. })) => {}
+                _ => {
+                    self.state.lock().pending.remove(&seq);
+                    tracing::debug!(%peer, "session not created (no keeper quorum); closing");
+                    return Ok(());
                 }
-            } else {
-                let id = (self.started.elapsed().as_nanos() as i64 & 0x00ff_ffff_0000_0000) | st.next_session;
-                st.next_session += 1;
-                let passwd = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-                st.sessions.insert(
-                    id,
-                    Session {
-                        timeout_ms: timeout,
-                        passwd: passwd.clone(),
-                        last_seen: Instant::now(),
-                        out: Some(tx.clone()),
-                    },
-                );
-                tracing::debug!(%peer, session = format!("{id:#x}"), timeout, "session created");
-                (id, timeout, passwd)
             }
+            self.state.lock().local.insert(id, tx.clone());
+            self.touch(id);
+            tracing::debug!(%peer, session = format!("{id:#x}"), timeout, "session created");
+            (id, timeout, passwd)
         };
         let response = encode(|o| {
             ConnectResponse { protocol_version: 0, timeout_ms, session_id: session, passwd: Some(passwd.clone()) }
@@ -294,19 +472,23 @@ impl Keeper {
         }
         let mut writer = tokio::spawn(async move {
             while let Some(frame) = rx.recv().await {
-                if write.write_all(&frame).await.is_err() {
+                if frame.is_empty() || write.write_all(&frame).await.is_err() {
                     break;
                 }
             }
+            let _ = write.shutdown().await;
         });
-        let result = self.requests(&mut read, session, &tx).await;
+        let (jobs_tx, jobs) = mpsc::channel::<Job>(MAX_OUTSTANDING);
+        let sequencer =
+            tokio::spawn(self.clone().sequence(session, jobs, tx.clone(), Duration::from_millis(timeout_ms as u64)));
+        let result = self.requests(&mut read, session, &tx, &jobs_tx).await;
+        drop(jobs_tx);
+        let _ = sequencer.await;
         {
             // Detach unless the session has already moved to a newer connection.
             let mut st = self.state.lock();
-            if let Some(s) = st.sessions.get_mut(&session)
-                && s.out.as_ref().is_some_and(|o| o.same_channel(&tx))
-            {
-                s.out = None;
+            if st.local.get(&session).is_some_and(|o| o.same_channel(&tx)) {
+                st.local.remove(&session);
             }
         }
         // With every sender gone the writer flushes what is queued (a closeSession reply) and ends.
@@ -317,40 +499,73 @@ impl Keeper {
         result
     }
 
-    /// Serves one connection's requests while it owns `session` (a reattach from another
-    /// connection takes the session over and this one closes, as in ZooKeeper).
+    /// Reads one connection's requests while it owns `session` (a reattach from another
+    /// connection takes the session over and this one closes, as in ZooKeeper), turning each
+    /// into a job for the sequencer.
     async fn requests(
         &self,
         read: &mut tokio::net::tcp::OwnedReadHalf,
         session: i64,
         mine: &mpsc::Sender<Bytes>,
+        jobs: &mpsc::Sender<Job>,
     ) -> std::io::Result<()> {
         while let Some(mut frame) = read_frame(read).await? {
             let Ok(header) = RequestHeader::read(&mut frame) else { return Ok(()) };
-            let close = header.op == op::CLOSE_SESSION;
-            let out = {
-                let mut st = self.state.lock();
-                match st.sessions.get_mut(&session) {
-                    Some(s) if s.out.as_ref().is_some_and(|o| o.same_channel(mine)) => s.last_seen = Instant::now(),
-                    _ => return Ok(()),
+            let zxid = {
+                let st = self.state.lock();
+                if !st.local.get(&session).is_some_and(|o| o.same_channel(mine)) {
+                    return Ok(());
                 }
-                // The reply goes on this connection's queue, also after closeSession ended the
-                // session (and behind any notification the request caused).
-                Self::handle(&mut st, session, header, frame)
+                st.machine.zxid
             };
-            if mine.send(out).await.is_err() {
-                return Ok(());
-            }
-            if close {
+            self.touch(session);
+            let close = header.op == op::CLOSE_SESSION;
+            let job = match Self::write_command(session, &header, frame.clone()) {
+                None => Job::Read { header, body: frame },
+                Some(Err(e)) => Job::Ready(reply_error(header.xid, zxid, e)),
+                Some(Ok((command, kinds, path))) => {
+                    let (seq, applied) = self.submit(command);
+                    Job::Write { seq, applied, xid: header.xid, op: header.op, kinds, path }
+                }
+            };
+            if jobs.send(job).await.is_err() || close {
                 return Ok(());
             }
         }
         Ok(())
     }
 
-    fn handle(st: &mut State, session: i64, header: RequestHeader, mut body: Bytes) -> Bytes {
+    /// Answers a connection's jobs in order, waiting for each write to be applied here.
+    async fn sequence(
+        self: Arc<Self>,
+        session: i64,
+        mut jobs: mpsc::Receiver<Job>,
+        out: mpsc::Sender<Bytes>,
+        wait: Duration,
+    ) {
+        while let Some(job) = jobs.recv().await {
+            let reply = match job {
+                Job::Ready(b) => b,
+                Job::Read { header, body } => Self::read(&mut self.state.lock(), session, header, body),
+                Job::Write { seq, applied, xid, op, kinds, path } => match tokio::time::timeout(wait, applied).await {
+                    Ok(Ok(applied)) => write_reply(xid, op, &kinds, &path, applied),
+                    _ => {
+                        // Not applied in time (the leader went away): the client reconnects
+                        // and finds out what became of it, as after a ZooKeeper ConnectionLoss.
+                        self.state.lock().pending.remove(&seq);
+                        let _ = out.try_send(CLOSE);
+                        return;
+                    }
+                },
+            };
+            if out.send(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+    fn read(st: &mut State, session: i64, header: RequestHeader, mut body: Bytes) -> Bytes {
         let xid = header.xid;
-        let zxid = st.zxid;
+        let zxid = st.machine.zxid;
         macro_rules! parse {
             ($t:ty) => {
                 match <$t>::read(&mut body) {
@@ -365,63 +580,18 @@ impl Keeper {
             op::AUTH => reply_ok(xid, zxid),
             // ACLs are not enforced, so changing one is refused rather than pretended.
             op::SET_ACL => reply_error(xid, zxid, ZkError::Unimplemented),
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
-                let r = parse!(CreateRequest);
-                let mode = if header.op == op::CREATE_CONTAINER {
-                    Ok(CreateMode::Container)
-                } else {
-                    CreateMode::from_flags(r.flags)
-                };
-                let mode = match mode {
-                    Ok(m) => m,
-                    Err(e) => return reply_error(xid, zxid, e),
-                };
-                let op = Op::Create { path: r.path, data: r.data.unwrap_or_default(), mode };
-                match Self::write(st, session, &op) {
-                    Ok((zxid, OpResult::Created { path, stat })) => encode(|o| {
-                        ReplyHeader { xid, zxid, err: 0 }.write(o);
-                        if header.op == op::CREATE {
-                            CreateResponse { path }.write(o);
-                        } else {
-                            Create2Response { path, stat: stat.into() }.write(o);
-                        }
-                    }),
-                    Ok((zxid, _)) => reply_error(xid, zxid, ZkError::SystemError),
-                    Err((zxid, e)) => reply_error(xid, zxid, e),
-                }
-            }
-            op::DELETE => {
-                let r = parse!(DeleteRequest);
-                match Self::write(st, session, &Op::Delete { path: r.path, version: r.version }) {
-                    Ok((zxid, _)) => reply_ok(xid, zxid),
-                    Err((zxid, e)) => reply_error(xid, zxid, e),
-                }
-            }
-            op::SET_DATA => {
-                let r = parse!(SetDataRequest);
-                match Self::write(
-                    st,
-                    session,
-                    &Op::SetData { path: r.path, data: r.data.unwrap_or_default(), version: r.version },
-                ) {
-                    Ok((zxid, OpResult::Set { stat })) => encode(|o| {
-                        ReplyHeader { xid, zxid, err: 0 }.write(o);
-                        StatResponse { stat: stat.into() }.write(o);
-                    }),
-                    Ok((zxid, _)) => reply_error(xid, zxid, ZkError::SystemError),
-                    Err((zxid, e)) => reply_error(xid, zxid, e),
-                }
-            }
             op::CHECK => {
                 let r = parse!(CheckVersionRequest);
-                match Self::write(st, session, &Op::Check { path: r.path, version: r.version }) {
-                    Ok((zxid, _)) => reply_ok(xid, zxid),
-                    Err((zxid, e)) => reply_error(xid, zxid, e),
+                match st.machine.tree.exists(&r.path) {
+                    Ok(Some(stat)) if r.version == -1 || stat.version == r.version => reply_ok(xid, zxid),
+                    Ok(Some(_)) => reply_error(xid, zxid, ZkError::BadVersion),
+                    Ok(None) => reply_error(xid, zxid, ZkError::NoNode),
+                    Err(e) => reply_error(xid, zxid, e),
                 }
             }
             op::EXISTS => {
                 let r = parse!(PathWatchRequest);
-                let found = st.tree.exists(&r.path);
+                let found = st.machine.tree.exists(&r.path);
                 if r.watch && found.is_ok() {
                     let _ = st.watches.add(session, &r.path, WatchKind::Data);
                 }
@@ -436,7 +606,7 @@ impl Keeper {
             }
             op::GET_DATA => {
                 let r = parse!(PathWatchRequest);
-                match st.tree.get_data(&r.path) {
+                match st.machine.tree.get_data(&r.path) {
                     Ok((data, stat)) => {
                         if r.watch {
                             let _ = st.watches.add(session, &r.path, WatchKind::Data);
@@ -451,7 +621,7 @@ impl Keeper {
             }
             op::GET_CHILDREN | op::GET_CHILDREN2 => {
                 let r = parse!(PathWatchRequest);
-                match st.tree.get_children(&r.path) {
+                match st.machine.tree.get_children(&r.path) {
                     Ok((children, stat)) => {
                         if r.watch {
                             let _ = st.watches.add(session, &r.path, WatchKind::Child);
@@ -470,7 +640,7 @@ impl Keeper {
             }
             op::GET_ACL => {
                 let r = parse!(PathRequest);
-                match st.tree.exists(&r.path) {
+                match st.machine.tree.exists(&r.path) {
                     Ok(Some(stat)) => encode(|o| {
                         ReplyHeader { xid, zxid, err: 0 }.write(o);
                         vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }].write(o);
@@ -479,13 +649,6 @@ impl Keeper {
                     Ok(None) => reply_error(xid, zxid, ZkError::NoNode),
                     Err(e) => reply_error(xid, zxid, e),
                 }
-            }
-            op::SYNC => {
-                let r = parse!(PathRequest);
-                encode(|o| {
-                    ReplyHeader { xid, zxid, err: 0 }.write(o);
-                    r.write(o);
-                })
             }
             op::ADD_WATCH => {
                 let r = parse!(AddWatchRequest);
@@ -517,20 +680,20 @@ impl Keeper {
                 let since = w.relative_zxid;
                 let mut missed = Vec::new();
                 for p in &w.data_watches {
-                    match st.tree.exists(p) {
+                    match st.machine.tree.exists(p) {
                         Ok(None) => missed.push((EventType::NodeDeleted, p.clone())),
                         Ok(Some(stat)) if stat.mzxid > since => missed.push((EventType::NodeDataChanged, p.clone())),
                         _ => drop(st.watches.add(session, p, WatchKind::Data)),
                     }
                 }
                 for p in &w.exist_watches {
-                    match st.tree.exists(p) {
+                    match st.machine.tree.exists(p) {
                         Ok(Some(_)) => missed.push((EventType::NodeCreated, p.clone())),
                         _ => drop(st.watches.add(session, p, WatchKind::Data)),
                     }
                 }
                 for p in &w.child_watches {
-                    match st.tree.exists(p) {
+                    match st.machine.tree.exists(p) {
                         Ok(None) => missed.push((EventType::NodeDeleted, p.clone())),
                         Ok(Some(stat)) if stat.pzxid > since => {
                             missed.push((EventType::NodeChildrenChanged, p.clone()))
@@ -549,98 +712,194 @@ impl Keeper {
                 }
                 reply_ok(xid, zxid)
             }
-            op::MULTI => Self::multi(st, session, xid, body),
-            op::CLOSE_SESSION => {
-                Self::end_session(st, session);
-                reply_ok(xid, st.zxid)
-            }
             _ => reply_error(xid, zxid, ZkError::Unimplemented),
         }
     }
 
-    /// Applies a write at the next zxid and notifies watchers; returns the zxid with the result.
-    fn write(st: &mut State, session: i64, op: &Op) -> Result<(i64, OpResult), (i64, ZkError)> {
-        let zxid = st.zxid + 1;
-        let mut changes = Vec::new();
-        match st.tree.apply(op, session, zxid, now_ms(), &mut changes) {
-            Ok(result) => {
-                st.zxid = zxid;
-                Self::notify(st, &changes);
-                Ok((zxid, result))
+    /// The command a write request proposes (with, for a multi, the kind of each operation, and
+    /// for a sync its path), an error for a malformed one, or `None` for a read.
+    #[allow(clippy::type_complexity)]
+    fn write_command(
+        session: i64,
+        header: &RequestHeader,
+        mut body: Bytes,
+    ) -> Option<Result<(Command, Vec<i32>, String), ZkError>> {
+        let write = |op| Ok((Command::Write { session, op }, Vec::new(), String::new()));
+        let malformed = |_| ZkError::MarshallingError;
+        Some(match header.op {
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
+                CreateRequest::read(&mut body).map_err(malformed).and_then(|r| {
+                    let mode = if header.op == op::CREATE_CONTAINER {
+                        CreateMode::Container
+                    } else {
+                        CreateMode::from_flags(r.flags)?
+                    };
+                    write(Op::Create { path: r.path, data: r.data.unwrap_or_default(), mode })
+                })
             }
-            Err(e) => Err((st.zxid, e)),
-        }
+            op::DELETE => DeleteRequest::read(&mut body)
+                .map_err(malformed)
+                .and_then(|r| write(Op::Delete { path: r.path, version: r.version })),
+            op::SET_DATA => SetDataRequest::read(&mut body).map_err(malformed).and_then(|r| {
+                write(Op::SetData { path: r.path, data: r.data.unwrap_or_default(), version: r.version })
+            }),
+            op::MULTI => Self::multi_ops(&mut body)
+                .map(|(ops, kinds)| (Command::Write { session, op: Op::Multi(ops) }, kinds, String::new())),
+            op::SYNC => PathRequest::read(&mut body).map_err(malformed).map(|r| (Command::Sync, Vec::new(), r.path)),
+            op::CLOSE_SESSION => Ok((Command::CloseSession { id: session }, Vec::new(), String::new())),
+            _ => return None,
+        })
     }
 
-    fn multi(st: &mut State, session: i64, xid: i32, mut body: Bytes) -> Bytes {
-        let zxid = st.zxid;
+    /// A multi request's operations, and the op code of each.
+    fn multi_ops(body: &mut Bytes) -> Result<(Vec<Op>, Vec<i32>), ZkError> {
         let mut ops = Vec::new();
         let mut kinds = Vec::new();
         loop {
-            let Ok(h) = MultiHeader::read(&mut body) else { return reply_error(xid, zxid, ZkError::MarshallingError) };
+            let h = MultiHeader::read(body).map_err(|_| ZkError::MarshallingError)?;
             if h.done {
-                break;
+                return Ok((ops, kinds));
             }
-            let parsed = match h.op {
-                op::CREATE | op::CREATE2 => {
-                    CreateRequest::read(&mut body).map_err(|_| ZkError::MarshallingError).and_then(|r| {
-                        Ok(Op::Create {
-                            path: r.path,
-                            data: r.data.unwrap_or_default(),
-                            mode: CreateMode::from_flags(r.flags)?,
-                        })
+            let malformed = |_| ZkError::MarshallingError;
+            let op = match h.op {
+                op::CREATE | op::CREATE2 => CreateRequest::read(body).map_err(malformed).and_then(|r| {
+                    Ok(Op::Create {
+                        path: r.path,
+                        data: r.data.unwrap_or_default(),
+                        mode: CreateMode::from_flags(r.flags)?,
                     })
-                }
-                op::DELETE => DeleteRequest::read(&mut body)
+                })?,
+                op::DELETE => DeleteRequest::read(body)
                     .map(|r| Op::Delete { path: r.path, version: r.version })
-                    .map_err(|_| ZkError::MarshallingError),
-                op::SET_DATA => SetDataRequest::read(&mut body)
+                    .map_err(malformed)?,
+                op::SET_DATA => SetDataRequest::read(body)
                     .map(|r| Op::SetData { path: r.path, data: r.data.unwrap_or_default(), version: r.version })
-                    .map_err(|_| ZkError::MarshallingError),
-                op::CHECK => CheckVersionRequest::read(&mut body)
+                    .map_err(malformed)?,
+                op::CHECK => CheckVersionRequest::read(body)
                     .map(|r| Op::Check { path: r.path, version: r.version })
-                    .map_err(|_| ZkError::MarshallingError),
-                _ => Err(ZkError::Unimplemented),
+                    .map_err(malformed)?,
+                _ => return Err(ZkError::Unimplemented),
             };
-            match parsed {
-                Ok(o) => {
-                    ops.push(o);
-                    kinds.push(h.op);
+            ops.push(op);
+            kinds.push(h.op);
+        }
+    }
+}
+
+/// The reply to a write request once it is applied.
+fn write_reply(xid: i32, request: i32, kinds: &[i32], path: &str, applied: Applied) -> Bytes {
+    let zxid = applied.zxid;
+    if request == op::MULTI {
+        let result =
+            applied.result.unwrap_or_else(|error| OpResult::MultiFailed { failed_index: 0, error, len: kinds.len() });
+        return multi_reply(xid, zxid, kinds, &result);
+    }
+    match (request, applied.result) {
+        (_, Err(e)) => reply_error(xid, zxid, e),
+        (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER, Ok(OpResult::Created { path, stat })) => encode(|o| {
+            ReplyHeader { xid, zxid, err: 0 }.write(o);
+            if request == op::CREATE {
+                CreateResponse { path }.write(o);
+            } else {
+                Create2Response { path, stat: stat.into() }.write(o);
+            }
+        }),
+        (op::SET_DATA, Ok(OpResult::Set { stat })) => encode(|o| {
+            ReplyHeader { xid, zxid, err: 0 }.write(o);
+            StatResponse { stat: stat.into() }.write(o);
+        }),
+        (op::SYNC, Ok(_)) => encode(|o| {
+            ReplyHeader { xid, zxid, err: 0 }.write(o);
+            PathRequest { path: path.to_string() }.write(o);
+        }),
+        (op::DELETE | op::CLOSE_SESSION, Ok(_)) => reply_ok(xid, zxid),
+        _ => reply_error(xid, zxid, ZkError::SystemError),
+    }
+}
+
+fn multi_reply(xid: i32, zxid: i64, kinds: &[i32], result: &OpResult) -> Bytes {
+    encode(|o| {
+        ReplyHeader { xid, zxid, err: 0 }.write(o);
+        match result {
+            OpResult::Multi(results) => {
+                for (kind, r) in kinds.iter().zip(results) {
+                    MultiHeader { op: *kind, done: false, err: 0 }.write(o);
+                    match r {
+                        OpResult::Created { path, stat } if *kind == op::CREATE2 => {
+                            Create2Response { path: path.clone(), stat: (*stat).into() }.write(o);
+                        }
+                        OpResult::Created { path, .. } => CreateResponse { path: path.clone() }.write(o),
+                        OpResult::Set { stat } => StatResponse { stat: (*stat).into() }.write(o),
+                        _ => {}
+                    }
                 }
-                Err(e) => return reply_error(xid, zxid, e),
+            }
+            failed => {
+                for code in failed.multi_error_codes().unwrap_or_default() {
+                    MultiHeader { op: op::ERROR, done: false, err: code }.write(o);
+                    ErrorResponse { err: code }.write(o);
+                }
             }
         }
-        let len = ops.len();
-        let result = Self::write(st, session, &Op::Multi(ops));
-        let (zxid, result) = match result {
-            Ok(r) => r,
-            Err((zxid, e)) => (zxid, OpResult::MultiFailed { failed_index: 0, error: e, len }),
-        };
-        encode(|o| {
-            ReplyHeader { xid, zxid, err: 0 }.write(o);
-            match &result {
-                OpResult::Multi(results) => {
-                    for (kind, r) in kinds.iter().zip(results) {
-                        MultiHeader { op: *kind, done: false, err: 0 }.write(o);
-                        match r {
-                            OpResult::Created { path, stat } if *kind == op::CREATE2 => {
-                                Create2Response { path: path.clone(), stat: (*stat).into() }.write(o);
-                            }
-                            OpResult::Created { path, .. } => CreateResponse { path: path.clone() }.write(o),
-                            OpResult::Set { stat } => StatResponse { stat: (*stat).into() }.write(o),
-                            _ => {}
-                        }
-                    }
-                }
-                failed => {
-                    for code in failed.multi_error_codes().unwrap_or_default() {
-                        MultiHeader { op: op::ERROR, done: false, err: code }.write(o);
-                        ErrorResponse { err: code }.write(o);
-                    }
+        MultiHeader { op: -1, done: true, err: -1 }.write(o);
+    })
+}
+
+impl Host for Keeper {
+    fn apply(&self, batch: &[Proposal]) {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        for p in batch {
+            let (mut changes, mut ended) = (Vec::new(), Vec::new());
+            let applied = st.machine.apply(p, &mut changes, &mut ended);
+            Self::notify(st, &changes);
+            for id in ended {
+                st.watches.remove_session(id);
+                st.deadlines.remove(&id);
+                let out = st.local.remove(&id);
+                // An expired session's connection closes; a closed one's stays for the reply.
+                if let (Some(out), Command::ExpireSession { .. }) = (out, &p.command) {
+                    let _ = out.try_send(CLOSE);
                 }
             }
-            MultiHeader { op: -1, done: true, err: -1 }.write(o);
-        })
+            if p.origin == self.origin
+                && let Some(tx) = st.pending.remove(&p.seq)
+            {
+                let _ = tx.send(applied);
+            }
+        }
+        self.applied.send_replace(st.machine.zxid);
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        postcard::to_allocvec(&self.state.lock().machine).unwrap_or_default()
+    }
+
+    fn restore(&self, snapshot: &[u8]) -> Result<(), String> {
+        let machine: Machine = postcard::from_bytes(snapshot).map_err(|e| e.to_string())?;
+        let mut st = self.state.lock();
+        // Connections of sessions the snapshot does not know close; their clients learn why.
+        let gone: Vec<i64> = st.local.keys().filter(|id| !machine.sessions.contains_key(id)).copied().collect();
+        for id in gone {
+            if let Some(out) = st.local.remove(&id) {
+                let _ = out.try_send(CLOSE);
+            }
+            st.watches.remove_session(id);
+        }
+        st.machine = machine;
+        self.applied.send_replace(st.machine.zxid);
+        Ok(())
+    }
+
+    fn touched(&self, sessions: &[i64]) {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let now = Instant::now();
+        for id in sessions {
+            if let Some(info) = st.machine.sessions.get(id) {
+                st.deadlines.insert(*id, now + Duration::from_millis(info.timeout_ms as u64));
+            }
+        }
     }
 }
 

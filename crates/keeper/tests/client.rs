@@ -14,7 +14,9 @@ const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 async fn keeper() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(Keeper::new().serve(listener));
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let keeper = Keeper::start(sluice_keeper::KeeperConfig::single(dir), None).await.expect("keeper starts");
+    tokio::spawn(keeper.serve(listener));
     addr.to_string()
 }
 

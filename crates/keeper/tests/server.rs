@@ -15,7 +15,9 @@ const BOUND: Duration = Duration::from_secs(30);
 async fn start() -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(Keeper::new().serve(listener));
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let keeper = Keeper::start(sluice_keeper::KeeperConfig::single(dir), None).await.expect("keeper starts");
+    tokio::spawn(keeper.serve(listener));
     addr
 }
 
@@ -233,7 +235,10 @@ async fn four_letter_words_answer_on_the_client_port() {
 async fn session_timeouts_are_clamped_to_the_configured_bounds() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(sluice_keeper::Keeper::with_config(sluice_keeper::KeeperConfig::with_tick(100)).serve(listener));
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let config = sluice_keeper::KeeperConfig { data_dir: dir, ..sluice_keeper::KeeperConfig::with_tick(100) };
+    let keeper = Keeper::start(config, None).await.expect("keeper starts");
+    tokio::spawn(keeper.serve(listener));
     for (asked, granted) in [(10, 200), (1_000, 1_000), (60_000, 2_000)] {
         let c = Conn::open(addr, asked, 0, Bytes::from_static(&[0; 16])).await;
         assert_eq!(c.timeout_ms, granted, "asked for {asked} ms");

@@ -169,6 +169,10 @@ impl LogManager {
                     fs::remove_dir_all(&child).map_err(|e| io_err("remove deleted log", &child, e))?;
                     continue;
                 }
+                // The embedded keeper's Raft log and snapshots (keeper.data.dir's default).
+                if name == "keeper" {
+                    continue;
+                }
                 let Some(tp) = TopicPartition::from_dir_name(name) else {
                     tracing::warn!(dir = %child.display(), "ignoring a directory that is not a partition log");
                     continue;

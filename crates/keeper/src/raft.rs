@@ -1,0 +1,666 @@
+//! The keeper's [`Replicator`] on openraft 0.9: log storage on disk ([`crate::raft_log`]),
+//! snapshots of the state machine in one file replaced atomically, and the peer transport on
+//! the keeper peer port (ZooKeeper's 2888), which carries openraft's RPCs and the keeper's
+//! own: proposals forwarded to the leader and session touches.
+//!
+//! Peer frames are a `u32` big-endian length and a postcard payload, one request then its reply
+//! on a connection at a time.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, LogState, RaftLogReader, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership, Vote,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::machine::Proposal;
+use crate::raft_log::{DiskLog, SharedLog, read_file, write_atomically};
+use crate::replication::{BoxFuture, Host, ReplicaStatus, ReplicateError, Replicator};
+
+/// A log entry's payload: the proposals of one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Proposal>);
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch of {}", self.0.len())
+    }
+}
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = Batch,
+        R = (),
+);
+
+type NodeId = u64;
+type Raft = openraft::Raft<TypeConfig>;
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+/// Largest peer frame (a snapshot chunk or a batch of entries).
+const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
+
+/// Timing of the ensemble.
+#[derive(Debug, Clone, Copy)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming { heartbeat_ms: 100, election_min_ms: 600, election_max_ms: 1200 }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log storage
+
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    dir: PathBuf,
+    log: SharedLog<Entry<TypeConfig>>,
+    purged: Arc<Mutex<Option<LogId<NodeId>>>>,
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl LogStore {
+    fn open(dir: &Path) -> std::io::Result<LogStore> {
+        std::fs::create_dir_all(dir)?;
+        let purged: Option<LogId<NodeId>> = match read_file(dir, "purged")? {
+            Some(b) => Some(postcard::from_bytes(&b).map_err(io_err)?),
+            None => None,
+        };
+        let log = DiskLog::open(dir, purged.map(|p| p.index), |e: &Entry<TypeConfig>| e.log_id.index)?;
+        Ok(LogStore { dir: dir.to_path_buf(), log: Arc::new(Mutex::new(log)), purged: Arc::new(Mutex::new(purged)) })
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        Ok(self.log.lock().range(range))
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let purged = *self.purged.lock();
+        let last = self.log.lock().last().map(|e| e.log_id).or(purged);
+        Ok(LogState { last_purged_log_id: purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        let bytes = postcard::to_allocvec(vote).map_err(|e| StorageIOError::write_vote(&io_err(e)))?;
+        let dir = self.dir.clone();
+        blocking(move || write_atomically(&dir, "vote", &bytes)).await.map_err(|e| StorageIOError::write_vote(&e))?;
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        let read = || -> std::io::Result<Option<Vote<NodeId>>> {
+            match read_file(&self.dir, "vote")? {
+                Some(b) => Ok(Some(postcard::from_bytes(&b).map_err(io_err)?)),
+                None => Ok(None),
+            }
+        };
+        Ok(read().map_err(|e| StorageIOError::read_vote(&e))?)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<_> = entries.into_iter().map(|e| (e.log_id.index, e)).collect();
+        let log = self.log.clone();
+        let result = blocking(move || log.lock().append(entries)).await;
+        let reported = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string()));
+        callback.log_io_completed(reported);
+        result.map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let log = self.log.clone();
+        blocking(move || log.lock().truncate(log_id.index)).await.map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let bytes = postcard::to_allocvec(&log_id).map_err(|e| StorageIOError::write_logs(&io_err(e)))?;
+        let (dir, log) = (self.dir.clone(), self.log.clone());
+        blocking(move || {
+            write_atomically(&dir, "purged", &bytes)?;
+            log.lock().purge(log_id.index)
+        })
+        .await
+        .map_err(|e| StorageIOError::write_logs(&e))?;
+        *self.purged.lock() = Some(log_id);
+        Ok(())
+    }
+}
+
+/// Runs file I/O off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io_err)?
+}
+
+// ---------------------------------------------------------------------------------------------
+// State machine and snapshots
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+pub struct StateMachine {
+    dir: PathBuf,
+    host: Arc<dyn Host>,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+impl Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateMachine").field("last_applied", &self.last_applied).finish_non_exhaustive()
+    }
+}
+
+impl StateMachine {
+    /// Starts from the snapshot on disk, if there is one.
+    fn open(dir: &Path, host: Arc<dyn Host>) -> std::io::Result<StateMachine> {
+        let mut sm =
+            StateMachine { dir: dir.to_path_buf(), host, last_applied: None, membership: StoredMembership::default() };
+        if let Some(file) = sm.read_snapshot()? {
+            sm.host.restore(&file.data).map_err(io_err)?;
+            sm.last_applied = file.meta.last_log_id;
+            sm.membership = file.meta.last_membership;
+        }
+        Ok(sm)
+    }
+
+    fn read_snapshot(&self) -> std::io::Result<Option<SnapshotFile>> {
+        match read_file(&self.dir, "snapshot")? {
+            Some(b) => Ok(Some(postcard::from_bytes(&b).map_err(io_err)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A snapshot taken on the state machine's task (so consistent with what was applied), written
+/// to disk by `build_snapshot`.
+pub struct SnapshotBuilder {
+    dir: PathBuf,
+    file: Option<SnapshotFile>,
+}
+
+impl Debug for SnapshotBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotBuilder").finish_non_exhaustive()
+    }
+}
+
+async fn save_snapshot(dir: &Path, file: &SnapshotFile) -> std::io::Result<()> {
+    let bytes = postcard::to_allocvec(file).map_err(io_err)?;
+    let dir = dir.to_path_buf();
+    blocking(move || write_atomically(&dir, "snapshot", &bytes)).await
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let file = self.file.take().ok_or_else(|| StorageIOError::write_snapshot(None, &io_err("built twice")))?;
+        save_snapshot(&self.dir, &file).await.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        Ok(Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(file.data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<()>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut replies = Vec::new();
+        for entry in entries {
+            self.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(batch) => self.host.apply(&batch.0),
+                EntryPayload::Membership(m) => self.membership = StoredMembership::new(Some(entry.log_id), m),
+            }
+            replies.push(());
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let id = self.last_applied.map_or_else(|| "empty".to_string(), |l| format!("{}-{}", l.leader_id, l.index));
+        let meta =
+            SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id: id };
+        SnapshotBuilder { dir: self.dir.clone(), file: Some(SnapshotFile { meta, data: self.host.snapshot() }) }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        let file = SnapshotFile { meta: meta.clone(), data: snapshot.into_inner() };
+        self.host.restore(&file.data).map_err(|e| StorageIOError::read_snapshot(None, &io_err(e)))?;
+        save_snapshot(&self.dir, &file).await.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let file = self.read_snapshot().map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(file.map(|f| Snapshot { meta: f.meta, snapshot: Box::new(Cursor::new(f.data)) }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer transport
+
+#[derive(Debug, Serialize, Deserialize)]
+enum PeerRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    Submit(Batch),
+    Touch(Vec<i64>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum PeerReply {
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    /// The proposals are in the leader's log queue, in order.
+    Accepted,
+    /// Not the leader; the one it knows of, if any. Nothing was taken.
+    NotLeader(Option<NodeId>),
+    Touched,
+}
+
+async fn write_frame(stream: &mut TcpStream, value: &impl Serialize) -> std::io::Result<()> {
+    let bytes = postcard::to_allocvec(value).map_err(io_err)?;
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&bytes);
+    stream.write_all(&frame).await
+}
+
+async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> std::io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match stream.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_PEER_FRAME {
+        return Err(io_err(format!("peer frame of {len} bytes is over the limit")));
+    }
+    let mut buf = vec![0u8; len];
+    stream.read_exact(&mut buf).await?;
+    postcard::from_bytes(&buf).map(Some).map_err(io_err)
+}
+
+/// One connection to a peer, reopened on the next call after a failure.
+#[derive(Debug)]
+struct PeerClient {
+    addr: String,
+    conn: tokio::sync::Mutex<Option<TcpStream>>,
+}
+
+impl PeerClient {
+    fn new(addr: String) -> PeerClient {
+        PeerClient { addr, conn: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn call(&self, request: &PeerRequest, timeout: Duration) -> std::io::Result<PeerReply> {
+        let mut conn = self.conn.lock().await;
+        let attempt = async {
+            if conn.is_none() {
+                let stream = TcpStream::connect(&self.addr).await?;
+                stream.set_nodelay(true)?;
+                *conn = Some(stream);
+            }
+            let stream = conn.as_mut().expect("connected above");
+            write_frame(stream, request).await?;
+            read_frame::<PeerReply>(stream).await?.ok_or_else(|| io_err("peer closed the connection"))
+        };
+        let result = match tokio::time::timeout(timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "peer did not answer in time")),
+        };
+        if result.is_err() {
+            *conn = None;
+        }
+        result
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Network {
+    timeout: Duration,
+}
+
+struct PeerLink {
+    target: NodeId,
+    client: PeerClient,
+    timeout: Duration,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
+        PeerLink { target, client: PeerClient::new(node.addr.clone()), timeout: self.timeout }
+    }
+}
+
+impl PeerLink {
+    async fn call<E: std::error::Error>(
+        &self,
+        request: PeerRequest,
+        option: &RPCOption,
+    ) -> Result<PeerReply, RPCError<NodeId, BasicNode, E>> {
+        let timeout = option.hard_ttl().max(self.timeout);
+        self.client.call(&request, timeout).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut => {
+                RPCError::Unreachable(Unreachable::new(&e))
+            }
+            _ => RPCError::Network(NetworkError::new(&e)),
+        })
+    }
+}
+
+fn unexpected<E: std::error::Error>(reply: &PeerReply) -> RPCError<NodeId, BasicNode, E> {
+    RPCError::Network(NetworkError::new(&io_err(format!("unexpected peer reply {reply:?}"))))
+}
+
+impl RaftNetwork<TypeConfig> for PeerLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.call(PeerRequest::Append(rpc), &option).await? {
+            PeerReply::Append(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        match self.call(PeerRequest::Snapshot(rpc), &option).await? {
+            PeerReply::Snapshot(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.call(PeerRequest::Vote(rpc), &option).await? {
+            PeerReply::Vote(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replicator
+
+/// A keeper node's place in the ensemble: its id and every voter's peer address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ensemble {
+    pub id: u64,
+    pub servers: BTreeMap<u64, String>,
+}
+
+pub struct OpenRaft {
+    raft: Raft,
+    id: NodeId,
+    host: Arc<dyn Host>,
+    peers: BTreeMap<NodeId, PeerClient>,
+    timing: RaftTiming,
+}
+
+impl Debug for OpenRaft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenRaft").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl OpenRaft {
+    /// Opens the log and snapshot in `dir`, starts Raft, serves peers on `peer_listener` (when
+    /// the ensemble has other members) and forms the ensemble on first start.
+    pub async fn start(
+        ensemble: Ensemble,
+        dir: &Path,
+        host: Arc<dyn Host>,
+        peer_listener: Option<TcpListener>,
+        timing: RaftTiming,
+    ) -> std::io::Result<Arc<OpenRaft>> {
+        let config = openraft::Config {
+            cluster_name: "sluice-keeper".into(),
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_min_ms,
+            election_timeout_max: timing.election_max_ms,
+            install_snapshot_timeout: 5_000,
+            max_payload_entries: 64,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
+            max_in_snapshot_log_to_keep: 1_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(io_err)?;
+        let log = LogStore::open(dir)?;
+        let sm = StateMachine::open(dir, host.clone())?;
+        let network = Network { timeout: Duration::from_millis(timing.election_min_ms.max(500)) };
+        let raft = Raft::new(ensemble.id, Arc::new(config), network, log, sm).await.map_err(io_err)?;
+        let peers = ensemble
+            .servers
+            .iter()
+            .filter(|(id, _)| **id != ensemble.id)
+            .map(|(id, addr)| (*id, PeerClient::new(addr.clone())))
+            .collect();
+        let me = Arc::new(OpenRaft { raft: raft.clone(), id: ensemble.id, host, peers, timing });
+        if let Some(listener) = peer_listener {
+            tokio::spawn(me.clone().serve_peers(listener));
+        }
+        if !raft.is_initialized().await.map_err(io_err)? {
+            let members: BTreeMap<NodeId, BasicNode> =
+                ensemble.servers.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+            // Every member forms the same ensemble; the calls after the first change nothing.
+            if let Err(e) = raft.initialize(members).await {
+                tracing::debug!(error = %e, "keeper ensemble already formed");
+            }
+        }
+        Ok(me)
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+
+    async fn serve_peers(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let me = self.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(request)) = read_frame::<PeerRequest>(&mut stream).await {
+                    let reply = me.answer(request).await;
+                    if write_frame(&mut stream, &reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+
+    async fn answer(&self, request: PeerRequest) -> PeerReply {
+        match request {
+            PeerRequest::Append(rpc) => PeerReply::Append(self.raft.append_entries(rpc).await),
+            PeerRequest::Vote(rpc) => PeerReply::Vote(self.raft.vote(rpc).await),
+            PeerRequest::Snapshot(rpc) => PeerReply::Snapshot(self.raft.install_snapshot(rpc).await),
+            PeerRequest::Submit(batch) => {
+                let status = self.status();
+                if !status.is_leader() {
+                    return PeerReply::NotLeader(status.leader);
+                }
+                match self.raft.client_write_ff(batch).await {
+                    Ok(_) => PeerReply::Accepted,
+                    Err(_) => PeerReply::NotLeader(None),
+                }
+            }
+            PeerRequest::Touch(sessions) => {
+                self.host.touched(&sessions);
+                PeerReply::Touched
+            }
+        }
+    }
+
+    /// Waits (up to two election timeouts) for a leader to be known.
+    async fn leader(&self) -> Option<NodeId> {
+        let mut metrics = self.raft.metrics();
+        let wait = Duration::from_millis(2 * self.timing.election_max_ms);
+        let found = tokio::time::timeout(wait, async {
+            loop {
+                if let Some(l) = metrics.borrow_and_update().current_leader {
+                    return Some(l);
+                }
+                if metrics.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        found.ok().flatten()
+    }
+
+    fn peer_timeout(&self) -> Duration {
+        Duration::from_millis(self.timing.election_max_ms.max(1_000))
+    }
+}
+
+impl Replicator for OpenRaft {
+    fn submit(&self, batch: Vec<Proposal>) -> BoxFuture<'_, Result<(), ReplicateError>> {
+        Box::pin(async move {
+            let batch = Batch(batch);
+            let mut leader = self.leader().await;
+            // A node that says it is not the leader took nothing, so asking the next is safe.
+            for _ in 0..3 {
+                let Some(l) = leader else { return Err(ReplicateError::NoLeader) };
+                if l == self.id {
+                    return match self.raft.client_write_ff(batch).await {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(ReplicateError::Fatal(e.to_string())),
+                    };
+                }
+                let Some(peer) = self.peers.get(&l) else { return Err(ReplicateError::NoLeader) };
+                let request = PeerRequest::Submit(batch.clone());
+                match peer.call(&request, self.peer_timeout()).await {
+                    Ok(PeerReply::Accepted) => return Ok(()),
+                    Ok(PeerReply::NotLeader(next)) => {
+                        leader = match next {
+                            Some(n) if n != l => Some(n),
+                            _ => {
+                                tokio::time::sleep(Duration::from_millis(self.timing.heartbeat_ms)).await;
+                                self.leader().await
+                            }
+                        }
+                    }
+                    Ok(other) => return Err(ReplicateError::Unreachable(format!("unexpected reply {other:?}"))),
+                    Err(e) => return Err(ReplicateError::Unreachable(e.to_string())),
+                }
+            }
+            Err(ReplicateError::NoLeader)
+        })
+    }
+
+    fn touch(&self, sessions: Vec<i64>) -> BoxFuture<'_, Result<(), ReplicateError>> {
+        Box::pin(async move {
+            let status = self.status();
+            match status.leader {
+                Some(l) if l == self.id => {
+                    self.host.touched(&sessions);
+                    Ok(())
+                }
+                Some(l) => {
+                    let peer = self.peers.get(&l).ok_or(ReplicateError::NoLeader)?;
+                    match peer.call(&PeerRequest::Touch(sessions), self.peer_timeout()).await {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(ReplicateError::Unreachable(e.to_string())),
+                    }
+                }
+                None => Err(ReplicateError::NoLeader),
+            }
+        })
+    }
+
+    fn status(&self) -> ReplicaStatus {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        ReplicaStatus {
+            id: self.id,
+            leader: m.current_leader,
+            term: m.current_term,
+            voters: m.membership_config.membership().voter_ids().count(),
+        }
+    }
+}
