@@ -34,10 +34,11 @@ struct Args {
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Log filter (tracing's env-filter syntax), e.g. info or sluice_broker=debug.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    #[arg(long, env = "RUST_LOG", default_value = "info,openraft=warn")]
     log_level: String,
     /// Once listening, write the first listener's address (host:port) to this file, and on a
-    /// second line the embedded keeper's address when the keeper role runs.
+    /// second line the embedded keeper's address when the keeper role runs (a keeper-only node
+    /// writes just its keeper address).
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
 }
