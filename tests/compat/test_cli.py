@@ -182,3 +182,18 @@ def test_keeper_commands_and_their_errors(broker):
     assert r.returncode == 1 and b"cannot open a session" in r.stderr, r
     r = subprocess.run([SLUICE, "keeper", "-k", broker.keeper, "frobnicate"], capture_output=True, timeout=60)
     assert r.returncode == 2 and b"frobnicate" in r.stderr, r
+
+
+def test_perf_keeper_runs_the_operations_and_cleans_up(broker):
+    for op in ("create", "set", "get"):
+        r = subprocess.run([SLUICE, "perf", "keeper", "-k", broker.keeper, "--op", op, "-n", "300", "--clients", "3",
+                            "--depth", "2", "--json"], capture_output=True, timeout=120)
+        assert r.returncode == 0, (op, r.stdout, r.stderr)
+        summary = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        # 300 split over 6 workers: 50 each.
+        assert summary["kind"] == f"keeper {op}" and summary["records"] == 300, summary
+        assert summary["records_per_sec"] > 0 and summary["latency_ms"]["p50"] > 0, summary
+    r = subprocess.run([SLUICE, "keeper", "-k", broker.keeper, "ls", "/"], capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.decode() == "zookeeper\n", r.stdout
+    r = subprocess.run([SLUICE, "perf", "keeper", "-k", "127.0.0.1:1", "-n", "10"], capture_output=True, timeout=120)
+    assert r.returncode != 0 and b"cannot open a session" in r.stderr, r.stderr

@@ -90,6 +90,32 @@ enum PerfCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run COUNT keeper (or ZooKeeper) operations from several sessions; report operations/s and
+    /// latency.
+    #[command(
+        after_help = "Examples:\n  sluice perf keeper -k k1:2181,k2:2181,k3:2181 --op create -n 20000\n  sluice perf keeper --op get --clients 16 --depth 8"
+    )]
+    Keeper {
+        /// Keeper (or ZooKeeper) server(s), host:port[,host:port...].
+        #[arg(short = 'k', long = "keeper", env = "SLUICE_KEEPER", default_value = "localhost:2181")]
+        servers: String,
+        #[arg(long, value_enum, default_value = "create")]
+        op: perf::KeeperOp,
+        /// Operations in all.
+        #[arg(short = 'n', long, default_value_t = 20_000)]
+        count: u64,
+        /// Sessions, spread over the servers.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Requests each session keeps in flight.
+        #[arg(long, default_value_t = 1)]
+        depth: usize,
+        /// Data size in bytes.
+        #[arg(short, long, default_value_t = 100)]
+        size: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Consume COUNT records from the beginning; report records/s and MB/s.
     #[command(after_help = "Example:\n  sluice perf consume -t bench -n 1000000")]
     Consume {
@@ -295,6 +321,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         // Keeper commands speak ZooKeeper's protocol and need no Kafka broker.
         Command::Keeper(args) => keeper::run(args).await,
+        Command::Perf(PerfCommand::Keeper { servers, op, count, clients, depth, size, json }) => {
+            let summary = perf::keeper(&servers, op, count, clients, depth, size).await?;
+            summary.print(&format!("keeper {op:?}").to_lowercase(), json);
+            Ok(())
+        }
         command => run_kafka(&cli.bootstrap, command).await,
     }
 }
@@ -302,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
     let client = Client::connect(ClientConfig::new(bootstrap)).await?;
     match command {
-        Command::Keeper(_) => Ok(()), // handled by `run`
+        Command::Keeper(_) | Command::Perf(PerfCommand::Keeper { .. }) => Ok(()), // handled by `run`
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,

@@ -147,3 +147,118 @@ pub async fn consume(client: Client, topic: &str, count: u64) -> anyhow::Result<
     progress.finish_and_clear();
     Ok(Summary { records, bytes, elapsed, latencies_us: Vec::new() })
 }
+
+/// What `sluice perf keeper` does to the znodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeeperOp {
+    /// Create new persistent znodes.
+    Create,
+    /// setData on one znode per client.
+    Set,
+    /// getData of one znode per client.
+    Get,
+}
+
+/// `sluice perf keeper`: `clients` sessions, spread over the servers, each keeping `depth`
+/// requests in flight, run `count` operations between them; reports operations/s and latency.
+/// Works against any ZooKeeper 3.5+ too, which is how keeper is compared with it.
+pub async fn keeper(
+    servers: &str,
+    op: KeeperOp,
+    count: u64,
+    clients: usize,
+    depth: usize,
+    size: usize,
+) -> anyhow::Result<Summary> {
+    use sluice_keeper::{CreateMode, ZkClient, ZkError};
+    let list: Vec<&str> = servers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    anyhow::ensure!(!list.is_empty(), "no keeper servers given");
+    let clients = clients.max(1);
+    let depth = depth.max(1);
+    let root = format!("/sluice-perf-{}", uuid_like());
+    let mut sessions = Vec::with_capacity(clients);
+    for i in 0..clients {
+        // Client i starts at server i (mod n), so the load spreads over the ensemble.
+        let rotated: Vec<&str> = (0..list.len()).map(|k| list[(i + k) % list.len()]).collect();
+        let zk = ZkClient::connect(&rotated.join(","), Duration::from_secs(10))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}: cannot open a session with {servers}"))?;
+        sessions.push(zk);
+    }
+    let value = vec![b'x'; size];
+    let admin = &sessions[0];
+    admin.create(&root, b"", CreateMode::Persistent).await.map_err(|e| anyhow::anyhow!("create {root}: {e}"))?;
+    for i in 0..clients {
+        admin
+            .create(&format!("{root}/n{i}"), &value, CreateMode::Persistent)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let progress = bar(count);
+    let start = Instant::now();
+    let per_worker = count.div_ceil((clients * depth) as u64);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, zk) in sessions.iter().enumerate() {
+        for d in 0..depth {
+            let (zk, root, value, progress) = (zk.clone(), root.clone(), value.clone(), progress.clone());
+            tasks.spawn(async move {
+                let mut latencies = Vec::with_capacity(per_worker as usize);
+                let own = format!("{root}/n{i}");
+                for k in 0..per_worker {
+                    let sent = Instant::now();
+                    let r: Result<(), ZkError> = match op {
+                        KeeperOp::Create => {
+                            zk.create(&format!("{root}/c{i}-{d}-{k}"), &value, CreateMode::Persistent).await.map(drop)
+                        }
+                        KeeperOp::Set => zk.set_data(&own, &value, -1).await.map(drop),
+                        KeeperOp::Get => zk.get_data(&own).await.map(drop),
+                    };
+                    r.map_err(|e| anyhow::anyhow!("{op:?} failed: {e}"))?;
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                    progress.inc(1);
+                }
+                anyhow::Ok(latencies)
+            });
+        }
+    }
+    let mut latencies_us = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies_us.extend(done??);
+    }
+    let elapsed = start.elapsed();
+    progress.finish_and_clear();
+    latencies_us.sort_unstable();
+    let ops = latencies_us.len() as u64;
+    // Leave the server as found: the created znodes go (not timed).
+    for zk in &sessions {
+        let _ = zk.close().await;
+    }
+    if let Ok(zk) = ZkClient::connect(servers, Duration::from_secs(30)).await {
+        let _ = delete_tree(&zk, &root).await;
+        let _ = zk.close().await;
+    }
+    Ok(Summary { records: ops, bytes: ops * size as u64, elapsed, latencies_us })
+}
+
+async fn delete_tree(zk: &sluice_keeper::ZkClient, root: &str) -> Result<(), sluice_keeper::ZkError> {
+    let mut tasks = Vec::new();
+    for child in zk.get_children(root).await? {
+        tasks.push(format!("{root}/{child}"));
+    }
+    // Deletes are pipelined on the session, a thousand at a time.
+    for chunk in tasks.chunks(1_000) {
+        let mut set = tokio::task::JoinSet::new();
+        for p in chunk {
+            let (zk, p) = (zk.clone(), p.clone());
+            set.spawn(async move { zk.delete(&p, -1).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+    zk.delete(root, -1).await
+}
+
+/// A name unlikely to clash with another run's.
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{:x}-{}", nanos, std::process::id())
+}

@@ -54,6 +54,9 @@ type NodeId = u64;
 type Raft = openraft::Raft<TypeConfig>;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
+/// Proposals merged into one log entry, at most.
+const MAX_ENTRY_PROPOSALS: usize = 4096;
+
 /// Largest peer frame (a snapshot chunk or a batch of entries).
 const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
 
@@ -471,6 +474,8 @@ pub struct Ensemble {
 pub struct OpenRaft {
     raft: Raft,
     id: NodeId,
+    /// Batches for the log while this node leads, from here and forwarded by followers.
+    queue: tokio::sync::mpsc::UnboundedSender<Vec<Proposal>>,
     host: Arc<dyn Host>,
     peers: BTreeMap<NodeId, PeerClient>,
     timing: RaftTiming,
@@ -515,7 +520,9 @@ impl OpenRaft {
             .filter(|(id, _)| **id != ensemble.id)
             .map(|(id, addr)| (*id, PeerClient::new(addr.clone())))
             .collect();
-        let me = Arc::new(OpenRaft { raft: raft.clone(), id: ensemble.id, host, peers, timing });
+        let (queue, batches) = tokio::sync::mpsc::unbounded_channel();
+        let me = Arc::new(OpenRaft { raft: raft.clone(), id: ensemble.id, queue, host, peers, timing });
+        tokio::spawn(me.clone().lead(batches));
         if let Some(listener) = peer_listener {
             tokio::spawn(me.clone().serve_peers(listener));
         }
@@ -532,6 +539,36 @@ impl OpenRaft {
 
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+    }
+
+    /// Group commit on the leader: whatever queued up while earlier entries were being written
+    /// and replicated goes into the next entry, with at most two entries in flight. (One entry
+    /// per client write would cost an fsync on every node for each.)
+    async fn lead(self: Arc<Self>, mut batches: tokio::sync::mpsc::UnboundedReceiver<Vec<Proposal>>) {
+        const IN_FLIGHT: usize = 2;
+        let mut in_flight = std::collections::VecDeque::new();
+        while let Some(mut batch) = batches.recv().await {
+            while batch.len() < MAX_ENTRY_PROPOSALS {
+                match batches.try_recv() {
+                    Ok(more) => batch.extend(more),
+                    Err(_) => break,
+                }
+            }
+            if !self.status().is_leader() {
+                // Their nodes' clients time out and reconnect (ZooKeeper's ConnectionLoss).
+                tracing::warn!(proposals = batch.len(), "keeper leadership lost; proposals dropped");
+                continue;
+            }
+            match self.raft.client_write_ff(Batch(batch)).await {
+                Ok(rx) => in_flight.push_back(rx),
+                Err(e) => tracing::warn!(error = %e, "keeper log closed"),
+            }
+            while in_flight.len() >= IN_FLIGHT {
+                if let Some(rx) = in_flight.pop_front() {
+                    let _ = rx.await;
+                }
+            }
+        }
     }
 
     async fn serve_peers(self: Arc<Self>, listener: TcpListener) {
@@ -563,8 +600,8 @@ impl OpenRaft {
                 if !status.is_leader() {
                     return PeerReply::NotLeader(status.leader);
                 }
-                match self.raft.client_write_ff(batch).await {
-                    Ok(_) => PeerReply::Accepted,
+                match self.queue.send(batch.0) {
+                    Ok(()) => PeerReply::Accepted,
                     Err(_) => PeerReply::NotLeader(None),
                 }
             }
@@ -607,10 +644,7 @@ impl Replicator for OpenRaft {
             for _ in 0..3 {
                 let Some(l) = leader else { return Err(ReplicateError::NoLeader) };
                 if l == self.id {
-                    return match self.raft.client_write_ff(batch).await {
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(ReplicateError::Fatal(e.to_string())),
-                    };
+                    return self.queue.send(batch.0).map_err(|_| ReplicateError::Fatal("keeper log closed".into()));
                 }
                 let Some(peer) = self.peers.get(&l) else { return Err(ReplicateError::NoLeader) };
                 let request = PeerRequest::Submit(batch.clone());
