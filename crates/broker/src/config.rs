@@ -100,6 +100,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.data.dir", ""),
     ("keeper.election.timeout.ms", "1000"),
     ("keeper.heartbeat.interval.ms", "100"),
+    ("keeper.snap.count", "10000"),
 ];
 
 #[derive(Debug, Clone)]
@@ -128,7 +129,7 @@ pub struct BrokerConfig {
     /// (`keeper.id`, default `broker.id`, among `keeper.servers`, `id@host:port,...` of the
     /// peer ports, empty for one node); `keeper.data.dir` (default `keeper` in the first log
     /// dir) for the Raft log and snapshots; Raft timing (`keeper.election.timeout.ms`,
-    /// `keeper.heartbeat.interval.ms`).
+    /// `keeper.heartbeat.interval.ms`); `keeper.snap.count` log entries between snapshots.
     pub keeper: sluice_keeper::KeeperConfig,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
@@ -345,6 +346,7 @@ impl BrokerConfig {
         };
         keeper.election_timeout_ms = int("keeper.election.timeout.ms", 10, 600_000)?.unwrap_or(1_000) as u64;
         keeper.heartbeat_ms = int("keeper.heartbeat.interval.ms", 1, 600_000)?.unwrap_or(100) as u64;
+        keeper.snapshot_entries = int("keeper.snap.count", 2, i64::MAX)?.unwrap_or(10_000) as u64;
         if keeper.heartbeat_ms >= keeper.election_timeout_ms {
             return Err(invalid(
                 "keeper.heartbeat.interval.ms",
@@ -461,6 +463,19 @@ mod tests {
         assert_eq!((c.keeper.min_session_timeout_ms, c.keeper.max_session_timeout_ms), (1_000, 10_000));
         let err = load(&[("keeper.min.session.timeout.ms", "50000")]).expect_err("min above max");
         assert!(err.to_string().contains("must not exceed keeper.max.session.timeout.ms (40000)"), "{err}");
+    }
+
+    #[test]
+    fn the_example_configs_load() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let single = parse_properties(&dir.join("single-node.properties")).expect("parses");
+        let c = BrokerConfig::load(single, vec![], vec![]).expect("valid");
+        assert!(c.broker_role && c.keeper_client.is_some());
+        let keeper = parse_properties(&dir.join("keeper.properties")).expect("parses");
+        let c = BrokerConfig::load(keeper, vec![], vec![]).expect("valid");
+        assert!(!c.broker_role);
+        assert_eq!((c.keeper.id, c.keeper.servers.len()), (1, 3));
+        assert_eq!(c.keeper.data_dir, PathBuf::from("./data/keeper"));
     }
 
     #[test]

@@ -60,18 +60,15 @@ const MAX_ENTRY_PROPOSALS: usize = 4096;
 /// Largest peer frame (a snapshot chunk or a batch of entries).
 const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
 
-/// Timing of the ensemble.
+/// Timing of the ensemble, and how often the state machine is snapshotted.
 #[derive(Debug, Clone, Copy)]
 pub struct RaftTiming {
     pub heartbeat_ms: u64,
     pub election_min_ms: u64,
     pub election_max_ms: u64,
-}
-
-impl Default for RaftTiming {
-    fn default() -> Self {
-        RaftTiming { heartbeat_ms: 100, election_min_ms: 600, election_max_ms: 1200 }
-    }
+    /// Log entries between snapshots (ZooKeeper's `snapCount`); half as many (at most 1000)
+    /// stay in the log behind a snapshot for followers that lag a little.
+    pub snapshot_entries: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,8 +501,8 @@ impl OpenRaft {
             election_timeout_max: timing.election_max_ms,
             install_snapshot_timeout: 5_000,
             max_payload_entries: 64,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
-            max_in_snapshot_log_to_keep: 1_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_entries.max(1)),
+            max_in_snapshot_log_to_keep: (timing.snapshot_entries / 2).min(1_000),
             ..Default::default()
         }
         .validate()

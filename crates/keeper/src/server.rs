@@ -55,6 +55,8 @@ pub struct KeeperConfig {
     pub data_dir: PathBuf,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
+    /// Raft log entries between snapshots of the state machine.
+    pub snapshot_entries: u64,
 }
 
 impl Default for KeeperConfig {
@@ -76,6 +78,7 @@ impl KeeperConfig {
             data_dir: PathBuf::from("data/keeper"),
             heartbeat_ms: 100,
             election_timeout_ms: 1_000,
+            snapshot_entries: 10_000,
         }
     }
 
@@ -208,6 +211,7 @@ impl Keeper {
             heartbeat_ms: config.heartbeat_ms,
             election_min_ms: config.election_timeout_ms,
             election_max_ms: 2 * config.election_timeout_ms,
+            snapshot_entries: config.snapshot_entries,
         };
         let host: Arc<dyn Host> = keeper.clone();
         let ensemble = Ensemble { id: config.id, servers };
