@@ -534,10 +534,6 @@ impl OpenRaft {
         Ok(me)
     }
 
-    pub async fn shutdown(&self) {
-        let _ = self.raft.shutdown().await;
-    }
-
     /// Group commit on the leader: whatever queued up while earlier entries were being written
     /// and replicated goes into the next entry, with at most two entries in flight. (One entry
     /// per client write would cost an fsync on every node for each.)
@@ -681,6 +677,12 @@ impl Replicator for OpenRaft {
                 }
                 None => Err(ReplicateError::NoLeader),
             }
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.raft.shutdown().await;
         })
     }
 

@@ -48,6 +48,9 @@ pub trait Replicator: Send + Sync + 'static {
     fn touch(&self, sessions: Vec<i64>) -> BoxFuture<'_, Result<(), ReplicateError>>;
 
     fn status(&self) -> ReplicaStatus;
+
+    /// Stops taking part in the ensemble.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
 
 /// What consensus drives: the replicated state machine and the leader's session clock.

@@ -137,7 +137,7 @@ pub struct Keeper {
     origin: u64,
     seq: AtomicU64,
     proposals: mpsc::UnboundedSender<Proposal>,
-    replicator: OnceLock<Arc<OpenRaft>>,
+    replicator: OnceLock<Arc<dyn Replicator>>,
     /// Sessions heard from since the leader was last told.
     touched: Mutex<HashSet<i64>>,
     /// The zxid applied here, for connections that must wait to catch up.
@@ -216,14 +216,14 @@ impl Keeper {
         let host: Arc<dyn Host> = keeper.clone();
         let ensemble = Ensemble { id: config.id, servers };
         let replicator = OpenRaft::start(ensemble, &config.data_dir, host, peer_listener, timing).await?;
-        let _ = keeper.replicator.set(replicator);
+        let _ = keeper.replicator.set(replicator as Arc<dyn Replicator>);
         tokio::spawn(keeper.clone().propose(queue));
         tokio::spawn(keeper.clone().keep_sessions());
         Ok(keeper)
     }
 
-    fn replicator(&self) -> &OpenRaft {
-        self.replicator.get().expect("set at start")
+    fn replicator(&self) -> &dyn Replicator {
+        self.replicator.get().expect("set at start").as_ref()
     }
 
     /// Stops Raft (connections already open are left to close).
