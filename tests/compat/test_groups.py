@@ -47,12 +47,15 @@ def members(b, group, n):
     return cs
 
 
-def settle(consumers, expect_total, timeout_s=60):
-    """Polls every member until the assignments cover `expect_total` partitions, disjointly."""
+def settle(consumers, expect_total, timeout_s=60, sink=None):
+    """Polls every member until the assignments cover `expect_total` partitions, disjointly.
+    Messages polled meanwhile go to `sink` (they count as consumed)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for c in consumers:
-            c.poll(0.1)
+            m = c.poll(0.1)
+            if sink is not None and m is not None and m.error() is None:
+                sink.append(int(m.value()))
         assigned = [sorted(tp.partition for tp in c.assignment()) for c in consumers]
         flat = [p for a in assigned for p in a]
         if len(flat) == expect_total and len(set(flat)) == expect_total:
@@ -64,9 +67,9 @@ def test_three_members_share_six_partitions_one_owner_each(gbroker):
     create(gbroker, "shared", 6)
     produce(gbroker, "shared", range(600))
     cs = members(gbroker, "three", 3)
-    assigned = settle(cs, 6)
-    assert all(len(a) == 2 for a in assigned), assigned
     seen = []
+    assigned = settle(cs, 6, sink=seen)
+    assert all(len(a) == 2 for a in assigned), assigned
     deadline = time.monotonic() + 60
     while len(seen) < 600 and time.monotonic() < deadline:
         for c in cs:

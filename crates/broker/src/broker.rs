@@ -1,6 +1,6 @@
-//! The broker's shared state: configuration, the cluster and broker identity, the topic
-//! registry, the log manager and the replica manager. One `Broker` per process, shared by every
-//! connection task.
+//! The broker's shared state: configuration, the cluster identity, the link to keeper with its
+//! metadata cache, the log manager, the replica manager, the replica fetchers and the group
+//! coordinator. One `Broker` per process, shared by every connection task.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use sluice_storage::{LogConfig, LogManager, SystemClock};
 
+use crate::cluster::link::KeeperLink;
 use crate::config::BrokerConfig;
+use crate::fetcher::FetcherManager;
 use crate::group::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
-use crate::topics::TopicRegistry;
+use crate::topics::TopicMeta;
 
 /// Name of the file that records the cluster and broker identity in each log directory.
 pub const META_PROPERTIES: &str = "meta.properties";
@@ -20,56 +22,37 @@ pub const META_PROPERTIES: &str = "meta.properties";
 pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
-    pub topics: TopicRegistry,
+    pub link: Arc<KeeperLink>,
     pub replica_manager: ReplicaManager,
+    pub fetchers: FetcherManager,
     pub groups: Arc<GroupCoordinator>,
     /// Advertised `(host, port)` per listener name; ports filled in once bound.
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
 }
 
 impl Broker {
-    /// Opens the log directories (recovering them if needed) and the topic registry.
-    pub fn open(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
+    /// Opens the log directories (recovering them if needed). `cluster_id` comes from keeper;
+    /// a log directory written for another cluster or broker id is refused.
+    pub fn open(config: BrokerConfig, cluster_id: String, link: Arc<KeeperLink>) -> anyhow::Result<Arc<Broker>> {
         for dir in &config.log_dirs {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("cannot create log directory {}: {e}", dir.display()))?;
         }
-        let cluster_id = load_or_create_meta(&config.log_dirs[0], config.broker_id)?;
-        let log_manager = Arc::new(LogManager::open(config.log_manager.clone(), Arc::new(SystemClock))?);
-        let topics = TopicRegistry::open(&config.log_dirs[0])?;
-        let replica_manager = ReplicaManager::new(config.broker_id, log_manager.clone());
-        let groups = GroupCoordinator::new(config.group.clone(), Arc::new(SystemClock));
-        // Logs opened with broker defaults get their topic overrides back.
-        let broker = Arc::new(Broker {
+        check_or_write_meta(&config.log_dirs[0], config.broker_id, &cluster_id)?;
+        let clock = Arc::new(SystemClock);
+        let log_manager = Arc::new(LogManager::open(config.log_manager.clone(), clock.clone())?);
+        let replica_manager =
+            ReplicaManager::new(config.broker_id, log_manager.clone(), clock.clone(), config.min_insync_replicas);
+        let groups = GroupCoordinator::new(config.group.clone(), clock);
+        Ok(Arc::new(Broker {
             cluster_id,
-            topics,
+            link,
             replica_manager,
+            fetchers: FetcherManager::default(),
             groups,
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
             config,
-        });
-        // Committed offsets come back from __consumer_offsets.
-        let loaded = crate::group::offsets_log::load(&broker);
-        if !loaded.is_empty() {
-            tracing::info!(records = loaded.len(), "loaded committed offsets");
-        }
-        let now = broker.groups.now_ms();
-        broker.groups.with_groups(|g, _| {
-            for entry in loaded {
-                match entry {
-                    crate::group::offsets_log::Entry::Offset { group, tp, committed } => {
-                        g.load_offset(&group, tp, committed)
-                    }
-                    crate::group::offsets_log::Entry::Group { group, snapshot } => g.load_group(&group, snapshot, now),
-                }
-            }
-        });
-        for (name, meta) in broker.topics.all() {
-            if let Ok(cfg) = broker.topic_log_config(&meta.configs) {
-                broker.replica_manager.update_config(&name, &cfg);
-            }
-        }
-        Ok(broker)
+        }))
     }
 
     /// The log config of a topic: broker defaults with the topic's overrides applied.
@@ -86,36 +69,75 @@ impl Broker {
         Ok(config)
     }
 
+    /// The log config and `min.insync.replicas` of a topic with these overrides (invalid
+    /// overrides fall back to the broker defaults; they were validated when written).
+    pub fn log_and_isr_config(&self, overrides: &BTreeMap<String, String>) -> (LogConfig, i32) {
+        let log = self.topic_log_config(overrides).unwrap_or_else(|_| self.config.log.clone());
+        let min_isr = overrides
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.config.min_insync_replicas);
+        (log, min_isr)
+    }
+
+    /// A topic as the metadata cache knows it.
+    pub fn topic_meta(&self, name: &str) -> Option<TopicMeta> {
+        self.link.cache.read(|v| {
+            v.topics.get(name).map(|t| TopicMeta {
+                id: t.id,
+                partitions: t.partition_count(),
+                replication_factor: t.assignment.values().next().map_or(0, |r| r.len() as i16),
+                configs: t.configs.clone(),
+            })
+        })
+    }
+
+    pub fn topic_names(&self) -> Vec<String> {
+        self.link.cache.read(|v| v.topics.keys().cloned().collect())
+    }
+
     pub fn log_manager(&self) -> &Arc<LogManager> {
         self.replica_manager.log_manager()
     }
 }
 
-/// Reads `meta.properties` (cluster id, broker id) or writes a new one with a fresh cluster id.
-fn load_or_create_meta(dir: &Path, broker_id: i32) -> anyhow::Result<String> {
+/// Reads the cluster id a log directory belongs to, if it has a `meta.properties`.
+pub fn stored_cluster_id(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(META_PROPERTIES)).ok()?;
+    text.lines()
+        .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == "cluster.id").map(|(_, v)| v.trim().to_string()))
+}
+
+/// A fresh cluster id: 16 random bytes, URL-safe base64 (Kafka's format).
+pub fn new_cluster_id() -> String {
     use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// Checks `meta.properties` against this broker and cluster, or writes it.
+fn check_or_write_meta(dir: &Path, broker_id: i32, cluster_id: &str) -> anyhow::Result<()> {
     let path = dir.join(META_PROPERTIES);
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let mut cluster_id = None;
         for line in text.lines() {
             if let Some((k, v)) = line.split_once('=') {
                 match k.trim() {
-                    "cluster.id" => cluster_id = Some(v.trim().to_string()),
-                    "broker.id" if v.trim() != broker_id.to_string() => {
-                        anyhow::bail!(
-                            "{} belongs to broker.id {} but this broker is {broker_id}; use another log.dirs",
-                            path.display(),
-                            v.trim()
-                        );
-                    }
+                    "cluster.id" if v.trim() != cluster_id => anyhow::bail!(
+                        "{} belongs to cluster {} but keeper holds cluster {cluster_id}; use another log.dirs or keeper.connect",
+                        path.display(),
+                        v.trim()
+                    ),
+                    "broker.id" if v.trim() != broker_id.to_string() => anyhow::bail!(
+                        "{} belongs to broker.id {} but this broker is {broker_id}; use another log.dirs",
+                        path.display(),
+                        v.trim()
+                    ),
                     _ => {}
                 }
             }
         }
-        return cluster_id.ok_or_else(|| anyhow::anyhow!("{} has no cluster.id", path.display()));
+        return Ok(());
     }
-    let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
     let text = format!("version=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n");
     sluice_storage::checkpoint::write_atomically(&path, text.as_bytes())?;
-    Ok(cluster_id)
+    Ok(())
 }

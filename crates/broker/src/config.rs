@@ -101,6 +101,20 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.election.timeout.ms", "1000"),
     ("keeper.heartbeat.interval.ms", "100"),
     ("keeper.snap.count", "10000"),
+    ("zookeeper.session.timeout.ms", "18000"),
+    ("keeper.session.timeout.ms", ""),
+    ("broker.rack", ""),
+    ("inter.broker.listener.name", ""),
+    ("replica.lag.time.max.ms", "30000"),
+    ("replica.fetch.wait.max.ms", "500"),
+    ("replica.fetch.max.bytes", "1048576"),
+    ("replica.fetch.response.max.bytes", "10485760"),
+    ("replica.fetch.backoff.ms", "1000"),
+    ("replica.socket.timeout.ms", "30000"),
+    ("unclean.leader.election.enable", "false"),
+    ("auto.leader.rebalance.enable", "true"),
+    ("leader.imbalance.check.interval.seconds", "300"),
+    ("offsets.topic.replication.factor", "3"),
 ];
 
 #[derive(Debug, Clone)]
@@ -131,6 +145,18 @@ pub struct BrokerConfig {
     /// dir) for the Raft log and snapshots; Raft timing (`keeper.election.timeout.ms`,
     /// `keeper.heartbeat.interval.ms`); `keeper.snap.count` log entries between snapshots.
     pub keeper: sluice_keeper::KeeperConfig,
+    /// `keeper.connect` (alias `zookeeper.connect`): the coordination service this broker keeps
+    /// its cluster metadata in, `host:port,...[/chroot]`; `None` uses the embedded keeper.
+    pub keeper_connect: Option<String>,
+    /// `zookeeper.session.timeout.ms` (alias `keeper.session.timeout.ms`): how long the broker's
+    /// keeper session outlives a silent broker, so how soon the controller notices its death.
+    pub keeper_session_timeout_ms: u64,
+    /// `broker.rack`, for rack-aware replica assignment.
+    pub rack: Option<String>,
+    /// `inter.broker.listener.name`: followers fetch from the leader's listener of this name
+    /// (default: the first listener).
+    pub inter_broker_listener: String,
+    pub replication: ReplicationConfig,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
     pub log_manager: LogManagerConfig,
@@ -140,6 +166,29 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: u64,
     /// Every effective key, for DescribeConfigs on the broker resource.
     pub values: BTreeMap<String, String>,
+}
+
+/// The `replica.*` settings, leader election and the internal topics' replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `replica.lag.time.max.ms`: a follower that has not caught up for this long leaves the ISR.
+    pub lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms`
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.max.bytes` (per partition) and `replica.fetch.response.max.bytes`
+    pub fetch_max_bytes: i32,
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: pause after a failed fetch.
+    pub fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms`
+    pub socket_timeout_ms: u64,
+    /// `unclean.leader.election.enable`: elect a replica outside the ISR when none is left.
+    pub unclean_leader_election: bool,
+    /// `auto.leader.rebalance.enable` and `leader.imbalance.check.interval.seconds`
+    pub auto_leader_rebalance: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    /// `offsets.topic.replication.factor`
+    pub offsets_topic_replication_factor: i16,
 }
 
 /// Reads `key=value` lines (`#` and `!` start comments, as in Java properties files).
@@ -236,14 +285,26 @@ impl BrokerConfig {
         if !broker_role && !keeper_role {
             return Err(invalid("process.roles", &roles, "expected broker, keeper, or both"));
         }
-        for key in ["keeper.connect", "zookeeper.connect"] {
-            if let Some(v) = get(key) {
-                return Err(invalid(
-                    key,
-                    &v,
-                    "multi-broker clusters arrive with the coordination service; leave it unset for the single node",
-                ));
+        let keeper_connect = get("keeper.connect").or_else(|| get("zookeeper.connect"));
+        if let Some(connect) = &keeper_connect {
+            let key = if get("keeper.connect").is_some() { "keeper.connect" } else { "zookeeper.connect" };
+            let (hosts, chroot) = split_chroot(connect);
+            if hosts
+                .split(',')
+                .map(str::trim)
+                .any(|h| h.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()))
+            {
+                return Err(invalid(key, connect, "expected host:port[,host:port...][/chroot]"));
             }
+            if chroot.is_some_and(|c| c.len() < 2 || c.ends_with('/')) {
+                return Err(invalid(key, connect, "the chroot must be a path like /sluice"));
+            }
+        } else if broker_role && !keeper_role {
+            return Err(invalid(
+                "keeper.connect",
+                "",
+                "a broker without the keeper role needs keeper.connect (or zookeeper.connect) to find its cluster",
+            ));
         }
 
         let listeners = listeners_of("listeners")?;
@@ -362,8 +423,42 @@ impl BrokerConfig {
             ));
         }
 
+        let listener_names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+        let inter_broker_listener = match get("inter.broker.listener.name") {
+            Some(name) if listener_names.contains(&name.as_str()) => name,
+            Some(name) => {
+                return Err(invalid("inter.broker.listener.name", &name, "names none of the listeners"));
+            }
+            None => listeners[0].name.clone(),
+        };
+        let replication = ReplicationConfig {
+            lag_time_max_ms: int("replica.lag.time.max.ms", 1, i64::MAX)?.unwrap_or(30_000) as u64,
+            fetch_wait_max_ms: int("replica.fetch.wait.max.ms", 0, i64::from(i32::MAX))?.unwrap_or(500) as i32,
+            fetch_max_bytes: int("replica.fetch.max.bytes", 1, i64::from(i32::MAX))?.unwrap_or(1 << 20) as i32,
+            fetch_response_max_bytes: int("replica.fetch.response.max.bytes", 1, i64::from(i32::MAX))?
+                .unwrap_or(10 << 20) as i32,
+            fetch_backoff_ms: int("replica.fetch.backoff.ms", 0, i64::MAX)?.unwrap_or(1_000) as u64,
+            socket_timeout_ms: int("replica.socket.timeout.ms", 1, i64::MAX)?.unwrap_or(30_000) as u64,
+            unclean_leader_election: boolean("unclean.leader.election.enable")?,
+            auto_leader_rebalance: boolean("auto.leader.rebalance.enable")?,
+            leader_imbalance_check_interval_ms: int("leader.imbalance.check.interval.seconds", 1, i64::MAX / 1000)?
+                .unwrap_or(300) as u64
+                * 1000,
+            offsets_topic_replication_factor: int("offsets.topic.replication.factor", 1, i64::from(i16::MAX))?
+                .unwrap_or(3) as i16,
+        };
+        let keeper_session_timeout_ms = match int("keeper.session.timeout.ms", 1, i64::from(i32::MAX))? {
+            Some(ms) => ms,
+            None => int("zookeeper.session.timeout.ms", 1, i64::from(i32::MAX))?.unwrap_or(18_000),
+        } as u64;
+
         Ok(BrokerConfig {
             keeper,
+            keeper_connect,
+            keeper_session_timeout_ms,
+            rack: get("broker.rack"),
+            inter_broker_listener,
+            replication,
             broker_id,
             broker_role,
             listeners,
@@ -402,6 +497,14 @@ impl BrokerConfig {
             log_manager,
             values: effective,
         })
+    }
+}
+
+/// Splits `host:port,...[/chroot]` into the server list and the chroot.
+pub fn split_chroot(connect: &str) -> (&str, Option<&str>) {
+    match connect.find('/') {
+        Some(i) => (&connect[..i], Some(&connect[i..])),
+        None => (connect, None),
     }
 }
 
@@ -453,8 +556,15 @@ mod tests {
 
     #[test]
     fn keeper_listener_follows_the_roles() {
-        let c = load(&[("process.roles", "broker")]).expect("valid");
+        let c = load(&[("process.roles", "broker"), ("keeper.connect", "k1:2181,k2:2181/sluice")]).expect("valid");
         assert_eq!(c.keeper_client, None);
+        assert_eq!(c.keeper_connect.as_deref(), Some("k1:2181,k2:2181/sluice"));
+        let err = load(&[("process.roles", "broker")]).expect_err("no keeper to find");
+        assert!(err.to_string().contains("needs keeper.connect"), "{err}");
+        let err = load(&[("zookeeper.connect", "k1")]).expect_err("no port");
+        assert!(err.to_string().contains("zookeeper.connect"), "{err}");
+        let err = load(&[("keeper.connect", "k1:2181/")]).expect_err("bad chroot");
+        assert!(err.to_string().contains("chroot"), "{err}");
         let c = load(&[("keeper.client.address", "127.0.0.1"), ("keeper.client.port", "0")]).expect("valid");
         assert_eq!(c.keeper_client, Some(("127.0.0.1".into(), 0)));
         let err = load(&[("keeper.client.port", "70000")]).expect_err("out of range");

@@ -35,3 +35,8 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
     }
 }
+
+/// The error a peer's code stands for; a code this build does not know is UNKNOWN_SERVER_ERROR.
+pub fn code_of(code: i16) -> ErrorCode {
+    ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError)
+}

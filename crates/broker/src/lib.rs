@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fetcher;
 pub mod group;
 pub mod replica_manager;
 pub mod server;

@@ -6,7 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use sluice_broker::cluster::link::KeeperLink;
+use sluice_broker::cluster::znodes::BrokerRegistration;
 use sluice_broker::{Broker, BrokerConfig, config};
+use sluice_storage::Clock;
+
+/// How long a starting broker keeps trying to reach keeper.
+const KEEPER_CONNECT_TIMEOUT_MS: u64 = 60_000;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
@@ -101,7 +107,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("sluiced stopped cleanly");
         return Ok(());
     }
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    // The cluster's metadata lives in keeper: the embedded one unless keeper.connect names another.
+    let connect = match (&config.keeper_connect, &keeper) {
+        (Some(c), _) => c.clone(),
+        (None, Some((_, address))) => {
+            let host = if address.ip().is_unspecified() { "127.0.0.1".to_string() } else { address.ip().to_string() };
+            format!("{host}:{}", address.port())
+        }
+        (None, None) => anyhow::bail!("a broker needs keeper.connect or the keeper role"),
+    };
+    let link = KeeperLink::new(&connect, Duration::from_millis(config.keeper_session_timeout_ms), config.broker_id);
+    let client = link.connect(Duration::from_millis(KEEPER_CONNECT_TIMEOUT_MS)).await?;
+    let proposed = sluice_broker::broker::stored_cluster_id(&config.log_dirs[0])
+        .unwrap_or_else(sluice_broker::broker::new_cluster_id);
+    let cluster_id = link
+        .cluster_id(&client, &proposed)
+        .await
+        .with_context(|| format!("cannot read or create /cluster/id in keeper at {connect}"))?;
+    let broker = {
+        let link = link.clone();
+        tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link)).await??
+    };
 
     let (shutdown_tx, _) = broadcast::channel::<()>(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -130,6 +156,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             done_tx.clone(),
         ));
     }
+    // Register (ephemeral /brokers/ids/<id>), follow the cluster's znodes, then take part.
+    let endpoints: Vec<(String, String, u16)> = {
+        let advertised = broker.advertised.read();
+        broker
+            .config
+            .listeners
+            .iter()
+            .filter_map(|l| advertised.get(&l.name).map(|(h, p)| (l.name.clone(), h.clone(), *p)))
+            .collect()
+    };
+    let registration =
+        BrokerRegistration::new(&endpoints, broker.config.rack.clone(), sluice_storage::SystemClock.now_ms());
+    if let Err(e) = sluice_broker::cluster::import_legacy_topics(&broker).await {
+        tracing::warn!(error = %e, "could not import the single-node topic registry");
+    }
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(link.clone().run(client, registration, ready_tx));
+    tokio::spawn(sluice_broker::cluster::reconciler(broker.clone()));
+    tokio::spawn(sluice_broker::cluster::isr_writer(broker.clone()));
+    tokio::spawn(sluice_broker::cluster::controller::run(broker.clone()));
+    ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
     // Group membership changes are written to __consumer_offsets in the background.
     let persister = {
         let broker = broker.clone();
@@ -151,6 +198,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             // Group sessions and rebalance deadlines are checked ten times a second.
             let mut group_tick = tokio::time::interval(Duration::from_millis(100));
+            // Followers out of sync leave the ISR (Kafka checks at half the lag bound).
+            let lag_ms = broker.config.replication.lag_time_max_ms;
+            let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
             let mut expiry_tick =
                 tokio::time::interval(Duration::from_millis(broker.config.offsets_retention_check_interval_ms));
             loop {
@@ -161,6 +211,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
                     _ = group_tick.tick() => broker.groups.tick(),
+                    _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
                     _ = expiry_tick.tick() => expire_offsets(&broker).await,
                 }
             }
@@ -177,7 +228,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(cluster_id = %broker.cluster_id, broker_id = broker.config.broker_id, "sluiced started");
 
     wait_for_signal().await;
-    tracing::info!("shutting down: draining connections");
+    tracing::info!("shutting down: leaving the cluster, then draining connections");
+    // Closing the keeper session drops the registration at once, so the controller moves
+    // leadership away now rather than after the session timeout.
+    broker.fetchers.shutdown();
+    link.close().await;
     let _ = shutdown_tx.send(());
     drop(done_tx);
     // Every connection task holds a sender; recv returns None once all have finished.

@@ -1,33 +1,80 @@
-//! `ReplicaManager`: the partitions this broker hosts and the operations on them (Kafka's
-//! `ReplicaManager`). Today every partition is led by this broker with itself as the whole ISR;
-//! the shape is what replication needs later: appends go through a `Partition`, which checks
-//! leadership and the ISR, writes the log, and advances the high watermark; `acks=all`
-//! waits on the high watermark (a purgatory keyed by offset); fetches long-poll on it.
+//! `ReplicaManager`: the partitions this broker hosts and their roles (Kafka's
+//! `ReplicaManager` and `Partition`).
 //!
-//! Concurrency: the partition map is behind a read-write lock held only to look up or change
-//! the map. Each `Partition` owns its log behind its own lock; storage calls are short
-//! synchronous file operations. Waiting happens on `tokio::sync::watch` channels, never while a
-//! lock is held.
+//! A partition's role comes from its state znode (leader, leader epoch, ISR), which the
+//! controller writes and every broker follows through the metadata cache (`apply_view`):
+//! - **leader**: takes produce requests, stamps batches with its leader epoch, tracks each
+//!   follower's log end offset from its fetches (`sluice_replication::LeaderState`), moves the
+//!   high watermark to the smallest log end offset of the ISR, and proposes ISR changes (a
+//!   follower lagging `replica.lag.time.max.ms`, or caught up again) which the ISR writer task
+//!   commits with compare-and-set on the znode version;
+//! - **follower**: refuses clients, and is fed by a `ReplicaFetcher` (see `fetcher.rs`) that
+//!   truncates by leader epoch, then appends what the leader sends.
+//!
+//! `acks=all` waits in a purgatory (the high watermark's `watch` channel) until the high
+//! watermark passes the batch, the request times out, or the partition stops being led here.
+//!
+//! Concurrency and lock order: a partition's `status` mutex, then its log's lock; both are held
+//! only for short synchronous work. The partition map's lock is held only to look up or change
+//! the map. Waiting happens on `watch` channels, never while a lock is held.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
-use sluice_storage::{LogAppendInfo, LogConfig, LogManager, SharedLog, StorageError, TopicPartition};
-use tokio::sync::watch;
+use parking_lot::{Mutex, RwLock};
+use sluice_replication::LeaderState;
+use sluice_storage::{Clock, LogAppendInfo, LogConfig, LogManager, SharedLog, StorageError, TopicPartition};
+use tokio::sync::{mpsc, watch};
 
+use crate::cluster::cache::{ClusterView, VersionedState};
 use crate::error::{ErrorCode, storage_error_code};
+
+/// A partition's role on this broker.
+#[derive(Debug)]
+enum Role {
+    /// Hosted but neither leading nor following (no state yet, or the partition is offline).
+    None,
+    Leader(LeaderState),
+    Follower {
+        leader: i32,
+    },
+}
+
+#[derive(Debug)]
+struct Status {
+    leader_epoch: i32,
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    role: Role,
+}
+
+/// An ISR change a leader wants written to its state znode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub tp: TopicPartition,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    /// The znode version the change is based on (compare-and-set).
+    pub zk_version: i32,
+}
 
 /// One partition hosted here.
 #[derive(Debug)]
 pub struct Partition {
     pub tp: TopicPartition,
     pub log: SharedLog,
-    pub leader_epoch: i32,
+    broker_id: i32,
+    status: Mutex<Status>,
+    /// `min.insync.replicas` for this topic.
+    min_insync: AtomicI32,
     /// The high watermark, published for waiters (`acks=all` and long-polling fetches).
     high_watermark: watch::Sender<i64>,
+    /// Bumped whenever the role or leader epoch changes, so waiters give up on a lost lead.
+    role_changes: watch::Sender<u64>,
 }
 
 /// The outcome of appending to one partition.
@@ -48,49 +95,287 @@ pub struct PartitionRead {
 }
 
 impl Partition {
-    fn new(tp: TopicPartition, log: SharedLog) -> Arc<Partition> {
-        let hw = {
-            let mut log = log.write();
-            // A sole replica has everything it wrote: the high watermark is the log end.
-            let end = log.log_end_offset();
-            log.update_high_watermark(end)
-        };
-        let leader_epoch = log.read().latest_epoch().unwrap_or(0).max(0);
-        Arc::new(Partition { tp, log, leader_epoch, high_watermark: watch::channel(hw).0 })
+    fn new(tp: TopicPartition, log: SharedLog, broker_id: i32, min_insync: i32) -> Arc<Partition> {
+        let hw = log.read().high_watermark();
+        let leader_epoch = log.read().latest_epoch().unwrap_or(-1);
+        Arc::new(Partition {
+            tp,
+            log,
+            broker_id,
+            status: Mutex::new(Status {
+                leader_epoch,
+                leader: -1,
+                replicas: Vec::new(),
+                isr: Vec::new(),
+                role: Role::None,
+            }),
+            min_insync: AtomicI32::new(min_insync),
+            high_watermark: watch::channel(hw).0,
+            role_changes: watch::channel(0).0,
+        })
     }
 
     pub fn high_watermark(&self) -> i64 {
         *self.high_watermark.borrow()
     }
 
+    pub fn leader_epoch(&self) -> i32 {
+        self.status.lock().leader_epoch
+    }
+
+    pub fn is_leader(&self) -> bool {
+        matches!(self.status.lock().role, Role::Leader(_))
+    }
+
+    /// The leader and leader epoch this broker believes in.
+    pub fn leader_and_epoch(&self) -> (i32, i32) {
+        let s = self.status.lock();
+        (s.leader, s.leader_epoch)
+    }
+
     /// Checks a request's `current_leader_epoch` (-1: not given) against this partition's:
     /// older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH (KIP-320), so the client
     /// refreshes its metadata.
     pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
-        if current_leader_epoch < 0 || current_leader_epoch == self.leader_epoch {
+        let epoch = self.leader_epoch();
+        if current_leader_epoch < 0 || current_leader_epoch == epoch {
             Ok(())
-        } else if current_leader_epoch < self.leader_epoch {
+        } else if current_leader_epoch < epoch {
             Err(ErrorCode::FencedLeaderEpoch)
         } else {
             Err(ErrorCode::UnknownLeaderEpoch)
         }
     }
 
+    /// Checks that this broker leads the partition at `current_leader_epoch` (-1: any).
+    pub fn check_leader(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
+        self.check_leader_epoch(current_leader_epoch)?;
+        if self.is_leader() { Ok(()) } else { Err(ErrorCode::NotLeaderOrFollower) }
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
     }
 
-    /// Appends a producer's batches as leader. With this broker as the only in-sync replica
-    /// the high watermark moves to the new log end at once.
-    pub fn append_as_leader(&self, records: &mut [u8]) -> Result<LogAppendInfo, StorageError> {
-        let (info, hw) = {
+    fn publish_hw(&self, hw: i64) {
+        self.high_watermark.send_if_modified(|old| {
+            let changed = *old != hw;
+            *old = hw;
+            changed
+        });
+    }
+
+    /// Moves the high watermark up to what the ISR allows (never down).
+    fn maybe_increment_hw(&self, leader: &LeaderState) -> bool {
+        let (old, new) = {
             let mut log = self.log.write();
-            let info = log.append_as_leader(records, self.leader_epoch)?;
-            let end = log.log_end_offset();
-            (info, log.update_high_watermark(end))
+            let candidate = leader.high_watermark(log.log_end_offset());
+            let old = log.high_watermark();
+            if candidate <= old {
+                return false;
+            }
+            (old, log.update_high_watermark(candidate))
         };
-        self.high_watermark.send_replace(hw);
+        self.publish_hw(new);
+        new > old
+    }
+
+    /// Appends a producer's batches as leader. With `acks=all`, refuses up front when the ISR
+    /// is below `min.insync.replicas` (NOT_ENOUGH_REPLICAS), as Kafka does.
+    pub fn append_as_leader(&self, records: &mut [u8], required_acks: i16) -> Result<LogAppendInfo, ErrorCode> {
+        let status = self.status.lock();
+        let Role::Leader(leader) = &status.role else { return Err(ErrorCode::NotLeaderOrFollower) };
+        if required_acks == -1 && !leader.has_min_isr(self.min_insync.load(Ordering::Relaxed)) {
+            return Err(ErrorCode::NotEnoughReplicas);
+        }
+        let info = self.log.write().append_as_leader(records, status.leader_epoch).map_err(|e| {
+            tracing::debug!(tp = %self.tp, error = %e, "append refused");
+            storage_error_code(&e)
+        })?;
+        self.maybe_increment_hw(leader);
         Ok(info)
+    }
+
+    /// Records a follower's fetch at `fetch_offset` (its log end offset), moves the high
+    /// watermark, and proposes adding the follower to the ISR once it has caught up.
+    pub fn update_follower_fetch(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> Option<IsrChange> {
+        let mut status = self.status.lock();
+        let epoch = status.leader_epoch;
+        let Role::Leader(leader) = &mut status.role else { return None };
+        let leo = self.log.read().log_end_offset();
+        if !leader.update_follower(replica, fetch_offset, leo, now_ms) {
+            return None;
+        }
+        self.maybe_increment_hw(leader);
+        let hw = self.high_watermark();
+        let joining = leader.caught_up(hw);
+        if joining.is_empty() {
+            return None;
+        }
+        let mut isr = leader.isr.clone();
+        isr.extend(joining);
+        let isr = leader.propose_isr(isr)?;
+        tracing::info!(tp = %self.tp, ?isr, "expanding the ISR");
+        Some(IsrChange { tp: self.tp.clone(), leader_epoch: epoch, isr, zk_version: leader.zk_version })
+    }
+
+    /// Proposes dropping followers that have not caught up within `lag_time_max_ms`.
+    pub fn maybe_shrink_isr(&self, now_ms: i64, lag_time_max_ms: i64) -> Option<IsrChange> {
+        let mut status = self.status.lock();
+        let epoch = status.leader_epoch;
+        let Role::Leader(leader) = &mut status.role else { return None };
+        let lagging = leader.out_of_sync(now_ms, lag_time_max_ms);
+        if lagging.is_empty() {
+            return None;
+        }
+        let isr: Vec<i32> = leader.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
+        let isr = leader.propose_isr(isr)?;
+        tracing::info!(tp = %self.tp, ?lagging, ?isr, "shrinking the ISR: followers out of sync");
+        Some(IsrChange { tp: self.tp.clone(), leader_epoch: epoch, isr, zk_version: leader.zk_version })
+    }
+
+    /// The outcome of writing an ISR change: `Some((isr, version))` when it committed.
+    pub fn isr_written(&self, leader_epoch: i32, committed: Option<(Vec<i32>, i32)>) {
+        let mut status = self.status.lock();
+        if status.leader_epoch != leader_epoch {
+            return;
+        }
+        let Role::Leader(leader) = &mut status.role else { return };
+        match committed {
+            Some((isr, version)) if version > leader.zk_version => {
+                leader.isr_committed(isr.clone(), version);
+                status.isr = isr;
+            }
+            Some(_) => {}
+            None => leader.isr_failed(),
+        }
+        if let Role::Leader(leader) = &status.role {
+            self.maybe_increment_hw(leader);
+        }
+    }
+
+    /// Applies the partition's state znode. Returns the leader to fetch from when this broker
+    /// has just become (or stays) a follower at a new epoch.
+    fn apply_state(&self, vs: &VersionedState, replicas: &[i32], now_ms: i64) -> Transition {
+        let s = &vs.state;
+        let mut status = self.status.lock();
+        if s.leader_epoch < status.leader_epoch {
+            return Transition::None; // an older state than one already applied
+        }
+        let same_epoch = s.leader_epoch == status.leader_epoch;
+        status.replicas = replicas.to_vec();
+        if s.leader == self.broker_id {
+            if let (true, Role::Leader(leader)) = (same_epoch, &mut status.role) {
+                // The controller (or our own write) changed the ISR within this epoch.
+                if vs.zk_version > leader.zk_version {
+                    leader.isr_committed(s.isr.clone(), vs.zk_version);
+                    leader.replicas = replicas.to_vec();
+                    status.isr = s.isr.clone();
+                    if let Role::Leader(leader) = &status.role {
+                        self.maybe_increment_hw(leader);
+                    }
+                }
+                return Transition::None;
+            }
+            let leo = self.log.read().log_end_offset();
+            let leader = LeaderState::new(
+                self.broker_id,
+                s.leader_epoch,
+                replicas.to_vec(),
+                s.isr.clone(),
+                vs.zk_version,
+                leo,
+                now_ms,
+            );
+            tracing::info!(tp = %self.tp, leader_epoch = s.leader_epoch, isr = ?s.isr, log_end_offset = leo, "became leader");
+            status.leader_epoch = s.leader_epoch;
+            status.leader = self.broker_id;
+            status.isr = s.isr.clone();
+            status.role = Role::Leader(leader);
+            if let Role::Leader(leader) = &status.role {
+                self.maybe_increment_hw(leader);
+            }
+            drop(status);
+            self.role_changes.send_modify(|n| *n += 1);
+            return Transition::Leader;
+        }
+        status.isr = s.isr.clone();
+        if same_epoch && matches!(status.role, Role::Follower { leader } if leader == s.leader) {
+            return Transition::None;
+        }
+        status.leader_epoch = s.leader_epoch;
+        status.leader = s.leader;
+        let was_leader = matches!(status.role, Role::Leader(_));
+        status.role = if s.leader >= 0 && replicas.contains(&self.broker_id) {
+            Role::Follower { leader: s.leader }
+        } else {
+            Role::None
+        };
+        let to = match status.role {
+            Role::Follower { leader } => Transition::Follower { leader, leader_epoch: s.leader_epoch },
+            _ => Transition::Offline,
+        };
+        drop(status);
+        if was_leader {
+            tracing::info!(tp = %self.tp, new_leader = s.leader, leader_epoch = s.leader_epoch, "no longer the leader");
+        }
+        self.role_changes.send_modify(|n| *n += 1);
+        to
+    }
+
+    /// Appends batches fetched from `leader` at `leader_epoch`, if this broker still follows
+    /// it; then takes the leader's high watermark (up to its own log end).
+    pub fn append_as_follower(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        records: &[u8],
+        leader_hw: i64,
+        leader_log_start: i64,
+    ) -> Result<i64, ErrorCode> {
+        let status = self.status.lock();
+        if status.leader_epoch != leader_epoch || !matches!(status.role, Role::Follower { leader: l } if l == leader) {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        let mut log = self.log.write();
+        if !records.is_empty() {
+            log.append_as_follower(records).map_err(|e| {
+                tracing::warn!(tp = %self.tp, error = %e, "appending fetched records failed");
+                storage_error_code(&e)
+            })?;
+        }
+        if leader_log_start > log.log_start_offset() && leader_log_start <= log.high_watermark().max(leader_hw) {
+            let target = leader_log_start.min(log.log_end_offset());
+            let _ = log.maybe_increment_log_start_offset(target);
+        }
+        let leo = log.log_end_offset();
+        let hw = log.update_high_watermark(leader_hw.min(leo));
+        let leo = log.log_end_offset();
+        drop(log);
+        drop(status);
+        self.publish_hw(hw);
+        Ok(leo)
+    }
+
+    /// Runs `f` on the log if this broker still follows `leader` at `leader_epoch`
+    /// (truncation before fetching).
+    pub fn with_follower_log<T>(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        f: impl FnOnce(&mut sluice_storage::Log) -> T,
+    ) -> Result<T, ErrorCode> {
+        let status = self.status.lock();
+        if status.leader_epoch != leader_epoch || !matches!(status.role, Role::Follower { leader: l } if l == leader) {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        let mut log = self.log.write();
+        let out = f(&mut log);
+        let hw = log.high_watermark();
+        drop(log);
+        drop(status);
+        self.publish_hw(hw);
+        Ok(out)
     }
 
     /// Reads from `offset` for a consumer (bounded by the high watermark) or a follower
@@ -106,20 +391,55 @@ impl Partition {
     }
 }
 
+/// What applying a state did to a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transition {
+    None,
+    Leader,
+    Follower { leader: i32, leader_epoch: i32 },
+    Offline,
+}
+
+/// A change the replica manager asks of the outside after applying a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    BecameLeader(TopicPartition),
+    BecameFollower { tp: TopicPartition, leader: i32, leader_epoch: i32 },
+    Stopped(TopicPartition),
+}
+
 #[derive(Debug)]
 pub struct ReplicaManager {
     broker_id: i32,
     log_manager: Arc<LogManager>,
+    clock: Arc<dyn Clock>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
-    /// Bumped on every append anywhere: long-polling fetches wake on it and re-read.
+    /// Bumped on every append and high-watermark move anywhere: long-polling fetches wake on
+    /// it and re-read.
     appended: watch::Sender<u64>,
+    isr_changes: mpsc::UnboundedSender<IsrChange>,
+    isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
+    default_min_insync: i32,
 }
 
 impl ReplicaManager {
-    pub fn new(broker_id: i32, log_manager: Arc<LogManager>) -> Self {
-        let partitions =
-            log_manager.all_logs().into_iter().map(|(tp, log)| (tp.clone(), Partition::new(tp, log))).collect();
-        ReplicaManager { broker_id, log_manager, partitions: RwLock::new(partitions), appended: watch::channel(0).0 }
+    pub fn new(broker_id: i32, log_manager: Arc<LogManager>, clock: Arc<dyn Clock>, default_min_insync: i32) -> Self {
+        let partitions = log_manager
+            .all_logs()
+            .into_iter()
+            .map(|(tp, log)| (tp.clone(), Partition::new(tp, log, broker_id, default_min_insync)))
+            .collect();
+        let (tx, rx) = mpsc::unbounded_channel();
+        ReplicaManager {
+            broker_id,
+            log_manager,
+            clock,
+            partitions: RwLock::new(partitions),
+            appended: watch::channel(0).0,
+            isr_changes: tx,
+            isr_changes_rx: Mutex::new(Some(rx)),
+            default_min_insync,
+        }
     }
 
     pub fn broker_id(&self) -> i32 {
@@ -130,23 +450,48 @@ impl ReplicaManager {
         &self.log_manager
     }
 
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
         self.partitions.read().get(tp).cloned()
     }
 
-    /// Creates (or opens) the log of a partition this broker leads.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().values().cloned().collect()
+    }
+
+    /// The stream of ISR changes leaders propose (taken once, by the ISR writer task).
+    pub fn take_isr_changes(&self) -> Option<mpsc::UnboundedReceiver<IsrChange>> {
+        self.isr_changes_rx.lock().take()
+    }
+
+    fn propose(&self, change: Option<IsrChange>) {
+        if let Some(c) = change {
+            let _ = self.isr_changes.send(c);
+        }
+    }
+
+    fn notify_progress(&self) {
+        self.appended.send_modify(|n| *n += 1);
+    }
+
+    /// Creates (or opens) the log of a partition hosted here.
     pub fn create_partition(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Partition>, StorageError> {
         if let Some(p) = self.partition(tp) {
             return Ok(p);
         }
         let log = self.log_manager.get_or_create_log(tp, config)?;
-        let partition = Partition::new(tp.clone(), log);
-        self.partitions.write().insert(tp.clone(), partition.clone());
-        Ok(partition)
+        let partition = Partition::new(tp.clone(), log, self.broker_id, self.default_min_insync);
+        self.partitions.write().entry(tp.clone()).or_insert(partition.clone());
+        Ok(self.partition(tp).unwrap_or(partition))
     }
 
     pub fn delete_partition(&self, tp: &TopicPartition) -> Result<(), StorageError> {
-        self.partitions.write().remove(tp);
+        if let Some(p) = self.partitions.write().remove(tp) {
+            p.role_changes.send_modify(|n| *n += 1);
+        }
         match self.log_manager.delete_log(tp) {
             Ok(()) | Err(StorageError::UnknownPartition { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -154,17 +499,111 @@ impl ReplicaManager {
     }
 
     /// Applies a topic's new config to each of its partitions' logs.
-    pub fn update_config(&self, topic: &str, config: &LogConfig) {
+    pub fn update_config(&self, topic: &str, config: &LogConfig, min_insync: i32) {
         for (tp, partition) in self.partitions.read().iter() {
             if tp.topic == topic {
                 partition.log.write().update_config(config.clone());
+                partition.min_insync.store(min_insync, Ordering::Relaxed);
             }
         }
     }
 
-    /// Appends `records` to `tp`. `required_acks` of -1 waits (up to `timeout`) until the high
-    /// watermark covers the batch: immediate with a single replica, a real wait once followers
-    /// exist.
+    /// Brings the hosted partitions in line with the cluster view: creates the logs of
+    /// partitions assigned here, applies each state znode (becoming leader or follower),
+    /// and deletes the logs of partitions no longer assigned here (topic deleted, or replica
+    /// moved away) — only on a change seen between `previous` and `view`, never because a
+    /// partition is merely unknown.
+    pub fn apply_view(
+        &self,
+        previous: &ClusterView,
+        view: &ClusterView,
+        config_of: impl Fn(&BTreeMap<String, String>) -> (LogConfig, i32),
+    ) -> Vec<RoleChange> {
+        let now = self.now_ms();
+        let me = self.broker_id;
+        let mut changes = Vec::new();
+        for (name, topic) in &view.topics {
+            let config_changed = previous.topics.get(name).is_none_or(|t| t.configs != topic.configs);
+            let (log_config, min_insync) = config_of(&topic.configs);
+            if config_changed {
+                self.update_config(name, &log_config, min_insync);
+            }
+            for (&p, replicas) in &topic.assignment {
+                let mut all = replicas.clone();
+                if let Some(adding) = topic.adding.get(&p) {
+                    all.extend(adding.iter().filter(|r| !replicas.contains(r)));
+                }
+                if !all.contains(&me) {
+                    continue;
+                }
+                let Some(state) = topic.states.get(&p) else { continue };
+                let tp = TopicPartition::new(name.clone(), p);
+                if previous.state(name, p) == Some(state) && self.partition(&tp).is_some() && !config_changed {
+                    continue;
+                }
+                let partition = match self.create_partition(&tp, log_config.clone()) {
+                    Ok(partition) => partition,
+                    Err(e) => {
+                        tracing::error!(%tp, error = %e, "cannot open the partition's log");
+                        continue;
+                    }
+                };
+                partition.min_insync.store(min_insync, Ordering::Relaxed);
+                match partition.apply_state(state, &all, now) {
+                    Transition::None => {}
+                    Transition::Leader => changes.push(RoleChange::BecameLeader(tp)),
+                    Transition::Follower { leader, leader_epoch } => {
+                        changes.push(RoleChange::BecameFollower { tp, leader, leader_epoch })
+                    }
+                    Transition::Offline => changes.push(RoleChange::Stopped(tp)),
+                }
+            }
+        }
+        // Deletions: a topic that went away, or a replica moved off this broker.
+        if previous.synced {
+            for (name, before) in &previous.topics {
+                for (&p, replicas) in &before.assignment {
+                    let was_here = replicas.contains(&me) || before.adding.get(&p).is_some_and(|a| a.contains(&me));
+                    let now_here = view.topics.get(name).is_some_and(|t| {
+                        t.assignment.get(&p).is_some_and(|r| r.contains(&me))
+                            || t.adding.get(&p).is_some_and(|a| a.contains(&me))
+                    });
+                    if was_here && !now_here {
+                        let tp = TopicPartition::new(name.clone(), p);
+                        changes.push(RoleChange::Stopped(tp.clone()));
+                        tracing::info!(%tp, "partition no longer assigned here; deleting its log");
+                        if let Err(e) = self.delete_partition(&tp) {
+                            tracing::error!(%tp, error = %e, "deleting the partition's log failed");
+                        }
+                    }
+                }
+            }
+        }
+        if !changes.is_empty() {
+            self.notify_progress();
+        }
+        changes
+    }
+
+    /// Checks every led partition for followers out of sync (Kafka's `isr-expiration` task).
+    pub fn maybe_shrink_isrs(&self, lag_time_max_ms: u64) {
+        let now = self.now_ms();
+        for p in self.all_partitions() {
+            self.propose(p.maybe_shrink_isr(now, lag_time_max_ms as i64));
+        }
+    }
+
+    /// A follower fetched `tp` from `fetch_offset`: track it, maybe move the high watermark.
+    pub fn record_follower_fetch(&self, partition: &Partition, replica: i32, fetch_offset: i64) {
+        let hw = partition.high_watermark();
+        self.propose(partition.update_follower_fetch(replica, fetch_offset, self.now_ms()));
+        if partition.high_watermark() != hw {
+            self.notify_progress();
+        }
+    }
+
+    /// Appends `records` to `tp` as its leader. `required_acks` of -1 waits (up to `timeout`)
+    /// until the high watermark covers the batch.
     pub async fn append(
         &self,
         tp: &TopicPartition,
@@ -172,33 +611,42 @@ impl ReplicaManager {
         required_acks: i16,
         timeout: Duration,
     ) -> AppendResult {
-        let Some(partition) = self.partition(tp) else {
-            return AppendResult { error: ErrorCode::UnknownTopicOrPartition, base_offset: -1, log_start_offset: -1 };
-        };
-        let info = match partition.append_as_leader(records) {
+        let fail = |error| AppendResult { error, base_offset: -1, log_start_offset: -1 };
+        let Some(partition) = self.partition(tp) else { return fail(ErrorCode::UnknownTopicOrPartition) };
+        let mut role = partition.role_changes.subscribe();
+        role.borrow_and_update();
+        let info = match partition.append_as_leader(records, required_acks) {
             Ok(info) => info,
-            Err(e) => {
-                tracing::debug!(%tp, error = %e, "append refused");
-                return AppendResult { error: storage_error_code(&e), base_offset: -1, log_start_offset: -1 };
-            }
+            Err(e) => return fail(e),
         };
-        self.appended.send_modify(|n| *n += 1);
+        self.notify_progress();
+        let done =
+            |error| AppendResult { error, base_offset: info.first_offset, log_start_offset: info.log_start_offset };
         if required_acks == -1 {
             let mut hw = partition.subscribe();
             let target = info.last_offset + 1;
-            let reached = tokio::time::timeout(timeout, hw.wait_for(|&hw| hw >= target)).await;
-            if !matches!(reached, Ok(Ok(_))) {
-                return AppendResult {
-                    error: ErrorCode::RequestTimedOut,
-                    base_offset: info.first_offset,
-                    log_start_offset: info.log_start_offset,
-                };
+            let outcome = tokio::time::timeout(timeout, async {
+                tokio::select! {
+                    r = hw.wait_for(|&hw| hw >= target) => r.is_ok(),
+                    _ = role.changed() => false,
+                }
+            })
+            .await;
+            match outcome {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Leadership moved while waiting: the new leader may or may not have it.
+                    if partition.high_watermark() < target {
+                        return fail(ErrorCode::NotLeaderOrFollower);
+                    }
+                }
+                Err(_) => return done(ErrorCode::RequestTimedOut),
             }
         }
-        AppendResult { error: ErrorCode::None, base_offset: info.first_offset, log_start_offset: info.log_start_offset }
+        done(ErrorCode::None)
     }
 
-    /// A receiver that changes whenever any partition takes an append.
+    /// A receiver that changes whenever any partition takes an append or moves its high watermark.
     pub fn appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
     }

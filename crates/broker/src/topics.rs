@@ -1,30 +1,44 @@
-//! The topic registry of a single node: each topic's id, partition count and config overrides,
-//! persisted as one JSON file (`__sluice_topics.json`) in the first log directory and rewritten
-//! atomically on every change.
+//! Topic metadata as handlers see it (id, partition count, config overrides), read from the
+//! metadata cache, plus the import of the single-node topic registry of earlier releases.
 //!
-//! This is the part of cluster metadata that ZooKeeper-era Kafka keeps under
-//! `/brokers/topics/<topic>` and `/config/topics/<topic>`; when the coordination service lands,
-//! the same operations move to those znodes and this file goes away.
+//! Before the cluster metadata moved into keeper, a single node kept its topics in
+//! `__sluice_topics.json` in the first log directory. On start, a broker that finds that file
+//! writes its topics into keeper (this broker as their only replica) unless keeper already
+//! knows them, then renames the file to `__sluice_topics.json.imported`, so no data directory
+//! of an earlier release loses its topics.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use sluice_storage::checkpoint::write_atomically;
 
-pub const TOPICS_FILE: &str = "__sluice_topics.json";
+pub const LEGACY_TOPICS_FILE: &str = "__sluice_topics.json";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
-    /// 16 random bytes, hex-encoded on disk.
-    pub id: String,
+    pub id: [u8; 16],
     pub partitions: i32,
+    pub replication_factor: i16,
     /// Topic-level overrides (`retention.ms`, ...); absent keys take the broker default.
     pub configs: BTreeMap<String, String>,
 }
 
 impl TopicMeta {
+    pub fn id_bytes(&self) -> [u8; 16] {
+        self.id
+    }
+}
+
+/// One topic of the legacy file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyTopic {
+    /// 16 random bytes, hex-encoded.
+    pub id: String,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl LegacyTopic {
     pub fn id_bytes(&self) -> [u8; 16] {
         let mut out = [0u8; 16];
         for (i, chunk) in self.id.as_bytes().chunks(2).take(16).enumerate() {
@@ -37,51 +51,24 @@ impl TopicMeta {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Registry {
     version: u32,
-    topics: BTreeMap<String, TopicMeta>,
+    topics: BTreeMap<String, LegacyTopic>,
 }
 
-#[derive(Debug)]
-pub struct TopicRegistry {
-    path: PathBuf,
-    topics: RwLock<BTreeMap<String, TopicMeta>>,
-}
-
-impl TopicRegistry {
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let path = dir.join(TOPICS_FILE);
-        let topics = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let r: Registry = serde_json::from_slice(&bytes)
-                    .map_err(|e| anyhow::anyhow!("corrupt topic registry {}: {e}", path.display()))?;
-                r.topics
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(anyhow::anyhow!("cannot read topic registry {}: {e}", path.display())),
-        };
-        Ok(TopicRegistry { path, topics: RwLock::new(topics) })
-    }
-
-    pub fn get(&self, name: &str) -> Option<TopicMeta> {
-        self.topics.read().get(name).cloned()
-    }
-
-    pub fn all(&self) -> BTreeMap<String, TopicMeta> {
-        self.topics.read().clone()
-    }
-
-    /// Applies `change` to the map and persists the result; nothing changes if writing fails.
-    pub fn update<T>(&self, change: impl FnOnce(&mut BTreeMap<String, TopicMeta>) -> T) -> anyhow::Result<T> {
-        let mut topics = self.topics.write();
-        let mut next = topics.clone();
-        let out = change(&mut next);
-        let bytes = serde_json::to_vec_pretty(&Registry { version: 1, topics: next.clone() })?;
-        write_atomically(&self.path, &bytes)?;
-        *topics = next;
-        Ok(out)
+/// Reads the legacy registry in `dir`, if there is one.
+pub fn read_legacy(dir: &Path) -> anyhow::Result<Option<(PathBuf, BTreeMap<String, LegacyTopic>)>> {
+    let path = dir.join(LEGACY_TOPICS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let r: Registry = serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("corrupt topic registry {}: {e}", path.display()))?;
+            Ok(Some((path, r.topics)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read topic registry {}: {e}", path.display())),
     }
 }
 
-/// A new random topic id, as 32 hex digits.
-pub fn new_topic_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+/// 16 random bytes for a new topic id.
+pub fn new_topic_id() -> [u8; 16] {
+    *uuid::Uuid::new_v4().as_bytes()
 }

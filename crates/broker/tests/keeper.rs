@@ -56,8 +56,8 @@ async fn the_keeper_log_survives_kill_9_and_sessions_carry_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut node, keeper) = start(dir.path(), 0);
     let client = ZkClient::connect(&keeper, Duration::from_secs(6)).await.expect("session");
-    client.create("/brokers", b"", CreateMode::Persistent).await.expect("create");
-    client.create("/brokers/1", b"me", CreateMode::Ephemeral).await.expect("create ephemeral");
+    client.create("/probe", b"", CreateMode::Persistent).await.expect("create");
+    client.create("/probe/1", b"me", CreateMode::Ephemeral).await.expect("create ephemeral");
     let mut state = client.state();
 
     node.0.kill().expect("kill -9");
@@ -66,7 +66,7 @@ async fn the_keeper_log_survives_kill_9_and_sessions_carry_on() {
         .await
         .expect("Disconnected within bound")
         .expect("state channel open");
-    assert_eq!(client.get_data("/brokers").await.map(drop), Err(ZkError::ConnectionLoss));
+    assert_eq!(client.get_data("/probe").await.map(drop), Err(ZkError::ConnectionLoss));
 
     let port: u16 = keeper.rsplit(':').next().and_then(|p| p.parse().ok()).expect("keeper port");
     let (_node, _) = start(dir.path(), port);
@@ -74,17 +74,17 @@ async fn the_keeper_log_survives_kill_9_and_sessions_carry_on() {
         .await
         .expect("Connected again within bound")
         .expect("state channel open");
-    assert_eq!(client.get_data("/brokers/1").await.map(|(data, _)| data), Ok(b"me".to_vec().into()));
+    assert_eq!(client.get_data("/probe/1").await.map(|(data, _)| data), Ok(b"me".to_vec().into()));
 
     // The restored session ends as any other: dropping the client closes it, and its ephemeral
     // node goes.
     let fresh = ZkClient::connect(&keeper, Duration::from_secs(6)).await.expect("new session");
     drop(client);
     let deadline = Instant::now() + BOUND;
-    while fresh.exists("/brokers/1").await.expect("exists").is_some() {
+    while fresh.exists("/probe/1").await.expect("exists").is_some() {
         assert!(Instant::now() < deadline, "the dropped session's ephemeral node outlived {BOUND:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(fresh.exists("/brokers").await.expect("exists").is_some());
+    assert!(fresh.exists("/probe").await.expect("exists").is_some());
     fresh.close().await.expect("close");
 }

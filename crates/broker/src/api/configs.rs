@@ -56,7 +56,7 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
                 ..Default::default()
             };
             match resource.resource_type {
-                RESOURCE_TOPIC => match broker.topics.get(&resource.resource_name) {
+                RESOURCE_TOPIC => match broker.topic_meta(&resource.resource_name) {
                     Some(meta) => {
                         let log_config =
                             broker.topic_log_config(&meta.configs).unwrap_or_else(|_| broker.config.log.clone());
@@ -135,12 +135,11 @@ fn topic_only(resource_type: i8) -> AdminResult<()> {
     }
 }
 
-pub fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let result = topic_only(resource.resource_type).and_then(|()| {
+pub async fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        {
+            let prepared = topic_only(resource.resource_type).and_then(|()| {
                 let mut overrides = BTreeMap::new();
                 for c in resource.configs {
                     let Some(value) = c.value else {
@@ -148,34 +147,45 @@ pub fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> AlterConf
                     };
                     overrides.insert(c.name, value);
                 }
-                topic_admin::set_topic_configs(ctx.broker, &resource.resource_name, overrides, request.validate_only)
+                Ok(overrides)
             });
+            let result = match prepared {
+                Ok(overrides) => {
+                    topic_admin::set_topic_configs(
+                        ctx.broker,
+                        &resource.resource_name,
+                        overrides,
+                        request.validate_only,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
             let (error_code, error_message) = match result {
                 Ok(()) => (0, None),
                 Err((code, message)) => (code.code(), Some(message)),
             };
-            AlterConfigsResourceResponse {
+            responses.push(AlterConfigsResourceResponse {
                 error_code,
                 error_message,
                 resource_type: resource.resource_type,
                 resource_name: resource.resource_name,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     AlterConfigsResponse { throttle_time_ms: 0, responses }
 }
 
-pub fn incremental_alter(
+pub async fn incremental_alter(
     ctx: RequestContext<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let broker = ctx.broker;
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let result = topic_only(resource.resource_type).and_then(|()| {
-                let meta = broker.topics.get(&resource.resource_name).ok_or_else(|| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        {
+            let prepared = topic_only(resource.resource_type).and_then(|()| {
+                let meta = broker.topic_meta(&resource.resource_name).ok_or_else(|| {
                     (ErrorCode::UnknownTopicOrPartition, format!("topic '{}' does not exist", resource.resource_name))
                 })?;
                 let mut overrides = meta.configs.clone();
@@ -213,19 +223,26 @@ pub fn incremental_alter(
                         other => return Err((ErrorCode::InvalidRequest, format!("unknown config operation {other}"))),
                     }
                 }
-                topic_admin::set_topic_configs(broker, &resource.resource_name, overrides, request.validate_only)
+                Ok(overrides)
             });
+            let result = match prepared {
+                Ok(overrides) => {
+                    topic_admin::set_topic_configs(broker, &resource.resource_name, overrides, request.validate_only)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             let (error_code, error_message) = match result {
                 Ok(()) => (0, None),
                 Err((code, message)) => (code.code(), Some(message)),
             };
-            IncrementalAlterConfigsResourceResponse {
+            responses.push(IncrementalAlterConfigsResourceResponse {
                 error_code,
                 error_message,
                 resource_type: resource.resource_type,
                 resource_name: resource.resource_name,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     IncrementalAlterConfigsResponse { throttle_time_ms: 0, responses }
 }

@@ -14,78 +14,70 @@ const DEFAULT_CONFIG: i8 = 5;
 /// ... and for a topic override.
 const TOPIC_CONFIG: i8 = 1;
 
-pub fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = ctx.broker;
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let configs: Vec<(String, Option<String>)> = t.configs.into_iter().map(|c| (c.name, c.value)).collect();
-            let result = if !t.assignments.is_empty() {
-                if t.num_partitions != -1 || t.replication_factor != -1 {
-                    Err((
-                        ErrorCode::InvalidRequest,
-                        "give either assignments or num_partitions/replication_factor".into(),
-                    ))
-                } else if t.assignments.iter().any(|a| a.broker_ids != vec![broker.config.broker_id]) {
-                    Err((
-                        ErrorCode::InvalidReplicaAssignment,
-                        format!("only broker {} exists", broker.config.broker_id),
-                    ))
-                } else {
-                    topic_admin::create_topic(
-                        broker,
-                        &t.name,
-                        t.assignments.len() as i32,
-                        1,
-                        &configs,
-                        request.validate_only,
-                    )
-                }
+    let wait_ms = request.timeout_ms.max(0) as u64;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for t in request.topics {
+        let configs: Vec<(String, Option<String>)> = t.configs.into_iter().map(|c| (c.name, c.value)).collect();
+        let result = if !t.assignments.is_empty() {
+            if t.num_partitions != -1 || t.replication_factor != -1 {
+                Err((ErrorCode::InvalidRequest, "give either assignments or num_partitions/replication_factor".into()))
             } else {
-                topic_admin::create_topic(
+                topic_admin::create_topic_with_assignment(
                     broker,
                     &t.name,
-                    t.num_partitions,
-                    t.replication_factor,
+                    t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.clone())).collect(),
                     &configs,
                     request.validate_only,
+                    wait_ms,
                 )
-            };
-            match result {
-                Ok(meta) => {
-                    let log_config =
-                        broker.topic_log_config(&meta.configs).unwrap_or_else(|_| broker.config.log.clone());
-                    let configs = topic_admin::topic_config_keys()
-                        .into_iter()
-                        .map(|key| CreateTopicsResponseConfig {
-                            name: key.to_string(),
-                            value: Some(topic_admin::topic_config_value(broker, &log_config, &meta.configs, key)),
-                            read_only: false,
-                            config_source: if meta.configs.contains_key(key) { TOPIC_CONFIG } else { DEFAULT_CONFIG },
-                            is_sensitive: false,
-                        })
-                        .collect();
-                    CreateTopicsResponseTopic {
-                        name: t.name,
-                        topic_id: Uuid(meta.id_bytes()),
-                        num_partitions: meta.partitions,
-                        replication_factor: 1,
-                        configs: Some(configs),
-                        ..Default::default()
-                    }
-                }
-                Err((code, message)) => CreateTopicsResponseTopic {
-                    name: t.name,
-                    error_code: code.code(),
-                    error_message: Some(message),
-                    num_partitions: -1,
-                    replication_factor: -1,
-                    configs: None,
-                    ..Default::default()
-                },
+                .await
             }
-        })
-        .collect();
+        } else {
+            topic_admin::create_topic(
+                broker,
+                &t.name,
+                t.num_partitions,
+                t.replication_factor,
+                &configs,
+                request.validate_only,
+                wait_ms,
+            )
+            .await
+        };
+        topics.push(match result {
+            Ok(meta) => {
+                let log_config = broker.topic_log_config(&meta.configs).unwrap_or_else(|_| broker.config.log.clone());
+                let configs = topic_admin::topic_config_keys()
+                    .into_iter()
+                    .map(|key| CreateTopicsResponseConfig {
+                        name: key.to_string(),
+                        value: Some(topic_admin::topic_config_value(broker, &log_config, &meta.configs, key)),
+                        read_only: false,
+                        config_source: if meta.configs.contains_key(key) { TOPIC_CONFIG } else { DEFAULT_CONFIG },
+                        is_sensitive: false,
+                    })
+                    .collect();
+                CreateTopicsResponseTopic {
+                    name: t.name,
+                    topic_id: Uuid(meta.id_bytes()),
+                    num_partitions: meta.partitions,
+                    replication_factor: meta.replication_factor,
+                    configs: Some(configs),
+                    ..Default::default()
+                }
+            }
+            Err((code, message)) => CreateTopicsResponseTopic {
+                name: t.name,
+                error_code: code.code(),
+                error_message: Some(message),
+                num_partitions: -1,
+                replication_factor: -1,
+                configs: None,
+                ..Default::default()
+            },
+        });
+    }
     CreateTopicsResponse { throttle_time_ms: 0, topics }
 }

@@ -1,20 +1,19 @@
-//! DeleteTopics: remove each topic and its logs.
+//! DeleteTopics: remove each topic; every replica deletes its logs when it sees the change.
 
 use sluice_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, DeleteTopicsResponseTopic};
 
 use super::RequestContext;
 use crate::topic_admin;
 
-pub fn handle(ctx: RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
-    let responses = request
-        .topic_names
-        .into_iter()
-        .map(|name| match topic_admin::delete_topic(ctx.broker, &name) {
+pub async fn handle(ctx: RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut responses = Vec::with_capacity(request.topic_names.len());
+    for name in request.topic_names {
+        responses.push(match topic_admin::delete_topic(ctx.broker, &name).await {
             Ok(()) => DeleteTopicsResponseTopic { name, error_code: 0, error_message: None },
             Err((code, message)) => {
                 DeleteTopicsResponseTopic { name, error_code: code.code(), error_message: Some(message) }
             }
-        })
-        .collect();
+        });
+    }
     DeleteTopicsResponse { throttle_time_ms: 0, responses }
 }

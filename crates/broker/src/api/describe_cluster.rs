@@ -1,4 +1,4 @@
-//! DescribeCluster: the brokers (today, this one), the controller and the cluster id.
+//! DescribeCluster: the live brokers, the controller and the cluster id, from the metadata cache.
 
 use sluice_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse, DescribeClusterResponseBroker};
 
@@ -6,12 +6,15 @@ use super::RequestContext;
 
 pub fn handle(ctx: RequestContext<'_>, _request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = ctx.broker;
-    let (host, port) = super::metadata::advertised(ctx);
+    let (controller, brokers) = super::metadata::live_brokers(ctx);
     DescribeClusterResponse {
         endpoint_type: 1,
         cluster_id: broker.cluster_id.clone(),
-        controller_id: broker.config.broker_id,
-        brokers: vec![DescribeClusterResponseBroker { broker_id: broker.config.broker_id, host, port, rack: None }],
+        controller_id: controller,
+        brokers: brokers
+            .into_iter()
+            .map(|b| DescribeClusterResponseBroker { broker_id: b.node_id, host: b.host, port: b.port, rack: b.rack })
+            .collect(),
         cluster_authorized_operations: i32::MIN,
         ..Default::default()
     }

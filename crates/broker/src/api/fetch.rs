@@ -1,5 +1,8 @@
 //! Fetch: read each partition from its fetch offset, within the per-partition and total byte
-//! limits, below the high watermark for consumers (the log end for followers). When fewer than
+//! limits, below the high watermark for consumers (the log end for followers). Only the
+//! partition's leader answers (NOT_LEADER_OR_FOLLOWER otherwise). A follower's fetch offset is
+//! its log end offset: the leader records it, which moves the high watermark and the ISR
+//! (`ReplicaManager::record_follower_fetch`). When fewer than
 //! `min_bytes` are available the request waits, up to `max_wait_ms`, for appends (long
 //! polling). Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
 //! clients to send full fetches.
@@ -58,7 +61,7 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
                 partitions.push(out);
                 continue;
             };
-            if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
+            if let Err(code) = partition.check_leader(p.current_leader_epoch) {
                 out.error_code = code.code();
                 partitions.push(out);
                 continue;
@@ -67,8 +70,11 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
             // KIP-74: the first partition with data may exceed the limits by one batch, so a
             // consumer can always make progress.
             let read = partition.read(p.fetch_offset, limit, for_follower, total == 0);
+            if for_follower && read.error == ErrorCode::None {
+                rm.record_follower_fetch(&partition, request.replica_id, p.fetch_offset);
+            }
             out.error_code = read.error.code();
-            out.high_watermark = read.high_watermark;
+            out.high_watermark = partition.high_watermark();
             out.last_stable_offset = read.high_watermark;
             out.log_start_offset = read.log_start_offset;
             out.aborted_transactions = Some(Vec::new());

@@ -7,6 +7,15 @@ use crate::group::state::JoinRequest;
 
 pub async fn handle(ctx: RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+        return JoinGroupResponse {
+            error_code: code.code(),
+            generation_id: -1,
+            member_id: request.member_id,
+            protocol_name: if version >= 7 { None } else { Some(String::new()) },
+            ..Default::default()
+        };
+    }
     let result = ctx
         .broker
         .groups

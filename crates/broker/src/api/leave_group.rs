@@ -6,6 +6,9 @@ use super::RequestContext;
 
 pub fn handle(ctx: RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let groups = &ctx.broker.groups;
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+        return LeaveGroupResponse { throttle_time_ms: 0, error_code: code.code(), members: Vec::new() };
+    }
     if ctx.version() < 3 {
         let code = groups.with_groups(|g, now| g.leave(now, &request.group_id, &request.member_id, None));
         return LeaveGroupResponse { throttle_time_ms: 0, error_code: code.code(), members: Vec::new() };

@@ -33,11 +33,16 @@ pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffse
                         out.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return out;
                     };
+                    if !for_follower && let Err(code) = partition.check_leader(p.current_leader_epoch) {
+                        out.error_code = code.code();
+                        return out;
+                    }
+                    let leader_epoch = partition.leader_epoch();
                     let log = partition.log.read();
                     let bound = if for_follower { log.log_end_offset() } else { log.high_watermark() };
                     if p.timestamp == LATEST_TIMESTAMP {
                         out.offset = bound;
-                        out.leader_epoch = partition.leader_epoch;
+                        out.leader_epoch = leader_epoch;
                         return out;
                     }
                     match log.fetch_offset_by_timestamp(p.timestamp) {

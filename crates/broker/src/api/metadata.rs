@@ -1,15 +1,19 @@
-//! Metadata: brokers, controller, cluster id, and per topic its id and partitions (leader,
-//! leader epoch, replicas, ISR). Unknown topics are created when both the request and
-//! `auto.create.topics.enable` allow it.
+//! Metadata: the live brokers (at their address on the listener the request came in on), the
+//! controller, the cluster id, and per topic its id and partitions (leader, leader epoch,
+//! replicas, ISR, offline replicas), all from the metadata cache. Unknown topics are created
+//! when both the request and `auto.create.topics.enable` allow it.
 
 use sluice_protocol::codec::Uuid;
 use sluice_protocol::messages::{
     MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::error::ErrorCode;
+
+/// How long Metadata's auto-creation waits for the new topic's leaders before answering
+/// (clients retry LEADER_NOT_AVAILABLE after that).
+const AUTO_CREATE_WAIT_MS: u64 = 3_000;
 
 /// The advertised address of the listener the request came in on.
 pub fn advertised(ctx: RequestContext<'_>) -> (String, i32) {
@@ -22,10 +26,31 @@ pub fn advertised(ctx: RequestContext<'_>) -> (String, i32) {
     (host, i32::from(port))
 }
 
-pub fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
+/// The controller id (-1: none) and the live brokers, each at its endpoint for the listener
+/// the request came in on.
+pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker>) {
+    let (controller, mut brokers) = ctx.broker.link.cache.read(|v| {
+        let brokers = v
+            .brokers
+            .iter()
+            .filter_map(|(&id, reg)| {
+                let (host, port) = reg.endpoint(ctx.listener).or_else(|| Some((reg.host.clone(), reg.port)))?;
+                Some(MetadataResponseBroker { node_id: id, host, port, rack: reg.rack.clone() })
+            })
+            .collect::<Vec<_>>();
+        (v.controller.unwrap_or(-1), brokers)
+    });
+    // This broker answers even before its own registration shows up in the cache.
+    let me = ctx.broker.config.broker_id;
+    if !brokers.iter().any(|b| b.node_id == me) {
+        let (host, port) = advertised(ctx);
+        brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: ctx.broker.config.rack.clone() });
+    }
+    (controller, brokers)
+}
+
+pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let broker = ctx.broker;
-    let id = broker.config.broker_id;
-    let (host, port) = advertised(ctx);
     // v0: an empty list means every topic; v1+: null means every topic.
     let wanted: Option<Vec<String>> = match request.topics {
         Some(topics) if !(ctx.version() == 0 && topics.is_empty()) => {
@@ -37,64 +62,73 @@ pub fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> MetadataResp
         broker.config.auto_create_topics_enable && (ctx.version() < 4 || request.allow_auto_topic_creation);
     let names: Vec<String> = match &wanted {
         Some(names) => names.clone(),
-        None => broker.topics.all().keys().cloned().collect(),
+        None => broker.topic_names(),
     };
-    let mut topics = Vec::with_capacity(names.len());
-    for name in names {
-        let mut meta = broker.topics.get(&name);
-        if meta.is_none() && auto_create {
-            match crate::topic_admin::create_topic(broker, &name, -1, -1, &[], false) {
-                Ok(created) => meta = Some(created),
-                Err((code, message)) => {
-                    tracing::debug!(topic = %name, error = code.name(), %message, "auto-create failed");
-                }
-            }
+    for name in &names {
+        if auto_create
+            && broker.topic_meta(name).is_none()
+            && let Err((code, message)) =
+                crate::topic_admin::create_topic(broker, name, -1, -1, &[], false, AUTO_CREATE_WAIT_MS).await
+        {
+            tracing::debug!(topic = %name, error = code.name(), %message, "auto-create failed");
         }
-        let Some(meta) = meta else {
-            let code = if sluice_storage::topic_partition::is_valid_topic_name(&name) {
-                ErrorCode::UnknownTopicOrPartition
-            } else {
-                ErrorCode::InvalidTopicException
-            };
-            topics.push(MetadataResponseTopic {
-                error_code: code.code(),
-                name: Some(name),
-                topic_authorized_operations: i32::MIN,
-                ..Default::default()
-            });
-            continue;
-        };
-        let partitions = (0..meta.partitions)
-            .map(|p| {
-                let tp = TopicPartition::new(name.clone(), p);
-                let (error, leader, epoch) = match broker.replica_manager.partition(&tp) {
-                    Some(partition) => (ErrorCode::None, id, partition.leader_epoch),
-                    None => (ErrorCode::LeaderNotAvailable, -1, -1),
+    }
+    let (controller_id, brokers) = live_brokers(ctx);
+    let topics = broker.link.cache.read(|view| {
+        names
+            .into_iter()
+            .map(|name| {
+                let Some(topic) = view.topics.get(&name) else {
+                    let code = if sluice_storage::topic_partition::is_valid_topic_name(&name) {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else {
+                        ErrorCode::InvalidTopicException
+                    };
+                    return MetadataResponseTopic {
+                        error_code: code.code(),
+                        name: Some(name),
+                        topic_authorized_operations: i32::MIN,
+                        ..Default::default()
+                    };
                 };
-                MetadataResponsePartition {
-                    error_code: error.code(),
-                    partition_index: p,
-                    leader_id: leader,
-                    leader_epoch: epoch,
-                    replica_nodes: vec![id],
-                    isr_nodes: vec![id],
-                    offline_replicas: Vec::new(),
+                let partitions = topic
+                    .assignment
+                    .iter()
+                    .map(|(&p, replicas)| {
+                        let offline: Vec<i32> = replicas.iter().copied().filter(|r| !view.is_live(*r)).collect();
+                        let (error, leader, epoch, isr) = match topic.states.get(&p) {
+                            Some(s) if s.state.leader >= 0 && view.is_live(s.state.leader) => {
+                                (ErrorCode::None, s.state.leader, s.state.leader_epoch, s.state.isr.clone())
+                            }
+                            Some(s) => (ErrorCode::LeaderNotAvailable, -1, s.state.leader_epoch, s.state.isr.clone()),
+                            None => (ErrorCode::LeaderNotAvailable, -1, -1, Vec::new()),
+                        };
+                        MetadataResponsePartition {
+                            error_code: error.code(),
+                            partition_index: p,
+                            leader_id: leader,
+                            leader_epoch: epoch,
+                            replica_nodes: replicas.clone(),
+                            isr_nodes: isr,
+                            offline_replicas: offline,
+                        }
+                    })
+                    .collect();
+                MetadataResponseTopic {
+                    error_code: ErrorCode::None.code(),
+                    is_internal: name.starts_with("__"),
+                    name: Some(name),
+                    topic_id: Uuid(topic.id),
+                    partitions,
+                    topic_authorized_operations: i32::MIN,
                 }
             })
-            .collect();
-        topics.push(MetadataResponseTopic {
-            error_code: ErrorCode::None.code(),
-            is_internal: name.starts_with("__"),
-            name: Some(name),
-            topic_id: Uuid(meta.id_bytes()),
-            partitions,
-            topic_authorized_operations: i32::MIN,
-        });
-    }
+            .collect()
+    });
     MetadataResponse {
-        brokers: vec![MetadataResponseBroker { node_id: id, host, port, rack: None }],
+        brokers,
         cluster_id: Some(broker.cluster_id.clone()),
-        controller_id: id,
+        controller_id,
         topics,
         cluster_authorized_operations: i32::MIN,
         ..Default::default()

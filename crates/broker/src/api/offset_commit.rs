@@ -22,7 +22,11 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
             ));
         }
     }
+    let coordinator = offsets_log::check_coordinator(ctx.broker, &request.group_id);
     let (mut code, now) = ctx.broker.groups.with_groups(|g, now| {
+        if let Err(code) = coordinator {
+            return (code, now);
+        }
         let code = g.commit_offsets(
             now,
             &request.group_id,
@@ -55,8 +59,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
                 .map(|p| {
                     let known = ctx
                         .broker
-                        .topics
-                        .get(&t.name)
+                        .topic_meta(&t.name)
                         .is_some_and(|m| p.partition_index >= 0 && p.partition_index < m.partitions);
                     let error =
                         if code == ErrorCode::None && !known { ErrorCode::UnknownTopicOrPartition } else { code };

@@ -59,10 +59,23 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFet
                             .collect(),
                     })
                     .collect();
-                OffsetFetchResponseGroup { group_id: g.group_id, topics, error_code: 0 }
+                let error_code = match crate::group::offsets_log::check_coordinator(ctx.broker, &g.group_id) {
+                    Ok(()) => 0,
+                    Err(code) => {
+                        return OffsetFetchResponseGroup {
+                            group_id: g.group_id,
+                            topics: Vec::new(),
+                            error_code: code.code(),
+                        };
+                    }
+                };
+                OffsetFetchResponseGroup { group_id: g.group_id, topics, error_code }
             })
             .collect();
         return OffsetFetchResponse { groups, ..Default::default() };
+    }
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+        return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
     }
     let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
     let topics = lookup(ctx, &request.group_id, wanted)

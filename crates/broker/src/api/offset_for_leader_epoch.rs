@@ -30,7 +30,7 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> 
                         out.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return out;
                     };
-                    if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
+                    if let Err(code) = partition.check_leader(p.current_leader_epoch) {
                         out.error_code = code.code();
                         return out;
                     }

@@ -113,7 +113,7 @@ fn encode_group_value(s: &GroupSnapshot) -> Vec<u8> {
 
 /// Writes a group's metadata (None: a tombstone for a deleted group).
 pub async fn append_group(broker: &Broker, group: &str, snapshot: Option<&GroupSnapshot>) -> Result<(), ErrorCode> {
-    ensure_topic(broker)?;
+    ensure_topic(broker).await?;
     let now = snapshot.map_or(0, |s| s.state_timestamp_ms);
     let mut builder = RecordBatchBuilder::new(now);
     builder.append(now, Some(&encode_group_key(group)), snapshot.map(encode_group_value).as_deref(), &[]);
@@ -178,21 +178,101 @@ fn encode_value(c: &CommittedOffset) -> Vec<u8> {
     buf.to_vec()
 }
 
-/// Creates `__consumer_offsets` if it does not exist yet.
-pub fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
-    if broker.topics.get(OFFSETS_TOPIC).is_some() {
+/// Creates `__consumer_offsets` if it does not exist yet, with `offsets.topic.replication.factor`
+/// replicas, or as many as there are live brokers when fewer (so a single node works without
+/// setting it; Kafka would refuse until enough brokers are up).
+pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
+    if broker.topic_meta(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
     let configs = [
         ("cleanup.policy".to_string(), Some("compact".to_string())),
         ("segment.bytes".to_string(), Some(OFFSETS_TOPIC_SEGMENT_BYTES.to_string())),
     ];
-    match crate::topic_admin::create_topic(broker, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, 1, &configs, false) {
+    let live = broker.link.cache.read(|v| v.brokers.len()).max(1);
+    let rf = broker.config.replication.offsets_topic_replication_factor.min(live as i16);
+    match crate::topic_admin::create_topic(broker, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, rf, &configs, false, 10_000)
+        .await
+    {
         Ok(_) | Err((ErrorCode::TopicAlreadyExists, _)) => Ok(()),
         Err((code, message)) => {
             tracing::error!(error = code.name(), %message, "cannot create __consumer_offsets");
             Err(ErrorCode::CoordinatorNotAvailable)
         }
+    }
+}
+
+/// Waits (up to `wait_ms`) until the group's `__consumer_offsets` partition has a live leader
+/// (which, when it is this broker, has taken the role); returns it.
+pub async fn wait_for_coordinator(broker: &Broker, group: &str, wait_ms: u64) -> Option<i32> {
+    let p = partition_for(group);
+    let me = broker.config.broker_id;
+    let found = || {
+        let leader = broker.link.cache.read(|v| v.leader(OFFSETS_TOPIC, p))?;
+        let ready = leader != me
+            || broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)).is_some_and(|p| p.is_leader());
+        ready.then_some(leader)
+    };
+    let mut changes = broker.link.cache.subscribe();
+    let mut roles = broker.replica_manager.appends();
+    tokio::time::timeout(std::time::Duration::from_millis(wait_ms), async {
+        loop {
+            if let Some(l) = found() {
+                return Some(l);
+            }
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return None },
+                r = roles.changed() => if r.is_err() { return None },
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets` partition.
+pub fn check_coordinator(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+    match broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, partition_for(group))) {
+        Some(p) if p.is_leader() => Ok(()),
+        _ => Err(ErrorCode::NotCoordinator),
+    }
+}
+
+/// Loads or unloads the groups of an `__consumer_offsets` partition as this broker gains or
+/// loses its leadership (Kafka's `onElection` / `onResignation`).
+pub async fn on_leadership(broker: &Broker, tp: &TopicPartition, leader: bool) {
+    if tp.topic != OFFSETS_TOPIC {
+        return;
+    }
+    let p = tp.partition;
+    if !leader {
+        let gone = broker.groups.with_groups(|g, _| g.unload(|group| partition_for(group) == p));
+        if gone > 0 {
+            tracing::info!(partition = p, groups = gone, "unloaded groups: no longer their coordinator");
+        }
+        return;
+    }
+    let entries = load_partition(broker, p);
+    let now = broker.groups.now_ms();
+    let count = entries.len();
+    broker.groups.with_groups(|g, _| {
+        // Groups already live here (requests may arrive as soon as the role is taken, before
+        // this replay) are newer than the log; everything else comes from it.
+        let live: std::collections::HashSet<String> =
+            g.groups().filter(|x| partition_for(&x.group_id) == p).map(|x| x.group_id.clone()).collect();
+        for entry in entries {
+            match entry {
+                Entry::Offset { group, tp, committed } if !live.contains(&group) => {
+                    g.load_offset(&group, tp, committed)
+                }
+                Entry::Group { group, snapshot } if !live.contains(&group) => g.load_group(&group, snapshot, now),
+                _ => {}
+            }
+        }
+    });
+    if count > 0 {
+        tracing::info!(partition = p, records = count, "loaded groups: now their coordinator");
     }
 }
 
@@ -206,7 +286,7 @@ pub async fn append(
     if entries.is_empty() {
         return Ok(());
     }
-    ensure_topic(broker)?;
+    ensure_topic(broker).await?;
     let now = entries.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.commit_timestamp_ms)).max().unwrap_or(0);
     let mut builder = RecordBatchBuilder::new(now);
     for ((topic, partition), committed) in entries {
@@ -220,31 +300,28 @@ pub async fn append(
     if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
 }
 
-/// Reads every record of `__consumer_offsets`, in log order, for replay at startup.
-pub fn load(broker: &Broker) -> Vec<Entry> {
+/// Reads every record of one `__consumer_offsets` partition, in log order, for replay.
+pub fn load_partition(broker: &Broker, p: i32) -> Vec<Entry> {
     let mut out = Vec::new();
-    let Some(meta) = broker.topics.get(OFFSETS_TOPIC) else { return out };
-    for p in 0..meta.partitions {
-        let Some(partition) = broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)) else {
-            continue;
-        };
-        let log = partition.log.read();
-        let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
-        while offset < end {
-            let Ok(data) = log.read(offset, 8 << 20, end, true) else { break };
-            if data.records.is_empty() {
-                break;
-            }
-            for batch in RecordBatches::new(data.records.clone()).flatten() {
-                let Ok(records) = batch.records() else { continue };
-                for record in records.flatten() {
-                    if let Some(entry) = decode(record.key, record.value) {
-                        out.push(entry);
-                    }
+    let Some(partition) = broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)) else {
+        return out;
+    };
+    let log = partition.log.read();
+    let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
+    while offset < end {
+        let Ok(data) = log.read(offset, 8 << 20, end, true) else { break };
+        if data.records.is_empty() {
+            break;
+        }
+        for batch in RecordBatches::new(data.records.clone()).flatten() {
+            let Ok(records) = batch.records() else { continue };
+            for record in records.flatten() {
+                if let Some(entry) = decode(record.key, record.value) {
+                    out.push(entry);
                 }
             }
-            offset = data.next_offset;
         }
+        offset = data.next_offset;
     }
     out
 }

@@ -298,6 +298,14 @@ impl Groups {
         self.groups.get(group_id)
     }
 
+    /// Forgets the groups `owned` selects (their `__consumer_offsets` partition moved to
+    /// another coordinator); returns how many went.
+    pub fn unload(&mut self, owned: impl Fn(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, _| !owned(id));
+        before - self.groups.len()
+    }
+
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.groups.values()
     }

@@ -1,0 +1,106 @@
+//! The metadata cache: every broker's picture of the cluster (live brokers, the controller,
+//! topics with their assignment, configs and partition states), fed by keeper watches (Kafka's
+//! `MetadataCache`, which the ZooKeeper-era controller filled with UpdateMetadata requests;
+//! here each broker follows the znodes itself).
+//!
+//! Readers take a short read lock and copy what they need; the link applies changes under the
+//! write lock and then bumps a version on a `watch` channel, which the replica manager and the
+//! controller wait on.
+
+use std::collections::BTreeMap;
+
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use super::znodes::{BrokerRegistration, PartitionState};
+
+/// A partition's state and the znode version it was read at (for compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedState {
+    pub state: PartitionState,
+    pub zk_version: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicView {
+    pub id: [u8; 16],
+    /// Replicas per partition; the first is the preferred leader.
+    pub assignment: BTreeMap<i32, Vec<i32>>,
+    /// A reassignment in progress: replicas being added and removed per partition.
+    pub adding: BTreeMap<i32, Vec<i32>>,
+    pub removing: BTreeMap<i32, Vec<i32>>,
+    /// The `/brokers/topics/<topic>` znode version.
+    pub zk_version: i32,
+    /// Topic config overrides (`/config/topics/<topic>`).
+    pub configs: BTreeMap<String, String>,
+    pub states: BTreeMap<i32, VersionedState>,
+}
+
+impl TopicView {
+    pub fn partition_count(&self) -> i32 {
+        self.assignment.len() as i32
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    /// Whether a full read of the cluster's znodes has completed (before that, absence of a
+    /// topic means nothing).
+    pub synced: bool,
+    pub controller: Option<i32>,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<String, TopicView>,
+}
+
+impl ClusterView {
+    pub fn is_live(&self, broker: i32) -> bool {
+        self.brokers.contains_key(&broker)
+    }
+
+    pub fn state(&self, topic: &str, partition: i32) -> Option<&VersionedState> {
+        self.topics.get(topic)?.states.get(&partition)
+    }
+
+    pub fn replicas(&self, topic: &str, partition: i32) -> Option<&Vec<i32>> {
+        self.topics.get(topic)?.assignment.get(&partition)
+    }
+
+    /// The leader of a partition, if it has one that is alive.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let s = self.state(topic, partition)?;
+        (s.state.leader >= 0 && self.is_live(s.state.leader)).then_some(s.state.leader)
+    }
+}
+
+#[derive(Debug)]
+pub struct MetadataCache {
+    view: RwLock<ClusterView>,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for MetadataCache {
+    fn default() -> Self {
+        MetadataCache { view: RwLock::new(ClusterView::default()), changes: watch::channel(0).0 }
+    }
+}
+
+impl MetadataCache {
+    pub fn read<T>(&self, f: impl FnOnce(&ClusterView) -> T) -> T {
+        f(&self.view.read())
+    }
+
+    pub fn snapshot(&self) -> ClusterView {
+        self.view.read().clone()
+    }
+
+    /// Changes the view and tells the waiters.
+    pub fn update(&self, f: impl FnOnce(&mut ClusterView)) {
+        f(&mut self.view.write());
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes after every update.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}

@@ -1,0 +1,339 @@
+//! The controller (Kafka's `KafkaController`, ZooKeeper era): one broker at a time, elected by
+//! creating the ephemeral `/controller`, fenced by `/controller_epoch`.
+//!
+//! On winning, it bumps `/controller_epoch` with compare-and-set; every partition state it
+//! writes afterwards is a `multi` that checks the epoch znode's version, so a deposed
+//! controller (one whose session expired while it was paused) cannot overwrite the state its
+//! successor wrote. Partition states themselves are written with compare-and-set on their own
+//! znode version, so the controller and a leader changing its ISR never overwrite each other.
+//!
+//! Its work is reconciliation, re-run on every change of the metadata cache:
+//! - a partition with no state gets one: the first live replica (in assignment order, so the
+//!   preferred replica when alive) leads, the live replicas form the ISR, leader epoch 0;
+//! - a partition whose leader died gets a new one from the live ISR, in assignment order, with
+//!   the leader epoch bumped; with no live ISR member it goes offline (leader -1, ISR kept)
+//!   unless `unclean.leader.election.enable` lets a live out-of-sync replica lead;
+//! - dead followers leave the ISR (without a new leader epoch);
+//! - every `leader.imbalance.check.interval.seconds`, with `auto.leader.rebalance.enable`,
+//!   leadership goes back to the preferred replica where it is alive and in the ISR.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_keeper::{CreateMode, MultiOp, ZkClient, ZkError};
+
+use super::cache::{ClusterView, VersionedState};
+use super::znodes::{ControllerZnode, PartitionState};
+use crate::broker::Broker;
+
+/// How often the controller re-checks even without a change (to retry failed writes).
+const RECONCILE_INTERVAL_MS: u64 = 1_000;
+
+/// Runs for the life of the broker: campaigns whenever there is no controller.
+pub async fn run(broker: Arc<Broker>) {
+    let link = broker.link.clone();
+    let me = broker.config.broker_id;
+    let mut sessions = link.session_epoch();
+    let mut changes = link.cache.subscribe();
+    loop {
+        if *sessions.borrow_and_update() == 0 {
+            let _ = sessions.changed().await;
+            continue;
+        }
+        let Ok(client) = link.client() else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        match campaign(&broker, &client).await {
+            Ok(Some((epoch, epoch_version))) => {
+                tracing::info!(broker_id = me, controller_epoch = epoch, "elected controller");
+                let outcome = act(&broker, &client, epoch, epoch_version, &mut sessions).await;
+                tracing::info!(broker_id = me, controller_epoch = epoch, reason = %outcome, "no longer the controller");
+            }
+            Ok(None) => {
+                // Someone else controls; campaign again when /controller goes or our session changes.
+                changes.borrow_and_update();
+                let gone = link.cache.read(|v| v.controller.is_none());
+                if !gone {
+                    tokio::select! {
+                        _ = changes.changed() => {}
+                        _ = sessions.changed() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(RECONCILE_INTERVAL_MS)) => {}
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "controller election failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Tries to become controller; on success returns the new controller epoch and the version of
+/// the `/controller_epoch` znode that holds it.
+async fn campaign(broker: &Broker, client: &ZkClient) -> Result<Option<(i32, i32)>, ZkError> {
+    let paths = &broker.link.paths;
+    let now = broker.replica_manager.now_ms();
+    let body = serde_json::to_vec(&ControllerZnode {
+        version: 1,
+        brokerid: broker.config.broker_id,
+        timestamp: now.to_string(),
+    })
+    .expect("serializing a small struct");
+    match client.create(&paths.controller(), &body, CreateMode::Ephemeral).await {
+        Ok(_) => {}
+        Err(ZkError::NodeExists) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    loop {
+        match client.get_data(&paths.controller_epoch()).await {
+            Ok((data, stat)) => {
+                let current: i32 = std::str::from_utf8(&data).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+                let next = current + 1;
+                match client.set_data(&paths.controller_epoch(), next.to_string().as_bytes(), stat.version).await {
+                    Ok(stat) => return Ok(Some((next, stat.version))),
+                    Err(ZkError::BadVersion) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(ZkError::NoNode) => {
+                match client.create(&paths.controller_epoch(), b"1", CreateMode::Persistent).await {
+                    Ok(_) => return Ok(Some((1, 0))),
+                    Err(ZkError::NodeExists) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Acts as controller until the role is lost; returns why.
+async fn act(
+    broker: &Arc<Broker>,
+    client: &ZkClient,
+    epoch: i32,
+    epoch_version: i32,
+    sessions: &mut tokio::sync::watch::Receiver<u64>,
+) -> String {
+    let link = &broker.link;
+    let me = broker.config.broker_id;
+    let cfg = &broker.config.replication;
+    let mut changes = link.cache.subscribe();
+    let mut rebalance = tokio::time::interval(Duration::from_millis(cfg.leader_imbalance_check_interval_ms));
+    rebalance.tick().await;
+    let mut rebalance_due = false;
+    let started = tokio::time::Instant::now();
+    let session = *sessions.borrow_and_update();
+    loop {
+        if *sessions.borrow() != session {
+            return "the keeper session ended".into();
+        }
+        let view = link.cache.snapshot();
+        match view.controller {
+            Some(id) if id != me => return format!("broker {id} holds /controller"),
+            None if started.elapsed() > Duration::from_millis(broker.config.keeper_session_timeout_ms) => {
+                return "/controller is gone".into();
+            }
+            _ => {}
+        }
+        let ctx = Ctx { broker, client, epoch, epoch_version };
+        match reconcile(&ctx, &view, rebalance_due && cfg.auto_leader_rebalance).await {
+            Ok(()) => rebalance_due = false,
+            Err(Lost) => return "a newer controller epoch exists".into(),
+        }
+        changes.borrow_and_update();
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = sessions.changed() => {}
+            _ = rebalance.tick() => rebalance_due = true,
+            _ = tokio::time::sleep(Duration::from_millis(RECONCILE_INTERVAL_MS)) => {}
+        }
+    }
+}
+
+struct Ctx<'a> {
+    broker: &'a Arc<Broker>,
+    client: &'a ZkClient,
+    epoch: i32,
+    epoch_version: i32,
+}
+
+/// This controller has been superseded.
+#[derive(Debug)]
+struct Lost;
+
+impl Ctx<'_> {
+    /// Writes a partition state, fenced by the controller epoch; `None` creates it.
+    async fn write(&self, topic: &str, p: i32, state: &PartitionState, version: Option<i32>) -> Result<(), Lost> {
+        let paths = &self.broker.link.paths;
+        let data = Bytes::from(serde_json::to_vec(state).expect("serializing a small struct"));
+        let path = paths.partition_state(topic, p);
+        let op = match version {
+            Some(version) => MultiOp::SetData { path, data, version },
+            None => {
+                for parent in [paths.partitions(topic), paths.partition(topic, p)] {
+                    if let Err(e) = super::link::ensure_node(self.client, &parent, b"").await {
+                        tracing::debug!(%topic, partition = p, error = %e, "creating partition parents failed");
+                        return Ok(());
+                    }
+                }
+                MultiOp::Create { path, data, mode: CreateMode::Persistent }
+            }
+        };
+        let ops = [MultiOp::Check { path: paths.controller_epoch(), version: self.epoch_version }, op];
+        match self.client.multi(&ops).await {
+            Ok(_) => {
+                tracing::info!(%topic, partition = p, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition state written");
+                Ok(())
+            }
+            Err(ZkError::BadVersion) => {
+                // Either the state moved on (the next view settles it) or the epoch did.
+                match self.client.get_data(&paths.controller_epoch()).await {
+                    Ok((_, stat)) if stat.version != self.epoch_version => Err(Lost),
+                    _ => Ok(()),
+                }
+            }
+            Err(e) => {
+                tracing::debug!(%topic, partition = p, error = %e, "writing partition state failed; will retry");
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result<(), Lost> {
+    let unclean = ctx.broker.config.replication.unclean_leader_election;
+    for (name, topic) in &view.topics {
+        let unclean = topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(unclean, |v| v.trim().eq_ignore_ascii_case("true"));
+        for (&p, replicas) in &topic.assignment {
+            let mut all = replicas.clone();
+            if let Some(adding) = topic.adding.get(&p) {
+                all.extend(adding.iter().filter(|r| !replicas.contains(r)));
+            }
+            let live: Vec<i32> = all.iter().copied().filter(|r| view.is_live(*r)).collect();
+            match topic.states.get(&p) {
+                None => {
+                    if live.is_empty() {
+                        continue;
+                    }
+                    let state = PartitionState {
+                        version: 1,
+                        leader: live[0],
+                        leader_epoch: 0,
+                        isr: live.clone(),
+                        controller_epoch: ctx.epoch,
+                    };
+                    ctx.write(name, p, &state, None).await?;
+                }
+                Some(vs) => {
+                    if let Some(next) = decide(vs, &all, &live, unclean, rebalance, ctx.epoch) {
+                        ctx.write(name, p, &next, Some(vs.zk_version)).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The state a partition should move to, if any (pure, for tests).
+fn decide(
+    vs: &VersionedState,
+    replicas: &[i32],
+    live: &[i32],
+    unclean: bool,
+    rebalance: bool,
+    controller_epoch: i32,
+) -> Option<PartitionState> {
+    let s = &vs.state;
+    let is_live = |r: &i32| live.contains(r);
+    let live_isr: Vec<i32> = s.isr.iter().copied().filter(is_live).collect();
+    let next = |leader: i32, leader_epoch: i32, isr: Vec<i32>| PartitionState {
+        version: 1,
+        leader,
+        leader_epoch,
+        isr,
+        controller_epoch,
+    };
+    let leader_ok = s.leader >= 0 && is_live(&s.leader) && replicas.contains(&s.leader);
+    if !leader_ok {
+        if let Some(&leader) = replicas.iter().find(|r| live_isr.contains(r)) {
+            return Some(next(leader, s.leader_epoch + 1, live_isr));
+        }
+        if unclean && let Some(&leader) = replicas.iter().find(|r| is_live(r)) {
+            tracing::warn!(leader, isr = ?s.isr, "unclean leader election: records acknowledged by the old ISR may be lost");
+            return Some(next(leader, s.leader_epoch + 1, vec![leader]));
+        }
+        if s.leader != -1 {
+            // Offline: no leader until an ISR member returns; the ISR is kept so it can.
+            return Some(next(-1, s.leader_epoch + 1, s.isr.clone()));
+        }
+        return None;
+    }
+    if live_isr != s.isr {
+        return Some(next(s.leader, s.leader_epoch, live_isr));
+    }
+    let preferred = replicas[0];
+    if rebalance && preferred != s.leader && is_live(&preferred) && s.isr.contains(&preferred) {
+        return Some(next(preferred, s.leader_epoch + 1, s.isr.clone()));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vs(leader: i32, epoch: i32, isr: &[i32]) -> VersionedState {
+        VersionedState {
+            state: PartitionState { version: 1, leader, leader_epoch: epoch, isr: isr.to_vec(), controller_epoch: 1 },
+            zk_version: 3,
+        }
+    }
+
+    #[test]
+    fn a_dead_leader_is_replaced_from_the_isr_in_assignment_order() {
+        let next = decide(&vs(1, 4, &[1, 3, 2]), &[1, 2, 3], &[2, 3], false, false, 2).expect("elects");
+        assert_eq!((next.leader, next.leader_epoch, next.isr.clone(), next.controller_epoch), (2, 5, vec![3, 2], 2));
+    }
+
+    #[test]
+    fn no_live_isr_member_means_offline_unless_unclean() {
+        let next = decide(&vs(1, 4, &[1]), &[1, 2, 3], &[2, 3], false, false, 1).expect("goes offline");
+        assert_eq!((next.leader, next.isr.clone()), (-1, vec![1]));
+        assert_eq!(decide(&next_vs(&next), &[1, 2, 3], &[2, 3], false, false, 1), None, "stays offline quietly");
+        let next = decide(&vs(1, 4, &[1]), &[1, 2, 3], &[2, 3], true, false, 1).expect("unclean");
+        assert_eq!((next.leader, next.isr), (2, vec![2]));
+        let back = decide(&vs(-1, 5, &[1]), &[1, 2, 3], &[1, 2, 3], false, false, 1).expect("the ISR member returns");
+        assert_eq!((back.leader, back.leader_epoch), (1, 6));
+    }
+
+    fn next_vs(s: &PartitionState) -> VersionedState {
+        VersionedState { state: s.clone(), zk_version: 4 }
+    }
+
+    #[test]
+    fn dead_followers_leave_the_isr_without_a_new_epoch() {
+        let next = decide(&vs(1, 4, &[1, 2, 3]), &[1, 2, 3], &[1, 2], false, false, 1).expect("shrinks");
+        assert_eq!((next.leader, next.leader_epoch, next.isr), (1, 4, vec![1, 2]));
+        assert_eq!(
+            decide(&vs(1, 4, &[1, 2]), &[1, 2, 3], &[1, 2, 3], false, false, 1),
+            None,
+            "rejoining is the leader's call"
+        );
+    }
+
+    #[test]
+    fn rebalance_moves_leadership_back_to_the_preferred_replica() {
+        assert_eq!(decide(&vs(2, 4, &[2, 1]), &[1, 2], &[1, 2], false, false, 1), None);
+        let next = decide(&vs(2, 4, &[2, 1]), &[1, 2], &[1, 2], false, true, 1).expect("rebalances");
+        assert_eq!((next.leader, next.leader_epoch), (1, 5));
+        assert_eq!(decide(&vs(2, 4, &[2]), &[1, 2], &[1, 2], false, true, 1), None, "not while out of sync");
+    }
+}

@@ -1,0 +1,406 @@
+//! The broker's link to keeper (or to Apache ZooKeeper): one session at a time, the broker's
+//! ephemeral registration under it, and the metadata cache kept current by persistent recursive
+//! watches (ZooKeeper 3.6+ `addWatch`) on `/brokers`, `/controller` and `/config/topics`.
+//!
+//! Lifecycle of a session: connect; register `/brokers/ids/<id>` (waiting out the previous
+//! incarnation's ephemeral node after a crash, as Kafka does); add the watches; read everything
+//! (a full sync); then apply each event by re-reading the znode it names. A reconnection within
+//! the same session syncs fully again, because persistent watches do not replay what happened
+//! while disconnected. An expired session starts the whole cycle again with a new one and bumps
+//! `session_epoch`, on which the controller re-runs its election.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use sluice_keeper::{CreateMode, EventType, NodeEvent, SessionState, ZkClient, ZkError};
+use tokio::sync::{mpsc, watch};
+
+use super::cache::{ClusterView, MetadataCache, TopicView, VersionedState};
+use super::znodes::{
+    BrokerRegistration, ClusterIdZnode, ControllerZnode, PartitionState, Paths, TopicAssignment, TopicConfigZnode,
+    Znode, decode_topic_id,
+};
+
+/// Pause between attempts to reach keeper or to register.
+const RETRY_BACKOFF_MS: u64 = 200;
+
+#[derive(Debug)]
+pub struct KeeperLink {
+    pub paths: Paths,
+    servers: String,
+    session_timeout: Duration,
+    client: RwLock<Option<ZkClient>>,
+    pub cache: Arc<MetadataCache>,
+    /// Bumped each time a new session has registered this broker.
+    session_epoch: watch::Sender<u64>,
+    broker_id: i32,
+}
+
+type Result<T> = std::result::Result<T, ZkError>;
+
+impl KeeperLink {
+    /// `connect` is `host:port,...[/chroot]`.
+    pub fn new(connect: &str, session_timeout: Duration, broker_id: i32) -> Arc<KeeperLink> {
+        let (servers, chroot) = crate::config::split_chroot(connect);
+        Arc::new(KeeperLink {
+            paths: Paths::new(chroot),
+            servers: servers.to_string(),
+            session_timeout,
+            client: RwLock::new(None),
+            cache: Arc::new(MetadataCache::default()),
+            session_epoch: watch::channel(0).0,
+            broker_id,
+        })
+    }
+
+    /// The current session, for writes. Errors with `ConnectionLoss` between sessions.
+    pub fn client(&self) -> Result<ZkClient> {
+        self.client.read().clone().ok_or(ZkError::ConnectionLoss)
+    }
+
+    pub fn session_epoch(&self) -> watch::Receiver<u64> {
+        self.session_epoch.subscribe()
+    }
+
+    /// Opens a session, retrying until `deadline` passes.
+    pub async fn connect(&self, within: Duration) -> anyhow::Result<ZkClient> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match ZkClient::connect(&self.servers, self.session_timeout).await {
+                Ok(client) => {
+                    *self.client.write() = Some(client.clone());
+                    return Ok(client);
+                }
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(servers = %self.servers, error = %e, "keeper not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
+                }
+                Err(e) => anyhow::bail!(
+                    "cannot reach keeper at {} within {} ms (keeper.connect): {e}",
+                    self.servers,
+                    within.as_millis()
+                ),
+            }
+        }
+    }
+
+    /// Creates the persistent parents and returns the cluster id from `/cluster/id`, creating it
+    /// from `proposed` when this is the cluster's first broker.
+    pub async fn cluster_id(&self, client: &ZkClient, proposed: &str) -> Result<String> {
+        for path in self.paths.parents() {
+            ensure_node(client, &path, b"").await?;
+        }
+        let path = self.paths.cluster_id();
+        let body = serde_json::to_vec(&ClusterIdZnode { version: "1".into(), id: proposed.to_string() })
+            .expect("serializing a small struct");
+        match client.create(&path, &body, CreateMode::Persistent).await {
+            Ok(_) | Err(ZkError::NodeExists) => {}
+            Err(e) => return Err(e),
+        }
+        let (data, _) = client.get_data(&path).await?;
+        let parsed: ClusterIdZnode = serde_json::from_slice(&data).map_err(|_| ZkError::MarshallingError)?;
+        Ok(parsed.id)
+    }
+
+    /// Runs sessions forever: registration, watches, sync and events. `ready` fires after the
+    /// first registration and full sync.
+    pub async fn run(self: Arc<Self>, first: ZkClient, registration: BrokerRegistration, ready: watch::Sender<bool>) {
+        let mut client = first;
+        loop {
+            match self.session(&client, &registration, &ready).await {
+                Ok(()) => return, // closed on purpose
+                Err(e) => tracing::warn!(error = %e, "keeper session ended; starting a new one"),
+            }
+            *self.client.write() = None;
+            client = loop {
+                match ZkClient::connect(&self.servers, self.session_timeout).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reconnecting to keeper");
+                        tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
+                    }
+                }
+            };
+            *self.client.write() = Some(client.clone());
+        }
+    }
+
+    async fn session(
+        &self,
+        client: &ZkClient,
+        registration: &BrokerRegistration,
+        ready: &watch::Sender<bool>,
+    ) -> Result<()> {
+        let mut state = client.state();
+        self.register(client, registration).await?;
+        let (tx, mut events) = mpsc::unbounded_channel();
+        for (path, recursive) in
+            [(self.paths.brokers(), true), (self.paths.controller(), false), (self.paths.topic_configs(), true)]
+        {
+            let mut rx = client.add_watch(&path, recursive).await?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    if tx.send(e).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        self.full_sync(client).await?;
+        self.session_epoch.send_modify(|n| *n += 1);
+        let _ = ready.send(true);
+        let mut was_connected = true;
+        loop {
+            tokio::select! {
+                changed = state.changed() => {
+                    if changed.is_err() {
+                        return Err(ZkError::SessionExpired);
+                    }
+                    let now = *state.borrow_and_update();
+                    match now {
+                        SessionState::Expired => return Err(ZkError::SessionExpired),
+                        SessionState::Closed => return Ok(()),
+                        SessionState::Connected if !was_connected => {
+                            was_connected = true;
+                            // Events may have been missed while disconnected.
+                            self.full_sync(client).await?;
+                        }
+                        SessionState::Connected => {}
+                        _ => was_connected = false,
+                    }
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { return Err(ZkError::SessionExpired) };
+                    let mut batch = vec![event];
+                    while let Ok(e) = events.try_recv() {
+                        batch.push(e);
+                    }
+                    if let Err(e) = self.apply_events(client, batch).await {
+                        tracing::debug!(error = %e, "re-reading changed znodes failed; full sync after reconnect");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates this broker's ephemeral registration, waiting for a previous incarnation's node
+    /// (a session that has not expired yet) to go.
+    async fn register(&self, client: &ZkClient, registration: &BrokerRegistration) -> Result<()> {
+        let path = self.paths.broker(self.broker_id);
+        let body = serde_json::to_vec(registration).expect("serializing a small struct");
+        let mut warned = false;
+        loop {
+            match client.create(&path, &body, CreateMode::Ephemeral).await {
+                Ok(_) => {
+                    tracing::info!(
+                        broker_id = self.broker_id,
+                        session = format!("{:#x}", client.session_id()),
+                        "registered in keeper"
+                    );
+                    return Ok(());
+                }
+                Err(ZkError::NodeExists) => {
+                    match client.exists(&path).await? {
+                        Some(stat) if stat.ephemeral_owner == client.session_id() => return Ok(()),
+                        Some(_) if !warned => {
+                            warned = true;
+                            tracing::warn!(%path, "another session holds this broker id (a previous run?); waiting for it to expire");
+                        }
+                        _ => {}
+                    }
+                    tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn full_sync(&self, client: &ZkClient) -> Result<()> {
+        let mut view = ClusterView { synced: true, ..Default::default() };
+        view.controller = read_controller(client, &self.paths).await?;
+        for id in client.get_children(&self.paths.broker_ids()).await? {
+            let Ok(id) = id.parse::<i32>() else { continue };
+            if let Some(reg) = read_broker(client, &self.paths, id).await? {
+                view.brokers.insert(id, reg);
+            }
+        }
+        for topic in client.get_children(&self.paths.topics()).await? {
+            if let Some(t) = read_topic(client, &self.paths, &topic, None).await? {
+                view.topics.insert(topic, t);
+            }
+        }
+        self.cache.update(|v| *v = view);
+        Ok(())
+    }
+
+    async fn apply_events(&self, client: &ZkClient, batch: Vec<NodeEvent>) -> Result<()> {
+        let mut seen = BTreeSet::new();
+        let mut updates = Vec::new();
+        for event in batch {
+            if event.event_type == EventType::NodeChildrenChanged as i32 || !seen.insert(event.path.clone()) {
+                continue;
+            }
+            let Some(znode) = self.paths.classify(&event.path) else { continue };
+            let update: Box<dyn FnOnce(&mut ClusterView) + Send> = match znode {
+                Znode::Controller => {
+                    let c = read_controller(client, &self.paths).await?;
+                    Box::new(move |v| v.controller = c)
+                }
+                Znode::Broker(id) => {
+                    let reg = read_broker(client, &self.paths, id).await?;
+                    Box::new(move |v| match reg {
+                        Some(r) => {
+                            v.brokers.insert(id, r);
+                        }
+                        None => {
+                            v.brokers.remove(&id);
+                        }
+                    })
+                }
+                Znode::Topic(name) => {
+                    let known = self.cache.read(|v| v.topics.get(&name).map(|t| t.states.clone()));
+                    let t = read_topic(client, &self.paths, &name, known).await?;
+                    Box::new(move |v| match t {
+                        Some(t) => {
+                            v.topics.insert(name, t);
+                        }
+                        None => {
+                            v.topics.remove(&name);
+                        }
+                    })
+                }
+                Znode::PartitionState(name, p) => {
+                    let s = read_state(client, &self.paths, &name, p).await?;
+                    Box::new(move |v| {
+                        if let Some(t) = v.topics.get_mut(&name) {
+                            match s {
+                                Some(s) => {
+                                    t.states.insert(p, s);
+                                }
+                                None => {
+                                    t.states.remove(&p);
+                                }
+                            }
+                        }
+                    })
+                }
+                Znode::TopicConfig(name) => {
+                    let c = read_config(client, &self.paths, &name).await?;
+                    Box::new(move |v| {
+                        if let Some(t) = v.topics.get_mut(&name) {
+                            t.configs = c;
+                        }
+                    })
+                }
+            };
+            updates.push(update);
+        }
+        if !updates.is_empty() {
+            self.cache.update(|v| {
+                for u in updates {
+                    u(v);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the session, so the broker's registration goes at once (a clean shutdown).
+    pub async fn close(&self) {
+        let client = self.client.write().take();
+        if let Some(c) = client {
+            let _ = c.close().await;
+        }
+    }
+}
+
+/// Creates a persistent node if it is missing.
+pub async fn ensure_node(client: &ZkClient, path: &str, data: &[u8]) -> Result<()> {
+    match client.create(path, data, CreateMode::Persistent).await {
+        Ok(_) | Err(ZkError::NodeExists) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn get_optional(client: &ZkClient, path: &str) -> Result<Option<(Bytes, i32)>> {
+    match client.get_data(path).await {
+        Ok((data, stat)) => Ok(Some((data, stat.version))),
+        Err(ZkError::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn read_controller(client: &ZkClient, paths: &Paths) -> Result<Option<i32>> {
+    Ok(get_optional(client, &paths.controller())
+        .await?
+        .and_then(|(d, _)| serde_json::from_slice::<ControllerZnode>(&d).ok())
+        .map(|c| c.brokerid))
+}
+
+async fn read_broker(client: &ZkClient, paths: &Paths, id: i32) -> Result<Option<BrokerRegistration>> {
+    Ok(get_optional(client, &paths.broker(id)).await?.and_then(|(d, _)| {
+        serde_json::from_slice(&d).map_err(|e| tracing::warn!(id, error = %e, "unreadable broker registration")).ok()
+    }))
+}
+
+async fn read_config(
+    client: &ZkClient,
+    paths: &Paths,
+    topic: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    Ok(get_optional(client, &paths.topic_config(topic))
+        .await?
+        .and_then(|(d, _)| serde_json::from_slice::<TopicConfigZnode>(&d).ok())
+        .map(|c| c.config)
+        .unwrap_or_default())
+}
+
+async fn read_state(client: &ZkClient, paths: &Paths, topic: &str, p: i32) -> Result<Option<VersionedState>> {
+    Ok(get_optional(client, &paths.partition_state(topic, p)).await?.and_then(|(d, version)| {
+        let state: PartitionState = serde_json::from_slice(&d).ok()?;
+        Some(VersionedState { state, zk_version: version })
+    }))
+}
+
+/// Reads a topic: assignment, config, and the state of each partition (reusing `known` states,
+/// which their own events keep current).
+async fn read_topic(
+    client: &ZkClient,
+    paths: &Paths,
+    topic: &str,
+    known: Option<std::collections::BTreeMap<i32, VersionedState>>,
+) -> Result<Option<TopicView>> {
+    let Some((data, zk_version)) = get_optional(client, &paths.topic(topic)).await? else { return Ok(None) };
+    let Ok(assignment) = serde_json::from_slice::<TopicAssignment>(&data) else {
+        tracing::warn!(%topic, "unreadable topic assignment; ignoring the topic");
+        return Ok(None);
+    };
+    let parse = |m: &std::collections::BTreeMap<String, Vec<i32>>| {
+        m.iter().filter_map(|(p, r)| Some((p.parse::<i32>().ok()?, r.clone()))).collect()
+    };
+    let mut view = TopicView {
+        id: assignment.topic_id.as_deref().and_then(decode_topic_id).unwrap_or_default(),
+        assignment: parse(&assignment.partitions),
+        adding: parse(&assignment.adding_replicas),
+        removing: parse(&assignment.removing_replicas),
+        zk_version,
+        configs: read_config(client, paths, topic).await?,
+        states: Default::default(),
+    };
+    let known = known.unwrap_or_default();
+    for &p in view.assignment.keys() {
+        let state = match known.get(&p) {
+            Some(s) => Some(s.clone()),
+            None => read_state(client, paths, topic, p).await?,
+        };
+        if let Some(s) = state {
+            view.states.insert(p, s);
+        }
+    }
+    Ok(Some(view))
+}

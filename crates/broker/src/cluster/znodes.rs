@@ -1,0 +1,265 @@
+//! The cluster's znodes and their JSON payloads, in the layout ZooKeeper-era Kafka uses, so
+//! `zkCli.sh` or kazoo show a Sluice cluster the way a Kafka operator expects:
+//!
+//! ```text
+//! /cluster/id                                   {"version":"1","id":"<cluster id>"}
+//! /controller                    (ephemeral)    {"version":1,"brokerid":1,"timestamp":"<ms>"}
+//! /controller_epoch                             "<epoch>"
+//! /brokers/ids/<id>              (ephemeral)    BrokerRegistration
+//! /brokers/topics/<topic>                       TopicAssignment (replicas per partition, id)
+//! /brokers/topics/<topic>/partitions/<p>/state  PartitionState (leader, leader_epoch, isr)
+//! /config/topics/<topic>                        {"version":1,"config":{...}}
+//! ```
+//!
+//! Every path is built here, under an optional chroot (`keeper.connect=host:port/sluice`),
+//! so the rest of the broker never spells one out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Builds the paths under the chroot.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    root: String,
+}
+
+impl Paths {
+    /// `chroot` is `None` or a path like `/sluice` (no trailing slash).
+    pub fn new(chroot: Option<&str>) -> Paths {
+        Paths { root: chroot.unwrap_or_default().to_string() }
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.root)
+    }
+
+    /// The persistent parents created at start-up, outermost first (the chroot's own levels too).
+    pub fn parents(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut prefix = String::new();
+        for part in self.root.split('/').filter(|p| !p.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(part);
+            out.push(prefix.clone());
+        }
+        for p in ["/cluster", "/brokers", "/brokers/ids", "/brokers/topics", "/config", "/config/topics", "/admin"] {
+            out.push(self.at(p));
+        }
+        out
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.at("/cluster/id")
+    }
+    pub fn controller(&self) -> String {
+        self.at("/controller")
+    }
+    pub fn controller_epoch(&self) -> String {
+        self.at("/controller_epoch")
+    }
+    pub fn brokers(&self) -> String {
+        self.at("/brokers")
+    }
+    pub fn broker_ids(&self) -> String {
+        self.at("/brokers/ids")
+    }
+    pub fn broker(&self, id: i32) -> String {
+        self.at(&format!("/brokers/ids/{id}"))
+    }
+    pub fn topics(&self) -> String {
+        self.at("/brokers/topics")
+    }
+    pub fn topic(&self, topic: &str) -> String {
+        self.at(&format!("/brokers/topics/{topic}"))
+    }
+    pub fn partitions(&self, topic: &str) -> String {
+        self.at(&format!("/brokers/topics/{topic}/partitions"))
+    }
+    pub fn partition(&self, topic: &str, partition: i32) -> String {
+        self.at(&format!("/brokers/topics/{topic}/partitions/{partition}"))
+    }
+    pub fn partition_state(&self, topic: &str, partition: i32) -> String {
+        self.at(&format!("/brokers/topics/{topic}/partitions/{partition}/state"))
+    }
+    pub fn topic_configs(&self) -> String {
+        self.at("/config/topics")
+    }
+    pub fn topic_config(&self, topic: &str) -> String {
+        self.at(&format!("/config/topics/{topic}"))
+    }
+
+    /// Which cluster znode `path` is, if any.
+    pub fn classify(&self, path: &str) -> Option<Znode> {
+        let rest = path.strip_prefix(self.root.as_str())?;
+        let parts: Vec<&str> = rest.split('/').skip(1).collect();
+        Some(match parts.as_slice() {
+            ["controller"] => Znode::Controller,
+            ["brokers", "ids", id] => Znode::Broker(id.parse().ok()?),
+            ["brokers", "topics", topic] => Znode::Topic((*topic).to_string()),
+            ["brokers", "topics", topic, "partitions", p, "state"] => {
+                Znode::PartitionState((*topic).to_string(), p.parse().ok()?)
+            }
+            ["config", "topics", topic] => Znode::TopicConfig((*topic).to_string()),
+            _ => return None,
+        })
+    }
+}
+
+/// A znode the metadata cache follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Znode {
+    Controller,
+    Broker(i32),
+    Topic(String),
+    PartitionState(String, i32),
+    TopicConfig(String),
+}
+
+/// `/brokers/ids/<id>`, Kafka's registration format (version 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub version: i32,
+    pub host: String,
+    pub port: i32,
+    /// `NAME://host:port` per advertised listener.
+    pub endpoints: Vec<String>,
+    pub listener_security_protocol_map: BTreeMap<String, String>,
+    #[serde(default)]
+    pub rack: Option<String>,
+    #[serde(default = "no_jmx")]
+    pub jmx_port: i32,
+    #[serde(default)]
+    pub timestamp: String,
+}
+
+fn no_jmx() -> i32 {
+    -1
+}
+
+impl BrokerRegistration {
+    pub fn new(endpoints: &[(String, String, u16)], rack: Option<String>, now_ms: i64) -> BrokerRegistration {
+        let (host, port) = endpoints.first().map(|(_, h, p)| (h.clone(), i32::from(*p))).unwrap_or_default();
+        BrokerRegistration {
+            version: 5,
+            host,
+            port,
+            endpoints: endpoints.iter().map(|(n, h, p)| format!("{n}://{h}:{p}")).collect(),
+            listener_security_protocol_map: endpoints
+                .iter()
+                .map(|(n, _, _)| (n.clone(), if n == "PLAINTEXT" { n.clone() } else { "PLAINTEXT".into() }))
+                .collect(),
+            rack,
+            jmx_port: -1,
+            timestamp: now_ms.to_string(),
+        }
+    }
+
+    /// The `(host, port)` of the listener named `name`.
+    pub fn endpoint(&self, name: &str) -> Option<(String, i32)> {
+        self.endpoints.iter().find_map(|e| {
+            let (n, rest) = e.split_once("://")?;
+            if n != name {
+                return None;
+            }
+            let (h, p) = rest.rsplit_once(':')?;
+            Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?))
+        })
+    }
+}
+
+/// `/controller`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerZnode {
+    pub version: i32,
+    pub brokerid: i32,
+    #[serde(default)]
+    pub timestamp: String,
+}
+
+/// `/cluster/id`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdZnode {
+    pub version: String,
+    pub id: String,
+}
+
+/// `/brokers/topics/<topic>`: the replicas of every partition (the first is the preferred
+/// leader), the topic id (base64, as Kafka writes it) and a reassignment in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicAssignment {
+    pub version: i32,
+    #[serde(default)]
+    pub topic_id: Option<String>,
+    pub partitions: BTreeMap<String, Vec<i32>>,
+    #[serde(default)]
+    pub adding_replicas: BTreeMap<String, Vec<i32>>,
+    #[serde(default)]
+    pub removing_replicas: BTreeMap<String, Vec<i32>>,
+}
+
+/// `/brokers/topics/<topic>/partitions/<p>/state`: Kafka's LeaderAndIsr as the controller (and
+/// the leader, for ISR changes) writes it with compare-and-set on the znode version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub version: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub controller_epoch: i32,
+}
+
+/// `/config/topics/<topic>`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfigZnode {
+    pub version: i32,
+    pub config: BTreeMap<String, String>,
+}
+
+/// A topic id as Kafka prints it: URL-safe base64 of its 16 bytes, no padding.
+pub fn encode_topic_id(id: &[u8; 16]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+pub fn decode_topic_id(text: &str) -> Option<[u8; 16]> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()?;
+    bytes.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_live_under_the_chroot_and_classify_back() {
+        let p = Paths::new(Some("/sluice/a"));
+        assert_eq!(p.partition_state("t", 3), "/sluice/a/brokers/topics/t/partitions/3/state");
+        assert_eq!(p.parents()[..3], ["/sluice".to_string(), "/sluice/a".into(), "/sluice/a/cluster".into()]);
+        assert_eq!(p.classify("/sluice/a/brokers/ids/7"), Some(Znode::Broker(7)));
+        assert_eq!(p.classify(&p.partition_state("t", 3)), Some(Znode::PartitionState("t".into(), 3)));
+        assert_eq!(p.classify("/sluice/a/brokers/topics/t/partitions"), None);
+        assert_eq!(Paths::new(None).classify("/controller"), Some(Znode::Controller));
+    }
+
+    #[test]
+    fn payloads_read_what_kafka_writes() {
+        let state: PartitionState =
+            serde_json::from_str(r#"{"controller_epoch":4,"leader":2,"version":1,"leader_epoch":7,"isr":[2,1]}"#)
+                .expect("Kafka's partition state");
+        assert_eq!((state.leader, state.leader_epoch, state.isr.as_slice()), (2, 7, &[2, 1][..]));
+        let reg: BrokerRegistration = serde_json::from_str(
+            r#"{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"endpoints":["PLAINTEXT://h1:9092"],"jmx_port":-1,"port":9092,"host":"h1","version":5,"timestamp":"1"}"#,
+        )
+        .expect("Kafka's registration");
+        assert_eq!(reg.endpoint("PLAINTEXT"), Some(("h1".into(), 9092)));
+        let topic: TopicAssignment = serde_json::from_str(
+            r#"{"version":2,"partitions":{"0":[1,2],"1":[2,3]},"adding_replicas":{},"removing_replicas":{}}"#,
+        )
+        .expect("Kafka's assignment");
+        assert_eq!(topic.partitions["1"], vec![2, 3]);
+        let id = [7u8; 16];
+        assert_eq!(decode_topic_id(&encode_topic_id(&id)), Some(id));
+    }
+}

@@ -1,0 +1,346 @@
+//! `ReplicaFetcher`: a follower's pull of its partitions from their leaders, with the Kafka
+//! Fetch API (replica id = this broker's id), as Kafka's `ReplicaFetcherThread` does.
+//!
+//! One task per leader broker fetches every partition this broker follows from it, in one
+//! request. A partition that just became a follower (or whose leader epoch changed) first
+//! truncates by leader epoch (KIP-101/279): it asks the leader, with OffsetForLeaderEpoch,
+//! where its own latest epoch ends in the leader's log, and cuts its log there — never to its
+//! local high watermark, which may be behind what the new leader has and lose acknowledged
+//! records. Then it fetches from its log end, appends what comes back, and takes the leader's
+//! high watermark.
+//!
+//! The fetch tells the leader where this follower's log ends; the leader moves the high
+//! watermark and the ISR from it. A fetch waits at the leader up to `replica.fetch.wait.max.ms`
+//! for data, so an idle partition costs one request per wait.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use sluice_client::connection::BrokerConnection;
+use sluice_protocol::api::{Request, Response};
+use sluice_protocol::messages::{
+    FetchRequest, FetchRequestPartition, FetchRequestTopic, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochRequestPartition, OffsetForLeaderEpochRequestTopic,
+};
+use sluice_storage::TopicPartition;
+use tokio::sync::Notify;
+
+use crate::broker::Broker;
+use crate::error::{ErrorCode, code_of};
+
+/// Longest pause for a partition after an error before it is fetched again.
+const PARTITION_BACKOFF_MAX_MS: u64 = 500;
+
+#[derive(Debug, Clone, Copy)]
+struct FetchState {
+    leader_epoch: i32,
+    truncated: bool,
+    delayed_until: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Fetcher {
+    leader: i32,
+    partitions: Mutex<BTreeMap<TopicPartition, FetchState>>,
+    wake: Notify,
+    stopped: AtomicBool,
+}
+
+/// Starts, feeds and stops the fetcher tasks (Kafka's `ReplicaFetcherManager`).
+#[derive(Debug, Default)]
+pub struct FetcherManager {
+    fetchers: Mutex<HashMap<i32, Arc<Fetcher>>>,
+}
+
+impl FetcherManager {
+    /// Follows `tp` from `leader` at `leader_epoch`, truncating first.
+    pub fn add_partition(&self, broker: &Arc<Broker>, tp: TopicPartition, leader: i32, leader_epoch: i32) {
+        let mut fetchers = self.fetchers.lock();
+        for (id, f) in fetchers.iter() {
+            if *id != leader {
+                f.partitions.lock().remove(&tp);
+            }
+        }
+        let fetcher = fetchers
+            .entry(leader)
+            .or_insert_with(|| {
+                let f = Arc::new(Fetcher {
+                    leader,
+                    partitions: Mutex::new(BTreeMap::new()),
+                    wake: Notify::new(),
+                    stopped: AtomicBool::new(false),
+                });
+                tokio::spawn(run(f.clone(), broker.clone()));
+                f
+            })
+            .clone();
+        fetcher.partitions.lock().insert(tp, FetchState { leader_epoch, truncated: false, delayed_until: None });
+        fetcher.wake.notify_one();
+    }
+
+    /// Stops following `tp` (it became leader, or went away).
+    pub fn remove_partition(&self, tp: &TopicPartition) {
+        for f in self.fetchers.lock().values() {
+            f.partitions.lock().remove(tp);
+        }
+    }
+
+    /// Stops every fetcher.
+    pub fn shutdown(&self) {
+        for (_, f) in self.fetchers.lock().drain() {
+            f.stopped.store(true, Ordering::Relaxed);
+            f.wake.notify_one();
+        }
+    }
+}
+
+async fn run(fetcher: Arc<Fetcher>, broker: Arc<Broker>) {
+    let me = broker.config.broker_id;
+    let cfg = broker.config.replication.clone();
+    let mut conn: Option<Arc<BrokerConnection>> = None;
+    let backoff = Duration::from_millis(cfg.fetch_backoff_ms.clamp(10, PARTITION_BACKOFF_MAX_MS));
+    while !fetcher.stopped.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let work: Vec<(TopicPartition, FetchState)> = fetcher
+            .partitions
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.delayed_until.is_none_or(|t| t <= now))
+            .map(|(tp, s)| (tp.clone(), *s))
+            .collect();
+        if work.is_empty() {
+            let _ = tokio::time::timeout(backoff, fetcher.wake.notified()).await;
+            continue;
+        }
+        let c = match conn.as_ref().filter(|c| !c.is_closed()) {
+            Some(c) => c.clone(),
+            None => {
+                let address = broker.link.cache.read(|v| {
+                    v.brokers.get(&fetcher.leader).and_then(|r| r.endpoint(&broker.config.inter_broker_listener))
+                });
+                let Some((host, port)) = address else {
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                };
+                let address = format!("{host}:{port}");
+                let timeout = Duration::from_millis(cfg.socket_timeout_ms);
+                match BrokerConnection::connect(&address, &format!("replica-fetcher-{me}"), timeout).await {
+                    Ok(c) => {
+                        conn = Some(c.clone());
+                        c
+                    }
+                    Err(e) => {
+                        tracing::debug!(leader = fetcher.leader, %address, error = %e, "cannot reach the leader");
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let untruncated: Vec<_> = work.iter().filter(|(_, s)| !s.truncated).cloned().collect();
+        if !untruncated.is_empty() {
+            if let Err(e) = truncate(&fetcher, &broker, &c, untruncated).await {
+                tracing::debug!(leader = fetcher.leader, error = %e, "OffsetForLeaderEpoch failed");
+                conn = None;
+                tokio::time::sleep(backoff).await;
+            }
+            continue;
+        }
+        if let Err(e) = fetch(&fetcher, &broker, &c, work).await {
+            tracing::debug!(leader = fetcher.leader, error = %e, "fetch failed");
+            conn = None;
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+fn delay(fetcher: &Fetcher, tp: &TopicPartition, epoch: i32, ms: u64) {
+    if let Some(s) = fetcher.partitions.lock().get_mut(tp)
+        && s.leader_epoch == epoch
+    {
+        s.delayed_until = Some(Instant::now() + Duration::from_millis(ms));
+    }
+}
+
+/// Truncates each partition to where its log and the leader's agree (KIP-279).
+async fn truncate(
+    fetcher: &Fetcher,
+    broker: &Arc<Broker>,
+    conn: &BrokerConnection,
+    work: Vec<(TopicPartition, FetchState)>,
+) -> Result<(), sluice_client::ClientError> {
+    let rm = &broker.replica_manager;
+    let mut asks: BTreeMap<String, Vec<OffsetForLeaderEpochRequestPartition>> = BTreeMap::new();
+    for (tp, state) in &work {
+        let Some(partition) = rm.partition(tp) else { continue };
+        match partition.log.read().latest_epoch() {
+            Some(epoch) => asks.entry(tp.topic.clone()).or_default().push(OffsetForLeaderEpochRequestPartition {
+                partition: tp.partition,
+                current_leader_epoch: state.leader_epoch,
+                leader_epoch: epoch,
+            }),
+            None => mark_truncated(fetcher, tp, state.leader_epoch), // nothing of ours to disagree
+        }
+    }
+    if asks.is_empty() {
+        return Ok(());
+    }
+    let request = OffsetForLeaderEpochRequest {
+        replica_id: broker.config.broker_id,
+        topics: asks
+            .into_iter()
+            .map(|(topic, partitions)| OffsetForLeaderEpochRequestTopic { topic, partitions })
+            .collect(),
+    };
+    let Response::OffsetForLeaderEpoch(response) = conn.send(Request::OffsetForLeaderEpoch(request)).await? else {
+        return Err(sluice_client::ClientError::Invalid("OffsetForLeaderEpoch answered with something else".into()));
+    };
+    let epochs: HashMap<&TopicPartition, i32> = work.iter().map(|(tp, s)| (tp, s.leader_epoch)).collect();
+    for topic in response.topics {
+        for p in topic.partitions {
+            let tp = TopicPartition::new(topic.topic.clone(), p.partition);
+            let Some(&epoch) = epochs.get(&tp) else { continue };
+            let Some(partition) = rm.partition(&tp) else { continue };
+            if p.error_code != 0 {
+                tracing::debug!(%tp, error = code_of(p.error_code).name(), "leader refused OffsetForLeaderEpoch");
+                delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);
+                continue;
+            }
+            let cut = partition.with_follower_log(fetcher.leader, epoch, |log| {
+                let target = if p.leader_epoch < 0 || p.end_offset < 0 {
+                    // The leader knows no epoch at or below ours: keep what is committed.
+                    log.high_watermark()
+                } else if Some(p.leader_epoch) == log.latest_epoch() {
+                    p.end_offset.min(log.log_end_offset())
+                } else {
+                    let (_, ours) = log.end_offset_for_epoch(p.leader_epoch);
+                    p.end_offset.min(ours)
+                };
+                let before = log.log_end_offset();
+                log.truncate_to(target.max(0)).map(|cut| (cut, before, log.log_end_offset()))
+            });
+            match cut {
+                Ok(Ok((cut, before, after))) => {
+                    if cut {
+                        tracing::info!(%tp, leader = fetcher.leader, leader_epoch = epoch, from = before, to = after, "truncated by leader epoch");
+                    }
+                    mark_truncated(fetcher, &tp, epoch);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(%tp, error = %e, "truncation failed");
+                    delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);
+                }
+                Err(_) => delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mark_truncated(fetcher: &Fetcher, tp: &TopicPartition, epoch: i32) {
+    if let Some(s) = fetcher.partitions.lock().get_mut(tp)
+        && s.leader_epoch == epoch
+    {
+        s.truncated = true;
+        s.delayed_until = None;
+    }
+}
+
+async fn fetch(
+    fetcher: &Fetcher,
+    broker: &Arc<Broker>,
+    conn: &BrokerConnection,
+    work: Vec<(TopicPartition, FetchState)>,
+) -> Result<(), sluice_client::ClientError> {
+    let rm = &broker.replica_manager;
+    let cfg = &broker.config.replication;
+    let mut topics: BTreeMap<String, Vec<FetchRequestPartition>> = BTreeMap::new();
+    let mut offsets = HashMap::new();
+    for (tp, state) in &work {
+        let Some(partition) = rm.partition(tp) else { continue };
+        let (leo, start) = {
+            let log = partition.log.read();
+            (log.log_end_offset(), log.log_start_offset())
+        };
+        offsets.insert(tp.clone(), (leo, state.leader_epoch));
+        topics.entry(tp.topic.clone()).or_default().push(FetchRequestPartition {
+            partition: tp.partition,
+            current_leader_epoch: state.leader_epoch,
+            fetch_offset: leo,
+            last_fetched_epoch: -1,
+            log_start_offset: start,
+            partition_max_bytes: cfg.fetch_max_bytes,
+        });
+    }
+    let request = FetchRequest {
+        cluster_id: None,
+        replica_id: broker.config.broker_id,
+        max_wait_ms: cfg.fetch_wait_max_ms,
+        min_bytes: 1,
+        max_bytes: cfg.fetch_response_max_bytes,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics: topics.into_iter().map(|(topic, partitions)| FetchRequestTopic { topic, partitions }).collect(),
+        forgotten_topics_data: Vec::new(),
+        rack_id: String::new(),
+    };
+    let wait = Duration::from_millis(cfg.socket_timeout_ms + cfg.fetch_wait_max_ms as u64);
+    let Response::Fetch(response) =
+        tokio::time::timeout(wait, conn.send(Request::Fetch(request))).await.map_err(|_| {
+            sluice_client::ClientError::Timeout { what: "replica fetch".into(), ms: wait.as_millis() as u64 }
+        })??
+    else {
+        return Err(sluice_client::ClientError::Invalid("Fetch answered with something else".into()));
+    };
+    for topic in response.responses {
+        for p in topic.partitions {
+            let tp = TopicPartition::new(topic.topic.clone(), p.partition_index);
+            let Some(&(fetch_offset, epoch)) = offsets.get(&tp) else { continue };
+            let Some(partition) = rm.partition(&tp) else { continue };
+            match code_of(p.error_code) {
+                ErrorCode::None => {
+                    let records = p.records.unwrap_or_default();
+                    match partition.append_as_follower(
+                        fetcher.leader,
+                        epoch,
+                        &records,
+                        p.high_watermark,
+                        p.log_start_offset,
+                    ) {
+                        Ok(_) => {}
+                        Err(code) => {
+                            tracing::debug!(%tp, error = code.name(), "dropping fetched data");
+                            delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);
+                        }
+                    }
+                }
+                ErrorCode::OffsetOutOfRange => {
+                    // Behind the leader's log start (retention moved it): start over there.
+                    // Ahead of its log end cannot follow a truncation; truncate again.
+                    let restart = p.log_start_offset > fetch_offset;
+                    let _ = partition.with_follower_log(fetcher.leader, epoch, |log| {
+                        if restart {
+                            tracing::warn!(%tp, from = fetch_offset, to = p.log_start_offset, "behind the leader's log start; restarting the log there");
+                            let _ = log.truncate_fully_and_start_at(p.log_start_offset);
+                        }
+                    });
+                    if let Some(s) = fetcher.partitions.lock().get_mut(&tp)
+                        && s.leader_epoch == epoch
+                        && !restart
+                    {
+                        s.truncated = false;
+                    }
+                }
+                code => {
+                    tracing::debug!(%tp, leader = fetcher.leader, error = code.name(), "leader refused the fetch");
+                    delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);
+                }
+            }
+        }
+    }
+    Ok(())
+}
