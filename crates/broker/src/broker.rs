@@ -96,6 +96,23 @@ impl Broker {
         self.link.cache.read(|v| v.topics.keys().cloned().collect())
     }
 
+    /// Waits up to `wait_ms` for `cond` to hold, re-checking after every change of the
+    /// metadata cache and of the local partitions' roles; returns whether it held.
+    pub async fn wait_until(&self, wait_ms: u64, cond: impl Fn() -> bool) -> bool {
+        let mut changes = self.link.cache.subscribe();
+        let mut roles = self.replica_manager.appends();
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(wait_ms), async {
+            while !cond() {
+                tokio::select! {
+                    r = changes.changed() => if r.is_err() { return false },
+                    r = roles.changed() => if r.is_err() { return false },
+                }
+            }
+            true
+        });
+        waited.await.unwrap_or(false)
+    }
+
     pub fn log_manager(&self) -> &Arc<LogManager> {
         self.replica_manager.log_manager()
     }

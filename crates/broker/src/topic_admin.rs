@@ -17,6 +17,8 @@ use crate::topics::{TopicMeta, new_topic_id};
 
 /// How long a CreateTopics or auto-creation waits at most for the new partitions' leaders.
 const MAX_WAIT_FOR_LEADERS_MS: u64 = 30_000;
+/// How long an admin change waits to show in this broker's own metadata cache.
+const READ_YOUR_WRITE_WAIT_MS: u64 = 5_000;
 /// Attempts at the atomic delete of a topic's znodes before giving up.
 const MAX_DELETE_ATTEMPTS: usize = 5;
 
@@ -241,7 +243,6 @@ async fn write_topic(
 
 /// Waits (bounded) until every partition of `topic` has a live leader in the metadata cache.
 pub async fn wait_for_leaders(broker: &Broker, topic: &str, wait_ms: u64) {
-    let mut changes = broker.link.cache.subscribe();
     // Ready once every partition has a live leader, and those led here have taken the role
     // (so this client's next request to this broker finds it).
     let me = broker.config.broker_id;
@@ -259,16 +260,7 @@ pub async fn wait_for_leaders(broker: &Broker, topic: &str, wait_ms: u64) {
             })
         })
     };
-    let mut roles = broker.replica_manager.appends();
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(wait_ms), async {
-        while !ready(broker) {
-            tokio::select! {
-                r = changes.changed() => if r.is_err() { break },
-                r = roles.changed() => if r.is_err() { break },
-            }
-        }
-    })
-    .await;
+    broker.wait_until(wait_ms, || ready(broker)).await;
 }
 
 /// Deletes a topic: its znodes go, and every replica deletes its logs when it sees that.
@@ -321,15 +313,7 @@ pub async fn delete_topic(broker: &Broker, name: &str) -> AdminResult<()> {
         return Err(keeper_error(e));
     }
     // This broker's next answer should not still list the topic.
-    let mut changes = broker.link.cache.subscribe();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        while broker.topic_meta(name).is_some() {
-            if changes.changed().await.is_err() {
-                break;
-            }
-        }
-    })
-    .await;
+    broker.wait_until(READ_YOUR_WRITE_WAIT_MS, || broker.topic_meta(name).is_none()).await;
     tracing::info!(topic = %name, "deleted topic");
     Ok(())
 }
@@ -408,14 +392,6 @@ pub async fn set_topic_configs(
         Err(e) => return Err(keeper_error(e)),
     }
     // Apply here at once, so this client reads its own change; the watch brings it to the rest.
-    let mut changes = broker.link.cache.subscribe();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        while broker.topic_meta(name).is_some_and(|m| m.configs != overrides) {
-            if changes.changed().await.is_err() {
-                break;
-            }
-        }
-    })
-    .await;
+    broker.wait_until(READ_YOUR_WRITE_WAIT_MS, || broker.topic_meta(name).is_none_or(|m| m.configs == overrides)).await;
     Ok(())
 }

@@ -213,22 +213,8 @@ pub async fn wait_for_coordinator(broker: &Broker, group: &str, wait_ms: u64) ->
             || broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)).is_some_and(|p| p.is_leader());
         ready.then_some(leader)
     };
-    let mut changes = broker.link.cache.subscribe();
-    let mut roles = broker.replica_manager.appends();
-    tokio::time::timeout(std::time::Duration::from_millis(wait_ms), async {
-        loop {
-            if let Some(l) = found() {
-                return Some(l);
-            }
-            tokio::select! {
-                r = changes.changed() => if r.is_err() { return None },
-                r = roles.changed() => if r.is_err() { return None },
-            }
-        }
-    })
-    .await
-    .ok()
-    .flatten()
+    broker.wait_until(wait_ms, || found().is_some()).await;
+    found()
 }
 
 /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets` partition.
