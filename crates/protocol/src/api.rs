@@ -104,6 +104,8 @@ apis! {
     AlterConfigs = 33 => AlterConfigsRequest, AlterConfigsResponse, 0..=2, flexible 2;
     CreatePartitions = 37 => CreatePartitionsRequest, CreatePartitionsResponse, 0..=3, flexible 2;
     IncrementalAlterConfigs = 44 => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, 0..=1, flexible 1;
+    AlterPartitionReassignments = 45 => AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, 0..=0, flexible 0;
+    ListPartitionReassignments = 46 => ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, 0..=0, flexible 0;
     DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=1, flexible 0;
 }
 

@@ -88,6 +88,8 @@ cross_check! {
     alter_configs_matches_oracle: AlterConfigs => AlterConfigsRequest / AlterConfigsRequest, AlterConfigsResponse / AlterConfigsResponse;
     create_partitions_matches_oracle: CreatePartitions => CreatePartitionsRequest / CreatePartitionsRequest, CreatePartitionsResponse / CreatePartitionsResponse;
     incremental_alter_configs_matches_oracle: IncrementalAlterConfigs => IncrementalAlterConfigsRequest / IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse / IncrementalAlterConfigsResponse;
+    alter_partition_reassignments_matches_oracle: AlterPartitionReassignments => AlterPartitionReassignmentsRequest / AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse / AlterPartitionReassignmentsResponse;
+    list_partition_reassignments_matches_oracle: ListPartitionReassignments => ListPartitionReassignmentsRequest / ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse / ListPartitionReassignmentsResponse;
     describe_cluster_matches_oracle: DescribeCluster => DescribeClusterRequest / DescribeClusterRequest, DescribeClusterResponse / DescribeClusterResponse;
 }
 

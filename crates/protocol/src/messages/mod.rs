@@ -3,6 +3,7 @@
 //! the field layouts of Kafka's message definitions.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -21,6 +22,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -31,6 +33,7 @@ pub mod sasl_handshake;
 pub mod sync_group;
 
 pub use alter_configs::*;
+pub use alter_partition_reassignments::*;
 pub use api_versions::*;
 pub use create_partitions::*;
 pub use create_topics::*;
@@ -49,6 +52,7 @@ pub use join_group::*;
 pub use leave_group::*;
 pub use list_groups::*;
 pub use list_offsets::*;
+pub use list_partition_reassignments::*;
 pub use metadata::*;
 pub use offset_commit::*;
 pub use offset_delete::*;
