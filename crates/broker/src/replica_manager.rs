@@ -266,14 +266,17 @@ impl Partition {
         status.replicas = replicas.to_vec();
         if s.leader == self.broker_id {
             if let (true, Role::Leader(leader)) = (same_epoch, &mut status.role) {
+                // A reassignment changed the replica set within this epoch.
+                if leader.replicas != replicas {
+                    leader.set_replicas(replicas.to_vec());
+                }
                 // The controller (or our own write) changed the ISR within this epoch.
                 if vs.zk_version > leader.zk_version {
                     leader.isr_committed(s.isr.clone(), vs.zk_version);
-                    leader.replicas = replicas.to_vec();
                     status.isr = s.isr.clone();
-                    if let Role::Leader(leader) = &status.role {
-                        self.maybe_increment_hw(leader);
-                    }
+                }
+                if let Role::Leader(leader) = &status.role {
+                    self.maybe_increment_hw(leader);
                 }
                 return Transition::None;
             }
@@ -528,17 +531,19 @@ impl ReplicaManager {
             if config_changed {
                 self.update_config(name, &log_config, min_insync);
             }
-            for (&p, replicas) in &topic.assignment {
-                let mut all = replicas.clone();
-                if let Some(adding) = topic.adding.get(&p) {
-                    all.extend(adding.iter().filter(|r| !replicas.contains(r)));
-                }
+            for &p in topic.assignment.keys() {
+                let all = topic.all_replicas(p);
                 if !all.contains(&me) {
                     continue;
                 }
                 let Some(state) = topic.states.get(&p) else { continue };
                 let tp = TopicPartition::new(name.clone(), p);
-                if previous.state(name, p) == Some(state) && self.partition(&tp).is_some() && !config_changed {
+                let replicas_before = previous.topics.get(name).map(|t| t.all_replicas(p));
+                if previous.state(name, p) == Some(state)
+                    && replicas_before.as_ref() == Some(&all)
+                    && self.partition(&tp).is_some()
+                    && !config_changed
+                {
                     continue;
                 }
                 let partition = match self.create_partition(&tp, log_config.clone()) {
@@ -562,12 +567,9 @@ impl ReplicaManager {
         // Deletions: a topic that went away, or a replica moved off this broker.
         if previous.synced {
             for (name, before) in &previous.topics {
-                for (&p, replicas) in &before.assignment {
-                    let was_here = replicas.contains(&me) || before.adding.get(&p).is_some_and(|a| a.contains(&me));
-                    let now_here = view.topics.get(name).is_some_and(|t| {
-                        t.assignment.get(&p).is_some_and(|r| r.contains(&me))
-                            || t.adding.get(&p).is_some_and(|a| a.contains(&me))
-                    });
+                for &p in before.assignment.keys() {
+                    let was_here = before.all_replicas(p).contains(&me);
+                    let now_here = view.topics.get(name).is_some_and(|t| t.all_replicas(p).contains(&me));
                     if was_here && !now_here {
                         let tp = TopicPartition::new(name.clone(), p);
                         changes.push(RoleChange::Stopped(tp.clone()));

@@ -11,6 +11,7 @@ use sluice_storage::LogConfig;
 use sluice_storage::topic_partition::is_valid_topic_name;
 
 use crate::broker::Broker;
+use crate::cluster::cache::TopicView;
 use crate::cluster::znodes::{TopicAssignment, TopicConfigZnode, encode_topic_id};
 use crate::error::ErrorCode;
 use crate::topics::{TopicMeta, new_topic_id};
@@ -205,23 +206,7 @@ async fn write_topic(
     let config = TopicConfigZnode { version: 1, config: overrides };
     let client = broker.link.client().map_err(keeper_error)?;
     // The config first: brokers read it when they see the topic appear.
-    match client
-        .create(
-            &paths.topic_config(name),
-            &serde_json::to_vec(&config).expect("small struct"),
-            sluice_keeper::CreateMode::Persistent,
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(sluice_keeper::ZkError::NodeExists) => {
-            client
-                .set_data(&paths.topic_config(name), &serde_json::to_vec(&config).expect("small struct"), -1)
-                .await
-                .map_err(keeper_error)?;
-        }
-        Err(e) => return Err(keeper_error(e)),
-    }
+    write_topic_config(&client, &paths.topic_config(name), &config).await?;
     match client
         .create(
             &paths.topic(name),
@@ -237,18 +222,40 @@ async fn write_topic(
         Err(e) => return Err(keeper_error(e)),
     }
     tracing::info!(topic = %name, partitions, replication_factor, ?assignment, "created topic");
-    wait_for_leaders(broker, name, wait_ms.min(MAX_WAIT_FOR_LEADERS_MS)).await;
+    wait_for_leaders(broker, name, partitions, wait_ms.min(MAX_WAIT_FOR_LEADERS_MS)).await;
     Ok(meta)
 }
 
-/// Waits (bounded) until every partition of `topic` has a live leader in the metadata cache.
-pub async fn wait_for_leaders(broker: &Broker, topic: &str, wait_ms: u64) {
+/// Writes `/config/topics/<topic>`, whether or not it exists yet.
+async fn write_topic_config(
+    client: &sluice_keeper::ZkClient,
+    path: &str,
+    config: &TopicConfigZnode,
+) -> AdminResult<()> {
+    let body = serde_json::to_vec(config).expect("small struct");
+    match client.set_data(path, &body, -1).await {
+        Ok(_) => Ok(()),
+        Err(sluice_keeper::ZkError::NoNode) => {
+            match client.create(path, &body, sluice_keeper::CreateMode::Persistent).await {
+                // Created meanwhile by another writer: ours still goes on top.
+                Err(sluice_keeper::ZkError::NodeExists) => client.set_data(path, &body, -1).await.map(|_| ()),
+                other => other.map(|_| ()),
+            }
+            .map_err(keeper_error)
+        }
+        Err(e) => Err(keeper_error(e)),
+    }
+}
+
+/// Waits (bounded) until the metadata cache shows `topic` with `partitions` partitions, each
+/// with a live leader.
+pub async fn wait_for_leaders(broker: &Broker, topic: &str, partitions: i32, wait_ms: u64) {
     // Ready once every partition has a live leader, and those led here have taken the role
     // (so this client's next request to this broker finds it).
     let me = broker.config.broker_id;
     let ready = |b: &Broker| {
         let leaders: Option<Vec<(i32, i32)>> = b.link.cache.read(|v| {
-            let t = v.topics.get(topic)?;
+            let t = v.topics.get(topic).filter(|t| t.partition_count() >= partitions)?;
             t.assignment.keys().map(|&p| v.leader(topic, p).map(|l| (p, l))).collect()
         });
         leaders.is_some_and(|ls| {
@@ -318,8 +325,15 @@ pub async fn delete_topic(broker: &Broker, name: &str) -> AdminResult<()> {
     Ok(())
 }
 
-/// Raises a topic's partition count to `count`.
-pub async fn add_partitions(broker: &Broker, name: &str, count: i32, validate_only: bool) -> AdminResult<()> {
+/// Raises a topic's partition count to `count`; `assignments` (one replica list per new
+/// partition) places them explicitly, otherwise the cluster spreads them.
+pub async fn add_partitions(
+    broker: &Broker,
+    name: &str,
+    count: i32,
+    assignments: Option<Vec<Vec<i32>>>,
+    validate_only: bool,
+) -> AdminResult<()> {
     let Some(view) = broker.link.cache.read(|v| v.topics.get(name).cloned()) else {
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
     };
@@ -332,22 +346,32 @@ pub async fn add_partitions(broker: &Broker, name: &str, count: i32, validate_on
     }
     let rf = view.assignment.values().next().map_or(1, |r| r.len()) as i16;
     let live = broker.link.cache.read(|v| v.brokers.iter().map(|(id, r)| (*id, r.rack.clone())).collect::<Vec<_>>());
-    let added = crate::cluster::assign_replicas(&live, count - current, rf, current, None)?;
+    let added = match assignments {
+        None => crate::cluster::assign_replicas(&live, count - current, rf, current, None)?,
+        Some(lists) => {
+            if lists.len() as i32 != count - current {
+                return Err((
+                    ErrorCode::InvalidReplicaAssignment,
+                    format!("{} assignments given for {} new partitions", lists.len(), count - current),
+                ));
+            }
+            let added: BTreeMap<i32, Vec<i32>> = (current..).zip(lists).collect();
+            validate_assignment(broker, &added, current)?;
+            if let Some((p, r)) = added.iter().find(|(_, r)| r.len() != rf as usize) {
+                return Err((
+                    ErrorCode::InvalidReplicaAssignment,
+                    format!("partition {p}: {} replicas given; the topic's replication factor is {rf}", r.len()),
+                ));
+            }
+            added
+        }
+    };
     if validate_only {
         return Ok(());
     }
-    let mut partitions: BTreeMap<String, Vec<i32>> =
-        view.assignment.iter().map(|(p, r)| (p.to_string(), r.clone())).collect();
-    for (p, r) in added {
-        partitions.insert(p.to_string(), r);
-    }
-    let topic = TopicAssignment {
-        version: 3,
-        topic_id: Some(encode_topic_id(&view.id)),
-        partitions,
-        adding_replicas: view.adding.iter().map(|(p, r)| (p.to_string(), r.clone())).collect(),
-        removing_replicas: view.removing.iter().map(|(p, r)| (p.to_string(), r.clone())).collect(),
-    };
+    let mut grown = view.clone();
+    grown.assignment.extend(added);
+    let topic = grown.to_znode();
     let client = broker.link.client().map_err(keeper_error)?;
     match client
         .set_data(&broker.link.paths.topic(name), &serde_json::to_vec(&topic).expect("small struct"), view.zk_version)
@@ -360,7 +384,7 @@ pub async fn add_partitions(broker: &Broker, name: &str, count: i32, validate_on
         Err(e) => return Err(keeper_error(e)),
     }
     tracing::info!(topic = %name, from = current, to = count, "added partitions");
-    wait_for_leaders(broker, name, 5_000).await;
+    wait_for_leaders(broker, name, count, 5_000).await;
     Ok(())
 }
 
@@ -381,17 +405,233 @@ pub async fn set_topic_configs(
     if validate_only {
         return Ok(());
     }
-    let body = serde_json::to_vec(&TopicConfigZnode { version: 1, config: overrides.clone() }).expect("small struct");
     let client = broker.link.client().map_err(keeper_error)?;
-    let path = broker.link.paths.topic_config(name);
-    match client.set_data(&path, &body, -1).await {
-        Ok(_) => {}
-        Err(sluice_keeper::ZkError::NoNode) => {
-            client.create(&path, &body, sluice_keeper::CreateMode::Persistent).await.map_err(keeper_error)?;
-        }
-        Err(e) => return Err(keeper_error(e)),
-    }
+    let config = TopicConfigZnode { version: 1, config: overrides.clone() };
+    write_topic_config(&client, &broker.link.paths.topic_config(name), &config).await?;
     // Apply here at once, so this client reads its own change; the watch brings it to the rest.
     broker.wait_until(READ_YOUR_WRITE_WAIT_MS, || broker.topic_meta(name).is_none_or(|m| m.configs == overrides)).await;
     Ok(())
+}
+
+/// One partition's requested move (AlterPartitionReassignments): its target replicas, or
+/// `None` to cancel the reassignment in progress.
+pub type PartitionMove = (i32, Option<Vec<i32>>);
+
+/// Starts (or cancels) reassignments of a topic's partitions: the topic znode then lists every
+/// replica, old and new, with those being added and removed (KIP-455), and the controller
+/// completes each move once its target replicas are in sync. Answers per partition; the
+/// partitions that pass validation are written together, with compare-and-set.
+pub async fn reassign_partitions(broker: &Broker, name: &str, moves: &[PartitionMove]) -> Vec<(i32, AdminResult<()>)> {
+    let mut last_error = None;
+    for _ in 0..MAX_REASSIGN_ATTEMPTS {
+        let Some(view) = broker.link.cache.read(|v| v.topics.get(name).cloned()) else {
+            let missing = (ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist"));
+            return moves.iter().map(|(p, _)| (*p, Err(missing.clone()))).collect();
+        };
+        let mut next = view.clone();
+        let results: Vec<(i32, AdminResult<()>)> = moves
+            .iter()
+            .map(|(p, target)| {
+                let registered = |r: i32| broker.link.cache.read(|v| v.is_live(r));
+                (*p, plan_move(&mut next, *p, target.as_deref(), registered))
+            })
+            .collect();
+        if next == view {
+            return results;
+        }
+        let client = match broker.link.client() {
+            Ok(client) => client,
+            Err(e) => return fail_all(moves, keeper_error(e)),
+        };
+        let body = serde_json::to_vec(&next.to_znode()).expect("small struct");
+        match client.set_data(&broker.link.paths.topic(name), &body, view.zk_version).await {
+            Ok(_) => {
+                for (p, target) in moves {
+                    tracing::info!(topic = %name, partition = p, target = ?target, "reassignment requested");
+                }
+                // This broker's next answer (ListPartitionReassignments, Metadata) shows it.
+                broker
+                    .wait_until(READ_YOUR_WRITE_WAIT_MS, || {
+                        broker.link.cache.read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))
+                    })
+                    .await;
+                return results;
+            }
+            Err(sluice_keeper::ZkError::BadVersion) => {
+                // The topic changed under us (the controller finishing another move): re-plan
+                // on the newer view.
+                broker
+                    .wait_until(READ_YOUR_WRITE_WAIT_MS, || {
+                        broker.link.cache.read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))
+                    })
+                    .await;
+                last_error = Some((ErrorCode::RequestTimedOut, format!("topic '{name}' kept changing; retry")));
+            }
+            Err(e) => return fail_all(moves, keeper_error(e)),
+        }
+    }
+    fail_all(moves, last_error.expect("set after a failed attempt"))
+}
+
+const MAX_REASSIGN_ATTEMPTS: usize = 5;
+
+fn fail_all(moves: &[PartitionMove], error: (ErrorCode, String)) -> Vec<(i32, AdminResult<()>)> {
+    moves.iter().map(|(p, _)| (*p, Err(error.clone()))).collect()
+}
+
+/// Applies one move to `topic` (pure, for tests). The replica set becomes the target followed
+/// by the original replicas not in it (Kafka's order, so the target's first replica is the
+/// preferred leader); a new move replaces one in progress, measured from the original
+/// replicas; cancelling returns to them.
+fn plan_move(
+    topic: &mut TopicView,
+    p: i32,
+    target: Option<&[i32]>,
+    registered: impl Fn(i32) -> bool,
+) -> AdminResult<()> {
+    if !topic.assignment.contains_key(&p) {
+        return Err((ErrorCode::UnknownTopicOrPartition, format!("partition {p} does not exist")));
+    }
+    let adding = topic.adding.get(&p).cloned().unwrap_or_default();
+    let original: Vec<i32> = topic.all_replicas(p).into_iter().filter(|r| !adding.contains(r)).collect();
+    let target = match target {
+        None if topic.reassignment_target(p).is_none() => {
+            return Err((ErrorCode::NoReassignmentInProgress, format!("partition {p} is not being reassigned")));
+        }
+        None => original.clone(),
+        Some(target) => {
+            let mut distinct = target.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if target.is_empty() || distinct.len() != target.len() {
+                return Err((
+                    ErrorCode::InvalidReplicaAssignment,
+                    format!("partition {p}: the replicas {target:?} must be one or more distinct brokers"),
+                ));
+            }
+            if let Some(r) = target.iter().find(|r| !registered(**r)) {
+                return Err((
+                    ErrorCode::InvalidReplicaAssignment,
+                    format!("partition {p}: broker {r} is not a registered broker"),
+                ));
+            }
+            target.to_vec()
+        }
+    };
+    let added: Vec<i32> = target.iter().copied().filter(|r| !original.contains(r)).collect();
+    let removed: Vec<i32> = original.iter().copied().filter(|r| !target.contains(r)).collect();
+    let mut replicas = target.clone();
+    replicas.extend(removed.iter().copied());
+    topic.assignment.insert(p, replicas);
+    for (map, list) in [(&mut topic.adding, added), (&mut topic.removing, removed)] {
+        if list.is_empty() {
+            map.remove(&p);
+        } else {
+            map.insert(p, list);
+        }
+    }
+    Ok(())
+}
+
+/// A partition being reassigned: every replica, and those being added and removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovingPartition {
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+/// The reassignments in progress, by topic. `only` limits the answer to the given partitions
+/// of the given topics.
+pub fn list_reassignments(
+    broker: &Broker,
+    only: Option<&BTreeMap<String, Vec<i32>>>,
+) -> BTreeMap<String, Vec<MovingPartition>> {
+    broker.link.cache.read(|v| {
+        let mut out = BTreeMap::new();
+        for (name, topic) in &v.topics {
+            let wanted = only.map(|o| o.get(name));
+            if wanted == Some(None) {
+                continue;
+            }
+            let moving: Vec<_> = topic
+                .assignment
+                .keys()
+                .filter(|p| wanted.flatten().is_none_or(|ps| ps.contains(p)))
+                .filter(|&&p| topic.reassignment_target(p).is_some())
+                .map(|&p| {
+                    let list = |m: &BTreeMap<i32, Vec<i32>>| m.get(&p).cloned().unwrap_or_default();
+                    MovingPartition {
+                        partition: p,
+                        replicas: topic.all_replicas(p),
+                        adding: list(&topic.adding),
+                        removing: list(&topic.removing),
+                    }
+                })
+                .collect();
+            if !moving.is_empty() {
+                out.insert(name.clone(), moving);
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(replicas: &[i32]) -> TopicView {
+        TopicView { assignment: BTreeMap::from([(0, replicas.to_vec())]), ..TopicView::default() }
+    }
+
+    #[test]
+    fn a_move_lists_target_then_old_replicas_with_the_added_and_removed() {
+        let mut t = topic(&[1, 2, 3]);
+        plan_move(&mut t, 0, Some(&[2, 3, 4]), |_| true).expect("valid");
+        assert_eq!(t.assignment[&0], vec![2, 3, 4, 1]);
+        assert_eq!((t.adding[&0].clone(), t.removing[&0].clone()), (vec![4], vec![1]));
+        assert_eq!(t.reassignment_target(0), Some(vec![2, 3, 4]));
+    }
+
+    #[test]
+    fn a_new_move_replaces_the_one_in_progress_and_cancel_restores_the_original() {
+        let mut t = topic(&[1, 2, 3]);
+        plan_move(&mut t, 0, Some(&[2, 3, 4]), |_| true).expect("valid");
+        plan_move(&mut t, 0, Some(&[1, 2, 5]), |_| true).expect("valid");
+        assert_eq!(t.assignment[&0], vec![1, 2, 5, 3], "4 is no longer being added");
+        assert_eq!((t.adding[&0].clone(), t.removing[&0].clone()), (vec![5], vec![3]));
+        plan_move(&mut t, 0, None, |_| true).expect("cancel");
+        assert_eq!(t.assignment[&0], vec![1, 2, 3]);
+        assert!(t.adding.is_empty() && t.removing.is_empty() && t.reassignment_target(0).is_none());
+        let err = plan_move(&mut t, 0, None, |_| true).expect_err("nothing to cancel");
+        assert_eq!(err.0, ErrorCode::NoReassignmentInProgress);
+    }
+
+    #[test]
+    fn bad_targets_are_refused_with_kafka_codes() {
+        let mut t = topic(&[1, 2, 3]);
+        for bad in [&[][..], &[1, 1][..]] {
+            assert_eq!(
+                plan_move(&mut t, 0, Some(bad), |_| true).expect_err("bad").0,
+                ErrorCode::InvalidReplicaAssignment
+            );
+        }
+        let unknown = plan_move(&mut t, 0, Some(&[1, 9]), |r| r != 9).expect_err("broker 9 unknown");
+        assert_eq!(unknown.0, ErrorCode::InvalidReplicaAssignment);
+        assert_eq!(
+            plan_move(&mut t, 7, Some(&[1]), |_| true).expect_err("no partition 7").0,
+            ErrorCode::UnknownTopicOrPartition
+        );
+        assert_eq!(t, topic(&[1, 2, 3]), "nothing changed");
+    }
+
+    #[test]
+    fn reordering_alone_changes_the_preferred_leader_without_a_reassignment() {
+        let mut t = topic(&[1, 2, 3]);
+        plan_move(&mut t, 0, Some(&[3, 1, 2]), |_| true).expect("valid");
+        assert_eq!(t.assignment[&0], vec![3, 1, 2]);
+        assert_eq!(t.reassignment_target(0), None);
+    }
 }

@@ -79,6 +79,23 @@ impl LeaderState {
         }
     }
 
+    /// The replica set changed within this epoch (a reassignment adds or drops replicas): new
+    /// followers start unknown and out of the ISR, dropped ones are forgotten.
+    pub fn set_replicas(&mut self, replicas: Vec<i32>) {
+        self.followers.retain(|r, _| replicas.contains(r));
+        for &r in &replicas {
+            if r != self.broker_id {
+                self.followers.entry(r).or_insert(FollowerProgress {
+                    log_end_offset: -1,
+                    last_caught_up_ms: 0,
+                    last_fetch_leader_leo: -1,
+                    last_fetch_ms: 0,
+                });
+            }
+        }
+        self.replicas = replicas;
+    }
+
     pub fn follower(&self, id: i32) -> Option<&FollowerProgress> {
         self.followers.get(&id)
     }
@@ -238,6 +255,20 @@ mod tests {
         s.isr_failed();
         assert_eq!(s.pending_isr, None);
         assert_eq!(s.isr, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_replica_added_by_reassignment_joins_once_caught_up_and_a_dropped_one_is_forgotten() {
+        let mut s = three();
+        s.set_replicas(vec![1, 2, 3, 4]);
+        assert!(s.update_follower(4, 50, 120, 10), "the added replica is tracked");
+        s.update_follower(2, 120, 120, 10);
+        s.update_follower(3, 120, 120, 10);
+        assert_eq!(s.caught_up(s.high_watermark(120)), Vec::<i32>::new());
+        s.update_follower(4, 120, 120, 20);
+        assert_eq!(s.caught_up(s.high_watermark(120)), vec![4]);
+        s.set_replicas(vec![1, 2, 4]);
+        assert!(!s.update_follower(3, 120, 120, 30), "the removed replica is no longer tracked");
     }
 
     #[test]

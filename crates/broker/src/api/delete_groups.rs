@@ -9,6 +9,10 @@ use crate::group::offsets_log;
 pub async fn handle(ctx: RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in request.groups_names {
+        if let Err(code) = offsets_log::check_coordinator(ctx.broker, &id) {
+            results.push(DeleteGroupsResponseResult { group_id: id, error_code: code.code() });
+            continue;
+        }
         let (mut code, offsets) = ctx.broker.groups.with_groups(|g, _| {
             let offsets: Vec<(String, i32)> =
                 g.fetch_offsets(&id).map(|o| o.keys().cloned().collect()).unwrap_or_default();

@@ -11,6 +11,14 @@ pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> Descri
         .groups
         .into_iter()
         .map(|id| {
+            if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &id) {
+                return DescribeGroupsResponseGroup {
+                    error_code: code.code(),
+                    group_id: id,
+                    authorized_operations: i32::MIN,
+                    ..Default::default()
+                };
+            }
             ctx.broker.groups.with_groups(|g, _| match g.group(&id) {
                 Some(grp) => DescribeGroupsResponseGroup {
                     error_code: 0,

@@ -24,6 +24,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod reassignments;
 mod sasl_handshake;
 mod sync_group;
 
@@ -68,6 +69,10 @@ pub async fn handle(ctx: RequestContext<'_>, request: Request) -> Option<Respons
         Request::IncrementalAlterConfigs(r) => {
             Response::IncrementalAlterConfigs(configs::incremental_alter(ctx, r).await)
         }
+        Request::AlterPartitionReassignments(r) => {
+            Response::AlterPartitionReassignments(reassignments::alter(ctx, r).await)
+        }
+        Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(ctx, r)),
         Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, r)),
         Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, r).await),
         Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(ctx, r).await),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use super::znodes::{BrokerRegistration, PartitionState};
+use super::znodes::{BrokerRegistration, PartitionState, TopicAssignment, encode_topic_id};
 
 /// A partition's state and the znode version it was read at (for compare-and-set).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,49 @@ pub struct TopicView {
 impl TopicView {
     pub fn partition_count(&self) -> i32 {
         self.assignment.len() as i32
+    }
+
+    /// Every replica of a partition, including any a reassignment is adding (Kafka's znode
+    /// already lists them in `partitions`; an older writer might not have).
+    pub fn all_replicas(&self, partition: i32) -> Vec<i32> {
+        let mut all = self.assignment.get(&partition).cloned().unwrap_or_default();
+        if let Some(adding) = self.adding.get(&partition) {
+            for r in adding {
+                if !all.contains(r) {
+                    all.push(*r);
+                }
+            }
+        }
+        all
+    }
+
+    /// The replicas a reassignment in progress moves the partition to (all of them less those
+    /// being removed), or `None` when none is in progress.
+    pub fn reassignment_target(&self, partition: i32) -> Option<Vec<i32>> {
+        let adding = self.adding.get(&partition).is_some_and(|a| !a.is_empty());
+        let removing = self.removing.get(&partition).filter(|r| !r.is_empty());
+        if !adding && removing.is_none() {
+            return None;
+        }
+        let mut target = self.all_replicas(partition);
+        if let Some(removing) = removing {
+            target.retain(|r| !removing.contains(r));
+        }
+        Some(target)
+    }
+
+    /// The `/brokers/topics/<topic>` znode for this view.
+    pub fn to_znode(&self) -> TopicAssignment {
+        let by_name = |m: &BTreeMap<i32, Vec<i32>>| -> BTreeMap<String, Vec<i32>> {
+            m.iter().filter(|(_, r)| !r.is_empty()).map(|(p, r)| (p.to_string(), r.clone())).collect()
+        };
+        TopicAssignment {
+            version: 3,
+            topic_id: Some(encode_topic_id(&self.id)),
+            partitions: by_name(&self.assignment),
+            adding_replicas: by_name(&self.adding),
+            removing_replicas: by_name(&self.removing),
+        }
     }
 }
 

@@ -15,7 +15,12 @@
 //!   unless `unclean.leader.election.enable` lets a live out-of-sync replica lead;
 //! - dead followers leave the ISR (without a new leader epoch);
 //! - every `leader.imbalance.check.interval.seconds`, with `auto.leader.rebalance.enable`,
-//!   leadership goes back to the preferred replica where it is alive and in the ISR.
+//!   leadership goes back to the preferred replica where it is alive and in the ISR;
+//! - a reassignment (KIP-455; the topic znode lists every replica, old and new, with the ones
+//!   being added and removed) completes once every target replica is in the ISR: one `multi`
+//!   narrows the topic znode to the target, takes the removed replicas out of the ISR and, if
+//!   the leader is among them, elects a target replica with the leader epoch bumped. Until
+//!   then the added replicas fetch like any follower and join the ISR when caught up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_keeper::{CreateMode, MultiOp, ZkClient, ZkError};
 
-use super::cache::{ClusterView, VersionedState};
+use super::cache::{ClusterView, TopicView, VersionedState};
 use super::znodes::{ControllerZnode, PartitionState};
 use crate::broker::Broker;
 
@@ -183,24 +188,60 @@ impl Ctx<'_> {
                 MultiOp::Create { path, data, mode: CreateMode::Persistent }
             }
         };
-        let ops = [MultiOp::Check { path: paths.controller_epoch(), version: self.epoch_version }, op];
-        match self.client.multi(&ops).await {
-            Ok(_) => {
-                tracing::info!(%topic, partition = p, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition state written");
-                Ok(())
-            }
-            Err(ZkError::BadVersion) => {
-                // Either the state moved on (the next view settles it) or the epoch did.
-                match self.client.get_data(&paths.controller_epoch()).await {
-                    Ok((_, stat)) if stat.version != self.epoch_version => Err(Lost),
-                    _ => Ok(()),
-                }
-            }
+        if self.fenced_multi(vec![op]).await? {
+            tracing::info!(%topic, partition = p, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition state written");
+        }
+        Ok(())
+    }
+
+    /// Runs `ops` in one `multi` behind a check of the controller epoch. `Ok(false)` when it
+    /// did not apply but this controller still holds its epoch (a znode moved on: the next
+    /// view settles it; or keeper did not answer: the next round retries).
+    async fn fenced_multi(&self, ops: Vec<MultiOp>) -> Result<bool, Lost> {
+        let epoch_path = self.broker.link.paths.controller_epoch();
+        let mut all = vec![MultiOp::Check { path: epoch_path.clone(), version: self.epoch_version }];
+        all.extend(ops);
+        match self.client.multi(&all).await {
+            Ok(_) => Ok(true),
+            Err(ZkError::BadVersion) => match self.client.get_data(&epoch_path).await {
+                Ok((_, stat)) if stat.version != self.epoch_version => Err(Lost),
+                _ => Ok(false),
+            },
             Err(e) => {
-                tracing::debug!(%topic, partition = p, error = %e, "writing partition state failed; will retry");
-                Ok(())
+                tracing::debug!(error = %e, "a controller write failed; will retry");
+                Ok(false)
             }
         }
+    }
+}
+
+impl Ctx<'_> {
+    /// Completes a partition's reassignment: the topic znode narrowed to `target` and the
+    /// partition's `state`, both compare-and-set, fenced by the controller epoch.
+    async fn finish_reassignment(
+        &self,
+        name: &str,
+        topic: &TopicView,
+        p: i32,
+        target: Vec<i32>,
+        state: &PartitionState,
+        state_version: i32,
+    ) -> Result<(), Lost> {
+        let paths = &self.broker.link.paths;
+        let mut done = topic.clone();
+        done.assignment.insert(p, target.clone());
+        done.adding.remove(&p);
+        done.removing.remove(&p);
+        let state_json = Bytes::from(serde_json::to_vec(state).expect("serializing a small struct"));
+        let topic_json = Bytes::from(serde_json::to_vec(&done.to_znode()).expect("serializing a small struct"));
+        let ops = vec![
+            MultiOp::SetData { path: paths.partition_state(name, p), data: state_json, version: state_version },
+            MultiOp::SetData { path: paths.topic(name), data: topic_json, version: topic.zk_version },
+        ];
+        if self.fenced_multi(ops).await? {
+            tracing::info!(topic = %name, partition = p, replicas = ?target, leader = state.leader, isr = ?state.isr, "reassignment completed");
+        }
+        Ok(())
     }
 }
 
@@ -211,11 +252,8 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
             .configs
             .get("unclean.leader.election.enable")
             .map_or(unclean, |v| v.trim().eq_ignore_ascii_case("true"));
-        for (&p, replicas) in &topic.assignment {
-            let mut all = replicas.clone();
-            if let Some(adding) = topic.adding.get(&p) {
-                all.extend(adding.iter().filter(|r| !replicas.contains(r)));
-            }
+        for &p in topic.assignment.keys() {
+            let all = topic.all_replicas(p);
             let live: Vec<i32> = all.iter().copied().filter(|r| view.is_live(*r)).collect();
             match topic.states.get(&p) {
                 None => {
@@ -234,6 +272,10 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
                 Some(vs) => {
                     if let Some(next) = decide(vs, &all, &live, unclean, rebalance, ctx.epoch) {
                         ctx.write(name, p, &next, Some(vs.zk_version)).await?;
+                    } else if let Some(target) = topic.reassignment_target(p)
+                        && let Some(next) = finish_reassignment(vs, &target, &live, ctx.epoch)
+                    {
+                        ctx.finish_reassignment(name, topic, p, target, &next, vs.zk_version).await?;
                     }
                 }
             }
@@ -253,7 +295,8 @@ fn decide(
 ) -> Option<PartitionState> {
     let s = &vs.state;
     let is_live = |r: &i32| live.contains(r);
-    let live_isr: Vec<i32> = s.isr.iter().copied().filter(is_live).collect();
+    // A replica a reassignment dropped leaves the ISR too.
+    let live_isr: Vec<i32> = s.isr.iter().copied().filter(|r| is_live(r) && replicas.contains(r)).collect();
     let next = |leader: i32, leader_epoch: i32, isr: Vec<i32>| PartitionState {
         version: 1,
         leader,
@@ -284,6 +327,30 @@ fn decide(
         return Some(next(preferred, s.leader_epoch + 1, s.isr.clone()));
     }
     None
+}
+
+/// The state that completes a reassignment to `target`, once every target replica is alive and
+/// in the ISR and the partition has a leader (pure, for tests): the ISR narrowed to the target,
+/// the leader kept if it stays, else the first target replica with the epoch bumped.
+fn finish_reassignment(
+    vs: &VersionedState,
+    target: &[i32],
+    live: &[i32],
+    controller_epoch: i32,
+) -> Option<PartitionState> {
+    let s = &vs.state;
+    if s.leader < 0 || target.is_empty() || !target.iter().all(|r| s.isr.contains(r) && live.contains(r)) {
+        return None;
+    }
+    let (leader, leader_epoch) =
+        if target.contains(&s.leader) { (s.leader, s.leader_epoch) } else { (target[0], s.leader_epoch + 1) };
+    Some(PartitionState {
+        version: 1,
+        leader,
+        leader_epoch,
+        isr: s.isr.iter().copied().filter(|r| target.contains(r)).collect(),
+        controller_epoch,
+    })
 }
 
 #[cfg(test)]
@@ -327,6 +394,27 @@ mod tests {
             None,
             "rejoining is the leader's call"
         );
+    }
+
+    #[test]
+    fn a_reassignment_finishes_only_when_every_target_replica_is_in_sync() {
+        assert_eq!(finish_reassignment(&vs(1, 4, &[1, 2, 3]), &[2, 3, 4], &[1, 2, 3, 4], 1), None, "4 not in sync");
+        let next = finish_reassignment(&vs(1, 4, &[1, 2, 3, 4]), &[2, 3, 4], &[1, 2, 3, 4], 2).expect("done");
+        assert_eq!(
+            (next.leader, next.leader_epoch, next.isr),
+            (2, 5, vec![2, 3, 4]),
+            "the moved-away leader hands over"
+        );
+        let next = finish_reassignment(&vs(3, 4, &[3, 1, 4]), &[1, 3, 4], &[1, 3, 4], 2).expect("done");
+        assert_eq!((next.leader, next.leader_epoch), (3, 4), "a leader that stays keeps its epoch");
+        assert_eq!(finish_reassignment(&vs(-1, 4, &[1, 4]), &[1, 4], &[1, 4], 1), None, "not while offline");
+        assert_eq!(finish_reassignment(&vs(1, 4, &[1, 4]), &[1, 4], &[1], 1), None, "not with a target replica dead");
+    }
+
+    #[test]
+    fn a_replica_dropped_from_the_assignment_leaves_the_isr() {
+        let next = decide(&vs(1, 4, &[1, 2, 4]), &[1, 2], &[1, 2, 4], false, false, 1).expect("shrinks");
+        assert_eq!((next.leader, next.leader_epoch, next.isr), (1, 4, vec![1, 2]));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,6 +38,8 @@ pub struct KeeperLink {
     /// Bumped each time a new session has registered this broker.
     session_epoch: watch::Sender<u64>,
     broker_id: i32,
+    /// Set by `close`: no new session after the current one ends.
+    closing: AtomicBool,
 }
 
 type Result<T> = std::result::Result<T, ZkError>;
@@ -53,6 +56,7 @@ impl KeeperLink {
             cache: Arc::new(MetadataCache::default()),
             session_epoch: watch::channel(0).0,
             broker_id,
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -110,12 +114,21 @@ impl KeeperLink {
     pub async fn run(self: Arc<Self>, first: ZkClient, registration: BrokerRegistration, ready: watch::Sender<bool>) {
         let mut client = first;
         loop {
-            match self.session(&client, &registration, &ready).await {
-                Ok(()) => return, // closed on purpose
-                Err(e) => tracing::warn!(error = %e, "keeper session ended; starting a new one"),
+            let ended = self.session(&client, &registration, &ready).await;
+            // Closed on purpose (shutdown): however the session's end showed itself first
+            // (its event streams can close before the Closed state is seen), never open
+            // another, or the broker would register again while it stops.
+            if ended.is_ok() || self.closing.load(Ordering::Acquire) {
+                return;
+            }
+            if let Err(e) = ended {
+                tracing::warn!(error = %e, "keeper session ended; starting a new one");
             }
             *self.client.write() = None;
             client = loop {
+                if self.closing.load(Ordering::Acquire) {
+                    return;
+                }
                 match ZkClient::connect(&self.servers, self.session_timeout).await {
                     Ok(c) => break c,
                     Err(e) => {
@@ -124,7 +137,13 @@ impl KeeperLink {
                     }
                 }
             };
-            *self.client.write() = Some(client.clone());
+            let mut slot = self.client.write();
+            if self.closing.load(Ordering::Acquire) {
+                drop(slot);
+                let _ = client.close().await;
+                return;
+            }
+            *slot = Some(client.clone());
         }
     }
 
@@ -266,7 +285,20 @@ impl KeeperLink {
                     let known = self.cache.read(|v| v.topics.get(&name).map(|t| t.states.clone()));
                     let t = read_topic(client, &self.paths, &name, known).await?;
                     Box::new(move |v| match t {
-                        Some(t) => {
+                        Some(mut t) => {
+                            // A state event earlier in this batch (a multi that changed the
+                            // topic and a state together) may hold a newer state than the one
+                            // read with the topic: keep the newest of each (of the same topic,
+                            // not one deleted and created again under its name).
+                            if let Some(old) = v.topics.get(&name).filter(|old| old.id == t.id) {
+                                for (p, s) in &old.states {
+                                    if t.assignment.contains_key(p)
+                                        && t.states.get(p).is_none_or(|n| n.zk_version < s.zk_version)
+                                    {
+                                        t.states.insert(*p, s.clone());
+                                    }
+                                }
+                            }
                             v.topics.insert(name, t);
                         }
                         None => {
@@ -312,7 +344,11 @@ impl KeeperLink {
 
     /// Closes the session, so the broker's registration goes at once (a clean shutdown).
     pub async fn close(&self) {
-        let client = self.client.write().take();
+        let client = {
+            let mut slot = self.client.write();
+            self.closing.store(true, Ordering::Release);
+            slot.take()
+        };
         if let Some(c) = client {
             let _ = c.close().await;
         }
