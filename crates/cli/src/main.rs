@@ -86,6 +86,10 @@ enum PerfCommand {
         /// Linger in milliseconds.
         #[arg(long, default_value_t = 5)]
         linger_ms: u64,
+        /// Send at most this many records per second (latency at a given load); default: as
+        /// fast as possible.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        rate: Option<u64>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -244,6 +248,33 @@ enum TopicCommand {
         #[arg(short, long)]
         partitions: i32,
     },
+    /// Move partitions' replicas to other brokers, or change the replication factor, while the
+    /// topic stays in use; the cluster copies the data and then drops the old replicas.
+    #[command(after_help = "Examples:\n  sluice topic reassign orders --move 0=2,3,4 --move 1=3,4,1 --wait\n  \
+                            sluice topic reassign orders --all 1,2,3,4   (every partition, replication factor 4)\n  \
+                            sluice topic reassign orders --cancel 0")]
+    Reassign {
+        name: String,
+        /// PARTITION=BROKER,BROKER,...: the partition's new replicas, the first preferred as
+        /// leader (repeatable).
+        #[arg(long = "move", value_name = "P=IDS")]
+        moves: Vec<String>,
+        /// BROKER,BROKER,...: the new replicas of every partition.
+        #[arg(long, value_name = "IDS", conflicts_with = "moves")]
+        all: Option<String>,
+        /// Cancel the move in progress of this partition (repeatable).
+        #[arg(long, value_name = "P")]
+        cancel: Vec<i32>,
+        /// Wait until every move of the topic has completed.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// List partition reassignments in progress.
+    #[command(after_help = "Example:\n  sluice topic reassignments orders")]
+    Reassignments { name: Option<String> },
     /// Delete a topic.
     #[command(after_help = "Example:\n  sluice topic delete orders")]
     Delete { name: String },
@@ -339,7 +370,17 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
         Command::Topic(cmd) => topic(client, cmd).await,
         Command::Cluster(ClusterCommand::Info) => cluster_info(client).await,
         Command::Group(cmd) => group(client, cmd).await,
-        Command::Perf(PerfCommand::Produce { topic, count, size, acks, compression, batch_size, linger_ms, json }) => {
+        Command::Perf(PerfCommand::Produce {
+            topic,
+            count,
+            size,
+            acks,
+            compression,
+            batch_size,
+            linger_ms,
+            rate,
+            json,
+        }) => {
             let config = ProducerConfig {
                 acks: parse_acks(&acks)?,
                 compression: compression.into(),
@@ -347,7 +388,7 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
                 linger: Duration::from_millis(linger_ms),
                 ..ProducerConfig::default()
             };
-            perf::produce(client, &topic, count, size, config).await?.print("produce", json);
+            perf::produce(client, &topic, count, size, rate, config).await?.print("produce", json);
             Ok(())
         }
         Command::Perf(PerfCommand::Consume { topic, count, json }) => {
@@ -564,8 +605,88 @@ async fn topic(client: Client, cmd: TopicCommand) -> anyhow::Result<()> {
             client.delete_topic(&name).await?;
             println!("deleted topic {name}");
         }
+        TopicCommand::Reassign { name, moves, all, cancel, wait, timeout } => {
+            reassign(&client, &name, &moves, all.as_deref(), &cancel).await?;
+            if wait {
+                wait_for_reassignments(&client, &name, Duration::from_secs(timeout)).await?;
+            }
+        }
+        TopicCommand::Reassignments { name } => {
+            let moving = client.list_reassignments(name.as_deref()).await?;
+            if moving.is_empty() {
+                println!("no reassignments in progress");
+            }
+            for r in moving {
+                println!(
+                    "{}-{}	replicas {:?}	adding {:?}	removing {:?}",
+                    r.topic, r.partition, r.replicas, r.adding, r.removing
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// A comma-separated list of broker ids.
+fn broker_ids(text: &str) -> anyhow::Result<Vec<i32>> {
+    text.split(',')
+        .map(|id| id.trim().parse::<i32>().map_err(|_| anyhow::anyhow!("{id:?} is not a broker id (in {text:?})")))
+        .collect()
+}
+
+async fn reassign(
+    client: &Client,
+    name: &str,
+    moves: &[String],
+    all: Option<&str>,
+    cancel: &[i32],
+) -> anyhow::Result<()> {
+    let mut plan: Vec<(i32, Option<Vec<i32>>)> = Vec::new();
+    for m in moves {
+        let (p, ids) =
+            m.split_once('=').ok_or_else(|| anyhow::anyhow!("--move {m:?}: expected PARTITION=BROKER,BROKER,..."))?;
+        let p = p.trim().parse::<i32>().map_err(|_| anyhow::anyhow!("--move {m:?}: {p:?} is not a partition"))?;
+        plan.push((p, Some(broker_ids(ids)?)));
+    }
+    if let Some(ids) = all {
+        let ids = broker_ids(ids)?;
+        for p in client.topic(name).await?.partitions {
+            plan.push((p.partition, Some(ids.clone())));
+        }
+    }
+    plan.extend(cancel.iter().map(|&p| (p, None)));
+    if plan.is_empty() {
+        anyhow::bail!("nothing to reassign: give --move P=IDS, --all IDS or --cancel P");
+    }
+    let mut failed = 0;
+    for (p, result) in client.reassign_partitions(name, &plan).await? {
+        match result {
+            Ok(()) => println!("{name}-{p}: reassignment started"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{name}-{p}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} partition moves were refused", plan.len());
+    }
+    Ok(())
+}
+
+async fn wait_for_reassignments(client: &Client, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let moving = client.list_reassignments(Some(name)).await?;
+        if moving.is_empty() {
+            println!("every reassignment of {name} has completed");
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("{} partitions of {name} still moving after {}s", moving.len(), timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn cluster_info(client: Client) -> anyhow::Result<()> {
@@ -585,8 +706,15 @@ async fn cluster_info(client: Client) -> anyhow::Result<()> {
     println!("partitions:");
     for t in md.topics.values() {
         for p in &t.partitions {
+            let health = if p.leader < 0 {
+                "\toffline"
+            } else if p.isr.len() < p.replicas.len() {
+                "\tunder-replicated"
+            } else {
+                ""
+            };
             println!(
-                "  {}-{}\tleader {}\tepoch {}\treplicas {:?}\tisr {:?}",
+                "  {}-{}\tleader {}\tepoch {}\treplicas {:?}\tisr {:?}{health}",
                 t.name, p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
             );
         }

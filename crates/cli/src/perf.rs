@@ -2,7 +2,6 @@
 //! from send to acknowledgement (p50, p95, p99, p99.9, max), with a progress bar while it runs
 //! and a summary table (or JSON) at the end.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sluice_client::{
     Client, Consumer, ConsumerConfig, Delivery, Producer, ProducerConfig, ProducerRecord, StartOffset,
 };
+use tokio::sync::mpsc;
 
-/// Deliveries awaited at most at once before sending more (bounds memory and the latency skew
-/// of awaiting in order).
+/// Deliveries outstanding at most before the sender waits (bounds memory).
 const MAX_OUTSTANDING: usize = 200_000;
 
 pub struct Summary {
@@ -84,36 +83,50 @@ pub async fn produce(
     topic: &str,
     count: u64,
     size: usize,
+    rate: Option<u64>,
     config: ProducerConfig,
 ) -> anyhow::Result<Summary> {
     client.topic(topic).await?;
     let producer = Producer::new(client, config);
     let value = Bytes::from(vec![b'x'; size]);
     let progress = bar(count);
-    let mut outstanding: VecDeque<(Instant, Delivery)> = VecDeque::new();
-    let mut latencies_us = Vec::with_capacity(count as usize);
+    // Deliveries are awaited as they complete by their own task, so a record's latency is the
+    // time to its acknowledgement, not to when the sender got round to looking. They are awaited
+    // in send order: a record acknowledged before an earlier one (another partition) is
+    // timed when that one is, an error of at most the skew between partitions.
+    let (tx, mut rx) = mpsc::channel::<(Instant, Delivery)>(MAX_OUTSTANDING);
+    let collector = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut latencies_us = Vec::with_capacity(count as usize);
+            while let Some((sent, d)) = rx.recv().await {
+                d.await.map_err(|_| anyhow::anyhow!("producer stopped"))??;
+                latencies_us.push(sent.elapsed().as_micros() as u64);
+                if latencies_us.len().is_multiple_of(10_000) {
+                    progress.set_position(latencies_us.len() as u64);
+                }
+            }
+            anyhow::Ok(latencies_us)
+        })
+    };
     let start = Instant::now();
-    let mut awaited = 0u64;
-    for _ in 0..count {
+    for i in 0..count {
+        if let Some(rate) = rate {
+            // Paced: record i goes out no earlier than i/rate seconds after the start (sleeping
+            // only when a millisecond or more ahead, so high rates are not held to the timer).
+            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            if due > Instant::now() + Duration::from_millis(1) {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
         let record = ProducerRecord { topic: topic.to_string(), value: Some(value.clone()), ..Default::default() };
-        outstanding.push_back((Instant::now(), producer.send(record).await?));
-        while outstanding.len() >= MAX_OUTSTANDING {
-            let (sent, d) = outstanding.pop_front().expect("non-empty");
-            d.await.map_err(|_| anyhow::anyhow!("producer stopped"))??;
-            latencies_us.push(sent.elapsed().as_micros() as u64);
-            awaited += 1;
-            progress.set_position(awaited);
-        }
+        let sent = Instant::now();
+        let delivery = producer.send(record).await?;
+        tx.send((sent, delivery)).await.map_err(|_| anyhow::anyhow!("the delivery collector stopped"))?;
     }
+    drop(tx);
     producer.flush().await?;
-    for (sent, d) in outstanding {
-        d.await.map_err(|_| anyhow::anyhow!("producer stopped"))??;
-        latencies_us.push(sent.elapsed().as_micros() as u64);
-        awaited += 1;
-        if awaited.is_multiple_of(10_000) {
-            progress.set_position(awaited);
-        }
-    }
+    let mut latencies_us = collector.await??;
     let elapsed = start.elapsed();
     progress.finish_and_clear();
     latencies_us.sort_unstable();

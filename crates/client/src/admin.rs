@@ -26,6 +26,17 @@ impl ConfigEntry {
     }
 }
 
+/// A partition reassignment in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    pub topic: String,
+    pub partition: i32,
+    /// Every replica now, old and new.
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
 fn unexpected(what: &str) -> ClientError {
     ClientError::Invalid(format!("{what} answered with another response type"))
 }
@@ -82,6 +93,71 @@ impl Client {
         };
         let t = r.results.into_iter().next().ok_or_else(|| unexpected("CreatePartitions"))?;
         ClientError::check(t.error_code, t.error_message)
+    }
+
+    /// Starts moving partitions of `topic` to new replicas (`Some`), or cancels a move in
+    /// progress (`None`); returns each partition's outcome.
+    pub async fn reassign_partitions(
+        &self,
+        topic: &str,
+        moves: &[(i32, Option<Vec<i32>>)],
+    ) -> Result<Vec<(i32, Result<()>)>> {
+        let request = AlterPartitionReassignmentsRequest {
+            timeout_ms: self.config().request_timeout.as_millis() as i32,
+            topics: vec![ReassignableTopic {
+                name: topic.to_string(),
+                partitions: moves
+                    .iter()
+                    .map(|(p, r)| ReassignablePartition { partition_index: *p, replicas: r.clone() })
+                    .collect(),
+            }],
+        };
+        let Response::AlterPartitionReassignments(r) =
+            self.send_any(Request::AlterPartitionReassignments(request)).await?
+        else {
+            return Err(unexpected("AlterPartitionReassignments"));
+        };
+        ClientError::check(r.error_code, r.error_message)?;
+        Ok(r.responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .map(|p| (p.partition_index, ClientError::check(p.error_code, p.error_message)))
+            .collect())
+    }
+
+    /// The reassignments in progress, for every topic or only `topic`.
+    pub async fn list_reassignments(&self, topic: Option<&str>) -> Result<Vec<Reassignment>> {
+        let topics = match topic {
+            None => None,
+            Some(name) => {
+                let info = self.topic(name).await?;
+                Some(vec![ListPartitionReassignmentsTopic {
+                    name: name.to_string(),
+                    partition_indexes: info.partitions.iter().map(|p| p.partition).collect(),
+                }])
+            }
+        };
+        let request =
+            ListPartitionReassignmentsRequest { timeout_ms: self.config().request_timeout.as_millis() as i32, topics };
+        let Response::ListPartitionReassignments(r) =
+            self.send_any(Request::ListPartitionReassignments(request)).await?
+        else {
+            return Err(unexpected("ListPartitionReassignments"));
+        };
+        ClientError::check(r.error_code, r.error_message)?;
+        Ok(r.topics
+            .into_iter()
+            .flat_map(|t| {
+                let topic = t.name;
+                t.partitions.into_iter().map(move |p| Reassignment {
+                    topic: topic.clone(),
+                    partition: p.partition_index,
+                    replicas: p.replicas,
+                    adding: p.adding_replicas,
+                    removing: p.removing_replicas,
+                })
+            })
+            .collect())
     }
 
     /// Every topic, with partitions.

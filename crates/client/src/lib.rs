@@ -13,7 +13,7 @@ pub mod groups;
 pub mod partitioner;
 pub mod producer;
 
-pub use admin::ConfigEntry;
+pub use admin::{ConfigEntry, Reassignment};
 pub use client::{BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
 pub use error::{ClientError, Result};
