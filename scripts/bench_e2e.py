@@ -57,7 +57,7 @@ def main():
         base_s = baseline(workdir, data)
         ready = os.path.join(workdir, "ready")
         log = open(os.path.join(workdir, "sluiced.log"), "wb")
-        proc = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "process.roles=broker", "-o", f"log.dirs={workdir}/data",
+        proc = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0", "-o", f"log.dirs={workdir}/data",
                                  "--ready-file", ready], stderr=log)
         try:
             deadline = time.time() + 60

@@ -96,3 +96,39 @@ def wait_until(condition, timeout_s=30, interval_s=0.05, what="condition"):
             return
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def free_ports(n):
+    """`n` distinct free loopback ports (held open together, so they differ)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def four_letter_word(address, word):
+    """Sends a ZooKeeper four-letter word (`srvr`, `ruok`, ...) to host:port; "" if unreachable."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(word.encode())
+            chunks = []
+            while chunk := s.recv(4096):
+                chunks.append(chunk)
+            return b"".join(chunks).decode()
+    except OSError:
+        return ""
+
+
+def server_stat(address):
+    """The `Key: value` lines a keeper or ZooKeeper server answers to `srvr` (Mode, Zxid, ...)."""
+    lines = four_letter_word(address, "srvr").splitlines()
+    return dict(line.split(": ", 1) for line in lines if ": " in line)
+
+
+def server_mode(address):
+    """The `Mode:` a keeper or ZooKeeper server reports (leader, follower, standalone), or None."""
+    return server_stat(address).get("Mode")

@@ -1,144 +1,559 @@
-"""A three-broker cluster on one keeper node: a partition leader killed with SIGKILL while a
-confluent-kafka producer with acks=all runs; every acknowledged record is read back, the killed
-broker restarts, truncates if needed, rejoins the ISR, and all replicas end byte-identical."""
+"""A three-broker cluster on a three-node keeper ensemble (or on Apache ZooKeeper 3.8), under a
+confluent-kafka `acks=all` producer of uniquely numbered records, with failures injected:
+
+- a partition leader killed with SIGKILL (on keeper and on Apache ZooKeeper): nothing
+  acknowledged is lost, the time from its death to the new leader's first acknowledged write is
+  measured, and the restarted broker rejoins the ISR with byte-identical replicas;
+- the controller killed: a new one is elected and nothing acknowledged is lost;
+- the keeper ensemble's leader killed, then restarted: clients keep working;
+- a follower paused (SIGSTOP) past `replica.lag.time.max.ms` leaves the ISR, and rejoins it
+  after SIGCONT;
+- two of three brokers down: `acks=all` writes to a `min.insync.replicas=2` topic are refused
+  with NOT_ENOUGH_REPLICAS, and accepted again once one broker returns;
+- a fourth broker started at run time and a topic reassigned onto it with `sluice topic
+  reassign` while producing: the moves complete and nothing acknowledged is lost."""
 import hashlib
+import json
+import os
+import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 
-from conftest import SLUICED, READY_TIMEOUT_S, wait_until
+from conftest import READY_TIMEOUT_S, SLUICED, free_ports, server_mode, server_stat, wait_until
+
+SLUICE_CLI = os.environ.get("SLUICE_CLI", str(Path(SLUICED).parent / "sluice"))
 
 SESSION_MS = 6000
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+LAG_MS = 5000
+# Apache ZooKeeper from Debian's `zookeeper` package: its jar names its dependencies in its
+# manifest's Class-Path; slf4j-simple (from libslf4j-java, a dependency) logs to stderr.
+ZOOKEEPER_JARS = [Path("/usr/share/java/zookeeper.jar"), Path("/usr/share/java/slf4j-simple.jar")]
 
 
 class Node:
-    def __init__(self, workdir: Path, args):
-        self.workdir, self.args = workdir, args
+    """A sluiced process (keeper or broker) that can be killed, paused and restarted with the same
+    arguments (so the same ports and data)."""
+
+    log_name = "sluiced.log"
+
+    def __init__(self, name, workdir: Path, args):
+        self.name, self.workdir, self.args = name, workdir, args
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ready_path = workdir / "ready"
         self.proc = None
 
+    def command(self):
+        return [SLUICED, *self.args, "--ready-file", str(self.ready_path)]
+
+    def ready(self):
+        return self.ready_path.exists() and self.ready_path.read_text().strip() != ""
+
     def start(self):
-        ready = self.workdir / "ready"
-        if ready.exists():
-            ready.unlink()
-        log = open(self.workdir / "sluiced.log", "ab")
-        self.proc = subprocess.Popen([SLUICED, *self.args, "--ready-file", str(ready)],
-                                     stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not (ready.exists() and ready.read_text().strip()):
-            assert self.proc.poll() is None, f"sluiced exited:\n{self.log()}"
-            assert time.monotonic() < deadline, f"not ready:\n{self.log()}"
-            time.sleep(0.05)
-        return ready.read_text().split()[0]
+        if self.ready_path.exists():
+            self.ready_path.unlink()
+        with open(self.workdir / self.log_name, "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+        def up():
+            assert self.proc.poll() is None, f"{self.name} exited with {self.proc.returncode}:\n{self.log()}"
+            return self.ready()
+        wait_until(up, timeout_s=READY_TIMEOUT_S, what=f"{self.name} to be ready")
+
+    @property
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
 
     def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        if not self.alive:
+            return
+        if sig != signal.SIGKILL:
+            self.proc.send_signal(signal.SIGCONT)  # a paused process handles nothing else
+        self.proc.send_signal(sig)
+        try:
             self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(60)
+            raise AssertionError(f"{self.name} ignored {sig!r} for 60 s:\n{self.log()}") from None
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
 
     def log(self):
-        p = self.workdir / "sluiced.log"
+        p = self.workdir / self.log_name
         return p.read_text(errors="replace")[-8000:] if p.exists() else ""
 
 
-@pytest.fixture
-def cluster(tmp_path, request):
-    kport = free_port()
-    keeper = Node(tmp_path / "keeper", ["-o", "process.roles=keeper", "-o", f"log.dirs={tmp_path / 'keeper'}",
-                                        "-o", "keeper.client.address=127.0.0.1", "-o", f"keeper.client.port={kport}",
-                                        "-o", "keeper.tick.time.ms=500"])
-    keeper.start()
-    brokers = {}
-    for i in (1, 2, 3):
-        port = free_port()
-        brokers[i] = Node(tmp_path / f"broker{i}", [
-            "-o", f"broker.id={i}", "-o", "process.roles=broker", "-o", f"keeper.connect=127.0.0.1:{kport}",
-            "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={tmp_path / f'broker{i}' / 'data'}",
-            "-o", f"zookeeper.session.timeout.ms={SESSION_MS}", "-o", "replica.lag.time.max.ms=5000"])
-        brokers[i].port = port
-    for b in brokers.values():
-        b.start()
-    bootstrap = ",".join(f"127.0.0.1:{b.port}" for b in brokers.values())
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    wait_until(lambda: len(admin.list_topics(timeout=10).brokers) == 3, timeout_s=60, what="three brokers registered")
-    yield keeper, brokers, bootstrap
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    for name, n in [("keeper", keeper), *brokers.items()]:
-        n.kill(signal.SIGKILL if failed else signal.SIGTERM)
-        if failed:
-            print(f"\n--- {name} log ---\n{n.log()}")
+class ZooKeeperServer(Node):
+    """A standalone Apache ZooKeeper server in the foreground, its data and log in `workdir`."""
+
+    log_name = "zookeeper.log"
+
+    def __init__(self, workdir: Path, port):
+        super().__init__("zookeeper", workdir, [])
+        self.address = f"127.0.0.1:{port}"
+        self.config = workdir / "zoo.cfg"
+        self.config.write_text("\n".join([
+            "tickTime=500", f"dataDir={workdir / 'data'}", f"clientPort={port}", "clientPortAddress=127.0.0.1",
+            "maxSessionTimeout=60000", "admin.enableServer=false", "4lw.commands.whitelist=*", ""]))
+
+    def command(self):
+        return [shutil.which("java"), "-cp", ":".join(str(j) for j in ZOOKEEPER_JARS),
+                f"-Dzookeeper.log.dir={self.workdir}", "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                str(self.config)]
+
+    def ready(self):
+        return server_mode(self.address) == "standalone"
 
 
-def partition_info(admin, topic):
-    return admin.list_topics(topic, timeout=10).topics[topic].partitions
+class Cluster:
+    """Three brokers (ids 1-3) on three keeper nodes, or on one Apache ZooKeeper server."""
 
-
-def test_leader_killed_under_acks_all_loses_nothing_and_replicas_converge(cluster):
-    keeper, brokers, bootstrap = cluster
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic("orders", num_partitions=3, replication_factor=3,
-                                  config={"min.insync.replicas": "2"})])["orders"].result(30)
-    wait_until(lambda: all(p.leader >= 0 and len(p.isrs) == 3 for p in partition_info(admin, "orders").values()),
-               timeout_s=30, what="leaders and full ISRs")
-    victim = partition_info(admin, "orders")[0].leader
-
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 60000,
-                         "linger.ms": 5})
-    acked, errors = set(), []
-
-    def on_delivery(err, msg):
-        if err is None:
-            acked.add(int(msg.value()))
+    def __init__(self, root: Path, coordinator="keeper", session_ms=SESSION_MS):
+        # Every port in one draw (held open together, so all differ): keeper client and peer
+        # ports, then the brokers'. Separate draws could hand a broker a keeper's port.
+        ports = free_ports(9)
+        broker_ports = ports[6:]
+        if coordinator == "keeper":
+            servers = ",".join(f"{i}@127.0.0.1:{ports[2 + i]}" for i in (1, 2, 3))
+            self.keepers = [Node(f"keeper{i}", root / f"keeper{i}", [
+                "-o", "process.roles=keeper", "-o", f"keeper.id={i}", "-o", f"keeper.servers={servers}",
+                "-o", "keeper.client.address=127.0.0.1", "-o", f"keeper.client.port={ports[i - 1]}",
+                "-o", "keeper.tick.time.ms=500", "-o", "keeper.max.session.timeout.ms=60000",
+                "-o", f"log.dirs={root / f'keeper{i}' / 'data'}"]) for i in (1, 2, 3)]
+            for k, port in zip(self.keepers, ports):
+                k.address = f"127.0.0.1:{port}"
+            self.keeper_connect = ",".join(k.address for k in self.keepers)
+            # Each broker lists the three nodes from a different one (keeper's client tries them
+            # in order), so that every node holds one broker's session.
+            connect = {i: ",".join(self.keepers[(i - 1 + j) % 3].address for j in range(3)) for i in (1, 2, 3)}
         else:
-            errors.append(str(err))
+            zk = ZooKeeperServer(root / "zookeeper", ports[0])
+            self.keepers = [zk]
+            self.keeper_connect = f"{zk.address}/sluice"
+            connect = {i: self.keeper_connect for i in (1, 2, 3)}
+        self.root, self.session_ms = root, session_ms
+        self.brokers, self.addresses = {}, {}
+        for i, port in zip((1, 2, 3), broker_ports):
+            self.brokers[i] = self._broker(i, port, connect[i])
+        self.bootstrap = ",".join(self.addresses.values())
+        self.paused = set()
+        self._zk = None
 
-    sent, killed_at, started = 0, None, time.monotonic()
-    # Produce for a bounded time; kill the leader of partition 0 once records are flowing.
-    while time.monotonic() - started < 12:
-        producer.produce("orders", value=str(sent).encode(), on_delivery=on_delivery)
-        sent += 1
-        producer.poll(0.0005 if sent % 50 else 0.01)
-        if killed_at is None and len(acked) > 2000:
-            brokers[victim].kill()
-            killed_at = sent
-    assert producer.flush(90) == 0
-    assert killed_at is not None, "the leader was never killed"
-    assert len(acked) > killed_at, "records kept being acknowledged after the failover"
-    new_leader = partition_info(admin, "orders")[0].leader
+    def _broker(self, i, port, connect):
+        self.addresses[i] = f"127.0.0.1:{port}"
+        return Node(f"broker{i}", self.root / f"broker{i}", [
+            "-o", f"broker.id={i}", "-o", "process.roles=broker", "-o", f"keeper.connect={connect}",
+            "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={self.root / f'broker{i}' / 'data'}",
+            "-o", f"zookeeper.session.timeout.ms={self.session_ms}", "-o", f"replica.lag.time.max.ms={LAG_MS}"])
+
+    def add_broker(self):
+        """Starts one more broker (the next id) at run time and waits until it is registered."""
+        i = max(self.brokers) + 1
+        self.brokers[i] = self._broker(i, free_ports(1)[0], self.keeper_connect)
+        self.brokers[i].start()
+        wait_until(lambda: i in self.metadata().brokers, timeout_s=60, what=f"broker {i} registered")
+        return i
+
+    def start(self):
+        for n in self.keepers:
+            n.start()
+        if len(self.keepers) > 1:
+            self.wait_for_settled_ensemble()
+        for n in self.brokers.values():
+            n.start()
+        wait_until(lambda: len(self.metadata().brokers) == 3, timeout_s=60, what="three brokers registered")
+
+    def wait_for_settled_ensemble(self):
+        """Waits until one keeper leads and every node has applied the same write, so every node
+        has heard from the leader: a node started just after the others elected one can still
+        depose it when it first answers (its own vote in the same term ranks higher), leaving
+        the ensemble without a leader for an election timeout, which the brokers starting then
+        would see as connection loss."""
+        self.zk().ensure_path("/brokers")  # a write (brokers create this path anyway)
+
+        def settled():
+            stats = [server_stat(k.address) for k in self.keepers]
+            zxids = {s.get("Zxid") for s in stats}
+            return [s.get("Mode") for s in stats].count("leader") == 1 and len(zxids) == 1 and "0x0" not in zxids
+        wait_until(settled, timeout_s=30, interval_s=0.1, what="a settled keeper ensemble")
+
+    def stop(self, failed):
+        if self._zk is not None:
+            self._zk.stop()
+            self._zk.close()
+        # Brokers first, so that a clean shutdown can still close its keeper session.
+        for n in [*self.brokers.values(), *self.keepers]:
+            n.kill(signal.SIGKILL if failed else signal.SIGTERM)
+        if failed:
+            for n in [*self.keepers, *self.brokers.values()]:
+                print(f"\n--- {n.name} log ({n.workdir / n.log_name}) ---\n{n.log()}")
+
+    def metadata(self, topic=None):
+        """Cluster metadata from a running, unpaused broker (a fresh client each time, so a
+        paused broker's open connection cannot hold the request up)."""
+        live = [a for i, a in self.addresses.items() if self.brokers[i].alive and i not in self.paused]
+        return AdminClient({"bootstrap.servers": ",".join(live)}).list_topics(topic, timeout=10)
+
+    def partitions(self, topic):
+        return self.metadata(topic).topics[topic].partitions
+
+    def create_topic(self, name, partitions, min_isr=2):
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=3,
+                                      config={"min.insync.replicas": str(min_isr)})])[name].result(30)
+        self.wait_for_isrs(name, lambda p: p.leader >= 0 and len(p.isrs) == 3, "leaders and full ISRs")
+
+    def wait_for_isrs(self, topic, condition, what, timeout_s=30):
+        def holds():
+            try:
+                parts = self.partitions(topic)
+            except KafkaException:
+                return False
+            return bool(parts) and all(condition(p) for p in parts.values())
+        wait_until(holds, timeout_s=timeout_s, interval_s=0.2, what=f"{what} on {topic}")
+
+    def zk(self):
+        """A kazoo client on the coordination service (inside the brokers' chroot)."""
+        if self._zk is None:
+            self._zk = KazooClient(hosts=self.keeper_connect, timeout=30,
+                                   connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1})
+            self._zk.start(timeout=30)
+        return self._zk
+
+    def sessions(self):
+        """The keeper session holding each broker's registration."""
+        return {i: self.zk().exists(f"/brokers/ids/{i}").ephemeralOwner for i in self.brokers}
+
+    def controller(self):
+        try:
+            data, _ = self.zk().get("/controller")
+        except NoNodeError:
+            return None
+        return json.loads(data)["brokerid"]
+
+
+@pytest.fixture
+def make_cluster(tmp_path, request):
+    made = []
+
+    def make(coordinator="keeper", session_ms=SESSION_MS):
+        if coordinator == "zookeeper" and (shutil.which("java") is None or not ZOOKEEPER_JARS[0].exists()):
+            pytest.skip("Apache ZooKeeper (Debian package zookeeper) is not installed")
+        c = Cluster(tmp_path, coordinator, session_ms)
+        made.append(c)
+        c.start()
+        return c
+    yield make
+    failed = getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed
+    for c in made:
+        c.stop(failed)
+
+
+@pytest.fixture
+def cluster(make_cluster):
+    return make_cluster()
+
+
+class NumberedProducer:
+    """An `acks=all` producer thread sending records numbered 0, 1, 2, ... at a steady rate,
+    round-robin over the partitions (explicitly, so a partition without a leader holds its own
+    records back, not others'). It remembers which were acknowledged, on what partition, when
+    each was produced and when its acknowledgement arrived."""
+
+    def __init__(self, bootstrap, topic, partitions, rate=400, max_s=150, **conf):
+        self.topic, self.partitions, self.interval, self.max_s = topic, partitions, 1 / rate, max_s
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 60000,
+                                  "linger.ms": 5, **conf})
+        self.lock = threading.Lock()
+        self.acked = {}  # number -> (partition, produced at, acknowledged at)
+        self.errors = []  # (number, KafkaError)
+        self.unflushed = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, *_):
+        self.stop(check=exc_type is None)
+
+    def _run(self):
+        n, deadline, next_at = 0, time.monotonic() + self.max_s, time.monotonic()
+        while not self._stop.is_set() and time.monotonic() < deadline and n < self.max_s * 10_000:
+            produced = time.monotonic()
+            try:
+                self.producer.produce(self.topic, value=str(n).encode(), partition=n % self.partitions,
+                                      on_delivery=lambda err, msg, n=n, t=produced: self._delivered(n, t, err, msg))
+                n += 1
+            except BufferError:
+                pass  # the local queue is full (no leader for a while): serve callbacks and go on
+            next_at += self.interval
+            while (wait := next_at - time.monotonic()) > 0:
+                self.producer.poll(wait)
+        self.unflushed = self.producer.flush(90)
+
+    def _delivered(self, n, produced, err, msg):
+        with self.lock:
+            if err is None:
+                self.acked[n] = (msg.partition(), produced, time.monotonic())
+            else:
+                self.errors.append((n, err))
+
+    def stop(self, check=True):
+        self._stop.set()
+        self._thread.join(120)
+        if check:
+            assert not self._thread.is_alive(), "the producer thread did not stop"
+            assert self.unflushed == 0, f"{self.unflushed} records never delivered nor failed"
+
+    def count(self):
+        with self.lock:
+            return len(self.acked)
+
+    def wait_for_acks(self, more, what, timeout_s=60):
+        target = self.count() + more
+        wait_until(lambda: self.count() >= target, timeout_s=timeout_s, what=f"{more} more acks {what}")
+
+    def first_ack_after(self, partition, t):
+        """When the first record produced after `t` on `partition` was acknowledged (or None)."""
+        with self.lock:
+            times = [acked for p, produced, acked in self.acked.values() if p == partition and produced > t]
+        return min(times, default=None)
+
+    def wait_for_failover(self, partitions, since, what):
+        """Waits until every partition in `partitions` acknowledged a record produced after
+        `since`; returns the seconds from `since` to the last of those first acks."""
+        wait_until(lambda: all(self.first_ack_after(p, since) is not None for p in partitions),
+                   timeout_s=failover_bound_s(), interval_s=0.02, what=f"writes accepted after {what}")
+        return max(self.first_ack_after(p, since) for p in partitions) - since
+
+    def assert_all_read_back(self, bootstrap, timeout_s=60):
+        """Every acknowledged record is in the topic."""
+        acked = set(self.acked)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(self.topic, p, 0) for p in range(self.partitions)])
+        seen, deadline = set(), time.monotonic() + timeout_s
+        try:
+            while not acked <= seen and time.monotonic() < deadline:
+                for m in consumer.consume(1000, timeout=0.5):
+                    if m.error() is None:
+                        seen.add(int(m.value()))
+        finally:
+            consumer.close()
+        lost = sorted(acked - seen)
+        assert not lost, (f"{len(lost)} of {len(acked)} acknowledged records lost, e.g. {lost[:10]} "
+                          f"(delivery errors: {[str(e) for _, e in self.errors[:3]]})")
+
+
+def failover_bound_s():
+    """How long a failover may take: the session timeout plus a generous margin."""
+    return SESSION_MS / 1000 + 10
+
+
+def report_failover(what, seconds, record_property):
+    line = f"FAILOVER {what}: {seconds:.2f}s (session timeout {SESSION_MS / 1000}s)"
+    print(line)
+    record_property(what, f"{seconds:.3f}")
+    if os.environ.get("SLUICE_FAILOVER_REPORT"):
+        with open(os.environ["SLUICE_FAILOVER_REPORT"], "a") as f:
+            f.write(line + "\n")
+
+
+def replica_digests(cluster, topic, p):
+    out = []
+    for b in cluster.brokers.values():
+        files = sorted((b.workdir / "data" / f"{topic}-{p}").glob("*.log"))
+        out.append(hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest())
+    return out
+
+
+@pytest.mark.parametrize("coordinator", ["keeper", "zookeeper"])
+def test_leader_killed_under_acks_all_loses_nothing_and_replicas_converge(make_cluster, coordinator,
+                                                                          record_property):
+    cluster = make_cluster(coordinator)
+    cluster.create_topic("orders", 3)
+    victim = cluster.partitions("orders")[0].leader
+    # The brokers keep their metadata where keeper.connect says (inside the chroot on ZooKeeper).
+    assert sorted(cluster.zk().get_children("/brokers/ids")) == ["1", "2", "3"]
+    with NumberedProducer(cluster.bootstrap, "orders", 3) as stream:
+        stream.wait_for_acks(600, "before the kill")
+        cluster.brokers[victim].kill()
+        killed = time.monotonic()
+        took = stream.wait_for_failover([0], killed, f"killing broker {victim}, leader of orders-0")
+        report_failover(f"leader-death->write-accepted [{coordinator}]", took, record_property)
+        stream.wait_for_acks(400, "after the failover")
+    assert took <= failover_bound_s()
+    new_leader = cluster.partitions("orders")[0].leader
     assert new_leader not in (victim, -1), new_leader
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False})
-    consumer.assign([TopicPartition("orders", p, 0) for p in range(3)])
-    seen, deadline = set(), time.monotonic() + 60
-    while not acked <= seen and time.monotonic() < deadline:
-        m = consumer.poll(0.5)
-        if m is not None and m.error() is None:
-            seen.add(int(m.value()))
-    consumer.close()
-    assert acked <= seen, f"{len(acked - seen)} acknowledged records lost (errors: {errors[:3]})"
+    stream.assert_all_read_back(cluster.bootstrap)
 
     # The killed broker comes back, catches up and rejoins every ISR; then all replicas agree.
-    brokers[victim].start()
-    wait_until(lambda: all(len(p.isrs) == 3 for p in partition_info(admin, "orders").values()),
-               timeout_s=60, what="the restarted broker back in every ISR")
-
-    def digests(p):
-        out = []
-        for b in brokers.values():
-            files = sorted((b.workdir / "data" / f"orders-{p}").glob("*.log"))
-            out.append(hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest())
-        return out
+    cluster.brokers[victim].start()
+    cluster.wait_for_isrs("orders", lambda p: len(p.isrs) == 3, "the restarted broker back in every ISR", 60)
     for p in range(3):
-        wait_until(lambda: len(set(digests(p))) == 1, timeout_s=30, what=f"replicas of orders-{p} identical")
+        wait_until(lambda: len(set(replica_digests(cluster, "orders", p))) == 1, timeout_s=30,
+                   what=f"replicas of orders-{p} identical")
+
+
+def test_controller_killed_under_acks_all_elects_another_and_loses_nothing(cluster, record_property):
+    cluster.create_topic("orders", 3)
+    wait_until(lambda: cluster.controller() is not None, what="a controller")
+    victim = cluster.controller()
+    led = [p for p, m in cluster.partitions("orders").items() if m.leader == victim]
+    with NumberedProducer(cluster.bootstrap, "orders", 3) as stream:
+        stream.wait_for_acks(600, "before the kill")
+        cluster.brokers[victim].kill()
+        killed = time.monotonic()
+        took = stream.wait_for_failover(range(3), killed, f"killing the controller, broker {victim}")
+        report_failover(f"controller-death->writes-accepted-on-all-partitions (it led {led})", took,
+                        record_property)
+        wait_until(lambda: cluster.controller() not in (None, victim), timeout_s=failover_bound_s(),
+                   what="a new controller")
+        stream.wait_for_acks(400, "after the new controller")
+    new_controller = cluster.controller()
+    assert new_controller != victim and cluster.brokers[new_controller].alive
+    wait_until(lambda: cluster.metadata().controller_id == new_controller, what="metadata naming the new controller")
+    for p in led:
+        assert cluster.partitions("orders")[p].leader not in (victim, -1)
+    assert not stream.errors, stream.errors[:5]
+    stream.assert_all_read_back(cluster.bootstrap)
+
+
+def test_keeper_leader_killed_and_restarted_under_acks_all_loses_nothing(cluster, record_property):
+    cluster.create_topic("orders", 3)
+
+    def keeper_leader():
+        return next((k for k in cluster.keepers if k.alive and server_mode(k.address) == "leader"), None)
+    wait_until(lambda: keeper_leader() is not None, what="a keeper leader")
+    victim = keeper_leader()
+    sessions = cluster.sessions()
+    with NumberedProducer(cluster.bootstrap, "orders", 3) as stream:
+        stream.wait_for_acks(600, "before the kill")
+        victim.kill()
+        killed = time.monotonic()
+        wait_until(lambda: keeper_leader() is not None, what="a new keeper leader among the survivors")
+        stream.wait_for_acks(600, f"after killing the keeper leader {victim.name}")
+        # Metadata changes go through the new keeper leader: a new topic gets leaders and ISRs.
+        cluster.create_topic("created-after-keeper-failover", 3)
+        took = stream.wait_for_failover(range(3), killed, "killing the keeper leader")
+        report_failover("keeper-leader-death->writes-accepted-on-all-partitions", took, record_property)
+        victim.start()
+        wait_until(lambda: server_mode(victim.address) in ("follower", "leader"), what=f"{victim.name} back")
+        stream.wait_for_acks(400, f"after restarting {victim.name}")
+    assert not stream.errors, stream.errors[:5]
+    stream.assert_all_read_back(cluster.bootstrap)
+    # Every broker kept its keeper session (the one on the killed node moved to another node),
+    # so none lost its registration, and there is a controller.
+    assert cluster.sessions() == sessions
+    assert len(cluster.metadata().brokers) == 3
+    assert cluster.controller() in cluster.brokers
+
+
+def test_follower_paused_past_replica_lag_leaves_the_isr_and_rejoins_after_sigcont(make_cluster):
+    # A session timeout well above the pause, so it is the leader's lag check that drops the
+    # follower, not its keeper session expiring.
+    cluster = make_cluster(session_ms=30_000)
+    cluster.create_topic("paused", 1)
+    leader, controller = cluster.partitions("paused")[0].leader, cluster.controller()
+    victim = next(i for i in cluster.brokers if i not in (leader, controller))
+    with NumberedProducer(cluster.bootstrap, "paused", 1) as stream:
+        stream.wait_for_acks(200, "before the pause")
+        cluster.brokers[victim].pause()
+        cluster.paused.add(victim)
+        paused = time.monotonic()
+        cluster.wait_for_isrs("paused", lambda p: victim not in p.isrs, f"paused broker {victim} out of the ISR",
+                              timeout_s=LAG_MS / 1000 * 3)
+        out_after = time.monotonic() - paused
+        print(f"paused broker {victim} out of the ISR after {out_after:.2f}s (replica.lag.time.max.ms={LAG_MS})")
+        # Still registered: its session lives on, the lag bound alone removed it.
+        assert cluster.zk().exists(f"/brokers/ids/{victim}") is not None
+        assert out_after >= LAG_MS / 1000 - 1, f"left the ISR after {out_after:.1f}s, before the lag bound"
+        assert sorted(cluster.partitions("paused")[0].isrs) == sorted(i for i in cluster.brokers if i != victim)
+        stream.wait_for_acks(200, "with the follower out of the ISR")
+        cluster.brokers[victim].resume()
+        cluster.paused.discard(victim)
+        cluster.wait_for_isrs("paused", lambda p: victim in p.isrs, f"broker {victim} back in the ISR")
+        stream.wait_for_acks(200, "after the follower rejoined")
+    assert not stream.errors, stream.errors[:5]
+    stream.assert_all_read_back(cluster.bootstrap)
+
+
+def test_two_brokers_down_refuses_acks_all_with_not_enough_replicas_until_one_returns(cluster):
+    cluster.create_topic("guarded", 3)
+    wait_until(lambda: cluster.controller() is not None, what="a controller")
+    survivor = cluster.controller()
+    down = [i for i in cluster.brokers if i != survivor]
+    for i in down:
+        cluster.brokers[i].kill()
+    cluster.wait_for_isrs("guarded", lambda p: p.leader == survivor and p.isrs == [survivor],
+                          f"broker {survivor} alone leading every partition", timeout_s=failover_bound_s() + 10)
+
+    refused = []
+    producer = Producer({"bootstrap.servers": cluster.addresses[survivor], "acks": "all", "retries": 0,
+                         "message.timeout.ms": 10000})
+    for n in range(6):
+        producer.produce("guarded", value=b"refused", partition=n % 3, on_delivery=lambda err, msg: refused.append(err))
+    assert producer.flush(30) == 0
+    assert len(refused) == 6 and all(e is not None for e in refused), refused
+    codes = {e.code() for e in refused}
+    print(f"acks=all with ISR [{survivor}] refused: {sorted(e.name() for e in refused)}")
+    assert codes <= {KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND}, refused
+
+    cluster.brokers[down[0]].start()
+    cluster.wait_for_isrs("guarded", lambda p: len(p.isrs) == 2, f"broker {down[0]} back in every ISR", 60)
+    with NumberedProducer(cluster.bootstrap, "guarded", 3) as stream:
+        stream.wait_for_acks(300, "with two brokers in the ISR")
+    assert not stream.errors, stream.errors[:5]
+    stream.assert_all_read_back(cluster.bootstrap)
+
+
+def test_a_fourth_broker_added_at_run_time_takes_over_replicas_by_reassignment_while_producing(cluster):
+    """`sluice topic reassign` moves every partition of a topic onto a set including a broker
+    started at run time, then raises one partition's replication factor to four, under a steady
+    acks=all producer: the moves complete (the new broker in every replica set and ISR, the
+    dropped replicas' logs gone), and nothing acknowledged is lost."""
+    cluster.create_topic("moving", 3)
+    with NumberedProducer(cluster.bootstrap, "moving", 3) as stream:
+        stream.wait_for_acks(400, "before the new broker")
+        new = cluster.add_broker()
+        targets = {p: [new, 1 + (p + 1) % 3, 1 + (p + 2) % 3] for p in range(3)}
+        moves = [f"--move={p}={','.join(map(str, r))}" for p, r in targets.items()]
+        out = subprocess.run([SLUICE_CLI, "-b", cluster.bootstrap, "topic", "reassign", "moving", *moves,
+                              "--wait", "--timeout", "120"], capture_output=True, text=True, timeout=150)
+        assert out.returncode == 0, out.stderr
+        assert "every reassignment of moving has completed" in out.stdout
+        cluster.wait_for_isrs("moving", lambda p: sorted(p.replicas) == sorted(targets[p.id])
+                              and sorted(p.isrs) == sorted(targets[p.id]), "the target replicas in sync")
+        stream.wait_for_acks(400, "after the moves")
+        # The replication factor changes the same way: partition 0 onto all four brokers.
+        targets[0] = [new, 1, 2, 3]
+        out = subprocess.run([SLUICE_CLI, "-b", cluster.bootstrap, "topic", "reassign", "moving",
+                              "--move=0=" + ",".join(map(str, targets[0])), "--wait", "--timeout", "120"],
+                             capture_output=True, text=True, timeout=150)
+        assert out.returncode == 0, out.stderr
+        cluster.wait_for_isrs("moving", lambda p: p.id != 0 or sorted(p.isrs) == [1, 2, 3, new],
+                              "four replicas of moving-0 in sync")
+        stream.wait_for_acks(200, "after the replication factor change")
+    stream.assert_all_read_back(cluster.bootstrap)
+    # Each partition left one of the original brokers, which deleted its replica.
+    for p, replicas in targets.items():
+        for b in set(cluster.brokers) - set(replicas):
+            wait_until(lambda: not (cluster.brokers[b].workdir / "data" / f"moving-{p}").exists(),
+                       timeout_s=30, what=f"broker {b} deleting moving-{p}")
+    listed = subprocess.run([SLUICE_CLI, "-b", cluster.bootstrap, "topic", "reassignments"],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "no reassignments in progress" in listed.stdout

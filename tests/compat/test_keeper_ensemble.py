@@ -6,7 +6,6 @@ loses its ephemeral node once its session times out, and not before."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,33 +17,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, ConnectionClosedError, ConnectionLoss, NodeExistsError,
                               NoNodeError, OperationTimeoutError, SessionExpiredError)
 
-from conftest import SLUICED
+from conftest import SLUICED, free_ports, server_mode
 
 WAIT_S = 60
 TICK_MS = 500
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def four_letter_word(address, word):
-    host, port = address.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=2) as s:
-            s.sendall(word.encode())
-            chunks = []
-            while chunk := s.recv(4096):
-                chunks.append(chunk)
-            return b"".join(chunks).decode()
-    except OSError:
-        return ""
 
 
 class KeeperNode:
@@ -79,10 +55,7 @@ class KeeperNode:
             self.proc.wait(timeout=WAIT_S)
 
     def mode(self):
-        for line in four_letter_word(self.address, "srvr").splitlines():
-            if line.startswith("Mode: "):
-                return line[len("Mode: "):]
-        return None
+        return server_mode(self.address)
 
     def log(self):
         try:

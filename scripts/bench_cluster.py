@@ -1,0 +1,100 @@
+"""Driver for scripts/bench-cluster: see that script for what is measured."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+SLUICED, SLUICE, COUNT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+SIZE = 1024
+PARTITIONS = 3
+HALF_PEAK_SECONDS = 10
+
+
+class Proc:
+    """A sluiced process started with `-o` overrides; its address comes from its ready file."""
+
+    def __init__(self, workdir, name, overrides):
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir)
+        ready = os.path.join(self.dir, "ready")
+        args = [SLUICED, "--ready-file", ready, "-o", f"log.dirs={self.dir}/data"]
+        for o in overrides:
+            args += ["-o", o]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "wb"))
+        deadline = time.time() + 60
+        while not (os.path.exists(ready) and open(ready).read().endswith("\n")):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"{name} did not start; see {self.dir}/log")
+            time.sleep(0.05)
+        self.lines = open(ready).read().split()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def sluice(bootstrap, *args):
+    out = subprocess.run([SLUICE, "-b", bootstrap, *args], check=True, capture_output=True, text=True).stdout
+    return out
+
+
+def perf(bootstrap, topic, acks, count, rate=None):
+    args = ["perf", "produce", "-t", topic, "-n", str(count), "-s", str(SIZE), "--acks", acks, "--json"]
+    if rate:
+        args += ["--rate", str(int(rate))]
+    return json.loads(sluice(bootstrap, *args).strip().splitlines()[-1])
+
+
+def measure(bootstrap, topic, acks):
+    peak = perf(bootstrap, topic, acks, COUNT)
+    half = peak["records_per_sec"] / 2
+    paced = perf(bootstrap, topic, acks, int(half * HALF_PEAK_SECONDS), rate=half)
+    return peak, half, paced
+
+
+def main():
+    with tempfile.TemporaryDirectory() as workdir:
+        single = Proc(workdir, "single", ["listeners=PLAINTEXT://127.0.0.1:0", "keeper.client.address=127.0.0.1",
+                                          "keeper.client.port=0"])
+        try:
+            b = single.lines[0]
+            sluice(b, "topic", "create", "bench", "-p", str(PARTITIONS), "-r", "1")
+            one = measure(b, "bench", "1")
+        finally:
+            single.stop()
+
+        keeper = Proc(workdir, "keeper", ["process.roles=keeper", "keeper.client.address=127.0.0.1",
+                                          "keeper.client.port=0"])
+        brokers = []
+        try:
+            for i in (1, 2, 3):
+                brokers.append(Proc(workdir, f"broker{i}", [
+                    "process.roles=broker", f"broker.id={i}", f"keeper.connect={keeper.lines[0]}",
+                    "listeners=PLAINTEXT://127.0.0.1:0"]))
+            b = ",".join(p.lines[0] for p in brokers)
+            deadline = time.time() + 60
+            while sluice(b, "cluster", "info").count("127.0.0.1:") < 3:
+                assert time.time() < deadline, "three brokers did not register"
+                time.sleep(0.2)
+            sluice(b, "topic", "create", "bench", "-p", str(PARTITIONS), "-r", "3", "-c", "min.insync.replicas=2")
+            three = measure(b, "bench", "all")
+        finally:
+            for p in brokers:
+                p.stop()
+            keeper.stop()
+
+    print(f"produce, {SIZE} B records, {PARTITIONS} partitions, {COUNT} records at peak, sluice perf, release build")
+    print(f"{'setup':<34} {'records/s':>10} {'MB/s':>7} {'at half peak: rate':>20} {'p50 ms':>7} {'p99 ms':>7}")
+    for name, (peak, half, paced) in [("1 broker, RF=1, acks=1", one), ("3 brokers, RF=3, acks=all", three)]:
+        lat = paced["latency_ms"]
+        print(f"{name:<34} {peak['records_per_sec']:>10.0f} {peak['mb_per_sec']:>7.1f} {half:>20.0f} "
+              f"{lat['p50']:>7.2f} {lat['p99']:>7.2f}")
+    ratio = three[0]["records_per_sec"] / one[0]["records_per_sec"]
+    print(f"ratio (3 brokers RF=3 acks=all / 1 broker acks=1): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
