@@ -26,8 +26,13 @@ pub fn advertised(ctx: RequestContext<'_>) -> (String, i32) {
     (host, i32::from(port))
 }
 
-/// The controller id (-1: none) and the live brokers, each at its endpoint for the listener
-/// the request came in on.
+/// The controller id and the live brokers, each at its endpoint for the listener the request
+/// came in on.
+///
+/// While no controller is known (a broker just started, or between a controller's death and
+/// its successor's election) this broker names itself: every broker here handles the admin
+/// requests clients send "to the controller" (as KRaft-era Kafka answers with any live broker),
+/// and a client told -1 may wait for its next periodic metadata refresh before sending them.
 pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker>) {
     let (controller, mut brokers) = ctx.broker.link.cache.read(|v| {
         let brokers = v
@@ -38,10 +43,11 @@ pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker
                 Some(MetadataResponseBroker { node_id: id, host, port, rack: reg.rack.clone() })
             })
             .collect::<Vec<_>>();
-        (v.controller.unwrap_or(-1), brokers)
+        (v.controller, brokers)
     });
     // This broker answers even before its own registration shows up in the cache.
     let me = ctx.broker.config.broker_id;
+    let controller = controller.unwrap_or(me);
     if !brokers.iter().any(|b| b.node_id == me) {
         let (host, port) = advertised(ctx);
         brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: ctx.broker.config.rack.clone() });
