@@ -204,47 +204,62 @@ async fn write_topic(
         removing_replicas: BTreeMap::new(),
     };
     let config = TopicConfigZnode { version: 1, config: overrides };
-    let client = broker.link.client().map_err(keeper_error)?;
     // The config first: brokers read it when they see the topic appear.
-    write_topic_config(&client, &paths.topic_config(name), &config).await?;
-    match client
-        .create(
-            &paths.topic(name),
-            &serde_json::to_vec(&topic).expect("small struct"),
-            sluice_keeper::CreateMode::Persistent,
-        )
+    write_topic_config(broker, &paths.topic_config(name), &config).await?;
+    let body = serde_json::to_vec(&topic).expect("small struct");
+    let path = paths.topic(name);
+    let created = broker
+        .link
+        .retrying(|client| {
+            let (path, body, id) = (&path, &body, &topic.topic_id);
+            async move {
+                match client.create(path, body, sluice_keeper::CreateMode::Persistent).await {
+                    Ok(_) => Ok(true),
+                    // Ours, if an attempt whose answer was lost had landed (the id is new).
+                    Err(sluice_keeper::ZkError::NodeExists) => {
+                        let (data, _) = client.get_data(path).await?;
+                        let existing: Option<TopicAssignment> = serde_json::from_slice(&data).ok();
+                        Ok(existing.is_some_and(|t| &t.topic_id == id))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        })
         .await
-    {
-        Ok(_) => {}
-        Err(sluice_keeper::ZkError::NodeExists) => {
-            return Err((ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
-        }
-        Err(e) => return Err(keeper_error(e)),
+        .map_err(keeper_error)?;
+    if !created {
+        return Err((ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
     }
     tracing::info!(topic = %name, partitions, replication_factor, ?assignment, "created topic");
     wait_for_leaders(broker, name, partitions, wait_ms.min(MAX_WAIT_FOR_LEADERS_MS)).await;
     Ok(meta)
 }
 
-/// Writes `/config/topics/<topic>`, whether or not it exists yet.
-async fn write_topic_config(
-    client: &sluice_keeper::ZkClient,
-    path: &str,
-    config: &TopicConfigZnode,
-) -> AdminResult<()> {
+/// Writes `/config/topics/<topic>`, whether or not it exists yet (unconditionally, so safe to
+/// repeat after a lost connection).
+async fn write_topic_config(broker: &Broker, path: &str, config: &TopicConfigZnode) -> AdminResult<()> {
     let body = serde_json::to_vec(config).expect("small struct");
-    match client.set_data(path, &body, -1).await {
-        Ok(_) => Ok(()),
-        Err(sluice_keeper::ZkError::NoNode) => {
-            match client.create(path, &body, sluice_keeper::CreateMode::Persistent).await {
-                // Created meanwhile by another writer: ours still goes on top.
-                Err(sluice_keeper::ZkError::NodeExists) => client.set_data(path, &body, -1).await.map(|_| ()),
-                other => other.map(|_| ()),
+    broker
+        .link
+        .retrying(|client| {
+            let body = &body;
+            async move {
+                match client.set_data(path, body, -1).await {
+                    Err(sluice_keeper::ZkError::NoNode) => {
+                        match client.create(path, body, sluice_keeper::CreateMode::Persistent).await {
+                            // Created meanwhile by another writer: ours still goes on top.
+                            Err(sluice_keeper::ZkError::NodeExists) => {
+                                client.set_data(path, body, -1).await.map(|_| ())
+                            }
+                            other => other.map(|_| ()),
+                        }
+                    }
+                    other => other.map(|_| ()),
+                }
             }
-            .map_err(keeper_error)
-        }
-        Err(e) => Err(keeper_error(e)),
-    }
+        })
+        .await
+        .map_err(keeper_error)
 }
 
 /// Waits (bounded) until the metadata cache shows `topic` with `partitions` partitions, each
@@ -282,41 +297,48 @@ pub async fn delete_topic(broker: &Broker, name: &str) -> AdminResult<()> {
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
     }
     let paths = &broker.link.paths;
-    let client = broker.link.client().map_err(keeper_error)?;
     // One atomic multi, so the controller (which creates missing partition states) cannot
     // slip a node in between; a concurrent change makes it fail, and it is tried again.
-    let mut last = None;
-    for _ in 0..MAX_DELETE_ATTEMPTS {
-        let mut ops = Vec::new();
-        match client.get_children(&paths.partitions(name)).await {
-            Ok(parts) => {
-                for p in parts.iter().filter_map(|p| p.parse::<i32>().ok()) {
-                    if client.exists(&paths.partition_state(name, p)).await.map_err(keeper_error)?.is_some() {
-                        ops.push(paths.partition_state(name, p));
-                    }
-                    ops.push(paths.partition(name, p));
+    let unfinished = broker
+        .link
+        .retrying(|client| async move {
+            let mut last = None;
+            for _ in 0..MAX_DELETE_ATTEMPTS {
+                // Gone already: deleted by an attempt whose answer was lost.
+                if client.exists(&paths.topic(name)).await?.is_none() {
+                    return Ok(None);
                 }
-                ops.push(paths.partitions(name));
+                let mut ops = Vec::new();
+                match client.get_children(&paths.partitions(name)).await {
+                    Ok(parts) => {
+                        for p in parts.iter().filter_map(|p| p.parse::<i32>().ok()) {
+                            if client.exists(&paths.partition_state(name, p)).await?.is_some() {
+                                ops.push(paths.partition_state(name, p));
+                            }
+                            ops.push(paths.partition(name, p));
+                        }
+                        ops.push(paths.partitions(name));
+                    }
+                    Err(sluice_keeper::ZkError::NoNode) => {}
+                    Err(e) => return Err(e),
+                }
+                ops.push(paths.topic(name));
+                if client.exists(&paths.topic_config(name)).await?.is_some() {
+                    ops.push(paths.topic_config(name));
+                }
+                let ops: Vec<sluice_keeper::MultiOp> =
+                    ops.into_iter().map(|path| sluice_keeper::MultiOp::Delete { path, version: -1 }).collect();
+                match client.multi(&ops).await {
+                    Ok(_) => return Ok(None),
+                    Err(e @ (sluice_keeper::ZkError::NotEmpty | sluice_keeper::ZkError::NoNode)) => last = Some(e),
+                    Err(e) => return Err(e),
+                }
             }
-            Err(sluice_keeper::ZkError::NoNode) => {}
-            Err(e) => return Err(keeper_error(e)),
-        }
-        ops.push(paths.topic(name));
-        if client.exists(&paths.topic_config(name)).await.map_err(keeper_error)?.is_some() {
-            ops.push(paths.topic_config(name));
-        }
-        let ops: Vec<sluice_keeper::MultiOp> =
-            ops.into_iter().map(|path| sluice_keeper::MultiOp::Delete { path, version: -1 }).collect();
-        match client.multi(&ops).await {
-            Ok(_) => {
-                last = None;
-                break;
-            }
-            Err(e @ (sluice_keeper::ZkError::NotEmpty | sluice_keeper::ZkError::NoNode)) => last = Some(e),
-            Err(e) => return Err(keeper_error(e)),
-        }
-    }
-    if let Some(e) = last {
+            Ok(last)
+        })
+        .await
+        .map_err(keeper_error)?;
+    if let Some(e) = unfinished {
         return Err(keeper_error(e));
     }
     // This broker's next answer should not still list the topic.
@@ -372,16 +394,31 @@ pub async fn add_partitions(
     let mut grown = view.clone();
     grown.assignment.extend(added);
     let topic = grown.to_znode();
-    let client = broker.link.client().map_err(keeper_error)?;
-    match client
-        .set_data(&broker.link.paths.topic(name), &serde_json::to_vec(&topic).expect("small struct"), view.zk_version)
+    let body = serde_json::to_vec(&topic).expect("small struct");
+    let path = broker.link.paths.topic(name);
+    let mut attempts = 0;
+    let written = broker
+        .link
+        .retrying(|client| {
+            attempts += 1;
+            let (path, body, topic, first) = (&path, &body, &topic, attempts == 1);
+            async move {
+                match client.set_data(path, body, view.zk_version).await {
+                    Ok(_) => Ok(true),
+                    // After a lost answer, the write may be ours: the znode then says what we wrote.
+                    Err(sluice_keeper::ZkError::BadVersion) if !first => {
+                        let (data, _) = client.get_data(path).await?;
+                        Ok(serde_json::from_slice::<TopicAssignment>(&data).ok().as_ref() == Some(topic))
+                    }
+                    Err(sluice_keeper::ZkError::BadVersion) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        })
         .await
-    {
-        Ok(_) => {}
-        Err(sluice_keeper::ZkError::BadVersion) => {
-            return Err((ErrorCode::RequestTimedOut, format!("topic '{name}' changed concurrently; retry")));
-        }
-        Err(e) => return Err(keeper_error(e)),
+        .map_err(keeper_error)?;
+    if !written {
+        return Err((ErrorCode::RequestTimedOut, format!("topic '{name}' changed concurrently; retry")));
     }
     tracing::info!(topic = %name, from = current, to = count, "added partitions");
     wait_for_leaders(broker, name, count, 5_000).await;
@@ -405,9 +442,8 @@ pub async fn set_topic_configs(
     if validate_only {
         return Ok(());
     }
-    let client = broker.link.client().map_err(keeper_error)?;
     let config = TopicConfigZnode { version: 1, config: overrides.clone() };
-    write_topic_config(&client, &broker.link.paths.topic_config(name), &config).await?;
+    write_topic_config(broker, &broker.link.paths.topic_config(name), &config).await?;
     // Apply here at once, so this client reads its own change; the watch brings it to the rest.
     broker.wait_until(READ_YOUR_WRITE_WAIT_MS, || broker.topic_meta(name).is_none_or(|m| m.configs == overrides)).await;
     Ok(())
@@ -457,9 +493,10 @@ pub async fn reassign_partitions(broker: &Broker, name: &str, moves: &[Partition
                     .await;
                 return results;
             }
-            Err(sluice_keeper::ZkError::BadVersion) => {
-                // The topic changed under us (the controller finishing another move): re-plan
-                // on the newer view.
+            // The topic changed under us (the controller finishing another move), or the
+            // answer was lost with the connection (the write may have landed): re-plan on the
+            // newer view, where a landed write leaves nothing to do.
+            Err(sluice_keeper::ZkError::BadVersion | sluice_keeper::ZkError::ConnectionLoss) => {
                 broker
                     .wait_until(READ_YOUR_WRITE_WAIT_MS, || {
                         broker.link.cache.read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))

@@ -65,6 +65,31 @@ impl KeeperLink {
         self.client.read().clone().ok_or(ZkError::ConnectionLoss)
     }
 
+    /// Runs `op` on the current session, and again while it fails with `ConnectionLoss` (the
+    /// keeper server went away and the client is moving the session to another, or a new
+    /// session is being opened), for up to the session timeout — as Kafka's ZooKeeper client
+    /// retries until connected. A write that was lost may still have landed: `op` must be safe
+    /// to repeat, or its caller must recognise its own earlier success.
+    pub async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T>
+    where
+        F: FnMut(ZkClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.session_timeout;
+        loop {
+            let outcome = match self.client() {
+                Ok(client) => op(client).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(ZkError::ConnectionLoss) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS.min(100))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn session_epoch(&self) -> watch::Receiver<u64> {
         self.session_epoch.subscribe()
     }
