@@ -105,6 +105,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.session.timeout.ms", ""),
     ("broker.rack", ""),
     ("inter.broker.listener.name", ""),
+    ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
     ("replica.lag.time.max.ms", "30000"),
     ("replica.fetch.wait.max.ms", "500"),
     ("replica.fetch.max.bytes", "1048576"),
@@ -223,7 +224,9 @@ impl BrokerConfig {
         }
         for (k, v) in env {
             if let Some(rest) = k.strip_prefix("SLUICE_") {
-                if rest.is_empty() || rest == "BOOTSTRAP" {
+                // The CLI's own variables (its default broker and keeper), set beside sluiced in
+                // the image so `sluice` run inside a container finds them.
+                if rest.is_empty() || rest == "BOOTSTRAP" || rest == "KEEPER" {
                     continue;
                 }
                 values.insert(rest.to_ascii_lowercase().replace('_', "."), v);
@@ -431,6 +434,12 @@ impl BrokerConfig {
             }
             None => listeners[0].name.clone(),
         };
+        check_security_protocols(
+            &get("listener.security.protocol.map").unwrap_or_default(),
+            values.contains_key("listener.security.protocol.map"),
+            &listeners,
+            &advertised_listeners,
+        )?;
         let replication = ReplicationConfig {
             lag_time_max_ms: int("replica.lag.time.max.ms", 1, i64::MAX)?.unwrap_or(30_000) as u64,
             fetch_wait_max_ms: int("replica.fetch.wait.max.ms", 0, i64::from(i32::MAX))?.unwrap_or(500) as i32,
@@ -510,6 +519,45 @@ pub fn split_chroot(connect: &str) -> (&str, Option<&str>) {
 
 /// Parses `keeper.servers`: `id@host:port` entries (the keeper peer port, ZooKeeper's 2888)
 /// separated by commas.
+/// `listener.security.protocol.map` (`NAME:PROTOCOL,...`): with it set, every listener must be
+/// named in it; without it, a listener named after no protocol (`INTERNAL`, `CLIENT`) is taken
+/// as PLAINTEXT. Sluice speaks PLAINTEXT only, so a listener mapped to SSL or SASL is refused
+/// rather than served without the security its operator asked for.
+fn check_security_protocols(
+    text: &str,
+    explicit: bool,
+    listeners: &[Listener],
+    advertised: &[Listener],
+) -> Result<(), ConfigError> {
+    const KEY: &str = "listener.security.protocol.map";
+    let invalid = |reason: &str| ConfigError::Invalid { key: KEY.into(), value: text.into(), reason: reason.into() };
+    let mut protocols = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((name, protocol)) = entry.split_once(':') else {
+            return Err(invalid("expected NAME:PROTOCOL[,NAME:PROTOCOL...]"));
+        };
+        let protocol = protocol.trim().to_ascii_uppercase();
+        if !matches!(protocol.as_str(), "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL") {
+            return Err(invalid(&format!("unknown security protocol {protocol:?}")));
+        }
+        protocols.insert(name.trim().to_ascii_uppercase(), protocol);
+    }
+    for l in listeners.iter().chain(advertised) {
+        match protocols.get(&l.name).map(String::as_str) {
+            Some("PLAINTEXT") => {}
+            Some(other) => {
+                return Err(invalid(&format!(
+                    "listener {} uses {other}; Sluice serves PLAINTEXT listeners only",
+                    l.name
+                )));
+            }
+            None if explicit => return Err(invalid(&format!("no security protocol for listener {}", l.name))),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 fn parse_keeper_servers(list: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
     let invalid = |key: &str, value: &str, reason: &str| ConfigError::Invalid {
         key: key.into(),
@@ -552,6 +600,27 @@ mod tests {
         assert_eq!(c.log.retention_ms, 168 * 3_600_000);
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.keeper_client, Some((String::new(), 2181)), "the single node embeds a keeper on 2181");
+    }
+
+    #[test]
+    fn security_protocol_map_names_plaintext_listeners_only() {
+        let two = "INTERNAL://:9092,EXTERNAL://:9093";
+        let map = "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT";
+        let c = load(&[("listeners", two), ("listener.security.protocol.map", map)]).expect("both mapped");
+        assert_eq!(c.listeners.len(), 2);
+        // Without the map, a listener named after no protocol is PLAINTEXT.
+        load(&[("listeners", two)]).expect("unmapped names are PLAINTEXT");
+        let missing = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL:PLAINTEXT")])
+            .expect_err("EXTERNAL unmapped");
+        assert!(missing.to_string().contains("no security protocol for listener EXTERNAL"), "{missing}");
+        let ssl = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL:PLAINTEXT,EXTERNAL:SSL")])
+            .expect_err("SSL is not served");
+        assert!(ssl.to_string().contains("PLAINTEXT listeners only"), "{ssl}");
+        let by_name = load(&[("listeners", "SSL://:9093")]).expect_err("a listener named SSL is SSL");
+        assert!(by_name.to_string().contains("listener.security.protocol.map"), "{by_name}");
+        let garbled = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL=PLAINTEXT")])
+            .expect_err("malformed");
+        assert!(garbled.to_string().contains("NAME:PROTOCOL"), "{garbled}");
     }
 
     #[test]
