@@ -3,15 +3,12 @@ topic, broker down, bad flags) with exit codes and messages, and interop with kc
 confluent-kafka in both directions, including librdkafka's partition placement for keys."""
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-ROOT = Path(__file__).resolve().parents[2]
-SLUICE = os.environ.get("SLUICE_CLI", str(ROOT / "target" / "debug" / "sluice"))
+from conftest import SLUICE_CLI as SLUICE
 
 
 def sluice(broker, *args, stdin=None, expect=0):
@@ -59,6 +56,19 @@ def test_broker_down_and_bad_flags():
     assert result.returncode == 2
 
 
+def test_health_checks_a_broker_or_a_keeper_and_fails_loudly(broker):
+    out, _ = sluice(broker, "health")
+    assert out.startswith("ok: cluster ") and "1 live brokers" in out, out
+    out, _ = sluice(broker, "health", "--keeper", broker.keeper)
+    assert out.strip() == f"ok: {broker.keeper} serves as standalone", out
+    # Nothing listening: a non-zero exit that says so, within the bound.
+    result = subprocess.run([SLUICE, "-b", "127.0.0.1:1", "health", "--timeout-ms", "3000"], capture_output=True,
+                            timeout=60)
+    assert result.returncode == 1 and b"cannot connect to 127.0.0.1:1" in result.stderr, result
+    result = subprocess.run([SLUICE, "health", "--keeper", "127.0.0.1:1"], capture_output=True, timeout=60)
+    assert result.returncode == 1 and b"cannot connect to 127.0.0.1:1" in result.stderr, result
+
+
 def test_bad_offset_is_reported(broker):
     sluice(broker, "topic", "create", "cli-o")
     _, err = sluice(broker, "consume", "-t", "cli-o", "-o", "yesterday", expect=1)
@@ -68,7 +78,7 @@ def test_bad_offset_is_reported(broker):
 @pytest.mark.parametrize("command", [["produce"], ["consume"], ["topic", "create"], ["topic", "list"], ["topic", "describe"],
                                      ["topic", "alter"], ["topic", "add-partitions"], ["topic", "delete"], ["cluster", "info"],
                                      ["perf", "produce"], ["perf", "consume"], ["group", "list"], ["group", "describe"],
-                                     ["group", "reset-offsets"], ["group", "delete"]])
+                                     ["group", "reset-offsets"], ["group", "delete"], ["health"]])
 def test_every_command_has_help_with_an_example(command):
     result = subprocess.run([SLUICE, *command, "--help"], capture_output=True, timeout=60)
     assert result.returncode == 0

@@ -17,7 +17,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, ConnectionClosedError, ConnectionLoss, NodeExistsError,
                               NoNodeError, OperationTimeoutError, SessionExpiredError)
 
-from conftest import SLUICED, free_ports, server_mode
+from conftest import SLUICE_CLI, SLUICED, four_letter_word, free_ports, server_mode
 
 WAIT_S = 60
 TICK_MS = 500
@@ -252,3 +252,21 @@ def test_a_killed_clients_ephemeral_node_goes_within_its_session_timeout(ensembl
         if victim.poll() is None:
             victim.kill()
             victim.wait()
+
+
+def test_a_node_without_a_quorum_says_it_is_not_serving(ensemble):
+    """As ZooKeeper: `srvr` answers only while the node is part of a serving quorum, so a
+    healthcheck (`sluice health --keeper`) fails on a node left alone."""
+    leader = leader_of(ensemble)
+    survivor = next(n for n in ensemble if n is not leader)
+    health = [SLUICE_CLI, "health", "--keeper", survivor.address]
+    out = subprocess.run(health, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == f"ok: {survivor.address} serves as follower", out
+    for n in ensemble:
+        if n is not survivor:
+            n.kill()
+    wait_for(lambda: "not currently serving requests" in four_letter_word(survivor.address, "srvr"),
+             "the lone node to stop serving")
+    out = subprocess.run(health, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "is not serving: This ZooKeeper instance is not currently serving" in out.stderr, out
+    assert four_letter_word(survivor.address, "ruok") == "imok", "ruok only says the process is up"

@@ -9,6 +9,7 @@ mod perf;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sluice_client::{
@@ -56,6 +57,18 @@ enum Command {
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
+    /// Check that a node serves (for container healthchecks): a broker answers metadata for its
+    /// cluster; with --keeper, a keeper (or ZooKeeper) server is part of a serving quorum.
+    /// Exits non-zero, saying why, otherwise.
+    #[command(after_help = "Examples:\n  sluice health -b 127.0.0.1:9092\n  sluice health --keeper 127.0.0.1:2181")]
+    Health {
+        /// Check this keeper or ZooKeeper server (host:port) instead of a broker.
+        #[arg(long, value_name = "HOST:PORT")]
+        keeper: Option<String>,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 5_000)]
+        timeout_ms: u64,
+    },
     /// Browse and edit keeper's znodes (or any ZooKeeper's): ls, get, stat, create, set, delete.
     #[command(after_help = "Examples:\n  sluice keeper ls / -R\n  sluice keeper -k zk1:2181 get /brokers/ids/1")]
     Keeper(keeper::KeeperArgs),
@@ -357,14 +370,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             summary.print(&format!("keeper {op:?}").to_lowercase(), json);
             Ok(())
         }
+        Command::Health { keeper, timeout_ms } => {
+            let within = Duration::from_millis(timeout_ms);
+            let status = match keeper {
+                Some(server) => tokio::time::timeout(within, keeper_health(&server)).await,
+                None => tokio::time::timeout(within, broker_health(&cli.bootstrap)).await,
+            };
+            println!("{}", status.map_err(|_| anyhow::anyhow!("no answer within {timeout_ms} ms"))??);
+            Ok(())
+        }
         command => run_kafka(&cli.bootstrap, command).await,
+    }
+}
+
+/// A broker is healthy when it answers metadata for a cluster.
+async fn broker_health(bootstrap: &str) -> anyhow::Result<String> {
+    let client = Client::connect(ClientConfig::new(bootstrap)).await?;
+    let md = client.refresh_metadata(None).await?;
+    let cluster = md.cluster_id.ok_or_else(|| anyhow::anyhow!("{bootstrap} answers without a cluster id"))?;
+    Ok(format!("ok: cluster {cluster}, {} live brokers, controller {}", md.brokers.len(), md.controller_id))
+}
+
+/// A keeper (or ZooKeeper) server is healthy when `srvr` reports its mode, which it does only
+/// while it is part of a quorum that serves requests.
+async fn keeper_health(server: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream =
+        tokio::net::TcpStream::connect(server).await.with_context(|| format!("cannot connect to {server}"))?;
+    stream.write_all(b"srvr").await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.with_context(|| format!("reading {server}'s answer"))?;
+    match answer.lines().find_map(|l| l.strip_prefix("Mode: ")) {
+        Some(mode) => Ok(format!("ok: {server} serves as {mode}")),
+        None => anyhow::bail!("{server} is not serving: {}", answer.trim()),
     }
 }
 
 async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
     let client = Client::connect(ClientConfig::new(bootstrap)).await?;
     match command {
-        Command::Keeper(_) | Command::Perf(PerfCommand::Keeper { .. }) => Ok(()), // handled by `run`
+        // Handled by `run`.
+        Command::Keeper(_) | Command::Perf(PerfCommand::Keeper { .. }) | Command::Health { .. } => Ok(()),
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,

@@ -342,6 +342,10 @@ impl Keeper {
             b"dirs", b"isro", b"hash",
         ];
         let status = self.replicator().status();
+        if matches!(word, b"srvr" | b"mntr") && status.voters > 1 && status.leader.is_none() {
+            // Out of quorum, ZooKeeper answers the status words with this line alone.
+            return Some("This ZooKeeper instance is not currently serving requests\n".to_string());
+        }
         let mode = match (status.voters, status.is_leader()) {
             (1, _) => "standalone",
             (_, true) => "leader",
