@@ -5,13 +5,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+from waiting import free_ports, wait_until  # noqa: E402  (re-exported to the tests)
 SLUICED = os.environ.get("SLUICED", str(ROOT / "target" / "debug" / "sluiced"))
+SLUICE_CLI = os.environ.get("SLUICE_CLI", str(ROOT / "target" / "debug" / "sluice"))
 READY_TIMEOUT_S = 60
 
 
@@ -86,27 +90,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
-
-
-def wait_until(condition, timeout_s=30, interval_s=0.05, what="condition"):
-    """Polls `condition` until true or the bound passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def free_ports(n):
-    """`n` distinct free loopback ports (held open together, so they differ)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def four_letter_word(address, word):
