@@ -114,7 +114,8 @@ def test_leader_killed_under_acks_all_fails_over_and_loses_nothing(cluster, tmp_
         victim = leader_of(cluster, "orders", 0)
         killed = time.monotonic()
         cluster.kill(f"broker{victim}")
-        stream.wait_for_failover([0], killed, f"killing broker{victim}", FAILOVER_BOUND_S)
+        took = stream.wait_for_failover([0], killed, f"killing broker{victim}", FAILOVER_BOUND_S)
+        print(f"FAILOVER docker kill of the leader: {took:.2f}s (session timeout {SESSION_MS / 1000}s)")
         wait_until(lambda: leader_of(cluster, "orders", 0) not in (None, -1, victim), timeout_s=30,
                    what="metadata naming a new leader")
         stream.wait_for_acks(200, "after the failover")
