@@ -97,6 +97,7 @@ apis! {
     CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 2..=7, flexible 5;
     DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 1..=5, flexible 4;
     DeleteRecords = 21 => DeleteRecordsRequest, DeleteRecordsResponse, 0..=2, flexible 2;
+    InitProducerId = 22 => InitProducerIdRequest, InitProducerIdResponse, 0..=4, flexible 2;
     DeleteGroups = 42 => DeleteGroupsRequest, DeleteGroupsResponse, 0..=2, flexible 2;
     OffsetDelete = 47 => OffsetDeleteRequest, OffsetDeleteResponse, 0..=0, flexible 99;
     OffsetForLeaderEpoch = 23 => OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, 2..=4, flexible 4;

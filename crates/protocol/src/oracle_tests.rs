@@ -90,6 +90,7 @@ cross_check! {
     incremental_alter_configs_matches_oracle: IncrementalAlterConfigs => IncrementalAlterConfigsRequest / IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse / IncrementalAlterConfigsResponse;
     alter_partition_reassignments_matches_oracle: AlterPartitionReassignments => AlterPartitionReassignmentsRequest / AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse / AlterPartitionReassignmentsResponse;
     list_partition_reassignments_matches_oracle: ListPartitionReassignments => ListPartitionReassignmentsRequest / ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse / ListPartitionReassignmentsResponse;
+    init_producer_id_matches_oracle: InitProducerId => InitProducerIdRequest / InitProducerIdRequest, InitProducerIdResponse / InitProducerIdResponse;
     describe_cluster_matches_oracle: DescribeCluster => DescribeClusterRequest / DescribeClusterRequest, DescribeClusterResponse / DescribeClusterResponse;
 }
 
