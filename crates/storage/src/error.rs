@@ -61,6 +61,13 @@ pub enum StorageError {
     UnknownConfig { key: String },
     #[error("no log for partition {tp}")]
     UnknownPartition { tp: TopicPartition },
+    /// An idempotent producer's batch out of sequence or from a fenced epoch.
+    #[error("{tp}: {source}")]
+    Sequence {
+        tp: TopicPartition,
+        #[source]
+        source: crate::producer_state::SequenceError,
+    },
 }
 
 /// Wraps an `io::Error` with the operation and the file it concerns.

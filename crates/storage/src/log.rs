@@ -20,6 +20,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::record_batch::{self, BatchError, BatchHeader, BatchIter, NO_TIMESTAMP};
 
+use crate::producer_state::{ProducerStateManager, SequenceCheck};
+
 use crate::TopicPartition;
 use crate::clock::Clock;
 use crate::config::LogConfig;
@@ -91,6 +93,10 @@ pub struct Log {
     offline: Option<String>,
     closed: bool,
     header_scratch: Vec<BatchHeader>,
+    /// Idempotent producers' sequences, read from the log the first time a producer batch
+    /// arrives (a log no idempotent producer writes never pays for the scan), then kept up to
+    /// date by every append; dropped by truncation, to be read again.
+    producers: Option<ProducerStateManager>,
 }
 
 impl Log {
@@ -194,6 +200,7 @@ impl Log {
             offline: None,
             closed: false,
             header_scratch: Vec::new(),
+            producers: None,
         };
         // Entries past the log end name records that recovery cut. An entry starting exactly at
         // the log end is kept: a new epoch may begin before its first record.
@@ -354,6 +361,9 @@ impl Log {
             return Err(self
                 .invalid(BatchError::CorruptRecord { position: empty, reason: "a produced batch must hold records" }));
         }
+        if let Some(duplicate) = self.check_sequences(headers)? {
+            return Ok(duplicate);
+        }
         let mut next = self.log_end_offset;
         let mut position = 0;
         for h in headers.iter_mut() {
@@ -396,7 +406,66 @@ impl Log {
             let result = self.epoch_cache.assign(h.partition_leader_epoch, h.base_offset);
             self.offline_on_err(result)?;
         }
+        if headers.iter().any(|h| h.producer_id >= 0) {
+            self.load_producers()?;
+        }
         self.append_validated(records, headers)
+    }
+
+    /// The idempotent producers' state, read from the log if it is not loaded.
+    fn load_producers(&mut self) -> Result<&mut ProducerStateManager> {
+        if self.producers.is_none() {
+            let mut state = ProducerStateManager::new();
+            let mut offset = self.log_start_offset;
+            while offset < self.log_end_offset {
+                let chunk = self.read(offset, 1 << 20, self.log_end_offset, true)?;
+                if chunk.next_offset <= offset {
+                    break;
+                }
+                for item in BatchIter::new(&chunk.records) {
+                    let (header, _) = item.map_err(|e| self.invalid(e))?;
+                    state.update(&header);
+                }
+                offset = chunk.next_offset;
+            }
+            tracing::debug!(tp = %self.tp, producers = state.len(), "loaded producer state from the log");
+            self.producers = Some(state);
+        }
+        Ok(self.producers.as_mut().expect("loaded above"))
+    }
+
+    /// Checks a producer's batches against its sequence (Kafka allows one batch per partition
+    /// in a produce request from an idempotent producer). A retry of a batch already in the log
+    /// returns where it went, and nothing is appended.
+    fn check_sequences(&mut self, headers: &[BatchHeader]) -> Result<Option<LogAppendInfo>> {
+        if !headers.iter().any(|h| h.producer_id >= 0 && h.base_sequence >= 0) {
+            return Ok(None);
+        }
+        if headers.len() > 1 {
+            return Err(self.invalid(BatchError::CorruptRecord {
+                position: 0,
+                reason: "an idempotent producer sends one batch per partition",
+            }));
+        }
+        let tp = self.tp.clone();
+        let log_start_offset = self.log_start_offset;
+        let h = headers[0];
+        match self.load_producers()?.check(&h) {
+            Ok(SequenceCheck::Append) => Ok(None),
+            Ok(SequenceCheck::Duplicate { first_offset, last_offset }) => {
+                tracing::debug!(%tp, producer_id = h.producer_id, sequence = h.base_sequence, first_offset, "duplicate batch");
+                Ok(Some(LogAppendInfo {
+                    first_offset,
+                    last_offset,
+                    max_timestamp: h.max_timestamp,
+                    record_count: 0,
+                    batch_count: 0,
+                    bytes: 0,
+                    log_start_offset,
+                }))
+            }
+            Err(source) => Err(StorageError::Sequence { tp, source }),
+        }
     }
 
     fn append_validated(&mut self, records: &[u8], headers: &[BatchHeader]) -> Result<LogAppendInfo> {
@@ -433,6 +502,11 @@ impl Log {
             position += bytes;
         }
         debug_assert_eq!(position, records.len());
+        if let Some(producers) = self.producers.as_mut() {
+            for h in headers {
+                producers.update(h);
+            }
+        }
         let record_count: i64 = headers.iter().map(|h| i64::from(h.records_count)).sum();
         self.unflushed_messages += record_count;
         if self.unflushed_messages >= self.config.flush_messages {
@@ -608,6 +682,7 @@ impl Log {
         self.high_watermark = self.high_watermark.min(new_end);
         self.recovery_point = self.recovery_point.min(new_end);
         self.epoch_cache.truncate_from_end(new_end)?;
+        self.producers = None;
         tracing::info!(tp = %self.tp, target, log_end_offset = new_end, "truncated log");
         Ok(())
     }
@@ -632,6 +707,7 @@ impl Log {
         self.high_watermark = offset;
         self.recovery_point = offset;
         self.epoch_cache.clear()?;
+        self.producers = None;
         tracing::info!(tp = %self.tp, offset, "truncated log fully");
         Ok(())
     }

@@ -405,26 +405,18 @@ fn flush_ms_is_applied_by_log_manager_maintenance() {
 #[test]
 fn compressed_batches_are_stored_untouched_and_found_by_timestamp() {
     use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     let records: Vec<Record> = (0..10)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: -1 + i as i32,
-            timestamp: T0 + 100 + i,
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: Some(Bytes::from(vec![b'z'; 500])),
-            headers: Default::default(),
+        .map(|i| {
+            kafka_record(
+                i,
+                (-1, -1, -1 + i as i32),
+                T0 + 100 + i,
+                Some(Bytes::from(format!("k{i}"))),
+                Bytes::from(vec![b'z'; 500]),
+            )
         })
         .collect();
     let mut encoded = BytesMut::new();
@@ -510,4 +502,71 @@ fn a_closed_log_refuses_writes() {
     log.close().expect("close");
     assert!(matches!(log.append_as_leader(&mut batch(1, 10, T0, 1), 0), Err(StorageError::LogOffline { .. })));
     assert_eq!(batches_of(&log.read(0, 1000, i64::MAX, true).expect("reads still work").records).len(), 1);
+}
+
+/// A batch from an idempotent producer (id 77, `epoch`) of `count` records from `sequence`.
+fn idempotent(epoch: i16, sequence: i32, count: i64) -> Vec<u8> {
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
+    let records: Vec<Record> = (0..count)
+        .map(|i| {
+            kafka_record(
+                i,
+                (77, epoch, sequence + i as i32),
+                T0,
+                None,
+                Bytes::from(format!("s{}", i64::from(sequence) + i)),
+            )
+        })
+        .collect();
+    let mut encoded = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut encoded,
+        &records,
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .expect("encode");
+    encoded.to_vec()
+}
+
+fn sequence_error(e: StorageError) -> sluice_storage::producer_state::SequenceError {
+    match e {
+        StorageError::Sequence { source, .. } => source,
+        other => panic!("expected a sequence error, got {other}"),
+    }
+}
+
+#[test]
+fn idempotent_retries_are_deduplicated_across_reopen_and_truncation() {
+    use sluice_storage::producer_state::SequenceError;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("a plain batch first");
+    let first = log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("first batch");
+    let second = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("next in sequence");
+    assert_eq!((first.first_offset, second.first_offset, log.log_end_offset()), (2, 5, 7));
+
+    // A retry of either answers with its original offsets and writes nothing.
+    let retry = log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("duplicate is no error");
+    assert_eq!((retry.first_offset, retry.last_offset, log.log_end_offset()), (2, 4, 7));
+    // A gap, a stale epoch: refused, nothing written.
+    let gap = log.append_as_leader(&mut idempotent(0, 9, 1), 0).expect_err("gap");
+    assert_eq!(sequence_error(gap), SequenceError::OutOfOrder { producer_id: 77, epoch: 0, expected: 5, got: 9 });
+    assert_eq!(log.log_end_offset(), 7);
+
+    // Reopened: the state is read back from the log.
+    log.close().expect("close");
+    drop(log);
+    let mut log =
+        open(dir.path(), small_config(), clock(), LogLoadParams { had_clean_shutdown: true, ..Default::default() });
+    let retry = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("duplicate after reopen");
+    assert_eq!((retry.first_offset, log.log_end_offset()), (5, 7));
+    log.append_as_leader(&mut idempotent(1, 0, 1), 0).expect("a new epoch starts at 0");
+    let stale = log.append_as_leader(&mut idempotent(0, 5, 1), 0).expect_err("the old epoch is fenced");
+    assert_eq!(sequence_error(stale), SequenceError::StaleEpoch { producer_id: 77, epoch: 0, current: 1 });
+
+    // Truncated below the second batch (a follower diverged): it may be appended again.
+    log.truncate_to(5).expect("truncate");
+    let again = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("no longer a duplicate");
+    assert_eq!((again.first_offset, log.log_end_offset()), (5, 7));
 }

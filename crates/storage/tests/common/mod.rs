@@ -58,3 +58,30 @@ pub fn open(dir: &Path, config: LogConfig, clock: Arc<dyn Clock>, params: LogLoa
 pub fn fresh(dir: &Path, config: LogConfig, clock: Arc<dyn Clock>) -> Log {
     open(dir, config, clock, LogLoadParams { had_clean_shutdown: true, ..Default::default() })
 }
+
+/// One record for `kafka_protocol`'s batch encoder (an independent encoder, so the tests do not
+/// check this crate against itself). `producer` is (id, epoch, sequence); -1s for none.
+pub fn kafka_record(
+    offset: i64,
+    producer: (i64, i16, i32),
+    timestamp: i64,
+    key: Option<bytes::Bytes>,
+    value: bytes::Bytes,
+) -> kafka_protocol::records::Record {
+    let (producer_id, producer_epoch, sequence) = producer;
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id,
+        producer_epoch,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset,
+        sequence,
+        timestamp,
+        key,
+        value: Some(value),
+        headers: Default::default(),
+    }
+}

@@ -1,0 +1,230 @@
+//! Idempotent producers, per partition (Kafka's `ProducerStateManager`): for each producer id
+//! the epoch it writes with and its last few batches' sequence ranges and offsets. A leader
+//! checks each producer batch against it before appending: a retried batch it already holds is
+//! a duplicate (answered with the offsets it got the first time), a gap in the sequence is an
+//! error, and an older epoch is fenced. Followers and recovery replay batches into it without
+//! checks, so whichever replica leads next knows what every producer has written.
+//!
+//! The state is derived from the log alone: it is rebuilt by reading the log's batch headers
+//! when a log is opened or truncated.
+
+use std::collections::{HashMap, VecDeque};
+
+use sluice_protocol::record_batch::BatchHeader;
+
+/// Batches remembered per producer: a producer has at most five requests in flight
+/// (`max.in.flight.requests.per.connection` with idempotence), so a retry is one of these.
+pub const BATCHES_KEPT: usize = 5;
+
+/// What a producer batch is, checked against the producer's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// Not from an idempotent producer (no producer id), or the next in sequence: append it.
+    Append,
+    /// Already in the log at these offsets: answer with them, append nothing.
+    Duplicate { first_offset: i64, last_offset: i64 },
+}
+
+/// Why a producer batch is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SequenceError {
+    #[error("producer {producer_id} writes with epoch {epoch}, older than its current epoch {current}")]
+    StaleEpoch { producer_id: i64, epoch: i16, current: i16 },
+    #[error("producer {producer_id} (epoch {epoch}) sent sequence {got}; the next expected is {expected}")]
+    OutOfOrder { producer_id: i64, epoch: i16, expected: i32, got: i32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchMeta {
+    first_seq: i32,
+    last_seq: i32,
+    first_offset: i64,
+    last_offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<BatchMeta>,
+}
+
+/// The last sequence number of a batch: sequences wrap from `i32::MAX` to 0.
+fn last_sequence(h: &BatchHeader) -> i32 {
+    ((i64::from(h.base_sequence) + i64::from(h.last_offset_delta)) % (i64::from(i32::MAX) + 1)) as i32
+}
+
+fn next_sequence(seq: i32) -> i32 {
+    if seq == i32::MAX { 0 } else { seq + 1 }
+}
+
+/// Every producer's state in one partition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerStateManager {
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStateManager {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many producers have state here.
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// The epoch a producer writes with here, if it has written.
+    pub fn epoch_of(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// Checks a batch a producer sent to the leader (offsets not yet assigned).
+    pub fn check(&self, h: &BatchHeader) -> Result<SequenceCheck, SequenceError> {
+        if h.producer_id < 0 || h.base_sequence < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        let (producer_id, epoch, got) = (h.producer_id, h.producer_epoch, h.base_sequence);
+        let Some(entry) = self.producers.get(&producer_id) else {
+            // A producer's first batch here starts its sequence at 0.
+            return if got == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder { producer_id, epoch, expected: 0, got })
+            };
+        };
+        if epoch < entry.epoch {
+            return Err(SequenceError::StaleEpoch { producer_id, epoch, current: entry.epoch });
+        }
+        if epoch > entry.epoch {
+            // A new epoch starts its sequence again.
+            return if got == 0 {
+                Ok(SequenceCheck::Append)
+            } else {
+                Err(SequenceError::OutOfOrder { producer_id, epoch, expected: 0, got })
+            };
+        }
+        let last = last_sequence(h);
+        if let Some(b) = entry.batches.iter().find(|b| b.first_seq == got && b.last_seq == last) {
+            return Ok(SequenceCheck::Duplicate { first_offset: b.first_offset, last_offset: b.last_offset });
+        }
+        let expected = entry.batches.back().map_or(0, |b| next_sequence(b.last_seq));
+        if got == expected {
+            Ok(SequenceCheck::Append)
+        } else {
+            Err(SequenceError::OutOfOrder { producer_id, epoch, expected, got })
+        }
+    }
+
+    /// Records a batch now in the log (its offsets assigned): appended by the leader, fetched
+    /// by a follower, or read back at recovery.
+    pub fn update(&mut self, h: &BatchHeader) {
+        if h.producer_id < 0 || h.base_sequence < 0 || h.attributes.is_control() {
+            return;
+        }
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new() });
+        if h.producer_epoch > entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.batches.push_back(BatchMeta {
+            first_seq: h.base_sequence,
+            last_seq: last_sequence(h),
+            first_offset: h.base_offset,
+            last_offset: h.last_offset(),
+        });
+        while entry.batches.len() > BATCHES_KEPT {
+            entry.batches.pop_front();
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.producers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_protocol::record_batch::Attributes;
+
+    fn batch(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            batch_length: 0,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: Attributes(0),
+            last_offset_delta: count - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            records_count: count,
+        }
+    }
+
+    #[test]
+    fn sequences_follow_on_and_a_retry_is_a_duplicate_with_its_first_offsets() {
+        let mut s = ProducerStateManager::new();
+        assert_eq!(s.check(&batch(7, 0, 0, 3, -1)), Ok(SequenceCheck::Append));
+        s.update(&batch(7, 0, 0, 3, 10));
+        assert_eq!(s.check(&batch(7, 0, 3, 2, -1)), Ok(SequenceCheck::Append));
+        s.update(&batch(7, 0, 3, 2, 20));
+        assert_eq!(s.check(&batch(7, 0, 0, 3, -1)), Ok(SequenceCheck::Duplicate { first_offset: 10, last_offset: 12 }));
+        assert_eq!(s.check(&batch(7, 0, 3, 2, -1)), Ok(SequenceCheck::Duplicate { first_offset: 20, last_offset: 21 }));
+        assert_eq!(
+            s.check(&batch(7, 0, 6, 1, -1)),
+            Err(SequenceError::OutOfOrder { producer_id: 7, epoch: 0, expected: 5, got: 6 })
+        );
+        // Plain producers are never checked.
+        assert_eq!(s.check(&batch(-1, -1, -1, 5, -1)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_remembered() {
+        let mut s = ProducerStateManager::new();
+        for i in 0..6 {
+            s.update(&batch(1, 0, i, 1, i64::from(i)));
+        }
+        assert_eq!(s.check(&batch(1, 0, 5, 1, -1)), Ok(SequenceCheck::Duplicate { first_offset: 5, last_offset: 5 }));
+        assert!(matches!(s.check(&batch(1, 0, 0, 1, -1)), Err(SequenceError::OutOfOrder { expected: 6, .. })));
+    }
+
+    #[test]
+    fn epochs_fence_older_writers_and_a_new_epoch_restarts_at_zero() {
+        let mut s = ProducerStateManager::new();
+        s.update(&batch(3, 1, 0, 2, 0));
+        assert_eq!(
+            s.check(&batch(3, 0, 2, 1, -1)),
+            Err(SequenceError::StaleEpoch { producer_id: 3, epoch: 0, current: 1 })
+        );
+        assert!(matches!(s.check(&batch(3, 2, 5, 1, -1)), Err(SequenceError::OutOfOrder { expected: 0, .. })));
+        assert_eq!(s.check(&batch(3, 2, 0, 1, -1)), Ok(SequenceCheck::Append));
+        s.update(&batch(3, 2, 0, 1, 2));
+        assert_eq!(s.epoch_of(3), Some(2));
+        // A producer unknown here must start at 0.
+        assert!(matches!(s.check(&batch(4, 0, 9, 1, -1)), Err(SequenceError::OutOfOrder { expected: 0, .. })));
+    }
+
+    #[test]
+    fn sequences_wrap_after_i32_max() {
+        let mut s = ProducerStateManager::new();
+        s.update(&batch(5, 0, 0, 1, 0));
+        // Jump the remembered sequence to just before the wrap.
+        s.producers.get_mut(&5).expect("entry").batches.back_mut().expect("batch").last_seq = i32::MAX - 2;
+        let wrapping = batch(5, 0, i32::MAX - 1, 4, -1);
+        assert_eq!(last_sequence(&wrapping), 1);
+        assert_eq!(s.check(&wrapping), Ok(SequenceCheck::Append));
+        s.update(&BatchHeader { base_offset: 1, ..wrapping });
+        assert_eq!(s.check(&batch(5, 0, 2, 1, -1)), Ok(SequenceCheck::Append));
+    }
+}
