@@ -26,6 +26,8 @@ pub struct Broker {
     pub replica_manager: ReplicaManager,
     pub fetchers: FetcherManager,
     pub groups: Arc<GroupCoordinator>,
+    /// This broker's block of producer ids (InitProducerId).
+    pub producer_ids: crate::producer_ids::ProducerIdManager,
     /// Advertised `(host, port)` per listener name; ports filled in once bound.
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
 }
@@ -49,6 +51,7 @@ impl Broker {
             link,
             replica_manager,
             fetchers: FetcherManager::default(),
+            producer_ids: Default::default(),
             groups,
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
             config,

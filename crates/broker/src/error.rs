@@ -7,6 +7,7 @@
 use sluice_protocol::BatchError;
 pub use sluice_protocol::error_code::ErrorCode;
 use sluice_storage::StorageError;
+use sluice_storage::producer_state::SequenceError;
 
 /// The table: which Kafka error a storage failure becomes. Adding a `StorageError` variant
 /// fails to compile here until someone decides.
@@ -33,6 +34,10 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::DuplicateLog { .. } => ErrorCode::KafkaStorageError,
         StorageError::InvalidConfig { .. } | StorageError::UnknownConfig { .. } => ErrorCode::InvalidConfig,
         StorageError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+        StorageError::Sequence { source, .. } => match source {
+            SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            SequenceError::StaleEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+        },
     }
 }
 

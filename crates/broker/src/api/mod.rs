@@ -14,6 +14,7 @@ mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -74,6 +75,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: Request) -> Option<Respons
         }
         Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(ctx, r)),
         Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, r)),
+        Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, r).await),
         Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, r).await),
         Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(ctx, r).await),
         Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(ctx, r)),

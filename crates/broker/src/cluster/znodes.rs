@@ -52,6 +52,10 @@ impl Paths {
     pub fn cluster_id(&self) -> String {
         self.at("/cluster/id")
     }
+    /// The last block of producer ids handed to a broker (Kafka's `/latest_producer_id_block`).
+    pub fn producer_id_block(&self) -> String {
+        self.at("/latest_producer_id_block")
+    }
     pub fn controller(&self) -> String {
         self.at("/controller")
     }
@@ -226,6 +230,16 @@ pub fn decode_topic_id(text: &str) -> Option<[u8; 16]> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()?;
     bytes.try_into().ok()
+}
+
+/// `/latest_producer_id_block`: the last range of producer ids a broker took, as Kafka writes
+/// it (the bounds as strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerIdBlockZnode {
+    pub version: i32,
+    pub broker: i32,
+    pub block_start: String,
+    pub block_end: String,
 }
 
 #[cfg(test)]
