@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
 from conftest import READY_TIMEOUT_S, SLUICED, free_ports, server_mode, server_stat, wait_until
-from kafka_support import NumberedProducer
+from kafka_support import NumberedProducer, raw_produce
 
 SLUICE_CLI = os.environ.get("SLUICE_CLI", str(Path(SLUICED).parent / "sluice"))
 
@@ -400,6 +400,75 @@ def test_follower_paused_past_replica_lag_leaves_the_isr_and_rejoins_after_sigco
         stream.wait_for_acks(200, "after the follower rejoined")
     assert not stream.errors, stream.errors[:5]
     stream.assert_all_read_back(cluster.bootstrap)
+
+
+def test_idempotent_producer_across_a_leader_kill_writes_each_record_once_in_order(cluster):
+    """enable.idempotence: a batch whose acknowledgement died with the leader is sent again to
+    the new leader, which already holds it (replicated before the kill) and must not store it
+    twice; nor may a retry overtake a later batch."""
+    cluster.create_topic("exactly", 3)
+    victim = cluster.partitions("exactly")[0].leader
+    with NumberedProducer(cluster.bootstrap, "exactly", 3, rate=1000, **{"enable.idempotence": True}) as stream:
+        stream.wait_for_acks(1500, "before the kill")
+        cluster.brokers[victim].kill()
+        stream.wait_for_failover([0], time.monotonic(), f"killing broker {victim}", failover_bound_s())
+        stream.wait_for_acks(1500, "after the failover")
+        cluster.brokers[victim].start()
+        stream.wait_for_acks(500, "with the old leader back")
+    assert not stream.errors, f"delivery errors: {[str(e) for _, e in stream.errors[:5]]}"
+    stream.assert_all_read_back(cluster.bootstrap)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "check-exactly",
+                         "enable.auto.commit": False})
+    try:
+        ends = {p: consumer.get_watermark_offsets(TopicPartition("exactly", p), timeout=10)[1] for p in range(3)}
+        consumer.assign([TopicPartition("exactly", p, 0) for p in range(3)])
+        per_partition = {p: [] for p in range(3)}
+        deadline = time.monotonic() + 60
+        while sum(map(len, per_partition.values())) < sum(ends.values()) and time.monotonic() < deadline:
+            for m in consumer.consume(1000, timeout=0.5):
+                if m.error() is None:
+                    per_partition[m.partition()].append(int(m.value()))
+    finally:
+        consumer.close()
+    for p, values in per_partition.items():
+        assert len(values) == ends[p], f"partition {p}: read {len(values)} of {ends[p]}"
+        assert len(set(values)) == len(values), f"partition {p}: {len(values) - len(set(values))} duplicates"
+        assert values == sorted(values), f"partition {p}: out of order"
+        assert all(v % 3 == p for v in values), f"partition {p}: a record of another partition"
+
+
+def test_a_retried_idempotent_batch_is_stored_once_even_by_a_new_leader(cluster):
+    """The same idempotent batch sent again (a producer retrying after a lost answer) is
+    answered with its first offset and stored once, by the leader that took it and, after that
+    leader dies, by its successor, which learned the producer's sequence by replication. Gaps
+    are refused with OUT_OF_ORDER_SEQUENCE_NUMBER."""
+    cluster.create_topic("dedup", 1)
+    leader = cluster.partitions("dedup")[0].leader
+    first = [b"a", b"b", b"c"]
+
+    def send(broker, values, sequence):
+        return raw_produce(cluster.addresses[broker], broker, "dedup", 0, values, -1, 10_000,
+                           producer=(4242, 0, sequence), full=True)
+
+    assert send(leader, first, 0) == (0, 0)
+    assert send(leader, first, 0) == (0, 0), "the retry is answered with the first offset"
+    cluster.brokers[leader].kill()
+    wait_until(lambda: cluster.partitions("dedup")[0].leader not in (leader, -1), timeout_s=failover_bound_s(),
+               what="a new leader")
+    successor = cluster.partitions("dedup")[0].leader
+    assert send(successor, first, 0) == (0, 0), "the new leader knows the batch"
+    assert send(successor, [b"d"], 3) == (0, 3)
+    assert send(successor, [b"z"], 9)[0] == 45, "a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER"
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "check-dedup", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition("dedup", 0, 0)])
+        got, deadline = [], time.monotonic() + 30
+        while len(got) < 4 and time.monotonic() < deadline:
+            got += [m.value() for m in consumer.consume(100, timeout=0.5) if m.error() is None]
+        assert got == [b"a", b"b", b"c", b"d"]
+        assert consumer.get_watermark_offsets(TopicPartition("dedup", 0), timeout=10)[1] == 4
+    finally:
+        consumer.close()
 
 
 def test_two_brokers_down_refuses_acks_all_with_not_enough_replicas_until_one_returns(cluster):

@@ -8,12 +8,9 @@ import subprocess
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from kafka import KafkaClient
-from kafka.protocol.produce import ProduceRequest
-from kafka.record.memory_records import MemoryRecordsBuilder
 
 from conftest import SESSION_MS
-from kafka_support import NumberedProducer
+from kafka_support import NumberedProducer, raw_produce
 from waiting import wait_until
 
 SLUICE_CLI = os.environ.get("SLUICE_CLI")
@@ -23,32 +20,6 @@ FAILOVER_BOUND_S = SESSION_MS / 1000 + 30
 # is socket.timeout.ms, 60 s by default), so the producer refreshes its metadata and moves on.
 FAST_RETRY = {"request.timeout.ms": 5000, "socket.timeout.ms": 5000}
 NOT_ACKNOWLEDGED = {6, 7, 19, 20}  # NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS(_AFTER_APPEND)
-
-
-def raw_produce(address, broker_id, topic, partition, value, acks, timeout_ms):
-    """Sends one Produce request to exactly the broker at `address` (no retries, no rerouting)
-    and returns its error code for the partition."""
-    builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
-    builder.append(timestamp=None, key=None, value=value, headers=[])
-    builder.close()
-    request = ProduceRequest[3](transactional_id=None, required_acks=acks, timeout=timeout_ms,
-                                topics=[(topic, [(partition, builder.buffer())])])
-    client = KafkaClient(bootstrap_servers=address, api_version=(2, 0, 0), request_timeout_ms=timeout_ms + 10_000)
-    try:
-        deadline = time.monotonic() + 20
-        while not client.ready(broker_id) and time.monotonic() < deadline:
-            client.poll(timeout_ms=100)
-        assert client.ready(broker_id), f"broker {broker_id} at {address} not reachable"
-        future = client.send(broker_id, request)
-        client.poll(future=future, timeout_ms=timeout_ms + 10_000)
-        assert future.is_done, "no answer to the produce request"
-        if future.failed():
-            return None
-        (_, partitions), = future.value.topics
-        (_, error, *_), = partitions
-        return error
-    finally:
-        client.close()
 
 
 def read_values(bootstrap, topic, partitions, timeout_s=30):

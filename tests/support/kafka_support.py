@@ -1,10 +1,14 @@
-"""A numbered acks=all producer that remembers what was acknowledged, shared by the suites that
-drive Sluice with real clients (tests/compat and tests/docker)."""
+"""Kafka helpers shared by the suites that drive Sluice with real clients (tests/compat and
+tests/docker): a numbered acks=all producer that remembers what was acknowledged, and one
+Produce request sent to exactly one broker (kafka-python's protocol layer)."""
 
 import threading
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from kafka import KafkaClient
+from kafka.protocol.produce import ProduceRequest
+from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from waiting import wait_until
 
@@ -99,3 +103,36 @@ class NumberedProducer:
         lost = sorted(acked - seen)
         assert not lost, (f"{len(lost)} of {len(acked)} acknowledged records lost, e.g. {lost[:10]} "
                           f"(delivery errors: {[str(e) for _, e in self.errors[:3]]})")
+
+
+def raw_produce(address, broker_id, topic, partition, values, acks, timeout_ms, producer=(-1, -1, -1),
+                full=False):
+    """Sends one Produce request holding one batch of `values` (bytes, or a list of them) to
+    exactly the broker at `address` (no retries, no rerouting). `producer` is the batch's
+    (producer id, epoch, base sequence). Returns the partition's error code, or with `full`
+    (error code, base offset); None when no answer came."""
+    values = [values] if isinstance(values, bytes) else values
+    producer_id, epoch, sequence = producer
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                        producer_id=producer_id, producer_epoch=epoch, base_sequence=sequence,
+                                        batch_size=1 << 20)
+    for i, value in enumerate(values):
+        builder.append(offset=i, timestamp=None, key=None, value=value, headers=[])
+    request = ProduceRequest[3](transactional_id=None, required_acks=acks, timeout=timeout_ms,
+                                topics=[(topic, [(partition, bytes(builder.build()))])])
+    client = KafkaClient(bootstrap_servers=address, api_version=(2, 0, 0), request_timeout_ms=timeout_ms + 10_000)
+    try:
+        deadline = time.monotonic() + 20
+        while not client.ready(broker_id) and time.monotonic() < deadline:
+            client.poll(timeout_ms=100)
+        assert client.ready(broker_id), f"broker {broker_id} at {address} not reachable"
+        future = client.send(broker_id, request)
+        client.poll(future=future, timeout_ms=timeout_ms + 10_000)
+        assert future.is_done, "no answer to the produce request"
+        if future.failed():
+            return None
+        (_, partitions), = future.value.topics
+        (_, error, offset, *_), = partitions
+        return (error, offset) if full else error
+    finally:
+        client.close()
