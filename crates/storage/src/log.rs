@@ -29,6 +29,9 @@ use crate::epoch::{EpochEntry, LeaderEpochFileCache};
 use crate::error::{Result, StorageError, io_err};
 use crate::segment::{INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX};
 
+/// A producer state snapshot: `<offset>.snapshot`, the idempotent producers as of that offset.
+const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
+
 /// ListOffsets' special timestamps.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -415,8 +418,8 @@ impl Log {
     /// The idempotent producers' state, read from the log if it is not loaded.
     fn load_producers(&mut self) -> Result<&mut ProducerStateManager> {
         if self.producers.is_none() {
-            let mut state = ProducerStateManager::new();
-            let mut offset = self.log_start_offset;
+            let (mut state, from) = self.newest_producer_snapshot()?;
+            let mut offset = from.max(self.log_start_offset);
             while offset < self.log_end_offset {
                 let chunk = self.read(offset, 1 << 20, self.log_end_offset, true)?;
                 if chunk.next_offset <= offset {
@@ -428,10 +431,79 @@ impl Log {
                 }
                 offset = chunk.next_offset;
             }
-            tracing::debug!(tp = %self.tp, producers = state.len(), "loaded producer state from the log");
+            tracing::debug!(tp = %self.tp, producers = state.len(), snapshot = from, "loaded producer state");
             self.producers = Some(state);
         }
         Ok(self.producers.as_mut().expect("loaded above"))
+    }
+
+    fn producer_snapshot_path(&self, offset: i64) -> PathBuf {
+        self.dir.join(format!("{offset:020}.{PRODUCER_SNAPSHOT_SUFFIX}"))
+    }
+
+    /// The offsets of the producer snapshots in the directory, oldest first.
+    fn producer_snapshot_offsets(&self) -> Result<Vec<i64>> {
+        let mut offsets = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| io_err("list log directory", &self.dir, e))? {
+            let entry = entry.map_err(|e| io_err("list log directory", &self.dir, e))?;
+            let name = entry.file_name();
+            let Some((stem, suffix)) = name.to_str().and_then(|n| n.split_once('.')) else { continue };
+            if suffix == PRODUCER_SNAPSHOT_SUFFIX
+                && stem.len() == 20
+                && let Ok(offset) = stem.parse::<i64>()
+            {
+                offsets.push(offset);
+            }
+        }
+        offsets.sort_unstable();
+        Ok(offsets)
+    }
+
+    /// The newest readable snapshot at or below the log end, with its offset; an empty state
+    /// from offset 0 without one. A damaged snapshot is removed and an older one used, one past
+    /// the log end (recovery cut what followed it) ignored.
+    fn newest_producer_snapshot(&self) -> Result<(ProducerStateManager, i64)> {
+        for offset in self.producer_snapshot_offsets()?.into_iter().rev() {
+            if offset > self.log_end_offset {
+                continue;
+            }
+            let path = self.producer_snapshot_path(offset);
+            let bytes = fs::read(&path).map_err(|e| io_err("read producer snapshot", &path, e))?;
+            match ProducerStateManager::decode(&bytes) {
+                Some(state) => return Ok((state, offset)),
+                None => {
+                    // Removed, so that pruning never keeps it in place of a good one.
+                    tracing::warn!(tp = %self.tp, path = %path.display(), "damaged producer snapshot; removing it");
+                    fs::remove_file(&path).map_err(|e| io_err("remove producer snapshot", &path, e))?;
+                }
+            }
+        }
+        Ok((ProducerStateManager::new(), 0))
+    }
+
+    /// Writes the producer state as of the log end (when it is loaded: a log no idempotent
+    /// producer wrote to since it opened has nothing newer than its last snapshot), keeping
+    /// the two newest snapshots.
+    fn write_producer_snapshot(&mut self) -> Result<()> {
+        let Some(state) = &self.producers else { return Ok(()) };
+        let path = self.producer_snapshot_path(self.log_end_offset);
+        crate::checkpoint::write_atomically(&path, &state.encode())?;
+        let offsets = self.producer_snapshot_offsets()?;
+        for &old in offsets.iter().rev().skip(2) {
+            let path = self.producer_snapshot_path(old);
+            fs::remove_file(&path).map_err(|e| io_err("remove producer snapshot", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the snapshots past `offset` (the log was cut back to it).
+    fn remove_producer_snapshots_after(&mut self, offset: i64) -> Result<()> {
+        self.producers = None;
+        for later in self.producer_snapshot_offsets()?.into_iter().filter(|&o| o > offset) {
+            let path = self.producer_snapshot_path(later);
+            fs::remove_file(&path).map_err(|e| io_err("remove producer snapshot", &path, e))?;
+        }
+        Ok(())
     }
 
     /// Checks a producer's batches against its sequence (Kafka allows one batch per partition
@@ -546,6 +618,7 @@ impl Log {
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now)?;
         self.segments.insert(new_base, segment);
         self.dir_dirty = true;
+        self.write_producer_snapshot()?;
         tracing::debug!(tp = %self.tp, base_offset = new_base, "rolled a new segment");
         Ok(())
     }
@@ -682,7 +755,7 @@ impl Log {
         self.high_watermark = self.high_watermark.min(new_end);
         self.recovery_point = self.recovery_point.min(new_end);
         self.epoch_cache.truncate_from_end(new_end)?;
-        self.producers = None;
+        self.remove_producer_snapshots_after(new_end)?;
         tracing::info!(tp = %self.tp, target, log_end_offset = new_end, "truncated log");
         Ok(())
     }
@@ -707,7 +780,7 @@ impl Log {
         self.high_watermark = offset;
         self.recovery_point = offset;
         self.epoch_cache.clear()?;
-        self.producers = None;
+        self.remove_producer_snapshots_after(-1)?;
         tracing::info!(tp = %self.tp, offset, "truncated log fully");
         Ok(())
     }
@@ -920,6 +993,8 @@ impl Log {
         }
         self.flush()?;
         let result = self.segments.last_entry().expect("a log always has a segment").into_mut().on_become_inactive();
+        self.offline_on_err(result)?;
+        let result = self.write_producer_snapshot();
         self.offline_on_err(result)?;
         // Closed: whoever still holds the log can read but no longer write behind the clean
         // shutdown marker's back.

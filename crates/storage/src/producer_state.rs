@@ -5,8 +5,9 @@
 //! error, and an older epoch is fenced. Followers and recovery replay batches into it without
 //! checks, so whichever replica leads next knows what every producer has written.
 //!
-//! The state is derived from the log alone: it is rebuilt by reading the log's batch headers
-//! when a log is opened or truncated.
+//! The state is derived from the log: the log reads it back from its batch headers, starting
+//! from the newest snapshot (`<offset>.snapshot`, the state as of that offset, written when a
+//! segment rolls and when the log closes) when there is one.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -147,6 +148,91 @@ impl ProducerStateManager {
     pub fn clear(&mut self) {
         self.producers.clear();
     }
+
+    /// The state as a snapshot file's bytes: a version, the CRC-32C of the rest, the number of
+    /// producers, then per producer (by id) its id, epoch and remembered batches (sequence range
+    /// and offset range each). Big-endian throughout.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(4 + self.producers.len() * (11 + BATCHES_KEPT * 24));
+        body.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
+        let mut ids: Vec<i64> = self.producers.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let entry = &self.producers[&id];
+            body.extend_from_slice(&id.to_be_bytes());
+            body.extend_from_slice(&entry.epoch.to_be_bytes());
+            body.push(entry.batches.len() as u8);
+            for b in &entry.batches {
+                body.extend_from_slice(&b.first_seq.to_be_bytes());
+                body.extend_from_slice(&b.last_seq.to_be_bytes());
+                body.extend_from_slice(&b.first_offset.to_be_bytes());
+                body.extend_from_slice(&b.last_offset.to_be_bytes());
+            }
+        }
+        let mut out = Vec::with_capacity(6 + body.len());
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Reads a snapshot written by [`encode`](Self::encode); `None` if it is damaged (wrong
+    /// version or checksum, short, or with bytes left over).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        if r.i16()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        let crc = r.u32()?;
+        if crc32c::crc32c(r.0) != crc {
+            return None;
+        }
+        let mut producers = HashMap::new();
+        for _ in 0..r.u32()? {
+            let id = r.i64()?;
+            let epoch = r.i16()?;
+            let n = r.u8()?;
+            let mut batches = VecDeque::with_capacity(usize::from(n));
+            for _ in 0..n {
+                batches.push_back(BatchMeta {
+                    first_seq: r.i32()?,
+                    last_seq: r.i32()?,
+                    first_offset: r.i64()?,
+                    last_offset: r.i64()?,
+                });
+            }
+            producers.insert(id, ProducerEntry { epoch, batches });
+        }
+        r.0.is_empty().then_some(ProducerStateManager { producers })
+    }
+}
+
+const SNAPSHOT_VERSION: i16 = 1;
+
+/// Reads big-endian numbers off the front of a slice.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|b| b[0])
+    }
+    fn i16(&mut self) -> Option<i16> {
+        self.take().map(i16::from_be_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_be_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_be_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_be_bytes)
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +299,31 @@ mod tests {
         assert_eq!(s.epoch_of(3), Some(2));
         // A producer unknown here must start at 0.
         assert!(matches!(s.check(&batch(4, 0, 9, 1, -1)), Err(SequenceError::OutOfOrder { expected: 0, .. })));
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_the_same_state_and_damage_is_detected() {
+        let mut s = ProducerStateManager::new();
+        for i in 0..7 {
+            s.update(&batch(1, 0, i * 2, 2, i64::from(i) * 2));
+        }
+        s.update(&batch(-5, 3, 0, 1, 100));
+        s.update(&batch(9, 2, 0, 4, 101));
+        let bytes = s.encode();
+        assert_eq!(ProducerStateManager::decode(&bytes), Some(s.clone()));
+        assert_eq!(
+            ProducerStateManager::decode(&ProducerStateManager::new().encode()),
+            Some(ProducerStateManager::new())
+        );
+        for cut in [0, 5, bytes.len() - 1] {
+            assert_eq!(ProducerStateManager::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[12] ^= 1;
+        assert_eq!(ProducerStateManager::decode(&flipped), None);
+        let mut longer = bytes;
+        longer.push(0);
+        assert_eq!(ProducerStateManager::decode(&longer), None);
     }
 
     #[test]

@@ -570,3 +570,54 @@ fn idempotent_retries_are_deduplicated_across_reopen_and_truncation() {
     let again = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("no longer a duplicate");
     assert_eq!((again.first_offset, log.log_end_offset()), (5, 7));
 }
+
+#[test]
+fn producer_snapshots_keep_a_producer_known_after_its_batches_are_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("offsets 0-2");
+    log.roll().expect("roll");
+    assert!(dir.path().join("00000000000000000003.snapshot").exists(), "a roll writes the state as of the new segment");
+    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("offsets 3-4");
+    log.update_high_watermark(5);
+    assert!(log.maybe_increment_log_start_offset(5).expect("delete records"));
+    assert_eq!(log.segment_base_offsets(), vec![3], "the producer's batches are gone from the log");
+    log.close().expect("close");
+    drop(log);
+
+    let reopen = |dir: &std::path::Path| {
+        open(
+            dir,
+            small_config(),
+            clock(),
+            LogLoadParams {
+                had_clean_shutdown: true,
+                log_start_offset: Some(5),
+                high_watermark: 5,
+                ..Default::default()
+            },
+        )
+    };
+    // A damaged newest snapshot is passed over for the one before it.
+    std::fs::write(dir.path().join("00000000000000000005.snapshot"), b"garbage").expect("damage");
+    let mut log = reopen(dir.path());
+    let retry = log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("still a duplicate");
+    assert_eq!((retry.first_offset, log.log_end_offset()), (0, 5));
+    let next = log.append_as_leader(&mut idempotent(0, 3, 1), 0).expect("the producer's sequence carries on");
+    assert_eq!(next.first_offset, 5);
+
+    // Truncation removes the snapshots past the cut; the state is read again from the one
+    // before it and the batches after that.
+    log.append_as_leader(&mut idempotent(0, 4, 1), 0).expect("offset 6");
+    log.roll().expect("roll");
+    assert!(dir.path().join("00000000000000000007.snapshot").exists());
+    log.truncate_to(6).expect("truncate");
+    assert!(!dir.path().join("00000000000000000007.snapshot").exists());
+    let again = log.append_as_leader(&mut idempotent(0, 4, 1), 0).expect("appendable again after the cut");
+    assert_eq!((again.first_offset, log.log_end_offset()), (6, 7));
+    let gap = log.append_as_leader(&mut idempotent(0, 9, 1), 0).expect_err("the sequence is known");
+    assert!(matches!(
+        sequence_error(gap),
+        sluice_storage::producer_state::SequenceError::OutOfOrder { expected: 5, .. }
+    ));
+}
