@@ -20,13 +20,12 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::record_batch::{self, BatchError, BatchHeader, BatchIter, NO_TIMESTAMP};
 
-use crate::producer_state::{ProducerStateManager, SequenceCheck};
-
 use crate::TopicPartition;
 use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::epoch::{EpochEntry, LeaderEpochFileCache};
 use crate::error::{Result, StorageError, io_err};
+use crate::producer_state::{ProducerStateManager, SequenceCheck};
 use crate::segment::{INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX};
 
 /// A producer state snapshot: `<offset>.snapshot`, the idempotent producers as of that offset.
@@ -570,15 +569,16 @@ impl Log {
             let result = active.append(&records[position..position + bytes], chunk);
             self.offline_on_err(result)?;
             self.log_end_offset = chunk_last + 1;
+            // Chunk by chunk, so a snapshot taken by the next chunk's roll is true of its offset.
+            if let Some(producers) = self.producers.as_mut() {
+                for h in chunk {
+                    producers.update(h);
+                }
+            }
             from = to;
             position += bytes;
         }
         debug_assert_eq!(position, records.len());
-        if let Some(producers) = self.producers.as_mut() {
-            for h in headers {
-                producers.update(h);
-            }
-        }
         let record_count: i64 = headers.iter().map(|h| i64::from(h.records_count)).sum();
         self.unflushed_messages += record_count;
         if self.unflushed_messages >= self.config.flush_messages {
