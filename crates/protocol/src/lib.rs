@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod api;
 pub mod compression;
+pub mod control;
 pub mod error_code;
 pub mod messages;
 pub mod record;

@@ -8,7 +8,9 @@
 //!    without tombstones (null values) once the segment is older than `delete.retention.ms`;
 //!    records keep their offsets (a rewritten batch keeps its base offset, last offset delta,
 //!    leader epoch, producer fields and codec), control batches and batches that cannot be
-//!    decoded are kept as they are;
+//!    decoded are kept as they are; so are transactional batches, which neither lose records
+//!    nor supersede others (a transaction may yet abort; Kafka instead removes aborted
+//!    records, which needs the aborted-transaction index at clean time);
 //! 3. the new segment replaces the old crash-safely: it is written to `<base>.log.cleaned`,
 //!    renamed to `<base>.log.swap` (the decision point), the old segment's files are deleted
 //!    and the swap file renamed to `<base>.log`. On load, a `.cleaned` file is discarded and a
@@ -34,7 +36,8 @@ pub struct CleanStats {
 /// Adds the keys of `batches` to `latest` (key -> latest offset).
 pub(crate) fn collect_latest(batches: &Bytes, latest: &mut HashMap<Bytes, i64>) {
     for batch in RecordBatches::new(batches.clone()).flatten() {
-        if batch.header().attributes.is_control() {
+        // Transactional records may yet be aborted: they never supersede another record.
+        if batch.header().attributes.is_control() || batch.header().attributes.is_transactional() {
             continue;
         }
         let Ok(records) = batch.records() else { continue };
@@ -73,7 +76,10 @@ enum Kept {
 
 fn clean_batch(batch: &RecordBatch, latest: &HashMap<Bytes, i64>, drop_tombstones: bool) -> Kept {
     let header = *batch.header();
-    if header.attributes.is_control() || matches!(header.attributes.compression(), Compression::Unknown(_)) {
+    if header.attributes.is_control()
+        || header.attributes.is_transactional()
+        || matches!(header.attributes.compression(), Compression::Unknown(_))
+    {
         return Kept::Whole;
     }
     let Ok(records) = batch.records() else { return Kept::Whole };

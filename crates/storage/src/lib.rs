@@ -19,6 +19,7 @@ pub mod manager;
 pub mod producer_state;
 pub mod segment;
 pub mod topic_partition;
+pub mod txn_index;
 
 pub use cleaner::CleanStats;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -27,9 +28,10 @@ pub use epoch::{EpochEntry, LeaderEpochFileCache};
 pub use error::{Result, StorageError};
 pub use index::{OffsetIndex, TimeIndex};
 pub use log::{
-    EARLIEST_TIMESTAMP, FetchDataInfo, LATEST_TIMESTAMP, Log, LogAppendInfo, LogLoadParams, MAX_TIMESTAMP,
-    TimestampAndOffset,
+    AppendOrigin, EARLIEST_TIMESTAMP, FetchDataInfo, LATEST_TIMESTAMP, Log, LogAppendInfo, LogLoadParams,
+    MAX_TIMESTAMP, TimestampAndOffset,
 };
 pub use manager::{LogManager, LogManagerConfig, MaintenanceReport, SharedLog};
 pub use segment::LogSegment;
 pub use topic_partition::TopicPartition;
+pub use txn_index::AbortedTxn;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use sluice_protocol::control;
 use sluice_protocol::record_batch::{self, BatchError, BatchHeader, BatchIter, NO_TIMESTAMP};
 
 use crate::TopicPartition;
@@ -26,7 +27,8 @@ use crate::config::LogConfig;
 use crate::epoch::{EpochEntry, LeaderEpochFileCache};
 use crate::error::{Result, StorageError, io_err};
 use crate::producer_state::{ProducerStateManager, SequenceCheck};
-use crate::segment::{INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX};
+use crate::segment::{INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX, segment_file};
+use crate::txn_index::{self, AbortedTxn, TXN_INDEX_FILE_SUFFIX};
 
 /// A producer state snapshot: `<offset>.snapshot`, the idempotent producers as of that offset.
 const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
@@ -35,6 +37,14 @@ const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const MAX_TIMESTAMP: i64 = -3;
+
+/// Who writes a batch as leader: clients may not write control batches (end-transaction
+/// markers); the transaction coordinator's WriteTxnMarkers does (Kafka's `AppendOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    Client,
+    Coordinator,
+}
 
 /// What the log directory's checkpoints say about a log when it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,10 +105,13 @@ pub struct Log {
     offline: Option<String>,
     closed: bool,
     header_scratch: Vec<BatchHeader>,
-    /// Idempotent producers' sequences, read from the log the first time a producer batch
-    /// arrives (a log no idempotent producer writes never pays for the scan), then kept up to
-    /// date by every append; dropped by truncation, to be read again.
+    /// Idempotent and transactional producers: sequences and open transactions, read from
+    /// the newest snapshot and the log after it when the log opens, then kept up to date by
+    /// every append; dropped by truncation and read again.
     producers: Option<ProducerStateManager>,
+    /// Every aborted transaction whose marker is in the log, by marker offset; persisted per
+    /// segment in `<base>.txnindex`.
+    aborted: Vec<AbortedTxn>,
 }
 
 impl Log {
@@ -203,6 +216,7 @@ impl Log {
             closed: false,
             header_scratch: Vec::new(),
             producers: None,
+            aborted: Vec::new(),
         };
         // Entries past the log end name records that recovery cut. An entry starting exactly at
         // the log end is kept: a new epoch may begin before its first record.
@@ -216,6 +230,8 @@ impl Log {
             }
             crate::checkpoint::sync_dir(dir)?;
         }
+        log.load_aborted_txns()?;
+        log.load_producers()?;
         tracing::debug!(tp = %log.tp, log_start_offset, log_end_offset, segments = log.segments.len(), "loaded log");
         Ok(log)
     }
@@ -339,17 +355,37 @@ impl Log {
     /// stamps `leader_epoch`, and writes them. The offset and epoch fields of `records` are
     /// rewritten in place (they lie outside the CRC).
     pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32) -> Result<LogAppendInfo> {
+        self.append_as_leader_from(records, leader_epoch, AppendOrigin::Client)
+    }
+
+    /// [`append_as_leader`](Self::append_as_leader) for a given origin: only the coordinator
+    /// may write control batches.
+    pub fn append_as_leader_from(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        origin: AppendOrigin,
+    ) -> Result<LogAppendInfo> {
         self.check_online()?;
-        self.with_header_scratch(|log, headers| log.append_as_leader_with(records, leader_epoch, headers))
+        self.with_header_scratch(|log, headers| log.append_as_leader_with(records, leader_epoch, origin, headers))
     }
 
     fn append_as_leader_with(
         &mut self,
         records: &mut [u8],
         leader_epoch: i32,
+        origin: AppendOrigin,
         headers: &mut Vec<BatchHeader>,
     ) -> Result<LogAppendInfo> {
         self.validate_batches(records, headers)?;
+        if origin == AppendOrigin::Client
+            && let Some(control) = headers.iter().position(|h| h.attributes.is_control())
+        {
+            return Err(self.invalid(BatchError::CorruptRecord {
+                position: control,
+                reason: "clients may not write control batches",
+            }));
+        }
         // As Kafka's LogValidator: a producer's batch holds records, numbered without gaps. (A
         // gap would let one batch claim up to 2^31 offsets and overflow a segment's range.)
         if let Some(bad) = headers.iter().find(|h| h.records_count > 0 && h.last_offset_delta != h.records_count - 1) {
@@ -414,26 +450,169 @@ impl Log {
         self.append_validated(records, headers)
     }
 
-    /// The idempotent producers' state, read from the log if it is not loaded.
+    /// The producers' state, read from the log if it is not loaded: the newest snapshot, then
+    /// every batch after it (which also re-derives aborted transactions whose index entries a
+    /// crash lost).
     fn load_producers(&mut self) -> Result<&mut ProducerStateManager> {
         if self.producers.is_none() {
-            let (mut state, from) = self.newest_producer_snapshot()?;
+            let (state, from) = self.newest_producer_snapshot()?;
+            self.producers = Some(state);
             let mut offset = from.max(self.log_start_offset);
+            let mut headers = Vec::new();
             while offset < self.log_end_offset {
                 let chunk = self.read(offset, 1 << 20, self.log_end_offset, true)?;
                 if chunk.next_offset <= offset {
                     break;
                 }
+                headers.clear();
                 for item in BatchIter::new(&chunk.records) {
                     let (header, _) = item.map_err(|e| self.invalid(e))?;
-                    state.update(&header);
+                    headers.push(header);
                 }
+                self.track_producers(&headers, &chunk.records)?;
                 offset = chunk.next_offset;
             }
+            let state = self.producers.as_ref().expect("set above");
             tracing::debug!(tp = %self.tp, producers = state.len(), snapshot = from, "loaded producer state");
-            self.producers = Some(state);
         }
         Ok(self.producers.as_mut().expect("loaded above"))
+    }
+
+    /// Feeds batches now in the log (`headers` describe `bytes`, batch after batch) to the
+    /// producer state: data batches move sequences and open transactions, markers close them,
+    /// and an aborted transaction goes into the aborted-transaction index.
+    fn track_producers(&mut self, headers: &[BatchHeader], bytes: &[u8]) -> Result<()> {
+        let Some(producers) = self.producers.as_mut() else { return Ok(()) };
+        let mut aborted = Vec::new();
+        let mut position = 0;
+        for h in headers {
+            let batch = &bytes[position..position + h.size()];
+            position += h.size();
+            if !h.attributes.is_control() {
+                producers.update(h);
+                continue;
+            }
+            if h.producer_id < 0 {
+                continue;
+            }
+            let marker = match control::parse_marker(batch) {
+                Ok(marker) => marker,
+                Err(e) => {
+                    tracing::warn!(tp = %self.tp, offset = h.base_offset, error = %e, "skipping an unreadable control batch");
+                    continue;
+                }
+            };
+            if let Some(done) = producers.complete_txn(h, marker)
+                && done.aborted
+            {
+                aborted.push(AbortedTxn {
+                    producer_id: done.producer_id,
+                    first_offset: done.first_offset,
+                    last_offset: done.last_offset,
+                    last_stable_offset: producers.first_unstable_offset().unwrap_or(h.next_offset()),
+                });
+            }
+        }
+        for entry in aborted {
+            self.record_aborted(entry)?;
+        }
+        Ok(())
+    }
+
+    fn txn_index_path(&self, base: i64) -> PathBuf {
+        segment_file(&self.dir, base, TXN_INDEX_FILE_SUFFIX)
+    }
+
+    /// Adds an aborted transaction to memory and to its marker's segment's index (unless a
+    /// replay finds one already there).
+    fn record_aborted(&mut self, entry: AbortedTxn) -> Result<()> {
+        let at = self.aborted.partition_point(|a| a.last_offset < entry.last_offset);
+        if self.aborted.get(at).is_some_and(|a| a.last_offset == entry.last_offset) {
+            return Ok(());
+        }
+        let base = self.segments.range(..=entry.last_offset).next_back().map_or(self.log_start_offset, |(&b, _)| b);
+        txn_index::append(&self.txn_index_path(base), &entry)?;
+        self.aborted.insert(at, entry);
+        Ok(())
+    }
+
+    /// Reads the aborted-transaction indexes of the segments, dropping entries the log no
+    /// longer holds and index files without a segment.
+    fn load_aborted_txns(&mut self) -> Result<()> {
+        let mut aborted = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(|e| io_err("list log directory", &self.dir, e))? {
+            let entry = entry.map_err(|e| io_err("list log directory", &self.dir, e))?;
+            let name = entry.file_name();
+            let Some((stem, suffix)) = name.to_str().and_then(|n| n.split_once('.')) else { continue };
+            if suffix != TXN_INDEX_FILE_SUFFIX || stem.len() != 20 {
+                continue;
+            }
+            let Ok(base) = stem.parse::<i64>() else { continue };
+            let path = self.txn_index_path(base);
+            let next_base = self.segments.range(base + 1..).next().map_or(i64::MAX, |(&b, _)| b);
+            if !self.segments.contains_key(&base) {
+                txn_index::remove(&path)?;
+                continue;
+            }
+            let all = txn_index::read(&path)?;
+            let kept: Vec<AbortedTxn> = all
+                .iter()
+                .copied()
+                .filter(|a| a.last_offset >= base && a.last_offset < next_base.min(self.log_end_offset))
+                .collect();
+            if kept.len() != all.len() {
+                txn_index::rewrite(&path, &kept)?;
+            }
+            aborted.extend(kept);
+        }
+        aborted.sort_by_key(|a| a.last_offset);
+        aborted.dedup_by_key(|a| a.last_offset);
+        self.aborted = aborted;
+        Ok(())
+    }
+
+    /// Forgets the aborted transactions whose markers are at or past `end` (the log was cut
+    /// there), in memory and in the index of the segment now last.
+    fn truncate_aborted_txns(&mut self, end: i64) -> Result<()> {
+        let keep = self.aborted.partition_point(|a| a.last_offset < end);
+        if keep == self.aborted.len() {
+            return Ok(());
+        }
+        self.aborted.truncate(keep);
+        if let Some((&base, _)) = self.segments.last_key_value() {
+            let in_last: Vec<AbortedTxn> = self.aborted.iter().copied().filter(|a| a.last_offset >= base).collect();
+            txn_index::rewrite(&self.txn_index_path(base), &in_last)?;
+        }
+        Ok(())
+    }
+
+    /// The last stable offset: below the oldest open transaction and the high watermark.
+    /// `read_committed` consumers read up to it.
+    pub fn last_stable_offset(&self) -> i64 {
+        let first_unstable = self.producers.as_ref().and_then(ProducerStateManager::first_unstable_offset);
+        first_unstable.map_or(self.high_watermark, |o| o.min(self.high_watermark))
+    }
+
+    /// Whether `producer_id` has an open transaction in this partition.
+    pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
+        self.producers.as_ref().is_some_and(|p| p.has_ongoing_txn(producer_id))
+    }
+
+    /// The aborted transactions a `read_committed` fetch of `[from, upper)` must be told of:
+    /// those ending at or after `from` and starting before `upper`.
+    pub fn collect_aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        let mut out = Vec::new();
+        for a in &self.aborted[start..] {
+            if a.first_offset < upper {
+                out.push(*a);
+            }
+            // Every later aborted transaction started at or after this one's last stable offset.
+            if a.last_stable_offset >= upper {
+                break;
+            }
+        }
+        out
     }
 
     fn producer_snapshot_path(&self, offset: i64) -> PathBuf {
@@ -509,6 +688,14 @@ impl Log {
     /// in a produce request from an idempotent producer). A retry of a batch already in the log
     /// returns where it went, and nothing is appended.
     fn check_sequences(&mut self, headers: &[BatchHeader]) -> Result<Option<LogAppendInfo>> {
+        if headers.iter().any(|h| h.attributes.is_control()) {
+            let tp = self.tp.clone();
+            let producers = self.load_producers()?;
+            for h in headers {
+                producers.check_marker(h).map_err(|source| StorageError::Sequence { tp: tp.clone(), source })?;
+            }
+            return Ok(None);
+        }
         if !headers.iter().any(|h| h.producer_id >= 0 && h.base_sequence >= 0) {
             return Ok(None);
         }
@@ -570,11 +757,8 @@ impl Log {
             self.offline_on_err(result)?;
             self.log_end_offset = chunk_last + 1;
             // Chunk by chunk, so a snapshot taken by the next chunk's roll is true of its offset.
-            if let Some(producers) = self.producers.as_mut() {
-                for h in chunk {
-                    producers.update(h);
-                }
-            }
+            let result = self.track_producers(chunk, &records[position..position + bytes]);
+            self.offline_on_err(result)?;
             from = to;
             position += bytes;
         }
@@ -615,6 +799,8 @@ impl Log {
         } else {
             self.segments.last_entry().expect("checked above").into_mut().on_become_inactive()?;
         }
+        // A stale index of an earlier segment at this base (cut by recovery) must not be reused.
+        txn_index::remove(&self.txn_index_path(new_base))?;
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now)?;
         self.segments.insert(new_base, segment);
         self.dir_dirty = true;
@@ -739,6 +925,7 @@ impl Log {
                 break;
             }
             self.segments.pop_last().expect("non-empty").1.delete()?;
+            txn_index::remove(&self.txn_index_path(base))?;
         }
         let last = self.segments.last_entry().expect("a log always has a segment").into_mut();
         last.truncate_to(target)?;
@@ -755,7 +942,9 @@ impl Log {
         self.high_watermark = self.high_watermark.min(new_end);
         self.recovery_point = self.recovery_point.min(new_end);
         self.epoch_cache.truncate_from_end(new_end)?;
+        self.truncate_aborted_txns(new_end)?;
         self.remove_producer_snapshots_after(new_end)?;
+        self.load_producers()?;
         tracing::info!(tp = %self.tp, target, log_end_offset = new_end, "truncated log");
         Ok(())
     }
@@ -769,9 +958,12 @@ impl Log {
 
     fn reset_at(&mut self, offset: i64) -> Result<()> {
         assert!(offset >= 0, "restart {} at negative offset {offset}", self.tp);
-        while let Some((_, segment)) = self.segments.pop_first() {
+        while let Some((base, segment)) = self.segments.pop_first() {
             segment.delete()?;
+            txn_index::remove(&self.txn_index_path(base))?;
         }
+        self.aborted.clear();
+        txn_index::remove(&self.txn_index_path(offset))?;
         let now = self.clock.now_ms();
         self.segments.insert(offset, LogSegment::create(&self.dir, offset, &self.config, now)?);
         crate::checkpoint::sync_dir(&self.dir)?;
@@ -781,6 +973,7 @@ impl Log {
         self.recovery_point = offset;
         self.epoch_cache.clear()?;
         self.remove_producer_snapshots_after(-1)?;
+        self.load_producers()?;
         tracing::info!(tp = %self.tp, offset, "truncated log fully");
         Ok(())
     }
@@ -851,7 +1044,7 @@ impl Log {
         for base in &doomed {
             let segment = self.segments.remove(base).expect("collected from the map");
             tracing::info!(tp = %self.tp, base_offset = base, "deleting segment");
-            let result = segment.delete();
+            let result = segment.delete().and_then(|()| txn_index::remove(&self.txn_index_path(*base)));
             self.after_segment_removal()?;
             self.offline_on_err(result)?;
         }
@@ -861,6 +1054,11 @@ impl Log {
     /// Keeps the log start offset at or above the first segment after segments were removed.
     fn after_segment_removal(&mut self) -> Result<()> {
         self.dir_dirty = true;
+        if let Some((&first, _)) = self.segments.first_key_value() {
+            // Aborted transactions whose markers went with the removed segments.
+            let gone = self.aborted.partition_point(|a| a.last_offset < first);
+            self.aborted.drain(..gone);
+        }
         if let Some((&first, _)) = self.segments.first_key_value()
             && first > self.log_start_offset
         {
@@ -879,7 +1077,7 @@ impl Log {
         let mut stats = crate::cleaner::CleanStats::default();
         let bases: Vec<i64> = self.segments.keys().copied().collect();
         let cleanable: Vec<(i64, i64)> =
-            bases.windows(2).map(|w| (w[0], w[1])).filter(|&(_, next)| next <= self.high_watermark).collect();
+            bases.windows(2).map(|w| (w[0], w[1])).filter(|&(_, next)| next <= self.last_stable_offset()).collect();
         if cleanable.is_empty() {
             return Ok(stats);
         }
@@ -930,7 +1128,6 @@ impl Log {
     /// Replaces segment `base` with `bytes`, crash-safely: `.cleaned`, then `.swap` (decided),
     /// then the old files go and the swap file becomes the segment.
     fn replace_segment(&mut self, base: i64, bytes: &[u8]) -> Result<()> {
-        use crate::segment::segment_file;
         let cleaned = segment_file(&self.dir, base, "log.cleaned");
         let swap = segment_file(&self.dir, base, "log.swap");
         let log = segment_file(&self.dir, base, LOG_FILE_SUFFIX);
@@ -1051,7 +1248,7 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>> {
         }
         match suffix {
             LOG_FILE_SUFFIX => logs.push(base),
-            INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX => indexes.push((base, path)),
+            INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX | TXN_INDEX_FILE_SUFFIX => indexes.push((base, path)),
             _ => {}
         }
     }

@@ -5,12 +5,19 @@
 //! error, and an older epoch is fenced. Followers and recovery replay batches into it without
 //! checks, so whichever replica leads next knows what every producer has written.
 //!
+//! Transactions: a producer's first transactional batch in a partition opens its transaction
+//! there (its first offset is kept), and the coordinator's end-transaction marker closes it.
+//! The first offset of the oldest open transaction bounds the last stable offset, below which
+//! `read_committed` consumers read; an aborted transaction is handed back to the log for its
+//! aborted-transaction index.
+//!
 //! The state is derived from the log: the log reads it back from its batch headers, starting
 //! from the newest snapshot (`<offset>.snapshot`, the state as of that offset, written when a
 //! segment rolls and when the log closes) when there is one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use sluice_protocol::control::{ControlType, EndTxnMarker};
 use sluice_protocol::record_batch::BatchHeader;
 
 /// Batches remembered per producer: a producer has at most five requests in flight
@@ -47,6 +54,24 @@ struct BatchMeta {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The first offset of the producer's open transaction in this partition.
+    txn_first_offset: Option<i64>,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> Self {
+        ProducerEntry { epoch, batches: VecDeque::new(), txn_first_offset: None }
+    }
+}
+
+/// A transaction a marker ended in this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 /// The last sequence number of a batch: sequences wrap from `i32::MAX` to 0.
@@ -62,6 +87,8 @@ fn next_sequence(seq: i32) -> i32 {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions by first offset (derived from `producers`).
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerStateManager {
@@ -81,6 +108,47 @@ impl ProducerStateManager {
     /// The epoch a producer writes with here, if it has written.
     pub fn epoch_of(&self, producer_id: i64) -> Option<i16> {
         self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
+    /// Whether the producer has an open transaction in this partition.
+    pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
+        self.producers.get(&producer_id).is_some_and(|e| e.txn_first_offset.is_some())
+    }
+
+    /// The first offset of the oldest open transaction: the last stable offset can be no
+    /// higher.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first_key_value().map(|(&offset, _)| offset)
+    }
+
+    /// Checks an end-transaction marker before the leader writes it: a marker of an epoch
+    /// older than the producer's is from a fenced coordinator request.
+    pub fn check_marker(&self, h: &BatchHeader) -> Result<(), SequenceError> {
+        match self.producers.get(&h.producer_id) {
+            Some(e) if h.producer_epoch < e.epoch => {
+                Err(SequenceError::StaleEpoch { producer_id: h.producer_id, epoch: h.producer_epoch, current: e.epoch })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a marker now in the log at `h.base_offset`: the producer's transaction here,
+    /// if one is open, ends. A marker of a newer epoch (the coordinator fenced the producer)
+    /// moves the producer to it.
+    pub fn complete_txn(&mut self, h: &BatchHeader, marker: EndTxnMarker) -> Option<CompletedTxn> {
+        let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        if h.producer_epoch > entry.epoch {
+            entry.epoch = h.producer_epoch;
+            entry.batches.clear();
+        }
+        let first_offset = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&first_offset);
+        Some(CompletedTxn {
+            producer_id: h.producer_id,
+            first_offset,
+            last_offset: h.base_offset,
+            aborted: marker.control_type == ControlType::Abort,
+        })
     }
 
     /// Checks a batch a producer sent to the leader (offsets not yet assigned).
@@ -126,13 +194,14 @@ impl ProducerStateManager {
         if h.producer_id < 0 || h.base_sequence < 0 || h.attributes.is_control() {
             return;
         }
-        let entry = self
-            .producers
-            .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new() });
+        let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry::new(h.producer_epoch));
         if h.producer_epoch > entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
+        }
+        if h.attributes.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert(h.base_offset, h.producer_id);
         }
         entry.batches.push_back(BatchMeta {
             first_seq: h.base_sequence,
@@ -147,11 +216,13 @@ impl ProducerStateManager {
 
     pub fn clear(&mut self) {
         self.producers.clear();
+        self.ongoing.clear();
     }
 
     /// The state as a snapshot file's bytes: a version, the CRC-32C of the rest, the number of
-    /// producers, then per producer (by id) its id, epoch and remembered batches (sequence range
-    /// and offset range each). Big-endian throughout.
+    /// producers, then per producer (by id) its id, epoch, the first offset of its open
+    /// transaction (-1 for none) and remembered batches (sequence range and offset range each).
+    /// Big-endian throughout.
     pub fn encode(&self) -> Vec<u8> {
         let mut body = Vec::with_capacity(4 + self.producers.len() * (11 + BATCHES_KEPT * 24));
         body.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
@@ -161,6 +232,7 @@ impl ProducerStateManager {
             let entry = &self.producers[&id];
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&entry.epoch.to_be_bytes());
+            body.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
             body.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 body.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -176,11 +248,13 @@ impl ProducerStateManager {
         out
     }
 
-    /// Reads a snapshot written by [`encode`](Self::encode); `None` if it is damaged (wrong
-    /// version or checksum, short, or with bytes left over).
+    /// Reads a snapshot written by [`encode`](Self::encode), or by the version before it (no
+    /// transactions); `None` if it is damaged (unknown version, wrong checksum, short, or with
+    /// bytes left over).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader(bytes);
-        if r.i16()? != SNAPSHOT_VERSION {
+        let version = r.i16()?;
+        if !(1..=SNAPSHOT_VERSION).contains(&version) {
             return None;
         }
         let crc = r.u32()?;
@@ -188,9 +262,14 @@ impl ProducerStateManager {
             return None;
         }
         let mut producers = HashMap::new();
+        let mut ongoing = BTreeMap::new();
         for _ in 0..r.u32()? {
             let id = r.i64()?;
             let epoch = r.i16()?;
+            let txn_first_offset = if version >= 2 { Some(r.i64()?).filter(|&o| o >= 0) } else { None };
+            if let Some(first) = txn_first_offset {
+                ongoing.insert(first, id);
+            }
             let n = r.u8()?;
             let mut batches = VecDeque::with_capacity(usize::from(n));
             for _ in 0..n {
@@ -201,13 +280,14 @@ impl ProducerStateManager {
                     last_offset: r.i64()?,
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, batches });
+            producers.insert(id, ProducerEntry { epoch, batches, txn_first_offset });
         }
-        r.0.is_empty().then_some(ProducerStateManager { producers })
+        r.0.is_empty().then_some(ProducerStateManager { producers, ongoing })
     }
 }
 
-const SNAPSHOT_VERSION: i16 = 1;
+/// 2 added the open transaction's first offset.
+const SNAPSHOT_VERSION: i16 = 2;
 
 /// Reads big-endian numbers off the front of a slice.
 struct Reader<'a>(&'a [u8]);
