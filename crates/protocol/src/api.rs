@@ -108,6 +108,15 @@ apis! {
     AlterPartitionReassignments = 45 => AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, 0..=0, flexible 0;
     ListPartitionReassignments = 46 => ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, 0..=0, flexible 0;
     DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=1, flexible 0;
+    // Transactions (KIP-98), capped below KIP-890's versions (TRANSACTION_ABORTABLE, epoch bump
+    // per transaction).
+    AddPartitionsToTxn = 24 => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0..=4, flexible 3;
+    AddOffsetsToTxn = 25 => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, 0..=3, flexible 3;
+    EndTxn = 26 => EndTxnRequest, EndTxnResponse, 0..=3, flexible 3;
+    WriteTxnMarkers = 27 => WriteTxnMarkersRequest, WriteTxnMarkersResponse, 0..=1, flexible 1;
+    TxnOffsetCommit = 28 => TxnOffsetCommitRequest, TxnOffsetCommitResponse, 0..=3, flexible 3;
+    DescribeTransactions = 65 => DescribeTransactionsRequest, DescribeTransactionsResponse, 0..=0, flexible 0;
+    ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=1, flexible 0;
 }
 
 /// The `api_keys` list of an ApiVersions response: exactly the registry.

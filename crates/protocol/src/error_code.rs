@@ -62,6 +62,16 @@ pub enum ErrorCode {
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
     UnknownTopicId = 100,
+    InvalidTxnState = 48,
+    InvalidProducerIdMapping = 49,
+    InvalidTransactionTimeout = 50,
+    ConcurrentTransactions = 51,
+    TransactionCoordinatorFenced = 52,
+    TransactionalIdAuthorizationFailed = 53,
+    OperationNotAttempted = 55,
+    UnstableOffsetCommit = 88,
+    TransactionalIdNotFound = 105,
+    TransactionAbortable = 120,
 }
 
 impl ErrorCode {
@@ -134,6 +144,16 @@ impl ErrorCode {
             UnknownProducerId => "UNKNOWN_PRODUCER_ID",
             ProducerFenced => "PRODUCER_FENCED",
             UnknownTopicId => "UNKNOWN_TOPIC_ID",
+            InvalidTxnState => "INVALID_TXN_STATE",
+            InvalidProducerIdMapping => "INVALID_PRODUCER_ID_MAPPING",
+            InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT",
+            ConcurrentTransactions => "CONCURRENT_TRANSACTIONS",
+            TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
+            TransactionalIdAuthorizationFailed => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+            OperationNotAttempted => "OPERATION_NOT_ATTEMPTED",
+            UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
+            TransactionalIdNotFound => "TRANSACTIONAL_ID_NOT_FOUND",
+            TransactionAbortable => "TRANSACTION_ABORTABLE",
         }
     }
 }
@@ -196,6 +216,16 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::GroupSubscribedToTopic,
     ErrorCode::InvalidRecord,
     ErrorCode::UnknownTopicId,
+    ErrorCode::InvalidTxnState,
+    ErrorCode::InvalidProducerIdMapping,
+    ErrorCode::InvalidTransactionTimeout,
+    ErrorCode::ConcurrentTransactions,
+    ErrorCode::TransactionCoordinatorFenced,
+    ErrorCode::TransactionalIdAuthorizationFailed,
+    ErrorCode::OperationNotAttempted,
+    ErrorCode::UnstableOffsetCommit,
+    ErrorCode::TransactionalIdNotFound,
+    ErrorCode::TransactionAbortable,
 ];
 
 impl ErrorCode {
@@ -220,6 +250,8 @@ impl ErrorCode {
                 | OffsetNotAvailable
                 | CoordinatorLoadInProgress
                 | RebalanceInProgress
+                | ConcurrentTransactions
+                | UnstableOffsetCommit
         )
     }
 
@@ -245,6 +277,18 @@ impl ErrorCode {
             GroupIdNotFound => "no group by that name; `sluice group list` shows the groups",
             RebalanceInProgress => "the group is rebalancing; retry in a moment",
             KafkaStorageError => "the broker has a disk problem; check its log",
+            ConcurrentTransactions => "the previous transaction of this transactional id is still completing; retry",
+            InvalidTxnState => {
+                "the request does not fit the transaction's state (e.g. ending a transaction never begun)"
+            }
+            InvalidTransactionTimeout => "transaction.timeout.ms exceeds the broker's transaction.max.timeout.ms",
+            TransactionalIdAuthorizationFailed => "the principal may not use this transactional id",
+            TransactionalIdNotFound => "the transaction coordinator knows no transactional id by that name",
+            InvalidProducerIdMapping => {
+                "the producer id does not belong to this transactional id; re-initialize the producer"
+            }
+            TransactionAbortable => "abort the transaction and start a new one",
+            UnstableOffsetCommit => "a transaction on these offsets is pending; retry in a moment",
             _ => "see the broker log for details",
         }
     }

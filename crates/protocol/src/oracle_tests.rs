@@ -107,3 +107,30 @@ cross_check! {
     delete_groups_matches_oracle: DeleteGroups => DeleteGroupsRequest / DeleteGroupsRequest, DeleteGroupsResponse / DeleteGroupsResponse;
     offset_delete_matches_oracle: OffsetDelete => OffsetDeleteRequest / OffsetDeleteRequest, OffsetDeleteResponse / OffsetDeleteResponse;
 }
+
+// The transaction APIs. kafka-protocol 0.18, generated from Kafka 4.x's definitions, no longer
+// speaks WriteTxnMarkers v0, so that API is checked from v1 only.
+cross_check! {
+    add_partitions_to_txn_matches_oracle: AddPartitionsToTxn => AddPartitionsToTxnRequest / AddPartitionsToTxnRequest, AddPartitionsToTxnResponse / AddPartitionsToTxnResponse;
+    add_offsets_to_txn_matches_oracle: AddOffsetsToTxn => AddOffsetsToTxnRequest / AddOffsetsToTxnRequest, AddOffsetsToTxnResponse / AddOffsetsToTxnResponse;
+    end_txn_matches_oracle: EndTxn => EndTxnRequest / EndTxnRequest, EndTxnResponse / EndTxnResponse;
+    txn_offset_commit_matches_oracle: TxnOffsetCommit => TxnOffsetCommitRequest / TxnOffsetCommitRequest, TxnOffsetCommitResponse / TxnOffsetCommitResponse;
+    describe_transactions_matches_oracle: DescribeTransactions => DescribeTransactionsRequest / DescribeTransactionsRequest, DescribeTransactionsResponse / DescribeTransactionsResponse;
+    list_transactions_matches_oracle: ListTransactions => ListTransactionsRequest / ListTransactionsRequest, ListTransactionsResponse / ListTransactionsResponse;
+}
+
+#[test]
+fn write_txn_markers_matches_oracle_from_v1() {
+    check_range::<WriteTxnMarkersRequest, kafka_protocol::messages::WriteTxnMarkersRequest>(
+        1,
+        1,
+        1,
+        "WriteTxnMarkersRequest",
+    );
+    check_range::<WriteTxnMarkersResponse, kafka_protocol::messages::WriteTxnMarkersResponse>(
+        1,
+        1,
+        1,
+        "WriteTxnMarkersResponse",
+    );
+}
