@@ -1,6 +1,6 @@
 //! The broker's shared state: configuration, the cluster identity, the link to keeper with its
-//! metadata cache, the log manager, the replica manager, the replica fetchers and the group
-//! coordinator. One `Broker` per process, shared by every connection task.
+//! metadata cache, the log manager, the replica manager, the replica fetchers, the group
+//! coordinator and the transaction coordinator. One `Broker` per process, shared by every connection task.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +28,8 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// This broker's block of producer ids (InitProducerId).
     pub producer_ids: crate::producer_ids::ProducerIdManager,
+    /// The transaction coordinator, for the `__transaction_state` partitions led here.
+    pub txns: crate::txn::TransactionCoordinator,
     /// Advertised `(host, port)` per listener name; ports filled in once bound.
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
 }
@@ -52,6 +54,7 @@ impl Broker {
             replica_manager,
             fetchers: FetcherManager::default(),
             producer_ids: Default::default(),
+            txns: Default::default(),
             groups,
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
             config,

@@ -116,6 +116,13 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("auto.leader.rebalance.enable", "true"),
     ("leader.imbalance.check.interval.seconds", "300"),
     ("offsets.topic.replication.factor", "3"),
+    ("transaction.max.timeout.ms", "900000"),
+    ("transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000"),
+    ("transaction.state.log.num.partitions", "50"),
+    ("transaction.state.log.replication.factor", "3"),
+    ("transaction.state.log.min.isr", "2"),
+    ("transaction.state.log.segment.bytes", "104857600"),
+    ("transaction.partition.verification.enable", "true"),
 ];
 
 #[derive(Debug, Clone)]
@@ -165,6 +172,8 @@ pub struct BrokerConfig {
     pub group: crate::group::state::GroupConfig,
     /// `offsets.retention.check.interval.ms`
     pub offsets_retention_check_interval_ms: u64,
+    /// The transaction coordinator's `transaction.*` settings.
+    pub txn: crate::txn::TxnConfig,
     /// Every effective key, for DescribeConfigs on the broker resource.
     pub values: BTreeMap<String, String>,
 }
@@ -502,6 +511,22 @@ impl BrokerConfig {
             },
             offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms", 1, i64::MAX)?
                 .unwrap_or(600_000) as u64,
+            txn: crate::txn::TxnConfig {
+                max_timeout_ms: int("transaction.max.timeout.ms", 1, i64::from(i32::MAX))?.unwrap_or(900_000),
+                abort_timed_out_interval_ms: int(
+                    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                    1,
+                    i64::from(i32::MAX),
+                )?
+                .unwrap_or(10_000) as u64,
+                state_log_num_partitions: int("transaction.state.log.num.partitions", 1, 100_000)?.unwrap_or(50) as i32,
+                state_log_replication_factor: int("transaction.state.log.replication.factor", 1, i64::from(i16::MAX))?
+                    .unwrap_or(3) as i16,
+                state_log_min_isr: int("transaction.state.log.min.isr", 1, i64::from(i32::MAX))?.unwrap_or(2) as i32,
+                state_log_segment_bytes: int("transaction.state.log.segment.bytes", 1024, i64::from(i32::MAX))?
+                    .unwrap_or(104_857_600),
+                partition_verification: boolean("transaction.partition.verification.enable")?,
+            },
             log,
             log_manager,
             values: effective,

@@ -13,6 +13,7 @@ pub mod replica_manager;
 pub mod server;
 pub mod topic_admin;
 pub mod topics;
+pub mod txn;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

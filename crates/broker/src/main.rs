@@ -179,6 +179,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(sluice_broker::cluster::reconciler(broker.clone()));
     tokio::spawn(sluice_broker::cluster::isr_writer(broker.clone()));
     tokio::spawn(sluice_broker::cluster::controller::run(broker.clone()));
+    tokio::spawn(sluice_broker::txn::coordinator::run(broker.clone()));
     ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
     // Group membership changes are written to __consumer_offsets in the background.
     let persister = {

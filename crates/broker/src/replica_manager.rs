@@ -26,7 +26,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use sluice_replication::LeaderState;
-use sluice_storage::{Clock, LogAppendInfo, LogConfig, LogManager, SharedLog, StorageError, TopicPartition};
+use sluice_storage::{
+    AbortedTxn, AppendOrigin, Clock, LogAppendInfo, LogConfig, LogManager, SharedLog, StorageError, TopicPartition,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::cluster::cache::{ClusterView, VersionedState};
@@ -90,8 +92,20 @@ pub struct AppendResult {
 pub struct PartitionRead {
     pub error: ErrorCode,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     pub records: Bytes,
+    /// For `read_committed`: the aborted transactions overlapping what was read.
+    pub aborted: Option<Vec<AbortedTxn>>,
+}
+
+/// Who reads: a follower (up to the log end), or a consumer at an isolation level (Fetch's
+/// `isolation_level`: 0 up to the high watermark, 1 up to the last stable offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBound {
+    Follower,
+    ReadUncommitted,
+    ReadCommitted,
 }
 
 impl Partition {
@@ -182,13 +196,18 @@ impl Partition {
 
     /// Appends a producer's batches as leader. With `acks=all`, refuses up front when the ISR
     /// is below `min.insync.replicas` (NOT_ENOUGH_REPLICAS), as Kafka does.
-    pub fn append_as_leader(&self, records: &mut [u8], required_acks: i16) -> Result<LogAppendInfo, ErrorCode> {
+    pub fn append_as_leader(
+        &self,
+        records: &mut [u8],
+        required_acks: i16,
+        origin: AppendOrigin,
+    ) -> Result<LogAppendInfo, ErrorCode> {
         let status = self.status.lock();
         let Role::Leader(leader) = &status.role else { return Err(ErrorCode::NotLeaderOrFollower) };
         if required_acks == -1 && !leader.has_min_isr(self.min_insync.load(Ordering::Relaxed)) {
             return Err(ErrorCode::NotEnoughReplicas);
         }
-        let info = self.log.write().append_as_leader(records, status.leader_epoch).map_err(|e| {
+        let info = self.log.write().append_as_leader_from(records, status.leader_epoch, origin).map_err(|e| {
             tracing::debug!(tp = %self.tp, error = %e, "append refused");
             storage_error_code(&e)
         })?;
@@ -381,16 +400,29 @@ impl Partition {
         Ok(out)
     }
 
-    /// Reads from `offset` for a consumer (bounded by the high watermark) or a follower
-    /// (bounded by the log end).
-    pub fn read(&self, offset: i64, max_bytes: usize, for_follower: bool, min_one_batch: bool) -> PartitionRead {
+    /// Reads from `offset` up to `bound`: the log end for a follower, the high watermark or
+    /// the last stable offset for a consumer (with the aborted transactions it must skip).
+    pub fn read(&self, offset: i64, max_bytes: usize, bound: ReadBound, min_one_batch: bool) -> PartitionRead {
         let log = self.log.read();
-        let bound = if for_follower { log.log_end_offset() } else { log.high_watermark() };
-        let (error, records) = match log.read(offset, max_bytes, bound, min_one_batch) {
-            Ok(data) => (ErrorCode::None, data.records),
-            Err(e) => (storage_error_code(&e), Bytes::new()),
+        let last_stable_offset = log.last_stable_offset();
+        let max_offset = match bound {
+            ReadBound::Follower => log.log_end_offset(),
+            ReadBound::ReadUncommitted => log.high_watermark(),
+            ReadBound::ReadCommitted => last_stable_offset,
         };
-        PartitionRead { error, high_watermark: log.high_watermark(), log_start_offset: log.log_start_offset(), records }
+        let (error, records, next_offset) = match log.read(offset, max_bytes, max_offset, min_one_batch) {
+            Ok(data) => (ErrorCode::None, data.records, data.next_offset),
+            Err(e) => (storage_error_code(&e), Bytes::new(), offset),
+        };
+        let aborted = (bound == ReadBound::ReadCommitted).then(|| log.collect_aborted_txns(offset, next_offset));
+        PartitionRead {
+            error,
+            high_watermark: log.high_watermark(),
+            last_stable_offset,
+            log_start_offset: log.log_start_offset(),
+            records,
+            aborted,
+        }
     }
 }
 
@@ -617,7 +649,7 @@ impl ReplicaManager {
         let Some(partition) = self.partition(tp) else { return fail(ErrorCode::UnknownTopicOrPartition) };
         let mut role = partition.role_changes.subscribe();
         role.borrow_and_update();
-        let info = match partition.append_as_leader(records, required_acks) {
+        let info = match partition.append_as_leader(records, required_acks, AppendOrigin::Client) {
             Ok(info) => info,
             Err(e) => return fail(e),
         };
@@ -646,6 +678,51 @@ impl ReplicaManager {
             }
         }
         done(ErrorCode::None)
+    }
+
+    /// Writes end-transaction markers (WriteTxnMarkers), one batch per partition, all appended
+    /// first and then awaited together until the high watermark covers each (as `acks=all`).
+    pub async fn append_markers(&self, markers: Vec<(TopicPartition, Vec<u8>)>, timeout: Duration) -> Vec<ErrorCode> {
+        let mut waits = Vec::with_capacity(markers.len());
+        for (tp, mut bytes) in markers {
+            let Some(partition) = self.partition(&tp) else {
+                waits.push(Err(ErrorCode::UnknownTopicOrPartition));
+                continue;
+            };
+            let mut role = partition.role_changes.subscribe();
+            role.borrow_and_update();
+            match partition.append_as_leader(&mut bytes, -1, AppendOrigin::Coordinator) {
+                Ok(info) => waits.push(Ok((partition, role, info.last_offset + 1))),
+                Err(e) => waits.push(Err(e)),
+            }
+        }
+        self.notify_progress();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut out = Vec::with_capacity(waits.len());
+        for wait in waits {
+            let (partition, mut role, target) = match wait {
+                Ok(w) => w,
+                Err(e) => {
+                    out.push(e);
+                    continue;
+                }
+            };
+            let mut hw = partition.subscribe();
+            let outcome = tokio::time::timeout_at(deadline, async {
+                tokio::select! {
+                    r = hw.wait_for(|&hw| hw >= target) => r.is_ok(),
+                    _ = role.changed() => false,
+                }
+            })
+            .await;
+            out.push(match outcome {
+                Ok(true) => ErrorCode::None,
+                _ if partition.high_watermark() >= target => ErrorCode::None,
+                Ok(false) => ErrorCode::NotLeaderOrFollower,
+                Err(_) => ErrorCode::RequestTimedOut,
+            });
+        }
+        out
     }
 
     /// A receiver that changes whenever any partition takes an append or moves its high watermark.

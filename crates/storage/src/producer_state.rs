@@ -191,7 +191,7 @@ impl ProducerStateManager {
     /// Records a batch now in the log (its offsets assigned): appended by the leader, fetched
     /// by a follower, or read back at recovery.
     pub fn update(&mut self, h: &BatchHeader) {
-        if h.producer_id < 0 || h.base_sequence < 0 || h.attributes.is_control() {
+        if h.producer_id < 0 || h.attributes.is_control() {
             return;
         }
         let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry::new(h.producer_epoch));
@@ -202,6 +202,10 @@ impl ProducerStateManager {
         if h.attributes.is_transactional() && entry.txn_first_offset.is_none() {
             entry.txn_first_offset = Some(h.base_offset);
             self.ongoing.insert(h.base_offset, h.producer_id);
+        }
+        // The group coordinator's transactional offset commits carry no sequence.
+        if h.base_sequence < 0 {
+            return;
         }
         entry.batches.push_back(BatchMeta {
             first_seq: h.base_sequence,

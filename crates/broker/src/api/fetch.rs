@@ -4,16 +4,24 @@
 //! its log end offset: the leader records it, which moves the high watermark and the ISR
 //! (`ReplicaManager::record_follower_fetch`). When fewer than
 //! `min_bytes` are available the request waits, up to `max_wait_ms`, for appends (long
-//! polling). Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
+//! polling). A `read_committed` consumer (isolation level 1) reads up to the last stable
+//! offset and is told the aborted transactions in what it got, so it can drop their records.
+//! Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
 //! clients to send full fetches.
 
 use std::time::{Duration, Instant};
 
-use sluice_protocol::messages::{FetchRequest, FetchResponse, FetchResponsePartition, FetchResponseTopic};
+use sluice_protocol::messages::{
+    FetchRequest, FetchResponse, FetchResponseAbortedTransaction, FetchResponsePartition, FetchResponseTopic,
+};
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::error::ErrorCode;
+use crate::replica_manager::ReadBound;
+
+/// Fetch's and ListOffsets' `isolation_level` for reading only committed transactions.
+pub const READ_COMMITTED: i8 = 1;
 
 /// Upper bound on how long one fetch may wait, whatever the client asks.
 const MAX_FETCH_WAIT_MS: u64 = 60_000;
@@ -41,6 +49,11 @@ pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResp
 fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, usize) {
     let rm = &ctx.broker.replica_manager;
     let for_follower = request.replica_id >= 0;
+    let bound = match (for_follower, request.isolation_level) {
+        (true, _) => ReadBound::Follower,
+        (false, READ_COMMITTED) => ReadBound::ReadCommitted,
+        (false, _) => ReadBound::ReadUncommitted,
+    };
     let mut remaining = if request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
     let mut total = 0usize;
     let mut responses = Vec::with_capacity(request.topics.len());
@@ -69,15 +82,22 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: the first partition with data may exceed the limits by one batch, so a
             // consumer can always make progress.
-            let read = partition.read(p.fetch_offset, limit, for_follower, total == 0);
+            let read = partition.read(p.fetch_offset, limit, bound, total == 0);
             if for_follower && read.error == ErrorCode::None {
                 rm.record_follower_fetch(&partition, request.replica_id, p.fetch_offset);
             }
             out.error_code = read.error.code();
             out.high_watermark = partition.high_watermark();
-            out.last_stable_offset = read.high_watermark;
+            out.last_stable_offset = read.last_stable_offset;
             out.log_start_offset = read.log_start_offset;
-            out.aborted_transactions = Some(Vec::new());
+            out.aborted_transactions = read.aborted.map(|list| {
+                list.into_iter()
+                    .map(|a| FetchResponseAbortedTransaction {
+                        producer_id: a.producer_id,
+                        first_offset: a.first_offset,
+                    })
+                    .collect()
+            });
             total += read.records.len();
             remaining = remaining.saturating_sub(read.records.len());
             out.records = Some(read.records);

@@ -1,89 +1,101 @@
-//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets` partition
-//! (the topic is created on first use); the transaction coordinator arrives with its issue,
-//! until then COORDINATOR_NOT_AVAILABLE ("retry later").
+//! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets` partition,
+//! a transactional id's the leader of its `__transaction_state` partition (each topic is
+//! created on first use). Up to v3 one key is asked; from v4 several.
+
+use std::collections::HashMap;
 
 use sluice_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse, FindCoordinatorResult};
+use sluice_storage::TopicPartition;
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::offsets_log;
+use crate::group::offsets_log::{self, OFFSETS_TOPIC};
+use crate::txn::log::{self as txn_log, TRANSACTION_STATE_TOPIC};
 
-/// FindCoordinator's key type for consumer groups (1 is transactions).
+/// FindCoordinator's key types.
 const KEY_TYPE_GROUP: i8 = 0;
-/// How long FindCoordinator waits for a group's partition to get a leader (a new
-/// `__consumer_offsets`, or a failover) before answering COORDINATOR_NOT_AVAILABLE.
+const KEY_TYPE_TRANSACTION: i8 = 1;
+/// How long FindCoordinator waits for a key's partition to get a leader (a new internal
+/// topic, or a failover) before answering COORDINATOR_NOT_AVAILABLE.
 const COORDINATOR_WAIT_MS: u64 = 5_000;
 
+/// Waits (up to `wait_ms`) until `topic`'s partition `p` has a live leader (which, when it is
+/// this broker, has taken the role); returns it.
+async fn wait_for_leader(broker: &Broker, topic: &str, p: i32, wait_ms: u64) -> Option<i32> {
+    let me = broker.config.broker_id;
+    let found = || {
+        let leader = broker.link.cache.read(|v| v.leader(topic, p))?;
+        let ready = leader != me
+            || broker.replica_manager.partition(&TopicPartition::new(topic, p)).is_some_and(|p| p.is_leader());
+        ready.then_some(leader)
+    };
+    broker.wait_until(wait_ms, || found().is_some()).await;
+    found()
+}
+
 pub async fn handle(ctx: RequestContext<'_>, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    if request.key_type == KEY_TYPE_GROUP {
-        let ready = offsets_log::ensure_topic(ctx.broker).await;
-        let keys = if ctx.version() >= 4 { request.coordinator_keys.clone() } else { vec![request.key.clone()] };
-        let mut leaders = std::collections::HashMap::new();
-        for key in &keys {
-            let leader = match ready {
-                Ok(()) => offsets_log::wait_for_coordinator(ctx.broker, key, COORDINATOR_WAIT_MS).await,
-                Err(_) => None,
-            };
-            leaders.insert(key.clone(), leader);
-        }
-        let (_, brokers) = super::metadata::live_brokers(ctx);
-        let find = |group: &str| -> FindCoordinatorResult {
-            let leader = leaders.get(group).copied().flatten();
-            match leader.and_then(|id| brokers.iter().find(|b| b.node_id == id)) {
-                Some(b) => FindCoordinatorResult {
-                    key: group.to_string(),
-                    node_id: b.node_id,
-                    host: b.host.clone(),
-                    port: b.port,
-                    error_code: 0,
-                    error_message: None,
-                },
-                None => FindCoordinatorResult {
-                    key: group.to_string(),
-                    node_id: -1,
-                    host: String::new(),
-                    port: -1,
-                    error_code: ErrorCode::CoordinatorNotAvailable.code(),
-                    error_message: Some("the group's __consumer_offsets partition has no leader yet".into()),
-                },
+    let broker = ctx.broker;
+    let keys = if ctx.version() >= 4 { request.coordinator_keys.clone() } else { vec![request.key.clone()] };
+    let (ready, what) = match request.key_type {
+        KEY_TYPE_GROUP => (offsets_log::ensure_topic(broker).await, "group's __consumer_offsets"),
+        KEY_TYPE_TRANSACTION => (txn_log::ensure_topic(broker).await, "transactional id's __transaction_state"),
+        _ => (Err(ErrorCode::InvalidRequest), ""),
+    };
+    let mut leaders: HashMap<String, Result<i32, ErrorCode>> = HashMap::new();
+    for key in &keys {
+        let leader = match ready {
+            Ok(()) => {
+                let (topic, p) = if request.key_type == KEY_TYPE_GROUP {
+                    (OFFSETS_TOPIC, offsets_log::partition_for(key))
+                } else {
+                    (TRANSACTION_STATE_TOPIC, txn_log::partition_for(key, txn_log::partition_count(broker)))
+                };
+                wait_for_leader(broker, topic, p, COORDINATOR_WAIT_MS).await.ok_or(ErrorCode::CoordinatorNotAvailable)
             }
+            Err(e) => Err(e),
         };
-        if ctx.version() >= 4 {
-            let coordinators = request.coordinator_keys.iter().map(|key| find(key)).collect();
-            return FindCoordinatorResponse { coordinators, ..Default::default() };
-        }
-        let r = find(&request.key);
-        return FindCoordinatorResponse {
-            error_code: r.error_code,
-            error_message: r.error_message,
-            node_id: r.node_id,
-            host: r.host,
-            port: r.port,
-            ..Default::default()
-        };
+        leaders.insert(key.clone(), leader);
     }
-    let code = ErrorCode::CoordinatorNotAvailable;
-    let message = Some("the transaction coordinator is not available on this broker yet".to_string());
-    if ctx.version() >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .into_iter()
-            .map(|key| FindCoordinatorResult {
-                key,
+    let (_, brokers) = super::metadata::live_brokers(ctx);
+    let find = |key: &str| -> FindCoordinatorResult {
+        let leader = leaders.get(key).copied().unwrap_or(Err(ErrorCode::CoordinatorNotAvailable));
+        let found =
+            leader.and_then(|id| brokers.iter().find(|b| b.node_id == id).ok_or(ErrorCode::CoordinatorNotAvailable));
+        match found {
+            Ok(b) => FindCoordinatorResult {
+                key: key.to_string(),
+                node_id: b.node_id,
+                host: b.host.clone(),
+                port: b.port,
+                error_code: 0,
+                error_message: None,
+            },
+            Err(code) => FindCoordinatorResult {
+                key: key.to_string(),
                 node_id: -1,
                 host: String::new(),
                 port: -1,
                 error_code: code.code(),
-                error_message: message.clone(),
-            })
-            .collect();
+                error_message: Some(if code == ErrorCode::InvalidRequest {
+                    format!("unknown coordinator key type {}", request.key_type)
+                } else {
+                    format!("the {what} partition has no leader yet")
+                }),
+            },
+        }
+    };
+    if ctx.version() >= 4 {
+        let coordinators = request.coordinator_keys.iter().map(|key| find(key)).collect();
         return FindCoordinatorResponse { coordinators, ..Default::default() };
     }
+    let r = find(&request.key);
     FindCoordinatorResponse {
-        error_code: code.code(),
-        error_message: message,
-        node_id: -1,
-        port: -1,
+        error_code: r.error_code,
+        error_message: r.error_message,
+        node_id: r.node_id,
+        host: r.host,
+        port: r.port,
         ..Default::default()
     }
 }

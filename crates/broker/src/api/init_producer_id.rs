@@ -1,6 +1,7 @@
-//! InitProducerId: a producer id and epoch for an idempotent producer, from this broker's block
-//! of ids (see `producer_ids`). Transactional ids need the transaction coordinator, which is
-//! not built yet: they get COORDINATOR_NOT_AVAILABLE, as FindCoordinator gives them.
+//! InitProducerId: a producer id and epoch. An idempotent producer gets a fresh id from this
+//! broker's block (see `producer_ids`); a transactional one is answered by its transaction
+//! coordinator, which bumps the epoch of the id's producer (fencing older instances and
+//! aborting their open transaction).
 
 use sluice_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
@@ -9,13 +10,21 @@ use crate::error::ErrorCode;
 
 pub async fn handle(ctx: RequestContext<'_>, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let fail = |code: ErrorCode| InitProducerIdResponse {
-        error_code: code.code(),
+        error_code: fenced_code(code, ctx.version(), 4).code(),
         producer_id: -1,
         producer_epoch: -1,
         ..Default::default()
     };
-    if request.transactional_id.is_some() {
-        return fail(ErrorCode::CoordinatorNotAvailable);
+    if let Some(id) = request.transactional_id.as_deref() {
+        // v3+ may name the producer's current id and epoch (KIP-360); -1 means none.
+        let expected =
+            (ctx.version() >= 3 && request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
+        return match ctx.broker.txns.init_producer_id(ctx.broker, id, request.transaction_timeout_ms, expected).await {
+            Ok((producer_id, producer_epoch)) => {
+                InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() }
+            }
+            Err(code) => fail(code),
+        };
     }
     // An idempotent producer (re)starting, or bumping its epoch after an error (KIP-360),
     // gets a fresh id at epoch 0: its old sequences no longer matter.
@@ -23,4 +32,10 @@ pub async fn handle(ctx: RequestContext<'_>, request: InitProducerIdRequest) -> 
         Ok(id) => InitProducerIdResponse { producer_id: id, producer_epoch: 0, ..Default::default() },
         Err(code) => fail(code),
     }
+}
+
+/// PRODUCER_FENCED (KIP-588) exists from `since` on of a request's versions; older clients
+/// are told INVALID_PRODUCER_EPOCH, which they know as fencing.
+pub fn fenced_code(code: ErrorCode, version: i16, since: i16) -> ErrorCode {
+    if code == ErrorCode::ProducerFenced && version < since { ErrorCode::InvalidProducerEpoch } else { code }
 }

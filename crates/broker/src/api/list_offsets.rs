@@ -1,5 +1,5 @@
 //! ListOffsets: the earliest offset (-2), the latest (-1: the high watermark for consumers, the
-//! log end for followers), the record with the largest timestamp (-3), or the first offset
+//! last stable offset for `read_committed` ones, the log end for followers), the record with the largest timestamp (-3), or the first offset
 //! whose timestamp is at or after the one asked for.
 
 use sluice_protocol::messages::{
@@ -13,6 +13,7 @@ use crate::error::{ErrorCode, storage_error_code};
 pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let rm = &ctx.broker.replica_manager;
     let for_follower = request.replica_id >= 0;
+    let request_isolation = request.isolation_level;
     let topics = request
         .topics
         .into_iter()
@@ -39,7 +40,13 @@ pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffse
                     }
                     let leader_epoch = partition.leader_epoch();
                     let log = partition.log.read();
-                    let bound = if for_follower { log.log_end_offset() } else { log.high_watermark() };
+                    let bound = if for_follower {
+                        log.log_end_offset()
+                    } else if request_isolation == super::fetch::READ_COMMITTED {
+                        log.last_stable_offset()
+                    } else {
+                        log.high_watermark()
+                    };
                     if p.timestamp == LATEST_TIMESTAMP {
                         out.offset = bound;
                         out.leader_epoch = leader_epoch;

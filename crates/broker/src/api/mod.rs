@@ -2,6 +2,8 @@
 //! handler. Handlers answer errors at the finest level the protocol allows (per partition, per
 //! topic, per resource); only an undecodable frame closes a connection.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod configs;
 mod create_partitions;
@@ -11,7 +13,9 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
-mod fetch;
+mod describe_transactions;
+mod end_txn;
+pub(crate) mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod init_producer_id;
@@ -19,6 +23,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -28,6 +33,8 @@ mod produce;
 mod reassignments;
 mod sasl_handshake;
 mod sync_group;
+mod txn_offset_commit;
+mod write_txn_markers;
 
 use sluice_protocol::api::{Request, RequestHeader, Response};
 
@@ -86,5 +93,12 @@ pub async fn handle(ctx: RequestContext<'_>, request: Request) -> Option<Respons
         Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(ctx, r)),
         Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(ctx, r).await),
         Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(ctx, r).await),
+        Request::AddPartitionsToTxn(r) => Response::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, r).await),
+        Request::AddOffsetsToTxn(r) => Response::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, r).await),
+        Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, r).await),
+        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(ctx, r).await),
+        Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, r).await),
+        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, r)),
+        Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, r)),
     })
 }

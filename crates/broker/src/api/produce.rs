@@ -1,9 +1,11 @@
-//! Produce: validate acks, append each partition's batches through the `ReplicaManager`, and
-//! answer per partition. `acks=0` gets no response at all, as in Kafka.
+//! Produce: validate acks, verify a transactional producer's first batch in a partition with
+//! its transaction coordinator (KIP-890), append each partition's batches through the
+//! `ReplicaManager`, and answer per partition. `acks=0` gets no response at all, as in Kafka.
 
 use std::time::Duration;
 
 use sluice_protocol::messages::{ProduceRequest, ProduceResponse, ProduceResponsePartition, ProduceResponseTopic};
+use sluice_protocol::record_batch::BatchHeader;
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
@@ -33,6 +35,10 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                 partition_responses.push(reply(ErrorCode::CorruptMessage, -1, -1));
                 continue;
             };
+            if let Err(code) = verify_transaction(ctx, request.transactional_id.as_deref(), &tp, &records).await {
+                partition_responses.push(reply(code, -1, -1));
+                continue;
+            }
             // The batch's offset and epoch fields are rewritten in place: take the bytes out of
             // the shared request frame.
             let mut records = records.to_vec();
@@ -42,4 +48,30 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
         responses.push(ProduceResponseTopic { name: topic.name, partition_responses });
     }
     (acks != 0).then_some(ProduceResponse { responses, throttle_time_ms: 0 })
+}
+
+/// KIP-890 part 1: before a producer's first transactional batch in a partition (its
+/// transaction is not open here yet), the leader asks the transaction coordinator whether the
+/// producer added the partition to its transaction; a batch outside the transaction is
+/// refused with INVALID_TXN_STATE instead of opening a transaction no marker would close.
+async fn verify_transaction(
+    ctx: RequestContext<'_>,
+    transactional_id: Option<&str>,
+    tp: &TopicPartition,
+    records: &[u8],
+) -> Result<(), ErrorCode> {
+    let Ok(h) = BatchHeader::parse(records) else { return Ok(()) };
+    if !h.attributes.is_transactional() || h.attributes.is_control() || h.producer_id < 0 {
+        return Ok(());
+    }
+    let Some(id) = transactional_id else { return Err(ErrorCode::InvalidTxnState) };
+    let broker = ctx.broker;
+    if !broker.config.txn.partition_verification {
+        return Ok(());
+    }
+    let open = broker.replica_manager.partition(tp).is_none_or(|p| p.log.read().has_ongoing_txn(h.producer_id));
+    if open {
+        return Ok(());
+    }
+    broker.txns.verify(broker, id, h.producer_id, h.producer_epoch, tp).await
 }

@@ -17,7 +17,9 @@ use parking_lot::Mutex;
 use sluice_storage::Clock;
 use tokio::sync::oneshot;
 
-use super::state::{GroupConfig, GroupSnapshot, Groups, JoinRequest, JoinResult, Output, Reply, SyncResult};
+use super::state::{
+    CommittedOffset, GroupConfig, GroupSnapshot, Groups, JoinRequest, JoinResult, Output, Reply, SyncResult,
+};
 
 /// Group metadata snapshots waiting to be written, at most.
 const MAX_PENDING_SNAPSHOTS: usize = 1024;
@@ -34,10 +36,16 @@ struct Inner {
     persist: Option<tokio::sync::mpsc::Sender<Persist>>,
 }
 
+/// A transactional offset commit waiting for its transaction's marker: group, partition, offset.
+pub type PendingTxnOffset = (String, (String, i32), CommittedOffset);
+
 #[derive(Debug)]
 pub struct GroupCoordinator {
     inner: Mutex<Inner>,
     clock: Arc<dyn Clock>,
+    /// TxnOffsetCommit's offsets by producer id, applied when the commit marker lands in
+    /// the group's `__consumer_offsets` partition and dropped on an abort.
+    pending_txn: Mutex<HashMap<i64, Vec<PendingTxnOffset>>>,
 }
 
 /// A bound on how long a JoinGroup/SyncGroup answer may take beyond the rebalance timeout.
@@ -76,6 +84,7 @@ impl GroupCoordinator {
         Arc::new(GroupCoordinator {
             inner: Mutex::new(Inner { groups: Groups::new(config), ..Default::default() }),
             clock,
+            pending_txn: Mutex::new(HashMap::new()),
         })
     }
 
@@ -100,6 +109,50 @@ impl GroupCoordinator {
         let outputs = inner.groups.take_outputs();
         inner.route(outputs, now);
         out
+    }
+
+    /// Holds a producer's transactional offset commits until its transaction ends.
+    pub fn add_txn_offsets(&self, producer_id: i64, offsets: Vec<PendingTxnOffset>) {
+        self.pending_txn.lock().entry(producer_id).or_default().extend(offsets);
+    }
+
+    /// A marker of `producer_id` landed in `__consumer_offsets` partition `partition`: its
+    /// pending offsets for the groups there are committed (or dropped on an abort).
+    pub fn complete_txn_offsets(&self, partition: i32, producer_id: i64, commit: bool) {
+        let mine = |group: &str| super::offsets_log::partition_for(group) == partition;
+        let ended: Vec<PendingTxnOffset> = {
+            let mut pending = self.pending_txn.lock();
+            let Some(list) = pending.get_mut(&producer_id) else { return };
+            let (ended, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|(g, _, _)| mine(g));
+            *list = kept;
+            if list.is_empty() {
+                pending.remove(&producer_id);
+            }
+            ended
+        };
+        if commit && !ended.is_empty() {
+            self.with_groups(|g, _| {
+                for (group, tp, offset) in ended {
+                    g.load_offset(&group, tp, Some(offset));
+                }
+            });
+        }
+    }
+
+    /// Whether a transaction has an offset for `tp` of `group` not yet committed or aborted
+    /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT then, KIP-447).
+    pub fn has_pending_txn_offset(&self, group: &str, tp: &(String, i32)) -> bool {
+        self.pending_txn.lock().values().flatten().any(|(g, t, _)| g == group && t == tp)
+    }
+
+    /// Forgets the pending offsets of the groups of a `__consumer_offsets` partition (no longer
+    /// coordinated here).
+    pub fn unload_txn_offsets(&self, partition: i32) {
+        let mut pending = self.pending_txn.lock();
+        for list in pending.values_mut() {
+            list.retain(|(g, _, _)| super::offsets_log::partition_for(g) != partition);
+        }
+        pending.retain(|_, list| !list.is_empty());
     }
 
     /// Expires sessions and completes rebalances whose time has come.

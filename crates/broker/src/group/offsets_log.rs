@@ -14,6 +14,8 @@
 //! so only the latest record per key needs to be kept. Group membership is not persisted yet:
 //! members rejoin after a restart, as they would after a coordinator move.
 
+use std::collections::HashMap;
+
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::codec::{Decode, Encode, Version};
 use sluice_protocol::{RecordBatchBuilder, RecordBatches};
@@ -202,21 +204,6 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
     }
 }
 
-/// Waits (up to `wait_ms`) until the group's `__consumer_offsets` partition has a live leader
-/// (which, when it is this broker, has taken the role); returns it.
-pub async fn wait_for_coordinator(broker: &Broker, group: &str, wait_ms: u64) -> Option<i32> {
-    let p = partition_for(group);
-    let me = broker.config.broker_id;
-    let found = || {
-        let leader = broker.link.cache.read(|v| v.leader(OFFSETS_TOPIC, p))?;
-        let ready = leader != me
-            || broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)).is_some_and(|p| p.is_leader());
-        ready.then_some(leader)
-    };
-    broker.wait_until(wait_ms, || found().is_some()).await;
-    found()
-}
-
 /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets` partition.
 pub fn check_coordinator(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     match broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, partition_for(group))) {
@@ -232,6 +219,7 @@ pub async fn on_leadership(broker: &Broker, tp: &TopicPartition, leader: bool) {
         return;
     }
     let p = tp.partition;
+    broker.groups.unload_txn_offsets(p);
     if !leader {
         let gone = broker.groups.with_groups(|g, _| g.unload(|group| partition_for(group) == p));
         if gone > 0 {
@@ -239,7 +227,17 @@ pub async fn on_leadership(broker: &Broker, tp: &TopicPartition, leader: bool) {
         }
         return;
     }
-    let entries = load_partition(broker, p);
+    let (entries, open_txns) = load_partition(broker, p);
+    for (producer_id, pending) in open_txns {
+        let offsets = pending
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Offset { group, tp, committed: Some(c) } => Some((group, tp, c)),
+                _ => None,
+            })
+            .collect();
+        broker.groups.add_txn_offsets(producer_id, offsets);
+    }
     let now = broker.groups.now_ms();
     let count = entries.len();
     broker.groups.with_groups(|g, _| {
@@ -287,10 +285,13 @@ pub async fn append(
 }
 
 /// Reads every record of one `__consumer_offsets` partition, in log order, for replay.
-pub fn load_partition(broker: &Broker, p: i32) -> Vec<Entry> {
+/// Transactional offset commits count once their commit marker follows (and not at all after
+/// an abort); those of transactions still open are returned apart, by producer id.
+pub fn load_partition(broker: &Broker, p: i32) -> (Vec<Entry>, HashMap<i64, Vec<Entry>>) {
     let mut out = Vec::new();
+    let mut open: HashMap<i64, Vec<Entry>> = HashMap::new();
     let Some(partition) = broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)) else {
-        return out;
+        return (out, open);
     };
     let log = partition.log.read();
     let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
@@ -300,16 +301,49 @@ pub fn load_partition(broker: &Broker, p: i32) -> Vec<Entry> {
             break;
         }
         for batch in RecordBatches::new(data.records.clone()).flatten() {
-            let Ok(records) = batch.records() else { continue };
-            for record in records.flatten() {
-                if let Some(entry) = decode(record.key, record.value) {
-                    out.push(entry);
+            let h = *batch.header();
+            if h.attributes.is_control() {
+                let pending = open.remove(&h.producer_id).unwrap_or_default();
+                if let Ok(marker) = sluice_protocol::control::parse_marker(batch.as_bytes())
+                    && marker.control_type == sluice_protocol::control::ControlType::Commit
+                {
+                    out.extend(pending);
                 }
+                continue;
+            }
+            let Ok(records) = batch.records() else { continue };
+            let entries = records.flatten().filter_map(|record| decode(record.key, record.value));
+            if h.attributes.is_transactional() {
+                open.entry(h.producer_id).or_default().extend(entries);
+            } else {
+                out.extend(entries);
             }
         }
         offset = data.next_offset;
     }
-    out
+    (out, open)
+}
+
+/// TxnOffsetCommit: writes a producer's offset commits for `group` as a transactional batch
+/// (no sequence, as Kafka writes them); they take effect when the transaction commits.
+pub async fn append_txn(
+    broker: &Broker,
+    group: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    entries: &[((String, i32), CommittedOffset)],
+) -> Result<(), ErrorCode> {
+    let now = entries.iter().map(|(_, c)| c.commit_timestamp_ms).max().unwrap_or(0);
+    let mut builder = RecordBatchBuilder::new(now)
+        .producer(producer_id, producer_epoch, sluice_protocol::record_batch::NO_SEQUENCE)
+        .attributes(sluice_protocol::Attributes::TRANSACTIONAL);
+    for ((topic, partition), committed) in entries {
+        builder.append(now, Some(&encode_key(group, topic, *partition)), Some(&encode_value(committed)), &[]);
+    }
+    let mut records = builder.build();
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
+    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
 }
 
 fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<Entry> {

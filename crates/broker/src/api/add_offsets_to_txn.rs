@@ -1,0 +1,24 @@
+//! AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the producer's open
+//! transaction, so the offsets TxnOffsetCommit writes there are committed or aborted with it.
+
+use sluice_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+
+use super::RequestContext;
+use super::init_producer_id::fenced_code;
+use crate::group::offsets_log::{self, OFFSETS_TOPIC};
+
+pub async fn handle(ctx: RequestContext<'_>, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+    let broker = ctx.broker;
+    let result = match offsets_log::ensure_topic(broker).await {
+        Ok(()) => {
+            let tp = (OFFSETS_TOPIC.to_string(), offsets_log::partition_for(&request.group_id));
+            broker
+                .txns
+                .add_partitions(broker, &request.transactional_id, request.producer_id, request.producer_epoch, &[tp])
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let error_code = result.err().map_or(0, |e| fenced_code(e, ctx.version(), 2).code());
+    AddOffsetsToTxnResponse { throttle_time_ms: 0, error_code }
+}

@@ -1,0 +1,76 @@
+//! TxnOffsetCommit: a transactional producer commits a group's consumed offsets inside its
+//! transaction (consume-transform-produce). They are written to the group's
+//! `__consumer_offsets` partition as a transactional batch and take effect only when the
+//! transaction's commit marker lands there.
+
+use sluice_protocol::messages::{
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+
+use super::RequestContext;
+use super::init_producer_id::fenced_code;
+use crate::error::ErrorCode;
+use crate::group::offsets_log;
+use crate::group::state::CommittedOffset;
+
+pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let broker = ctx.broker;
+    let now = broker.groups.now_ms();
+    let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
+    let entries: Vec<((String, i32), CommittedOffset)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().filter(|p| known(&t.name, p.partition_index)).map(|p| {
+                let committed = CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.clone(),
+                    commit_timestamp_ms: now,
+                };
+                ((t.name.clone(), p.partition_index), committed)
+            })
+        })
+        .collect();
+    let mut code = match offsets_log::check_coordinator(broker, &request.group_id) {
+        Err(e) => e,
+        Ok(()) if entries.is_empty() => ErrorCode::None,
+        Ok(()) => {
+            match offsets_log::append_txn(
+                broker,
+                &request.group_id,
+                request.producer_id,
+                request.producer_epoch,
+                &entries,
+            )
+            .await
+            {
+                Ok(()) => {
+                    let pending = entries.into_iter().map(|(tp, c)| (request.group_id.clone(), tp, c)).collect();
+                    broker.groups.add_txn_offsets(request.producer_id, pending);
+                    ErrorCode::None
+                }
+                Err(ErrorCode::InvalidProducerEpoch) => ErrorCode::ProducerFenced,
+                Err(e) => e,
+            }
+        }
+    };
+    code = fenced_code(code, ctx.version(), 3);
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| TxnOffsetCommitResponseTopic {
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let error =
+                        if known(&t.name, p.partition_index) { code } else { ErrorCode::UnknownTopicOrPartition };
+                    TxnOffsetCommitResponsePartition { partition_index: p.partition_index, error_code: error.code() }
+                })
+                .collect(),
+            name: t.name,
+        })
+        .collect();
+    TxnOffsetCommitResponse { throttle_time_ms: 0, topics }
+}

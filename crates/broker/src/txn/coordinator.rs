@@ -1,0 +1,638 @@
+//! The transaction coordinator's async shell (Kafka's `TransactionCoordinator` and
+//! `TransactionMarkerChannelManager`): the transactional ids of the `__transaction_state`
+//! partitions this broker leads, their state transitions written before they take effect,
+//! the end-transaction markers sent to every partition a transaction touched, and the abort of
+//! transactions that outlive their timeout.
+//!
+//! Concurrency: one mutex over the ids' states, never held across an await. A transition is
+//! written to `__transaction_state` while the id is marked `pending`; requests for it meanwhile
+//! get CONCURRENT_TRANSACTIONS (the client retries), as Kafka's `pendingState` does. Markers
+//! are sent by a task per ending transaction, spawned by [`run`]; while they are out the id is
+//! in PrepareCommit/PrepareAbort, which every request treats as "retry later". A new leader of
+//! a `__transaction_state` partition reloads it and resumes the markers of every transaction
+//! it finds prepared.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sluice_client::connection::BrokerConnection;
+use sluice_protocol::api::{Request, Response};
+use sluice_protocol::control::{ControlType, EndTxnMarker, marker_batch};
+use sluice_protocol::messages::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction, WritableTxnMarker,
+    WritableTxnMarkerTopic, WriteTxnMarkersRequest,
+};
+use sluice_storage::TopicPartition;
+use tokio::sync::{mpsc, watch};
+
+use super::log::{self as txn_log, TRANSACTION_STATE_TOPIC};
+use super::state::{TxnMetadata, TxnState};
+use crate::broker::Broker;
+use crate::error::{ErrorCode, code_of};
+use crate::group::offsets_log::OFFSETS_TOPIC;
+
+/// Transactions whose markers are waiting to be sent, at most (the sender awaits beyond it).
+const MAX_QUEUED_COMPLETIONS: usize = 1024;
+/// How long InitProducerId waits for a transaction it aborted to complete before answering
+/// CONCURRENT_TRANSACTIONS (the client then retries).
+const INIT_WAIT_MS: u64 = 5_000;
+/// How long one marker write may wait for replication.
+const MARKER_TIMEOUT_MS: u64 = 10_000;
+/// The longest pause between rounds of markers to partitions that failed.
+const MARKER_BACKOFF_MAX_MS: u64 = 1_000;
+/// Tries at writing a transaction's completion before leaving it to the next coordinator.
+const COMPLETE_WRITE_TRIES: usize = 20;
+
+#[derive(Debug)]
+struct Entry {
+    meta: TxnMetadata,
+    /// A transition is being written.
+    pending: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    txns: HashMap<String, Entry>,
+    /// `__transaction_state` partitions led and loaded here.
+    loaded: HashSet<i32>,
+    /// Ids whose markers a task is sending.
+    completing: HashSet<String>,
+}
+
+#[derive(Debug)]
+pub struct TransactionCoordinator {
+    inner: Mutex<Inner>,
+    /// Bumped whenever a transaction completes (InitProducerId waits on it).
+    changes: watch::Sender<u64>,
+    completions: mpsc::Sender<String>,
+    completions_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    connections: tokio::sync::Mutex<HashMap<i32, Arc<BrokerConnection>>>,
+}
+
+impl Default for TransactionCoordinator {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(MAX_QUEUED_COMPLETIONS);
+        TransactionCoordinator {
+            inner: Mutex::new(Inner::default()),
+            changes: watch::channel(0).0,
+            completions: tx,
+            completions_rx: Mutex::new(Some(rx)),
+            connections: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// One transaction as DescribeTransactions and ListTransactions show it.
+#[derive(Debug, Clone)]
+pub struct TxnView {
+    pub transactional_id: String,
+    pub meta: TxnMetadata,
+}
+
+fn now_ms(broker: &Broker) -> i64 {
+    broker.replica_manager.now_ms()
+}
+
+/// The `__transaction_state` partition of `transactional_id`.
+pub fn partition_for(broker: &Broker, transactional_id: &str) -> i32 {
+    txn_log::partition_for(transactional_id, txn_log::partition_count(broker))
+}
+
+impl TransactionCoordinator {
+    /// Whether this broker coordinates `transactional_id`: NOT_COORDINATOR when another broker
+    /// leads its partition, COORDINATOR_LOAD_IN_PROGRESS while the partition is being loaded.
+    pub fn check_coordinator(&self, broker: &Broker, transactional_id: &str) -> Result<i32, ErrorCode> {
+        let p = partition_for(broker, transactional_id);
+        let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, p);
+        match broker.replica_manager.partition(&tp) {
+            Some(partition) if partition.is_leader() => {
+                if self.inner.lock().loaded.contains(&p) {
+                    Ok(p)
+                } else {
+                    Err(ErrorCode::CoordinatorLoadInProgress)
+                }
+            }
+            _ => Err(ErrorCode::NotCoordinator),
+        }
+    }
+
+    /// Marks `id` pending and returns its state, unless a transition is already in flight.
+    fn begin(&self, id: &str) -> Result<Option<TxnMetadata>, ErrorCode> {
+        let mut inner = self.inner.lock();
+        match inner.txns.get_mut(id) {
+            Some(e) if e.pending => Err(ErrorCode::ConcurrentTransactions),
+            Some(e) => {
+                e.pending = true;
+                Ok(Some(e.meta.clone()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Ends a transition: the new state when it was written, the old one kept otherwise.
+    fn finish(&self, id: &str, written: Option<TxnMetadata>) {
+        let mut inner = self.inner.lock();
+        if let Some(e) = inner.txns.get_mut(id) {
+            e.pending = false;
+            if let Some(m) = written {
+                e.meta = m;
+            }
+        }
+        drop(inner);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Writes a transition of `id` begun with [`begin`](Self::begin), and makes it current.
+    async fn write(&self, broker: &Broker, id: &str, partition: i32, next: TxnMetadata) -> Result<(), ErrorCode> {
+        let result = txn_log::append(broker, partition, id, &next).await;
+        self.finish(id, result.is_ok().then_some(next));
+        result
+    }
+
+    /// InitProducerId with a transactional id.
+    pub async fn init_producer_id(
+        &self,
+        broker: &Broker,
+        id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ErrorCode> {
+        if timeout_ms <= 0 || i64::from(timeout_ms) > broker.config.txn.max_timeout_ms {
+            return Err(ErrorCode::InvalidTransactionTimeout);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(INIT_WAIT_MS);
+        loop {
+            let partition = self.check_coordinator(broker, id)?;
+            let mut changed = self.changes.subscribe();
+            let now = now_ms(broker);
+            let current = match self.begin(id) {
+                Ok(current) => current,
+                Err(ErrorCode::ConcurrentTransactions) => {
+                    if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                        return Err(ErrorCode::ConcurrentTransactions);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(current) = current else {
+                // A new transactional id: a producer id of its own, at epoch 0.
+                let producer_id = broker.producer_ids.next_id(broker).await?;
+                let meta = TxnMetadata::new(producer_id, timeout_ms, now);
+                {
+                    let mut inner = self.inner.lock();
+                    if inner.txns.contains_key(id) {
+                        continue; // another request created it meanwhile
+                    }
+                    inner.txns.insert(id.to_string(), Entry { meta: meta.clone(), pending: true });
+                }
+                let result = txn_log::append(broker, partition, id, &meta).await;
+                if result.is_err() {
+                    self.inner.lock().txns.remove(id);
+                } else {
+                    self.finish(id, None);
+                }
+                result?;
+                tracing::info!(transactional_id = id, producer_id, "new transactional producer");
+                return Ok((producer_id, 0));
+            };
+            match current.state {
+                TxnState::Ongoing => {
+                    // A new instance of the producer: fence the old one and abort its
+                    // transaction, then wait for the abort to complete.
+                    let aborting = current.fence_and_abort(now);
+                    self.write(broker, id, partition, aborting).await?;
+                    tracing::info!(transactional_id = id, "aborting the open transaction of a fenced producer");
+                    self.schedule_completion(id).await;
+                    continue;
+                }
+                TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                    self.finish(id, None);
+                    if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                        return Err(ErrorCode::ConcurrentTransactions);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let new_id = if current.epoch_exhausted() {
+                match broker.producer_ids.next_id(broker).await {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        self.finish(id, None);
+                        return Err(e);
+                    }
+                }
+            } else {
+                None
+            };
+            let next = match current.init_producer(expected, timeout_ms, now, new_id) {
+                Ok(next) => next,
+                Err(e) => {
+                    self.finish(id, None);
+                    return Err(e);
+                }
+            };
+            let answer = (next.producer_id, next.producer_epoch);
+            self.write(broker, id, partition, next).await?;
+            return Ok(answer);
+        }
+    }
+
+    /// AddPartitionsToTxn and AddOffsetsToTxn: the partitions join the open transaction.
+    pub async fn add_partitions(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), ErrorCode> {
+        let partition = self.check_coordinator(broker, id)?;
+        let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
+        match current.add_partitions(producer_id, producer_epoch, partitions, now_ms(broker)) {
+            Ok(Some(next)) => self.write(broker, id, partition, next).await,
+            Ok(None) => {
+                self.finish(id, None);
+                Ok(())
+            }
+            Err(e) => {
+                self.finish(id, None);
+                Err(e)
+            }
+        }
+    }
+
+    /// EndTxn: the transaction is prepared (written) and answered; its markers follow.
+    pub async fn end_txn(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Result<(), ErrorCode> {
+        let partition = self.check_coordinator(broker, id)?;
+        let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
+        match current.end(producer_id, producer_epoch, commit, now_ms(broker)) {
+            Ok(Some(next)) => {
+                self.write(broker, id, partition, next).await?;
+                self.schedule_completion(id).await;
+                Ok(())
+            }
+            Ok(None) => {
+                self.finish(id, None);
+                Ok(())
+            }
+            Err(e) => {
+                self.finish(id, None);
+                Err(e)
+            }
+        }
+    }
+
+    /// KIP-890: whether `tp` is in the open transaction of this producer (asked by a partition
+    /// leader before it takes the producer's first transactional batch there).
+    pub async fn verify(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        tp: &TopicPartition,
+    ) -> Result<(), ErrorCode> {
+        match self.check_coordinator(broker, id) {
+            Ok(_) => {
+                let inner = self.inner.lock();
+                let Some(e) = inner.txns.get(id) else { return Err(ErrorCode::InvalidProducerIdMapping) };
+                e.meta.check_producer(producer_id, producer_epoch)?;
+                let member = e.meta.partitions.contains(&(tp.topic.clone(), tp.partition));
+                if e.meta.state == TxnState::Ongoing && member { Ok(()) } else { Err(ErrorCode::InvalidTxnState) }
+            }
+            Err(ErrorCode::NotCoordinator) => {
+                let p = partition_for(broker, id);
+                let Some(leader) = broker.link.cache.read(|v| v.leader(TRANSACTION_STATE_TOPIC, p)) else {
+                    return Err(ErrorCode::NotEnoughReplicas);
+                };
+                let request = AddPartitionsToTxnRequest {
+                    transactions: vec![AddPartitionsToTxnTransaction {
+                        transactional_id: id.to_string(),
+                        producer_id,
+                        producer_epoch,
+                        verify_only: true,
+                        topics: vec![AddPartitionsToTxnTopic {
+                            name: tp.topic.clone(),
+                            partitions: vec![tp.partition],
+                        }],
+                    }],
+                    ..Default::default()
+                };
+                match self.send(broker, leader, Request::AddPartitionsToTxn(request)).await? {
+                    Response::AddPartitionsToTxn(r) if r.error_code != 0 => Err(code_of(r.error_code)),
+                    Response::AddPartitionsToTxn(r) => {
+                        let code = r
+                            .results_by_transaction
+                            .iter()
+                            .flat_map(|t| &t.topic_results)
+                            .flat_map(|t| &t.results_by_partition)
+                            .map(|p| p.partition_error_code)
+                            .find(|&c| c != 0)
+                            .unwrap_or(0);
+                        if code == 0 { Ok(()) } else { Err(code_of(code)) }
+                    }
+                    _ => Err(ErrorCode::UnknownServerError),
+                }
+            }
+            // Retriable for the producer: its batch is tried again.
+            Err(_) => Err(ErrorCode::NotEnoughReplicas),
+        }
+    }
+
+    /// Sends a request to another broker over its inter-broker listener.
+    async fn send(&self, broker: &Broker, to: i32, request: Request) -> Result<Response, ErrorCode> {
+        let conn = {
+            let mut conns = self.connections.lock().await;
+            match conns.get(&to).filter(|c| !c.is_closed()) {
+                Some(c) => c.clone(),
+                None => {
+                    let address = broker
+                        .link
+                        .cache
+                        .read(|v| v.brokers.get(&to).and_then(|r| r.endpoint(&broker.config.inter_broker_listener)));
+                    let Some((host, port)) = address else { return Err(ErrorCode::NetworkException) };
+                    let client_id = format!("txn-coordinator-{}", broker.config.broker_id);
+                    let timeout = Duration::from_millis(broker.config.replication.socket_timeout_ms);
+                    let c = BrokerConnection::connect(&format!("{host}:{port}"), &client_id, timeout)
+                        .await
+                        .map_err(|_| ErrorCode::NetworkException)?;
+                    conns.insert(to, c.clone());
+                    c
+                }
+            }
+        };
+        conn.send(request).await.map_err(|_| ErrorCode::NetworkException)
+    }
+
+    async fn schedule_completion(&self, id: &str) {
+        if self.completions.send(id.to_string()).await.is_err() {
+            tracing::error!(transactional_id = id, "the transaction completion task is gone");
+        }
+    }
+
+    /// The transactions coordinated here, for ListTransactions and DescribeTransactions.
+    pub fn view(&self, id: &str) -> Option<TxnView> {
+        let inner = self.inner.lock();
+        inner.txns.get(id).map(|e| TxnView { transactional_id: id.to_string(), meta: e.meta.clone() })
+    }
+
+    pub fn all(&self) -> Vec<TxnView> {
+        let inner = self.inner.lock();
+        inner.txns.iter().map(|(id, e)| TxnView { transactional_id: id.clone(), meta: e.meta.clone() }).collect()
+    }
+
+    /// Loads or unloads a `__transaction_state` partition as this broker gains or loses its
+    /// leadership; loading resumes the markers of every prepared transaction.
+    pub async fn on_leadership(&self, broker: &Broker, tp: &TopicPartition, leader: bool) {
+        if tp.topic != TRANSACTION_STATE_TOPIC {
+            return;
+        }
+        let p = tp.partition;
+        let count = txn_log::partition_count(broker);
+        let mine = |id: &str| txn_log::partition_for(id, count) == p;
+        {
+            let mut inner = self.inner.lock();
+            inner.loaded.remove(&p);
+            inner.txns.retain(|id, _| !mine(id));
+        }
+        if !leader {
+            return;
+        }
+        let loaded = txn_log::load_partition(broker, p);
+        let prepared: Vec<String> =
+            loaded.iter().filter(|(_, m)| m.state.is_prepare()).map(|(id, _)| id.clone()).collect();
+        {
+            let mut inner = self.inner.lock();
+            for (id, meta) in loaded {
+                inner.txns.insert(id, Entry { meta, pending: false });
+            }
+            inner.loaded.insert(p);
+        }
+        tracing::info!(partition = p, resumed = prepared.len(), "loaded transactions: now their coordinator");
+        for id in prepared {
+            self.schedule_completion(&id).await;
+        }
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Aborts every open transaction past its timeout, fencing its producer.
+    async fn abort_timed_out(&self, broker: &Broker) {
+        let now = now_ms(broker);
+        let expired: Vec<String> = {
+            let inner = self.inner.lock();
+            inner.txns.iter().filter(|(_, e)| !e.pending && e.meta.timed_out(now)).map(|(id, _)| id.clone()).collect()
+        };
+        for id in expired {
+            let Ok(partition) = self.check_coordinator(broker, &id) else { continue };
+            let Ok(Some(current)) = self.begin(&id) else { continue };
+            if !current.timed_out(now) {
+                self.finish(&id, None);
+                continue;
+            }
+            tracing::info!(transactional_id = %id, producer_id = current.producer_id, timeout_ms = current.timeout_ms, "aborting a transaction past its timeout");
+            if self.write(broker, &id, partition, current.fence_and_abort(now)).await.is_ok() {
+                self.schedule_completion(&id).await;
+            }
+        }
+    }
+
+    /// Sends a prepared transaction's markers until every partition has its marker, then
+    /// writes the transaction complete. Gives up when this broker stops coordinating the id
+    /// (the next coordinator resumes it).
+    async fn complete(&self, broker: &Broker, id: &str) {
+        let Ok(partition) = self.check_coordinator(broker, id) else { return };
+        let Some(meta) = self.view(id).map(|v| v.meta).filter(|m| m.state.is_prepare()) else { return };
+        let commit = meta.state == TxnState::PrepareCommit;
+        let coordinator_epoch = broker
+            .replica_manager
+            .partition(&TopicPartition::new(TRANSACTION_STATE_TOPIC, partition))
+            .map_or(0, |p| p.leader_epoch());
+        let mut remaining: Vec<TopicPartition> =
+            meta.partitions.iter().map(|(t, p)| TopicPartition::new(t.clone(), *p)).collect();
+        let mut backoff = 20;
+        while !remaining.is_empty() {
+            if self.check_coordinator(broker, id).is_err() {
+                return;
+            }
+            let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+            let mut waiting = Vec::new();
+            for tp in remaining.drain(..) {
+                if broker.topic_meta(&tp.topic).is_none() {
+                    continue; // deleted: nothing to mark
+                }
+                match broker.link.cache.read(|v| v.leader(&tp.topic, tp.partition)) {
+                    Some(leader) => by_leader.entry(leader).or_default().push(tp),
+                    None => waiting.push(tp),
+                }
+            }
+            for (leader, tps) in by_leader {
+                let results = if leader == broker.config.broker_id {
+                    write_markers(broker, meta.producer_id, meta.producer_epoch, commit, coordinator_epoch, &tps).await
+                } else {
+                    self.send_markers(broker, leader, &meta, commit, coordinator_epoch, &tps).await
+                };
+                for (tp, code) in tps.into_iter().zip(results) {
+                    let done = match code {
+                        ErrorCode::None => true,
+                        // The producer moved past this epoch there: a marker of a newer epoch
+                        // already ended its transaction.
+                        ErrorCode::InvalidProducerEpoch => true,
+                        ErrorCode::UnknownTopicOrPartition => broker.topic_meta(&tp.topic).is_none(),
+                        _ => false,
+                    };
+                    if !done {
+                        tracing::debug!(transactional_id = id, %tp, error = code.name(), "marker not written yet");
+                        waiting.push(tp);
+                    }
+                }
+            }
+            remaining = waiting;
+            if !remaining.is_empty() {
+                tokio::time::sleep(Duration::from_millis(backoff)).await;
+                backoff = (backoff * 2).min(MARKER_BACKOFF_MAX_MS);
+            }
+        }
+        for attempt in 0..COMPLETE_WRITE_TRIES {
+            let Ok(partition) = self.check_coordinator(broker, id) else { return };
+            let Ok(Some(current)) = self.begin(id) else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            if current != meta {
+                self.finish(id, None);
+                return;
+            }
+            match self.write(broker, id, partition, current.complete(now_ms(broker))).await {
+                Ok(()) => {
+                    tracing::debug!(transactional_id = id, commit, "transaction complete");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(transactional_id = id, error = e.name(), attempt, "writing the completion failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    async fn send_markers(
+        &self,
+        broker: &Broker,
+        leader: i32,
+        meta: &TxnMetadata,
+        commit: bool,
+        coordinator_epoch: i32,
+        tps: &[TopicPartition],
+    ) -> Vec<ErrorCode> {
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in tps {
+            topics.entry(&tp.topic).or_default().push(tp.partition);
+        }
+        let request = WriteTxnMarkersRequest {
+            markers: vec![WritableTxnMarker {
+                producer_id: meta.producer_id,
+                producer_epoch: meta.producer_epoch,
+                transaction_result: commit,
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partition_indexes)| WritableTxnMarkerTopic {
+                        name: name.to_string(),
+                        partition_indexes,
+                    })
+                    .collect(),
+                coordinator_epoch,
+            }],
+        };
+        let response = match self.send(broker, leader, Request::WriteTxnMarkers(request)).await {
+            Ok(Response::WriteTxnMarkers(r)) => r,
+            Ok(_) => return vec![ErrorCode::UnknownServerError; tps.len()],
+            Err(e) => return vec![e; tps.len()],
+        };
+        let mut codes: HashMap<(String, i32), i16> = HashMap::new();
+        for m in response.markers {
+            for t in m.topics {
+                for p in t.partitions {
+                    codes.insert((t.name.clone(), p.partition_index), p.error_code);
+                }
+            }
+        }
+        tps.iter()
+            .map(|tp| {
+                codes.get(&(tp.topic.clone(), tp.partition)).map_or(ErrorCode::UnknownServerError, |&c| code_of(c))
+            })
+            .collect()
+    }
+}
+
+/// Writes one producer's end-transaction markers into partitions this broker leads
+/// (WriteTxnMarkers), waiting until each is replicated; then completes the producer's
+/// transactional offset commits in the `__consumer_offsets` partitions among them.
+pub async fn write_markers(
+    broker: &Broker,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    tps: &[TopicPartition],
+) -> Vec<ErrorCode> {
+    let control_type = if commit { ControlType::Commit } else { ControlType::Abort };
+    let now = now_ms(broker);
+    let batches = tps
+        .iter()
+        .map(|tp| {
+            let bytes =
+                marker_batch(producer_id, producer_epoch, EndTxnMarker { control_type, coordinator_epoch }, now);
+            (tp.clone(), bytes)
+        })
+        .collect();
+    let codes = broker.replica_manager.append_markers(batches, Duration::from_millis(MARKER_TIMEOUT_MS)).await;
+    for (tp, code) in tps.iter().zip(&codes) {
+        if *code == ErrorCode::None && tp.topic == OFFSETS_TOPIC {
+            broker.groups.complete_txn_offsets(tp.partition, producer_id, commit);
+        }
+    }
+    codes
+}
+
+/// The coordinator's background work: sending the markers of ending transactions (a task per
+/// transaction) and aborting timed-out ones every
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+pub async fn run(broker: Arc<Broker>) {
+    let Some(mut completions) = broker.txns.completions_rx.lock().take() else { return };
+    let mut tick = tokio::time::interval(Duration::from_millis(broker.config.txn.abort_timed_out_interval_ms));
+    loop {
+        tokio::select! {
+            id = completions.recv() => {
+                let Some(id) = id else { return };
+                if !broker.txns.inner.lock().completing.insert(id.clone()) {
+                    continue; // its markers are already being sent
+                }
+                let b = broker.clone();
+                tokio::spawn(async move {
+                    b.txns.complete(&b, &id).await;
+                    b.txns.inner.lock().completing.remove(&id);
+                    b.txns.changes.send_modify(|n| *n += 1);
+                    // A new request may have prepared it again while the task ran.
+                    if b.txns.view(&id).is_some_and(|v| v.meta.state.is_prepare())
+                        && b.txns.check_coordinator(&b, &id).is_ok()
+                    {
+                        tokio::time::sleep(Duration::from_millis(MARKER_BACKOFF_MAX_MS)).await;
+                        b.txns.schedule_completion(&id).await;
+                    }
+                });
+            }
+            _ = tick.tick() => broker.txns.abort_timed_out(&broker).await,
+        }
+    }
+}

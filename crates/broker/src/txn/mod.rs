@@ -1,0 +1,44 @@
+//! Transactions (KIP-98): the transaction coordinator. `state` is the sans-I/O core (one
+//! transactional id's state and its transitions), `log` its records in `__transaction_state`,
+//! and `coordinator` the async shell that writes transitions, sends end-transaction markers to
+//! partition leaders, and aborts transactions past their timeout. The partition side
+//! (open transactions, the last stable offset, the aborted-transaction index) lives in
+//! `sluice_storage`; transactional offset commits in `group`.
+
+pub mod coordinator;
+pub mod log;
+pub mod state;
+
+pub use coordinator::TransactionCoordinator;
+
+/// The `transaction.*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnConfig {
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a producer may ask.
+    pub max_timeout_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    pub abort_timed_out_interval_ms: u64,
+    /// `transaction.state.log.num.partitions`, `.replication.factor`, `.min.isr`,
+    /// `.segment.bytes`: the internal topic's shape.
+    pub state_log_num_partitions: i32,
+    pub state_log_replication_factor: i16,
+    pub state_log_min_isr: i32,
+    pub state_log_segment_bytes: i64,
+    /// `transaction.partition.verification.enable` (KIP-890): a leader asks the coordinator
+    /// before taking a producer's first transactional batch in a partition.
+    pub partition_verification: bool,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            max_timeout_ms: 900_000,
+            abort_timed_out_interval_ms: 10_000,
+            state_log_num_partitions: 50,
+            state_log_replication_factor: 3,
+            state_log_min_isr: 2,
+            state_log_segment_bytes: 104_857_600,
+            partition_verification: true,
+        }
+    }
+}
