@@ -33,7 +33,7 @@ from kafka.protocol.produce import ProduceRequest
 from kafka.protocol.types import Int8, Int16, Int32, Schema, String
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
-from conftest import Broker, wait_until
+from conftest import SLUICE_CLI, Broker, wait_until
 from test_cluster import Cluster
 
 HERE = Path(__file__).resolve().parent
@@ -110,6 +110,13 @@ def send(producer, topic, values, partition=0):
         producer.produce(topic, value=v, partition=partition, on_delivery=delivered)
     assert producer.flush(30) == 0, "every record acknowledged or failed"
     assert not errors, errors[:3]
+
+
+def sluice(bootstrap, *args):
+    """Runs the bundled CLI; returns its stdout, failing the test on a non-zero exit."""
+    result = subprocess.run([SLUICE_CLI, "-b", bootstrap, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"sluice {' '.join(args)}: {result.stderr}"
+    return result.stdout
 
 
 def numbered(prefix, count):
@@ -345,11 +352,27 @@ def test_open_transaction_holds_the_last_stable_offset_at_its_first_offset(txn_b
         "a read_committed fetch stops at the last stable offset"
     assert values(read_to_end(b, "held", 1, "read_committed")[0]) == numbered("before", 3)
 
+    # ListTransactions and DescribeTransactions, through the bundled CLI.
+    listed = sluice(b, "transaction", "list", "--state", "Ongoing").splitlines()
+    assert [line.split("\t")[0] for line in listed] == ["holder"], listed
+    _, producer_id, state, _ = listed[0].split("\t")
+    assert state == "Ongoing"
+    described = sluice(b, "transaction", "describe", "holder")
+    assert "transactional id holder: Ongoing" in described, described
+    assert f"producer id {producer_id} epoch 0" in described, described
+    assert "partition held-0" in described, described
+    assert sluice(b, "transaction", "list", "--state", "CompleteAbort") == ""
+    unknown = subprocess.run([SLUICE_CLI, "-b", b, "transaction", "describe", "nobody"], capture_output=True,
+                             text=True, timeout=60)
+    assert unknown.returncode != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in unknown.stderr, unknown
+
     producer.commit_transaction(30)
     wait_for_stable(b, "held", 1)
     assert end_offsets(b, "held", 1, "read_committed") == {0: 12}, "the commit marker at 11"
     assert values(read_to_end(b, "held", 1, "read_committed")[0]) == \
         numbered("before", 3) + numbered("open", 5) + numbered("after", 3)
+    wait_until(lambda: "CompleteCommit" in sluice(b, "transaction", "describe", "holder"), timeout_s=30,
+               what="the transaction complete")
 
 
 def test_aborted_transaction_invisible_to_read_committed_visible_to_read_uncommitted(txn_broker):
@@ -533,6 +556,13 @@ def test_send_offsets_to_transaction_commits_consumer_offsets_atomically(txn_bro
         for p in range(2):
             send(plain, "eos-in", numbered(f"more{p}", 10), partition=p)
         copy_in_transaction(consume(20))
+        # KIP-447: while the transaction is open, a read_committed consumer's committed() asks
+        # with require_stable and is told UNSTABLE_OFFSET_COMMIT, which librdkafka retries
+        # until its timeout rather than return offsets about to change.
+        with pytest.raises(KafkaException) as unstable:
+            consumer.committed([TopicPartition("eos-in", p) for p in range(2)], timeout=3)
+        assert unstable.value.args[0].code() in (KafkaError.UNSTABLE_OFFSET_COMMIT, KafkaError._TIMED_OUT), \
+            unstable.value
         producer.abort_transaction(30)
         assert committed() == {0: 50, 1: 50}, "offsets sent to an aborted transaction are not committed"
         wait_for_stable(b, "eos-out", 2)

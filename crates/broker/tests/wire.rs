@@ -499,3 +499,123 @@ fn delete_records_offset_for_leader_epoch_describe_cluster_and_sasl() {
     assert_eq!(r.error_code, 33, "UNSUPPORTED_SASL_MECHANISM");
     assert!(r.mechanisms.is_empty());
 }
+
+/// Transaction requests that cannot be honoured get Kafka's codes: a timeout above
+/// `transaction.max.timeout.ms`, an unknown transactional id, a wrong producer id or epoch, an
+/// unknown partition, a transactional batch outside the transaction, a client's control
+/// batch, an unknown FindCoordinator key type.
+#[test]
+fn transaction_requests_with_bad_input_get_kafka_error_codes() {
+    let s = Sluiced::start(&["transaction.max.timeout.ms=60000"]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 1);
+    let find = FindCoordinatorRequest { key: "tx".into(), key_type: 1, coordinator_keys: vec![] };
+    let Some(Response::FindCoordinator(r)) = c.call(ApiKey::FindCoordinator, 3, Request::FindCoordinator(find)) else {
+        panic!("FindCoordinator")
+    };
+    assert_eq!(r.error_code, 0, "the transaction coordinator is this broker: {r:?}");
+    let bad_type = FindCoordinatorRequest { key: "tx".into(), key_type: 7, coordinator_keys: vec![] };
+    let Some(Response::FindCoordinator(r)) = c.call(ApiKey::FindCoordinator, 3, Request::FindCoordinator(bad_type))
+    else {
+        panic!("FindCoordinator")
+    };
+    assert_eq!(r.error_code, 42, "INVALID_REQUEST");
+
+    let init = |timeout_ms| InitProducerIdRequest {
+        transactional_id: Some("tx".into()),
+        transaction_timeout_ms: timeout_ms,
+        producer_id: -1,
+        producer_epoch: -1,
+    };
+    let Some(Response::InitProducerId(r)) = c.call(ApiKey::InitProducerId, 4, Request::InitProducerId(init(120_000)))
+    else {
+        panic!("InitProducerId")
+    };
+    assert_eq!(r.error_code, 50, "INVALID_TRANSACTION_TIMEOUT");
+    let Some(Response::InitProducerId(r)) = c.call(ApiKey::InitProducerId, 4, Request::InitProducerId(init(10_000)))
+    else {
+        panic!("InitProducerId")
+    };
+    assert_eq!((r.error_code, r.producer_epoch), (0, 0));
+    let (pid, epoch) = (r.producer_id, r.producer_epoch);
+
+    let end = |id: &str, pid, epoch| EndTxnRequest {
+        transactional_id: id.into(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        committed: true,
+    };
+    let Some(Response::EndTxn(r)) = c.call(ApiKey::EndTxn, 3, Request::EndTxn(end("nobody", pid, epoch))) else {
+        panic!("EndTxn")
+    };
+    assert_eq!(r.error_code, 49, "INVALID_PRODUCER_ID_MAPPING");
+    let Some(Response::EndTxn(r)) = c.call(ApiKey::EndTxn, 3, Request::EndTxn(end("tx", pid, epoch + 1))) else {
+        panic!("EndTxn")
+    };
+    assert_eq!(r.error_code, 90, "PRODUCER_FENCED");
+    let Some(Response::EndTxn(r)) = c.call(ApiKey::EndTxn, 1, Request::EndTxn(end("tx", pid, epoch + 1))) else {
+        panic!("EndTxn")
+    };
+    assert_eq!(r.error_code, 47, "INVALID_PRODUCER_EPOCH before v2");
+    let Some(Response::EndTxn(r)) = c.call(ApiKey::EndTxn, 3, Request::EndTxn(end("tx", pid, epoch))) else {
+        panic!("EndTxn")
+    };
+    assert_eq!(r.error_code, 48, "INVALID_TXN_STATE: no transaction is open");
+
+    let add = |topic: &str| AddPartitionsToTxnRequest {
+        v3_and_below_transactional_id: "tx".into(),
+        v3_and_below_producer_id: pid,
+        v3_and_below_producer_epoch: epoch,
+        v3_and_below_topics: vec![AddPartitionsToTxnTopic { name: topic.into(), partitions: vec![0] }],
+        ..Default::default()
+    };
+    let Some(Response::AddPartitionsToTxn(r)) =
+        c.call(ApiKey::AddPartitionsToTxn, 3, Request::AddPartitionsToTxn(add("nope")))
+    else {
+        panic!("AddPartitionsToTxn")
+    };
+    assert_eq!(r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code, 3);
+
+    // A transactional batch to a partition the producer never added: refused (KIP-890).
+    let mut b =
+        RecordBatchBuilder::new(0).producer(pid, epoch, 0).attributes(sluice_protocol::Attributes::TRANSACTIONAL);
+    b.append(0, None, Some(b"outside"), &[]);
+    let mut request = produce_request("t", Bytes::from(b.build()), -1);
+    if let Request::Produce(p) = &mut request {
+        p.transactional_id = Some("tx".into());
+    }
+    let Some(Response::Produce(r)) = c.call(ApiKey::Produce, 9, request) else { panic!("Produce") };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 48, "INVALID_TXN_STATE");
+    // A client may not write an end-transaction marker.
+    let marker = sluice_protocol::control::marker_batch(
+        pid,
+        epoch,
+        sluice_protocol::control::EndTxnMarker {
+            control_type: sluice_protocol::control::ControlType::Commit,
+            coordinator_epoch: 0,
+        },
+        0,
+    );
+    assert_eq!(produce(&mut c, "t", Bytes::from(marker)).error_code, 87, "INVALID_RECORD");
+    assert_eq!(fetch(&mut c, "t", 0).high_watermark, 0, "nothing was written");
+
+    let Some(Response::DescribeTransactions(r)) = c.call(
+        ApiKey::DescribeTransactions,
+        0,
+        Request::DescribeTransactions(DescribeTransactionsRequest { transactional_ids: vec!["nobody".into()] }),
+    ) else {
+        panic!("DescribeTransactions")
+    };
+    assert_eq!(r.transaction_states[0].error_code, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+    let Some(Response::ListTransactions(r)) = c.call(
+        ApiKey::ListTransactions,
+        1,
+        Request::ListTransactions(ListTransactionsRequest {
+            state_filters: vec!["Bogus".into()],
+            ..Default::default()
+        }),
+    ) else {
+        panic!("ListTransactions")
+    };
+    assert_eq!(r.unknown_state_filters, vec!["Bogus".to_string()]);
+}

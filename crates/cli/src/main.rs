@@ -54,6 +54,9 @@ enum Command {
     /// List, describe (with lag), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// List and describe transactions (the transactional ids the brokers coordinate).
+    #[command(subcommand)]
+    Transaction(TransactionCommand),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -294,6 +297,24 @@ enum TopicCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TransactionCommand {
+    /// Transactional ids with their producer id, state and coordinator, from every broker.
+    #[command(after_help = "Examples:\n  sluice transaction list\n  sluice transaction list --state Ongoing")]
+    List {
+        /// Only transactions in this state (Empty, Ongoing, PrepareCommit, PrepareAbort,
+        /// CompleteCommit, CompleteAbort); repeatable.
+        #[arg(long)]
+        state: Vec<String>,
+        /// Only this producer id; repeatable.
+        #[arg(long)]
+        producer_id: Vec<i64>,
+    },
+    /// A transactional id's producer, state, timeout and the partitions of its open transaction.
+    #[command(after_help = "Example:\n  sluice transaction describe orders-copier")]
+    Describe { transactional_id: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum GroupCommand {
     /// List consumer groups with their state.
     #[command(after_help = "Example:\n  sluice group list")]
@@ -416,6 +437,7 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
         Command::Topic(cmd) => topic(client, cmd).await,
         Command::Cluster(ClusterCommand::Info) => cluster_info(client).await,
         Command::Group(cmd) => group(client, cmd).await,
+        Command::Transaction(cmd) => transaction(client, cmd).await,
         Command::Perf(PerfCommand::Produce {
             topic,
             count,
@@ -763,6 +785,30 @@ async fn cluster_info(client: Client) -> anyhow::Result<()> {
                 "  {}-{}\tleader {}\tepoch {}\treplicas {:?}\tisr {:?}{health}",
                 t.name, p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
             );
+        }
+    }
+    Ok(())
+}
+
+async fn transaction(client: Client, cmd: TransactionCommand) -> anyhow::Result<()> {
+    match cmd {
+        TransactionCommand::List { state, producer_id } => {
+            for t in client.list_transactions(&state, &producer_id).await? {
+                println!("{}\t{}\t{}\t{}", t.transactional_id, t.producer_id, t.state, t.coordinator);
+            }
+        }
+        TransactionCommand::Describe { transactional_id } => {
+            let t = client.describe_transaction(&transactional_id).await?;
+            println!("transactional id {}: {}", t.transactional_id, t.state);
+            println!("  coordinator {}", t.coordinator);
+            println!("  producer id {} epoch {}", t.producer_id, t.producer_epoch);
+            println!("  timeout ms {}", t.timeout_ms);
+            if t.start_time_ms >= 0 {
+                println!("  started at {} ms", t.start_time_ms);
+            }
+            for (topic, partition) in t.partitions {
+                println!("  partition {topic}-{partition}");
+            }
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ pub mod group_consumer;
 pub mod groups;
 pub mod partitioner;
 pub mod producer;
+pub mod transactions;
 
 pub use admin::{ConfigEntry, Reassignment};
 pub use client::{BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
@@ -21,3 +22,4 @@ pub use group_consumer::{GroupConfig, GroupConsumer};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sluice_protocol::Compression;
+pub use transactions::{TransactionDescription, TransactionListing};

@@ -1,5 +1,7 @@
 //! OffsetFetch: a group's committed offsets (-1 where none), for some partitions or all; v8
-//! asks for several groups at once.
+//! asks for several groups at once. With `require_stable` (v7+, KIP-447) a partition whose
+//! offset a transaction has written but not yet ended answers UNSTABLE_OFFSET_COMMIT, so the
+//! consumer retries instead of starting from an offset about to change.
 
 use std::collections::BTreeMap;
 
@@ -9,27 +11,43 @@ use sluice_protocol::messages::{
 };
 
 use super::RequestContext;
+use crate::error::ErrorCode;
 use crate::group::state::CommittedOffset;
 
-/// A topic's partitions with their committed offsets (None where nothing was committed).
-type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
+/// A topic's partitions with their committed offsets (None where nothing was committed) and
+/// their error code (UNSTABLE_OFFSET_COMMIT or none).
+type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>, i16)>);
 
 /// The committed offsets of the partitions asked for (all committed ones when `None`).
-fn lookup(ctx: RequestContext<'_>, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Vec<TopicOffsets> {
+fn lookup(
+    ctx: RequestContext<'_>,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Vec<TopicOffsets> {
     let committed: BTreeMap<(String, i32), CommittedOffset> =
         ctx.broker.groups.with_groups(|g, _| g.fetch_offsets(group_id).cloned().unwrap_or_default());
+    let row = |t: &str, p: i32, c: Option<CommittedOffset>| {
+        if require_stable && ctx.broker.groups.has_pending_txn_offset(group_id, &(t.to_string(), p)) {
+            (p, None, ErrorCode::UnstableOffsetCommit.code())
+        } else {
+            (p, c, 0)
+        }
+    };
     match wanted {
         Some(topics) => topics
             .into_iter()
             .map(|(name, parts)| {
-                let rows = parts.into_iter().map(|p| (p, committed.get(&(name.clone(), p)).cloned())).collect();
+                let rows =
+                    parts.into_iter().map(|p| row(&name, p, committed.get(&(name.clone(), p)).cloned())).collect();
                 (name, rows)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> = BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>, i16)>> = BTreeMap::new();
             for ((t, p), c) in committed {
-                by_topic.entry(t).or_default().push((p, Some(c)));
+                let r = row(&t, p, Some(c));
+                by_topic.entry(t).or_default().push(r);
             }
             by_topic.into_iter().collect()
         }
@@ -43,18 +61,18 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFet
             .into_iter()
             .map(|g| {
                 let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-                let topics = lookup(ctx, &g.group_id, wanted)
+                let topics = lookup(ctx, &g.group_id, wanted, request.require_stable)
                     .into_iter()
                     .map(|(name, rows)| OffsetFetchResponseGroupTopic {
                         name,
                         partitions: rows
                             .into_iter()
-                            .map(|(p, c)| OffsetFetchResponseGroupPartition {
+                            .map(|(p, c, error_code)| OffsetFetchResponseGroupPartition {
                                 partition_index: p,
                                 committed_offset: c.as_ref().map_or(-1, |c| c.offset),
                                 committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
                                 metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
-                                error_code: 0,
+                                error_code,
                             })
                             .collect(),
                     })
@@ -78,18 +96,18 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFet
         return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
     }
     let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-    let topics = lookup(ctx, &request.group_id, wanted)
+    let topics = lookup(ctx, &request.group_id, wanted, request.require_stable)
         .into_iter()
         .map(|(name, rows)| OffsetFetchResponseTopic {
             name,
             partitions: rows
                 .into_iter()
-                .map(|(p, c)| OffsetFetchResponsePartition {
+                .map(|(p, c, error_code)| OffsetFetchResponsePartition {
                     partition_index: p,
                     committed_offset: c.as_ref().map_or(-1, |c| c.offset),
                     committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
                     metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
-                    error_code: 0,
+                    error_code,
                 })
                 .collect(),
         })
