@@ -294,6 +294,20 @@ def read_committed_view(batches, aborted):
     return out
 
 
+def wait_for_full_isr(bootstrap, topics, replicas, timeout_s):
+    """Waits until every partition of `topics` has all `replicas` in its ISR."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def full():
+        try:
+            md = admin.list_topics(timeout=10)
+        except KafkaException:
+            return False
+        return all(t in md.topics and md.topics[t].partitions and
+                   all(len(p.isrs) == replicas for p in md.topics[t].partitions.values()) for t in topics)
+    wait_until(full, timeout_s=timeout_s, interval_s=0.5, what=f"every replica of {topics} back in sync")
+
+
 def transaction_coordinator(cluster, transactional_id, timeout_s=60):
     """The id of the broker coordinating `transactional_id` (FindCoordinator, key type 1), as
     a running broker of `cluster` answers it."""
@@ -744,8 +758,10 @@ def test_exactly_once_copy_survives_broker_and_copier_kills(txn_cluster, tmp_pat
     #  2. the transaction coordinator is SIGKILLed while another copier holds an open
     #     transaction, then that copier too: a new coordinator, from the replicated
     #     transaction state, aborts it for the next copier;
-    #  3. the coordinator broker restarts while a copier runs, and that copier is SIGKILLed at
-    #     whatever point it has reached (unless it finished first).
+    #  3. the coordinator broker restarts while a copier runs;
+    #  4. the leader of an output partition is SIGKILLed while the copier writes to it, and
+    #     restarted; then the copier is SIGKILLed at whatever point it has reached (unless it
+    #     finished first).
     # The read_committed output then holds each input record exactly once, and each output
     # partition the same sequence as its input partition.
     budget = Budget(360)
@@ -787,8 +803,18 @@ def test_exactly_once_copy_survives_broker_and_copier_kills(txn_cluster, tmp_pat
         wait_until(lambda: progressed(held_at + 2000), timeout_s=budget.left(120), interval_s=0.1,
                    what="transactions committed after the coordinator's death")
         cluster.brokers[victim].start()
+        wait_for_full_isr(cluster.bootstrap, ["copy-out", "__transaction_state"], 3, budget.left(90))
+
+        # 4. The leader of an output partition killed while the copier writes to it, restarted
+        #    once the copy has moved on without it.
+        wait_until(lambda: progressed(TOTAL * 60 // 100), timeout_s=budget.left(120), interval_s=0.1,
+                   what="the copy three fifths done")
+        second, _ = leader_of(cluster.bootstrap, "copy-out", 0)
+        cluster.brokers[second].kill()
+        print(f"killed broker {second}, the leader of copy-out-0")
         wait_until(lambda: progressed(TOTAL * 75 // 100), timeout_s=budget.left(120), interval_s=0.1,
                    what="the copy three quarters done")
+        cluster.brokers[second].start()
         if copier.done:
             print("the copier finished before the mid-run kill")
         else:

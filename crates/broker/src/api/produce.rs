@@ -73,5 +73,11 @@ async fn verify_transaction(
     if open {
         return Ok(());
     }
-    broker.txns.verify(broker, id, h.producer_id, h.producer_epoch, tp).await
+    broker.txns.verify(broker, id, h.producer_id, h.producer_epoch, tp).await.map_err(|e| match e {
+        ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => ErrorCode::InvalidTxnState,
+        // Produce knows fencing as INVALID_PRODUCER_EPOCH.
+        ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
+        // The coordinator could not be asked (moving, loading, unreachable): retriable.
+        _ => ErrorCode::NotEnoughReplicas,
+    })
 }

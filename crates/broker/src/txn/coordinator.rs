@@ -167,6 +167,13 @@ impl TransactionCoordinator {
             let partition = self.check_coordinator(broker, id)?;
             let mut changed = self.changes.subscribe();
             let now = now_ms(broker);
+            if self.view(id).is_some_and(|v| v.meta.state.is_prepare()) {
+                // Its markers are being written: wait for the transaction to complete.
+                if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+                    return Err(ErrorCode::ConcurrentTransactions);
+                }
+                continue;
+            }
             let current = match self.begin(id) {
                 Ok(current) => current,
                 Err(ErrorCode::ConcurrentTransactions) => {
@@ -209,10 +216,8 @@ impl TransactionCoordinator {
                     continue;
                 }
                 TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                    // Prepared between the look above and `begin`: look again.
                     self.finish(id, None);
-                    if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
-                        return Err(ErrorCode::ConcurrentTransactions);
-                    }
                     continue;
                 }
                 _ => {}
@@ -606,33 +611,35 @@ pub async fn write_markers(
 }
 
 /// The coordinator's background work: sending the markers of ending transactions (a task per
-/// transaction) and aborting timed-out ones every
+/// transaction) and, in a task of its own (it queues completions, so it must not block their
+/// receiver), aborting timed-out ones every
 /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
 pub async fn run(broker: Arc<Broker>) {
     let Some(mut completions) = broker.txns.completions_rx.lock().take() else { return };
-    let mut tick = tokio::time::interval(Duration::from_millis(broker.config.txn.abort_timed_out_interval_ms));
-    loop {
-        tokio::select! {
-            id = completions.recv() => {
-                let Some(id) = id else { return };
-                if !broker.txns.inner.lock().completing.insert(id.clone()) {
-                    continue; // its markers are already being sent
-                }
-                let b = broker.clone();
-                tokio::spawn(async move {
-                    b.txns.complete(&b, &id).await;
-                    b.txns.inner.lock().completing.remove(&id);
-                    b.txns.changes.send_modify(|n| *n += 1);
-                    // A new request may have prepared it again while the task ran.
-                    if b.txns.view(&id).is_some_and(|v| v.meta.state.is_prepare())
-                        && b.txns.check_coordinator(&b, &id).is_ok()
-                    {
-                        tokio::time::sleep(Duration::from_millis(MARKER_BACKOFF_MAX_MS)).await;
-                        b.txns.schedule_completion(&id).await;
-                    }
-                });
-            }
-            _ = tick.tick() => broker.txns.abort_timed_out(&broker).await,
+    let b = broker.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(b.config.txn.abort_timed_out_interval_ms));
+        loop {
+            tick.tick().await;
+            b.txns.abort_timed_out(&b).await;
         }
+    });
+    while let Some(id) = completions.recv().await {
+        if !broker.txns.inner.lock().completing.insert(id.clone()) {
+            continue; // its markers are already being sent
+        }
+        let b = broker.clone();
+        tokio::spawn(async move {
+            b.txns.complete(&b, &id).await;
+            b.txns.inner.lock().completing.remove(&id);
+            b.txns.changes.send_modify(|n| *n += 1);
+            // Still prepared (the completion could not be written): try again later, while
+            // this broker coordinates it.
+            if b.txns.view(&id).is_some_and(|v| v.meta.state.is_prepare()) && b.txns.check_coordinator(&b, &id).is_ok()
+            {
+                tokio::time::sleep(Duration::from_millis(MARKER_BACKOFF_MAX_MS)).await;
+                b.txns.schedule_completion(&id).await;
+            }
+        });
     }
 }
