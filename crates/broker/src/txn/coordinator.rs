@@ -38,6 +38,8 @@ const MAX_QUEUED_COMPLETIONS: usize = 1024;
 /// How long InitProducerId waits for a transaction it aborted to complete before answering
 /// CONCURRENT_TRANSACTIONS (the client then retries).
 const INIT_WAIT_MS: u64 = 5_000;
+/// How long EndTxn waits for its markers before answering anyway (the decision is written).
+const END_TXN_WAIT_MS: u64 = 1_000;
 /// How long one marker write may wait for replication.
 const MARKER_TIMEOUT_MS: u64 = 10_000;
 /// The longest pause between rounds of markers to partitions that failed.
@@ -270,7 +272,8 @@ impl TransactionCoordinator {
         }
     }
 
-    /// EndTxn: the transaction is prepared (written) and answered; its markers follow.
+    /// EndTxn: the transaction is prepared (written), then answered once its markers are out or
+    /// `END_TXN_WAIT_MS` has passed, whichever comes first; the markers finish regardless.
     pub async fn end_txn(
         &self,
         broker: &Broker,
@@ -283,8 +286,20 @@ impl TransactionCoordinator {
         let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
         match current.end(producer_id, producer_epoch, commit, now_ms(broker)) {
             Ok(Some(next)) => {
+                let mut changed = self.changes.subscribe();
                 self.write(broker, id, partition, next).await?;
                 self.schedule_completion(id).await;
+                // The decision is durable: the answer may go now. Waiting a little for the
+                // markers spares the producer's next AddPartitionsToTxn a CONCURRENT_TRANSACTIONS
+                // and its retry backoff, which costs more than the markers usually take.
+                let _ = tokio::time::timeout(Duration::from_millis(END_TXN_WAIT_MS), async {
+                    while self.view(id).is_some_and(|v| v.meta.state.is_prepare()) {
+                        if changed.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .await;
                 Ok(())
             }
             Ok(None) => {
