@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from kafka import KafkaClient
 from kafka.protocol.api import Request, Response
 from kafka.protocol.fetch import FetchRequest
 from kafka.protocol.offset import OffsetRequest
@@ -34,6 +33,7 @@ from kafka.protocol.types import Int8, Int16, Int32, Schema, String
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
 from conftest import SLUICE_CLI, Broker, wait_until
+from kafka_support import request_to
 from test_cluster import Cluster
 
 HERE = Path(__file__).resolve().parent
@@ -197,24 +197,6 @@ def leader_of(bootstrap, topic, partition):
     assert leader >= 0, f"{topic}-{partition} has no leader"
     b = md.brokers[leader]
     return leader, f"{b.host}:{b.port}"
-
-
-def request_to(address, broker_id, request, timeout_s=30):
-    """Sends `request` to exactly the broker at `address` and returns its answer."""
-    client = KafkaClient(bootstrap_servers=address, api_version=(2, 0, 0), request_timeout_ms=timeout_s * 1000)
-    try:
-        deadline = time.monotonic() + 20
-        while not client.ready(broker_id) and time.monotonic() < deadline:
-            client.poll(timeout_ms=100)
-        assert client.ready(broker_id), f"broker {broker_id} at {address} not reachable"
-        future = client.send(broker_id, request)
-        client.poll(future=future, timeout_ms=timeout_s * 1000)
-        assert future.is_done, f"no answer to {type(request).__name__} from broker {broker_id}"
-        if future.failed():
-            raise future.exception
-        return future.value
-    finally:
-        client.close()
 
 
 Batch = namedtuple("Batch", "base_offset last_offset producer_id producer_epoch transactional control records")

@@ -7,6 +7,7 @@ import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaClient
+from kafka.errors import KafkaError
 from kafka.protocol.produce import ProduceRequest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -120,19 +121,30 @@ def raw_produce(address, broker_id, topic, partition, values, acks, timeout_ms, 
         builder.append(offset=i, timestamp=None, key=None, value=value, headers=[])
     request = ProduceRequest[3](transactional_id=None, required_acks=acks, timeout=timeout_ms,
                                 topics=[(topic, [(partition, bytes(builder.build()))])])
-    client = KafkaClient(bootstrap_servers=address, api_version=(2, 0, 0), request_timeout_ms=timeout_ms + 10_000)
+    try:
+        response = request_to(address, broker_id, request, (timeout_ms + 10_000) / 1000)
+    except KafkaError:
+        return None
+    (_, partitions), = response.topics
+    (_, error, offset, *_), = partitions
+    return (error, offset) if full else error
+
+
+def request_to(address, broker_id, request, timeout_s=30):
+    """Sends `request` to exactly the broker at `address` (no retries, no rerouting) and returns
+    its answer; raises kafka-python's error when the request failed."""
+    timeout_ms = int(timeout_s * 1000)
+    client = KafkaClient(bootstrap_servers=address, api_version=(2, 0, 0), request_timeout_ms=timeout_ms)
     try:
         deadline = time.monotonic() + 20
         while not client.ready(broker_id) and time.monotonic() < deadline:
             client.poll(timeout_ms=100)
         assert client.ready(broker_id), f"broker {broker_id} at {address} not reachable"
         future = client.send(broker_id, request)
-        client.poll(future=future, timeout_ms=timeout_ms + 10_000)
-        assert future.is_done, "no answer to the produce request"
+        client.poll(future=future, timeout_ms=timeout_ms)
+        assert future.is_done, f"no answer to {type(request).__name__} from broker {broker_id}"
         if future.failed():
-            return None
-        (_, partitions), = future.value.topics
-        (_, error, offset, *_), = partitions
-        return (error, offset) if full else error
+            raise future.exception
+        return future.value
     finally:
         client.close()

@@ -248,6 +248,29 @@ impl TransactionCoordinator {
         }
     }
 
+    /// Runs one transition of `id` begun here: `step` gives the state to write (`None`: nothing
+    /// to write) or the error to answer. Returns whether a state was written.
+    async fn transition(
+        &self,
+        broker: &Broker,
+        id: &str,
+        step: impl FnOnce(&TxnMetadata) -> Result<Option<TxnMetadata>, ErrorCode>,
+    ) -> Result<bool, ErrorCode> {
+        let partition = self.check_coordinator(broker, id)?;
+        let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
+        match step(&current) {
+            Ok(Some(next)) => self.write(broker, id, partition, next).await.map(|()| true),
+            Ok(None) => {
+                self.finish(id, None);
+                Ok(false)
+            }
+            Err(e) => {
+                self.finish(id, None);
+                Err(e)
+            }
+        }
+    }
+
     /// AddPartitionsToTxn and AddOffsetsToTxn: the partitions join the open transaction.
     pub async fn add_partitions(
         &self,
@@ -257,19 +280,9 @@ impl TransactionCoordinator {
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), ErrorCode> {
-        let partition = self.check_coordinator(broker, id)?;
-        let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
-        match current.add_partitions(producer_id, producer_epoch, partitions, now_ms(broker)) {
-            Ok(Some(next)) => self.write(broker, id, partition, next).await,
-            Ok(None) => {
-                self.finish(id, None);
-                Ok(())
-            }
-            Err(e) => {
-                self.finish(id, None);
-                Err(e)
-            }
-        }
+        let now = now_ms(broker);
+        self.transition(broker, id, |m| m.add_partitions(producer_id, producer_epoch, partitions, now)).await?;
+        Ok(())
     }
 
     /// EndTxn: the transaction is prepared (written), then answered once its markers are out or
@@ -282,35 +295,24 @@ impl TransactionCoordinator {
         producer_epoch: i16,
         commit: bool,
     ) -> Result<(), ErrorCode> {
-        let partition = self.check_coordinator(broker, id)?;
-        let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
-        match current.end(producer_id, producer_epoch, commit, now_ms(broker)) {
-            Ok(Some(next)) => {
-                let mut changed = self.changes.subscribe();
-                self.write(broker, id, partition, next).await?;
-                self.schedule_completion(id).await;
-                // The decision is durable: the answer may go now. Waiting a little for the
-                // markers spares the producer's next AddPartitionsToTxn a CONCURRENT_TRANSACTIONS
-                // and its retry backoff, which costs more than the markers usually take.
-                let _ = tokio::time::timeout(Duration::from_millis(END_TXN_WAIT_MS), async {
-                    while self.view(id).is_some_and(|v| v.meta.state.is_prepare()) {
-                        if changed.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                })
-                .await;
-                Ok(())
-            }
-            Ok(None) => {
-                self.finish(id, None);
-                Ok(())
-            }
-            Err(e) => {
-                self.finish(id, None);
-                Err(e)
-            }
+        let now = now_ms(broker);
+        let mut changed = self.changes.subscribe();
+        if !self.transition(broker, id, |m| m.end(producer_id, producer_epoch, commit, now)).await? {
+            return Ok(()); // a retry of an end already complete
         }
+        self.schedule_completion(id).await;
+        // The decision is durable: the answer may go now. Waiting a little for the markers
+        // spares the producer's next AddPartitionsToTxn a CONCURRENT_TRANSACTIONS and its retry
+        // backoff, which costs more than the markers usually take.
+        let _ = tokio::time::timeout(Duration::from_millis(END_TXN_WAIT_MS), async {
+            while self.view(id).is_some_and(|v| v.meta.state.is_prepare()) {
+                if changed.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        Ok(())
     }
 
     /// KIP-890: whether `tp` is in the open transaction of this producer (asked by a partition
