@@ -37,6 +37,7 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::Sequence { source, .. } => match source {
             SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequenceNumber,
             SequenceError::StaleEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            SequenceError::CoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
         },
     }
 }

@@ -99,6 +99,14 @@ pub struct PartitionRead {
     pub aborted: Option<Vec<AbortedTxn>>,
 }
 
+/// What a leader knew of a producer when it asked the transaction coordinator to verify the
+/// producer's first transactional batch in a partition (Kafka's `VerificationGuard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationGuard {
+    pub producer_id: i64,
+    pub markers_seen: u32,
+}
+
 /// Who reads: a follower (up to the log end), or a consumer at an isolation level (Fetch's
 /// `isolation_level`: 0 up to the high watermark, 1 up to the last stable offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,21 +204,34 @@ impl Partition {
 
     /// Appends a producer's batches as leader. With `acks=all`, refuses up front when the ISR
     /// is below `min.insync.replicas` (NOT_ENOUGH_REPLICAS), as Kafka does.
+    ///
+    /// `guard` is a KIP-890 verification's `(producer id, markers seen before it)`: if a marker
+    /// of that producer landed since, the transaction the batch was verified for has ended, and
+    /// the batch is refused with INVALID_TXN_STATE rather than open a transaction nobody ends.
     pub fn append_as_leader(
         &self,
         records: &mut [u8],
         required_acks: i16,
         origin: AppendOrigin,
+        guard: Option<VerificationGuard>,
     ) -> Result<LogAppendInfo, ErrorCode> {
         let status = self.status.lock();
         let Role::Leader(leader) = &status.role else { return Err(ErrorCode::NotLeaderOrFollower) };
         if required_acks == -1 && !leader.has_min_isr(self.min_insync.load(Ordering::Relaxed)) {
             return Err(ErrorCode::NotEnoughReplicas);
         }
-        let info = self.log.write().append_as_leader_from(records, status.leader_epoch, origin).map_err(|e| {
+        let mut log = self.log.write();
+        if let Some(VerificationGuard { producer_id, markers_seen }) = guard
+            && !log.has_ongoing_txn(producer_id)
+            && log.txn_markers_seen(producer_id) != markers_seen
+        {
+            return Err(ErrorCode::InvalidTxnState);
+        }
+        let info = log.append_as_leader_from(records, status.leader_epoch, origin).map_err(|e| {
             tracing::debug!(tp = %self.tp, error = %e, "append refused");
             storage_error_code(&e)
         })?;
+        drop(log);
         self.maybe_increment_hw(leader);
         Ok(info)
     }
@@ -645,11 +666,24 @@ impl ReplicaManager {
         required_acks: i16,
         timeout: Duration,
     ) -> AppendResult {
+        self.append_verified(tp, records, required_acks, timeout, None).await
+    }
+
+    /// [`append`](Self::append) of a transactional batch verified with the coordinator
+    /// (see [`Partition::append_as_leader`]).
+    pub async fn append_verified(
+        &self,
+        tp: &TopicPartition,
+        records: &mut [u8],
+        required_acks: i16,
+        timeout: Duration,
+        guard: Option<VerificationGuard>,
+    ) -> AppendResult {
         let fail = |error| AppendResult { error, base_offset: -1, log_start_offset: -1 };
         let Some(partition) = self.partition(tp) else { return fail(ErrorCode::UnknownTopicOrPartition) };
         let mut role = partition.role_changes.subscribe();
         role.borrow_and_update();
-        let info = match partition.append_as_leader(records, required_acks, AppendOrigin::Client) {
+        let info = match partition.append_as_leader(records, required_acks, AppendOrigin::Client, guard) {
             Ok(info) => info,
             Err(e) => return fail(e),
         };
@@ -691,7 +725,7 @@ impl ReplicaManager {
             };
             let mut role = partition.role_changes.subscribe();
             role.borrow_and_update();
-            match partition.append_as_leader(&mut bytes, -1, AppendOrigin::Coordinator) {
+            match partition.append_as_leader(&mut bytes, -1, AppendOrigin::Coordinator, None) {
                 Ok(info) => waits.push(Ok((partition, role, info.last_offset + 1))),
                 Err(e) => waits.push(Err(e)),
             }

@@ -231,6 +231,8 @@ impl Log {
             crate::checkpoint::sync_dir(dir)?;
         }
         log.load_aborted_txns()?;
+        // A snapshot past the recovered log end describes records recovery cut away.
+        log.remove_producer_snapshots_after(log_end_offset)?;
         log.load_producers()?;
         tracing::debug!(tp = %log.tp, log_start_offset, log_end_offset, segments = log.segments.len(), "loaded log");
         Ok(log)
@@ -399,7 +401,7 @@ impl Log {
             return Err(self
                 .invalid(BatchError::CorruptRecord { position: empty, reason: "a produced batch must hold records" }));
         }
-        if let Some(duplicate) = self.check_sequences(headers)? {
+        if let Some(duplicate) = self.check_sequences(records, headers)? {
             return Ok(duplicate);
         }
         let mut next = self.log_end_offset;
@@ -598,6 +600,14 @@ impl Log {
         self.producers.as_ref().is_some_and(|p| p.has_ongoing_txn(producer_id))
     }
 
+    /// How many end-transaction markers of `producer_id` this log has taken since its
+    /// producer state was loaded: a leader reads it before asking the coordinator to verify a
+    /// transactional batch (KIP-890), and appends only if no marker came in between (Kafka's
+    /// verification guard).
+    pub fn txn_markers_seen(&self, producer_id: i64) -> u32 {
+        self.producers.as_ref().map_or(0, |p| p.markers_seen(producer_id))
+    }
+
     /// The aborted transactions a `read_committed` fetch of `[from, upper)` must be told of:
     /// those ending at or after `from` and starting before `upper`.
     pub fn collect_aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
@@ -687,16 +697,29 @@ impl Log {
     /// Checks a producer's batches against its sequence (Kafka allows one batch per partition
     /// in a produce request from an idempotent producer). A retry of a batch already in the log
     /// returns where it went, and nothing is appended.
-    fn check_sequences(&mut self, headers: &[BatchHeader]) -> Result<Option<LogAppendInfo>> {
+    fn check_sequences(&mut self, records: &[u8], headers: &[BatchHeader]) -> Result<Option<LogAppendInfo>> {
+        let tp = self.tp.clone();
+        let sequence_error = |source| StorageError::Sequence { tp: tp.clone(), source };
         if headers.iter().any(|h| h.attributes.is_control()) {
-            let tp = self.tp.clone();
-            let producers = self.load_producers()?;
+            let mut position = 0;
             for h in headers {
-                producers.check_marker(h).map_err(|source| StorageError::Sequence { tp: tp.clone(), source })?;
+                let batch = &records[position..position + h.size()];
+                position += h.size();
+                let marker = control::parse_marker(batch).map_err(|e| self.invalid(e))?;
+                self.load_producers()?.check_marker(h, marker).map_err(sequence_error)?;
             }
             return Ok(None);
         }
-        if !headers.iter().any(|h| h.producer_id >= 0 && h.base_sequence >= 0) {
+        if !headers.iter().any(|h| h.producer_id >= 0) {
+            return Ok(None);
+        }
+        if headers.iter().all(|h| h.base_sequence < 0) {
+            // No sequence to check (the group coordinator's transactional offset commits), but
+            // a fenced producer's epoch is still refused.
+            let producers = self.load_producers()?;
+            for h in headers.iter().filter(|h| h.producer_id >= 0) {
+                producers.check_epoch(h).map_err(sequence_error)?;
+            }
             return Ok(None);
         }
         if headers.len() > 1 {

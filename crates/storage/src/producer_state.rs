@@ -40,6 +40,10 @@ pub enum SequenceError {
     StaleEpoch { producer_id: i64, epoch: i16, current: i16 },
     #[error("producer {producer_id} (epoch {epoch}) sent sequence {got}; the next expected is {expected}")]
     OutOfOrder { producer_id: i64, epoch: i16, expected: i32, got: i32 },
+    #[error(
+        "a marker for producer {producer_id} from coordinator epoch {coordinator_epoch}, older than {current} which already wrote one"
+    )]
+    CoordinatorFenced { producer_id: i64, coordinator_epoch: i32, current: i32 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +60,24 @@ struct ProducerEntry {
     batches: VecDeque<BatchMeta>,
     /// The first offset of the producer's open transaction in this partition.
     txn_first_offset: Option<i64>,
+    /// The transaction coordinator epoch of the producer's last marker here (-1: none): a
+    /// marker from an older coordinator is refused, so a deposed coordinator's late marker
+    /// cannot end a later transaction.
+    coordinator_epoch: i32,
+    /// Markers seen for this producer since the state was loaded (not persisted): a leader
+    /// compares it around a KIP-890 verification.
+    markers_seen: u32,
 }
 
 impl ProducerEntry {
     fn new(epoch: i16) -> Self {
-        ProducerEntry { epoch, batches: VecDeque::new(), txn_first_offset: None }
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            txn_first_offset: None,
+            coordinator_epoch: -1,
+            markers_seen: 0,
+        }
     }
 }
 
@@ -122,14 +139,41 @@ impl ProducerStateManager {
     }
 
     /// Checks an end-transaction marker before the leader writes it: a marker of an epoch
-    /// older than the producer's is from a fenced coordinator request.
-    pub fn check_marker(&self, h: &BatchHeader) -> Result<(), SequenceError> {
+    /// older than the producer's, or from an older coordinator than its last marker's, is from
+    /// a fenced coordinator request.
+    pub fn check_marker(&self, h: &BatchHeader, marker: EndTxnMarker) -> Result<(), SequenceError> {
+        let Some(e) = self.producers.get(&h.producer_id) else { return Ok(()) };
+        if h.producer_epoch < e.epoch {
+            return Err(SequenceError::StaleEpoch {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+                current: e.epoch,
+            });
+        }
+        if marker.coordinator_epoch < e.coordinator_epoch {
+            return Err(SequenceError::CoordinatorFenced {
+                producer_id: h.producer_id,
+                coordinator_epoch: marker.coordinator_epoch,
+                current: e.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks only the epoch of a producer's batch that carries no sequence (the group
+    /// coordinator's transactional offset commits): a fenced producer's is refused.
+    pub fn check_epoch(&self, h: &BatchHeader) -> Result<(), SequenceError> {
         match self.producers.get(&h.producer_id) {
             Some(e) if h.producer_epoch < e.epoch => {
                 Err(SequenceError::StaleEpoch { producer_id: h.producer_id, epoch: h.producer_epoch, current: e.epoch })
             }
             _ => Ok(()),
         }
+    }
+
+    /// How many markers of `producer_id` this state has seen since it was loaded.
+    pub fn markers_seen(&self, producer_id: i64) -> u32 {
+        self.producers.get(&producer_id).map_or(0, |e| e.markers_seen)
     }
 
     /// Records a marker now in the log at `h.base_offset`: the producer's transaction here,
@@ -141,6 +185,8 @@ impl ProducerStateManager {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.coordinator_epoch = entry.coordinator_epoch.max(marker.coordinator_epoch);
+        entry.markers_seen = entry.markers_seen.wrapping_add(1);
         let first_offset = entry.txn_first_offset.take()?;
         self.ongoing.remove(&first_offset);
         Some(CompletedTxn {
@@ -225,7 +271,8 @@ impl ProducerStateManager {
 
     /// The state as a snapshot file's bytes: a version, the CRC-32C of the rest, the number of
     /// producers, then per producer (by id) its id, epoch, the first offset of its open
-    /// transaction (-1 for none) and remembered batches (sequence range and offset range each).
+    /// transaction (-1 for none), the coordinator epoch of its last marker, and remembered
+    /// batches (sequence range and offset range each).
     /// Big-endian throughout.
     pub fn encode(&self) -> Vec<u8> {
         let mut body = Vec::with_capacity(4 + self.producers.len() * (11 + BATCHES_KEPT * 24));
@@ -237,6 +284,7 @@ impl ProducerStateManager {
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&entry.epoch.to_be_bytes());
             body.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
+            body.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
             body.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 body.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -271,6 +319,7 @@ impl ProducerStateManager {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let txn_first_offset = if version >= 2 { Some(r.i64()?).filter(|&o| o >= 0) } else { None };
+            let coordinator_epoch = if version >= 2 { r.i32()? } else { -1 };
             if let Some(first) = txn_first_offset {
                 ongoing.insert(first, id);
             }
@@ -284,13 +333,14 @@ impl ProducerStateManager {
                     last_offset: r.i64()?,
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, batches, txn_first_offset });
+            producers
+                .insert(id, ProducerEntry { epoch, batches, txn_first_offset, coordinator_epoch, markers_seen: 0 });
         }
         r.0.is_empty().then_some(ProducerStateManager { producers, ongoing })
     }
 }
 
-/// 2 added the open transaction's first offset.
+/// 2 added the open transaction's first offset and the last marker's coordinator epoch.
 const SNAPSHOT_VERSION: i16 = 2;
 
 /// Reads big-endian numbers off the front of a slice.

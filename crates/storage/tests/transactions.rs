@@ -161,3 +161,83 @@ fn retention_drops_the_aborted_transactions_of_deleted_segments() {
     assert!(log.collect_aborted_txns(0, 5).is_empty());
     assert!(!dir.path().join("00000000000000000000.txnindex").exists());
 }
+
+#[test]
+fn a_deposed_coordinators_late_marker_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let at = |log: &mut Log, control_type, coordinator_epoch| {
+        let mut bytes = marker_batch(5, 0, EndTxnMarker { control_type, coordinator_epoch }, T0);
+        log.append_as_leader_from(&mut bytes, 0, AppendOrigin::Coordinator)
+    };
+    log.append_as_leader(&mut txn_batch(5, 0, 0, 1), 0).expect("txn 1");
+    assert_eq!(log.txn_markers_seen(5), 0);
+    at(&mut log, ControlType::Commit, 4).expect("the coordinator at epoch 4 commits");
+    assert_eq!(log.txn_markers_seen(5), 1, "a leader's verification guard sees the marker");
+    log.append_as_leader(&mut txn_batch(5, 0, 1, 1), 0).expect("txn 2, same producer epoch");
+    let err = at(&mut log, ControlType::Commit, 3).expect_err("a marker from coordinator epoch 3");
+    assert!(
+        matches!(
+            err,
+            StorageError::Sequence {
+                source: sluice_storage::producer_state::SequenceError::CoordinatorFenced { current: 4, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(log.has_ongoing_txn(5), "txn 2 is still open");
+    at(&mut log, ControlType::Abort, 4).expect("its own coordinator ends it");
+    assert!(!log.has_ongoing_txn(5));
+}
+
+#[test]
+fn a_fenced_producers_batch_without_sequence_is_refused() {
+    // The group coordinator writes a producer's transactional offset commits with no sequence;
+    // once a newer epoch's marker landed, the older epoch's commit is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    let offsets = |epoch| {
+        let mut b = RecordBatchBuilder::new(T0).producer(8, epoch, -1).attributes(Attributes::TRANSACTIONAL);
+        b.append(T0, Some(b"group/topic/0"), Some(b"42"), &[]);
+        b.build()
+    };
+    log.append_as_leader(&mut offsets(0), 0).expect("epoch 0 commits offsets");
+    assert!(log.has_ongoing_txn(8), "a transaction opened without a sequence");
+    marker(&mut log, 8, 1, ControlType::Abort);
+    let err = log.append_as_leader(&mut offsets(0), 0).expect_err("the fenced epoch");
+    assert!(matches!(err, StorageError::Sequence { .. }), "{err}");
+    log.append_as_leader(&mut offsets(1), 0).expect("the current epoch");
+}
+
+#[test]
+fn a_snapshot_past_the_recovered_end_is_removed_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
+    marker(&mut log, 1, 0, ControlType::Commit);
+    hw_to_end(&mut log);
+    log.close().expect("close");
+    drop(log);
+    // A snapshot from a longer history (cut by recovery) claims a transaction open from 0.
+    let other = tempfile::tempdir().expect("tempdir");
+    let mut ghost = fresh(other.path(), small_config(), clock());
+    ghost.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("open txn");
+    ghost.close().expect("close");
+    drop(ghost);
+    let ghost_path = dir.path().join("00000000000000000010.snapshot");
+    std::fs::copy(other.path().join("00000000000000000002.snapshot"), &ghost_path).expect("copy");
+
+    let params = LogLoadParams { had_clean_shutdown: false, high_watermark: 3, ..Default::default() };
+    let mut log = open(dir.path(), small_config(), clock(), params);
+    assert!(!ghost_path.exists(), "removed when the log opened");
+    for tag in 0..5 {
+        log.append_as_leader(&mut batch(2, 10, T0, tag), 0).expect("plain");
+    }
+    hw_to_end(&mut log);
+    drop(log);
+    let params = LogLoadParams { had_clean_shutdown: false, high_watermark: 13, ..Default::default() };
+    let log = open(dir.path(), small_config(), clock(), params);
+    assert!(!log.has_ongoing_txn(1));
+    assert_eq!(log.last_stable_offset(), 13);
+}

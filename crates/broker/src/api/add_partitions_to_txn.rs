@@ -55,7 +55,7 @@ async fn one(
         let mut result = Ok(());
         for (t, p) in &wanted {
             let tp = TopicPartition::new(t.clone(), *p);
-            if let Err(e) = broker.txns.verify(broker, id, producer_id, producer_epoch, &tp).await {
+            if let Err(e) = broker.txns.verify_local(broker, id, producer_id, producer_epoch, &tp) {
                 result = Err(e);
                 break;
             }

@@ -10,6 +10,7 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::error::ErrorCode;
+use crate::replica_manager::VerificationGuard;
 
 pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -35,14 +36,17 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                 partition_responses.push(reply(ErrorCode::CorruptMessage, -1, -1));
                 continue;
             };
-            if let Err(code) = verify_transaction(ctx, request.transactional_id.as_deref(), &tp, &records).await {
-                partition_responses.push(reply(code, -1, -1));
-                continue;
-            }
+            let guard = match verify_transaction(ctx, request.transactional_id.as_deref(), &tp, &records).await {
+                Ok(guard) => guard,
+                Err(code) => {
+                    partition_responses.push(reply(code, -1, -1));
+                    continue;
+                }
+            };
             // The batch's offset and epoch fields are rewritten in place: take the bytes out of
             // the shared request frame.
             let mut records = records.to_vec();
-            let result = ctx.broker.replica_manager.append(&tp, &mut records, acks, timeout).await;
+            let result = ctx.broker.replica_manager.append_verified(&tp, &mut records, acks, timeout, guard).await;
             partition_responses.push(reply(result.error, result.base_offset, result.log_start_offset));
         }
         responses.push(ProduceResponseTopic { name: topic.name, partition_responses });
@@ -53,27 +57,35 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
 /// KIP-890 part 1: before a producer's first transactional batch in a partition (its
 /// transaction is not open here yet), the leader asks the transaction coordinator whether the
 /// producer added the partition to its transaction; a batch outside the transaction is
-/// refused with INVALID_TXN_STATE instead of opening a transaction no marker would close.
+/// refused with INVALID_TXN_STATE instead of opening a transaction no marker would close. The
+/// guard returned makes the append refuse the batch if a marker of the producer lands while the
+/// coordinator is asked.
 async fn verify_transaction(
     ctx: RequestContext<'_>,
     transactional_id: Option<&str>,
     tp: &TopicPartition,
     records: &[u8],
-) -> Result<(), ErrorCode> {
-    let Ok(h) = BatchHeader::parse(records) else { return Ok(()) };
+) -> Result<Option<VerificationGuard>, ErrorCode> {
+    let Ok(h) = BatchHeader::parse(records) else { return Ok(None) };
     if !h.attributes.is_transactional() || h.attributes.is_control() || h.producer_id < 0 {
-        return Ok(());
+        return Ok(None);
     }
     let Some(id) = transactional_id else { return Err(ErrorCode::InvalidTxnState) };
     let broker = ctx.broker;
     if !broker.config.txn.partition_verification {
-        return Ok(());
+        return Ok(None);
     }
-    let open = broker.replica_manager.partition(tp).is_none_or(|p| p.log.read().has_ongoing_txn(h.producer_id));
+    let Some(partition) = broker.replica_manager.partition(tp) else { return Ok(None) };
+    let (open, markers_seen) = {
+        let log = partition.log.read();
+        (log.has_ongoing_txn(h.producer_id), log.txn_markers_seen(h.producer_id))
+    };
     if open {
-        return Ok(());
+        return Ok(None);
     }
-    broker.txns.verify(broker, id, h.producer_id, h.producer_epoch, tp).await.map_err(|e| match e {
+    let guard = VerificationGuard { producer_id: h.producer_id, markers_seen };
+    broker.txns.verify(broker, id, h.producer_id, h.producer_epoch, tp).await.map(|()| Some(guard)).map_err(|e| match e
+    {
         ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => ErrorCode::InvalidTxnState,
         // Produce knows fencing as INVALID_PRODUCER_EPOCH.
         ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,

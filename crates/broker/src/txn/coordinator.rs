@@ -325,14 +325,7 @@ impl TransactionCoordinator {
         producer_epoch: i16,
         tp: &TopicPartition,
     ) -> Result<(), ErrorCode> {
-        match self.check_coordinator(broker, id) {
-            Ok(_) => {
-                let inner = self.inner.lock();
-                let Some(e) = inner.txns.get(id) else { return Err(ErrorCode::InvalidProducerIdMapping) };
-                e.meta.check_producer(producer_id, producer_epoch)?;
-                let member = e.meta.partitions.contains(&(tp.topic.clone(), tp.partition));
-                if e.meta.state == TxnState::Ongoing && member { Ok(()) } else { Err(ErrorCode::InvalidTxnState) }
-            }
+        match self.verify_local(broker, id, producer_id, producer_epoch, tp) {
             Err(ErrorCode::NotCoordinator) => {
                 let p = partition_for(broker, id);
                 let Some(leader) = broker.link.cache.read(|v| v.leader(TRANSACTION_STATE_TOPIC, p)) else {
@@ -367,9 +360,26 @@ impl TransactionCoordinator {
                     _ => Err(ErrorCode::UnknownServerError),
                 }
             }
-            // Retriable for the producer: its batch is tried again.
-            Err(_) => Err(ErrorCode::NotEnoughReplicas),
+            result => result,
         }
+    }
+
+    /// [`verify`](Self::verify) answered here only: NOT_COORDINATOR when another broker
+    /// coordinates the id (a verification sent by a leader is never forwarded again).
+    pub fn verify_local(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        tp: &TopicPartition,
+    ) -> Result<(), ErrorCode> {
+        self.check_coordinator(broker, id)?;
+        let inner = self.inner.lock();
+        let Some(e) = inner.txns.get(id) else { return Err(ErrorCode::InvalidProducerIdMapping) };
+        e.meta.check_producer(producer_id, producer_epoch)?;
+        let member = e.meta.partitions.contains(&(tp.topic.clone(), tp.partition));
+        if e.meta.state == TxnState::Ongoing && member { Ok(()) } else { Err(ErrorCode::InvalidTxnState) }
     }
 
     /// Sends a request to another broker over its inter-broker listener.
@@ -505,6 +515,12 @@ impl TransactionCoordinator {
                     self.send_markers(broker, leader, &meta, commit, coordinator_epoch, &tps).await
                 };
                 for (tp, code) in tps.into_iter().zip(results) {
+                    if code == ErrorCode::TransactionCoordinatorFenced {
+                        // A newer coordinator already wrote this producer's markers there: this
+                        // broker no longer coordinates the id, and the newer one finishes it.
+                        tracing::info!(transactional_id = id, %tp, "a newer transaction coordinator took over");
+                        return;
+                    }
                     let done = match code {
                         ErrorCode::None => true,
                         // The producer moved past this epoch there: a marker of a newer epoch
