@@ -74,15 +74,21 @@ class Broker:
             return ""
 
 
-@pytest.fixture
-def broker(tmp_path, request):
-    b = Broker(tmp_path)
+def serve_broker(tmp_path, request, overrides=()):
+    """A fixture body: a started broker with `overrides`, stopped afterwards (SIGKILL and its
+    log printed when the test failed)."""
+    b = Broker(tmp_path, overrides)
     b.start()
     yield b
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     b.stop(signal.SIGKILL if failed else signal.SIGTERM)
     if failed:
         print(f"\n--- sluiced log ---\n{b.log()}")
+
+
+@pytest.fixture
+def broker(tmp_path, request):
+    yield from serve_broker(tmp_path, request)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

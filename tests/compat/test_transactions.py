@@ -32,7 +32,7 @@ from kafka.protocol.produce import ProduceRequest
 from kafka.protocol.types import Int8, Int16, Int32, Schema, String
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
-from conftest import SLUICE_CLI, Broker, wait_until
+from conftest import SLUICE_CLI, serve_broker, wait_until
 from kafka_support import request_to
 from test_cluster import Cluster
 
@@ -54,13 +54,7 @@ CLUSTER_OVERRIDES = ["transaction.state.log.replication.factor=3", "transaction.
 
 @pytest.fixture
 def txn_broker(tmp_path, request):
-    b = Broker(tmp_path, BROKER_OVERRIDES)
-    b.start()
-    yield b
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    b.stop(signal.SIGKILL if failed else signal.SIGTERM)
-    if failed:
-        print(f"\n--- sluiced log ---\n{b.log()}")
+    yield from serve_broker(tmp_path, request, BROKER_OVERRIDES)
 
 
 class TxnCluster(Cluster):
