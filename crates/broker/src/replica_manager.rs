@@ -759,6 +759,22 @@ impl ReplicaManager {
         out
     }
 
+    /// Calls `f` on every batch of a hosted partition, in log order (the coordinators replay
+    /// their internal topics with it when they take a partition's leadership).
+    pub fn scan_partition(&self, tp: &TopicPartition, mut f: impl FnMut(sluice_protocol::RecordBatch)) {
+        let Some(partition) = self.partition(tp) else { return };
+        let log = partition.log.read();
+        let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
+        while offset < end {
+            let Ok(data) = log.read(offset, 8 << 20, end, true) else { break };
+            if data.records.is_empty() {
+                break;
+            }
+            sluice_protocol::RecordBatches::new(data.records).flatten().for_each(&mut f);
+            offset = data.next_offset;
+        }
+    }
+
     /// A receiver that changes whenever any partition takes an append or moves its high watermark.
     pub fn appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()

@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
+use sluice_protocol::RecordBatchBuilder;
 use sluice_protocol::codec::{Decode, Encode, Version};
-use sluice_protocol::{RecordBatchBuilder, RecordBatches};
 use sluice_storage::TopicPartition;
 
 use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
@@ -150,11 +150,17 @@ pub fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
+/// The partition of an internal topic with `partitions` partitions that holds `key` (a group
+/// or a transactional id): `abs(java_hash(key)) % partitions`, as Kafka places them.
+pub fn key_partition(key: &str, partitions: i32) -> i32 {
+    let h = java_string_hash(key);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
 /// The `__consumer_offsets` partition that holds `group`.
 pub fn partition_for(group: &str) -> i32 {
-    let h = java_string_hash(group);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % OFFSETS_TOPIC_PARTITIONS
+    key_partition(group, OFFSETS_TOPIC_PARTITIONS)
 }
 
 fn encode_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
@@ -290,37 +296,25 @@ pub async fn append(
 pub fn load_partition(broker: &Broker, p: i32) -> (Vec<Entry>, HashMap<i64, Vec<Entry>>) {
     let mut out = Vec::new();
     let mut open: HashMap<i64, Vec<Entry>> = HashMap::new();
-    let Some(partition) = broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, p)) else {
-        return (out, open);
-    };
-    let log = partition.log.read();
-    let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
-    while offset < end {
-        let Ok(data) = log.read(offset, 8 << 20, end, true) else { break };
-        if data.records.is_empty() {
-            break;
-        }
-        for batch in RecordBatches::new(data.records.clone()).flatten() {
-            let h = *batch.header();
-            if h.attributes.is_control() {
-                let pending = open.remove(&h.producer_id).unwrap_or_default();
-                if let Ok(marker) = sluice_protocol::control::parse_marker(batch.as_bytes())
-                    && marker.control_type == sluice_protocol::control::ControlType::Commit
-                {
-                    out.extend(pending);
-                }
-                continue;
+    broker.replica_manager.scan_partition(&TopicPartition::new(OFFSETS_TOPIC, p), |batch| {
+        let h = *batch.header();
+        if h.attributes.is_control() {
+            let pending = open.remove(&h.producer_id).unwrap_or_default();
+            if let Ok(marker) = sluice_protocol::control::parse_marker(batch.as_bytes())
+                && marker.control_type == sluice_protocol::control::ControlType::Commit
+            {
+                out.extend(pending);
             }
-            let Ok(records) = batch.records() else { continue };
-            let entries = records.flatten().filter_map(|record| decode(record.key, record.value));
-            if h.attributes.is_transactional() {
-                open.entry(h.producer_id).or_default().extend(entries);
-            } else {
-                out.extend(entries);
-            }
+            return;
         }
-        offset = data.next_offset;
-    }
+        let Ok(records) = batch.records() else { return };
+        let entries = records.flatten().filter_map(|record| decode(record.key, record.value));
+        if h.attributes.is_transactional() {
+            open.entry(h.producer_id).or_default().extend(entries);
+        } else {
+            out.extend(entries);
+        }
+    });
     (out, open)
 }
 

@@ -17,14 +17,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::{Bytes, BytesMut};
+use sluice_protocol::RecordBatchBuilder;
 use sluice_protocol::codec::{Decode, Encode, Version};
-use sluice_protocol::{RecordBatchBuilder, RecordBatches};
 use sluice_storage::TopicPartition;
 
 use super::state::{TxnMetadata, TxnState};
 use crate::broker::Broker;
 use crate::error::ErrorCode;
-use crate::group::offsets_log::java_string_hash;
+use crate::group::offsets_log::key_partition;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const KEY_VERSION: i16 = 0;
@@ -60,9 +60,7 @@ sluice_protocol::kafka_struct! {
 
 /// The `__transaction_state` partition of a transactional id, given the topic's partition count.
 pub fn partition_for(transactional_id: &str, partitions: i32) -> i32 {
-    let h = java_string_hash(transactional_id);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions.max(1)
+    key_partition(transactional_id, partitions)
 }
 
 fn encode_key(transactional_id: &str) -> Vec<u8> {
@@ -190,32 +188,20 @@ pub async fn append(broker: &Broker, partition: i32, transactional_id: &str, m: 
 /// Reads one `__transaction_state` partition: every transactional id's latest state.
 pub fn load_partition(broker: &Broker, p: i32) -> HashMap<String, TxnMetadata> {
     let mut out = HashMap::new();
-    let Some(partition) = broker.replica_manager.partition(&TopicPartition::new(TRANSACTION_STATE_TOPIC, p)) else {
-        return out;
-    };
-    let log = partition.log.read();
-    let (mut offset, end) = (log.log_start_offset(), log.log_end_offset());
-    while offset < end {
-        let Ok(data) = log.read(offset, 8 << 20, end, true) else { break };
-        if data.records.is_empty() {
-            break;
-        }
-        for batch in RecordBatches::new(data.records.clone()).flatten() {
-            let Ok(records) = batch.records() else { continue };
-            for record in records.flatten() {
-                match decode(record.key, record.value) {
-                    Some((id, Some(m))) => {
-                        out.insert(id, m);
-                    }
-                    Some((id, None)) => {
-                        out.remove(&id);
-                    }
-                    None => {}
+    broker.replica_manager.scan_partition(&TopicPartition::new(TRANSACTION_STATE_TOPIC, p), |batch| {
+        let Ok(records) = batch.records() else { return };
+        for record in records.flatten() {
+            match decode(record.key, record.value) {
+                Some((id, Some(m))) => {
+                    out.insert(id, m);
                 }
+                Some((id, None)) => {
+                    out.remove(&id);
+                }
+                None => {}
             }
         }
-        offset = data.next_offset;
-    }
+    });
     out
 }
 
