@@ -14,8 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 from waiting import free_ports, wait_until  # noqa: E402  (re-exported to the tests)
-SLUICED = os.environ.get("SLUICED", str(ROOT / "target" / "debug" / "sluiced"))
-SLUICE_CLI = os.environ.get("SLUICE_CLI", str(ROOT / "target" / "debug" / "sluice"))
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute CARGO_TARGET_DIR wins
+SLUICED = os.environ.get("SLUICED", str(TARGET / "debug" / "sluiced"))
+SLUICE_CLI = os.environ.get("SLUICE_CLI", str(TARGET / "debug" / "sluice"))
 READY_TIMEOUT_S = 60
 
 

@@ -2,7 +2,6 @@
 a member killed mid-stream (its partitions move on, nothing is skipped), resuming from
 committed offsets, and kafka-python's group consumer."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Broker, wait_until
+from conftest import SLUICE_CLI, Broker, wait_until
 
 HERE = Path(__file__).resolve().parent
 
@@ -184,7 +183,7 @@ def test_committed_offsets_survive_a_broker_restart(gbroker, sig):
 
 
 def run_cli(b, *args, expect=0):
-    sluice_bin = os.environ.get("SLUICE_CLI", str(HERE.parents[1] / "target" / "debug" / "sluice"))
+    sluice_bin = SLUICE_CLI
     r = subprocess.run([sluice_bin, "-b", b.bootstrap, *args], capture_output=True, timeout=120)
     assert r.returncode == expect, (r.returncode, r.stdout, r.stderr)
     return r.stdout.decode(), r.stderr.decode()

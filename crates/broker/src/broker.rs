@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use sluice_storage::{LogConfig, LogManager, SystemClock};
+use sluice_storage::{DirLock, LogConfig, LogManager, SystemClock};
 
 use crate::cluster::link::KeeperLink;
 use crate::config::BrokerConfig;
@@ -37,14 +37,17 @@ pub struct Broker {
 impl Broker {
     /// Opens the log directories (recovering them if needed). `cluster_id` comes from keeper;
     /// a log directory written for another cluster or broker id is refused.
-    pub fn open(config: BrokerConfig, cluster_id: String, link: Arc<KeeperLink>) -> anyhow::Result<Arc<Broker>> {
-        for dir in &config.log_dirs {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| anyhow::anyhow!("cannot create log directory {}: {e}", dir.display()))?;
-        }
+    /// Opens the broker's logs. `locks` holds every log directory (`DirLock::acquire`, taken by
+    /// the caller before anything in them was opened for writing).
+    pub fn open(
+        config: BrokerConfig,
+        cluster_id: String,
+        link: Arc<KeeperLink>,
+        locks: Vec<DirLock>,
+    ) -> anyhow::Result<Arc<Broker>> {
         check_or_write_meta(&config.log_dirs[0], config.broker_id, &cluster_id)?;
         let clock = Arc::new(SystemClock);
-        let log_manager = Arc::new(LogManager::open(config.log_manager.clone(), clock.clone())?);
+        let log_manager = Arc::new(LogManager::open_locked(config.log_manager.clone(), clock.clone(), locks)?);
         let replica_manager =
             ReplicaManager::new(config.broker_id, log_manager.clone(), clock.clone(), config.min_insync_replicas);
         let groups = GroupCoordinator::new(config.group.clone(), clock);

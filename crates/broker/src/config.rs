@@ -234,8 +234,9 @@ impl BrokerConfig {
         for (k, v) in env {
             if let Some(rest) = k.strip_prefix("SLUICE_") {
                 // The CLI's own variables (its default broker and keeper), set beside sluiced in
-                // the image so `sluice` run inside a container finds them.
-                if rest.is_empty() || rest == "BOOTSTRAP" || rest == "KEEPER" {
+                // the image so `sluice` run inside a container finds them; and the test suites'
+                // SLUICE_CLI (the path of the `sluice` binary under test).
+                if rest.is_empty() || rest == "BOOTSTRAP" || rest == "KEEPER" || rest == "CLI" {
                     continue;
                 }
                 values.insert(rest.to_ascii_lowercase().replace('_', "."), v);

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use sluice_broker::cluster::link::KeeperLink;
+use sluice_broker::cluster::link::{KEEPER_SESSION_FILE, KeeperLink};
 use sluice_broker::cluster::znodes::BrokerRegistration;
 use sluice_broker::{Broker, BrokerConfig, config};
-use sluice_storage::Clock;
+use sluice_storage::{Clock, DirLock};
 
 /// How long a starting broker keeps trying to reach keeper.
 const KEEPER_CONNECT_TIMEOUT_MS: u64 = 60_000;
@@ -68,11 +68,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let json_logs = matches!(args.log_format, LogFormat::Json);
     match runtime.block_on(run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("sluiced: {e:#}");
+            // One line per failure: a structured one for JSON logs, a plain one otherwise.
+            if json_logs {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("sluiced: {e:#}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
@@ -93,6 +98,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let config = BrokerConfig::load(file, overrides, std::env::vars())?;
+    // Every directory this node owns is locked before anything in it is opened for writing: a
+    // second process on the same directories stops here, having changed nothing.
+    let (log_dir_locks, _keeper_dir_lock) = lock_data_dirs(&config)?;
     // The keeper (ZooKeeper client protocol; Raft with its peers) starts first: brokers lean on it.
     let keeper = match &config.keeper_client {
         Some(client) => Some(start_keeper(&config, client).await?),
@@ -119,7 +127,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("a broker needs keeper.connect or the keeper role"),
     };
-    let link = KeeperLink::new(&connect, Duration::from_millis(config.keeper_session_timeout_ms), config.broker_id);
+    let link = KeeperLink::new(
+        &connect,
+        Duration::from_millis(config.keeper_session_timeout_ms),
+        config.broker_id,
+        Some(config.log_dirs[0].join(KEEPER_SESSION_FILE)),
+    );
+    // A crash left the previous run's session (and its registration) open: close it rather than
+    // wait out its timeout.
+    link.close_previous_session().await;
     let client = link.connect(Duration::from_millis(KEEPER_CONNECT_TIMEOUT_MS)).await?;
     let proposed = sluice_broker::broker::stored_cluster_id(&config.log_dirs[0])
         .unwrap_or_else(sluice_broker::broker::new_cluster_id);
@@ -129,7 +145,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read or create /cluster/id in keeper at {connect}"))?;
     let broker = {
         let link = link.clone();
-        tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link)).await??
+        tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link, log_dir_locks)).await??
     };
 
     let (shutdown_tx, _) = broadcast::channel::<()>(1);
@@ -253,6 +269,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
     tracing::info!("sluiced stopped cleanly");
     Ok(())
+}
+
+/// Locks the log directories (broker role) and keeper's data directory (keeper role).
+fn lock_data_dirs(config: &BrokerConfig) -> anyhow::Result<(Vec<DirLock>, Option<DirLock>)> {
+    let log_dirs = if config.broker_role {
+        config
+            .log_manager
+            .log_dirs
+            .iter()
+            .map(|d| {
+                DirLock::acquire(d).with_context(|| format!("cannot use log directory {} (log.dirs)", d.display()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let keeper_dir = match &config.keeper_client {
+        Some(_) => Some(DirLock::acquire(&config.keeper.data_dir).with_context(|| {
+            format!("cannot use keeper's data directory {} (keeper.data.dir)", config.keeper.data_dir.display())
+        })?),
+        None => None,
+    };
+    Ok((log_dirs, keeper_dir))
 }
 
 /// Starts this node's keeper: Raft on the peer port (this node's entry in `keeper.servers`) and

@@ -65,18 +65,27 @@ struct Call {
 
 type Result<T> = std::result::Result<T, ZkError>;
 
+/// What identifies a session to a server: its id and the password the server gave with it
+/// (ZooKeeper's `sessionId` and `sessionPasswd`). A process that keeps them can take the
+/// session over again after a restart, as ZooKeeper's client constructor with a session id does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCredentials {
+    pub session_id: i64,
+    pub passwd: Bytes,
+}
+
 /// A ZooKeeper session. Cloning shares it; dropping the last handle closes it.
 #[derive(Clone)]
 pub struct ZkClient {
     calls: mpsc::Sender<Call>,
     state: watch::Receiver<SessionState>,
-    session: watch::Receiver<i64>,
+    session: watch::Receiver<SessionCredentials>,
 }
 
 impl std::fmt::Debug for ZkClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZkClient")
-            .field("session", &*self.session.borrow())
+            .field("session", &self.session.borrow().session_id)
             .field("state", &*self.state.borrow())
             .finish()
     }
@@ -123,6 +132,18 @@ impl ZkClient {
     /// Connects to one of `servers` (`host:port,host:port`, an optional `/chroot` is refused)
     /// asking for `session_timeout`; waits up to `session_timeout` for the first connection.
     pub async fn connect(servers: &str, session_timeout: Duration) -> Result<ZkClient> {
+        Self::open(servers, session_timeout, SessionCredentials { session_id: 0, passwd: Bytes::from_static(&[0; 16]) })
+            .await
+    }
+
+    /// Takes over an existing session (a previous run's, from its credentials): its ephemeral
+    /// nodes are then this client's, and [`ZkClient::close`] ends it at once. Fails with
+    /// `SessionExpired` when the session is already gone.
+    pub async fn resume(servers: &str, session_timeout: Duration, session: SessionCredentials) -> Result<ZkClient> {
+        Self::open(servers, session_timeout, session).await
+    }
+
+    async fn open(servers: &str, session_timeout: Duration, session: SessionCredentials) -> Result<ZkClient> {
         let servers: Vec<String> =
             servers.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
         if servers.is_empty() || servers.iter().any(|s| s.contains('/')) {
@@ -130,7 +151,7 @@ impl ZkClient {
         }
         let (calls_tx, calls_rx) = mpsc::channel(1024);
         let (state_tx, state) = watch::channel(SessionState::Connecting);
-        let (session_tx, session) = watch::channel(0);
+        let (session_tx, session) = watch::channel(session);
         let timeout_ms = session_timeout.as_millis().min(i32::MAX as u128) as i32;
         tokio::spawn(SessionTask::new(servers, timeout_ms, state_tx, session_tx).run(calls_rx));
         let mut waiting = state.clone();
@@ -139,14 +160,21 @@ impl ZkClient {
             waiting.wait_for(|s| matches!(s, SessionState::Connected | SessionState::Expired | SessionState::Closed)),
         )
         .await;
-        if !matches!(connected.map(|r| r.map(|s| *s)), Ok(Ok(SessionState::Connected))) {
-            return Err(ZkError::ConnectionLoss);
+        match connected.map(|r| r.map(|s| *s)) {
+            Ok(Ok(SessionState::Connected)) => {}
+            Ok(Ok(SessionState::Expired)) => return Err(ZkError::SessionExpired),
+            _ => return Err(ZkError::ConnectionLoss),
         }
         Ok(ZkClient { calls: calls_tx, state, session })
     }
 
     pub fn session_id(&self) -> i64 {
-        *self.session.borrow()
+        self.session.borrow().session_id
+    }
+
+    /// The session's id and password, to take it over later with [`ZkClient::resume`].
+    pub fn credentials(&self) -> SessionCredentials {
+        self.session.borrow().clone()
     }
 
     /// The session's state, to watch for disconnection and expiry.
@@ -336,7 +364,7 @@ struct SessionTask {
     one_shot: HashMap<(OneShot, String), Vec<oneshot::Sender<NodeEvent>>>,
     persistent: Vec<(String, bool, mpsc::UnboundedSender<NodeEvent>)>,
     state: watch::Sender<SessionState>,
-    session: watch::Sender<i64>,
+    session: watch::Sender<SessionCredentials>,
 }
 
 enum Ended {
@@ -351,14 +379,15 @@ impl SessionTask {
         servers: Vec<String>,
         timeout_ms: i32,
         state: watch::Sender<SessionState>,
-        session: watch::Sender<i64>,
+        session: watch::Sender<SessionCredentials>,
     ) -> Self {
+        let SessionCredentials { session_id, passwd } = session.borrow().clone();
         SessionTask {
             servers,
             next_server: 0,
             timeout_ms,
-            session_id: 0,
-            passwd: Bytes::from_static(&[0; 16]),
+            session_id,
+            passwd,
             last_zxid: 0,
             xid: 0,
             one_shot: HashMap::new(),
@@ -438,7 +467,7 @@ impl SessionTask {
         self.session_id = r.session_id;
         self.passwd = r.passwd.unwrap_or_default();
         self.timeout_ms = r.timeout_ms;
-        let _ = self.session.send(self.session_id);
+        let _ = self.session.send(SessionCredentials { session_id: self.session_id, passwd: self.passwd.clone() });
 
         // Watches survive the reconnect: tell the new server about them.
         let mut pending: VecDeque<Pending> = VecDeque::new();

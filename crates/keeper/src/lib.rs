@@ -20,7 +20,7 @@ pub mod replication;
 pub mod server;
 pub mod watch;
 
-pub use client::{MultiOp, MultiResult, NodeEvent, SessionState, ZkClient};
+pub use client::{MultiOp, MultiResult, NodeEvent, SessionCredentials, SessionState, ZkClient};
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;
 pub use server::{Keeper, KeeperConfig};

@@ -182,6 +182,50 @@ async fn suite(servers: &str) {
             (EventType::NodeDeleted as i32, "/suite/deep".to_string()),
         ]
     );
+    // A session taken over by its credentials (a restarted process closing the session its
+    // crashed run left open): the new handle owns its ephemeral nodes; closing it removes them at
+    // once, and the original holder (a zombie) finds its session expired.
+    let zombie = connect(servers).await;
+    zombie.create("/suite/zombie", b"", CreateMode::Ephemeral).await.expect("ephemeral");
+    // The zombie's client reconnects too, taking the session back from the heir now and then
+    // (ZooKeeper moves a session to its newest connection): the heir retries until its close
+    // lands, or finds the session already gone because an earlier close landed unanswered.
+    let credentials = zombie.credentials();
+    within("taking the session over and closing it", async {
+        loop {
+            match ZkClient::resume(servers, Duration::from_secs(10), credentials.clone()).await {
+                Ok(heir) => {
+                    assert_eq!(heir.session_id(), credentials.session_id);
+                    if heir.close().await.is_ok() {
+                        return;
+                    }
+                }
+                Err(ZkError::SessionExpired) => return,
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(b.exists("/suite/zombie").await, Ok(None), "its ephemeral node goes with it");
+    let mut state = zombie.state();
+    within("the zombie told its session is gone", async {
+        loop {
+            // A request on the old connection fails; reconnecting reports the session expired.
+            let _ = zombie.exists("/suite").await;
+            if *state.borrow_and_update() == SessionState::Expired {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), state.changed()).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        within("resume", ZkClient::resume(servers, Duration::from_secs(10), zombie.credentials())).await.err(),
+        Some(ZkError::SessionExpired),
+        "a closed session cannot be resumed"
+    );
+
     a.close().await.expect("close");
     b.close().await.expect("close");
 }

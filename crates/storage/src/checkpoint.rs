@@ -38,8 +38,10 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| io_err("rename into place", path, e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+    // A bare file name's parent is "": the current directory.
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir)?,
+        _ => sync_dir(Path::new("."))?,
     }
     Ok(())
 }

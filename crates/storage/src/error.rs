@@ -51,8 +51,13 @@ pub enum StorageError {
     CorruptCheckpoint { path: PathBuf, reason: String },
     #[error("log of {tp} is offline after an earlier failure: {reason}")]
     LogOffline { tp: TopicPartition, reason: String },
-    #[error("log directory {} is in use by another process (lock file {})", dir.display(), dir.join(crate::manager::LOCK_FILE).display())]
-    DirLocked { dir: PathBuf },
+    #[error(
+        "data directory {} is in use by another process ({}; lock file {})",
+        dir.display(),
+        holder_pid.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")),
+        dir.join(crate::dir_lock::LOCK_FILE).display()
+    )]
+    DirLocked { dir: PathBuf, holder_pid: Option<u32> },
     #[error("partition {tp} is present in two log directories: {} and {}", first.display(), second.display())]
     DuplicateLog { tp: TopicPartition, first: PathBuf, second: PathBuf },
     #[error("invalid value {value:?} for config {key}: {reason}")]

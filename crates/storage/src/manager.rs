@@ -18,7 +18,7 @@
 //! a log; each log is behind its own read-write lock (appends write, reads read).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,11 +27,12 @@ use parking_lot::{Mutex, RwLock};
 use crate::checkpoint;
 use crate::clock::Clock;
 use crate::config::LogConfig;
+use crate::dir_lock::DirLock;
 use crate::error::{Result, StorageError, io_err};
 use crate::log::{Log, LogLoadParams};
 use crate::topic_partition::TopicPartition;
 
-pub const LOCK_FILE: &str = ".lock";
+pub use crate::dir_lock::LOCK_FILE;
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
@@ -78,7 +79,7 @@ impl LogManagerConfig {
 #[derive(Debug)]
 struct LogDir {
     path: PathBuf,
-    _lock: File,
+    _lock: DirLock,
 }
 
 #[derive(Debug, Default)]
@@ -115,23 +116,19 @@ impl LogManager {
     /// Locks every log directory and loads every log in them, recovering those of a directory
     /// that was not shut down cleanly.
     pub fn open(config: LogManagerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        let locks = config.log_dirs.iter().map(|d| DirLock::acquire(d)).collect::<Result<Vec<_>>>()?;
+        Self::open_locked(config, clock, locks)
+    }
+
+    /// As [`LogManager::open`], with every log directory already locked by the caller (a process
+    /// locks all its directories before it writes to any of them).
+    pub fn open_locked(config: LogManagerConfig, clock: Arc<dyn Clock>, locks: Vec<DirLock>) -> Result<Self> {
         assert!(!config.log_dirs.is_empty(), "log.dirs must name at least one directory");
+        let mut locks: BTreeMap<PathBuf, DirLock> = locks.into_iter().map(|l| (l.dir().to_path_buf(), l)).collect();
         let mut dirs = Vec::new();
         let mut logs = BTreeMap::new();
         for (dir_index, path) in config.log_dirs.iter().enumerate() {
-            fs::create_dir_all(path).map_err(|e| io_err("create log directory", path, e))?;
-            let lock_path = path.join(LOCK_FILE);
-            let lock = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(|e| io_err("open lock file", &lock_path, e))?;
-            match lock.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => return Err(StorageError::DirLocked { dir: path.clone() }),
-                Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path, e)),
-            }
+            let lock = locks.remove(path).unwrap_or_else(|| panic!("log directory {} opened unlocked", path.display()));
             // Temporary checkpoint files of a write interrupted by a crash.
             for entry in fs::read_dir(path).map_err(|e| io_err("list log directory", path, e))?.flatten() {
                 let p = entry.path();

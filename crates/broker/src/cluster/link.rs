@@ -10,13 +10,15 @@
 //! `session_epoch`, on which the controller re-runs its election.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use base64::Engine;
 use bytes::Bytes;
 use parking_lot::RwLock;
-use sluice_keeper::{CreateMode, EventType, NodeEvent, SessionState, ZkClient, ZkError};
+use sluice_keeper::{CreateMode, EventType, NodeEvent, SessionCredentials, SessionState, ZkClient, ZkError};
 use tokio::sync::{mpsc, watch};
 
 use super::cache::{ClusterView, MetadataCache, TopicView, VersionedState};
@@ -27,6 +29,16 @@ use super::znodes::{
 
 /// Pause between attempts to reach keeper or to register.
 const RETRY_BACKOFF_MS: u64 = 200;
+
+/// The file, in the broker's first log directory, that holds its current keeper session's id
+/// and password: `version=1`, `session.id=<decimal>`, `password=<base64>`, one per line.
+/// Written (atomically) whenever the broker opens a session, removed when it closes its session
+/// on a clean shutdown.
+pub const KEEPER_SESSION_FILE: &str = "keeper-session";
+
+/// How long a starting broker tries to take over and close its previous session (after a
+/// crash) before it carries on without: the session then expires by its timeout, as before.
+const PREVIOUS_SESSION_CLOSE_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Debug)]
 pub struct KeeperLink {
@@ -40,13 +52,21 @@ pub struct KeeperLink {
     broker_id: i32,
     /// Set by `close`: no new session after the current one ends.
     closing: AtomicBool,
+    /// Where the current session's credentials are kept (`KEEPER_SESSION_FILE`), if anywhere.
+    session_file: Option<PathBuf>,
 }
 
 type Result<T> = std::result::Result<T, ZkError>;
 
 impl KeeperLink {
-    /// `connect` is `host:port,...[/chroot]`.
-    pub fn new(connect: &str, session_timeout: Duration, broker_id: i32) -> Arc<KeeperLink> {
+    /// `connect` is `host:port,...[/chroot]`. `session_file` keeps each session's credentials so
+    /// that the next run can close it (`close_previous_session`).
+    pub fn new(
+        connect: &str,
+        session_timeout: Duration,
+        broker_id: i32,
+        session_file: Option<PathBuf>,
+    ) -> Arc<KeeperLink> {
         let (servers, chroot) = crate::config::split_chroot(connect);
         Arc::new(KeeperLink {
             paths: Paths::new(chroot),
@@ -57,7 +77,78 @@ impl KeeperLink {
             session_epoch: watch::channel(0).0,
             broker_id,
             closing: AtomicBool::new(false),
+            session_file,
         })
+    }
+
+    /// After a crash, the previous run's session is still alive in keeper until its timeout,
+    /// holding this broker's registration (and perhaps `/controller`); waiting it out kept a
+    /// restarted node down for the whole session timeout. Instead, take the session over with
+    /// the credentials the previous run kept and close it: its ephemeral nodes go at once, and
+    /// anything still acting on it (a paused zombie of that run) finds it expired and is fenced
+    /// as after any expiry. Best effort: without the file, or if the session is already gone,
+    /// or keeper does not answer in time, nothing is done.
+    pub async fn close_previous_session(&self) {
+        let Some(path) = &self.session_file else { return };
+        let previous = match read_session_file(path) {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "ignoring an unreadable keeper session file");
+                return;
+            }
+        };
+        let id = format!("{:#x}", previous.session_id);
+        let within = Duration::from_millis(PREVIOUS_SESSION_CLOSE_TIMEOUT_MS);
+        let closed = tokio::time::timeout(within, async {
+            loop {
+                let client = ZkClient::resume(&self.servers, self.session_timeout.min(within), previous.clone()).await;
+                match client {
+                    Ok(client) => match client.close().await {
+                        // Moved away mid-close (something else reattached it): again.
+                        Err(ZkError::ConnectionLoss) => {}
+                        other => return other,
+                    },
+                    Err(ZkError::ConnectionLoss) => {}
+                    Err(e) => return Err(e),
+                }
+                tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
+            }
+        })
+        .await;
+        match closed {
+            Ok(Ok(())) => {
+                tracing::info!(session = %id, "closed this broker's previous keeper session (a crash left it open)")
+            }
+            Ok(Err(ZkError::SessionExpired)) => {
+                tracing::debug!(session = %id, "the previous keeper session is already gone")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(session = %id, error = %e, "could not close the previous keeper session; it expires by its timeout")
+            }
+            Err(_) => {
+                tracing::warn!(session = %id, "keeper did not answer in time to close the previous session; it expires by its timeout")
+            }
+        }
+    }
+
+    /// Keeps `client`'s credentials in the session file, for the next run.
+    async fn remember_session(&self, client: &ZkClient) {
+        let Some(path) = self.session_file.clone() else { return };
+        let c = client.credentials();
+        let text = format!(
+            "version=1\nsession.id={}\npassword={}\n",
+            c.session_id,
+            base64::engine::general_purpose::STANDARD.encode(&c.passwd)
+        );
+        let written =
+            tokio::task::spawn_blocking(move || sluice_storage::checkpoint::write_atomically(&path, text.as_bytes()))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(error) = written {
+            tracing::warn!(%error, "could not keep the keeper session's credentials; after a crash it stays open until it expires");
+        }
     }
 
     /// The current session, for writes. Errors with `ConnectionLoss` between sessions.
@@ -100,6 +191,7 @@ impl KeeperLink {
         loop {
             match ZkClient::connect(&self.servers, self.session_timeout).await {
                 Ok(client) => {
+                    self.remember_session(&client).await;
                     *self.client.write() = Some(client.clone());
                     return Ok(client);
                 }
@@ -155,7 +247,10 @@ impl KeeperLink {
                     return;
                 }
                 match ZkClient::connect(&self.servers, self.session_timeout).await {
-                    Ok(c) => break c,
+                    Ok(c) => {
+                        self.remember_session(&c).await;
+                        break c;
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "reconnecting to keeper");
                         tokio::time::sleep(Duration::from_millis(RETRY_BACKOFF_MS)).await;
@@ -374,10 +469,35 @@ impl KeeperLink {
             self.closing.store(true, Ordering::Release);
             slot.take()
         };
-        if let Some(c) = client {
-            let _ = c.close().await;
+        if let Some(c) = client
+            && c.close().await.is_ok()
+            && let Some(path) = &self.session_file
+        {
+            // Nothing left to close next time.
+            let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The credentials a previous run kept in `path`: `Ok(None)` when there is no file.
+fn read_session_file(path: &Path) -> std::result::Result<Option<SessionCredentials>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.split_once('=').filter(|(k, _)| k.trim() == key).map(|(_, v)| v.trim()))
+            .ok_or_else(|| format!("no {key}"))
+    };
+    if field("version")? != "1" {
+        return Err("unknown version".into());
+    }
+    let session_id = field("session.id")?.parse::<i64>().map_err(|e| format!("session.id: {e}"))?;
+    let passwd =
+        base64::engine::general_purpose::STANDARD.decode(field("password")?).map_err(|e| format!("password: {e}"))?;
+    Ok(Some(SessionCredentials { session_id, passwd: Bytes::from(passwd) }))
 }
 
 /// Creates a persistent node if it is missing.

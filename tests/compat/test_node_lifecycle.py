@@ -1,0 +1,107 @@
+"""A node's life on its data directory: one process at a time (a second one exits non-zero having
+changed nothing), a restart after SIGKILL that serves again at once (the crashed run's keeper
+session is closed, not waited out), and a ready file given by a relative name."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from conftest import SLUICED, Broker, free_ports, wait_until
+
+# The issue's bound on serving again after a SIGKILL restart; the crashed run's session timeout
+# (zookeeper.session.timeout.ms, 18 s by default) is what it replaces.
+RESTART_SERVING_BOUND_S = 5.0
+SECOND_NODE_EXIT_BOUND_S = 30
+
+
+def digests(root):
+    """Path -> sha256 of every file under `root`."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def test_second_node_on_a_running_nodes_data_dir_exits_and_changes_nothing(tmp_path):
+    (tmp_path / "first").mkdir()
+    first = Broker(tmp_path / "first")
+    first.start()
+    try:
+        # Frozen, the running node changes nothing by itself while the second one tries.
+        first.proc.send_signal(signal.SIGSTOP)
+        before = digests(first.data)
+        assert any(name.startswith("keeper") for name in before), "the keeper's Raft log lives here too"
+        port, keeper_port = free_ports(2)
+        second = subprocess.run(
+            [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={first.data}",
+             "-o", "keeper.client.address=127.0.0.1", "-o", f"keeper.client.port={keeper_port}"],
+            capture_output=True, text=True, timeout=SECOND_NODE_EXIT_BOUND_S)
+        after = digests(first.data)
+        first.proc.send_signal(signal.SIGCONT)
+        assert second.returncode != 0
+        assert str(first.data) in second.stderr, second.stderr
+        assert f"pid {first.proc.pid}" in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, f"one error line:\n{second.stderr}"
+        assert after == before, "the second node touched the running node's files"
+        # The first node never noticed.
+        AdminClient({"bootstrap.servers": first.bootstrap}).list_topics(timeout=30)
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+        first.stop()
+
+
+def test_single_node_killed_serves_again_within_seconds(tmp_path):
+    node = Broker(tmp_path)
+    node.start()
+    try:
+        p = Producer({"bootstrap.servers": node.bootstrap, "acks": "all"})
+        p.produce("restarts", value=b"before")
+        assert p.flush(30) == 0
+        node.stop(signal.SIGKILL)
+
+        started = time.monotonic()
+        node.start()
+        admin = AdminClient({"bootstrap.servers": node.bootstrap})
+
+        def self_listed():
+            md = admin.list_topics(timeout=5)
+            return 0 in md.brokers and md.topics.get("restarts") is not None
+
+        wait_until(self_listed, timeout_s=30, what="the restarted node listing itself as a live broker")
+        delivered = []
+        p = Producer({"bootstrap.servers": node.bootstrap, "acks": "all", "message.timeout.ms": 30000})
+        p.produce("restarts", value=b"after", on_delivery=lambda err, msg: delivered.append(err))
+        assert p.flush(35) == 0
+        elapsed = time.monotonic() - started
+        assert delivered == [None], delivered
+        print(f"\nRESTART single node after SIGKILL: serving metadata and acks=all within {elapsed:.2f} s")
+        assert elapsed < RESTART_SERVING_BOUND_S, (
+            f"{elapsed:.1f} s from restart to an acks=all write; the crashed session was waited out?\n{node.log()}")
+        assert "closed this broker's previous keeper session" in node.log()
+    finally:
+        node.stop()
+
+
+def test_ready_file_by_a_relative_name(tmp_path):
+    port, keeper_port = free_ports(2)
+    proc = subprocess.Popen(
+        [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", "keeper.client.address=127.0.0.1",
+         "-o", f"keeper.client.port={keeper_port}", "--ready-file", "ready"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (tmp_path / "ready").exists() or proc.poll() is not None, timeout_s=60,
+                   what="the ready file")
+        assert proc.poll() is None, proc.stderr.read()
+        assert (tmp_path / "ready").read_text().splitlines()[0] == f"127.0.0.1:{port}"
+        assert (tmp_path / "data").is_dir(), "data in ./data of the working directory"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
