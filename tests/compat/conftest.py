@@ -122,3 +122,21 @@ def server_stat(address):
 def server_mode(address):
     """The `Mode:` a keeper or ZooKeeper server reports (leader, follower, standalone), or None."""
     return server_stat(address).get("Mode")
+
+
+# Figures a test measures (restart and failover times), printed together at the end of the run
+# so that CI's output shows them without -s.
+FIGURES = []
+
+
+@pytest.fixture
+def report_figure():
+    """`report_figure(line)`: keep `line` for the run's closing summary."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
+import conftest
 from conftest import READY_TIMEOUT_S, SLUICED, free_ports, server_mode, server_stat, wait_until
 from kafka_support import NumberedProducer, raw_produce
 
@@ -275,6 +276,7 @@ def failover_bound_s():
 def report_failover(what, seconds, record_property):
     line = f"FAILOVER {what}: {seconds:.2f}s (session timeout {SESSION_MS / 1000}s)"
     print(line)
+    conftest.FIGURES.append(line)
     record_property(what, f"{seconds:.3f}")
     if os.environ.get("SLUICE_FAILOVER_REPORT"):
         with open(os.environ["SLUICE_FAILOVER_REPORT"], "a") as f:

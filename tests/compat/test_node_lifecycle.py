@@ -58,7 +58,7 @@ def test_second_node_on_a_running_nodes_data_dir_exits_and_changes_nothing(tmp_p
         first.stop()
 
 
-def test_single_node_killed_serves_again_within_seconds(tmp_path):
+def test_single_node_killed_serves_again_within_seconds(tmp_path, report_figure):
     node = Broker(tmp_path)
     node.start()
     try:
@@ -82,7 +82,8 @@ def test_single_node_killed_serves_again_within_seconds(tmp_path):
         assert p.flush(35) == 0
         elapsed = time.monotonic() - started
         assert delivered == [None], delivered
-        print(f"\nRESTART single node after SIGKILL: serving metadata and acks=all within {elapsed:.2f} s")
+        report_figure(f"RESTART single node after SIGKILL: itself in Metadata and an acks=all write {elapsed:.2f} s "
+                      f"after the restart began (bound {RESTART_SERVING_BOUND_S} s)")
         assert elapsed < RESTART_SERVING_BOUND_S, (
             f"{elapsed:.1f} s from restart to an acks=all write; the crashed session was waited out?\n{node.log()}")
         assert "closed this broker's previous keeper session" in node.log()
