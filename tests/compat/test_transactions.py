@@ -14,6 +14,7 @@ consumer has no isolation level, and hands control records out as messages).
 - an exactly-once copy of 100,000 records on three brokers, with the copier and the
   transaction coordinator killed, holds every record once, in order."""
 
+import json
 import signal
 import struct
 import subprocess
@@ -343,15 +344,15 @@ def test_open_transaction_holds_the_last_stable_offset_at_its_first_offset(txn_b
     assert values(read_to_end(b, "held", 1, "read_committed")[0]) == numbered("before", 3)
 
     # ListTransactions and DescribeTransactions, through the bundled CLI.
-    listed = sluice(b, "transaction", "list", "--state", "Ongoing").splitlines()
-    assert [line.split("\t")[0] for line in listed] == ["holder"], listed
-    _, producer_id, state, _ = listed[0].split("\t")
+    listed = json.loads(sluice(b, "transaction", "list", "--state", "Ongoing", "--json"))
+    assert [t["transactional_id"] for t in listed] == ["holder"], listed
+    producer_id, state = listed[0]["producer_id"], listed[0]["state"]
     assert state == "Ongoing"
     described = sluice(b, "transaction", "describe", "holder")
     assert "transactional id holder: Ongoing" in described, described
     assert f"producer id {producer_id} epoch 0" in described, described
     assert "partition held-0" in described, described
-    assert sluice(b, "transaction", "list", "--state", "CompleteAbort") == ""
+    assert json.loads(sluice(b, "transaction", "list", "--state", "CompleteAbort", "--json")) == []
     unknown = subprocess.run([SLUICE_CLI, "-b", b, "transaction", "describe", "nobody"], capture_output=True,
                              text=True, timeout=60)
     assert unknown.returncode != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in unknown.stderr, unknown

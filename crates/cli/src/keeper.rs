@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use sluice_keeper::jute::StatRecord;
 use sluice_keeper::{CreateMode, ZkClient, ZkError};
+
+/// ZooKeeper's "any version" for setData and delete.
+const ANY_VERSION: i32 = -1;
+/// How long opening a session may take.
+const SESSION_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(Debug, Args)]
 pub struct KeeperArgs {
@@ -22,41 +26,62 @@ pub enum KeeperCommand {
     /// List a node's children (the whole subtree with -R).
     #[command(after_help = "Example:\n  sluice keeper ls / -R")]
     Ls {
+        /// The node's path.
         path: String,
+        /// Every node below, one path a line.
         #[arg(short = 'R', long)]
         recursive: bool,
     },
     /// Print a node's data (and its Stat with -s).
+    #[command(after_help = "Example:\n  sluice keeper get -s /brokers/ids/1")]
     Get {
+        /// The node's path.
         path: String,
+        /// Also print the node's Stat.
         #[arg(short = 's', long)]
         stat: bool,
     },
     /// Print a node's Stat.
-    Stat { path: String },
+    #[command(after_help = "Example:\n  sluice keeper stat /controller")]
+    Stat {
+        /// The node's path.
+        path: String,
+    },
     /// Create a node: -e ephemeral (gone when this command exits), -s sequential.
     #[command(after_help = "Example:\n  sluice keeper create /app/config '{\"v\":1}'")]
     Create {
+        /// The node's path (with -s, the prefix of its name).
         path: String,
+        /// The node's data (default: empty).
         #[arg(default_value = "")]
         data: String,
+        /// Ephemeral: deleted when this command's session ends.
         #[arg(short = 'e', long)]
         ephemeral: bool,
+        /// Sequential: the server appends a ten-digit counter to the name.
         #[arg(short = 's', long)]
         sequential: bool,
     },
     /// Set a node's data, only at VERSION with -v (a compare-and-set).
+    #[command(after_help = "Example:\n  sluice keeper set /app/config '{\"v\":2}' -v 0")]
     Set {
+        /// The node's path.
         path: String,
+        /// The new data.
         data: String,
-        #[arg(short = 'v', long, default_value_t = -1, allow_negative_numbers = true)]
-        version: i32,
+        /// Only if the node's data version is this (default: any version).
+        #[arg(short = 'v', long)]
+        version: Option<i32>,
     },
     /// Delete a node, only at VERSION with -v; with -R its whole subtree.
+    #[command(after_help = "Example:\n  sluice keeper delete -R /app")]
     Delete {
+        /// The node's path.
         path: String,
-        #[arg(short = 'v', long, default_value_t = -1, allow_negative_numbers = true)]
-        version: i32,
+        /// Only if the node's data version is this (default: any version).
+        #[arg(short = 'v', long)]
+        version: Option<i32>,
+        /// Delete its children first, the whole subtree.
         #[arg(short = 'R', long)]
         recursive: bool,
     },
@@ -113,10 +138,12 @@ async fn subtree(zk: &ZkClient, root: &str) -> anyhow::Result<Vec<String>> {
 }
 
 pub async fn run(args: KeeperArgs) -> anyhow::Result<()> {
-    let zk = ZkClient::connect(&args.servers, Duration::from_secs(10))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}: cannot open a session with keeper at {}", args.servers))
-        .context("is keeper running? (sluiced embeds one on port 2181; set -k or SLUICE_KEEPER)")?;
+    let zk = ZkClient::connect(&args.servers, Duration::from_millis(SESSION_TIMEOUT_MS)).await.map_err(|e| {
+        anyhow::Error::new(crate::Hinted {
+            message: format!("cannot open a session with keeper at {}: {e}", args.servers),
+            hint: "is keeper running? (sluiced embeds one on port 2181; set -k or SLUICE_KEEPER)",
+        })
+    })?;
     let result = command(&zk, args.command).await;
     let _ = zk.close().await;
     result
@@ -158,6 +185,7 @@ async fn command(zk: &ZkClient, command: KeeperCommand) -> anyhow::Result<()> {
             println!("{created}");
         }
         KeeperCommand::Set { path, data, version } => {
+            let version = version.unwrap_or(ANY_VERSION);
             let s = zk.set_data(&path, data.as_bytes(), version).await.map_err(|e| explain(e, &path))?;
             println!("dataVersion = {}", s.version);
         }
@@ -166,13 +194,13 @@ async fn command(zk: &ZkClient, command: KeeperCommand) -> anyhow::Result<()> {
                 // Deepest first; the root last, at the requested version.
                 let nodes = subtree(zk, &path).await?;
                 for p in nodes.iter().skip(1).rev() {
-                    match zk.delete(p, -1).await {
+                    match zk.delete(p, ANY_VERSION).await {
                         Ok(()) | Err(ZkError::NoNode) => {}
                         Err(e) => return Err(explain(e, p)),
                     }
                 }
             }
-            zk.delete(&path, version).await.map_err(|e| explain(e, &path))?;
+            zk.delete(&path, version.unwrap_or(ANY_VERSION)).await.map_err(|e| explain(e, &path))?;
         }
     }
     Ok(())

@@ -1,10 +1,13 @@
 //! `sluice`: produce, consume, and manage topics and the cluster from the command line, against
-//! Sluice or any Kafka broker. Errors print the Kafka error name and a hint, and exit 1; bad
-//! flags exit 2.
+//! Sluice or any Kafka broker, in the manner of kcat, rpk and Kafka's own tools. Every failure
+//! prints one line `error: ...` (the Kafka error name and context), at most one `hint: ...`,
+//! and exits 1; bad flags exit 2. Listings have column headers and `--json`.
 
 mod format;
+mod groups;
 mod keeper;
 mod perf;
+mod table;
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -12,10 +15,21 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
 use sluice_client::{
-    Client, ClientConfig, ClientError, Compression, Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord,
-    StartOffset,
+    Client, ClientConfig, ClientError, Compression, Consumer, ConsumerConfig, IsolationLevel, Producer, ProducerConfig,
+    ProducerRecord, StartOffset,
 };
+use table::{Table, print_json};
+
+/// Topics the brokers keep for themselves, hidden from `topic list` without `--internal`
+/// (Kafka marks them internal in Metadata too).
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+/// How long `consume`'s fetches wait for records; shorter with `-e`, which stops at the end.
+const FETCH_WAIT_MS: u64 = 500;
+const FETCH_WAIT_TO_END_MS: u64 = 100;
+/// Records `consume` takes from the consumer at a time (and prints before committing).
+const POLL_MAX_RECORDS: usize = 1000;
 
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about = "Produce, consume and manage topics on Sluice (or any Kafka broker)")]
@@ -42,7 +56,7 @@ enum Command {
     Produce(ProduceArgs),
     /// Consume messages and print them.
     #[command(
-        after_help = "Examples:\n  sluice consume -t greetings -o beginning -e\n  sluice consume -t greetings -f '%k=%s (p%p o%o)\\n' -c 10\n  sluice consume -t greetings -o @1700000000000 --json"
+        after_help = "Examples:\n  sluice consume -t greetings -o beginning -e\n  sluice consume -t greetings -f '%k=%s (p%p o%o)\\n' -c 10\n  sluice consume -t greetings -o @1700000000000 --json\n  sluice consume -t greetings -o beginning -e --isolation read_uncommitted\n  sluice consume -t greetings -g billing -o beginning"
     )]
     Consume(ConsumeArgs),
     /// Create, list, describe, alter, extend and delete topics.
@@ -69,7 +83,7 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         keeper: Option<String>,
         /// Give up after this many milliseconds.
-        #[arg(long, default_value_t = 5_000)]
+        #[arg(long, default_value_t = 5_000, value_name = "MS")]
         timeout_ms: u64,
     },
     /// Browse and edit keeper's znodes (or any ZooKeeper's): ls, get, stat, create, set, delete.
@@ -83,6 +97,7 @@ enum PerfCommand {
     /// send-to-acknowledgement latency percentiles.
     #[command(after_help = "Example:\n  sluice perf produce -t bench -n 1000000 -s 1024 --acks 1")]
     Produce {
+        /// Topic to produce to (created if the broker auto-creates topics).
         #[arg(short, long)]
         topic: String,
         /// Records to send.
@@ -94,6 +109,7 @@ enum PerfCommand {
         /// Acknowledgements: all (-1), 1 or 0.
         #[arg(long, default_value = "all")]
         acks: String,
+        /// Compression codec.
         #[arg(short = 'z', long, value_enum, default_value = "none")]
         compression: Codec,
         /// Batch size in bytes.
@@ -119,6 +135,7 @@ enum PerfCommand {
         /// Keeper (or ZooKeeper) server(s), host:port[,host:port...].
         #[arg(short = 'k', long = "keeper", env = "SLUICE_KEEPER", default_value = "localhost:2181")]
         servers: String,
+        /// The operation to time.
         #[arg(long, value_enum, default_value = "create")]
         op: perf::KeeperOp,
         /// Operations in all.
@@ -133,19 +150,43 @@ enum PerfCommand {
         /// Data size in bytes.
         #[arg(short, long, default_value_t = 100)]
         size: usize,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Consume COUNT records from the beginning; report records/s and MB/s.
     #[command(after_help = "Example:\n  sluice perf consume -t bench -n 1000000")]
     Consume {
+        /// Topic to read.
         #[arg(short, long)]
         topic: String,
+        /// Records to read.
         #[arg(short = 'n', long, default_value_t = 100_000)]
         count: u64,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Whether `consume` shows the records of aborted (and still open) transactions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Isolation {
+    /// Only committed records, up to the last stable offset (kcat's default).
+    #[value(name = "read_committed", alias = "read-committed")]
+    ReadCommitted,
+    /// Every record up to the high watermark, aborted transactions included.
+    #[value(name = "read_uncommitted", alias = "read-uncommitted")]
+    ReadUncommitted,
+}
+
+impl From<Isolation> for IsolationLevel {
+    fn from(i: Isolation) -> IsolationLevel {
+        match i {
+            Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+            Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -171,7 +212,7 @@ impl From<Codec> for Compression {
 
 #[derive(Debug, Args)]
 struct ProduceArgs {
-    /// Topic to produce to.
+    /// Topic to produce to (created if the broker auto-creates topics, as with kcat).
     #[arg(short, long)]
     topic: String,
     /// Split each line into key and value at the first occurrence of this separator.
@@ -220,9 +261,14 @@ struct ConsumeArgs {
     json: bool,
     /// Consume as a member of this consumer group: partitions are shared with the group's
     /// other members, positions start at the committed offsets (else at --offset beginning or
-    /// end), and are committed after every batch printed.
+    /// end), and are committed after every batch printed. Ctrl-C (or SIGTERM) commits and
+    /// leaves the group before exiting.
     #[arg(short, long)]
     group: Option<String>,
+    /// read_committed skips records of aborted transactions and stops at open ones;
+    /// read_uncommitted shows every record.
+    #[arg(long, value_enum, default_value = "read_committed")]
+    isolation: Isolation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,35 +276,53 @@ enum TopicCommand {
     /// Create a topic.
     #[command(after_help = "Example:\n  sluice topic create orders -p 6 -c retention.ms=86400000")]
     Create {
+        /// The topic's name.
         name: String,
         /// Partitions (default: the broker's num.partitions).
-        #[arg(short, long, default_value_t = -1)]
-        partitions: i32,
+        #[arg(short, long)]
+        partitions: Option<i32>,
         /// Replication factor (default: the broker's default.replication.factor).
-        #[arg(short, long, default_value_t = -1)]
-        replication_factor: i16,
+        #[arg(short, long)]
+        replication_factor: Option<i16>,
         /// Topic config: -c key=value (repeatable).
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         config: Vec<String>,
     },
-    /// List topics.
-    #[command(after_help = "Example:\n  sluice topic list")]
-    List,
+    /// List topics with their partition count and replication factor.
+    #[command(after_help = "Examples:\n  sluice topic list\n  sluice topic list --internal --json")]
+    List {
+        /// Also list the brokers' internal topics (__consumer_offsets, __transaction_state).
+        #[arg(short, long)]
+        internal: bool,
+        /// Print a JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a topic's partitions (leader, replicas, ISR) and configs.
-    #[command(after_help = "Example:\n  sluice topic describe orders")]
-    Describe { name: String },
+    #[command(after_help = "Examples:\n  sluice topic describe orders\n  sluice topic describe orders --json")]
+    Describe {
+        /// The topic's name.
+        name: String,
+        /// Print a JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Set or delete topic config overrides.
     #[command(after_help = "Example:\n  sluice topic alter orders --set retention.ms=3600000 --delete segment.bytes")]
     Alter {
+        /// The topic's name.
         name: String,
+        /// Set a config: --set key=value (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Remove a config override, back to the broker's default (repeatable).
         #[arg(long = "delete", value_name = "KEY")]
         delete: Vec<String>,
     },
     /// Raise a topic's partition count.
     #[command(after_help = "Example:\n  sluice topic add-partitions orders -p 12")]
     AddPartitions {
+        /// The topic's name.
         name: String,
         /// The new total number of partitions.
         #[arg(short, long)]
@@ -270,6 +334,7 @@ enum TopicCommand {
                             sluice topic reassign orders --all 1,2,3,4   (every partition, replication factor 4)\n  \
                             sluice topic reassign orders --cancel 0")]
     Reassign {
+        /// The topic's name.
         name: String,
         /// PARTITION=BROKER,BROKER,...: the partition's new replicas, the first preferred as
         /// leader (repeatable).
@@ -290,16 +355,22 @@ enum TopicCommand {
     },
     /// List partition reassignments in progress.
     #[command(after_help = "Example:\n  sluice topic reassignments orders")]
-    Reassignments { name: Option<String> },
+    Reassignments {
+        /// Only this topic's (default: every topic's).
+        name: Option<String>,
+    },
     /// Delete a topic.
     #[command(after_help = "Example:\n  sluice topic delete orders")]
-    Delete { name: String },
+    Delete {
+        /// The topic's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum TransactionCommand {
     /// Transactional ids with their producer id, state and coordinator, from every broker.
-    #[command(after_help = "Examples:\n  sluice transaction list\n  sluice transaction list --state Ongoing")]
+    #[command(after_help = "Examples:\n  sluice transaction list\n  sluice transaction list --state Ongoing --json")]
     List {
         /// Only transactions in this state (Empty, Ongoing, PrepareCommit, PrepareAbort,
         /// CompleteCommit, CompleteAbort); repeatable.
@@ -308,51 +379,109 @@ enum TransactionCommand {
         /// Only this producer id; repeatable.
         #[arg(long)]
         producer_id: Vec<i64>,
+        /// Print a JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// A transactional id's producer, state, timeout and the partitions of its open transaction.
     #[command(after_help = "Example:\n  sluice transaction describe orders-copier")]
-    Describe { transactional_id: String },
+    Describe {
+        /// The transactional id.
+        transactional_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum GroupCommand {
-    /// List consumer groups with their state.
-    #[command(after_help = "Example:\n  sluice group list")]
-    List,
-    /// Members, assignments, and per partition the committed offset, log end and lag.
-    #[command(after_help = "Example:\n  sluice group describe billing")]
-    Describe { group: String },
-    /// Set a group's committed offsets for a topic (the group must have no active members).
+    /// List consumer groups with their state and coordinator, from every broker.
+    #[command(after_help = "Examples:\n  sluice group list\n  sluice group list --json")]
+    List {
+        /// Print a JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Members, assignments, and per partition the committed offset, log end and lag; the
+    /// total lag.
+    #[command(after_help = "Examples:\n  sluice group describe billing\n  sluice group describe billing --json")]
+    Describe {
+        /// The group's id.
+        group: String,
+        /// Print a JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan new committed offsets of a group for a topic, and with --execute set them (the
+    /// group must have no active members). Without --execute nothing changes (a dry run).
     #[command(
-        after_help = "Examples:\n  sluice group reset-offsets billing -t orders --to-earliest\n  sluice group reset-offsets billing -t orders --to-offset 1000\n  sluice group reset-offsets billing -t orders --to-datetime 1700000000000"
+        after_help = "Examples:\n  sluice group reset-offsets billing -t orders --to-earliest            (shows the plan)\n  sluice group reset-offsets billing -t orders --to-earliest --execute  (applies it)\n  sluice group reset-offsets billing -t orders -p 0 --to-offset 1000 --execute\n  sluice group reset-offsets billing -t orders --to-datetime 1700000000000 --execute"
     )]
     ResetOffsets {
+        /// The group's id.
         group: String,
+        /// The topic whose offsets to reset.
         #[arg(short, long)]
         topic: String,
         /// Only this partition (default: all).
         #[arg(short, long)]
         partition: Option<i32>,
+        /// To the log start of each partition.
         #[arg(long, conflicts_with_all = ["to_latest", "to_offset", "to_datetime"])]
         to_earliest: bool,
+        /// To the log end of each partition.
         #[arg(long, conflicts_with_all = ["to_offset", "to_datetime"])]
         to_latest: bool,
-        #[arg(long, conflicts_with = "to_datetime")]
+        /// To this offset (refused if outside a partition's log start..log end).
+        #[arg(long, conflicts_with = "to_datetime", value_name = "OFFSET")]
         to_offset: Option<i64>,
-        /// Milliseconds since the epoch: the first offset at or after it.
-        #[arg(long)]
+        /// To the first offset at or after this time, in milliseconds since the epoch.
+        #[arg(long, value_name = "MS")]
         to_datetime: Option<i64>,
+        /// Apply the plan (without it, only print it).
+        #[arg(long)]
+        execute: bool,
     },
     /// Delete a group with no active members, and its committed offsets.
     #[command(after_help = "Example:\n  sluice group delete billing")]
-    Delete { group: String },
+    Delete {
+        /// The group's id.
+        group: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ClusterCommand {
     /// Brokers, controller, and each partition's leader and ISR.
-    #[command(after_help = "Example:\n  sluice cluster info")]
-    Info,
+    #[command(after_help = "Examples:\n  sluice cluster info\n  sluice cluster info --json")]
+    Info {
+        /// Print a JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error that comes with advice, printed as `error: ...` then `hint: ...`.
+#[derive(Debug)]
+struct Hinted {
+    message: String,
+    hint: &'static str,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Hinted {}
+
+/// The hint for an error, if one in its chain has one that its message does not already say.
+fn hint_for(e: &anyhow::Error, message: &str) -> Option<&'static str> {
+    let hint = e.chain().find_map(|c| {
+        c.downcast_ref::<ClientError>()
+            .and_then(ClientError::hint)
+            .or_else(|| c.downcast_ref::<Hinted>().map(|h| h.hint))
+    })?;
+    (!message.contains(hint)).then_some(hint)
 }
 
 fn main() -> std::process::ExitCode {
@@ -367,8 +496,9 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            if let Some(hint) = e.downcast_ref::<ClientError>().and_then(ClientError::hint) {
+            let message = format!("{e:#}");
+            eprintln!("error: {message}");
+            if let Some(hint) = hint_for(&e, &message) {
                 eprintln!("hint: {hint}");
             }
             std::process::ExitCode::FAILURE
@@ -423,6 +553,9 @@ async fn keeper_health(server: &str) -> anyhow::Result<String> {
     stream.read_to_string(&mut answer).await.with_context(|| format!("reading {server}'s answer"))?;
     match answer.lines().find_map(|l| l.strip_prefix("Mode: ")) {
         Some(mode) => Ok(format!("ok: {server} serves as {mode}")),
+        None if answer.trim().is_empty() => {
+            anyhow::bail!("{server} answered nothing to `srvr`: is it a keeper or ZooKeeper client port?")
+        }
         None => anyhow::bail!("{server} is not serving: {}", answer.trim()),
     }
 }
@@ -435,7 +568,7 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,
-        Command::Cluster(ClusterCommand::Info) => cluster_info(client).await,
+        Command::Cluster(ClusterCommand::Info { json }) => cluster_info(client, json).await,
         Command::Group(cmd) => group(client, cmd).await,
         Command::Transaction(cmd) => transaction(client, cmd).await,
         Command::Perf(PerfCommand::Produce {
@@ -482,8 +615,9 @@ async fn produce(client: Client, args: ProduceArgs) -> anyhow::Result<()> {
         .iter()
         .map(|h| key_value(h, "header").map(|(k, v)| (k, Some(Bytes::from(v)))))
         .collect::<anyhow::Result<_>>()?;
-    // Fail fast on an unknown topic, before reading any input.
-    client.topic(&args.topic).await?;
+    // Before reading any input: the topic exists (auto-created if the broker does that) and
+    // every partition has a leader, or the command fails naming the topic.
+    client.topic_for_produce(&args.topic).await?;
     let config = ProducerConfig { acks, compression: args.compression.into(), ..ProducerConfig::default() };
     let producer = Producer::new(client, config);
     let input: Box<dyn BufRead> = match &args.file {
@@ -535,24 +669,62 @@ fn start_offset(text: &str) -> anyhow::Result<StartOffset> {
     })
 }
 
+/// SIGINT (Ctrl-C) and SIGTERM, caught from the moment `install` returns, so that `consume`
+/// can stop between batches: flush what it printed, and as a group member commit and leave.
+struct Shutdown {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn install() -> anyhow::Result<Shutdown> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Shutdown {
+            interrupt: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+        })
+    }
+
+    /// Resolves at the next signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+fn consumer_config(args: &ConsumeArgs) -> ConsumerConfig {
+    ConsumerConfig {
+        max_wait: Duration::from_millis(if args.exit { FETCH_WAIT_TO_END_MS } else { FETCH_WAIT_MS }),
+        isolation: args.isolation.into(),
+        ..Default::default()
+    }
+}
+
 async fn consume(client: Client, args: ConsumeArgs) -> anyhow::Result<()> {
     let start = start_offset(&args.offset)?;
+    let mut shutdown = Shutdown::install()?;
     if let Some(group) = &args.group {
-        return consume_group(client, &args, group, start).await;
+        return consume_group(client, &args, group, start, &mut shutdown).await;
     }
     let template = format::Template::parse(&args.format);
-    let mut consumer = Consumer::new(
-        client,
-        ConsumerConfig { max_wait: Duration::from_millis(if args.exit { 100 } else { 500 }), ..Default::default() },
-    );
-    consumer.assign(&args.topic, &args.partition, start).await?;
+    let mut consumer = Consumer::new(client, consumer_config(&args));
+    tokio::select! {
+        assigned = consumer.assign(&args.topic, &args.partition, start) => assigned?,
+        _ = shutdown.recv() => return Ok(()),
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut seen = 0usize;
     loop {
         if args.count.is_some_and(|c| seen >= c) {
             break;
         }
-        let records = consumer.poll(1000).await?;
+        // A signal ends the wait for records; the ones already printed are flushed below.
+        let records = tokio::select! {
+            polled = consumer.poll(POLL_MAX_RECORDS) => polled?,
+            _ = shutdown.recv() => break,
+        };
         for r in &records {
             if args.count.is_some_and(|c| seen >= c) {
                 break;
@@ -574,7 +746,13 @@ async fn consume(client: Client, args: ConsumeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, start: StartOffset) -> anyhow::Result<()> {
+async fn consume_group(
+    client: Client,
+    args: &ConsumeArgs,
+    group: &str,
+    start: StartOffset,
+    shutdown: &mut Shutdown,
+) -> anyhow::Result<()> {
     let reset = match start {
         StartOffset::Beginning => StartOffset::Beginning,
         StartOffset::End => StartOffset::End,
@@ -585,9 +763,12 @@ async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, start: S
     if !args.partition.is_empty() {
         anyhow::bail!("--partition and --group do not go together: the group assigns partitions");
     }
-    let config = sluice_client::GroupConfig { reset, ..Default::default() };
-    let mut member =
-        sluice_client::GroupConsumer::subscribe(client, group, std::slice::from_ref(&args.topic), config).await?;
+    let config = sluice_client::GroupConfig { reset, isolation: args.isolation.into(), ..Default::default() };
+    let topics = std::slice::from_ref(&args.topic);
+    let mut member = tokio::select! {
+        joined = sluice_client::GroupConsumer::subscribe(client, group, topics, config) => joined?,
+        _ = shutdown.recv() => return Ok(()),
+    };
     let template = format::Template::parse(&args.format);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut seen = 0usize;
@@ -595,8 +776,13 @@ async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, start: S
         if args.count.is_some_and(|c| seen >= c) {
             break;
         }
-        let want = args.count.map_or(1000, |c| (c - seen).min(1000));
-        let records = member.poll(want).await?;
+        let want = args.count.map_or(POLL_MAX_RECORDS, |c| (c - seen).min(POLL_MAX_RECORDS));
+        // Positions move only for records `poll` returned, all of which are printed below, so
+        // a poll cut short by a signal leaves nothing half-consumed for `close` to commit.
+        let records = tokio::select! {
+            polled = member.poll(want) => polled?,
+            _ = shutdown.recv() => break,
+        };
         for r in &records {
             if args.json {
                 serde_json::to_writer(&mut out, &format::json(r))?;
@@ -614,6 +800,9 @@ async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, start: S
             break;
         }
     }
+    out.flush()?;
+    // Commit and LeaveGroup, so the group is empty at once (and e.g. reset-offsets works)
+    // rather than after the session timeout.
     member.close().await?;
     Ok(())
 }
@@ -623,35 +812,72 @@ async fn topic(client: Client, cmd: TopicCommand) -> anyhow::Result<()> {
         TopicCommand::Create { name, partitions, replication_factor, config } => {
             let configs: Vec<(String, String)> =
                 config.iter().map(|c| key_value(c, "config")).collect::<anyhow::Result<_>>()?;
-            client.create_topic(&name, partitions, replication_factor, &configs).await?;
+            // -1: the broker's default (CreateTopics' convention).
+            client.create_topic(&name, partitions.unwrap_or(-1), replication_factor.unwrap_or(-1), &configs).await?;
             println!("created topic {name}");
         }
-        TopicCommand::List => {
-            for t in client.list_topics().await? {
-                println!(
-                    "{}\t{} partitions{}",
-                    t.name,
-                    t.partitions.len(),
-                    if t.internal { "\t(internal)" } else { "" }
-                );
+        TopicCommand::List { internal, json } => {
+            let topics: Vec<sluice_client::TopicInfo> = client
+                .list_topics()
+                .await?
+                .into_iter()
+                .filter(|t| internal || !(t.internal || INTERNAL_TOPICS.contains(&t.name.as_str())))
+                .collect();
+            let replication = |t: &sluice_client::TopicInfo| t.partitions.iter().map(|p| p.replicas.len()).max();
+            if json {
+                let rows: Vec<serde_json::Value> = topics
+                    .iter()
+                    .map(|t| {
+                        json!({"name": t.name, "partitions": t.partitions.len(),
+                               "replication_factor": replication(t), "internal": t.internal})
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(rows))?;
+            } else {
+                let mut table = Table::new(&["NAME", "PARTITIONS", "REPLICAS"]);
+                for t in &topics {
+                    table.row(vec![t.name.clone(), t.partitions.len().to_string(), table::or_dash(replication(t))]);
+                }
+                table.print()?;
             }
         }
-        TopicCommand::Describe { name } => {
+        TopicCommand::Describe { name, json } => {
             let info = client.topic(&name).await?;
-            println!("topic {name}: {} partitions", info.partitions.len());
-            println!("{:<10} {:<8} {:<12} {:<16} isr", "partition", "leader", "leader-epoch", "replicas");
-            for p in &info.partitions {
-                println!(
-                    "{:<10} {:<8} {:<12} {:<16} {:?}",
-                    p.partition,
-                    p.leader,
-                    p.leader_epoch,
-                    format!("{:?}", p.replicas),
-                    p.isr
-                );
+            let configs = client.describe_topic_configs(&name).await?;
+            if json {
+                let partitions: Vec<serde_json::Value> = info
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        json!({"partition": p.partition, "leader": p.leader, "leader_epoch": p.leader_epoch,
+                               "replicas": p.replicas, "isr": p.isr})
+                    })
+                    .collect();
+                let configs: Vec<serde_json::Value> = configs
+                    .iter()
+                    .map(|c| {
+                        json!({"name": c.name, "value": c.value, "override": c.is_override(),
+                               "read_only": c.read_only})
+                    })
+                    .collect();
+                print_json(&json!({"name": name, "internal": info.internal, "partitions": partitions,
+                                   "configs": configs}))?;
+                return Ok(());
             }
+            println!("topic {name}: {} partitions", info.partitions.len());
+            let mut table = Table::new(&["PARTITION", "LEADER", "LEADER-EPOCH", "REPLICAS", "ISR"]);
+            for p in &info.partitions {
+                table.row(vec![
+                    p.partition.to_string(),
+                    p.leader.to_string(),
+                    p.leader_epoch.to_string(),
+                    ids(&p.replicas),
+                    ids(&p.isr),
+                ]);
+            }
+            table.print()?;
             println!("configs:");
-            for c in client.describe_topic_configs(&name).await? {
+            for c in configs {
                 let source = if c.is_override() { "  (set on topic)" } else { "" };
                 println!("  {}={}{}", c.name, c.value.unwrap_or_default(), source);
             }
@@ -695,6 +921,10 @@ async fn topic(client: Client, cmd: TopicCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Broker ids as a table cell: `1,2,3`.
+fn ids(list: &[i32]) -> String {
+    list.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
 /// A comma-separated list of broker ids.
 fn broker_ids(text: &str) -> anyhow::Result<Vec<i32>> {
     text.split(',')
@@ -757,45 +987,85 @@ async fn wait_for_reassignments(client: &Client, name: &str, timeout: Duration) 
     }
 }
 
-async fn cluster_info(client: Client) -> anyhow::Result<()> {
+async fn cluster_info(client: Client, json: bool) -> anyhow::Result<()> {
     let md = client.refresh_metadata(None).await?;
+    let health = |p: &sluice_client::PartitionInfo| {
+        if p.leader < 0 {
+            "offline"
+        } else if p.isr.len() < p.replicas.len() {
+            "under-replicated"
+        } else {
+            "ok"
+        }
+    };
+    if json {
+        let brokers: Vec<serde_json::Value> =
+            md.brokers.values().map(|b| json!({"id": b.id, "host": b.host, "port": b.port, "rack": b.rack})).collect();
+        let partitions: Vec<serde_json::Value> = md
+            .topics
+            .values()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    json!({"topic": t.name, "partition": p.partition, "leader": p.leader,
+                           "leader_epoch": p.leader_epoch, "replicas": p.replicas, "isr": p.isr,
+                           "status": health(p)})
+                })
+            })
+            .collect();
+        print_json(&json!({"cluster_id": md.cluster_id, "controller": md.controller_id, "brokers": brokers,
+                           "partitions": partitions}))?;
+        return Ok(());
+    }
     println!("cluster id: {}", md.cluster_id.as_deref().unwrap_or("-"));
     println!("controller: {}", md.controller_id);
-    println!("brokers:");
+    let mut brokers = Table::new(&["BROKER", "ADDRESS", "RACK"]);
     for b in md.brokers.values() {
-        println!(
-            "  {}\t{}:{}{}",
-            b.id,
-            b.host,
-            b.port,
-            b.rack.as_ref().map(|r| format!("\track {r}")).unwrap_or_default()
-        );
+        brokers.row(vec![b.id.to_string(), b.address(), table::or_dash(b.rack.clone())]);
     }
-    println!("partitions:");
+    brokers.print()?;
+    let mut partitions = Table::new(&["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "STATUS"]);
     for t in md.topics.values() {
         for p in &t.partitions {
-            let health = if p.leader < 0 {
-                "\toffline"
-            } else if p.isr.len() < p.replicas.len() {
-                "\tunder-replicated"
-            } else {
-                ""
-            };
-            println!(
-                "  {}-{}\tleader {}\tepoch {}\treplicas {:?}\tisr {:?}{health}",
-                t.name, p.partition, p.leader, p.leader_epoch, p.replicas, p.isr
-            );
+            partitions.row(vec![
+                format!("{}-{}", t.name, p.partition),
+                p.leader.to_string(),
+                p.leader_epoch.to_string(),
+                ids(&p.replicas),
+                ids(&p.isr),
+                health(p).to_string(),
+            ]);
         }
     }
+    partitions.print()?;
     Ok(())
 }
 
 async fn transaction(client: Client, cmd: TransactionCommand) -> anyhow::Result<()> {
     match cmd {
-        TransactionCommand::List { state, producer_id } => {
-            for t in client.list_transactions(&state, &producer_id).await? {
-                println!("{}\t{}\t{}\t{}", t.transactional_id, t.producer_id, t.state, t.coordinator);
+        TransactionCommand::List { state, producer_id, json } => {
+            let (transactions, failures) = client.list_transactions(&state, &producer_id).await?;
+            if json {
+                let rows: Vec<serde_json::Value> = transactions
+                    .iter()
+                    .map(|t| {
+                        json!({"transactional_id": t.transactional_id, "producer_id": t.producer_id,
+                               "state": t.state, "coordinator": t.coordinator})
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(rows))?;
+            } else {
+                let mut table = Table::new(&["TRANSACTIONAL-ID", "PRODUCER-ID", "STATE", "COORDINATOR"]);
+                for t in &transactions {
+                    table.row(vec![
+                        t.transactional_id.clone(),
+                        t.producer_id.to_string(),
+                        t.state.clone(),
+                        t.coordinator.to_string(),
+                    ]);
+                }
+                table.print()?;
             }
+            groups::report_failures(&failures, "transactions")?;
         }
         TransactionCommand::Describe { transactional_id } => {
             let t = client.describe_transaction(&transactional_id).await?;
@@ -816,92 +1086,65 @@ async fn transaction(client: Client, cmd: TransactionCommand) -> anyhow::Result<
 
 async fn group(client: Client, cmd: GroupCommand) -> anyhow::Result<()> {
     match cmd {
-        GroupCommand::List => {
-            for g in client.list_groups().await? {
-                println!(
-                    "{}\t{}\t{}",
-                    g.group_id,
-                    g.state,
-                    if g.protocol_type.is_empty() { "-" } else { &g.protocol_type }
-                );
-            }
-        }
-        GroupCommand::Describe { group } => {
-            let d = client.describe_group(&group).await?;
-            let committed = client.committed_offsets(&group).await?;
-            if d.state == "Dead" && committed.is_empty() {
-                return Err(ClientError::kafka(69, Some(format!("group '{group}' does not exist"))).into());
-            }
-            println!(
-                "group {}: {} ({} members, protocol {})",
-                d.group_id,
-                d.state,
-                d.members.len(),
-                if d.protocol.is_empty() { "-" } else { &d.protocol }
-            );
-            let mut owners = std::collections::BTreeMap::new();
-            for m in &d.members {
-                println!("  member {} client {} host {}", m.member_id, m.client_id, m.client_host);
-                for tp in &m.assignment {
-                    owners.insert(tp.clone(), m.client_id.clone());
-                }
-            }
-            println!("{:<24} {:<10} {:<12} {:<12} {:<8} owner", "topic", "partition", "committed", "log-end", "lag");
-            let mut rows: std::collections::BTreeSet<(String, i32)> = committed.keys().cloned().collect();
-            rows.extend(owners.keys().cloned());
-            for (topic, partition) in rows {
-                let end = client.list_offset(&topic, partition, -1).await.map(|(o, _)| o).unwrap_or(-1);
-                let c = committed.get(&(topic.clone(), partition)).copied();
-                let lag = match c {
-                    Some(c) if end >= 0 => (end - c).max(0).to_string(),
-                    _ => "-".into(),
-                };
-                let owner = owners.get(&(topic.clone(), partition)).cloned().unwrap_or_else(|| "-".into());
-                println!(
-                    "{:<24} {:<10} {:<12} {:<12} {:<8} {}",
-                    topic,
-                    partition,
-                    c.map_or("-".into(), |c| c.to_string()),
-                    end,
-                    lag,
-                    owner
-                );
-            }
-        }
-        GroupCommand::ResetOffsets { group, topic, partition, to_earliest, to_latest, to_offset, to_datetime } => {
-            let timestamp = match (to_earliest, to_latest, to_offset, to_datetime) {
-                (true, _, _, _) => Some(-2),
-                (_, true, _, _) => Some(-1),
-                (_, _, Some(_), _) => None,
-                (_, _, _, Some(ts)) => Some(ts),
+        GroupCommand::List { json } => groups::list(&client, json).await,
+        GroupCommand::Describe { group, json } => groups::describe(&client, &group, json).await,
+        GroupCommand::ResetOffsets {
+            group,
+            topic,
+            partition,
+            to_earliest,
+            to_latest,
+            to_offset,
+            to_datetime,
+            execute,
+        } => {
+            let target = match (to_earliest, to_latest, to_offset, to_datetime) {
+                (true, _, _, _) => groups::ResetTarget::Earliest,
+                (_, true, _, _) => groups::ResetTarget::Latest,
+                (_, _, Some(o), _) => groups::ResetTarget::Offset(o),
+                (_, _, _, Some(ts)) => groups::ResetTarget::Datetime(ts),
                 _ => anyhow::bail!("say where to: --to-earliest, --to-latest, --to-offset N or --to-datetime MS"),
             };
-            let info = client.topic(&topic).await?;
-            let partitions: Vec<i32> = match partition {
-                Some(p) => vec![p],
-                None => info.partitions.iter().map(|p| p.partition).collect(),
-            };
-            let mut offsets = std::collections::BTreeMap::new();
-            for p in partitions {
-                let target = match (timestamp, to_offset) {
-                    (None, Some(o)) => o,
-                    (Some(ts), _) => match client.list_offset(&topic, p, ts).await?.0 {
-                        -1 => client.list_offset(&topic, p, -1).await?.0,
-                        o => o,
-                    },
-                    _ => unreachable!("one target was checked above"),
-                };
-                offsets.insert((topic.clone(), p), target);
-            }
-            client.commit_group_offsets(&group, &offsets).await?;
-            for ((t, p), o) in &offsets {
-                println!("{group}\t{t}\t{p}\t{o}");
-            }
+            groups::reset_offsets(&client, &group, &topic, partition, target, execute).await
         }
-        GroupCommand::Delete { group } => {
-            client.delete_group(&group).await?;
-            println!("deleted group {group}");
+        GroupCommand::Delete { group } => groups::delete(&client, &group).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of every command, by its command path.
+    fn every_arg(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in cmd.get_arguments() {
+            out.push((path.to_string(), arg.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            every_arg(sub, &format!("{path} {}", sub.get_name()), out);
         }
     }
-    Ok(())
+
+    #[test]
+    fn every_flag_and_argument_has_help_and_no_sentinel_default() {
+        let mut args = Vec::new();
+        every_arg(&Cli::command(), "sluice", &mut args);
+        assert!(args.len() > 50, "found only {} arguments", args.len());
+        for (path, arg) in args {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            assert!(arg.get_help().is_some(), "`{path}` argument {id} has no help text");
+            let defaults: Vec<String> =
+                arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            assert!(!defaults.iter().any(|d| d == "-1"), "`{path}` argument {id} has the sentinel default -1");
+        }
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

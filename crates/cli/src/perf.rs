@@ -86,7 +86,7 @@ pub async fn produce(
     rate: Option<u64>,
     config: ProducerConfig,
 ) -> anyhow::Result<Summary> {
-    client.topic(topic).await?;
+    client.topic_for_produce(topic).await?;
     let producer = Producer::new(client, config);
     let value = Bytes::from(vec![b'x'; size]);
     let progress = bar(count);

@@ -5,6 +5,7 @@ use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
 use crate::client::{Client, ClusterMetadata, TopicInfo};
+use crate::consumer::IsolationLevel;
 use crate::error::{ClientError, Result};
 
 /// Kafka's `ConfigResource.Type.TOPIC`.
@@ -215,9 +216,20 @@ impl Client {
         ClientError::check(result.error_code, result.error_message)
     }
 
-    /// ListOffsets for one partition: -2 earliest, -1 latest, or a timestamp. Returns
-    /// `(offset, timestamp)`; offset -1 when no record is that late.
+    /// ListOffsets for one partition: -2 earliest, -1 latest (the high watermark), or a
+    /// timestamp. Returns `(offset, timestamp)`; offset -1 when no record is that late.
     pub async fn list_offset(&self, topic: &str, partition: i32, timestamp: i64) -> Result<(i64, i64)> {
+        self.list_offset_isolated(topic, partition, timestamp, IsolationLevel::ReadUncommitted).await
+    }
+
+    /// As [`Client::list_offset`]; with read_committed, latest is the last stable offset.
+    pub async fn list_offset_isolated(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+        isolation: IsolationLevel,
+    ) -> Result<(i64, i64)> {
         let md = self.metadata();
         let leader = match md.leader(topic, partition) {
             Some(b) => b.id,
@@ -231,7 +243,7 @@ impl Client {
         let conn = self.broker_connection(leader).await?;
         let request = ListOffsetsRequest {
             replica_id: -1,
-            isolation_level: 0,
+            isolation_level: isolation.code(),
             topics: vec![ListOffsetsRequestTopic {
                 name: topic.to_string(),
                 partitions: vec![ListOffsetsRequestPartition {
@@ -251,7 +263,7 @@ impl Client {
             .next()
             .and_then(|t| t.partitions.into_iter().next())
             .ok_or_else(|| unexpected("ListOffsets"))?;
-        ClientError::check(p.error_code, None)?;
+        ClientError::check(p.error_code, Some(format!("offsets of {topic}-{partition}")))?;
         Ok((p.offset, p.timestamp))
     }
 }

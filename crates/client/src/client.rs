@@ -1,6 +1,8 @@
 //! `Client`: bootstrap from a broker list, a pool of connections (one per broker address), and
 //! a metadata cache refreshed on demand and whenever a request fails with an error that means
-//! the cached leadership is stale (NOT_LEADER_OR_FOLLOWER and the like).
+//! the cached leadership is stale (NOT_LEADER_OR_FOLLOWER and the like). Requests for one broker
+//! (`send_to`), any broker (`send_any`), every broker (`ask_every_broker`, for what each broker
+//! answers only for itself: ListGroups, ListTransactions), or a coordinator (`coordinator.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -10,7 +12,18 @@ use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::{MetadataRequest, MetadataRequestTopic};
 
 use crate::connection::BrokerConnection;
+use crate::coordinator::CoordinatorCache;
 use crate::error::{ClientError, Result};
+
+/// How long a topic that Metadata calls unknown is asked about again (with auto-creation
+/// allowed) before concluding that the broker will not create it: long enough for the metadata
+/// of a topic just created elsewhere to reach the broker asked.
+const UNKNOWN_TOPIC_WAIT_MS: u64 = 3_000;
+/// The pause between Metadata requests while a topic being created gets its leaders.
+const TOPIC_WAIT_BACKOFF_MS: u64 = 100;
+/// Kafka's error codes the topic wait distinguishes.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const LEADER_NOT_AVAILABLE: i16 = 5;
 
 /// How a client connects.
 #[derive(Debug, Clone)]
@@ -65,6 +78,13 @@ pub struct TopicInfo {
     pub partitions: Vec<PartitionInfo>,
 }
 
+/// A broker that could not be asked, and why.
+#[derive(Debug, Clone)]
+pub struct BrokerFailure {
+    pub broker: BrokerInfo,
+    pub error: ClientError,
+}
+
 /// A snapshot of cluster metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterMetadata {
@@ -86,6 +106,7 @@ struct Inner {
     config: ClientConfig,
     connections: tokio::sync::Mutex<HashMap<String, Arc<BrokerConnection>>>,
     metadata: RwLock<ClusterMetadata>,
+    coordinators: CoordinatorCache,
 }
 
 /// A handle to a cluster; cheap to clone.
@@ -105,6 +126,7 @@ impl Client {
                 config,
                 connections: tokio::sync::Mutex::new(HashMap::new()),
                 metadata: RwLock::new(ClusterMetadata::default()),
+                coordinators: CoordinatorCache::default(),
             }),
         };
         client.refresh_metadata(Some(&[])).await?;
@@ -113,6 +135,10 @@ impl Client {
 
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn coordinators(&self) -> &CoordinatorCache {
+        &self.inner.coordinators
     }
 
     /// The connection to `address`, opened (or reopened) as needed.
@@ -167,6 +193,38 @@ impl Client {
     pub async fn send_any(&self, request: Request) -> Result<Response> {
         let conn = self.any_connection().await?;
         self.send_to(&conn, request).await
+    }
+
+    /// Sends a request made by `make` to every broker in freshly loaded metadata, all at once;
+    /// returns each broker's answer, and the brokers that could not be asked.
+    pub async fn ask_every_broker(
+        &self,
+        make: impl Fn() -> Request,
+    ) -> Result<(Vec<(BrokerInfo, Response)>, Vec<BrokerFailure>)> {
+        let brokers: Vec<BrokerInfo> = self.refresh_metadata(Some(&[])).await?.brokers.into_values().collect();
+        let mut asks = tokio::task::JoinSet::new();
+        for broker in brokers {
+            let (client, request) = (self.clone(), make());
+            asks.spawn(async move {
+                let answer = async {
+                    let conn = client.connection(&broker.address()).await?;
+                    client.send_to(&conn, request).await
+                }
+                .await;
+                (broker, answer)
+            });
+        }
+        let (mut answers, mut failures) = (Vec::new(), Vec::new());
+        while let Some(done) = asks.join_next().await {
+            let (broker, answer) = done.map_err(|e| ClientError::Invalid(format!("a broker request panicked: {e}")))?;
+            match answer {
+                Ok(response) => answers.push((broker, response)),
+                Err(error) => failures.push(BrokerFailure { broker, error }),
+            }
+        }
+        answers.sort_by_key(|(b, _)| b.id);
+        failures.sort_by_key(|f| f.broker.id);
+        Ok((answers, failures))
     }
 
     pub fn metadata(&self) -> ClusterMetadata {
@@ -225,6 +283,59 @@ impl Client {
         Ok(md.clone())
     }
 
+    /// Metadata of a topic to produce to, as kcat and the Java producer get it: asked with
+    /// `allow_auto_topic_creation`, so a broker with `auto.create.topics.enable` creates it,
+    /// then asked again (within the request timeout) until every partition has a leader, which
+    /// a topic just created lacks for a moment (LEADER_NOT_AVAILABLE, or UNKNOWN_TOPIC_OR_PARTITION
+    /// from a broker that has not heard of it yet). A topic still unknown after
+    /// `UNKNOWN_TOPIC_WAIT_MS` is one the broker does not create.
+    pub async fn topic_for_produce(&self, name: &str) -> Result<TopicInfo> {
+        let start = tokio::time::Instant::now();
+        let timeout = self.inner.config.request_timeout;
+        loop {
+            let request = MetadataRequest {
+                topics: Some(vec![MetadataRequestTopic { name: Some(name.to_string()), ..Default::default() }]),
+                allow_auto_topic_creation: true,
+                ..Default::default()
+            };
+            let Response::Metadata(r) = self.send_any(Request::Metadata(request)).await? else {
+                return Err(ClientError::Invalid("Metadata answered with something else".into()));
+            };
+            let t = r.topics.into_iter().next().ok_or_else(|| ClientError::Invalid("empty Metadata answer".into()))?;
+            let waited = start.elapsed();
+            let code = match t.error_code {
+                0 if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.error_code == 0 && p.leader_id >= 0) => {
+                    drop(self.refresh_metadata(Some(&[name.to_string()])).await?);
+                    return self.metadata().topics.get(name).cloned().ok_or_else(|| {
+                        ClientError::kafka(UNKNOWN_TOPIC_OR_PARTITION, Some(format!("topic '{name}' vanished")))
+                    });
+                }
+                0 => LEADER_NOT_AVAILABLE,
+                UNKNOWN_TOPIC_OR_PARTITION if waited >= Duration::from_millis(UNKNOWN_TOPIC_WAIT_MS) => {
+                    return Err(ClientError::kafka(
+                        UNKNOWN_TOPIC_OR_PARTITION,
+                        Some(format!(
+                            "topic '{name}' does not exist and the broker did not create it \
+                             (auto.create.topics.enable=false?)"
+                        )),
+                    ));
+                }
+                code @ (UNKNOWN_TOPIC_OR_PARTITION | LEADER_NOT_AVAILABLE) => code,
+                code => return Err(ClientError::kafka(code, Some(format!("topic '{name}'")))),
+            };
+            if waited >= timeout {
+                return Err(ClientError::Timeout {
+                    what: format!(
+                        "partition leaders of topic '{name}' (last answer: {})",
+                        ClientError::kafka(code, None)
+                    ),
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(TOPIC_WAIT_BACKOFF_MS)).await;
+        }
+    }
+
     /// Metadata of one topic, refreshed; UNKNOWN_TOPIC_OR_PARTITION if it does not exist.
     pub async fn topic(&self, name: &str) -> Result<TopicInfo> {
         let request = MetadataRequest {
@@ -237,12 +348,14 @@ impl Client {
         };
         let t = r.topics.into_iter().next().ok_or_else(|| ClientError::Invalid("empty Metadata answer".into()))?;
         if t.error_code != 0 {
-            return Err(ClientError::kafka(
-                t.error_code,
-                Some(format!("topic '{name}' does not exist or is unavailable")),
-            ));
+            let message = if t.error_code == UNKNOWN_TOPIC_OR_PARTITION {
+                format!("topic '{name}' does not exist")
+            } else {
+                format!("topic '{name}' is unavailable")
+            };
+            return Err(ClientError::kafka(t.error_code, Some(message)));
         }
         drop(self.refresh_metadata(Some(&[name.to_string()])).await?);
-        self.metadata().topics.get(name).cloned().ok_or_else(|| ClientError::kafka(3, None))
+        self.metadata().topics.get(name).cloned().ok_or_else(|| ClientError::kafka(UNKNOWN_TOPIC_OR_PARTITION, None))
     }
 }

@@ -1,7 +1,9 @@
 //! One TCP connection to one broker, with pipelining: requests are written as they come and
 //! responses (which Kafka sends in request order) are matched to them first-in, first-out.
 //! On connect the API versions are negotiated (ApiVersions v3, falling back to v0), so each
-//! request goes out at the highest version both sides speak.
+//! request goes out at the highest version both sides speak. A peer that does not answer that
+//! exchange as a Kafka broker (it closes, sends no Kafka frame, or stays silent for the connect
+//! timeout) is reported as `NotKafka`, not as a decode error or a hang.
 //!
 //! Concurrency: a writer task owns the socket's write half and a reader task its read half;
 //! callers talk to them through a bounded channel, so at most `MAX_QUEUED_REQUESTS` wait.
@@ -24,6 +26,8 @@ use crate::error::{ClientError, Result};
 const MAX_QUEUED_REQUESTS: usize = 64;
 /// Largest response frame accepted.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// Kafka's UNSUPPORTED_VERSION, with which a broker refuses an ApiVersions version it lacks.
+const UNSUPPORTED_VERSION: i16 = 35;
 
 type Reply = oneshot::Sender<Result<Response>>;
 
@@ -51,7 +55,7 @@ pub struct BrokerConnection {
 }
 
 impl BrokerConnection {
-    /// Connects and negotiates API versions, within `timeout`.
+    /// Connects and negotiates API versions, each within `timeout`.
     pub async fn connect(address: &str, client_id: &str, timeout: Duration) -> Result<Arc<BrokerConnection>> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
             .await
@@ -75,9 +79,37 @@ impl BrokerConnection {
             client_id: client_id.to_string(),
             closed,
         };
-        // ApiVersions v3 first; a broker that does not know it answers UNSUPPORTED_VERSION in
-        // the v0 format, listing what it does speak.
-        let answer = conn.send_at(
+        let r = conn.negotiate(timeout).await.map_err(|e| match e {
+            // A Kafka broker answers ApiVersions at once, whatever it thinks of the client;
+            // anything else here means something other than Kafka listens at this address.
+            ClientError::Disconnected { reason, .. } => ClientError::NotKafka {
+                address: address.into(),
+                reason: format!("the connection ended without a Kafka answer to ApiVersions: {reason}"),
+            },
+            ClientError::Protocol { error, .. } => ClientError::NotKafka {
+                address: address.into(),
+                reason: format!("its answer to ApiVersions is no Kafka response: {error}"),
+            },
+            ClientError::Timeout { ms, .. } => ClientError::NotKafka {
+                address: address.into(),
+                reason: format!("no answer to ApiVersions in {ms} ms"),
+            },
+            ClientError::Invalid(reason) => ClientError::NotKafka { address: address.into(), reason },
+            other => other,
+        })?;
+        ClientError::check(r.error_code, None)?;
+        conn.versions = r.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        Ok(Arc::new(conn))
+    }
+
+    /// Asks ApiVersions: v3 first; a broker that does not know it answers
+    /// UNSUPPORTED_VERSION in the v0 format, listing what it does speak.
+    async fn negotiate(&self, timeout: Duration) -> Result<sluice_protocol::messages::ApiVersionsResponse> {
+        let timed_out = |_| ClientError::Timeout {
+            what: format!("ApiVersions from {}", self.address),
+            ms: timeout.as_millis() as u64,
+        };
+        let answer = self.send_at(
             ApiKey::ApiVersions,
             3,
             Request::ApiVersions(ApiVersionsRequest {
@@ -85,29 +117,17 @@ impl BrokerConnection {
                 client_software_version: env!("CARGO_PKG_VERSION").into(),
             }),
         );
-        let mut response = tokio::time::timeout(timeout, answer).await.map_err(|_| ClientError::Timeout {
-            what: format!("ApiVersions from {address}"),
-            ms: timeout.as_millis() as u64,
-        })??;
+        let mut response = tokio::time::timeout(timeout, answer).await.map_err(timed_out)??;
         if let Response::ApiVersions(r) = &response
-            && r.error_code == 35
+            && r.error_code == UNSUPPORTED_VERSION
         {
-            response = tokio::time::timeout(
-                timeout,
-                conn.send_at(ApiKey::ApiVersions, 0, Request::ApiVersions(Default::default())),
-            )
-            .await
-            .map_err(|_| ClientError::Timeout {
-                what: format!("ApiVersions from {address}"),
-                ms: timeout.as_millis() as u64,
-            })??;
+            let answer = self.send_at(ApiKey::ApiVersions, 0, Request::ApiVersions(Default::default()));
+            response = tokio::time::timeout(timeout, answer).await.map_err(timed_out)??;
         }
-        let Response::ApiVersions(r) = response else {
-            return Err(ClientError::Invalid(format!("{address} answered ApiVersions with something else")));
-        };
-        ClientError::check(r.error_code, None)?;
-        conn.versions = r.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
-        Ok(Arc::new(conn))
+        match response {
+            Response::ApiVersions(r) => Ok(r),
+            _ => Err(ClientError::Invalid("it answered ApiVersions with another response type".into())),
+        }
     }
 
     pub fn address(&self) -> &str {
@@ -227,7 +247,7 @@ async fn reader(
         }
         let size = i32::from_be_bytes(size);
         if size < 4 || size as usize > MAX_RESPONSE_BYTES {
-            break format!("response frame of {size} bytes");
+            break format!("a response frame of {size} bytes (Kafka's are 4 to {MAX_RESPONSE_BYTES})");
         }
         let mut frame = BytesMut::zeroed(size as usize);
         if let Err(e) = read.read_exact(&mut frame).await {
@@ -250,7 +270,7 @@ async fn reader(
             && pending.key != ApiKey::ApiVersions
             && let Err(e) = sluice_protocol::codec::skip_tagged_fields(&mut body)
         {
-            let _ = pending.reply.send(Err(ClientError::Protocol { address: address.clone(), source: e }));
+            let _ = pending.reply.send(Err(ClientError::Protocol { address: address.clone(), error: e }));
             continue;
         }
         // An ApiVersions error answer always comes in the v0 format.
@@ -260,7 +280,7 @@ async fn reader(
             pending.version
         };
         let result = Response::decode(pending.key, version, &mut body)
-            .map_err(|source| ClientError::Protocol { address: address.clone(), source });
+            .map_err(|error| ClientError::Protocol { address: address.clone(), error });
         let _ = pending.reply.send(result);
     };
     tracing::debug!(%address, %reason, "connection closed");

@@ -1,17 +1,32 @@
 //! The consumer: assign partitions, position each (beginning, end, an offset, or the first
 //! offset at a timestamp), and poll records with Fetch requests to each partition's leader.
-//! Group membership and offset commits arrive with the group coordinator.
+//! Group membership and offset commits are `group_consumer.rs`'s.
+//!
+//! Transactions (KIP-98), as Kafka's `CompletedFetch` reads them: control batches (commit and
+//! abort markers) are never returned. With `read_committed` the broker reads only up to the last
+//! stable offset and lists the aborted transactions overlapping what it returned (producer id,
+//! first offset); a transactional batch of a producer whose aborted transaction began at or
+//! before the batch's last offset is dropped, until that producer's abort marker is passed.
+//! The end of a partition (for `at_end`, and ListOffsets `latest`) is then the last stable
+//! offset, not the high watermark.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_protocol::RecordBatches;
 use sluice_protocol::api::{Request, Response};
-use sluice_protocol::messages::{FetchRequest, FetchRequestPartition, FetchRequestTopic};
+use sluice_protocol::control::{ControlType, parse_marker};
+use sluice_protocol::messages::{
+    FetchRequest, FetchRequestPartition, FetchRequestTopic, FetchResponseAbortedTransaction,
+};
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
+
+/// ListOffsets' timestamps for the log start and the end.
+const EARLIEST: i64 = -2;
+const LATEST: i64 = -1;
 
 /// Where to start reading a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,12 +38,33 @@ pub enum StartOffset {
     Timestamp(i64),
 }
 
+/// Which records of transactions a consumer sees: Fetch's and ListOffsets' `isolation_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Everything up to the high watermark, aborted transactions included (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Up to the last stable offset, without the records of aborted transactions.
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The wire value: 0 read_uncommitted, 1 read_committed.
+    pub fn code(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub max_wait: Duration,
     pub min_bytes: i32,
     pub max_bytes: i32,
     pub partition_max_bytes: i32,
+    pub isolation: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -38,6 +74,7 @@ impl Default for ConsumerConfig {
             min_bytes: 1,
             max_bytes: 52_428_800,
             partition_max_bytes: 10_485_760,
+            isolation: IsolationLevel::default(),
         }
     }
 }
@@ -62,8 +99,9 @@ pub struct Consumer {
     positions: BTreeMap<(String, i32), i64>,
     /// The next offset to fetch, per partition (ahead of `positions` by what is buffered).
     fetch_positions: BTreeMap<(String, i32), i64>,
-    /// High watermark last seen per partition.
-    high_watermarks: BTreeMap<(String, i32), i64>,
+    /// Where each partition ended at the last fetch: the high watermark, or with read_committed
+    /// the last stable offset.
+    ends: BTreeMap<(String, i32), i64>,
     buffered: VecDeque<ConsumerRecord>,
 }
 
@@ -74,7 +112,7 @@ impl Consumer {
             config,
             positions: BTreeMap::new(),
             fetch_positions: BTreeMap::new(),
-            high_watermarks: BTreeMap::new(),
+            ends: BTreeMap::new(),
             buffered: VecDeque::new(),
         }
     }
@@ -98,18 +136,20 @@ impl Consumer {
 
     /// Moves the position of one partition.
     pub async fn seek(&mut self, topic: &str, partition: i32, start: StartOffset) -> Result<()> {
+        let isolation = self.config.isolation;
+        let list = |timestamp| self.client.list_offset_isolated(topic, partition, timestamp, isolation);
         let offset = match start {
             StartOffset::Offset(o) if o >= 0 => o,
             StartOffset::Offset(o) => {
                 // Negative: that many records before the end, as kcat's -o -N.
-                let (end, _) = self.client.list_offset(topic, partition, -1).await?;
-                let (begin, _) = self.client.list_offset(topic, partition, -2).await?;
+                let (end, _) = list(LATEST).await?;
+                let (begin, _) = list(EARLIEST).await?;
                 (end + o).max(begin)
             }
-            StartOffset::Beginning => self.client.list_offset(topic, partition, -2).await?.0,
-            StartOffset::End => self.client.list_offset(topic, partition, -1).await?.0,
-            StartOffset::Timestamp(ts) => match self.client.list_offset(topic, partition, ts).await?.0 {
-                -1 => self.client.list_offset(topic, partition, -1).await?.0,
+            StartOffset::Beginning => list(EARLIEST).await?.0,
+            StartOffset::End => list(LATEST).await?.0,
+            StartOffset::Timestamp(ts) => match list(ts).await?.0 {
+                -1 => list(LATEST).await?.0,
                 o => o,
             },
         };
@@ -127,10 +167,11 @@ impl Consumer {
         self.positions.keys().cloned().collect()
     }
 
-    /// Whether every assigned partition's position has reached the high watermark last seen.
+    /// Whether every assigned partition's position has reached its end as last fetched (the
+    /// high watermark; the last stable offset with read_committed).
     pub fn at_end(&self) -> bool {
         self.buffered.is_empty()
-            && self.positions.iter().all(|(tp, pos)| self.high_watermarks.get(tp).is_some_and(|hw| pos >= hw))
+            && self.positions.iter().all(|(tp, pos)| self.ends.get(tp).is_some_and(|end| pos >= end))
     }
 
     /// Returns the next buffered records, fetching when the buffer is empty (waiting up to the
@@ -186,7 +227,7 @@ impl Consumer {
                 max_wait_ms: self.config.max_wait.as_millis() as i32,
                 min_bytes: self.config.min_bytes,
                 max_bytes: self.config.max_bytes,
-                isolation_level: 0,
+                isolation_level: self.config.isolation.code(),
                 session_id: 0,
                 session_epoch: -1,
                 topics,
@@ -206,51 +247,204 @@ impl Consumer {
                             self.client.refresh_metadata(Some(std::slice::from_ref(&t.topic))).await?;
                             continue;
                         }
+                        let at = self.fetch_positions.get(&key).copied().unwrap_or(-1);
                         return Err(ClientError::kafka(
                             p.error_code,
-                            Some(format!("partition {}-{}: {}", t.topic, p.partition_index, e)),
+                            Some(format!("fetching {}-{} at offset {at}", t.topic, p.partition_index)),
                         ));
                     }
-                    self.high_watermarks.insert(key.clone(), p.high_watermark);
+                    let end = match self.config.isolation {
+                        IsolationLevel::ReadCommitted if p.last_stable_offset >= 0 => p.last_stable_offset,
+                        _ => p.high_watermark,
+                    };
+                    self.ends.insert(key.clone(), end);
                     let Some(position) = self.fetch_positions.get(&key).copied() else { continue };
-                    let mut next = position;
-                    for batch in RecordBatches::new(p.records.unwrap_or_default()) {
-                        // A partial batch at the end of a response is normal: stop there.
-                        let Ok(batch) = batch else { break };
-                        if batch.header().attributes.is_control() {
-                            next = next.max(batch.next_offset());
-                            continue;
-                        }
-                        let records = batch
-                            .records()
-                            .map_err(|e| ClientError::Invalid(format!("{}-{}: {e}", t.topic, p.partition_index)))?;
-                        for record in records {
-                            let record = record
-                                .map_err(|e| ClientError::Invalid(format!("{}-{}: {e}", t.topic, p.partition_index)))?;
-                            if record.offset < position {
-                                continue;
-                            }
-                            next = record.offset + 1;
-                            self.buffered.push_back(ConsumerRecord {
-                                topic: t.topic.clone(),
-                                partition: p.partition_index,
-                                offset: record.offset,
-                                timestamp: record.timestamp,
-                                key: record.key,
-                                value: record.value,
-                                headers: record
-                                    .headers
-                                    .into_iter()
-                                    .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
-                                    .collect(),
-                            });
-                        }
-                        next = next.max(batch.next_offset());
-                    }
+                    let aborted = match self.config.isolation {
+                        IsolationLevel::ReadCommitted => p.aborted_transactions.unwrap_or_default(),
+                        IsolationLevel::ReadUncommitted => Vec::new(),
+                    };
+                    let (records, next) = decode_partition(
+                        &t.topic,
+                        p.partition_index,
+                        p.records.unwrap_or_default(),
+                        position,
+                        self.config.isolation,
+                        &aborted,
+                    )?;
+                    self.buffered.extend(records);
                     self.fetch_positions.insert(key, next);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Which transactional batches a read_committed reader drops: Kafka's `CompletedFetch` with its
+/// queue of aborted transactions (ordered by first offset) and set of producers whose aborted
+/// transaction is open at the current batch.
+#[derive(Debug)]
+struct AbortedFilter {
+    /// Aborted transactions not yet reached, by first offset.
+    pending: VecDeque<(i64, i64)>,
+    /// Producers inside an aborted transaction at the current batch.
+    aborting: BTreeSet<i64>,
+}
+
+impl AbortedFilter {
+    fn new(aborted: &[FetchResponseAbortedTransaction]) -> AbortedFilter {
+        let mut pending: Vec<(i64, i64)> = aborted.iter().map(|a| (a.first_offset, a.producer_id)).collect();
+        pending.sort_unstable();
+        AbortedFilter { pending: pending.into(), aborting: BTreeSet::new() }
+    }
+
+    /// Whether the batch is dropped; `abort_marker` says it is its producer's abort marker.
+    fn drops(&mut self, producer_id: i64, transactional: bool, last_offset: i64, abort_marker: bool) -> bool {
+        while let Some(&(first, pid)) = self.pending.front()
+            && first <= last_offset
+        {
+            self.aborting.insert(pid);
+            self.pending.pop_front();
+        }
+        if abort_marker {
+            self.aborting.remove(&producer_id);
+            return false;
+        }
+        transactional && self.aborting.contains(&producer_id)
+    }
+}
+
+/// The records of one partition's fetched bytes at or after `position`, without control
+/// batches (and, with read_committed, without the batches of `aborted` transactions), and the
+/// offset to fetch next. A partial batch at the end (normal: the size limit cut it) ends the
+/// reading there.
+fn decode_partition(
+    topic: &str,
+    partition: i32,
+    bytes: Bytes,
+    position: i64,
+    isolation: IsolationLevel,
+    aborted: &[FetchResponseAbortedTransaction],
+) -> Result<(Vec<ConsumerRecord>, i64)> {
+    let corrupt = |e: sluice_protocol::BatchError| ClientError::Invalid(format!("{topic}-{partition}: {e}"));
+    let mut filter = AbortedFilter::new(aborted);
+    let mut out = Vec::new();
+    let mut next = position;
+    for batch in RecordBatches::new(bytes) {
+        let Ok(batch) = batch else { break };
+        let header = *batch.header();
+        let control = header.attributes.is_control();
+        if isolation == IsolationLevel::ReadCommitted && header.producer_id >= 0 {
+            let abort_marker =
+                control && parse_marker(batch.as_bytes()).map_err(corrupt)?.control_type == ControlType::Abort;
+            if filter.drops(header.producer_id, header.attributes.is_transactional(), batch.last_offset(), abort_marker)
+            {
+                next = next.max(batch.next_offset());
+                continue;
+            }
+        }
+        if control {
+            next = next.max(batch.next_offset());
+            continue;
+        }
+        for record in batch.records().map_err(corrupt)? {
+            let record = record.map_err(corrupt)?;
+            if record.offset < position {
+                continue;
+            }
+            next = record.offset + 1;
+            out.push(ConsumerRecord {
+                topic: topic.to_string(),
+                partition,
+                offset: record.offset,
+                timestamp: record.timestamp,
+                key: record.key,
+                value: record.value,
+                headers: record
+                    .headers
+                    .into_iter()
+                    .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value))
+                    .collect(),
+            });
+        }
+        next = next.max(batch.next_offset());
+    }
+    Ok((out, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_protocol::RecordBatchBuilder;
+    use sluice_protocol::control::{EndTxnMarker, marker_batch};
+    use sluice_protocol::record_batch::{Attributes, set_base_offset};
+
+    const TS: i64 = 1_700_000_000_000;
+
+    /// A batch of `values` at `base`, from producer `pid` (transactional when `pid >= 0`).
+    fn batch(base: i64, pid: i64, values: &[&str]) -> Vec<u8> {
+        let mut b = RecordBatchBuilder::new(TS);
+        if pid >= 0 {
+            b = b.producer(pid, 0, 0).attributes(Attributes::TRANSACTIONAL);
+        }
+        for v in values {
+            b.append(TS, None, Some(v.as_bytes()), &[]);
+        }
+        let mut bytes = b.build();
+        set_base_offset(&mut bytes, base);
+        bytes
+    }
+
+    fn marker(base: i64, pid: i64, control_type: ControlType) -> Vec<u8> {
+        let mut bytes = marker_batch(pid, 0, EndTxnMarker { control_type, coordinator_epoch: 0 }, TS);
+        set_base_offset(&mut bytes, base);
+        bytes
+    }
+
+    /// plain 0-1 | pid 7 (aborted) 2-3 | pid 8 (committed) 4-5 | ABORT 7 at 6 | COMMIT 8 at 7 |
+    /// pid 7 again (a later, committed transaction) 8 | COMMIT 7 at 9 | plain 10
+    fn log() -> Bytes {
+        let parts = [
+            batch(0, -1, &["p0", "p1"]),
+            batch(2, 7, &["a2", "a3"]),
+            batch(4, 8, &["c4", "c5"]),
+            marker(6, 7, ControlType::Abort),
+            marker(7, 8, ControlType::Commit),
+            batch(8, 7, &["c8"]),
+            marker(9, 7, ControlType::Commit),
+            batch(10, -1, &["p10"]),
+        ];
+        Bytes::from(parts.concat())
+    }
+
+    fn values(records: &[ConsumerRecord]) -> Vec<String> {
+        records.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()).collect()
+    }
+
+    #[test]
+    fn read_committed_drops_aborted_transactions_and_markers() {
+        let aborted = [FetchResponseAbortedTransaction { producer_id: 7, first_offset: 2 }];
+        let (records, next) =
+            decode_partition("t", 0, log(), 0, IsolationLevel::ReadCommitted, &aborted).expect("decodes");
+        assert_eq!(values(&records), ["p0", "p1", "c4", "c5", "c8", "p10"]);
+        assert_eq!(next, 11);
+    }
+
+    #[test]
+    fn read_uncommitted_keeps_aborted_records_but_never_markers() {
+        let aborted = [FetchResponseAbortedTransaction { producer_id: 7, first_offset: 2 }];
+        let (records, next) =
+            decode_partition("t", 0, log(), 0, IsolationLevel::ReadUncommitted, &aborted).expect("decodes");
+        assert_eq!(values(&records), ["p0", "p1", "a2", "a3", "c4", "c5", "c8", "p10"]);
+        assert_eq!(next, 11);
+    }
+
+    #[test]
+    fn records_before_the_position_are_skipped_and_a_cut_batch_ends_the_read() {
+        let whole = log();
+        let cut = whole.slice(..whole.len() - 5);
+        let (records, next) = decode_partition("t", 0, cut, 1, IsolationLevel::ReadUncommitted, &[]).expect("decodes");
+        assert_eq!(values(&records), ["p1", "a2", "a3", "c4", "c5", "c8"]);
+        assert_eq!(next, 10, "the next fetch starts at the batch that was cut");
     }
 }

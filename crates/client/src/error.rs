@@ -1,5 +1,8 @@
 //! The client's error type: a Kafka error code from the broker (with its name and a hint), a
 //! connection problem naming the address, a timeout, or a protocol violation.
+//!
+//! Each message is one line and complete on its own: no variant carries another error as its
+//! `source`, so printing the chain (anyhow's `{:#}`) never says the same thing twice.
 
 use sluice_protocol::codec::DecodeError;
 use sluice_protocol::error_code::ErrorCode;
@@ -9,8 +12,9 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 #[derive(Debug, Error, Clone)]
 pub enum ClientError {
-    /// The broker answered with an error code.
-    #[error("{}: {message}", name_of(*.code))]
+    /// The broker answered with an error code; `message` is the broker's or the client's
+    /// context, empty when there is none (the name alone is printed then).
+    #[error("{}{}{message}", name_of(*.code), if .message.is_empty() { "" } else { ": " })]
     Kafka { code: i16, message: String },
     #[error("cannot connect to {address}: {reason}")]
     Connect { address: String, reason: String },
@@ -18,8 +22,13 @@ pub enum ClientError {
     Disconnected { address: String, reason: String },
     #[error("timed out after {ms} ms waiting for {what}")]
     Timeout { what: String, ms: u64 },
-    #[error("the broker at {address} sent an undecodable response: {source}")]
-    Protocol { address: String, source: DecodeError },
+    #[error("the broker at {address} sent an undecodable response: {error}")]
+    Protocol { address: String, error: DecodeError },
+    /// Something listens at `address` but did not answer ApiVersions as a Kafka broker does
+    /// (a ZooKeeper or HTTP port, say): it closed the connection, sent something that is no
+    /// Kafka response frame, or said nothing within the connect timeout.
+    #[error("{address} does not speak the Kafka protocol ({reason})")]
+    NotKafka { address: String, reason: String },
     #[error("the broker at {address} does not support {api}")]
     Unsupported { address: String, api: &'static str },
     #[error("{0}")]
@@ -31,12 +40,10 @@ fn name_of(code: i16) -> String {
 }
 
 impl ClientError {
-    /// Builds the error for a non-zero code (with the broker's message, if any).
+    /// Builds the error for a non-zero code (with the broker's message, if any). Without one
+    /// the error is the code's name alone; its hint is [`ClientError::hint`]'s to give, once.
     pub fn kafka(code: i16, message: Option<String>) -> ClientError {
-        let message = message.filter(|m| !m.is_empty()).unwrap_or_else(|| {
-            ErrorCode::from_code(code).map_or("unknown error".to_string(), |c| c.hint().to_string())
-        });
-        ClientError::Kafka { code, message }
+        ClientError::Kafka { code, message: message.unwrap_or_default() }
     }
 
     /// `Ok(())` for code 0, the error otherwise.
@@ -58,6 +65,9 @@ impl ClientError {
             ClientError::Kafka { code, .. } => ErrorCode::from_code(*code).map(ErrorCode::hint),
             ClientError::Connect { .. } => {
                 Some("is the broker running? check --bootstrap-server (or SLUICE_BOOTSTRAP)")
+            }
+            ClientError::NotKafka { .. } => {
+                Some("--bootstrap-server must name a broker's Kafka listener (not keeper's or ZooKeeper's port)")
             }
             _ => None,
         }

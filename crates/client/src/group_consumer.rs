@@ -1,8 +1,9 @@
-//! A consumer-group member: finds the group's coordinator, joins (JoinGroup / SyncGroup with the
-//! consumer protocol and a range assignor when it leads), keeps its session with heartbeats in
-//! the background, starts each assigned partition at the committed offset (or earliest /
-//! latest), commits its positions, and leaves on close. A rebalance signalled by a heartbeat
-//! makes the next poll rejoin.
+//! A consumer-group member: joins (JoinGroup / SyncGroup with the consumer protocol and a range
+//! assignor when it leads), keeps its session with heartbeats in the background, starts each
+//! assigned partition at the committed offset (or earliest / latest), commits its positions,
+//! and leaves on close. A rebalance signalled by a heartbeat makes the next poll rejoin. Every
+//! group request goes to the group's coordinator through `Client::send_to_coordinator`, which
+//! follows the coordinator when it moves.
 //!
 //! Consumer protocol encodings (Kafka's `ConsumerProtocolSubscription` / `Assignment`, v0):
 //! subscription = version i16 | [topic string] | user data bytes; assignment = version i16 |
@@ -18,12 +19,25 @@ use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
 use crate::client::Client;
-use crate::connection::BrokerConnection;
-use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
+use crate::consumer::{Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset};
+use crate::coordinator::CoordinatorType;
 use crate::error::{ClientError, Result};
 
 const PROTOCOL_TYPE: &str = "consumer";
 const ASSIGNOR: &str = "range";
+/// How long a member's fetch waits for records.
+const FETCH_MAX_WAIT_MS: u64 = 300;
+/// How much longer than the rebalance timeout JoinGroup and SyncGroup answers are awaited.
+const JOIN_ANSWER_MARGIN_MS: u64 = 5_000;
+/// The pause before joining again while the group is rebalancing.
+const REJOIN_BACKOFF_MS: u64 = 200;
+/// The pause in `poll` of a member assigned no partitions.
+const IDLE_POLL_MS: u64 = 100;
+/// Kafka's error codes the group protocol reacts to.
+const ILLEGAL_GENERATION: i16 = 22;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+const MEMBER_ID_REQUIRED: i16 = 79;
 
 #[derive(Debug, Clone)]
 pub struct GroupConfig {
@@ -32,6 +46,8 @@ pub struct GroupConfig {
     pub heartbeat_interval: Duration,
     /// Where partitions without a committed offset start.
     pub reset: StartOffset,
+    /// Whether records of aborted transactions are seen.
+    pub isolation: IsolationLevel,
 }
 
 impl Default for GroupConfig {
@@ -41,6 +57,7 @@ impl Default for GroupConfig {
             rebalance_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(1),
             reset: StartOffset::End,
+            isolation: IsolationLevel::default(),
         }
     }
 }
@@ -166,7 +183,8 @@ pub struct GroupConsumer {
     membership: Arc<std::sync::Mutex<Membership>>,
     rejoin: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-    coordinator: Option<Arc<BrokerConnection>>,
+    /// Whether a join has completed (so there is a generation to commit in).
+    joined: bool,
     consumer: Consumer,
     assignment: Vec<(String, i32)>,
 }
@@ -187,10 +205,7 @@ impl GroupConsumer {
             client.topic(t).await?;
         }
         let mut gc = GroupConsumer {
-            consumer: Consumer::new(
-                client.clone(),
-                ConsumerConfig { max_wait: Duration::from_millis(300), ..Default::default() },
-            ),
+            consumer: Consumer::new(client.clone(), consumer_config(&config)),
             client,
             group: group.to_string(),
             topics: topics.to_vec(),
@@ -198,7 +213,7 @@ impl GroupConsumer {
             membership: Arc::default(),
             rejoin: Arc::new(AtomicBool::new(true)),
             stop: Arc::new(AtomicBool::new(false)),
-            coordinator: None,
+            joined: false,
             assignment: Vec::new(),
         };
         gc.join().await?;
@@ -214,20 +229,6 @@ impl GroupConsumer {
         self.membership.lock().unwrap_or_else(|p| p.into_inner()).member_id.clone()
     }
 
-    async fn find_coordinator(&self) -> Result<Arc<BrokerConnection>> {
-        let request =
-            FindCoordinatorRequest { key: self.group.clone(), key_type: 0, coordinator_keys: vec![self.group.clone()] };
-        let Response::FindCoordinator(r) = self.client.send_any(Request::FindCoordinator(request)).await? else {
-            return Err(unexpected("FindCoordinator"));
-        };
-        let (code, message, host, port) = match r.coordinators.into_iter().next() {
-            Some(c) => (c.error_code, c.error_message, c.host, c.port),
-            None => (r.error_code, r.error_message, r.host, r.port),
-        };
-        ClientError::check(code, message)?;
-        self.client.connection(&format!("{host}:{port}")).await
-    }
-
     async fn join(&mut self) -> Result<()> {
         let deadline = tokio::time::Instant::now() + self.config.rebalance_timeout + self.config.session_timeout;
         loop {
@@ -237,7 +238,6 @@ impl GroupConsumer {
                     ms: self.config.rebalance_timeout.as_millis() as u64,
                 });
             }
-            let coordinator = self.find_coordinator().await?;
             let member_id = self.member_id();
             let request = JoinGroupRequest {
                 group_id: self.group.clone(),
@@ -252,30 +252,35 @@ impl GroupConsumer {
                 }],
                 reason: None,
             };
-            let join_timeout = self.config.rebalance_timeout + Duration::from_secs(5);
-            let Response::JoinGroup(j) =
-                tokio::time::timeout(join_timeout, coordinator.send(Request::JoinGroup(request))).await.map_err(
-                    |_| ClientError::Timeout { what: "JoinGroup".into(), ms: join_timeout.as_millis() as u64 },
-                )??
-            else {
+            let join_timeout = self.config.rebalance_timeout + Duration::from_millis(JOIN_ANSWER_MARGIN_MS);
+            let (_, answer) = self
+                .client
+                .send_to_coordinator_within(
+                    CoordinatorType::Group,
+                    &self.group,
+                    Request::JoinGroup(request),
+                    join_timeout,
+                )
+                .await?;
+            let Response::JoinGroup(j) = answer else {
                 return Err(unexpected("JoinGroup"));
             };
             match j.error_code {
                 0 => {}
-                79 => {
-                    // MEMBER_ID_REQUIRED: join again with the id we were given.
+                MEMBER_ID_REQUIRED => {
+                    // Join again with the id we were given (KIP-394).
                     self.membership.lock().unwrap_or_else(|p| p.into_inner()).member_id = j.member_id;
                     continue;
                 }
-                25 => {
+                UNKNOWN_MEMBER_ID => {
                     self.membership.lock().unwrap_or_else(|p| p.into_inner()).member_id.clear();
                     continue;
                 }
-                27 | 15 | 16 | 14 => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                REBALANCE_IN_PROGRESS => {
+                    tokio::time::sleep(Duration::from_millis(REJOIN_BACKOFF_MS)).await;
                     continue;
                 }
-                code => return ClientError::check(code, None),
+                code => return ClientError::check(code, Some(format!("joining group '{}'", self.group))),
             }
             {
                 let mut m = self.membership.lock().unwrap_or_else(|p| p.into_inner());
@@ -311,19 +316,19 @@ impl GroupConsumer {
                 protocol_name: j.protocol_name.clone(),
                 assignments,
             };
-            let Response::SyncGroup(s) =
-                tokio::time::timeout(join_timeout, coordinator.send(Request::SyncGroup(sync))).await.map_err(
-                    |_| ClientError::Timeout { what: "SyncGroup".into(), ms: join_timeout.as_millis() as u64 },
-                )??
-            else {
+            let (_, answer) = self
+                .client
+                .send_to_coordinator_within(CoordinatorType::Group, &self.group, Request::SyncGroup(sync), join_timeout)
+                .await?;
+            let Response::SyncGroup(s) = answer else {
                 return Err(unexpected("SyncGroup"));
             };
-            if s.error_code == 27 || s.error_code == 22 || s.error_code == 25 {
+            if matches!(s.error_code, REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID) {
                 continue;
             }
-            ClientError::check(s.error_code, None)?;
+            ClientError::check(s.error_code, Some(format!("syncing group '{}'", self.group)))?;
             self.assignment = decode_assignment(s.assignment);
-            self.coordinator = Some(coordinator);
+            self.joined = true;
             self.position_assignment().await?;
             self.rejoin.store(false, Ordering::SeqCst);
             return Ok(());
@@ -333,10 +338,7 @@ impl GroupConsumer {
     /// Starts each assigned partition at its committed offset, or per `reset`.
     async fn position_assignment(&mut self) -> Result<()> {
         let committed = self.client.committed_offsets(&self.group).await?;
-        self.consumer = Consumer::new(
-            self.client.clone(),
-            ConsumerConfig { max_wait: Duration::from_millis(300), ..Default::default() },
-        );
+        self.consumer = Consumer::new(self.client.clone(), consumer_config(&self.config));
         for (topic, partition) in self.assignment.clone() {
             let start = match committed.get(&(topic.clone(), partition)) {
                 Some(&o) => StartOffset::Offset(o),
@@ -356,9 +358,7 @@ impl GroupConsumer {
             self.stop.clone(),
             self.config.heartbeat_interval,
         );
-        let coordinator = self.coordinator.clone();
         tokio::spawn(async move {
-            let Some(coordinator) = coordinator else { return };
             while !stop.load(Ordering::SeqCst) {
                 tokio::time::sleep(interval).await;
                 if stop.load(Ordering::SeqCst) || rejoin.load(Ordering::SeqCst) {
@@ -370,8 +370,8 @@ impl GroupConsumer {
                 };
                 let request =
                     HeartbeatRequest { group_id: group.clone(), generation_id, member_id, group_instance_id: None };
-                match client.send_to(&coordinator, Request::Heartbeat(request)).await {
-                    Ok(Response::Heartbeat(r)) if r.error_code == 0 => {}
+                match client.send_to_coordinator(CoordinatorType::Group, &group, Request::Heartbeat(request)).await {
+                    Ok((_, Response::Heartbeat(r))) if r.error_code == 0 => {}
                     _ => rejoin.store(true, Ordering::SeqCst),
                 }
             }
@@ -385,7 +385,7 @@ impl GroupConsumer {
             self.join().await?;
         }
         if self.assignment.is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(IDLE_POLL_MS)).await;
             return Ok(Vec::new());
         }
         self.consumer.poll(max_records).await
@@ -398,7 +398,9 @@ impl GroupConsumer {
 
     /// Commits the current position of every assigned partition.
     pub async fn commit(&mut self) -> Result<()> {
-        let Some(coordinator) = self.coordinator.clone() else { return Ok(()) };
+        if !self.joined {
+            return Ok(());
+        }
         let (member_id, generation) = {
             let m = self.membership.lock().unwrap_or_else(|p| p.into_inner());
             (m.member_id.clone(), m.generation)
@@ -429,12 +431,16 @@ impl GroupConsumer {
                 .map(|(name, partitions)| OffsetCommitRequestTopic { name, partitions })
                 .collect(),
         };
-        let Response::OffsetCommit(r) = self.client.send_to(&coordinator, Request::OffsetCommit(request)).await? else {
+        let (_, answer) = self
+            .client
+            .send_to_coordinator(CoordinatorType::Group, &self.group, Request::OffsetCommit(request))
+            .await?;
+        let Response::OffsetCommit(r) = answer else {
             return Err(unexpected("OffsetCommit"));
         };
         for t in r.topics {
             for p in t.partitions {
-                if matches!(p.error_code, 22 | 25 | 27) {
+                if matches!(p.error_code, ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID | REBALANCE_IN_PROGRESS) {
                     self.rejoin.store(true, Ordering::SeqCst);
                 }
                 ClientError::check(p.error_code, Some(format!("commit {}-{}", t.name, p.partition_index)))?;
@@ -443,20 +449,45 @@ impl GroupConsumer {
         Ok(())
     }
 
-    /// Commits, then leaves the group so the others rebalance at once.
+    /// Commits, then leaves the group (LeaveGroup) so the others rebalance at once and the
+    /// group is empty as soon as its last member closes. Returns the first failure of the two.
     pub async fn close(mut self) -> Result<()> {
         self.stop.store(true, Ordering::SeqCst);
         let commit = self.commit().await;
-        if let Some(coordinator) = self.coordinator.clone() {
-            let member_id = self.member_id();
-            let request = LeaveGroupRequest {
-                group_id: self.group.clone(),
-                member_id: member_id.clone(),
-                members: vec![LeaveGroupRequestMember { member_id, group_instance_id: None, reason: None }],
-            };
-            let _ = self.client.send_to(&coordinator, Request::LeaveGroup(request)).await;
+        if !self.joined {
+            return commit;
         }
-        commit
+        let member_id = self.member_id();
+        let request = LeaveGroupRequest {
+            group_id: self.group.clone(),
+            member_id: member_id.clone(),
+            members: vec![LeaveGroupRequestMember { member_id, group_instance_id: None, reason: None }],
+        };
+        let answer =
+            self.client.send_to_coordinator(CoordinatorType::Group, &self.group, Request::LeaveGroup(request)).await;
+        let left = match answer {
+            Ok((_, Response::LeaveGroup(r))) => {
+                // UNKNOWN_MEMBER_ID: the coordinator dropped the member already, which is what
+                // leaving is for.
+                let code = std::iter::once(r.error_code)
+                    .chain(r.members.iter().map(|m| m.error_code))
+                    .find(|&c| c != 0 && c != UNKNOWN_MEMBER_ID)
+                    .unwrap_or(0);
+                ClientError::check(code, Some(format!("leaving group '{}'", self.group)))
+            }
+            Ok(_) => Err(unexpected("LeaveGroup")),
+            Err(e) => Err(e),
+        };
+        commit.and(left)
+    }
+}
+
+/// The consumer a member fetches its assignment with.
+fn consumer_config(config: &GroupConfig) -> ConsumerConfig {
+    ConsumerConfig {
+        max_wait: Duration::from_millis(FETCH_MAX_WAIT_MS),
+        isolation: config.isolation,
+        ..ConsumerConfig::default()
     }
 }
 

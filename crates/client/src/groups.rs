@@ -1,5 +1,7 @@
-//! Group administration: list, describe (members and their assigned partitions), committed
-//! offsets, resetting offsets of an inactive group, and deleting groups.
+//! Group administration, as Kafka's `kafka-consumer-groups.sh`: list (ListGroups asked of every
+//! broker, since each answers only for the groups it coordinates), describe (members and their
+//! assigned partitions), committed offsets, resetting offsets of an inactive group, and
+//! deleting groups; all but listing go to the group's coordinator (`coordinator.rs`).
 
 use std::collections::BTreeMap;
 
@@ -7,15 +9,20 @@ use bytes::{Buf, Bytes};
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
-use crate::client::Client;
+use crate::client::{BrokerFailure, Client};
+use crate::coordinator::CoordinatorType;
 use crate::error::{ClientError, Result};
 
-/// A group as ListGroups reports it.
+/// Kafka's UNKNOWN_MEMBER_ID: a commit outside the group protocol to a group with members.
+const UNKNOWN_MEMBER_ID: i16 = 25;
+
+/// A group as ListGroups reports it, with the broker coordinating it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
     pub state: String,
+    pub coordinator: i32,
 }
 
 /// One member of a described group.
@@ -31,6 +38,8 @@ pub struct GroupMember {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     pub group_id: String,
+    /// The broker coordinating the group.
+    pub coordinator: i32,
     pub state: String,
     pub protocol_type: String,
     pub protocol: String,
@@ -75,26 +84,47 @@ fn decode_assignment(mut b: Bytes) -> Vec<(String, i32)> {
 }
 
 impl Client {
-    pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
-        let Response::ListGroups(r) = self.send_any(Request::ListGroups(ListGroupsRequest::default())).await? else {
-            return Err(unexpected("ListGroups"));
-        };
-        ClientError::check(r.error_code, None)?;
-        Ok(r.groups
-            .into_iter()
-            .map(|g| GroupListing { group_id: g.group_id, protocol_type: g.protocol_type, state: g.group_state })
-            .collect())
+    /// Every broker's groups, merged (a group moving between coordinators is listed once, as
+    /// the first broker by id reports it), and the brokers that could not be asked; their
+    /// groups are missing from the list.
+    pub async fn list_groups(&self) -> Result<(Vec<GroupListing>, Vec<BrokerFailure>)> {
+        let (answers, mut failures) =
+            self.ask_every_broker(|| Request::ListGroups(ListGroupsRequest::default())).await?;
+        let mut groups: BTreeMap<String, GroupListing> = BTreeMap::new();
+        for (broker, response) in answers {
+            let Response::ListGroups(r) = response else {
+                failures.push(BrokerFailure { broker, error: unexpected("ListGroups") });
+                continue;
+            };
+            if let Err(error) = ClientError::check(r.error_code, None) {
+                failures.push(BrokerFailure { broker, error });
+                continue;
+            }
+            for g in r.groups {
+                groups.entry(g.group_id.clone()).or_insert(GroupListing {
+                    group_id: g.group_id,
+                    protocol_type: g.protocol_type,
+                    state: g.group_state,
+                    coordinator: broker.id,
+                });
+            }
+        }
+        failures.sort_by_key(|f| f.broker.id);
+        Ok((groups.into_values().collect(), failures))
     }
 
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         let request = DescribeGroupsRequest { groups: vec![group.to_string()], include_authorized_operations: false };
-        let Response::DescribeGroups(r) = self.send_any(Request::DescribeGroups(request)).await? else {
+        let (coordinator, response) =
+            self.send_to_coordinator(CoordinatorType::Group, group, Request::DescribeGroups(request)).await?;
+        let Response::DescribeGroups(r) = response else {
             return Err(unexpected("DescribeGroups"));
         };
         let g = r.groups.into_iter().next().ok_or_else(|| unexpected("DescribeGroups"))?;
-        ClientError::check(g.error_code, None)?;
+        ClientError::check(g.error_code, Some(format!("group '{group}'")))?;
         Ok(GroupDescription {
             group_id: g.group_id,
+            coordinator: coordinator.node_id,
             state: g.group_state,
             protocol_type: g.protocol_type,
             protocol: g.protocol_data,
@@ -111,7 +141,7 @@ impl Client {
         })
     }
 
-    /// Every committed offset of `group`.
+    /// Every committed offset of `group`, from its coordinator.
     pub async fn committed_offsets(&self, group: &str) -> Result<BTreeMap<(String, i32), i64>> {
         let request = OffsetFetchRequest {
             group_id: group.to_string(),
@@ -119,25 +149,35 @@ impl Client {
             groups: vec![OffsetFetchRequestGroup { group_id: group.to_string(), topics: None }],
             require_stable: false,
         };
-        let Response::OffsetFetch(r) = self.send_any(Request::OffsetFetch(request)).await? else {
+        let (_, response) =
+            self.send_to_coordinator(CoordinatorType::Group, group, Request::OffsetFetch(request)).await?;
+        let Response::OffsetFetch(r) = response else {
             return Err(unexpected("OffsetFetch"));
         };
-        let mut out = BTreeMap::new();
+        let context = |what: String| Some(format!("committed offsets of group '{group}'{what}"));
+        // Up to v7 one group answers at the top level; from v8 under `groups`.
+        ClientError::check(r.error_code, context(String::new()))?;
+        let mut rows: Vec<(String, i32, i64, i16)> = Vec::new();
         for t in r.topics {
-            for p in t.partitions {
-                if p.committed_offset >= 0 {
-                    out.insert((t.name.clone(), p.partition_index), p.committed_offset);
-                }
-            }
+            rows.extend(
+                t.partitions.into_iter().map(|p| (t.name.clone(), p.partition_index, p.committed_offset, p.error_code)),
+            );
         }
         for g in r.groups {
-            ClientError::check(g.error_code, None)?;
+            ClientError::check(g.error_code, context(String::new()))?;
             for t in g.topics {
-                for p in t.partitions {
-                    if p.committed_offset >= 0 {
-                        out.insert((t.name.clone(), p.partition_index), p.committed_offset);
-                    }
-                }
+                rows.extend(
+                    t.partitions
+                        .into_iter()
+                        .map(|p| (t.name.clone(), p.partition_index, p.committed_offset, p.error_code)),
+                );
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (topic, partition, offset, code) in rows {
+            ClientError::check(code, context(format!(" in {topic}-{partition}")))?;
+            if offset >= 0 {
+                out.insert((topic, partition), offset);
             }
         }
         Ok(out)
@@ -167,14 +207,16 @@ impl Client {
                 .map(|(name, partitions)| OffsetCommitRequestTopic { name: name.to_string(), partitions })
                 .collect(),
         };
-        let Response::OffsetCommit(r) = self.send_any(Request::OffsetCommit(request)).await? else {
+        let (_, response) =
+            self.send_to_coordinator(CoordinatorType::Group, group, Request::OffsetCommit(request)).await?;
+        let Response::OffsetCommit(r) = response else {
             return Err(unexpected("OffsetCommit"));
         };
         for t in r.topics {
             for p in t.partitions {
-                if p.error_code == 25 {
+                if p.error_code == UNKNOWN_MEMBER_ID {
                     return Err(ClientError::kafka(
-                        25,
+                        UNKNOWN_MEMBER_ID,
                         Some(format!(
                             "group '{group}' has active members; stop its consumers before resetting offsets"
                         )),
@@ -186,13 +228,15 @@ impl Client {
         Ok(())
     }
 
+    /// Deletes a group without members, and its committed offsets, at its coordinator.
     pub async fn delete_group(&self, group: &str) -> Result<()> {
-        let Response::DeleteGroups(r) =
-            self.send_any(Request::DeleteGroups(DeleteGroupsRequest { groups_names: vec![group.to_string()] })).await?
-        else {
+        let request = DeleteGroupsRequest { groups_names: vec![group.to_string()] };
+        let (_, response) =
+            self.send_to_coordinator(CoordinatorType::Group, group, Request::DeleteGroups(request)).await?;
+        let Response::DeleteGroups(r) = response else {
             return Err(unexpected("DeleteGroups"));
         };
         let result = r.results.into_iter().next().ok_or_else(|| unexpected("DeleteGroups"))?;
-        ClientError::check(result.error_code, None)
+        ClientError::check(result.error_code, Some(format!("group '{group}'")))
     }
 }

@@ -1,12 +1,14 @@
 //! `sluice-client`: an async (tokio) Kafka client for Sluice and any Kafka broker: a cluster
 //! handle with metadata and pooled connections ([`Client`]), admin operations, a batching
-//! [`Producer`] with compression and Kafka's partitioner, and a [`Consumer`] for assigned
-//! partitions. Built on `sluice-protocol`; it speaks the same wire protocol as other clients.
+//! [`Producer`] with compression and Kafka's partitioner, a [`Consumer`] for assigned
+//! partitions (read_committed or not), a [`GroupConsumer`], and requests to group and
+//! transaction coordinators. Built on `sluice-protocol`; it speaks the same wire protocol as other clients.
 
 pub mod admin;
 pub mod client;
 pub mod connection;
 pub mod consumer;
+pub mod coordinator;
 pub mod error;
 pub mod group_consumer;
 pub mod groups;
@@ -15,8 +17,9 @@ pub mod producer;
 pub mod transactions;
 
 pub use admin::{ConfigEntry, Reassignment};
-pub use client::{BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
-pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, StartOffset};
+pub use client::{BrokerFailure, BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset};
+pub use coordinator::{Coordinator, CoordinatorType};
 pub use error::{ClientError, Result};
 pub use group_consumer::{GroupConfig, GroupConsumer};
 pub use groups::{GroupDescription, GroupListing, GroupMember};

@@ -5,11 +5,9 @@
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
-use crate::client::Client;
+use crate::client::{BrokerFailure, Client};
+use crate::coordinator::CoordinatorType;
 use crate::error::{ClientError, Result};
-
-/// FindCoordinator's key type for transactional ids.
-const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// A transaction as ListTransactions reports it, with the broker coordinating it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,62 +37,60 @@ fn unexpected(what: &str) -> ClientError {
 }
 
 impl Client {
-    /// Every broker's transactions, filtered by state names and producer ids (empty: all).
-    pub async fn list_transactions(&self, states: &[String], producer_ids: &[i64]) -> Result<Vec<TransactionListing>> {
-        let brokers: Vec<i32> = self.refresh_metadata(Some(&[])).await?.brokers.keys().copied().collect();
-        let mut out = Vec::new();
-        for id in brokers {
-            let request = ListTransactionsRequest {
+    /// Every broker's transactions, filtered by state names and producer ids (empty: all), and
+    /// the brokers that could not be asked; their transactions are missing from the list.
+    pub async fn list_transactions(
+        &self,
+        states: &[String],
+        producer_ids: &[i64],
+    ) -> Result<(Vec<TransactionListing>, Vec<BrokerFailure>)> {
+        let make = || {
+            Request::ListTransactions(ListTransactionsRequest {
                 state_filters: states.to_vec(),
                 producer_id_filters: producer_ids.to_vec(),
                 duration_filter: -1,
+            })
+        };
+        let (answers, mut failures) = self.ask_every_broker(make).await?;
+        let mut out = Vec::new();
+        for (broker, response) in answers {
+            let Response::ListTransactions(r) = response else {
+                failures.push(BrokerFailure { broker, error: unexpected("ListTransactions") });
+                continue;
             };
-            let conn = self.broker_connection(id).await?;
-            let Response::ListTransactions(r) = self.send_to(&conn, Request::ListTransactions(request)).await? else {
-                return Err(unexpected("ListTransactions"));
-            };
-            ClientError::check(r.error_code, None)?;
             if let Some(unknown) = r.unknown_state_filters.first() {
                 return Err(ClientError::Invalid(format!("unknown transaction state '{unknown}'")));
+            }
+            if let Err(error) = ClientError::check(r.error_code, None) {
+                failures.push(BrokerFailure { broker, error });
+                continue;
             }
             out.extend(r.transaction_states.into_iter().map(|t| TransactionListing {
                 transactional_id: t.transactional_id,
                 producer_id: t.producer_id,
                 state: t.transaction_state,
-                coordinator: id,
+                coordinator: broker.id,
             }));
         }
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
-        Ok(out)
+        failures.sort_by_key(|f| f.broker.id);
+        Ok((out, failures))
     }
 
     /// A transactional id's state, from its coordinator.
     pub async fn describe_transaction(&self, transactional_id: &str) -> Result<TransactionDescription> {
-        let request = FindCoordinatorRequest {
-            key: transactional_id.to_string(),
-            key_type: KEY_TYPE_TRANSACTION,
-            coordinator_keys: vec![transactional_id.to_string()],
-        };
-        let Response::FindCoordinator(r) = self.send_any(Request::FindCoordinator(request)).await? else {
-            return Err(unexpected("FindCoordinator"));
-        };
-        let (code, message, node) = match r.coordinators.into_iter().next() {
-            Some(c) => (c.error_code, c.error_message, c.node_id),
-            None => (r.error_code, r.error_message, r.node_id),
-        };
-        ClientError::check(code, message)?;
-        self.refresh_metadata(Some(&[])).await?;
-        let conn = self.broker_connection(node).await?;
         let request = DescribeTransactionsRequest { transactional_ids: vec![transactional_id.to_string()] };
-        let Response::DescribeTransactions(r) = self.send_to(&conn, Request::DescribeTransactions(request)).await?
-        else {
+        let (coordinator, response) = self
+            .send_to_coordinator(CoordinatorType::Transaction, transactional_id, Request::DescribeTransactions(request))
+            .await?;
+        let Response::DescribeTransactions(r) = response else {
             return Err(unexpected("DescribeTransactions"));
         };
         let t = r.transaction_states.into_iter().next().ok_or_else(|| unexpected("DescribeTransactions"))?;
-        ClientError::check(t.error_code, None)?;
+        ClientError::check(t.error_code, Some(format!("transactional id '{transactional_id}'")))?;
         Ok(TransactionDescription {
             transactional_id: t.transactional_id,
-            coordinator: node,
+            coordinator: coordinator.node_id,
             state: t.transaction_state,
             producer_id: t.producer_id,
             producer_epoch: t.producer_epoch,
