@@ -482,6 +482,13 @@ fn delete_records_offset_for_leader_epoch_describe_cluster_and_sasl() {
     fetch_req.topics[0].partitions[0].current_leader_epoch = 3;
     let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, Request::Fetch(fetch_req)) else { panic!() };
     assert_eq!(r.responses[0].partitions[0].error_code, 75);
+    assert_eq!(r.responses[0].partitions[0].records, Some(Bytes::new()), "an error comes with an empty record set");
+    // So does an unknown partition (librdkafka rejects a whole response with a null one).
+    let Request::Fetch(mut fetch_req) = fetch_request("t", 0, 0, 0) else { unreachable!() };
+    fetch_req.topics[0].partitions[0].partition = 7;
+    let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, Request::Fetch(fetch_req)) else { panic!() };
+    let p = &r.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.records.as_ref()), (3, Some(&Bytes::new())), "UNKNOWN_TOPIC_OR_PARTITION, empty");
 
     let Some(Response::DescribeCluster(r)) =
         c.call(ApiKey::DescribeCluster, 1, Request::DescribeCluster(Default::default()))

@@ -67,6 +67,9 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
                 last_stable_offset: -1,
                 log_start_offset: -1,
                 preferred_read_replica: -1,
+                // An empty record set, never a null one, also beside an error: librdkafka drops
+                // the whole response on a null record set (Kafka always sends an empty one).
+                records: Some(bytes::Bytes::new()),
                 ..Default::default()
             };
             let Some(partition) = rm.partition(&tp) else {
