@@ -14,6 +14,15 @@ use serde::{Deserialize, Serialize};
 
 pub const LEGACY_TOPICS_FILE: &str = "__sluice_topics.json";
 
+/// Kafka's internal topics (`Topic.isInternal`): written only by their coordinators, never by a
+/// client's Produce (INVALID_TOPIC_EXCEPTION), and never deleted.
+pub const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
+/// Whether `topic` is one of [`INTERNAL_TOPICS`].
+pub fn is_internal(topic: &str) -> bool {
+    INTERNAL_TOPICS.contains(&topic)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
     pub id: [u8; 16],

@@ -126,3 +126,45 @@ async fn a_paused_leader_is_deposed_and_rejoins_as_a_follower_with_an_identical_
     })
     .await;
 }
+
+/// DeleteRecords moves a log start offset only on the partition's leader: a follower answers
+/// NOT_LEADER_OR_FOLLOWER and keeps its log whole; the leader moves it (up to the high watermark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_is_for_the_leader_only() {
+    use sluice_protocol::api::{Request, Response};
+    use sluice_protocol::messages::{DeleteRecordsRequest, DeleteRecordsRequestPartition, DeleteRecordsRequestTopic};
+
+    let cluster = ClusterBuilder::new(env!("CARGO_BIN_EXE_sluiced")).brokers(3).start().await.expect("cluster");
+    let client = cluster.client().await.expect("client");
+    client.create_topic(TOPIC, 1, 3, &[]).await.expect("create");
+    let bootstrap = cluster.bootstrap();
+    wait_for("a leader and a full ISR", async || {
+        partition_state(&bootstrap).await.is_ok_and(|(l, _, isr)| l >= 0 && isr.len() == 3)
+    })
+    .await;
+    produce(&client, 0..10).await.expect("acks=all");
+    let (leader, _, _) = partition_state(&bootstrap).await.expect("state");
+    let follower = *cluster.brokers.keys().find(|&&b| b != leader).expect("a follower");
+    let delete = async |broker: i32, offset: i64| {
+        let request = DeleteRecordsRequest {
+            topics: vec![DeleteRecordsRequestTopic {
+                name: TOPIC.into(),
+                partitions: vec![DeleteRecordsRequestPartition { partition_index: 0, offset }],
+            }],
+            timeout_ms: 10_000,
+        };
+        let address = cluster.brokers[&broker].address.clone().expect("address");
+        let conn = client.connection(&address).await.expect("connect");
+        let Response::DeleteRecords(r) = client.send_to(&conn, Request::DeleteRecords(request)).await.expect("answer")
+        else {
+            panic!("DeleteRecords answered with another response")
+        };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.low_watermark)
+    };
+    let before = replica_bytes(&cluster, follower);
+    assert_eq!(delete(follower, 5).await, (6, -1), "NOT_LEADER_OR_FOLLOWER from a follower");
+    assert_eq!(replica_bytes(&cluster, follower), before, "the follower's log is untouched");
+    assert_eq!(delete(leader, 5).await, (0, 5), "the leader moves its log start offset");
+    assert_eq!(delete(leader, 11).await.0, 1, "past the high watermark: OFFSET_OUT_OF_RANGE");
+}

@@ -626,3 +626,20 @@ fn transaction_requests_with_bad_input_get_kafka_error_codes() {
     };
     assert_eq!(r.unknown_state_filters, vec!["Bogus".to_string()]);
 }
+
+#[test]
+fn internal_topics_refuse_clients_appends_and_deletion() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    for topic in ["__consumer_offsets", "__transaction_state"] {
+        assert_eq!(produce(&mut c, topic, batch(&["poison"])).error_code, 17, "INVALID_TOPIC_EXCEPTION for {topic}");
+        let req = DeleteTopicsRequest { topic_names: vec![topic.into()], timeout_ms: 10_000 };
+        let Some(Response::DeleteTopics(r)) = c.call(ApiKey::DeleteTopics, 4, Request::DeleteTopics(req)) else {
+            panic!("no answer")
+        };
+        assert_eq!(r.responses[0].error_code, 17, "{topic} is not deleted: {:?}", r.responses[0].error_message);
+    }
+    // An ordinary topic whose name merely starts with "__" is the client's.
+    create_topic(&mut c, "__mine", 1);
+    assert_eq!(produce(&mut c, "__mine", batch(&["fine"])).error_code, 0);
+}

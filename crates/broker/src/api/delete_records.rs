@@ -1,4 +1,6 @@
-//! DeleteRecords: move each partition's log start offset up (to the high watermark for -1).
+//! DeleteRecords: move each partition's log start offset up (to the high watermark for -1), on
+//! the partition's leader only (NOT_LEADER_OR_FOLLOWER elsewhere), never past the high watermark
+//! (OFFSET_OUT_OF_RANGE), as Kafka's `ReplicaManager.deleteRecords`.
 
 use sluice_protocol::messages::{
     DeleteRecordsRequest, DeleteRecordsResponse, DeleteRecordsResponsePartition, DeleteRecordsResponseTopic,
@@ -28,8 +30,14 @@ pub fn handle(ctx: RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteR
                         out.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return out;
                     };
+                    // Only the leader moves a log start offset; followers follow it from the
+                    // leader's fetch answers.
+                    if let Err(code) = partition.check_leader(-1) {
+                        out.error_code = code.code();
+                        return out;
+                    }
                     let target = if p.offset == -1 { partition.high_watermark() } else { p.offset };
-                    if target < 0 {
+                    if target < 0 || target > partition.high_watermark() {
                         out.error_code = ErrorCode::OffsetOutOfRange.code();
                         return out;
                     }

@@ -1,13 +1,24 @@
 //! DeleteTopics: remove each topic; every replica deletes its logs when it sees the change.
+//! Internal topics are refused (INVALID_TOPIC_EXCEPTION).
 
 use sluice_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, DeleteTopicsResponseTopic};
 
 use super::RequestContext;
+use crate::error::ErrorCode;
 use crate::topic_admin;
 
 pub async fn handle(ctx: RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut responses = Vec::with_capacity(request.topic_names.len());
     for name in request.topic_names {
+        if crate::topics::is_internal(&name) {
+            let error_message = Some(format!("'{name}' is an internal topic and cannot be deleted"));
+            responses.push(DeleteTopicsResponseTopic {
+                name,
+                error_code: ErrorCode::InvalidTopicException.code(),
+                error_message,
+            });
+            continue;
+        }
         responses.push(match topic_admin::delete_topic(ctx.broker, &name).await {
             Ok(()) => DeleteTopicsResponseTopic { name, error_code: 0, error_message: None },
             Err((code, message)) => {

@@ -122,7 +122,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> Metada
                     .collect();
                 MetadataResponseTopic {
                     error_code: ErrorCode::None.code(),
-                    is_internal: name.starts_with("__"),
+                    is_internal: crate::topics::is_internal(&name),
                     name: Some(name),
                     topic_id: Uuid(topic.id),
                     partitions,

@@ -32,6 +32,11 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                 partition_responses.push(reply(ErrorCode::InvalidRequiredAcks, -1, -1));
                 continue;
             }
+            // Internal topics are their coordinators' alone (Kafka refuses clients' appends).
+            if crate::topics::is_internal(&tp.topic) {
+                partition_responses.push(reply(ErrorCode::InvalidTopicException, -1, -1));
+                continue;
+            }
             let Some(records) = partition.records.filter(|r| !r.is_empty()) else {
                 partition_responses.push(reply(ErrorCode::CorruptMessage, -1, -1));
                 continue;
