@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod fetcher;
 pub mod group;
+pub mod log_limiter;
 pub mod producer_ids;
 pub mod replica_manager;
 pub mod server;

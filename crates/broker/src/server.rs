@@ -6,11 +6,12 @@
 //! order. A frame size beyond `socket.request.max.bytes` (or negative) closes the connection
 //! before the frame is read; an undecodable request closes it too (Kafka does the same), except
 //! an ApiVersions request of a version this broker does not know, which is answered with
-//! UNSUPPORTED_VERSION in the v0 format so the client can retry with one it does.
+//! UNSUPPORTED_VERSION in the v0 format so the client can retry with one it does. Refusals are
+//! logged at most once per `REFUSED_REQUEST_LOG_INTERVAL_MS` and peer, with a count.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use sluice_protocol::api::{ApiKey, Response, decode_request, encode_response};
@@ -23,9 +24,14 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 use crate::api;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::log_limiter::LogLimiter;
 
 /// Longest back-off between failed accepts.
 const MAX_ACCEPT_BACKOFF_MS: u64 = 1_000;
+
+/// A peer whose requests are refused (undecodable, oversized) gets at most one WARN line per
+/// this interval, with the count of refusals held back since the last.
+const REFUSED_REQUEST_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Serves one bound listener until `shutdown` fires.
 pub async fn serve(
@@ -36,6 +42,7 @@ pub async fn serve(
     done: mpsc::Sender<()>,
 ) {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let refusals = Arc::new(LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS)));
     let mut backoff_ms = 1;
     loop {
         let permit = tokio::select! {
@@ -63,8 +70,9 @@ pub async fn serve(
         let shutdown = shutdown.resubscribe();
         let done = done.clone();
         let listener_name = listener_name.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
-            if let Err(e) = (Connection { broker, socket, peer, listener_name }).run(shutdown).await {
+            if let Err(e) = (Connection { broker, socket, peer, listener_name, refusals }).run(shutdown).await {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
             drop(permit);
@@ -79,6 +87,8 @@ struct Connection {
     socket: TcpStream,
     peer: SocketAddr,
     listener_name: String,
+    /// Shared by the listener's connections: refusals are counted per peer address.
+    refusals: Arc<LogLimiter<IpAddr>>,
 }
 
 impl Connection {
@@ -102,7 +112,9 @@ impl Connection {
             }
             let size = i32::from_be_bytes(size);
             if size < 0 || size as usize > max_frame {
-                tracing::warn!(peer = %self.peer, size, max = max_frame, "refusing frame larger than socket.request.max.bytes");
+                if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                    tracing::warn!(peer = %self.peer, size, max = max_frame, suppressed, "refusing frame larger than socket.request.max.bytes");
+                }
                 return Ok(());
             }
             let mut frame = BytesMut::zeroed(size as usize);
@@ -133,8 +145,10 @@ impl Connection {
                         Some(encode_response(h.correlation_id, 0, &Response::ApiVersions(body)))
                     }
                     _ => {
-                        let head: String = raw.iter().take(128).map(|b| format!("{b:02x}")).collect();
-                        tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, frame_head = %head, "closing connection after an undecodable request");
+                        if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                            let head: String = raw.iter().take(128).map(|b| format!("{b:02x}")).collect();
+                            tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, frame_head = %head, suppressed, "closing connection after an undecodable request");
+                        }
                         return Ok(());
                     }
                 },

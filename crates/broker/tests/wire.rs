@@ -643,3 +643,22 @@ fn internal_topics_refuse_clients_appends_and_deletion() {
     create_topic(&mut c, "__mine", 1);
     assert_eq!(produce(&mut c, "__mine", batch(&["fine"])).error_code, 0);
 }
+
+#[test]
+fn refused_requests_are_logged_once_per_interval_with_a_count() {
+    let s = Sluiced::start(&[]);
+    // A client retrying an undecodable request (an unknown API key) over and over.
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&10i32.to_be_bytes());
+    frame.extend_from_slice(&999i16.to_be_bytes());
+    frame.extend_from_slice(&0i16.to_be_bytes());
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&(-1i16).to_be_bytes());
+    for _ in 0..50 {
+        let mut c = s.connect();
+        c.send_raw(&frame);
+        assert!(c.closed_by_peer(), "an unknown API key closes the connection");
+    }
+    let warnings = s.log().lines().filter(|l| l.contains("closing connection after an undecodable request")).count();
+    assert_eq!(warnings, 1, "one line for the first refusal, the rest held back:\n{}", s.log());
+}
