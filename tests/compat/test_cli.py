@@ -515,3 +515,17 @@ def test_reset_offsets_is_a_dry_run_without_execute_and_refuses_offsets_outside_
     _, err = sluice(b, "group", "reset-offsets", "planner", "-t", "plan", "--to-offset", "10", "--execute", expect=1)
     assert "plan-1" in one_error(err)
     assert committed() == {0: 0, 1: 0}
+
+
+def test_cluster_info_folds_the_healthy_partitions_of_internal_topics(broker):
+    # A group commit creates __consumer_offsets (50 partitions).
+    sluice(broker, "produce", "-t", "folded", stdin=b"one\n")
+    sluice(broker, "consume", "-t", "folded", "-g", "folding", "-o", "beginning", "-e")
+    out, _ = sluice(broker, "cluster", "info")
+    assert not [line for line in out.splitlines() if line.startswith("__consumer_offsets-")], out
+    assert "__consumer_offsets: 50 more partitions ok (--internal lists them)" in out
+    assert any(line.split()[0] == "folded-0" for line in out.splitlines() if line.strip()), out
+    out, _ = sluice(broker, "cluster", "info", "--internal")
+    assert len([line for line in out.splitlines() if line.startswith("__consumer_offsets-")]) == 50
+    info = sluice_json(broker, "cluster", "info", "--internal")
+    assert len([p for p in info["partitions"] if p["topic"] == "__consumer_offsets"]) == 50

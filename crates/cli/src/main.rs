@@ -451,8 +451,13 @@ enum GroupCommand {
 #[derive(Debug, Subcommand)]
 enum ClusterCommand {
     /// Brokers, controller, and each partition's leader and ISR.
-    #[command(after_help = "Examples:\n  sluice cluster info\n  sluice cluster info --json")]
+    #[command(after_help = "Examples:\n  sluice cluster info\n  sluice cluster info --internal --json")]
     Info {
+        /// Also list the healthy partitions of the internal topics (__consumer_offsets,
+        /// __transaction_state); without it they are summed up in one line, and only those
+        /// offline or under-replicated are listed.
+        #[arg(long)]
+        internal: bool,
         /// Print a JSON object instead of the tables.
         #[arg(long)]
         json: bool,
@@ -568,7 +573,7 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,
-        Command::Cluster(ClusterCommand::Info { json }) => cluster_info(client, json).await,
+        Command::Cluster(ClusterCommand::Info { internal, json }) => cluster_info(client, internal, json).await,
         Command::Group(cmd) => group(client, cmd).await,
         Command::Transaction(cmd) => transaction(client, cmd).await,
         Command::Perf(PerfCommand::Produce {
@@ -987,8 +992,8 @@ async fn wait_for_reassignments(client: &Client, name: &str, timeout: Duration) 
     }
 }
 
-async fn cluster_info(client: Client, json: bool) -> anyhow::Result<()> {
-    let md = client.refresh_metadata(None).await?;
+async fn cluster_info(client: Client, internal: bool, json: bool) -> anyhow::Result<()> {
+    let mut md = client.refresh_metadata(None).await?;
     let health = |p: &sluice_client::PartitionInfo| {
         if p.leader < 0 {
             "offline"
@@ -998,6 +1003,16 @@ async fn cluster_info(client: Client, json: bool) -> anyhow::Result<()> {
             "ok"
         }
     };
+    // Internal topics' healthy partitions (50 of __consumer_offsets alone) are folded into one
+    // line unless asked for; a partition in trouble is always listed.
+    let mut folded: Vec<(String, usize)> = Vec::new();
+    if !internal {
+        for t in md.topics.values_mut().filter(|t| t.internal || INTERNAL_TOPICS.contains(&t.name.as_str())) {
+            let before = t.partitions.len();
+            t.partitions.retain(|p| health(p) != "ok");
+            folded.push((t.name.clone(), before - t.partitions.len()));
+        }
+    }
     if json {
         let brokers: Vec<serde_json::Value> =
             md.brokers.values().map(|b| json!({"id": b.id, "host": b.host, "port": b.port, "rack": b.rack})).collect();
@@ -1037,6 +1052,9 @@ async fn cluster_info(client: Client, json: bool) -> anyhow::Result<()> {
         }
     }
     partitions.print()?;
+    for (topic, ok) in folded.iter().filter(|(_, ok)| *ok > 0) {
+        println!("{topic}: {ok} more partitions ok (--internal lists them)");
+    }
     Ok(())
 }
 
