@@ -1,5 +1,6 @@
-//! OffsetCommit: record a group's consumed positions, per partition, in memory and in
-//! `__consumer_offsets` (the answer waits until the records are written).
+//! OffsetCommit: record a group's consumed positions, per partition, in `__consumer_offsets`
+//! and then in memory (the answer waits until the records are written; a failed write leaves
+//! the cached offsets as they were).
 
 use sluice_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -27,26 +28,37 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
         if let Err(code) = coordinator {
             return (code, now);
         }
-        let code = g.commit_offsets(
+        let code = g.validate_commit(
             now,
             &request.group_id,
             &request.member_id,
             request.generation_id_or_member_epoch,
             request.group_instance_id.as_deref(),
-            offsets.clone(),
         );
         (code, now)
     });
+    // Written first; only what was written enters the cache (a failed write changes nothing).
     if code == ErrorCode::None {
         let entries: Vec<((String, i32), Option<CommittedOffset>)> = offsets
-            .into_iter()
+            .iter()
             .map(|(tp, offset, leader_epoch, metadata)| {
-                (tp, Some(CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now }))
+                let committed = CommittedOffset {
+                    offset: *offset,
+                    leader_epoch: *leader_epoch,
+                    metadata: metadata.clone(),
+                    commit_timestamp_ms: now,
+                };
+                (tp.clone(), Some(committed))
             })
             .collect();
-        if let Err(e) = offsets_log::append(ctx.broker, &request.group_id, &entries).await {
-            tracing::warn!(group = %request.group_id, error = e.name(), "persisting committed offsets failed");
-            code = e;
+        match offsets_log::append(ctx.broker, &request.group_id, &entries).await {
+            Ok(log_offset) => {
+                ctx.broker.groups.with_groups(|g, _| g.apply_commit(now, &request.group_id, offsets, log_offset))
+            }
+            Err(e) => {
+                tracing::warn!(group = %request.group_id, error = e.name(), "persisting committed offsets failed");
+                code = e;
+            }
         }
     }
     let topics = request

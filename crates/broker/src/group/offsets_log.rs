@@ -272,9 +272,9 @@ pub async fn append(
     broker: &Broker,
     group: &str,
     entries: &[((String, i32), Option<CommittedOffset>)],
-) -> Result<(), ErrorCode> {
+) -> Result<i64, ErrorCode> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(-1);
     }
     ensure_topic(broker).await?;
     let now = entries.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.commit_timestamp_ms)).max().unwrap_or(0);
@@ -287,7 +287,7 @@ pub async fn append(
     let mut records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
     let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
-    if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
+    if result.error == ErrorCode::None { Ok(result.base_offset) } else { Err(result.error) }
 }
 
 /// Reads every record of one `__consumer_offsets` partition, in log order, for replay.

@@ -111,6 +111,10 @@ pub struct Group {
     /// Static membership: instance id -> member id.
     static_members: HashMap<String, String>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Per partition, the `__consumer_offsets` offset of the commit that `offsets` holds:
+    /// commits written concurrently land in the cache in log order, whatever order their
+    /// writes complete in (Kafka's `CommitRecordMetadataAndOffset`).
+    offset_log_positions: HashMap<(String, i32), i64>,
     /// When the join phase ends whoever has not rejoined (the largest rebalance timeout).
     rebalance_deadline_ms: i64,
     /// Before this the join phase does not complete even if everyone joined (the initial delay
@@ -132,6 +136,7 @@ impl Group {
             pending_members: HashMap::new(),
             static_members: HashMap::new(),
             offsets: BTreeMap::new(),
+            offset_log_positions: HashMap::new(),
             rebalance_deadline_ms: 0,
             initial_delay_until_ms: 0,
             next_member: 0,
@@ -451,7 +456,7 @@ impl Groups {
             let stragglers: Vec<String> =
                 group.members.values().filter(|m| !m.awaiting_join).map(|m| m.member_id.clone()).collect();
             for id in stragglers {
-                Self::remove_member(group, &id);
+                Self::remove_member(group, &id, outputs);
             }
         }
         group.generation_id += 1;
@@ -500,9 +505,25 @@ impl Groups {
         tracing::debug!(group = %group.group_id, generation = group.generation_id, members = group.members.len(), "rebalance: join phase complete");
     }
 
-    fn remove_member(group: &mut Group, member_id: &str) {
-        if let Some(m) = group.members.remove(member_id)
-            && let Some(instance) = m.group_instance_id
+    /// Removes a member. A JoinGroup or SyncGroup of it still waiting is answered
+    /// UNKNOWN_MEMBER_ID: no request is ever left without an answer.
+    fn remove_member(group: &mut Group, member_id: &str, outputs: &mut Vec<Output>) {
+        let Some(m) = group.members.remove(member_id) else { return };
+        if m.awaiting_join {
+            outputs.push(Output::Join {
+                group_id: group.group_id.clone(),
+                member_id: member_id.to_string(),
+                result: JoinResult::error(ErrorCode::UnknownMemberId, member_id),
+            });
+        }
+        if m.awaiting_sync {
+            outputs.push(Output::Sync {
+                group_id: group.group_id.clone(),
+                member_id: member_id.to_string(),
+                result: SyncResult::error(ErrorCode::UnknownMemberId),
+            });
+        }
+        if let Some(instance) = m.group_instance_id
             && group.static_members.get(&instance).map(String::as_str) == Some(member_id)
         {
             group.static_members.remove(&instance);
@@ -635,7 +656,7 @@ impl Groups {
         if !group.members.contains_key(&id) {
             return ErrorCode::UnknownMemberId;
         }
-        Self::remove_member(group, &id);
+        Self::remove_member(group, &id, &mut self.outputs);
         Self::rebalance_after_departure(group, &config, now_ms, &mut self.outputs);
         ErrorCode::None
     }
@@ -667,20 +688,27 @@ impl Groups {
     }
 
     /// Expires members whose session timed out and completes rebalances whose deadline passed.
+    /// A member waiting in JoinGroup or SyncGroup has satisfied its heartbeat (Kafka's
+    /// `hasSatisfiedHeartbeat`): it is not expired while it waits. (A leader that dies before
+    /// its SyncGroup expires; the members waiting in theirs are then told to rejoin.)
     pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
         let config = self.config.clone();
         for group in self.groups.values_mut() {
             let expired: Vec<String> = group
                 .members
                 .values()
-                .filter(|m| !m.awaiting_join && now_ms - m.last_heartbeat_ms > i64::from(m.session_timeout_ms))
+                .filter(|m| {
+                    !m.awaiting_join
+                        && !m.awaiting_sync
+                        && now_ms - m.last_heartbeat_ms > i64::from(m.session_timeout_ms)
+                })
                 .map(|m| m.member_id.clone())
                 .collect();
             group.pending_members.retain(|_, deadline| *deadline > now_ms);
             if !expired.is_empty() {
                 for id in &expired {
                     tracing::info!(group = %group.group_id, member = %id, "member session expired");
-                    Self::remove_member(group, id);
+                    Self::remove_member(group, id, &mut self.outputs);
                 }
                 Self::rebalance_after_departure(group, &config, now_ms, &mut self.outputs);
             }
@@ -692,16 +720,19 @@ impl Groups {
         self.take_outputs()
     }
 
-    /// OffsetCommit. `generation_id` -1 with an empty member id is a commit from outside the
-    /// group protocol (a standalone consumer), allowed while the group has no members.
-    pub fn commit_offsets(
+    /// OffsetCommit's checks: `generation_id` -1 with an empty member id is a commit from outside
+    /// the group protocol (a standalone consumer), allowed while the group has no members;
+    /// otherwise the member must belong to the current generation, and the group must not be
+    /// between its join and its assignment. Counts as the member's heartbeat. Nothing is
+    /// committed here: the offsets are written to `__consumer_offsets` first, and only what was
+    /// written enters the cache ([`Groups::apply_commit`]), as Kafka's pending offset commits.
+    pub fn validate_commit(
         &mut self,
         now_ms: i64,
         group_id: &str,
         member_id: &str,
         generation_id: i32,
         instance: Option<&str>,
-        offsets: Vec<OffsetCommit>,
     ) -> ErrorCode {
         if group_id.is_empty() {
             return ErrorCode::InvalidGroupId;
@@ -715,15 +746,47 @@ impl Groups {
             if let Err(e) = Self::check_member(group, member_id, generation_id, instance) {
                 return e;
             }
-            if group.state == GroupState::PreparingRebalance {
+            // A member of the current generation commits while the group prepares a rebalance
+            // (eager clients commit in their revoke callback and as they rejoin); only between
+            // the join and the assignment (CompletingRebalance) is it told to wait, as in Kafka.
+            if group.state == GroupState::CompletingRebalance {
                 return ErrorCode::RebalanceInProgress;
             }
             group.members.get_mut(member_id).expect("checked").last_heartbeat_ms = now_ms;
         }
+        ErrorCode::None
+    }
+
+    /// Puts offsets that were written to `__consumer_offsets` at `log_offset` into the cache,
+    /// except where a commit written later is already there.
+    pub fn apply_commit(&mut self, now_ms: i64, group_id: &str, offsets: Vec<OffsetCommit>, log_offset: i64) {
+        let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
         for (tp, offset, leader_epoch, metadata) in offsets {
+            if group.offset_log_positions.get(&tp).is_some_and(|&newer| newer > log_offset) {
+                continue;
+            }
+            group.offset_log_positions.insert(tp.clone(), log_offset);
             group.offsets.insert(tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now_ms });
         }
-        ErrorCode::None
+    }
+
+    /// `validate_commit` then `apply_commit`, as if written at once (for tests of the rules).
+    #[cfg(test)]
+    pub fn commit_offsets(
+        &mut self,
+        now_ms: i64,
+        group_id: &str,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+        offsets: Vec<OffsetCommit>,
+    ) -> ErrorCode {
+        let code = self.validate_commit(now_ms, group_id, member_id, generation_id, instance);
+        if code == ErrorCode::None {
+            let next = self.groups.get(group_id).map_or(0, |g| g.offset_log_positions.len() as i64);
+            self.apply_commit(now_ms, group_id, offsets, next);
+        }
+        code
     }
 
     /// The persistable view of a group (None once it is gone).
@@ -802,6 +865,7 @@ impl Groups {
     /// Replays one committed offset (or its deletion) read back from `__consumer_offsets`.
     pub fn load_offset(&mut self, group_id: &str, tp: (String, i32), committed: Option<CommittedOffset>) {
         let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        group.offset_log_positions.remove(&tp);
         match committed {
             Some(c) => {
                 group.offsets.insert(tp, c);
@@ -833,6 +897,8 @@ impl Groups {
                 }
                 keep
             });
+            let offsets = &group.offsets;
+            group.offset_log_positions.retain(|tp, _| offsets.contains_key(tp));
         }
         self.groups.retain(|_, g| {
             !(g.state == GroupState::Empty && g.members.is_empty() && g.offsets.is_empty() && g.generation_id == 0)
@@ -856,6 +922,7 @@ impl Groups {
                     ErrorCode::GroupSubscribedToTopic
                 } else {
                     group.offsets.remove(tp);
+                    group.offset_log_positions.remove(tp);
                     ErrorCode::None
                 }
             })
@@ -1020,7 +1087,8 @@ mod tests {
         let tp = ("t".to_string(), 0);
         g.commit_offsets(0, "idle", "", -1, None, vec![(tp.clone(), 5, -1, None)]);
         let (a, _) = join_new(&mut g, 0, "busy");
-        g.commit_offsets(0, "busy", &a, 1, None, vec![(tp.clone(), 9, -1, None)]);
+        g.sync("busy", &a, 1, None, vec![]);
+        assert_eq!(g.commit_offsets(0, "busy", &a, 1, None, vec![(tp.clone(), 9, -1, None)]), ErrorCode::None);
         assert!(g.expire_offsets(900).is_empty());
         assert_eq!(g.expire_offsets(1_001), vec![("idle".to_string(), tp.clone())], "only the empty group's offsets");
         assert!(g.group("idle").is_none(), "a group with nothing left is forgotten");
@@ -1051,10 +1119,84 @@ mod tests {
             ErrorCode::IllegalGeneration
         );
         assert_eq!(g.commit_offsets(0, "g", "", -1, None, vec![(tp.clone(), 1, -1, None)]), ErrorCode::UnknownMemberId);
+        assert_eq!(
+            g.commit_offsets(0, "g", &a, 1, None, vec![(tp.clone(), 7, 0, None)]),
+            ErrorCode::RebalanceInProgress,
+            "joined but not yet assigned (CompletingRebalance)"
+        );
+        g.sync("g", &a, 1, None, vec![]);
         assert_eq!(g.commit_offsets(0, "g", &a, 1, None, vec![(tp.clone(), 7, 0, Some("m".into()))]), ErrorCode::None);
         assert_eq!(
             g.fetch_offsets("g").and_then(|o| o.get(&tp)).map(|c| (c.offset, c.metadata.clone())),
             Some((7, Some("m".into())))
+        );
+    }
+
+    #[test]
+    fn commits_enter_the_cache_in_log_order_whatever_order_their_writes_complete_in() {
+        let mut g = Groups::new(config());
+        let tp = ("t".to_string(), 0);
+        assert_eq!(g.validate_commit(0, "solo", "", -1, None), ErrorCode::None);
+        assert!(g.fetch_offsets("solo").is_none_or(|o| o.is_empty()), "validated, not yet written: nothing cached");
+        g.apply_commit(0, "solo", vec![(tp.clone(), 20, -1, None)], 8);
+        g.apply_commit(0, "solo", vec![(tp.clone(), 10, -1, None)], 7);
+        assert_eq!(g.fetch_offsets("solo").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(20));
+        g.apply_commit(0, "solo", vec![(tp.clone(), 30, -1, None)], 9);
+        assert_eq!(g.fetch_offsets("solo").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(30));
+    }
+
+    #[test]
+    fn a_member_commits_while_the_group_prepares_a_rebalance() {
+        let mut g = Groups::new(config());
+        let tp = ("t".to_string(), 0);
+        let (a, _) = join_new(&mut g, 0, "g");
+        g.sync("g", &a, 1, None, vec![]);
+        let (_b, reply) = join_new(&mut g, 100, "g");
+        assert!(matches!(reply, Reply::Pending { .. }));
+        assert_eq!(g.group("g").map(|g| g.state), Some(GroupState::PreparingRebalance));
+        // a's revoke callback commits with the generation it still has, before rejoining.
+        assert_eq!(g.commit_offsets(200, "g", &a, 1, None, vec![(tp.clone(), 5, -1, None)]), ErrorCode::None);
+        assert_eq!(g.fetch_offsets("g").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(5));
+        assert_eq!(g.commit_offsets(200, "g", &a, 0, None, vec![(tp, 6, -1, None)]), ErrorCode::IllegalGeneration);
+    }
+
+    #[test]
+    fn members_waiting_in_sync_outlive_their_session_and_rejoin_when_the_leader_expires() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        g.sync("g", &a, 1, None, vec![]);
+        let (b, _) = join_new(&mut g, 0, "g");
+        let Reply::Now(joined) = g.join(0, join_req("g", &a)) else { panic!("a's rejoin completes the join") };
+        assert_eq!(joined.leader_id, a, "a leads generation 2");
+        g.take_outputs();
+        // b waits in SyncGroup for the leader's assignment; the leader never sends it.
+        assert!(matches!(g.sync("g", &b, 2, None, vec![]), Reply::Pending { .. }));
+        let outputs = answers(g.tick(10_500));
+        assert_eq!(
+            outputs,
+            vec![Output::Sync {
+                group_id: "g".into(),
+                member_id: b.clone(),
+                result: SyncResult::error(ErrorCode::RebalanceInProgress)
+            }],
+            "the silent leader expires; b, waiting, is told to rejoin rather than expired unanswered"
+        );
+        assert!(g.group("g").is_some_and(|g| g.has_member(&b) && !g.has_member(&a)));
+    }
+
+    #[test]
+    fn a_member_that_leaves_while_its_join_waits_gets_an_answer() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        g.sync("g", &a, 1, None, vec![]);
+        let (b, reply) = join_new(&mut g, 100, "g");
+        assert!(matches!(reply, Reply::Pending { .. }), "b's join waits for a");
+        assert_eq!(g.leave(200, "g", &b, None), ErrorCode::None);
+        let outputs = answers(g.take_outputs());
+        assert!(
+            outputs.iter().any(|o| matches!(o, Output::Join { member_id, result, .. }
+                if member_id == &b && result.error == ErrorCode::UnknownMemberId)),
+            "b's parked JoinGroup is answered: {outputs:?}"
         );
     }
 
