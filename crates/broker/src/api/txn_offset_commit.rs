@@ -1,7 +1,9 @@
 //! TxnOffsetCommit: a transactional producer commits a group's consumed offsets inside its
 //! transaction (consume-transform-produce). They are written to the group's
 //! `__consumer_offsets` partition as a transactional batch and take effect only when the
-//! transaction's commit marker lands there.
+//! transaction's commit marker lands there. From v3 the consumer it commits for is checked as
+//! Kafka does (KIP-447): an unknown member, another generation or a fenced static instance is
+//! refused.
 
 use sluice_protocol::messages::{
     TxnOffsetCommitRequest, TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -32,8 +34,21 @@ pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) ->
             })
         })
         .collect();
+    // From v3 the request names the consumer: a zombie member's commit is refused (KIP-447).
+    let member = match ctx.version() {
+        v if v >= 3 => broker.groups.with_groups(|g, _| {
+            g.validate_txn_commit(
+                &request.group_id,
+                &request.member_id,
+                request.generation_id,
+                request.group_instance_id.as_deref(),
+            )
+        }),
+        _ => ErrorCode::None,
+    };
     let mut code = match offsets_log::check_coordinator(broker, &request.group_id) {
         Err(e) => e,
+        Ok(()) if member != ErrorCode::None => member,
         Ok(()) if entries.is_empty() => ErrorCode::None,
         Ok(()) => {
             match offsets_log::append_txn(

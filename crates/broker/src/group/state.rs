@@ -757,6 +757,34 @@ impl Groups {
         ErrorCode::None
     }
 
+    /// TxnOffsetCommit's checks (KIP-447, from v3, whose requests name the consumer): a static
+    /// member replaced by a newer instance is FENCED_INSTANCE_ID, a member id the group does not
+    /// know is UNKNOWN_MEMBER_ID, another generation is ILLEGAL_GENERATION; an empty member id
+    /// or a negative generation skips its check (a producer not tied to a group member).
+    pub fn validate_txn_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+    ) -> ErrorCode {
+        let Some(group) = self.groups.get(group_id) else {
+            return if member_id.is_empty() { ErrorCode::None } else { ErrorCode::UnknownMemberId };
+        };
+        if let Some(instance) = instance
+            && group.static_members.get(instance).is_some_and(|known| known != member_id)
+        {
+            return ErrorCode::FencedInstanceId;
+        }
+        if !member_id.is_empty() && !group.members.contains_key(member_id) {
+            return ErrorCode::UnknownMemberId;
+        }
+        if generation_id >= 0 && generation_id != group.generation_id {
+            return ErrorCode::IllegalGeneration;
+        }
+        ErrorCode::None
+    }
+
     /// Puts offsets that were written to `__consumer_offsets` at `log_offset` into the cache,
     /// except where a commit written later is already there.
     pub fn apply_commit(&mut self, now_ms: i64, group_id: &str, offsets: Vec<OffsetCommit>, log_offset: i64) {
@@ -1143,6 +1171,23 @@ mod tests {
         assert_eq!(g.fetch_offsets("solo").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(20));
         g.apply_commit(0, "solo", vec![(tp.clone(), 30, -1, None)], 9);
         assert_eq!(g.fetch_offsets("solo").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(30));
+    }
+
+    #[test]
+    fn transactional_commits_of_a_zombie_consumer_are_refused() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "g");
+        g.sync("g", &a, 1, None, vec![]);
+        assert_eq!(g.validate_txn_commit("g", &a, 1, None), ErrorCode::None);
+        assert_eq!(g.validate_txn_commit("g", "", -1, None), ErrorCode::None, "a producer not tied to a member");
+        assert_eq!(g.validate_txn_commit("g", "zombie", 1, None), ErrorCode::UnknownMemberId);
+        assert_eq!(g.validate_txn_commit("g", &a, 0, None), ErrorCode::IllegalGeneration);
+        assert_eq!(g.validate_txn_commit("nobody", "x", 1, None), ErrorCode::UnknownMemberId);
+        let mut s = join_req("g", "");
+        s.group_instance_id = Some("i1".into());
+        s.require_known_member_id = false;
+        g.join(0, s);
+        assert_eq!(g.validate_txn_commit("g", "old-id", -1, Some("i1")), ErrorCode::FencedInstanceId);
     }
 
     #[test]
