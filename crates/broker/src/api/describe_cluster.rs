@@ -4,7 +4,7 @@ use sluice_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse,
 
 use super::RequestContext;
 
-pub fn handle(ctx: RequestContext<'_>, _request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(ctx: RequestContext<'_>, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let broker = ctx.broker;
     let (controller, brokers) = super::metadata::live_brokers(ctx);
     DescribeClusterResponse {
@@ -15,7 +15,10 @@ pub fn handle(ctx: RequestContext<'_>, _request: DescribeClusterRequest) -> Desc
             .into_iter()
             .map(|b| DescribeClusterResponseBroker { broker_id: b.node_id, host: b.host, port: b.port, rack: b.rack })
             .collect(),
-        cluster_authorized_operations: i32::MIN,
+        cluster_authorized_operations: super::authorized_operations::reported(
+            request.include_cluster_authorized_operations,
+            super::authorized_operations::CLUSTER,
+        ),
         ..Default::default()
     }
 }

@@ -4,9 +4,11 @@ use sluice_protocol::messages::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribeGroupsResponseGroup, DescribeGroupsResponseMember,
 };
 
-use super::RequestContext;
+use super::{RequestContext, authorized_operations};
 
 pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let operations =
+        authorized_operations::reported(request.include_authorized_operations, authorized_operations::GROUP);
     let groups = request
         .groups
         .into_iter()
@@ -15,7 +17,7 @@ pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> Descri
                 return DescribeGroupsResponseGroup {
                     error_code: code.code(),
                     group_id: id,
-                    authorized_operations: i32::MIN,
+                    authorized_operations: operations,
                     ..Default::default()
                 };
             }
@@ -43,14 +45,14 @@ pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> Descri
                             member_assignment: m.assignment.clone(),
                         })
                         .collect(),
-                    authorized_operations: i32::MIN,
+                    authorized_operations: operations,
                 },
                 // Kafka describes an unknown group as Dead with no members, not as an error.
                 None => DescribeGroupsResponseGroup {
                     error_code: 0,
                     group_id: id.clone(),
                     group_state: "Dead".into(),
-                    authorized_operations: i32::MIN,
+                    authorized_operations: operations,
                     ..Default::default()
                 },
             })

@@ -58,6 +58,14 @@ pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker
 pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let broker = ctx.broker;
     // v0: an empty list means every topic; v1+: null means every topic.
+    let topic_operations = super::authorized_operations::reported(
+        request.include_topic_authorized_operations,
+        super::authorized_operations::TOPIC,
+    );
+    let cluster_operations = super::authorized_operations::reported(
+        request.include_cluster_authorized_operations,
+        super::authorized_operations::CLUSTER,
+    );
     let wanted: Option<Vec<String>> = match request.topics {
         Some(topics) if !(ctx.version() == 0 && topics.is_empty()) => {
             Some(topics.into_iter().filter_map(|t| t.name).collect())
@@ -93,7 +101,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> Metada
                     return MetadataResponseTopic {
                         error_code: code.code(),
                         name: Some(name),
-                        topic_authorized_operations: i32::MIN,
+                        topic_authorized_operations: topic_operations,
                         ..Default::default()
                     };
                 };
@@ -126,7 +134,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> Metada
                     name: Some(name),
                     topic_id: Uuid(topic.id),
                     partitions,
-                    topic_authorized_operations: i32::MIN,
+                    topic_authorized_operations: topic_operations,
                 }
             })
             .collect()
@@ -136,7 +144,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> Metada
         cluster_id: Some(broker.cluster_id.clone()),
         controller_id,
         topics,
-        cluster_authorized_operations: i32::MIN,
+        cluster_authorized_operations: cluster_operations,
         ..Default::default()
     }
 }

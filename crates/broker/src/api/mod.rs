@@ -5,6 +5,7 @@
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod api_versions;
+mod authorized_operations;
 mod configs;
 mod create_partitions;
 mod create_topics;
