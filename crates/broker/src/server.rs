@@ -130,9 +130,19 @@ impl Connection {
                         listener: &self.listener_name,
                         peer: self.peer,
                     };
-                    match api::handle(context, request).await {
-                        Some(response) => Some(encode_response(header.correlation_id, version, &response)),
-                        None => None, // acks=0: the client expects no answer
+                    let Some(response) = api::handle(context, request).await else {
+                        continue; // acks=0: the client expects no answer
+                    };
+                    match encode_response(header.correlation_id, version, &response) {
+                        Ok(frame) => frame,
+                        // A value in the answer that its version cannot carry (a client's
+                        // oversized id echoed back): the connection closes, nothing else.
+                        Err(e) => {
+                            if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                                tracing::warn!(peer = %self.peer, api = response.api_key().name(), version, error = %e, suppressed, "closing connection: the response cannot be encoded");
+                            }
+                            return Ok(());
+                        }
                     }
                 }
                 Err(failure) => match (&failure.header, &failure.error) {
@@ -142,7 +152,8 @@ impl Connection {
                             api_keys: sluice_protocol::api::supported_api_versions(),
                             ..Default::default()
                         };
-                        Some(encode_response(h.correlation_id, 0, &Response::ApiVersions(body)))
+                        encode_response(h.correlation_id, 0, &Response::ApiVersions(body))
+                            .expect("the registry's ApiVersions answer fits its v0 format")
                     }
                     _ => {
                         if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
@@ -153,9 +164,7 @@ impl Connection {
                     }
                 },
             };
-            if let Some(bytes) = response {
-                self.socket.write_all(&bytes).await?;
-            }
+            self.socket.write_all(&response).await?;
         }
     }
 }

@@ -116,14 +116,18 @@ impl Client {
     }
 
     fn send(&mut self, key: ApiKey, version: i16, request: &Request) -> i32 {
+        self.send_as("wire-test", key, version, request)
+    }
+
+    fn send_as(&mut self, client_id: &str, key: ApiKey, version: i16, request: &Request) -> i32 {
         self.correlation += 1;
         let header = RequestHeader {
             api_key: key as i16,
             api_version: version,
             correlation_id: self.correlation,
-            client_id: Some("wire-test".into()),
+            client_id: Some(client_id.into()),
         };
-        self.send_raw(&encode_request(&header, request));
+        self.send_raw(&encode_request(&header, request).expect("a test request fits"));
         self.correlation
     }
 
@@ -661,4 +665,39 @@ fn refused_requests_are_logged_once_per_interval_with_a_count() {
     }
     let warnings = s.log().lines().filter(|l| l.contains("closing connection after an undecodable request")).count();
     assert_eq!(warnings, 1, "one line for the first refusal, the rest held back:\n{}", s.log());
+}
+
+#[test]
+fn a_join_with_a_32_kib_client_id_is_answered_not_a_panic() {
+    let s = Sluiced::start(&["group.initial.rebalance.delay.ms=0"]);
+    let mut c = s.connect();
+    let join = JoinGroupRequest {
+        group_id: "huge".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        member_id: String::new(),
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"md") }],
+        ..Default::default()
+    };
+    // v2: no MEMBER_ID_REQUIRED round; the answer carries the new member id in an i16 string.
+    // (Asked again while the group's coordinator is still being set up: __consumer_offsets
+    // is created on first use.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        let find = FindCoordinatorRequest { key: "huge".into(), key_type: 0, coordinator_keys: vec![] };
+        c.call(ApiKey::FindCoordinator, 2, Request::FindCoordinator(find));
+        let request = Request::JoinGroup(join.clone());
+        let correlation = c.send_as(&"c".repeat(i16::MAX as usize), ApiKey::JoinGroup, 2, &request);
+        let Some(Response::JoinGroup(r)) = c.receive(ApiKey::JoinGroup, 2, correlation) else {
+            panic!("no answer; log:\n{}", s.log())
+        };
+        if !matches!(r.error_code, 14..=16) || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(r.error_code, 0);
+    assert!(r.member_id.starts_with("ccc") && r.member_id.len() < 300, "{} bytes", r.member_id.len());
+    assert!(!s.log().contains("panicked"), "{}", s.log());
 }

@@ -153,7 +153,7 @@ impl BrokerConnection {
         Ok(v)
     }
 
-    fn frame(&self, key: ApiKey, version: i16, request: &Request) -> (i32, BytesMut) {
+    fn frame(&self, key: ApiKey, version: i16, request: &Request) -> Result<(i32, BytesMut)> {
         let correlation_id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader {
             api_key: key as i16,
@@ -161,7 +161,9 @@ impl BrokerConnection {
             correlation_id,
             client_id: Some(self.client_id.clone()),
         };
-        (correlation_id, encode_request(&header, request))
+        let frame = encode_request(&header, request)
+            .map_err(|e| ClientError::Invalid(format!("{} v{version} cannot be sent: {e}", key.name())))?;
+        Ok((correlation_id, frame))
     }
 
     fn send_at(
@@ -170,11 +172,12 @@ impl BrokerConnection {
         version: i16,
         request: Request,
     ) -> impl std::future::Future<Output = Result<Response>> + use<> {
-        let (correlation_id, frame) = self.frame(key, version, &request);
+        let framed = self.frame(key, version, &request);
         let (reply, answer) = oneshot::channel();
         let tx = self.tx.clone();
         let address = self.address.clone();
         async move {
+            let (correlation_id, frame) = framed?;
             let outgoing = Outgoing { frame, pending: Some(Pending { correlation_id, key, version, reply }) };
             tx.send(outgoing).await.map_err(|_| ClientError::Disconnected {
                 address: address.clone(),
@@ -195,7 +198,7 @@ impl BrokerConnection {
     pub async fn send_without_response(&self, request: Request) -> Result<()> {
         let key = request.api_key();
         let version = self.version_for(key)?;
-        let (_, frame) = self.frame(key, version, &request);
+        let (_, frame) = self.frame(key, version, &request)?;
         self.tx.send(Outgoing { frame, pending: None }).await.map_err(|_| ClientError::Disconnected {
             address: self.address.clone(),
             reason: "connection closed".into(),

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::{Decode, DecodeError, DecodeResult, Encode, Version};
+use crate::codec::{Decode, DecodeError, DecodeResult, Encode, EncodeError, Version};
 use crate::messages::*;
 
 macro_rules! apis {
@@ -202,29 +202,41 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Request), Requ
 
 /// Encodes a response frame, size prefix included. The response header is v1 (with tagged
 /// fields) for flexible versions, except for ApiVersions, whose header is always v0.
-pub fn encode_response(correlation_id: i32, version: i16, response: &Response) -> BytesMut {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.extend_from_slice(&[0; 4]);
-    buf.extend_from_slice(&correlation_id.to_be_bytes());
-    let key = response.api_key();
-    if key.is_flexible(version) && key != ApiKey::ApiVersions {
-        crate::codec::write_uvarint(&mut buf, 0);
-    }
-    response.encode(version, &mut buf);
-    let size = i32::try_from(buf.len() - 4).expect("response under 2 GiB");
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf
+pub fn encode_response(correlation_id: i32, version: i16, response: &Response) -> Result<BytesMut, EncodeError> {
+    let mut buf = crate::codec::checked(|| {
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&correlation_id.to_be_bytes());
+        let key = response.api_key();
+        if key.is_flexible(version) && key != ApiKey::ApiVersions {
+            crate::codec::write_uvarint(&mut buf, 0);
+        }
+        response.encode(version, &mut buf);
+        buf
+    })?;
+    set_frame_size(&mut buf, "response")?;
+    Ok(buf)
 }
 
 /// Encodes a request frame, size prefix included (for clients and tests).
-pub fn encode_request(header: &RequestHeader, request: &Request) -> BytesMut {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.extend_from_slice(&[0; 4]);
-    header.encode(&mut buf);
-    request.encode(header.api_version, &mut buf);
-    let size = i32::try_from(buf.len() - 4).expect("request under 2 GiB");
+pub fn encode_request(header: &RequestHeader, request: &Request) -> Result<BytesMut, EncodeError> {
+    let mut buf = crate::codec::checked(|| {
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&[0; 4]);
+        header.encode(&mut buf);
+        request.encode(header.api_version, &mut buf);
+        buf
+    })?;
+    set_frame_size(&mut buf, "request")?;
+    Ok(buf)
+}
+
+/// Fills in a frame's i32 size prefix (the frame's first four bytes).
+fn set_frame_size(buf: &mut BytesMut, what: &'static str) -> Result<(), EncodeError> {
+    let len = buf.len() - 4;
+    let size = i32::try_from(len).map_err(|_| EncodeError { what, len })?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf
+    Ok(())
 }
 
 #[cfg(test)]
@@ -283,7 +295,7 @@ mod tests {
     fn api_versions_response_header_is_v0_even_when_flexible() {
         let response =
             Response::ApiVersions(ApiVersionsResponse { api_keys: supported_api_versions(), ..Default::default() });
-        let frame = encode_response(9, 3, &response);
+        let frame = encode_response(9, 3, &response).expect("fits");
         // size(4) correlation(4) then directly error_code(2): no header tagged-field byte.
         assert_eq!(&frame[4..8], &9i32.to_be_bytes());
         assert_eq!(&frame[8..10], &0i16.to_be_bytes());

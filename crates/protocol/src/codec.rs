@@ -61,6 +61,44 @@ pub enum DecodeError {
 
 pub type DecodeResult<T> = Result<T, DecodeError>;
 
+/// A value too large for its length field at the version it is written in: a string of over
+/// 32,767 bytes where the length is an i16, a byte array or array of over 2^31 - 1 items, a
+/// frame over 2 GiB. [`checked`] (and the frame encoders built on it) report it instead of
+/// sending a frame that lies.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{what} of {len} bytes or items does not fit its length field")]
+pub struct EncodeError {
+    pub what: &'static str,
+    pub len: usize,
+}
+
+thread_local! {
+    /// The first overflow met by the encoding running on this thread (see [`checked`]).
+    /// `Encode` stays infallible for every field type; the one thing that can go wrong, a
+    /// length that does not fit, is recorded here and turned into an error by `checked`. The
+    /// rejected alternative, `Encode::encode` returning a `Result`, threads `?` through every
+    /// generated field for a condition only a length prefix can meet.
+    static OVERFLOW: std::cell::Cell<Option<EncodeError>> = const { std::cell::Cell::new(None) };
+}
+
+fn record_overflow(what: &'static str, len: usize) {
+    OVERFLOW.with(|o| {
+        let first = o.take().or(Some(EncodeError { what, len }));
+        o.set(first);
+    });
+}
+
+/// Runs `encode` (which writes values with [`Encode`]) and returns its result, or the first
+/// value that did not fit its length field. Whatever `encode` wrote is then garbage: drop it.
+pub fn checked<T>(encode: impl FnOnce() -> T) -> Result<T, EncodeError> {
+    OVERFLOW.with(|o| o.set(None));
+    let out = encode();
+    match OVERFLOW.with(std::cell::Cell::take) {
+        None => Ok(out),
+        Some(e) => Err(e),
+    }
+}
+
 /// A 128-bit UUID as Kafka sends it (topic ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Uuid(pub [u8; 16]);
@@ -181,14 +219,36 @@ fn read_length(buf: &mut Bytes, v: Version, short: bool, what: &'static str) -> 
     }
 }
 
+/// Writes a length prefix. A length its field cannot hold is recorded for [`checked`] (and a
+/// null written in its place), never a panic: the value may come from a client (a 32 KiB client
+/// id inside a member id).
 fn write_length(buf: &mut BytesMut, v: Version, short: bool, len: Option<usize>) {
+    let what = if short { "string" } else { "bytes or array" };
     match (v.flexible, len) {
         (true, None) => write_uvarint(buf, 0),
-        (true, Some(n)) => write_uvarint(buf, u32::try_from(n + 1).expect("length fits u32")),
+        (true, Some(n)) => match u32::try_from(n + 1) {
+            Ok(n) => write_uvarint(buf, n),
+            Err(_) => {
+                record_overflow(what, n);
+                write_uvarint(buf, 0);
+            }
+        },
         (false, None) if short => buf.put_i16(-1),
         (false, None) => buf.put_i32(-1),
-        (false, Some(n)) if short => buf.put_i16(i16::try_from(n).expect("string under 32 KiB")),
-        (false, Some(n)) => buf.put_i32(i32::try_from(n).expect("length fits i32")),
+        (false, Some(n)) if short => match i16::try_from(n) {
+            Ok(n) => buf.put_i16(n),
+            Err(_) => {
+                record_overflow(what, n);
+                buf.put_i16(-1);
+            }
+        },
+        (false, Some(n)) => match i32::try_from(n) {
+            Ok(n) => buf.put_i32(n),
+            Err(_) => {
+                record_overflow(what, n);
+                buf.put_i32(-1);
+            }
+        },
     }
 }
 
@@ -491,6 +551,18 @@ mod tests {
             data: Option<Bytes> [2, MAX],
             extra: i16 [3, MAX] tag 0,
         }
+    }
+
+    #[test]
+    fn a_length_that_does_not_fit_is_an_error_not_a_panic() {
+        let long = "x".repeat(40_000);
+        let mut buf = BytesMut::new();
+        let err = checked(|| long.encode(&mut buf, Version::new(0, false))).expect_err("an i16 length cannot hold it");
+        assert_eq!(err, EncodeError { what: "string", len: 40_000 });
+        // Flexible versions have room for it; and a clean encoding leaves no error behind.
+        let mut buf = BytesMut::new();
+        assert!(checked(|| long.encode(&mut buf, Version::new(0, true))).is_ok());
+        assert!(checked(|| "short".to_string().encode(&mut BytesMut::new(), Version::new(0, false))).is_ok());
     }
 
     #[test]

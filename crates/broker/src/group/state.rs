@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
+/// The most of a client id that goes into a member id it names (see `Group::new_member_id`).
+pub const MEMBER_ID_CLIENT_ID_MAX_BYTES: usize = 255;
+
 /// Broker settings for groups, with Kafka's names and defaults.
 #[derive(Debug, Clone)]
 pub struct GroupConfig {
@@ -143,9 +146,17 @@ impl Group {
         }
     }
 
+    /// `<client id>-<n>-<hash>`, Kafka's shape (client id first). The client id part is cut to
+    /// `MEMBER_ID_CLIENT_ID_MAX_BYTES` (at a character boundary): a client id can be 32,767
+    /// bytes, and the member id must still fit the i16-length strings it is sent and stored in.
     fn new_member_id(&mut self, client_id: &str) -> String {
         self.next_member += 1;
-        format!("{client_id}-{}-{:016x}", self.next_member, self.next_member.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        let mut cut = client_id.len().min(MEMBER_ID_CLIENT_ID_MAX_BYTES);
+        while !client_id.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let prefix = &client_id[..cut];
+        format!("{prefix}-{}-{:016x}", self.next_member, self.next_member.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
     /// Protocols every member supports, best first by the members' votes (Kafka picks the one
@@ -1188,6 +1199,17 @@ mod tests {
         s.require_known_member_id = false;
         g.join(0, s);
         assert_eq!(g.validate_txn_commit("g", "old-id", -1, Some("i1")), ErrorCode::FencedInstanceId);
+    }
+
+    #[test]
+    fn a_huge_client_id_makes_a_member_id_that_still_fits_an_i16_string() {
+        let mut g = Groups::new(config());
+        let mut req = join_req("g", "");
+        req.client_id = "é".repeat(16_383) + "x";
+        let Reply::Now(first) = g.join(0, req) else { panic!("immediate") };
+        assert_eq!(first.error, ErrorCode::MemberIdRequired);
+        assert!(first.member_id.len() < 300, "{} bytes", first.member_id.len());
+        assert!(first.member_id.starts_with("éé"));
     }
 
     #[test]
