@@ -39,3 +39,32 @@ def test_metadata_listing_and_offsets_by_timestamp(broker):
     # -1 asks for the end offset.
     out = kcat("-b", broker.bootstrap, "-Q", "-t", "kct:0:-1").decode()
     assert "offset 3" in out, out
+
+
+def stored_codecs(broker, topic):
+    """The compression codec (attributes & 7) of every batch stored in partition 0 of `topic`."""
+    codecs = []
+    for segment in sorted((broker.data / f"{topic}-0").glob("*.log")):
+        data, pos = segment.read_bytes(), 0
+        # v2 batch: base offset i64, length i32 (of what follows), leader epoch i32, magic i8,
+        # crc u32, attributes i16 at byte 21.
+        while pos + 23 <= len(data):
+            length = int.from_bytes(data[pos + 8:pos + 12], "big")
+            codecs.append(int.from_bytes(data[pos + 21:pos + 23], "big") & 7)
+            pos += 12 + length
+    return codecs
+
+
+@pytest.mark.parametrize("codec,code", [("gzip", 1), ("snappy", 2), ("lz4", 3)])
+def test_librdkafka_before_2_8_compresses_because_produce_v0_is_advertised(broker, codec, code):
+    # librdkafka before 2.8 (Debian's kcat, the pinned confluent-kafka) compresses with these
+    # codecs only when ApiVersions lists Produce v0; otherwise it silently sends them raw.
+    topic = f"kc-stored-{codec}"
+    kcat("-b", broker.bootstrap, "-P", "-t", topic, "-z", codec, stdin=b"".join(b"x" * 100 + b"\n" for _ in range(50)))
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 50})
+    for _ in range(50):
+        p.produce(topic, value=b"y" * 100)
+    assert p.flush(30) == 0
+    codecs = stored_codecs(broker, topic)
+    assert len(codecs) >= 2 and set(codecs) == {code}, codecs

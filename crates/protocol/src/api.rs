@@ -119,12 +119,21 @@ apis! {
     ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=1, flexible 0;
 }
 
-/// The `api_keys` list of an ApiVersions response: exactly the registry.
+/// The lowest Produce version ApiVersions advertises, below the lowest one decoded (v3).
+/// librdkafka before 2.8 enables gzip, snappy and lz4 only when the broker lists Produce v0 and
+/// otherwise sends every batch uncompressed; Kafka 4.0 advertises v0 for that reason and still
+/// refuses v0–v2 requests (KAFKA-18659). A v0–v2 Produce is undecodable here and closes its
+/// connection, as in Kafka 4.0.
+pub const PRODUCE_ADVERTISED_MIN_VERSION: i16 = 0;
+
+/// The `api_keys` list of an ApiVersions response: the registry, with Produce's advertised
+/// minimum lowered to [`PRODUCE_ADVERTISED_MIN_VERSION`].
 pub fn supported_api_versions() -> Vec<ApiVersion> {
     ApiKey::ALL
         .iter()
         .map(|&k| {
             let (min_version, max_version) = k.versions();
+            let min_version = if k == ApiKey::Produce { PRODUCE_ADVERTISED_MIN_VERSION } else { min_version };
             ApiVersion { api_key: k as i16, min_version, max_version }
         })
         .collect()
