@@ -257,3 +257,47 @@ def test_group_membership_survives_a_broker_restart(gbroker):
     assert after.state.name == "STABLE"
     assert [m.member_id for m in after.members] == [m.member_id for m in before.members], "the same member, no rebalance"
     c.close()
+
+
+def test_a_restarted_static_leader_rejoins_without_a_rebalance(gbroker):
+    """KIP-345/KIP-814 with librdkafka: static members (group.instance.id) keep their places
+    across a restart within the session timeout; when the restarted one led the group, the group
+    stays Stable and the other member's assignment is never revoked."""
+    create(gbroker, "static", 4)
+    revoked = []
+
+    def static_member(instance, on_revoke=None):
+        c = Consumer({"bootstrap.servers": gbroker.bootstrap, "group.id": "statics", "group.instance.id": instance,
+                      "auto.offset.reset": "earliest", "session.timeout.ms": 30000,
+                      "heartbeat.interval.ms": 500})
+        c.subscribe(["static"], on_revoke=on_revoke or (lambda c, ps: None))
+        return c
+
+    leader = static_member("pod-a")
+    settle([leader], 4)
+    follower = static_member("pod-b", on_revoke=lambda c, ps: revoked.append([p.partition for p in ps]))
+
+    def both_assigned():
+        settle([leader, follower], 4)
+        return all(c.assignment() for c in (leader, follower))
+
+    wait_until(both_assigned, timeout_s=60, what="both static members assigned")
+    mine = sorted(tp.partition for tp in follower.assignment())
+    revoked.clear()
+    # pod-a joined first and led every generation since. It restarts: a static member leaves no
+    # LeaveGroup behind on close, and the new process joins with the same instance id.
+    leader.close()
+    leader = static_member("pod-a")
+    wait_until(both_assigned, timeout_s=60, what="the restarted static member assigned again")
+    # The follower keeps polling for a while: no revocation arrives.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        follower.poll(0.2)
+        leader.poll(0.2)
+    assert revoked == [], f"the follower's partitions were revoked: {revoked}"
+    assert sorted(tp.partition for tp in follower.assignment()) == mine
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    after = admin.describe_consumer_groups(["statics"])["statics"].result(30)
+    assert after.state.name == "STABLE" and len(after.members) == 2
+    leader.close()
+    follower.close()

@@ -41,7 +41,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: JoinGroupRequest) -> JoinG
         // Non-nullable before v7.
         protocol_name: if version >= 7 { result.protocol_name } else { Some(result.protocol_name.unwrap_or_default()) },
         leader: result.leader_id,
-        skip_assignment: false,
+        skip_assignment: result.skip_assignment,
         member_id: result.member_id,
         members: result
             .members

@@ -205,6 +205,7 @@ impl GroupCoordinator {
                 leader_id: String::new(),
                 member_id,
                 members: Vec::new(),
+                skip_assignment: false,
             },
         }
     }

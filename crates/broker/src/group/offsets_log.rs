@@ -273,11 +273,22 @@ pub async fn append(
     group: &str,
     entries: &[((String, i32), Option<CommittedOffset>)],
 ) -> Result<i64, ErrorCode> {
+    let now = entries.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.commit_timestamp_ms)).max().unwrap_or(0);
+    append_at(broker, group, now, entries).await
+}
+
+/// [`append`] with the records' timestamp given: the coordinator's clock, where a commit's own
+/// time may be the client's (OffsetCommit v1), as Kafka stamps the records it writes.
+pub async fn append_at(
+    broker: &Broker,
+    group: &str,
+    now: i64,
+    entries: &[((String, i32), Option<CommittedOffset>)],
+) -> Result<i64, ErrorCode> {
     if entries.is_empty() {
         return Ok(-1);
     }
     ensure_topic(broker).await?;
-    let now = entries.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.commit_timestamp_ms)).max().unwrap_or(0);
     let mut builder = RecordBatchBuilder::new(now);
     for ((topic, partition), committed) in entries {
         let key = encode_key(group, topic, *partition);

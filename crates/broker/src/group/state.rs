@@ -216,6 +216,9 @@ pub struct JoinResult {
     pub member_id: String,
     /// Filled for the leader only: every member with its metadata for the chosen protocol.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// KIP-814: the leader is told the group keeps its current assignment (a static leader
+    /// that came back to a stable group), so it computes none.
+    pub skip_assignment: bool,
 }
 
 impl JoinResult {
@@ -228,6 +231,7 @@ impl JoinResult {
             leader_id: String::new(),
             member_id: member_id.to_string(),
             members: Vec::new(),
+            skip_assignment: false,
         }
     }
 }
@@ -352,6 +356,7 @@ impl Groups {
             return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
         }
         let mut member_id = req.member_id.clone();
+        let mut static_rejoin = false;
         if member_id.is_empty() {
             // A static member that comes back takes its old place under a new id.
             if let Some(instance) = &req.group_instance_id
@@ -367,6 +372,7 @@ impl Groups {
                 }
                 group.static_members.insert(instance.clone(), new_id.clone());
                 member_id = new_id;
+                static_rejoin = true;
             } else {
                 if group.members.len() >= config.max_size {
                     return Reply::Now(JoinResult::error(ErrorCode::GroupMaxSizeReached, ""));
@@ -424,6 +430,42 @@ impl Groups {
                 leader_id: group.leader_id.clone().unwrap_or_default(),
                 member_id,
                 members: Vec::new(),
+                skip_assignment: false,
+            });
+        }
+        // A static member restarted into a stable group (KIP-345) takes its place without a
+        // rebalance as long as the group's protocol would stay the one selected (its metadata
+        // bytes may differ: it is a new process). Were it the leader, it gets the members with
+        // `skip_assignment` (KIP-814): the group keeps its assignment.
+        if static_rejoin && group.state == GroupState::Stable && group.select_protocol() == group.protocol_name {
+            let protocol = group.protocol_name.clone().unwrap_or_default();
+            let members = if is_leader {
+                group
+                    .members
+                    .values()
+                    .map(|m| {
+                        let metadata = m
+                            .protocols
+                            .iter()
+                            .find(|(n, _)| *n == protocol)
+                            .map(|(_, md)| md.clone())
+                            .unwrap_or_default();
+                        (m.member_id.clone(), m.group_instance_id.clone(), metadata)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            self.outputs.push(Output::Changed { group_id: group.group_id.clone() });
+            return Reply::Now(JoinResult {
+                error: ErrorCode::None,
+                generation_id: group.generation_id,
+                protocol_type: group.protocol_type.clone(),
+                protocol_name: group.protocol_name.clone(),
+                leader_id: group.leader_id.clone().unwrap_or_default(),
+                member_id,
+                members,
+                skip_assignment: is_leader,
             });
         }
         group.members.get_mut(&member_id).expect("inserted above").awaiting_join = true;
@@ -510,6 +552,7 @@ impl Groups {
                     leader_id: leader.clone(),
                     member_id: m.member_id.clone(),
                     members: if m.member_id == leader { all.clone() } else { Vec::new() },
+                    skip_assignment: false,
                 },
             });
         }
@@ -799,13 +842,25 @@ impl Groups {
     /// Puts offsets that were written to `__consumer_offsets` at `log_offset` into the cache,
     /// except where a commit written later is already there.
     pub fn apply_commit(&mut self, now_ms: i64, group_id: &str, offsets: Vec<OffsetCommit>, log_offset: i64) {
+        let offsets = offsets
+            .into_iter()
+            .map(|(tp, offset, leader_epoch, metadata)| {
+                (tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now_ms })
+            })
+            .collect();
+        self.apply_committed(group_id, offsets, log_offset);
+    }
+
+    /// `apply_commit` with each offset's commit time given (OffsetCommit v1 lets the client set
+    /// it): exactly what was written to `__consumer_offsets` enters the cache.
+    pub fn apply_committed(&mut self, group_id: &str, offsets: Vec<((String, i32), CommittedOffset)>, log_offset: i64) {
         let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
-        for (tp, offset, leader_epoch, metadata) in offsets {
+        for (tp, committed) in offsets {
             if group.offset_log_positions.get(&tp).is_some_and(|&newer| newer > log_offset) {
                 continue;
             }
             group.offset_log_positions.insert(tp.clone(), log_offset);
-            group.offsets.insert(tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now_ms });
+            group.offsets.insert(tp, committed);
         }
     }
 
@@ -1292,6 +1347,41 @@ mod tests {
         let new = again.member_id;
         assert_ne!(old, new);
         assert_eq!(g.heartbeat(200, "g", &old, again.generation_id, Some("pod-1")), ErrorCode::FencedInstanceId);
+    }
+
+    #[test]
+    fn a_restarted_static_leader_keeps_the_group_stable_and_skips_assignment() {
+        let mut g = Groups::new(config());
+        let mut leader = join_req("g", "");
+        leader.group_instance_id = Some("pod-1".into());
+        let Reply::Now(first) = g.join(0, leader.clone()) else { panic!() };
+        let (old, generation) = (first.member_id, first.generation_id);
+        g.sync("g", &old, generation, Some("pod-1"), vec![(old.clone(), Bytes::from_static(b"all"))]);
+        let (follower, _) = join_new(&mut g, 10, "g");
+        let Reply::Now(_) = g.join(20, {
+            let mut r = leader.clone();
+            r.member_id = old.clone();
+            r
+        }) else {
+            panic!("the leader's rejoin completes the join")
+        };
+        g.take_outputs();
+        let generation = g.group("g").map(|g| g.generation_id).expect("group");
+        g.sync("g", &follower, generation, None, vec![]);
+        g.sync("g", &old, generation, Some("pod-1"), vec![]);
+        g.take_outputs();
+        assert_eq!(g.group("g").map(|g| g.state), Some(GroupState::Stable));
+
+        // The leader's process restarts: new metadata bytes, same protocols, no member id.
+        leader.protocols = vec![("range".into(), Bytes::from_static(b"md-v2")), ("roundrobin".into(), Bytes::new())];
+        let Reply::Now(back) = g.join(30, leader) else { panic!("answered at once") };
+        assert_eq!((back.error, back.generation_id), (ErrorCode::None, generation), "no new generation");
+        assert!(back.skip_assignment, "KIP-814: the leader keeps the current assignment");
+        assert_eq!(back.leader_id, back.member_id);
+        assert_eq!(back.members.len(), 2, "the leader still gets the member list");
+        assert_eq!(g.group("g").map(|g| g.state), Some(GroupState::Stable));
+        assert_eq!(g.heartbeat(40, "g", &follower, generation, None), ErrorCode::None, "no rebalance for the others");
+        assert_eq!(g.heartbeat(40, "g", &old, generation, Some("pod-1")), ErrorCode::FencedInstanceId);
     }
 
     #[test]
