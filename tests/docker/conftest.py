@@ -4,8 +4,8 @@ made from the image scripts/docker-build built. Projects are named `sluicetest..
 takes its project down with its volumes and networks, whatever the outcome, and the session
 starts by removing any left behind by an interrupted run."""
 
+import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -169,11 +169,10 @@ class ComposeCluster:
     def partition_view(self, service, topic, p):
         """(leader, leader epoch, isr) of a partition as `service` itself sees it ((None, None, [])
         while it does not know the partition)."""
-        for line in self.exec(service, "cluster", "info").splitlines():
-            m = re.match(rf"\s+{re.escape(topic)}-{p}\tleader (-?\d+)\tepoch (\d+)\treplicas \[[^]]*\]\tisr \[([^]]*)\]",
-                         line)
-            if m:
-                return int(m[1]), int(m[2]), sorted(int(x) for x in m[3].split(",") if x.strip())
+        info = json.loads(self.exec(service, "cluster", "info", "--json"))
+        for part in info["partitions"]:
+            if (part["topic"], part["partition"]) == (topic, p):
+                return part["leader"], part["leader_epoch"], sorted(part["isr"])
         return None, None, []
 
     def replica_log(self, broker_id, topic, p, into: Path):
