@@ -20,15 +20,7 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         | StorageError::CorruptIndex { .. }
         | StorageError::CorruptCheckpoint { .. } => ErrorCode::KafkaStorageError,
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-        StorageError::InvalidRecord { source, .. } => match source {
-            BatchError::CrcMismatch { .. } | BatchError::Truncated { .. } | BatchError::InvalidLength { .. } => {
-                ErrorCode::CorruptMessage
-            }
-            BatchError::UnsupportedMagic { .. }
-            | BatchError::InvalidOffsetDelta { .. }
-            | BatchError::CorruptRecord { .. }
-            | BatchError::CompressedRecords { .. } => ErrorCode::InvalidRecord,
-        },
+        StorageError::InvalidRecord { source, .. } => batch_error_code(source),
         StorageError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
         StorageError::UnexpectedAppendOffset { .. } => ErrorCode::UnknownServerError,
         StorageError::DuplicateLog { .. } => ErrorCode::KafkaStorageError,
@@ -39,6 +31,30 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
             SequenceError::StaleEpoch { .. } => ErrorCode::InvalidProducerEpoch,
             SequenceError::CoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
         },
+    }
+}
+
+/// The table's part for a record batch refused by its structure or by the leader's checks of a
+/// producer's records (`sluice_protocol::validator`). Kafka's codes: bytes that are not what
+/// they claim (CRC, lengths, a compressed stream that does not decompress) are CORRUPT_MESSAGE;
+/// well-formed bytes that break a rule or lie about their records are INVALID_RECORD; a codec
+/// id outside 0–4 is UNSUPPORTED_COMPRESSION_TYPE (Kafka fails such a batch with an unexpected
+/// error); records that expand past the decompression bound are MESSAGE_TOO_LARGE, which a Java
+/// producer answers by splitting the batch.
+pub fn batch_error_code(e: &BatchError) -> ErrorCode {
+    match e {
+        BatchError::CrcMismatch { .. }
+        | BatchError::Truncated { .. }
+        | BatchError::InvalidLength { .. }
+        | BatchError::CorruptCompressedRecords { .. } => ErrorCode::CorruptMessage,
+        BatchError::UnsupportedMagic { .. }
+        | BatchError::InvalidOffsetDelta { .. }
+        | BatchError::CorruptRecord { .. }
+        | BatchError::InvalidBatch { .. }
+        | BatchError::TooFewRecords { .. }
+        | BatchError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
+        BatchError::CompressedRecords { .. } => ErrorCode::UnsupportedCompressionType,
+        BatchError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
     }
 }
 

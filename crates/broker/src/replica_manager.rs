@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
+use sluice_protocol::validator::{self, RecordChecks};
 use sluice_replication::LeaderState;
 use sluice_storage::{
     AbortedTxn, AppendOrigin, Clock, LogAppendInfo, LogConfig, LogManager, SharedLog, StorageError, TopicPartition,
@@ -32,7 +33,7 @@ use sluice_storage::{
 use tokio::sync::{mpsc, watch};
 
 use crate::cluster::cache::{ClusterView, VersionedState};
-use crate::error::{ErrorCode, storage_error_code};
+use crate::error::{ErrorCode, batch_error_code, storage_error_code};
 
 /// A partition's role on this broker.
 #[derive(Debug)]
@@ -80,11 +81,35 @@ pub struct Partition {
 }
 
 /// The outcome of appending to one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendResult {
     pub error: ErrorCode,
     pub base_offset: i64,
     pub log_start_offset: i64,
+    /// Why a producer's batch was refused by the record checks (Produce v8+ `error_message`).
+    pub error_message: Option<String>,
+    /// The records at fault, by index in the batch, with why (KIP-467 `record_errors`).
+    pub record_errors: Vec<(i32, String)>,
+}
+
+impl AppendResult {
+    fn failed(error: ErrorCode) -> Self {
+        AppendResult { error, base_offset: -1, log_start_offset: -1, error_message: None, record_errors: Vec::new() }
+    }
+}
+
+/// A producer's batch the leader's record checks refused: the code, and what to tell the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRefusal {
+    pub error: ErrorCode,
+    pub message: String,
+    pub record_errors: Vec<(i32, String)>,
+}
+
+impl From<RecordRefusal> for AppendResult {
+    fn from(r: RecordRefusal) -> Self {
+        AppendResult { error_message: Some(r.message), record_errors: r.record_errors, ..AppendResult::failed(r.error) }
+    }
 }
 
 /// What a fetch read from one partition.
@@ -234,6 +259,32 @@ impl Partition {
         drop(log);
         self.maybe_increment_hw(leader);
         Ok(info)
+    }
+
+    /// Checks a producer's batch record by record before it is appended (Kafka's
+    /// `LogValidator`; see `sluice_protocol::validator`), outside every lock: decompressing a
+    /// batch must not hold up the partition. Only the max timestamp (and CRC) may be rewritten.
+    /// A partition not led here, or a batch over the size limit, is left for the append to
+    /// refuse (NOT_LEADER_OR_FOLLOWER, MESSAGE_TOO_LARGE) without decompressing anything.
+    pub fn validate_produced(&self, records: &mut [u8]) -> Result<(), RecordRefusal> {
+        if !self.is_leader() {
+            return Ok(());
+        }
+        let (checks, max_bytes) = {
+            let log = self.log.read();
+            let config = log.config();
+            let checks = RecordChecks::for_topic(config.cleanup_policy.compact, config.max_message_bytes);
+            (checks, config.max_message_bytes.min(config.segment_bytes as usize))
+        };
+        if records.len() > max_bytes {
+            return Ok(());
+        }
+        validator::validate_produced_batch(records, &checks).map(drop).map_err(|e| {
+            tracing::debug!(tp = %self.tp, error = %e, "produced batch refused");
+            let message = format!("{}: {e}", self.tp);
+            let record_errors = e.record_index().map(|i| vec![(i, e.to_string())]).unwrap_or_default();
+            RecordRefusal { error: batch_error_code(&e), message, record_errors }
+        })
     }
 
     /// Records a follower's fetch at `fetch_offset` (its log end offset), moves the high
@@ -657,8 +708,9 @@ impl ReplicaManager {
         }
     }
 
-    /// Appends `records` to `tp` as its leader. `required_acks` of -1 waits (up to `timeout`)
-    /// until the high watermark covers the batch.
+    /// Appends `records`, built by this broker (the coordinators' writes to their internal
+    /// topics), to `tp` as its leader, without the record checks of a producer's batch.
+    /// `required_acks` of -1 waits (up to `timeout`) until the high watermark covers the batch.
     pub async fn append(
         &self,
         tp: &TopicPartition,
@@ -666,12 +718,17 @@ impl ReplicaManager {
         required_acks: i16,
         timeout: Duration,
     ) -> AppendResult {
-        self.append_verified(tp, records, required_acks, timeout, None).await
+        let Some(partition) = self.partition(tp) else {
+            return AppendResult::failed(ErrorCode::UnknownTopicOrPartition);
+        };
+        self.append_to(partition, records, required_acks, timeout, None).await
     }
 
-    /// [`append`](Self::append) of a transactional batch verified with the coordinator
-    /// (see [`Partition::append_as_leader`]).
-    pub async fn append_verified(
+    /// Appends a client's batch (Produce): [`append`](Self::append) after the batch passed the
+    /// record checks ([`Partition::validate_produced`]), with `guard` from the KIP-890
+    /// verification of a transactional batch (see [`Partition::append_as_leader`]). A refused
+    /// batch writes nothing, so the partition's next batch takes the next offset.
+    pub async fn append_produced(
         &self,
         tp: &TopicPartition,
         records: &mut [u8],
@@ -679,8 +736,26 @@ impl ReplicaManager {
         timeout: Duration,
         guard: Option<VerificationGuard>,
     ) -> AppendResult {
-        let fail = |error| AppendResult { error, base_offset: -1, log_start_offset: -1 };
-        let Some(partition) = self.partition(tp) else { return fail(ErrorCode::UnknownTopicOrPartition) };
+        let Some(partition) = self.partition(tp) else {
+            return AppendResult::failed(ErrorCode::UnknownTopicOrPartition);
+        };
+        if let Err(refusal) = partition.validate_produced(records) {
+            return refusal.into();
+        }
+        self.append_to(partition, records, required_acks, timeout, guard).await
+    }
+
+    /// Appends as leader and waits for `acks`. No record checks here: the coordinators write
+    /// what they built; clients' batches come through [`append_produced`](Self::append_produced).
+    async fn append_to(
+        &self,
+        partition: Arc<Partition>,
+        records: &mut [u8],
+        required_acks: i16,
+        timeout: Duration,
+        guard: Option<VerificationGuard>,
+    ) -> AppendResult {
+        let fail = AppendResult::failed;
         let mut role = partition.role_changes.subscribe();
         role.borrow_and_update();
         let info = match partition.append_as_leader(records, required_acks, AppendOrigin::Client, guard) {
@@ -688,8 +763,13 @@ impl ReplicaManager {
             Err(e) => return fail(e),
         };
         self.notify_progress();
-        let done =
-            |error| AppendResult { error, base_offset: info.first_offset, log_start_offset: info.log_start_offset };
+        let done = |error| AppendResult {
+            error,
+            base_offset: info.first_offset,
+            log_start_offset: info.log_start_offset,
+            error_message: None,
+            record_errors: Vec::new(),
+        };
         if required_acks == -1 {
             let mut hw = partition.subscribe();
             let target = info.last_offset + 1;

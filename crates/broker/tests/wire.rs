@@ -701,3 +701,428 @@ fn a_join_with_a_32_kib_client_id_is_answered_not_a_panic() {
     assert!(r.member_id.starts_with("ccc") && r.member_id.len() < 300, "{} bytes", r.member_id.len());
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+/// The partition count of `topic` as Metadata v4 reports it (without creating it, as v1-v3
+/// would); `None` while it does not exist.
+fn partition_count(c: &mut Client, topic: &str) -> Option<usize> {
+    let req = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic { name: Some(topic.into()), ..Default::default() }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    let Some(Response::Metadata(r)) = c.call(ApiKey::Metadata, 4, Request::Metadata(req)) else { panic!("Metadata") };
+    let t = &r.topics[0];
+    (t.error_code == 0).then_some(t.partitions.len())
+}
+
+/// An OffsetCommit of one offset per partition of topic `t` at `version`, retried while the
+/// group's coordinator is being set up (`__consumer_offsets` is created on first use).
+fn commit_offsets(
+    c: &mut Client,
+    version: i16,
+    group: &str,
+    generation: i32,
+    member: &str,
+    offsets: &[(i32, i64, i64)],
+) -> Vec<i16> {
+    let request = OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id_or_member_epoch: generation,
+        member_id: member.into(),
+        topics: vec![OffsetCommitRequestTopic {
+            name: "t".into(),
+            partitions: offsets
+                .iter()
+                .map(|&(partition_index, committed_offset, commit_timestamp)| OffsetCommitRequestPartition {
+                    partition_index,
+                    committed_offset,
+                    commit_timestamp,
+                    committed_metadata: Some(format!("v{version}")),
+                    ..Default::default()
+                })
+                .collect(),
+        }],
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let find = FindCoordinatorRequest { key: group.into(), key_type: 0, coordinator_keys: vec![] };
+        c.call(ApiKey::FindCoordinator, 0, Request::FindCoordinator(find));
+        let Some(Response::OffsetCommit(r)) =
+            c.call(ApiKey::OffsetCommit, version, Request::OffsetCommit(request.clone()))
+        else {
+            panic!("OffsetCommit v{version}")
+        };
+        let codes: Vec<i16> = r.topics[0].partitions.iter().map(|p| p.error_code).collect();
+        // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: not yet.
+        if !codes.iter().all(|c| matches!(c, 14..=16)) || Instant::now() > deadline {
+            return codes;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The committed (offset, metadata) of `group` for partitions 0 and 1 of `t`, by OffsetFetch at
+/// `version`.
+fn committed_offsets(c: &mut Client, version: i16, group: &str) -> Vec<(i64, Option<String>)> {
+    let request = OffsetFetchRequest {
+        group_id: group.into(),
+        topics: Some(vec![OffsetFetchRequestTopic { name: "t".into(), partition_indexes: vec![0, 1] }]),
+        ..Default::default()
+    };
+    let Some(Response::OffsetFetch(r)) = c.call(ApiKey::OffsetFetch, version, Request::OffsetFetch(request)) else {
+        panic!("OffsetFetch v{version}")
+    };
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p.error_code, 0, "OffsetFetch v{version} partition {}", p.partition_index);
+            (p.committed_offset, p.metadata.clone())
+        })
+        .collect()
+}
+
+/// OffsetCommit v0 (a standalone commit: no generation, no member) and v1 (a member of the
+/// current generation, and a commit time of the client's) store the group's offsets, which
+/// OffsetFetch v0 and v1 read back; v1's commit time is what retention counts from.
+#[test]
+fn offset_commit_v0_and_v1_are_read_back_by_offset_fetch_v0_and_v1() {
+    let s = Sluiced::start(&[
+        "group.initial.rebalance.delay.ms=0",
+        "offsets.retention.minutes=1",
+        "offsets.retention.check.interval.ms=100",
+    ]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 2);
+
+    // v0: a standalone commit, read back by both old versions.
+    assert_eq!(commit_offsets(&mut c, 0, "old", -1, "", &[(0, 5, -1)]), vec![0], "log:\n{}", s.log());
+    let unset = (-1, Some(String::new()));
+    for version in [0, 1] {
+        assert_eq!(committed_offsets(&mut c, version, "old"), vec![(5, Some("v0".into())), unset.clone()]);
+    }
+
+    // v1 from a member of the group's current generation.
+    let join = JoinGroupRequest {
+        group_id: "old".into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"md") }],
+        ..Default::default()
+    };
+    let Some(Response::JoinGroup(joined)) = c.call(ApiKey::JoinGroup, 1, Request::JoinGroup(join)) else {
+        panic!("JoinGroup")
+    };
+    assert_eq!(joined.error_code, 0);
+    let sync = SyncGroupRequest {
+        group_id: "old".into(),
+        generation_id: joined.generation_id,
+        member_id: joined.member_id.clone(),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: joined.member_id.clone(),
+            assignment: Bytes::from_static(b"a"),
+        }],
+        ..Default::default()
+    };
+    let Some(Response::SyncGroup(synced)) = c.call(ApiKey::SyncGroup, 0, Request::SyncGroup(sync)) else {
+        panic!("SyncGroup")
+    };
+    assert_eq!(synced.error_code, 0);
+    let (generation, member) = (joined.generation_id, joined.member_id.as_str());
+    assert_eq!(commit_offsets(&mut c, 1, "old", generation, member, &[(0, 6, -1), (1, 7, -1)]), vec![0, 0]);
+    assert_eq!(committed_offsets(&mut c, 0, "old"), vec![(6, Some("v1".into())), (7, Some("v1".into()))]);
+    // The generation and member are checked at v1; v0 names neither, refused while the group
+    // has a member; nothing changes.
+    assert_eq!(commit_offsets(&mut c, 1, "old", generation + 1, member, &[(0, 8, -1)]), vec![22], "ILLEGAL_GENERATION");
+    assert_eq!(commit_offsets(&mut c, 1, "old", generation, "stranger", &[(0, 8, -1)]), vec![25], "UNKNOWN_MEMBER_ID");
+    assert_eq!(commit_offsets(&mut c, 0, "old", -1, "", &[(0, 8, -1)]), vec![25], "UNKNOWN_MEMBER_ID");
+    assert_eq!(committed_offsets(&mut c, 1, "old")[0].0, 6);
+
+    // v1's commit time: a commit made (by the client's clock) ten minutes ago is past the
+    // one-minute retention and expires, one made now stays.
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    assert_eq!(commit_offsets(&mut c, 1, "aged", -1, "", &[(0, 3, now_ms - 600_000)]), vec![0]);
+    assert_eq!(commit_offsets(&mut c, 1, "fresh", -1, "", &[(0, 4, -1)]), vec![0]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while committed_offsets(&mut c, 1, "aged")[0].0 != -1 {
+        assert!(Instant::now() < deadline, "the aged commit did not expire; log:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(committed_offsets(&mut c, 1, "fresh")[0].0, 4, "a commit of now is kept");
+}
+
+/// CreateTopics v0 (no validate_only) and v1 (with it), DescribeConfigs v0 (is_default instead
+/// of a config source), DeleteTopics v0, ListOffsets v0 (segment offsets) and
+/// OffsetForLeaderEpoch v0/v1 do what their current versions do.
+#[test]
+fn old_admin_versions_create_describe_list_and_delete() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    let create = |name: &str, validate_only: bool| CreateTopicsRequest {
+        topics: vec![CreateTopicsRequestTopic {
+            name: name.into(),
+            num_partitions: 3,
+            replication_factor: 1,
+            configs: vec![CreateTopicsRequestConfig { name: "retention.ms".into(), value: Some("1234".into()) }],
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only,
+    };
+    let Some(Response::CreateTopics(r)) = c.call(ApiKey::CreateTopics, 0, Request::CreateTopics(create("a", false)))
+    else {
+        panic!("CreateTopics v0")
+    };
+    assert_eq!((r.topics[0].name.as_str(), r.topics[0].error_code), ("a", 0));
+    assert_eq!(partition_count(&mut c, "a"), Some(3));
+    let Some(Response::CreateTopics(r)) = c.call(ApiKey::CreateTopics, 0, Request::CreateTopics(create("a", false)))
+    else {
+        panic!("CreateTopics v0")
+    };
+    assert_eq!(r.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+    let Some(Response::CreateTopics(r)) = c.call(ApiKey::CreateTopics, 1, Request::CreateTopics(create("b", true)))
+    else {
+        panic!("CreateTopics v1")
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    assert_eq!(partition_count(&mut c, "b"), None, "validate_only creates nothing");
+    let Some(Response::CreateTopics(r)) = c.call(ApiKey::CreateTopics, 1, Request::CreateTopics(create("b", false)))
+    else {
+        panic!("CreateTopics v1")
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    assert_eq!(partition_count(&mut c, "b"), Some(3));
+
+    // DescribeConfigs v0: the override and a default, told apart by is_default.
+    let describe = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 2,
+            resource_name: "a".into(),
+            configuration_keys: Some(vec!["retention.ms".into(), "segment.bytes".into()]),
+        }],
+        ..Default::default()
+    };
+    let Some(Response::DescribeConfigs(r)) = c.call(ApiKey::DescribeConfigs, 0, Request::DescribeConfigs(describe))
+    else {
+        panic!("DescribeConfigs v0")
+    };
+    assert_eq!(r.results[0].error_code, 0);
+    let configs: Vec<(&str, Option<&str>, bool)> =
+        r.results[0].configs.iter().map(|e| (e.name.as_str(), e.value.as_deref(), e.is_default)).collect();
+    assert!(configs.contains(&("retention.ms", Some("1234"), false)), "{configs:?}");
+    assert!(configs.iter().any(|&(name, _, is_default)| name == "segment.bytes" && is_default), "{configs:?}");
+
+    // ListOffsets v0: segment offsets, newest first, up to max_num_offsets.
+    for i in 0..4 {
+        assert_eq!(produce(&mut c, "a", batch(&[&format!("r{i}")])).error_code, 0);
+    }
+    let list = |c: &mut Client, timestamp: i64, max_num_offsets: i32| {
+        let req = ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsRequestTopic {
+                name: "a".into(),
+                partitions: vec![ListOffsetsRequestPartition {
+                    partition_index: 0,
+                    timestamp,
+                    max_num_offsets,
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        };
+        let Some(Response::ListOffsets(r)) = c.call(ApiKey::ListOffsets, 0, Request::ListOffsets(req)) else {
+            panic!("ListOffsets v0")
+        };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.old_style_offsets.clone())
+    };
+    assert_eq!(list(&mut c, -1, 10), (0, vec![4, 0]), "latest: the log end, then the segment's base");
+    assert_eq!(list(&mut c, -1, 1), (0, vec![4]));
+    assert_eq!(list(&mut c, -2, 1), (0, vec![0]), "earliest");
+    assert_eq!(list(&mut c, 0, 10), (0, vec![]), "no segment was last modified before 1970");
+    assert_eq!(list(&mut c, -3, 1).0, 35, "max timestamp (-3) is UNSUPPORTED_VERSION at v0");
+
+    // OffsetForLeaderEpoch v0 (no epoch in the answer) and v1 (with it).
+    for version in [0, 1] {
+        let req = OffsetForLeaderEpochRequest {
+            topics: vec![OffsetForLeaderEpochRequestTopic {
+                topic: "a".into(),
+                partitions: vec![OffsetForLeaderEpochRequestPartition {
+                    partition: 0,
+                    leader_epoch: 0,
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        };
+        let Some(Response::OffsetForLeaderEpoch(r)) =
+            c.call(ApiKey::OffsetForLeaderEpoch, version, Request::OffsetForLeaderEpoch(req))
+        else {
+            panic!("OffsetForLeaderEpoch v{version}")
+        };
+        let p = &r.topics[0].partitions[0];
+        let epoch = if version == 0 { -1 } else { 0 };
+        assert_eq!((p.error_code, p.leader_epoch, p.end_offset), (0, epoch, 4), "v{version}");
+    }
+
+    // DeleteTopics v0.
+    let delete = DeleteTopicsRequest { topic_names: vec!["a".into()], timeout_ms: 10_000 };
+    let Some(Response::DeleteTopics(r)) = c.call(ApiKey::DeleteTopics, 0, Request::DeleteTopics(delete)) else {
+        panic!("DeleteTopics v0")
+    };
+    assert_eq!((r.responses[0].name.as_str(), r.responses[0].error_code), ("a", 0));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while partition_count(&mut c, "a").is_some() {
+        assert!(Instant::now() < deadline, "topic a still listed after DeleteTopics v0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(partition_count(&mut c, "b"), Some(3), "only the topic named is deleted");
+}
+
+/// A batch whose records section is `payload` as given (compressed or not, per `codec_id`),
+/// declaring `count` records (last offset delta `count - 1`), with a right length and CRC: only
+/// what is inside lies. This is what a broken or hostile producer can send.
+fn raw_batch(codec_id: u8, count: i32, payload: &[u8]) -> Bytes {
+    let mut bytes = RecordBatchBuilder::new(1_700_000_000_000).build();
+    bytes.extend_from_slice(payload);
+    let len = (bytes.len() - 12) as i32;
+    bytes[8..12].copy_from_slice(&len.to_be_bytes());
+    bytes[21..23].copy_from_slice(&i16::from(codec_id).to_be_bytes());
+    bytes[23..27].copy_from_slice(&(count - 1).max(0).to_be_bytes());
+    bytes[57..61].copy_from_slice(&count.to_be_bytes());
+    sluice_protocol::record_batch::write_crc(&mut bytes);
+    Bytes::from(bytes)
+}
+
+/// One encoded record: attributes 0, timestamp delta 0, the given offset delta, key, value, no
+/// headers.
+fn raw_record(offset_delta: i32, key: Option<&[u8]>, value: &[u8]) -> Vec<u8> {
+    use sluice_protocol::varint::{write_varint, write_varlong};
+    let mut body = vec![0u8];
+    write_varlong(&mut body, 0);
+    write_varint(&mut body, offset_delta);
+    match key {
+        Some(k) => {
+            write_varint(&mut body, k.len() as i32);
+            body.extend_from_slice(k);
+        }
+        None => write_varint(&mut body, -1),
+    }
+    write_varint(&mut body, value.len() as i32);
+    body.extend_from_slice(value);
+    write_varint(&mut body, 0);
+    let mut out = Vec::new();
+    write_varint(&mut out, body.len() as i32);
+    out.extend_from_slice(&body);
+    out
+}
+
+fn zstd_batch(values: &[&str]) -> Bytes {
+    let mut b = RecordBatchBuilder::new(1_700_000_000_000).compression(sluice_protocol::Compression::Zstd);
+    for v in values {
+        b.append(1_700_000_000_000, Some(b"k"), Some(v.as_bytes()), &[]);
+    }
+    Bytes::from(b.build())
+}
+
+fn fetch_at(c: &mut Client, version: i16, topic: &str, offset: i64) -> FetchResponsePartition {
+    let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, version, fetch_request(topic, offset, 0, 0)) else {
+        panic!("no answer")
+    };
+    r.responses[0].partitions[0].clone()
+}
+
+/// The leader checks every produced batch record by record (Kafka's LogValidator): a batch
+/// whose compressed records are garbage, whose codec is unassigned, whose record count or
+/// record lengths lie, which claims a million records over none, whose records are numbered
+/// wrongly, or which has a keyless record for a compacted topic, is refused with Kafka's code
+/// (per-record errors from Produce v8, KIP-467) and stores nothing; the partition stays
+/// readable and the next good batch takes offset 0. zstd needs Produce v7.
+#[test]
+fn produced_batches_are_checked_record_by_record_and_refused_ones_store_nothing() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 1);
+    let two = [raw_record(0, Some(b"a"), b"1"), raw_record(1, Some(b"b"), b"2")].concat();
+    let zstd = |section: &[u8]| {
+        sluice_protocol::compression::compress(sluice_protocol::Compression::Zstd, section).expect("zstd")
+    };
+    let mut second_too_long = raw_record(1, Some(b"b"), b"2");
+    second_too_long[0] += 2; // zig-zag: one more byte than the record holds
+    let length_lie = [raw_record(0, Some(b"a"), b"1"), second_too_long].concat();
+    let misnumbered = [raw_record(0, Some(b"a"), b"1"), raw_record(0, Some(b"b"), b"2")].concat();
+    // (name, batch, error code, index of the record at fault)
+    let cases: Vec<(&str, Bytes, i16, Option<i32>)> = vec![
+        ("garbage zstd payload", raw_batch(4, 2, &b"\xde\xad\xbe\xef".repeat(8)), 2, None),
+        ("garbage gzip payload", raw_batch(1, 2, &b"\xde\xad\xbe\xef".repeat(8)), 2, None),
+        ("codec 5", raw_batch(5, 2, &two), 76, None),
+        ("codec 7", raw_batch(7, 2, &two), 76, None),
+        ("count claims more", raw_batch(0, 3, &two), 87, None),
+        ("count claims fewer", raw_batch(0, 1, &two), 87, None),
+        ("count claims more, zstd", raw_batch(4, 3, &zstd(&two)), 87, None),
+        ("record length lies", raw_batch(0, 2, &length_lie), 87, Some(1)),
+        ("record length lies, zstd", raw_batch(4, 2, &zstd(&length_lie)), 87, Some(1)),
+        ("a million empty records", raw_batch(0, 1_000_000, &[]), 87, None),
+        ("a million empty records, zstd", raw_batch(4, 1_000_000, &zstd(&raw_record(0, None, b""))), 87, None),
+        ("wrong offset deltas", raw_batch(0, 2, &misnumbered), 87, Some(1)),
+        ("two batches", [batch(&["a"]), batch(&["b"])].concat().into(), 87, None),
+        ("no batch", Bytes::new(), 87, None),
+    ];
+    for (name, batch, code, index) in cases {
+        let p = produce(&mut c, "t", batch);
+        assert_eq!(p.error_code, code, "{name}: {:?}", p.error_message);
+        assert_eq!(p.base_offset, -1, "{name}");
+        assert!(p.error_message.is_some() || name == "no batch", "{name}: a message says why");
+        assert_eq!(p.record_errors.iter().map(|e| e.batch_index).collect::<Vec<_>>(), Vec::from_iter(index), "{name}");
+    }
+    // zstd below Produce v7 (a valid batch otherwise).
+    let Some(Response::Produce(r)) = c.call(ApiKey::Produce, 6, produce_request("t", zstd_batch(&["z"]), -1)) else {
+        panic!("no answer")
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 76, "UNSUPPORTED_COMPRESSION_TYPE below v7");
+    assert_eq!(fetch(&mut c, "t", 0).high_watermark, 0, "nothing was stored");
+
+    // The partition is unharmed: a good batch takes offset 0 and is all a consumer reads.
+    let p = produce(&mut c, "t", batch(&["good", "records"]));
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let p = produce(&mut c, "t", zstd_batch(&["zstd", "too"]));
+    assert_eq!((p.error_code, p.base_offset), (0, 2));
+    let p = produce(&mut c, "t", batch(&["after"]));
+    assert_eq!((p.error_code, p.base_offset), (0, 4));
+    let f = fetch(&mut c, "t", 0);
+    assert_eq!((f.error_code, f.high_watermark), (0, 5));
+    assert_eq!(values_in(&f.records.expect("records")), ["good", "records", "zstd", "too", "after"]);
+
+    // zstd is served below Fetch v10 too, as Kafka serves a topic whose compression.type is
+    // `producer` (it refuses old fetches only on a topic configured compression.type=zstd).
+    assert_eq!(values_in(&fetch_at(&mut c, 9, "t", 2).records.expect("records")), ["zstd", "too", "after"]);
+
+    // A compacted topic refuses a keyless record, naming it.
+    let req = CreateTopicsRequest {
+        topics: vec![CreateTopicsRequestTopic {
+            name: "compacted".into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: vec![CreateTopicsRequestConfig { name: "cleanup.policy".into(), value: Some("compact".into()) }],
+            ..Default::default()
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let Some(Response::CreateTopics(r)) = c.call(ApiKey::CreateTopics, 7, Request::CreateTopics(req)) else {
+        panic!("no answer")
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    let keyless = [raw_record(0, Some(b"a"), b"1"), raw_record(1, None, b"2")].concat();
+    let p = produce(&mut c, "compacted", raw_batch(0, 2, &keyless));
+    assert_eq!(p.error_code, 87, "INVALID_RECORD");
+    assert_eq!(p.record_errors.len(), 1);
+    assert_eq!(p.record_errors[0].batch_index, 1);
+    assert!(p.record_errors[0].batch_index_error_message.as_deref().is_some_and(|m| m.contains("key")));
+    let p = produce(&mut c, "compacted", batch(&["keyed"]));
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    assert_eq!(values_in(&fetch(&mut c, "compacted", 0).records.expect("records")), ["keyed"]);
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}

@@ -75,16 +75,19 @@ macro_rules! apis {
     };
 }
 
-// Version ranges: what current librdkafka, kafka-python and the Java client 3.x/4.x negotiate,
-// capped where a newer version needs something not built yet (Fetch v13+ needs topic ids in
-// fetch sessions, Produce v10+ leader discovery, DeleteTopics v6 topic ids).
+// Version ranges: from the lowest Apache Kafka 3.9 accepts (version 0 for every API here, the
+// versions Kafka 4.0 dropped with KIP-896 included: old clients such as Sarama before 1.41 still
+// send OffsetCommit v1) except Produce below v3 and Fetch below v4, which carry the message
+// formats 0 and 1; up to what current librdkafka, kafka-python and the Java client 3.x/4.x
+// negotiate, capped where a newer version needs something not built yet (Fetch v13+ needs topic
+// ids in fetch sessions, Produce v10+ leader discovery, DeleteTopics v6 topic ids).
 apis! {
     Produce = 0 => ProduceRequest, ProduceResponse, 3..=9, flexible 9;
     Fetch = 1 => FetchRequest, FetchResponse, 4..=12, flexible 12;
-    ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 1..=7, flexible 6;
+    ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=7, flexible 6;
     Metadata = 3 => MetadataRequest, MetadataResponse, 0..=12, flexible 9;
-    OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 2..=8, flexible 8;
-    OffsetFetch = 9 => OffsetFetchRequest, OffsetFetchResponse, 1..=8, flexible 6;
+    OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=8, flexible 8;
+    OffsetFetch = 9 => OffsetFetchRequest, OffsetFetchResponse, 0..=8, flexible 6;
     FindCoordinator = 10 => FindCoordinatorRequest, FindCoordinatorResponse, 0..=4, flexible 3;
     JoinGroup = 11 => JoinGroupRequest, JoinGroupResponse, 0..=9, flexible 6;
     Heartbeat = 12 => HeartbeatRequest, HeartbeatResponse, 0..=4, flexible 4;
@@ -94,14 +97,14 @@ apis! {
     ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=4, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
     ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=3, flexible 3;
-    CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 2..=7, flexible 5;
-    DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 1..=5, flexible 4;
+    CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 0..=7, flexible 5;
+    DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 0..=5, flexible 4;
     DeleteRecords = 21 => DeleteRecordsRequest, DeleteRecordsResponse, 0..=2, flexible 2;
     InitProducerId = 22 => InitProducerIdRequest, InitProducerIdResponse, 0..=4, flexible 2;
     DeleteGroups = 42 => DeleteGroupsRequest, DeleteGroupsResponse, 0..=2, flexible 2;
     OffsetDelete = 47 => OffsetDeleteRequest, OffsetDeleteResponse, 0..=0, flexible 99;
-    OffsetForLeaderEpoch = 23 => OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, 2..=4, flexible 4;
-    DescribeConfigs = 32 => DescribeConfigsRequest, DescribeConfigsResponse, 1..=4, flexible 4;
+    OffsetForLeaderEpoch = 23 => OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, 0..=4, flexible 4;
+    DescribeConfigs = 32 => DescribeConfigsRequest, DescribeConfigsResponse, 0..=4, flexible 4;
     AlterConfigs = 33 => AlterConfigsRequest, AlterConfigsResponse, 0..=2, flexible 2;
     CreatePartitions = 37 => CreatePartitionsRequest, CreatePartitionsResponse, 0..=3, flexible 2;
     IncrementalAlterConfigs = 44 => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, 0..=1, flexible 1;
@@ -288,6 +291,33 @@ mod tests {
         let Request::Metadata(m) = request else { panic!("expected Metadata, got {request:?}") };
         assert_eq!(m.topics, None, "all topics");
         assert!(!m.allow_auto_topic_creation);
+    }
+
+    /// An OffsetCommit v0 request written byte by byte (Kafka 0.8.1's layout: group, then per
+    /// topic and partition an offset and metadata): the fields v0 lacks come out as Kafka's
+    /// defaults, so the commit is a standalone one (generation -1, no member) and the offset's
+    /// leader epoch is unknown (-1), not epoch 0.
+    #[test]
+    fn offset_commit_v0_decodes_to_kafkas_defaults() {
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&8i16.to_be_bytes());
+        frame.extend_from_slice(&0i16.to_be_bytes());
+        frame.extend_from_slice(&1i32.to_be_bytes());
+        frame.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+        frame.extend_from_slice(&[0, 1, b'g']); // group "g"
+        frame.extend_from_slice(&1i32.to_be_bytes()); // one topic
+        frame.extend_from_slice(&[0, 1, b't']);
+        frame.extend_from_slice(&1i32.to_be_bytes()); // one partition
+        frame.extend_from_slice(&2i32.to_be_bytes());
+        frame.extend_from_slice(&42i64.to_be_bytes());
+        frame.extend_from_slice(&[0, 1, b'm']);
+        let (_, request) = decode_request(frame.freeze()).expect("decodes");
+        let Request::OffsetCommit(r) = request else { panic!("expected OffsetCommit, got {request:?}") };
+        assert_eq!((r.group_id.as_str(), r.generation_id_or_member_epoch, r.member_id.as_str()), ("g", -1, ""));
+        assert_eq!(r.retention_time_ms, -1);
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.partition_index, p.committed_offset, p.committed_metadata.as_deref()), (2, 42, Some("m")));
+        assert_eq!((p.committed_leader_epoch, p.commit_timestamp), (-1, -1));
     }
 
     #[test]

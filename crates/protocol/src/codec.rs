@@ -370,13 +370,21 @@ pub const MAX: i16 = i16::MAX;
 ///         client_software_name: String [3, MAX],
 ///         client_software_version: String [3, MAX],
 ///         some_tagged: Option<String> [3, MAX] tag 0,
+///         leader_epoch: i32 [2, MAX] = -1,
 ///     }
 /// }
 /// ```
 ///
 /// Each field lists the inclusive version range it exists in; outside it the field is neither
-/// written nor read and keeps its `Default`. A field with `tag N` is a tagged field of flexible
+/// written nor read and keeps its default. A field with `tag N` is a tagged field of flexible
 /// versions (written only when it differs from its default).
+///
+/// A field's default is its type's `Default` unless the field ends with `= value`: Kafka's
+/// `"default"` in its message definition, such as `-1` for a leader epoch nobody gave. That is
+/// what a request of a version without the field decodes to (an OffsetCommit v1 partition's
+/// `committed_leader_epoch` is -1, "unknown", not 0, a real epoch that would fence), and what
+/// the struct's `Default` holds. The alternative, each handler patching fields by version, was
+/// rejected: every handler and every client of this crate would have to know every default.
 #[macro_export]
 macro_rules! kafka_struct {
     (
@@ -384,14 +392,20 @@ macro_rules! kafka_struct {
         pub struct $name:ident {
             $(
                 $(#[$fmeta:meta])*
-                $field:ident : $ty:ty [$lo:expr, $hi:expr] $(tag $tag:literal)?
+                $field:ident : $ty:ty [$lo:expr, $hi:expr] $(tag $tag:literal)? $(= $default:expr)?
             ),* $(,)?
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Default)]
+        #[derive(Debug, Clone, PartialEq)]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl ::core::default::Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $crate::kafka_struct!(@default $ty $(, $default)?), )* }
+            }
         }
 
         impl $crate::codec::Encode for $name {
@@ -408,7 +422,8 @@ macro_rules! kafka_struct {
                     let mut tagged: Vec<(u32, ::bytes::BytesMut)> = Vec::new();
                     $(
                         if let Some(tag) = $crate::kafka_struct!(@tag $($tag)?) {
-                            if v.within($lo, $hi) && self.$field != <$ty as Default>::default() {
+                            let default: $ty = $crate::kafka_struct!(@default $ty $(, $default)?);
+                            if v.within($lo, $hi) && self.$field != default {
                                 let mut field = ::bytes::BytesMut::new();
                                 $crate::codec::Encode::encode(&self.$field, &mut field, v);
                                 tagged.push((tag, field));
@@ -464,6 +479,8 @@ macro_rules! kafka_struct {
             }
         }
     };
+    (@default $ty:ty) => { <$ty as ::core::default::Default>::default() };
+    (@default $ty:ty, $default:expr) => { $default };
     (@untagged) => { true };
     (@untagged $tag:literal) => { false };
     (@tag) => { None::<u32> };
@@ -612,5 +629,35 @@ mod tests {
         let mut bytes = buf.freeze();
         assert_eq!(Sample::decode(&mut bytes, v).expect("decodes"), Sample::default());
         assert!(bytes.is_empty());
+    }
+
+    kafka_struct! {
+        /// A struct with Kafka-style defaults, one of them tagged.
+        pub struct WithDefaults {
+            epoch: i32 [1, MAX] = -1,
+            plain: i32 [1, MAX],
+            retries: i16 [2, MAX] tag 0 = 7,
+        }
+    }
+
+    #[test]
+    fn an_absent_field_decodes_to_its_declared_default() {
+        let mut bytes = Bytes::new();
+        let v0 = WithDefaults::decode(&mut bytes, Version::new(0, false)).expect("v0 has no fields");
+        assert_eq!(v0, WithDefaults { epoch: -1, plain: 0, retries: 7 });
+        assert_eq!(WithDefaults::default(), v0);
+    }
+
+    #[test]
+    fn a_tagged_field_at_its_declared_default_is_not_written() {
+        let v = Version::new(2, true);
+        let mut buf = BytesMut::new();
+        WithDefaults { epoch: 3, plain: 4, retries: 7 }.encode(&mut buf, v);
+        assert_eq!(&buf[..], &[0, 0, 0, 3, 0, 0, 0, 4, 0], "no tagged field");
+        let mut buf = BytesMut::new();
+        WithDefaults { epoch: 3, plain: 4, retries: 0 }.encode(&mut buf, v);
+        assert_eq!(&buf[..], &[0, 0, 0, 3, 0, 0, 0, 4, 1, 0, 2, 0, 0], "0 differs from the default 7");
+        let back = WithDefaults::decode(&mut buf.freeze(), v).expect("decodes");
+        assert_eq!(back.retries, 0);
     }
 }

@@ -21,6 +21,10 @@
 //! would produce more stops with [`CompressionError::TooLarge`] after allocating at most that
 //! much, so a small batch cannot expand into an unbounded allocation. Malformed input is an
 //! error value, never a panic.
+//!
+//! [`decompress`] returns the whole output; [`Decompressor`] hands it out piece by piece into
+//! the caller's buffer, so a reader that only looks at the output once (the broker validating a
+//! producer's records) holds a few codec buffers of memory however far the stream expands.
 
 use std::io::{self, Read, Write};
 
@@ -89,6 +93,471 @@ pub fn decompress(codec: Compression, data: &[u8], max_output_bytes: usize) -> R
             read_bounded(codec, decoder, data.len(), max)
         }
     }
+}
+
+/// The most a raw snappy block can expand: its densest element is a 3-byte copy of 64 bytes, so
+/// a block declaring more than this many times its own size cannot be valid, and is refused
+/// before its output is allocated.
+const SNAPPY_MAX_EXPANSION: usize = 22;
+
+/// Reads one compressed stream in pieces, refusing to produce more than a bound in total
+/// ([`CompressionError::TooLarge`] as soon as the stream goes past it). Memory is the codec's
+/// own buffers (gzip's 32 KiB window, an lz4 block of at most 4 MiB, a zstd window of at most
+/// the bound, a snappy block of at most 22 times its compressed size), never the whole output.
+pub struct Decompressor<'a> {
+    codec: Compression,
+    inner: StreamDecoder<'a>,
+    produced: usize,
+    max: usize,
+}
+
+enum StreamDecoder<'a> {
+    Gzip(Box<flate2::bufread::MultiGzDecoder<&'a [u8]>>),
+    Snappy(SnappyReader<'a>),
+    Lz4(Lz4Reader<'a>),
+    Zstd(Box<zstd::stream::read::Decoder<'a, &'a [u8]>>),
+}
+
+/// Decoder state kept from one decompression to the next (one per thread, say), so that
+/// decompressing many small batches does not create a zstd context or allocate and zero an LZ4
+/// block buffer each time: either costs more than decoding a 1 KiB batch. What it keeps is
+/// bounded: a zstd context (which frees a window left oversized by a large frame after a while,
+/// by zstd's own rule) and one 64 KiB LZ4 block buffer (frames with larger blocks get a buffer
+/// of their own).
+#[derive(Default)]
+pub struct DecoderCache {
+    zstd: Option<zstd::zstd_safe::DCtx<'static>>,
+    lz4_block: Vec<u8>,
+    /// Output of [`DecoderCache::zstd_one_shot`]: at most [`ZSTD_ONE_SHOT_MAX_BYTES`].
+    output: Vec<u8>,
+}
+
+/// The largest zstd frame [`DecoderCache::zstd_one_shot`] decodes in one call.
+pub const ZSTD_ONE_SHOT_MAX_BYTES: usize = 1024 * 1024;
+
+impl DecoderCache {
+    /// Decodes `data` in one call into a buffer of the cache and returns the output, when it is
+    /// exactly one zstd frame that declares a content size of at most `max_output_bytes` and
+    /// [`ZSTD_ONE_SHOT_MAX_BYTES`] (what the Java client and librdkafka write for a batch);
+    /// `None` otherwise, for a [`Decompressor`] to read. One call skips the streaming decoder's
+    /// copy through its window, a good part of the cost of a small batch.
+    pub fn zstd_one_shot(&mut self, data: &[u8], max_output_bytes: usize) -> Option<Result<&[u8], CompressionError>> {
+        use zstd::zstd_safe;
+        let size = match zstd_safe::get_frame_content_size(data) {
+            Ok(Some(size)) if size <= max_output_bytes.min(ZSTD_ONE_SHOT_MAX_BYTES) as u64 => size as usize,
+            _ => return None,
+        };
+        if zstd_safe::find_frame_compressed_size(data) != Ok(data.len()) {
+            return None;
+        }
+        let codec = Compression::Zstd;
+        let context = self.zstd.get_or_insert_with(zstd_safe::DCtx::create);
+        self.output.clear();
+        self.output.reserve(size);
+        let written = match context.decompress(&mut self.output, data) {
+            Ok(written) => written,
+            Err(code) => return Some(Err(corrupt(codec, zstd_safe::get_error_name(code)))),
+        };
+        if written != size {
+            return Some(Err(corrupt(codec, "frame content size mismatch")));
+        }
+        Some(Ok(&self.output[..written]))
+    }
+}
+
+impl std::fmt::Debug for DecoderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecoderCache")
+            .field("zstd", &self.zstd.is_some())
+            .field("lz4_block", &self.lz4_block.len())
+            .field("output", &self.output.capacity())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Decompressor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decompressor")
+            .field("codec", &self.codec)
+            .field("produced", &self.produced)
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Decompressor<'a> {
+    /// A reader of `data`, one stream of `codec`, that produces at most `max_output_bytes`.
+    /// [`Compression::None`] and unknown codecs are refused: there is nothing to decompress.
+    pub fn new(codec: Compression, data: &'a [u8], max_output_bytes: usize) -> Result<Self, CompressionError> {
+        Self::build(codec, data, max_output_bytes, None)
+    }
+
+    /// [`Decompressor::new`], reusing the decoder state kept in `cache`.
+    pub fn with_cache(
+        codec: Compression,
+        data: &'a [u8],
+        max_output_bytes: usize,
+        cache: &'a mut DecoderCache,
+    ) -> Result<Self, CompressionError> {
+        Self::build(codec, data, max_output_bytes, Some(cache))
+    }
+
+    fn build(
+        codec: Compression,
+        data: &'a [u8],
+        max_output_bytes: usize,
+        cache: Option<&'a mut DecoderCache>,
+    ) -> Result<Self, CompressionError> {
+        let inner = match codec {
+            Compression::Unknown(id) => return Err(CompressionError::UnknownCodec(id)),
+            Compression::None => return Err(corrupt(codec, "not a compressed stream")),
+            // As in `decompress`: no codec's stream is zero bytes long.
+            _ if data.is_empty() => return Err(corrupt(codec, "empty input")),
+            // The input is in memory: no buffered reader in between.
+            Compression::Gzip => StreamDecoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(data))),
+            Compression::Snappy => StreamDecoder::Snappy(SnappyReader::new(data, max_output_bytes)),
+            Compression::Lz4 => StreamDecoder::Lz4(Lz4Reader::new(data, cache.map(|c| &mut c.lz4_block))?),
+            Compression::Zstd => {
+                // A frame that declares its size says up front whether it is past the bound.
+                if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(data)
+                    && size > max_output_bytes as u64
+                {
+                    return Err(CompressionError::TooLarge { codec, limit: max_output_bytes });
+                }
+                let mut decoder = match cache {
+                    Some(cache) => {
+                        let context = cache.zstd.get_or_insert_with(zstd::zstd_safe::DCtx::create);
+                        zstd::stream::read::Decoder::with_context(data, context)
+                    }
+                    None => zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt(codec, e))?,
+                };
+                // A frame may not ask for a window (memory the decoder allocates up front) larger
+                // than the whole output may grow.
+                decoder.window_log_max(zstd_window_log_max(max_output_bytes)).map_err(|e| corrupt(codec, e))?;
+                StreamDecoder::Zstd(Box::new(decoder))
+            }
+        };
+        Ok(Decompressor { codec, inner, produced: 0, max: max_output_bytes })
+    }
+
+    /// Decompresses the next piece into `out`, returning how many bytes were written; 0 (with a
+    /// non-empty `out`) once the stream has ended cleanly.
+    pub fn read(&mut self, out: &mut [u8]) -> Result<usize, CompressionError> {
+        let codec = self.codec;
+        // Ask for one byte past the bound at most: enough to tell "exactly at it" from "past it".
+        let room = (self.max - self.produced).saturating_add(1);
+        let want = out.len().min(room);
+        let out = &mut out[..want];
+        let n = match &mut self.inner {
+            StreamDecoder::Gzip(d) => read_io(codec, d.as_mut(), out)?,
+            StreamDecoder::Snappy(d) => d.read(out)?,
+            StreamDecoder::Lz4(d) => d.read(out)?,
+            StreamDecoder::Zstd(d) => read_io(codec, d.as_mut(), out)?,
+        };
+        if n > self.max - self.produced {
+            return Err(CompressionError::TooLarge { codec, limit: self.max });
+        }
+        self.produced += n;
+        assert!(self.produced <= self.max, "produced {} past the bound {}", self.produced, self.max);
+        Ok(n)
+    }
+
+    /// Bytes produced so far.
+    pub fn produced(&self) -> usize {
+        self.produced
+    }
+}
+
+/// One `read` of a codec's reader, retried when interrupted; any other I/O error means the
+/// stream is corrupt (the input is in memory: nothing else can fail).
+fn read_io(codec: Compression, reader: &mut impl Read, out: &mut [u8]) -> Result<usize, CompressionError> {
+    loop {
+        match reader.read(out) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result.map_err(|e| corrupt(codec, e)),
+        }
+    }
+}
+
+/// LZ4 frame magic number, little-endian on the wire.
+const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+/// The largest block an LZ4 decoder of a [`DecoderCache`] keeps a buffer for: 64 KiB, what the
+/// Java client and librdkafka write.
+const LZ4_CACHED_BLOCK_BYTES: usize = 64 * 1024;
+
+/// One LZ4 frame (the standard frame format, as magic 2 requires), block by block, read as the
+/// Java client's reader reads it: the header checksum is checked, each block is decoded on its
+/// own (a block that refers back into an earlier one fails, as it does there), and the frame
+/// must end with its end mark. Stricter than that reader in two ways a valid frame never
+/// notices: a content checksum or size, when present, is checked, and nothing may follow the
+/// frame. (`lz4_flex`'s frame decoder reads a frame cut before its end mark as complete, which
+/// the Java reader refuses, and allocates and zeroes its buffers per frame.)
+struct Lz4Reader<'a> {
+    rest: &'a [u8],
+    block_max: usize,
+    block_checksums: bool,
+    content_hash: Option<twox_hash::XxHash32>,
+    content_size: Option<u64>,
+    content_len: u64,
+    buffer: Lz4Buffer<'a>,
+    block: Lz4Block<'a>,
+    position: usize,
+    ended: bool,
+}
+
+/// Where decoded blocks go: the cache's buffer, or one of the frame's own.
+enum Lz4Buffer<'a> {
+    Cached(&'a mut Vec<u8>),
+    Own(Vec<u8>),
+}
+
+/// The block being read out: decoded into the buffer, or stored uncompressed in the input.
+enum Lz4Block<'a> {
+    Decoded(usize),
+    Stored(&'a [u8]),
+}
+
+impl<'a> Lz4Reader<'a> {
+    fn new(data: &'a [u8], cache: Option<&'a mut Vec<u8>>) -> Result<Self, CompressionError> {
+        let bad = |reason: &str| Err(corrupt(Compression::Lz4, reason));
+        if data.len() < 7 || data[..4] != LZ4_MAGIC {
+            return bad("not an LZ4 frame");
+        }
+        let (flags, descriptor) = (data[4], data[5]);
+        if flags >> 6 != 1 {
+            return bad("unsupported LZ4 frame version");
+        }
+        if flags & 0x02 != 0 || descriptor & 0x8f != 0 {
+            return bad("reserved bits set in the LZ4 frame descriptor");
+        }
+        if flags & 0x01 != 0 {
+            return bad("LZ4 frames with a dictionary are not supported");
+        }
+        let block_max = match descriptor >> 4 {
+            4 => 64 * 1024,
+            5 => 256 * 1024,
+            6 => 1024 * 1024,
+            7 => 4 * 1024 * 1024,
+            _ => return bad("invalid LZ4 block size"),
+        };
+        // FLG, BD, an optional 8-byte content size; then the header checksum byte.
+        let has_size = flags & 0x08 != 0;
+        let checksum_at = 6 + if has_size { 8 } else { 0 };
+        if data.len() <= checksum_at {
+            return bad("truncated LZ4 frame header");
+        }
+        let content_size =
+            has_size.then(|| u64::from_le_bytes(data[6..14].try_into().expect("the header holds the 8-byte size")));
+        // The second byte of the XXH32 of the descriptor.
+        if (twox_hash::XxHash32::oneshot(0, &data[4..checksum_at]) >> 8) as u8 != data[checksum_at] {
+            return bad("LZ4 frame header checksum mismatch");
+        }
+        let buffer = match cache {
+            Some(buffer) if block_max <= LZ4_CACHED_BLOCK_BYTES => {
+                if buffer.len() < LZ4_CACHED_BLOCK_BYTES {
+                    buffer.resize(LZ4_CACHED_BLOCK_BYTES, 0);
+                }
+                Lz4Buffer::Cached(buffer)
+            }
+            _ => Lz4Buffer::Own(vec![0; block_max]),
+        };
+        Ok(Lz4Reader {
+            rest: &data[checksum_at + 1..],
+            block_max,
+            block_checksums: flags & 0x10 != 0,
+            content_hash: (flags & 0x04 != 0).then(twox_hash::XxHash32::default),
+            content_size,
+            content_len: 0,
+            buffer,
+            block: Lz4Block::Stored(&[]),
+            position: 0,
+            ended: false,
+        })
+    }
+
+    fn read(&mut self, out: &mut [u8]) -> Result<usize, CompressionError> {
+        loop {
+            let block = match self.block {
+                Lz4Block::Decoded(len) => match &self.buffer {
+                    Lz4Buffer::Cached(buffer) => &buffer[..len],
+                    Lz4Buffer::Own(buffer) => &buffer[..len],
+                },
+                Lz4Block::Stored(bytes) => bytes,
+            };
+            if self.position < block.len() {
+                let n = out.len().min(block.len() - self.position);
+                out[..n].copy_from_slice(&block[self.position..self.position + n]);
+                self.position += n;
+                return Ok(n);
+            }
+            if self.ended || out.is_empty() {
+                return Ok(0);
+            }
+            self.next_block()?;
+        }
+    }
+
+    fn next_block(&mut self) -> Result<(), CompressionError> {
+        let bad = |reason: &str| Err(corrupt(Compression::Lz4, reason));
+        let Some((size, tail)) = self.rest.split_first_chunk::<4>() else {
+            return bad("LZ4 frame ends without its end mark");
+        };
+        let size = u32::from_le_bytes(*size);
+        self.rest = tail;
+        self.position = 0;
+        if size == 0 {
+            if let Some(hash) = &self.content_hash {
+                let Some((stored, tail)) = self.rest.split_first_chunk::<4>() else {
+                    return bad("LZ4 frame ends without its content checksum");
+                };
+                if u32::from_le_bytes(*stored) != hash.finish_32() {
+                    return bad("LZ4 content checksum mismatch");
+                }
+                self.rest = tail;
+            }
+            if self.content_size.is_some_and(|size| size != self.content_len) {
+                return bad("LZ4 frame content size mismatch");
+            }
+            if !self.rest.is_empty() {
+                return bad("bytes follow the LZ4 frame");
+            }
+            self.block = Lz4Block::Stored(&[]);
+            self.ended = true;
+            return Ok(());
+        }
+        // The high bit marks a block stored uncompressed.
+        let len = (size & 0x7fff_ffff) as usize;
+        if len > self.block_max {
+            return bad("LZ4 block larger than the frame's block size");
+        }
+        let checksum = if self.block_checksums { 4 } else { 0 };
+        if len + checksum > self.rest.len() {
+            return bad("LZ4 block runs past the end of the data");
+        }
+        let (data, tail) = self.rest.split_at(len);
+        if self.block_checksums {
+            let stored = u32::from_le_bytes(tail[..4].try_into().expect("checked above: 4 bytes follow"));
+            if stored != twox_hash::XxHash32::oneshot(0, data) {
+                return bad("LZ4 block checksum mismatch");
+            }
+        }
+        self.rest = &tail[checksum..];
+        let output = if size & 0x8000_0000 != 0 {
+            self.block = Lz4Block::Stored(data);
+            data
+        } else {
+            let buffer = match &mut self.buffer {
+                Lz4Buffer::Cached(buffer) => &mut buffer[..self.block_max],
+                Lz4Buffer::Own(buffer) => &mut buffer[..self.block_max],
+            };
+            let n = lz4_flex::block::decompress_into(data, buffer).map_err(|e| corrupt(Compression::Lz4, e))?;
+            self.block = Lz4Block::Decoded(n);
+            &buffer[..n]
+        };
+        self.content_len += output.len() as u64;
+        if let Some(hash) = &mut self.content_hash {
+            std::hash::Hasher::write(hash, output);
+        }
+        Ok(())
+    }
+}
+
+/// The largest zstd window (as a power of two) worth allocating for at most `max_output` bytes
+/// of output: the next power of two at or above it, within zstd's own limits (2^10 to 2^27, the
+/// latter the reference decoder's default ceiling).
+fn zstd_window_log_max(max_output: usize) -> u32 {
+    max_output.max(1).next_power_of_two().trailing_zeros().clamp(10, 27)
+}
+
+/// Snappy, block by block: a xerial stream's chunks, or one raw block. Each block's output is
+/// checked against the remaining bound (and against what its size could possibly hold) before
+/// it is allocated.
+struct SnappyReader<'a> {
+    rest: &'a [u8],
+    xerial: bool,
+    block: Vec<u8>,
+    position: usize,
+    budget: usize,
+    max: usize,
+    decoder: snap::raw::Decoder,
+}
+
+impl<'a> SnappyReader<'a> {
+    fn new(data: &'a [u8], max: usize) -> Self {
+        SnappyReader {
+            rest: data,
+            xerial: data.starts_with(&XERIAL_MAGIC),
+            block: Vec::new(),
+            position: 0,
+            budget: max,
+            max,
+            decoder: snap::raw::Decoder::new(),
+        }
+    }
+
+    fn read(&mut self, out: &mut [u8]) -> Result<usize, CompressionError> {
+        let codec = Compression::Snappy;
+        loop {
+            if self.position < self.block.len() {
+                let n = out.len().min(self.block.len() - self.position);
+                out[..n].copy_from_slice(&self.block[self.position..self.position + n]);
+                self.position += n;
+                return Ok(n);
+            }
+            if self.rest.is_empty() || out.is_empty() {
+                return Ok(0);
+            }
+            let compressed = if self.xerial {
+                match next_xerial_chunk(&mut self.rest)? {
+                    Some(chunk) => chunk,
+                    None => continue,
+                }
+            } else {
+                std::mem::take(&mut self.rest)
+            };
+            let len = snap::raw::decompress_len(compressed).map_err(|e| corrupt(codec, e))?;
+            if len > self.budget {
+                return Err(CompressionError::TooLarge { codec, limit: self.max });
+            }
+            if len > compressed.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
+                return Err(corrupt(codec, format!("a {}-byte block cannot hold {len} bytes", compressed.len())));
+            }
+            self.block.clear();
+            self.block.resize(len, 0);
+            let written = self.decoder.decompress(compressed, &mut self.block).map_err(|e| corrupt(codec, e))?;
+            self.block.truncate(written);
+            self.budget -= written;
+            self.position = 0;
+        }
+    }
+}
+
+/// Takes the next chunk of a xerial stream off the front of `rest`: `Some(block)`, or `None`
+/// after stepping over a repeated stream header.
+fn next_xerial_chunk<'a>(rest: &mut &'a [u8]) -> Result<Option<&'a [u8]>, CompressionError> {
+    let codec = Compression::Snappy;
+    if rest.starts_with(&XERIAL_MAGIC) {
+        if rest.len() < XERIAL_HEADER_SIZE {
+            return Err(corrupt(codec, "truncated xerial snappy header"));
+        }
+        *rest = &rest[XERIAL_HEADER_SIZE..];
+        return Ok(None);
+    }
+    let Some((length, tail)) = rest.split_first_chunk::<4>() else {
+        return Err(corrupt(codec, "truncated xerial snappy chunk length"));
+    };
+    let length = i32::from_be_bytes(*length);
+    // A raw snappy block is at least one byte (its length varint).
+    if length <= 0 {
+        return Err(corrupt(codec, format!("invalid xerial snappy chunk length {length}")));
+    }
+    let length = length as usize;
+    if length > tail.len() {
+        return Err(corrupt(codec, "xerial snappy chunk runs past the end of the data"));
+    }
+    let (block, tail) = tail.split_at(length);
+    *rest = tail;
+    Ok(Some(block))
 }
 
 fn corrupt(codec: Compression, reason: impl ToString) -> CompressionError {
@@ -197,27 +666,7 @@ fn xerial_decompress(data: &[u8], max: usize) -> Result<Vec<u8>, CompressionErro
     let mut out = Vec::new();
     let mut decoder = snap::raw::Decoder::new();
     while !rest.is_empty() {
-        if rest.starts_with(&XERIAL_MAGIC) {
-            if rest.len() < XERIAL_HEADER_SIZE {
-                return Err(corrupt(codec, "truncated xerial snappy header"));
-            }
-            rest = &rest[XERIAL_HEADER_SIZE..];
-            continue;
-        }
-        let Some((length, tail)) = rest.split_first_chunk::<4>() else {
-            return Err(corrupt(codec, "truncated xerial snappy chunk length"));
-        };
-        let length = i32::from_be_bytes(*length);
-        // A raw snappy block is at least one byte (its length varint).
-        if length <= 0 {
-            return Err(corrupt(codec, format!("invalid xerial snappy chunk length {length}")));
-        }
-        let length = length as usize;
-        if length > tail.len() {
-            return Err(corrupt(codec, "xerial snappy chunk runs past the end of the data"));
-        }
-        let (block, tail) = tail.split_at(length);
-        rest = tail;
+        let Some(block) = next_xerial_chunk(&mut rest)? else { continue };
         let block_len = snap::raw::decompress_len(block).map_err(|e| corrupt(codec, e))?;
         if block_len > max.saturating_sub(out.len()) {
             return Err(CompressionError::TooLarge { codec, limit: max });
@@ -436,6 +885,188 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Everything a [`Decompressor`] produces, read `piece` bytes at a time.
+    fn stream(codec: Compression, data: &[u8], max: usize, piece: usize) -> Result<Vec<u8>, CompressionError> {
+        let mut d = Decompressor::new(codec, data, max)?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; piece];
+        loop {
+            let n = d.read(&mut buf)?;
+            if n == 0 {
+                assert_eq!(d.produced(), out.len());
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn streaming_decompression_matches_whole_decompression() {
+        for codec in CODECS {
+            for len in [0, 1, 1000, XERIAL_BLOCK_SIZE + 1, 200_000] {
+                let data = sample(len);
+                let packed = compress(codec, &data).expect("compresses");
+                for piece in [1, 7, 4096, 100_000] {
+                    assert_eq!(stream(codec, &packed, len, piece).expect("streams"), data, "{codec:?} {len} {piece}");
+                }
+                if len > 0 {
+                    assert_eq!(
+                        stream(codec, &packed, len - 1, 4096),
+                        Err(CompressionError::TooLarge { codec, limit: len - 1 }),
+                        "{codec:?} {len}"
+                    );
+                }
+            }
+            let garbage: Vec<u8> = b"\xde\xad\xbe\xef".repeat(16);
+            assert!(matches!(stream(codec, &garbage, 1 << 20, 4096), Err(CompressionError::Corrupt { .. })));
+            assert!(matches!(stream(codec, &[], 1 << 20, 4096), Err(CompressionError::Corrupt { .. })));
+        }
+        assert!(Decompressor::new(Compression::None, b"x", 10).is_err());
+        assert_eq!(Decompressor::new(Compression::Unknown(7), b"x", 10).err(), Some(CompressionError::UnknownCodec(7)));
+    }
+
+    #[test]
+    fn a_decoder_cache_serves_stream_after_stream_whatever_happened_before() {
+        let mut cache = DecoderCache::default();
+        let data = sample(150_000);
+        for codec in CODECS {
+            let packed = compress(codec, &data).expect("compresses");
+            for round in 0..3 {
+                // Whole, then dropped half-read, then failing on a damaged copy, then whole again.
+                let mut d = Decompressor::with_cache(codec, &packed, data.len(), &mut cache).expect("opens");
+                let mut out = Vec::new();
+                let mut buf = vec![0u8; 10_000];
+                loop {
+                    let n = d.read(&mut buf).expect("reads");
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+                assert!(out == data, "{codec:?} round {round}");
+                drop(d);
+                let mut d = Decompressor::with_cache(codec, &packed, data.len(), &mut cache).expect("opens");
+                assert!(d.read(&mut buf).expect("reads") > 0);
+                drop(d);
+                let mut damaged = packed.clone();
+                let middle = damaged.len() / 2;
+                damaged.truncate(middle);
+                if let Ok(mut d) = Decompressor::with_cache(codec, &damaged, data.len(), &mut cache) {
+                    while d.read(&mut buf).is_ok_and(|n| n > 0) {}
+                }
+            }
+        }
+    }
+
+    /// Frames written with every option of the format (block sizes, checksums, content size,
+    /// linked blocks in a one-block frame, incompressible blocks stored as they are) read the
+    /// same as with `lz4_flex`'s own frame decoder; a wrong header or block checksum is corrupt.
+    #[test]
+    fn lz4_frames_of_every_shape_read_as_lz4_flex_reads_them() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        let encode = |info: FrameInfo, data: &[u8]| {
+            let mut encoder = FrameEncoder::with_frame_info(info, Vec::new());
+            encoder.write_all(data).expect("compresses");
+            encoder.finish().expect("finishes")
+        };
+        let mut cache = DecoderCache::default();
+        for len in [1, 1000, 200_000] {
+            let data = sample(len);
+            for size in [BlockSize::Max64KB, BlockSize::Max256KB, BlockSize::Max4MB] {
+                for (checksums, content_size) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let mut info = FrameInfo::new();
+                    info.block_size = size;
+                    info.block_mode = BlockMode::Independent;
+                    info.block_checksums = checksums;
+                    info.content_checksum = checksums;
+                    info.content_size = content_size.then_some(len as u64);
+                    let packed = encode(info, &data);
+                    let mut theirs = Vec::new();
+                    lz4_flex::frame::FrameDecoder::new(&packed[..]).read_to_end(&mut theirs).expect("lz4_flex reads");
+                    assert!(theirs == data);
+                    let mine = stream(Compression::Lz4, &packed, len, 4096).expect("reads");
+                    assert!(mine == data, "{len} {size:?} {checksums} {content_size}");
+                    let mut d = Decompressor::with_cache(Compression::Lz4, &packed, len, &mut cache).expect("opens");
+                    let mut out = vec![0u8; len + 1];
+                    let mut filled = 0;
+                    loop {
+                        let n = d.read(&mut out[filled..]).expect("reads");
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    assert!(out[..filled] == data[..]);
+                    if checksums {
+                        // A block checksum no longer matching its block.
+                        let mut damaged = packed.clone();
+                        let at = packed.len() - 12; // inside the last block's checksum
+                        damaged[at] ^= 1;
+                        assert!(stream(Compression::Lz4, &damaged, len, 4096).is_err());
+                    }
+                }
+            }
+            // A one-block frame flagged as linked reads the same.
+            let mut info = FrameInfo::new();
+            info.block_mode = BlockMode::Linked;
+            let packed = encode(info, &data[..data.len().min(60_000)]);
+            assert!(stream(Compression::Lz4, &packed, len, 4096).expect("reads")[..] == data[..data.len().min(60_000)]);
+        }
+        // Stored (incompressible) blocks.
+        let mut noise = vec![0u8; 100_000];
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for b in &mut noise {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        let packed = compress(Compression::Lz4, &noise).expect("compresses");
+        assert!(packed.len() > noise.len(), "stored, not compressed");
+        assert!(stream(Compression::Lz4, &packed, noise.len(), 777).expect("reads") == noise);
+        // The header checksum.
+        let mut damaged = compress(Compression::Lz4, b"some records").expect("compresses");
+        damaged[6] ^= 1;
+        assert!(matches!(stream(Compression::Lz4, &damaged, 100, 4096), Err(CompressionError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn an_lz4_frame_without_its_end_mark_is_corrupt() {
+        let packed = compress(Compression::Lz4, &sample(5000)).expect("compresses");
+        assert_eq!(&packed[packed.len() - 4..], &[0, 0, 0, 0], "the end mark");
+        for cut in 1..=4 {
+            let short = &packed[..packed.len() - cut];
+            assert!(
+                matches!(stream(Compression::Lz4, short, 1 << 20, 4096), Err(CompressionError::Corrupt { .. })),
+                "{cut} bytes of the end mark missing"
+            );
+        }
+        // Readers stop at the first end mark, so nothing may follow it.
+        let twice = [packed.clone(), packed].concat();
+        assert!(matches!(stream(Compression::Lz4, &twice, 1 << 20, 4096), Err(CompressionError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn declared_sizes_past_the_bound_are_refused_before_decoding() {
+        // A zstd frame that declares its content size.
+        let packed = zstd::bulk::compress(&vec![0u8; 1 << 20], 3).expect("zstd");
+        let mut d = Decompressor::new(Compression::Zstd, &packed, 1000);
+        assert!(matches!(d.as_mut().map(|_| ()), Err(CompressionError::TooLarge { limit: 1000, .. })));
+        // A raw snappy block that declares more than the bound, and one that declares more than
+        // its size could ever hold.
+        let raw = snap::raw::Encoder::new().compress_vec(&vec![0u8; 100_000]).expect("snappy");
+        assert!(matches!(stream(Compression::Snappy, &raw, 99_999, 4096), Err(CompressionError::TooLarge { .. })));
+        let mut lying = Vec::new();
+        let mut n = 10_000_000u64;
+        while n >= 0x80 {
+            lying.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        lying.push(n as u8);
+        lying.extend_from_slice(&[0; 20]);
+        assert!(matches!(stream(Compression::Snappy, &lying, 1 << 30, 4096), Err(CompressionError::Corrupt { .. })));
     }
 
     proptest! {

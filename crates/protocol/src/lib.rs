@@ -2,8 +2,8 @@
 //!
 //! This crate turns bytes into values and values into bytes; it never touches a socket or a
 //! file. So far it holds the v2 record batch (`record_batch`), the records inside it
-//! (`record`) and their compression codecs (`compression`); the request/response codec joins it
-//! with the broker.
+//! (`record`), their compression codecs (`compression`) and the leader's checks of a producer's
+//! batch (`validator`); the request/response codec joins it with the broker.
 
 #[macro_use]
 pub mod codec;
@@ -14,6 +14,7 @@ pub mod error_code;
 pub mod messages;
 pub mod record;
 pub mod record_batch;
+pub mod validator;
 pub mod varint;
 
 #[cfg(test)]

@@ -79,10 +79,27 @@ pub enum BatchError {
     CrcMismatch { position: usize, stored: u32, computed: u32 },
     #[error("record batch at byte {position} has a corrupt record: {reason}")]
     CorruptRecord { position: usize, reason: &'static str },
+    /// The batch's codec is not one this crate decompresses (ids 5-7, which Kafka does not assign).
     #[error(
-        "record batch at byte {position} is compressed with {compression:?}, which this reader does not decompress"
+        "record batch at byte {position} is compressed with {compression:?}, which is not supported (Kafka assigns codec ids 0-4)"
     )]
     CompressedRecords { position: usize, compression: Compression },
+    /// A batch-level rule for a producer's batch is broken (see [`crate::validator`]).
+    #[error("record batch at byte {position} is invalid: {reason}")]
+    InvalidBatch { position: usize, reason: &'static str },
+    /// The batch declares more records than it holds.
+    #[error("record batch at byte {position} declares {declared} records but holds {found}")]
+    TooFewRecords { position: usize, declared: i32, found: i32 },
+    /// One record of the batch breaks the format or a rule; `index` is its place in the batch
+    /// (0 for the first), which a ProduceResponse reports as the record's `batch_index` (KIP-467).
+    #[error("record {index} of the batch at byte {position} is invalid: {reason}")]
+    InvalidRecord { position: usize, index: i32, reason: &'static str },
+    /// The batch's compressed records are not a stream of its codec.
+    #[error("record batch at byte {position} has corrupt {compression:?} records: {reason}")]
+    CorruptCompressedRecords { position: usize, compression: Compression, reason: String },
+    /// The batch's compressed records expand past the bound the reader set.
+    #[error("record batch at byte {position} decompresses to more than {limit} bytes")]
+    DecompressedTooLarge { position: usize, limit: usize },
 }
 
 impl BatchError {
@@ -101,6 +118,24 @@ impl BatchError {
             CompressedRecords { position, compression } => {
                 CompressedRecords { position: position + delta, compression }
             }
+            InvalidBatch { position, reason } => InvalidBatch { position: position + delta, reason },
+            TooFewRecords { position, declared, found } => {
+                TooFewRecords { position: position + delta, declared, found }
+            }
+            InvalidRecord { position, index, reason } => InvalidRecord { position: position + delta, index, reason },
+            CorruptCompressedRecords { position, compression, reason } => {
+                CorruptCompressedRecords { position: position + delta, compression, reason }
+            }
+            DecompressedTooLarge { position, limit } => DecompressedTooLarge { position: position + delta, limit },
+        }
+    }
+
+    /// The index in its batch of the record at fault, when one record is (KIP-467's
+    /// `batch_index`).
+    pub fn record_index(&self) -> Option<i32> {
+        match self {
+            BatchError::InvalidRecord { index, .. } => Some(*index),
+            _ => None,
         }
     }
 }
@@ -296,6 +331,12 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
 /// Rewrites the partition leader epoch in place (outside the CRC).
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_POS..PARTITION_LEADER_EPOCH_POS + 4].copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// Rewrites the max timestamp, which the CRC covers, and the CRC with it.
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
+    batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    write_crc(batch);
 }
 
 /// Recomputes and stores the CRC after a covered field changed (used by builders).

@@ -1,5 +1,8 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (overrides of the
 //! broker defaults, applied to the topic's logs at once) and, read-only, for this broker.
+//! DescribeConfigs v0 tells a default value by `is_default` (Kafka: the source is
+//! DEFAULT_CONFIG), later versions by `config_source`; each entry carries both and the version
+//! picks.
 
 use std::collections::BTreeMap;
 

@@ -8,6 +8,12 @@
 //! offset and is told the aborted transactions in what it got, so it can drop their records.
 //! Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
 //! clients to send full fetches.
+//!
+//! zstd batches are served at every version, as Kafka serves a topic whose `compression.type`
+//! is `producer` (the only mode here: batches are stored as produced). Kafka answers
+//! UNSUPPORTED_COMPRESSION_TYPE below Fetch v10 only for a topic configured
+//! `compression.type=zstd` (KIP-110); refusing zstd batches by version would break clients that
+//! read zstd over older fetches, such as kafka-python 2.0.2 (Fetch v4).
 
 use std::time::{Duration, Instant};
 

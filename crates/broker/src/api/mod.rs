@@ -89,7 +89,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: Request) -> Option<Respons
         Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(ctx, r)),
         Request::LeaveGroup(r) => Response::LeaveGroup(leave_group::handle(ctx, r)),
         Request::OffsetCommit(r) => Response::OffsetCommit(offset_commit::handle(ctx, r).await),
-        Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, r)),
+        Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, r).await),
         Request::ListGroups(r) => Response::ListGroups(list_groups::handle(ctx, r)),
         Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(ctx, r)),
         Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(ctx, r).await),

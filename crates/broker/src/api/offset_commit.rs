@@ -1,6 +1,21 @@
 //! OffsetCommit: record a group's consumed positions, per partition, in `__consumer_offsets`
 //! and then in memory (the answer waits until the records are written; a failed write leaves
 //! the cached offsets as they were).
+//!
+//! Old versions, as Kafka's group coordinator takes them:
+//! - v0 names no generation and no member (they decode to -1 and ""): a standalone commit,
+//!   accepted while the group has no members, UNKNOWN_MEMBER_ID otherwise
+//!   (`ClassicGroup.validateOffsetCommit`). Kafka 3.9 wrote v0 commits to ZooKeeper, apart from
+//!   the group's offsets, and refuses them in KRaft mode; here they are the group's offsets, so
+//!   OffsetFetch v0 and v1+ both read them back. Such clients send v0 to any broker, never
+//!   asking for the coordinator, so v0 creates `__consumer_offsets` when it does not exist;
+//!   in a cluster a v0 commit sent to a broker other than the group's coordinator is answered
+//!   NOT_COORDINATOR (ZooKeeper let every broker take it).
+//! - v1 adds the generation and member id, checked as in later versions, and a commit time per
+//!   partition: the client's time, when it gives one (not -1), becomes the offset's commit time,
+//!   from which `offsets.retention.minutes` counts (`OffsetAndMetadata.fromRequest`); the
+//!   records themselves carry the coordinator's time.
+//! - v2 to v4's `retention_time_ms` is not honoured: every offset keeps the broker's retention.
 
 use sluice_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -11,7 +26,12 @@ use crate::error::ErrorCode;
 use crate::group::offsets_log;
 use crate::group::state::CommittedOffset;
 
+/// A v1 partition's `commit_timestamp` meaning "now, by the coordinator's clock" (Kafka's
+/// `OffsetCommitRequest.DEFAULT_TIMESTAMP`); what later versions decode to.
+const DEFAULT_COMMIT_TIMESTAMP: i64 = -1;
+
 pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    // (partition, offset, leader epoch, metadata, the client's commit time or -1)
     let mut offsets = Vec::new();
     for t in &request.topics {
         for p in &t.partitions {
@@ -20,8 +40,14 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
                 p.committed_offset,
                 p.committed_leader_epoch,
                 p.committed_metadata.clone(),
+                p.commit_timestamp,
             ));
         }
+    }
+    if ctx.version() == 0 {
+        // Clients of Kafka 0.8.1's time send v0 to any broker without looking up a coordinator
+        // (Kafka kept v0 offsets in ZooKeeper): nothing may have created the topic yet.
+        let _ = offsets_log::ensure_topic(ctx.broker).await;
     }
     let coordinator = offsets_log::check_coordinator(ctx.broker, &request.group_id);
     let (mut code, now) = ctx.broker.groups.with_groups(|g, now| {
@@ -39,21 +65,18 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
     });
     // Written first; only what was written enters the cache (a failed write changes nothing).
     if code == ErrorCode::None {
-        let entries: Vec<((String, i32), Option<CommittedOffset>)> = offsets
-            .iter()
-            .map(|(tp, offset, leader_epoch, metadata)| {
-                let committed = CommittedOffset {
-                    offset: *offset,
-                    leader_epoch: *leader_epoch,
-                    metadata: metadata.clone(),
-                    commit_timestamp_ms: now,
-                };
-                (tp.clone(), Some(committed))
+        let committed: Vec<((String, i32), CommittedOffset)> = offsets
+            .into_iter()
+            .map(|(tp, offset, leader_epoch, metadata, client_time)| {
+                let commit_timestamp_ms = if client_time == DEFAULT_COMMIT_TIMESTAMP { now } else { client_time };
+                (tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms })
             })
             .collect();
-        match offsets_log::append(ctx.broker, &request.group_id, &entries).await {
+        let entries: Vec<((String, i32), Option<CommittedOffset>)> =
+            committed.iter().map(|(tp, c)| (tp.clone(), Some(c.clone()))).collect();
+        match offsets_log::append_at(ctx.broker, &request.group_id, now, &entries).await {
             Ok(log_offset) => {
-                ctx.broker.groups.with_groups(|g, _| g.apply_commit(now, &request.group_id, offsets, log_offset))
+                ctx.broker.groups.with_groups(|g, _| g.apply_committed(&request.group_id, committed, log_offset))
             }
             Err(e) => {
                 tracing::warn!(group = %request.group_id, error = e.name(), "persisting committed offsets failed");

@@ -2,6 +2,10 @@
 //! asks for several groups at once. With `require_stable` (v7+, KIP-447) a partition whose
 //! offset a transaction has written but not yet ended answers UNSTABLE_OFFSET_COMMIT, so the
 //! consumer retries instead of starting from an offset about to change.
+//!
+//! v0 reads the same offsets as v1 (Kafka 3.9 read v0 from ZooKeeper, where its OffsetCommit v0
+//! wrote; here both versions commit to the group, see `offset_commit`). v0 and v1 have no
+//! group-level error code: a coordinator error is given on every partition asked for.
 
 use std::collections::BTreeMap;
 
@@ -54,7 +58,11 @@ fn lookup(
     }
 }
 
-pub fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+pub async fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.version() == 0 {
+        // As for OffsetCommit v0: sent to any broker, maybe before `__consumer_offsets` exists.
+        let _ = crate::group::offsets_log::ensure_topic(ctx.broker).await;
+    }
     if ctx.version() >= 8 {
         let groups = request
             .groups
@@ -93,7 +101,30 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFet
         return OffsetFetchResponse { groups, ..Default::default() };
     }
     if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
-        return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
+        if ctx.version() >= 2 {
+            return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
+        }
+        // v0 and v1 have no group-level error: each partition asked for carries it.
+        let topics = request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| OffsetFetchResponseTopic {
+                name: t.name,
+                partitions: t
+                    .partition_indexes
+                    .into_iter()
+                    .map(|p| OffsetFetchResponsePartition {
+                        partition_index: p,
+                        committed_offset: -1,
+                        metadata: Some(String::new()),
+                        error_code: code.code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+            .collect();
+        return OffsetFetchResponse { topics, ..Default::default() };
     }
     let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
     let topics = lookup(ctx, &request.group_id, wanted, request.require_stable)

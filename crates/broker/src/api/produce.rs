@@ -1,16 +1,24 @@
 //! Produce: validate acks, verify a transactional producer's first batch in a partition with
-//! its transaction coordinator (KIP-890), append each partition's batches through the
-//! `ReplicaManager`, and answer per partition. `acks=0` gets no response at all, as in Kafka.
+//! its transaction coordinator (KIP-890), append each partition's batch through the
+//! `ReplicaManager` (which checks it record by record first: `Partition::validate_produced`),
+//! and answer per partition, with the refused records (KIP-467) and a message from v8. zstd
+//! needs Produce v7 (KIP-110): below it a zstd batch is UNSUPPORTED_COMPRESSION_TYPE, as in
+//! Kafka. `acks=0` gets no response at all, as in Kafka.
 
 use std::time::Duration;
 
-use sluice_protocol::messages::{ProduceRequest, ProduceResponse, ProduceResponsePartition, ProduceResponseTopic};
-use sluice_protocol::record_batch::BatchHeader;
+use sluice_protocol::messages::{
+    ProduceRequest, ProduceResponse, ProduceResponsePartition, ProduceResponseRecordError, ProduceResponseTopic,
+};
+use sluice_protocol::record_batch::{BatchHeader, Compression};
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::replica_manager::VerificationGuard;
+
+/// The first Produce version that may carry zstd batches (KIP-110).
+const MIN_ZSTD_PRODUCE_VERSION: i16 = 7;
 
 pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -37,10 +45,17 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                 partition_responses.push(reply(ErrorCode::InvalidTopicException, -1, -1));
                 continue;
             }
+            // No batch at all is INVALID_RECORD, as Kafka answers from Produce v3.
             let Some(records) = partition.records.filter(|r| !r.is_empty()) else {
-                partition_responses.push(reply(ErrorCode::CorruptMessage, -1, -1));
+                partition_responses.push(reply(ErrorCode::InvalidRecord, -1, -1));
                 continue;
             };
+            if ctx.version() < MIN_ZSTD_PRODUCE_VERSION
+                && BatchHeader::parse(&records).is_ok_and(|h| h.attributes.compression() == Compression::Zstd)
+            {
+                partition_responses.push(reply(ErrorCode::UnsupportedCompressionType, -1, -1));
+                continue;
+            }
             let guard = match verify_transaction(ctx, request.transactional_id.as_deref(), &tp, &records).await {
                 Ok(guard) => guard,
                 Err(code) => {
@@ -51,8 +66,19 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
             // The batch's offset and epoch fields are rewritten in place: take the bytes out of
             // the shared request frame.
             let mut records = records.to_vec();
-            let result = ctx.broker.replica_manager.append_verified(&tp, &mut records, acks, timeout, guard).await;
-            partition_responses.push(reply(result.error, result.base_offset, result.log_start_offset));
+            let result = ctx.broker.replica_manager.append_produced(&tp, &mut records, acks, timeout, guard).await;
+            partition_responses.push(ProduceResponsePartition {
+                record_errors: result
+                    .record_errors
+                    .into_iter()
+                    .map(|(batch_index, message)| ProduceResponseRecordError {
+                        batch_index,
+                        batch_index_error_message: Some(message),
+                    })
+                    .collect(),
+                error_message: result.error_message,
+                ..reply(result.error, result.base_offset, result.log_start_offset)
+            });
         }
         responses.push(ProduceResponseTopic { name: topic.name, partition_responses });
     }

@@ -1,6 +1,7 @@
 //! DescribeConfigs (key 32): read the configuration of topics, brokers and other resources.
-//! Kafka's `DescribeConfigsRequest.json` / `DescribeConfigsResponse.json`; we serve versions 1
-//! to 4, flexible from 4.
+//! Kafka's `DescribeConfigsRequest.json` / `DescribeConfigsResponse.json`; we serve versions 0
+//! to 4, flexible from 4. Version 0 tells whether a value is the default (`is_default`) where
+//! version 1 and up tell its source (`config_source`) and synonyms.
 
 kafka_struct! {
     pub struct DescribeConfigsRequest {
@@ -43,9 +44,11 @@ kafka_struct! {
         name: String [0, MAX],
         value: Option<String> [0, MAX],
         read_only: bool [0, MAX],
-        /// Only on the wire in v0 (below our minimum); kept for completeness.
+        /// v0 only: whether the value is the default one.
         is_default: bool [0, 0],
-        config_source: i8 [1, MAX],
+        /// v1+: where the value comes from (Kafka's `ConfigSource`: 1 topic, 4 static broker
+        /// config, 5 default, ...).
+        config_source: i8 [1, MAX] = -1,
         is_sensitive: bool [0, MAX],
         synonyms: Vec<DescribeConfigsSynonym> [1, MAX],
         config_type: i8 [3, MAX],

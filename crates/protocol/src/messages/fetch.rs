@@ -13,7 +13,8 @@ kafka_struct! {
         max_bytes: i32 [3, MAX],
         isolation_level: i8 [4, MAX],
         session_id: i32 [7, MAX],
-        session_epoch: i32 [7, MAX],
+        /// -1 (no session: a full fetch) before v7.
+        session_epoch: i32 [7, MAX] = -1,
         topics: Vec<FetchRequestTopic> [0, MAX],
         forgotten_topics_data: Vec<FetchRequestForgottenTopic> [7, MAX],
         rack_id: String [11, MAX],
@@ -32,10 +33,13 @@ kafka_struct! {
     /// One partition to read from, and where to start.
     pub struct FetchRequestPartition {
         partition: i32 [0, MAX],
-        current_leader_epoch: i32 [9, MAX],
+        /// The asker's view of the leader epoch; -1 (unchecked) before v9.
+        current_leader_epoch: i32 [9, MAX] = -1,
         fetch_offset: i64 [0, MAX],
-        last_fetched_epoch: i32 [12, MAX],
-        log_start_offset: i64 [5, MAX],
+        /// -1 (unknown: no divergence check) before v12.
+        last_fetched_epoch: i32 [12, MAX] = -1,
+        /// A follower's log start offset; -1 (unknown) before v5.
+        log_start_offset: i64 [5, MAX] = -1,
         partition_max_bytes: i32 [0, MAX],
     }
 }

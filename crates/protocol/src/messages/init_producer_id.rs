@@ -6,10 +6,10 @@ kafka_struct! {
     pub struct InitProducerIdRequest {
         transactional_id: Option<String> [0, MAX],
         transaction_timeout_ms: i32 [0, MAX],
-        /// Kafka's default is -1 (no current id); `Default` here gives 0.
-        producer_id: i64 [3, MAX],
-        /// Kafka's default is -1 (no current epoch); `Default` here gives 0.
-        producer_epoch: i16 [3, MAX],
+        /// The producer's current id; -1 (none) before v3.
+        producer_id: i64 [3, MAX] = -1,
+        /// The producer's current epoch; -1 (none) before v3.
+        producer_epoch: i16 [3, MAX] = -1,
     }
 }
 

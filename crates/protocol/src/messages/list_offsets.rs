@@ -1,6 +1,7 @@
 //! ListOffsets (key 2): finds the offset for a timestamp, or the earliest/latest offset, of
 //! partitions. Kafka's `ListOffsetsRequest.json` / `ListOffsetsResponse.json`; we speak
-//! versions 1 to 7, flexible from 6.
+//! versions 0 to 7, flexible from 6. Version 0 asks for up to `max_num_offsets` offsets and gets
+//! them in `old_style_offsets`; from version 1 one offset and its timestamp are answered.
 
 kafka_struct! {
     /// The partitions and timestamps to look up.
@@ -23,9 +24,11 @@ kafka_struct! {
     /// One partition and the timestamp (or special value) to look up.
     pub struct ListOffsetsRequestPartition {
         partition_index: i32 [0, MAX],
-        current_leader_epoch: i32 [4, MAX],
+        /// The asker's view of the leader epoch; -1 (unchecked) before v4.
+        current_leader_epoch: i32 [4, MAX] = -1,
         timestamp: i64 [0, MAX],
-        max_num_offsets: i32 [0, 0],
+        /// How many offsets v0 asks for, at most.
+        max_num_offsets: i32 [0, 0] = 1,
     }
 }
 
@@ -50,9 +53,10 @@ kafka_struct! {
     pub struct ListOffsetsResponsePartition {
         partition_index: i32 [0, MAX],
         error_code: i16 [0, MAX],
+        /// v0's answer: offsets in decreasing order.
         old_style_offsets: Vec<i64> [0, 0],
-        timestamp: i64 [1, MAX],
-        offset: i64 [1, MAX],
-        leader_epoch: i32 [4, MAX],
+        timestamp: i64 [1, MAX] = -1,
+        offset: i64 [1, MAX] = -1,
+        leader_epoch: i32 [4, MAX] = -1,
     }
 }

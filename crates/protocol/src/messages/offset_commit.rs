@@ -1,17 +1,20 @@
 //! OffsetCommit (key 8): a consumer records how far it has read in each partition, on behalf of
 //! its group. Kafka's `OffsetCommitRequest.json` / `OffsetCommitResponse.json`; we speak versions
-//! 0 to 8, flexible from 8.
+//! 0 to 8, flexible from 8. Version 0 names neither generation nor member (a standalone commit);
+//! version 1 adds them and a commit time per partition; versions 2 to 4 carry a retention time
+//! instead; version 5 drops it.
 
 kafka_struct! {
     /// Offsets to store for a group, grouped by topic and partition.
     pub struct OffsetCommitRequest {
         group_id: String [0, MAX],
-        /// Classic-protocol generation, or consumer-protocol member epoch (Kafka's default: -1).
-        generation_id_or_member_epoch: i32 [1, MAX],
+        /// Classic-protocol generation, or consumer-protocol member epoch; -1 (none) in v0.
+        generation_id_or_member_epoch: i32 [1, MAX] = -1,
         member_id: String [1, MAX],
         group_instance_id: Option<String> [7, MAX],
-        /// How long to keep the offsets, in ms; only versions 2 to 4 carry it (default -1).
-        retention_time_ms: i64 [2, 4],
+        /// How long to keep the offsets, in ms; only versions 2 to 4 carry it (-1: the broker's
+        /// `offsets.retention.minutes`).
+        retention_time_ms: i64 [2, 4] = -1,
         topics: Vec<OffsetCommitRequestTopic> [0, MAX],
     }
 }
@@ -29,10 +32,10 @@ kafka_struct! {
     pub struct OffsetCommitRequestPartition {
         partition_index: i32 [0, MAX],
         committed_offset: i64 [0, MAX],
-        /// Leader epoch of the partition (Kafka's default: -1).
-        committed_leader_epoch: i32 [6, MAX],
-        /// Commit time in ms; only version 1 carries it (default -1).
-        commit_timestamp: i64 [1, 1],
+        /// Leader epoch of the partition; -1 (unknown) before v6.
+        committed_leader_epoch: i32 [6, MAX] = -1,
+        /// Commit time in ms; only version 1 carries it (-1: the broker's clock).
+        commit_timestamp: i64 [1, 1] = -1,
         committed_metadata: Option<String> [0, MAX],
     }
 }

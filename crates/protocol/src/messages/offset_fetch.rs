@@ -1,6 +1,6 @@
 //! OffsetFetch (key 9): read back the committed offsets of a group (one group up to v7, several
 //! from v8). Kafka's `OffsetFetchRequest.json` / `OffsetFetchResponse.json`; we speak versions 0
-//! to 8, flexible from 6.
+//! to 8, flexible from 6. Versions 0 and 1 have the same layout (Kafka read v0 from ZooKeeper).
 
 kafka_struct! {
     /// Which committed offsets to return. Versions 0 to 7 name a single group; version 8 and up
@@ -62,8 +62,8 @@ kafka_struct! {
     pub struct OffsetFetchResponsePartition {
         partition_index: i32 [0, 7],
         committed_offset: i64 [0, 7],
-        /// Leader epoch of the commit (Kafka's default: -1).
-        committed_leader_epoch: i32 [5, 7],
+        /// Leader epoch of the commit (-1: unknown).
+        committed_leader_epoch: i32 [5, 7] = -1,
         metadata: Option<String> [0, 7],
         error_code: i16 [0, 7],
     }
@@ -91,8 +91,8 @@ kafka_struct! {
     pub struct OffsetFetchResponseGroupPartition {
         partition_index: i32 [8, MAX],
         committed_offset: i64 [8, MAX],
-        /// Leader epoch of the commit (Kafka's default: -1).
-        committed_leader_epoch: i32 [8, MAX],
+        /// Leader epoch of the commit (-1: unknown).
+        committed_leader_epoch: i32 [8, MAX] = -1,
         metadata: Option<String> [8, MAX],
         error_code: i16 [8, MAX],
     }

@@ -10,8 +10,8 @@ kafka_struct! {
         group_id: String [0, MAX],
         producer_id: i64 [0, MAX],
         producer_epoch: i16 [0, MAX],
-        /// Generation of the consumer (Kafka's default: -1).
-        generation_id: i32 [3, MAX],
+        /// Generation of the consumer; -1 (not checked) before v3.
+        generation_id: i32 [3, MAX] = -1,
         member_id: String [3, MAX],
         group_instance_id: Option<String> [3, MAX],
         topics: Vec<TxnOffsetCommitRequestTopic> [0, MAX],
@@ -31,8 +31,8 @@ kafka_struct! {
     pub struct TxnOffsetCommitRequestPartition {
         partition_index: i32 [0, MAX],
         committed_offset: i64 [0, MAX],
-        /// Leader epoch of the last consumed record (Kafka's default: -1).
-        committed_leader_epoch: i32 [2, MAX],
+        /// Leader epoch of the last consumed record; -1 (unknown) before v2.
+        committed_leader_epoch: i32 [2, MAX] = -1,
         committed_metadata: Option<String> [0, MAX],
     }
 }
