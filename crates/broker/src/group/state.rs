@@ -149,6 +149,39 @@ impl Group {
     /// `<client id>-<n>-<hash>`, Kafka's shape (client id first). The client id part is cut to
     /// `MEMBER_ID_CLIENT_ID_MAX_BYTES` (at a character boundary): a client id can be 32,767
     /// bytes, and the member id must still fit the i16-length strings it is sent and stored in.
+    /// Every member with its metadata for the selected protocol: what the leader's JoinGroup
+    /// answer lists.
+    fn member_list(&self) -> Vec<(String, Option<String>, Bytes)> {
+        let protocol = self.protocol_name.as_deref().unwrap_or_default();
+        self.members
+            .values()
+            .map(|m| {
+                let metadata =
+                    m.protocols.iter().find(|(n, _)| n == protocol).map(|(_, md)| md.clone()).unwrap_or_default();
+                (m.member_id.clone(), m.group_instance_id.clone(), metadata)
+            })
+            .collect()
+    }
+
+    /// A JoinGroup answer with the current generation, for a member rejoining without a rebalance.
+    fn current_generation_answer(
+        &self,
+        member_id: String,
+        members: Vec<(String, Option<String>, Bytes)>,
+        skip_assignment: bool,
+    ) -> JoinResult {
+        JoinResult {
+            error: ErrorCode::None,
+            generation_id: self.generation_id,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            leader_id: self.leader_id.clone().unwrap_or_default(),
+            member_id,
+            members,
+            skip_assignment,
+        }
+    }
+
     fn new_member_id(&mut self, client_id: &str) -> String {
         self.next_member += 1;
         let mut cut = client_id.len().min(MEMBER_ID_CLIENT_ID_MAX_BYTES);
@@ -422,51 +455,16 @@ impl Groups {
         // A follower of a stable group rejoining with unchanged metadata gets the current
         // generation back without a rebalance (Kafka does the same).
         if group.state == GroupState::Stable && !changed && !is_leader {
-            return Reply::Now(JoinResult {
-                error: ErrorCode::None,
-                generation_id: group.generation_id,
-                protocol_type: group.protocol_type.clone(),
-                protocol_name: group.protocol_name.clone(),
-                leader_id: group.leader_id.clone().unwrap_or_default(),
-                member_id,
-                members: Vec::new(),
-                skip_assignment: false,
-            });
+            return Reply::Now(group.current_generation_answer(member_id, Vec::new(), false));
         }
         // A static member restarted into a stable group (KIP-345) takes its place without a
         // rebalance as long as the group's protocol would stay the one selected (its metadata
         // bytes may differ: it is a new process). Were it the leader, it gets the members with
         // `skip_assignment` (KIP-814): the group keeps its assignment.
         if static_rejoin && group.state == GroupState::Stable && group.select_protocol() == group.protocol_name {
-            let protocol = group.protocol_name.clone().unwrap_or_default();
-            let members = if is_leader {
-                group
-                    .members
-                    .values()
-                    .map(|m| {
-                        let metadata = m
-                            .protocols
-                            .iter()
-                            .find(|(n, _)| *n == protocol)
-                            .map(|(_, md)| md.clone())
-                            .unwrap_or_default();
-                        (m.member_id.clone(), m.group_instance_id.clone(), metadata)
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let members = if is_leader { group.member_list() } else { Vec::new() };
             self.outputs.push(Output::Changed { group_id: group.group_id.clone() });
-            return Reply::Now(JoinResult {
-                error: ErrorCode::None,
-                generation_id: group.generation_id,
-                protocol_type: group.protocol_type.clone(),
-                protocol_name: group.protocol_name.clone(),
-                leader_id: group.leader_id.clone().unwrap_or_default(),
-                member_id,
-                members,
-                skip_assignment: is_leader,
-            });
+            return Reply::Now(group.current_generation_answer(member_id, members, is_leader));
         }
         group.members.get_mut(&member_id).expect("inserted above").awaiting_join = true;
         if group.state != GroupState::PreparingRebalance {
@@ -526,16 +524,7 @@ impl Groups {
         }
         group.state = GroupState::CompletingRebalance;
         let leader = group.leader_id.clone().unwrap_or_default();
-        let protocol = group.protocol_name.clone().unwrap_or_default();
-        let all: Vec<(String, Option<String>, Bytes)> = group
-            .members
-            .values()
-            .map(|m| {
-                let metadata =
-                    m.protocols.iter().find(|(n, _)| *n == protocol).map(|(_, md)| md.clone()).unwrap_or_default();
-                (m.member_id.clone(), m.group_instance_id.clone(), metadata)
-            })
-            .collect();
+        let all = group.member_list();
         for m in group.members.values_mut() {
             m.awaiting_join = false;
             m.awaiting_sync = false;
