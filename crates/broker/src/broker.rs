@@ -32,6 +32,20 @@ pub struct Broker {
     pub txns: crate::txn::TransactionCoordinator,
     /// Advertised `(host, port)` per listener name; ports filled in once bound.
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
+    /// The broker configs set at run time, and the topic defaults they make.
+    pub dynamic: parking_lot::RwLock<DynamicConfigs>,
+}
+
+/// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
+/// `/config/brokers/<default>`), over the static config.
+#[derive(Debug, Clone, Default)]
+pub struct DynamicConfigs {
+    /// This broker's own dynamic configs.
+    pub broker: BTreeMap<String, String>,
+    /// The cluster-wide dynamic defaults.
+    pub default: BTreeMap<String, String>,
+    /// Every topic's defaults: the static config's `log.*` keys with the dynamic ones over them.
+    pub log_defaults: LogConfig,
 }
 
 impl Broker {
@@ -49,7 +63,7 @@ impl Broker {
         let clock = Arc::new(SystemClock);
         let log_manager = Arc::new(LogManager::open_locked(config.log_manager.clone(), clock.clone(), locks)?);
         let replica_manager =
-            ReplicaManager::new(config.broker_id, log_manager.clone(), clock.clone(), config.min_insync_replicas);
+            ReplicaManager::new(config.broker_id, log_manager.clone(), clock.clone(), config.log.min_insync_replicas);
         let groups = GroupCoordinator::new(config.group.clone(), clock);
         Ok(Arc::new(Broker {
             cluster_id,
@@ -60,8 +74,27 @@ impl Broker {
             txns: Default::default(),
             groups,
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
+            dynamic: parking_lot::RwLock::new(DynamicConfigs {
+                log_defaults: config.log.clone(),
+                ..Default::default()
+            }),
             config,
         }))
+    }
+
+    /// Every topic's defaults (static broker config, with dynamic broker configs over it).
+    pub fn default_log_config(&self) -> LogConfig {
+        self.dynamic.read().log_defaults.clone()
+    }
+
+    /// Calls `f` with the broker-level layers a topic config's value can come from.
+    pub fn with_config_layers<T>(&self, f: impl FnOnce(crate::config_source::BrokerLayers<'_>) -> T) -> T {
+        let dynamic = self.dynamic.read();
+        f(crate::config_source::BrokerLayers {
+            dynamic_broker: &dynamic.broker,
+            dynamic_default: &dynamic.default,
+            static_config: &self.config.explicit,
+        })
     }
 
     /// The log config of a topic: broker defaults with the topic's overrides applied.
@@ -69,11 +102,9 @@ impl Broker {
         &self,
         overrides: &BTreeMap<String, String>,
     ) -> Result<LogConfig, sluice_storage::StorageError> {
-        let mut config = self.config.log.clone();
+        let mut config = self.default_log_config();
         for (k, v) in overrides {
-            if LogConfig::KEYS.contains(&k.as_str()) {
-                config.set(k, v)?;
-            }
+            config.set(k, v)?;
         }
         Ok(config)
     }
@@ -81,11 +112,8 @@ impl Broker {
     /// The log config and `min.insync.replicas` of a topic with these overrides (invalid
     /// overrides fall back to the broker defaults; they were validated when written).
     pub fn log_and_isr_config(&self, overrides: &BTreeMap<String, String>) -> (LogConfig, i32) {
-        let log = self.topic_log_config(overrides).unwrap_or_else(|_| self.config.log.clone());
-        let min_isr = overrides
-            .get("min.insync.replicas")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(self.config.min_insync_replicas);
+        let log = self.topic_log_config(overrides).unwrap_or_else(|_| self.default_log_config());
+        let min_isr = log.min_insync_replicas;
         (log, min_isr)
     }
 

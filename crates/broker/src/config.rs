@@ -135,7 +135,6 @@ pub struct BrokerConfig {
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
-    pub min_insync_replicas: i32,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: usize,
@@ -174,6 +173,8 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: u64,
     /// The transaction coordinator's `transaction.*` settings.
     pub txn: crate::txn::TxnConfig,
+    /// The keys set by the file, `--override` or the environment (not the defaults).
+    pub explicit: BTreeMap<String, String>,
     /// Every effective key, for DescribeConfigs on the broker resource.
     pub values: BTreeMap<String, String>,
 }
@@ -243,7 +244,7 @@ impl BrokerConfig {
             }
         }
         for key in values.keys() {
-            if !KNOWN_KEYS.iter().any(|(k, _)| k == key) && !LogConfig::KEYS.contains(&key.as_str()) {
+            if !KNOWN_KEYS.iter().any(|(k, _)| k == key) && !sluice_storage::config::is_topic_default_key(key) {
                 tracing::warn!(key = %key, "ignoring unknown config key");
             }
         }
@@ -340,40 +341,9 @@ impl BrokerConfig {
             return Err(invalid("log.dirs", "", "at least one directory is required"));
         }
 
-        let hours = |h: i64| h * 3_600_000;
-        let roll_ms = match int("log.roll.ms", 1, i64::MAX)? {
-            Some(ms) => ms,
-            None => hours(int("log.roll.hours", 1, i64::from(i32::MAX))?.unwrap_or(168)),
-        };
-        let retention_ms = match int("log.retention.ms", -1, i64::MAX)? {
-            Some(ms) => ms,
-            None => match int("log.retention.minutes", -1, i64::from(i32::MAX))? {
-                Some(m) if m < 0 => -1,
-                Some(m) => m * 60_000,
-                None => match int("log.retention.hours", -1, i64::from(i32::MAX))?.unwrap_or(168) {
-                    h if h < 0 => -1,
-                    h => hours(h),
-                },
-            },
-        };
-        let mut log = LogConfig {
-            segment_bytes: int("log.segment.bytes", 14, i64::from(i32::MAX))?.unwrap_or(1 << 30) as u64,
-            segment_ms: roll_ms,
-            segment_index_bytes: int("log.index.size.max.bytes", 4, i64::from(i32::MAX))?.unwrap_or(10 << 20) as usize,
-            index_interval_bytes: int("log.index.interval.bytes", 0, i64::from(i32::MAX))?.unwrap_or(4096) as usize,
-            retention_ms,
-            retention_bytes: int("log.retention.bytes", i64::MIN, i64::MAX)?.unwrap_or(-1),
-            flush_messages: int("log.flush.interval.messages", 1, i64::MAX)?.unwrap_or(i64::MAX),
-            flush_ms: i64::MAX,
-            max_message_bytes: int("message.max.bytes", 0, i64::from(i32::MAX))?.unwrap_or(1_048_588) as usize,
-            ..LogConfig::default()
-        };
-        if let Some(ms) = int("log.flush.interval.ms", 0, i64::MAX)? {
-            log.flush_ms = ms;
-        }
-        log.delete_retention_ms = int("log.cleaner.delete.retention.ms", 0, i64::MAX)?.unwrap_or(86_400_000);
-        let policy = get("log.cleanup.policy").unwrap_or_default();
-        log.set("cleanup.policy", &policy).map_err(|e| invalid("log.cleanup.policy", &policy, &e.to_string()))?;
+        // Every topic config's default, from its broker keys (Kafka's synonyms, in their units).
+        let log = LogConfig::from_broker(|key| values.get(key).filter(|v| !v.trim().is_empty()).cloned())
+            .map_err(|e| invalid(&e.key, &e.value, &e.reason))?;
 
         let mut log_manager = LogManagerConfig::new(log_dirs.clone());
         log_manager.default_log_config = log.clone();
@@ -485,7 +455,6 @@ impl BrokerConfig {
             log_dirs,
             num_partitions: int("num.partitions", 1, i64::from(i32::MAX))?.unwrap_or(1) as i32,
             default_replication_factor: int("default.replication.factor", 1, i64::from(i16::MAX))?.unwrap_or(1) as i16,
-            min_insync_replicas: int("min.insync.replicas", 1, i64::from(i32::MAX))?.unwrap_or(1) as i32,
             auto_create_topics_enable: boolean("auto.create.topics.enable")?,
             delete_topic_enable: boolean("delete.topic.enable")?,
             socket_request_max_bytes: int("socket.request.max.bytes", 1, i64::from(i32::MAX))?.unwrap_or(104_857_600)
@@ -530,6 +499,7 @@ impl BrokerConfig {
             },
             log,
             log_manager,
+            explicit: values,
             values: effective,
         })
     }

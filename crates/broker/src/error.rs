@@ -53,6 +53,8 @@ pub fn batch_error_code(e: &BatchError) -> ErrorCode {
         | BatchError::InvalidBatch { .. }
         | BatchError::TooFewRecords { .. }
         | BatchError::InvalidRecord { .. } => ErrorCode::InvalidRecord,
+        BatchError::RecordsRefused { invalid_timestamp: true, .. } => ErrorCode::InvalidTimestamp,
+        BatchError::RecordsRefused { .. } => ErrorCode::InvalidRecord,
         BatchError::CompressedRecords { .. } => ErrorCode::UnsupportedCompressionType,
         BatchError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
     }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod config_source;
 pub mod error;
 pub mod fetcher;
 pub mod group;

@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use sluice_protocol::validator::{self, RecordChecks};
+use sluice_protocol::record_batch::{self, BatchError, TimestampType};
+use sluice_protocol::validator::{self, RecordChecks, TimestampBounds};
 use sluice_replication::LeaderState;
 use sluice_storage::{
     AbortedTxn, AppendOrigin, Clock, LogAppendInfo, LogConfig, LogManager, SharedLog, StorageError, TopicPartition,
@@ -90,11 +91,21 @@ pub struct AppendResult {
     pub error_message: Option<String>,
     /// The records at fault, by index in the batch, with why (KIP-467 `record_errors`).
     pub record_errors: Vec<(i32, String)>,
+    /// The time the leader stamped the batch with, for a topic with
+    /// `message.timestamp.type=LogAppendTime`; -1 otherwise.
+    pub log_append_time_ms: i64,
 }
 
 impl AppendResult {
     fn failed(error: ErrorCode) -> Self {
-        AppendResult { error, base_offset: -1, log_start_offset: -1, error_message: None, record_errors: Vec::new() }
+        AppendResult {
+            error,
+            base_offset: -1,
+            log_start_offset: -1,
+            error_message: None,
+            record_errors: Vec::new(),
+            log_append_time_ms: -1,
+        }
     }
 }
 
@@ -263,28 +274,57 @@ impl Partition {
 
     /// Checks a producer's batch record by record before it is appended (Kafka's
     /// `LogValidator`; see `sluice_protocol::validator`), outside every lock: decompressing a
-    /// batch must not hold up the partition. Only the max timestamp (and CRC) may be rewritten.
-    /// A partition not led here, or a batch over the size limit, is left for the append to
-    /// refuse (NOT_LEADER_OR_FOLLOWER, MESSAGE_TOO_LARGE) without decompressing anything.
-    pub fn validate_produced(&self, records: &mut [u8]) -> Result<(), RecordRefusal> {
+    /// batch must not hold up the partition. Then applies the topic's configs to it, as Kafka's
+    /// validator does: a `compression.type` naming a codec recompresses a batch of another
+    /// codec, and `message.timestamp.type=LogAppendTime` stamps it with `now_ms` (returned;
+    /// -1 for `CreateTime`), whose records must otherwise lie within
+    /// `message.timestamp.{before,after}.max.ms` of it. A partition not led here, or a batch over
+    /// the size limit, is left for the append to refuse (NOT_LEADER_OR_FOLLOWER,
+    /// MESSAGE_TOO_LARGE) without decompressing anything.
+    pub fn validate_produced(&self, records: &mut Vec<u8>, now_ms: i64) -> Result<i64, RecordRefusal> {
         if !self.is_leader() {
-            return Ok(());
+            return Ok(-1);
         }
-        let (checks, max_bytes) = {
+        let (checks, max_bytes, target, level, log_append_time) = {
             let log = self.log.read();
             let config = log.config();
-            let checks = RecordChecks::for_topic(config.cleanup_policy.compact, config.max_message_bytes);
-            (checks, config.max_message_bytes.min(config.segment_bytes as usize))
+            let mut checks = RecordChecks::for_topic(config.cleanup_policy.compact, config.max_message_bytes);
+            let log_append_time = config.message_timestamp_type == TimestampType::LogAppendTime;
+            let (before_max_ms, after_max_ms) = (config.timestamp_before_max_ms(), config.timestamp_after_max_ms());
+            if !log_append_time && (before_max_ms != i64::MAX || after_max_ms != i64::MAX) {
+                checks.timestamps = Some(TimestampBounds { now_ms, before_max_ms, after_max_ms });
+            }
+            let target = config.compression_type.target();
+            let level = target.and_then(|codec| config.compression_level(codec));
+            (checks, config.max_message_bytes.min(config.segment_bytes as usize), target, level, log_append_time)
         };
         if records.len() > max_bytes {
-            return Ok(());
+            return Ok(-1);
         }
-        validator::validate_produced_batch(records, &checks).map(drop).map_err(|e| {
+        let refuse = |e: BatchError| {
             tracing::debug!(tp = %self.tp, error = %e, "produced batch refused");
-            let message = format!("{}: {e}", self.tp);
-            let record_errors = e.record_index().map(|i| vec![(i, e.to_string())]).unwrap_or_default();
-            RecordRefusal { error: batch_error_code(&e), message, record_errors }
-        })
+            RecordRefusal {
+                error: batch_error_code(&e),
+                message: format!("{}: {e}", self.tp),
+                record_errors: e.record_errors(),
+            }
+        };
+        let header = validator::validate_produced_batch(records, &checks).map_err(refuse)?;
+        let recompress = target.filter(|&codec| codec != header.attributes.compression());
+        if recompress.is_none() && !log_append_time {
+            return Ok(-1);
+        }
+        // The batch is about to be rewritten under a new CRC: make sure the old one held.
+        record_batch::validate(records).map_err(refuse)?;
+        if let Some(codec) = recompress {
+            *records =
+                record_batch::recompress(records, codec, level, checks.max_decompressed_bytes).map_err(refuse)?;
+        }
+        if log_append_time {
+            record_batch::set_log_append_time(records, now_ms);
+            return Ok(now_ms);
+        }
+        Ok(-1)
     }
 
     /// Records a follower's fetch at `fetch_offset` (its log end offset), moves the high
@@ -731,7 +771,7 @@ impl ReplicaManager {
     pub async fn append_produced(
         &self,
         tp: &TopicPartition,
-        records: &mut [u8],
+        records: &mut Vec<u8>,
         required_acks: i16,
         timeout: Duration,
         guard: Option<VerificationGuard>,
@@ -739,10 +779,15 @@ impl ReplicaManager {
         let Some(partition) = self.partition(tp) else {
             return AppendResult::failed(ErrorCode::UnknownTopicOrPartition);
         };
-        if let Err(refusal) = partition.validate_produced(records) {
-            return refusal.into();
+        let log_append_time_ms = match partition.validate_produced(records, self.now_ms()) {
+            Ok(time) => time,
+            Err(refusal) => return refusal.into(),
+        };
+        let result = self.append_to(partition, records, required_acks, timeout, guard).await;
+        AppendResult {
+            log_append_time_ms: if result.error == ErrorCode::None { log_append_time_ms } else { -1 },
+            ..result
         }
-        self.append_to(partition, records, required_acks, timeout, guard).await
     }
 
     /// Appends as leader and waits for `acks`. No record checks here: the coordinators write
@@ -769,6 +814,7 @@ impl ReplicaManager {
             log_start_offset: info.log_start_offset,
             error_message: None,
             record_errors: Vec::new(),
+            log_append_time_ms: -1,
         };
         if required_acks == -1 {
             let mut hw = partition.subscribe();

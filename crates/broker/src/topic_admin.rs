@@ -25,69 +25,16 @@ const MAX_DELETE_ATTEMPTS: usize = 5;
 
 pub type AdminResult<T> = Result<T, (ErrorCode, String)>;
 
-/// Topic-level configs this broker implements: the log's, plus `min.insync.replicas`.
-pub fn topic_config_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = LogConfig::KEYS.to_vec();
-    keys.push("min.insync.replicas");
-    keys.sort_unstable();
-    keys
-}
-
-/// The effective value of a topic config key under `config`.
-pub fn topic_config_value(
-    broker: &Broker,
-    config: &LogConfig,
-    overrides: &BTreeMap<String, String>,
-    key: &str,
-) -> String {
-    if let Some(v) = overrides.get(key) {
-        return v.clone();
-    }
-    match key {
-        "segment.bytes" => config.segment_bytes.to_string(),
-        "segment.ms" => config.segment_ms.to_string(),
-        "segment.index.bytes" => config.segment_index_bytes.to_string(),
-        "index.interval.bytes" => config.index_interval_bytes.to_string(),
-        "retention.ms" => config.retention_ms.to_string(),
-        "retention.bytes" => config.retention_bytes.to_string(),
-        "flush.messages" => config.flush_messages.to_string(),
-        "flush.ms" => config.flush_ms.to_string(),
-        "max.message.bytes" => config.max_message_bytes.to_string(),
-        "delete.retention.ms" => config.delete_retention_ms.to_string(),
-        "cleanup.policy" => match (config.cleanup_policy.delete, config.cleanup_policy.compact) {
-            (true, true) => "compact,delete".into(),
-            (false, true) => "compact".into(),
-            _ => "delete".into(),
-        },
-        "min.insync.replicas" => broker.config.min_insync_replicas.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// Validates topic config overrides; returns them as a map.
-pub fn validate_configs(
-    broker: &Broker,
-    configs: &[(String, Option<String>)],
-) -> AdminResult<BTreeMap<String, String>> {
+/// Validates topic config overrides (every topic config Kafka 3.x has; see
+/// `sluice_storage::config::TOPIC_CONFIGS`); returns them as a map.
+pub fn validate_configs(configs: &[(String, Option<String>)]) -> AdminResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut probe = broker.config.log.clone();
+    let mut probe = LogConfig::default();
     for (key, value) in configs {
         let Some(value) = value else {
             return Err((ErrorCode::InvalidConfig, format!("null value for config {key}")));
         };
-        if key == "min.insync.replicas" {
-            match value.trim().parse::<i32>() {
-                Ok(n) if n >= 1 => {}
-                _ => {
-                    return Err((
-                        ErrorCode::InvalidConfig,
-                        format!("invalid value {value:?} for min.insync.replicas: must be at least 1"),
-                    ));
-                }
-            }
-        } else {
-            probe.set(key, value).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
-        }
+        probe.set(key, value).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
         out.insert(key.clone(), value.trim().to_string());
     }
     Ok(out)
@@ -186,7 +133,7 @@ async fn write_topic(
 ) -> AdminResult<TopicMeta> {
     let partitions = assignment.len() as i32;
     let replication_factor = assignment.values().next().map_or(0, Vec::len) as i16;
-    let overrides = validate_configs(broker, configs)?;
+    let overrides = validate_configs(configs)?;
     broker.topic_log_config(&overrides).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
     if broker.topic_meta(name).is_some() {
         return Err((ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
@@ -437,7 +384,7 @@ pub async fn set_topic_configs(
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
     }
     let pairs: Vec<(String, Option<String>)> = overrides.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-    let overrides = validate_configs(broker, &pairs)?;
+    let overrides = validate_configs(&pairs)?;
     broker.topic_log_config(&overrides).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
     if validate_only {
         return Ok(());

@@ -74,6 +74,22 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, CompressionE
     }
 }
 
+/// Compresses `data` like [`compress`], at `level` for gzip (1–9; -1 for zlib's default) and
+/// zstd (any level zstd accepts); `None` is each codec's default. snappy has no levels, nor does
+/// the LZ4 encoder used here (it always compresses at LZ4's fast level; `compression.lz4.level`
+/// is accepted and has no effect).
+pub fn compress_at_level(codec: Compression, data: &[u8], level: Option<i32>) -> Result<Vec<u8>, CompressionError> {
+    match (codec, level) {
+        (Compression::Gzip, Some(level)) if (1..=9).contains(&level) => {
+            gzip_compress_with(data, flate2::Compression::new(level as u32))
+        }
+        (Compression::Zstd, Some(level)) => {
+            zstd::bulk::compress(data, level).map_err(|e| compress_failed(Compression::Zstd, e))
+        }
+        _ => compress(codec, data),
+    }
+}
+
 /// Decompresses one stream of `codec`, refusing to produce more than `max_output_bytes`.
 /// [`Compression::None`] returns a copy of `data`, under the same bound.
 pub fn decompress(codec: Compression, data: &[u8], max_output_bytes: usize) -> Result<Vec<u8>, CompressionError> {
@@ -603,8 +619,11 @@ fn read_bounded(
 }
 
 fn gzip_compress(data: &[u8]) -> Result<Vec<u8>, CompressionError> {
+    gzip_compress_with(data, flate2::Compression::default())
+}
+
+fn gzip_compress_with(data: &[u8], level: flate2::Compression) -> Result<Vec<u8>, CompressionError> {
     let codec = Compression::Gzip;
-    let level = flate2::Compression::default();
     let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2 + 32), level);
     encoder.write_all(data).map_err(|e| compress_failed(codec, e))?;
     encoder.finish().map_err(|e| compress_failed(codec, e))

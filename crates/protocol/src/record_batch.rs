@@ -94,6 +94,16 @@ pub enum BatchError {
     /// (0 for the first), which a ProduceResponse reports as the record's `batch_index` (KIP-467).
     #[error("record {index} of the batch at byte {position} is invalid: {reason}")]
     InvalidRecord { position: usize, index: i32, reason: &'static str },
+    /// Well-formed records that a rule of the topic refuses (no key on a compacted topic, a
+    /// timestamp out of the allowed range): every one of them with its index and reason, as
+    /// Kafka reports them (KIP-467); `invalid_timestamp` when any is refused for its timestamp.
+    #[error(
+        "record batch at byte {position}: {} record(s) refused, the first (record {}): {}",
+        .records.len(),
+        .records.first().map_or(-1, |r| r.0),
+        .records.first().map_or("", |r| r.1.as_str())
+    )]
+    RecordsRefused { position: usize, invalid_timestamp: bool, records: Vec<(i32, String)> },
     /// The batch's compressed records are not a stream of its codec.
     #[error("record batch at byte {position} has corrupt {compression:?} records: {reason}")]
     CorruptCompressedRecords { position: usize, compression: Compression, reason: String },
@@ -123,6 +133,9 @@ impl BatchError {
                 TooFewRecords { position: position + delta, declared, found }
             }
             InvalidRecord { position, index, reason } => InvalidRecord { position: position + delta, index, reason },
+            RecordsRefused { position, invalid_timestamp, records } => {
+                RecordsRefused { position: position + delta, invalid_timestamp, records }
+            }
             CorruptCompressedRecords { position, compression, reason } => {
                 CorruptCompressedRecords { position: position + delta, compression, reason }
             }
@@ -135,7 +148,17 @@ impl BatchError {
     pub fn record_index(&self) -> Option<i32> {
         match self {
             BatchError::InvalidRecord { index, .. } => Some(*index),
+            BatchError::RecordsRefused { records, .. } => records.first().map(|r| r.0),
             _ => None,
+        }
+    }
+
+    /// Every refused record, `(index, reason)`, for a ProduceResponse's `record_errors`.
+    pub fn record_errors(&self) -> Vec<(i32, String)> {
+        match self {
+            BatchError::RecordsRefused { records, .. } => records.clone(),
+            BatchError::InvalidRecord { index, .. } => vec![(*index, self.to_string())],
+            _ => Vec::new(),
         }
     }
 }
@@ -337,6 +360,49 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
 pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
     batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&max_timestamp.to_be_bytes());
     write_crc(batch);
+}
+
+/// Marks the batch as stamped by the broker (Kafka's `LogAppendTime`): sets the timestamp-type
+/// attribute and the max timestamp to `now_ms`, and rewrites the CRC. Consumers read every
+/// record's timestamp as the batch's max timestamp then; the records are not touched.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes =
+        i16::from_be_bytes([batch[ATTRIBUTES_POS], batch[ATTRIBUTES_POS + 1]]) | Attributes::TIMESTAMP_TYPE;
+    batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attributes.to_be_bytes());
+    set_max_timestamp(batch, now_ms);
+}
+
+/// The same batch with its records section compressed with `target` (at `level`, for the codecs
+/// that have levels) instead of its own codec: the header is kept but for its length, codec
+/// bits and CRC, the records byte for byte. Decompressing produces at most
+/// `max_decompressed_bytes`. For a topic whose `compression.type` names a codec.
+pub fn recompress(
+    batch: &[u8],
+    target: Compression,
+    level: Option<i32>,
+    max_decompressed_bytes: usize,
+) -> Result<Vec<u8>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let section = &batch[BATCH_HEADER_SIZE..header.size()];
+    let source = header.attributes.compression();
+    let corrupt = |e: crate::compression::CompressionError| BatchError::CorruptCompressedRecords {
+        position: 0,
+        compression: source,
+        reason: e.to_string(),
+    };
+    let records = crate::compression::decompress(source, section, max_decompressed_bytes).map_err(corrupt)?;
+    let payload = crate::compression::compress_at_level(target, &records, level).map_err(corrupt)?;
+    let length = i32::try_from(BATCH_HEADER_SIZE - LOG_OVERHEAD + payload.len())
+        .map_err(|_| BatchError::DecompressedTooLarge { position: 0, limit: i32::MAX as usize })?;
+    let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + payload.len());
+    out.extend_from_slice(&batch[..BATCH_HEADER_SIZE]);
+    out.extend_from_slice(&payload);
+    out[LENGTH_POS..LENGTH_POS + 4].copy_from_slice(&length.to_be_bytes());
+    let attributes =
+        (header.attributes.0 & !Attributes::COMPRESSION_MASK) | i16::from(crate::compression::codec_id(target));
+    out[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attributes.to_be_bytes());
+    write_crc(&mut out);
+    Ok(out)
 }
 
 /// Recomputes and stores the CRC after a covered field changed (used by builders).

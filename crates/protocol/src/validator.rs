@@ -65,6 +65,29 @@ pub struct RecordChecks {
     pub compacted: bool,
     /// The most bytes a compressed batch's records may decompress to.
     pub max_decompressed_bytes: usize,
+    /// For a topic with `message.timestamp.type=CreateTime`: how far record timestamps may
+    /// stray from the leader's clock.
+    pub timestamps: Option<TimestampBounds>,
+}
+
+/// `message.timestamp.before.max.ms` / `after.max.ms` against the leader's clock: a record's
+/// timestamp must lie in `[now_ms - before_max_ms, now_ms + after_max_ms]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampBounds {
+    pub now_ms: i64,
+    pub before_max_ms: i64,
+    pub after_max_ms: i64,
+}
+
+impl TimestampBounds {
+    /// Why `timestamp` is refused, if it is.
+    fn refuses(&self, timestamp: i64) -> Option<String> {
+        let earliest = self.now_ms.saturating_sub(self.before_max_ms);
+        let latest = self.now_ms.saturating_add(self.after_max_ms);
+        (timestamp < earliest || timestamp > latest).then(|| {
+            format!("timestamp {timestamp} is out of range: the broker accepts timestamps from {earliest} to {latest}")
+        })
+    }
 }
 
 impl RecordChecks {
@@ -76,7 +99,7 @@ impl RecordChecks {
         let max_decompressed_bytes = max_message_bytes
             .saturating_mul(MAX_DECOMPRESSION_RATIO)
             .clamp(MIN_DECOMPRESSED_BATCH_BYTES, MAX_DECOMPRESSED_BATCH_BYTES);
-        RecordChecks { compacted, max_decompressed_bytes }
+        RecordChecks { compacted, max_decompressed_bytes, timestamps: None }
     }
 }
 
@@ -169,7 +192,7 @@ fn check_records(batch: &[u8], header: &BatchHeader, checks: &RecordChecks) -> R
     let section = &batch[BATCH_HEADER_SIZE..];
     let compression = header.attributes.compression();
     if compression == Compression::None {
-        return walk(&mut InPlace { bytes: section, position: 0 }, header, checks.compacted);
+        return walk(&mut InPlace { bytes: section, position: 0 }, header, checks);
     }
     SCRATCH.with(|scratch| {
         // A re-entrant use on this thread (there is none today) gets scratch of its own.
@@ -183,13 +206,13 @@ fn check_records(batch: &[u8], header: &BatchHeader, checks: &RecordChecks) -> R
             && let Some(output) = decoders.zstd_one_shot(section, checks.max_decompressed_bytes)
         {
             let records = output.map_err(|e| compression_error(compression, e))?;
-            return walk(&mut InPlace { bytes: records, position: 0 }, header, checks.compacted);
+            return walk(&mut InPlace { bytes: records, position: 0 }, header, checks);
         }
         chunk.resize(CHUNK_BYTES, 0);
         let decompressor = Decompressor::with_cache(compression, section, checks.max_decompressed_bytes, decoders)
             .map_err(|e| compression_error(compression, e))?;
         let mut source = Streamed { decompressor, chunk, start: 0, end: 0, compression };
-        walk(&mut source, header, checks.compacted)
+        walk(&mut source, header, checks)
     })
 }
 
@@ -275,19 +298,33 @@ impl Source for Streamed<'_, '_> {
     }
 }
 
-/// Walks `header.records_count` records and checks that nothing follows them.
-fn walk<S: Source>(source: &mut S, header: &BatchHeader, compacted: bool) -> Result<i64, BatchError> {
+/// Walks `header.records_count` records and checks that nothing follows them. A record that
+/// breaks the format stops the walk; records that only break a rule of the topic (a key, a
+/// timestamp) are all collected, as Kafka reports each of them.
+fn walk<S: Source>(source: &mut S, header: &BatchHeader, checks: &RecordChecks) -> Result<i64, BatchError> {
     let declared = header.records_count;
     let mut max_timestamp = NO_TIMESTAMP;
+    let mut refused: Vec<(i32, String)> = Vec::new();
+    let mut invalid_timestamp = false;
     for index in 0..declared {
         let Some(first) = source.next_byte()? else {
             return Err(BatchError::TooFewRecords { position: 0, declared, found: index });
         };
-        let timestamp_delta = check_record(source, first, index, compacted)?;
-        max_timestamp = max_timestamp.max(header.base_timestamp.wrapping_add(timestamp_delta));
+        let (timestamp_delta, has_key) = check_record(source, first, index)?;
+        let timestamp = header.base_timestamp.wrapping_add(timestamp_delta);
+        max_timestamp = max_timestamp.max(timestamp);
+        if checks.compacted && !has_key {
+            refused.push((index, MISSING_KEY.to_string()));
+        } else if let Some(reason) = checks.timestamps.and_then(|b| b.refuses(timestamp)) {
+            invalid_timestamp = true;
+            refused.push((index, reason));
+        }
     }
     if source.next_byte()?.is_some() {
         return Err(BatchError::InvalidBatch { position: 0, reason: "bytes remain after its last declared record" });
+    }
+    if !refused.is_empty() {
+        return Err(BatchError::RecordsRefused { position: 0, invalid_timestamp, records: refused });
     }
     Ok(max_timestamp)
 }
@@ -307,8 +344,9 @@ const BAD_HEADER_KEY_LENGTH: &str = "a header key length is negative";
 const BAD_HEADER_VALUE_LENGTH: &str = "a header value length is below -1";
 const LENGTH_MISMATCH: &str = "the record length disagrees with its fields";
 
-/// Reads one record whose length varint starts with `first`; returns its timestamp delta.
-fn check_record<S: Source>(source: &mut S, first: u8, index: i32, compacted: bool) -> Result<i64, BatchError> {
+/// Reads one record whose length varint starts with `first`; returns its timestamp delta and
+/// whether it has a key.
+fn check_record<S: Source>(source: &mut S, first: u8, index: i32) -> Result<(i64, bool), BatchError> {
     let invalid = |reason| BatchError::InvalidRecord { position: 0, index, reason };
     // The length varint, read outside any record bound.
     let mut raw = u64::from(first & 0x7f);
@@ -332,12 +370,14 @@ fn check_record<S: Source>(source: &mut S, first: u8, index: i32, compacted: boo
     if r.varint()? != index {
         return Err(invalid(WRONG_OFFSET_DELTA));
     }
-    match r.varint()? {
-        -1 if compacted => return Err(invalid(MISSING_KEY)),
-        -1 => {}
-        n if n >= 0 => r.skip(n as usize)?,
+    let has_key = match r.varint()? {
+        -1 => false,
+        n if n >= 0 => {
+            r.skip(n as usize)?;
+            true
+        }
         _ => return Err(invalid(BAD_KEY_LENGTH)),
-    }
+    };
     match r.varint()? {
         -1 => {}
         n if n >= 0 => r.skip(n as usize)?,
@@ -362,7 +402,7 @@ fn check_record<S: Source>(source: &mut S, first: u8, index: i32, compacted: boo
     if r.left != 0 {
         return Err(invalid(LENGTH_MISMATCH));
     }
-    Ok(timestamp_delta)
+    Ok((timestamp_delta, has_key))
 }
 
 fn zigzag32(raw: u64) -> Option<i32> {
@@ -674,7 +714,15 @@ mod tests {
             let bytes = batch_with_section(codec, 3, &section);
             assert!(check(bytes.clone()).is_ok(), "{codec:?}: keys are optional elsewhere");
             let err = validate_produced_batch(&mut bytes.clone(), &compacted).expect_err("keyless");
-            assert_eq!(err, BatchError::InvalidRecord { position: 0, index: 1, reason: MISSING_KEY }, "{codec:?}");
+            assert_eq!(
+                err,
+                BatchError::RecordsRefused {
+                    position: 0,
+                    invalid_timestamp: false,
+                    records: vec![(1, MISSING_KEY.to_string())]
+                },
+                "{codec:?}"
+            );
             // An empty key is a key.
             let section = [record(0, Some(b""), b"1")].concat();
             assert!(validate_produced_batch(&mut batch_with_section(codec, 1, &section), &compacted).is_ok());
@@ -733,7 +781,7 @@ mod tests {
     fn a_zip_bomb_stops_at_the_bound() {
         // 8 MiB of zeros in one record: a few KiB compressed.
         let zeros = vec![0u8; 8 << 20];
-        let small = RecordChecks { compacted: false, max_decompressed_bytes: 1 << 20 };
+        let small = RecordChecks { compacted: false, max_decompressed_bytes: 1 << 20, timestamps: None };
         for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
             let mut b = RecordBatchBuilder::new(0).compression(codec);
             b.append(0, None, Some(&zeros), &[]);
@@ -744,7 +792,7 @@ mod tests {
                 Err(BatchError::DecompressedTooLarge { position: 0, limit: 1 << 20 }),
                 "{codec:?}"
             );
-            let roomy = RecordChecks { compacted: false, max_decompressed_bytes: 9 << 20 };
+            let roomy = RecordChecks { compacted: false, max_decompressed_bytes: 9 << 20, timestamps: None };
             assert!(validate_produced_batch(&mut bytes, &roomy).is_ok(), "{codec:?}");
         }
         assert_eq!(RecordChecks::for_topic(false, 1_048_588).max_decompressed_bytes, 1_048_588 * 64);

@@ -24,7 +24,7 @@ pub mod txn_index;
 
 pub use cleaner::CleanStats;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CleanupPolicy, LogConfig};
+pub use config::{CleanupPolicy, LogConfig, TOPIC_CONFIGS, TopicCompression, TopicConfigDef};
 pub use dir_lock::DirLock;
 pub use epoch::{EpochEntry, LeaderEpochFileCache};
 pub use error::{Result, StorageError};

@@ -112,6 +112,12 @@ pub struct Log {
     /// Every aborted transaction whose marker is in the log, by marker offset; persisted per
     /// segment in `<base>.txnindex`.
     aborted: Vec<AbortedTxn>,
+    /// Files of deleted segments (renamed `*.deleted`) and when to remove them
+    /// (`file.delete.delay.ms`).
+    pending_deletes: Vec<(i64, PathBuf)>,
+    /// Compaction has cleaned the log below this offset (Kafka's cleaner checkpoint, kept in
+    /// memory: after a restart the whole log counts as dirty once).
+    first_dirty_offset: i64,
 }
 
 impl Log {
@@ -217,6 +223,8 @@ impl Log {
             header_scratch: Vec::new(),
             producers: None,
             aborted: Vec::new(),
+            pending_deletes: Vec::new(),
+            first_dirty_offset: 0,
         };
         // Entries past the log end name records that recovery cut. An entry starting exactly at
         // the log end is kept: a new epoch may begin before its first record.
@@ -1067,11 +1075,46 @@ impl Log {
         for base in &doomed {
             let segment = self.segments.remove(base).expect("collected from the map");
             tracing::info!(tp = %self.tp, base_offset = base, "deleting segment");
-            let result = segment.delete().and_then(|()| txn_index::remove(&self.txn_index_path(*base)));
+            let result = self.retire_segment(segment).and_then(|()| txn_index::remove(&self.txn_index_path(*base)));
             self.after_segment_removal()?;
             self.offline_on_err(result)?;
         }
         Ok(doomed.len())
+    }
+
+    /// Takes a segment out of use: its files are renamed `*.deleted` and removed
+    /// `file.delete.delay.ms` later (at once when that is 0), so that a read that found the
+    /// segment just before can still finish, as Kafka defers the deletion.
+    fn retire_segment(&mut self, segment: LogSegment) -> Result<()> {
+        if self.config.file_delete_delay_ms <= 0 {
+            return segment.delete();
+        }
+        let due = self.clock.now_ms().saturating_add(self.config.file_delete_delay_ms);
+        let renamed = segment.rename_for_deletion()?;
+        self.pending_deletes.extend(renamed.into_iter().map(|p| (due, p)));
+        Ok(())
+    }
+
+    /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed; returns
+    /// how many. Called by the log manager's maintenance.
+    pub fn remove_deleted_files(&mut self) -> Result<usize> {
+        let now = self.clock.now_ms();
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_deletes).into_iter().partition(|(at, _)| *at <= now);
+        self.pending_deletes = later;
+        for (_, path) in &due {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove deleted segment file", path, e)),
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Files of deleted segments still awaiting removal.
+    pub fn pending_deleted_files(&self) -> Vec<PathBuf> {
+        self.pending_deletes.iter().map(|(_, p)| p.clone()).collect()
     }
 
     /// Keeps the log start offset at or above the first segment after segments were removed.
@@ -1098,12 +1141,12 @@ impl Log {
     pub fn compact(&mut self) -> Result<crate::cleaner::CleanStats> {
         self.check_online()?;
         let mut stats = crate::cleaner::CleanStats::default();
-        let bases: Vec<i64> = self.segments.keys().copied().collect();
-        let cleanable: Vec<(i64, i64)> =
-            bases.windows(2).map(|w| (w[0], w[1])).filter(|&(_, next)| next <= self.last_stable_offset()).collect();
-        if cleanable.is_empty() {
+        let now = self.clock.now_ms();
+        let cleanable = self.cleanable_segments(now);
+        if cleanable.is_empty() || !self.needs_cleaning(&cleanable, now) {
             return Ok(stats);
         }
+        let cleaned_up_to = cleanable.last().map_or(self.first_dirty_offset, |&(_, next)| next);
         // 1. The latest offset of every key, over the whole log.
         let mut latest = std::collections::HashMap::new();
         let mut offset = self.log_start_offset;
@@ -1116,7 +1159,6 @@ impl Log {
             offset = data.next_offset;
         }
         // 2. Rewrite each cleanable segment that loses records.
-        let now = self.clock.now_ms();
         for (base, next) in cleanable {
             let Some(segment) = self.segments.get(&base) else { continue };
             let drop_tombstones = now - segment.largest_timestamp() > self.config.delete_retention_ms;
@@ -1142,10 +1184,51 @@ impl Log {
             let result = self.replace_segment(base, &cleaned);
             self.offline_on_err(result)?;
         }
+        self.first_dirty_offset = self.first_dirty_offset.max(cleaned_up_to);
         if stats.segments_rewritten > 0 {
             tracing::info!(tp = %self.tp, ?stats, "compacted log");
         }
         Ok(stats)
+    }
+
+    /// The segments compaction may rewrite, `(base, next segment's base)`, oldest first: below
+    /// the active segment and the last stable offset, and older (every record) than
+    /// `min.compaction.lag.ms`, as Kafka's first uncleanable offset bounds them.
+    fn cleanable_segments(&self, now: i64) -> Vec<(i64, i64)> {
+        let lso = self.last_stable_offset();
+        let min_lag = self.config.min_compaction_lag_ms;
+        let mut out = Vec::new();
+        let mut iter = self.segments.iter().peekable();
+        while let Some((&base, segment)) = iter.next() {
+            let Some(&(&next, _)) = iter.peek() else { break };
+            if next > lso || (min_lag > 0 && now.saturating_sub(segment.largest_timestamp()) < min_lag) {
+                break;
+            }
+            out.push((base, next));
+        }
+        out
+    }
+
+    /// Whether compaction should run over `cleanable`: its dirty share (bytes at or above the
+    /// cleaned offset) reaches `min.cleanable.dirty.ratio`, or a dirty segment's first record
+    /// is older than `max.compaction.lag.ms` (KIP-354), as Kafka's cleaner chooses logs.
+    fn needs_cleaning(&self, cleanable: &[(i64, i64)], now: i64) -> bool {
+        let (mut clean, mut dirty) = (0u64, 0u64);
+        let mut overdue = false;
+        for &(base, next) in cleanable {
+            let Some(segment) = self.segments.get(&base) else { continue };
+            if next <= self.first_dirty_offset {
+                clean += segment.size();
+                continue;
+            }
+            dirty += segment.size();
+            let first = segment.first_batch_timestamp().unwrap_or_else(|| segment.largest_timestamp());
+            overdue |= now.saturating_sub(first) > self.config.max_compaction_lag_ms;
+        }
+        if dirty == 0 {
+            return false;
+        }
+        overdue || dirty as f64 / (clean + dirty) as f64 >= self.config.min_cleanable_dirty_ratio
     }
 
     /// Replaces segment `base` with `bytes`, crash-safely: `.cleaned`, then `.swap` (decided),
@@ -1158,7 +1241,7 @@ impl Log {
         fs::rename(&cleaned, &swap).map_err(|e| io_err("rename cleaned segment", &swap, e))?;
         crate::checkpoint::sync_dir(&self.dir)?;
         if let Some(old) = self.segments.remove(&base) {
-            old.delete()?;
+            self.retire_segment(old)?;
         }
         fs::rename(&swap, &log).map_err(|e| io_err("swap in cleaned segment", &log, e))?;
         crate::checkpoint::sync_dir(&self.dir)?;

@@ -339,6 +339,9 @@ impl LogManager {
                     Err(e) => tracing::error!(%tp, error = %e, "retention failed"),
                 }
             }
+            if let Err(e) = log.remove_deleted_files() {
+                tracing::error!(%tp, error = %e, "removing deleted segment files failed");
+            }
             if clean_due && log.config().cleanup_policy.compact {
                 match log.compact() {
                     Ok(stats) => report.records_compacted += stats.records_removed,

@@ -37,6 +37,21 @@ pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{suffix}"))
 }
 
+/// What a segment file awaiting deletion is renamed to end with (Kafka's `.deleted`); such files
+/// left by a stop are removed when the log loads.
+pub const DELETED_FILE_SUFFIX: &str = ".deleted";
+
+/// A draw below `jitter_ms` (0 when it is 0), from the standard library's per-process random
+/// hasher keys, for each segment's roll jitter.
+fn roll_jitter(jitter_ms: i64) -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    if jitter_ms <= 0 {
+        return 0;
+    }
+    let draw = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (draw % jitter_ms as u64) as i64
+}
+
 /// Chunk size for sequential scans during recovery.
 const RECOVERY_READ_BYTES: usize = 1 << 20;
 
@@ -56,6 +71,12 @@ pub struct LogSegment {
     created_ms: i64,
     /// Max timestamp of the first batch: what `segment.ms` is measured from (as Kafka).
     rolling_based_timestamp: Option<i64>,
+    /// How much earlier than `segment.ms` this segment rolls: drawn once per segment below
+    /// `segment.jitter.ms`, as Kafka does, so that partitions created together roll apart.
+    roll_jitter_ms: i64,
+    /// Disk reserved past the end of the file (`preallocate`), released when the segment
+    /// stops taking appends.
+    preallocated_bytes: u64,
     /// An index could not be loaded or kept; the segment must be recovered before it is trusted.
     index_damaged: bool,
 }
@@ -82,7 +103,39 @@ impl LogSegment {
                 Err(e) => return Err(io_err("remove stale segment file", &p, e)),
             }
         }
-        Self::open(dir, base_offset, config, now_ms, true)
+        let mut segment = Self::open(dir, base_offset, config, now_ms, true)?;
+        if config.preallocate {
+            segment.preallocate(config.segment_bytes);
+        }
+        Ok(segment)
+    }
+
+    /// Reserves `bytes` of disk for the file without changing its size (`fallocate` with
+    /// `FALLOC_FL_KEEP_SIZE`), so appends never find the disk full mid-segment and the file
+    /// lies in few extents; readers and recovery see only what was appended. A file system
+    /// that cannot reserve space just goes without.
+    fn preallocate(&mut self, bytes: u64) {
+        let Ok(len) = libc::off_t::try_from(bytes) else { return };
+        // SAFETY: fallocate on a file descriptor this segment owns; no memory is passed.
+        let rc = unsafe { libc::fallocate(self.log.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) };
+        if rc == 0 {
+            self.preallocated_bytes = bytes;
+        } else {
+            let e = std::io::Error::last_os_error();
+            tracing::debug!(path = %self.log_path.display(), error = %e, "cannot preallocate the segment");
+        }
+    }
+
+    /// Gives back the disk reserved past the end of the file: truncating to its own size frees
+    /// the blocks beyond it (punching a hole past the end does not, on ext4).
+    fn release_preallocated(&mut self) {
+        if self.preallocated_bytes == 0 {
+            return;
+        }
+        if let Err(e) = self.log.set_len(self.size) {
+            tracing::debug!(path = %self.log_path.display(), error = %e, "cannot release preallocated space");
+        }
+        self.preallocated_bytes = 0;
     }
 
     /// Opens the files of an existing segment (creating missing ones) without validating
@@ -138,6 +191,8 @@ impl LogSegment {
             next_offset: base_offset,
             created_ms: now_ms,
             rolling_based_timestamp: None,
+            roll_jitter_ms: roll_jitter(config.segment_jitter_ms),
+            preallocated_bytes: 0,
             index_damaged,
         })
     }
@@ -196,7 +251,7 @@ impl LogSegment {
             _ => now_ms - self.created_ms,
         };
         self.size + incoming_bytes as u64 > config.segment_bytes
-            || (self.size > 0 && waited_ms > config.segment_ms)
+            || (self.size > 0 && waited_ms > config.max_segment_ms().saturating_sub(self.roll_jitter_ms))
             || self.offset_index.is_full()
             || self.time_index.is_full()
             || max_offset - self.base_offset > i64::from(i32::MAX)
@@ -582,11 +637,38 @@ impl LogSegment {
     /// Called when a newer segment takes over appends, and on close: writes the final time
     /// index entry and trims both index files to their entries.
     pub fn on_become_inactive(&mut self) -> Result<()> {
+        self.release_preallocated();
         if self.max_timestamp_so_far >= 0 {
             self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, true)?;
         }
         self.offset_index.trim_to_valid_size()?;
         self.time_index.trim_to_valid_size()
+    }
+
+    /// Max timestamp of the segment's first batch (what `segment.ms` and
+    /// `max.compaction.lag.ms` measure from), if it has one.
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        self.rolling_based_timestamp.filter(|&t| t >= 0)
+    }
+
+    /// Renames the segment's files to `*.deleted`, to be removed later
+    /// (`file.delete.delay.ms`); returns the new paths. A file already gone is skipped.
+    pub fn rename_for_deletion(self) -> Result<Vec<PathBuf>> {
+        let paths =
+            [self.log_path.clone(), self.offset_index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        drop(self);
+        let mut renamed = Vec::with_capacity(paths.len());
+        for p in paths {
+            let mut to = p.clone().into_os_string();
+            to.push(DELETED_FILE_SUFFIX);
+            let to = PathBuf::from(to);
+            match fs::rename(&p, &to) {
+                Ok(()) => renamed.push(to),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("rename segment file for deletion", &p, e)),
+            }
+        }
+        Ok(renamed)
     }
 
     /// Deletes the segment's files.

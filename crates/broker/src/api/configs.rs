@@ -12,36 +12,44 @@ use sluice_protocol::messages::{
     IncrementalAlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
 
+use sluice_protocol::messages::DescribeConfigsSynonym;
+use sluice_storage::config::topic_config_def;
+
 use super::RequestContext;
+use crate::config_source::{self, Described, SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG};
 use crate::error::ErrorCode;
 use crate::topic_admin::{self, AdminResult};
 
 /// Kafka's `ConfigResource.Type` values.
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
-/// Kafka's `ConfigSource` values.
-const SOURCE_TOPIC_CONFIG: i8 = 1;
-const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
-const SOURCE_DEFAULT_CONFIG: i8 = 5;
-/// Kafka's `ConfigType` values.
-const TYPE_INT: i8 = 3;
-const TYPE_LONG: i8 = 5;
-const TYPE_LIST: i8 = 7;
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
+/// Kafka's `ConfigType` of a list.
+const TYPE_LIST: i8 = 7;
 
-fn config_type(key: &str) -> i8 {
-    match key {
-        "cleanup.policy" => TYPE_LIST,
-        "segment.bytes"
-        | "segment.index.bytes"
-        | "index.interval.bytes"
-        | "max.message.bytes"
-        | "min.insync.replicas" => TYPE_INT,
-        _ => TYPE_LONG,
+/// A described config as DescribeConfigs sends it (synonyms only when asked for).
+fn entry(d: Described, include_synonyms: bool, read_only: bool) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult {
+        is_default: d.source == SOURCE_DEFAULT_CONFIG,
+        config_source: d.source,
+        synonyms: if include_synonyms {
+            d.synonyms
+                .into_iter()
+                .map(|(name, value, source)| DescribeConfigsSynonym { name, value: Some(value), source })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        name: d.name,
+        value: Some(d.value),
+        read_only,
+        is_sensitive: false,
+        config_type: d.config_type,
+        documentation: None,
     }
 }
 
@@ -61,31 +69,13 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
             match resource.resource_type {
                 RESOURCE_TOPIC => match broker.topic_meta(&resource.resource_name) {
                     Some(meta) => {
-                        let log_config =
-                            broker.topic_log_config(&meta.configs).unwrap_or_else(|_| broker.config.log.clone());
-                        result.configs = topic_admin::topic_config_keys()
-                            .into_iter()
-                            .filter(|k| wanted(k))
-                            .map(|key| {
-                                let overridden = meta.configs.contains_key(key);
-                                DescribeConfigsResourceResult {
-                                    name: key.to_string(),
-                                    value: Some(topic_admin::topic_config_value(
-                                        broker,
-                                        &log_config,
-                                        &meta.configs,
-                                        key,
-                                    )),
-                                    read_only: false,
-                                    is_default: !overridden,
-                                    config_source: if overridden { SOURCE_TOPIC_CONFIG } else { SOURCE_DEFAULT_CONFIG },
-                                    is_sensitive: false,
-                                    synonyms: Vec::new(),
-                                    config_type: config_type(key),
-                                    documentation: None,
-                                }
-                            })
-                            .collect();
+                        result.configs = broker.with_config_layers(|layers| {
+                            config_source::topic_configs(&meta.configs, layers)
+                                .into_iter()
+                                .filter(|d| wanted(&d.name))
+                                .map(|d| entry(d, request.include_synonyms, false))
+                                .collect()
+                        });
                     }
                     None => {
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
@@ -192,7 +182,6 @@ pub async fn incremental_alter(
                     (ErrorCode::UnknownTopicOrPartition, format!("topic '{}' does not exist", resource.resource_name))
                 })?;
                 let mut overrides = meta.configs.clone();
-                let log_config = broker.topic_log_config(&meta.configs).unwrap_or_else(|_| broker.config.log.clone());
                 for c in resource.configs {
                     match c.config_operation {
                         OP_SET => {
@@ -205,10 +194,13 @@ pub async fn incremental_alter(
                             overrides.remove(&c.name);
                         }
                         OP_APPEND | OP_SUBTRACT => {
-                            if config_type(&c.name) != TYPE_LIST {
+                            let Some(def) = topic_config_def(&c.name).filter(|d| d.kind.kafka_type() == TYPE_LIST)
+                            else {
                                 return Err((ErrorCode::InvalidConfig, format!("{} is not a list config", c.name)));
-                            }
-                            let current = topic_admin::topic_config_value(broker, &log_config, &overrides, &c.name);
+                            };
+                            let current = broker.with_config_layers(|layers| {
+                                config_source::topic_config(def, &overrides, layers).value
+                            });
                             let mut items: Vec<String> =
                                 current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
                             for item in c.value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())

@@ -7,12 +7,7 @@ use sluice_protocol::messages::{
 
 use super::RequestContext;
 use crate::error::ErrorCode;
-use crate::topic_admin;
-
-/// DescribeConfigs' config source for a value that is the default.
-const DEFAULT_CONFIG: i8 = 5;
-/// ... and for a topic override.
-const TOPIC_CONFIG: i8 = 1;
+use crate::{config_source, topic_admin};
 
 pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = ctx.broker;
@@ -48,17 +43,18 @@ pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> Cr
         };
         topics.push(match result {
             Ok(meta) => {
-                let log_config = broker.topic_log_config(&meta.configs).unwrap_or_else(|_| broker.config.log.clone());
-                let configs = topic_admin::topic_config_keys()
-                    .into_iter()
-                    .map(|key| CreateTopicsResponseConfig {
-                        name: key.to_string(),
-                        value: Some(topic_admin::topic_config_value(broker, &log_config, &meta.configs, key)),
-                        read_only: false,
-                        config_source: if meta.configs.contains_key(key) { TOPIC_CONFIG } else { DEFAULT_CONFIG },
-                        is_sensitive: false,
-                    })
-                    .collect();
+                let configs = broker.with_config_layers(|layers| {
+                    config_source::topic_configs(&meta.configs, layers)
+                        .into_iter()
+                        .map(|d| CreateTopicsResponseConfig {
+                            name: d.name,
+                            value: Some(d.value),
+                            read_only: false,
+                            config_source: d.source,
+                            is_sensitive: false,
+                        })
+                        .collect()
+                });
                 CreateTopicsResponseTopic {
                     name: t.name,
                     topic_id: Uuid(meta.id_bytes()),

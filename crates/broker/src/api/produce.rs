@@ -77,6 +77,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                     })
                     .collect(),
                 error_message: result.error_message,
+                log_append_time_ms: result.log_append_time_ms,
                 ..reply(result.error, result.base_offset, result.log_start_offset)
             });
         }
