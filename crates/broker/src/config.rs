@@ -125,6 +125,17 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("transaction.partition.verification.enable", "true"),
 ];
 
+/// Kafka's default of broker key `key` (empty when it has none, or it is derived), if the
+/// broker knows the key.
+pub fn broker_key_default(key: &str) -> Option<&'static str> {
+    KNOWN_KEYS.iter().find(|(k, _)| *k == key).map(|(_, d)| *d)
+}
+
+/// Every broker key this broker knows besides the topic defaults' synonyms.
+pub fn broker_keys() -> impl Iterator<Item = &'static str> {
+    KNOWN_KEYS.iter().map(|(k, _)| *k)
+}
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub broker_id: i32,
@@ -193,8 +204,6 @@ pub struct ReplicationConfig {
     pub fetch_backoff_ms: u64,
     /// `replica.socket.timeout.ms`
     pub socket_timeout_ms: u64,
-    /// `unclean.leader.election.enable`: elect a replica outside the ISR when none is left.
-    pub unclean_leader_election: bool,
     /// `auto.leader.rebalance.enable` and `leader.imbalance.check.interval.seconds`
     pub auto_leader_rebalance: bool,
     pub leader_imbalance_check_interval_ms: u64,
@@ -428,7 +437,6 @@ impl BrokerConfig {
                 .unwrap_or(10 << 20) as i32,
             fetch_backoff_ms: int("replica.fetch.backoff.ms", 0, i64::MAX)?.unwrap_or(1_000) as u64,
             socket_timeout_ms: int("replica.socket.timeout.ms", 1, i64::MAX)?.unwrap_or(30_000) as u64,
-            unclean_leader_election: boolean("unclean.leader.election.enable")?,
             auto_leader_rebalance: boolean("auto.leader.rebalance.enable")?,
             leader_imbalance_check_interval_ms: int("leader.imbalance.check.interval.seconds", 1, i64::MAX / 1000)?
                 .unwrap_or(300) as u64

@@ -84,6 +84,71 @@ pub fn topic_config(def: &TopicConfigDef, overrides: &BTreeMap<String, String>, 
     }
 }
 
+/// One broker config as DescribeConfigs reports it for a broker: `value` is `None` for a key
+/// with no value anywhere (`log.retention.ms` when only the hours are set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedBroker {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
+    pub synonyms: Vec<(String, String, i8)>,
+    pub config_type: i8,
+    pub read_only: bool,
+}
+
+/// Describes broker key `key`: its value from the most specific layer that sets it (else its
+/// default), and as synonyms every layer's value of it and of the other broker keys for the
+/// same topic default (`log.retention.hours` for `log.retention.ms`), ending with the defaults.
+pub fn broker_config(key: &str, layers: BrokerLayers<'_>) -> DescribedBroker {
+    let def = TOPIC_CONFIGS.iter().find(|d| d.broker_keys.iter().any(|(k, _)| *k == key));
+    let related: Vec<&str> = match def {
+        Some(def) => def.broker_keys.iter().map(|(k, _)| *k).collect(),
+        None => vec![key],
+    };
+    let default_of = |k: &str| -> Option<String> {
+        match crate::config::broker_key_default(k) {
+            Some(d) if !d.is_empty() => Some(d.to_string()),
+            Some(_) => None,
+            // A topic default's broker key the table above does not list: the topic's default.
+            None => def
+                .filter(|d| d.broker_keys.first().is_some_and(|(first, _)| *first == k))
+                .map(|d| d.default.to_string()),
+        }
+    };
+    let mut synonyms = Vec::new();
+    for (layer, source) in layers.sources() {
+        for k in &related {
+            if let Some(v) = layer.get(*k) {
+                synonyms.push(((*k).to_string(), v.clone(), source));
+            }
+        }
+    }
+    for k in &related {
+        if let Some(d) = default_of(k) {
+            synonyms.push(((*k).to_string(), d, SOURCE_DEFAULT_CONFIG));
+        }
+    }
+    let own = synonyms.iter().find(|(k, _, _)| k == key);
+    DescribedBroker {
+        name: key.to_string(),
+        value: own.map(|(_, v, _)| v.clone()),
+        source: own.map_or(SOURCE_DEFAULT_CONFIG, |(_, _, s)| *s),
+        synonyms,
+        config_type: def.map_or(2, |d| d.kind.kafka_type()),
+        read_only: !crate::dynamic_config::is_dynamic(key),
+    }
+}
+
+/// Every broker key this broker knows, in name order: its own keys and the topic defaults'.
+pub fn all_broker_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = crate::config::broker_keys()
+        .chain(TOPIC_CONFIGS.iter().flat_map(|d| d.broker_keys.iter().map(|(k, _)| *k)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// Every topic config of a topic with `overrides`, in name order.
 pub fn topic_configs(overrides: &BTreeMap<String, String>, layers: BrokerLayers<'_>) -> Vec<Described> {
     TOPIC_CONFIGS.iter().map(|def| topic_config(def, overrides, layers)).collect()

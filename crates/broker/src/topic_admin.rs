@@ -41,7 +41,7 @@ pub fn validate_configs(configs: &[(String, Option<String>)]) -> AdminResult<BTr
 }
 
 /// A keeper failure as the client sees it.
-fn keeper_error(e: sluice_keeper::ZkError) -> (ErrorCode, String) {
+pub(crate) fn keeper_error(e: sluice_keeper::ZkError) -> (ErrorCode, String) {
     (ErrorCode::RequestTimedOut, format!("the cluster metadata store did not answer: {e}"))
 }
 
@@ -184,7 +184,7 @@ async fn write_topic(
 
 /// Writes `/config/topics/<topic>`, whether or not it exists yet (unconditionally, so safe to
 /// repeat after a lost connection).
-async fn write_topic_config(broker: &Broker, path: &str, config: &TopicConfigZnode) -> AdminResult<()> {
+pub(crate) async fn write_topic_config(broker: &Broker, path: &str, config: &TopicConfigZnode) -> AdminResult<()> {
     let body = serde_json::to_vec(config).expect("small struct");
     broker
         .link

@@ -3,6 +3,7 @@
 //! prints one line `error: ...` (the Kafka error name and context), at most one `hint: ...`,
 //! and exits 1; bad flags exit 2. Listings have column headers and `--json`.
 
+mod configs;
 mod format;
 mod groups;
 mod keeper;
@@ -65,6 +66,9 @@ enum Command {
     /// Cluster information.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Describe and change configs: a topic's, one broker's, or every broker's (at run time).
+    #[command(subcommand)]
+    Config(configs::ConfigCommand),
     /// List, describe (with lag), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -573,6 +577,7 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,
+        Command::Config(cmd) => configs::run(client, cmd).await,
         Command::Cluster(ClusterCommand::Info { internal, json }) => cluster_info(client, internal, json).await,
         Command::Group(cmd) => group(client, cmd).await,
         Command::Transaction(cmd) => transaction(client, cmd).await,

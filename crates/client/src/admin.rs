@@ -10,6 +10,7 @@ use crate::error::{ClientError, Result};
 
 /// Kafka's `ConfigResource.Type.TOPIC`.
 const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
 
 /// One config entry of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,25 @@ pub struct ConfigEntry {
 impl ConfigEntry {
     pub fn is_override(&self) -> bool {
         self.source == 1
+    }
+}
+
+/// Whose configs: a topic's, one broker's, or the cluster-wide broker defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigTarget {
+    Topic(String),
+    Broker(i32),
+    BrokerDefaults,
+}
+
+impl ConfigTarget {
+    /// Kafka's `ConfigResource` type and name.
+    fn resource(&self) -> (i8, String) {
+        match self {
+            ConfigTarget::Topic(name) => (RESOURCE_TOPIC, name.clone()),
+            ConfigTarget::Broker(id) => (RESOURCE_BROKER, id.to_string()),
+            ConfigTarget::BrokerDefaults => (RESOURCE_BROKER, String::new()),
+        }
     }
 }
 
@@ -167,17 +187,21 @@ impl Client {
         Ok(md.topics.into_values().collect())
     }
 
+    /// Every config of topic `name` (see [`Client::describe_configs`]).
     pub async fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>> {
-        let request = DescribeConfigsRequest {
-            resources: vec![DescribeConfigsResource {
-                resource_type: RESOURCE_TOPIC,
-                resource_name: name.to_string(),
-                configuration_keys: None,
-            }],
-            include_synonyms: false,
+        self.describe_configs(&ConfigTarget::Topic(name.to_string())).await
+    }
+
+    /// Every config of `target` with its value and source (DescribeConfigs, with synonyms). A
+    /// broker's are asked of that broker, as Kafka requires.
+    pub async fn describe_configs(&self, target: &ConfigTarget) -> Result<Vec<ConfigEntry>> {
+        let (resource_type, resource_name) = target.resource();
+        let request = Request::DescribeConfigs(DescribeConfigsRequest {
+            resources: vec![DescribeConfigsResource { resource_type, resource_name, configuration_keys: None }],
+            include_synonyms: true,
             include_documentation: false,
-        };
-        let Response::DescribeConfigs(r) = self.send_any(Request::DescribeConfigs(request)).await? else {
+        });
+        let Response::DescribeConfigs(r) = self.send_for(target, request).await? else {
             return Err(unexpected("DescribeConfigs"));
         };
         let result = r.results.into_iter().next().ok_or_else(|| unexpected("DescribeConfigs"))?;
@@ -191,6 +215,17 @@ impl Client {
 
     /// Sets and deletes topic config overrides (IncrementalAlterConfigs).
     pub async fn alter_topic_configs(&self, name: &str, set: &[(String, String)], delete: &[String]) -> Result<()> {
+        self.alter_configs(&ConfigTarget::Topic(name.to_string()), set, delete).await
+    }
+
+    /// Sets and deletes configs of `target` (IncrementalAlterConfigs): a topic's overrides, or a
+    /// broker's (or every broker's) dynamic configs.
+    pub async fn alter_configs(
+        &self,
+        target: &ConfigTarget,
+        set: &[(String, String)],
+        delete: &[String],
+    ) -> Result<()> {
         let mut configs: Vec<IncrementalAlterableConfig> = set
             .iter()
             .map(|(k, v)| IncrementalAlterableConfig { name: k.clone(), config_operation: 0, value: Some(v.clone()) })
@@ -200,20 +235,30 @@ impl Client {
             config_operation: 1,
             value: None,
         }));
-        let request = IncrementalAlterConfigsRequest {
-            resources: vec![IncrementalAlterConfigsResource {
-                resource_type: RESOURCE_TOPIC,
-                resource_name: name.to_string(),
-                configs,
-            }],
+        let (resource_type, resource_name) = target.resource();
+        let request = Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest {
+            resources: vec![IncrementalAlterConfigsResource { resource_type, resource_name, configs }],
             validate_only: false,
-        };
-        let Response::IncrementalAlterConfigs(r) = self.send_any(Request::IncrementalAlterConfigs(request)).await?
-        else {
+        });
+        let Response::IncrementalAlterConfigs(r) = self.send_for(target, request).await? else {
             return Err(unexpected("IncrementalAlterConfigs"));
         };
         let result = r.responses.into_iter().next().ok_or_else(|| unexpected("IncrementalAlterConfigs"))?;
         ClientError::check(result.error_code, result.error_message)
+    }
+
+    /// Sends a config request to the broker `target` names, or any broker.
+    async fn send_for(&self, target: &ConfigTarget, request: Request) -> Result<Response> {
+        match target {
+            ConfigTarget::Broker(id) => {
+                if !self.metadata().brokers.contains_key(id) {
+                    self.refresh_metadata(Some(&[])).await?;
+                }
+                let conn = self.broker_connection(*id).await?;
+                self.send_to(&conn, request).await
+            }
+            _ => self.send_any(request).await,
+        }
     }
 
     /// ListOffsets for one partition: -2 earliest, -1 latest (the high watermark), or a

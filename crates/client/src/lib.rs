@@ -16,7 +16,7 @@ pub mod partitioner;
 pub mod producer;
 pub mod transactions;
 
-pub use admin::{ConfigEntry, Reassignment};
+pub use admin::{ConfigEntry, ConfigTarget, Reassignment};
 pub use client::{BrokerFailure, BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset};
 pub use coordinator::{Coordinator, CoordinatorType};

@@ -1,5 +1,6 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (overrides of the
-//! broker defaults, applied to the topic's logs at once) and, read-only, for this broker.
+//! broker defaults, applied to the topic's logs at once) and for brokers: this broker's id, or
+//! the empty name for the cluster-wide defaults (see `dynamic_config`).
 //! DescribeConfigs v0 tells a default value by `is_default` (Kafka: the source is
 //! DEFAULT_CONFIG), later versions by `config_source`; each entry carries both and the version
 //! picks.
@@ -16,7 +17,10 @@ use sluice_protocol::messages::DescribeConfigsSynonym;
 use sluice_storage::config::topic_config_def;
 
 use super::RequestContext;
-use crate::config_source::{self, Described, SOURCE_DEFAULT_CONFIG, SOURCE_STATIC_BROKER_CONFIG};
+use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
+use crate::config_source::{
+    self, Described, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG,
+};
 use crate::error::ErrorCode;
 use crate::topic_admin::{self, AdminResult};
 
@@ -66,52 +70,61 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
                 resource_name: resource.resource_name.clone(),
                 ..Default::default()
             };
-            match resource.resource_type {
+            let described: AdminResult<Vec<DescribeConfigsResourceResult>> = match resource.resource_type {
                 RESOURCE_TOPIC => match broker.topic_meta(&resource.resource_name) {
-                    Some(meta) => {
-                        result.configs = broker.with_config_layers(|layers| {
-                            config_source::topic_configs(&meta.configs, layers)
-                                .into_iter()
-                                .filter(|d| wanted(&d.name))
-                                .map(|d| entry(d, request.include_synonyms, false))
-                                .collect()
-                        });
-                    }
-                    None => {
-                        result.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        result.error_message = Some(format!("topic '{}' does not exist", resource.resource_name));
-                    }
+                    Some(meta) => Ok(broker.with_config_layers(|layers| {
+                        config_source::topic_configs(&meta.configs, layers)
+                            .into_iter()
+                            .filter(|d| wanted(&d.name))
+                            .map(|d| entry(d, request.include_synonyms, false))
+                            .collect()
+                    })),
+                    None => Err((
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!("topic '{}' does not exist", resource.resource_name),
+                    )),
                 },
-                RESOURCE_BROKER
-                    if resource.resource_name.is_empty()
-                        || resource.resource_name == broker.config.broker_id.to_string() =>
-                {
-                    result.configs = broker
-                        .config
-                        .values
-                        .iter()
-                        .filter(|(k, _)| wanted(k))
-                        .map(|(k, v)| DescribeConfigsResourceResult {
-                            name: k.clone(),
-                            value: Some(v.clone()),
-                            read_only: true,
-                            is_default: false,
-                            config_source: SOURCE_STATIC_BROKER_CONFIG,
-                            is_sensitive: false,
-                            synonyms: Vec::new(),
-                            config_type: 2,
-                            documentation: None,
+                RESOURCE_BROKER => broker.config_entity(&resource.resource_name).map(|entity| {
+                    if entity == DEFAULT_BROKER_ENTITY {
+                        // The cluster default resource shows what is set at that level only.
+                        broker
+                            .dynamic_configs_of(&entity)
+                            .into_iter()
+                            .filter(|(k, _)| wanted(k))
+                            .map(|(name, value)| {
+                                let source = SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG;
+                                broker_entry(
+                                    DescribedBroker {
+                                        synonyms: vec![(name.clone(), value.clone(), source)],
+                                        read_only: !crate::dynamic_config::is_dynamic(&name),
+                                        config_type: 2,
+                                        name,
+                                        value: Some(value),
+                                        source,
+                                    },
+                                    request.include_synonyms,
+                                )
+                            })
+                            .collect()
+                    } else {
+                        broker.with_config_layers(|layers| {
+                            config_source::all_broker_keys()
+                                .into_iter()
+                                .filter(|k| wanted(k))
+                                .map(|k| {
+                                    broker_entry(config_source::broker_config(k, layers), request.include_synonyms)
+                                })
+                                .collect()
                         })
-                        .collect();
-                }
-                RESOURCE_BROKER => {
-                    result.error_code = ErrorCode::InvalidRequest.code();
-                    result.error_message =
-                        Some(format!("this is broker {}, not {}", broker.config.broker_id, resource.resource_name));
-                }
-                other => {
-                    result.error_code = ErrorCode::InvalidRequest.code();
-                    result.error_message = Some(format!("unsupported resource type {other}"));
+                    }
+                }),
+                other => Err((ErrorCode::InvalidRequest, format!("unsupported resource type {other}"))),
+            };
+            match described {
+                Ok(configs) => result.configs = configs,
+                Err((code, message)) => {
+                    result.error_code = code.code();
+                    result.error_message = Some(message);
                 }
             }
             result
@@ -120,51 +133,117 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
     DescribeConfigsResponse { throttle_time_ms: 0, results }
 }
 
-fn topic_only(resource_type: i8) -> AdminResult<()> {
+fn broker_entry(d: DescribedBroker, include_synonyms: bool) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult {
+        is_default: d.source == SOURCE_DEFAULT_CONFIG,
+        config_source: d.source,
+        synonyms: if include_synonyms {
+            d.synonyms
+                .into_iter()
+                .map(|(name, value, source)| DescribeConfigsSynonym { name, value: Some(value), source })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        name: d.name,
+        value: d.value,
+        read_only: d.read_only,
+        is_sensitive: false,
+        config_type: d.config_type,
+        documentation: None,
+    }
+}
+
+/// What an alteration of one resource changes: a topic's overrides, or a broker entity's
+/// dynamic configs.
+enum Target {
+    Topic(String),
+    Broker(String),
+}
+
+fn target_of(broker: &crate::broker::Broker, resource_type: i8, name: &str) -> AdminResult<Target> {
     match resource_type {
-        RESOURCE_TOPIC => Ok(()),
-        RESOURCE_BROKER => Err((ErrorCode::InvalidRequest, "broker configs cannot be changed at run time yet".into())),
+        RESOURCE_TOPIC => {
+            if broker.topic_meta(name).is_none() {
+                return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
+            }
+            Ok(Target::Topic(name.to_string()))
+        }
+        RESOURCE_BROKER => broker.config_entity(name).map(Target::Broker),
         other => Err((ErrorCode::InvalidRequest, format!("unsupported resource type {other}"))),
     }
 }
 
+impl Target {
+    fn current(&self, broker: &crate::broker::Broker) -> BTreeMap<String, String> {
+        match self {
+            Target::Topic(name) => broker.topic_meta(name).map(|m| m.configs).unwrap_or_default(),
+            Target::Broker(entity) => broker.dynamic_configs_of(entity),
+        }
+    }
+
+    /// The effective value of `key` (for APPEND and SUBTRACT on a list).
+    fn value_of(
+        &self,
+        broker: &crate::broker::Broker,
+        configs: &BTreeMap<String, String>,
+        key: &str,
+    ) -> AdminResult<String> {
+        let not_list = || (ErrorCode::InvalidConfig, format!("{key} is not a list config"));
+        match self {
+            Target::Topic(_) => {
+                let def = topic_config_def(key).filter(|d| d.kind.kafka_type() == TYPE_LIST).ok_or_else(not_list)?;
+                Ok(broker.with_config_layers(|layers| config_source::topic_config(def, configs, layers).value))
+            }
+            Target::Broker(_) => {
+                let described = broker.with_config_layers(|layers| config_source::broker_config(key, layers));
+                if described.config_type != TYPE_LIST {
+                    return Err(not_list());
+                }
+                Ok(configs.get(key).cloned().or(described.value).unwrap_or_default())
+            }
+        }
+    }
+
+    async fn write(
+        &self,
+        broker: &crate::broker::Broker,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> AdminResult<()> {
+        match self {
+            Target::Topic(name) => topic_admin::set_topic_configs(broker, name, configs, validate_only).await,
+            Target::Broker(entity) => broker.set_dynamic_configs(entity, configs, validate_only).await,
+        }
+    }
+}
+
 pub async fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let broker = ctx.broker;
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        {
-            let prepared = topic_only(resource.resource_type).and_then(|()| {
-                let mut overrides = BTreeMap::new();
-                for c in resource.configs {
-                    let Some(value) = c.value else {
-                        return Err((ErrorCode::InvalidConfig, format!("null value for config {}", c.name)));
-                    };
-                    overrides.insert(c.name, value);
-                }
-                Ok(overrides)
-            });
-            let result = match prepared {
-                Ok(overrides) => {
-                    topic_admin::set_topic_configs(
-                        ctx.broker,
-                        &resource.resource_name,
-                        overrides,
-                        request.validate_only,
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
-            let (error_code, error_message) = match result {
-                Ok(()) => (0, None),
-                Err((code, message)) => (code.code(), Some(message)),
-            };
-            responses.push(AlterConfigsResourceResponse {
-                error_code,
-                error_message,
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name,
-            });
+        // AlterConfigs replaces the resource's whole set of configs.
+        let result = async {
+            let target = target_of(broker, resource.resource_type, &resource.resource_name)?;
+            let mut configs = BTreeMap::new();
+            for c in resource.configs {
+                let value =
+                    c.value.ok_or_else(|| (ErrorCode::InvalidConfig, format!("null value for config {}", c.name)))?;
+                configs.insert(c.name, value);
+            }
+            target.write(broker, configs, request.validate_only).await
         }
+        .await;
+        let (error_code, error_message) = match result {
+            Ok(()) => (0, None),
+            Err((code, message)) => (code.code(), Some(message)),
+        };
+        responses.push(AlterConfigsResourceResponse {
+            error_code,
+            error_message,
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+        });
     }
     AlterConfigsResponse { throttle_time_ms: 0, responses }
 }
@@ -176,68 +255,51 @@ pub async fn incremental_alter(
     let broker = ctx.broker;
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        {
-            let prepared = topic_only(resource.resource_type).and_then(|()| {
-                let meta = broker.topic_meta(&resource.resource_name).ok_or_else(|| {
-                    (ErrorCode::UnknownTopicOrPartition, format!("topic '{}' does not exist", resource.resource_name))
-                })?;
-                let mut overrides = meta.configs.clone();
-                for c in resource.configs {
-                    match c.config_operation {
-                        OP_SET => {
-                            let value = c.value.ok_or_else(|| {
-                                (ErrorCode::InvalidConfig, format!("null value for config {}", c.name))
-                            })?;
-                            overrides.insert(c.name, value);
-                        }
-                        OP_DELETE => {
-                            overrides.remove(&c.name);
-                        }
-                        OP_APPEND | OP_SUBTRACT => {
-                            let Some(def) = topic_config_def(&c.name).filter(|d| d.kind.kafka_type() == TYPE_LIST)
-                            else {
-                                return Err((ErrorCode::InvalidConfig, format!("{} is not a list config", c.name)));
-                            };
-                            let current = broker.with_config_layers(|layers| {
-                                config_source::topic_config(def, &overrides, layers).value
-                            });
-                            let mut items: Vec<String> =
-                                current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                            for item in c.value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
-                            {
-                                if c.config_operation == OP_APPEND {
-                                    if !items.iter().any(|i| i == item) {
-                                        items.push(item.to_string());
-                                    }
-                                } else {
-                                    items.retain(|i| i != item);
-                                }
-                            }
-                            overrides.insert(c.name, items.join(","));
-                        }
-                        other => return Err((ErrorCode::InvalidRequest, format!("unknown config operation {other}"))),
+        let result = async {
+            let target = target_of(broker, resource.resource_type, &resource.resource_name)?;
+            let mut configs = target.current(broker);
+            for c in resource.configs {
+                match c.config_operation {
+                    OP_SET => {
+                        let value = c
+                            .value
+                            .ok_or_else(|| (ErrorCode::InvalidConfig, format!("null value for config {}", c.name)))?;
+                        configs.insert(c.name, value);
                     }
+                    OP_DELETE => {
+                        configs.remove(&c.name);
+                    }
+                    OP_APPEND | OP_SUBTRACT => {
+                        let current = target.value_of(broker, &configs, &c.name)?;
+                        let mut items: Vec<String> =
+                            current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+                        for item in c.value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                            if c.config_operation == OP_APPEND {
+                                if !items.iter().any(|i| i == item) {
+                                    items.push(item.to_string());
+                                }
+                            } else {
+                                items.retain(|i| i != item);
+                            }
+                        }
+                        configs.insert(c.name, items.join(","));
+                    }
+                    other => return Err((ErrorCode::InvalidRequest, format!("unknown config operation {other}"))),
                 }
-                Ok(overrides)
-            });
-            let result = match prepared {
-                Ok(overrides) => {
-                    topic_admin::set_topic_configs(broker, &resource.resource_name, overrides, request.validate_only)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            let (error_code, error_message) = match result {
-                Ok(()) => (0, None),
-                Err((code, message)) => (code.code(), Some(message)),
-            };
-            responses.push(IncrementalAlterConfigsResourceResponse {
-                error_code,
-                error_message,
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name,
-            });
+            }
+            target.write(broker, configs, request.validate_only).await
         }
+        .await;
+        let (error_code, error_message) = match result {
+            Ok(()) => (0, None),
+            Err((code, message)) => (code.code(), Some(message)),
+        };
+        responses.push(IncrementalAlterConfigsResourceResponse {
+            error_code,
+            error_message,
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+        });
     }
     IncrementalAlterConfigsResponse { throttle_time_ms: 0, responses }
 }

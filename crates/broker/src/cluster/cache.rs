@@ -93,6 +93,8 @@ pub struct ClusterView {
     pub controller: Option<i32>,
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicView>,
+    /// Dynamic broker configs by `/config/brokers` entity (a broker id, or `<default>`).
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ClusterView {

@@ -246,7 +246,8 @@ impl Ctx<'_> {
 }
 
 async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result<(), Lost> {
-    let unclean = ctx.broker.config.replication.unclean_leader_election;
+    // The cluster's default (static, or changed at run time), unless the topic overrides it.
+    let unclean = ctx.broker.default_log_config().unclean_leader_election_enable;
     for (name, topic) in &view.topics {
         let unclean = topic
             .configs

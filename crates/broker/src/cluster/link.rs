@@ -276,9 +276,12 @@ impl KeeperLink {
         let mut state = client.state();
         self.register(client, registration).await?;
         let (tx, mut events) = mpsc::unbounded_channel();
-        for (path, recursive) in
-            [(self.paths.brokers(), true), (self.paths.controller(), false), (self.paths.topic_configs(), true)]
-        {
+        for (path, recursive) in [
+            (self.paths.brokers(), true),
+            (self.paths.controller(), false),
+            (self.paths.topic_configs(), true),
+            (self.paths.broker_configs(), true),
+        ] {
             let mut rx = client.add_watch(&path, recursive).await?;
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -373,6 +376,17 @@ impl KeeperLink {
                 view.topics.insert(topic, t);
             }
         }
+        let entities = match client.get_children(&self.paths.broker_configs()).await {
+            Ok(entities) => entities,
+            Err(ZkError::NoNode) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for entity in entities {
+            let config = read_config_at(client, &self.paths.broker_config(&entity)).await?;
+            if !config.is_empty() {
+                view.broker_configs.insert(entity, config);
+            }
+        }
         self.cache.update(|v| *v = view);
         Ok(())
     }
@@ -438,6 +452,16 @@ impl KeeperLink {
                                     t.states.remove(&p);
                                 }
                             }
+                        }
+                    })
+                }
+                Znode::BrokerConfig(entity) => {
+                    let c = read_config_at(client, &self.paths.broker_config(&entity)).await?;
+                    Box::new(move |v| {
+                        if c.is_empty() {
+                            v.broker_configs.remove(&entity);
+                        } else {
+                            v.broker_configs.insert(entity, c);
                         }
                     })
                 }
@@ -534,7 +558,12 @@ async fn read_config(
     paths: &Paths,
     topic: &str,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    Ok(get_optional(client, &paths.topic_config(topic))
+    read_config_at(client, &paths.topic_config(topic)).await
+}
+
+/// A config znode (`{"version":1,"config":{...}}`); empty when missing or unreadable.
+async fn read_config_at(client: &ZkClient, path: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    Ok(get_optional(client, path)
         .await?
         .and_then(|(d, _)| serde_json::from_slice::<TopicConfigZnode>(&d).ok())
         .map(|c| c.config)

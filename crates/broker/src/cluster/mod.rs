@@ -17,6 +17,14 @@ use crate::error::ErrorCode;
 use crate::replica_manager::RoleChange;
 use znodes::PartitionState;
 
+/// The most partitions one assignment holds: a topic's creation, or one CreatePartitions
+/// increase. Kafka's controller refuses a CreateTopics request of more than 10,000 partitions in
+/// all (`ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`, with POLICY_VIOLATION, because
+/// larger ones ran it out of memory) and a CreatePartitions of more than 10,000 records
+/// (`MAX_RECORDS_PER_USER_OP`). Unbounded, a count of 2^31 - 1 built its whole assignment in
+/// memory first (found by the `serve_request` fuzz target).
+pub const MAX_PARTITIONS_PER_ASSIGNMENT: i32 = 10_000;
+
 /// Assigns `rf` replicas to each of `count` partitions numbered from `first`, over the live
 /// `brokers` (id, rack). As Kafka's assignment: the first replica of each partition (its
 /// preferred leader) walks the broker list from a random start, and the followers sit at a
@@ -29,6 +37,14 @@ pub fn assign_replicas(
     first: i32,
     start: Option<usize>,
 ) -> Result<BTreeMap<i32, Vec<i32>>, (ErrorCode, String)> {
+    if count > MAX_PARTITIONS_PER_ASSIGNMENT {
+        return Err((
+            ErrorCode::PolicyViolation,
+            format!(
+                "excessively large number of partitions: {count} requested, limit {MAX_PARTITIONS_PER_ASSIGNMENT} per topic creation or increase"
+            ),
+        ));
+    }
     let rf = rf as usize;
     if rf > brokers.len() {
         return Err((
@@ -103,7 +119,16 @@ pub async fn reconciler(broker: Arc<Broker>) {
             let b = broker.clone();
             let (prev, next) = (previous.clone(), view.clone());
             let role_changes = tokio::task::spawn_blocking(move || {
-                b.replica_manager.apply_view(&prev, &next, |configs| b.log_and_isr_config(configs))
+                // Dynamic broker configs first: the topics' configs are built over them.
+                let defaults_changed = b.apply_dynamic_configs(&next);
+                let changes = b.replica_manager.apply_view(&prev, &next, |configs| b.log_and_isr_config(configs));
+                if defaults_changed {
+                    for (name, topic) in &next.topics {
+                        let (log, min_isr) = b.log_and_isr_config(&topic.configs);
+                        b.replica_manager.update_config(name, &log, min_isr);
+                    }
+                }
+                changes
             })
             .await
             .unwrap_or_default();
@@ -229,6 +254,15 @@ mod tests {
         for replicas in a.values() {
             assert_ne!(rack(replicas[0]), rack(replicas[1]), "{a:?}");
         }
+    }
+
+    #[test]
+    fn assignment_refuses_more_partitions_than_the_limit() {
+        let err = assign_replicas(&brokers(&[1]), i32::MAX, 1, 0, None).expect_err("over the limit");
+        assert_eq!(err.0, ErrorCode::PolicyViolation);
+        assert!(err.1.contains("2147483647 requested, limit 10000"), "{}", err.1);
+        let a = assign_replicas(&brokers(&[1]), MAX_PARTITIONS_PER_ASSIGNMENT, 1, 0, None).expect("at the limit");
+        assert_eq!(a.len(), MAX_PARTITIONS_PER_ASSIGNMENT as usize);
     }
 
     #[test]

@@ -9,7 +9,14 @@
 //! /brokers/topics/<topic>                       TopicAssignment (replicas per partition, id)
 //! /brokers/topics/<topic>/partitions/<p>/state  PartitionState (leader, leader_epoch, isr)
 //! /config/topics/<topic>                        {"version":1,"config":{...}}
+//! /config/brokers/<id> and /config/brokers/<default>
+//!                                               {"version":1,"config":{...}}
 //! ```
+//!
+//! Kafka's brokers learnt of config changes from sequential `/config/changes` notifications,
+//! because ZooKeeper's watches fired once; Sluice's brokers keep persistent recursive watches on
+//! `/config/topics` and `/config/brokers`, so every write to a config znode (by any tool) is
+//! seen, and no notification znodes are written.
 //!
 //! Every path is built here, under an optional chroot (`keeper.connect=host:port/sluice`),
 //! so the rest of the broker never spells one out.
@@ -43,7 +50,16 @@ impl Paths {
             prefix.push_str(part);
             out.push(prefix.clone());
         }
-        for p in ["/cluster", "/brokers", "/brokers/ids", "/brokers/topics", "/config", "/config/topics", "/admin"] {
+        for p in [
+            "/cluster",
+            "/brokers",
+            "/brokers/ids",
+            "/brokers/topics",
+            "/config",
+            "/config/topics",
+            "/config/brokers",
+            "/admin",
+        ] {
             out.push(self.at(p));
         }
         out
@@ -93,6 +109,15 @@ impl Paths {
         self.at(&format!("/config/topics/{topic}"))
     }
 
+    pub fn broker_configs(&self) -> String {
+        self.at("/config/brokers")
+    }
+    /// `/config/brokers/<entity>`: a broker id, or [`DEFAULT_BROKER_ENTITY`] for the cluster's
+    /// defaults.
+    pub fn broker_config(&self, entity: &str) -> String {
+        self.at(&format!("/config/brokers/{entity}"))
+    }
+
     /// Which cluster znode `path` is, if any.
     pub fn classify(&self, path: &str) -> Option<Znode> {
         let rest = path.strip_prefix(self.root.as_str())?;
@@ -105,6 +130,7 @@ impl Paths {
                 Znode::PartitionState((*topic).to_string(), p.parse().ok()?)
             }
             ["config", "topics", topic] => Znode::TopicConfig((*topic).to_string()),
+            ["config", "brokers", entity] => Znode::BrokerConfig((*entity).to_string()),
             _ => return None,
         })
     }
@@ -118,7 +144,11 @@ pub enum Znode {
     Topic(String),
     PartitionState(String, i32),
     TopicConfig(String),
+    BrokerConfig(String),
 }
+
+/// The `/config/brokers` entity of the cluster-wide dynamic broker defaults (Kafka's name).
+pub const DEFAULT_BROKER_ENTITY: &str = "<default>";
 
 /// `/brokers/ids/<id>`, Kafka's registration format (version 5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

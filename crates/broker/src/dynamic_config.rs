@@ -1,0 +1,186 @@
+//! Broker configs changed at run time (Kafka's dynamic broker configuration): AlterConfigs and
+//! IncrementalAlterConfigs on a BROKER resource write `/config/brokers/<id>` (this broker) or
+//! `/config/brokers/<default>` (every broker; the resource's empty name), every broker watches
+//! both, and applies them over its static config without a restart. Precedence, most specific
+//! first: dynamic for this broker, dynamic cluster default, static (file, `--override`,
+//! environment), Kafka's default.
+//!
+//! What can change at run time: every broker key that sets a topic config's default (the
+//! `log.*` keys, `message.max.bytes`, `min.insync.replicas`, `compression.type`,
+//! `unclean.leader.election.enable`, ...; Kafka's `DynamicLogConfig`). Each topic's logs pick up
+//! a new default at once unless the topic overrides it. Other known broker keys are read-only:
+//! changing one is INVALID_REQUEST, as in Kafka ("cannot be updated dynamically"). A key no
+//! broker config has is INVALID_CONFIG (Kafka would store it for a plugin; Sluice has none that
+//! could read it).
+
+use std::collections::BTreeMap;
+
+use sluice_storage::LogConfig;
+use sluice_storage::config::{BrokerDefaultError, TOPIC_CONFIGS, TopicConfigDef, Unit};
+
+use crate::broker::{Broker, DynamicConfigs};
+use crate::cluster::cache::ClusterView;
+use crate::cluster::znodes::{DEFAULT_BROKER_ENTITY, TopicConfigZnode};
+use crate::error::ErrorCode;
+use crate::topic_admin::{self, AdminResult};
+
+/// How long an alteration waits to show in this broker's own view, so the client reads its
+/// own change.
+const READ_YOUR_WRITE_WAIT_MS: u64 = 5_000;
+
+/// The topic config whose default broker key `key` sets, and the key's unit.
+fn topic_default_of(key: &str) -> Option<(&'static TopicConfigDef, Unit)> {
+    TOPIC_CONFIGS.iter().find_map(|d| d.broker_keys.iter().find(|(k, _)| *k == key).map(|(_, unit)| (d, *unit)))
+}
+
+/// Whether broker key `key` may be changed at run time.
+pub fn is_dynamic(key: &str) -> bool {
+    topic_default_of(key).is_some()
+}
+
+/// Whether the broker knows `key` at all.
+pub fn is_known(key: &str) -> bool {
+    is_dynamic(key) || crate::config::broker_key_default(key).is_some()
+}
+
+/// Checks one dynamic setting: the key may change at run time and the value is valid for it.
+pub fn validate(key: &str, value: &str) -> AdminResult<()> {
+    let Some((def, unit)) = topic_default_of(key) else {
+        return Err(if is_known(key) {
+            (ErrorCode::InvalidRequest, format!("broker config {key} cannot be updated dynamically (read-only)"))
+        } else {
+            (ErrorCode::InvalidConfig, format!("unknown broker config {key}"))
+        });
+    };
+    let invalid = |reason: String| (ErrorCode::InvalidConfig, format!("invalid value {value:?} for {key}: {reason}"));
+    let converted = unit.to_topic_value(value).ok_or_else(|| invalid("not a whole number".into()))?;
+    LogConfig::default().set(def.name, &converted).map_err(|e| match e {
+        sluice_storage::StorageError::InvalidConfig { reason, .. } => invalid(reason),
+        other => invalid(other.to_string()),
+    })
+}
+
+/// Every topic's defaults from the three broker layers.
+pub fn log_defaults(
+    dynamic_broker: &BTreeMap<String, String>,
+    dynamic_default: &BTreeMap<String, String>,
+    static_config: &BTreeMap<String, String>,
+) -> Result<LogConfig, BrokerDefaultError> {
+    LogConfig::from_broker(|key| {
+        dynamic_broker
+            .get(key)
+            .or_else(|| dynamic_default.get(key))
+            .or_else(|| static_config.get(key))
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+    })
+}
+
+impl Broker {
+    /// Takes this broker's and the cluster's dynamic configs from `view`; returns whether the
+    /// topic defaults changed (every topic's logs then need their config again). An invalid
+    /// value written by some other tool is logged and leaves the defaults as they were.
+    pub fn apply_dynamic_configs(&self, view: &ClusterView) -> bool {
+        let broker = view.broker_configs.get(&self.config.broker_id.to_string()).cloned().unwrap_or_default();
+        let default = view.broker_configs.get(DEFAULT_BROKER_ENTITY).cloned().unwrap_or_default();
+        let previous = {
+            let d = self.dynamic.read();
+            if d.broker == broker && d.default == default {
+                return false;
+            }
+            d.log_defaults.clone()
+        };
+        let log = match log_defaults(&broker, &default, &self.config.explicit) {
+            Ok(log) => log,
+            Err(e) => {
+                tracing::warn!(key = %e.key, value = %e.value, reason = %e.reason, "ignoring an invalid dynamic broker config");
+                previous.clone()
+            }
+        };
+        tracing::info!(broker = ?broker, default = ?default, "dynamic broker configs applied");
+        let changed = log != previous;
+        *self.dynamic.write() = DynamicConfigs { broker, default, log_defaults: log };
+        changed
+    }
+
+    /// The `/config/brokers` entity a BROKER resource names here: this broker's id, or the
+    /// cluster default for the empty name. Another broker's id is INVALID_REQUEST (clients send
+    /// a broker's configs to that broker, as Kafka requires).
+    pub fn config_entity(&self, resource_name: &str) -> AdminResult<String> {
+        if resource_name.is_empty() {
+            Ok(DEFAULT_BROKER_ENTITY.to_string())
+        } else if resource_name == self.config.broker_id.to_string() {
+            Ok(resource_name.to_string())
+        } else {
+            Err((
+                ErrorCode::InvalidRequest,
+                format!(
+                    "this is broker {}: send broker {resource_name}'s configs to it, or use the empty name for the cluster default",
+                    self.config.broker_id
+                ),
+            ))
+        }
+    }
+
+    /// The dynamic configs of `entity` as this broker last saw them.
+    pub fn dynamic_configs_of(&self, entity: &str) -> BTreeMap<String, String> {
+        let d = self.dynamic.read();
+        if entity == DEFAULT_BROKER_ENTITY { d.default.clone() } else { d.broker.clone() }
+    }
+
+    /// Replaces the dynamic configs of `entity` with `configs` (validated first), and waits
+    /// (bounded) until this broker applies them.
+    pub async fn set_dynamic_configs(
+        &self,
+        entity: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> AdminResult<()> {
+        for (k, v) in &configs {
+            validate(k, v)?;
+        }
+        let default = if entity == DEFAULT_BROKER_ENTITY { &configs } else { &self.dynamic.read().default.clone() };
+        let broker = if entity == DEFAULT_BROKER_ENTITY { &self.dynamic.read().broker.clone() } else { &configs };
+        log_defaults(broker, default, &self.config.explicit).map_err(|e| {
+            (ErrorCode::InvalidConfig, format!("invalid value {:?} for {}: {}", e.value, e.key, e.reason))
+        })?;
+        if validate_only {
+            return Ok(());
+        }
+        let znode = TopicConfigZnode { version: 1, config: configs.clone() };
+        topic_admin::write_topic_config(self, &self.link.paths.broker_config(entity), &znode).await?;
+        self.wait_until(READ_YOUR_WRITE_WAIT_MS, || self.dynamic_configs_of(entity) == configs).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_defaults_are_dynamic_and_the_rest_read_only() {
+        assert!(validate("log.retention.ms", "1000").is_ok());
+        assert!(validate("log.retention.hours", "2").is_ok());
+        assert!(validate("message.max.bytes", "2000000").is_ok());
+        assert!(validate("log.cleanup.policy", "compact").is_ok());
+        assert_eq!(validate("log.segment.bytes", "3").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
+        assert_eq!(validate("log.retention.ms", "soon").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
+        assert_eq!(validate("broker.id", "7").map_err(|e| e.0), Err(ErrorCode::InvalidRequest));
+        assert_eq!(validate("no.such.key", "1").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
+    }
+
+    #[test]
+    fn the_most_specific_layer_wins() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+        };
+        let stat = map(&[("log.retention.hours", "5"), ("log.segment.bytes", "2000000")]);
+        let default = map(&[("log.retention.ms", "1000"), ("log.segment.bytes", "3000000")]);
+        let broker = map(&[("log.segment.bytes", "4000000")]);
+        let log = log_defaults(&broker, &default, &stat).expect("valid");
+        assert_eq!((log.retention_ms, log.segment_bytes), (1000, 4_000_000));
+        let log = log_defaults(&BTreeMap::new(), &BTreeMap::new(), &stat).expect("valid");
+        assert_eq!((log.retention_ms, log.segment_bytes), (5 * 3_600_000, 2_000_000));
+    }
+}
