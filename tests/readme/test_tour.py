@@ -170,6 +170,13 @@ def topic_config(topic, key):
     return admin.describe_configs([resource])[resource].result(30)[key].value
 
 
+def broker_config(key):
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    resource = ConfigResource(ConfigResource.Type.BROKER, "0")
+    entry = admin.describe_configs([resource])[resource].result(30)[key]
+    return entry.value, entry.source
+
+
 def check_tour_effects(printed):
     """What the tour says its commands do, checked on the node afterwards."""
     # kcat: two keyed records with their header.
@@ -181,6 +188,10 @@ def check_tour_effects(printed):
     orders = records("orders")
     assert sorted(orders) == [0, 1, 2]
     assert topic_config("orders", "retention.ms") == "3600000"
+    # sluice config: a cluster-wide default, one broker's setting, a topic's codec.
+    assert broker_config("log.retention.ms") == ("86400000", 3)  # DYNAMIC_DEFAULT_BROKER_CONFIG
+    assert broker_config("message.max.bytes") == ("2097152", 2)  # DYNAMIC_BROKER_CONFIG
+    assert topic_config("orders", "compression.type") == "zstd"
     everything = [r for p in orders for r in orders[p]]
     assert sorted((k, v) for _, k, v, h in everything if ("source", b"cli") in h) == \
         [(b"alice", b"order 1"), (b"bob", b"order 2")]

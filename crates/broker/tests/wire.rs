@@ -1277,6 +1277,12 @@ fn topic_configs_are_accepted_described_and_applied_on_produce() {
     let stored = sluice_protocol::RecordBatch::new(records.slice(..header.size())).expect("batch");
     let values: Vec<_> = stored.records().expect("records").map(|r| r.expect("record").value.expect("value")).collect();
     assert_eq!(values, ["one", "two", "three"].map(|v| Bytes::from_static(v.as_bytes())));
+    // A topic configured zstd is refused to fetches below v10 (KIP-110), as in Kafka.
+    let t = create_topic_with(&mut c, "zstd-only", &[("compression.type", "zstd")]);
+    assert_eq!(t.error_code, 0);
+    assert_eq!(produce(&mut c, "zstd-only", batch(&["a"])).error_code, 0);
+    assert_eq!(fetch_at(&mut c, 9, "zstd-only", 0).error_code, 76, "UNSUPPORTED_COMPRESSION_TYPE");
+    assert_eq!(values_in(&fetch_at(&mut c, 10, "zstd-only", 0).records.expect("records")), ["a"]);
     // compression.type=uncompressed decompresses a zstd batch.
     let t = create_topic_with(&mut c, "plain-only", &[("compression.type", "uncompressed")]);
     assert_eq!(t.error_code, 0);

@@ -9,11 +9,11 @@
 //! Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
 //! clients to send full fetches.
 //!
-//! zstd batches are served at every version, as Kafka serves a topic whose `compression.type`
-//! is `producer` (the only mode here: batches are stored as produced). Kafka answers
-//! UNSUPPORTED_COMPRESSION_TYPE below Fetch v10 only for a topic configured
-//! `compression.type=zstd` (KIP-110); refusing zstd batches by version would break clients that
-//! read zstd over older fetches, such as kafka-python 2.0.2 (Fetch v4).
+//! zstd batches are served at every version when the topic's `compression.type` is `producer`,
+//! as Kafka does; below Fetch v10 a topic configured `compression.type=zstd` is
+//! UNSUPPORTED_COMPRESSION_TYPE (KIP-110), as in Kafka. Refusing zstd batches by version
+//! otherwise would break clients that read zstd over older fetches, such as kafka-python 2.0.2
+//! (Fetch v4).
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,9 @@ use crate::replica_manager::ReadBound;
 
 /// Fetch's and ListOffsets' `isolation_level` for reading only committed transactions.
 pub const READ_COMMITTED: i8 = 1;
+
+/// The first Fetch version that may carry zstd batches (KIP-110).
+const MIN_ZSTD_FETCH_VERSION: i16 = 10;
 
 /// Upper bound on how long one fetch may wait, whatever the client asks.
 const MAX_FETCH_WAIT_MS: u64 = 60_000;
@@ -85,6 +88,13 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
             };
             if let Err(code) = partition.check_leader(p.current_leader_epoch) {
                 out.error_code = code.code();
+                partitions.push(out);
+                continue;
+            }
+            if ctx.version() < MIN_ZSTD_FETCH_VERSION
+                && partition.log.read().config().compression_type == sluice_storage::TopicCompression::Zstd
+            {
+                out.error_code = ErrorCode::UnsupportedCompressionType.code();
                 partitions.push(out);
                 continue;
             }
