@@ -122,7 +122,7 @@ class ZooKeeperServer(Node):
 class Cluster:
     """Three brokers (ids 1-3) on three keeper nodes, or on one Apache ZooKeeper server."""
 
-    def __init__(self, root: Path, coordinator="keeper", session_ms=SESSION_MS):
+    def __init__(self, root: Path, coordinator="keeper", session_ms=SESSION_MS, broker_args=None):
         # Every port in one draw (held open together, so all differ): keeper client and peer
         # ports, then the brokers'. Separate draws could hand a broker a keeper's port.
         ports = free_ports(9)
@@ -145,7 +145,8 @@ class Cluster:
             self.keepers = [zk]
             self.keeper_connect = f"{zk.address}/sluice"
             connect = {i: self.keeper_connect for i in (1, 2, 3)}
-        self.root, self.session_ms = root, session_ms
+        # broker_args(i): more `-o key=value` arguments for broker i.
+        self.root, self.session_ms, self.broker_args = root, session_ms, broker_args or (lambda i: [])
         self.brokers, self.addresses = {}, {}
         for i, port in zip((1, 2, 3), broker_ports):
             self.brokers[i] = self._broker(i, port, connect[i])
@@ -158,7 +159,8 @@ class Cluster:
         return Node(f"broker{i}", self.root / f"broker{i}", [
             "-o", f"broker.id={i}", "-o", "process.roles=broker", "-o", f"keeper.connect={connect}",
             "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={self.root / f'broker{i}' / 'data'}",
-            "-o", f"zookeeper.session.timeout.ms={self.session_ms}", "-o", f"replica.lag.time.max.ms={LAG_MS}"])
+            "-o", f"zookeeper.session.timeout.ms={self.session_ms}", "-o", f"replica.lag.time.max.ms={LAG_MS}",
+            *self.broker_args(i)])
 
     def add_broker(self):
         """Starts one more broker (the next id) at run time and waits until it is registered."""
@@ -250,10 +252,10 @@ class Cluster:
 def make_cluster(tmp_path, request):
     made = []
 
-    def make(coordinator="keeper", session_ms=SESSION_MS):
+    def make(coordinator="keeper", session_ms=SESSION_MS, broker_args=None):
         if coordinator == "zookeeper" and (shutil.which("java") is None or not ZOOKEEPER_JARS[0].exists()):
             pytest.skip("Apache ZooKeeper (Debian package zookeeper) is not installed")
-        c = Cluster(tmp_path, coordinator, session_ms)
+        c = Cluster(tmp_path, coordinator, session_ms, broker_args)
         made.append(c)
         c.start()
         return c

@@ -112,6 +112,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("replica.fetch.response.max.bytes", "10485760"),
     ("replica.fetch.backoff.ms", "1000"),
     ("replica.socket.timeout.ms", "30000"),
+    ("replica.selector.class", ""),
     ("unclean.leader.election.enable", "false"),
     ("auto.leader.rebalance.enable", "true"),
     ("leader.imbalance.check.interval.seconds", "300"),
@@ -209,7 +210,15 @@ pub struct ReplicationConfig {
     pub leader_imbalance_check_interval_ms: u64,
     /// `offsets.topic.replication.factor`
     pub offsets_topic_replication_factor: i16,
+    /// `replica.selector.class` is Kafka's `RackAwareReplicaSelector` (KIP-392): a partition's
+    /// leader sends a consumer that names its `client.rack` to a caught-up follower in that rack.
+    /// Unset (Kafka's default), consumers read from leaders; either way followers serve the
+    /// consumers that come to them (Fetch v11+), up to their high watermark.
+    pub rack_aware_replica_selector: bool,
 }
+
+/// The one `replica.selector.class` Kafka ships besides the leader-only default.
+pub const RACK_AWARE_REPLICA_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
 /// Reads `key=value` lines (`#` and `!` start comments, as in Java properties files).
 pub fn parse_properties(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
@@ -443,6 +452,17 @@ impl BrokerConfig {
                 * 1000,
             offsets_topic_replication_factor: int("offsets.topic.replication.factor", 1, i64::from(i16::MAX))?
                 .unwrap_or(3) as i16,
+            rack_aware_replica_selector: match get("replica.selector.class") {
+                None => false,
+                Some(class) if class.trim() == RACK_AWARE_REPLICA_SELECTOR => true,
+                Some(class) => {
+                    return Err(invalid(
+                        "replica.selector.class",
+                        &class,
+                        &format!("the selectors available are the leader's (unset) and {RACK_AWARE_REPLICA_SELECTOR}"),
+                    ));
+                }
+            },
         };
         let keeper_session_timeout_ms = match int("keeper.session.timeout.ms", 1, i64::from(i32::MAX))? {
             Some(ms) => ms,

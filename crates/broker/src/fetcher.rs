@@ -311,7 +311,8 @@ async fn fetch(
                         p.high_watermark,
                         p.log_start_offset,
                     ) {
-                        Ok(_) => {}
+                        // Consumers long-polling this follower (KIP-392) may now have data.
+                        Ok(_) => rm.notify_progress(),
                         Err(code) => {
                             tracing::debug!(%tp, error = code.name(), "dropping fetched data");
                             delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);

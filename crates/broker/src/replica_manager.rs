@@ -205,6 +205,26 @@ impl Partition {
         }
     }
 
+    /// Whether this broker follows the partition.
+    pub fn is_follower(&self) -> bool {
+        matches!(self.status.lock().role, Role::Follower { .. })
+    }
+
+    /// KIP-392: the replica a consumer in `client_rack` should fetch `fetch_offset` from, when
+    /// this broker leads and that is another replica (see
+    /// `LeaderState::preferred_read_replica`).
+    pub fn preferred_read_replica(
+        &self,
+        fetch_offset: i64,
+        client_rack: &str,
+        rack_of: impl Fn(i32) -> Option<String>,
+    ) -> Option<i32> {
+        let status = self.status.lock();
+        let Role::Leader(leader) = &status.role else { return None };
+        let chosen = leader.preferred_read_replica(fetch_offset, client_rack, rack_of);
+        (chosen != leader.broker_id).then_some(chosen)
+    }
+
     /// Checks that this broker leads the partition at `current_leader_epoch` (-1: any).
     pub fn check_leader(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
         self.check_leader_epoch(current_leader_epoch)?;
@@ -620,7 +640,8 @@ impl ReplicaManager {
         }
     }
 
-    fn notify_progress(&self) {
+    /// Wakes the fetches waiting for data (long polls): an append, or a high watermark moved.
+    pub fn notify_progress(&self) {
         self.appended.send_modify(|n| *n += 1);
     }
 

@@ -190,6 +190,28 @@ impl LeaderState {
     }
 
     /// Whether the committed ISR has at least `min_insync` members (`min.insync.replicas`).
+    /// KIP-392's rack-aware replica selection (Kafka's `RackAwareReplicaSelector`): the replica a
+    /// consumer in `client_rack` should fetch from at `fetch_offset`. The leader unless it is in
+    /// another rack and a follower in the client's rack already has the offset; among several
+    /// such followers, the one furthest ahead (then the most recently caught up). `rack_of` gives
+    /// each broker's `broker.rack`.
+    pub fn preferred_read_replica(
+        &self,
+        fetch_offset: i64,
+        client_rack: &str,
+        rack_of: impl Fn(i32) -> Option<String>,
+    ) -> i32 {
+        let in_rack = |r: i32| rack_of(r).is_some_and(|rack| rack == client_rack);
+        if client_rack.is_empty() || in_rack(self.broker_id) {
+            return self.broker_id;
+        }
+        self.followers
+            .iter()
+            .filter(|(r, f)| self.replicas.contains(r) && f.log_end_offset >= fetch_offset && in_rack(**r))
+            .max_by_key(|(_, f)| (f.log_end_offset, f.last_caught_up_ms))
+            .map_or(self.broker_id, |(r, _)| *r)
+    }
+
     pub fn has_min_isr(&self, min_insync: i32) -> bool {
         self.isr.len() as i64 >= i64::from(min_insync)
     }
@@ -275,5 +297,23 @@ mod tests {
     fn unknown_brokers_are_ignored() {
         let mut s = three();
         assert!(!s.update_follower(9, 1, 1, 1));
+    }
+
+    #[test]
+    fn a_consumer_is_sent_to_a_caught_up_follower_in_its_rack() {
+        let mut s = LeaderState::new(1, 5, vec![1, 2, 3], vec![1, 2, 3], 0, 100, 0);
+        let rack = |r: i32| Some(format!("RACK{r}"));
+        assert_eq!(s.preferred_read_replica(50, "", rack), 1, "no client rack: the leader");
+        assert_eq!(s.preferred_read_replica(50, "RACK1", rack), 1, "the leader's own rack");
+        assert_eq!(s.preferred_read_replica(50, "RACK9", rack), 1, "no replica in the rack");
+        assert_eq!(s.preferred_read_replica(50, "RACK2", rack), 1, "follower 2 has not fetched yet");
+        s.update_follower(2, 60, 100, 10);
+        assert_eq!(s.preferred_read_replica(50, "RACK2", rack), 2);
+        assert_eq!(s.preferred_read_replica(70, "RACK2", rack), 1, "follower 2 lacks offset 70");
+        let same = |_: i32| Some("A".to_string());
+        s.update_follower(3, 80, 100, 10);
+        assert_eq!(s.preferred_read_replica(50, "A", same), 1, "the leader shares the rack");
+        let two_in_b = |r: i32| Some(if r == 1 { "A" } else { "B" }.to_string());
+        assert_eq!(s.preferred_read_replica(50, "B", two_in_b), 3, "the follower furthest ahead");
     }
 }

@@ -1,6 +1,10 @@
 //! Fetch: read each partition from its fetch offset, within the per-partition and total byte
-//! limits, below the high watermark for consumers (the log end for followers). Only the
-//! partition's leader answers (NOT_LEADER_OR_FOLLOWER otherwise). A follower's fetch offset is
+//! limits, below the high watermark for consumers (the log end for followers). Replicas fetch
+//! from the leader only (NOT_LEADER_OR_FOLLOWER otherwise); consumers from Fetch v11 also from a
+//! follower, up to the follower's high watermark (KIP-392). With `replica.selector.class` set to
+//! the rack-aware selector, a leader answers a consumer that names its rack, and has a caught-up
+//! follower in it, with that follower as `preferred_read_replica` and no records; the consumer
+//! then fetches there. A follower's fetch offset is
 //! its log end offset: the leader records it, which moves the high watermark and the ISR
 //! (`ReplicaManager::record_follower_fetch`). When fewer than
 //! `min_bytes` are available the request waits, up to `max_wait_ms`, for appends (long
@@ -29,6 +33,10 @@ use crate::replica_manager::ReadBound;
 /// Fetch's and ListOffsets' `isolation_level` for reading only committed transactions.
 pub const READ_COMMITTED: i8 = 1;
 
+/// The first Fetch version with the consumer's rack, from which consumers may fetch from
+/// followers (KIP-392).
+const MIN_FOLLOWER_FETCH_VERSION: i16 = 11;
+
 /// The first Fetch version that may carry zstd batches (KIP-110).
 const MIN_ZSTD_FETCH_VERSION: i16 = 10;
 
@@ -42,8 +50,13 @@ pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResp
     loop {
         appends.borrow_and_update();
         let (response, bytes) = read_all(ctx, &request);
+        // An error or a redirection to another replica is answered at once, as Kafka does.
         let satisfied = bytes >= request.min_bytes.max(0) as usize
-            || response.responses.iter().flat_map(|t| &t.partitions).any(|p| p.error_code != 0);
+            || response
+                .responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .any(|p| p.error_code != 0 || p.preferred_read_replica >= 0);
         let now = Instant::now();
         if satisfied || now >= deadline {
             return response;
@@ -86,8 +99,31 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
                 partitions.push(out);
                 continue;
             };
-            if let Err(code) = partition.check_leader(p.current_leader_epoch) {
+            let may_read_follower = !for_follower && ctx.version() >= MIN_FOLLOWER_FETCH_VERSION;
+            let serves = if may_read_follower && partition.is_follower() {
+                partition.check_leader_epoch(p.current_leader_epoch)
+            } else {
+                partition.check_leader(p.current_leader_epoch)
+            };
+            if let Err(code) = serves {
                 out.error_code = code.code();
+                partitions.push(out);
+                continue;
+            }
+            if may_read_follower
+                && ctx.broker.config.replication.rack_aware_replica_selector
+                && !request.rack_id.is_empty()
+                && let Some(replica) = partition.preferred_read_replica(p.fetch_offset, &request.rack_id, |id| {
+                    ctx.broker.link.cache.read(|v| v.brokers.get(&id).and_then(|b| b.rack.clone()))
+                })
+            {
+                out.preferred_read_replica = replica;
+                {
+                    let log = partition.log.read();
+                    out.high_watermark = log.high_watermark();
+                    out.last_stable_offset = log.last_stable_offset();
+                    out.log_start_offset = log.log_start_offset();
+                }
                 partitions.push(out);
                 continue;
             }
