@@ -198,19 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(sluice_broker::txn::coordinator::run(broker.clone()));
     ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
     // Group membership changes are written to __consumer_offsets in the background.
-    let persister = {
-        let broker = broker.clone();
-        let mut changes = broker.groups.persist_changes();
-        tokio::spawn(async move {
-            while let Some((group, snapshot)) = changes.recv().await {
-                if let Err(e) =
-                    sluice_broker::group::offsets_log::append_group(&broker, &group, snapshot.as_ref()).await
-                {
-                    tracing::warn!(%group, error = e.name(), "writing group metadata failed");
-                }
-            }
-        })
-    };
+    let persister = sluice_broker::group::coordinator::spawn_persister(broker.clone());
     let maintenance = {
         let broker = broker.clone();
         let mut stop = shutdown_tx.subscribe();

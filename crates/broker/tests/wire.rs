@@ -1323,3 +1323,51 @@ fn topic_configs_are_accepted_described_and_applied_on_produce() {
     assert_eq!(produce(&mut c, "near", batch_at(&[now_ms()])).error_code, 0);
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+/// SyncGroup is answered only once the group's new assignment is written to
+/// `__consumer_offsets`, as Kafka answers after storing the group: when the write cannot succeed
+/// (here `min.insync.replicas=2` on one broker refuses every acks=all append), the members get
+/// COORDINATOR_NOT_AVAILABLE instead of an assignment a coordinator failover would forget.
+#[test]
+fn sync_group_waits_for_the_assignment_to_be_written() {
+    let s = Sluiced::start(&["group.initial.rebalance.delay.ms=0", "min.insync.replicas=2"]);
+    let mut c = s.connect();
+    let join = JoinGroupRequest {
+        group_id: "unwritable".into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"md") }],
+        ..Default::default()
+    };
+    // Asked again while __consumer_offsets is being created on first use.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let joined = loop {
+        let find = FindCoordinatorRequest { key: "unwritable".into(), key_type: 0, coordinator_keys: vec![] };
+        c.call(ApiKey::FindCoordinator, 2, Request::FindCoordinator(find));
+        let Some(Response::JoinGroup(r)) = c.call(ApiKey::JoinGroup, 1, Request::JoinGroup(join.clone())) else {
+            panic!("JoinGroup")
+        };
+        if !matches!(r.error_code, 14..=16) || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(joined.error_code, 0, "log:\n{}", s.log());
+    let sync = SyncGroupRequest {
+        group_id: "unwritable".into(),
+        generation_id: joined.generation_id,
+        member_id: joined.member_id.clone(),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: joined.member_id.clone(),
+            assignment: Bytes::from_static(b"a"),
+        }],
+        ..Default::default()
+    };
+    let Some(Response::SyncGroup(synced)) = c.call(ApiKey::SyncGroup, 0, Request::SyncGroup(sync)) else {
+        panic!("SyncGroup")
+    };
+    assert_eq!(synced.error_code, 15, "COORDINATOR_NOT_AVAILABLE, not an unwritten assignment");
+    assert!(synced.assignment.is_empty());
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}

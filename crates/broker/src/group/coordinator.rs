@@ -6,8 +6,12 @@
 //! between a call returning `Pending` and its responder being registered. Nothing awaits while
 //! holding it.
 //!
-//! Offsets live in memory here; persisting them in `__consumer_offsets` (so they survive
-//! restarts and move with partition leadership) is the next step of the groups work.
+//! Group metadata is written to `__consumer_offsets` by a persister task ([`spawn_persister`]):
+//! each change is queued as a [`Persist`]. The SyncGroup answers of a rebalance that completes
+//! are held until its new assignment is written, as Kafka answers only after storing the group:
+//! a member never starts on an assignment that a coordinator failover would forget. If the write
+//! fails they get COORDINATOR_NOT_AVAILABLE (NOT_COORDINATOR when leadership of the partition
+//! moved) and rejoin.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +28,18 @@ use super::state::{
 /// Group metadata snapshots waiting to be written, at most.
 const MAX_PENDING_SNAPSHOTS: usize = 1024;
 
-/// A group's metadata to write to `__consumer_offsets` (None: the group is gone).
-pub type Persist = (String, Option<GroupSnapshot>);
+/// How long SyncGroup answers wait for their group's metadata to be written before they are
+/// answered with COORDINATOR_NOT_AVAILABLE.
+const PERSIST_WAIT_MS: u64 = 30_000;
+
+/// A group's metadata to write to `__consumer_offsets` (`snapshot` None: the group is gone), and
+/// whom to tell the outcome.
+#[derive(Debug)]
+pub struct Persist {
+    pub group: String,
+    pub snapshot: Option<GroupSnapshot>,
+    pub done: Option<oneshot::Sender<Result<(), ErrorCode>>>,
+}
 use crate::error::ErrorCode;
 
 #[derive(Debug, Default)]
@@ -53,30 +67,85 @@ const EXTRA_WAIT_MS: u64 = 5_000;
 
 impl Inner {
     fn route(&mut self, outputs: Vec<Output>, now_ms: i64) {
+        // Queue each changed group's snapshot first; the SyncGroup answers of a group whose
+        // snapshot was queued wait for it to be written.
+        let mut written: HashMap<String, oneshot::Receiver<Result<(), ErrorCode>>> = HashMap::new();
+        for output in &outputs {
+            let Output::Changed { group_id } = output else { continue };
+            let snapshot = self.groups.snapshot(group_id, now_ms);
+            let Some(tx) = &self.persist else { continue };
+            let (done, wait) = oneshot::channel();
+            match tx.try_send(Persist { group: group_id.clone(), snapshot, done: Some(done) }) {
+                Ok(()) => {
+                    written.insert(group_id.clone(), wait);
+                }
+                // Not fatal: the next change writes the group again.
+                Err(_) => {
+                    tracing::warn!(group = %group_id, "group metadata persistence is backed up; skipping a snapshot")
+                }
+            }
+        }
+        let mut held: HashMap<String, Vec<(oneshot::Sender<SyncResult>, SyncResult)>> = HashMap::new();
         for output in outputs {
             match output {
-                Output::Changed { group_id } => {
-                    let snapshot = self.groups.snapshot(&group_id, now_ms);
-                    if let Some(tx) = &self.persist
-                        && tx.try_send((group_id.clone(), snapshot)).is_err()
-                    {
-                        // Not fatal: the next change writes the group again.
-                        tracing::warn!(group = %group_id, "group metadata persistence is backed up; skipping a snapshot");
-                    }
-                }
+                Output::Changed { .. } => {}
                 Output::Join { group_id, member_id, result } => {
                     if let Some(tx) = self.joins.remove(&(group_id, member_id)) {
                         let _ = tx.send(result);
                     }
                 }
                 Output::Sync { group_id, member_id, result } => {
-                    if let Some(tx) = self.syncs.remove(&(group_id, member_id)) {
+                    let Some(tx) = self.syncs.remove(&(group_id.clone(), member_id)) else { continue };
+                    if written.contains_key(&group_id) && tokio::runtime::Handle::try_current().is_ok() {
+                        held.entry(group_id).or_default().push((tx, result));
+                    } else {
                         let _ = tx.send(result);
                     }
                 }
             }
         }
+        for (group_id, answers) in held {
+            let Some(wait) = written.remove(&group_id) else { continue };
+            tokio::spawn(async move {
+                let outcome = match tokio::time::timeout(Duration::from_millis(PERSIST_WAIT_MS), wait).await {
+                    Ok(Ok(outcome)) => outcome,
+                    _ => Err(ErrorCode::RequestTimedOut),
+                };
+                let failure = match outcome {
+                    Ok(()) => None,
+                    Err(ErrorCode::NotLeaderOrFollower) => Some(ErrorCode::NotCoordinator),
+                    Err(e) => {
+                        tracing::warn!(group = %group_id, error = e.name(), "the group's assignment could not be written");
+                        Some(ErrorCode::CoordinatorNotAvailable)
+                    }
+                };
+                for (tx, result) in answers {
+                    let result = match failure {
+                        Some(error) => SyncResult { error, assignment: bytes::Bytes::new(), ..result },
+                        None => result,
+                    };
+                    let _ = tx.send(result);
+                }
+            });
+        }
     }
+}
+
+/// Writes every group change the coordinator queues to `__consumer_offsets`, one after another,
+/// telling each change's waiters the outcome.
+pub fn spawn_persister(broker: Arc<crate::broker::Broker>) -> tokio::task::JoinHandle<()> {
+    let mut changes = broker.groups.persist_changes();
+    tokio::spawn(async move {
+        while let Some(Persist { group, snapshot, done }) = changes.recv().await {
+            let outcome = super::offsets_log::append_group(&broker, &group, snapshot.as_ref()).await;
+            if let Err(e) = outcome {
+                tracing::warn!(%group, error = e.name(), "writing group metadata failed");
+            }
+            if let Some(done) = done {
+                let _ = done.send(outcome);
+            }
+        }
+    })
 }
 
 impl GroupCoordinator {
@@ -222,11 +291,32 @@ impl GroupCoordinator {
             let now = self.clock.now_ms();
             let mut inner = self.inner.lock();
             let reply = inner.groups.sync(group_id, member_id, generation_id, instance, assignments);
-            let outputs = inner.groups.take_outputs();
-            inner.route(outputs, now);
+            let mut outputs = inner.groups.take_outputs();
+            // (Unless an earlier SyncGroup of the same member is still parked: its responder
+            // must keep the key, and this one is answered at once.)
+            let completes = outputs.iter().any(|o| matches!(o, Output::Changed { group_id: g } if g == group_id))
+                && !inner.syncs.contains_key(&(group_id.to_string(), member_id.to_string()));
             match reply {
-                Reply::Now(result) => return result,
+                // The leader's SyncGroup that completes the rebalance waits, like the others',
+                // for the assignment to be written.
+                Reply::Now(result) if completes && inner.persist.is_some() => {
+                    let (tx, rx) = oneshot::channel();
+                    inner.syncs.insert((group_id.to_string(), member_id.to_string()), tx);
+                    outputs.push(Output::Sync {
+                        group_id: group_id.to_string(),
+                        member_id: member_id.to_string(),
+                        result,
+                    });
+                    inner.route(outputs, now);
+                    rx
+                }
+                Reply::Now(result) => {
+                    inner.route(outputs, now);
+                    return result;
+                }
                 Reply::Pending { member_id } => {
+                    // Outputs first: they may answer this member's earlier SyncGroup.
+                    inner.route(outputs, now);
                     let (tx, rx) = oneshot::channel();
                     inner.syncs.insert((group_id.to_string(), member_id), tx);
                     rx
