@@ -96,6 +96,20 @@ pub struct DescribedBroker {
     pub read_only: bool,
 }
 
+impl From<Described> for DescribedBroker {
+    /// A topic config: always a value, never read-only.
+    fn from(d: Described) -> DescribedBroker {
+        DescribedBroker {
+            name: d.name,
+            value: Some(d.value),
+            source: d.source,
+            synonyms: d.synonyms,
+            config_type: d.config_type,
+            read_only: false,
+        }
+    }
+}
+
 /// Describes broker key `key`: its value from the most specific layer that sets it (else its
 /// default), and as synonyms every layer's value of it and of the other broker keys for the
 /// same topic default (`log.retention.hours` for `log.retention.ms`), ending with the defaults.

@@ -804,31 +804,12 @@ fn offset_commit_v0_and_v1_are_read_back_by_offset_fetch_v0_and_v1() {
     }
 
     // v1 from a member of the group's current generation.
-    let join = JoinGroupRequest {
-        group_id: "old".into(),
-        session_timeout_ms: 30_000,
-        rebalance_timeout_ms: 30_000,
-        protocol_type: "consumer".into(),
-        protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"md") }],
-        ..Default::default()
-    };
+    let join = join_request("old");
     let Some(Response::JoinGroup(joined)) = c.call(ApiKey::JoinGroup, 1, Request::JoinGroup(join)) else {
         panic!("JoinGroup")
     };
     assert_eq!(joined.error_code, 0);
-    let sync = SyncGroupRequest {
-        group_id: "old".into(),
-        generation_id: joined.generation_id,
-        member_id: joined.member_id.clone(),
-        assignments: vec![SyncGroupRequestAssignment {
-            member_id: joined.member_id.clone(),
-            assignment: Bytes::from_static(b"a"),
-        }],
-        ..Default::default()
-    };
-    let Some(Response::SyncGroup(synced)) = c.call(ApiKey::SyncGroup, 0, Request::SyncGroup(sync)) else {
-        panic!("SyncGroup")
-    };
+    let synced = sync_alone(&mut c, "old", &joined);
     assert_eq!(synced.error_code, 0);
     let (generation, member) = (joined.generation_id, joined.member_id.as_str());
     assert_eq!(commit_offsets(&mut c, 1, "old", generation, member, &[(0, 6, -1), (1, 7, -1)]), vec![0, 0]);
@@ -1332,14 +1313,7 @@ fn topic_configs_are_accepted_described_and_applied_on_produce() {
 fn sync_group_waits_for_the_assignment_to_be_written() {
     let s = Sluiced::start(&["group.initial.rebalance.delay.ms=0", "min.insync.replicas=2"]);
     let mut c = s.connect();
-    let join = JoinGroupRequest {
-        group_id: "unwritable".into(),
-        session_timeout_ms: 30_000,
-        rebalance_timeout_ms: 30_000,
-        protocol_type: "consumer".into(),
-        protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"md") }],
-        ..Default::default()
-    };
+    let join = join_request("unwritable");
     // Asked again while __consumer_offsets is being created on first use.
     let deadline = Instant::now() + Duration::from_secs(30);
     let joined = loop {
@@ -1354,8 +1328,28 @@ fn sync_group_waits_for_the_assignment_to_be_written() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(joined.error_code, 0, "log:\n{}", s.log());
+    let synced = sync_alone(&mut c, "unwritable", &joined);
+    assert_eq!(synced.error_code, 15, "COORDINATOR_NOT_AVAILABLE, not an unwritten assignment");
+    assert!(synced.assignment.is_empty());
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
+/// A JoinGroup of a new member of `group` (range, 30 s timeouts).
+fn join_request(group: &str) -> JoinGroupRequest {
+    JoinGroupRequest {
+        group_id: group.into(),
+        session_timeout_ms: 30_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol { name: "range".into(), metadata: Bytes::from_static(b"md") }],
+        ..Default::default()
+    }
+}
+
+/// The SyncGroup (v0) of a group's only member, its leader, assigning itself `a`.
+fn sync_alone(c: &mut Client, group: &str, joined: &JoinGroupResponse) -> SyncGroupResponse {
     let sync = SyncGroupRequest {
-        group_id: "unwritable".into(),
+        group_id: group.into(),
         generation_id: joined.generation_id,
         member_id: joined.member_id.clone(),
         assignments: vec![SyncGroupRequestAssignment {
@@ -1367,7 +1361,5 @@ fn sync_group_waits_for_the_assignment_to_be_written() {
     let Some(Response::SyncGroup(synced)) = c.call(ApiKey::SyncGroup, 0, Request::SyncGroup(sync)) else {
         panic!("SyncGroup")
     };
-    assert_eq!(synced.error_code, 15, "COORDINATOR_NOT_AVAILABLE, not an unwritten assignment");
-    assert!(synced.assignment.is_empty());
-    assert!(!s.log().contains("panicked"), "{}", s.log());
+    synced
 }

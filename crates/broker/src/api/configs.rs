@@ -18,9 +18,7 @@ use sluice_storage::config::topic_config_def;
 
 use super::RequestContext;
 use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
-use crate::config_source::{
-    self, Described, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG,
-};
+use crate::config_source::{self, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG};
 use crate::error::ErrorCode;
 use crate::topic_admin::{self, AdminResult};
 
@@ -34,28 +32,6 @@ const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 /// Kafka's `ConfigType` of a list.
 const TYPE_LIST: i8 = 7;
-
-/// A described config as DescribeConfigs sends it (synonyms only when asked for).
-fn entry(d: Described, include_synonyms: bool, read_only: bool) -> DescribeConfigsResourceResult {
-    DescribeConfigsResourceResult {
-        is_default: d.source == SOURCE_DEFAULT_CONFIG,
-        config_source: d.source,
-        synonyms: if include_synonyms {
-            d.synonyms
-                .into_iter()
-                .map(|(name, value, source)| DescribeConfigsSynonym { name, value: Some(value), source })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        name: d.name,
-        value: Some(d.value),
-        read_only,
-        is_sensitive: false,
-        config_type: d.config_type,
-        documentation: None,
-    }
-}
 
 pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let broker = ctx.broker;
@@ -76,7 +52,7 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
                         config_source::topic_configs(&meta.configs, layers)
                             .into_iter()
                             .filter(|d| wanted(&d.name))
-                            .map(|d| entry(d, request.include_synonyms, false))
+                            .map(|d| broker_entry(d.into(), request.include_synonyms))
                             .collect()
                     })),
                     None => Err((
@@ -133,6 +109,7 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
     DescribeConfigsResponse { throttle_time_ms: 0, results }
 }
 
+/// A described config as DescribeConfigs sends it (synonyms only when asked for).
 fn broker_entry(d: DescribedBroker, include_synonyms: bool) -> DescribeConfigsResourceResult {
     DescribeConfigsResourceResult {
         is_default: d.source == SOURCE_DEFAULT_CONFIG,
