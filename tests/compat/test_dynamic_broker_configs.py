@@ -162,3 +162,45 @@ def test_a_cluster_default_reaches_every_broker(make_cluster):  # noqa: F811
     # Broker 2 answers after applying its own write; the others never see it.
     values = {i: describe_broker(admin, str(i))["log.cleaner.min.cleanable.ratio"].value for i in cluster.brokers}
     assert values == {1: "0.1", 2: "0.9", 3: "0.1"}
+
+
+def api_versions_answered(sock, timeout_s):
+    """Sends ApiVersions v0 on `sock`; whether an answer arrives within `timeout_s`."""
+    import socket
+    import struct
+    client = b"probe"
+    body = struct.pack(">hhih", 18, 0, 7, len(client)) + client
+    sock.sendall(struct.pack(">i", len(body)) + body)
+    sock.settimeout(timeout_s)
+    try:
+        return len(sock.recv(4)) == 4
+    except socket.timeout:
+        return False
+
+
+def test_max_connections_changes_at_run_time(broker):
+    import socket
+
+    def cli(*args):
+        subprocess.run([SLUICE_CLI, "-b", broker.bootstrap, "config", *args], check=True, capture_output=True,
+                       timeout=120)
+
+    cli("alter", "--broker", "0", "--set", "max.connections=2")
+    host, port = broker.bootstrap.rsplit(":", 1)
+    first, second, third = (socket.create_connection((host, int(port)), timeout=10) for _ in range(3))
+    try:
+        assert api_versions_answered(first, 10) and api_versions_answered(second, 10)
+        # The third waits in the backlog while two connections hold the slots (a bounded wait
+        # for an answer that must not come).
+        assert not api_versions_answered(third, 2)
+        first.close()
+        assert api_versions_answered(third, 30), "served once a slot was returned"
+        second.close()
+        cli("alter", "--broker", "0", "--delete", "max.connections")
+        out = subprocess.run([SLUICE_CLI, "-b", broker.bootstrap, "config", "describe", "--broker", "0", "--all", "--json"],
+                             check=True, capture_output=True, timeout=120).stdout
+        entry = next(e for e in json.loads(out) if e["name"] == "max.connections")
+        assert (entry["value"], entry["source"], entry["read_only"]) == ("10000", "default", False)
+    finally:
+        for s in (first, second, third):
+            s.close()

@@ -34,6 +34,8 @@ pub struct Broker {
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
     /// The broker configs set at run time, and the topic defaults they make.
     pub dynamic: parking_lot::RwLock<DynamicConfigs>,
+    /// `max.connections`, over every listener.
+    pub connection_slots: crate::connection_limit::ConnectionSlots,
 }
 
 /// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
@@ -78,6 +80,7 @@ impl Broker {
                 log_defaults: config.log.clone(),
                 ..Default::default()
             }),
+            connection_slots: crate::connection_limit::ConnectionSlots::new(config.max_connections),
             config,
         }))
     }

@@ -8,7 +8,8 @@
 //! What can change at run time: every broker key that sets a topic config's default (the
 //! `log.*` keys, `message.max.bytes`, `min.insync.replicas`, `compression.type`,
 //! `unclean.leader.election.enable`, ...; Kafka's `DynamicLogConfig`). Each topic's logs pick up
-//! a new default at once unless the topic overrides it. Other known broker keys are read-only:
+//! a new default at once unless the topic overrides it; and `max.connections` (a lowered limit
+//! takes slots back as connections end). Other known broker keys are read-only:
 //! changing one is INVALID_REQUEST, as in Kafka ("cannot be updated dynamically"). A key no
 //! broker config has is INVALID_CONFIG (Kafka would store it for a plugin; Sluice has none that
 //! could read it).
@@ -33,9 +34,12 @@ fn topic_default_of(key: &str) -> Option<(&'static TopicConfigDef, Unit)> {
     TOPIC_CONFIGS.iter().find_map(|d| d.broker_keys.iter().find(|(k, _)| *k == key).map(|(_, unit)| (d, *unit)))
 }
 
+/// Broker keys besides the topic defaults that change at run time.
+const DYNAMIC_BROKER_KEYS: &[&str] = &["max.connections"];
+
 /// Whether broker key `key` may be changed at run time.
 pub fn is_dynamic(key: &str) -> bool {
-    topic_default_of(key).is_some()
+    topic_default_of(key).is_some() || DYNAMIC_BROKER_KEYS.contains(&key)
 }
 
 /// Whether the broker knows `key` at all.
@@ -45,6 +49,11 @@ pub fn is_known(key: &str) -> bool {
 
 /// Checks one dynamic setting: the key may change at run time and the value is valid for it.
 pub fn validate(key: &str, value: &str) -> AdminResult<()> {
+    if key == "max.connections" {
+        return max_connections(value).map(drop).ok_or_else(|| {
+            (ErrorCode::InvalidConfig, format!("invalid value {value:?} for {key}: expected a whole number from 0"))
+        });
+    }
     let Some((def, unit)) = topic_default_of(key) else {
         return Err(if is_known(key) {
             (ErrorCode::InvalidRequest, format!("broker config {key} cannot be updated dynamically (read-only)"))
@@ -58,6 +67,10 @@ pub fn validate(key: &str, value: &str) -> AdminResult<()> {
         sluice_storage::StorageError::InvalidConfig { reason, .. } => invalid(reason),
         other => invalid(other.to_string()),
     })
+}
+
+fn max_connections(value: &str) -> Option<usize> {
+    value.trim().parse::<u32>().ok().filter(|&n| n <= i32::MAX as u32).map(|n| n as usize)
 }
 
 /// Every topic's defaults from the three broker layers.
@@ -97,6 +110,13 @@ impl Broker {
                 previous.clone()
             }
         };
+        let connections = [&broker, &default]
+            .iter()
+            .find_map(|layer| layer.get("max.connections").and_then(|v| max_connections(v)))
+            .unwrap_or(self.config.max_connections);
+        if connections != self.connection_slots.limit() {
+            self.connection_slots.set_limit(connections);
+        }
         tracing::info!(broker = ?broker, default = ?default, "dynamic broker configs applied");
         let changed = log != previous;
         *self.dynamic.write() = DynamicConfigs { broker, default, log_defaults: log };
@@ -168,6 +188,8 @@ mod tests {
         assert_eq!(validate("log.retention.ms", "soon").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
         assert_eq!(validate("broker.id", "7").map_err(|e| e.0), Err(ErrorCode::InvalidRequest));
         assert_eq!(validate("no.such.key", "1").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
+        assert!(validate("max.connections", "100").is_ok());
+        assert_eq!(validate("max.connections", "-1").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use sluice_protocol::codec::DecodeError;
 use sluice_protocol::messages::ApiVersionsResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::api;
 use crate::broker::Broker;
@@ -41,13 +41,12 @@ pub async fn serve(
     mut shutdown: broadcast::Receiver<()>,
     done: mpsc::Sender<()>,
 ) {
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let refusals = Arc::new(LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS)));
     let mut backoff_ms = 1;
     loop {
         let permit = tokio::select! {
             _ = shutdown.recv() => break,
-            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            permit = broker.connection_slots.acquire() => permit,
         };
         let accepted = tokio::select! {
             _ = shutdown.recv() => break,
