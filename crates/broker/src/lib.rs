@@ -10,6 +10,8 @@ pub mod connection_limit;
 pub mod dynamic_config;
 pub mod error;
 pub mod fetcher;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod log_limiter;
 pub mod producer_ids;

@@ -8,14 +8,19 @@
 //! an ApiVersions request of a version this broker does not know, which is answered with
 //! UNSUPPORTED_VERSION in the v0 format so the client can retry with one it does. Refusals are
 //! logged at most once per `REFUSED_REQUEST_LOG_INTERVAL_MS` and peer, with a count.
+//!
+//! Serving one frame is two public steps, [`read_request`] (decode) and [`answer`] (handler and
+//! encoding); `crate::fuzzing` drives the same two without a socket.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use sluice_protocol::api::{ApiKey, Response, decode_request, encode_response};
-use sluice_protocol::codec::DecodeError;
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::api::{
+    ApiKey, Request, RequestDecodeFailure, RequestHeader, Response, decode_request, encode_response,
+};
+use sluice_protocol::codec::{DecodeError, EncodeError};
 use sluice_protocol::messages::ApiVersionsResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -120,50 +125,90 @@ impl Connection {
             self.socket.read_exact(&mut frame).await?;
             let frame = frame.freeze();
             let raw = frame.clone();
-            let response = match decode_request(frame) {
-                Ok((header, request)) => {
-                    let version = header.api_version;
-                    let context = api::RequestContext {
-                        broker: &self.broker,
-                        header: &header,
-                        listener: &self.listener_name,
-                        peer: self.peer,
-                    };
-                    let Some(response) = api::handle(context, request).await else {
-                        continue; // acks=0: the client expects no answer
-                    };
-                    match encode_response(header.correlation_id, version, &response) {
-                        Ok(frame) => frame,
-                        // A value in the answer that its version cannot carry (a client's
-                        // oversized id echoed back): the connection closes, nothing else.
-                        Err(e) => {
-                            if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
-                                tracing::warn!(peer = %self.peer, api = response.api_key().name(), version, error = %e, suppressed, "closing connection: the response cannot be encoded");
+            let answer = match read_request(frame) {
+                Ok((header, request)) => answer(&self.broker, &self.listener_name, self.peer, header, request).await,
+                Err(answer) => answer,
+            };
+            let response = match answer {
+                Answer::Respond(frame) => frame,
+                Answer::Silent => continue, // acks=0: the client expects no answer
+                Answer::Close(refusal) => {
+                    if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                        match refusal {
+                            Refusal::Undecodable(failure) => {
+                                let head: String = raw.iter().take(128).map(|b| format!("{b:02x}")).collect();
+                                tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, frame_head = %head, suppressed, "closing connection after an undecodable request");
                             }
-                            return Ok(());
+                            Refusal::Unencodable { api, version, error } => {
+                                tracing::warn!(peer = %self.peer, api, version, error = %error, suppressed, "closing connection: the response cannot be encoded");
+                            }
                         }
                     }
+                    return Ok(());
                 }
-                Err(failure) => match (&failure.header, &failure.error) {
-                    (Some(h), DecodeError::UnsupportedVersion { .. }) if h.api_key == ApiKey::ApiVersions as i16 => {
-                        let body = ApiVersionsResponse {
-                            error_code: ErrorCode::UnsupportedVersion.code(),
-                            api_keys: sluice_protocol::api::supported_api_versions(),
-                            ..Default::default()
-                        };
-                        encode_response(h.correlation_id, 0, &Response::ApiVersions(body))
-                            .expect("the registry's ApiVersions answer fits its v0 format")
-                    }
-                    _ => {
-                        if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
-                            let head: String = raw.iter().take(128).map(|b| format!("{b:02x}")).collect();
-                            tracing::warn!(peer = %self.peer, header = ?failure.header, error = %failure.error, frame_head = %head, suppressed, "closing connection after an undecodable request");
-                        }
-                        return Ok(());
-                    }
-                },
             };
             self.socket.write_all(&response).await?;
         }
+    }
+}
+
+/// What a connection does with one request frame.
+#[derive(Debug)]
+pub enum Answer {
+    /// Write this response frame (size prefix included).
+    Respond(BytesMut),
+    /// Write nothing: a Produce with `acks=0`, whose client expects no answer.
+    Silent,
+    /// Close the connection; the refusal is for the log.
+    Close(Refusal),
+}
+
+/// Why a connection closes instead of answering.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The frame is not a request this broker decodes.
+    Undecodable(RequestDecodeFailure),
+    /// A value in the answer that its version cannot carry (a client's oversized id echoed
+    /// back): the connection closes, nothing else.
+    Unencodable { api: &'static str, version: i16, error: EncodeError },
+}
+
+/// The first step of serving a frame (the bytes after the size prefix): the decoded request,
+/// or the answer to a frame that is none: UNSUPPORTED_VERSION in the v0 format for an
+/// ApiVersions of an unknown version, a closed connection for anything else.
+pub fn read_request(frame: Bytes) -> Result<(RequestHeader, Request), Answer> {
+    decode_request(frame).map_err(|failure| match (&failure.header, &failure.error) {
+        (Some(h), DecodeError::UnsupportedVersion { .. }) if h.api_key == ApiKey::ApiVersions as i16 => {
+            let body = ApiVersionsResponse {
+                error_code: ErrorCode::UnsupportedVersion.code(),
+                api_keys: sluice_protocol::api::supported_api_versions(),
+                ..Default::default()
+            };
+            Answer::Respond(
+                encode_response(h.correlation_id, 0, &Response::ApiVersions(body))
+                    .expect("the registry's ApiVersions answer fits its v0 format"),
+            )
+        }
+        _ => Answer::Close(Refusal::Undecodable(failure)),
+    })
+}
+
+/// The second step: hands a decoded request to its handler (`api::handle`) and encodes the
+/// answer. `listener` is the name of the listener it arrived on, `peer` the client's address.
+pub async fn answer(
+    broker: &Broker,
+    listener: &str,
+    peer: SocketAddr,
+    header: RequestHeader,
+    request: Request,
+) -> Answer {
+    let version = header.api_version;
+    let context = api::RequestContext { broker, header: &header, listener, peer };
+    let Some(response) = api::handle(context, request).await else {
+        return Answer::Silent;
+    };
+    match encode_response(header.correlation_id, version, &response) {
+        Ok(frame) => Answer::Respond(frame),
+        Err(error) => Answer::Close(Refusal::Unencodable { api: response.api_key().name(), version, error }),
     }
 }
