@@ -58,10 +58,6 @@ pub const CALL_BOUND_MS: u64 = 10_000;
 /// How long the broker may take to start (keeper, registration, the internal topics).
 const START_BOUND_MS: u64 = 60_000;
 
-/// How often group sessions and rebalance deadlines are checked (`sluiced` uses 100 ms; shorter
-/// here so a join completes soon after its clamped rebalance timeout).
-const GROUP_TICK_MS: u64 = 10;
-
 /// How often the log manager's maintenance (roll, retention, checkpoints) runs, as in `sluiced`.
 const LOG_MAINTENANCE_MS: u64 = 500;
 
@@ -315,7 +311,9 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
         let broker = broker.clone();
         tokio::spawn(async move {
             let mut log_tick = tokio::time::interval(Duration::from_millis(LOG_MAINTENANCE_MS));
-            let mut group_tick = tokio::time::interval(Duration::from_millis(GROUP_TICK_MS));
+            // Group sessions and rebalance deadlines, each when it falls due.
+            let timers = broker.groups.clone().run_timers();
+            tokio::pin!(timers);
             let lag_ms = broker.config.replication.lag_time_max_ms;
             let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
             loop {
@@ -324,7 +322,7 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
-                    _ = group_tick.tick() => broker.groups.tick(),
+                    () = &mut timers => {}
                     _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
                 }
             }

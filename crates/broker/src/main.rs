@@ -204,8 +204,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut stop = shutdown_tx.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
-            // Group sessions and rebalance deadlines are checked ten times a second.
-            let mut group_tick = tokio::time::interval(Duration::from_millis(100));
+            // Group sessions and rebalance deadlines, each when it falls due.
+            let timers = broker.groups.clone().run_timers();
+            tokio::pin!(timers);
             // Followers out of sync leave the ISR (Kafka checks at half the lag bound).
             let lag_ms = broker.config.replication.lag_time_max_ms;
             let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
@@ -218,7 +219,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
-                    _ = group_tick.tick() => broker.groups.tick(),
+                    () = &mut timers => {}
                     _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
                     _ = expiry_tick.tick() => expire_offsets(&broker).await,
                 }

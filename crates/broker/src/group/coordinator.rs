@@ -62,6 +62,9 @@ pub struct GroupCoordinator {
     pending_txn: Mutex<HashMap<i64, Vec<PendingTxnOffset>>>,
 }
 
+/// The longest the group timers sleep: deadlines created while they sleep are seen this soon.
+const MAX_TIMER_SLEEP_MS: u64 = 100;
+
 /// A bound on how long a JoinGroup/SyncGroup answer may take beyond the rebalance timeout.
 const EXTRA_WAIT_MS: u64 = 5_000;
 
@@ -230,6 +233,19 @@ impl GroupCoordinator {
         let mut inner = self.inner.lock();
         let outputs = inner.groups.tick(now);
         inner.route(outputs, now);
+    }
+
+    /// Runs [`tick`](Self::tick) whenever a deadline falls due (a session, a join phase), and at
+    /// least every [`MAX_TIMER_SLEEP_MS`], so a member expires at its session timeout, not up to
+    /// a polling interval later (Kafka schedules a timer per member).
+    pub async fn run_timers(self: Arc<Self>) {
+        loop {
+            let now = self.clock.now_ms();
+            let next = self.inner.lock().groups.next_deadline();
+            let wait = next.map_or(MAX_TIMER_SLEEP_MS, |at| (at - now).clamp(1, MAX_TIMER_SLEEP_MS as i64) as u64);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            self.tick();
+        }
     }
 
     /// Expires old offsets of empty groups (`offsets.retention.minutes`); returns them so the

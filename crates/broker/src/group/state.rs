@@ -763,6 +763,24 @@ impl Groups {
         self.take_outputs()
     }
 
+    /// The earliest time [`tick`](Self::tick) has something to do: a session that expires, a
+    /// pending member's deadline, a join phase's deadline. `None` when nothing is waiting.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .flat_map(|group| {
+                let sessions = group
+                    .members
+                    .values()
+                    .filter(|m| !m.awaiting_join && !m.awaiting_sync)
+                    .map(|m| m.last_heartbeat_ms + i64::from(m.session_timeout_ms) + 1);
+                let pending = group.pending_members.values().copied();
+                let join = (group.state == GroupState::PreparingRebalance).then_some(group.rebalance_deadline_ms);
+                sessions.chain(pending).chain(join)
+            })
+            .min()
+    }
+
     /// OffsetCommit's checks: `generation_id` -1 with an empty member id is a commit from outside
     /// the group protocol (a standalone consumer), allowed while the group has no members;
     /// otherwise the member must belong to the current generation, and the group must not be
@@ -1136,6 +1154,20 @@ mod tests {
         assert_eq!(g.heartbeat(11_100, "g", &b, 2, None), ErrorCode::RebalanceInProgress);
         let Reply::Now(joined) = g.join(11_200, join_req("g", &b)) else { panic!("b alone completes the rebalance") };
         assert_eq!((joined.generation_id, joined.leader_id.as_str()), (3, b.as_str()));
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_session_end() {
+        let mut g = Groups::new(config());
+        assert_eq!(g.next_deadline(), None, "nothing to wait for");
+        let (a, _) = join_new(&mut g, 0, "g");
+        g.take_outputs();
+        g.sync("g", &a, 1, None, vec![]);
+        assert_eq!(g.heartbeat(2_000, "g", &a, 1, None), ErrorCode::None);
+        assert_eq!(g.next_deadline(), Some(12_001), "a's 10 s session, from its last heartbeat");
+        assert!(answers(g.tick(12_000)).is_empty() && g.group("g").expect("exists").has_member(&a));
+        g.tick(12_001);
+        assert!(!g.group("g").expect("exists").has_member(&a), "expired exactly at its deadline");
     }
 
     #[test]
