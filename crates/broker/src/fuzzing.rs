@@ -307,13 +307,11 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
     tokio::spawn(crate::txn::coordinator::run(broker.clone()));
     ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
     crate::group::coordinator::spawn_persister(broker.clone());
+    tokio::spawn(broker.groups.clone().run_timers());
     {
         let broker = broker.clone();
         tokio::spawn(async move {
             let mut log_tick = tokio::time::interval(Duration::from_millis(LOG_MAINTENANCE_MS));
-            // Group sessions and rebalance deadlines, each when it falls due.
-            let timers = broker.groups.clone().run_timers();
-            tokio::pin!(timers);
             let lag_ms = broker.config.replication.lag_time_max_ms;
             let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
             loop {
@@ -322,7 +320,6 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
-                    () = &mut timers => {}
                     _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
                 }
             }

@@ -199,14 +199,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
     // Group membership changes are written to __consumer_offsets in the background.
     let persister = sluice_broker::group::coordinator::spawn_persister(broker.clone());
+    // Group sessions and rebalance deadlines, each when it falls due (a task of its own, so the
+    // log maintenance below never delays them).
+    let group_timers = tokio::spawn(broker.groups.clone().run_timers());
     let maintenance = {
         let broker = broker.clone();
         let mut stop = shutdown_tx.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
-            // Group sessions and rebalance deadlines, each when it falls due.
-            let timers = broker.groups.clone().run_timers();
-            tokio::pin!(timers);
             // Followers out of sync leave the ISR (Kafka checks at half the lag bound).
             let lag_ms = broker.config.replication.lag_time_max_ms;
             let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
@@ -219,7 +219,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
                     }
-                    () = &mut timers => {}
                     _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
                     _ = expiry_tick.tick() => expire_offsets(&broker).await,
                 }
@@ -250,6 +249,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("connections still open after 30 s; shutting down anyway");
     }
     let _ = maintenance.await;
+    group_timers.abort();
     persister.abort();
     if let Some((keeper, _)) = &keeper {
         keeper.shutdown().await;
