@@ -112,20 +112,24 @@ def test_per_broker_beats_the_default_and_deleting_falls_back(broker):
     assert (entry.value, entry.source) == ("7200000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
 
 
-def test_read_only_and_unknown_broker_configs_are_refused(broker):
+def test_read_only_broker_configs_and_bad_values_are_refused_and_custom_ones_kept(broker):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     assert describe_broker(admin, "0")["broker.id"].is_read_only
-    for key, value, code in [("broker.id", "5", KafkaError.INVALID_REQUEST),
-                             ("listeners", "PLAINTEXT://127.0.0.1:1", KafkaError.INVALID_REQUEST),
-                             ("no.such.config", "1", KafkaError.INVALID_CONFIG),
-                             ("log.segment.bytes", "3", KafkaError.INVALID_CONFIG)]:
+    # Kafka 3.2+ answers INVALID_REQUEST for a read-only key and for a value its ConfigDef refuses
+    # (ConfigAdminManager.validateBrokerConfigChange).
+    for key, value in [("broker.id", "5"), ("listeners", "PLAINTEXT://127.0.0.1:1"), ("log.segment.bytes", "3"),
+                       ("log.cleaner.min.cleanable.ratio", "2")]:
         with pytest.raises(KafkaException) as raised:
             alter(admin, "0", (key, value, AlterConfigOpType.SET))
-        assert raised.value.args[0].code() == code, (key, raised.value.args[0])
+        assert raised.value.args[0].code() == KafkaError.INVALID_REQUEST, (key, raised.value.args[0])
         assert key in raised.value.args[0].str()
         error, message = set_cluster_default(broker.bootstrap, {key: value})
-        assert error == code and key in message, (key, error, message)
+        assert error == KafkaError.INVALID_REQUEST and key in message, (key, error, message)
     assert describe_broker(admin, "0")["log.segment.bytes"].source == ConfigSource.DEFAULT_CONFIG.value
+    # A key no broker config has is kept, as Kafka keeps custom configs for plugins.
+    alter(admin, "0", ("my.plugin.setting", "on", AlterConfigOpType.SET))
+    entry = describe_broker(admin, "0")["my.plugin.setting"]
+    assert (entry.value, entry.source) == ("on", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
 
 
 def test_sluice_config_cli_alters_and_describes_broker_configs(broker):

@@ -132,6 +132,35 @@ pub fn broker_key_default(key: &str) -> Option<&'static str> {
     KNOWN_KEYS.iter().find(|(k, _)| *k == key).map(|(_, d)| *d)
 }
 
+/// Kafka's `ConfigType` of broker key `key` (for DescribeConfigs v3+): what Kafka's
+/// `KafkaConfig` defines it as; the topic defaults' keys take their topic config's type.
+pub fn broker_key_type(key: &str) -> i8 {
+    const BOOLEAN: i8 = 1;
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const SHORT: i8 = 4;
+    const LONG: i8 = 5;
+    const LIST: i8 = 7;
+    match key {
+        "offsets.topic.replication.factor" | "transaction.state.log.replication.factor" => SHORT,
+        "connections.max.idle.ms"
+        | "log.retention.check.interval.ms"
+        | "log.cleaner.backoff.ms"
+        | "offsets.retention.check.interval.ms"
+        | "replica.lag.time.max.ms"
+        | "leader.imbalance.check.interval.seconds"
+        | "log.flush.scheduler.interval.ms" => LONG,
+        "listeners" | "advertised.listeners" | "log.dirs" | "process.roles" => LIST,
+        "log.dir" | "listener.security.protocol.map" | "inter.broker.listener.name" | "broker.rack" => STRING,
+        _ => match broker_key_default(key) {
+            Some("true" | "false") => BOOLEAN,
+            Some(d) if !d.is_empty() && d.parse::<i32>().is_ok() => INT,
+            Some(d) if !d.is_empty() && d.parse::<i64>().is_ok() => LONG,
+            _ => STRING,
+        },
+    }
+}
+
 /// Every broker key this broker knows besides the topic defaults' synonyms.
 pub fn broker_keys() -> impl Iterator<Item = &'static str> {
     KNOWN_KEYS.iter().map(|(k, _)| *k)

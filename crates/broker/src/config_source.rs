@@ -72,8 +72,7 @@ pub fn topic_config(def: &TopicConfigDef, overrides: &BTreeMap<String, String>, 
             }
         }
     }
-    let default_name = def.broker_keys.first().map_or(def.name, |(k, _)| k);
-    synonyms.push((default_name.to_string(), def.default.to_string(), SOURCE_DEFAULT_CONFIG));
+    synonyms.push(default_synonym(def));
     let source = synonyms[0].2;
     Described {
         name: def.name.to_string(),
@@ -115,8 +114,10 @@ impl From<Described> for DescribedBroker {
 /// same topic default (`log.retention.hours` for `log.retention.ms`), ending with the defaults.
 pub fn broker_config(key: &str, layers: BrokerLayers<'_>) -> DescribedBroker {
     let def = TOPIC_CONFIGS.iter().find(|d| d.broker_keys.iter().any(|(k, _)| *k == key));
+    // The described key and the less specific names after it (Kafka's `configSynonyms`, from
+    // the described name on).
     let related: Vec<&str> = match def {
-        Some(def) => def.broker_keys.iter().map(|(k, _)| *k).collect(),
+        Some(def) => def.broker_keys.iter().map(|(k, _)| *k).skip_while(|k| *k != key).collect(),
         None => vec![key],
     };
     let default_of = |k: &str| -> Option<String> {
@@ -148,8 +149,9 @@ pub fn broker_config(key: &str, layers: BrokerLayers<'_>) -> DescribedBroker {
         value: own.map(|(_, v, _)| v.clone()),
         source: own.map_or(SOURCE_DEFAULT_CONFIG, |(_, _, s)| *s),
         synonyms,
-        config_type: def.map_or(2, |d| d.kind.kafka_type()),
-        read_only: !crate::dynamic_config::is_dynamic(key),
+        config_type: def.map_or_else(|| crate::config::broker_key_type(key), |d| d.kind.kafka_type()),
+        // A custom key (no broker config has it) can be changed too.
+        read_only: crate::dynamic_config::is_known(key) && !crate::dynamic_config::is_dynamic(key),
     }
 }
 
@@ -161,6 +163,21 @@ pub fn all_broker_keys() -> Vec<&'static str> {
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+/// The default-level synonym of a topic config, as Kafka lists it: the first of its broker keys
+/// that has a default of its own (`log.retention.hours=168` for `retention.ms`, since
+/// `log.retention.ms` has none), or the topic default under the first broker key that is not a
+/// broker config here, or under its own name.
+fn default_synonym(def: &TopicConfigDef) -> (String, String, i8) {
+    for (key, _) in def.broker_keys {
+        match crate::config::broker_key_default(key) {
+            Some("") => continue,
+            Some(d) => return ((*key).to_string(), d.to_string(), SOURCE_DEFAULT_CONFIG),
+            None => return ((*key).to_string(), def.default.to_string(), SOURCE_DEFAULT_CONFIG),
+        }
+    }
+    (def.name.to_string(), def.default.to_string(), SOURCE_DEFAULT_CONFIG)
 }
 
 /// Every topic config of a topic with `overrides`, in name order.
@@ -189,7 +206,7 @@ mod tests {
         let d = topic_config(def, &overrides, layers);
         assert_eq!((d.value.as_str(), d.source), ("1000", SOURCE_TOPIC_CONFIG));
         let names: Vec<&str> = d.synonyms.iter().map(|s| s.0.as_str()).collect();
-        assert_eq!(names, ["retention.ms", "log.retention.hours", "log.retention.ms"]);
+        assert_eq!(names, ["retention.ms", "log.retention.hours", "log.retention.hours"]);
         assert_eq!(d.synonyms.last().map(|s| s.2), Some(SOURCE_DEFAULT_CONFIG));
         let dynamic = map(&[("log.retention.ms", "5")]);
         let layers = BrokerLayers { dynamic_broker: &empty, dynamic_default: &dynamic, static_config: &static_config };

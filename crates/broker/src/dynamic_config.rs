@@ -9,10 +9,11 @@
 //! `log.*` keys, `message.max.bytes`, `min.insync.replicas`, `compression.type`,
 //! `unclean.leader.election.enable`, ...; Kafka's `DynamicLogConfig`). Each topic's logs pick up
 //! a new default at once unless the topic overrides it; and `max.connections` (a lowered limit
-//! takes slots back as connections end). Other known broker keys are read-only:
-//! changing one is INVALID_REQUEST, as in Kafka ("cannot be updated dynamically"). A key no
-//! broker config has is INVALID_CONFIG (Kafka would store it for a plugin; Sluice has none that
-//! could read it).
+//! takes slots back as connections end). Other known broker keys are read-only: changing one is
+//! INVALID_REQUEST, as in Kafka ("cannot be updated dynamically"), and so is a bad value (Kafka
+//! 3.2+ answers INVALID_REQUEST for a broker config its ConfigDef refuses). A key no broker
+//! config has is stored and described as Kafka stores custom configs (for plugins), changing
+//! nothing here.
 
 use std::collections::BTreeMap;
 
@@ -47,26 +48,31 @@ pub fn is_known(key: &str) -> bool {
     is_dynamic(key) || crate::config::broker_key_default(key).is_some()
 }
 
-/// Checks one dynamic setting: the key may change at run time and the value is valid for it.
-pub fn validate(key: &str, value: &str) -> AdminResult<()> {
+/// Checks one dynamic setting (the key may change at run time, the value is valid for it) and
+/// returns the value as it is stored: as Kafka prints the parsed value (`1.0`, `true`).
+pub fn validate(key: &str, value: &str) -> AdminResult<String> {
+    let invalid = |reason: String| (ErrorCode::InvalidRequest, format!("invalid value {value:?} for {key}: {reason}"));
     if key == "max.connections" {
-        return max_connections(value).map(drop).ok_or_else(|| {
-            (ErrorCode::InvalidConfig, format!("invalid value {value:?} for {key}: expected a whole number from 0"))
-        });
+        return max_connections(value)
+            .map(|n| n.to_string())
+            .ok_or_else(|| invalid("expected a whole number from 0".into()));
     }
     let Some((def, unit)) = topic_default_of(key) else {
-        return Err(if is_known(key) {
-            (ErrorCode::InvalidRequest, format!("broker config {key} cannot be updated dynamically (read-only)"))
-        } else {
-            (ErrorCode::InvalidConfig, format!("unknown broker config {key}"))
-        });
+        if is_known(key) {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!("broker config {key} cannot be updated dynamically (read-only)"),
+            ));
+        }
+        return Ok(value.to_string()); // a custom config, kept as given
     };
-    let invalid = |reason: String| (ErrorCode::InvalidConfig, format!("invalid value {value:?} for {key}: {reason}"));
     let converted = unit.to_topic_value(value).ok_or_else(|| invalid("not a whole number".into()))?;
-    LogConfig::default().set(def.name, &converted).map_err(|e| match e {
+    let canonical = sluice_storage::config::canonical_value(def.name, &converted).map_err(|e| match e {
         sluice_storage::StorageError::InvalidConfig { reason, .. } => invalid(reason),
         other => invalid(other.to_string()),
-    })
+    })?;
+    // A key in another unit (hours) keeps its own unit, as a whole number.
+    Ok(if unit == Unit::Same { canonical } else { value.trim().parse::<i64>().map_or(canonical, |n| n.to_string()) })
 }
 
 fn max_connections(value: &str) -> Option<usize> {
@@ -156,14 +162,16 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> AdminResult<()> {
-        for (k, v) in &configs {
-            validate(k, v)?;
-        }
+        let configs = configs
+            .into_iter()
+            .map(|(k, v)| validate(&k, &v).map(|v| (k, v)))
+            .collect::<AdminResult<BTreeMap<String, String>>>()?;
         let default = if entity == DEFAULT_BROKER_ENTITY { &configs } else { &self.dynamic.read().default.clone() };
         let broker = if entity == DEFAULT_BROKER_ENTITY { &self.dynamic.read().broker.clone() } else { &configs };
-        log_defaults(broker, default, &self.config.explicit).map_err(|e| {
-            (ErrorCode::InvalidConfig, format!("invalid value {:?} for {}: {}", e.value, e.key, e.reason))
-        })?;
+        log_defaults(broker, default, &self.config.explicit)
+            .map_err(|e| format!("invalid value {:?} for {}: {}", e.value, e.key, e.reason))
+            .and_then(|log| log.validate_values().map_err(|e| e.to_string()))
+            .map_err(|message| (ErrorCode::InvalidRequest, message))?;
         if validate_only {
             return Ok(());
         }
@@ -180,16 +188,16 @@ mod tests {
 
     #[test]
     fn topic_defaults_are_dynamic_and_the_rest_read_only() {
-        assert!(validate("log.retention.ms", "1000").is_ok());
-        assert!(validate("log.retention.hours", "2").is_ok());
-        assert!(validate("message.max.bytes", "2000000").is_ok());
-        assert!(validate("log.cleanup.policy", "compact").is_ok());
-        assert_eq!(validate("log.segment.bytes", "3").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
-        assert_eq!(validate("log.retention.ms", "soon").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
+        assert_eq!(validate("log.retention.ms", "1000"), Ok("1000".into()));
+        assert_eq!(validate("log.retention.hours", "2"), Ok("2".into()));
+        assert_eq!(validate("log.cleaner.min.cleanable.ratio", "1"), Ok("1.0".into()));
+        assert_eq!(validate("log.cleanup.policy", "compact, delete"), Ok("compact,delete".into()));
+        assert_eq!(validate("log.segment.bytes", "3").map_err(|e| e.0), Err(ErrorCode::InvalidRequest));
+        assert_eq!(validate("log.retention.ms", "soon").map_err(|e| e.0), Err(ErrorCode::InvalidRequest));
         assert_eq!(validate("broker.id", "7").map_err(|e| e.0), Err(ErrorCode::InvalidRequest));
-        assert_eq!(validate("no.such.key", "1").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
-        assert!(validate("max.connections", "100").is_ok());
-        assert_eq!(validate("max.connections", "-1").map_err(|e| e.0), Err(ErrorCode::InvalidConfig));
+        assert_eq!(validate("my.plugin.setting", "x"), Ok("x".into()), "custom configs are kept");
+        assert_eq!(validate("max.connections", "100"), Ok("100".into()));
+        assert_eq!(validate("max.connections", "-1").map_err(|e| e.0), Err(ErrorCode::InvalidRequest));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_storage::LogConfig;
+use sluice_storage::config::canonical_value;
 use sluice_storage::topic_partition::is_valid_topic_name;
 
 use crate::broker::Broker;
@@ -29,13 +29,13 @@ pub type AdminResult<T> = Result<T, (ErrorCode, String)>;
 /// `sluice_storage::config::TOPIC_CONFIGS`); returns them as a map.
 pub fn validate_configs(configs: &[(String, Option<String>)]) -> AdminResult<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let mut probe = LogConfig::default();
     for (key, value) in configs {
         let Some(value) = value else {
             return Err((ErrorCode::InvalidConfig, format!("null value for config {key}")));
         };
-        probe.set(key, value).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
-        out.insert(key.clone(), value.trim().to_string());
+        // Stored as Kafka prints the parsed value (`1.0`, `true`, `compact,delete`).
+        let value = canonical_value(key, value).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
+        out.insert(key.clone(), value);
     }
     Ok(out)
 }
@@ -134,7 +134,10 @@ async fn write_topic(
     let partitions = assignment.len() as i32;
     let replication_factor = assignment.values().next().map_or(0, Vec::len) as i16;
     let overrides = validate_configs(configs)?;
-    broker.topic_log_config(&overrides).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
+    broker
+        .topic_log_config(&overrides)
+        .and_then(|c| c.validate_values())
+        .map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
     if broker.topic_meta(name).is_some() {
         return Err((ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
     }
@@ -385,7 +388,10 @@ pub async fn set_topic_configs(
     }
     let pairs: Vec<(String, Option<String>)> = overrides.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
     let overrides = validate_configs(&pairs)?;
-    broker.topic_log_config(&overrides).map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
+    broker
+        .topic_log_config(&overrides)
+        .and_then(|c| c.validate_values())
+        .map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
     if validate_only {
         return Ok(());
     }

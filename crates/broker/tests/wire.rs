@@ -1237,7 +1237,7 @@ fn topic_configs_are_accepted_described_and_applied_on_produce() {
     let retention = configs.iter().find(|e| e.name == "retention.ms").expect("asked for");
     assert_eq!((retention.value.as_deref(), retention.config_source), (Some("172800000"), 4), "static broker config");
     let synonyms: Vec<(&str, i8)> = retention.synonyms.iter().map(|s| (s.name.as_str(), s.source)).collect();
-    assert_eq!(synonyms, [("log.retention.hours", 4), ("log.retention.ms", 5)]);
+    assert_eq!(synonyms, [("log.retention.hours", 4), ("log.retention.hours", 5)], "the hours' default: ms has none");
     let compression = configs.iter().find(|e| e.name == "compression.type").expect("asked for");
     assert_eq!(
         (compression.value.as_deref(), compression.config_source, compression.config_type),

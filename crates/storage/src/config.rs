@@ -465,6 +465,22 @@ impl LogConfig {
         }
     }
 
+    /// The checks Kafka makes across keys (`LogConfig.validateValues`): `min.compaction.lag.ms`
+    /// may not exceed `max.compaction.lag.ms`.
+    pub fn validate_values(&self) -> Result<()> {
+        if self.min_compaction_lag_ms > self.max_compaction_lag_ms {
+            return Err(StorageError::InvalidConfig {
+                key: "min.compaction.lag.ms".into(),
+                value: self.min_compaction_lag_ms.to_string(),
+                reason: format!(
+                    "conflicts with max.compaction.lag.ms ({}): it may not be larger",
+                    self.max_compaction_lag_ms
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Sets one topic-level config from its string form, validating it as Kafka does. Keys
     /// Kafka has but that change nothing here (see the module documentation) are validated only.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
@@ -578,6 +594,29 @@ impl LogConfig {
     }
 }
 
+/// A valid value of topic config `key` as Kafka stores and describes it once parsed: numbers
+/// without signs or padding, doubles with a fraction (`1.0`), booleans in lower case, lists
+/// without spaces. Checks the value first.
+pub fn canonical_value(key: &str, value: &str) -> Result<String> {
+    let def = topic_config_def(key).ok_or_else(|| StorageError::UnknownConfig { key: key.into() })?;
+    LogConfig::default().set(key, value)?;
+    let v = value.trim();
+    Ok(match def.kind {
+        ConfigKind::Int { .. } | ConfigKind::Long { .. } => {
+            v.parse::<i64>().map_or_else(|_| v.to_string(), |n| n.to_string())
+        }
+        ConfigKind::Double { .. } => {
+            let x: f64 = v.parse().unwrap_or_default();
+            if x.fract() == 0.0 && x.abs() < 1e7 { format!("{x:.1}") } else { x.to_string() }
+        }
+        ConfigKind::Bool => v.to_ascii_lowercase(),
+        ConfigKind::List(_) | ConfigKind::Replicas => {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(",")
+        }
+        ConfigKind::Choice(_) | ConfigKind::Version => v.to_string(),
+    })
+}
+
 /// `2.8`, `0.10.2`, `3.0-IV1`: the shape of Kafka's `MetadataVersion` names that
 /// `message.format.version` takes.
 fn is_kafka_version(v: &str) -> bool {
@@ -655,6 +694,20 @@ mod tests {
         c.set("compression.zstd.level", "-5").expect("fast levels");
         assert!(c.set("min.insync.replicas", "0").is_err());
         assert!(c.set("max.compaction.lag.ms", "0").is_err());
+    }
+
+    #[test]
+    fn values_are_stored_as_kafka_prints_them() {
+        assert_eq!(canonical_value("min.cleanable.dirty.ratio", "1").expect("valid"), "1.0");
+        assert_eq!(canonical_value("min.cleanable.dirty.ratio", "0.25").expect("valid"), "0.25");
+        assert_eq!(canonical_value("preallocate", "TRUE").expect("valid"), "true");
+        assert_eq!(canonical_value("cleanup.policy", "compact, delete").expect("valid"), "compact,delete");
+        assert_eq!(canonical_value("retention.ms", " +1000").expect("valid"), "1000");
+        assert!(canonical_value("retention.ms", "x").is_err());
+        let mut c = LogConfig::default();
+        c.set("max.compaction.lag.ms", "1000").expect("valid");
+        c.set("min.compaction.lag.ms", "2000").expect("valid alone");
+        assert!(c.validate_values().is_err(), "min above max");
     }
 
     #[test]

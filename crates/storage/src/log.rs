@@ -1061,16 +1061,27 @@ impl Log {
     }
 
     /// Deletes segments from the oldest while `predicate(segment, next segment's base, log)`
-    /// holds and the next segment starts at or below the high watermark.
+    /// holds and the next segment starts at or below the high watermark. The active segment is
+    /// one of them when everything in it is below the high watermark and it is not empty: a new
+    /// empty segment is rolled first to take appends (Kafka's `deleteSegments`), so a log whose
+    /// every record expired really is emptied.
     fn delete_segments_while(&mut self, mut predicate: impl FnMut(&LogSegment, i64, &Log) -> bool) -> Result<usize> {
         let mut doomed = Vec::new();
         let mut iter = self.segments.iter().peekable();
         while let Some((&base, segment)) = iter.next() {
-            let Some(&(&next_base, _)) = iter.peek() else { break };
+            let next_base = match iter.peek() {
+                Some(&(&next_base, _)) => next_base,
+                None if !segment.is_empty() => self.log_end_offset,
+                None => break,
+            };
             if next_base > self.high_watermark || !predicate(segment, next_base, self) {
                 break;
             }
             doomed.push(base);
+        }
+        if doomed.len() == self.segments.len() {
+            let result = self.roll_at(self.log_end_offset);
+            self.offline_on_err(result)?;
         }
         for base in &doomed {
             let segment = self.segments.remove(base).expect("collected from the map");

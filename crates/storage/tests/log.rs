@@ -204,11 +204,15 @@ fn retention_by_time_deletes_old_segments_but_never_the_active_one() {
     assert_eq!(deleted, before - 1, "every old segment goes");
     assert_eq!(log.log_start_offset(), old_end);
     assert_eq!(log.num_segments(), 1);
-    // Everything expired, including the active segment: it stays.
+    // Everything expired, the active segment too: a new empty segment is rolled and every record
+    // goes (Kafka's deleteSegments), the log starting at its end.
     clock.advance_ms(10 * 3_600_000);
-    assert_eq!(log.delete_old_segments().expect("retention"), 0);
+    assert_eq!(log.delete_old_segments().expect("retention"), 1);
     assert_eq!(log.num_segments(), 1);
+    assert_eq!(log.log_start_offset(), log.log_end_offset());
     assert!(matches!(log.read(0, 100, i64::MAX, true), Err(StorageError::OffsetOutOfRange { .. })));
+    // An empty active segment is never deleted.
+    assert_eq!(log.delete_old_segments().expect("retention"), 0);
 }
 
 #[test]
@@ -581,7 +585,8 @@ fn producer_snapshots_keep_a_producer_known_after_its_batches_are_deleted() {
     log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("offsets 3-4");
     log.update_high_watermark(5);
     assert!(log.maybe_increment_log_start_offset(5).expect("delete records"));
-    assert_eq!(log.segment_base_offsets(), vec![3], "the producer's batches are gone from the log");
+    // Everything below the new start went, the active segment too (a new one rolled at 5).
+    assert_eq!(log.segment_base_offsets(), vec![5], "the producer's batches are gone from the log");
     log.close().expect("close");
     drop(log);
 

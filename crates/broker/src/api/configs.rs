@@ -15,6 +15,7 @@ use sluice_protocol::messages::{
 
 use sluice_protocol::messages::DescribeConfigsSynonym;
 use sluice_storage::config::topic_config_def;
+use sluice_storage::topic_partition::is_valid_topic_name;
 
 use super::RequestContext;
 use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
@@ -39,14 +40,20 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
         .resources
         .into_iter()
         .map(|resource| {
-            let wanted =
-                |key: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k == key));
+            // No list, or an empty one, asks for every key (Kafka's ConfigHelper).
+            let wanted = |key: &str| {
+                resource.configuration_keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k == key))
+            };
             let mut result = DescribeConfigsResult {
                 resource_type: resource.resource_type,
                 resource_name: resource.resource_name.clone(),
                 ..Default::default()
             };
             let described: AdminResult<Vec<DescribeConfigsResourceResult>> = match resource.resource_type {
+                RESOURCE_TOPIC if !is_valid_topic_name(&resource.resource_name) => Err((
+                    ErrorCode::InvalidTopicException,
+                    format!("topic name {:?} is illegal", resource.resource_name),
+                )),
                 RESOURCE_TOPIC => match broker.topic_meta(&resource.resource_name) {
                     Some(meta) => Ok(broker.with_config_layers(|layers| {
                         config_source::topic_configs(&meta.configs, layers)
@@ -84,8 +91,14 @@ pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> Des
                             .collect()
                     } else {
                         broker.with_config_layers(|layers| {
-                            config_source::all_broker_keys()
-                                .into_iter()
+                            // Every key this broker knows, and the custom ones set dynamically.
+                            let mut keys: Vec<&str> = config_source::all_broker_keys();
+                            keys.extend(
+                                layers.dynamic_broker.keys().chain(layers.dynamic_default.keys()).map(String::as_str),
+                            );
+                            keys.sort_unstable();
+                            keys.dedup();
+                            keys.into_iter()
                                 .filter(|k| wanted(k))
                                 .map(|k| {
                                     broker_entry(config_source::broker_config(k, layers), request.include_synonyms)
@@ -140,6 +153,12 @@ enum Target {
 
 fn target_of(broker: &crate::broker::Broker, resource_type: i8, name: &str) -> AdminResult<Target> {
     match resource_type {
+        RESOURCE_TOPIC if name.is_empty() => {
+            Err((ErrorCode::InvalidRequest, "default topic resources are not allowed".into()))
+        }
+        RESOURCE_TOPIC if !is_valid_topic_name(name) => {
+            Err((ErrorCode::InvalidTopicException, format!("topic name {name:?} is illegal")))
+        }
         RESOURCE_TOPIC => {
             if broker.topic_meta(name).is_none() {
                 return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
@@ -195,17 +214,49 @@ impl Target {
     }
 }
 
+/// Kafka's checks of an alteration request before anything is changed
+/// (`ConfigAdminManager.preprocess`), per resource in order: a resource named twice in one
+/// request is refused (every occurrence), and so is a key named twice in one resource.
+fn malformed(resources: &[(i8, &str, Vec<&str>)]) -> Vec<Option<(ErrorCode, String)>> {
+    let mut seen: BTreeMap<(i8, &str), usize> = BTreeMap::new();
+    for (resource_type, name, _) in resources {
+        *seen.entry((*resource_type, name)).or_default() += 1;
+    }
+    resources
+        .iter()
+        .map(|(resource_type, name, keys)| {
+            if seen[&(*resource_type, *name)] > 1 {
+                return Some((ErrorCode::InvalidRequest, "each resource must appear at most once in a request".into()));
+            }
+            let mut names = std::collections::BTreeSet::new();
+            keys.iter()
+                .find(|k| !names.insert(**k))
+                .map(|k| (ErrorCode::InvalidRequest, format!("duplicate config key {k}")))
+        })
+        .collect()
+}
+
 pub async fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let broker = ctx.broker;
+    let checked = malformed(
+        &request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.iter().map(|c| c.name.as_str()).collect()))
+            .collect::<Vec<_>>(),
+    );
     let mut responses = Vec::with_capacity(request.resources.len());
-    for resource in request.resources {
+    for (resource, refused) in request.resources.into_iter().zip(checked) {
         // AlterConfigs replaces the resource's whole set of configs.
         let result = async {
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
             let target = target_of(broker, resource.resource_type, &resource.resource_name)?;
             let mut configs = BTreeMap::new();
             for c in resource.configs {
                 let value =
-                    c.value.ok_or_else(|| (ErrorCode::InvalidConfig, format!("null value for config {}", c.name)))?;
+                    c.value.ok_or_else(|| (ErrorCode::InvalidRequest, format!("null value for config {}", c.name)))?;
                 configs.insert(c.name, value);
             }
             target.write(broker, configs, request.validate_only).await
@@ -230,9 +281,19 @@ pub async fn incremental_alter(
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let broker = ctx.broker;
+    let checked = malformed(
+        &request
+            .resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.iter().map(|c| c.name.as_str()).collect()))
+            .collect::<Vec<_>>(),
+    );
     let mut responses = Vec::with_capacity(request.resources.len());
-    for resource in request.resources {
+    for (resource, refused) in request.resources.into_iter().zip(checked) {
         let result = async {
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
             let target = target_of(broker, resource.resource_type, &resource.resource_name)?;
             let mut configs = target.current(broker);
             for c in resource.configs {
@@ -240,7 +301,7 @@ pub async fn incremental_alter(
                     OP_SET => {
                         let value = c
                             .value
-                            .ok_or_else(|| (ErrorCode::InvalidConfig, format!("null value for config {}", c.name)))?;
+                            .ok_or_else(|| (ErrorCode::InvalidRequest, format!("null value for config {}", c.name)))?;
                         configs.insert(c.name, value);
                     }
                     OP_DELETE => {
