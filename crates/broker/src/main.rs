@@ -312,16 +312,8 @@ async fn start_keeper(
 
 /// Writes tombstones for the committed offsets that `offsets.retention.minutes` expired.
 async fn expire_offsets(broker: &Broker) {
-    let mut by_group: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
-    for (group, tp) in broker.groups.expire_offsets() {
-        by_group.entry(group).or_default().push((tp, None));
-    }
-    for (group, tombstones) in by_group {
-        tracing::info!(%group, partitions = tombstones.len(), "expiring committed offsets");
-        if let Err(e) = sluice_broker::group::offsets_log::append(broker, &group, &tombstones).await {
-            tracing::warn!(%group, error = e.name(), "writing offset tombstones failed");
-        }
-    }
+    let expired = broker.groups.expire_offsets();
+    sluice_broker::group::offsets_log::write_tombstones(broker, expired, "offsets.retention.minutes passed").await;
 }
 
 async fn wait_for_signal() {

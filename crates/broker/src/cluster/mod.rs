@@ -132,6 +132,16 @@ pub async fn reconciler(broker: Arc<Broker>) {
             })
             .await
             .unwrap_or_default();
+            // A deleted topic (or one created again, with a new id) takes its committed
+            // offsets with it, from the groups coordinated here.
+            for (name, old) in &previous.topics {
+                if view.topics.get(name).is_none_or(|t| t.id != old.id) {
+                    let removed = broker.groups.with_groups(|g, _| g.remove_topic_offsets(name));
+                    if !removed.is_empty() {
+                        crate::group::offsets_log::write_tombstones(&broker, removed, "the topic was deleted").await;
+                    }
+                }
+            }
             for change in role_changes {
                 match change {
                     RoleChange::BecameLeader(tp) => {

@@ -10,8 +10,8 @@
 //! each change is queued as a [`Persist`]. The SyncGroup answers of a rebalance that completes
 //! are held until its new assignment is written, as Kafka answers only after storing the group:
 //! a member never starts on an assignment that a coordinator failover would forget. If the write
-//! fails they get COORDINATOR_NOT_AVAILABLE (NOT_COORDINATOR when leadership of the partition
-//! moved) and rejoin.
+//! fails they get Kafka's mapping of the failure (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR,
+//! REBALANCE_IN_PROGRESS for a timeout) and rejoin.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,6 +98,7 @@ impl Inner {
                     }
                 }
                 Output::Sync { group_id, member_id, result } => {
+                    self.groups.touch(&group_id, &member_id, now_ms);
                     let Some(tx) = self.syncs.remove(&(group_id.clone(), member_id)) else { continue };
                     if written.contains_key(&group_id) && tokio::runtime::Handle::try_current().is_ok() {
                         held.entry(group_id).or_default().push((tx, result));
@@ -114,12 +115,18 @@ impl Inner {
                     Ok(Ok(outcome)) => outcome,
                     _ => Err(ErrorCode::RequestTimedOut),
                 };
+                // The persister's error is already the coordinator's (offsets_log::coordinator_error);
+                // SyncGroup tells a timed-out write as a rebalance and a too-large one as unknown,
+                // as Kafka's storeGroup callback does.
                 let failure = match outcome {
                     Ok(()) => None,
-                    Err(ErrorCode::NotLeaderOrFollower) => Some(ErrorCode::NotCoordinator),
                     Err(e) => {
                         tracing::warn!(group = %group_id, error = e.name(), "the group's assignment could not be written");
-                        Some(ErrorCode::CoordinatorNotAvailable)
+                        Some(match e {
+                            ErrorCode::RequestTimedOut => ErrorCode::RebalanceInProgress,
+                            ErrorCode::InvalidCommitOffsetSize => ErrorCode::UnknownServerError,
+                            other => other,
+                        })
                     }
                 };
                 for (tx, result) in answers {

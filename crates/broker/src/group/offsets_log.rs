@@ -113,6 +113,23 @@ fn encode_group_value(s: &GroupSnapshot) -> Vec<u8> {
     buf.to_vec()
 }
 
+/// What a client is told when a write to `__consumer_offsets` fails, as Kafka's group
+/// coordinator maps it: the partition short of replicas or missing is COORDINATOR_NOT_AVAILABLE
+/// (retriable: find the coordinator again), leadership gone is NOT_COORDINATOR, a batch too large
+/// is INVALID_COMMIT_OFFSET_SIZE.
+pub fn coordinator_error(e: ErrorCode) -> ErrorCode {
+    match e {
+        ErrorCode::UnknownTopicOrPartition | ErrorCode::NotEnoughReplicas | ErrorCode::NotEnoughReplicasAfterAppend => {
+            ErrorCode::CoordinatorNotAvailable
+        }
+        ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
+        ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge | ErrorCode::InvalidFetchSize => {
+            ErrorCode::InvalidCommitOffsetSize
+        }
+        other => other,
+    }
+}
+
 /// Writes a group's metadata (None: a tombstone for a deleted group).
 pub async fn append_group(broker: &Broker, group: &str, snapshot: Option<&GroupSnapshot>) -> Result<(), ErrorCode> {
     ensure_topic(broker).await?;
@@ -122,7 +139,7 @@ pub async fn append_group(broker: &Broker, group: &str, snapshot: Option<&GroupS
     let mut records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
     let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
-    if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
+    if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 
 sluice_protocol::kafka_struct! {
@@ -298,7 +315,7 @@ pub async fn append_at(
     let mut records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
     let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
-    if result.error == ErrorCode::None { Ok(result.base_offset) } else { Err(result.error) }
+    if result.error == ErrorCode::None { Ok(result.base_offset) } else { Err(coordinator_error(result.error)) }
 }
 
 /// Reads every record of one `__consumer_offsets` partition, in log order, for replay.
@@ -329,6 +346,21 @@ pub fn load_partition(broker: &Broker, p: i32) -> (Vec<Entry>, HashMap<i64, Vec<
     (out, open)
 }
 
+/// Writes tombstones for committed offsets the coordinator dropped (`removed`: group and
+/// partition), one batch per group; `why` is logged.
+pub async fn write_tombstones(broker: &Broker, removed: Vec<(String, (String, i32))>, why: &str) {
+    let mut by_group: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
+    for (group, tp) in removed {
+        by_group.entry(group).or_default().push((tp, None));
+    }
+    for (group, tombstones) in by_group {
+        tracing::info!(%group, partitions = tombstones.len(), why, "dropping committed offsets");
+        if let Err(e) = append(broker, &group, &tombstones).await {
+            tracing::warn!(%group, error = e.name(), "writing offset tombstones failed");
+        }
+    }
+}
+
 /// TxnOffsetCommit: writes a producer's offset commits for `group` as a transactional batch
 /// (no sequence, as Kafka writes them); they take effect when the transaction commits.
 pub async fn append_txn(
@@ -348,7 +380,7 @@ pub async fn append_txn(
     let mut records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
     let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
-    if result.error == ErrorCode::None { Ok(()) } else { Err(result.error) }
+    if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 
 fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<Entry> {

@@ -763,6 +763,16 @@ impl Groups {
         self.take_outputs()
     }
 
+    /// Counts as `member_id`'s heartbeat at `now_ms`: a member answered after waiting in
+    /// SyncGroup gets a whole session from the answer, as Kafka reschedules the heartbeat expiry
+    /// of every member whose parked request it answers (its session may have run out while it
+    /// waited, which is allowed).
+    pub fn touch(&mut self, group_id: &str, member_id: &str, now_ms: i64) {
+        if let Some(m) = self.groups.get_mut(group_id).and_then(|g| g.members.get_mut(member_id)) {
+            m.last_heartbeat_ms = m.last_heartbeat_ms.max(now_ms);
+        }
+    }
+
     /// The earliest time [`tick`](Self::tick) has something to do: a session that expires, a
     /// pending member's deadline, a join phase's deadline. `None` when nothing is waiting.
     pub fn next_deadline(&self) -> Option<i64> {
@@ -1005,6 +1015,26 @@ impl Groups {
             !(g.state == GroupState::Empty && g.members.is_empty() && g.offsets.is_empty() && g.generation_id == 0)
         });
         expired
+    }
+
+    /// A deleted topic's committed offsets go from every group (Kafka's
+    /// `handleDeletedPartitions`), so a topic created again under the name is read from where
+    /// `auto.offset.reset` says, not from an offset of the old one. Returns what went, for the
+    /// tombstones.
+    pub fn remove_topic_offsets(&mut self, topic: &str) -> Vec<(String, (String, i32))> {
+        let mut removed = Vec::new();
+        for group in self.groups.values_mut() {
+            group.offsets.retain(|tp, _| {
+                let keep = tp.0 != topic;
+                if !keep {
+                    removed.push((group.group_id.clone(), tp.clone()));
+                }
+                keep
+            });
+            let offsets = &group.offsets;
+            group.offset_log_positions.retain(|tp, _| offsets.contains_key(tp));
+        }
+        removed
     }
 
     /// OffsetDelete: forgets committed offsets of a group that has no active members (with
