@@ -34,8 +34,12 @@ pub struct Broker {
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
     /// The broker configs set at run time, and the topic defaults they make.
     pub dynamic: parking_lot::RwLock<DynamicConfigs>,
-    /// `max.connections`, over every listener.
+    /// `max.connections` and the per-IP limits, over every listener.
     pub connection_slots: crate::connection_limit::ConnectionSlots,
+    /// `queued.max.request.bytes`: request frames being read or handled.
+    pub request_memory: crate::memory_pool::MemoryPool,
+    /// `fetch.response.memory.max.bytes`: record bytes of fetch responses in flight.
+    pub fetch_memory: crate::memory_pool::MemoryPool,
 }
 
 /// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
@@ -80,7 +84,9 @@ impl Broker {
                 log_defaults: config.log.clone(),
                 ..Default::default()
             }),
-            connection_slots: crate::connection_limit::ConnectionSlots::new(config.max_connections),
+            connection_slots: crate::connection_limit::ConnectionSlots::new(config.connection_limits.clone()),
+            request_memory: crate::memory_pool::MemoryPool::new(config.queued_max_request_bytes),
+            fetch_memory: crate::memory_pool::MemoryPool::new(Some(config.fetch_response_memory_max_bytes)),
             config,
         }))
     }

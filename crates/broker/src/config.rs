@@ -62,8 +62,15 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("message.max.bytes", "1048588"),
     ("socket.request.max.bytes", "104857600"),
     ("max.connections", "10000"),
+    ("max.connections.per.ip", "2147483647"),
+    ("max.connections.per.ip.overrides", ""),
     ("connections.max.idle.ms", "600000"),
+    ("socket.request.read.timeout.ms", "60000"),
     ("queued.max.requests", "500"),
+    ("queued.max.request.bytes", "536870912"),
+    ("fetch.max.bytes", "57671680"),
+    ("fetch.response.memory.max.bytes", "536870912"),
+    ("fetch.sendfile.enable", "true"),
     ("log.segment.bytes", "1073741824"),
     ("log.roll.ms", ""),
     ("log.roll.hours", "168"),
@@ -81,6 +88,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.retention.check.interval.ms", "300000"),
     ("log.cleanup.policy", "delete"),
     ("log.cleaner.backoff.ms", "15000"),
+    ("num.recovery.threads.per.data.dir", "1"),
     ("log.cleaner.delete.retention.ms", "86400000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -101,6 +109,8 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.election.timeout.ms", "1000"),
     ("keeper.heartbeat.interval.ms", "100"),
     ("keeper.snap.count", "10000"),
+    ("keeper.max.client.cnxns", "60"),
+    ("keeper.sessionless.cnxn.timeout.ms", "10000"),
     ("zookeeper.session.timeout.ms", "18000"),
     ("keeper.session.timeout.ms", ""),
     ("broker.rack", ""),
@@ -179,9 +189,35 @@ pub struct BrokerConfig {
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: usize,
-    pub max_connections: usize,
+    /// `max.connections`, `max.connections.per.ip` and `max.connections.per.ip.overrides`
+    /// (`connection_limit.rs`).
+    pub connection_limits: crate::connection_limit::ConnectionLimits,
+    /// `connections.max.idle.ms`: a connection with no request started for this long is closed.
     pub connections_max_idle_ms: u64,
-    pub queued_max_requests: usize,
+    /// `socket.request.read.timeout.ms`: once a request's size has arrived, the rest of it must
+    /// arrive within this time or the connection is closed, so a client that stops half-way
+    /// through a frame holds neither its connection nor the frame's memory for long. Kafka has
+    /// no such key (its idle timeout restarts with every byte); ours bounds the whole frame.
+    pub socket_request_read_timeout_ms: u64,
+    /// `queued.max.request.bytes`: bytes of request frames larger than `SMALL_FRAME_BYTES` being
+    /// read or handled, over all connections (`server.rs`): a frame's growth waits while the
+    /// pool is short (its connection is muted, as Kafka's memory pool mutes it). Kafka's default, -1,
+    /// leaves it unbounded; ours is 512 MiB, and -1 is accepted and still means unbounded.
+    /// (`queued.max.requests` is accepted and has no effect: each connection has at most one
+    /// request in flight, so requests queued are bounded by `max.connections`.)
+    pub queued_max_request_bytes: Option<usize>,
+    /// `fetch.max.bytes`: the most record bytes one consumer fetch returns, whatever it asks
+    /// (followers: `replica.fetch.response.max.bytes`). As in Kafka, the first batch may exceed
+    /// it so a consumer always progresses (KIP-74).
+    pub fetch_max_bytes: usize,
+    /// `fetch.response.memory.max.bytes`: record bytes held by fetch responses being read,
+    /// encoded or sent, over all connections; a fetch that finds the pool short reads less (down
+    /// to one batch) instead of waiting (`api/fetch.rs`). Sluice's own key.
+    pub fetch_response_memory_max_bytes: usize,
+    /// `fetch.sendfile.enable`: fetch answers send records straight from the segment files
+    /// (`sendfile`) instead of copying them through memory. Sluice's own key, for comparing the
+    /// two paths (scripts/bench-fetch) and for platforms where sendfile misbehaves.
+    pub fetch_sendfile_enable: bool,
     /// Where the embedded keeper (ZooKeeper client protocol) listens, when `process.roles`
     /// includes `keeper`: `keeper.client.address` (empty: every interface) and
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
@@ -191,7 +227,10 @@ pub struct BrokerConfig {
     /// (`keeper.id`, default `broker.id`, among `keeper.servers`, `id@host:port,...` of the
     /// peer ports, empty for one node); `keeper.data.dir` (default `keeper` in the first log
     /// dir) for the Raft log and snapshots; Raft timing (`keeper.election.timeout.ms`,
-    /// `keeper.heartbeat.interval.ms`); `keeper.snap.count` log entries between snapshots.
+    /// `keeper.heartbeat.interval.ms`); `keeper.snap.count` log entries between snapshots;
+    /// `keeper.max.client.cnxns` (ZooKeeper's `maxClientCnxns`, 60; 0 is unlimited) and
+    /// `keeper.sessionless.cnxn.timeout.ms` (the time a new connection has to send its
+    /// ConnectRequest, ZooKeeper's 10 s).
     pub keeper: sluice_keeper::KeeperConfig,
     /// `keeper.connect` (alias `zookeeper.connect`): the coordination service this broker keeps
     /// its cluster metadata in, `host:port,...[/chroot]`; `None` uses the embedded keeper.
@@ -401,6 +440,9 @@ impl BrokerConfig {
         log_manager.flush_offset_checkpoint_interval_ms =
             int("log.flush.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
         log_manager.cleaner_backoff_ms = int("log.cleaner.backoff.ms", 1, i64::MAX)?.unwrap_or(15_000);
+        // Threads loading the logs at startup, per directory (all directories at once).
+        log_manager.recovery_threads_per_data_dir = int("num.recovery.threads.per.data.dir", 1, 1_024)?
+            .map_or(sluice_storage::manager::DEFAULT_RECOVERY_THREADS_PER_DATA_DIR, |n| n as usize);
         log_manager.flush_start_offset_checkpoint_interval_ms =
             int("log.flush.start.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
 
@@ -438,6 +480,13 @@ impl BrokerConfig {
         keeper.election_timeout_ms = int("keeper.election.timeout.ms", 10, 600_000)?.unwrap_or(1_000) as u64;
         keeper.heartbeat_ms = int("keeper.heartbeat.interval.ms", 1, 600_000)?.unwrap_or(100) as u64;
         keeper.snapshot_entries = int("keeper.snap.count", 2, i64::MAX)?.unwrap_or(10_000) as u64;
+        // ZooKeeper's maxClientCnxns (0: unlimited) and zookeeper.nio.sessionlessCnxnTimeout.
+        if let Some(n) = int("keeper.max.client.cnxns", 0, i64::from(u32::MAX))? {
+            keeper.max_client_cnxns = n as u32;
+        }
+        if let Some(ms) = int("keeper.sessionless.cnxn.timeout.ms", 1, 3_600_000)? {
+            keeper.sessionless_cnxn_timeout_ms = ms as u64;
+        }
         if keeper.heartbeat_ms >= keeper.election_timeout_ms {
             return Err(invalid(
                 "keeper.heartbeat.interval.ms",
@@ -516,9 +565,34 @@ impl BrokerConfig {
             delete_topic_enable: boolean("delete.topic.enable")?,
             socket_request_max_bytes: int("socket.request.max.bytes", 1, i64::from(i32::MAX))?.unwrap_or(104_857_600)
                 as usize,
-            max_connections: int("max.connections", 1, i64::from(i32::MAX))?.unwrap_or(10_000) as usize,
+            connection_limits: crate::connection_limit::ConnectionLimits {
+                max_connections: int("max.connections", 0, i64::from(i32::MAX))?.unwrap_or(10_000) as usize,
+                max_per_ip: int("max.connections.per.ip", 0, i64::from(i32::MAX))?.unwrap_or(i64::from(i32::MAX))
+                    as usize,
+                per_ip_overrides: crate::connection_limit::parse_per_ip_overrides(
+                    &get("max.connections.per.ip.overrides").unwrap_or_default(),
+                )
+                .map_err(|reason| {
+                    let value = get("max.connections.per.ip.overrides").unwrap_or_default();
+                    invalid("max.connections.per.ip.overrides", &value, &reason)
+                })?,
+            },
             connections_max_idle_ms: int("connections.max.idle.ms", 1, i64::MAX)?.unwrap_or(600_000) as u64,
-            queued_max_requests: int("queued.max.requests", 1, i64::from(i32::MAX))?.unwrap_or(500) as usize,
+            socket_request_read_timeout_ms: int("socket.request.read.timeout.ms", 1, i64::MAX)?.unwrap_or(60_000)
+                as u64,
+            queued_max_request_bytes: {
+                // Checked for its range, then unused (see the field).
+                int("queued.max.requests", 1, i64::from(i32::MAX))?;
+                match int("queued.max.request.bytes", -1, i64::MAX)?.unwrap_or(536_870_912) {
+                    -1 => None,
+                    0 => return Err(invalid("queued.max.request.bytes", "0", "must be -1 (unbounded) or at least 1")),
+                    n => Some(n as usize),
+                }
+            },
+            fetch_max_bytes: int("fetch.max.bytes", 0, i64::from(i32::MAX))?.unwrap_or(57_671_680) as usize,
+            fetch_response_memory_max_bytes: int("fetch.response.memory.max.bytes", 1, i64::MAX)?.unwrap_or(536_870_912)
+                as usize,
+            fetch_sendfile_enable: boolean("fetch.sendfile.enable")?,
             keeper_client: if keeper_role {
                 let port = int("keeper.client.port", 0, i64::from(u16::MAX))?.unwrap_or(2181) as u16;
                 Some((get("keeper.client.address").unwrap_or_default(), port))

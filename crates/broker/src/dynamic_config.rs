@@ -36,7 +36,7 @@ fn topic_default_of(key: &str) -> Option<(&'static TopicConfigDef, Unit)> {
 }
 
 /// Broker keys besides the topic defaults that change at run time.
-const DYNAMIC_BROKER_KEYS: &[&str] = &["max.connections"];
+const DYNAMIC_BROKER_KEYS: &[&str] = &["max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides"];
 
 /// Whether broker key `key` may be changed at run time.
 pub fn is_dynamic(key: &str) -> bool {
@@ -52,10 +52,15 @@ pub fn is_known(key: &str) -> bool {
 /// returns the value as it is stored: as Kafka prints the parsed value (`1.0`, `true`).
 pub fn validate(key: &str, value: &str) -> AdminResult<String> {
     let invalid = |reason: String| (ErrorCode::InvalidRequest, format!("invalid value {value:?} for {key}: {reason}"));
-    if key == "max.connections" {
-        return max_connections(value)
+    if key == "max.connections" || key == "max.connections.per.ip" {
+        return connection_count(value)
             .map(|n| n.to_string())
             .ok_or_else(|| invalid("expected a whole number from 0".into()));
+    }
+    if key == "max.connections.per.ip.overrides" {
+        return crate::connection_limit::parse_per_ip_overrides(value)
+            .map(|_| value.trim().to_string())
+            .map_err(invalid);
     }
     let Some((def, unit)) = topic_default_of(key) else {
         if is_known(key) {
@@ -75,7 +80,7 @@ pub fn validate(key: &str, value: &str) -> AdminResult<String> {
     Ok(if unit == Unit::Same { canonical } else { value.trim().parse::<i64>().map_or(canonical, |n| n.to_string()) })
 }
 
-fn max_connections(value: &str) -> Option<usize> {
+fn connection_count(value: &str) -> Option<usize> {
     value.trim().parse::<u32>().ok().filter(|&n| n <= i32::MAX as u32).map(|n| n as usize)
 }
 
@@ -96,6 +101,25 @@ pub fn log_defaults(
 }
 
 impl Broker {
+    /// The connection limits from the dynamic layers over the static config; a value that no
+    /// longer parses (a host that stopped resolving) leaves the static one.
+    fn connection_limits(
+        &self,
+        broker: &BTreeMap<String, String>,
+        default: &BTreeMap<String, String>,
+    ) -> crate::connection_limit::ConnectionLimits {
+        let layer = |key: &str| [broker, default].into_iter().find_map(|l| l.get(key));
+        let count = |key: &str, fallback: usize| layer(key).and_then(|v| connection_count(v)).unwrap_or(fallback);
+        let fixed = &self.config.connection_limits;
+        crate::connection_limit::ConnectionLimits {
+            max_connections: count("max.connections", fixed.max_connections),
+            max_per_ip: count("max.connections.per.ip", fixed.max_per_ip),
+            per_ip_overrides: layer("max.connections.per.ip.overrides")
+                .and_then(|v| crate::connection_limit::parse_per_ip_overrides(v).ok())
+                .unwrap_or_else(|| fixed.per_ip_overrides.clone()),
+        }
+    }
+
     /// Takes this broker's and the cluster's dynamic configs from `view`; returns whether the
     /// topic defaults changed (every topic's logs then need their config again). An invalid
     /// value written by some other tool is logged and leaves the defaults as they were.
@@ -116,12 +140,10 @@ impl Broker {
                 previous.clone()
             }
         };
-        let connections = [&broker, &default]
-            .iter()
-            .find_map(|layer| layer.get("max.connections").and_then(|v| max_connections(v)))
-            .unwrap_or(self.config.max_connections);
-        if connections != self.connection_slots.limit() {
-            self.connection_slots.set_limit(connections);
+        let limits = self.connection_limits(&broker, &default);
+        if limits != self.connection_slots.limits() {
+            tracing::info!(?limits, "connection limits changed");
+            self.connection_slots.set_limits(limits);
         }
         tracing::info!(broker = ?broker, default = ?default, "dynamic broker configs applied");
         let changed = log != previous;

@@ -303,7 +303,15 @@ async fn fetch(
             let Some(partition) = rm.partition(&tp) else { continue };
             match code_of(p.error_code) {
                 ErrorCode::None => {
-                    let records = p.records.unwrap_or_default();
+                    // Decoded from the wire: in memory, so reading cannot fail.
+                    let records = match p.records.map(|r| r.to_bytes()).transpose() {
+                        Ok(records) => records.unwrap_or_default(),
+                        Err(e) => {
+                            tracing::warn!(%tp, error = %e, "unreadable fetched records");
+                            delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);
+                            continue;
+                        }
+                    };
                     match partition.append_as_follower(
                         fetcher.leader,
                         epoch,

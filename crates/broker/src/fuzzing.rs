@@ -168,7 +168,8 @@ impl Harness {
             Err(answer) => answer,
         };
         match answer {
-            Answer::Respond(response) => {
+            Answer::Respond(frame) => {
+                let response = frame.to_bytes().expect("the harness's segment files stay whole");
                 assert!(response.len() >= 8, "a response frame of {} bytes has no correlation id", response.len());
                 let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
                 assert_eq!(size as usize, response.len() - 4, "the size prefix counts the frame's bytes");

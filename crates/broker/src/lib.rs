@@ -14,6 +14,7 @@ pub mod fetcher;
 pub mod fuzzing;
 pub mod group;
 pub mod log_limiter;
+pub mod memory_pool;
 pub mod producer_ids;
 pub mod replica_manager;
 pub mod server;

@@ -61,6 +61,7 @@ fn main() -> std::process::ExitCode {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -258,6 +259,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
     tracing::info!("sluiced stopped cleanly");
     Ok(())
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard one, as a JVM does for Kafka
+/// (`-XX:+MaxFDLimit`): the descriptors a node needs grow with the partitions and connections
+/// in use, and a default soft limit (often 1,024) stops it long before the hard limit would.
+/// A failure is logged and the node goes on with the limit it has.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "cannot read the open files limit (RLIMIT_NOFILE)");
+        return;
+    }
+    let before = limit.rlim_cur;
+    if before >= limit.rlim_max {
+        tracing::info!(
+            soft = before,
+            hard = limit.rlim_max,
+            "open files limit (RLIMIT_NOFILE) already at the hard limit"
+        );
+        return;
+    }
+    let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+    // SAFETY: setrlimit reads one rlimit from the struct passed.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(soft = before, hard = limit.rlim_max, error = %e, "cannot raise the open files limit (RLIMIT_NOFILE)");
+        return;
+    }
+    tracing::info!(before, after = raised.rlim_cur, "raised the open files limit (RLIMIT_NOFILE) to its hard limit");
 }
 
 /// Locks the log directories (broker role) and keeper's data directory (keeper role).

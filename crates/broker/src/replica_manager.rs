@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use sluice_protocol::record_batch::{self, BatchError, TimestampType};
 use sluice_protocol::validator::{self, RecordChecks, TimestampBounds};
@@ -35,6 +34,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cluster::cache::{ClusterView, VersionedState};
 use crate::error::{ErrorCode, batch_error_code, storage_error_code};
+use crate::log_limiter::LogLimiter;
 
 /// A partition's role on this broker.
 #[derive(Debug)]
@@ -130,7 +130,8 @@ pub struct PartitionRead {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
-    pub records: Bytes,
+    /// Copied into memory, or the segment file slices that hold them (`in_files`).
+    pub records: sluice_protocol::record_set::RecordSet,
     /// For `read_committed`: the aborted transactions overlapping what was read.
     pub aborted: Option<Vec<AbortedTxn>>,
 }
@@ -534,7 +535,18 @@ impl Partition {
 
     /// Reads from `offset` up to `bound`: the log end for a follower, the high watermark or
     /// the last stable offset for a consumer (with the aborted transactions it must skip).
-    pub fn read(&self, offset: i64, max_bytes: usize, bound: ReadBound, min_one_batch: bool) -> PartitionRead {
+    /// Reads from `offset` up to `max_bytes` (the first batch whole with `min_one_batch`),
+    /// below the bound. With `in_files` the records stay in their segment files (slices to
+    /// send with `sendfile`); otherwise they are copied into memory.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        bound: ReadBound,
+        min_one_batch: bool,
+        in_files: bool,
+    ) -> PartitionRead {
+        use sluice_protocol::record_set::RecordSet;
         let log = self.log.read();
         let last_stable_offset = log.last_stable_offset();
         let max_offset = match bound {
@@ -542,9 +554,16 @@ impl Partition {
             ReadBound::ReadUncommitted => log.high_watermark(),
             ReadBound::ReadCommitted => last_stable_offset,
         };
-        let (error, records, next_offset) = match log.read(offset, max_bytes, max_offset, min_one_batch) {
-            Ok(data) => (ErrorCode::None, data.records, data.next_offset),
-            Err(e) => (storage_error_code(&e), Bytes::new(), offset),
+        let read = if in_files {
+            log.read_slices(offset, max_bytes, max_offset, min_one_batch)
+                .map(|(slices, next)| (RecordSet::Files(slices), next))
+        } else {
+            log.read(offset, max_bytes, max_offset, min_one_batch)
+                .map(|data| (RecordSet::Memory(data.records), data.next_offset))
+        };
+        let (error, records, next_offset) = match read {
+            Ok((records, next)) => (ErrorCode::None, records, next),
+            Err(e) => (storage_error_code(&e), RecordSet::default(), offset),
         };
         let aborted = (bound == ReadBound::ReadCommitted).then(|| log.collect_aborted_txns(offset, next_offset));
         PartitionRead {
@@ -587,7 +606,13 @@ pub struct ReplicaManager {
     isr_changes: mpsc::UnboundedSender<IsrChange>,
     isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
     default_min_insync: i32,
+    /// Logs that cannot be opened (out of descriptors, a bad disk) fail again at every cluster
+    /// view: one line per interval for all of them, with a count of the failures held back.
+    open_failures: LogLimiter<()>,
 }
+
+/// How often a failure to open partitions' logs is logged at most.
+const LOG_OPEN_FAILURE_LOG_INTERVAL_MS: u64 = 10_000;
 
 impl ReplicaManager {
     pub fn new(broker_id: i32, log_manager: Arc<LogManager>, clock: Arc<dyn Clock>, default_min_insync: i32) -> Self {
@@ -606,6 +631,7 @@ impl ReplicaManager {
             isr_changes: tx,
             isr_changes_rx: Mutex::new(Some(rx)),
             default_min_insync,
+            open_failures: LogLimiter::new(Duration::from_millis(LOG_OPEN_FAILURE_LOG_INTERVAL_MS)),
         }
     }
 
@@ -714,7 +740,9 @@ impl ReplicaManager {
                 let partition = match self.create_partition(&tp, log_config.clone()) {
                     Ok(partition) => partition,
                     Err(e) => {
-                        tracing::error!(%tp, error = %e, "cannot open the partition's log");
+                        if let Some(held_back) = self.open_failures.admit(&(), std::time::Instant::now()) {
+                            tracing::error!(%tp, error = %e, failures_held_back = held_back, "cannot open the partition's log");
+                        }
                         continue;
                     }
                 };

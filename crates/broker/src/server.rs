@@ -1,5 +1,7 @@
-//! The Kafka listener: accepts connections (at most `max.connections`, backing off on accept
-//! errors), runs one task per connection, and drains on shutdown.
+//! The Kafka listener: accepts connections, runs one task per connection, and drains on
+//! shutdown. A connection beyond `max.connections` or its address's `max.connections.per.ip` is
+//! closed as soon as it is accepted (`connection_limit.rs`); accept errors (out of descriptors)
+//! back off.
 //!
 //! A connection reads one size-prefixed frame at a time and answers it before reading the next,
 //! as Kafka mutes a channel while a request is in flight: pipelined requests are answered in
@@ -9,19 +11,34 @@
 //! UNSUPPORTED_VERSION in the v0 format so the client can retry with one it does. Refusals are
 //! logged at most once per `REFUSED_REQUEST_LOG_INTERVAL_MS` and peer, with a count.
 //!
+//! Memory: a frame's buffer grows with the bytes that arrive (from `FRAME_READ_CHUNK_BYTES`,
+//! doubling), never to the announced size up front, and each growth is first reserved from
+//! `queued.max.request.bytes` (the connection waits, unread, while the pool is short); the
+//! memory goes back to the pool once the request is answered. The whole frame must arrive within
+//! `socket.request.read.timeout.ms` of its size, or the connection is closed, so a client that
+//! stops half-way holds its connection and memory only that long. Reserving as bytes arrive,
+//! rather than the announced size up front, is what keeps a few clients that announce large
+//! frames and send nothing from locking everyone else out of the pool; the price is that frames
+//! growing at once can exhaust the pool between them and wait on each other, which the read
+//! deadline ends. Frames of at most `SMALL_FRAME_BYTES` take nothing from the pool, so that
+//! everyday requests are never held up by large ones. A connection with no request started for `connections.max.idle.ms` is closed.
+//!
 //! Serving one frame is two public steps, [`read_request`] (decode) and [`answer`] (handler and
 //! encoding); `crate::fuzzing` drives the same two without a socket.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::api::{
     ApiKey, Request, RequestDecodeFailure, RequestHeader, Response, decode_request, encode_response,
+    encode_response_spliced,
 };
 use sluice_protocol::codec::{DecodeError, EncodeError};
 use sluice_protocol::messages::ApiVersionsResponse;
+use sluice_protocol::record_set::{FileSlice, Splice, spliced_len};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc};
@@ -30,9 +47,20 @@ use crate::api;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::log_limiter::LogLimiter;
+use crate::memory_pool::{MemoryPool, Reservation};
 
 /// Longest back-off between failed accepts.
 const MAX_ACCEPT_BACKOFF_MS: u64 = 1_000;
+
+/// Frames up to this size are read without a reservation from `queued.max.request.bytes`:
+/// what they hold is bounded by connections times this size instead, and requests this small
+/// (heartbeats, commits, fetch and metadata requests) are never held up by a pool that large
+/// frames have exhausted.
+const SMALL_FRAME_BYTES: usize = 64 * 1024;
+
+/// A frame's buffer grows by at most this much per read, so a client that announces a large
+/// frame and sends little of it holds little memory.
+const FRAME_READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// A peer whose requests are refused (undecodable, oversized) gets at most one WARN line per
 /// this interval, with the count of refusals held back since the last.
@@ -47,12 +75,9 @@ pub async fn serve(
     done: mpsc::Sender<()>,
 ) {
     let refusals = Arc::new(LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS)));
+    let connection_refusals = LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS));
     let mut backoff_ms = 1;
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.recv() => break,
-            permit = broker.connection_slots.acquire() => permit,
-        };
         let accepted = tokio::select! {
             _ = shutdown.recv() => break,
             accepted = listener.accept() => accepted,
@@ -69,6 +94,16 @@ pub async fn serve(
                 continue;
             }
         };
+        let slot = match broker.connection_slots.try_acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                if let Some(suppressed) = connection_refusals.admit(&peer.ip(), Instant::now()) {
+                    tracing::warn!(%peer, limit_key = refused.key(), limit = refused.limit(), suppressed, "closing a connection beyond the limit");
+                }
+                drop(socket);
+                continue;
+            }
+        };
         let _ = socket.set_nodelay(true);
         let broker = broker.clone();
         let shutdown = shutdown.resubscribe();
@@ -79,7 +114,7 @@ pub async fn serve(
             if let Err(e) = (Connection { broker, socket, peer, listener_name, refusals }).run(shutdown).await {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
-            drop(permit);
+            drop(slot);
             drop(done);
         });
     }
@@ -99,6 +134,7 @@ impl Connection {
     async fn run(mut self, mut shutdown: broadcast::Receiver<()>) -> std::io::Result<()> {
         let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let max_frame = self.broker.config.socket_request_max_bytes;
+        let read_timeout = Duration::from_millis(self.broker.config.socket_request_read_timeout_ms);
         loop {
             let mut size = [0u8; 4];
             let read = tokio::select! {
@@ -121,8 +157,20 @@ impl Connection {
                 }
                 return Ok(());
             }
-            let mut frame = BytesMut::zeroed(size as usize);
-            self.socket.read_exact(&mut frame).await?;
+            let size = size as usize;
+            let read = read_frame(&mut self.socket, size, &self.broker.request_memory);
+            let (frame, reservation) = tokio::select! {
+                _ = shutdown.recv() => return Ok(()),
+                read = tokio::time::timeout(read_timeout, read) => match read {
+                    Ok(read) => read?,
+                    Err(_) => {
+                        if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                            tracing::warn!(peer = %self.peer, size, timeout_ms = read_timeout.as_millis() as u64, suppressed, "closing a connection whose request did not arrive within socket.request.read.timeout.ms");
+                        }
+                        return Ok(());
+                    }
+                },
+            };
             let frame = frame.freeze();
             let raw = frame.clone();
             let answer = match read_request(frame) {
@@ -147,20 +195,142 @@ impl Connection {
                     return Ok(());
                 }
             };
-            self.socket.write_all(&response).await?;
+            response.write(&mut self.socket).await?;
+            drop((reservation, response));
         }
     }
+}
+
+/// Reads a frame of `size` bytes. Its buffer grows with what arrives, and each growth is
+/// reserved from `pool` before the bytes are read, so the memory a frame holds follows the bytes
+/// its client actually sent (at most twice them, as the buffer doubles), not the size it
+/// announced: a client announcing large frames and sending little holds little.
+async fn read_frame(
+    socket: &mut TcpStream,
+    size: usize,
+    pool: &MemoryPool,
+) -> std::io::Result<(BytesMut, Reservation)> {
+    let mut frame = BytesMut::new();
+    let mut reservation = Reservation::default();
+    while frame.len() < size {
+        let want = (size - frame.len()).min(FRAME_READ_CHUNK_BYTES.max(frame.len()));
+        if frame.capacity() - frame.len() < want {
+            if size > SMALL_FRAME_BYTES {
+                reservation.merge(pool.reserve(want).await);
+            }
+            frame.reserve(want);
+        }
+        let mut chunk = (&mut *socket).take(want as u64);
+        if chunk.read_buf(&mut frame).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok((frame, reservation))
 }
 
 /// What a connection does with one request frame.
 #[derive(Debug)]
 pub enum Answer {
-    /// Write this response frame (size prefix included).
-    Respond(BytesMut),
+    /// Write this response frame.
+    Respond(Frame),
     /// Write nothing: a Produce with `acks=0`, whose client expects no answer.
     Silent,
     /// Close the connection; the refusal is for the log.
     Close(Refusal),
+}
+
+/// A response frame: its own bytes (size prefix included), the segment file bytes spliced into
+/// it (sent with `sendfile`), and the memory reserved for it (a fetch's share of
+/// `fetch.response.memory.max.bytes`), given back once it is written.
+#[derive(Debug)]
+pub struct Frame {
+    pub head: BytesMut,
+    pub splices: Vec<Splice>,
+    pub memory: Reservation,
+}
+
+impl Frame {
+    fn plain(head: BytesMut) -> Frame {
+        Frame { head, splices: Vec::new(), memory: Reservation::default() }
+    }
+
+    /// The whole frame in memory, file bytes read in (for tests and the fuzzing harness).
+    pub fn to_bytes(&self) -> std::io::Result<BytesMut> {
+        let mut out = BytesMut::with_capacity(self.head.len() + spliced_len(&self.splices));
+        let mut at = 0;
+        for splice in &self.splices {
+            out.extend_from_slice(&self.head[at..splice.at]);
+            for slice in &splice.slices {
+                slice.read_into(&mut out)?;
+            }
+            at = splice.at;
+        }
+        out.extend_from_slice(&self.head[at..]);
+        Ok(out)
+    }
+
+    /// Writes the frame: its bytes up to each splice, then the splice's file slices with
+    /// `sendfile` (no copy through user space), then the rest. The socket is corked meanwhile
+    /// so the pieces leave in full-sized packets. A slice whose file was truncated since it was
+    /// read (a follower's log cut back) cannot be sent as promised: an error, which closes the
+    /// connection, as the frame's size prefix is already out.
+    async fn write(&self, socket: &mut TcpStream) -> std::io::Result<()> {
+        if self.splices.is_empty() {
+            return socket.write_all(&self.head).await;
+        }
+        set_cork(socket, true);
+        let mut at = 0;
+        for splice in &self.splices {
+            socket.write_all(&self.head[at..splice.at]).await?;
+            for slice in &splice.slices {
+                send_file(socket, slice).await?;
+            }
+            at = splice.at;
+        }
+        socket.write_all(&self.head[at..]).await?;
+        set_cork(socket, false);
+        Ok(())
+    }
+}
+
+/// Sends a file slice to the socket with `sendfile(2)`, waiting whenever the socket is full.
+async fn send_file(socket: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    let mut offset = slice.position as libc::off_t;
+    let end = offset + slice.len as libc::off_t;
+    while offset < end {
+        let sent = socket
+            .async_io(tokio::io::Interest::WRITABLE, || {
+                // SAFETY: both descriptors are open for the call (the socket is borrowed, the
+                // file held by the slice's Arc); `offset` is a valid pointer the kernel advances.
+                let n = unsafe {
+                    libc::sendfile(socket.as_raw_fd(), slice.file.as_raw_fd(), &mut offset, (end - offset) as usize)
+                };
+                if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+            })
+            .await?;
+        if sent == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "a segment file was cut short while its records were being sent",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets TCP_CORK: while set, the kernel sends only full packets. A failure only costs packets.
+fn set_cork(socket: &TcpStream, on: bool) {
+    let value: libc::c_int = on.into();
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the size given.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Why a connection closes instead of answering.
@@ -184,10 +354,10 @@ pub fn read_request(frame: Bytes) -> Result<(RequestHeader, Request), Answer> {
                 api_keys: sluice_protocol::api::supported_api_versions(),
                 ..Default::default()
             };
-            Answer::Respond(
+            Answer::Respond(Frame::plain(
                 encode_response(h.correlation_id, 0, &Response::ApiVersions(body))
                     .expect("the registry's ApiVersions answer fits its v0 format"),
-            )
+            ))
         }
         _ => Answer::Close(Refusal::Undecodable(failure)),
     })
@@ -203,12 +373,13 @@ pub async fn answer(
     request: Request,
 ) -> Answer {
     let version = header.api_version;
-    let context = api::RequestContext { broker, header: &header, listener, peer };
+    let memory = parking_lot::Mutex::new(Reservation::default());
+    let context = api::RequestContext { broker, header: &header, listener, peer, response_memory: &memory };
     let Some(response) = api::handle(context, request).await else {
         return Answer::Silent;
     };
-    match encode_response(header.correlation_id, version, &response) {
-        Ok(frame) => Answer::Respond(frame),
+    match encode_response_spliced(header.correlation_id, version, &response) {
+        Ok((head, splices)) => Answer::Respond(Frame { head, splices, memory: memory.into_inner() }),
         Err(error) => Answer::Close(Refusal::Unencodable { api: response.api_key().name(), version, error }),
     }
 }

@@ -237,8 +237,8 @@ fn fetch(c: &mut Client, topic: &str, offset: i64) -> FetchResponsePartition {
     r.responses[0].partitions[0].clone()
 }
 
-fn values_in(records: &Bytes) -> Vec<String> {
-    sluice_protocol::RecordBatches::new(records.clone())
+fn values_in(records: &sluice_protocol::record_set::RecordSet) -> Vec<String> {
+    sluice_protocol::RecordBatches::new(records.to_bytes().expect("decoded records are in memory"))
         .flat_map(|b| {
             b.expect("batch").records().expect("uncompressed").map(|r| r.expect("record")).collect::<Vec<_>>()
         })
@@ -486,13 +486,17 @@ fn delete_records_offset_for_leader_epoch_describe_cluster_and_sasl() {
     fetch_req.topics[0].partitions[0].current_leader_epoch = 3;
     let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, Request::Fetch(fetch_req)) else { panic!() };
     assert_eq!(r.responses[0].partitions[0].error_code, 75);
-    assert_eq!(r.responses[0].partitions[0].records, Some(Bytes::new()), "an error comes with an empty record set");
+    assert_eq!(
+        r.responses[0].partitions[0].records,
+        Some(sluice_protocol::record_set::RecordSet::default()),
+        "an error comes with an empty record set"
+    );
     // So does an unknown partition (librdkafka rejects a whole response with a null one).
     let Request::Fetch(mut fetch_req) = fetch_request("t", 0, 0, 0) else { unreachable!() };
     fetch_req.topics[0].partitions[0].partition = 7;
     let Some(Response::Fetch(r)) = c.call(ApiKey::Fetch, 12, Request::Fetch(fetch_req)) else { panic!() };
     let p = &r.responses[0].partitions[0];
-    assert_eq!((p.error_code, p.records.as_ref()), (3, Some(&Bytes::new())), "UNKNOWN_TOPIC_OR_PARTITION, empty");
+    assert_eq!((p.error_code, p.records.as_ref().map(|r| r.len())), (3, Some(0)), "UNKNOWN_TOPIC_OR_PARTITION, empty");
 
     let Some(Response::DescribeCluster(r)) =
         c.call(ApiKey::DescribeCluster, 1, Request::DescribeCluster(Default::default()))
@@ -1251,7 +1255,7 @@ fn topic_configs_are_accepted_described_and_applied_on_produce() {
     let p = produce(&mut c, "gzipped", batch(&["one", "two", "three"]));
     assert_eq!((p.error_code, p.log_append_time_ms), (0, -1));
     let f = fetch(&mut c, "gzipped", 0);
-    let records = f.records.expect("records");
+    let records = f.records.expect("records").to_bytes().expect("in memory");
     let header = sluice_protocol::record_batch::BatchHeader::parse(&records).expect("a batch");
     assert_eq!(header.attributes.compression(), sluice_protocol::Compression::Gzip);
     sluice_protocol::record_batch::validate(&records[..header.size()]).expect("a valid CRC");
@@ -1277,7 +1281,7 @@ fn topic_configs_are_accepted_described_and_applied_on_produce() {
     let p = produce(&mut c, "stamped", batch_at(&[1_000, 2_000]));
     assert_eq!(p.error_code, 0);
     assert!((before..=now_ms()).contains(&p.log_append_time_ms), "{} not now", p.log_append_time_ms);
-    let records = fetch(&mut c, "stamped", 0).records.expect("records");
+    let records = fetch(&mut c, "stamped", 0).records.expect("records").to_bytes().expect("in memory");
     let header = sluice_protocol::record_batch::BatchHeader::parse(&records).expect("a batch");
     assert_eq!(header.attributes.timestamp_type(), sluice_protocol::record_batch::TimestampType::LogAppendTime);
     assert_eq!(header.max_timestamp, p.log_append_time_ms);
@@ -1362,4 +1366,68 @@ fn sync_alone(c: &mut Client, group: &str, joined: &JoinGroupResponse) -> SyncGr
         panic!("SyncGroup")
     };
     synced
+}
+
+/// OffsetCommit keeps only what Kafka keeps: a partition of a topic that does not exist is
+/// answered UNKNOWN_TOPIC_OR_PARTITION and not stored (a group's offsets are bounded by the
+/// cluster's partitions, not by the names a client makes up), and metadata over
+/// `offset.metadata.max.bytes` (4096) is OFFSET_METADATA_TOO_LARGE for its own partition while
+/// the request's others commit.
+#[test]
+fn offset_commits_of_unknown_topics_and_oversized_metadata_are_refused_and_not_stored() {
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    create_topic(&mut c, "t", 2);
+    let partition = |partition_index: i32, metadata: String| OffsetCommitRequestPartition {
+        partition_index,
+        committed_offset: 7,
+        committed_metadata: Some(metadata),
+        ..Default::default()
+    };
+    let request = OffsetCommitRequest {
+        group_id: "bounded".into(),
+        generation_id_or_member_epoch: -1,
+        topics: vec![
+            OffsetCommitRequestTopic {
+                name: "t".into(),
+                partitions: vec![partition(0, "m".repeat(4096)), partition(1, "m".repeat(4097))],
+            },
+            OffsetCommitRequestTopic { name: "made-up".into(), partitions: vec![partition(0, String::new())] },
+        ],
+        ..Default::default()
+    };
+    // Asked again while `__consumer_offsets` is being created on first use.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let codes = loop {
+        let find = FindCoordinatorRequest { key: "bounded".into(), key_type: 0, coordinator_keys: vec![] };
+        c.call(ApiKey::FindCoordinator, 0, Request::FindCoordinator(find));
+        let Some(Response::OffsetCommit(r)) = c.call(ApiKey::OffsetCommit, 2, Request::OffsetCommit(request.clone()))
+        else {
+            panic!("OffsetCommit")
+        };
+        let codes: Vec<(String, Vec<i16>)> =
+            r.topics.iter().map(|t| (t.name.clone(), t.partitions.iter().map(|p| p.error_code).collect())).collect();
+        if !matches!(codes[0].1[0], 14..=16) || Instant::now() > deadline {
+            break codes;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        codes,
+        vec![("t".to_string(), vec![0, 12]), ("made-up".to_string(), vec![3])],
+        "NONE, OFFSET_METADATA_TOO_LARGE, UNKNOWN_TOPIC_OR_PARTITION; log:\n{}",
+        s.log()
+    );
+    // Every offset the group holds (OffsetFetch v2 with no topics): t-0 alone.
+    let fetch = OffsetFetchRequest { group_id: "bounded".into(), topics: None, ..Default::default() };
+    let Some(Response::OffsetFetch(r)) = c.call(ApiKey::OffsetFetch, 2, Request::OffsetFetch(fetch)) else {
+        panic!("OffsetFetch")
+    };
+    let held: Vec<(String, i32, i64)> = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition_index, p.committed_offset)))
+        .collect();
+    assert_eq!(held, vec![("t".to_string(), 0, 7)]);
+    assert!(!s.log().contains("panicked"), "{}", s.log());
 }

@@ -266,7 +266,12 @@ impl Consumer {
                     let (records, next) = decode_partition(
                         &t.topic,
                         p.partition_index,
-                        p.records.unwrap_or_default(),
+                        // Decoded from the wire, so in memory: reading cannot fail.
+                        p.records
+                            .map(|r| r.to_bytes())
+                            .transpose()
+                            .map_err(|e| ClientError::Invalid(format!("fetched records: {e}")))?
+                            .unwrap_or_default(),
                         position,
                         self.config.isolation,
                         &aborted,

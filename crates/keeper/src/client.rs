@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::data_tree::CreateMode;
 use crate::error::ZkError;
 use crate::jute::*;
-use crate::server::{encode as frame, read_frame};
+use crate::server::{MAX_REPLY_FRAME_BYTES, encode as frame, read_frame};
 use crate::watch::EventType;
 
 /// The session as the client sees it.
@@ -453,7 +453,9 @@ impl SessionTask {
         if write.write_all(&hello).await.is_err() {
             return Ended::Lost;
         }
-        let Ok(Ok(Some(mut reply))) = tokio::time::timeout(self.connect_timeout(), read_frame(&mut read)).await else {
+        let Ok(Ok(Some(mut reply))) =
+            tokio::time::timeout(self.connect_timeout(), read_frame(&mut read, MAX_REPLY_FRAME_BYTES)).await
+        else {
             return Ended::Lost;
         };
         let Ok(r) = ConnectResponse::read(&mut reply) else { return Ended::Lost };
@@ -504,7 +506,7 @@ impl SessionTask {
         let (frames_tx, mut frames) = mpsc::channel::<std::io::Result<Option<Bytes>>>(64);
         let reader = tokio::spawn(async move {
             loop {
-                let f = read_frame(&mut read).await;
+                let f = read_frame(&mut read, MAX_REPLY_FRAME_BYTES).await;
                 let end = !matches!(f, Ok(Some(_)));
                 if frames_tx.send(f).await.is_err() || end {
                     break;

@@ -148,8 +148,34 @@ impl Default for DataTree {
     }
 }
 
-/// Checks a path as ZooKeeper's `PathUtils.validatePath` does.
+/// Checks a path as ZooKeeper's `PathUtils.validatePath` does: it starts with `/`, has no empty,
+/// `.` or `..` segment, does not end with `/` (unless it is `/`), and holds none of the characters
+/// ZooKeeper refuses ([`is_refused_char`]). ZooKeeper's server throws `IllegalArgumentException`
+/// there, which its client receives as BADARGUMENTS.
+///
+/// Requests are checked with this before they are proposed (and reads before they are answered);
+/// applying the log checks only the shape ([`validate_path_shape`]), the rule it has always
+/// applied, so that replaying an old log rebuilds exactly the tree it built before.
 pub fn validate_path(path: &str) -> Result<(), ZkError> {
+    validate_path_shape(path)?;
+    if path.chars().any(is_refused_char) {
+        return Err(ZkError::BadArguments);
+    }
+    Ok(())
+}
+
+/// Characters ZooKeeper refuses in a path. Java strings are UTF-16, and ZooKeeper refuses the
+/// code units `\u0000-\u001f`, `\u007f-\u009f`, `\ud800-\uf8ff` and `\ufff0-\uffff`. The range
+/// from `\ud800` holds the surrogates, so every character beyond the Basic Multilingual Plane
+/// (which Java writes as a surrogate pair) is refused too, as is the private use area up to
+/// `\uf8ff`.
+pub fn is_refused_char(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{e000}'..='\u{f8ff}' | '\u{fff0}'..='\u{ffff}')
+        || c > '\u{ffff}'
+}
+
+/// The structural part of [`validate_path`] (the rule the log is applied with).
+fn validate_path_shape(path: &str) -> Result<(), ZkError> {
     if path == "/" {
         return Ok(());
     }
@@ -230,7 +256,7 @@ impl DataTree {
             Op::Delete { path, version } => self.delete(path, *version, zxid, changes),
             Op::SetData { path, data, version } => self.set_data(path, data.clone(), *version, zxid, time_ms, changes),
             Op::Check { path, version } => {
-                validate_path(path)?;
+                validate_path_shape(path)?;
                 let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
                 if *version != -1 && n.stat.version != *version {
                     return Err(ZkError::BadVersion);
@@ -252,7 +278,7 @@ impl DataTree {
         time_ms: i64,
         changes: &mut Vec<Change>,
     ) -> Result<OpResult, ZkError> {
-        validate_path(path)?;
+        validate_path_shape(path)?;
         if path == "/" {
             return Err(ZkError::NodeExists);
         }
@@ -294,7 +320,7 @@ impl DataTree {
     }
 
     fn delete(&mut self, path: &str, version: i32, zxid: i64, changes: &mut Vec<Change>) -> Result<OpResult, ZkError> {
-        validate_path(path)?;
+        validate_path_shape(path)?;
         if path == "/" || path == "/zookeeper" {
             return Err(ZkError::BadArguments);
         }
@@ -336,7 +362,7 @@ impl DataTree {
         time_ms: i64,
         changes: &mut Vec<Change>,
     ) -> Result<OpResult, ZkError> {
-        validate_path(path)?;
+        validate_path_shape(path)?;
         let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);

@@ -37,6 +37,8 @@ pub enum ZkError {
     SessionMoved = -118,
     #[error("INVALIDACL")]
     InvalidAcl = -114,
+    #[error("NOTREADONLY")]
+    NotReadOnly = -119,
     #[error("NOWATCHER")]
     NoWatcher = -121,
 }
@@ -66,6 +68,7 @@ impl ZkError {
             SessionExpired,
             SessionMoved,
             InvalidAcl,
+            NotReadOnly,
             NoWatcher,
         ]
         .into_iter()

@@ -10,9 +10,11 @@
 
 pub mod client;
 pub mod data_tree;
+pub mod disk_space;
 pub mod error;
 #[macro_use]
 pub mod jute;
+pub mod limits;
 pub mod machine;
 mod raft;
 mod raft_log;

@@ -5,6 +5,14 @@
 //!
 //! Peer frames are a `u32` big-endian length and a postcard payload, one request then its reply
 //! on a connection at a time.
+//!
+//! A full disk: openraft 0.9 stops its core for good on any storage error, so no write here
+//! hands it one for lack of space. Log appends, votes and snapshots wait and retry with back-off
+//! ([`retrying_on_full_disk`]) until space returns, marking the disk full so that the keeper
+//! refuses new writes meanwhile; a purge whose purge point cannot be written is skipped (the
+//! log keeps a little more than it must until the next one). Openraft's core waits with the
+//! write, as it would for a slow disk: a leader stuck there stops heartbeating and the rest of
+//! the ensemble elects another.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -30,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::disk_space::DiskSpace;
 use crate::machine::Proposal;
 use crate::raft_log::{DiskLog, SharedLog, read_file, write_atomically};
 use crate::replication::{BoxFuture, Host, ReplicaStatus, ReplicateError, Replicator};
@@ -60,6 +69,11 @@ const MAX_ENTRY_PROPOSALS: usize = 4096;
 /// Largest peer frame (a snapshot chunk or a batch of entries).
 const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
 
+/// First and longest wait between tries of a write that failed for lack of space: short enough
+/// that writes resume within about a second of space being freed, long enough not to spin.
+const DISK_FULL_RETRY_MIN_BACKOFF_MS: u64 = 10;
+const DISK_FULL_RETRY_MAX_BACKOFF_MS: u64 = 1_000;
+
 /// Timing of the ensemble, and how often the state machine is snapshotted.
 #[derive(Debug, Clone, Copy)]
 pub struct RaftTiming {
@@ -79,6 +93,7 @@ pub struct LogStore {
     dir: PathBuf,
     log: SharedLog<Entry<TypeConfig>>,
     purged: Arc<Mutex<Option<LogId<NodeId>>>>,
+    disk: Arc<DiskSpace>,
 }
 
 fn io_err(e: impl std::fmt::Display) -> std::io::Error {
@@ -86,14 +101,19 @@ fn io_err(e: impl std::fmt::Display) -> std::io::Error {
 }
 
 impl LogStore {
-    fn open(dir: &Path) -> std::io::Result<LogStore> {
+    fn open(dir: &Path, disk: Arc<DiskSpace>) -> std::io::Result<LogStore> {
         std::fs::create_dir_all(dir)?;
         let purged: Option<LogId<NodeId>> = match read_file(dir, "purged")? {
             Some(b) => Some(postcard::from_bytes(&b).map_err(io_err)?),
             None => None,
         };
         let log = DiskLog::open(dir, purged.map(|p| p.index), |e: &Entry<TypeConfig>| e.log_id.index)?;
-        Ok(LogStore { dir: dir.to_path_buf(), log: Arc::new(Mutex::new(log)), purged: Arc::new(Mutex::new(purged)) })
+        Ok(LogStore {
+            dir: dir.to_path_buf(),
+            log: Arc::new(Mutex::new(log)),
+            purged: Arc::new(Mutex::new(purged)),
+            disk,
+        })
     }
 }
 
@@ -122,7 +142,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
         let bytes = postcard::to_allocvec(vote).map_err(|e| StorageIOError::write_vote(&io_err(e)))?;
         let dir = self.dir.clone();
-        blocking(move || write_atomically(&dir, "vote", &bytes)).await.map_err(|e| StorageIOError::write_vote(&e))?;
+        retrying_on_full_disk(&self.disk, "vote", move || write_atomically(&dir, "vote", &bytes))
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
@@ -143,7 +165,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<_> = entries.into_iter().map(|e| (e.log_id.index, e)).collect();
         let log = self.log.clone();
-        let result = blocking(move || log.lock().append(entries)).await;
+        // Cloned per try: a try that failed may have taken nothing, or part of a record (which
+        // the next try overwrites, since it writes at the end of what was taken).
+        let result =
+            retrying_on_full_disk(&self.disk, "raft log append", move || log.lock().append(entries.clone())).await;
         let reported = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string()));
         callback.log_io_completed(reported);
         result.map_err(|e| StorageIOError::write_logs(&e))?;
@@ -159,13 +184,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
         let bytes = postcard::to_allocvec(&log_id).map_err(|e| StorageIOError::write_logs(&io_err(e)))?;
         let (dir, log) = (self.dir.clone(), self.log.clone());
-        blocking(move || {
+        let purged = blocking(move || {
             write_atomically(&dir, "purged", &bytes)?;
             log.lock().purge(log_id.index)
         })
-        .await
-        .map_err(|e| StorageIOError::write_logs(&e))?;
-        *self.purged.lock() = Some(log_id);
+        .await;
+        match purged {
+            Ok(()) => *self.purged.lock() = Some(log_id),
+            // Nothing was removed (the purge point is written first): the entries stay until a
+            // later purge, which covers these too. Purging frees space, so it must not wait.
+            Err(e) if self.disk.note_error(&e) => {
+                tracing::warn!(upto = %log_id, error = %e, "raft log not purged: the disk is full");
+            }
+            Err(e) => return Err(StorageIOError::write_logs(&e).into()),
+        }
         Ok(())
     }
 }
@@ -173,6 +205,41 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 /// Runs file I/O off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(io_err)?
+}
+
+/// Runs a write off the async workers; while it fails for lack of space, notes the disk full and
+/// tries again after a back-off (doubling up to [`DISK_FULL_RETRY_MAX_BACKOFF_MS`]) instead of
+/// failing: openraft would stop for good on the error. Other errors are returned (an
+/// environment failure that takes the keeper down loudly), and so is an out-of-space one once
+/// the keeper is shutting down, so that shutdown never waits for space.
+async fn retrying_on_full_disk<T: Send + 'static>(
+    disk: &DiskSpace,
+    what: &'static str,
+    write: impl Fn() -> std::io::Result<T> + Send + Sync + 'static,
+) -> std::io::Result<T> {
+    let write = Arc::new(write);
+    let mut backoff_ms = DISK_FULL_RETRY_MIN_BACKOFF_MS;
+    let mut tries = 0u64;
+    loop {
+        let attempt = write.clone();
+        match blocking(move || attempt()).await {
+            Err(e) if disk.note_error(&e) && !disk.is_stopping() => {
+                if tries == 0 {
+                    tracing::warn!(what, error = %e, "keeper write waits for disk space");
+                }
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(DISK_FULL_RETRY_MAX_BACKOFF_MS);
+            }
+            Ok(v) => {
+                if tries > 0 {
+                    tracing::warn!(what, tries, "keeper write done once disk space returned");
+                }
+                return Ok(v);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,6 +253,7 @@ struct SnapshotFile {
 
 pub struct StateMachine {
     dir: PathBuf,
+    disk: Arc<DiskSpace>,
     host: Arc<dyn Host>,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
@@ -199,9 +267,14 @@ impl Debug for StateMachine {
 
 impl StateMachine {
     /// Starts from the snapshot on disk, if there is one.
-    fn open(dir: &Path, host: Arc<dyn Host>) -> std::io::Result<StateMachine> {
-        let mut sm =
-            StateMachine { dir: dir.to_path_buf(), host, last_applied: None, membership: StoredMembership::default() };
+    fn open(dir: &Path, host: Arc<dyn Host>, disk: Arc<DiskSpace>) -> std::io::Result<StateMachine> {
+        let mut sm = StateMachine {
+            dir: dir.to_path_buf(),
+            disk,
+            host,
+            last_applied: None,
+            membership: StoredMembership::default(),
+        };
         if let Some(file) = sm.read_snapshot()? {
             sm.host.restore(&file.data).map_err(io_err)?;
             sm.last_applied = file.meta.last_log_id;
@@ -222,6 +295,7 @@ impl StateMachine {
 /// to disk by `build_snapshot`.
 pub struct SnapshotBuilder {
     dir: PathBuf,
+    disk: Arc<DiskSpace>,
     file: Option<SnapshotFile>,
 }
 
@@ -231,16 +305,18 @@ impl Debug for SnapshotBuilder {
     }
 }
 
-async fn save_snapshot(dir: &Path, file: &SnapshotFile) -> std::io::Result<()> {
+/// Writes the snapshot file, waiting for space on a full disk (openraft builds snapshots on a
+/// task of their own, so the wait holds up only the purge that follows).
+async fn save_snapshot(dir: &Path, disk: &DiskSpace, file: &SnapshotFile) -> std::io::Result<()> {
     let bytes = postcard::to_allocvec(file).map_err(io_err)?;
     let dir = dir.to_path_buf();
-    blocking(move || write_atomically(&dir, "snapshot", &bytes)).await
+    retrying_on_full_disk(disk, "snapshot", move || write_atomically(&dir, "snapshot", &bytes)).await
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         let file = self.file.take().ok_or_else(|| StorageIOError::write_snapshot(None, &io_err("built twice")))?;
-        save_snapshot(&self.dir, &file).await.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        save_snapshot(&self.dir, &self.disk, &file).await.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         Ok(Snapshot { meta: file.meta, snapshot: Box::new(Cursor::new(file.data)) })
     }
 }
@@ -274,7 +350,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let id = self.last_applied.map_or_else(|| "empty".to_string(), |l| format!("{}-{}", l.leader_id, l.index));
         let meta =
             SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id: id };
-        SnapshotBuilder { dir: self.dir.clone(), file: Some(SnapshotFile { meta, data: self.host.snapshot() }) }
+        SnapshotBuilder {
+            dir: self.dir.clone(),
+            disk: self.disk.clone(),
+            file: Some(SnapshotFile { meta, data: self.host.snapshot() }),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
@@ -288,7 +368,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> StorageResult<()> {
         let file = SnapshotFile { meta: meta.clone(), data: snapshot.into_inner() };
         self.host.restore(&file.data).map_err(|e| StorageIOError::read_snapshot(None, &io_err(e)))?;
-        save_snapshot(&self.dir, &file).await.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        save_snapshot(&self.dir, &self.disk, &file).await.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         Ok(())
@@ -493,6 +573,7 @@ impl OpenRaft {
         host: Arc<dyn Host>,
         peer_listener: Option<TcpListener>,
         timing: RaftTiming,
+        disk: Arc<DiskSpace>,
     ) -> std::io::Result<Arc<OpenRaft>> {
         let config = openraft::Config {
             cluster_name: "sluice-keeper".into(),
@@ -507,8 +588,8 @@ impl OpenRaft {
         }
         .validate()
         .map_err(io_err)?;
-        let log = LogStore::open(dir)?;
-        let sm = StateMachine::open(dir, host.clone())?;
+        let log = LogStore::open(dir, disk.clone())?;
+        let sm = StateMachine::open(dir, host.clone(), disk)?;
         let network = Network { timeout: Duration::from_millis(timing.election_min_ms.max(500)) };
         let raft = Raft::new(ensemble.id, Arc::new(config), network, log, sm).await.map_err(io_err)?;
         let peers = ensemble
@@ -695,5 +776,44 @@ impl Replicator for OpenRaft {
             term: m.current_term,
             voters: m.membership_config.membership().voter_ids().count(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_out_of_space_waits_and_retries_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = Arc::new(DiskSpace::new(dir.path()));
+        let tries = Arc::new(AtomicU32::new(0));
+        let counted = tries.clone();
+        let written = retrying_on_full_disk(&disk, "test", move || {
+            if counted.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(written.expect("retried until it succeeded"), 7);
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        assert!(disk.is_full(), "the failures marked the disk full for the proposer");
+    }
+
+    #[tokio::test]
+    async fn other_errors_and_a_stopping_keeper_are_not_retried() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = Arc::new(DiskSpace::new(dir.path()));
+        let eio = retrying_on_full_disk(&disk, "test", || Err::<(), _>(std::io::Error::from_raw_os_error(libc::EIO)));
+        assert_eq!(eio.await.expect_err("an I/O error is returned").raw_os_error(), Some(libc::EIO));
+        assert!(!disk.is_full());
+        disk.stop_retrying();
+        let full =
+            retrying_on_full_disk(&disk, "test", || Err::<(), _>(std::io::Error::from_raw_os_error(libc::ENOSPC)));
+        assert_eq!(full.await.expect_err("shutdown does not wait for space").raw_os_error(), Some(libc::ENOSPC));
     }
 }

@@ -27,11 +27,18 @@ fn segment_name(first: u64) -> String {
 }
 
 /// Writes `bytes` to `dir/name` so that a crash leaves the old content or the new, never a mix.
+/// A temporary file left by a failed try is removed (on a full disk it holds space).
 pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    let written = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, dir.join(name))?;
     File::open(dir)?.sync_all()
 }

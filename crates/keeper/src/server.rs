@@ -29,9 +29,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::data_tree::{CreateMode, Op, OpResult};
+use crate::data_tree::{CreateMode, Op, OpResult, validate_path};
+use crate::disk_space::{DISK_CHECK_INTERVAL_MS, DiskSpace};
 use crate::error::ZkError;
 use crate::jute::*;
+use crate::limits::{
+    ClientCnxnLimit, DEFAULT_MAX_CLIENT_CNXNS, DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS, JUTE_MAX_BUFFER_BYTES,
+    REFUSED_CNXN_LOG_INTERVAL_MS, RefusalLog,
+};
 use crate::machine::{Applied, Command, Machine, Proposal};
 use crate::raft::{Ensemble, OpenRaft, RaftTiming};
 use crate::replication::{Host, Replicator};
@@ -41,8 +46,9 @@ use crate::watch::{EventType, SYNC_CONNECTED, WatchKind, WatchManager};
 pub const TICK_TIME_MS: i32 = 2_000;
 
 /// A keeper node: its session timeout bounds (ZooKeeper's `tickTime`, `minSessionTimeout` and
-/// `maxSessionTimeout`; defaults 2 and 20 ticks), its place in the ensemble and where it keeps
-/// the Raft log and snapshots.
+/// `maxSessionTimeout`; defaults 2 and 20 ticks), its place in the ensemble, where it keeps
+/// the Raft log and snapshots, and its bounds on clients (`maxClientCnxns`, the time a new
+/// connection has to send its ConnectRequest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeeperConfig {
     pub tick_time_ms: i32,
@@ -57,6 +63,11 @@ pub struct KeeperConfig {
     pub election_timeout_ms: u64,
     /// Raft log entries between snapshots of the state machine.
     pub snapshot_entries: u64,
+    /// ZooKeeper's `maxClientCnxns`: connections from one client IP at once; 0 is unlimited.
+    pub max_client_cnxns: u32,
+    /// ZooKeeper's `zookeeper.nio.sessionlessCnxnTimeout`: how long a new connection may take to
+    /// send its ConnectRequest (or a four-letter word) before it is closed.
+    pub sessionless_cnxn_timeout_ms: u64,
 }
 
 impl Default for KeeperConfig {
@@ -79,6 +90,8 @@ impl KeeperConfig {
             heartbeat_ms: 100,
             election_timeout_ms: 1_000,
             snapshot_entries: 10_000,
+            max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
+            sessionless_cnxn_timeout_ms: DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS,
         }
     }
 
@@ -88,8 +101,9 @@ impl KeeperConfig {
     }
 }
 
-/// Largest frame accepted (ZooKeeper's `jute.maxbuffer` default is about 1 MiB).
-pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 1024;
+/// Largest reply frame the client half reads: a reply may exceed the largest request by its
+/// header and `Stat` (a getData of a node holding the most a request can set).
+pub const MAX_REPLY_FRAME_BYTES: usize = JUTE_MAX_BUFFER_BYTES + 1024;
 /// Frames waiting to be written to one connection, at most.
 const MAX_QUEUED_FRAMES: usize = 4096;
 /// Requests of one connection in progress at once, at most.
@@ -142,6 +156,10 @@ pub struct Keeper {
     touched: Mutex<HashSet<i64>>,
     /// The zxid applied here, for connections that must wait to catch up.
     applied: watch::Sender<i64>,
+    /// Open client connections per IP (`maxClientCnxns`).
+    cnxn_limit: Arc<ClientCnxnLimit>,
+    /// Whether the data directory is out of space: writes are refused while it is.
+    disk: Arc<DiskSpace>,
 }
 
 impl std::fmt::Debug for Keeper {
@@ -184,6 +202,33 @@ fn reply_error(xid: i32, zxid: i64, err: ZkError) -> Bytes {
 /// Put on a connection's queue, tells its writer to close the connection.
 const CLOSE: Bytes = Bytes::new();
 
+/// The answer to a write (and to a new session) while keeper's disk is full: NOTREADONLY,
+/// ZooKeeper's code for "a state-changing request reached a server that only serves reads",
+/// which is exactly the keeper's state then. ZooKeeper itself has no answer of its own: its
+/// server stops on a full disk and clients see a lost connection.
+///
+/// Rejected alternatives: CONNECTIONLOSS says the outcome is unknown, and Kafka's
+/// `KafkaZkClient` retries it at once for as long as the connection is up (a busy loop against
+/// a server that stays connected), while kazoo's `KazooRetry` retries it too; OPERATIONTIMEOUT
+/// also reads as "may have happened"; SYSTEMERROR says nothing. With NOTREADONLY the write
+/// certainly did not happen: kazoo raises `NotReadOnlyCallError` (not retried by `KazooRetry`),
+/// Java's client `NotReadOnlyException` (Kafka fails the operation and reports it), and
+/// Sluice's brokers answer their Kafka clients with a retriable REQUEST_TIMED_OUT.
+pub const DISK_FULL_ERROR: ZkError = ZkError::NotReadOnly;
+
+/// Watches the data directory's free space, every [`DISK_CHECK_INTERVAL_MS`], while the keeper
+/// lives: a full disk is refused before a write fails, and a freed one taken again with no
+/// restart.
+async fn watch_disk_space(disk: std::sync::Weak<DiskSpace>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(DISK_CHECK_INTERVAL_MS)).await;
+        let Some(disk) = disk.upgrade() else { return };
+        if tokio::task::spawn_blocking(move || disk.check()).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Keeper {
     /// Starts a keeper node: opens its Raft log and snapshot in `config.data_dir`, joins (or
     /// forms) the ensemble, serving peers on `peer_listener` when it has other members.
@@ -199,6 +244,8 @@ impl Keeper {
             replicator: OnceLock::new(),
             touched: Mutex::new(HashSet::new()),
             applied: watch::Sender::new(0),
+            cnxn_limit: ClientCnxnLimit::new(config.max_client_cnxns),
+            disk: Arc::new(DiskSpace::new(&config.data_dir)),
         });
         let mut servers = config.servers.clone();
         if servers.is_empty() {
@@ -215,10 +262,13 @@ impl Keeper {
         };
         let host: Arc<dyn Host> = keeper.clone();
         let ensemble = Ensemble { id: config.id, servers };
-        let replicator = OpenRaft::start(ensemble, &config.data_dir, host, peer_listener, timing).await?;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let replicator =
+            OpenRaft::start(ensemble, &config.data_dir, host, peer_listener, timing, keeper.disk.clone()).await?;
         let _ = keeper.replicator.set(replicator as Arc<dyn Replicator>);
         tokio::spawn(keeper.clone().propose(queue));
         tokio::spawn(keeper.clone().keep_sessions());
+        tokio::spawn(watch_disk_space(Arc::downgrade(&keeper.disk)));
         Ok(keeper)
     }
 
@@ -228,19 +278,37 @@ impl Keeper {
 
     /// Stops Raft (connections already open are left to close).
     pub async fn shutdown(&self) {
+        self.disk.stop_retrying();
         self.replicator().shutdown().await;
     }
 
-    /// Serves ZooKeeper clients on `listener` until the task is dropped.
+    /// Serves ZooKeeper clients on `listener` until the task is dropped. A connection from an
+    /// IP that already has `max_client_cnxns` open is closed at once, as ZooKeeper's
+    /// `NIOServerCnxnFactory` does at accept; refusals are logged once per
+    /// [`REFUSED_CNXN_LOG_INTERVAL_MS`] with their count.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut refusals = RefusalLog::new(Duration::from_millis(REFUSED_CNXN_LOG_INTERVAL_MS));
         loop {
             let Ok((socket, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
+            let Some(permit) = self.cnxn_limit.try_acquire(peer.ip()) else {
+                drop(socket);
+                if let Some(count) = refusals.refused(Instant::now()) {
+                    tracing::warn!(
+                        ip = %peer.ip(),
+                        refused = count,
+                        max_client_cnxns = self.config.max_client_cnxns,
+                        "keeper connections refused: too many from one address (keeper.max.client.cnxns)"
+                    );
+                }
+                continue;
+            };
             let _ = socket.set_nodelay(true);
             let keeper = self.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Err(e) = keeper.connection(socket, peer).await {
                     tracing::debug!(%peer, error = %e, "keeper connection closed");
                 }
@@ -261,6 +329,7 @@ impl Keeper {
     }
 
     /// The proposer: batches what is queued and hands each batch to the replicator, in order.
+    /// While the data directory is out of space it refuses them instead (see [`DISK_FULL_ERROR`]).
     async fn propose(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Proposal>) {
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
@@ -269,6 +338,16 @@ impl Keeper {
                     Ok(p) => batch.push(p),
                     Err(_) => break,
                 }
+            }
+            if self.disk.refuses_writes() {
+                let mut st = self.state.lock();
+                let zxid = st.machine.zxid;
+                for p in &batch {
+                    if let Some(tx) = st.pending.remove(&p.seq) {
+                        let _ = tx.send(Applied { zxid, result: Err(DISK_FULL_ERROR) });
+                    }
+                }
+                continue;
             }
             let seqs: Vec<u64> = batch.iter().map(|p| p.seq).collect();
             if let Err(e) = self.replicator().submit(batch).await {
@@ -404,17 +483,37 @@ impl Keeper {
 
     async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
         let (mut read, mut write) = socket.into_split();
-        let mut size = [0u8; 4];
-        if read.read_exact(&mut size).await.is_err() {
-            return Ok(());
-        }
-        // ZooKeeper's four-letter words share the port: plain text in, plain text out, close.
-        if let Some(text) = self.four_letter_word(&size) {
-            write.write_all(text.as_bytes()).await?;
-            let _ = write.shutdown().await;
-            return Ok(());
-        }
-        let Some(mut first) = read_body(&mut read, i32::from_be_bytes(size)).await? else { return Ok(()) };
+        // The client's part of the handshake, within `sessionless_cnxn_timeout_ms`: a connection
+        // that sends nothing, or half a frame, holds a file descriptor the broker may need.
+        let handshake = async {
+            let mut size = [0u8; 4];
+            if read.read_exact(&mut size).await.is_err() {
+                return Ok(None);
+            }
+            // ZooKeeper's four-letter words share the port: plain text in, plain text out, close.
+            if let Some(text) = self.four_letter_word(&size) {
+                return Ok(Some(Err(text)));
+            }
+            Ok(read_body(&mut read, i32::from_be_bytes(size), JUTE_MAX_BUFFER_BYTES).await?.map(Ok))
+        };
+        let within = Duration::from_millis(self.config.sessionless_cnxn_timeout_ms);
+        let first: std::io::Result<Option<Result<Bytes, String>>> = match tokio::time::timeout(within, handshake).await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::debug!(%peer, timeout_ms = within.as_millis() as u64, "no ConnectRequest in time (keeper.sessionless.cnxn.timeout.ms); closing");
+                return Ok(());
+            }
+        };
+        let mut first = match first? {
+            None => return Ok(()),
+            Some(Err(text)) => {
+                write.write_all(text.as_bytes()).await?;
+                let _ = write.shutdown().await;
+                return Ok(());
+            }
+            Some(Ok(frame)) => frame,
+        };
         let Ok(connect) = ConnectRequest::read(&mut first) else { return Ok(()) };
         let read_only_flag = first.has_remaining();
         let wait = Duration::from_millis(self.config.max_session_timeout_ms.max(1) as u64);
@@ -458,7 +557,7 @@ impl Keeper {
                 Ok(Ok(Applied { result: Ok(_), .. })) => {}
                 _ => {
                     self.state.lock().pending.remove(&seq);
-                    tracing::debug!(%peer, "session not created (no keeper quorum); closing");
+                    tracing::debug!(%peer, "session not created (no keeper quorum, or the disk is full); closing");
                     return Ok(());
                 }
             }
@@ -489,7 +588,8 @@ impl Keeper {
         let (jobs_tx, jobs) = mpsc::channel::<Job>(MAX_OUTSTANDING);
         let sequencer =
             tokio::spawn(self.clone().sequence(session, jobs, tx.clone(), Duration::from_millis(timeout_ms as u64)));
-        let result = self.requests(&mut read, session, &tx, &jobs_tx).await;
+        let idle = Duration::from_millis(timeout_ms as u64);
+        let result = self.requests(&mut read, session, &tx, &jobs_tx, idle).await;
         drop(jobs_tx);
         let _ = sequencer.await;
         {
@@ -509,15 +609,23 @@ impl Keeper {
 
     /// Reads one connection's requests while it owns `session` (a reattach from another
     /// connection takes the session over and this one closes, as in ZooKeeper), turning each
-    /// into a job for the sequencer.
+    /// into a job for the sequencer. A connection that sends no whole frame for `idle` (the
+    /// session timeout; clients ping at a third of it) is closed, as ZooKeeper expires a
+    /// connection not heard from in its session timeout: this also bounds a half-sent frame.
     async fn requests(
         &self,
         read: &mut tokio::net::tcp::OwnedReadHalf,
         session: i64,
         mine: &mpsc::Sender<Bytes>,
         jobs: &mpsc::Sender<Job>,
+        idle: Duration,
     ) -> std::io::Result<()> {
-        while let Some(mut frame) = read_frame(read).await? {
+        loop {
+            let Ok(frame) = tokio::time::timeout(idle, read_frame(read, JUTE_MAX_BUFFER_BYTES)).await else {
+                tracing::debug!(session = format!("{session:#x}"), "no request within the session timeout; closing");
+                return Ok(());
+            };
+            let Some(mut frame) = frame? else { return Ok(()) };
             let Ok(header) = RequestHeader::read(&mut frame) else { return Ok(()) };
             let zxid = {
                 let st = self.state.lock();
@@ -531,16 +639,24 @@ impl Keeper {
             let job = match Self::write_command(session, &header, frame.clone()) {
                 None => Job::Read { header, body: frame },
                 Some(Err(e)) => Job::Ready(reply_error(header.xid, zxid, e)),
-                Some(Ok((command, kinds, path))) => {
-                    let (seq, applied) = self.submit(command);
-                    Job::Write { seq, applied, xid: header.xid, op: header.op, kinds, path }
-                }
+                Some(Ok((command, kinds, path))) => match refused_path(&command) {
+                    Some((failed_index, error)) if header.op == op::MULTI => Job::Ready(multi_reply(
+                        header.xid,
+                        zxid,
+                        &kinds,
+                        &OpResult::MultiFailed { failed_index, error, len: kinds.len() },
+                    )),
+                    Some((_, error)) => Job::Ready(reply_error(header.xid, zxid, error)),
+                    None => {
+                        let (seq, applied) = self.submit(command);
+                        Job::Write { seq, applied, xid: header.xid, op: header.op, kinds, path }
+                    }
+                },
             };
             if jobs.send(job).await.is_err() || close {
                 return Ok(());
             }
         }
-        Ok(())
     }
 
     /// Answers a connection's jobs in order, waiting for each write to be applied here.
@@ -794,6 +910,31 @@ impl Keeper {
     }
 }
 
+/// The first operation of a write whose path ZooKeeper's `PathUtils.validatePath` refuses (its
+/// index in a multi, else 0) and the error, BADARGUMENTS: ZooKeeper checks in its
+/// `PrepRequestProcessor`, before the transaction is logged, and so does the keeper, before
+/// proposing. A sequential create is checked with a digit appended, as ZooKeeper does.
+fn refused_path(command: &Command) -> Option<(usize, ZkError)> {
+    fn check(op: &Op) -> Result<(), ZkError> {
+        match op {
+            Op::Create { path, mode: CreateMode::PersistentSequential | CreateMode::EphemeralSequential, .. } => {
+                validate_path(&format!("{path}1"))
+            }
+            Op::Create { path, .. } | Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
+                validate_path(path)
+            }
+            Op::Multi(_) => Ok(()),
+        }
+    }
+    match command {
+        Command::Write { op: Op::Multi(ops), .. } => {
+            ops.iter().enumerate().find_map(|(i, op)| check(op).err().map(|e| (i, e)))
+        }
+        Command::Write { op, .. } => check(op).err().map(|e| (0, e)),
+        _ => None,
+    }
+}
+
 /// The reply to a write request once it is applied.
 fn write_reply(xid: i32, request: i32, kinds: &[i32], path: &str, applied: Applied) -> Bytes {
     let zxid = applied.zxid;
@@ -911,20 +1052,28 @@ impl Host for Keeper {
     }
 }
 
-/// Reads one length-prefixed frame; `None` at end of stream or for a length out of bounds.
-pub(crate) async fn read_frame(read: &mut tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+/// Reads one length-prefixed frame; `None` at end of stream or for a length out of bounds
+/// (negative, or over `max_bytes`: the caller closes the connection, as ZooKeeper does).
+pub(crate) async fn read_frame(
+    read: &mut tokio::net::tcp::OwnedReadHalf,
+    max_bytes: usize,
+) -> std::io::Result<Option<Bytes>> {
     let mut size = [0u8; 4];
     match read.read_exact(&mut size).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    read_body(read, i32::from_be_bytes(size)).await
+    read_body(read, i32::from_be_bytes(size), max_bytes).await
 }
 
 /// Reads a frame body of `size` bytes; `None` for a size out of bounds.
-async fn read_body(read: &mut tokio::net::tcp::OwnedReadHalf, size: i32) -> std::io::Result<Option<Bytes>> {
-    if size < 0 || size as usize > MAX_FRAME_BYTES {
+async fn read_body(
+    read: &mut tokio::net::tcp::OwnedReadHalf,
+    size: i32,
+    max_bytes: usize,
+) -> std::io::Result<Option<Bytes>> {
+    if size < 0 || size as usize > max_bytes {
         return Ok(None);
     }
     let mut frame = BytesMut::zeroed(size as usize);

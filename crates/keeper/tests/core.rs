@@ -88,6 +88,31 @@ fn errors_match_zookeeper() {
 }
 
 #[test]
+fn paths_with_characters_zookeeper_refuses_are_bad_arguments() {
+    // PathUtils.validatePath's ranges, at both ends of each, and a character beyond the Basic
+    // Multilingual Plane (a surrogate pair in Java).
+    for c in ['\u{1}', '\u{1f}', '\u{7f}', '\u{9f}', '\u{e000}', '\u{f8ff}', '\u{fff0}', '\u{ffff}', '\u{1f600}'] {
+        let path = format!("/a{c}b");
+        assert_eq!(validate_path(&path), Err(ZkError::BadArguments), "{path:?}");
+    }
+    for good in [
+        "/",
+        "/a",
+        "/a/b.c",
+        "/...",
+        "/a/.b",
+        "/\u{20}",
+        "/\u{a0}",
+        "/\u{d7ff}",
+        "/\u{f900}",
+        "/\u{ffef}",
+        "/caf\u{e9}",
+    ] {
+        assert_eq!(validate_path(good), Ok(()), "{good:?}");
+    }
+}
+
+#[test]
 fn sequential_names_use_the_parents_cversion() {
     let mut t = DataTree::new();
     create(&mut t, "/q", "", CreateMode::Persistent, 0, 1).expect("parent");

@@ -215,19 +215,39 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Request), Requ
 /// Encodes a response frame, size prefix included. The response header is v1 (with tagged
 /// fields) for flexible versions, except for ApiVersions, whose header is always v0.
 pub fn encode_response(correlation_id: i32, version: i16, response: &Response) -> Result<BytesMut, EncodeError> {
-    let mut buf = crate::codec::checked(|| {
-        let mut buf = BytesMut::with_capacity(64);
-        buf.extend_from_slice(&[0; 4]);
-        buf.extend_from_slice(&correlation_id.to_be_bytes());
-        let key = response.api_key();
-        if key.is_flexible(version) && key != ApiKey::ApiVersions {
-            crate::codec::write_uvarint(&mut buf, 0);
-        }
-        response.encode(version, &mut buf);
-        buf
-    })?;
+    let mut buf = crate::codec::checked(|| encode_response_body(correlation_id, version, response))?;
     set_frame_size(&mut buf, "response")?;
     Ok(buf)
+}
+
+/// Encodes a response frame with its file-backed record sets left out: the frame's own bytes
+/// (size prefix included, counting the file bytes) and where the file bytes go
+/// ([`crate::record_set`]). The broker sends such a frame with `sendfile`.
+pub fn encode_response_spliced(
+    correlation_id: i32,
+    version: i16,
+    response: &Response,
+) -> Result<(BytesMut, Vec<crate::record_set::Splice>), EncodeError> {
+    let (buf, splices) = crate::record_set::encode_spliced(|| {
+        crate::codec::checked(|| encode_response_body(correlation_id, version, response))
+    });
+    let mut buf = buf?;
+    let len = buf.len() - 4 + crate::record_set::spliced_len(&splices);
+    let size = i32::try_from(len).map_err(|_| crate::record_set::frame_too_large(len))?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok((buf, splices))
+}
+
+fn encode_response_body(correlation_id: i32, version: i16, response: &Response) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&correlation_id.to_be_bytes());
+    let key = response.api_key();
+    if key.is_flexible(version) && key != ApiKey::ApiVersions {
+        crate::codec::write_uvarint(&mut buf, 0);
+    }
+    response.encode(version, &mut buf);
+    buf
 }
 
 /// Encodes a request frame, size prefix included (for clients and tests).

@@ -81,7 +81,7 @@ thread_local! {
     static OVERFLOW: std::cell::Cell<Option<EncodeError>> = const { std::cell::Cell::new(None) };
 }
 
-fn record_overflow(what: &'static str, len: usize) {
+pub(crate) fn record_overflow(what: &'static str, len: usize) {
     OVERFLOW.with(|o| {
         let first = o.take().or(Some(EncodeError { what, len }));
         o.set(first);
@@ -199,7 +199,7 @@ impl Decode for Uuid {
 }
 
 /// Reads a length prefix: `Ok(None)` for null. Classic lengths are i16 (`short`) or i32.
-fn read_length(buf: &mut Bytes, v: Version, short: bool, what: &'static str) -> DecodeResult<Option<usize>> {
+pub(crate) fn read_length(buf: &mut Bytes, v: Version, short: bool, what: &'static str) -> DecodeResult<Option<usize>> {
     let raw: i64 = if v.flexible {
         i64::from(read_uvarint(buf)?) - 1
     } else if short {
@@ -222,7 +222,7 @@ fn read_length(buf: &mut Bytes, v: Version, short: bool, what: &'static str) -> 
 /// Writes a length prefix. A length its field cannot hold is recorded for [`checked`] (and a
 /// null written in its place), never a panic: the value may come from a client (a 32 KiB client
 /// id inside a member id).
-fn write_length(buf: &mut BytesMut, v: Version, short: bool, len: Option<usize>) {
+pub(crate) fn write_length(buf: &mut BytesMut, v: Version, short: bool, len: Option<usize>) {
     let what = if short { "string" } else { "bytes or array" };
     match (v.flexible, len) {
         (true, None) => write_uvarint(buf, 0),

@@ -14,6 +14,7 @@ pub mod error_code;
 pub mod messages;
 pub mod record;
 pub mod record_batch;
+pub mod record_set;
 pub mod validator;
 pub mod varint;
 

@@ -53,6 +53,13 @@ pub struct Record {
 /// expansion of an untrusted batch, not a tuning knob.
 pub const MAX_DECOMPRESSED_BATCH_BYTES: usize = 256 * 1024 * 1024;
 
+/// The fewest bytes a record header takes: a key length varint and a value length varint.
+const MIN_RECORD_HEADER_BYTES: usize = 2;
+
+/// Headers reserved for up front when a record says how many it has; more grow the vector as
+/// they are read. Records carry a handful; the count is the sender's word.
+const MAX_PREALLOCATED_HEADERS: usize = 16;
+
 /// Iterator over the records of one batch. For an uncompressed batch the slices share the
 /// batch's memory; for a compressed one they share one buffer holding the decompressed records.
 #[derive(Debug, Clone)]
@@ -154,10 +161,14 @@ impl Iterator for Records {
             let value_len = v(read_varint(&mut c).map(i64::from))? as i32;
             let value = take_bytes(&record_bytes, &mut c, value_len)?;
             let header_count = v(read_varint(&mut c).map(i64::from))?;
-            if header_count < 0 || header_count as usize > c.len() {
+            // A header is at least two bytes (its key length and value length), so a count
+            // over half what is left is a lie; and the vector is not sized from the count,
+            // which would reserve 64 bytes of `RecordHeader` per byte of record before a single
+            // header is read.
+            if header_count < 0 || header_count as usize > c.len() / MIN_RECORD_HEADER_BYTES {
                 return Err("bad header count");
             }
-            let mut headers = Vec::with_capacity(header_count as usize);
+            let mut headers = Vec::with_capacity((header_count as usize).min(MAX_PREALLOCATED_HEADERS));
             for _ in 0..header_count {
                 let klen = v(read_varint(&mut c).map(i64::from))? as i32;
                 let key = take_bytes(&record_bytes, &mut c, klen)?.ok_or("null header key")?;
@@ -543,6 +554,37 @@ mod tests {
         let batch = RecordBatch::new(Bytes::from(b.build())).expect("batch");
         assert!(Records::with_limit(&batch, 200_000).is_ok());
         assert!(matches!(Records::with_limit(&batch, 50_000), Err(BatchError::CorruptRecord { position: 0, .. })));
+    }
+
+    #[test]
+    fn a_header_count_the_record_cannot_hold_is_refused_before_reading_headers() {
+        // One record: attributes, timestamp delta 0, offset delta 0, null key, null value, the
+        // header count, then `tail`.
+        let record = |count: i32, tail: &[u8]| {
+            let mut body = vec![0u8];
+            write_varlong(&mut body, 0);
+            for field in [0, -1, -1, count] {
+                write_varint(&mut body, field);
+            }
+            body.extend_from_slice(tail);
+            let mut out = Vec::new();
+            write_varint(&mut out, body.len() as i32);
+            out.extend_from_slice(&body);
+            out
+        };
+        // Two headers, each an empty key (0) and a null value (-1 zig-zagged): two bytes each.
+        let two_headers = [0u8, 1, 0, 1];
+        let batch = batch_with_payload(0, 1, &record(2, &two_headers));
+        let records: Vec<Record> = batch.records().expect("plain").collect::<Result<_, _>>().expect("decodes");
+        assert_eq!(records[0].headers.len(), 2);
+        // Three over four bytes cannot be: refused on the count, not after reading two headers.
+        let batch = batch_with_payload(0, 1, &record(3, &two_headers));
+        let first = batch.records().expect("plain").next().expect("one record");
+        assert_eq!(first, Err(BatchError::CorruptRecord { position: 0, reason: "bad header count" }));
+        // A count near i32::MAX over a few bytes, likewise (and nothing is reserved for it).
+        let batch = batch_with_payload(0, 1, &record(i32::MAX, &two_headers));
+        let first = batch.records().expect("plain").next().expect("one record");
+        assert_eq!(first, Err(BatchError::CorruptRecord { position: 0, reason: "bad header count" }));
     }
 
     #[test]

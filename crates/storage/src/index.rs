@@ -20,6 +20,11 @@
 //! file's length gives its entry count. A file found untrimmed after a crash belongs to a
 //! segment that recovery rebuilds anyway.
 //!
+//! An index holds no file descriptor, only its mapping (as Kafka's `AbstractIndex` closes its
+//! `RandomAccessFile` once mapped): the file is opened again for the rare resize (a segment
+//! becoming active, rolling, or closing). A partition's descriptors are then its open `.log`
+//! files alone, and thousands of partitions fit under `RLIMIT_NOFILE`.
+//!
 //! Concurrency: appends and truncation take `&mut self`; lookups take `&self`.
 
 use std::fs::{File, OpenOptions};
@@ -40,7 +45,6 @@ const _: () = assert!(TIME_INDEX_ENTRY_SIZE == 8 + 4);
 #[derive(Debug)]
 struct IndexFile {
     path: PathBuf,
-    file: File,
     mmap: Option<MmapMut>,
     entry_size: usize,
     entries: usize,
@@ -52,13 +56,7 @@ impl IndexFile {
     /// its length gives the entry count. The mapping is resized to `max_index_bytes` when
     /// `writable` (active segment), or left at its length otherwise.
     fn open(path: &Path, entry_size: usize, max_index_bytes: usize, writable: bool) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| io_err("open index", path, e))?;
+        let file = open_index_file(path)?;
         let len = file.metadata().map_err(|e| io_err("stat index", path, e))?.len() as usize;
         if !len.is_multiple_of(entry_size) {
             return Err(StorageError::CorruptIndex {
@@ -68,28 +66,28 @@ impl IndexFile {
         }
         let mut index = IndexFile {
             path: path.to_path_buf(),
-            file,
             mmap: None,
             entry_size,
             entries: len / entry_size,
             max_entries: (max_index_bytes / entry_size).max(1),
         };
         if writable {
-            index.resize_mapping(index.max_entries.max(index.entries))?;
+            index.resize_mapping_of(&file, index.max_entries.max(index.entries))?;
         } else {
-            index.remap(len)?;
+            index.remap(&file, len)?;
         }
+        // The file closes here: the mapping alone keeps the entries.
         Ok(index)
     }
 
-    fn remap(&mut self, len: usize) -> Result<()> {
+    fn remap(&mut self, file: &File, len: usize) -> Result<()> {
         self.mmap = None;
         if len == 0 {
             return Ok(());
         }
         // SAFETY: the file is private to this segment (the log directory is locked by this
         // process); nothing else truncates it while it is mapped, so the mapping stays valid.
-        let map = unsafe { MmapMut::map_mut(&self.file) }.map_err(|e| io_err("mmap index", &self.path, e))?;
+        let map = unsafe { MmapMut::map_mut(file) }.map_err(|e| io_err("mmap index", &self.path, e))?;
         // Lookups binary-search and appends touch one page at a time: readahead around a fault
         // would only fill the page cache with zeros of the preallocated file.
         if let Err(e) = map.advise(memmap2::Advice::Random) {
@@ -99,17 +97,29 @@ impl IndexFile {
         Ok(())
     }
 
+    /// Resizes the file to `capacity_entries` and maps it again, opening it for the purpose.
     fn resize_mapping(&mut self, capacity_entries: usize) -> Result<()> {
+        match open_index_file(&self.path) {
+            Ok(file) => self.resize_mapping_of(&file, capacity_entries),
+            Err(e) => {
+                // As a failed resize below: no mapping, no entries; lookups scan.
+                self.mmap = None;
+                self.entries = 0;
+                Err(e)
+            }
+        }
+    }
+
+    fn resize_mapping_of(&mut self, file: &File, capacity_entries: usize) -> Result<()> {
         if let Some(m) = &self.mmap {
             m.flush().map_err(|e| io_err("flush index", &self.path, e))?;
         }
         self.mmap = None;
         let len = capacity_entries * self.entry_size;
-        let result = self
-            .file
+        let result = file
             .set_len(len as u64)
             .map_err(|e| io_err("resize index", &self.path, e))
-            .and_then(|()| self.remap(len));
+            .and_then(|()| self.remap(file, len));
         if result.is_err() {
             // Without a mapping there are no entries to read: lookups fall back to the segment
             // start (slower, still correct) and the owner rebuilds the index later.
@@ -185,6 +195,17 @@ impl IndexFile {
     fn corrupt(&self, reason: String) -> StorageError {
         StorageError::CorruptIndex { path: self.path.clone(), reason }
     }
+}
+
+/// Opens (creating if missing) an index file for reading and writing.
+fn open_index_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_err("open index", path, e))
 }
 
 fn be_u32(b: &[u8]) -> u32 {

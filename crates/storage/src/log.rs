@@ -20,6 +20,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::control;
 use sluice_protocol::record_batch::{self, BatchError, BatchHeader, BatchIter, NO_TIMESTAMP};
+use sluice_protocol::record_set::FileSlice;
 
 use crate::TopicPartition;
 use crate::clock::Clock;
@@ -147,13 +148,15 @@ impl Log {
         // The first segment that may hold unflushed data: the one containing the recovery point.
         let recover_from = bases.iter().rev().find(|&&b| b <= params.recovery_point).copied().unwrap_or(i64::MIN);
         let mut segments = BTreeMap::new();
-        let mut recovered_any = false;
+        let epochs_on_disk = epoch_cache.entries().to_vec();
+        let mut truncated_any = false;
         let last_index = bases.len().saturating_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i == last_index;
             let mut segment = LogSegment::open(dir, base, &config, now, is_last)?;
             let unflushed = !params.had_clean_shutdown && (base >= recover_from || is_last);
             let mut must_recover = unflushed || rebuild_epochs;
+            let mut cut = false;
             if !must_recover && let Err(e) = segment.sanity_check() {
                 tracing::warn!(%tp, segment = base, error = %e, "segment failed its sanity check; recovering it");
                 must_recover = true;
@@ -165,8 +168,9 @@ impl Log {
                     // or the next start would find it untrimmed and recover it again.
                     segment.on_become_inactive()?;
                 }
-                recovered_any = true;
                 if truncated > 0 {
+                    truncated_any = true;
+                    cut = true;
                     tracing::warn!(%tp, segment = base, truncated_bytes = truncated, "truncated an invalid tail during recovery");
                     if unflushed && !is_last {
                         // Offsets must stay contiguous: what followed the damage is unreliable.
@@ -178,6 +182,14 @@ impl Log {
                         break;
                     }
                 }
+            }
+            if !is_last {
+                // Inactive segments hold no descriptor until read (see `segment`); a cut tail is
+                // made durable first (the other segments' data did not change).
+                if cut {
+                    segment.flush()?;
+                }
+                segment.close_files();
             }
             segments.insert(base, segment);
         }
@@ -204,6 +216,16 @@ impl Log {
         let log_start_offset = params.log_start_offset.unwrap_or(first_base).max(first_base).min(log_end_offset);
         let high_watermark = params.high_watermark.clamp(log_start_offset, log_end_offset);
 
+        // As Kafka's `LogLoader`, the recovery point moves only when the log is flushed: after a
+        // clean shutdown everything is, after recovery only what the checkpoint said. Recovery
+        // that found every batch intact changed no data, so it need not fsync thousands of logs
+        // before the broker serves (a crash now just recovers the same segments again); one that
+        // cut a tail or deleted segments makes that durable below, before anyone builds on it.
+        let recovery_point = if params.had_clean_shutdown || truncated_any {
+            log_end_offset
+        } else {
+            params.recovery_point.clamp(log_start_offset, log_end_offset)
+        };
         let mut log = Log {
             dir: dir.to_path_buf(),
             tp,
@@ -213,7 +235,7 @@ impl Log {
             log_start_offset,
             log_end_offset,
             high_watermark,
-            recovery_point: log_end_offset,
+            recovery_point,
             epoch_cache,
             unflushed_messages: 0,
             last_flush_ms: now,
@@ -230,10 +252,13 @@ impl Log {
         // the log end is kept: a new epoch may begin before its first record.
         log.epoch_cache.truncate_from_end(log_end_offset + 1)?;
         log.epoch_cache.truncate_from_start(log_start_offset)?;
-        if recovered_any {
+        if log.epoch_cache.entries() != epochs_on_disk.as_slice() {
             log.epoch_cache.flush()?;
-            // What recovery kept is now made durable, so the recovery point is the log end.
-            for segment in log.segments.values() {
+        }
+        if truncated_any {
+            // What recovery kept is now made durable, so the recovery point is the log end
+            // (closed segments were flushed as they were cut, or were not changed).
+            for segment in log.segments.values().filter(|s| s.is_open()) {
                 segment.flush()?;
             }
             crate::checkpoint::sync_dir(dir)?;
@@ -281,6 +306,27 @@ impl Log {
         // Only an offline log whose reset failed half-way can have no segment.
         self.segments.last_key_value().map_or(self.log_end_offset, |(&base, _)| base)
     }
+    /// How many segments have their files open (the active one, and those read recently).
+    pub fn open_segment_count(&self) -> usize {
+        self.segments.values().filter(|s| s.is_open()).count()
+    }
+
+    /// Closes the files of the segments not used for `idle_ms`, as seen by successive calls
+    /// (the log manager's maintenance): never the active segment, nor one holding offsets at or
+    /// above the recovery point, as closing does not flush. Returns how many it closed.
+    pub fn close_cold_segments(&mut self, idle_ms: i64) -> usize {
+        let now = self.clock.now_ms();
+        let Some((&active, _)) = self.segments.last_key_value() else { return 0 };
+        let recovery_point = self.recovery_point;
+        let mut closed = 0;
+        for segment in self.segments.range_mut(..active).map(|(_, s)| s) {
+            if segment.next_offset() <= recovery_point && segment.close_if_cold(now, idle_ms) {
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Total bytes of all segments.
     pub fn size_in_bytes(&self) -> u64 {
         self.segments.values().map(LogSegment::size).sum()
@@ -874,6 +920,47 @@ impl Log {
             }
         }
         Ok(FetchDataInfo { records: out.freeze(), next_offset: next })
+    }
+
+    /// As [`read`](Self::read), but the batches stay in their segment files: the slices that
+    /// hold them, in order, for `sendfile` (`sluice_protocol::record_set`).
+    pub fn read_slices(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<(Vec<FileSlice>, i64)> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                tp: self.tp.clone(),
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        let max_offset = max_offset.min(self.log_end_offset);
+        let (mut slices, mut bytes, mut next) = (Vec::new(), 0usize, offset);
+        let floor = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(&b, _)| b);
+        for (&base, segment) in self.segments.range(floor..) {
+            if next >= max_offset {
+                break;
+            }
+            let remaining = max_bytes.saturating_sub(bytes);
+            if remaining == 0 && !(min_one_batch && bytes == 0) {
+                break;
+            }
+            let (slice, r) = segment.read_slice(next.max(base), remaining, max_offset, min_one_batch && bytes == 0)?;
+            if let Some(slice) = slice {
+                bytes += slice.len;
+                next = r.next_offset;
+                slices.push(slice);
+            }
+            if r.limited {
+                break;
+            }
+        }
+        Ok((slices, next))
     }
 
     /// The epoch in force at `offset`, per the leader-epoch cache.

@@ -11,8 +11,10 @@
 //! | `replication-offset-checkpoint` | per partition, the high watermark |
 //! | `<topic>-<partition>/` | one partition's segments and `leader-epoch-checkpoint` |
 //!
-//! Periodic work (retention, flushes, checkpoints) is driven by [`LogManager::maintenance`],
-//! which the broker calls on a timer; this crate starts no threads.
+//! Periodic work (retention, flushes, checkpoints, closing cold segments' files) is driven by
+//! [`LogManager::maintenance`], which the broker calls on a timer. The only threads this crate
+//! starts are the scoped ones that load the logs at startup, `num.recovery.threads.per.data.dir`
+//! per directory (Kafka's recovery thread pools), joined before `open` returns.
 //!
 //! Concurrency: the map of logs is behind a read-write lock held only to look up, add or remove
 //! a log; each log is behind its own read-write lock (appends write, reads read).
@@ -21,6 +23,8 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -43,6 +47,18 @@ pub const DELETE_DIR_SUFFIX: &str = "-delete";
 /// A log shared between the threads that append to and read from it.
 pub type SharedLog = Arc<RwLock<Log>>;
 
+/// How long a segment other than the active one keeps its files open after its last use
+/// (see `segment`): long enough that a consumer reading through a segment keeps it open, short
+/// enough that a sweep over old data (a new consumer group from the earliest offset) gives its
+/// descriptors back soon after. Kafka has no such bound (every `.log` stays open).
+pub const DEFAULT_COLD_SEGMENT_IDLE_MS: i64 = 60_000;
+
+/// Kafka's default `num.recovery.threads.per.data.dir`.
+pub const DEFAULT_RECOVERY_THREADS_PER_DATA_DIR: usize = 1;
+
+/// Loading logs at startup writes a progress line every this many logs.
+const LOAD_PROGRESS_EVERY_LOGS: usize = 1_000;
+
 /// Broker-level storage settings, with Kafka's keys and defaults.
 #[derive(Debug, Clone)]
 pub struct LogManagerConfig {
@@ -60,6 +76,11 @@ pub struct LogManagerConfig {
     pub flush_start_offset_checkpoint_interval_ms: i64,
     /// `log.cleaner.backoff.ms`: how often compacted logs are cleaned.
     pub cleaner_backoff_ms: i64,
+    /// `num.recovery.threads.per.data.dir`: threads loading (and recovering) the logs of each
+    /// directory at startup, all directories at once.
+    pub recovery_threads_per_data_dir: usize,
+    /// How long an inactive segment's files stay open after their last use.
+    pub cold_segment_idle_ms: i64,
 }
 
 impl LogManagerConfig {
@@ -72,6 +93,8 @@ impl LogManagerConfig {
             flush_offset_checkpoint_interval_ms: 60_000,
             flush_start_offset_checkpoint_interval_ms: 60_000,
             cleaner_backoff_ms: 15_000,
+            recovery_threads_per_data_dir: DEFAULT_RECOVERY_THREADS_PER_DATA_DIR,
+            cold_segment_idle_ms: DEFAULT_COLD_SEGMENT_IDLE_MS,
         }
     }
 }
@@ -89,6 +112,7 @@ struct Timers {
     last_offset_checkpoint_ms: i64,
     last_start_offset_checkpoint_ms: i64,
     last_clean_ms: i64,
+    last_cold_check_ms: i64,
 }
 
 /// What one maintenance pass did.
@@ -98,6 +122,16 @@ pub struct MaintenanceReport {
     pub logs_flushed: usize,
     pub checkpoints_written: bool,
     pub records_compacted: u64,
+    /// Inactive segments whose files were closed for being cold.
+    pub segments_closed: usize,
+}
+
+/// One log to load at startup.
+#[derive(Debug)]
+struct LoadJob {
+    tp: TopicPartition,
+    dir: PathBuf,
+    params: LogLoadParams,
 }
 
 #[derive(Debug)]
@@ -125,8 +159,11 @@ impl LogManager {
     pub fn open_locked(config: LogManagerConfig, clock: Arc<dyn Clock>, locks: Vec<DirLock>) -> Result<Self> {
         assert!(!config.log_dirs.is_empty(), "log.dirs must name at least one directory");
         let mut locks: BTreeMap<PathBuf, DirLock> = locks.into_iter().map(|l| (l.dir().to_path_buf(), l)).collect();
+        let started = Instant::now();
         let mut dirs = Vec::new();
-        let mut logs = BTreeMap::new();
+        let mut jobs: Vec<Vec<LoadJob>> = Vec::new();
+        let mut seen: BTreeMap<TopicPartition, PathBuf> = BTreeMap::new();
+        let mut clean_markers = Vec::new();
         for (dir_index, path) in config.log_dirs.iter().enumerate() {
             let lock = locks.remove(path).unwrap_or_else(|| panic!("log directory {} opened unlocked", path.display()));
             // Temporary checkpoint files of a write interrupted by a crash.
@@ -152,6 +189,7 @@ impl LogManager {
                     tracing::warn!(error = %e, "ignoring unreadable high watermark checkpoint");
                     BTreeMap::new()
                 });
+            let mut dir_jobs = Vec::new();
             for entry in fs::read_dir(path).map_err(|e| io_err("list log directory", path, e))? {
                 let entry = entry.map_err(|e| io_err("list log directory", path, e))?;
                 let child = entry.path();
@@ -174,10 +212,10 @@ impl LogManager {
                     tracing::warn!(dir = %child.display(), "ignoring a directory that is not a partition log");
                     continue;
                 };
-                if let Some((other, _)) = logs.get(&tp) {
-                    let first: &PathBuf = &config.log_dirs[*other];
-                    return Err(StorageError::DuplicateLog { tp, first: first.join(name), second: child });
+                if let Some(first) = seen.get(&tp) {
+                    return Err(StorageError::DuplicateLog { tp, first: first.clone(), second: child });
                 }
+                seen.insert(tp.clone(), child.clone());
                 let params = LogLoadParams {
                     // Without a clean shutdown and without a checkpoint, recover everything.
                     recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
@@ -185,15 +223,22 @@ impl LogManager {
                     high_watermark: high_watermarks.get(&tp).copied().unwrap_or(0),
                     had_clean_shutdown,
                 };
-                let log = Log::open(&child, tp.clone(), config.default_log_config.clone(), params, clock.clone())?;
-                logs.insert(tp, (dir_index, Arc::new(RwLock::new(log))));
+                dir_jobs.push(LoadJob { tp, dir: child, params });
             }
+            jobs.push(dir_jobs);
             if had_clean_shutdown {
-                // From here on a crash must be noticed.
-                fs::remove_file(&clean_marker).map_err(|e| io_err("remove clean shutdown marker", &clean_marker, e))?;
-                checkpoint::sync_dir(path)?;
+                clean_markers.push(clean_marker);
             }
+            debug_assert_eq!(jobs.len(), dir_index + 1);
             dirs.push(LogDir { path: path.clone(), _lock: lock });
+        }
+        let logs = load_logs(&jobs, config.recovery_threads_per_data_dir, &config.default_log_config, &clock)?;
+        for marker in clean_markers {
+            // From here on a crash must be noticed.
+            fs::remove_file(&marker).map_err(|e| io_err("remove clean shutdown marker", &marker, e))?;
+            if let Some(dir) = marker.parent() {
+                checkpoint::sync_dir(dir)?;
+            }
         }
         let now = clock.now_ms();
         let timers = Timers {
@@ -202,8 +247,15 @@ impl LogManager {
             last_offset_checkpoint_ms: now,
             last_start_offset_checkpoint_ms: now,
             last_clean_ms: now,
+            last_cold_check_ms: now,
         };
-        tracing::info!(logs = logs.len(), dirs = dirs.len(), "log manager loaded");
+        tracing::info!(
+            logs = logs.len(),
+            dirs = dirs.len(),
+            threads_per_dir = config.recovery_threads_per_data_dir,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "log manager loaded"
+        );
         Ok(LogManager {
             config,
             dirs,
@@ -311,7 +363,7 @@ impl LogManager {
     pub fn maintenance(&self) -> MaintenanceReport {
         let now = self.clock.now_ms();
         let mut report = MaintenanceReport::default();
-        let (retention_due, flush_check_due, offsets_due, starts_due, clean_due) = {
+        let (retention_due, flush_check_due, offsets_due, starts_due, clean_due, cold_due) = {
             let mut t = self.timers.lock();
             let due = |last: &mut i64, interval: i64| {
                 let is_due = now.saturating_sub(*last) >= interval;
@@ -326,6 +378,8 @@ impl LogManager {
                 due(&mut t.last_offset_checkpoint_ms, self.config.flush_offset_checkpoint_interval_ms),
                 due(&mut t.last_start_offset_checkpoint_ms, self.config.flush_start_offset_checkpoint_interval_ms),
                 due(&mut t.last_clean_ms, self.config.cleaner_backoff_ms),
+                // A segment closes between one and one and a half idle periods after its last use.
+                due(&mut t.last_cold_check_ms, (self.config.cold_segment_idle_ms / 2).max(1)),
             )
         };
         for (tp, log) in self.all_logs() {
@@ -364,6 +418,9 @@ impl LogManager {
                 Some(Ok(())) => report.logs_flushed += 1,
                 Some(Err(e)) => tracing::error!(%tp, error = %e, "flush failed"),
                 None => {}
+            }
+            if cold_due {
+                report.segments_closed += log.close_cold_segments(self.config.cold_segment_idle_ms);
             }
         }
         if offsets_due || starts_due {
@@ -432,4 +489,63 @@ impl LogManager {
     pub fn log_dirs(&self) -> Vec<&Path> {
         self.dirs.iter().map(|d| d.path.as_path()).collect()
     }
+}
+
+/// Loads the logs of every directory (`jobs[dir]`), `threads_per_dir` threads per directory and
+/// all directories at once, as Kafka's per-directory recovery pools. The first failure stops
+/// the loading and is returned. A thread that cannot be started leaves its share to the others,
+/// and whatever no thread took is loaded on the calling thread.
+fn load_logs(
+    jobs: &[Vec<LoadJob>],
+    threads_per_dir: usize,
+    config: &LogConfig,
+    clock: &Arc<dyn Clock>,
+) -> Result<BTreeMap<TopicPartition, (usize, SharedLog)>> {
+    let total: usize = jobs.iter().map(Vec::len).sum();
+    let next: Vec<AtomicUsize> = jobs.iter().map(|_| AtomicUsize::new(0)).collect();
+    let done = AtomicUsize::new(0);
+    let loaded = Mutex::new(BTreeMap::new());
+    let failed: Mutex<Option<StorageError>> = Mutex::new(None);
+    let worker = |dir_index: usize| {
+        let dir_jobs = &jobs[dir_index];
+        while failed.lock().is_none() {
+            let i = next[dir_index].fetch_add(1, Ordering::Relaxed);
+            let Some(job) = dir_jobs.get(i) else { break };
+            match Log::open(&job.dir, job.tp.clone(), config.clone(), job.params, clock.clone()) {
+                Ok(log) => {
+                    loaded.lock().insert(job.tp.clone(), (dir_index, Arc::new(RwLock::new(log))));
+                }
+                Err(e) => {
+                    failed.lock().get_or_insert(e);
+                    break;
+                }
+            }
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(LOAD_PROGRESS_EVERY_LOGS) {
+                tracing::info!(loaded = n, total, "loading logs");
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for dir_index in (0..jobs.len()).filter(|&d| !jobs[d].is_empty()) {
+            for t in 0..threads_per_dir.min(jobs[dir_index].len()) {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("log-recovery-{dir_index}-{t}"))
+                    .spawn_scoped(scope, move || worker(dir_index));
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "cannot start a log recovery thread; the others take its share");
+                    break;
+                }
+            }
+        }
+    });
+    for dir_index in 0..jobs.len() {
+        worker(dir_index);
+    }
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let loaded = loaded.into_inner();
+    assert_eq!(loaded.len(), total, "every log to load was loaded once");
+    Ok(loaded)
 }

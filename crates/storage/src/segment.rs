@@ -13,14 +13,28 @@
 //! Writes are positional (`pwrite` at `size`), reads are positional (`pread`), so readers never
 //! disturb the write position. The segment is not internally synchronised: the owning `Log`
 //! gives appends `&mut` and reads `&`.
+//!
+//! Open files: everything the log needs to decide about a segment without reading it (size,
+//! next offset, max timestamp) is kept in memory, and the files ([`SegmentFiles`]: the `.log`
+//! descriptor and the two index mappings) open on first use and close again when the log
+//! manager finds the segment cold ([`close_if_cold`](LogSegment::close_if_cold)). Kafka loads
+//! indexes lazily (KIP-263) but keeps every `.log` open, so its descriptors grow with the
+//! segments on disk; ours grow with the segments in use. The owning `Log` never closes its
+//! active segment, nor one holding data above its recovery point (closing is not flushing).
+//! A lazy open happens under `&self` (a reader), through a `OnceLock`: two racing readers may
+//! both open the files, and the loser's copy is closed again at once. Closing takes `&mut self`,
+//! so no reader can be using the files then.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::BytesMut;
 use sluice_protocol::record_batch::{self, BATCH_HEADER_SIZE, BatchError, BatchHeader, NO_TIMESTAMP};
+use sluice_protocol::record_set::FileSlice;
 use sluice_protocol::{Compression, RecordBatch};
 
 use crate::config::LogConfig;
@@ -55,14 +69,31 @@ fn roll_jitter(jitter_ms: i64) -> i64 {
 /// Chunk size for sequential scans during recovery.
 const RECOVERY_READ_BYTES: usize = 1 << 20;
 
+/// A segment's open files. Holds one descriptor (the `.log`); the indexes are mappings only.
+#[derive(Debug)]
+struct SegmentFiles {
+    /// Shared with the file slices of fetch answers being sent (`read_slice`), which keep
+    /// the descriptor open until they are sent, even if the segment is closed or deleted.
+    log: Arc<File>,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+}
+
 #[derive(Debug)]
 pub struct LogSegment {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// The files, while open (see the module docs).
+    files: OnceLock<SegmentFiles>,
+    /// Set by every use of the files, cleared by [`close_if_cold`](Self::close_if_cold): the
+    /// segment is cold once a whole idle period passed with it clear (a clock-hand scheme that
+    /// needs no clock on the read path).
+    used: AtomicBool,
+    /// When `close_if_cold` last found the segment used (or opened).
+    idle_since_ms: i64,
+    /// `segment.index.bytes`, for opening the indexes again.
+    max_index_bytes: usize,
     size: u64,
-    offset_index: OffsetIndex,
-    time_index: TimeIndex,
     index_interval_bytes: usize,
     bytes_since_last_index_entry: usize,
     max_timestamp_so_far: i64,
@@ -116,8 +147,9 @@ impl LogSegment {
     /// that cannot reserve space just goes without.
     fn preallocate(&mut self, bytes: u64) {
         let Ok(len) = libc::off_t::try_from(bytes) else { return };
+        let Some(files) = self.files.get() else { return };
         // SAFETY: fallocate on a file descriptor this segment owns; no memory is passed.
-        let rc = unsafe { libc::fallocate(self.log.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) };
+        let rc = unsafe { libc::fallocate(files.log.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) };
         if rc == 0 {
             self.preallocated_bytes = bytes;
         } else {
@@ -132,7 +164,8 @@ impl LogSegment {
         if self.preallocated_bytes == 0 {
             return;
         }
-        if let Err(e) = self.log.set_len(self.size) {
+        let Some(files) = self.files.get() else { return };
+        if let Err(e) = files.log.set_len(self.size) {
             tracing::debug!(path = %self.log_path.display(), error = %e, "cannot release preallocated space");
         }
         self.preallocated_bytes = 0;
@@ -142,21 +175,116 @@ impl LogSegment {
     /// them: call [`sanity_check`](Self::sanity_check) or [`recover`](Self::recover) next.
     pub fn open(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, writable: bool) -> Result<Self> {
         let log_path = segment_file(dir, base_offset, LOG_FILE_SUFFIX);
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&log_path)
-            .map_err(|e| io_err("open segment", &log_path, e))?;
-        let size = log.metadata().map_err(|e| io_err("stat segment", &log_path, e))?.len();
-        let mut index_damaged = false;
-        let offset_path = segment_file(dir, base_offset, INDEX_FILE_SUFFIX);
-        let time_path = segment_file(dir, base_offset, TIME_INDEX_FILE_SUFFIX);
-        if size > 0 && (!offset_path.exists() || !time_path.exists()) {
-            index_damaged = true;
+        let max_index_bytes = config.segment_index_bytes;
+        let (files, size, index_damaged) = open_files(&log_path, base_offset, max_index_bytes, writable, true)?;
+        Ok(LogSegment {
+            base_offset,
+            log_path,
+            files: OnceLock::from(files),
+            used: AtomicBool::new(true),
+            idle_since_ms: now_ms,
+            max_index_bytes,
+            size,
+            index_interval_bytes: config.index_interval_bytes,
+            bytes_since_last_index_entry: 0,
+            max_timestamp_so_far: NO_TIMESTAMP,
+            offset_of_max_timestamp: base_offset,
+            next_offset: base_offset,
+            created_ms: now_ms,
+            rolling_based_timestamp: None,
+            roll_jitter_ms: roll_jitter(config.segment_jitter_ms),
+            preallocated_bytes: 0,
+            index_damaged,
+        })
+    }
+
+    /// The open files, opening them if the segment was closed. Never creates the `.log`: a
+    /// file gone from under a closed segment is an I/O error, not an empty segment.
+    fn files(&self) -> Result<&SegmentFiles> {
+        self.used.store(true, Ordering::Relaxed);
+        if let Some(files) = self.files.get() {
+            return Ok(files);
         }
-        let max = config.segment_index_bytes;
+        let (files, size, _) = open_files(&self.log_path, self.base_offset, self.max_index_bytes, false, false)?;
+        if size < self.size {
+            return Err(io_err(
+                "reopen segment (shorter than when it was closed)",
+                &self.log_path,
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        // A racing reader may have set its own copy first; then ours closes here.
+        let _ = self.files.set(files);
+        Ok(self.files.get().expect("set just above, by this reader or a racing one"))
+    }
+
+    /// Makes sure the files are open, for a change (`&mut self`).
+    fn ensure_open(&mut self) -> Result<()> {
+        self.files().map(|_| ())
+    }
+
+    fn files_mut(&mut self) -> Result<&mut SegmentFiles> {
+        self.ensure_open()?;
+        Ok(self.files.get_mut().expect("opened just above"))
+    }
+
+    /// Whether the segment's files are open.
+    pub fn is_open(&self) -> bool {
+        self.files.get().is_some()
+    }
+
+    /// Closes the segment's files (the next use opens them again). The caller makes sure the
+    /// segment is not the active one (its index files are not trimmed) and that its data is
+    /// flushed (closing does not fsync).
+    pub fn close_files(&mut self) {
+        self.release_preallocated();
+        self.files.take();
+    }
+
+    /// Closes the files if the segment was not used for `idle_ms` (as seen by successive calls
+    /// of this function); returns whether it closed them. See [`close_files`](Self::close_files)
+    /// for what the caller checks first.
+    pub fn close_if_cold(&mut self, now_ms: i64, idle_ms: i64) -> bool {
+        if !self.is_open() {
+            return false;
+        }
+        if self.used.swap(false, Ordering::Relaxed) {
+            self.idle_since_ms = now_ms;
+            return false;
+        }
+        if now_ms.saturating_sub(self.idle_since_ms) < idle_ms {
+            return false;
+        }
+        self.close_files();
+        true
+    }
+}
+
+/// Opens the `.log` file at `log_path` and its two indexes; returns them with the log's size
+/// and whether an index was missing or unreadable (then it is replaced by an empty one, which
+/// only makes lookups scan until recovery rebuilds it).
+fn open_files(
+    log_path: &Path,
+    base_offset: i64,
+    max: usize,
+    writable: bool,
+    create: bool,
+) -> Result<(SegmentFiles, u64, bool)> {
+    let log = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(log_path)
+        .map_err(|e| io_err("open segment", log_path, e))?;
+    let size = log.metadata().map_err(|e| io_err("stat segment", log_path, e))?.len();
+    let mut index_damaged = false;
+    let offset_path = log_path.with_extension(INDEX_FILE_SUFFIX);
+    let time_path = log_path.with_extension(TIME_INDEX_FILE_SUFFIX);
+    if size > 0 && (!offset_path.exists() || !time_path.exists()) {
+        index_damaged = true;
+    }
+    {
         let offset_index = match OffsetIndex::open(&offset_path, base_offset, max, writable) {
             Ok(i) => i,
             Err(StorageError::CorruptIndex { reason, .. }) => {
@@ -177,26 +305,11 @@ impl LogSegment {
             }
             Err(e) => return Err(e),
         };
-        Ok(LogSegment {
-            base_offset,
-            log_path,
-            log,
-            size,
-            offset_index,
-            time_index,
-            index_interval_bytes: config.index_interval_bytes,
-            bytes_since_last_index_entry: 0,
-            max_timestamp_so_far: NO_TIMESTAMP,
-            offset_of_max_timestamp: base_offset,
-            next_offset: base_offset,
-            created_ms: now_ms,
-            rolling_based_timestamp: None,
-            roll_jitter_ms: roll_jitter(config.segment_jitter_ms),
-            preallocated_bytes: 0,
-            index_damaged,
-        })
+        Ok((SegmentFiles { log: Arc::new(log), offset_index, time_index }, size, index_damaged))
     }
+}
 
+impl LogSegment {
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -215,11 +328,11 @@ impl LogSegment {
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp_so_far
     }
-    pub fn offset_index(&self) -> &OffsetIndex {
-        &self.offset_index
+    pub fn offset_index_path(&self) -> PathBuf {
+        self.log_path.with_extension(INDEX_FILE_SUFFIX)
     }
-    pub fn time_index(&self) -> &TimeIndex {
-        &self.time_index
+    pub fn time_index_path(&self) -> PathBuf {
+        self.log_path.with_extension(TIME_INDEX_FILE_SUFFIX)
     }
 
     /// The timestamp retention measures age from: the largest record timestamp, or the file's
@@ -228,8 +341,8 @@ impl LogSegment {
         if self.max_timestamp_so_far >= 0 {
             return self.max_timestamp_so_far;
         }
-        self.log
-            .metadata()
+        // By path, so a closed segment stays closed.
+        fs::metadata(&self.log_path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -252,8 +365,8 @@ impl LogSegment {
         };
         self.size + incoming_bytes as u64 > config.segment_bytes
             || (self.size > 0 && waited_ms > config.max_segment_ms().saturating_sub(self.roll_jitter_ms))
-            || self.offset_index.is_full()
-            || self.time_index.is_full()
+            // The active segment is always open; were it not, the append would open it.
+            || self.files.get().is_some_and(|f| f.offset_index.is_full() || f.time_index.is_full())
             || max_offset - self.base_offset > i64::from(i32::MAX)
             // Index positions are u32: never let a segment grow past them, whatever segment_bytes says.
             || self.size + incoming_bytes as u64 > u64::from(u32::MAX)
@@ -271,9 +384,11 @@ impl LogSegment {
             self.log_path.display()
         );
         let start = self.size;
-        if let Err(e) = self.log.write_all_at(bytes, start) {
+        self.ensure_open()?;
+        let files = self.files.get().expect("opened just above");
+        if let Err(e) = files.log.write_all_at(bytes, start) {
             // Undo a partial write so the file still ends on a batch boundary.
-            if let Err(undo) = self.log.set_len(start) {
+            if let Err(undo) = files.log.set_len(start) {
                 return Err(StorageError::Io {
                     op: "undo a failed append (the segment tail is now unreliable) to",
                     path: self.log_path.clone(),
@@ -306,10 +421,20 @@ impl LogSegment {
         }
         // A full index stops taking entries (the segment rolls before the next append; during
         // recovery with a smaller segment.index.bytes the index just stays sparser).
-        if self.bytes_since_last_index_entry > self.index_interval_bytes && !self.offset_index.is_full() {
-            let result = self.offset_index.append(h.base_offset, position as u32).and_then(|()| {
-                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, false)
-            });
+        // Callers (append, recover) opened the files; closed ones just flag the index.
+        let files = self.files.get_mut();
+        if self.bytes_since_last_index_entry > self.index_interval_bytes
+            && files.as_ref().is_none_or(|f| !f.offset_index.is_full())
+        {
+            let result = match files {
+                Some(f) => f.offset_index.append(h.base_offset, position as u32).and_then(|()| {
+                    f.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, false)
+                }),
+                None => Err(StorageError::CorruptIndex {
+                    path: self.offset_index_path(),
+                    reason: "the segment's files are closed".into(),
+                }),
+            };
             if let Err(e) = result {
                 tracing::warn!(segment = %self.log_path.display(), error = %e, "index append failed; index will be rebuilt");
                 self.index_damaged = true;
@@ -322,7 +447,8 @@ impl LogSegment {
     fn read_header_at(&self, position: u64) -> Result<BatchHeader> {
         let mut buf = [0u8; BATCH_HEADER_SIZE];
         let len = (self.size - position).min(BATCH_HEADER_SIZE as u64) as usize;
-        self.log
+        self.files()?
+            .log
             .read_exact_at(&mut buf[..len], position)
             .map_err(|e| io_err("read batch header from", &self.log_path, e))?;
         let header = BatchHeader::parse(&buf[..len]).map_err(|e| self.corrupt(position, e))?;
@@ -348,7 +474,7 @@ impl LogSegment {
         if offset >= self.next_offset {
             return Ok(None);
         }
-        let entry = self.offset_index.lookup(offset);
+        let entry = self.files()?.offset_index.lookup(offset);
         let mut position = u64::from(entry.position);
         if position > 0 {
             let h = self.read_header_at(position);
@@ -391,13 +517,13 @@ impl LogSegment {
             if !min_one_batch {
                 return Ok(empty(true));
             }
-            read_into(&self.log, &self.log_path, out, first.size(), position)?;
+            read_into(&self.files()?.log, &self.log_path, out, first.size(), position)?;
             return Ok(SegmentRead { bytes: first.size(), next_offset: first.next_offset(), limited: true });
         }
         let available = (self.size - position) as usize;
         let want = available.min(max_bytes);
         let start = out.len();
-        read_into(&self.log, &self.log_path, out, want, position)?;
+        read_into(&self.files()?.log, &self.log_path, out, want, position)?;
         let mut included = 0usize;
         let mut next_offset = start_offset;
         let mut limited = want < available;
@@ -419,11 +545,56 @@ impl LogSegment {
         Ok(SegmentRead { bytes: included, next_offset, limited })
     }
 
+    /// As [`read`](Self::read), but the batches stay in the file: the slice of the `.log` that
+    /// holds them, for `sendfile`. Their bounds come from the batch headers alone (one small
+    /// read per batch), and from none at all when the rest of the segment is wanted whole.
+    pub fn read_slice(
+        &self,
+        start_offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<(Option<FileSlice>, SegmentRead)> {
+        let empty = |limited| (None, SegmentRead { bytes: 0, next_offset: start_offset, limited });
+        let Some((position, first)) = self.translate_offset(start_offset)? else {
+            return Ok(empty(false));
+        };
+        if first.last_offset() >= max_offset {
+            return Ok(empty(true));
+        }
+        let file = self.files()?.log.clone();
+        let slice = |len: usize| Some(FileSlice { file: file.clone(), position, len });
+        if first.size() > max_bytes {
+            if !min_one_batch {
+                return Ok(empty(true));
+            }
+            let read = SegmentRead { bytes: first.size(), next_offset: first.next_offset(), limited: true };
+            return Ok((slice(first.size()), read));
+        }
+        let available = (self.size - position) as usize;
+        if self.next_offset <= max_offset && available <= max_bytes {
+            let read = SegmentRead { bytes: available, next_offset: self.next_offset, limited: false };
+            return Ok((slice(available), read));
+        }
+        let (mut included, mut next_offset, mut limited) = (first.size(), first.next_offset(), false);
+        while included < available {
+            let h = self.read_header_at(position + included as u64)?;
+            if h.last_offset() >= max_offset || included + h.size() > max_bytes {
+                limited = true;
+                break;
+            }
+            included += h.size();
+            next_offset = h.next_offset();
+        }
+        assert!(included <= available, "a slice stays within its segment");
+        Ok((slice(included), SegmentRead { bytes: included, next_offset, limited }))
+    }
+
     /// The first record at or after `start_offset` whose timestamp is >= `timestamp`, as
     /// `(timestamp, offset)`. For a compressed batch (whose records the log does not
     /// decompress) the answer is the batch's max timestamp and base offset.
     pub fn find_offset_by_timestamp(&self, timestamp: i64, start_offset: i64) -> Result<Option<(i64, i64)>> {
-        let from = self.time_index.lookup(timestamp).map_or(self.base_offset, |e| e.offset).max(start_offset);
+        let from = self.files()?.time_index.lookup(timestamp).map_or(self.base_offset, |e| e.offset).max(start_offset);
         let Some((mut position, _)) = self.translate_offset(from)? else { return Ok(None) };
         while position < self.size {
             let h = self.read_header_at(position)?;
@@ -432,7 +603,7 @@ impl LogSegment {
                     return Ok(Some((h.max_timestamp, h.base_offset.max(start_offset))));
                 }
                 let mut buf = BytesMut::new();
-                read_into(&self.log, &self.log_path, &mut buf, h.size(), position)?;
+                read_into(&self.files()?.log, &self.log_path, &mut buf, h.size(), position)?;
                 let batch = RecordBatch::new(buf.freeze()).map_err(|e| self.corrupt(position, e))?;
                 for record in batch.records().map_err(|e| self.corrupt(position, e))? {
                     let record = record.map_err(|e| self.corrupt(position, e))?;
@@ -453,22 +624,25 @@ impl LogSegment {
     pub fn sanity_check(&mut self) -> Result<()> {
         if self.index_damaged {
             return Err(StorageError::CorruptIndex {
-                path: self.offset_index.path().to_path_buf(),
+                path: self.offset_index_path(),
                 reason: "missing or unreadable".into(),
             });
         }
-        self.offset_index.sanity_check(self.size)?;
-        self.time_index.sanity_check()?;
+        let files = self.files()?;
+        files.offset_index.sanity_check(self.size)?;
+        files.time_index.sanity_check()?;
         self.reload_tail_state()
     }
 
     /// Recomputes `next_offset`, max timestamp and the index-interval counter by walking the
     /// batches after the last offset index entry.
     fn reload_tail_state(&mut self) -> Result<()> {
-        let entry = self.offset_index.last_entry();
+        let files = self.files()?;
+        let entry = files.offset_index.last_entry();
+        let last_time_entry = files.time_index.last_entry();
         let mut position = entry.map_or(0, |e| u64::from(e.position));
         let mut next_offset = self.base_offset;
-        let (mut max_ts, mut max_ts_offset) = match self.time_index.last_entry() {
+        let (mut max_ts, mut max_ts_offset) = match last_time_entry {
             Some(e) => (e.timestamp, e.offset),
             None => (NO_TIMESTAMP, self.base_offset),
         };
@@ -480,7 +654,7 @@ impl LogSegment {
                     && h.base_offset != e.offset
                 {
                     return Err(StorageError::CorruptIndex {
-                        path: self.offset_index.path().to_path_buf(),
+                        path: self.offset_index_path(),
                         reason: format!(
                             "last entry names offset {} but the batch there starts at {}",
                             e.offset, h.base_offset
@@ -505,13 +679,13 @@ impl LogSegment {
         self.next_offset = if self.size == 0 { self.base_offset } else { next_offset.max(self.base_offset) };
         // The last time index entry must name a batch of this segment that carries exactly that
         // max timestamp (it was written as "max so far, reached at this batch").
-        if let Some(te) = self.time_index.last_entry() {
+        if let Some(te) = last_time_entry {
             let matches = te.offset >= self.base_offset
                 && te.offset < self.next_offset
                 && matches!(self.translate_offset(te.offset), Ok(Some((_, h))) if h.base_offset == te.offset && h.max_timestamp == te.timestamp);
             if !matches {
                 return Err(StorageError::CorruptIndex {
-                    path: self.time_index.path().to_path_buf(),
+                    path: self.time_index_path(),
                     reason: format!("last entry ({}, {}) does not match the log", te.timestamp, te.offset),
                 });
             }
@@ -530,8 +704,9 @@ impl LogSegment {
     /// `epochs_from` (the log start offset: epochs of deleted records are forgotten), and
     /// truncates the file at the first invalid batch. Returns the number of bytes truncated.
     pub fn recover(&mut self, mut epochs: Option<&mut LeaderEpochFileCache>, epochs_from: i64) -> Result<u64> {
-        self.offset_index.reset();
-        self.time_index.reset();
+        let files = self.files_mut()?;
+        files.offset_index.reset();
+        files.time_index.reset();
         self.index_damaged = false;
         self.bytes_since_last_index_entry = 0;
         self.max_timestamp_so_far = NO_TIMESTAMP;
@@ -593,12 +768,15 @@ impl LogSegment {
         }
         let truncated = file_size - valid_end;
         if truncated > 0 {
-            self.log.set_len(valid_end).map_err(|e| io_err("truncate corrupt tail of", &self.log_path, e))?;
+            self.files_mut()?
+                .log
+                .set_len(valid_end)
+                .map_err(|e| io_err("truncate corrupt tail of", &self.log_path, e))?;
             self.size = valid_end;
         }
         if self.index_damaged {
             return Err(StorageError::CorruptIndex {
-                path: self.offset_index.path().to_path_buf(),
+                path: self.offset_index_path(),
                 reason: "could not rebuild".into(),
             });
         }
@@ -608,17 +786,19 @@ impl LogSegment {
     fn fill(&self, buf: &mut Vec<u8>, position: u64, len: usize) -> Result<()> {
         buf.clear();
         buf.resize(len, 0);
-        self.log.read_exact_at(buf, position).map_err(|e| io_err("read segment", &self.log_path, e))
+        self.files()?.log.read_exact_at(buf, position).map_err(|e| io_err("read segment", &self.log_path, e))
     }
 
     /// Removes every batch that holds an offset >= `offset`. Returns the bytes removed.
     pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
         let Some((position, first_removed)) = self.translate_offset(offset)? else { return Ok(0) };
         let removed = self.size - position;
-        self.log.set_len(position).map_err(|e| io_err("truncate segment", &self.log_path, e))?;
+        self.ensure_open()?;
+        let files = self.files.get_mut().expect("opened just above");
+        files.log.set_len(position).map_err(|e| io_err("truncate segment", &self.log_path, e))?;
+        files.offset_index.truncate_to_position(position as u32);
+        files.time_index.truncate_to(first_removed.base_offset);
         self.size = position;
-        self.offset_index.truncate_to_position(position as u32);
-        self.time_index.truncate_to(first_removed.base_offset);
         self.rolling_based_timestamp = None;
         self.reload_tail_state()?;
         if self.size > 0 {
@@ -627,22 +807,27 @@ impl LogSegment {
         Ok(removed)
     }
 
-    /// fsyncs the log and flushes the indexes' mappings.
+    /// fsyncs the log and flushes the indexes' mappings. A closed segment is opened for it:
+    /// recovery closes segments it did not flush, and fsync through a new descriptor writes
+    /// the file's dirty pages all the same (they belong to the file, not the descriptor).
     pub fn flush(&self) -> Result<()> {
-        self.log.sync_data().map_err(|e| io_err("fsync segment", &self.log_path, e))?;
-        self.offset_index.flush()?;
-        self.time_index.flush()
+        let files = self.files()?;
+        files.log.sync_data().map_err(|e| io_err("fsync segment", &self.log_path, e))?;
+        files.offset_index.flush()?;
+        files.time_index.flush()
     }
 
     /// Called when a newer segment takes over appends, and on close: writes the final time
     /// index entry and trims both index files to their entries.
     pub fn on_become_inactive(&mut self) -> Result<()> {
         self.release_preallocated();
-        if self.max_timestamp_so_far >= 0 {
-            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, true)?;
+        let (max_timestamp, offset_of_max_timestamp) = (self.max_timestamp_so_far, self.offset_of_max_timestamp);
+        let files = self.files_mut()?;
+        if max_timestamp >= 0 {
+            files.time_index.maybe_append(max_timestamp, offset_of_max_timestamp, true)?;
         }
-        self.offset_index.trim_to_valid_size()?;
-        self.time_index.trim_to_valid_size()
+        files.offset_index.trim_to_valid_size()?;
+        files.time_index.trim_to_valid_size()
     }
 
     /// Max timestamp of the segment's first batch (what `segment.ms` and
@@ -654,8 +839,7 @@ impl LogSegment {
     /// Renames the segment's files to `*.deleted`, to be removed later
     /// (`file.delete.delay.ms`); returns the new paths. A file already gone is skipped.
     pub fn rename_for_deletion(self) -> Result<Vec<PathBuf>> {
-        let paths =
-            [self.log_path.clone(), self.offset_index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        let paths = [self.log_path.clone(), self.offset_index_path(), self.time_index_path()];
         drop(self);
         let mut renamed = Vec::with_capacity(paths.len());
         for p in paths {
@@ -673,8 +857,7 @@ impl LogSegment {
 
     /// Deletes the segment's files.
     pub fn delete(self) -> Result<()> {
-        let paths =
-            [self.log_path.clone(), self.offset_index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        let paths = [self.log_path.clone(), self.offset_index_path(), self.time_index_path()];
         drop(self);
         for p in paths {
             match fs::remove_file(&p) {

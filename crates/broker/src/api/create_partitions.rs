@@ -1,11 +1,36 @@
-//! CreatePartitions: raise a topic's partition count.
+//! CreatePartitions: raise a topic's partition count. A request adding more than
+//! `MAX_PARTITIONS_PER_ASSIGNMENT` partitions in all fails whole with POLICY_VIOLATION before
+//! anything is built (Kafka's controller bounds one request's records the same way).
 
 use sluice_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResponseTopic};
 
 use super::RequestContext;
+use crate::error::ErrorCode;
 use crate::topic_admin;
 
 pub async fn handle(ctx: RequestContext<'_>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let added = ctx.broker.link.cache.read(|v| {
+        request.topics.iter().fold(0u64, |sum, t| {
+            let current = v.topics.get(&t.name).map_or(0, |view| view.partition_count());
+            sum.saturating_add(t.count.saturating_sub(current).max(0) as u64)
+        })
+    });
+    if added > crate::cluster::MAX_PARTITIONS_PER_ASSIGNMENT as u64 {
+        let message = format!(
+            "Excessively large number of partitions per request: {added} to add, limit {}",
+            crate::cluster::MAX_PARTITIONS_PER_ASSIGNMENT
+        );
+        let results = request
+            .topics
+            .into_iter()
+            .map(|t| CreatePartitionsResponseTopic {
+                name: t.name,
+                error_code: ErrorCode::PolicyViolation.code(),
+                error_message: Some(message.clone()),
+            })
+            .collect();
+        return CreatePartitionsResponse { throttle_time_ms: 0, results };
+    }
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let assignments = t.assignments.map(|a| a.into_iter().map(|a| a.broker_ids).collect());

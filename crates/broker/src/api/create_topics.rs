@@ -1,4 +1,7 @@
-//! CreateTopics: validate and create each topic; with `validate_only`, only validate.
+//! CreateTopics: validate and create each topic; with `validate_only`, only validate. A request
+//! whose topics ask for more than `MAX_PARTITIONS_PER_ASSIGNMENT` partitions in all (counting
+//! the broker default for -1, and the assignments given) fails whole with POLICY_VIOLATION
+//! before anything is built, as Kafka's controller refuses it (`MAX_PARTITIONS_PER_BATCH`).
 
 use sluice_protocol::codec::Uuid;
 use sluice_protocol::messages::{
@@ -12,6 +15,23 @@ use crate::{config_source, topic_admin};
 pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let broker = ctx.broker;
     let wait_ms = request.timeout_ms.max(0) as u64;
+    let requested = request.topics.iter().fold(0u64, |sum, t| {
+        let count = match (t.assignments.is_empty(), t.num_partitions) {
+            (false, _) => t.assignments.len() as u64,
+            (true, -1) => broker.config.num_partitions.max(0) as u64,
+            (true, n) => n.max(0) as u64,
+        };
+        sum.saturating_add(count)
+    });
+    if requested > crate::cluster::MAX_PARTITIONS_PER_ASSIGNMENT as u64 {
+        let message = format!(
+            "Excessively large number of partitions per request: {requested} requested, limit {}",
+            crate::cluster::MAX_PARTITIONS_PER_ASSIGNMENT
+        );
+        let topics =
+            request.topics.into_iter().map(|t| failed(t.name, ErrorCode::PolicyViolation, message.clone())).collect();
+        return CreateTopicsResponse { throttle_time_ms: 0, topics };
+    }
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let configs: Vec<(String, Option<String>)> = t.configs.into_iter().map(|c| (c.name, c.value)).collect();
@@ -64,16 +84,20 @@ pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> Cr
                     ..Default::default()
                 }
             }
-            Err((code, message)) => CreateTopicsResponseTopic {
-                name: t.name,
-                error_code: code.code(),
-                error_message: Some(message),
-                num_partitions: -1,
-                replication_factor: -1,
-                configs: None,
-                ..Default::default()
-            },
+            Err((code, message)) => failed(t.name, code, message),
         });
     }
     CreateTopicsResponse { throttle_time_ms: 0, topics }
+}
+
+fn failed(name: String, code: ErrorCode, message: String) -> CreateTopicsResponseTopic {
+    CreateTopicsResponseTopic {
+        name,
+        error_code: code.code(),
+        error_message: Some(message),
+        num_partitions: -1,
+        replication_factor: -1,
+        configs: None,
+        ..Default::default()
+    }
 }

@@ -13,6 +13,22 @@
 //! Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
 //! clients to send full fetches.
 //!
+//! Records are sent from their segment files with `sendfile` (`fetch.sendfile.enable`, on by
+//! default, as Kafka sends plaintext fetches with `FileChannel.transferTo`): the answer holds
+//! file slices, not bytes, and no record byte is copied through user space. With it off they
+//! are copied into memory, bounded as follows.
+//!
+//! Memory: the record bytes of one answer are capped by `fetch.max.bytes` for consumers and
+//! `replica.fetch.response.max.bytes` for followers, whatever the request asks (a `max_bytes` of
+//! 0 or less asks for the least: one batch, KIP-74), and by what the broker's
+//! `fetch.response.memory.max.bytes` pool has free: they are reserved before they are read and
+//! held until the answer is written. A fetch never waits for memory: when the pool is short it
+//! reads less, down to one batch (the first batch may exceed every limit, KIP-74), so clients
+//! that read their answers slowly make other fetches smaller, never stall them. Memory held by
+//! fetches is thus at most the pool plus one batch (`max.message.bytes`) per connection. A long
+//! poll holds nothing while it waits. Reads run off the async workers ([`read_off_workers`]),
+//! so a read from a cold disk does not stall other connections.
+//!
 //! zstd batches are served at every version when the topic's `compression.type` is `producer`,
 //! as Kafka does; below Fetch v10 a topic configured `compression.type=zstd` is
 //! UNSUPPORTED_COMPRESSION_TYPE (KIP-110), as in Kafka. Refusing zstd batches by version
@@ -26,8 +42,11 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
+use sluice_protocol::record_set::RecordSet;
+
 use super::RequestContext;
 use crate::error::ErrorCode;
+use crate::memory_pool::Reservation;
 use crate::replica_manager::ReadBound;
 
 /// Fetch's and ListOffsets' `isolation_level` for reading only committed transactions.
@@ -44,12 +63,18 @@ const MIN_ZSTD_FETCH_VERSION: i16 = 10;
 const MAX_FETCH_WAIT_MS: u64 = 60_000;
 
 pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResponse {
-    let rm = &ctx.broker.replica_manager;
-    let mut appends = rm.appends();
+    let broker = ctx.broker;
+    let mut appends = broker.replica_manager.appends();
     let deadline = Instant::now() + Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_FETCH_WAIT_MS));
+    let cap = if request.replica_id >= 0 {
+        broker.config.replication.fetch_response_max_bytes.max(0) as usize
+    } else {
+        broker.config.fetch_max_bytes
+    };
+    let max_bytes = (request.max_bytes.max(0) as usize).min(cap);
     loop {
         appends.borrow_and_update();
-        let (response, bytes) = read_all(ctx, &request);
+        let (response, bytes, memory) = read(ctx, &request, max_bytes);
         // An error or a redirection to another replica is answered at once, as Kafka does.
         let satisfied = bytes >= request.min_bytes.max(0) as usize
             || response
@@ -59,16 +84,51 @@ pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResp
                 .any(|p| p.error_code != 0 || p.preferred_read_replica >= 0);
         let now = Instant::now();
         if satisfied || now >= deadline {
+            *ctx.response_memory.lock() = memory;
             return response;
         }
+        drop((response, memory));
         // Wake on the next append anywhere (cheap to re-read) or at the deadline.
         if tokio::time::timeout(deadline - now, appends.changed()).await.is_err() {
-            return read_all(ctx, &request).0;
+            let (response, _, memory) = read(ctx, &request, max_bytes);
+            *ctx.response_memory.lock() = memory;
+            return response;
         }
     }
 }
 
-fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, usize) {
+/// Reads every partition asked for: as file slices to send with `sendfile` when
+/// `fetch.sendfile.enable` (they hold no memory), else copied into memory reserved from the
+/// fetch pool (at most what it has free). Returns the answer, its record bytes and the memory.
+fn read(ctx: RequestContext<'_>, request: &FetchRequest, max_bytes: usize) -> (FetchResponse, usize, Reservation) {
+    let broker = ctx.broker;
+    if broker.config.fetch_sendfile_enable {
+        let (response, bytes) = read_off_workers(|| read_all(ctx, request, max_bytes, true));
+        return (response, bytes, Reservation::default());
+    }
+    let (mut memory, granted) = broker.fetch_memory.reserve_up_to(max_bytes);
+    let (response, bytes) = read_off_workers(|| read_all(ctx, request, granted, false));
+    memory.shrink_to(bytes);
+    (response, bytes, memory)
+}
+
+/// Runs `read`, which reads the disk, without holding up the other tasks of its async worker:
+/// on a multi-threaded runtime the worker first hands its queue to another thread
+/// (`block_in_place`); on a current-thread runtime (some tests) it runs in place.
+fn read_off_workers<T>(read: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(read),
+        _ => read(),
+    }
+}
+
+/// Reads every partition asked for, `max_bytes` of records in all (the first batch excepted).
+fn read_all(
+    ctx: RequestContext<'_>,
+    request: &FetchRequest,
+    max_bytes: usize,
+    in_files: bool,
+) -> (FetchResponse, usize) {
     let rm = &ctx.broker.replica_manager;
     let for_follower = request.replica_id >= 0;
     let bound = match (for_follower, request.isolation_level) {
@@ -76,7 +136,7 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
         (false, READ_COMMITTED) => ReadBound::ReadCommitted,
         (false, _) => ReadBound::ReadUncommitted,
     };
-    let mut remaining = if request.max_bytes <= 0 { usize::MAX } else { request.max_bytes as usize };
+    let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -91,7 +151,7 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
                 preferred_read_replica: -1,
                 // An empty record set, never a null one, also beside an error: librdkafka drops
                 // the whole response on a null record set (Kafka always sends an empty one).
-                records: Some(bytes::Bytes::new()),
+                records: Some(RecordSet::default()),
                 ..Default::default()
             };
             let Some(partition) = rm.partition(&tp) else {
@@ -137,7 +197,7 @@ fn read_all(ctx: RequestContext<'_>, request: &FetchRequest) -> (FetchResponse, 
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: the first partition with data may exceed the limits by one batch, so a
             // consumer can always make progress.
-            let read = partition.read(p.fetch_offset, limit, bound, total == 0);
+            let read = partition.read(p.fetch_offset, limit, bound, total == 0, in_files);
             if for_follower && read.error == ErrorCode::None {
                 rm.record_follower_fetch(&partition, request.replica_id, p.fetch_offset);
             }

@@ -50,6 +50,9 @@ pub struct RequestContext<'a> {
     pub listener: &'a str,
     /// The client's address (DescribeGroups reports it as the member's host).
     pub peer: std::net::SocketAddr,
+    /// Memory a handler reserved for its response (a fetch's records), held until the
+    /// response is written.
+    pub response_memory: &'a parking_lot::Mutex<crate::memory_pool::Reservation>,
 }
 
 impl RequestContext<'_> {

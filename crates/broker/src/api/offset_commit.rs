@@ -16,6 +16,14 @@
 //!   from which `offsets.retention.minutes` counts (`OffsetAndMetadata.fromRequest`); the
 //!   records themselves carry the coordinator's time.
 //! - v2 to v4's `retention_time_ms` is not honoured: every offset keeps the broker's retention.
+//!
+//! Bounds, as Kafka's `KafkaApis.handleOffsetCommitRequest` and `storeOffsets`: a partition of
+//! a topic that does not exist is answered UNKNOWN_TOPIC_OR_PARTITION and neither written nor
+//! cached (so a group's offsets are at most the cluster's partitions, not whatever names a
+//! client makes up); metadata over
+//! [`OFFSET_METADATA_MAX_BYTES`](crate::group::state::OFFSET_METADATA_MAX_BYTES) is answered
+//! OFFSET_METADATA_TOO_LARGE for its partition while the others are committed. A request with
+//! no existing partition is answered without touching the group, as in Kafka.
 
 use sluice_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -24,33 +32,94 @@ use sluice_protocol::messages::{
 use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
-use crate::group::state::CommittedOffset;
+use crate::group::state::{CommittedOffset, offset_metadata_fits};
 
 /// A v1 partition's `commit_timestamp` meaning "now, by the coordinator's clock" (Kafka's
 /// `OffsetCommitRequest.DEFAULT_TIMESTAMP`); what later versions decode to.
 const DEFAULT_COMMIT_TIMESTAMP: i64 = -1;
 
 pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    // Each partition's own verdict, before the group's: unknown, metadata too large, or to write.
+    let verdicts: Vec<Vec<ErrorCode>> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = ctx.broker.topic_meta(&t.name).map(|m| m.partitions);
+            t.partitions
+                .iter()
+                .map(|p| {
+                    if !partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n) {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else if !offset_metadata_fits(p.committed_metadata.as_deref()) {
+                        ErrorCode::OffsetMetadataTooLarge
+                    } else {
+                        ErrorCode::None
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let any_known = verdicts.iter().flatten().any(|&v| v != ErrorCode::UnknownTopicOrPartition);
     // (partition, offset, leader epoch, metadata, the client's commit time or -1)
     let mut offsets = Vec::new();
-    for t in &request.topics {
-        for p in &t.partitions {
-            offsets.push((
-                (t.name.clone(), p.partition_index),
-                p.committed_offset,
-                p.committed_leader_epoch,
-                p.committed_metadata.clone(),
-                p.commit_timestamp,
-            ));
+    for (t, verdicts) in request.topics.iter().zip(&verdicts) {
+        for (p, &verdict) in t.partitions.iter().zip(verdicts) {
+            if verdict == ErrorCode::None {
+                offsets.push((
+                    (t.name.clone(), p.partition_index),
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.committed_metadata.clone(),
+                    p.commit_timestamp,
+                ));
+            }
         }
     }
+    let mut code = ErrorCode::None;
+    if any_known {
+        code = commit(&ctx, &request, offsets).await;
+    }
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(verdicts)
+        .map(|(t, verdicts)| {
+            assert_eq!(t.partitions.len(), verdicts.len(), "one verdict per partition of {}", t.name);
+            let partitions = t
+                .partitions
+                .iter()
+                .zip(verdicts)
+                .map(|(p, verdict)| {
+                    // Unknown partitions first (Kafka filters them before the coordinator), then
+                    // the group's answer, then the partition's metadata.
+                    let error = match verdict {
+                        ErrorCode::UnknownTopicOrPartition => verdict,
+                        _ if code != ErrorCode::None => code,
+                        _ => verdict,
+                    };
+                    OffsetCommitResponsePartition { partition_index: p.partition_index, error_code: error.code() }
+                })
+                .collect();
+            OffsetCommitResponseTopic { name: t.name, partitions }
+        })
+        .collect();
+    OffsetCommitResponse { throttle_time_ms: 0, topics }
+}
+
+/// The offset entry OffsetCommit writes: (partition, offset, leader epoch, metadata, commit
+/// time from the client or -1).
+type OffsetEntry = ((String, i32), i64, i32, Option<String>, i64);
+
+/// Checks the group and writes `offsets` (those of the request that passed their own checks),
+/// then caches what was written; returns the group's answer for the whole request.
+async fn commit(ctx: &RequestContext<'_>, request: &OffsetCommitRequest, offsets: Vec<OffsetEntry>) -> ErrorCode {
     if ctx.version() == 0 {
         // Clients of Kafka 0.8.1's time send v0 to any broker without looking up a coordinator
         // (Kafka kept v0 offsets in ZooKeeper): nothing may have created the topic yet.
         let _ = offsets_log::ensure_topic(ctx.broker).await;
     }
     let coordinator = offsets_log::check_coordinator(ctx.broker, &request.group_id);
-    let (mut code, now) = ctx.broker.groups.with_groups(|g, now| {
+    let (code, now) = ctx.broker.groups.with_groups(|g, now| {
         if let Err(code) = coordinator {
             return (code, now);
         }
@@ -64,45 +133,26 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
         (code, now)
     });
     // Written first; only what was written enters the cache (a failed write changes nothing).
-    if code == ErrorCode::None {
-        let committed: Vec<((String, i32), CommittedOffset)> = offsets
-            .into_iter()
-            .map(|(tp, offset, leader_epoch, metadata, client_time)| {
-                let commit_timestamp_ms = if client_time == DEFAULT_COMMIT_TIMESTAMP { now } else { client_time };
-                (tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms })
-            })
-            .collect();
-        let entries: Vec<((String, i32), Option<CommittedOffset>)> =
-            committed.iter().map(|(tp, c)| (tp.clone(), Some(c.clone()))).collect();
-        match offsets_log::append_at(ctx.broker, &request.group_id, now, &entries).await {
-            Ok(log_offset) => {
-                ctx.broker.groups.with_groups(|g, _| g.apply_committed(&request.group_id, committed, log_offset))
-            }
-            Err(e) => {
-                tracing::warn!(group = %request.group_id, error = e.name(), "persisting committed offsets failed");
-                code = e;
-            }
-        }
+    if code != ErrorCode::None || offsets.is_empty() {
+        return code;
     }
-    let topics = request
-        .topics
+    let committed: Vec<((String, i32), CommittedOffset)> = offsets
         .into_iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let known = ctx
-                        .broker
-                        .topic_meta(&t.name)
-                        .is_some_and(|m| p.partition_index >= 0 && p.partition_index < m.partitions);
-                    let error =
-                        if code == ErrorCode::None && !known { ErrorCode::UnknownTopicOrPartition } else { code };
-                    OffsetCommitResponsePartition { partition_index: p.partition_index, error_code: error.code() }
-                })
-                .collect();
-            OffsetCommitResponseTopic { name: t.name, partitions }
+        .map(|(tp, offset, leader_epoch, metadata, client_time)| {
+            let commit_timestamp_ms = if client_time == DEFAULT_COMMIT_TIMESTAMP { now } else { client_time };
+            (tp, CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms })
         })
         .collect();
-    OffsetCommitResponse { throttle_time_ms: 0, topics }
+    let entries: Vec<((String, i32), Option<CommittedOffset>)> =
+        committed.iter().map(|(tp, c)| (tp.clone(), Some(c.clone()))).collect();
+    match offsets_log::append_at(ctx.broker, &request.group_id, now, &entries).await {
+        Ok(log_offset) => {
+            ctx.broker.groups.with_groups(|g, _| g.apply_committed(&request.group_id, committed, log_offset));
+            ErrorCode::None
+        }
+        Err(e) => {
+            tracing::warn!(group = %request.group_id, error = e.name(), "persisting committed offsets failed");
+            e
+        }
+    }
 }

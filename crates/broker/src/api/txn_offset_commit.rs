@@ -4,6 +4,11 @@
 //! transaction's commit marker lands there. From v3 the consumer it commits for is checked as
 //! Kafka does (KIP-447): an unknown member, another generation or a fenced static instance is
 //! refused.
+//!
+//! As OffsetCommit: partitions of topics that do not exist are answered
+//! UNKNOWN_TOPIC_OR_PARTITION and metadata over
+//! [`OFFSET_METADATA_MAX_BYTES`](crate::group::state::OFFSET_METADATA_MAX_BYTES)
+//! OFFSET_METADATA_TOO_LARGE; neither is written nor held for the transaction.
 
 use sluice_protocol::messages::{
     TxnOffsetCommitRequest, TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -13,17 +18,20 @@ use super::RequestContext;
 use super::init_producer_id::fenced_code;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
-use crate::group::state::CommittedOffset;
+use crate::group::state::{CommittedOffset, offset_metadata_fits};
 
 pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let broker = ctx.broker;
     let now = broker.groups.now_ms();
     let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
+    let fits = |p: &sluice_protocol::messages::TxnOffsetCommitRequestPartition| {
+        offset_metadata_fits(p.committed_metadata.as_deref())
+    };
     let entries: Vec<((String, i32), CommittedOffset)> = request
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions.iter().filter(|p| known(&t.name, p.partition_index)).map(|p| {
+            t.partitions.iter().filter(|p| known(&t.name, p.partition_index) && fits(p)).map(|p| {
                 let committed = CommittedOffset {
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
@@ -79,8 +87,13 @@ pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) ->
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error =
-                        if known(&t.name, p.partition_index) { code } else { ErrorCode::UnknownTopicOrPartition };
+                    let error = if !known(&t.name, p.partition_index) {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else if code == ErrorCode::None && !fits(p) {
+                        ErrorCode::OffsetMetadataTooLarge
+                    } else {
+                        code
+                    };
                     TxnOffsetCommitResponsePartition { partition_index: p.partition_index, error_code: error.code() }
                 })
                 .collect(),

@@ -30,6 +30,11 @@ use super::znodes::{
 /// Pause between attempts to reach keeper or to register.
 const RETRY_BACKOFF_MS: u64 = 200;
 
+/// Watch events queued between the keeper session's watches and the loop that applies them, at
+/// most. The loop drains everything queued into one batch, so a full queue only makes the
+/// forwarding tasks wait for the batch being applied.
+const MAX_QUEUED_WATCH_EVENTS_COUNT: usize = 4_096;
+
 /// The file, in the broker's first log directory, that holds its current keeper session's id
 /// and password: `version=1`, `session.id=<decimal>`, `password=<base64>`, one per line.
 /// Written (atomically) whenever the broker opens a session, removed when it closes its session
@@ -275,7 +280,7 @@ impl KeeperLink {
     ) -> Result<()> {
         let mut state = client.state();
         self.register(client, registration).await?;
-        let (tx, mut events) = mpsc::unbounded_channel();
+        let (tx, mut events) = mpsc::channel(MAX_QUEUED_WATCH_EVENTS_COUNT);
         for (path, recursive) in [
             (self.paths.brokers(), true),
             (self.paths.controller(), false),
@@ -286,7 +291,7 @@ impl KeeperLink {
             let tx = tx.clone();
             tokio::spawn(async move {
                 while let Some(e) = rx.recv().await {
-                    if tx.send(e).is_err() {
+                    if tx.send(e).await.is_err() {
                         break;
                     }
                 }

@@ -53,13 +53,19 @@ struct Inner {
 /// A transactional offset commit waiting for its transaction's marker: group, partition, offset.
 pub type PendingTxnOffset = (String, (String, i32), CommittedOffset);
 
+/// One producer's transactional offsets awaiting its marker, by group and partition: a later
+/// TxnOffsetCommit of the same partition in the same transaction replaces the earlier one (as
+/// Kafka's `pendingTransactionalOffsetCommits`), so a transaction holds at most one entry per
+/// group and existing partition however many commits it sends.
+type PendingTxnOffsets = HashMap<(String, (String, i32)), CommittedOffset>;
+
 #[derive(Debug)]
 pub struct GroupCoordinator {
     inner: Mutex<Inner>,
     clock: Arc<dyn Clock>,
     /// TxnOffsetCommit's offsets by producer id, applied when the commit marker lands in
     /// the group's `__consumer_offsets` partition and dropped on an abort.
-    pending_txn: Mutex<HashMap<i64, Vec<PendingTxnOffset>>>,
+    pending_txn: Mutex<HashMap<i64, PendingTxnOffsets>>,
 }
 
 /// The longest the group timers sleep: deadlines created while they sleep are seen this soon.
@@ -190,9 +196,14 @@ impl GroupCoordinator {
         out
     }
 
-    /// Holds a producer's transactional offset commits until its transaction ends.
+    /// Holds a producer's transactional offset commits until its transaction ends; a partition
+    /// committed again replaces its earlier offset.
     pub fn add_txn_offsets(&self, producer_id: i64, offsets: Vec<PendingTxnOffset>) {
-        self.pending_txn.lock().entry(producer_id).or_default().extend(offsets);
+        let mut pending = self.pending_txn.lock();
+        let mine = pending.entry(producer_id).or_default();
+        for (group, tp, offset) in offsets {
+            mine.insert((group, tp), offset);
+        }
     }
 
     /// A marker of `producer_id` landed in `__consumer_offsets` partition `partition`: its
@@ -201,13 +212,14 @@ impl GroupCoordinator {
         let mine = |group: &str| super::offsets_log::partition_for(group) == partition;
         let ended: Vec<PendingTxnOffset> = {
             let mut pending = self.pending_txn.lock();
-            let Some(list) = pending.get_mut(&producer_id) else { return };
-            let (ended, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|(g, _, _)| mine(g));
-            *list = kept;
-            if list.is_empty() {
+            let Some(offsets) = pending.get_mut(&producer_id) else { return };
+            let (ended, kept): (PendingTxnOffsets, PendingTxnOffsets) =
+                offsets.drain().partition(|((g, _), _)| mine(g));
+            *offsets = kept;
+            if offsets.is_empty() {
                 pending.remove(&producer_id);
             }
-            ended
+            ended.into_iter().map(|((group, tp), offset)| (group, tp, offset)).collect()
         };
         if commit && !ended.is_empty() {
             self.with_groups(|g, _| {
@@ -221,17 +233,18 @@ impl GroupCoordinator {
     /// Whether a transaction has an offset for `tp` of `group` not yet committed or aborted
     /// (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT then, KIP-447).
     pub fn has_pending_txn_offset(&self, group: &str, tp: &(String, i32)) -> bool {
-        self.pending_txn.lock().values().flatten().any(|(g, t, _)| g == group && t == tp)
+        let key = (group.to_string(), tp.clone());
+        self.pending_txn.lock().values().any(|offsets| offsets.contains_key(&key))
     }
 
     /// Forgets the pending offsets of the groups of a `__consumer_offsets` partition (no longer
     /// coordinated here).
     pub fn unload_txn_offsets(&self, partition: i32) {
         let mut pending = self.pending_txn.lock();
-        for list in pending.values_mut() {
-            list.retain(|(g, _, _)| super::offsets_log::partition_for(g) != partition);
+        for offsets in pending.values_mut() {
+            offsets.retain(|(g, _), _| super::offsets_log::partition_for(g) != partition);
         }
-        pending.retain(|_, list| !list.is_empty());
+        pending.retain(|_, offsets| !offsets.is_empty());
     }
 
     /// Expires sessions and completes rebalances whose time has come.
@@ -257,9 +270,16 @@ impl GroupCoordinator {
 
     /// Expires old offsets of empty groups (`offsets.retention.minutes`); returns them so the
     /// caller writes their tombstones.
+    ///
+    /// Empty groups left with no offsets go too, their metadata tombstones queued for the
+    /// persister like any other group change.
     pub fn expire_offsets(&self) -> Vec<(String, (String, i32))> {
         let now = self.clock.now_ms();
-        self.inner.lock().groups.expire_offsets(now)
+        let mut inner = self.inner.lock();
+        let expired = inner.groups.expire_offsets(now);
+        let outputs = inner.groups.take_outputs();
+        inner.route(outputs, now);
+        expired
     }
 
     pub async fn join(&self, request: JoinRequest) -> JoinResult {
@@ -355,5 +375,34 @@ impl GroupCoordinator {
                 assignment: bytes::Bytes::new(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_storage::ManualClock;
+
+    fn offset(offset: i64) -> CommittedOffset {
+        CommittedOffset { offset, leader_epoch: -1, metadata: None, commit_timestamp_ms: 0 }
+    }
+
+    #[test]
+    fn a_transaction_holds_one_pending_offset_per_group_and_partition() {
+        let coordinator = GroupCoordinator::new(GroupConfig::default(), Arc::new(ManualClock::new(0)));
+        let tp = ("t".to_string(), 0);
+        // The same partition committed over and over in one transaction.
+        for n in 0..1_000 {
+            coordinator.add_txn_offsets(7, vec![("g".into(), tp.clone(), offset(n))]);
+        }
+        coordinator.add_txn_offsets(7, vec![("g".into(), ("t".into(), 1), offset(5))]);
+        assert_eq!(coordinator.pending_txn.lock().get(&7).map(HashMap::len), Some(2));
+        assert!(coordinator.has_pending_txn_offset("g", &tp));
+        // The commit marker applies the last offset of each partition and forgets them.
+        let partition = super::super::offsets_log::partition_for("g");
+        coordinator.complete_txn_offsets(partition, 7, true);
+        assert!(!coordinator.has_pending_txn_offset("g", &tp));
+        let committed = coordinator.with_groups(|g, _| g.fetch_offsets("g").and_then(|o| o.get(&tp)).map(|c| c.offset));
+        assert_eq!(committed, Some(999));
     }
 }

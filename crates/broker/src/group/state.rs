@@ -20,6 +20,29 @@ use sluice_protocol::error_code::ErrorCode;
 /// The most of a client id that goes into a member id it names (see `Group::new_member_id`).
 pub const MEMBER_ID_CLIENT_ID_MAX_BYTES: usize = 255;
 
+/// `offset.metadata.max.bytes` at Kafka's default: the longest metadata string one committed
+/// offset may carry. A longer one is refused for its partition with OFFSET_METADATA_TOO_LARGE
+/// while the request's other partitions are committed, as Kafka's
+/// `GroupMetadataManager.storeOffsets` does. The metadata stays in memory as long as its offset,
+/// so this bounds the offset cache per partition. Kafka counts UTF-16 units; this counts bytes,
+/// the stricter reading for non-ASCII text. (A constant until the broker config grows the key.)
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// Members told MEMBER_ID_REQUIRED (JoinGroup v4+) and not back yet, per group, at most. Kafka
+/// bounds them only by their session timeout (up to `group.max.session.timeout.ms`, 30
+/// minutes), so a client that sends JoinGroup after JoinGroup and never follows up fills memory
+/// at its request rate. Past this bound the pending member whose deadline is nearest is
+/// forgotten (it gets UNKNOWN_MEMBER_ID if it ever returns, and joins afresh) rather than the new
+/// one refused: GROUP_MAX_SIZE_REACHED is fatal to a Java consumer, UNKNOWN_MEMBER_ID is not.
+/// Healthy clients hold a pending id for one round trip, so even a large group starting at once
+/// stays far below it.
+pub const MAX_PENDING_MEMBERS_PER_GROUP_COUNT: usize = 1_000;
+
+/// Whether an offset commit's metadata fits [`OFFSET_METADATA_MAX_BYTES`] (no metadata does).
+pub fn offset_metadata_fits(metadata: Option<&str>) -> bool {
+    metadata.is_none_or(|m| m.len() <= OFFSET_METADATA_MAX_BYTES)
+}
+
 /// Broker settings for groups, with Kafka's names and defaults.
 #[derive(Debug, Clone)]
 pub struct GroupConfig {
@@ -220,6 +243,25 @@ impl Group {
     pub fn has_member(&self, member_id: &str) -> bool {
         self.members.contains_key(member_id)
     }
+
+    /// Records a member told MEMBER_ID_REQUIRED, allowed to join with `member_id` until
+    /// `deadline_ms`; past [`MAX_PENDING_MEMBERS_PER_GROUP_COUNT`] the one due soonest goes.
+    fn add_pending_member(&mut self, member_id: String, deadline_ms: i64) {
+        if self.pending_members.len() >= MAX_PENDING_MEMBERS_PER_GROUP_COUNT {
+            let soonest = self.pending_members.iter().min_by_key(|&(_, &at)| at).map(|(id, _)| id.clone());
+            if let Some(id) = soonest {
+                tracing::debug!(group = %self.group_id, member = %id, "too many pending members; forgetting one");
+                self.pending_members.remove(&id);
+            }
+        }
+        self.pending_members.insert(member_id, deadline_ms);
+        assert!(
+            self.pending_members.len() <= MAX_PENDING_MEMBERS_PER_GROUP_COUNT,
+            "group {} holds {} pending members",
+            self.group_id,
+            self.pending_members.len()
+        );
+    }
 }
 
 /// A JoinGroup request, as the state machine needs it.
@@ -412,7 +454,7 @@ impl Groups {
                 }
                 let new_id = group.new_member_id(&req.client_id);
                 if req.require_known_member_id && req.group_instance_id.is_none() {
-                    group.pending_members.insert(new_id.clone(), now_ms + i64::from(req.session_timeout_ms));
+                    group.add_pending_member(new_id.clone(), now_ms + i64::from(req.session_timeout_ms));
                     return Reply::Now(JoinResult::error(ErrorCode::MemberIdRequired, &new_id));
                 }
                 member_id = new_id;
@@ -871,6 +913,8 @@ impl Groups {
     /// `apply_commit` with each offset's commit time given (OffsetCommit v1 lets the client set
     /// it): exactly what was written to `__consumer_offsets` enters the cache.
     pub fn apply_committed(&mut self, group_id: &str, offsets: Vec<((String, i32), CommittedOffset)>, log_offset: i64) {
+        // Only what was written enters the cache, and a write has a place in the log.
+        assert!(log_offset >= 0, "offsets of group {group_id} applied at log offset {log_offset}");
         let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
         for (tp, committed) in offsets {
             if group.offset_log_positions.get(&tp).is_some_and(|&newer| newer > log_offset) {
@@ -1011,8 +1055,21 @@ impl Groups {
             let offsets = &group.offsets;
             group.offset_log_positions.retain(|tp, _| offsets.contains_key(tp));
         }
+        // An empty group left with no offsets goes, whatever its generation (Kafka's
+        // `cleanupGroupMetadata` makes it Dead): otherwise every group id a client ever joined
+        // and left would stay in memory for good. One that had a generation has a metadata record
+        // in `__consumer_offsets`; its removal is reported as a change, so the coordinator writes
+        // the tombstone. One with members told MEMBER_ID_REQUIRED waits for them to come or go.
+        let outputs = &mut self.outputs;
         self.groups.retain(|_, g| {
-            !(g.state == GroupState::Empty && g.members.is_empty() && g.offsets.is_empty() && g.generation_id == 0)
+            let gone = g.state == GroupState::Empty
+                && g.members.is_empty()
+                && g.offsets.is_empty()
+                && g.pending_members.is_empty();
+            if gone && g.generation_id > 0 {
+                outputs.push(Output::Changed { group_id: g.group_id.clone() });
+            }
+            !gone
         });
         expired
     }
@@ -1445,5 +1502,55 @@ mod tests {
         assert!(answers(g.tick(2_000)).is_empty());
         let outputs = answers(g.tick(3_001));
         assert_eq!(outputs.len(), 2, "both members answered in one generation");
+    }
+
+    #[test]
+    fn pending_members_past_the_bound_forget_the_one_due_soonest() {
+        let mut g = Groups::new(config());
+        // Each JoinGroup without a member id leaves a pending member; the first is due soonest.
+        let mut ids = Vec::new();
+        for t in 0..=MAX_PENDING_MEMBERS_PER_GROUP_COUNT as i64 {
+            let Reply::Now(first) = g.join(t, join_req("g", "")) else { panic!("immediate") };
+            assert_eq!(first.error, ErrorCode::MemberIdRequired);
+            ids.push(first.member_id);
+        }
+        let group = g.group("g").expect("exists");
+        assert_eq!(group.pending_members.len(), MAX_PENDING_MEMBERS_PER_GROUP_COUNT);
+        assert!(!group.pending_members.contains_key(&ids[0]), "the oldest went");
+        let now = MAX_PENDING_MEMBERS_PER_GROUP_COUNT as i64;
+        let Reply::Now(late) = g.join(now, join_req("g", &ids[0])) else { panic!("answered at once") };
+        assert_eq!(late.error, ErrorCode::UnknownMemberId, "it starts over, as after its deadline");
+        let newest = ids.last().expect("some").clone();
+        assert!(matches!(g.join(now, join_req("g", &newest)), Reply::Now(JoinResult { error: ErrorCode::None, .. })));
+    }
+
+    #[test]
+    fn an_empty_group_without_offsets_is_forgotten_and_tombstoned_whatever_its_generation() {
+        let mut g = Groups::new(config());
+        let (a, _) = join_new(&mut g, 0, "left");
+        assert_eq!(g.leave(10, "left", &a, None), ErrorCode::None);
+        assert_eq!(g.group("left").map(|x| (x.state, x.generation_id)), Some((GroupState::Empty, 2)));
+        g.take_outputs();
+        assert!(g.expire_offsets(20).is_empty(), "no offsets to expire");
+        assert!(g.group("left").is_none(), "nothing is left of it");
+        assert_eq!(g.take_outputs(), vec![Output::Changed { group_id: "left".into() }], "its metadata is tombstoned");
+        assert_eq!(g.snapshot("left", 20), None, "the change writes a tombstone");
+        // A group that still has offsets stays.
+        let tp = ("t".to_string(), 0);
+        let (b, _) = join_new(&mut g, 0, "kept");
+        g.sync("kept", &b, 1, None, vec![]);
+        assert_eq!(g.commit_offsets(0, "kept", &b, 1, None, vec![(tp, 1, -1, None)]), ErrorCode::None);
+        assert_eq!(g.leave(10, "kept", &b, None), ErrorCode::None);
+        g.expire_offsets(20);
+        assert!(g.group("kept").is_some());
+    }
+
+    #[test]
+    fn offset_metadata_is_bounded_by_offset_metadata_max_bytes() {
+        assert!(offset_metadata_fits(None));
+        assert!(offset_metadata_fits(Some(&"m".repeat(OFFSET_METADATA_MAX_BYTES))));
+        assert!(!offset_metadata_fits(Some(&"m".repeat(OFFSET_METADATA_MAX_BYTES + 1))));
+        // Bytes, not characters: 2,049 two-byte characters are 4,098 bytes.
+        assert!(!offset_metadata_fits(Some(&"é".repeat(OFFSET_METADATA_MAX_BYTES / 2 + 1))));
     }
 }

@@ -1,8 +1,9 @@
 //! The transaction coordinator's async shell (Kafka's `TransactionCoordinator` and
 //! `TransactionMarkerChannelManager`): the transactional ids of the `__transaction_state`
 //! partitions this broker leads, their state transitions written before they take effect,
-//! the end-transaction markers sent to every partition a transaction touched, and the abort of
-//! transactions that outlive their timeout.
+//! the end-transaction markers sent to every partition a transaction touched, the abort of
+//! transactions that outlive their timeout, and the expiry of transactional ids left idle past
+//! [`TRANSACTIONAL_ID_EXPIRATION_MS`].
 //!
 //! Concurrency: one mutex over the ids' states, never held across an await. A transition is
 //! written to `__transaction_state` while the id is marked `pending`; requests for it meanwhile
@@ -35,6 +36,14 @@ use crate::group::offsets_log::OFFSETS_TOPIC;
 
 /// Transactions whose markers are waiting to be sent, at most (the sender awaits beyond it).
 const MAX_QUEUED_COMPLETIONS: usize = 1024;
+/// `transactional.id.expiration.ms` at Kafka's default (7 days): a transactional id with no
+/// transaction and no request for this long is forgotten and tombstoned, so the ids held are
+/// bounded by those used within the window, not every id a client ever sent. (A constant
+/// until the broker config grows the key.)
+pub const TRANSACTIONAL_ID_EXPIRATION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// `transaction.remove.expired.transaction.cleanup.interval.ms` at Kafka's default (1 hour):
+/// how often expired transactional ids are looked for.
+const REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS: u64 = 60 * 60 * 1000;
 /// How long InitProducerId waits for a transaction it aborted to complete before answering
 /// CONCURRENT_TRANSACTIONS (the client then retries).
 const INIT_WAIT_MS: u64 = 5_000;
@@ -479,6 +488,46 @@ impl TransactionCoordinator {
         }
     }
 
+    /// Forgets every transactional id idle past [`TRANSACTIONAL_ID_EXPIRATION_MS`], writing its
+    /// tombstone first (Kafka's `removeExpiredTransactionalIds`); an id whose tombstone cannot
+    /// be written is kept for the next round.
+    async fn remove_expired(&self, broker: &Broker, expiration_ms: i64) {
+        let now = now_ms(broker);
+        let expired: Vec<String> = {
+            let inner = self.inner.lock();
+            inner
+                .txns
+                .iter()
+                .filter(|(_, e)| !e.pending && e.meta.expired(now, expiration_ms))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for id in expired {
+            let Ok(partition) = self.check_coordinator(broker, &id) else { continue };
+            let Ok(Some(current)) = self.begin(&id) else { continue };
+            if !current.expired(now, expiration_ms) {
+                self.finish(&id, None);
+                continue;
+            }
+            match txn_log::append_tombstone(broker, partition, &id, now).await {
+                Ok(()) => {
+                    // Unless the partition was reloaded meanwhile (which read the tombstone).
+                    let mut inner = self.inner.lock();
+                    if inner.txns.get(&id).is_some_and(|e| e.pending && e.meta == current) {
+                        inner.txns.remove(&id);
+                    }
+                    drop(inner);
+                    self.changes.send_modify(|n| *n += 1);
+                    tracing::debug!(transactional_id = %id, "transactional id expired");
+                }
+                Err(e) => {
+                    self.finish(&id, None);
+                    tracing::debug!(transactional_id = %id, error = e.name(), "expiring a transactional id failed");
+                }
+            }
+        }
+    }
+
     /// Sends a prepared transaction's markers until every partition has its marker, then
     /// writes the transaction complete. Gives up when this broker stops coordinating the id
     /// (the next coordinator resumes it).
@@ -655,6 +704,14 @@ pub async fn run(broker: Arc<Broker>) {
         loop {
             tick.tick().await;
             b.txns.abort_timed_out(&b).await;
+        }
+    });
+    let b = broker.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS));
+        loop {
+            tick.tick().await;
+            b.txns.remove_expired(&b, TRANSACTIONAL_ID_EXPIRATION_MS).await;
         }
     });
     while let Some(id) = completions.recv().await {

@@ -185,6 +185,25 @@ pub async fn append(broker: &Broker, partition: i32, transactional_id: &str, m: 
     }
 }
 
+/// Writes a tombstone for an expired transactional id (compaction then drops its records).
+pub async fn append_tombstone(
+    broker: &Broker,
+    partition: i32,
+    transactional_id: &str,
+    now_ms: i64,
+) -> Result<(), ErrorCode> {
+    let mut builder = RecordBatchBuilder::new(now_ms);
+    builder.append(now_ms, Some(&encode_key(transactional_id)), None, &[]);
+    let mut records = builder.build();
+    let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
+    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    match result.error {
+        ErrorCode::None => Ok(()),
+        ErrorCode::NotLeaderOrFollower | ErrorCode::UnknownTopicOrPartition => Err(ErrorCode::NotCoordinator),
+        _ => Err(ErrorCode::CoordinatorNotAvailable),
+    }
+}
+
 /// Reads one `__transaction_state` partition: every transactional id's latest state.
 pub fn load_partition(broker: &Broker, p: i32) -> HashMap<String, TxnMetadata> {
     let mut out = HashMap::new();

@@ -126,6 +126,13 @@ impl TxnMetadata {
         {
             return Err(ErrorCode::ProducerFenced);
         }
+        // The coordinator asks for a fresh id once the epochs run out (`epoch_exhausted`).
+        assert!(
+            new_id.is_some() || !self.epoch_exhausted(),
+            "producer {} at epoch {} needs a fresh id",
+            self.producer_id,
+            self.producer_epoch
+        );
         let (producer_id, producer_epoch) = match new_id {
             Some(id) => (id, 0),
             None => (self.producer_id, self.producer_epoch + 1),
@@ -211,6 +218,7 @@ impl TxnMetadata {
 
     /// The markers are all written: the transaction is complete.
     pub fn complete(&self, now_ms: i64) -> TxnMetadata {
+        assert!(self.state.is_prepare(), "completing producer {} in state {:?}", self.producer_id, self.state);
         let mut next = self.clone();
         next.state =
             if self.state == TxnState::PrepareCommit { TxnState::CompleteCommit } else { TxnState::CompleteAbort };
@@ -218,6 +226,15 @@ impl TxnMetadata {
         next.start_ms = -1;
         next.last_update_ms = now_ms;
         next
+    }
+
+    /// Whether the id has had no transaction open and no request for longer than `expiration_ms`
+    /// (`transactional.id.expiration.ms`): the coordinator forgets it then, as Kafka does, so
+    /// the ids a client ever used do not stay in memory for good. An id with a transaction open
+    /// or ending is never expired (its own timeout ends it first).
+    pub fn expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        matches!(self.state, TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort)
+            && now_ms.saturating_sub(self.last_update_ms) > expiration_ms
     }
 
     /// Whether an open transaction has outlived its timeout.
@@ -281,6 +298,18 @@ mod tests {
         assert_eq!((aborting.state, aborting.producer_epoch), (TxnState::PrepareAbort, 1));
         assert_eq!(aborting.end(7, 0, true, 1_102), Err(ErrorCode::ProducerFenced));
         assert_eq!(aborting.complete(1_200).state, TxnState::CompleteAbort);
+    }
+
+    #[test]
+    fn an_idle_transactional_id_expires_but_an_open_transaction_does_not() {
+        let m = TxnMetadata::new(7, 1_000, 0);
+        assert!(!m.expired(100, 100));
+        assert!(m.expired(101, 100), "no transaction for longer than the expiration");
+        let ongoing = m.add_partitions(7, 0, &[tp("a", 0)], 0).expect("add").expect("a change");
+        assert!(!ongoing.expired(10_000, 100), "an open transaction is never expired");
+        let prepared = ongoing.end(7, 0, true, 0).expect("end").expect("a change");
+        assert!(!prepared.expired(10_000, 100), "nor one whose markers are out");
+        assert!(prepared.complete(0).expired(10_000, 100));
     }
 
     #[test]

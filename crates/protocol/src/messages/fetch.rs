@@ -1,8 +1,6 @@
 //! Fetch (key 1): consumers and followers read record batches from partition leaders. Kafka's
 //! `FetchRequest.json` / `FetchResponse.json`; we speak versions 4 to 12, flexible from 12.
 
-use bytes::Bytes;
-
 kafka_struct! {
     /// What to read, with session and size limits.
     pub struct FetchRequest {
@@ -83,7 +81,8 @@ kafka_struct! {
         snapshot_id: FetchResponseSnapshotId [12, MAX] tag 2,
         aborted_transactions: Option<Vec<FetchResponseAbortedTransaction>> [4, MAX],
         preferred_read_replica: i32 [11, MAX],
-        records: Option<Bytes> [0, MAX],
+        /// In memory, or in segment files for `sendfile` (`crate::record_set`).
+        records: Option<crate::record_set::RecordSet> [0, MAX],
     }
 }
 
