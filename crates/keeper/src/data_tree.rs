@@ -126,17 +126,30 @@ impl OpResult {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Node {
     data: Bytes,
     stat: Stat,
     children: BTreeSet<String>,
 }
 
+/// What undoing one operation of a failed `multi` needs, read before the operation applied.
+enum Before {
+    /// The parent's stat before the create.
+    Create { parent_stat: Option<Stat> },
+    /// The deleted leaf and its parent's stat.
+    Delete { node: Option<Node>, parent_stat: Option<Stat> },
+    /// The node's data and stat before the set.
+    SetData { previous: Option<(Bytes, Stat)> },
+    Nothing,
+}
+
 /// A change to report to watchers: what happened, where.
 pub type Change = (EventType, String);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `PartialEq` compares every node, data and stat included (tests check a rolled-back `multi`
+/// left the tree exactly as it was).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataTree {
     nodes: HashMap<String, Node>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
@@ -376,25 +389,108 @@ impl DataTree {
         Ok(OpResult::Set { stat: node.stat })
     }
 
-    /// All operations or none: applied to a copy, kept only if every one succeeded.
+    /// All operations or none: each is applied in turn, and if one fails those before it are
+    /// undone, newest first. Undoing touches only the nodes the operations touched; the tree
+    /// is never copied (a copy per `multi` made every controller write cost the whole tree:
+    /// with 10,000 partitions, ~30,000 nodes per write).
     fn multi(&mut self, ops: &[Op], session: i64, zxid: i64, time_ms: i64, changes: &mut Vec<Change>) -> OpResult {
-        let mut scratch = self.clone();
-        let mut scratch_changes = Vec::new();
+        let mut undo = Vec::with_capacity(ops.len());
+        let mut multi_changes = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
+            let before = self.before(op);
             let result = if matches!(op, Op::Multi(_)) {
                 Err(ZkError::BadArguments)
             } else {
-                scratch.apply(op, session, zxid, time_ms, &mut scratch_changes)
+                self.apply(op, session, zxid, time_ms, &mut multi_changes)
             };
             match result {
-                Ok(r) => results.push(r),
-                Err(error) => return OpResult::MultiFailed { failed_index: i, error, len: ops.len() },
+                Ok(r) => {
+                    // The path to undo at: the created one (sequential names are made here).
+                    let created = match (&r, op) {
+                        (OpResult::Created { path, .. }, _) => Some(path.clone()),
+                        (_, Op::Delete { path, .. } | Op::SetData { path, .. }) => Some(path.clone()),
+                        _ => None,
+                    };
+                    undo.push((before, created));
+                    results.push(r);
+                }
+                Err(error) => {
+                    for (before, created) in undo.into_iter().rev() {
+                        self.undo(before, created);
+                    }
+                    return OpResult::MultiFailed { failed_index: i, error, len: ops.len() };
+                }
             }
         }
-        *self = scratch;
-        changes.extend(scratch_changes);
+        changes.extend(multi_changes);
         OpResult::Multi(results)
+    }
+
+    /// What undoing `op` will need, read before it is applied.
+    fn before(&self, op: &Op) -> Before {
+        let stat_of = |path: &str| self.nodes.get(path).map(|n| n.stat);
+        match op {
+            Op::Create { path, .. } => Before::Create { parent_stat: stat_of(parent_of(path)) },
+            Op::Delete { path, .. } => Before::Delete {
+                // Only a leaf can be deleted: the clone holds no children.
+                node: self.nodes.get(path.as_str()).map(|n| Node {
+                    data: n.data.clone(),
+                    stat: n.stat,
+                    children: BTreeSet::new(),
+                }),
+                parent_stat: stat_of(parent_of(path)),
+            },
+            Op::SetData { path, .. } => {
+                Before::SetData { previous: self.nodes.get(path.as_str()).map(|n| (n.data.clone(), n.stat)) }
+            }
+            Op::Check { .. } | Op::Multi(_) => Before::Nothing,
+        }
+    }
+
+    /// Reverses one applied operation of a failed `multi`.
+    fn undo(&mut self, before: Before, created: Option<String>) {
+        match before {
+            Before::Create { parent_stat } => {
+                let path = created.expect("a create that applied returned its path");
+                let node = self.nodes.remove(&path).expect("the node created is there");
+                let owner = node.stat.ephemeral_owner;
+                if owner != 0
+                    && let Some(set) = self.ephemerals.get_mut(&owner)
+                {
+                    set.remove(&path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&owner);
+                    }
+                }
+                let parent = self.nodes.get_mut(parent_of(&path)).expect("a created node's parent exists");
+                parent.children.remove(name_of(&path));
+                parent.stat = parent_stat.expect("a created node's parent existed");
+            }
+            Before::Delete { node, parent_stat } => {
+                let node = node.expect("a deleted node existed");
+                let owner = node.stat.ephemeral_owner;
+                let path = created.expect("a delete's undo carries its path");
+                if owner != 0 {
+                    self.ephemerals.entry(owner).or_default().insert(path.clone());
+                }
+                if let Some(parent) = self.nodes.get_mut(parent_of(&path)) {
+                    parent.children.insert(name_of(&path).to_string());
+                    if let Some(stat) = parent_stat {
+                        parent.stat = stat;
+                    }
+                }
+                self.nodes.insert(path, node);
+            }
+            Before::SetData { previous } => {
+                let path = created.expect("a set's undo carries its path");
+                let (data, stat) = previous.expect("a node whose data was set existed");
+                let node = self.nodes.get_mut(&path).expect("a node whose data was set is there");
+                node.data = data;
+                node.stat = stat;
+            }
+            Before::Nothing => {}
+        }
     }
 
     /// Deletes every ephemeral node of `session` (its close or expiry), deepest first.

@@ -253,3 +253,30 @@ fn a_deleted_node_notifies_each_session_once() {
     let events: Vec<_> = w.trigger(&changes).into_iter().filter(|(s, e)| *s == 1 && e.path == "/d").collect();
     assert_eq!(events.len(), 1, "data and child watch of one session: one NodeDeleted");
 }
+
+#[test]
+fn a_failed_multi_leaves_the_tree_exactly_as_it_was() {
+    let mut t = DataTree::new();
+    create(&mut t, "/p", "v", CreateMode::Persistent, 0, 1).expect("create");
+    create(&mut t, "/p/leaf", "x", CreateMode::Ephemeral, 7, 2).expect("create");
+    create(&mut t, "/p/kept", "y", CreateMode::Persistent, 0, 3).expect("create");
+    let before = t.clone();
+    // Every kind of write, sequential and ephemeral creates, a create under a node created in
+    // the same multi, a delete of an ephemeral leaf, then a failing check.
+    let ops = vec![
+        Op::Create { path: "/p/seq-".into(), data: Bytes::from_static(b"s"), mode: CreateMode::PersistentSequential },
+        Op::Create { path: "/p/eph".into(), data: Bytes::new(), mode: CreateMode::Ephemeral },
+        Op::Create { path: "/p/new".into(), data: Bytes::new(), mode: CreateMode::Persistent },
+        Op::Create { path: "/p/new/child".into(), data: Bytes::new(), mode: CreateMode::Persistent },
+        Op::Delete { path: "/p/leaf".into(), version: -1 },
+        Op::SetData { path: "/p/kept".into(), data: Bytes::from_static(b"z"), version: 0 },
+        Op::SetData { path: "/p".into(), data: Bytes::from_static(b"w"), version: -1 },
+        Op::Check { path: "/p/kept".into(), version: 0 },
+    ];
+    let mut changes = Vec::new();
+    let result = t.apply(&Op::Multi(ops), 7, 4, 99, &mut changes).expect("multi answers");
+    assert_eq!(result.multi_error_codes().map(|c| c[7]), Some(ZkError::BadVersion.code()));
+    assert_eq!(t, before, "every node, child list, stat and session's ephemerals as before");
+    assert!(changes.is_empty());
+    assert_eq!(t.ephemerals_of(7), vec!["/p/leaf".to_string()]);
+}

@@ -35,6 +35,11 @@ use crate::broker::Broker;
 /// How often the controller re-checks even without a change (to retry failed writes).
 const RECONCILE_INTERVAL_MS: u64 = 1_000;
 
+/// New partitions whose first states one `multi` creates (two znodes each, about 300 bytes in
+/// all, so a batch stays well under keeper's 1 MiB frame limit). Created one at a time they cost
+/// three keeper commits each: 50-60 partitions a second, 10,000 in three minutes.
+const CREATE_STATES_PER_MULTI: usize = 500;
+
 /// Runs for the life of the broker: campaigns whenever there is no controller.
 pub async fn run(broker: Arc<Broker>) {
     let link = broker.link.clone();
@@ -194,6 +199,35 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Writes new partitions' first states, `CREATE_STATES_PER_MULTI` to a `multi`. A batch
+    /// that does not apply (a znode left by an interrupted earlier attempt exists) is written
+    /// again one partition at a time.
+    async fn create_states(&self, topic: &str, new: &[(i32, PartitionState)]) -> Result<(), Lost> {
+        let paths = &self.broker.link.paths;
+        if let Err(e) = super::link::ensure_node(self.client, &paths.partitions(topic), b"").await {
+            tracing::debug!(%topic, error = %e, "creating the partitions znode failed");
+            return Ok(());
+        }
+        for chunk in new.chunks(CREATE_STATES_PER_MULTI) {
+            let mut ops = Vec::with_capacity(2 * chunk.len());
+            for (p, state) in chunk {
+                let data = Bytes::from(serde_json::to_vec(state).expect("serializing a small struct"));
+                let mode = CreateMode::Persistent;
+                ops.push(MultiOp::Create { path: paths.partition(topic, *p), data: Bytes::new(), mode });
+                ops.push(MultiOp::Create { path: paths.partition_state(topic, *p), data, mode });
+            }
+            if self.fenced_multi(ops).await? {
+                let (first, last) = (chunk[0].0, chunk[chunk.len() - 1].0);
+                tracing::info!(%topic, partitions = chunk.len(), first, last, "partition states written");
+            } else {
+                for (p, state) in chunk {
+                    self.write(topic, *p, state, None).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `ops` in one `multi` behind a check of the controller epoch. `Ok(false)` when it
     /// did not apply but this controller still holds its epoch (a znode moved on: the next
     /// view settles it; or keeper did not answer: the next round retries).
@@ -253,6 +287,7 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
             .configs
             .get("unclean.leader.election.enable")
             .map_or(unclean, |v| v.trim().eq_ignore_ascii_case("true"));
+        let mut new = Vec::new();
         for &p in topic.assignment.keys() {
             let all = topic.all_replicas(p);
             let live: Vec<i32> = all.iter().copied().filter(|r| view.is_live(*r)).collect();
@@ -268,7 +303,7 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
                         isr: live.clone(),
                         controller_epoch: ctx.epoch,
                     };
-                    ctx.write(name, p, &state, None).await?;
+                    new.push((p, state));
                 }
                 Some(vs) => {
                     if let Some(next) = decide(vs, &all, &live, unclean, rebalance, ctx.epoch) {
@@ -280,6 +315,9 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
                     }
                 }
             }
+        }
+        if !new.is_empty() {
+            ctx.create_states(name, &new).await?;
         }
     }
     Ok(())
