@@ -9,7 +9,6 @@ on Linux the whole of 127.0.0.0/8 is local, so a socket bound to one reaches the
 127.0.0.1 and the keeper sees it as another IP."""
 
 import errno
-import os
 import signal
 import socket
 import struct
@@ -24,16 +23,16 @@ from kazoo.handlers import utils as kazoo_utils
 from kazoo.handlers.threading import SequentialThreadingHandler
 from kazoo.retry import KazooRetry
 
-from conftest import SLUICED, free_ports, wait_until
+from conftest import SLUICED, Broker, free_ports, wait_until
 
 WAIT_S = 60
 # ZooKeeper's jute.maxbuffer default: the largest frame the keeper reads.
 JUTE_MAX_BUFFER_BYTES = 0xFFFFF
 
 
-class KeeperProcess:
+class KeeperProcess(Broker):
     """A keeper-only sluiced on a fixed loopback port (kept across restarts, so kazoo's
-    reconnects find it), its data in `data_dir`."""
+    reconnects find it), its data in `data_dir`; stopped and its log read as a broker's."""
 
     def __init__(self, workdir: Path, data_dir: Path, overrides=()):
         self.workdir = workdir
@@ -58,20 +57,6 @@ class KeeperProcess:
             assert self.proc.poll() is None, f"sluiced exited with {self.proc.returncode}:\n{self.log()}"
             assert time.monotonic() < deadline, f"sluiced not ready after {WAIT_S}s:\n{self.log()}"
             time.sleep(0.02)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            code = self.proc.wait(timeout=WAIT_S)
-            if sig == signal.SIGTERM:
-                assert code == 0, f"sluiced exit code {code} after SIGTERM:\n{self.log()}"
-        self.proc = None
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")[-20000:]
-        except FileNotFoundError:
-            return ""
 
 
 @pytest.fixture
