@@ -136,11 +136,18 @@ struct Node {
 /// What undoing one operation of a failed `multi` needs, read before the operation applied.
 enum Before {
     /// The parent's stat before the create.
-    Create { parent_stat: Option<Stat> },
+    Create {
+        parent_stat: Option<Stat>,
+    },
     /// The deleted leaf and its parent's stat.
-    Delete { node: Option<Node>, parent_stat: Option<Stat> },
+    Delete {
+        node: Option<Node>,
+        parent_stat: Option<Stat>,
+    },
     /// The node's data and stat before the set.
-    SetData { previous: Option<(Bytes, Stat)> },
+    SetData {
+        previous: Option<(Bytes, Stat)>,
+    },
     Nothing,
 }
 

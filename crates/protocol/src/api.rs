@@ -198,6 +198,14 @@ impl RequestHeader {
     }
 }
 
+/// The most array elements one request may hold, over all its arrays. An element is as little
+/// as a byte or two on the wire but a few dozen to a few hundred bytes decoded, so without this a
+/// frame of `socket.request.max.bytes` could decode to dozens of times its size; with it, a
+/// decoded request's size has a fixed ceiling whatever the frame. Real requests stay far below
+/// it: a Fetch or OffsetCommit of 10,000 partitions holds about 10,000 elements, a CreateTopics
+/// of 10,000 partitions with three replicas each about 40,000.
+pub const MAX_REQUEST_ELEMENTS: usize = 1_000_000;
+
 /// Decodes a whole request frame (without its size prefix): header, then body. Bytes after the
 /// body are ignored, as Apache Kafka's broker ignores them: librdkafka 2.6's Metadata v12
 /// request, for one, carries three.
@@ -208,7 +216,10 @@ pub fn decode_request(mut frame: Bytes) -> Result<(RequestHeader, Request), Requ
     if !key.supports(header.api_version) {
         return Err(fail(DecodeError::UnsupportedVersion { api: key.name(), version: header.api_version }));
     }
-    let request = Request::decode(key, header.api_version, &mut frame).map_err(fail)?;
+    let request = crate::codec::with_element_budget(MAX_REQUEST_ELEMENTS, || {
+        Request::decode(key, header.api_version, &mut frame)
+    })
+    .map_err(fail)?;
     Ok((header, request))
 }
 
@@ -274,6 +285,29 @@ fn set_frame_size(buf: &mut BytesMut, what: &'static str) -> Result<(), EncodeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Metadata v1 naming `n` empty topics (two bytes each on the wire).
+    fn metadata_request_with_topics(n: usize) -> Bytes {
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&3i16.to_be_bytes()); // Metadata
+        frame.extend_from_slice(&1i16.to_be_bytes()); // v1
+        frame.extend_from_slice(&7i32.to_be_bytes()); // correlation id
+        frame.extend_from_slice(&(-1i16).to_be_bytes()); // no client id
+        frame.extend_from_slice(&(n as i32).to_be_bytes());
+        frame.resize(frame.len() + 2 * n, 0);
+        frame.freeze()
+    }
+
+    #[test]
+    fn a_request_of_more_array_elements_than_the_bound_is_refused() {
+        let (_, request) = decode_request(metadata_request_with_topics(1_000)).expect("a thousand topics decode");
+        assert!(matches!(request, Request::Metadata(m) if m.topics.as_ref().map(Vec::len) == Some(1_000)));
+        let failure = decode_request(metadata_request_with_topics(MAX_REQUEST_ELEMENTS + 1)).expect_err("refused");
+        assert_eq!(failure.error, DecodeError::TooManyElements { limit: MAX_REQUEST_ELEMENTS });
+        assert!(failure.header.is_some(), "the header is known, for the log");
+        // Responses are not counted: a client reads a large cluster's metadata whole.
+        decode_request(metadata_request_with_topics(10)).expect("the budget is per request");
+    }
 
     /// ApiVersions v3 request bytes as librdkafka sends them (client software name and version,
     /// compact strings), decoded field by field.

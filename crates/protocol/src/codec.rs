@@ -57,6 +57,8 @@ pub enum DecodeError {
     UnknownApiKey(i16),
     #[error("{0} bytes left over after the message")]
     TrailingBytes(usize),
+    #[error("more than {limit} array elements in one request")]
+    TooManyElements { limit: usize },
 }
 
 pub type DecodeResult<T> = Result<T, DecodeError>;
@@ -325,6 +327,7 @@ impl<T: Encode> Encode for Vec<T> {
 impl<T: Decode> Decode for Vec<T> {
     fn decode(buf: &mut Bytes, v: Version) -> DecodeResult<Self> {
         let n = read_length(buf, v, false, "array")?.unwrap_or(0);
+        charge_elements(n)?;
         (0..n).map(|_| T::decode(buf, v)).collect()
     }
 }
@@ -341,9 +344,47 @@ impl<T: Decode> Decode for Option<Vec<T>> {
     fn decode(buf: &mut Bytes, v: Version) -> DecodeResult<Self> {
         match read_length(buf, v, false, "array")? {
             None => Ok(None),
-            Some(n) => (0..n).map(|_| T::decode(buf, v)).collect::<DecodeResult<Vec<T>>>().map(Some),
+            Some(n) => {
+                charge_elements(n)?;
+                (0..n).map(|_| T::decode(buf, v)).collect::<DecodeResult<Vec<T>>>().map(Some)
+            }
         }
     }
+}
+
+thread_local! {
+    /// Array elements the request being decoded on this thread may still hold (see
+    /// [`with_element_budget`]); `None` outside one, where nothing is counted.
+    static ELEMENT_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `decode` with at most `limit` array elements in all. Each element costs at least one
+/// byte on the wire, but its decoded form (a struct, a `String`) takes tens of bytes: without a
+/// count, a frame of `socket.request.max.bytes` of one-byte elements decodes to dozens of times
+/// its size. A request beyond the count fails with [`DecodeError::TooManyElements`].
+pub fn with_element_budget<T>(limit: usize, decode: impl FnOnce() -> DecodeResult<T>) -> DecodeResult<T> {
+    let previous = ELEMENT_BUDGET.with(|b| b.replace(Some(limit)));
+    let out = decode();
+    ELEMENT_BUDGET.with(|b| b.set(previous));
+    out.map_err(|e| match e {
+        DecodeError::TooManyElements { .. } => DecodeError::TooManyElements { limit },
+        e => e,
+    })
+}
+
+/// Counts `n` elements against the budget of the request being decoded, if any (the error's
+/// limit is filled in by [`with_element_budget`]).
+fn charge_elements(n: usize) -> DecodeResult<()> {
+    ELEMENT_BUDGET.with(|b| match b.get() {
+        None => Ok(()),
+        Some(left) => match left.checked_sub(n) {
+            Some(rest) => {
+                b.set(Some(rest));
+                Ok(())
+            }
+            None => Err(DecodeError::TooManyElements { limit: 0 }),
+        },
+    })
 }
 
 /// Skips the tagged fields of a flexible struct this crate does not model.
