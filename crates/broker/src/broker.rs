@@ -55,10 +55,11 @@ pub struct DynamicConfigs {
 }
 
 impl Broker {
-    /// Opens the log directories (recovering them if needed). `cluster_id` comes from keeper;
-    /// a log directory written for another cluster or broker id is refused.
-    /// Opens the broker's logs. `locks` holds every log directory (`DirLock::acquire`, taken by
-    /// the caller before anything in them was opened for writing).
+    /// Opens the log directories: checks they belong to this cluster and broker (`cluster_id`
+    /// comes from keeper; a directory written for another cluster or broker id is refused), and
+    /// scans which partitions they hold. The logs themselves load afterwards, while the broker
+    /// already serves ([`Broker::load_logs`]). `locks` holds every log directory
+    /// (`DirLock::acquire`, taken by the caller before anything in them was opened for writing).
     pub fn open(
         config: BrokerConfig,
         cluster_id: String,
@@ -67,7 +68,7 @@ impl Broker {
     ) -> anyhow::Result<Arc<Broker>> {
         check_or_write_meta(&config.log_dirs[0], config.broker_id, &cluster_id)?;
         let clock = Arc::new(SystemClock);
-        let log_manager = Arc::new(LogManager::open_locked(config.log_manager.clone(), clock.clone(), locks)?);
+        let log_manager = Arc::new(LogManager::scan_locked(config.log_manager.clone(), clock.clone(), locks)?);
         let replica_manager =
             ReplicaManager::new(config.broker_id, log_manager.clone(), clock.clone(), config.log.min_insync_replicas);
         let groups = GroupCoordinator::new(config.group.clone(), clock);
@@ -89,6 +90,17 @@ impl Broker {
             fetch_memory: crate::memory_pool::MemoryPool::new(Some(config.fetch_response_memory_max_bytes)),
             config,
         }))
+    }
+
+    /// Loads (recovering after a crash) the logs found by [`Broker::open`], with
+    /// `num.recovery.threads.per.data.dir` threads per directory. Blocking: the caller runs it on
+    /// a thread of its own while the broker serves. Each partition is served as soon as its log
+    /// is loaded: the replica manager hears of every load and the reconciler applies the
+    /// partition's state then (so the coordinators load their partitions' state only after
+    /// the log). Returns early, without error, once [`LogManager::shutdown`] stops it; a log
+    /// that cannot be loaded stops it with that error.
+    pub fn load_logs(&self) -> Result<(), sluice_storage::StorageError> {
+        self.log_manager().load_logs(&|tp| self.replica_manager.log_loaded(tp))
     }
 
     /// Every topic's defaults (static broker config, with dynamic broker configs over it).

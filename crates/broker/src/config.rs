@@ -96,6 +96,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.max.size", "2147483647"),
     ("offsets.retention.minutes", "10080"),
     ("offsets.retention.check.interval.ms", "600000"),
+    ("offset.metadata.max.bytes", "4096"),
     ("keeper.connect", ""),
     ("zookeeper.connect", ""),
     ("keeper.client.port", "2181"),
@@ -134,6 +135,10 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("transaction.state.log.min.isr", "2"),
     ("transaction.state.log.segment.bytes", "104857600"),
     ("transaction.partition.verification.enable", "true"),
+    ("transactional.id.expiration.ms", "604800000"),
+    ("transaction.remove.expired.transaction.cleanup.interval.ms", "3600000"),
+    ("producer.id.expiration.ms", "86400000"),
+    ("producer.id.expiration.check.interval.ms", "600000"),
 ];
 
 /// Kafka's default of broker key `key` (empty when it has none, or it is derived), if the
@@ -445,6 +450,12 @@ impl BrokerConfig {
             .map_or(sluice_storage::manager::DEFAULT_RECOVERY_THREADS_PER_DATA_DIR, |n| n as usize);
         log_manager.flush_start_offset_checkpoint_interval_ms =
             int("log.flush.start.offset.checkpoint.interval.ms", 1, i64::MAX)?.unwrap_or(60_000);
+        // KIP-854; Kafka defines both as INT, at least 1.
+        log_manager.producer_id_expiration_ms = int("producer.id.expiration.ms", 1, i64::from(i32::MAX))?
+            .unwrap_or(sluice_storage::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS);
+        log_manager.producer_id_expiration_check_interval_ms =
+            int("producer.id.expiration.check.interval.ms", 1, i64::from(i32::MAX))?
+                .unwrap_or(sluice_storage::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS);
 
         let mut effective = values.clone();
         for (k, d) in KNOWN_KEYS {
@@ -609,6 +620,9 @@ impl BrokerConfig {
                 offsets_retention_ms: int("offsets.retention.minutes", 1, i64::from(i32::MAX))?.unwrap_or(10_080)
                     * 60_000,
                 max_size: int("group.max.size", 1, i64::from(i32::MAX))?.unwrap_or(i64::from(i32::MAX)) as usize,
+                // Kafka's INT has no validator; a negative bound would refuse all metadata.
+                offset_metadata_max_bytes: int("offset.metadata.max.bytes", 0, i64::from(i32::MAX))?
+                    .map_or(crate::group::state::DEFAULT_OFFSET_METADATA_MAX_BYTES, |n| n as usize),
             },
             offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms", 1, i64::MAX)?
                 .unwrap_or(600_000) as u64,
@@ -627,6 +641,14 @@ impl BrokerConfig {
                 state_log_segment_bytes: int("transaction.state.log.segment.bytes", 1024, i64::from(i32::MAX))?
                     .unwrap_or(104_857_600),
                 partition_verification: boolean("transaction.partition.verification.enable")?,
+                transactional_id_expiration_ms: int("transactional.id.expiration.ms", 1, i64::from(i32::MAX))?
+                    .unwrap_or(crate::txn::DEFAULT_TRANSACTIONAL_ID_EXPIRATION_MS),
+                remove_expired_transactional_ids_interval_ms: int(
+                    "transaction.remove.expired.transaction.cleanup.interval.ms",
+                    1,
+                    i64::from(i32::MAX),
+                )?
+                .map_or(crate::txn::DEFAULT_REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS, |n| n as u64),
             },
             log,
             log_manager,
@@ -820,6 +842,59 @@ mod tests {
         .expect("valid");
         assert_eq!(c.num_partitions, 5);
         assert_eq!(c.log.retention_ms, 1000, "log.retention.ms wins over hours");
+    }
+
+    #[test]
+    fn expiration_and_metadata_bounds_parse_with_kafka_defaults_and_ranges() {
+        let c = load(&[]).expect("defaults");
+        assert_eq!(
+            (c.log_manager.producer_id_expiration_ms, c.log_manager.producer_id_expiration_check_interval_ms),
+            (86_400_000, 600_000)
+        );
+        assert_eq!(
+            (c.txn.transactional_id_expiration_ms, c.txn.remove_expired_transactional_ids_interval_ms),
+            (604_800_000, 3_600_000)
+        );
+        assert_eq!(c.group.offset_metadata_max_bytes, 4096);
+        let c = load(&[
+            ("producer.id.expiration.ms", "1000"),
+            ("producer.id.expiration.check.interval.ms", "10"),
+            ("transactional.id.expiration.ms", "2000"),
+            ("transaction.remove.expired.transaction.cleanup.interval.ms", "20"),
+            ("offset.metadata.max.bytes", "0"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (c.log_manager.producer_id_expiration_ms, c.log_manager.producer_id_expiration_check_interval_ms),
+            (1000, 10)
+        );
+        assert_eq!(
+            (c.txn.transactional_id_expiration_ms, c.txn.remove_expired_transactional_ids_interval_ms),
+            (2000, 20)
+        );
+        assert_eq!(c.group.offset_metadata_max_bytes, 0);
+        assert!(!c.group.offset_metadata_fits(Some("x")) && c.group.offset_metadata_fits(Some("")));
+        for key in [
+            "producer.id.expiration.ms",
+            "producer.id.expiration.check.interval.ms",
+            "transactional.id.expiration.ms",
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+        ] {
+            for bad in ["0", "-1", "2147483648"] {
+                let err = load(&[(key, bad)]).expect_err(bad);
+                assert_eq!(
+                    err.to_string(),
+                    format!("invalid value {bad:?} for {key}: must be between 1 and 2147483647")
+                );
+            }
+        }
+        let err = load(&[("offset.metadata.max.bytes", "-1")]).expect_err("negative");
+        assert!(err.to_string().contains("must be between 0 and 2147483647"), "{err}");
+        let err = load(&[("offset.metadata.max.bytes", "4k")]).expect_err("not a number");
+        assert!(err.to_string().contains("not a whole number"), "{err}");
+        for key in ["producer.id.expiration.ms", "offset.metadata.max.bytes", "transactional.id.expiration.ms"] {
+            assert_eq!(broker_key_type(key), 3, "{key} is an INT in Kafka");
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::DuplicateLog { .. } => ErrorCode::KafkaStorageError,
         StorageError::InvalidConfig { .. } | StorageError::UnknownConfig { .. } => ErrorCode::InvalidConfig,
         StorageError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+        // Hosted here and served once loaded: the answer of a broker not (yet) leading it.
+        StorageError::LogNotLoaded { .. } => ErrorCode::NotLeaderOrFollower,
         StorageError::Sequence { source, .. } => match source {
             SequenceError::OutOfOrder { .. } => ErrorCode::OutOfOrderSequenceNumber,
             SequenceError::StaleEpoch { .. } => ErrorCode::InvalidProducerEpoch,

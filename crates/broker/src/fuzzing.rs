@@ -289,6 +289,15 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
         let link = link.clone();
         tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link, log_dir_locks)).await??
     };
+    // As `sluiced`: the logs load in the background (none, in the harness's fresh directory).
+    {
+        let broker = broker.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = broker.load_logs() {
+                tracing::error!(error = %e, "cannot load the logs");
+            }
+        });
+    }
 
     // A real listener too, so a Kafka client can be pointed at the harness while debugging.
     let socket = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;

@@ -1,5 +1,11 @@
 //! `sluiced`: runs a Sluice broker. With no arguments it is a single node with its data in
 //! `./data`, listening on port 9092.
+//!
+//! Startup order: lock the data directories; start the embedded keeper (if any); connect to
+//! keeper; scan the log directories (which partitions are on disk); open the listeners; start
+//! loading the logs in the background; register and follow the cluster. Each partition is
+//! served as soon as its own log is loaded (Kafka's broker loads every log before it listens);
+//! until then requests for it get NOT_LEADER_OR_FOLLOWER, which clients retry.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,7 +67,6 @@ fn main() -> std::process::ExitCode {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-    raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -102,6 +107,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Every directory this node owns is locked before anything in it is opened for writing: a
     // second process on the same directories stops here, having changed nothing.
     let (log_dir_locks, _keeper_dir_lock) = lock_data_dirs(&config)?;
+    // After the locks, so that a node refused its directories prints only why.
+    raise_open_files_limit();
     // The keeper (ZooKeeper client protocol; Raft with its peers) starts first: brokers lean on it.
     let keeper = match &config.keeper_client {
         Some(client) => Some(start_keeper(&config, client).await?),
@@ -114,7 +121,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write the ready file {}", path.display()))?;
         }
         tracing::info!(keeper_id = config.keeper.id, "sluiced started (keeper only)");
-        wait_for_signal().await;
+        ShutdownSignals::install()?.recv().await;
         keeper.shutdown().await;
         tracing::info!("sluiced stopped cleanly");
         return Ok(());
@@ -144,6 +151,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .cluster_id(&client, &proposed)
         .await
         .with_context(|| format!("cannot read or create /cluster/id in keeper at {connect}"))?;
+    // From here on SIGTERM and SIGINT are caught (not fatal), so a stop while the logs load
+    // waits for the loaders and leaves every log consistent.
+    let mut signals = ShutdownSignals::install()?;
     let broker = {
         let link = link.clone();
         tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link, log_dir_locks)).await??
@@ -176,6 +186,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             done_tx.clone(),
         ));
     }
+    // The logs load (and recover) in the background, each served once loaded. Started once the
+    // listeners are bound: a failure to bind returns before any log is touched.
+    let loader = {
+        let broker = broker.clone();
+        tokio::task::spawn_blocking(move || broker.load_logs())
+    };
     // Register (ephemeral /brokers/ids/<id>), follow the cluster's znodes, then take part.
     let endpoints: Vec<(String, String, u16)> = {
         let advertised = broker.advertised.read();
@@ -236,8 +252,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(cluster_id = %broker.cluster_id, broker_id = broker.config.broker_id, "sluiced started");
 
-    wait_for_signal().await;
-    tracing::info!("shutting down: leaving the cluster, then draining connections");
+    // A log that cannot be loaded stops the node as a signal would, then fails it.
+    let failed_load = tokio::select! {
+        _ = signals.recv() => None,
+        e = load_failure(loader) => Some(e),
+    };
+    match &failed_load {
+        None => tracing::info!("shutting down: leaving the cluster, then draining connections"),
+        Some(e) => tracing::error!(error = %e, "shutting down: a log could not be loaded"),
+    }
     // Closing the keeper session drops the registration at once, so the controller moves
     // leadership away now rather than after the session timeout.
     broker.fetchers.shutdown();
@@ -255,10 +278,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some((keeper, _)) = &keeper {
         keeper.shutdown().await;
     }
+    // Stops the log loaders first (each finishes the log it is on).
     let b = broker.clone();
     tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
+    if let Some(e) = failed_load {
+        return Err(e);
+    }
     tracing::info!("sluiced stopped cleanly");
     Ok(())
+}
+
+/// Waits for the log loader to fail, returning its error; a loader that finishes (or is stopped
+/// by the shutdown) never resolves this.
+async fn load_failure(loader: tokio::task::JoinHandle<Result<(), sluice_storage::StorageError>>) -> anyhow::Error {
+    match loader.await {
+        Ok(Ok(())) => std::future::pending().await,
+        Ok(Err(e)) => anyhow::Error::new(e).context("cannot load the logs (log.dirs)"),
+        Err(e) => anyhow::anyhow!("the log loader stopped: {e}"),
+    }
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard one, as a JVM does for Kafka
@@ -348,12 +385,27 @@ async fn expire_offsets(broker: &Broker) {
     sluice_broker::group::offsets_log::write_tombstones(broker, expired, "offsets.retention.minutes passed").await;
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from `install` on: one that arrives before `recv` is awaited is
+/// kept, not lost (nor fatal, as the default action would be).
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).context("cannot install a SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("cannot install a SIGINT handler")?,
+        })
+    }
+
+    /// Waits for either signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }

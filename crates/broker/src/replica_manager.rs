@@ -14,6 +14,12 @@
 //! `acks=all` waits in a purgatory (the high watermark's `watch` channel) until the high
 //! watermark passes the batch, the request times out, or the partition stops being led here.
 //!
+//! At startup the broker serves before its logs are loaded (`LogManager::load_logs`): a
+//! partition exists here only once its log is. `apply_view` skips the partitions whose logs are
+//! still loading (never creating a log in their place), each load wakes the reconciler
+//! (`log_loaded`), which applies the view again and so takes their roles, and requests for them
+//! meanwhile get NOT_LEADER_OR_FOLLOWER (`partition_or_error`).
+//!
 //! Concurrency and lock order: a partition's `status` mutex, then its log's lock; both are held
 //! only for short synchronous work. The partition map's lock is held only to look up or change
 //! the map. Waiting happens on `watch` channels, never while a lock is held.
@@ -603,6 +609,8 @@ pub struct ReplicaManager {
     /// Bumped on every append and high-watermark move anywhere: long-polling fetches wake on
     /// it and re-read.
     appended: watch::Sender<u64>,
+    /// Bumped as logs found at startup are loaded: the reconciler applies their states then.
+    logs_loaded: watch::Sender<u64>,
     isr_changes: mpsc::UnboundedSender<IsrChange>,
     isr_changes_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrChange>>>,
     default_min_insync: i32,
@@ -628,6 +636,7 @@ impl ReplicaManager {
             clock,
             partitions: RwLock::new(partitions),
             appended: watch::channel(0).0,
+            logs_loaded: watch::channel(0).0,
             isr_changes: tx,
             isr_changes_rx: Mutex::new(Some(rx)),
             default_min_insync,
@@ -651,6 +660,33 @@ impl ReplicaManager {
         self.partitions.read().get(tp).cloned()
     }
 
+    /// The partition, or the error a request for it gets: NOT_LEADER_OR_FOLLOWER for one whose
+    /// log is here but not serving yet (still loading at startup, or loaded and waiting for
+    /// the reconciler to apply its state), which clients retry after refreshing metadata, as
+    /// Kafka answers for a partition it does not lead; UNKNOWN_TOPIC_OR_PARTITION otherwise.
+    pub fn partition_or_error(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
+        if let Some(partition) = self.partition(tp) {
+            return Ok(partition);
+        }
+        if self.log_manager.is_loading(tp) || self.log_manager.get_log(tp).is_some() {
+            Err(ErrorCode::NotLeaderOrFollower)
+        } else {
+            Err(ErrorCode::UnknownTopicOrPartition)
+        }
+    }
+
+    /// Called by the log loader for each log it has loaded at startup: wakes the reconciler,
+    /// which applies the partition's state (see [`ReplicaManager::apply_view`]).
+    pub fn log_loaded(&self, tp: &TopicPartition) {
+        tracing::trace!(%tp, "log loaded");
+        self.logs_loaded.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes whenever logs found at startup have been loaded.
+    pub fn loaded_logs(&self) -> watch::Receiver<u64> {
+        self.logs_loaded.subscribe()
+    }
+
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().values().cloned().collect()
     }
@@ -671,12 +707,15 @@ impl ReplicaManager {
         self.appended.send_modify(|n| *n += 1);
     }
 
-    /// Creates (or opens) the log of a partition hosted here.
+    /// Creates the log of a partition hosted here, or takes the one loaded from disk and gives
+    /// it the topic's config (logs load with the broker defaults). A log still loading is
+    /// refused ([`StorageError::LogNotLoaded`]): the partition is created once it is loaded.
     pub fn create_partition(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Partition>, StorageError> {
         if let Some(p) = self.partition(tp) {
             return Ok(p);
         }
-        let log = self.log_manager.get_or_create_log(tp, config)?;
+        let log = self.log_manager.get_or_create_log(tp, config.clone())?;
+        log.write().update_config(config);
         let partition = Partition::new(tp.clone(), log, self.broker_id, self.default_min_insync);
         self.partitions.write().entry(tp.clone()).or_insert(partition.clone());
         Ok(self.partition(tp).unwrap_or(partition))
@@ -737,8 +776,15 @@ impl ReplicaManager {
                 {
                     continue;
                 }
+                // A log still loading gets its partition (and role) when it is loaded: the
+                // loader wakes the reconciler, which applies the view again.
+                if self.log_manager.is_loading(&tp) {
+                    continue;
+                }
                 let partition = match self.create_partition(&tp, log_config.clone()) {
                     Ok(partition) => partition,
+                    // Loaded meanwhile is checked again under the log manager's lock.
+                    Err(StorageError::LogNotLoaded { .. }) => continue,
                     Err(e) => {
                         if let Some(held_back) = self.open_failures.admit(&(), std::time::Instant::now()) {
                             tracing::error!(%tp, error = %e, failures_held_back = held_back, "cannot open the partition's log");
@@ -807,8 +853,9 @@ impl ReplicaManager {
         required_acks: i16,
         timeout: Duration,
     ) -> AppendResult {
-        let Some(partition) = self.partition(tp) else {
-            return AppendResult::failed(ErrorCode::UnknownTopicOrPartition);
+        let partition = match self.partition_or_error(tp) {
+            Ok(partition) => partition,
+            Err(code) => return AppendResult::failed(code),
         };
         self.append_to(partition, records, required_acks, timeout, None).await
     }
@@ -825,8 +872,9 @@ impl ReplicaManager {
         timeout: Duration,
         guard: Option<VerificationGuard>,
     ) -> AppendResult {
-        let Some(partition) = self.partition(tp) else {
-            return AppendResult::failed(ErrorCode::UnknownTopicOrPartition);
+        let partition = match self.partition_or_error(tp) {
+            Ok(partition) => partition,
+            Err(code) => return AppendResult::failed(code),
         };
         let log_append_time_ms = match partition.validate_produced(records, self.now_ms()) {
             Ok(time) => time,
@@ -894,9 +942,12 @@ impl ReplicaManager {
     pub async fn append_markers(&self, markers: Vec<(TopicPartition, Vec<u8>)>, timeout: Duration) -> Vec<ErrorCode> {
         let mut waits = Vec::with_capacity(markers.len());
         for (tp, mut bytes) in markers {
-            let Some(partition) = self.partition(&tp) else {
-                waits.push(Err(ErrorCode::UnknownTopicOrPartition));
-                continue;
+            let partition = match self.partition_or_error(&tp) {
+                Ok(partition) => partition,
+                Err(code) => {
+                    waits.push(Err(code));
+                    continue;
+                }
             };
             let mut role = partition.role_changes.subscribe();
             role.borrow_and_update();

@@ -8,15 +8,18 @@
 //! A request in flight when a connection drops fails with `ConnectionLoss`, as in ZooKeeper:
 //! the caller decides whether it is safe to retry. The session's state (connected,
 //! disconnected, expired, closed) is observable through [`ZkClient::state`]; one-shot watches
-//! arrive on a `oneshot` receiver and persistent ones on a stream.
+//! arrive on a `oneshot` receiver and persistent ones on a [`WatchStream`], a bounded queue
+//! that the session task fills without ever waiting on its reader (see
+//! [`MAX_QUEUED_WATCH_EVENTS_COUNT`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::data_tree::CreateMode;
 use crate::error::ZkError;
@@ -43,6 +46,133 @@ pub struct NodeEvent {
     pub path: String,
 }
 
+/// Events one persistent watch ([`ZkClient::add_watch`]) holds for its reader, at most. The
+/// session task hands events over without waiting (a slow reader must not stall the session's
+/// replies and pings), so a reader that falls behind meets this bound instead: an event equal
+/// to one already queued is dropped (the queued one makes the reader re-read the same node after
+/// the change), and any other event clears the queue and leaves one
+/// [`WatchNotice::Overflowed`] in its place, telling the reader to re-read everything the watch
+/// covers. Either way a change is never lost without a notice that covers it. A broker's
+/// watches see a few events per metadata change, so a reader keeping up stays far below this.
+pub const MAX_QUEUED_WATCH_EVENTS_COUNT: usize = 4_096;
+
+/// What a persistent watch's reader is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchNotice {
+    /// A watched node changed.
+    Event(NodeEvent),
+    /// Events were dropped because the reader fell [`MAX_QUEUED_WATCH_EVENTS_COUNT`] behind:
+    /// anything under the watch may have changed, so read it all again.
+    Overflowed,
+}
+
+#[derive(Debug, Default)]
+struct WatchQueue {
+    events: VecDeque<NodeEvent>,
+    /// Events were dropped since the reader last looked: it must re-read everything.
+    overflowed: bool,
+    /// The session task let go of the watch (the session ended): no more events will come.
+    sender_gone: bool,
+    /// The reader dropped its stream: the session task stops delivering.
+    reader_gone: bool,
+}
+
+#[derive(Debug, Default)]
+struct WatchShared {
+    queue: parking_lot::Mutex<WatchQueue>,
+    ready: Notify,
+}
+
+/// The session task's end of a persistent watch.
+struct WatchSender(Arc<WatchShared>);
+
+impl WatchSender {
+    /// Queues `event` without waiting, within [`MAX_QUEUED_WATCH_EVENTS_COUNT`]; false once the
+    /// reader has dropped its stream.
+    fn send(&self, event: NodeEvent) -> bool {
+        let mut q = self.0.queue.lock();
+        if q.reader_gone {
+            return false;
+        }
+        if q.overflowed {
+            // The pending re-read of everything covers this change too.
+            return true;
+        }
+        if q.events.len() < MAX_QUEUED_WATCH_EVENTS_COUNT {
+            q.events.push_back(event);
+        } else if !q.events.contains(&event) {
+            q.events.clear();
+            q.overflowed = true;
+        }
+        drop(q);
+        self.0.ready.notify_one();
+        true
+    }
+}
+
+impl Drop for WatchSender {
+    fn drop(&mut self) {
+        self.0.queue.lock().sender_gone = true;
+        self.0.ready.notify_one();
+    }
+}
+
+/// The events of a persistent watch, in order, until the session ends (then `recv` gives
+/// `None`). Bounded by [`MAX_QUEUED_WATCH_EVENTS_COUNT`]; see there for what a reader that falls
+/// behind is told.
+#[derive(Debug)]
+pub struct WatchStream(Arc<WatchShared>);
+
+impl WatchStream {
+    fn new() -> (WatchSender, WatchStream) {
+        let shared = Arc::new(WatchShared::default());
+        (WatchSender(shared.clone()), WatchStream(shared))
+    }
+
+    /// The next notice, waiting for one; `None` once the session has ended and everything
+    /// queued was read. An overflow notice comes before any event queued after it.
+    pub async fn recv(&mut self) -> Option<WatchNotice> {
+        loop {
+            match self.try_recv() {
+                Ok(notice) => return Some(notice),
+                Err(true) => return None,
+                // A notify_one() that finds no waiter is kept for the next notified(), so an
+                // event queued between try_recv and here still wakes this call.
+                Err(false) => self.0.ready.notified().await,
+            }
+        }
+    }
+
+    /// The next notice if one is queued; otherwise `Err(ended)`, `ended` being whether the
+    /// session has ended (no more will come).
+    pub fn try_recv(&mut self) -> std::result::Result<WatchNotice, bool> {
+        let mut q = self.0.queue.lock();
+        if std::mem::take(&mut q.overflowed) {
+            return Ok(WatchNotice::Overflowed);
+        }
+        match q.events.pop_front() {
+            Some(e) => Ok(WatchNotice::Event(e)),
+            None => Err(q.sender_gone),
+        }
+    }
+
+    /// Notices queued and not read yet (an overflow counts as one).
+    pub fn len(&self) -> usize {
+        let q = self.0.queue.lock();
+        q.events.len() + usize::from(q.overflowed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        self.0.queue.lock().reader_gone = true;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum OneShot {
     Data,
@@ -53,7 +183,7 @@ enum OneShot {
 enum Registration {
     None,
     OneShot(OneShot, String, oneshot::Sender<NodeEvent>),
-    Persistent { path: String, recursive: bool, tx: mpsc::UnboundedSender<NodeEvent> },
+    Persistent { path: String, recursive: bool, tx: WatchSender },
 }
 
 struct Call {
@@ -265,9 +395,10 @@ impl ZkClient {
     }
 
     /// A persistent watch (ZooKeeper 3.6+ `addWatch`) on `path`, or on its whole subtree with
-    /// `recursive`: every event arrives on the stream until the session ends.
-    pub async fn add_watch(&self, path: &str, recursive: bool) -> Result<mpsc::UnboundedReceiver<NodeEvent>> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// `recursive`: every event arrives on the stream until the session ends, or, for a reader
+    /// that falls behind, a notice to re-read (see [`MAX_QUEUED_WATCH_EVENTS_COUNT`]).
+    pub async fn add_watch(&self, path: &str, recursive: bool) -> Result<WatchStream> {
+        let (tx, rx) = WatchStream::new();
         let req = AddWatchRequest { path: path.into(), mode: i32::from(recursive) };
         self.call(op::ADD_WATCH, body(|o| req.write(o)), Registration::Persistent { path: path.into(), recursive, tx })
             .await?;
@@ -362,7 +493,7 @@ struct SessionTask {
     last_zxid: i64,
     xid: i32,
     one_shot: HashMap<(OneShot, String), Vec<oneshot::Sender<NodeEvent>>>,
-    persistent: Vec<(String, bool, mpsc::UnboundedSender<NodeEvent>)>,
+    persistent: Vec<(String, bool, WatchSender)>,
     state: watch::Sender<SessionState>,
     session: watch::Sender<SessionCredentials>,
 }
@@ -622,7 +753,74 @@ impl SessionTask {
             } else {
                 e.path == *path
             };
-            !hit || tx.send(event.clone()).is_ok()
+            !hit || tx.send(event.clone())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> NodeEvent {
+        NodeEvent { event_type: EventType::NodeDataChanged as i32, path: format!("/brokers/ids/{n}") }
+    }
+
+    #[tokio::test]
+    async fn events_arrive_in_order_and_the_stream_ends_with_the_session() {
+        let (tx, mut rx) = WatchStream::new();
+        assert!(tx.send(event(1)) && tx.send(event(2)));
+        drop(tx);
+        assert_eq!(rx.recv().await, Some(WatchNotice::Event(event(1))));
+        assert_eq!(rx.recv().await, Some(WatchNotice::Event(event(2))));
+        assert_eq!(rx.recv().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_flood_the_reader_does_not_read_stays_bounded_and_says_to_re_read() {
+        // The session task keeps delivering while nobody reads: it never waits, the queue never
+        // grows past its bound, and the reader still learns that it must re-read everything.
+        let (tx, mut rx) = WatchStream::new();
+        for n in 0..MAX_QUEUED_WATCH_EVENTS_COUNT {
+            assert!(tx.send(event(n)));
+        }
+        assert_eq!(rx.len(), MAX_QUEUED_WATCH_EVENTS_COUNT);
+        // Full: a repeat of a queued event is coalesced into it, nothing else changes.
+        assert!(tx.send(event(7)));
+        assert_eq!((rx.len(), rx.try_recv()), (MAX_QUEUED_WATCH_EVENTS_COUNT, Ok(WatchNotice::Event(event(0)))));
+        assert!(tx.send(event(0)), "room for one again");
+        assert!(tx.send(event(0)), "now a repeat of the event just queued");
+        assert_eq!(rx.len(), MAX_QUEUED_WATCH_EVENTS_COUNT);
+        // A new event that does not fit: the queue gives way to one overflow notice.
+        for n in 0..10 * MAX_QUEUED_WATCH_EVENTS_COUNT {
+            assert!(tx.send(event(MAX_QUEUED_WATCH_EVENTS_COUNT + n)));
+            assert!(rx.len() <= MAX_QUEUED_WATCH_EVENTS_COUNT);
+        }
+        assert_eq!(rx.len(), 1);
+        assert_eq!(rx.recv().await, Some(WatchNotice::Overflowed));
+        // Events after the reader took the notice are delivered one by one again.
+        assert!(tx.send(event(1)));
+        assert_eq!(rx.recv().await, Some(WatchNotice::Event(event(1))));
+        assert_eq!(rx.try_recv(), Err(false));
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(true));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_wakes_for_an_event_and_a_dropped_reader_ends_delivery() {
+        let (tx, mut rx) = WatchStream::new();
+        let reader = tokio::spawn(async move {
+            let notice = rx.recv().await;
+            (notice, rx)
+        });
+        tokio::task::yield_now().await;
+        assert!(tx.send(event(3)));
+        let (notice, rx) = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("the reader wakes")
+            .expect("the reader task");
+        assert_eq!(notice, Some(WatchNotice::Event(event(3))));
+        drop(rx);
+        assert!(!tx.send(event(4)), "the session task drops a watch nobody reads");
     }
 }

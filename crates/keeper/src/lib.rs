@@ -22,7 +22,10 @@ pub mod replication;
 pub mod server;
 pub mod watch;
 
-pub use client::{MultiOp, MultiResult, NodeEvent, SessionCredentials, SessionState, ZkClient};
+pub use client::{
+    MAX_QUEUED_WATCH_EVENTS_COUNT, MultiOp, MultiResult, NodeEvent, SessionCredentials, SessionState, WatchNotice,
+    WatchStream, ZkClient,
+};
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;
 pub use server::{Keeper, KeeperConfig};

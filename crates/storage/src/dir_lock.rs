@@ -9,7 +9,7 @@
 //!
 //! Two `DirLock`s on one directory conflict even within one process (`flock` locks belong to an
 //! open file description), so a process acquires each directory once and hands the lock to
-//! whatever uses the directory (`LogManager::open_locked`).
+//! whatever uses the directory (`LogManager::open_locked`, `LogManager::scan_locked`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};

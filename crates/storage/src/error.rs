@@ -66,6 +66,10 @@ pub enum StorageError {
     UnknownConfig { key: String },
     #[error("no log for partition {tp}")]
     UnknownPartition { tp: TopicPartition },
+    /// The partition's log is on disk but still loading at startup: it cannot be created
+    /// afresh (its data would be lost), nor served yet.
+    #[error("the log of partition {tp} is still loading")]
+    LogNotLoaded { tp: TopicPartition },
     /// An idempotent producer's batch out of sequence or from a fenced epoch.
     #[error("{tp}: {source}")]
     Sequence {

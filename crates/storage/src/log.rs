@@ -119,6 +119,9 @@ pub struct Log {
     /// Compaction has cleaned the log below this offset (Kafka's cleaner checkpoint, kept in
     /// memory: after a restart the whole log counts as dirty once).
     first_dirty_offset: i64,
+    /// When producer id expiration last looked at this log (set at open, so the first look
+    /// comes one check interval later, as Kafka schedules it).
+    last_producer_expiry_check_ms: i64,
 }
 
 impl Log {
@@ -247,6 +250,7 @@ impl Log {
             aborted: Vec::new(),
             pending_deletes: Vec::new(),
             first_dirty_offset: 0,
+            last_producer_expiry_check_ms: now,
         };
         // Entries past the log end name records that recovery cut. An entry starting exactly at
         // the log end is kept: a new epoch may begin before its first record.
@@ -649,6 +653,32 @@ impl Log {
         first_unstable.map_or(self.high_watermark, |o| o.min(self.high_watermark))
     }
 
+    /// How many producers have state in memory here (none while the state is not loaded).
+    pub fn producer_count(&self) -> usize {
+        self.producers.as_ref().map_or(0, ProducerStateManager::len)
+    }
+
+    /// Producer id expiration (KIP-854), Kafka's per-log `PeriodicProducerExpirationCheck`:
+    /// once `check_interval_ms` (`producer.id.expiration.check.interval.ms`) has passed since
+    /// the last look, forgets the producers whose last batch is `expiration_ms`
+    /// (`producer.id.expiration.ms`) old by the broker's clock and that have no open
+    /// transaction here. Called on every pass of the log manager's maintenance. A log whose
+    /// producer state is not loaded holds none to forget; what its snapshot carries is looked
+    /// at again once the state is loaded. Returns how many producers were forgotten.
+    pub fn maybe_remove_expired_producers(&mut self, expiration_ms: i64, check_interval_ms: i64) -> usize {
+        let now = self.clock.now_ms();
+        if now.saturating_sub(self.last_producer_expiry_check_ms) < check_interval_ms {
+            return 0;
+        }
+        self.last_producer_expiry_check_ms = now;
+        let Some(producers) = self.producers.as_mut() else { return 0 };
+        let removed = producers.remove_expired(now, expiration_ms);
+        if removed > 0 {
+            tracing::debug!(tp = %self.tp, removed, remaining = producers.len(), "expired idle producer ids");
+        }
+        removed
+    }
+
     /// Whether `producer_id` has an open transaction in this partition.
     pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
         self.producers.as_ref().is_some_and(|p| p.has_ongoing_txn(producer_id))
@@ -711,7 +741,7 @@ impl Log {
             }
             let path = self.producer_snapshot_path(offset);
             let bytes = fs::read(&path).map_err(|e| io_err("read producer snapshot", &path, e))?;
-            match ProducerStateManager::decode(&bytes) {
+            match ProducerStateManager::decode(&bytes, self.clock.now_ms()) {
                 Some(state) => return Ok((state, offset)),
                 None => {
                     // Removed, so that pruning never keeps it in place of a good one.
@@ -891,14 +921,7 @@ impl Log {
     /// consumers, the log end offset for followers). With `min_one_batch` the first batch is
     /// returned even if it alone exceeds `max_bytes`.
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<FetchDataInfo> {
-        if offset < self.log_start_offset || offset > self.log_end_offset {
-            return Err(StorageError::OffsetOutOfRange {
-                tp: self.tp.clone(),
-                offset,
-                log_start_offset: self.log_start_offset,
-                log_end_offset: self.log_end_offset,
-            });
-        }
+        self.check_readable(offset)?;
         let max_offset = max_offset.min(self.log_end_offset);
         let mut out = BytesMut::new();
         let mut next = offset;
@@ -922,6 +945,19 @@ impl Log {
         Ok(FetchDataInfo { records: out.freeze(), next_offset: next })
     }
 
+    /// A read must start within `[log start, log end]`.
+    fn check_readable(&self, offset: i64) -> Result<()> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                tp: self.tp.clone(),
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        Ok(())
+    }
+
     /// As [`read`](Self::read), but the batches stay in their segment files: the slices that
     /// hold them, in order, for `sendfile` (`sluice_protocol::record_set`).
     pub fn read_slices(
@@ -931,14 +967,7 @@ impl Log {
         max_offset: i64,
         min_one_batch: bool,
     ) -> Result<(Vec<FileSlice>, i64)> {
-        if offset < self.log_start_offset || offset > self.log_end_offset {
-            return Err(StorageError::OffsetOutOfRange {
-                tp: self.tp.clone(),
-                offset,
-                log_start_offset: self.log_start_offset,
-                log_end_offset: self.log_end_offset,
-            });
-        }
+        self.check_readable(offset)?;
         let max_offset = max_offset.min(self.log_end_offset);
         let (mut slices, mut bytes, mut next) = (Vec::new(), 0usize, offset);
         let floor = self.segments.range(..=offset).next_back().map_or(i64::MIN, |(&b, _)| b);

@@ -5,19 +5,37 @@
 //! | file | purpose |
 //! |---|---|
 //! | `.lock` | held (flock) while a process uses the directory |
-//! | `.kafka_cleanshutdown` | written last at a clean shutdown, removed once the logs are loaded; its absence at startup means recovery |
+//! | `.kafka_cleanshutdown` | written last at a clean shutdown, removed once the directory is scanned at startup (before any log in it can change); its absence at startup means recovery |
 //! | `recovery-point-offset-checkpoint` | per partition, the offset below which data is flushed |
 //! | `log-start-offset-checkpoint` | per partition, the log start offset |
 //! | `replication-offset-checkpoint` | per partition, the high watermark |
 //! | `<topic>-<partition>/` | one partition's segments and `leader-epoch-checkpoint` |
 //!
-//! Periodic work (retention, flushes, checkpoints, closing cold segments' files) is driven by
-//! [`LogManager::maintenance`], which the broker calls on a timer. The only threads this crate
-//! starts are the scoped ones that load the logs at startup, `num.recovery.threads.per.data.dir`
-//! per directory (Kafka's recovery thread pools), joined before `open` returns.
+//! Startup is two steps, so that a broker serves each partition as soon as its own log is
+//! loaded rather than after all of them ([`LogManager::scan_locked`], then
+//! [`LogManager::load_logs`]; [`LogManager::open`] does both):
+//! 1. the scan lists which partitions each directory holds (cheap: directory names and the
+//!    checkpoint files) and removes the clean-shutdown markers, since loaded logs take writes
+//!    while others still load;
+//! 2. the load opens (and, after a crash, recovers) each log, `num.recovery.threads.per.data.dir`
+//!    threads per directory (Kafka's recovery thread pools), in partition order; each log is
+//!    available the moment it is loaded. Kafka instead loads every log before it serves any.
+//!
+//! A log found by the scan and not loaded yet is *pending*. Invariant: a pending partition never
+//! gets a new log ([`LogManager::get_or_create_log`] refuses it with
+//! [`StorageError::LogNotLoaded`]), because a fresh log in its place would lose its data. Its
+//! checkpointed offsets stay in the checkpoint files until it loads, and a deletion asked for
+//! while it is pending happens once the loader is done with it. [`LogManager::shutdown`] stops
+//! the loaders (each finishes the log it is on) before it closes anything.
+//!
+//! Periodic work (retention, flushes, checkpoints, closing cold segments' files, producer id
+//! expiration) is driven by [`LogManager::maintenance`], which the broker calls on a timer. The
+//! only threads this crate starts are the scoped ones of `load_logs`, joined before it returns.
 //!
 //! Concurrency: the map of logs is behind a read-write lock held only to look up, add or remove
-//! a log; each log is behind its own read-write lock (appends write, reads read).
+//! a log; each log is behind its own read-write lock (appends write, reads read). The pending
+//! logs sit behind a mutex taken after the map's lock when both are needed, so "not loaded" and
+//! "loaded" change together for every observer.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -26,7 +44,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::checkpoint;
 use crate::clock::Clock;
@@ -81,6 +99,10 @@ pub struct LogManagerConfig {
     pub recovery_threads_per_data_dir: usize,
     /// How long an inactive segment's files stay open after their last use.
     pub cold_segment_idle_ms: i64,
+    /// `producer.id.expiration.ms` and `producer.id.expiration.check.interval.ms` (KIP-854):
+    /// see `Log::maybe_remove_expired_producers`.
+    pub producer_id_expiration_ms: i64,
+    pub producer_id_expiration_check_interval_ms: i64,
 }
 
 impl LogManagerConfig {
@@ -95,6 +117,9 @@ impl LogManagerConfig {
             cleaner_backoff_ms: 15_000,
             recovery_threads_per_data_dir: DEFAULT_RECOVERY_THREADS_PER_DATA_DIR,
             cold_segment_idle_ms: DEFAULT_COLD_SEGMENT_IDLE_MS,
+            producer_id_expiration_ms: crate::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            producer_id_expiration_check_interval_ms:
+                crate::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS,
         }
     }
 }
@@ -126,12 +151,26 @@ pub struct MaintenanceReport {
     pub segments_closed: usize,
 }
 
-/// One log to load at startup.
-#[derive(Debug)]
-struct LoadJob {
-    tp: TopicPartition,
+/// A log the startup scan found and the loaders have not made available yet.
+#[derive(Debug, Clone)]
+struct PendingLog {
+    dir_index: usize,
     dir: PathBuf,
+    /// What the directory's checkpoints and clean-shutdown marker said at the scan.
     params: LogLoadParams,
+    /// `delete_log` was asked while the log was pending: the loader deletes it instead of
+    /// making it available (or `shutdown` does, if no loader got to it).
+    delete_when_loaded: bool,
+}
+
+/// The logs still to load, and the loaders' bookkeeping.
+#[derive(Debug, Default)]
+struct Loading {
+    pending: BTreeMap<TopicPartition, PendingLog>,
+    /// Set by `shutdown`: the loaders take no further log.
+    stop: bool,
+    /// `load_logs` calls in progress; `shutdown` waits for none.
+    running: usize,
 }
 
 #[derive(Debug)]
@@ -139,6 +178,10 @@ pub struct LogManager {
     config: LogManagerConfig,
     dirs: Vec<LogDir>,
     logs: RwLock<BTreeMap<TopicPartition, (usize, SharedLog)>>,
+    /// Lock order: `logs` first, then `loading`.
+    loading: Mutex<Loading>,
+    /// Signalled when a `load_logs` call ends.
+    loaders_done: Condvar,
     clock: Arc<dyn Clock>,
     timers: Mutex<Timers>,
     /// Serialises checkpoint writes: each snapshots every log, and a slower writer must not
@@ -157,12 +200,21 @@ impl LogManager {
     /// As [`LogManager::open`], with every log directory already locked by the caller (a process
     /// locks all its directories before it writes to any of them).
     pub fn open_locked(config: LogManagerConfig, clock: Arc<dyn Clock>, locks: Vec<DirLock>) -> Result<Self> {
+        let manager = Self::scan_locked(config, clock, locks)?;
+        manager.load_logs(&|_| {})?;
+        Ok(manager)
+    }
+
+    /// The first half of [`LogManager::open_locked`]: finds the logs of every directory and
+    /// notes what their checkpoints say, without opening any. Until [`LogManager::load_logs`]
+    /// has loaded a log it is pending: absent from [`LogManager::get_log`] and refused by
+    /// [`LogManager::get_or_create_log`].
+    pub fn scan_locked(config: LogManagerConfig, clock: Arc<dyn Clock>, locks: Vec<DirLock>) -> Result<Self> {
         assert!(!config.log_dirs.is_empty(), "log.dirs must name at least one directory");
         let mut locks: BTreeMap<PathBuf, DirLock> = locks.into_iter().map(|l| (l.dir().to_path_buf(), l)).collect();
         let started = Instant::now();
         let mut dirs = Vec::new();
-        let mut jobs: Vec<Vec<LoadJob>> = Vec::new();
-        let mut seen: BTreeMap<TopicPartition, PathBuf> = BTreeMap::new();
+        let mut pending: BTreeMap<TopicPartition, PendingLog> = BTreeMap::new();
         let mut clean_markers = Vec::new();
         for (dir_index, path) in config.log_dirs.iter().enumerate() {
             let lock = locks.remove(path).unwrap_or_else(|| panic!("log directory {} opened unlocked", path.display()));
@@ -189,7 +241,6 @@ impl LogManager {
                     tracing::warn!(error = %e, "ignoring unreadable high watermark checkpoint");
                     BTreeMap::new()
                 });
-            let mut dir_jobs = Vec::new();
             for entry in fs::read_dir(path).map_err(|e| io_err("list log directory", path, e))? {
                 let entry = entry.map_err(|e| io_err("list log directory", path, e))?;
                 let child = entry.path();
@@ -212,10 +263,9 @@ impl LogManager {
                     tracing::warn!(dir = %child.display(), "ignoring a directory that is not a partition log");
                     continue;
                 };
-                if let Some(first) = seen.get(&tp) {
-                    return Err(StorageError::DuplicateLog { tp, first: first.clone(), second: child });
+                if let Some(first) = pending.get(&tp) {
+                    return Err(StorageError::DuplicateLog { tp, first: first.dir.clone(), second: child });
                 }
-                seen.insert(tp.clone(), child.clone());
                 let params = LogLoadParams {
                     // Without a clean shutdown and without a checkpoint, recover everything.
                     recovery_point: recovery_points.get(&tp).copied().unwrap_or(0),
@@ -223,18 +273,16 @@ impl LogManager {
                     high_watermark: high_watermarks.get(&tp).copied().unwrap_or(0),
                     had_clean_shutdown,
                 };
-                dir_jobs.push(LoadJob { tp, dir: child, params });
+                pending.insert(tp, PendingLog { dir_index, dir: child, params, delete_when_loaded: false });
             }
-            jobs.push(dir_jobs);
             if had_clean_shutdown {
                 clean_markers.push(clean_marker);
             }
-            debug_assert_eq!(jobs.len(), dir_index + 1);
             dirs.push(LogDir { path: path.clone(), _lock: lock });
         }
-        let logs = load_logs(&jobs, config.recovery_threads_per_data_dir, &config.default_log_config, &clock)?;
+        // Each pending log keeps what the marker said. From here on a crash must be noticed:
+        // logs loaded early take writes while the others still load.
         for marker in clean_markers {
-            // From here on a crash must be noticed.
             fs::remove_file(&marker).map_err(|e| io_err("remove clean shutdown marker", &marker, e))?;
             if let Some(dir) = marker.parent() {
                 checkpoint::sync_dir(dir)?;
@@ -250,20 +298,171 @@ impl LogManager {
             last_cold_check_ms: now,
         };
         tracing::info!(
-            logs = logs.len(),
+            logs = pending.len(),
             dirs = dirs.len(),
-            threads_per_dir = config.recovery_threads_per_data_dir,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "log manager loaded"
+            "log directories scanned; their logs load next"
         );
         Ok(LogManager {
             config,
             dirs,
-            logs: RwLock::new(logs),
+            logs: RwLock::new(BTreeMap::new()),
+            loading: Mutex::new(Loading { pending, ..Default::default() }),
+            loaders_done: Condvar::new(),
             clock,
             timers: Mutex::new(timers),
             checkpoint_lock: Mutex::new(()),
         })
+    }
+
+    /// Loads (recovering where needed) every pending log, `num.recovery.threads.per.data.dir`
+    /// threads per directory and all directories at once, as Kafka's per-directory recovery
+    /// pools; blocks until all are loaded or [`LogManager::shutdown`] stops it. Each log is
+    /// available (and `on_loaded` called with its partition) as soon as it is loaded, in
+    /// partition order per directory. The first failure stops the loading and is returned; the
+    /// logs not loaded stay pending. A thread that cannot be started leaves its share to the
+    /// others, and whatever no thread took is loaded on the calling thread.
+    pub fn load_logs(&self, on_loaded: &(dyn Fn(&TopicPartition) + Sync)) -> Result<()> {
+        let jobs: Vec<Vec<TopicPartition>> = {
+            let mut loading = self.loading.lock();
+            if loading.stop {
+                return Ok(());
+            }
+            loading.running += 1;
+            let mut jobs = vec![Vec::new(); self.dirs.len()];
+            for (tp, p) in &loading.pending {
+                jobs[p.dir_index].push(tp.clone());
+            }
+            jobs
+        };
+        let _running = RunningLoader(self);
+        let started = Instant::now();
+        let total: usize = jobs.iter().map(Vec::len).sum();
+        let next: Vec<AtomicUsize> = jobs.iter().map(|_| AtomicUsize::new(0)).collect();
+        let done = AtomicUsize::new(0);
+        let failed: Mutex<Option<StorageError>> = Mutex::new(None);
+        let worker = |dir_index: usize| {
+            let dir_jobs = &jobs[dir_index];
+            while failed.lock().is_none() && !self.loading.lock().stop {
+                let i = next[dir_index].fetch_add(1, Ordering::Relaxed);
+                let Some(tp) = dir_jobs.get(i) else { break };
+                match self.load_one(tp) {
+                    Ok(true) => on_loaded(tp),
+                    Ok(false) => {}
+                    Err(e) => {
+                        failed.lock().get_or_insert(e);
+                        break;
+                    }
+                }
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(LOAD_PROGRESS_EVERY_LOGS) {
+                    tracing::info!(loaded = n, total, "loading logs");
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            for dir_index in (0..jobs.len()).filter(|&d| !jobs[d].is_empty()) {
+                for t in 0..self.config.recovery_threads_per_data_dir.min(jobs[dir_index].len()) {
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("log-recovery-{dir_index}-{t}"))
+                        .spawn_scoped(scope, move || worker(dir_index));
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "cannot start a log recovery thread; the others take its share");
+                        break;
+                    }
+                }
+            }
+        });
+        for dir_index in 0..jobs.len() {
+            worker(dir_index);
+        }
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
+        let loaded = done.load(Ordering::Relaxed);
+        let stopped = loaded < total;
+        tracing::info!(
+            loaded,
+            total,
+            dirs = self.dirs.len(),
+            threads_per_dir = self.config.recovery_threads_per_data_dir,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "{}",
+            if stopped { "log loading stopped: shutting down" } else { "log manager loaded" }
+        );
+        Ok(())
+    }
+
+    /// Loads the pending log of `tp` and makes it available (true), or deletes it if that was
+    /// asked meanwhile (false). A log no longer pending (another `load_logs` call took it) is
+    /// left alone (false).
+    fn load_one(&self, tp: &TopicPartition) -> Result<bool> {
+        let Some(p) = self.loading.lock().pending.get(tp).cloned() else { return Ok(false) };
+        if p.delete_when_loaded {
+            self.discard_pending(tp, &p, None)?;
+            return Ok(false);
+        }
+        let log = Log::open(&p.dir, tp.clone(), self.config.default_log_config.clone(), p.params, self.clock.clone())?;
+        let mut logs = self.logs.write();
+        let mut loading = self.loading.lock();
+        match loading.pending.get(tp) {
+            None => return Ok(false),
+            Some(now) if now.delete_when_loaded => {
+                drop(loading);
+                drop(logs);
+                self.discard_pending(tp, &p, Some(log))?;
+                return Ok(false);
+            }
+            Some(_) => {}
+        }
+        loading.pending.remove(tp);
+        let previous = logs.insert(tp.clone(), (p.dir_index, Arc::new(RwLock::new(log))));
+        assert!(previous.is_none(), "{tp}: a log was created while its log on disk was pending");
+        Ok(true)
+    }
+
+    /// Deletes the files of a pending log (closing `log` first if it was opened), then takes it
+    /// out of the pending map. The directory is renamed away before the partition stops being
+    /// pending, so a log created for it afterwards never finds the old files.
+    fn discard_pending(&self, tp: &TopicPartition, p: &PendingLog, log: Option<Log>) -> Result<()> {
+        if let Some(mut log) = log {
+            let _ = log.close();
+        }
+        let doomed = self.doomed_dir(p.dir_index, tp);
+        fs::rename(&p.dir, &doomed).map_err(|e| io_err("rename for deletion", &p.dir, e))?;
+        checkpoint::sync_dir(&self.dirs[p.dir_index].path)?;
+        {
+            let _logs = self.logs.write();
+            self.loading.lock().pending.remove(tp);
+        }
+        fs::remove_dir_all(&doomed).map_err(|e| io_err("delete log directory", &doomed, e))?;
+        tracing::info!(%tp, "deleted log (asked while it was loading)");
+        Ok(())
+    }
+
+    /// Where a partition's directory goes while it is deleted: `<topic>-<partition>.<ms>-delete`
+    /// (a crash mid-delete finishes at the next start).
+    fn doomed_dir(&self, dir_index: usize, tp: &TopicPartition) -> PathBuf {
+        self.dirs[dir_index].path.join(format!("{}.{}{}", tp.dir_name(), self.clock.now_ms(), DELETE_DIR_SUFFIX))
+    }
+
+    /// Whether `tp` has a log on disk here that is not loaded yet.
+    pub fn is_loading(&self, tp: &TopicPartition) -> bool {
+        self.loading.lock().pending.contains_key(tp)
+    }
+
+    /// How many logs are not loaded yet.
+    pub fn pending_count(&self) -> usize {
+        self.loading.lock().pending.len()
+    }
+
+    /// Stops the loaders (each finishes the log it is on) and waits for them.
+    fn stop_loading(&self) {
+        let mut loading = self.loading.lock();
+        loading.stop = true;
+        while loading.running > 0 {
+            self.loaders_done.wait(&mut loading);
+        }
     }
 
     pub fn config(&self) -> &LogManagerConfig {
@@ -278,7 +477,9 @@ impl LogManager {
         self.logs.read().iter().map(|(tp, (_, log))| (tp.clone(), log.clone())).collect()
     }
 
-    /// The log of `tp`, created with `config` in the least-loaded directory if missing.
+    /// The log of `tp`, created with `config` in the least-loaded directory if missing. A
+    /// partition whose log on disk is still loading is refused with
+    /// [`StorageError::LogNotLoaded`]: creating a log in its place would lose its data.
     pub fn get_or_create_log(&self, tp: &TopicPartition, config: LogConfig) -> Result<SharedLog> {
         let mut logs = self.logs.write();
         if let Some((_, log)) = logs.get(tp) {
@@ -287,6 +488,15 @@ impl LogManager {
         let mut counts = vec![0usize; self.dirs.len()];
         for (dir, _) in logs.values() {
             counts[*dir] += 1;
+        }
+        {
+            let loading = self.loading.lock();
+            if loading.pending.contains_key(tp) {
+                return Err(StorageError::LogNotLoaded { tp: tp.clone() });
+            }
+            for p in loading.pending.values() {
+                counts[p.dir_index] += 1;
+            }
         }
         let dir_index = (0..self.dirs.len()).min_by_key(|&i| counts[i]).expect("at least one log dir");
         let dir = self.dirs[dir_index].path.join(tp.dir_name());
@@ -306,13 +516,26 @@ impl LogManager {
 
     /// Removes the log of `tp` and deletes its files: the directory is first renamed to
     /// `<topic>-<partition>.<ms>-delete` (so a crash mid-delete finishes at the next start).
+    /// A log still loading is deleted once its loader is done with it (it stays pending, so no
+    /// log is created for `tp` before its old files are gone).
     pub fn delete_log(&self, tp: &TopicPartition) -> Result<()> {
-        let (dir_index, log) =
-            self.logs.write().remove(tp).ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+        let (dir_index, log) = {
+            let mut logs = self.logs.write();
+            match logs.remove(tp) {
+                Some(entry) => entry,
+                None => {
+                    let mut loading = self.loading.lock();
+                    let p =
+                        loading.pending.get_mut(tp).ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+                    p.delete_when_loaded = true;
+                    tracing::info!(%tp, "log still loading; deleting it once loaded");
+                    return Ok(());
+                }
+            }
+        };
         let mut log = log.write();
         let dir = log.dir().to_path_buf();
-        let doomed =
-            self.dirs[dir_index].path.join(format!("{}.{}{}", tp.dir_name(), self.clock.now_ms(), DELETE_DIR_SUFFIX));
+        let doomed = self.doomed_dir(dir_index, tp);
         let _ = log.close();
         fs::rename(&dir, &doomed).map_err(|e| io_err("rename for deletion", &dir, e))?;
         checkpoint::sync_dir(&self.dirs[dir_index].path)?;
@@ -422,6 +645,11 @@ impl LogManager {
             if cold_due {
                 report.segments_closed += log.close_cold_segments(self.config.cold_segment_idle_ms);
             }
+            // Each log keeps its own producer expiry timer.
+            log.maybe_remove_expired_producers(
+                self.config.producer_id_expiration_ms,
+                self.config.producer_id_expiration_check_interval_ms,
+            );
         }
         if offsets_due || starts_due {
             match self.checkpoint() {
@@ -437,10 +665,25 @@ impl LogManager {
     pub fn checkpoint(&self) -> Result<()> {
         let _writer = self.checkpoint_lock.lock();
         let logs = self.logs.read();
+        // Logs not loaded yet keep what the checkpoints said at the scan: dropping them would
+        // lose their log start offsets and high watermarks, and recover them in full after a
+        // crash.
+        let pending: Vec<(TopicPartition, usize, LogLoadParams)> =
+            self.loading.lock().pending.iter().map(|(tp, p)| (tp.clone(), p.dir_index, p.params)).collect();
         for (dir_index, dir) in self.dirs.iter().enumerate() {
             let mut recovery = Vec::new();
             let mut starts = Vec::new();
             let mut hws = Vec::new();
+            for (tp, d, params) in &pending {
+                if *d != dir_index {
+                    continue;
+                }
+                recovery.push((tp, params.recovery_point));
+                if let Some(start) = params.log_start_offset {
+                    starts.push((tp, start));
+                }
+                hws.push((tp, params.high_watermark));
+            }
             for (tp, (d, log)) in logs.iter() {
                 if *d != dir_index {
                     continue;
@@ -459,10 +702,28 @@ impl LogManager {
         Ok(())
     }
 
-    /// Flushes and closes every log (they refuse writes afterwards), writes the checkpoints,
-    /// and leaves the clean-shutdown marker in each directory whose logs all closed cleanly.
+    /// Stops the loaders, flushes and closes every log (they refuse writes afterwards), writes
+    /// the checkpoints, and leaves the clean-shutdown marker in each directory whose logs all
+    /// closed cleanly and that holds no log still to recover (one pending since an unclean
+    /// start).
     pub fn shutdown(&self) -> Result<()> {
+        self.stop_loading();
         let mut failed = false;
+        // No loader runs any more: the deletions asked for while logs were pending happen here.
+        let doomed: Vec<(TopicPartition, PendingLog)> = self
+            .loading
+            .lock()
+            .pending
+            .iter()
+            .filter(|(_, p)| p.delete_when_loaded)
+            .map(|(tp, p)| (tp.clone(), p.clone()))
+            .collect();
+        for (tp, p) in doomed {
+            if let Err(e) = self.discard_pending(&tp, &p, None) {
+                tracing::error!(%tp, error = %e, "deleting a log that never loaded failed");
+                failed = true;
+            }
+        }
         for (tp, log) in self.all_logs() {
             let mut log = log.write();
             if let Err(e) = log.close() {
@@ -473,7 +734,19 @@ impl LogManager {
         }
         self.checkpoint()?;
         if !failed {
-            for dir in &self.dirs {
+            let unrecovered: Vec<usize> = {
+                let loading = self.loading.lock();
+                (0..self.dirs.len())
+                    .map(|d| {
+                        loading.pending.values().filter(|p| p.dir_index == d && !p.params.had_clean_shutdown).count()
+                    })
+                    .collect()
+            };
+            for (dir, unrecovered) in self.dirs.iter().zip(unrecovered) {
+                if unrecovered > 0 {
+                    tracing::info!(dir = %dir.path.display(), logs = unrecovered, "logs not recovered yet: no clean-shutdown marker, so the next start recovers them");
+                    continue;
+                }
                 let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
                 File::create(&marker)
                     .and_then(|f| f.sync_all())
@@ -491,61 +764,14 @@ impl LogManager {
     }
 }
 
-/// Loads the logs of every directory (`jobs[dir]`), `threads_per_dir` threads per directory and
-/// all directories at once, as Kafka's per-directory recovery pools. The first failure stops
-/// the loading and is returned. A thread that cannot be started leaves its share to the others,
-/// and whatever no thread took is loaded on the calling thread.
-fn load_logs(
-    jobs: &[Vec<LoadJob>],
-    threads_per_dir: usize,
-    config: &LogConfig,
-    clock: &Arc<dyn Clock>,
-) -> Result<BTreeMap<TopicPartition, (usize, SharedLog)>> {
-    let total: usize = jobs.iter().map(Vec::len).sum();
-    let next: Vec<AtomicUsize> = jobs.iter().map(|_| AtomicUsize::new(0)).collect();
-    let done = AtomicUsize::new(0);
-    let loaded = Mutex::new(BTreeMap::new());
-    let failed: Mutex<Option<StorageError>> = Mutex::new(None);
-    let worker = |dir_index: usize| {
-        let dir_jobs = &jobs[dir_index];
-        while failed.lock().is_none() {
-            let i = next[dir_index].fetch_add(1, Ordering::Relaxed);
-            let Some(job) = dir_jobs.get(i) else { break };
-            match Log::open(&job.dir, job.tp.clone(), config.clone(), job.params, clock.clone()) {
-                Ok(log) => {
-                    loaded.lock().insert(job.tp.clone(), (dir_index, Arc::new(RwLock::new(log))));
-                }
-                Err(e) => {
-                    failed.lock().get_or_insert(e);
-                    break;
-                }
-            }
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_multiple_of(LOAD_PROGRESS_EVERY_LOGS) {
-                tracing::info!(loaded = n, total, "loading logs");
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        for dir_index in (0..jobs.len()).filter(|&d| !jobs[d].is_empty()) {
-            for t in 0..threads_per_dir.min(jobs[dir_index].len()) {
-                let spawned = std::thread::Builder::new()
-                    .name(format!("log-recovery-{dir_index}-{t}"))
-                    .spawn_scoped(scope, move || worker(dir_index));
-                if let Err(e) = spawned {
-                    tracing::warn!(error = %e, "cannot start a log recovery thread; the others take its share");
-                    break;
-                }
-            }
-        }
-    });
-    for dir_index in 0..jobs.len() {
-        worker(dir_index);
+/// Counts a `load_logs` call as running until dropped (also when a loader panics), then wakes
+/// `shutdown` if it waits.
+struct RunningLoader<'a>(&'a LogManager);
+
+impl Drop for RunningLoader<'_> {
+    fn drop(&mut self) {
+        let mut loading = self.0.loading.lock();
+        loading.running -= 1;
+        self.0.loaders_done.notify_all();
     }
-    if let Some(e) = failed.into_inner() {
-        return Err(e);
-    }
-    let loaded = loaded.into_inner();
-    assert_eq!(loaded.len(), total, "every log to load was loaded once");
-    Ok(loaded)
 }

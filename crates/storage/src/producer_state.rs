@@ -14,15 +14,31 @@
 //! The state is derived from the log: the log reads it back from its batch headers, starting
 //! from the newest snapshot (`<offset>.snapshot`, the state as of that offset, written when a
 //! segment rolls and when the log closes) when there is one.
+//!
+//! Bounded by producer id expiration (KIP-854, Kafka's `removeExpiredProducers`): a producer
+//! whose last batch here carries a timestamp `producer.id.expiration.ms` or more behind the
+//! broker's clock, and that has no open transaction here, is forgotten, in memory and so in the
+//! next snapshot. Without it every producer id that ever wrote to a partition stays for good.
+//! A forgotten producer that writes again is taken at whatever sequence it sends, as Kafka takes
+//! a producer it holds no state for (since KIP-360): refusing it would fail a producer for no
+//! more than being idle.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use sluice_protocol::control::{ControlType, EndTxnMarker};
-use sluice_protocol::record_batch::BatchHeader;
+use sluice_protocol::record_batch::{BatchHeader, NO_TIMESTAMP};
 
 /// Batches remembered per producer: a producer has at most five requests in flight
 /// (`max.in.flight.requests.per.connection` with idempotence), so a retry is one of these.
 pub const BATCHES_KEPT: usize = 5;
+
+/// Kafka's default `producer.id.expiration.ms` (1 day): how long a producer's state outlives its
+/// last write to a partition.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
+
+/// Kafka's default `producer.id.expiration.check.interval.ms` (10 minutes): how often the log
+/// manager's maintenance looks for expired producers.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS: i64 = 600_000;
 
 /// What a producer batch is, checked against the producer's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +74,10 @@ struct BatchMeta {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The max timestamp of the producer's last batch or marker here (Kafka's `lastTimestamp`):
+    /// what expiration measures idleness by. It is the batch's timestamp, not the broker's
+    /// clock at append, as in Kafka, so a follower and a reloaded log agree with the leader.
+    last_timestamp: i64,
     /// The first offset of the producer's open transaction in this partition.
     txn_first_offset: Option<i64>,
     /// The transaction coordinator epoch of the producer's last marker here (-1: none): a
@@ -74,6 +94,7 @@ impl ProducerEntry {
         ProducerEntry {
             epoch,
             batches: VecDeque::new(),
+            last_timestamp: NO_TIMESTAMP,
             txn_first_offset: None,
             coordinator_epoch: -1,
             markers_seen: 0,
@@ -187,6 +208,7 @@ impl ProducerStateManager {
         }
         entry.coordinator_epoch = entry.coordinator_epoch.max(marker.coordinator_epoch);
         entry.markers_seen = entry.markers_seen.wrapping_add(1);
+        entry.last_timestamp = h.max_timestamp;
         let first_offset = entry.txn_first_offset.take()?;
         self.ongoing.remove(&first_offset);
         Some(CompletedTxn {
@@ -204,12 +226,11 @@ impl ProducerStateManager {
         }
         let (producer_id, epoch, got) = (h.producer_id, h.producer_epoch, h.base_sequence);
         let Some(entry) = self.producers.get(&producer_id) else {
-            // A producer's first batch here starts its sequence at 0.
-            return if got == 0 {
-                Ok(SequenceCheck::Append)
-            } else {
-                Err(SequenceError::OutOfOrder { producer_id, epoch, expected: 0, got })
-            };
+            // No state for this producer: its first write here, or its state expired or went
+            // with deleted records. Kafka (`ProducerAppendInfo.checkSequence`, since KIP-360)
+            // then takes any sequence, and so do we: refusing a sequence above 0 would fail a
+            // producer that was merely idle past `producer.id.expiration.ms`.
+            return Ok(SequenceCheck::Append);
         };
         if epoch < entry.epoch {
             return Err(SequenceError::StaleEpoch { producer_id, epoch, current: entry.epoch });
@@ -245,6 +266,7 @@ impl ProducerStateManager {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
+        entry.last_timestamp = h.max_timestamp;
         if h.attributes.is_transactional() && entry.txn_first_offset.is_none() {
             entry.txn_first_offset = Some(h.base_offset);
             self.ongoing.insert(h.base_offset, h.producer_id);
@@ -269,13 +291,24 @@ impl ProducerStateManager {
         self.ongoing.clear();
     }
 
+    /// Forgets every producer whose last batch's timestamp is `expiration_ms` or more before
+    /// `now_ms` and that has no open transaction here (Kafka's `isProducerExpired`); returns how
+    /// many. A producer with an open transaction stays whatever its age: its first offset holds
+    /// the last stable offset, and the coordinator's marker must find it.
+    pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, e| e.txn_first_offset.is_some() || now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        before - self.producers.len()
+    }
+
     /// The state as a snapshot file's bytes: a version, the CRC-32C of the rest, the number of
     /// producers, then per producer (by id) its id, epoch, the first offset of its open
-    /// transaction (-1 for none), the coordinator epoch of its last marker, and remembered
-    /// batches (sequence range and offset range each).
-    /// Big-endian throughout.
+    /// transaction (-1 for none), the coordinator epoch of its last marker, the max timestamp
+    /// of its last batch, the number of remembered batches (one byte) and those batches
+    /// (sequence range and offset range each). Big-endian throughout.
     pub fn encode(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(4 + self.producers.len() * (11 + BATCHES_KEPT * 24));
+        let mut body = Vec::with_capacity(4 + self.producers.len() * (31 + BATCHES_KEPT * 24));
         body.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
         let mut ids: Vec<i64> = self.producers.keys().copied().collect();
         ids.sort_unstable();
@@ -285,6 +318,7 @@ impl ProducerStateManager {
             body.extend_from_slice(&entry.epoch.to_be_bytes());
             body.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
             body.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
+            body.extend_from_slice(&entry.last_timestamp.to_be_bytes());
             body.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 body.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -300,10 +334,12 @@ impl ProducerStateManager {
         out
     }
 
-    /// Reads a snapshot written by [`encode`](Self::encode), or by the version before it (no
-    /// transactions); `None` if it is damaged (unknown version, wrong checksum, short, or with
-    /// bytes left over).
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
+    /// Reads a snapshot written by [`encode`](Self::encode), or by an older version (1: no
+    /// transactions; 1 and 2: no timestamps, so each producer counts as last writing at
+    /// `legacy_timestamp_ms`, the time of reading, and gets a whole expiration period rather
+    /// than being forgotten on the first check); `None` if it is damaged (unknown version,
+    /// wrong checksum, short, or with bytes left over).
+    pub fn decode(bytes: &[u8], legacy_timestamp_ms: i64) -> Option<Self> {
         let mut r = Reader(bytes);
         let version = r.i16()?;
         if !(1..=SNAPSHOT_VERSION).contains(&version) {
@@ -320,6 +356,7 @@ impl ProducerStateManager {
             let epoch = r.i16()?;
             let txn_first_offset = if version >= 2 { Some(r.i64()?).filter(|&o| o >= 0) } else { None };
             let coordinator_epoch = if version >= 2 { r.i32()? } else { -1 };
+            let last_timestamp = if version >= 3 { r.i64()? } else { legacy_timestamp_ms };
             if let Some(first) = txn_first_offset {
                 ongoing.insert(first, id);
             }
@@ -333,15 +370,18 @@ impl ProducerStateManager {
                     last_offset: r.i64()?,
                 });
             }
-            producers
-                .insert(id, ProducerEntry { epoch, batches, txn_first_offset, coordinator_epoch, markers_seen: 0 });
+            producers.insert(
+                id,
+                ProducerEntry { epoch, batches, last_timestamp, txn_first_offset, coordinator_epoch, markers_seen: 0 },
+            );
         }
         r.0.is_empty().then_some(ProducerStateManager { producers, ongoing })
     }
 }
 
-/// 2 added the open transaction's first offset and the last marker's coordinator epoch.
-const SNAPSHOT_VERSION: i16 = 2;
+/// 2 added the open transaction's first offset and the last marker's coordinator epoch; 3 the
+/// last batch's timestamp (for producer id expiration).
+const SNAPSHOT_VERSION: i16 = 3;
 
 /// Reads big-endian numbers off the front of a slice.
 struct Reader<'a>(&'a [u8]);
@@ -375,6 +415,11 @@ mod tests {
     use sluice_protocol::record_batch::Attributes;
 
     fn batch(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
+        batch_at(pid, epoch, seq, count, base_offset, 0)
+    }
+
+    /// A batch whose records' max timestamp is `timestamp`.
+    fn batch_at(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64, timestamp: i64) -> BatchHeader {
         BatchHeader {
             base_offset,
             batch_length: 0,
@@ -383,8 +428,8 @@ mod tests {
             crc: 0,
             attributes: Attributes(0),
             last_offset_delta: count - 1,
-            base_timestamp: 0,
-            max_timestamp: 0,
+            base_timestamp: timestamp,
+            max_timestamp: timestamp,
             producer_id: pid,
             producer_epoch: epoch,
             base_sequence: seq,
@@ -431,8 +476,8 @@ mod tests {
         assert_eq!(s.check(&batch(3, 2, 0, 1, -1)), Ok(SequenceCheck::Append));
         s.update(&batch(3, 2, 0, 1, 2));
         assert_eq!(s.epoch_of(3), Some(2));
-        // A producer unknown here must start at 0.
-        assert!(matches!(s.check(&batch(4, 0, 9, 1, -1)), Err(SequenceError::OutOfOrder { expected: 0, .. })));
+        // A producer with no state here is taken at any sequence (Kafka since KIP-360).
+        assert_eq!(s.check(&batch(4, 0, 9, 1, -1)), Ok(SequenceCheck::Append));
     }
 
     #[test]
@@ -444,20 +489,20 @@ mod tests {
         s.update(&batch(-5, 3, 0, 1, 100));
         s.update(&batch(9, 2, 0, 4, 101));
         let bytes = s.encode();
-        assert_eq!(ProducerStateManager::decode(&bytes), Some(s.clone()));
+        assert_eq!(ProducerStateManager::decode(&bytes, 0), Some(s.clone()));
         assert_eq!(
-            ProducerStateManager::decode(&ProducerStateManager::new().encode()),
+            ProducerStateManager::decode(&ProducerStateManager::new().encode(), 0),
             Some(ProducerStateManager::new())
         );
         for cut in [0, 5, bytes.len() - 1] {
-            assert_eq!(ProducerStateManager::decode(&bytes[..cut]), None, "cut at {cut}");
+            assert_eq!(ProducerStateManager::decode(&bytes[..cut], 0), None, "cut at {cut}");
         }
         let mut flipped = bytes.clone();
         flipped[12] ^= 1;
-        assert_eq!(ProducerStateManager::decode(&flipped), None);
+        assert_eq!(ProducerStateManager::decode(&flipped, 0), None);
         let mut longer = bytes;
         longer.push(0);
-        assert_eq!(ProducerStateManager::decode(&longer), None);
+        assert_eq!(ProducerStateManager::decode(&longer, 0), None);
     }
 
     #[test]
@@ -471,5 +516,75 @@ mod tests {
         assert_eq!(s.check(&wrapping), Ok(SequenceCheck::Append));
         s.update(&BatchHeader { base_offset: 1, ..wrapping });
         assert_eq!(s.check(&batch(5, 0, 2, 1, -1)), Ok(SequenceCheck::Append));
+    }
+
+    const DAY_MS: i64 = DEFAULT_PRODUCER_ID_EXPIRATION_MS;
+
+    #[test]
+    fn an_idle_producer_expires_and_one_that_wrote_recently_stays() {
+        let mut s = ProducerStateManager::new();
+        s.update(&batch_at(1, 0, 0, 1, 0, 1_000));
+        s.update(&batch_at(2, 0, 0, 1, 1, 1_000));
+        // Producer 2 writes again later: its last batch's timestamp is what counts.
+        s.update(&batch_at(2, 0, 1, 1, 2, 1_000 + DAY_MS));
+        assert_eq!(s.remove_expired(1_000 + DAY_MS - 1, DAY_MS), 0, "not yet a whole period idle");
+        assert_eq!(s.remove_expired(1_000 + DAY_MS, DAY_MS), 1, "idle for exactly the period");
+        assert_eq!((s.epoch_of(1), s.epoch_of(2)), (None, Some(0)));
+        // Expired, producer 1 is taken at the sequence it goes on with, as Kafka takes it.
+        assert_eq!(s.check(&batch_at(1, 0, 1, 1, -1, 2 * DAY_MS)), Ok(SequenceCheck::Append));
+    }
+
+    #[test]
+    fn a_producer_with_an_open_transaction_never_expires() {
+        let mut s = ProducerStateManager::new();
+        let txn = BatchHeader { attributes: Attributes(Attributes::TRANSACTIONAL), ..batch_at(5, 0, 0, 1, 10, 1_000) };
+        s.update(&txn);
+        assert_eq!(s.remove_expired(1_000 + 10 * DAY_MS, DAY_MS), 0);
+        assert!(s.has_ongoing_txn(5));
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        // Its marker ends the transaction and counts as its last write.
+        let marker_header = BatchHeader {
+            attributes: Attributes(Attributes::TRANSACTIONAL | Attributes::CONTROL),
+            ..batch_at(5, 0, -1, 1, 11, 1_000 + 10 * DAY_MS)
+        };
+        let marker = EndTxnMarker { control_type: ControlType::Commit, coordinator_epoch: 0 };
+        assert!(s.complete_txn(&marker_header, marker).is_some());
+        assert_eq!(s.remove_expired(1_000 + 11 * DAY_MS - 1, DAY_MS), 0, "the marker renewed it");
+        assert_eq!(s.remove_expired(1_000 + 11 * DAY_MS, DAY_MS), 1);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn an_expired_producer_is_gone_from_the_next_snapshot() {
+        let mut s = ProducerStateManager::new();
+        s.update(&batch_at(1, 0, 0, 1, 0, 0));
+        s.update(&batch_at(2, 0, 0, 1, 1, DAY_MS));
+        let before = ProducerStateManager::decode(&s.encode(), 0).expect("readable");
+        assert_eq!((before.epoch_of(1), before.epoch_of(2)), (Some(0), Some(0)));
+        assert_eq!(s.remove_expired(DAY_MS, DAY_MS), 1);
+        let after = ProducerStateManager::decode(&s.encode(), 0).expect("readable");
+        assert_eq!((after.len(), after.epoch_of(1), after.epoch_of(2)), (1, None, Some(0)));
+        // The timestamp survives the snapshot, so a reloaded state expires on the same day.
+        let mut reloaded = after;
+        assert_eq!(reloaded.remove_expired(2 * DAY_MS - 1, DAY_MS), 0);
+        assert_eq!(reloaded.remove_expired(2 * DAY_MS, DAY_MS), 1);
+    }
+
+    #[test]
+    fn a_version_2_snapshot_gives_its_producers_a_whole_period_from_loading() {
+        let mut s = ProducerStateManager::new();
+        s.update(&batch_at(3, 1, 0, 2, 0, 0));
+        // Version 2 is version 3 without the 8-byte timestamp after the coordinator epoch.
+        let v3 = s.encode();
+        let mut body = v3[6..].to_vec();
+        let timestamp_at = 4 + 8 + 2 + 8 + 4;
+        body.drain(timestamp_at..timestamp_at + 8);
+        let mut v2 = 2i16.to_be_bytes().to_vec();
+        v2.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        v2.extend_from_slice(&body);
+        let mut loaded = ProducerStateManager::decode(&v2, 5 * DAY_MS).expect("version 2 reads");
+        assert_eq!(loaded.epoch_of(3), Some(1));
+        assert_eq!(loaded.remove_expired(6 * DAY_MS - 1, DAY_MS), 0, "a whole period from loading");
+        assert_eq!(loaded.remove_expired(6 * DAY_MS, DAY_MS), 1);
     }
 }

@@ -626,3 +626,67 @@ fn producer_snapshots_keep_a_producer_known_after_its_batches_are_deleted() {
         sluice_storage::producer_state::SequenceError::OutOfOrder { expected: 5, .. }
     ));
 }
+
+/// KIP-854: the log manager's maintenance forgets a producer idle for `producer.id.expiration.ms`
+/// once `producer.id.expiration.check.interval.ms` has passed since the log's last look, and the
+/// next snapshot no longer carries it, so a reopened log does not know it either.
+#[test]
+fn idle_producer_ids_expire_through_maintenance_and_leave_the_snapshots() {
+    const EXPIRATION_MS: i64 = 3_600_000;
+    const CHECK_INTERVAL_MS: i64 = 60_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let mut c = sluice_storage::LogManagerConfig::new(vec![dir.path().to_path_buf()]);
+    c.producer_id_expiration_ms = EXPIRATION_MS;
+    c.producer_id_expiration_check_interval_ms = CHECK_INTERVAL_MS;
+    let manager = sluice_storage::LogManager::open(c, clock.clone()).expect("open");
+    let log = manager.get_or_create_log(&tp(), small_config()).expect("create");
+    // The batch's records are stamped T0, the clock's time: the producer last wrote at T0.
+    log.write().append_as_leader(&mut idempotent(0, 0, 2), 0).expect("offsets 0-1");
+    log.write().roll().expect("roll");
+    let snapshot = |offset: i64| {
+        let path = log.read().dir().join(format!("{offset:020}.snapshot"));
+        let bytes = std::fs::read(&path).expect("snapshot written");
+        sluice_storage::producer_state::ProducerStateManager::decode(&bytes, T0).expect("readable")
+    };
+    assert_eq!(snapshot(2).epoch_of(77), Some(0), "the roll's snapshot carries the producer");
+
+    clock.advance_ms(EXPIRATION_MS - 1);
+    manager.maintenance();
+    assert_eq!(log.read().producer_count(), 1, "idle one millisecond short of the expiration");
+    clock.advance_ms(1);
+    manager.maintenance();
+    assert_eq!(log.read().producer_count(), 1, "expired, but looked at less than a check interval ago");
+    clock.advance_ms(CHECK_INTERVAL_MS);
+    manager.maintenance();
+    assert_eq!(log.read().producer_count(), 0, "forgotten at the next check");
+
+    log.write().append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("plain 2-3");
+    log.write().roll().expect("roll");
+    assert_eq!(snapshot(4).len(), 0, "the next snapshot does not carry it");
+    manager.shutdown().expect("shutdown");
+    drop(log);
+    drop(manager);
+    let reopened = fresh(&dir.path().join("events-0"), small_config(), clock.clone());
+    assert_eq!((reopened.log_end_offset(), reopened.producer_count()), (4, 0));
+}
+
+/// A producer forgotten for being idle goes on with the sequence it had: Kafka (since KIP-360)
+/// takes any sequence from a producer it holds no state for, and so does the log.
+#[test]
+fn an_expired_producer_is_taken_at_the_sequence_it_goes_on_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let mut log = fresh(dir.path(), small_config(), clock.clone());
+    log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("sequences 0-2");
+    clock.advance_ms(2_000);
+    assert_eq!(log.maybe_remove_expired_producers(1_000, 1_000), 1);
+    let next = log.append_as_leader(&mut idempotent(0, 3, 1), 0).expect("sequence 3, no state");
+    assert_eq!(next.first_offset, 3);
+    // From there on its sequence is checked again.
+    let gap = log.append_as_leader(&mut idempotent(0, 9, 1), 0).expect_err("a gap");
+    assert!(matches!(
+        sequence_error(gap),
+        sluice_storage::producer_state::SequenceError::OutOfOrder { expected: 4, got: 9, .. }
+    ));
+}

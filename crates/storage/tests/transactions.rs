@@ -241,3 +241,25 @@ fn a_snapshot_past_the_recovered_end_is_removed_at_open() {
     assert!(!log.has_ongoing_txn(1));
     assert_eq!(log.last_stable_offset(), 13);
 }
+
+/// Producer id expiration (KIP-854) never forgets a producer whose transaction is open here: its
+/// first offset holds the last stable offset back until the coordinator's marker comes.
+#[test]
+fn a_producer_with_an_open_transaction_outlives_the_expiration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock();
+    let mut log = fresh(dir.path(), small_config(), clock.clone());
+    log.append_as_leader(&mut txn_batch(7, 0, 0, 2), 0).expect("txn 0-1");
+    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("plain 2-3");
+    hw_to_end(&mut log);
+    clock.advance_ms(10_000);
+    assert_eq!(log.maybe_remove_expired_producers(1_000, 1_000), 0);
+    assert!(log.has_ongoing_txn(7));
+    assert_eq!(log.last_stable_offset(), 0);
+    marker(&mut log, 7, 0, ControlType::Commit);
+    // The marker is stamped T0 too, so the ended transaction's producer is now idle and goes.
+    clock.advance_ms(1_000);
+    assert_eq!(log.maybe_remove_expired_producers(1_000, 1_000), 1);
+    hw_to_end(&mut log);
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}

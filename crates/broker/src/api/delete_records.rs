@@ -26,9 +26,12 @@ pub fn handle(ctx: RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteR
                         low_watermark: -1,
                         error_code: 0,
                     };
-                    let Some(partition) = rm.partition(&tp) else {
-                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        return out;
+                    let partition = match rm.partition_or_error(&tp) {
+                        Ok(partition) => partition,
+                        Err(code) => {
+                            out.error_code = code.code();
+                            return out;
+                        }
                     };
                     // Only the leader moves a log start offset; followers follow it from the
                     // leader's fetch answers.

@@ -154,10 +154,13 @@ fn read_all(
                 records: Some(RecordSet::default()),
                 ..Default::default()
             };
-            let Some(partition) = rm.partition(&tp) else {
-                out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                partitions.push(out);
-                continue;
+            let partition = match rm.partition_or_error(&tp) {
+                Ok(partition) => partition,
+                Err(code) => {
+                    out.error_code = code.code();
+                    partitions.push(out);
+                    continue;
+                }
             };
             let may_read_follower = !for_follower && ctx.version() >= MIN_FOLLOWER_FETCH_VERSION;
             let serves = if may_read_follower && partition.is_follower() {

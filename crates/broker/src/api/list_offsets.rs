@@ -46,11 +46,14 @@ pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffse
                         leader_epoch: -1,
                         ..Default::default()
                     };
-                    let Some(partition) = rm.partition(&TopicPartition::new(topic.name.clone(), p.partition_index))
-                    else {
-                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        return out;
-                    };
+                    let partition =
+                        match rm.partition_or_error(&TopicPartition::new(topic.name.clone(), p.partition_index)) {
+                            Ok(partition) => partition,
+                            Err(code) => {
+                                out.error_code = code.code();
+                                return out;
+                            }
+                        };
                     if !for_follower && let Err(code) = partition.check_leader(p.current_leader_epoch) {
                         out.error_code = code.code();
                         return out;
@@ -108,9 +111,9 @@ fn handle_v0(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffset
                         return out;
                     }
                     let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
-                    match rm.partition(&tp) {
-                        None => out.error_code = ErrorCode::UnknownTopicOrPartition.code(),
-                        Some(partition) => match partition.check_leader(-1) {
+                    match rm.partition_or_error(&tp) {
+                        Err(code) => out.error_code = code.code(),
+                        Ok(partition) => match partition.check_leader(-1) {
                             Err(code) if only_leader => out.error_code = code.code(),
                             _ => {
                                 out.old_style_offsets = old_style_offsets(

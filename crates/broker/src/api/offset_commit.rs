@@ -20,8 +20,7 @@
 //! Bounds, as Kafka's `KafkaApis.handleOffsetCommitRequest` and `storeOffsets`: a partition of
 //! a topic that does not exist is answered UNKNOWN_TOPIC_OR_PARTITION and neither written nor
 //! cached (so a group's offsets are at most the cluster's partitions, not whatever names a
-//! client makes up); metadata over
-//! [`OFFSET_METADATA_MAX_BYTES`](crate::group::state::OFFSET_METADATA_MAX_BYTES) is answered
+//! client makes up); metadata over `offset.metadata.max.bytes` is answered
 //! OFFSET_METADATA_TOO_LARGE for its partition while the others are committed. A request with
 //! no existing partition is answered without touching the group, as in Kafka.
 
@@ -32,7 +31,7 @@ use sluice_protocol::messages::{
 use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
-use crate::group::state::{CommittedOffset, offset_metadata_fits};
+use crate::group::state::CommittedOffset;
 
 /// A v1 partition's `commit_timestamp` meaning "now, by the coordinator's clock" (Kafka's
 /// `OffsetCommitRequest.DEFAULT_TIMESTAMP`); what later versions decode to.
@@ -50,7 +49,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
                 .map(|p| {
                     if !partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n) {
                         ErrorCode::UnknownTopicOrPartition
-                    } else if !offset_metadata_fits(p.committed_metadata.as_deref()) {
+                    } else if !ctx.broker.config.group.offset_metadata_fits(p.committed_metadata.as_deref()) {
                         ErrorCode::OffsetMetadataTooLarge
                     } else {
                         ErrorCode::None

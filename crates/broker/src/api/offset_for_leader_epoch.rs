@@ -8,7 +8,6 @@ use sluice_protocol::messages::{
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
-use crate::error::ErrorCode;
 
 pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let rm = &ctx.broker.replica_manager;
@@ -26,9 +25,13 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> 
                         end_offset: -1,
                         error_code: 0,
                     };
-                    let Some(partition) = rm.partition(&TopicPartition::new(topic.topic.clone(), p.partition)) else {
-                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                        return out;
+                    let partition = match rm.partition_or_error(&TopicPartition::new(topic.topic.clone(), p.partition))
+                    {
+                        Ok(partition) => partition,
+                        Err(code) => {
+                            out.error_code = code.code();
+                            return out;
+                        }
                     };
                     if let Err(code) = partition.check_leader(p.current_leader_epoch) {
                         out.error_code = code.code();

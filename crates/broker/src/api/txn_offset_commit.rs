@@ -6,8 +6,7 @@
 //! refused.
 //!
 //! As OffsetCommit: partitions of topics that do not exist are answered
-//! UNKNOWN_TOPIC_OR_PARTITION and metadata over
-//! [`OFFSET_METADATA_MAX_BYTES`](crate::group::state::OFFSET_METADATA_MAX_BYTES)
+//! UNKNOWN_TOPIC_OR_PARTITION and metadata over `offset.metadata.max.bytes`
 //! OFFSET_METADATA_TOO_LARGE; neither is written nor held for the transaction.
 
 use sluice_protocol::messages::{
@@ -18,14 +17,14 @@ use super::RequestContext;
 use super::init_producer_id::fenced_code;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
-use crate::group::state::{CommittedOffset, offset_metadata_fits};
+use crate::group::state::CommittedOffset;
 
 pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let broker = ctx.broker;
     let now = broker.groups.now_ms();
     let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
     let fits = |p: &sluice_protocol::messages::TxnOffsetCommitRequestPartition| {
-        offset_metadata_fits(p.committed_metadata.as_deref())
+        broker.config.group.offset_metadata_fits(p.committed_metadata.as_deref())
     };
     let entries: Vec<((String, i32), CommittedOffset)> = request
         .topics

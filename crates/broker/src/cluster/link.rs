@@ -18,7 +18,9 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use parking_lot::RwLock;
-use sluice_keeper::{CreateMode, EventType, NodeEvent, SessionCredentials, SessionState, ZkClient, ZkError};
+use sluice_keeper::{
+    CreateMode, EventType, NodeEvent, SessionCredentials, SessionState, WatchNotice, ZkClient, ZkError,
+};
 use tokio::sync::{mpsc, watch};
 
 use super::cache::{ClusterView, MetadataCache, TopicView, VersionedState};
@@ -30,9 +32,11 @@ use super::znodes::{
 /// Pause between attempts to reach keeper or to register.
 const RETRY_BACKOFF_MS: u64 = 200;
 
-/// Watch events queued between the keeper session's watches and the loop that applies them, at
+/// Watch notices queued between the keeper session's watches and the loop that applies them, at
 /// most. The loop drains everything queued into one batch, so a full queue only makes the
-/// forwarding tasks wait for the batch being applied.
+/// forwarding tasks wait for the batch being applied; meanwhile each watch's own bounded queue
+/// (`sluice_keeper::MAX_QUEUED_WATCH_EVENTS_COUNT`) coalesces, or turns into one
+/// `WatchNotice::Overflowed`, on which the loop reads everything again.
 const MAX_QUEUED_WATCH_EVENTS_COUNT: usize = 4_096;
 
 /// The file, in the broker's first log directory, that holds its current keeper session's id
@@ -321,13 +325,28 @@ impl KeeperLink {
                         _ => was_connected = false,
                     }
                 }
-                event = events.recv() => {
-                    let Some(event) = event else { return Err(ZkError::SessionExpired) };
-                    let mut batch = vec![event];
-                    while let Ok(e) = events.try_recv() {
-                        batch.push(e);
+                notice = events.recv() => {
+                    let Some(notice) = notice else { return Err(ZkError::SessionExpired) };
+                    let mut notices = vec![notice];
+                    while let Ok(n) = events.try_recv() {
+                        notices.push(n);
                     }
-                    if let Err(e) = self.apply_events(client, batch).await {
+                    // A watch that fell behind dropped events: only a full sync is sure to
+                    // see what they named (it re-reads everything, so the batch's events too).
+                    let result = if notices.contains(&WatchNotice::Overflowed) {
+                        tracing::info!("keeper watch events overflowed; reading cluster metadata again");
+                        self.full_sync(client).await
+                    } else {
+                        let batch = notices
+                            .into_iter()
+                            .filter_map(|n| match n {
+                                WatchNotice::Event(e) => Some(e),
+                                WatchNotice::Overflowed => None,
+                            })
+                            .collect();
+                        self.apply_events(client, batch).await
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(error = %e, "re-reading changed znodes failed; full sync after reconnect");
                     }
                 }

@@ -108,12 +108,15 @@ fn rack_alternated(brokers: &[(i32, Option<String>)]) -> Vec<i32> {
 }
 
 /// Applies every change of the metadata cache to the local partitions, and starts or stops
-/// fetchers and group coordination to match.
+/// fetchers and group coordination to match. Logs loaded at startup wake it too: the view is
+/// applied again, which creates the partitions whose logs have just become available.
 pub async fn reconciler(broker: Arc<Broker>) {
     let mut changes = broker.link.cache.subscribe();
+    let mut loaded = broker.replica_manager.loaded_logs();
     let mut previous = cache::ClusterView::default();
     loop {
         changes.borrow_and_update();
+        loaded.borrow_and_update();
         let view = broker.link.cache.snapshot();
         if view.synced {
             let b = broker.clone();
@@ -163,7 +166,11 @@ pub async fn reconciler(broker: Arc<Broker>) {
             }
             previous = view;
         }
-        if changes.changed().await.is_err() {
+        let woken = tokio::select! {
+            r = changes.changed() => r,
+            r = loaded.changed() => r,
+        };
+        if woken.is_err() {
             return;
         }
     }

@@ -20,13 +20,35 @@ use sluice_protocol::error_code::ErrorCode;
 /// The most of a client id that goes into a member id it names (see `Group::new_member_id`).
 pub const MEMBER_ID_CLIENT_ID_MAX_BYTES: usize = 255;
 
-/// `offset.metadata.max.bytes` at Kafka's default: the longest metadata string one committed
-/// offset may carry. A longer one is refused for its partition with OFFSET_METADATA_TOO_LARGE
-/// while the request's other partitions are committed, as Kafka's
-/// `GroupMetadataManager.storeOffsets` does. The metadata stays in memory as long as its offset,
-/// so this bounds the offset cache per partition. Kafka counts UTF-16 units; this counts bytes,
-/// the stricter reading for non-ASCII text. (A constant until the broker config grows the key.)
-pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+/// Kafka's default `offset.metadata.max.bytes` (see [`GroupConfig::offset_metadata_max_bytes`]).
+pub const DEFAULT_OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// The protocol names and metadata one JoinGroup may register for its member, in bytes at most
+/// (1 MiB); a larger set is refused with INVALID_REQUEST. Kafka has no such bound: a member's
+/// protocols are limited only by `socket.request.max.bytes` (100 MiB), and a group holds them
+/// for each of up to `group.max.size` members, so memory would grow with the frame size times
+/// the group size. 1 MiB is generous: a consumer's subscription is its topic names (with
+/// cooperative assignors, also the partitions it owns) plus the assignor's user data, kilobytes
+/// for ordinary clients and some hundreds of kilobytes for the largest Kafka Streams apps; and
+/// the chosen protocol's metadata of every member must fit one group metadata record in
+/// `__consumer_offsets` at Kafka's default `message.max.bytes` (1 MiB) anyway. INVALID_REQUEST
+/// is what Kafka answers a request it cannot take as sent; clients treat it as fatal rather than
+/// retrying the same oversized join.
+pub const MAX_MEMBER_PROTOCOLS_BYTES: usize = 1 << 20;
+
+/// Protocols one JoinGroup may name, at most. Kafka has no such bound either; clients name one
+/// per configured assignor (`partition.assignment.strategy`), rarely more than three. Counted on
+/// its own because a protocol with an empty name and metadata costs no bytes above but still an
+/// entry to store and to compare on every join.
+pub const MAX_MEMBER_PROTOCOLS_COUNT: usize = 64;
+
+/// Whether a JoinGroup's protocols fit [`MAX_MEMBER_PROTOCOLS_COUNT`] and
+/// [`MAX_MEMBER_PROTOCOLS_BYTES`].
+fn member_protocols_fit(protocols: &[(String, Bytes)]) -> bool {
+    protocols.len() <= MAX_MEMBER_PROTOCOLS_COUNT
+        && protocols.iter().map(|(name, metadata)| name.len() + metadata.len()).sum::<usize>()
+            <= MAX_MEMBER_PROTOCOLS_BYTES
+}
 
 /// Members told MEMBER_ID_REQUIRED (JoinGroup v4+) and not back yet, per group, at most. Kafka
 /// bounds them only by their session timeout (up to `group.max.session.timeout.ms`, 30
@@ -37,11 +59,6 @@ pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 /// Healthy clients hold a pending id for one round trip, so even a large group starting at once
 /// stays far below it.
 pub const MAX_PENDING_MEMBERS_PER_GROUP_COUNT: usize = 1_000;
-
-/// Whether an offset commit's metadata fits [`OFFSET_METADATA_MAX_BYTES`] (no metadata does).
-pub fn offset_metadata_fits(metadata: Option<&str>) -> bool {
-    metadata.is_none_or(|m| m.len() <= OFFSET_METADATA_MAX_BYTES)
-}
 
 /// Broker settings for groups, with Kafka's names and defaults.
 #[derive(Debug, Clone)]
@@ -58,6 +75,20 @@ pub struct GroupConfig {
     /// `offsets.retention.minutes`, in ms: an empty group's committed offsets expire this long
     /// after they were committed (KIP-211).
     pub offsets_retention_ms: i64,
+    /// `offset.metadata.max.bytes`: the longest metadata string one committed offset may
+    /// carry. A longer one is refused for its partition with OFFSET_METADATA_TOO_LARGE while
+    /// the request's other partitions are committed, as Kafka's
+    /// `GroupMetadataManager.storeOffsets` does. The metadata stays in memory as long as its
+    /// offset, so this bounds the offset cache per partition. Kafka counts UTF-16 units; this
+    /// counts bytes, the stricter reading for non-ASCII text.
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl GroupConfig {
+    /// Whether an offset commit's metadata fits `offset.metadata.max.bytes` (no metadata does).
+    pub fn offset_metadata_fits(&self, metadata: Option<&str>) -> bool {
+        metadata.is_none_or(|m| m.len() <= self.offset_metadata_max_bytes)
+    }
 }
 
 impl Default for GroupConfig {
@@ -68,6 +99,7 @@ impl Default for GroupConfig {
             initial_rebalance_delay_ms: 3_000,
             max_size: usize::MAX,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offset_metadata_max_bytes: DEFAULT_OFFSET_METADATA_MAX_BYTES,
         }
     }
 }
@@ -413,6 +445,9 @@ impl Groups {
     pub fn join(&mut self, now_ms: i64, req: JoinRequest) -> Reply<JoinResult> {
         if req.group_id.is_empty() {
             return Reply::Now(JoinResult::error(ErrorCode::InvalidGroupId, &req.member_id));
+        }
+        if !member_protocols_fit(&req.protocols) {
+            return Reply::Now(JoinResult::error(ErrorCode::InvalidRequest, &req.member_id));
         }
         if req.session_timeout_ms < self.config.min_session_timeout_ms
             || req.session_timeout_ms > self.config.max_session_timeout_ms
@@ -1547,10 +1582,35 @@ mod tests {
 
     #[test]
     fn offset_metadata_is_bounded_by_offset_metadata_max_bytes() {
-        assert!(offset_metadata_fits(None));
-        assert!(offset_metadata_fits(Some(&"m".repeat(OFFSET_METADATA_MAX_BYTES))));
-        assert!(!offset_metadata_fits(Some(&"m".repeat(OFFSET_METADATA_MAX_BYTES + 1))));
+        let c = GroupConfig::default();
+        let max = DEFAULT_OFFSET_METADATA_MAX_BYTES;
+        assert!(c.offset_metadata_fits(None));
+        assert!(c.offset_metadata_fits(Some(&"m".repeat(max))));
+        assert!(!c.offset_metadata_fits(Some(&"m".repeat(max + 1))));
         // Bytes, not characters: 2,049 two-byte characters are 4,098 bytes.
-        assert!(!offset_metadata_fits(Some(&"é".repeat(OFFSET_METADATA_MAX_BYTES / 2 + 1))));
+        assert!(!c.offset_metadata_fits(Some(&"é".repeat(max / 2 + 1))));
+        let small = GroupConfig { offset_metadata_max_bytes: 3, ..GroupConfig::default() };
+        assert!(small.offset_metadata_fits(Some("abc")) && !small.offset_metadata_fits(Some("abcd")));
+    }
+
+    #[test]
+    fn a_join_with_protocols_over_their_bound_is_an_invalid_request() {
+        let mut g = Groups::new(config());
+        // Exactly the bound, names included: taken.
+        let mut fits = join_req("g", "");
+        let metadata_bytes = MAX_MEMBER_PROTOCOLS_BYTES - "range".len();
+        fits.protocols = vec![("range".into(), Bytes::from(vec![0u8; metadata_bytes]))];
+        assert!(matches!(g.join(0, fits), Reply::Now(r) if r.error == ErrorCode::MemberIdRequired));
+        // One byte more, over two protocols: refused, and nothing of it is kept.
+        let mut over = join_req("big", "");
+        over.protocols = vec![("range".into(), Bytes::from(vec![0u8; metadata_bytes])), ("x".into(), Bytes::new())];
+        assert!(matches!(g.join(0, over), Reply::Now(r) if r.error == ErrorCode::InvalidRequest));
+        assert!(g.group("big").is_none(), "a refused join creates no group");
+        // Too many protocols, however small.
+        let mut many = join_req("many", "");
+        many.protocols = (0..=MAX_MEMBER_PROTOCOLS_COUNT).map(|i| (format!("p{i}"), Bytes::new())).collect();
+        assert!(matches!(g.join(0, many.clone()), Reply::Now(r) if r.error == ErrorCode::InvalidRequest));
+        many.protocols.pop();
+        assert!(matches!(g.join(0, many), Reply::Now(r) if r.error == ErrorCode::MemberIdRequired));
     }
 }

@@ -3,7 +3,7 @@
 //! partitions this broker leads, their state transitions written before they take effect,
 //! the end-transaction markers sent to every partition a transaction touched, the abort of
 //! transactions that outlive their timeout, and the expiry of transactional ids left idle past
-//! [`TRANSACTIONAL_ID_EXPIRATION_MS`].
+//! `transactional.id.expiration.ms`.
 //!
 //! Concurrency: one mutex over the ids' states, never held across an await. A transition is
 //! written to `__transaction_state` while the id is marked `pending`; requests for it meanwhile
@@ -36,14 +36,6 @@ use crate::group::offsets_log::OFFSETS_TOPIC;
 
 /// Transactions whose markers are waiting to be sent, at most (the sender awaits beyond it).
 const MAX_QUEUED_COMPLETIONS: usize = 1024;
-/// `transactional.id.expiration.ms` at Kafka's default (7 days): a transactional id with no
-/// transaction and no request for this long is forgotten and tombstoned, so the ids held are
-/// bounded by those used within the window, not every id a client ever sent. (A constant
-/// until the broker config grows the key.)
-pub const TRANSACTIONAL_ID_EXPIRATION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-/// `transaction.remove.expired.transaction.cleanup.interval.ms` at Kafka's default (1 hour):
-/// how often expired transactional ids are looked for.
-const REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS: u64 = 60 * 60 * 1000;
 /// How long InitProducerId waits for a transaction it aborted to complete before answering
 /// CONCURRENT_TRANSACTIONS (the client then retries).
 const INIT_WAIT_MS: u64 = 5_000;
@@ -488,9 +480,9 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Forgets every transactional id idle past [`TRANSACTIONAL_ID_EXPIRATION_MS`], writing its
-    /// tombstone first (Kafka's `removeExpiredTransactionalIds`); an id whose tombstone cannot
-    /// be written is kept for the next round.
+    /// Forgets every transactional id idle past `expiration_ms` (`transactional.id.expiration.ms`),
+    /// writing its tombstone first (Kafka's `removeExpiredTransactionalIds`); an id whose
+    /// tombstone cannot be written is kept for the next round.
     async fn remove_expired(&self, broker: &Broker, expiration_ms: i64) {
         let now = now_ms(broker);
         let expired: Vec<String> = {
@@ -708,10 +700,11 @@ pub async fn run(broker: Arc<Broker>) {
     });
     let b = broker.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS));
+        let mut tick =
+            tokio::time::interval(Duration::from_millis(b.config.txn.remove_expired_transactional_ids_interval_ms));
         loop {
             tick.tick().await;
-            b.txns.remove_expired(&b, TRANSACTIONAL_ID_EXPIRATION_MS).await;
+            b.txns.remove_expired(&b, b.config.txn.transactional_id_expiration_ms).await;
         }
     });
     while let Some(id) = completions.recv().await {

@@ -11,6 +11,12 @@ pub mod state;
 
 pub use coordinator::TransactionCoordinator;
 
+/// Kafka's default `transactional.id.expiration.ms` (7 days).
+pub const DEFAULT_TRANSACTIONAL_ID_EXPIRATION_MS: i64 = 604_800_000;
+
+/// Kafka's default `transaction.remove.expired.transaction.cleanup.interval.ms` (1 hour).
+pub const DEFAULT_REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS: u64 = 3_600_000;
+
 /// The `transaction.*` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnConfig {
@@ -27,6 +33,13 @@ pub struct TxnConfig {
     /// `transaction.partition.verification.enable` (KIP-890): a leader asks the coordinator
     /// before taking a producer's first transactional batch in a partition.
     pub partition_verification: bool,
+    /// `transactional.id.expiration.ms`: a transactional id with no transaction and no request
+    /// for this long is forgotten and tombstoned, so the ids held are bounded by those used
+    /// within the window, not every id a client ever sent.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired
+    /// transactional ids are looked for.
+    pub remove_expired_transactional_ids_interval_ms: u64,
 }
 
 impl Default for TxnConfig {
@@ -39,6 +52,8 @@ impl Default for TxnConfig {
             state_log_min_isr: 2,
             state_log_segment_bytes: 104_857_600,
             partition_verification: true,
+            transactional_id_expiration_ms: DEFAULT_TRANSACTIONAL_ID_EXPIRATION_MS,
+            remove_expired_transactional_ids_interval_ms: DEFAULT_REMOVE_EXPIRED_TRANSACTIONAL_IDS_INTERVAL_MS,
         }
     }
 }
