@@ -15,6 +15,30 @@ use crate::error::ErrorCode;
 /// (clients retry LEADER_NOT_AVAILABLE after that).
 const AUTO_CREATE_WAIT_MS: u64 = 3_000;
 
+/// How long a Metadata request waits for this broker's first full read of the cluster's
+/// metadata from keeper. A broker answers from the moment it listens (its logs load behind it),
+/// but before that read its view holds neither the other brokers, nor the controller, nor any
+/// topic: librdkafka, told that existing topics are unknown, drops their partitions and fails
+/// what it was sending to them. Waiting costs a fresh broker's first client a moment instead.
+const METADATA_SYNC_WAIT_MS: u64 = 10_000;
+
+/// Waits (at most `METADATA_SYNC_WAIT_MS`) until the metadata cache holds a full read of the
+/// cluster; whether it does.
+pub async fn wait_for_synced_view(broker: &crate::Broker) -> bool {
+    let mut changes = broker.link.cache.subscribe();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(METADATA_SYNC_WAIT_MS);
+    loop {
+        changes.borrow_and_update();
+        if broker.link.cache.read(|v| v.synced) {
+            return true;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return broker.link.cache.read(|v| v.synced),
+        }
+    }
+}
+
 /// The advertised address of the listener the request came in on.
 pub fn advertised(ctx: RequestContext<'_>) -> (String, i32) {
     let advertised = ctx.broker.advertised.read();
@@ -57,6 +81,12 @@ pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker
 
 pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
     let broker = ctx.broker;
+    if !wait_for_synced_view(broker).await {
+        tracing::warn!(
+            wait_ms = METADATA_SYNC_WAIT_MS,
+            "answering Metadata before the first full read of the cluster's metadata"
+        );
+    }
     // v0: an empty list means every topic; v1+: null means every topic.
     let topic_operations = super::authorized_operations::reported(
         request.include_topic_authorized_operations,
