@@ -228,11 +228,25 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
 }
 
 /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets` partition.
+///
+/// Keeper may already name this broker the partition's leader while its replica manager has not
+/// taken the leadership yet (the log is being created or loaded): other brokers' FindCoordinator
+/// answers can point here first. That is COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers between
+/// a leadership change and the end of the group load; clients retry it, while NOT_COORDINATOR
+/// makes librdkafka report an offset commit as failed.
 pub fn check_coordinator(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
-    match broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, partition_for(group))) {
+    let partition = partition_for(group);
+    match broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, partition)) {
         Some(p) if p.is_leader() => Ok(()),
+        _ if becoming_leader(broker, OFFSETS_TOPIC, partition) => Err(ErrorCode::CoordinatorLoadInProgress),
         _ => Err(ErrorCode::NotCoordinator),
     }
+}
+
+/// Whether keeper names this broker the leader of `topic`'s `partition` (which its replica
+/// manager may not have taken up yet).
+pub fn becoming_leader(broker: &Broker, topic: &str, partition: i32) -> bool {
+    broker.link.cache.read(|v| v.leader(topic, partition)) == Some(broker.config.broker_id)
 }
 
 /// Loads or unloads the groups of an `__consumer_offsets` partition as this broker gains or

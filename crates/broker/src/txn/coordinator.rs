@@ -117,6 +117,9 @@ impl TransactionCoordinator {
                     Err(ErrorCode::CoordinatorLoadInProgress)
                 }
             }
+            _ if crate::group::offsets_log::becoming_leader(broker, TRANSACTION_STATE_TOPIC, p) => {
+                Err(ErrorCode::CoordinatorLoadInProgress)
+            }
             _ => Err(ErrorCode::NotCoordinator),
         }
     }
