@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Broker, wait_until
+from conftest import serve_broker, wait_until
 
 DESCRIPTOR_LIMIT = 20_000
 TOPICS = 4
@@ -102,13 +102,8 @@ def limited_broker(tmp_path, request, monkeypatch):
     real_popen = subprocess.Popen
     monkeypatch.setattr(subprocess, "Popen",
                         lambda args, **kw: real_popen(args, preexec_fn=limit_descriptors, **kw))
-    b = Broker(tmp_path, ["num.recovery.threads.per.data.dir=2", "log.flush.offset.checkpoint.interval.ms=1000"])
-    b.start()
-    yield b
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    b.stop(signal.SIGKILL if failed else signal.SIGTERM)
-    if failed:
-        print(f"\n--- sluiced log ---\n{b.log()}")
+    yield from serve_broker(tmp_path, request,
+                            ["num.recovery.threads.per.data.dir=2", "log.flush.offset.checkpoint.interval.ms=1000"])
 
 
 def test_ten_thousand_partitions_under_a_descriptor_limit(limited_broker, report_figure):

@@ -170,19 +170,7 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
 
 /// Writes a transactional id's new state, waiting until it is replicated (`acks=all`).
 pub async fn append(broker: &Broker, partition: i32, transactional_id: &str, m: &TxnMetadata) -> Result<(), ErrorCode> {
-    let mut builder = RecordBatchBuilder::new(m.last_update_ms);
-    builder.append(m.last_update_ms, Some(&encode_key(transactional_id)), Some(&encode_value(m)), &[]);
-    let mut records = builder.build();
-    let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
-    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
-    match result.error {
-        ErrorCode::None => Ok(()),
-        ErrorCode::NotLeaderOrFollower | ErrorCode::UnknownTopicOrPartition => Err(ErrorCode::NotCoordinator),
-        e => {
-            tracing::warn!(transactional_id, error = e.name(), "writing transaction state failed");
-            Err(ErrorCode::CoordinatorNotAvailable)
-        }
-    }
+    write(broker, partition, transactional_id, Some(&encode_value(m)), m.last_update_ms).await
 }
 
 /// Writes a tombstone for an expired transactional id (compaction then drops its records).
@@ -192,15 +180,32 @@ pub async fn append_tombstone(
     transactional_id: &str,
     now_ms: i64,
 ) -> Result<(), ErrorCode> {
-    let mut builder = RecordBatchBuilder::new(now_ms);
-    builder.append(now_ms, Some(&encode_key(transactional_id)), None, &[]);
+    write(broker, partition, transactional_id, None, now_ms).await
+}
+
+/// Appends one record for `transactional_id` (`None`: a tombstone) with `acks=all`; leadership
+/// gone is NOT_COORDINATOR, any other failure COORDINATOR_NOT_AVAILABLE.
+async fn write(
+    broker: &Broker,
+    partition: i32,
+    transactional_id: &str,
+    value: Option<&[u8]>,
+    time_ms: i64,
+) -> Result<(), ErrorCode> {
+    let mut builder = RecordBatchBuilder::new(time_ms);
+    builder.append(time_ms, Some(&encode_key(transactional_id)), value, &[]);
     let mut records = builder.build();
     let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
     let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
     match result.error {
         ErrorCode::None => Ok(()),
         ErrorCode::NotLeaderOrFollower | ErrorCode::UnknownTopicOrPartition => Err(ErrorCode::NotCoordinator),
-        _ => Err(ErrorCode::CoordinatorNotAvailable),
+        e => {
+            if value.is_some() {
+                tracing::warn!(transactional_id, error = e.name(), "writing transaction state failed");
+            }
+            Err(ErrorCode::CoordinatorNotAvailable)
+        }
     }
 }
 
