@@ -603,7 +603,8 @@ def test_offset_commit_whose_offsets_write_fails_leaves_the_committed_offset_unc
     cluster = edge_cluster
     cluster.create_topic("ledger", 1)
     group = "bookkeepers"
-    assert librdkafka_commit(cluster.bootstrap, group, "ledger", 10) == (None, None)
+    first = librdkafka_commit(cluster.bootstrap, group, "ledger", 10)
+    assert first == (None, None), f"the first commit failed: {[str(e) for e in first]}"
     assert committed(cluster.bootstrap, group, "ledger", 1) == {0: 10}
     cluster.wait_for_isrs("__consumer_offsets", lambda p: len(p.replicas) == 3 and len(p.isrs) == 3,
                           "three replicas in sync")

@@ -5,18 +5,23 @@ session is closed, not waited out), and a ready file given by a relative name.""
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import time
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import SLUICED, Broker, free_ports, wait_until
+from raw_kafka import MIB, connect, fetch_v4
 
 # The bound on serving again after a SIGKILL restart; the crashed run's session timeout
 # (zookeeper.session.timeout.ms, 18 s by default) is what it replaces.
 RESTART_SERVING_BOUND_S = 5.0
 SECOND_NODE_EXIT_BOUND_S = 30
+# The broker's cap on draining connections at shutdown; a node held by one parked request to its
+# end would take this long.
+SHUTDOWN_DRAIN_CAP_S = 30
 
 
 def digests(root):
@@ -106,3 +111,27 @@ def test_ready_file_by_a_relative_name(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_shutdown_drains_a_request_in_flight_from_a_gone_client_without_waiting_it_out(tmp_path):
+    # A consumer parks a long poll (60 s, more bytes than will ever come) and half-closes its
+    # socket, as a killed client's kernel does: the broker's side sits in CLOSE-WAIT with the
+    # request in flight. A graceful shutdown drains it within its short in-flight bound and
+    # exits cleanly, instead of waiting the whole drain cap (or the poll) out.
+    b = Broker(tmp_path)
+    b.start()
+    try:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("quiet", 1, 1)])["quiet"].result(30)
+        s = connect(b.port)
+        fetch_v4(s, "quiet", 0, 0, MIB, MIB, max_wait_ms=60_000, min_bytes=MIB)
+        s.shutdown(socket.SHUT_WR)
+        started = time.monotonic()
+        b.proc.send_signal(signal.SIGTERM)
+        code = b.proc.wait(timeout=SHUTDOWN_DRAIN_CAP_S + 30)
+        took = time.monotonic() - started
+        assert code == 0, f"exit code {code} after SIGTERM:\n{b.log()}"
+        assert took < SHUTDOWN_DRAIN_CAP_S - 10, f"shutdown took {took:.1f} s: the parked request held the drain"
+        s.close()
+    finally:
+        b.stop(signal.SIGKILL)

@@ -55,10 +55,11 @@ def api_versions(s, correlation_id=7):
     assert struct.unpack(">ih", answer[:6]) == (correlation_id, 0)
 
 
-def fetch_v4(s, topic, partition, offset, max_bytes, partition_max_bytes, correlation_id=11):
-    """Sends Fetch v4 (replica -1, no wait) and returns nothing; see `read_fetch_v4`."""
+def fetch_v4(s, topic, partition, offset, max_bytes, partition_max_bytes, correlation_id=11, max_wait_ms=0,
+             min_bytes=0):
+    """Sends Fetch v4 (replica -1; by default no wait) and returns nothing; see `read_fetch_v4`."""
     name = topic.encode()
-    body = struct.pack(">iiiib", -1, 0, 0, max_bytes, 0)
+    body = struct.pack(">iiiib", -1, max_wait_ms, min_bytes, max_bytes, 0)
     body += struct.pack(">ih", 1, len(name)) + name
     body += struct.pack(">iiqi", 1, partition, offset, partition_max_bytes)
     s.sendall(frame(1, 4, correlation_id, body))

@@ -158,7 +158,7 @@ impl Broker {
     /// metadata cache and of the local partitions' roles; returns whether it held.
     pub async fn wait_until(&self, wait_ms: u64, cond: impl Fn() -> bool) -> bool {
         let mut changes = self.link.cache.subscribe();
-        let mut roles = self.replica_manager.appends();
+        let mut roles = self.replica_manager.role_changes();
         let waited = tokio::time::timeout(std::time::Duration::from_millis(wait_ms), async {
             while !cond() {
                 tokio::select! {

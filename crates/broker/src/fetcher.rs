@@ -25,6 +25,7 @@ use sluice_protocol::messages::{
     FetchRequest, FetchRequestPartition, FetchRequestTopic, OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochRequestPartition, OffsetForLeaderEpochRequestTopic,
 };
+use sluice_replication::truncation::{self, EpochEndOffset, FollowerLog, OutOfRange};
 use sluice_storage::TopicPartition;
 use tokio::sync::Notify;
 
@@ -176,7 +177,7 @@ async fn truncate(
     let mut asks: BTreeMap<String, Vec<OffsetForLeaderEpochRequestPartition>> = BTreeMap::new();
     for (tp, state) in &work {
         let Some(partition) = rm.partition(tp) else { continue };
-        match partition.log.read().latest_epoch() {
+        match partition.latest_epoch() {
             Some(epoch) => asks.entry(tp.topic.clone()).or_default().push(OffsetForLeaderEpochRequestPartition {
                 partition: tp.partition,
                 current_leader_epoch: state.leader_epoch,
@@ -210,24 +211,29 @@ async fn truncate(
                 continue;
             }
             let cut = partition.with_follower_log(fetcher.leader, epoch, |log| {
-                let target = if p.leader_epoch < 0 || p.end_offset < 0 {
-                    // The leader knows no epoch at or below ours: keep what is committed.
-                    log.high_watermark()
-                } else if Some(p.leader_epoch) == log.latest_epoch() {
-                    p.end_offset.min(log.log_end_offset())
-                } else {
-                    let (_, ours) = log.end_offset_for_epoch(p.leader_epoch);
-                    p.end_offset.min(ours)
-                };
-                let before = log.log_end_offset();
-                log.truncate_to(target.max(0)).map(|cut| (cut, before, log.log_end_offset()))
+                let follower =
+                    FollowerLog { log_end_offset: log.log_end_offset(), high_watermark: log.high_watermark() };
+                let (our_epoch, our_end) = log.end_offset_for_epoch(p.leader_epoch);
+                let target = truncation::truncation_target(
+                    EpochEndOffset::new(p.leader_epoch, p.end_offset),
+                    follower,
+                    EpochEndOffset::new(our_epoch, our_end),
+                );
+                if target.below_high_watermark(follower) {
+                    tracing::warn!(%tp, leader = fetcher.leader, leader_epoch = epoch, target = target.offset, high_watermark = follower.high_watermark, "truncating below the high watermark");
+                }
+                log.truncate_to(target.offset).map(|cut| (cut, follower.log_end_offset, log.log_end_offset(), target))
             });
             match cut {
-                Ok(Ok((cut, before, after))) => {
+                Ok(Ok((cut, before, after, target))) => {
                     if cut {
-                        tracing::info!(%tp, leader = fetcher.leader, leader_epoch = epoch, from = before, to = after, "truncated by leader epoch");
+                        tracing::info!(%tp, leader = fetcher.leader, leader_epoch = epoch, from = before, to = after, reason = ?target.reason, "truncated by leader epoch");
                     }
-                    mark_truncated(fetcher, &tp, epoch);
+                    // An incomplete round asks the leader again, with the older latest epoch
+                    // the cut left (KIP-279).
+                    if target.complete {
+                        mark_truncated(fetcher, &tp, epoch);
+                    }
                 }
                 Ok(Err(e)) => {
                     tracing::error!(%tp, error = %e, "truncation failed");
@@ -261,10 +267,8 @@ async fn fetch(
     let mut offsets = HashMap::new();
     for (tp, state) in &work {
         let Some(partition) = rm.partition(tp) else { continue };
-        let (leo, start) = {
-            let log = partition.log.read();
-            (log.log_end_offset(), log.log_start_offset())
-        };
+        let log = partition.offsets();
+        let (leo, start) = (log.log_end_offset, log.log_start_offset);
         offsets.insert(tp.clone(), (leo, state.leader_epoch));
         topics.entry(tp.topic.clone()).or_default().push(FetchRequestPartition {
             partition: tp.partition,
@@ -319,8 +323,9 @@ async fn fetch(
                         p.high_watermark,
                         p.log_start_offset,
                     ) {
-                        // Consumers long-polling this follower (KIP-392) may now have data.
-                        Ok(_) => rm.notify_progress(),
+                        // Consumers long-polling this follower (KIP-392) were woken if its high
+                        // watermark moved.
+                        Ok(_) => {}
                         Err(code) => {
                             tracing::debug!(%tp, error = code.name(), "dropping fetched data");
                             delay(fetcher, &tp, epoch, PARTITION_BACKOFF_MAX_MS);
@@ -328,20 +333,22 @@ async fn fetch(
                     }
                 }
                 ErrorCode::OffsetOutOfRange => {
-                    // Behind the leader's log start (retention moved it): start over there.
-                    // Ahead of its log end cannot follow a truncation; truncate again.
-                    let restart = p.log_start_offset > fetch_offset;
-                    let _ = partition.with_follower_log(fetcher.leader, epoch, |log| {
-                        if restart {
-                            tracing::warn!(%tp, from = fetch_offset, to = p.log_start_offset, "behind the leader's log start; restarting the log there");
-                            let _ = log.truncate_fully_and_start_at(p.log_start_offset);
+                    match truncation::on_offset_out_of_range(fetch_offset, p.log_start_offset) {
+                        // Behind the leader's log start (retention moved it): start over there.
+                        OutOfRange::RestartAt(offset) => {
+                            let _ = partition.with_follower_log(fetcher.leader, epoch, |log| {
+                                tracing::warn!(%tp, from = fetch_offset, to = offset, "behind the leader's log start; restarting the log there");
+                                let _ = log.truncate_fully_and_start_at(offset);
+                            });
                         }
-                    });
-                    if let Some(s) = fetcher.partitions.lock().get_mut(&tp)
-                        && s.leader_epoch == epoch
-                        && !restart
-                    {
-                        s.truncated = false;
+                        // Ahead of its log end cannot follow a truncation; truncate again.
+                        OutOfRange::TruncateByEpoch => {
+                            if let Some(s) = fetcher.partitions.lock().get_mut(&tp)
+                                && s.leader_epoch == epoch
+                            {
+                                s.truncated = false;
+                            }
+                        }
                     }
                 }
                 code => {

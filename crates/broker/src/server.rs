@@ -66,6 +66,11 @@ const FRAME_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// this interval, with the count of refusals held back since the last.
 const REFUSED_REQUEST_LOG_INTERVAL_MS: u64 = 10_000;
 
+/// How long a request in flight at shutdown may take to finish, and its answer to be written,
+/// before its connection is closed anyway.
+pub const SHUTDOWN_IN_FLIGHT_DRAIN: Duration = Duration::from_millis(SHUTDOWN_IN_FLIGHT_DRAIN_MS);
+const SHUTDOWN_IN_FLIGHT_DRAIN_MS: u64 = 5_000;
+
 /// Serves one bound listener until `shutdown` fires.
 pub async fn serve(
     broker: Arc<Broker>,
@@ -173,8 +178,26 @@ impl Connection {
             };
             let frame = frame.freeze();
             let raw = frame.clone();
+            // A request in flight when the node shuts down is drained, within
+            // SHUTDOWN_IN_FLIGHT_DRAIN_MS (an acks=all produce or a long poll may wait far
+            // longer, for a client that may be gone: a socket in CLOSE-WAIT); then the
+            // connection closes.
+            let mut shutting_down = false;
             let answer = match read_request(frame) {
-                Ok((header, request)) => answer(&self.broker, &self.listener_name, self.peer, header, request).await,
+                Ok((header, request)) => {
+                    let answering = answer(&self.broker, &self.listener_name, self.peer, header, request);
+                    tokio::pin!(answering);
+                    tokio::select! {
+                        answer = &mut answering => answer,
+                        _ = shutdown.recv() => {
+                            shutting_down = true;
+                            match tokio::time::timeout(SHUTDOWN_IN_FLIGHT_DRAIN, &mut answering).await {
+                                Ok(answer) => answer,
+                                Err(_) => return Ok(()),
+                            }
+                        }
+                    }
+                }
                 Err(answer) => answer,
             };
             let response = match answer {
@@ -195,6 +218,11 @@ impl Connection {
                     return Ok(());
                 }
             };
+            if shutting_down {
+                // The last answer, to a client that may not read it: bounded, then closed.
+                let _ = tokio::time::timeout(SHUTDOWN_IN_FLIGHT_DRAIN, response.write(&mut self.socket)).await;
+                return Ok(());
+            }
             response.write(&mut self.socket).await?;
             drop((reservation, response));
         }

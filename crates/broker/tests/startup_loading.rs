@@ -110,9 +110,8 @@ async fn partitions_still_loading_are_never_recreated_and_are_served_once_loaded
             for change in rm.apply_view(&view, &view, topic_config) {
                 let RoleChange::BecameLeader(tp) = change else { panic!("only leadership is taken: {change:?}") };
                 let partition = rm.partition(&tp).expect("a partition that took a role exists");
-                let log = partition.log.read();
-                assert_eq!(log.log_end_offset(), BATCHES_PER_PARTITION, "{tp} became leader with its data");
-                assert!(log.config().cleanup_policy.compact, "{tp} has its topic's config, not the defaults");
+                assert_eq!(partition.log_end_offset(), BATCHES_PER_PARTITION, "{tp} became leader with its data");
+                assert!(partition.config().cleanup_policy.compact, "{tp} has its topic's config, not the defaults");
                 assert!(led.insert(tp.clone()), "{tp} took its leadership twice");
             }
             if led.len() == PARTITIONS as usize {

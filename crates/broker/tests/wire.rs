@@ -397,7 +397,17 @@ fn restart_keeps_every_acknowledged_record() {
         assert_eq!(marker, signal == "TERM", "clean-shutdown marker only after SIGTERM");
         s.spawn();
         let mut c = s.connect();
-        let p = fetch(&mut c, "t", 0);
+        // Ready means listening: the partition is served once its log is loaded and its role
+        // applied (NOT_LEADER_OR_FOLLOWER until then, which clients retry).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let p = loop {
+            let p = fetch(&mut c, "t", 0);
+            if p.error_code == 0 || Instant::now() > deadline {
+                break p;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(p.error_code, 0, "SIG{signal}: the partition is served after the restart");
         assert_eq!(p.high_watermark, 50, "SIG{signal}");
         assert_eq!(values_in(&p.records.expect("records")), expected, "SIG{signal}");
     }

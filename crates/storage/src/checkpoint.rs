@@ -28,6 +28,25 @@ const VERSION: &str = "0";
 
 /// Writes `contents` to `path` atomically (temp file, fsync, rename, fsync of the directory).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    write_renamed(path, contents, true)?;
+    // A bare file name's parent is "": the current directory.
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir)?,
+        _ => sync_dir(Path::new("."))?,
+    }
+    Ok(())
+}
+
+/// Writes `contents` to a temporary file renamed over `path`, with no fsync: readers never see
+/// a half-written file, but a crash may leave the old contents or, on a file system that does
+/// not order the data before the rename, a damaged file. For files written under a log's lock
+/// whose fsync the next flush job does (as Kafka writes a roll's producer snapshot and a
+/// truncated leader-epoch checkpoint); their readers tolerate both outcomes.
+pub fn write_unsynced(path: &Path, contents: &[u8]) -> Result<()> {
+    write_renamed(path, contents, false)
+}
+
+fn write_renamed(path: &Path, contents: &[u8], sync: bool) -> Result<()> {
     // A temporary name of its own per write, so concurrent writers never share one.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -35,15 +54,11 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_file_name(format!("{name}.{}.{n}.tmp", std::process::id()));
     let mut f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
     f.write_all(contents).map_err(|e| io_err("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| io_err("rename into place", path, e))?;
-    // A bare file name's parent is "": the current directory.
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir)?,
-        _ => sync_dir(Path::new("."))?,
+    if sync {
+        f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
     }
-    Ok(())
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| io_err("rename into place", path, e))
 }
 
 /// fsyncs a directory so that creations, renames and deletions in it are durable.
@@ -113,11 +128,20 @@ pub fn read_epochs(path: &Path) -> Result<Option<Vec<(i32, i64)>>> {
 
 /// Writes `epoch start_offset` pairs atomically.
 pub fn write_epochs(path: &Path, entries: &[(i32, i64)]) -> Result<()> {
+    write_atomically(path, epochs_text(entries).as_bytes())
+}
+
+/// [`write_epochs`] with no fsync (see [`write_unsynced`]).
+pub fn write_epochs_unsynced(path: &Path, entries: &[(i32, i64)]) -> Result<()> {
+    write_unsynced(path, epochs_text(entries).as_bytes())
+}
+
+fn epochs_text(entries: &[(i32, i64)]) -> String {
     let mut text = format!("{VERSION}\n{}\n", entries.len());
     for (e, o) in entries {
         text.push_str(&format!("{e} {o}\n"));
     }
-    write_atomically(path, text.as_bytes())
+    text
 }
 
 #[cfg(test)]

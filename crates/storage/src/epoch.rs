@@ -6,7 +6,9 @@
 //! logs diverge, instead of trusting its own high watermark.
 //!
 //! Invariants: epochs strictly increase, start offsets never decrease. The file is rewritten
-//! (atomically) on every change; changes happen once per leader election, not per append.
+//! (atomically) on every change; changes happen once per leader election, not per append, and
+//! when the log start moves (then without an fsync under the log's lock: see
+//! [`LeaderEpochFileCache::truncate_from_start_unsynced`]).
 
 use std::path::{Path, PathBuf};
 
@@ -131,14 +133,40 @@ impl LeaderEpochFileCache {
     /// Drops entries wholly before `start_offset` (the log start moved there); the epoch in
     /// force at `start_offset` is kept, moved to start there.
     pub fn truncate_from_start(&mut self, start_offset: i64) -> Result<()> {
+        if self.truncate_from_start_in_memory(start_offset) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// [`truncate_from_start`](Self::truncate_from_start) writing the file without an fsync
+    /// (Kafka's `truncateFromStartAsyncFlush`), for the log's lock: the caller has the file
+    /// ([`path`](Self::path)) synced later. Safe because the log start only moves up and a
+    /// loading log truncates its cache from its log start again: a crash that keeps the old
+    /// file only keeps entries loading drops. Returns whether the file was written.
+    pub fn truncate_from_start_unsynced(&mut self, start_offset: i64) -> Result<bool> {
+        if !self.truncate_from_start_in_memory(start_offset) {
+            return Ok(false);
+        }
+        let entries: Vec<(i32, i64)> = self.epochs.iter().map(|e| (e.epoch, e.start_offset)).collect();
+        checkpoint::write_epochs_unsynced(&self.path, &entries)?;
+        Ok(true)
+    }
+
+    fn truncate_from_start_in_memory(&mut self, start_offset: i64) -> bool {
         let covering = self.epochs.iter().rposition(|e| e.start_offset <= start_offset);
-        let Some(i) = covering else { return Ok(()) };
+        let Some(i) = covering else { return false };
         if i == 0 && self.epochs[0].start_offset == start_offset {
-            return Ok(());
+            return false;
         }
         self.epochs.drain(..i);
         self.epochs[0].start_offset = start_offset;
-        self.flush()
+        true
+    }
+
+    /// The checkpoint file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn clear(&mut self) -> Result<()> {

@@ -25,6 +25,10 @@
 //! becoming active, rolling, or closing). A partition's descriptors are then its open `.log`
 //! files alone, and thousands of partitions fit under `RLIMIT_NOFILE`.
 //!
+//! Durability: entries reach the disk when the log flushes the segment (an fsync of the index
+//! file, outside the log's lock; see `segment::SegmentSyncHandle`); resizing and trimming a
+//! mapping never write it back, since they run under the log's lock when a segment rolls.
+//!
 //! Concurrency: appends and truncation take `&mut self`; lookups take `&self`.
 
 use std::fs::{File, OpenOptions};
@@ -111,9 +115,10 @@ impl IndexFile {
     }
 
     fn resize_mapping_of(&mut self, file: &File, capacity_entries: usize) -> Result<()> {
-        if let Some(m) = &self.mmap {
-            m.flush().map_err(|e| io_err("flush index", &self.path, e))?;
-        }
+        // No msync before unmapping: the entries written through the mapping are dirty pages of
+        // the file, which unmapping keeps; the log's next flush fsyncs them. (A segment rolls
+        // under the log's lock, and a synchronous write-back there would stall the partition.
+        // Kafka's `AbstractIndex.resize` does not force the mapping either.)
         self.mmap = None;
         let len = capacity_entries * self.entry_size;
         let result = file

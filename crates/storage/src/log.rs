@@ -9,13 +9,42 @@
 //! overlap; only the last segment is written; `log_start_offset <= high_watermark <=
 //! log_end_offset`; the leader-epoch cache never names an offset at or past the log end.
 //!
-//! Concurrency: appends, truncation, retention and flushes take `&mut self`; reads take `&self`.
-//! The broker decides which threads run them and how the log is shared.
+//! Concurrency: a log is shared as `Arc<RwLock<Log>>` (`SharedLog`): appends, truncation and
+//! every other change take the write lock (`&mut self`), reads take the read lock (`&self`).
+//! The broker decides which threads run them.
+//!
+//! # Lock discipline
+//!
+//! Kafka's `UnifiedLog` holds its lock for decisions and in-memory updates, and does the slow
+//! file work (fsync, deleting segments, cleaning) outside it. So does this log, so that a
+//! produce or a fetch on a partition never waits on the disk behind somebody else's file work:
+//!
+//! | work | under the write lock | with no lock held |
+//! |---|---|---|
+//! | append | validate, assign offsets, `pwrite` into the page cache, index in memory | (none) |
+//! | flush (`flush.messages`, `flush.ms`, a roll) | [`take_flush_job`](Log::take_flush_job): clone the descriptors to sync; [`complete_flush`](Log::complete_flush): move the recovery point | [`FlushJob::run`]: fsync of segments, indexes, the files written unsynced, the directory |
+//! | roll | create the new segment's files (open, size the index, map it: metadata, no data written), trim the old indexes (no write-back), write the producer snapshot (no fsync) | the fsyncs, by the next flush job |
+//! | retention, DeleteRecords | segments leave the list, the log start offset moves, their files are renamed `*.deleted`, the leader-epoch checkpoint is rewritten (no fsync) | unlinking ([`DeletedFiles::remove`]), `file.delete.delay.ms` later |
+//! | compaction | plan (read lock): views of the segments; complete: check, then swap in by renames (one directory fsync per round, the crash-safe decision point) | reading, cleaning, writing, indexing and fsyncing the new segments |
+//! | truncation, restart at an offset, `close` | all of it (rare, and what follows must build on a durable cut; nothing else runs on a closed log) | (none) |
+//!
+//! The drivers in `jobs` run the three steps (take, run, complete) over a shared log; the
+//! broker calls [`crate::jobs::flush_if_due`] right after releasing an append's write lock.
+//!
+//! Crash safety is unchanged by the split: the recovery point moves only after the job's
+//! fsyncs succeeded, and never past what the job synced. Each job carries the log's
+//! truncation count from its take; a truncation in between makes the completion a no-op (the
+//! records below the job's offset may not be the ones it synced). A failed fsync takes the log
+//! offline, as a failed change does. Renames stay under the lock: a name is only ever
+//! reused by a change under the lock (a truncation may create a segment at a base offset just
+//! deleted), so work outside the lock touches only `*.deleted` and `*.cleaned` files and
+//! descriptors it holds.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::control;
@@ -23,12 +52,17 @@ use sluice_protocol::record_batch::{self, BatchError, BatchHeader, BatchIter, NO
 use sluice_protocol::record_set::FileSlice;
 
 use crate::TopicPartition;
+use crate::cleaner::{CleanStats, CleanTarget, CleanedSegments, CleaningGuard, CompactionPlan};
 use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::epoch::{EpochEntry, LeaderEpochFileCache};
 use crate::error::{Result, StorageError, io_err};
+use crate::jobs::{DeletedFiles, FlushJob};
 use crate::producer_state::{ProducerStateManager, SequenceCheck};
-use crate::segment::{INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX, segment_file};
+use crate::segment::{
+    self, DELETED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, TIME_INDEX_FILE_SUFFIX, segment_file,
+    with_suffix,
+};
 use crate::txn_index::{self, AbortedTxn, TXN_INDEX_FILE_SUFFIX};
 
 /// A producer state snapshot: `<offset>.snapshot`, the idempotent producers as of that offset.
@@ -38,6 +72,14 @@ const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const MAX_TIMESTAMP: i64 = -3;
+
+/// Whether a producer snapshot is fsynced as it is written (closing) or by the next flush job
+/// (a roll, under the lock: Kafka's roll leaves the fsync to the flush it schedules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SnapshotSync {
+    Now,
+    ByNextFlush,
+}
 
 /// Who writes a batch as leader: clients may not write control batches (end-transaction
 /// markers); the transaction coordinator's WriteTxnMarkers does (Kafka's `AppendOrigin`).
@@ -100,9 +142,26 @@ pub struct Log {
     high_watermark: i64,
     recovery_point: i64,
     epoch_cache: LeaderEpochFileCache,
+    /// Messages appended since the last flush job was taken (`flush.messages` counts these).
     unflushed_messages: i64,
+    /// When the last flush job was taken (`flush.ms` counts from here).
     last_flush_ms: i64,
-    dir_dirty: bool,
+    /// Changes to the directory's entries (segments created, renamed, deleted) so far, and how
+    /// many of them an fsync of the directory has made durable: the next flush job syncs the
+    /// directory while the two differ.
+    dir_changes: u64,
+    dir_synced: u64,
+    /// Files written under the lock without an fsync, which the next flush job syncs: producer
+    /// snapshots of rolls (as Kafka's roll writes them) and the leader-epoch checkpoint when
+    /// the log start moved (as Kafka's `truncateFromStartAsyncFlush`).
+    unsynced_files: Vec<PathBuf>,
+    /// How many times the log was cut back (truncation, a full restart at an offset) since it
+    /// opened. Work taken under the lock and completed later (a flush job, a compaction round)
+    /// carries the count it saw and changes nothing if it moved: what it read or synced may
+    /// describe records that are gone.
+    truncations: u64,
+    /// Set while a compaction round is between its plan and its completion (one per log).
+    cleaning: Arc<AtomicBool>,
     offline: Option<String>,
     closed: bool,
     header_scratch: Vec<BatchHeader>,
@@ -242,7 +301,11 @@ impl Log {
             epoch_cache,
             unflushed_messages: 0,
             last_flush_ms: now,
-            dir_dirty: created_first_segment,
+            dir_changes: u64::from(created_first_segment),
+            dir_synced: 0,
+            unsynced_files: Vec::new(),
+            truncations: 0,
+            cleaning: Arc::new(AtomicBool::new(false)),
             offline: None,
             closed: false,
             header_scratch: Vec::new(),
@@ -756,10 +819,19 @@ impl Log {
     /// Writes the producer state as of the log end (when it is loaded: a log no idempotent
     /// producer wrote to since it opened has nothing newer than its last snapshot), keeping
     /// the two newest snapshots.
-    fn write_producer_snapshot(&mut self) -> Result<()> {
+    fn write_producer_snapshot(&mut self, sync: SnapshotSync) -> Result<()> {
         let Some(state) = &self.producers else { return Ok(()) };
         let path = self.producer_snapshot_path(self.log_end_offset);
-        crate::checkpoint::write_atomically(&path, &state.encode())?;
+        match sync {
+            SnapshotSync::Now => crate::checkpoint::write_atomically(&path, &state.encode())?,
+            SnapshotSync::ByNextFlush => {
+                // A crash before the fsync may leave a snapshot whose CRC fails, which loading
+                // removes in favour of an older one (then more of the log is replayed).
+                crate::checkpoint::write_unsynced(&path, &state.encode())?;
+                self.unsynced_files.push(path);
+                self.mark_dir_changed();
+            }
+        }
         let offsets = self.producer_snapshot_offsets()?;
         for &old in offsets.iter().rev().skip(2) {
             let path = self.producer_snapshot_path(old);
@@ -871,10 +943,9 @@ impl Log {
         }
         debug_assert_eq!(position, records.len());
         let record_count: i64 = headers.iter().map(|h| i64::from(h.records_count)).sum();
-        self.unflushed_messages += record_count;
-        if self.unflushed_messages >= self.config.flush_messages {
-            self.flush()?;
-        }
+        // Reaching `flush.messages` only makes a flush due: the caller runs it once it has
+        // released the lock (`jobs::flush_if_due`), so no fsync stalls this partition.
+        self.unflushed_messages = self.unflushed_messages.saturating_add(record_count);
         Ok(LogAppendInfo {
             first_offset: first.base_offset,
             last_offset: last.last_offset(),
@@ -908,10 +979,13 @@ impl Log {
         }
         // A stale index of an earlier segment at this base (cut by recovery) must not be reused.
         txn_index::remove(&self.txn_index_path(new_base))?;
+        // Creating the files is metadata work in the page cache (open, set the index length,
+        // map it), as in Kafka's roll; what makes them durable (the old segment's data and
+        // indexes, the directory, the snapshot) is left to the next flush job.
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now)?;
         self.segments.insert(new_base, segment);
-        self.dir_dirty = true;
-        self.write_producer_snapshot()?;
+        self.mark_dir_changed();
+        self.write_producer_snapshot(SnapshotSync::ByNextFlush)?;
         tracing::debug!(tp = %self.tp, base_offset = new_base, "rolled a new segment");
         Ok(())
     }
@@ -1067,6 +1141,8 @@ impl Log {
     }
 
     fn truncate_segments(&mut self, target: i64) -> Result<()> {
+        // Before anything changes: work taken earlier must not complete over the cut.
+        self.truncations += 1;
         while let Some((&base, _)) = self.segments.last_key_value() {
             if base < target || self.segments.len() == 1 {
                 break;
@@ -1105,6 +1181,7 @@ impl Log {
 
     fn reset_at(&mut self, offset: i64) -> Result<()> {
         assert!(offset >= 0, "restart {} at negative offset {offset}", self.tp);
+        self.truncations += 1;
         while let Some((base, segment)) = self.segments.pop_first() {
             segment.delete()?;
             txn_index::remove(&self.txn_index_path(base))?;
@@ -1141,8 +1218,7 @@ impl Log {
             return Ok(false);
         }
         self.log_start_offset = new_start;
-        let result = self.epoch_cache.truncate_from_start(new_start);
-        self.offline_on_err(result)?;
+        self.truncate_epochs_from_start(new_start)?;
         self.delete_segments_while(|_, next_base, log| next_base <= log.log_start_offset)?;
         Ok(true)
     }
@@ -1150,8 +1226,23 @@ impl Log {
     /// Retention: deletes old segments, oldest first, never the active one and never one
     /// holding offsets at or above the high watermark: segments wholly below the log start
     /// offset, then (with `cleanup.policy=delete`) those older than `retention.ms`, then
-    /// those beyond `retention.bytes`. Returns how many were deleted.
+    /// those beyond `retention.bytes`. Returns how many were deleted. Their files are removed
+    /// here once `file.delete.delay.ms` has passed (at once when it is 0): for an owner of the
+    /// log alone. A shared log runs [`crate::jobs::delete_old_segments`], which removes them
+    /// after releasing the lock.
     pub fn delete_old_segments(&mut self) -> Result<usize> {
+        let deleted = self.detach_old_segments()?;
+        self.remove_deleted_files()?;
+        Ok(deleted)
+    }
+
+    /// The part of retention ([`delete_old_segments`](Self::delete_old_segments)) that runs
+    /// under the log's lock (Kafka's `deleteOldSegments`): the segments leave the list and the
+    /// log start offset moves, and their files are renamed `*.deleted` (a rename, no data
+    /// written) to wait in [`pending_deleted_files`](Self::pending_deleted_files) until
+    /// [`take_due_deleted_files`](Self::take_due_deleted_files) hands them to whoever unlinks
+    /// them with no lock held. Returns how many segments went.
+    pub fn detach_old_segments(&mut self) -> Result<usize> {
         self.check_online()?;
         let mut deleted = self.delete_segments_while(|_, next_base, log| next_base <= log.log_start_offset)?;
         if !self.config.cleanup_policy.delete {
@@ -1202,41 +1293,77 @@ impl Log {
         for base in &doomed {
             let segment = self.segments.remove(base).expect("collected from the map");
             tracing::info!(tp = %self.tp, base_offset = base, "deleting segment");
-            let result = self.retire_segment(segment).and_then(|()| txn_index::remove(&self.txn_index_path(*base)));
+            let result = self.retire_segment(segment).and_then(|()| self.retire_txn_index(*base));
             self.after_segment_removal()?;
             self.offline_on_err(result)?;
         }
         Ok(doomed.len())
     }
 
-    /// Takes a segment out of use: its files are renamed `*.deleted` and removed
-    /// `file.delete.delay.ms` later (at once when that is 0), so that a read that found the
-    /// segment just before can still finish, as Kafka defers the deletion.
+    /// Takes a segment out of use: its files are renamed `*.deleted` now and unlinked
+    /// `file.delete.delay.ms` later (as soon as the next removal runs when that is 0), so that
+    /// a read that found the segment just before can still finish, as Kafka defers the
+    /// deletion. The rename happens here, under the lock, and not with the unlink: a
+    /// truncation may create a new segment with the same base offset at any time after the
+    /// lock is released, and a rename by name then would take the new segment's file.
     fn retire_segment(&mut self, segment: LogSegment) -> Result<()> {
-        if self.config.file_delete_delay_ms <= 0 {
-            return segment.delete();
-        }
-        let due = self.clock.now_ms().saturating_add(self.config.file_delete_delay_ms);
         let renamed = segment.rename_for_deletion()?;
-        self.pending_deletes.extend(renamed.into_iter().map(|p| (due, p)));
+        self.schedule_deletion(renamed, self.config.file_delete_delay_ms);
         Ok(())
     }
 
-    /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed; returns
-    /// how many. Called by the log manager's maintenance.
-    pub fn remove_deleted_files(&mut self) -> Result<usize> {
+    /// Retires the aborted-transaction index of a deleted segment as [`retire_segment`](Self::retire_segment) its
+    /// other files.
+    fn retire_txn_index(&mut self, base: i64) -> Result<()> {
+        let path = self.txn_index_path(base);
+        let to = with_suffix(&path, DELETED_FILE_SUFFIX);
+        match fs::rename(&path, &to) {
+            Ok(()) => {
+                self.schedule_deletion(vec![to], self.config.file_delete_delay_ms);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("rename transaction index for deletion", &path, e)),
+        }
+    }
+
+    /// Queues files already renamed `*.deleted` for unlinking `delay_ms` from now.
+    fn schedule_deletion(&mut self, paths: Vec<PathBuf>, delay_ms: i64) {
+        let due = self.clock.now_ms().saturating_add(delay_ms.max(0));
+        for path in paths {
+            assert!(
+                path.as_os_str().to_string_lossy().ends_with(DELETED_FILE_SUFFIX),
+                "{}: only files renamed *{DELETED_FILE_SUFFIX} wait for deletion, not {}",
+                self.tp,
+                path.display()
+            );
+            self.pending_deletes.push((due, path));
+        }
+        self.mark_dir_changed();
+    }
+
+    /// Hands over the files of deleted segments whose `file.delete.delay.ms` has passed, for
+    /// the caller to unlink ([`DeletedFiles::remove`]) once it has released the lock. Every one
+    /// is named `*.deleted`, a name no live file has, so the unlink can come any time later.
+    pub fn take_due_deleted_files(&mut self) -> DeletedFiles {
         let now = self.clock.now_ms();
         let (due, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending_deletes).into_iter().partition(|(at, _)| *at <= now);
         self.pending_deletes = later;
-        for (_, path) in &due {
-            match fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove deleted segment file", path, e)),
-            }
-        }
-        Ok(due.len())
+        DeletedFiles::new(due.into_iter().map(|(_, path)| path).collect())
+    }
+
+    /// Whether [`take_due_deleted_files`](Self::take_due_deleted_files) would hand over any.
+    pub fn has_due_deleted_files(&self) -> bool {
+        let now = self.clock.now_ms();
+        self.pending_deletes.iter().any(|(at, _)| *at <= now)
+    }
+
+    /// Removes the files of deleted segments whose `file.delete.delay.ms` has passed; returns
+    /// how many. For an owner of the log alone; a shared log runs
+    /// [`crate::jobs::remove_deleted_files`], which unlinks after releasing the lock.
+    pub fn remove_deleted_files(&mut self) -> Result<usize> {
+        self.take_due_deleted_files().remove()
     }
 
     /// Files of deleted segments still awaiting removal.
@@ -1244,9 +1371,20 @@ impl Log {
         self.pending_deletes.iter().map(|(_, p)| p.clone()).collect()
     }
 
+    /// Drops the leader epochs wholly below the new log start offset; the checkpoint file is
+    /// written here and synced by the next flush job.
+    fn truncate_epochs_from_start(&mut self, start: i64) -> Result<()> {
+        let result = self.epoch_cache.truncate_from_start_unsynced(start);
+        if self.offline_on_err(result)? {
+            self.unsynced_files.push(self.epoch_cache.path().to_path_buf());
+            self.mark_dir_changed();
+        }
+        Ok(())
+    }
+
     /// Keeps the log start offset at or above the first segment after segments were removed.
     fn after_segment_removal(&mut self) -> Result<()> {
-        self.dir_dirty = true;
+        self.mark_dir_changed();
         if let Some((&first, _)) = self.segments.first_key_value() {
             // Aborted transactions whose markers went with the removed segments.
             let gone = self.aborted.partition_point(|a| a.last_offset < first);
@@ -1256,8 +1394,7 @@ impl Log {
             && first > self.log_start_offset
         {
             self.log_start_offset = first;
-            let result = self.epoch_cache.truncate_from_start(first);
-            self.offline_on_err(result)?;
+            self.truncate_epochs_from_start(first)?;
         }
         Ok(())
     }
@@ -1265,53 +1402,102 @@ impl Log {
     /// Compaction (`cleanup.policy=compact`): rewrites each segment below both the active
     /// segment and the high watermark without the records a later record of the same key
     /// supersedes, and without tombstones older than `delete.retention.ms`. See `cleaner`.
-    pub fn compact(&mut self) -> Result<crate::cleaner::CleanStats> {
+    /// All three phases run here, under the caller's `&mut`: for an owner of the log alone. A
+    /// shared log runs [`crate::jobs::compact`], which holds the lock only to plan and to swap.
+    pub fn compact(&mut self) -> Result<CleanStats> {
+        let Some(plan) = self.plan_compaction()? else { return Ok(CleanStats::default()) };
+        let cleaned = plan.clean()?;
+        let stats = self.complete_compaction(cleaned)?;
+        self.remove_deleted_files()?;
+        Ok(stats)
+    }
+
+    /// Compaction's first phase, under a read lock: decides whether a round is due (as Kafka's
+    /// cleaner chooses logs) and, if so, takes what the cleaning phase reads with no lock
+    /// held: a view (shared descriptor and size) of every segment, and which inactive segments
+    /// to rewrite. None when nothing is due or a round of this log is already in progress.
+    pub fn plan_compaction(&self) -> Result<Option<CompactionPlan>> {
         self.check_online()?;
-        let mut stats = crate::cleaner::CleanStats::default();
         let now = self.clock.now_ms();
         let cleanable = self.cleanable_segments(now);
         if cleanable.is_empty() || !self.needs_cleaning(&cleanable, now) {
-            return Ok(stats);
+            return Ok(None);
         }
-        let cleaned_up_to = cleanable.last().map_or(self.first_dirty_offset, |&(_, next)| next);
-        // 1. The latest offset of every key, over the whole log.
-        let mut latest = std::collections::HashMap::new();
-        let mut offset = self.log_start_offset;
-        while offset < self.log_end_offset {
-            let data = self.read(offset, 4 << 20, self.log_end_offset, true)?;
-            if data.records.is_empty() {
-                break;
-            }
-            crate::cleaner::collect_latest(&data.records, &mut latest);
-            offset = data.next_offset;
-        }
-        // 2. Rewrite each cleanable segment that loses records.
-        for (base, next) in cleanable {
-            let Some(segment) = self.segments.get(&base) else { continue };
-            let drop_tombstones = now - segment.largest_timestamp() > self.config.delete_retention_ms;
-            let mut bytes = BytesMut::new();
-            let mut at = base.max(self.log_start_offset);
-            while at < next {
-                let data = segment.read(at, 4 << 20, next, true, &mut bytes)?;
-                if data.bytes == 0 {
-                    break;
+        let Some(guard) = CleaningGuard::acquire(&self.cleaning) else {
+            tracing::debug!(tp = %self.tp, "a compaction round is already in progress");
+            return Ok(None);
+        };
+        let sources = self.segments.values().map(LogSegment::read_view).collect::<Result<Vec<_>>>()?;
+        let targets = cleanable
+            .iter()
+            .map(|&(base, _)| {
+                let segment = self.segments.get(&base).expect("cleanable segments are in the map");
+                CleanTarget {
+                    uid: segment.uid(),
+                    drop_tombstones: now - segment.largest_timestamp() > self.config.delete_retention_ms,
                 }
-                at = data.next_offset;
-            }
-            let size_before = segment.size();
-            let original = bytes.freeze();
-            let (cleaned, removed) = crate::cleaner::clean_batches(&original, &latest, drop_tombstones);
-            if removed == 0 {
+            })
+            .collect();
+        let cleaned_up_to = cleanable.last().map_or(self.first_dirty_offset, |&(_, next)| next);
+        Ok(Some(CompactionPlan {
+            tp: self.tp.clone(),
+            dir: self.dir.clone(),
+            config: self.config.clone(),
+            now_ms: now,
+            truncations: self.truncations,
+            log_start_offset: self.log_start_offset,
+            sources,
+            targets,
+            cleaned_up_to,
+            guard,
+        }))
+    }
+
+    /// Compaction's last phase, under a short write lock: swaps in each cleaned segment whose
+    /// original is still in the log, unchanged (same identity, so no retention or other round
+    /// replaced it), unless the log was truncated since the plan, which abandons the round.
+    /// A swap is renames only (see `segment::decide_swap`); the old segment's files wait for
+    /// deletion as retention's do, and what a round did not swap in is renamed `*.deleted`.
+    pub fn complete_compaction(&mut self, mut cleaned: CleanedSegments) -> Result<CleanStats> {
+        let mut stats = CleanStats::default();
+        if self.closed || self.offline.is_some() {
+            // Dropping the round removes its temporary files.
+            return if self.closed { Ok(stats) } else { self.check_online().map(|()| stats) };
+        }
+        let rewritten = std::mem::take(&mut cleaned.segments);
+        let abandoned = cleaned.truncations != self.truncations;
+        if abandoned {
+            tracing::debug!(tp = %self.tp, "a truncation overtook the compaction round; abandoning it");
+        }
+        let mut swaps = Vec::new();
+        for c in rewritten {
+            let base = c.segment.base_offset();
+            let unchanged = self.segments.get(&base).is_some_and(|s| s.uid() == c.replaces_uid);
+            if abandoned || !unchanged {
+                match segment::discard_cleaned(&self.dir, base) {
+                    Ok(renamed) => self.schedule_deletion(renamed, 0),
+                    Err(e) => {
+                        tracing::warn!(tp = %self.tp, base_offset = base, error = %e, "cannot set aside a cleaned segment; it goes at the next load")
+                    }
+                }
                 continue;
             }
+            assert!(
+                self.segments.range(base + 1..).next().is_some(),
+                "{}: compaction swaps in inactive segments only, and segment {base} became active with no truncation",
+                self.tp
+            );
             stats.segments_rewritten += 1;
-            stats.records_removed += removed;
-            stats.bytes_before += size_before;
-            stats.bytes_after += cleaned.len() as u64;
-            let result = self.replace_segment(base, &cleaned);
-            self.offline_on_err(result)?;
+            stats.records_removed += c.records_removed;
+            stats.bytes_before += c.bytes_before;
+            stats.bytes_after += c.segment.size();
+            swaps.push(c.segment);
         }
-        self.first_dirty_offset = self.first_dirty_offset.max(cleaned_up_to);
+        let result = self.swap_in_cleaned(swaps);
+        self.offline_on_err(result)?;
+        if !abandoned {
+            self.first_dirty_offset = self.first_dirty_offset.max(cleaned.cleaned_up_to);
+        }
         if stats.segments_rewritten > 0 {
             tracing::info!(tp = %self.tp, ?stats, "compacted log");
         }
@@ -1358,73 +1544,155 @@ impl Log {
         overdue || dirty as f64 / (clean + dirty) as f64 >= self.config.min_cleanable_dirty_ratio
     }
 
-    /// Replaces segment `base` with `bytes`, crash-safely: `.cleaned`, then `.swap` (decided),
-    /// then the old files go and the swap file becomes the segment.
-    fn replace_segment(&mut self, base: i64, bytes: &[u8]) -> Result<()> {
-        let cleaned = segment_file(&self.dir, base, "log.cleaned");
-        let swap = segment_file(&self.dir, base, "log.swap");
-        let log = segment_file(&self.dir, base, LOG_FILE_SUFFIX);
-        crate::checkpoint::write_atomically(&cleaned, bytes)?;
-        fs::rename(&cleaned, &swap).map_err(|e| io_err("rename cleaned segment", &swap, e))?;
-        crate::checkpoint::sync_dir(&self.dir)?;
-        if let Some(old) = self.segments.remove(&base) {
-            self.retire_segment(old)?;
+    /// Replaces the segments at the cleaned segments' base offsets with them, crash-safely:
+    /// each `.log.cleaned` becomes `.log.swap` (decided), one fsync of the directory makes the
+    /// decisions durable, then the old files are renamed `*.deleted` and the cleaned files take
+    /// the live names. A stop at any point loads to the old or the new segment (see
+    /// `segment::decide_swap` and `scan_dir`).
+    ///
+    /// The directory fsync is the one sync left under the lock, once per round: without it a
+    /// file system that reorders renames could keep an old file's `*.deleted` name and lose the
+    /// `.swap` one, and both go at the next load. (Kafka's `replaceSegments` relies on the
+    /// journal's order instead. Syncing outside the lock, between two lock phases, would need
+    /// every truncation and retention in between to revoke the decided swaps durably.) The
+    /// final names need no sync here: a stop before they are durable completes the swap on
+    /// load, and the next flush job syncs the directory.
+    fn swap_in_cleaned(&mut self, cleaned: Vec<LogSegment>) -> Result<()> {
+        if cleaned.is_empty() {
+            return Ok(());
         }
-        fs::rename(&swap, &log).map_err(|e| io_err("swap in cleaned segment", &log, e))?;
+        for segment in &cleaned {
+            segment::decide_swap(&self.dir, segment.base_offset())?;
+        }
         crate::checkpoint::sync_dir(&self.dir)?;
-        let now = self.clock.now_ms();
-        let mut segment = LogSegment::open(&self.dir, base, &self.config, now, false)?;
-        segment.recover(None, i64::MIN)?;
-        segment.on_become_inactive()?;
-        self.segments.insert(base, segment);
+        for segment in cleaned {
+            let base = segment.base_offset();
+            let old = self.segments.remove(&base).expect("checked by the caller");
+            self.retire_segment(old)?;
+            segment::finish_swap(&self.dir, base)?;
+            self.segments.insert(base, segment);
+        }
+        self.mark_dir_changed();
         Ok(())
     }
 
-    /// fsyncs everything up to the log end offset.
+    /// How many times the log was cut back since it opened (see the field).
+    pub(crate) fn truncations(&self) -> u64 {
+        self.truncations
+    }
+
+    /// Notes a change to the directory's entries, for the next flush job to make durable.
+    fn mark_dir_changed(&mut self) {
+        self.dir_changes += 1;
+    }
+
+    /// fsyncs everything up to the log end offset, under the caller's `&mut` (see
+    /// [`flush_up_to`](Self::flush_up_to)).
     pub fn flush(&mut self) -> Result<()> {
         self.flush_up_to(self.log_end_offset)
     }
 
     /// fsyncs the segments holding offsets in `[recovery_point, offset)` and moves the recovery
-    /// point to `offset`.
+    /// point to `offset`: all three flush steps under the caller's `&mut`, for an owner of the
+    /// log alone and for `close`. A shared log runs [`crate::jobs::flush`], which holds the lock
+    /// only to take and to complete the job.
     pub fn flush_up_to(&mut self, offset: i64) -> Result<()> {
+        let Some(job) = self.take_flush_job(offset)? else { return Ok(()) };
+        let outcome = job.run();
+        self.complete_flush(job, outcome)
+    }
+
+    /// Whether `flush.messages` messages were appended since the last flush job was taken: the
+    /// appender then runs [`take_due_flush`](Self::take_due_flush)'s job once it has released
+    /// the lock ([`crate::jobs::flush_if_due`] does all of it).
+    pub fn flush_due(&self) -> bool {
+        self.offline.is_none() && !self.closed && self.unflushed_messages >= self.config.flush_messages
+    }
+
+    /// The flush [`flush_due`](Self::flush_due) asks for: up to the log end offset.
+    pub fn take_due_flush(&mut self) -> Result<Option<FlushJob>> {
+        if !self.flush_due() {
+            return Ok(None);
+        }
+        self.take_flush_job(self.log_end_offset)
+    }
+
+    /// A flush's first step, under the lock: takes a job that fsyncs the segments holding
+    /// offsets in `[recovery_point, offset)` (`offset` at most the log end), the files written
+    /// under the lock without an fsync, and the directory if its entries changed. Completed by
+    /// [`complete_flush`](Self::complete_flush), it moves the recovery point to `offset`.
+    /// None when there is nothing to sync. A segment closed since recovery is opened here (one
+    /// `open`, no data written); an error doing so takes the log offline, as a failed flush.
+    pub fn take_flush_job(&mut self, offset: i64) -> Result<Option<FlushJob>> {
         self.check_online()?;
         let offset = offset.min(self.log_end_offset);
-        if offset <= self.recovery_point && !self.dir_dirty {
-            return Ok(());
+        let dir_dirty = self.dir_changes > self.dir_synced;
+        if offset <= self.recovery_point && !dir_dirty && self.unsynced_files.is_empty() {
+            return Ok(None);
         }
-        let result = (|| {
-            for segment in self.segments.values() {
-                if segment.next_offset() > self.recovery_point
-                    && segment.base_offset() < offset.max(self.recovery_point + 1)
-                {
-                    segment.flush()?;
-                }
-            }
-            if self.dir_dirty {
-                crate::checkpoint::sync_dir(&self.dir)?;
-            }
-            Ok(())
-        })();
-        self.offline_on_err(result)?;
-        self.dir_dirty = false;
-        self.recovery_point = self.recovery_point.max(offset);
+        let recovery_point = self.recovery_point;
+        let result = self
+            .segments
+            .values()
+            .filter(|s| s.next_offset() > recovery_point && s.base_offset() < offset.max(recovery_point + 1))
+            .map(LogSegment::sync_handle)
+            .collect::<Result<Vec<_>>>();
+        let segments = self.offline_on_err(result)?;
+        self.last_flush_ms = self.clock.now_ms();
         if offset >= self.log_end_offset {
             self.unflushed_messages = 0;
         }
-        self.last_flush_ms = self.clock.now_ms();
+        Ok(Some(FlushJob {
+            up_to: offset,
+            truncations: self.truncations,
+            segments,
+            files: std::mem::take(&mut self.unsynced_files),
+            dir: dir_dirty.then(|| (self.dir.clone(), self.dir_changes)),
+        }))
+    }
+
+    /// A flush's last step, under a short write lock, with what [`FlushJob::run`] returned: a
+    /// failure takes the log offline (an environment failure: what is on disk is unknown);
+    /// success moves the recovery point to the job's offset, unless the log was truncated
+    /// since the job was taken (then what it synced may not be what the log now holds below
+    /// that offset, and the recovery point stays). A closed log ignores the job: closing
+    /// flushed everything itself.
+    pub fn complete_flush(&mut self, job: FlushJob, outcome: Result<()>) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.check_online()?;
+        self.offline_on_err(outcome)?;
+        if let Some((_, changes)) = job.dir {
+            self.dir_synced = self.dir_synced.max(changes);
+        }
+        if job.truncations != self.truncations {
+            tracing::debug!(tp = %self.tp, up_to = job.up_to, "a truncation overtook the flush; the recovery point stays");
+            return Ok(());
+        }
+        assert!(
+            job.up_to <= self.log_end_offset,
+            "{}: flush job up to {} past the log end {} with no truncation since it was taken",
+            self.tp,
+            job.up_to,
+            self.log_end_offset
+        );
+        self.recovery_point = self.recovery_point.max(job.up_to);
         Ok(())
     }
 
     /// Flushes and trims the active segment's indexes: the state a clean shutdown leaves.
+    /// Everything here runs under the lock: nothing else runs on a log being closed.
     pub fn close(&mut self) -> Result<()> {
         if self.offline.is_some() || self.closed {
             return Ok(());
         }
         self.flush()?;
-        let result = self.segments.last_entry().expect("a log always has a segment").into_mut().on_become_inactive();
+        let active = self.segments.last_entry().expect("a log always has a segment").into_mut();
+        // The final time index entry is written by the trim, after the flush: sync it too.
+        let result = active.on_become_inactive().and_then(|()| active.flush());
         self.offline_on_err(result)?;
-        let result = self.write_producer_snapshot();
+        let result = self.write_producer_snapshot(SnapshotSync::Now);
         self.offline_on_err(result)?;
         // Closed: whoever still holds the log can read but no longer write behind the clean
         // shutdown marker's back.

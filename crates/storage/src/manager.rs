@@ -28,9 +28,12 @@
 //! while it is pending happens once the loader is done with it. [`LogManager::shutdown`] stops
 //! the loaders (each finishes the log it is on) before it closes anything.
 //!
-//! Periodic work (retention, flushes, checkpoints, closing cold segments' files, producer id
-//! expiration) is driven by [`LogManager::maintenance`], which the broker calls on a timer. The
-//! only threads this crate starts are the scoped ones of `load_logs`, joined before it returns.
+//! Periodic work (retention, flushes, compaction, checkpoints, closing cold segments' files,
+//! producer id expiration) is driven by [`LogManager::maintenance`], which the broker calls on a
+//! timer. It follows the log's lock discipline (see `log` and `jobs`): each log's lock is held
+//! only to decide and to update memory, never across an fsync, an unlink or a compaction's
+//! reading and writing. The only threads this crate starts are the scoped ones of
+//! `load_logs`, joined before it returns.
 //!
 //! Concurrency: the map of logs is behind a read-write lock held only to look up, add or remove
 //! a log; each log is behind its own read-write lock (appends write, reads read). The pending
@@ -51,6 +54,7 @@ use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::dir_lock::DirLock;
 use crate::error::{Result, StorageError, io_err};
+use crate::jobs;
 use crate::log::{Log, LogLoadParams};
 use crate::topic_partition::TopicPartition;
 
@@ -533,11 +537,15 @@ impl LogManager {
                 }
             }
         };
-        let mut log = log.write();
-        let dir = log.dir().to_path_buf();
         let doomed = self.doomed_dir(dir_index, tp);
-        let _ = log.close();
-        fs::rename(&dir, &doomed).map_err(|e| io_err("rename for deletion", &dir, e))?;
+        {
+            let mut log = log.write();
+            let dir = log.dir().to_path_buf();
+            let _ = log.close();
+            fs::rename(&dir, &doomed).map_err(|e| io_err("rename for deletion", &dir, e))?;
+        }
+        // The files go with no lock held: a holder of the log (a fetch finishing) only finds
+        // it closed, and removing a large directory takes a while.
         checkpoint::sync_dir(&self.dirs[dir_index].path)?;
         fs::remove_dir_all(&doomed).map_err(|e| io_err("delete log directory", &doomed, e))?;
         tracing::info!(%tp, "deleted log");
@@ -605,43 +613,49 @@ impl LogManager {
                 due(&mut t.last_cold_check_ms, (self.config.cold_segment_idle_ms / 2).max(1)),
             )
         };
+        // Each step holds the log's lock only to decide and to update memory; the file work
+        // (unlinking, cleaning, fsync) runs with no lock held (see `jobs`).
         for (tp, log) in self.all_logs() {
-            let mut log = log.write();
-            if log.is_offline() {
+            if log.read().is_offline() {
                 continue;
             }
             if retention_due {
-                match log.delete_old_segments() {
+                match jobs::delete_old_segments(&log) {
                     Ok(n) => report.segments_deleted += n,
                     Err(e) => tracing::error!(%tp, error = %e, "retention failed"),
                 }
             }
-            if let Err(e) = log.remove_deleted_files() {
+            if let Err(e) = jobs::remove_deleted_files(&log) {
                 tracing::error!(%tp, error = %e, "removing deleted segment files failed");
             }
-            if clean_due && log.config().cleanup_policy.compact {
-                match log.compact() {
+            if clean_due && log.read().config().cleanup_policy.compact {
+                match jobs::compact(&log) {
                     Ok(stats) => report.records_compacted += stats.records_removed,
                     Err(e) => tracing::error!(%tp, error = %e, "compaction failed"),
                 }
             }
             // Rolled segments are flushed here, off the append path (Kafka schedules the
             // same flush after a roll); time-based flushes follow `flush.ms`.
-            let rolled = log.recovery_point() < log.active_segment_base_offset();
-            let flush_ms_due = flush_check_due && now.saturating_sub(log.last_flush_ms()) >= log.config().flush_ms;
-            let result = if flush_ms_due {
-                Some(log.flush())
-            } else if rolled {
-                let upto = log.active_segment_base_offset();
-                Some(log.flush_up_to(upto))
-            } else {
-                None
+            let flush_to = {
+                let log = log.read();
+                let rolled = log.recovery_point() < log.active_segment_base_offset();
+                let flush_ms_due = flush_check_due && now.saturating_sub(log.last_flush_ms()) >= log.config().flush_ms;
+                if flush_ms_due {
+                    Some(log.log_end_offset())
+                } else if rolled {
+                    Some(log.active_segment_base_offset())
+                } else {
+                    None
+                }
             };
-            match result {
-                Some(Ok(())) => report.logs_flushed += 1,
-                Some(Err(e)) => tracing::error!(%tp, error = %e, "flush failed"),
-                None => {}
+            if let Some(offset) = flush_to {
+                match jobs::flush(&log, offset) {
+                    Ok(true) => report.logs_flushed += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(%tp, error = %e, "flush failed"),
+                }
             }
+            let mut log = log.write();
             if cold_due {
                 report.segments_closed += log.close_cold_segments(self.config.cold_segment_idle_ms);
             }

@@ -24,15 +24,22 @@
 //! A lazy open happens under `&self` (a reader), through a `OnceLock`: two racing readers may
 //! both open the files, and the loser's copy is closed again at once. Closing takes `&mut self`,
 //! so no reader can be using the files then.
+//!
+//! Work outside the log's lock (see the `log` module's lock discipline) never borrows a
+//! segment: it takes a [`SegmentSyncHandle`] (to fsync) or a [`SegmentReadView`] (to read, for
+//! compaction) under the lock, each holding the shared `.log` descriptor, which stays valid if
+//! the segment is closed, renamed or deleted meanwhile. Each segment value has a process-wide
+//! [`uid`](LogSegment::uid), so such work can tell whether the segment it read is still the one
+//! in the log before it swaps anything in.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sluice_protocol::record_batch::{self, BATCH_HEADER_SIZE, BatchError, BatchHeader, NO_TIMESTAMP};
 use sluice_protocol::record_set::FileSlice;
 use sluice_protocol::{Compression, RecordBatch};
@@ -54,6 +61,25 @@ pub fn segment_file(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
 /// What a segment file awaiting deletion is renamed to end with (Kafka's `.deleted`); such files
 /// left by a stop are removed when the log loads.
 pub const DELETED_FILE_SUFFIX: &str = ".deleted";
+
+/// What compaction's new files end with while they are written (`<base>.log.cleaned`,
+/// `<base>.index.cleaned`, `<base>.timeindex.cleaned`); such files left by a stop are removed
+/// when the log loads.
+pub const CLEANED_FILE_SUFFIX: &str = ".cleaned";
+
+/// What a cleaned `.log` is renamed to end with once compaction decided to swap it in; a stop
+/// after that point completes the swap when the log loads (see `Log::open`).
+pub const SWAP_FILE_SUFFIX: &str = ".swap";
+
+/// `path` with `suffix` appended to its whole file name (`a.log` -> `a.log.deleted`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Source of [`LogSegment::uid`]: every segment value ever made in this process gets its own.
+static NEXT_SEGMENT_UID: AtomicU64 = AtomicU64::new(1);
 
 /// A draw below `jitter_ms` (0 when it is 0), from the standard library's per-process random
 /// hasher keys, for each segment's roll jitter.
@@ -81,6 +107,10 @@ struct SegmentFiles {
 
 #[derive(Debug)]
 pub struct LogSegment {
+    /// Tells this segment apart from any other with the same base offset (one compaction
+    /// replaced, or one truncation deleted and a later append created again): work done
+    /// outside the log's lock checks it before it swaps anything in (see `Log::compact`).
+    uid: u64,
     base_offset: i64,
     log_path: PathBuf,
     /// The files, while open (see the module docs).
@@ -175,15 +205,31 @@ impl LogSegment {
     /// them: call [`sanity_check`](Self::sanity_check) or [`recover`](Self::recover) next.
     pub fn open(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, writable: bool) -> Result<Self> {
         let log_path = segment_file(dir, base_offset, LOG_FILE_SUFFIX);
-        let max_index_bytes = config.segment_index_bytes;
-        let (files, size, index_damaged) = open_files(&log_path, base_offset, max_index_bytes, writable, true)?;
-        Ok(LogSegment {
+        let paths = [log_path.with_extension(INDEX_FILE_SUFFIX), log_path.with_extension(TIME_INDEX_FILE_SUFFIX)];
+        let (files, size, index_damaged) =
+            open_files(&log_path, &paths, base_offset, config.segment_index_bytes, writable, true)?;
+        Ok(Self::with_files(log_path, base_offset, files, size, index_damaged, config, now_ms))
+    }
+
+    /// A segment over files just opened (at `log_path` or, for compaction's output, under
+    /// temporary names), nothing known yet about its batches.
+    fn with_files(
+        log_path: PathBuf,
+        base_offset: i64,
+        files: SegmentFiles,
+        size: u64,
+        index_damaged: bool,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Self {
+        LogSegment {
+            uid: NEXT_SEGMENT_UID.fetch_add(1, Ordering::Relaxed),
             base_offset,
             log_path,
             files: OnceLock::from(files),
             used: AtomicBool::new(true),
             idle_since_ms: now_ms,
-            max_index_bytes,
+            max_index_bytes: config.segment_index_bytes,
             size,
             index_interval_bytes: config.index_interval_bytes,
             bytes_since_last_index_entry: 0,
@@ -195,7 +241,7 @@ impl LogSegment {
             roll_jitter_ms: roll_jitter(config.segment_jitter_ms),
             preallocated_bytes: 0,
             index_damaged,
-        })
+        }
     }
 
     /// The open files, opening them if the segment was closed. Never creates the `.log`: a
@@ -205,7 +251,9 @@ impl LogSegment {
         if let Some(files) = self.files.get() {
             return Ok(files);
         }
-        let (files, size, _) = open_files(&self.log_path, self.base_offset, self.max_index_bytes, false, false)?;
+        let index_paths = [self.offset_index_path(), self.time_index_path()];
+        let (files, size, _) =
+            open_files(&self.log_path, &index_paths, self.base_offset, self.max_index_bytes, false, false)?;
         if size < self.size {
             return Err(io_err(
                 "reopen segment (shorter than when it was closed)",
@@ -260,11 +308,12 @@ impl LogSegment {
     }
 }
 
-/// Opens the `.log` file at `log_path` and its two indexes; returns them with the log's size
-/// and whether an index was missing or unreadable (then it is replaced by an empty one, which
-/// only makes lookups scan until recovery rebuilds it).
+/// Opens the `.log` file at `log_path` and its two indexes (`[offset index, time index]`);
+/// returns them with the log's size and whether an index was missing or unreadable (then it is
+/// replaced by an empty one, which only makes lookups scan until recovery rebuilds it).
 fn open_files(
     log_path: &Path,
+    index_paths: &[PathBuf; 2],
     base_offset: i64,
     max: usize,
     writable: bool,
@@ -279,29 +328,28 @@ fn open_files(
         .map_err(|e| io_err("open segment", log_path, e))?;
     let size = log.metadata().map_err(|e| io_err("stat segment", log_path, e))?.len();
     let mut index_damaged = false;
-    let offset_path = log_path.with_extension(INDEX_FILE_SUFFIX);
-    let time_path = log_path.with_extension(TIME_INDEX_FILE_SUFFIX);
+    let [offset_path, time_path] = index_paths;
     if size > 0 && (!offset_path.exists() || !time_path.exists()) {
         index_damaged = true;
     }
     {
-        let offset_index = match OffsetIndex::open(&offset_path, base_offset, max, writable) {
+        let offset_index = match OffsetIndex::open(offset_path, base_offset, max, writable) {
             Ok(i) => i,
             Err(StorageError::CorruptIndex { reason, .. }) => {
                 tracing::warn!(path = %offset_path.display(), %reason, "discarding corrupt offset index");
                 index_damaged = true;
-                let _ = fs::remove_file(&offset_path);
-                OffsetIndex::open(&offset_path, base_offset, max, writable)?
+                let _ = fs::remove_file(offset_path);
+                OffsetIndex::open(offset_path, base_offset, max, writable)?
             }
             Err(e) => return Err(e),
         };
-        let time_index = match TimeIndex::open(&time_path, base_offset, max, writable) {
+        let time_index = match TimeIndex::open(time_path, base_offset, max, writable) {
             Ok(i) => i,
             Err(StorageError::CorruptIndex { reason, .. }) => {
                 tracing::warn!(path = %time_path.display(), %reason, "discarding corrupt time index");
                 index_damaged = true;
-                let _ = fs::remove_file(&time_path);
-                TimeIndex::open(&time_path, base_offset, max, writable)?
+                let _ = fs::remove_file(time_path);
+                TimeIndex::open(time_path, base_offset, max, writable)?
             }
             Err(e) => return Err(e),
         };
@@ -310,6 +358,10 @@ fn open_files(
 }
 
 impl LogSegment {
+    /// This segment value's identity in the process (see the field).
+    pub fn uid(&self) -> u64 {
+        self.uid
+    }
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -867,6 +919,200 @@ impl LogSegment {
             }
         }
         Ok(())
+    }
+
+    /// What a flush with no lock held needs of this segment (opening its files if the segment
+    /// was closed: a segment closed by recovery may hold unflushed data).
+    pub(crate) fn sync_handle(&self) -> Result<SegmentSyncHandle> {
+        Ok(SegmentSyncHandle {
+            log: self.files()?.log.clone(),
+            log_path: self.log_path.clone(),
+            index_paths: [self.offset_index_path(), self.time_index_path()],
+        })
+    }
+
+    /// What reading this segment's bytes with no lock held needs (opening its files if the
+    /// segment was closed).
+    pub(crate) fn read_view(&self) -> Result<SegmentReadView> {
+        Ok(SegmentReadView {
+            uid: self.uid,
+            base_offset: self.base_offset,
+            size: self.size,
+            file: self.files()?.log.clone(),
+            path: self.log_path.clone(),
+        })
+    }
+
+    /// Writes compaction's output for the segment at `base_offset` (whole batches, `headers`
+    /// describing `bytes`) to new files beside the live ones ([`cleaned_paths`]), indexed as
+    /// appends index, trimmed and fsynced; returns the segment they make, closed, already
+    /// named by its final `.log` path: [`decide_swap`] and [`finish_swap`] give the files those
+    /// names. Runs with no lock held: nothing else writes these names while the log's
+    /// compaction round is in progress (one per log at a time).
+    pub(crate) fn write_cleaned(
+        dir: &Path,
+        base_offset: i64,
+        bytes: &[u8],
+        headers: &[BatchHeader],
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<LogSegment> {
+        let [log_tmp, offset_tmp, time_tmp] = cleaned_paths(dir, base_offset);
+        for path in [&log_tmp, &offset_tmp, &time_tmp] {
+            remove_if_exists(path, "remove stale cleaned file")?;
+        }
+        let (files, size, _) =
+            open_files(&log_tmp, &[offset_tmp, time_tmp], base_offset, config.segment_index_bytes, true, true)?;
+        assert_eq!(size, 0, "a cleaned file starts empty: {}", log_tmp.display());
+        let mut segment = Self::with_files(log_tmp, base_offset, files, size, false, config, now_ms);
+        segment.append(bytes, headers)?;
+        segment.on_become_inactive()?;
+        segment.flush()?;
+        segment.close_files();
+        segment.log_path = segment_file(dir, base_offset, LOG_FILE_SUFFIX);
+        Ok(segment)
+    }
+}
+
+/// What a flush outside the log's lock syncs of one segment: the `.log` descriptor, shared
+/// with the segment so that it stays valid if the segment is closed, renamed or deleted
+/// meanwhile (fsync of a deleted file is harmless), and the index files by path (an index
+/// holds no descriptor; one gone meanwhile went with its segment).
+#[derive(Debug, Clone)]
+pub struct SegmentSyncHandle {
+    log: Arc<File>,
+    log_path: PathBuf,
+    index_paths: [PathBuf; 2],
+}
+
+impl SegmentSyncHandle {
+    /// fsyncs the `.log` and both indexes. An index is written through its memory mapping and
+    /// synced here through a descriptor of its own: on Linux both reach the same page cache
+    /// pages (a write through a shared mapping marks its page dirty when it faults), and
+    /// `msync(MS_SYNC)` itself is an fsync of the file's range.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.log.sync_data().map_err(|e| io_err("fsync segment", &self.log_path, e))?;
+        for path in &self.index_paths {
+            sync_if_exists(path, "fsync index")?;
+        }
+        Ok(())
+    }
+}
+
+/// A segment's bytes as they were when the view was taken, for reading with no lock held. The
+/// bytes below `size` do not change while the segment stays in the log and the log is not
+/// truncated (appends write past them); a reader checks both before it trusts what it read.
+#[derive(Debug, Clone)]
+pub struct SegmentReadView {
+    pub(crate) uid: u64,
+    pub(crate) base_offset: i64,
+    pub(crate) size: u64,
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl SegmentReadView {
+    /// Calls `f` with the view's whole batches, oldest first, in chunks of about
+    /// `chunk_bytes` (a batch larger than that comes alone). Bytes that do not parse as
+    /// batches are a `CorruptLog` error.
+    pub(crate) fn for_each_chunk(&self, chunk_bytes: usize, mut f: impl FnMut(Bytes) -> Result<()>) -> Result<()> {
+        let mut position = 0u64;
+        while position < self.size {
+            let remaining = self.size - position;
+            let want = remaining.min(chunk_bytes.max(BATCH_HEADER_SIZE) as u64) as usize;
+            let mut buf = BytesMut::new();
+            read_into(&self.file, &self.path, &mut buf, want, position)?;
+            let mut whole = 0usize;
+            for item in record_batch::BatchIter::new(&buf) {
+                match item {
+                    Ok((h, _)) => whole += h.size(),
+                    Err(BatchError::Truncated { .. }) if (want as u64) < remaining => break,
+                    Err(e) => return Err(self.corrupt(position, e)),
+                }
+            }
+            if whole == 0 {
+                // One batch larger than the chunk: read it whole.
+                let header = BatchHeader::parse(&buf).map_err(|e| self.corrupt(position, e))?;
+                if header.size() as u64 > remaining {
+                    let available = remaining as usize;
+                    let e = BatchError::Truncated { position: 0, needed: header.size(), available };
+                    return Err(self.corrupt(position, e));
+                }
+                buf.clear();
+                read_into(&self.file, &self.path, &mut buf, header.size(), position)?;
+                whole = header.size();
+            }
+            buf.truncate(whole);
+            position += whole as u64;
+            f(buf.freeze())?;
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, position: u64, source: BatchError) -> StorageError {
+        StorageError::CorruptLog { path: self.path.clone(), position, source }
+    }
+}
+
+/// Compaction's temporary files for the segment at `base_offset`: `[log, offset index, time
+/// index]`, each the live name plus [`CLEANED_FILE_SUFFIX`].
+pub(crate) fn cleaned_paths(dir: &Path, base_offset: i64) -> [PathBuf; 3] {
+    [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX]
+        .map(|suffix| with_suffix(&segment_file(dir, base_offset, suffix), CLEANED_FILE_SUFFIX))
+}
+
+/// The decision point of swapping a cleaned segment in: its `.log.cleaned` (fsynced when
+/// written) becomes `.log.swap`. From here a stop completes the swap when the log loads; the
+/// caller makes the rename durable before it renames the old segment's files away.
+pub(crate) fn decide_swap(dir: &Path, base_offset: i64) -> Result<()> {
+    let [cleaned, _, _] = cleaned_paths(dir, base_offset);
+    let swap = with_suffix(&segment_file(dir, base_offset, LOG_FILE_SUFFIX), SWAP_FILE_SUFFIX);
+    fs::rename(&cleaned, &swap).map_err(|e| io_err("rename cleaned segment", &swap, e))
+}
+
+/// The last step of the swap, once the old segment's files are renamed away: the cleaned
+/// indexes and the swap file take the live names.
+pub(crate) fn finish_swap(dir: &Path, base_offset: i64) -> Result<()> {
+    let [_, offset_tmp, time_tmp] = cleaned_paths(dir, base_offset);
+    for (from, suffix) in [(offset_tmp, INDEX_FILE_SUFFIX), (time_tmp, TIME_INDEX_FILE_SUFFIX)] {
+        let to = segment_file(dir, base_offset, suffix);
+        fs::rename(&from, &to).map_err(|e| io_err("swap in cleaned index", &to, e))?;
+    }
+    let log = segment_file(dir, base_offset, LOG_FILE_SUFFIX);
+    fs::rename(with_suffix(&log, SWAP_FILE_SUFFIX), &log).map_err(|e| io_err("swap in cleaned segment", &log, e))
+}
+
+/// Renames whichever of compaction's temporary files for `base_offset` exist to
+/// `*.deleted` (a round that did not swap them in); returns the new names.
+pub(crate) fn discard_cleaned(dir: &Path, base_offset: i64) -> Result<Vec<PathBuf>> {
+    let mut renamed = Vec::new();
+    for path in cleaned_paths(dir, base_offset) {
+        let to = with_suffix(&path, DELETED_FILE_SUFFIX);
+        match fs::rename(&path, &to) {
+            Ok(()) => renamed.push(to),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("rename cleaned file for deletion", &path, e)),
+        }
+    }
+    Ok(renamed)
+}
+
+/// fsyncs the file at `path` through a descriptor of its own; a file that is gone is skipped
+/// (returns false).
+pub(crate) fn sync_if_exists(path: &Path, op: &'static str) -> Result<bool> {
+    match File::open(path) {
+        Ok(file) => file.sync_data().map(|()| true).map_err(|e| io_err(op, path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(op, path, e)),
+    }
+}
+
+/// Removes the file at `path`; one already gone is fine.
+pub(crate) fn remove_if_exists(path: &Path, op: &'static str) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(op, path, e)),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::group::offsets_log;
 pub async fn handle(ctx: RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in request.groups_names {
-        if let Err(code) = offsets_log::check_coordinator(ctx.broker, &id) {
+        if let Err(code) = offsets_log::check_coordinator(ctx.broker, &id).await {
             results.push(DeleteGroupsResponseResult { group_id: id, error_code: code.code() });
             continue;
         }

@@ -13,7 +13,7 @@ pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> Descri
         .groups
         .into_iter()
         .map(|id| {
-            if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &id) {
+            if let Err(code) = crate::group::offsets_log::check_coordinator_now(ctx.broker, &id) {
                 return DescribeGroupsResponseGroup {
                     error_code: code.code(),
                     group_id: id,

@@ -7,8 +7,10 @@
 //! then fetches there. A follower's fetch offset is
 //! its log end offset: the leader records it, which moves the high watermark and the ISR
 //! (`ReplicaManager::record_follower_fetch`). When fewer than
-//! `min_bytes` are available the request waits, up to `max_wait_ms`, for appends (long
-//! polling). A `read_committed` consumer (isolation level 1) reads up to the last stable
+//! `min_bytes` are available the request parks, up to `max_wait_ms`, as a `DelayedFetch` on the
+//! partitions it asked for (long polling): a follower's fetch wakes when one of them takes an
+//! append, a consumer's when one of their high watermarks moves, and both when one changes role;
+//! events on other partitions never wake it (see `purgatory`). A `read_committed` consumer (isolation level 1) reads up to the last stable
 //! offset and is told the aborted transactions in what it got, so it can drop their records.
 //! Fetch sessions (KIP-227) are not kept: the answer's session id is 0, which tells
 //! clients to send full fetches.
@@ -47,6 +49,7 @@ use sluice_protocol::record_set::RecordSet;
 use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::memory_pool::Reservation;
+use crate::purgatory::{DelayedFetch, FetchWatch};
 use crate::replica_manager::ReadBound;
 
 /// Fetch's and ListOffsets' `isolation_level` for reading only committed transactions.
@@ -64,7 +67,6 @@ const MAX_FETCH_WAIT_MS: u64 = 60_000;
 
 pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResponse {
     let broker = ctx.broker;
-    let mut appends = broker.replica_manager.appends();
     let deadline = Instant::now() + Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_FETCH_WAIT_MS));
     let cap = if request.replica_id >= 0 {
         broker.config.replication.fetch_response_max_bytes.max(0) as usize
@@ -73,8 +75,9 @@ pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResp
     };
     let max_bytes = (request.max_bytes.max(0) as usize).min(cap);
     loop {
-        appends.borrow_and_update();
-        let (response, bytes, memory) = read(ctx, &request, max_bytes);
+        // Parked on each partition before it is read: an append after its read is not missed.
+        let parked = DelayedFetch::new();
+        let (response, bytes, memory) = read(ctx, &request, max_bytes, Some(&parked));
         // An error or a redirection to another replica is answered at once, as Kafka does.
         let satisfied = bytes >= request.min_bytes.max(0) as usize
             || response
@@ -88,9 +91,8 @@ pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResp
             return response;
         }
         drop((response, memory));
-        // Wake on the next append anywhere (cheap to re-read) or at the deadline.
-        if tokio::time::timeout(deadline - now, appends.changed()).await.is_err() {
-            let (response, _, memory) = read(ctx, &request, max_bytes);
+        if !parked.wait(deadline - now).await {
+            let (response, _, memory) = read(ctx, &request, max_bytes, None);
             *ctx.response_memory.lock() = memory;
             return response;
         }
@@ -100,14 +102,20 @@ pub async fn handle(ctx: RequestContext<'_>, request: FetchRequest) -> FetchResp
 /// Reads every partition asked for: as file slices to send with `sendfile` when
 /// `fetch.sendfile.enable` (they hold no memory), else copied into memory reserved from the
 /// fetch pool (at most what it has free). Returns the answer, its record bytes and the memory.
-fn read(ctx: RequestContext<'_>, request: &FetchRequest, max_bytes: usize) -> (FetchResponse, usize, Reservation) {
+/// With `parked`, each partition is watched by it before it is read.
+fn read(
+    ctx: RequestContext<'_>,
+    request: &FetchRequest,
+    max_bytes: usize,
+    parked: Option<&DelayedFetch>,
+) -> (FetchResponse, usize, Reservation) {
     let broker = ctx.broker;
     if broker.config.fetch_sendfile_enable {
-        let (response, bytes) = read_off_workers(|| read_all(ctx, request, max_bytes, true));
+        let (response, bytes) = read_off_workers(|| read_all(ctx, request, max_bytes, true, parked));
         return (response, bytes, Reservation::default());
     }
     let (mut memory, granted) = broker.fetch_memory.reserve_up_to(max_bytes);
-    let (response, bytes) = read_off_workers(|| read_all(ctx, request, granted, false));
+    let (response, bytes) = read_off_workers(|| read_all(ctx, request, granted, false, parked));
     memory.shrink_to(bytes);
     (response, bytes, memory)
 }
@@ -128,6 +136,7 @@ fn read_all(
     request: &FetchRequest,
     max_bytes: usize,
     in_files: bool,
+    parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize) {
     let rm = &ctx.broker.replica_manager;
     let for_follower = request.replica_id >= 0;
@@ -181,21 +190,22 @@ fn read_all(
                 })
             {
                 out.preferred_read_replica = replica;
-                {
-                    let log = partition.log.read();
-                    out.high_watermark = log.high_watermark();
-                    out.last_stable_offset = log.last_stable_offset();
-                    out.log_start_offset = log.log_start_offset();
-                }
+                let offsets = partition.offsets();
+                out.high_watermark = offsets.high_watermark;
+                out.last_stable_offset = offsets.last_stable_offset;
+                out.log_start_offset = offsets.log_start_offset;
                 partitions.push(out);
                 continue;
             }
             if ctx.version() < MIN_ZSTD_FETCH_VERSION
-                && partition.log.read().config().compression_type == sluice_storage::TopicCompression::Zstd
+                && partition.config().compression_type == sluice_storage::TopicCompression::Zstd
             {
                 out.error_code = ErrorCode::UnsupportedCompressionType.code();
                 partitions.push(out);
                 continue;
+            }
+            if let Some(parked) = parked {
+                parked.watch(&partition, if for_follower { FetchWatch::LogEnd } else { FetchWatch::HighWatermark });
             }
             let limit = (p.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: the first partition with data may exceed the limits by one batch, so a

@@ -4,8 +4,8 @@ use sluice_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::RequestContext;
 
-pub fn handle(ctx: RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+pub async fn handle(ctx: RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
         return HeartbeatResponse { throttle_time_ms: 0, error_code: code.code() };
     }
     let code = ctx.broker.groups.with_groups(|g, now| {

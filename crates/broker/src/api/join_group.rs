@@ -7,7 +7,7 @@ use crate::group::state::JoinRequest;
 
 pub async fn handle(ctx: RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
         return JoinGroupResponse {
             error_code: code.code(),
             generation_id: -1,

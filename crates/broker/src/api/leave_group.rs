@@ -4,9 +4,9 @@ use sluice_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, LeaveGrou
 
 use super::RequestContext;
 
-pub fn handle(ctx: RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
+pub async fn handle(ctx: RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let groups = &ctx.broker.groups;
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
         return LeaveGroupResponse { throttle_time_ms: 0, error_code: code.code(), members: Vec::new() };
     }
     if ctx.version() < 3 {

@@ -59,20 +59,20 @@ pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffse
                         return out;
                     }
                     let leader_epoch = partition.leader_epoch();
-                    let log = partition.log.read();
+                    let offsets = partition.offsets();
                     let bound = if for_follower {
-                        log.log_end_offset()
+                        offsets.log_end_offset
                     } else if request_isolation == super::fetch::READ_COMMITTED {
-                        log.last_stable_offset()
+                        offsets.last_stable_offset
                     } else {
-                        log.high_watermark()
+                        offsets.high_watermark
                     };
                     if p.timestamp == LATEST_TIMESTAMP {
                         out.offset = bound;
                         out.leader_epoch = leader_epoch;
                         return out;
                     }
-                    match log.fetch_offset_by_timestamp(p.timestamp) {
+                    match partition.fetch_offset_by_timestamp(p.timestamp) {
                         Ok(Some(found)) if found.offset < bound || p.timestamp < 0 => {
                             out.timestamp = found.timestamp;
                             out.offset = found.offset;
@@ -146,19 +146,11 @@ fn old_style_offsets(
     now_ms: i64,
 ) -> Vec<i64> {
     // The log's state under its lock; the segment files' times are read after it.
-    let (dir, bases, log_start, log_end, active_has_data, hw) = {
-        let log = partition.log.read();
-        let bases = log.segment_base_offsets();
-        let active_has_data = log.log_end_offset() > log.active_segment_base_offset();
-        (
-            log.dir().to_path_buf(),
-            bases,
-            log.log_start_offset(),
-            log.log_end_offset(),
-            active_has_data,
-            log.high_watermark(),
-        )
-    };
+    let summary = partition.segment_summary();
+    let (dir, bases) = (summary.dir, summary.base_offsets);
+    let (log_start, log_end, hw) =
+        (summary.offsets.log_start_offset, summary.offsets.log_end_offset, summary.offsets.high_watermark);
+    let active_has_data = log_end > summary.active_base_offset;
     // (offset, last modified) per segment, and the log end as of now after a non-empty last one.
     let mut points: Vec<(i64, i64)> = bases
         .iter()

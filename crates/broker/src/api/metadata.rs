@@ -50,13 +50,17 @@ pub fn advertised(ctx: RequestContext<'_>) -> (String, i32) {
     (host, i32::from(port))
 }
 
+/// The controller id of a Metadata answer when no controller is known.
+pub const NO_CONTROLLER_ID: i32 = -1;
+
 /// The controller id and the live brokers, each at its endpoint for the listener the request
 /// came in on.
 ///
-/// While no controller is known (a broker just started, or between a controller's death and
-/// its successor's election) this broker names itself: every broker here handles the admin
-/// requests clients send "to the controller" (as KRaft-era Kafka answers with any live broker),
-/// and a client told -1 may wait for its next periodic metadata refresh before sending them.
+/// While no controller is known (between a controller's death and its successor's election)
+/// the controller id is -1, as Kafka answers (`MetadataResponse.NO_CONTROLLER_ID`): naming
+/// itself would tell clients something false, and a broker restarted after a crash would claim
+/// the controller's role the moment it answers. Every broker here handles the admin requests
+/// clients send "to the controller", so a client that picks any broker then still succeeds.
 pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker>) {
     let (controller, mut brokers) = ctx.broker.link.cache.read(|v| {
         let brokers = v
@@ -71,7 +75,7 @@ pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker
     });
     // This broker answers even before its own registration shows up in the cache.
     let me = ctx.broker.config.broker_id;
-    let controller = controller.unwrap_or(me);
+    let controller = controller.unwrap_or(NO_CONTROLLER_ID);
     if !brokers.iter().any(|b| b.node_id == me) {
         let (host, port) = advertised(ctx);
         brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: ctx.broker.config.rack.clone() });

@@ -117,7 +117,7 @@ async fn commit(ctx: &RequestContext<'_>, request: &OffsetCommitRequest, offsets
         // (Kafka kept v0 offsets in ZooKeeper): nothing may have created the topic yet.
         let _ = offsets_log::ensure_topic(ctx.broker).await;
     }
-    let coordinator = offsets_log::check_coordinator(ctx.broker, &request.group_id);
+    let coordinator = offsets_log::check_coordinator(ctx.broker, &request.group_id).await;
     let (code, now) = ctx.broker.groups.with_groups(|g, now| {
         if let Err(code) = coordinator {
             return (code, now);

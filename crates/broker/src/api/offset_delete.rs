@@ -11,7 +11,7 @@ use crate::group::offsets_log;
 pub async fn handle(ctx: RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> =
         request.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition_index))).collect();
-    if let Err(code) = offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+    if let Err(code) = offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
         return OffsetDeleteResponse { error_code: code.code(), throttle_time_ms: 0, topics: Vec::new() };
     }
     let result = ctx.broker.groups.with_groups(|g, _| g.delete_offsets(&request.group_id, &partitions));

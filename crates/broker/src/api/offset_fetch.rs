@@ -64,43 +64,38 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> Off
         let _ = crate::group::offsets_log::ensure_topic(ctx.broker).await;
     }
     if ctx.version() >= 8 {
-        let groups = request
-            .groups
-            .into_iter()
-            .map(|g| {
-                let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-                let topics = lookup(ctx, &g.group_id, wanted, request.require_stable)
-                    .into_iter()
-                    .map(|(name, rows)| OffsetFetchResponseGroupTopic {
-                        name,
-                        partitions: rows
-                            .into_iter()
-                            .map(|(p, c, error_code)| OffsetFetchResponseGroupPartition {
-                                partition_index: p,
-                                committed_offset: c.as_ref().map_or(-1, |c| c.offset),
-                                committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
-                                metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
-                                error_code,
-                            })
-                            .collect(),
-                    })
-                    .collect();
-                let error_code = match crate::group::offsets_log::check_coordinator(ctx.broker, &g.group_id) {
-                    Ok(()) => 0,
-                    Err(code) => {
-                        return OffsetFetchResponseGroup {
-                            group_id: g.group_id,
-                            topics: Vec::new(),
-                            error_code: code.code(),
-                        };
-                    }
-                };
-                OffsetFetchResponseGroup { group_id: g.group_id, topics, error_code }
-            })
-            .collect();
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for g in request.groups {
+            if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &g.group_id).await {
+                groups.push(OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    topics: Vec::new(),
+                    error_code: code.code(),
+                });
+                continue;
+            }
+            let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
+            let topics = lookup(ctx, &g.group_id, wanted, request.require_stable)
+                .into_iter()
+                .map(|(name, rows)| OffsetFetchResponseGroupTopic {
+                    name,
+                    partitions: rows
+                        .into_iter()
+                        .map(|(p, c, error_code)| OffsetFetchResponseGroupPartition {
+                            partition_index: p,
+                            committed_offset: c.as_ref().map_or(-1, |c| c.offset),
+                            committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
+                            metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
+                            error_code,
+                        })
+                        .collect(),
+                })
+                .collect();
+            groups.push(OffsetFetchResponseGroup { group_id: g.group_id, topics, error_code: 0 });
+        }
         return OffsetFetchResponse { groups, ..Default::default() };
     }
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
         if ctx.version() >= 2 {
             return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
         }

@@ -37,7 +37,7 @@ pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> 
                         out.error_code = code.code();
                         return out;
                     }
-                    let (epoch, end) = partition.log.read().end_offset_for_epoch(p.leader_epoch);
+                    let (epoch, end) = partition.end_offset_for_epoch(p.leader_epoch);
                     out.leader_epoch = epoch;
                     out.end_offset = end;
                     out

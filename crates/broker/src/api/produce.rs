@@ -1,7 +1,12 @@
 //! Produce: validate acks, verify a transactional producer's first batch in a partition with
 //! its transaction coordinator (KIP-890), append each partition's batch through the
 //! `ReplicaManager` (which checks it record by record first: `Partition::validate_produced`),
-//! and answer per partition, with the refused records (KIP-467) and a message from v8. zstd
+//! and answer per partition, with the refused records (KIP-467) and a message from v8.
+//!
+//! With `acks=all` every partition is appended first and the request then waits once, in one
+//! `DelayedProduce` over all of them (see `purgatory`): it answers when the last partition's
+//! high watermark passes its batch, so a request of N partitions takes one replication round,
+//! not N. zstd
 //! needs Produce v7 (KIP-110): below it a zstd batch is UNSUPPORTED_COMPRESSION_TYPE, as in
 //! Kafka. `acks=0` gets no response at all, as in Kafka.
 
@@ -15,7 +20,8 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::error::ErrorCode;
-use crate::replica_manager::VerificationGuard;
+use crate::purgatory::DelayedProduce;
+use crate::replica_manager::{AppendResult, VerificationGuard};
 
 /// The first Produce version that may carry zstd batches (KIP-110).
 const MIN_ZSTD_PRODUCE_VERSION: i16 = 7;
@@ -24,6 +30,10 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    // The appended partitions awaiting acks=all: (topic index, partition index, result, index
+    // in the DelayedProduce).
+    let mut delayed = DelayedProduce::new();
+    let mut awaiting: Vec<(usize, usize, AppendResult, usize)> = Vec::new();
     for topic in request.topic_data {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
         for partition in topic.partition_data {
@@ -66,24 +76,45 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
             // The batch's offset and epoch fields are rewritten in place: take the bytes out of
             // the shared request frame.
             let mut records = records.to_vec();
-            let result = ctx.broker.replica_manager.append_produced(&tp, &mut records, acks, timeout, guard).await;
-            partition_responses.push(ProduceResponsePartition {
-                record_errors: result
-                    .record_errors
-                    .into_iter()
-                    .map(|(batch_index, message)| ProduceResponseRecordError {
-                        batch_index,
-                        batch_index_error_message: Some(message),
-                    })
-                    .collect(),
-                error_message: result.error_message,
-                log_append_time_ms: result.log_append_time_ms,
-                ..reply(result.error, result.base_offset, result.log_start_offset)
-            });
+            let (result, pending) = ctx.broker.replica_manager.append_produced(&tp, &mut records, acks, guard);
+            match pending {
+                Some(pending) => {
+                    awaiting.push((responses.len(), partition_responses.len(), result, delayed.add(pending)));
+                    partition_responses.push(reply(ErrorCode::RequestTimedOut, -1, -1));
+                }
+                None => partition_responses.push(respond(partition.index, result)),
+            }
         }
         responses.push(ProduceResponseTopic { name: topic.name, partition_responses });
     }
+    if !delayed.is_empty() {
+        let acked = delayed.complete(timeout).await;
+        for (t, p, result, i) in awaiting {
+            let slot = &mut responses[t].partition_responses[p];
+            *slot = respond(slot.index, result.acknowledged(acked[i]));
+        }
+    }
     (acks != 0).then_some(ProduceResponse { responses, throttle_time_ms: 0 })
+}
+
+/// One partition's answer from its append's result.
+fn respond(index: i32, result: AppendResult) -> ProduceResponsePartition {
+    ProduceResponsePartition {
+        index,
+        error_code: result.error.code(),
+        base_offset: result.base_offset,
+        log_append_time_ms: result.log_append_time_ms,
+        log_start_offset: result.log_start_offset,
+        record_errors: result
+            .record_errors
+            .into_iter()
+            .map(|(batch_index, message)| ProduceResponseRecordError {
+                batch_index,
+                batch_index_error_message: Some(message),
+            })
+            .collect(),
+        error_message: result.error_message,
+    }
 }
 
 /// KIP-890 part 1: before a producer's first transactional batch in a partition (its
@@ -108,10 +139,7 @@ async fn verify_transaction(
         return Ok(None);
     }
     let Some(partition) = broker.replica_manager.partition(tp) else { return Ok(None) };
-    let (open, markers_seen) = {
-        let log = partition.log.read();
-        (log.has_ongoing_txn(h.producer_id), log.txn_markers_seen(h.producer_id))
-    };
+    let (open, markers_seen) = partition.producer_txn_state(h.producer_id);
     if open {
         return Ok(None);
     }

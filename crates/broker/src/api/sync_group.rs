@@ -5,7 +5,7 @@ use sluice_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use super::RequestContext;
 
 pub async fn handle(ctx: RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id) {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
         return SyncGroupResponse { error_code: code.code(), ..Default::default() };
     }
     let assignments = request.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect();

@@ -53,7 +53,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) ->
         }),
         _ => ErrorCode::None,
     };
-    let mut code = match offsets_log::check_coordinator(broker, &request.group_id) {
+    let mut code = match offsets_log::check_coordinator(broker, &request.group_id).await {
         Err(e) => e,
         Ok(()) if member != ErrorCode::None => member,
         Ok(()) if entries.is_empty() => ErrorCode::None,

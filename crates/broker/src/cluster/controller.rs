@@ -21,12 +21,19 @@
 //!   narrows the topic znode to the target, takes the removed replicas out of the ISR and, if
 //!   the leader is among them, elects a target replica with the leader epoch bumped. Until
 //!   then the added replicas fetch like any follower and join the ISR when caught up.
+//!
+//! The choices themselves are pure and live in `sluice_replication::election`, with their
+//! tests and release-build assertions (a leader is in the ISR it leads with, the ISR is within
+//! the replicas, the leader epoch never goes backwards); this file reads the cluster and writes
+//! the states they decide.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_keeper::{CreateMode, MultiOp, ZkClient, ZkError};
+use sluice_replication::LeaderAndIsr;
+use sluice_replication::election::{self, ElectionKind};
 
 use super::cache::{ClusterView, TopicView, VersionedState};
 use super::znodes::{ControllerZnode, PartitionState};
@@ -293,17 +300,8 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
             let live: Vec<i32> = all.iter().copied().filter(|r| view.is_live(*r)).collect();
             match topic.states.get(&p) {
                 None => {
-                    if live.is_empty() {
-                        continue;
-                    }
-                    let state = PartitionState {
-                        version: 1,
-                        leader: live[0],
-                        leader_epoch: 0,
-                        isr: live.clone(),
-                        controller_epoch: ctx.epoch,
-                    };
-                    new.push((p, state));
+                    let Some(first) = election::initial_leader_and_isr(&all, &live) else { continue };
+                    new.push((p, partition_state(first, ctx.epoch)));
                 }
                 Some(vs) => {
                     if let Some(next) = decide(vs, &all, &live, unclean, rebalance, ctx.epoch) {
@@ -323,7 +321,8 @@ async fn reconcile(ctx: &Ctx<'_>, view: &ClusterView, rebalance: bool) -> Result
     Ok(())
 }
 
-/// The state a partition should move to, if any (pure, for tests).
+/// The state a partition should move to, if any: [`election::next_leader_and_isr`] under this
+/// controller's epoch.
 fn decide(
     vs: &VersionedState,
     replicas: &[i32],
@@ -333,44 +332,16 @@ fn decide(
     controller_epoch: i32,
 ) -> Option<PartitionState> {
     let s = &vs.state;
-    let is_live = |r: &i32| live.contains(r);
-    // A replica a reassignment dropped leaves the ISR too.
-    let live_isr: Vec<i32> = s.isr.iter().copied().filter(|r| is_live(r) && replicas.contains(r)).collect();
-    let next = |leader: i32, leader_epoch: i32, isr: Vec<i32>| PartitionState {
-        version: 1,
-        leader,
-        leader_epoch,
-        isr,
-        controller_epoch,
-    };
-    let leader_ok = s.leader >= 0 && is_live(&s.leader) && replicas.contains(&s.leader);
-    if !leader_ok {
-        if let Some(&leader) = replicas.iter().find(|r| live_isr.contains(r)) {
-            return Some(next(leader, s.leader_epoch + 1, live_isr));
-        }
-        if unclean && let Some(&leader) = replicas.iter().find(|r| is_live(r)) {
-            tracing::warn!(leader, isr = ?s.isr, "unclean leader election: records acknowledged by the old ISR may be lost");
-            return Some(next(leader, s.leader_epoch + 1, vec![leader]));
-        }
-        if s.leader != -1 {
-            // Offline: no leader until an ISR member returns; the ISR is kept so it can.
-            return Some(next(-1, s.leader_epoch + 1, s.isr.clone()));
-        }
-        return None;
+    let current = LeaderAndIsr::new(s.leader, s.leader_epoch, s.isr.clone());
+    let elected = election::next_leader_and_isr(&current, replicas, live, unclean, rebalance)?;
+    if elected.kind == ElectionKind::Unclean {
+        tracing::warn!(leader = elected.next.leader, isr = ?s.isr, "unclean leader election: records acknowledged by the old ISR may be lost");
     }
-    if live_isr != s.isr {
-        return Some(next(s.leader, s.leader_epoch, live_isr));
-    }
-    let preferred = replicas[0];
-    if rebalance && preferred != s.leader && is_live(&preferred) && s.isr.contains(&preferred) {
-        return Some(next(preferred, s.leader_epoch + 1, s.isr.clone()));
-    }
-    None
+    Some(partition_state(elected.next, controller_epoch))
 }
 
-/// The state that completes a reassignment to `target`, once every target replica is alive and
-/// in the ISR and the partition has a leader (pure, for tests): the ISR narrowed to the target,
-/// the leader kept if it stays, else the first target replica with the epoch bumped.
+/// The state that completes a reassignment to `target` ([`election::complete_reassignment`])
+/// under this controller's epoch.
 fn finish_reassignment(
     vs: &VersionedState,
     target: &[i32],
@@ -378,18 +349,13 @@ fn finish_reassignment(
     controller_epoch: i32,
 ) -> Option<PartitionState> {
     let s = &vs.state;
-    if s.leader < 0 || target.is_empty() || !target.iter().all(|r| s.isr.contains(r) && live.contains(r)) {
-        return None;
-    }
-    let (leader, leader_epoch) =
-        if target.contains(&s.leader) { (s.leader, s.leader_epoch) } else { (target[0], s.leader_epoch + 1) };
-    Some(PartitionState {
-        version: 1,
-        leader,
-        leader_epoch,
-        isr: s.isr.iter().copied().filter(|r| target.contains(r)).collect(),
-        controller_epoch,
-    })
+    let current = LeaderAndIsr::new(s.leader, s.leader_epoch, s.isr.clone());
+    election::complete_reassignment(&current, target, live).map(|next| partition_state(next, controller_epoch))
+}
+
+/// The state znode's payload for `next`, written by the controller of `controller_epoch`.
+fn partition_state(next: LeaderAndIsr, controller_epoch: i32) -> PartitionState {
+    PartitionState { version: 1, leader: next.leader, leader_epoch: next.leader_epoch, isr: next.isr, controller_epoch }
 }
 
 #[cfg(test)]

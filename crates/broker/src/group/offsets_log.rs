@@ -227,14 +227,35 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
     }
 }
 
+/// How long a request to a coordinator waits for this broker to settle whether it coordinates
+/// the group, when its view does not say yet (see [`check_coordinator`]).
+pub const COORDINATOR_TAKEOVER_WAIT_MS: u64 = 5_000;
+
 /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets` partition.
 ///
-/// Keeper may already name this broker the partition's leader while its replica manager has not
-/// taken the leadership yet (the log is being created or loaded): other brokers' FindCoordinator
-/// answers can point here first. That is COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers between
-/// a leadership change and the end of the group load; clients retry it, while NOT_COORDINATOR
-/// makes librdkafka report an offset commit as failed.
-pub fn check_coordinator(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+/// Another broker's FindCoordinator may point here before this broker knows it: its view may
+/// not have the partition's new state yet, or keeper names it the leader while its replica
+/// manager is still taking the leadership (creating or loading the log). librdkafka reports both
+/// answers Kafka would give then (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) to the
+/// application as a failed offset commit, without retrying it, so the request waits (at most
+/// [`COORDINATOR_TAKEOVER_WAIT_MS`], woken by every change of the view and of the roles) until
+/// this broker leads the partition or its view names another leader. Still undecided then, it
+/// is COORDINATOR_LOAD_IN_PROGRESS when keeper names this broker, NOT_COORDINATOR otherwise.
+pub async fn check_coordinator(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+    let partition = partition_for(group);
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+    let me = broker.config.broker_id;
+    let leads = || broker.replica_manager.partition(&tp).is_some_and(|p| p.is_leader());
+    let undecided =
+        || !leads() && broker.link.cache.read(|v| v.leader(OFFSETS_TOPIC, partition)).is_none_or(|l| l == me);
+    if undecided() {
+        broker.wait_until(COORDINATOR_TAKEOVER_WAIT_MS, || !undecided()).await;
+    }
+    check_coordinator_now(broker, group)
+}
+
+/// [`check_coordinator`] without waiting: for requests that only read (DescribeGroups).
+pub fn check_coordinator_now(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
     let partition = partition_for(group);
     match broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, partition)) {
         Some(p) if p.is_leader() => Ok(()),
