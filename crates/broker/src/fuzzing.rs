@@ -17,9 +17,11 @@
 //! ([`Served::TimedOut`]). A real connection never abandons a handler; that a dropped handler
 //! future leaves consistent state is part of what is exercised.
 //!
-//! A panic on a broker thread (a spawned task, not only the handler) is a finding: a panic hook
-//! counts them, and the next [`serve_one`] panics on the caller's thread, where a fuzzer or a
-//! test sees it.
+//! The node starts as `sluiced` starts one, through `crate::node` (the same tasks, by the same
+//! code), and is watched as `sluiced` watches it, but never shut down. A panic on a broker
+//! thread (a spawned task, not only the handler) is a finding: a panic hook counts them, and
+//! the next [`serve_one`] panics on the caller's thread, where a fuzzer or a test sees it. So
+//! is a task of the node that ends (`node::TaskFailure`), panic or not.
 //!
 //! No Kafka counterpart. Rejected: driving a `sluiced` process over TCP, which hides a panic in
 //! a child process and costs a socket round trip per input.
@@ -33,15 +35,12 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::api::Request;
-use sluice_storage::{Clock, DirLock};
-use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use sluice_storage::DirLock;
 
 use crate::broker::Broker;
 use crate::cluster::MAX_PARTITIONS_PER_ASSIGNMENT;
-use crate::cluster::link::{KEEPER_SESSION_FILE, KeeperLink};
-use crate::cluster::znodes::BrokerRegistration;
 use crate::config::BrokerConfig;
+use crate::node::Node;
 use crate::server::{self, Answer, Refusal};
 
 /// The longest wait a request may ask for (Fetch `max_wait_ms`, the `timeout_ms` of Produce and
@@ -58,9 +57,6 @@ pub const CALL_BOUND_MS: u64 = 10_000;
 /// How long the broker may take to start (keeper, registration, the internal topics).
 const START_BOUND_MS: u64 = 60_000;
 
-/// How often the log manager's maintenance (roll, retention, checkpoints) runs, as in `sluiced`.
-const LOG_MAINTENANCE_MS: u64 = 500;
-
 /// Name of the harness's listener, the one its requests arrive on.
 const LISTENER: &str = "PLAINTEXT";
 
@@ -75,6 +71,9 @@ const THREAD_NAME: &str = "sluice-fuzz-broker";
 
 /// Panics seen on the broker's threads since the harness started.
 static BROKER_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// The first fatal end of a task of the harness's node, as its message.
+static NODE_FAILURE: OnceLock<String> = OnceLock::new();
 
 static HARNESS: OnceLock<Harness> = OnceLock::new();
 
@@ -99,6 +98,9 @@ pub fn serve_one(frame: &[u8]) -> Served {
     let served = harness.serve(frame);
     let panics = BROKER_PANICS.load(Ordering::SeqCst);
     assert_eq!(panics, 0, "{panics} panic(s) on a broker thread (message above)");
+    if let Some(failure) = NODE_FAILURE.get() {
+        panic!("a task of the harness's node stopped: {failure}");
+    }
     served
 }
 
@@ -144,10 +146,6 @@ struct Harness {
     runtime: tokio::runtime::Runtime,
     broker: Arc<Broker>,
     port: u16,
-    /// Held for the process's life: dropping it would stop the listener.
-    _shutdown: broadcast::Sender<()>,
-    /// Held for the process's life, as `sluiced` holds its own.
-    _keeper_dir_lock: DirLock,
 }
 
 impl Harness {
@@ -191,18 +189,22 @@ impl Harness {
             .enable_all()
             .build()
             .context("cannot start the harness's runtime")?;
-        let node = runtime.block_on(async {
+        let mut node = runtime.block_on(async {
             tokio::time::timeout(Duration::from_millis(START_BOUND_MS), start_node(&dir))
                 .await
                 .map_err(|_| anyhow::anyhow!("the harness's broker did not start within {START_BOUND_MS} ms"))?
         })?;
-        Ok(Harness {
-            runtime,
-            broker: node.broker,
-            port: node.port,
-            _shutdown: node.shutdown,
-            _keeper_dir_lock: node.keeper_dir_lock,
-        })
+        let broker = node.broker().context("the harness's node has the broker role")?.clone();
+        let port = node.listeners().first().context("the harness's node listens")?.bound.port();
+        // The node lives in its watcher for the process's life (its tasks and the listener with
+        // it): a task's end is recorded for `serve_one`, and the node is kept, never shut down.
+        runtime.spawn(async move {
+            let failure = node.fatal().await;
+            let _ = NODE_FAILURE.set(failure.to_string());
+            std::future::pending::<()>().await;
+            drop(node);
+        });
+        Ok(Harness { runtime, broker, port })
     }
 }
 
@@ -244,16 +246,7 @@ fn data_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A started node and what must live as long as it.
-struct Node {
-    broker: Arc<Broker>,
-    port: u16,
-    shutdown: broadcast::Sender<()>,
-    keeper_dir_lock: DirLock,
-}
-
-/// Starts keeper and the broker as `sluiced` does (`main.rs`), without the shutdown path: the
-/// node lives as long as the process.
+/// Starts keeper and the broker as `sluiced` does, through `crate::node`.
 async fn start_node(dir: &Path) -> anyhow::Result<Node> {
     let overrides = [
         ("listeners", "PLAINTEXT://127.0.0.1:0".to_string()),
@@ -271,77 +264,16 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
     let log_dir_locks =
         config.log_manager.log_dirs.iter().map(|d| DirLock::acquire(d)).collect::<Result<Vec<_>, _>>()?;
     let keeper_dir_lock = DirLock::acquire(&config.keeper.data_dir)?;
-
-    let keeper_socket = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let keeper_address = keeper_socket.local_addr()?;
-    let keeper = sluice_keeper::Keeper::start(config.keeper.clone(), None).await?;
-    tokio::spawn(keeper.serve(keeper_socket));
-
-    let link = KeeperLink::new(
-        &keeper_address.to_string(),
-        Duration::from_millis(config.keeper_session_timeout_ms),
-        config.broker_id,
-        Some(config.log_dirs[0].join(KEEPER_SESSION_FILE)),
-    );
-    let client = link.connect(Duration::from_millis(START_BOUND_MS)).await?;
-    let cluster_id = link.cluster_id(&client, &crate::broker::new_cluster_id()).await?;
-    let broker = {
-        let link = link.clone();
-        tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link, log_dir_locks)).await??
-    };
-    // As `sluiced`: the logs load in the background (none, in the harness's fresh directory).
-    {
-        let broker = broker.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = broker.load_logs() {
-                tracing::error!(error = %e, "cannot load the logs");
-            }
-        });
-    }
-
-    // A real listener too, so a Kafka client can be pointed at the harness while debugging.
-    let socket = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let port = socket.local_addr()?.port();
-    broker.advertised.write().insert(LISTENER.to_string(), ("127.0.0.1".to_string(), port));
-    let (shutdown, _) = broadcast::channel::<()>(1);
-    let (done, _) = mpsc::channel::<()>(1);
-    tokio::spawn(server::serve(broker.clone(), socket, LISTENER.to_string(), shutdown.subscribe(), done));
-
-    let endpoints = [(LISTENER.to_string(), "127.0.0.1".to_string(), port)];
-    let registration = BrokerRegistration::new(&endpoints, None, sluice_storage::SystemClock.now_ms());
-    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(link.clone().run(client, registration, ready_tx));
-    tokio::spawn(crate::cluster::reconciler(broker.clone()));
-    tokio::spawn(crate::cluster::isr_writer(broker.clone()));
-    tokio::spawn(crate::cluster::controller::run(broker.clone()));
-    tokio::spawn(crate::txn::coordinator::run(broker.clone()));
-    ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
-    crate::group::coordinator::spawn_persister(broker.clone());
-    tokio::spawn(broker.groups.clone().run_timers());
-    {
-        let broker = broker.clone();
-        tokio::spawn(async move {
-            let mut log_tick = tokio::time::interval(Duration::from_millis(LOG_MAINTENANCE_MS));
-            let lag_ms = broker.config.replication.lag_time_max_ms;
-            let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
-            loop {
-                tokio::select! {
-                    _ = log_tick.tick() => {
-                        let b = broker.clone();
-                        let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
-                    }
-                    _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
-                }
-            }
-        });
-    }
+    let node =
+        Node::start_keeper(config, log_dir_locks, Some(keeper_dir_lock)).await?.connect().await?.start_broker().await?;
+    let broker = node.broker().context("the harness's node has the broker role")?;
     // The internal topics a client's first group or transactional request would create, so
     // that inputs reach the coordinators instead of COORDINATOR_NOT_AVAILABLE.
-    crate::group::offsets_log::ensure_topic(&broker)
+    crate::group::offsets_log::ensure_topic(broker)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create __consumer_offsets: {}", e.name()))?;
-    crate::txn::log::ensure_topic(&broker)
+    crate::txn::log::ensure_topic(broker)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create __transaction_state: {}", e.name()))?;
-    Ok(Node { broker, port, shutdown, keeper_dir_lock })
+    Ok(node)
 }

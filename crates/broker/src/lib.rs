@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod group;
 pub mod log_limiter;
 pub mod memory_pool;
+pub mod node;
 pub mod partition;
 pub mod producer_ids;
 pub mod purgatory;

@@ -6,21 +6,19 @@
 //! loading the logs in the background; register and follow the cluster. Each partition is
 //! served as soon as its own log is loaded (Kafka's broker loads every log before it listens);
 //! until then requests for it get NOT_LEADER_OR_FOLLOWER, which clients retry.
+//!
+//! This file parses the arguments and the config, locks the data directories, builds the node
+//! (`sluice_broker::node`: its tasks, their supervision and the shutdown order), runs it until
+//! SIGTERM/SIGINT or a fatal task failure, and turns the outcome into the exit code: non-zero
+//! when a task failed, the startup failed, or the shutdown did.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use sluice_broker::cluster::link::{KEEPER_SESSION_FILE, KeeperLink};
-use sluice_broker::cluster::znodes::BrokerRegistration;
-use sluice_broker::{Broker, BrokerConfig, config};
-use sluice_storage::{Clock, DirLock};
-
-/// How long a starting broker keeps trying to reach keeper.
-const KEEPER_CONNECT_TIMEOUT_MS: u64 = 60_000;
-use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use sluice_broker::node::Node;
+use sluice_broker::{BrokerConfig, config};
+use sluice_storage::DirLock;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -106,196 +104,52 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = BrokerConfig::load(file, overrides, std::env::vars())?;
     // Every directory this node owns is locked before anything in it is opened for writing: a
     // second process on the same directories stops here, having changed nothing.
-    let (log_dir_locks, _keeper_dir_lock) = lock_data_dirs(&config)?;
+    let (log_dir_locks, keeper_dir_lock) = lock_data_dirs(&config)?;
     // After the locks, so that a node refused its directories prints only why.
     raise_open_files_limit();
+    let keeper_id = config.keeper.id;
     // The keeper (ZooKeeper client protocol; Raft with its peers) starts first: brokers lean on it.
-    let keeper = match &config.keeper_client {
-        Some(client) => Some(start_keeper(&config, client).await?),
-        None => None,
-    };
-    if !config.broker_role {
-        let Some((keeper, address)) = keeper else { anyhow::bail!("process.roles names neither broker nor keeper") };
-        if let Some(path) = &args.ready_file {
-            sluice_storage::checkpoint::write_atomically(path, format!("{address}\n").as_bytes())
-                .with_context(|| format!("cannot write the ready file {}", path.display()))?;
-        }
-        tracing::info!(keeper_id = config.keeper.id, "sluiced started (keeper only)");
-        ShutdownSignals::install()?.recv().await;
-        keeper.shutdown().await;
+    let start = Node::start_keeper(config, log_dir_locks, keeper_dir_lock).await?;
+    if !start.broker_role() {
+        let node = start.keeper_only()?;
+        let address = node.keeper_address().context("a keeper-only node runs a keeper")?;
+        write_ready_file(&args, &format!("{address}\n"))?;
+        tracing::info!(keeper_id, "sluiced started (keeper only)");
+        let mut signals = ShutdownSignals::install()?;
+        node.run(signals.recv()).await?;
         tracing::info!("sluiced stopped cleanly");
         return Ok(());
     }
     // The cluster's metadata lives in keeper: the embedded one unless keeper.connect names another.
-    let connect = match (&config.keeper_connect, &keeper) {
-        (Some(c), _) => c.clone(),
-        (None, Some((_, address))) => {
-            let host = if address.ip().is_unspecified() { "127.0.0.1".to_string() } else { address.ip().to_string() };
-            format!("{host}:{}", address.port())
-        }
-        (None, None) => anyhow::bail!("a broker needs keeper.connect or the keeper role"),
-    };
-    let link = KeeperLink::new(
-        &connect,
-        Duration::from_millis(config.keeper_session_timeout_ms),
-        config.broker_id,
-        Some(config.log_dirs[0].join(KEEPER_SESSION_FILE)),
-    );
-    // A crash left the previous run's session (and its registration) open: close it rather than
-    // wait out its timeout.
-    link.close_previous_session().await;
-    let client = link.connect(Duration::from_millis(KEEPER_CONNECT_TIMEOUT_MS)).await?;
-    let proposed = sluice_broker::broker::stored_cluster_id(&config.log_dirs[0])
-        .unwrap_or_else(sluice_broker::broker::new_cluster_id);
-    let cluster_id = link
-        .cluster_id(&client, &proposed)
-        .await
-        .with_context(|| format!("cannot read or create /cluster/id in keeper at {connect}"))?;
+    let connected = start.connect().await?;
     // From here on SIGTERM and SIGINT are caught (not fatal), so a stop while the logs load
     // waits for the loaders and leaves every log consistent.
     let mut signals = ShutdownSignals::install()?;
-    let broker = {
-        let link = link.clone();
-        tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link, log_dir_locks)).await??
-    };
-
-    let (shutdown_tx, _) = broadcast::channel::<()>(1);
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let mut first_address = None;
-    for listener in &broker.config.listeners {
-        let host = if listener.host.is_empty() { "0.0.0.0" } else { listener.host.as_str() };
-        let socket = TcpListener::bind((host, listener.port))
-            .await
-            .with_context(|| format!("cannot listen on {}://{}:{} (listeners)", listener.name, host, listener.port))?;
-        let bound = socket.local_addr()?;
-        let advertised = broker.config.advertised_listeners.iter().find(|a| a.name == listener.name);
-        let adv_host = match advertised.map(|a| a.host.as_str()) {
-            Some(h) if !h.is_empty() && h != "0.0.0.0" => h.to_string(),
-            _ if !listener.host.is_empty() && listener.host != "0.0.0.0" => listener.host.clone(),
-            _ => "localhost".to_string(),
-        };
-        let adv_port = advertised.map(|a| a.port).filter(|&p| p != 0).unwrap_or(bound.port());
-        broker.advertised.write().insert(listener.name.clone(), (adv_host.clone(), adv_port));
-        first_address.get_or_insert(format!("{adv_host}:{adv_port}"));
-        tracing::info!(listener = %listener.name, address = %bound, advertised = %format!("{adv_host}:{adv_port}"), "listening");
-        tokio::spawn(sluice_broker::server::serve(
-            broker.clone(),
-            socket,
-            listener.name.clone(),
-            shutdown_tx.subscribe(),
-            done_tx.clone(),
-        ));
-    }
-    // The logs load (and recover) in the background, each served once loaded. Started once the
-    // listeners are bound: a failure to bind returns before any log is touched.
-    let loader = {
-        let broker = broker.clone();
-        tokio::task::spawn_blocking(move || broker.load_logs())
-    };
-    // Register (ephemeral /brokers/ids/<id>), follow the cluster's znodes, then take part.
-    let endpoints: Vec<(String, String, u16)> = {
-        let advertised = broker.advertised.read();
-        broker
-            .config
-            .listeners
-            .iter()
-            .filter_map(|l| advertised.get(&l.name).map(|(h, p)| (l.name.clone(), h.clone(), *p)))
-            .collect()
-    };
-    let registration =
-        BrokerRegistration::new(&endpoints, broker.config.rack.clone(), sluice_storage::SystemClock.now_ms());
-    if let Err(e) = sluice_broker::cluster::import_legacy_topics(&broker).await {
-        tracing::warn!(error = %e, "could not import the single-node topic registry");
-    }
-    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(link.clone().run(client, registration, ready_tx));
-    tokio::spawn(sluice_broker::cluster::reconciler(broker.clone()));
-    tokio::spawn(sluice_broker::cluster::isr_writer(broker.clone()));
-    tokio::spawn(sluice_broker::cluster::controller::run(broker.clone()));
-    tokio::spawn(sluice_broker::txn::coordinator::run(broker.clone()));
-    ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
-    // Group membership changes are written to __consumer_offsets in the background.
-    let persister = sluice_broker::group::coordinator::spawn_persister(broker.clone());
-    // Group sessions and rebalance deadlines, each when it falls due (a task of its own, so the
-    // log maintenance below never delays them).
-    let group_timers = tokio::spawn(broker.groups.clone().run_timers());
-    let maintenance = {
-        let broker = broker.clone();
-        let mut stop = shutdown_tx.subscribe();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
-            // Followers out of sync leave the ISR (Kafka checks at half the lag bound).
-            let lag_ms = broker.config.replication.lag_time_max_ms;
-            let mut isr_tick = tokio::time::interval(Duration::from_millis((lag_ms / 2).max(1)));
-            let mut expiry_tick =
-                tokio::time::interval(Duration::from_millis(broker.config.offsets_retention_check_interval_ms));
-            loop {
-                tokio::select! {
-                    _ = stop.recv() => break,
-                    _ = tick.tick() => {
-                        let b = broker.clone();
-                        let _ = tokio::task::spawn_blocking(move || b.log_manager().maintenance()).await;
-                    }
-                    _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
-                    _ = expiry_tick.tick() => expire_offsets(&broker).await,
-                }
-            }
-        })
-    };
-    if let (Some(path), Some(address)) = (&args.ready_file, &first_address) {
-        let mut text = format!("{address}\n");
-        if let Some((_, k)) = &keeper {
-            text.push_str(&format!("{k}\n"));
+    let node = connected.start_broker().await?;
+    if let Some(first) = node.listeners().first() {
+        let (host, port) = &first.advertised;
+        let mut text = format!("{host}:{port}\n");
+        if let Some(keeper) = node.keeper_address() {
+            text.push_str(&format!("{keeper}\n"));
         }
-        sluice_storage::checkpoint::write_atomically(path, text.as_bytes())
-            .with_context(|| format!("cannot write the ready file {}", path.display()))?;
+        write_ready_file(&args, &text)?;
     }
+    let broker = node.broker().context("a broker node runs a broker")?;
     tracing::info!(cluster_id = %broker.cluster_id, broker_id = broker.config.broker_id, "sluiced started");
-
-    // A log that cannot be loaded stops the node as a signal would, then fails it.
-    let failed_load = tokio::select! {
-        _ = signals.recv() => None,
-        e = load_failure(loader) => Some(e),
-    };
-    match &failed_load {
-        None => tracing::info!("shutting down: leaving the cluster, then draining connections"),
-        Some(e) => tracing::error!(error = %e, "shutting down: a log could not be loaded"),
-    }
-    // Closing the keeper session drops the registration at once, so the controller moves
-    // leadership away now rather than after the session timeout.
-    broker.fetchers.shutdown();
-    link.close().await;
-    let _ = shutdown_tx.send(());
-    drop(done_tx);
-    // Every connection task holds a sender; recv returns None once all have finished.
-    let drained = tokio::time::timeout(Duration::from_secs(30), done_rx.recv()).await.is_ok();
-    if !drained {
-        tracing::warn!("connections still open after 30 s; shutting down anyway");
-    }
-    let _ = maintenance.await;
-    group_timers.abort();
-    persister.abort();
-    if let Some((keeper, _)) = &keeper {
-        keeper.shutdown().await;
-    }
-    // Stops the log loaders first (each finishes the log it is on).
-    let b = broker.clone();
-    tokio::task::spawn_blocking(move || b.log_manager().shutdown()).await??;
-    if let Some(e) = failed_load {
-        return Err(e);
-    }
+    // Until a signal, or until a task of the node stops (logged as it happens): either way the
+    // same orderly shutdown (`node.rs`), and a task's failure makes the exit non-zero.
+    node.run(signals.recv()).await?;
     tracing::info!("sluiced stopped cleanly");
     Ok(())
 }
 
-/// Waits for the log loader to fail, returning its error; a loader that finishes (or is stopped
-/// by the shutdown) never resolves this.
-async fn load_failure(loader: tokio::task::JoinHandle<Result<(), sluice_storage::StorageError>>) -> anyhow::Error {
-    match loader.await {
-        Ok(Ok(())) => std::future::pending().await,
-        Ok(Err(e)) => anyhow::Error::new(e).context("cannot load the logs (log.dirs)"),
-        Err(e) => anyhow::anyhow!("the log loader stopped: {e}"),
+/// Writes `--ready-file`, if given (atomically: a reader never sees half of it).
+fn write_ready_file(args: &Args, text: &str) -> anyhow::Result<()> {
+    if let Some(path) = &args.ready_file {
+        sluice_storage::checkpoint::write_atomically(path, text.as_bytes())
+            .with_context(|| format!("cannot write the ready file {}", path.display()))?;
     }
+    Ok(())
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard one, as a JVM does for Kafka
@@ -350,39 +204,6 @@ fn lock_data_dirs(config: &BrokerConfig) -> anyhow::Result<(Vec<DirLock>, Option
         None => None,
     };
     Ok((log_dirs, keeper_dir))
-}
-
-/// Starts this node's keeper: Raft on the peer port (this node's entry in `keeper.servers`) and
-/// the ZooKeeper client port; returns it with the client address it listens on.
-async fn start_keeper(
-    config: &BrokerConfig,
-    (host, port): &(String, u16),
-) -> anyhow::Result<(std::sync::Arc<sluice_keeper::Keeper>, std::net::SocketAddr)> {
-    let peers = match config.keeper.servers.get(&config.keeper.id) {
-        Some(addr) if config.keeper.servers.len() > 1 => Some(
-            TcpListener::bind(addr.as_str())
-                .await
-                .with_context(|| format!("cannot listen on {addr} (this node's entry in keeper.servers)"))?,
-        ),
-        _ => None,
-    };
-    let host = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
-    let socket = TcpListener::bind((host, *port))
-        .await
-        .with_context(|| format!("cannot listen on {host}:{port} (keeper.client.port)"))?;
-    let bound = socket.local_addr()?;
-    let keeper = sluice_keeper::Keeper::start(config.keeper.clone(), peers).await.with_context(|| {
-        format!("cannot start the keeper with its data in {} (keeper.data.dir)", config.keeper.data_dir.display())
-    })?;
-    tracing::info!(address = %bound, id = config.keeper.id, servers = config.keeper.servers.len().max(1), "keeper listening (ZooKeeper client protocol)");
-    tokio::spawn(keeper.clone().serve(socket));
-    Ok((keeper, bound))
-}
-
-/// Writes tombstones for the committed offsets that `offsets.retention.minutes` expired.
-async fn expire_offsets(broker: &Broker) {
-    let expired = broker.groups.expire_offsets();
-    sluice_broker::group::offsets_log::write_tombstones(broker, expired, "offsets.retention.minutes passed").await;
 }
 
 /// SIGTERM and SIGINT, caught from `install` on: one that arrives before `recv` is awaited is

@@ -613,7 +613,13 @@ impl Partition {
                 return Transition::None;
             }
             RoleTransition::BecomeLeader => {
-                let leo = self.log.read().log_end_offset();
+                let leo = {
+                    let mut log = self.log.write();
+                    if let Err(e) = log.assign_epoch_start_offset(s.leader_epoch) {
+                        tracing::error!(tp = %self.tp, leader_epoch = s.leader_epoch, error = %e, "cannot record the new leader epoch");
+                    }
+                    log.log_end_offset()
+                };
                 let leader = LeaderState::new(
                     self.broker_id,
                     s.leader_epoch,

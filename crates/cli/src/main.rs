@@ -8,6 +8,7 @@ mod format;
 mod groups;
 mod keeper;
 mod perf;
+mod perf_latency;
 mod table;
 
 use std::io::{BufRead, Write};
@@ -158,6 +159,13 @@ enum PerfCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Open-loop latency, the OpenMessaging Benchmark way: producers send at a fixed rate,
+    /// consumers read from the end; publish and end-to-end latency from each record's intended
+    /// send time (p50/p99/p99.9/max), the rate achieved, records lost or late.
+    #[command(
+        after_help = "Examples:\n  sluice perf latency -t bench --rate 20000 --duration-secs 60\n  sluice perf latency -t bench --partitions-per-request 16 --json"
+    )]
+    Latency(perf_latency::LatencyArgs),
     /// Consume COUNT records from the beginning; report records/s and MB/s.
     #[command(after_help = "Example:\n  sluice perf consume -t bench -n 1000000")]
     Consume {
@@ -606,6 +614,7 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
             perf::consume(client, &topic, count).await?.print("consume", json);
             Ok(())
         }
+        Command::Perf(PerfCommand::Latency(args)) => perf_latency::run(client, args).await,
     }
 }
 

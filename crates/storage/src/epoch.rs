@@ -71,9 +71,11 @@ impl LeaderEpochFileCache {
         }
         match self.epochs.last() {
             Some(last) if epoch <= last.epoch => false,
-            Some(last) if start_offset < last.start_offset => {
+            Some(last) if start_offset <= last.start_offset => {
                 // A newer epoch cannot start before an older one: the older entries past this
-                // start are stale (their records were truncated away). Kafka drops them too.
+                // start are stale (their records were truncated away), and one starting at the
+                // same offset held no record (a leader elected and replaced before it appended).
+                // Kafka drops them too.
                 self.epochs.retain(|e| e.start_offset < start_offset);
                 self.epochs.push(EpochEntry { epoch, start_offset });
                 true

@@ -543,6 +543,17 @@ impl Log {
         self.append_validated(records, headers)
     }
 
+    /// A new partition leader records that its leader epoch starts at its log end offset, before
+    /// it appends anything (Kafka's `maybeAssignEpochStartOffset` when a replica becomes leader):
+    /// a follower whose latest epoch is newer than anything this leader wrote then learns where
+    /// their logs part from OffsetForLeaderEpoch, instead of an undefined answer that would
+    /// leave it to fall back on its high watermark (KIP-101). Returns whether the cache changed.
+    pub fn assign_epoch_start_offset(&mut self, leader_epoch: i32) -> Result<bool> {
+        self.check_online()?;
+        let result = self.epoch_cache.assign(leader_epoch, self.log_end_offset);
+        self.offline_on_err(result)
+    }
+
     /// Appends batches replicated from the leader, keeping their offsets and epochs. The first
     /// must start at or after the log end offset.
     pub fn append_as_follower(&mut self, records: &[u8]) -> Result<LogAppendInfo> {

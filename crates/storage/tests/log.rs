@@ -698,3 +698,24 @@ fn an_expired_producer_is_taken_at_the_sequence_it_goes_on_with() {
         sluice_storage::producer_state::SequenceError::OutOfOrder { expected: 4, got: 9, .. }
     ));
 }
+
+#[test]
+fn a_new_leader_epoch_is_recorded_at_the_log_end_before_any_append() {
+    // KIP-101: a follower whose latest epoch (5, from a leader that never got to write here) is
+    // newer than anything this leader appended learns, from OffsetForLeaderEpoch, where this
+    // leader's epoch 7 begins; before the fix the leader knew no epoch above 1 and answered
+    // "undefined". An epoch that held no record is replaced by the next one at the same offset.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), small_config(), clock());
+    log.append_as_leader(&mut batch(4, 10, T0, 0), 1).expect("append");
+    assert_eq!(log.end_offset_for_epoch(5), (-1, -1), "no epoch above 1 is known yet");
+    assert!(log.assign_epoch_start_offset(3).expect("assign"));
+    assert_eq!(log.end_offset_for_epoch(1), (1, 4), "epoch 1 ends where the new leader's epoch starts");
+    assert!(log.assign_epoch_start_offset(7).expect("assign"));
+    assert_eq!(log.latest_epoch(), Some(7));
+    assert_eq!(log.epoch_entries().iter().map(|e| (e.epoch, e.start_offset)).collect::<Vec<_>>(), vec![(1, 0), (7, 4)]);
+    assert_eq!(log.end_offset_for_epoch(5), (1, 4), "a follower at epoch 5 learns where the logs part");
+    assert!(!log.assign_epoch_start_offset(7).expect("assign"), "the same epoch again changes nothing");
+    log.append_as_leader(&mut batch(2, 10, T0, 1), 7).expect("append");
+    assert_eq!(log.end_offset_for_epoch(7), (7, 6));
+}

@@ -688,44 +688,57 @@ pub async fn write_markers(
 }
 
 /// The coordinator's background work: sending the markers of ending transactions (a task per
-/// transaction) and, in a task of its own (it queues completions, so it must not block their
-/// receiver), aborting timed-out ones every
-/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+/// transaction), aborting timed-out ones every
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`, and removing expired
+/// transactional ids.
+///
+/// The two timer loops run concurrently with the completions' receiver inside this task's own
+/// future (a `select!`, not spawned apart): the abort loop queues completions, so the receiver
+/// keeps draining while it waits, and the node's supervisor sees a panic in any of them as this
+/// task's failure instead of losing it silently.
 pub async fn run(broker: Arc<Broker>) {
     let Some(mut completions) = broker.txns.completions_rx.lock().take() else { return };
-    let b = broker.clone();
-    tokio::spawn(async move {
+    let abort_timed_out = async {
+        let b = &broker;
         let mut tick = tokio::time::interval(Duration::from_millis(b.config.txn.abort_timed_out_interval_ms));
         loop {
             tick.tick().await;
-            b.txns.abort_timed_out(&b).await;
+            b.txns.abort_timed_out(b).await;
         }
-    });
-    let b = broker.clone();
-    tokio::spawn(async move {
+    };
+    let remove_expired = async {
+        let b = &broker;
         let mut tick =
             tokio::time::interval(Duration::from_millis(b.config.txn.remove_expired_transactional_ids_interval_ms));
         loop {
             tick.tick().await;
-            b.txns.remove_expired(&b, b.config.txn.transactional_id_expiration_ms).await;
+            b.txns.remove_expired(b, b.config.txn.transactional_id_expiration_ms).await;
         }
-    });
-    while let Some(id) = completions.recv().await {
-        if !broker.txns.inner.lock().completing.insert(id.clone()) {
-            continue; // its markers are already being sent
-        }
-        let b = broker.clone();
-        tokio::spawn(async move {
-            b.txns.complete(&b, &id).await;
-            b.txns.inner.lock().completing.remove(&id);
-            b.txns.changes.send_modify(|n| *n += 1);
-            // Still prepared (the completion could not be written): try again later, while
-            // this broker coordinates it.
-            if b.txns.view(&id).is_some_and(|v| v.meta.state.is_prepare()) && b.txns.check_coordinator(&b, &id).is_ok()
-            {
-                tokio::time::sleep(Duration::from_millis(MARKER_BACKOFF_MAX_MS)).await;
-                b.txns.schedule_completion(&id).await;
+    };
+    let complete = async {
+        while let Some(id) = completions.recv().await {
+            if !broker.txns.inner.lock().completing.insert(id.clone()) {
+                continue; // its markers are already being sent
             }
-        });
+            let b = broker.clone();
+            tokio::spawn(async move {
+                b.txns.complete(&b, &id).await;
+                b.txns.inner.lock().completing.remove(&id);
+                b.txns.changes.send_modify(|n| *n += 1);
+                // Still prepared (the completion could not be written): try again later, while
+                // this broker coordinates it.
+                if b.txns.view(&id).is_some_and(|v| v.meta.state.is_prepare())
+                    && b.txns.check_coordinator(&b, &id).is_ok()
+                {
+                    tokio::time::sleep(Duration::from_millis(MARKER_BACKOFF_MAX_MS)).await;
+                    b.txns.schedule_completion(&id).await;
+                }
+            });
+        }
+    };
+    tokio::select! {
+        () = abort_timed_out => {}
+        () = remove_expired => {}
+        () = complete => {}
     }
 }
