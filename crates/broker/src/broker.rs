@@ -40,6 +40,8 @@ pub struct Broker {
     pub request_memory: crate::memory_pool::MemoryPool,
     /// `fetch.response.memory.max.bytes`: record bytes of fetch responses in flight.
     pub fetch_memory: crate::memory_pool::MemoryPool,
+    /// Incremental fetch sessions (KIP-227), `max.incremental.fetch.session.cache.slots`.
+    pub fetch_sessions: crate::fetch_session::FetchSessions,
 }
 
 /// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
@@ -88,6 +90,7 @@ impl Broker {
             connection_slots: crate::connection_limit::ConnectionSlots::new(config.connection_limits.clone()),
             request_memory: crate::memory_pool::MemoryPool::new(config.queued_max_request_bytes),
             fetch_memory: crate::memory_pool::MemoryPool::new(Some(config.fetch_response_memory_max_bytes)),
+            fetch_sessions: crate::fetch_session::FetchSessions::new(config.max_incremental_fetch_session_cache_slots),
             config,
         }))
     }

@@ -70,6 +70,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("queued.max.request.bytes", "536870912"),
     ("fetch.max.bytes", "57671680"),
     ("fetch.response.memory.max.bytes", "536870912"),
+    ("max.incremental.fetch.session.cache.slots", "1000"),
     ("fetch.sendfile.enable", "true"),
     ("log.segment.bytes", "1073741824"),
     ("log.roll.ms", ""),
@@ -223,6 +224,9 @@ pub struct BrokerConfig {
     /// (`sendfile`) instead of copying them through memory. Sluice's own key, for comparing the
     /// two paths (scripts/bench-fetch) and for platforms where sendfile misbehaves.
     pub fetch_sendfile_enable: bool,
+    /// `max.incremental.fetch.session.cache.slots`: how many incremental fetch sessions
+    /// (KIP-227) the broker keeps (Kafka's key and default, 1,000; 0 turns sessions off).
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// Where the embedded keeper (ZooKeeper client protocol) listens, when `process.roles`
     /// includes `keeper`: `keeper.client.address` (empty: every interface) and
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
@@ -604,6 +608,12 @@ impl BrokerConfig {
             fetch_response_memory_max_bytes: int("fetch.response.memory.max.bytes", 1, i64::MAX)?.unwrap_or(536_870_912)
                 as usize,
             fetch_sendfile_enable: boolean("fetch.sendfile.enable")?,
+            max_incremental_fetch_session_cache_slots: int(
+                "max.incremental.fetch.session.cache.slots",
+                0,
+                i64::from(i32::MAX),
+            )?
+            .unwrap_or(1_000) as usize,
             keeper_client: if keeper_role {
                 let port = int("keeper.client.port", 0, i64::from(u16::MAX))?.unwrap_or(2181) as u16;
                 Some((get("keeper.client.address").unwrap_or_default(), port))

@@ -9,6 +9,13 @@
 //! records. Then it fetches from its log end, appends what comes back, and takes the leader's
 //! high watermark.
 //!
+//! Fetches run in an incremental fetch session with the leader (KIP-227, `fetch_session`): the
+//! first is a full fetch that opens it; each later one lists only the partitions whose position
+//! moved (and forgets those no longer followed, or backing off), and the answer carries only the
+//! partitions with news. A lost or refused session (a reconnection, an evicted slot, an epoch
+//! out of step) starts over with a full fetch. A leader without sessions (slot 0) is fetched
+//! with full fetches throughout.
+//!
 //! The fetch tells the leader where this follower's log ends; the leader moves the high
 //! watermark and the ISR from it. A fetch waits at the leader up to `replica.fetch.wait.max.ms`
 //! for data, so an idle partition costs one request per wait.
@@ -22,7 +29,7 @@ use parking_lot::Mutex;
 use sluice_client::connection::BrokerConnection;
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::{
-    FetchRequest, FetchRequestPartition, FetchRequestTopic, OffsetForLeaderEpochRequest,
+    FetchRequest, FetchRequestForgottenTopic, FetchRequestPartition, FetchRequestTopic, OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochRequestPartition, OffsetForLeaderEpochRequestTopic,
 };
 use sluice_replication::truncation::{self, EpochEndOffset, FollowerLog, OutOfRange};
@@ -31,6 +38,7 @@ use tokio::sync::Notify;
 
 use crate::broker::Broker;
 use crate::error::{ErrorCode, code_of};
+use crate::fetch_session::{INITIAL_EPOCH, INVALID_SESSION_ID, next_epoch};
 
 /// Longest pause for a partition after an error before it is fetched again.
 const PARTITION_BACKOFF_MAX_MS: u64 = 500;
@@ -48,6 +56,25 @@ struct Fetcher {
     partitions: Mutex<BTreeMap<TopicPartition, FetchState>>,
     wake: Notify,
     stopped: AtomicBool,
+    /// The incremental fetch session with the leader (KIP-227), if one is open.
+    session: Mutex<FetchSession>,
+}
+
+/// A follower's side of a fetch session: its id and next epoch, and what the leader's session
+/// holds for each partition (what the last request that listed it said). A request lists only
+/// the partitions whose entry differs, and forgets those no longer fetched.
+#[derive(Debug, Default)]
+struct FetchSession {
+    /// 0: no session (the next fetch is a full one that opens one).
+    id: i32,
+    next_epoch: i32,
+    sent: HashMap<TopicPartition, FetchRequestPartition>,
+}
+
+impl FetchSession {
+    fn reset(&mut self) {
+        *self = FetchSession::default();
+    }
 }
 
 /// Starts, feeds and stops the fetcher tasks (Kafka's `ReplicaFetcherManager`).
@@ -73,6 +100,7 @@ impl FetcherManager {
                     partitions: Mutex::new(BTreeMap::new()),
                     wake: Notify::new(),
                     stopped: AtomicBool::new(false),
+                    session: Mutex::new(FetchSession::default()),
                 });
                 tokio::spawn(run(f.clone(), broker.clone()));
                 f
@@ -146,6 +174,7 @@ async fn run(fetcher: Arc<Fetcher>, broker: Arc<Broker>) {
             if let Err(e) = truncate(&fetcher, &broker, &c, untruncated).await {
                 tracing::debug!(leader = fetcher.leader, error = %e, "OffsetForLeaderEpoch failed");
                 conn = None;
+                fetcher.session.lock().reset();
                 tokio::time::sleep(backoff).await;
             }
             continue;
@@ -153,6 +182,7 @@ async fn run(fetcher: Arc<Fetcher>, broker: Arc<Broker>) {
         if let Err(e) = fetch(&fetcher, &broker, &c, work).await {
             tracing::debug!(leader = fetcher.leader, error = %e, "fetch failed");
             conn = None;
+            fetcher.session.lock().reset();
             tokio::time::sleep(backoff).await;
         }
     }
@@ -263,22 +293,52 @@ async fn fetch(
 ) -> Result<(), sluice_client::ClientError> {
     let rm = &broker.replica_manager;
     let cfg = &broker.config.replication;
-    let mut topics: BTreeMap<String, Vec<FetchRequestPartition>> = BTreeMap::new();
+    let mut wanted: HashMap<TopicPartition, FetchRequestPartition> = HashMap::with_capacity(work.len());
     let mut offsets = HashMap::new();
     for (tp, state) in &work {
         let Some(partition) = rm.partition(tp) else { continue };
         let log = partition.offsets();
         let (leo, start) = (log.log_end_offset, log.log_start_offset);
         offsets.insert(tp.clone(), (leo, state.leader_epoch));
-        topics.entry(tp.topic.clone()).or_default().push(FetchRequestPartition {
-            partition: tp.partition,
-            current_leader_epoch: state.leader_epoch,
-            fetch_offset: leo,
-            last_fetched_epoch: -1,
-            log_start_offset: start,
-            partition_max_bytes: cfg.fetch_max_bytes,
-        });
+        wanted.insert(
+            tp.clone(),
+            FetchRequestPartition {
+                partition: tp.partition,
+                current_leader_epoch: state.leader_epoch,
+                fetch_offset: leo,
+                last_fetched_epoch: -1,
+                log_start_offset: start,
+                partition_max_bytes: cfg.fetch_max_bytes,
+            },
+        );
     }
+    // With a session open, only what moved is listed, and what is no longer fetched forgotten.
+    let mut topics: BTreeMap<String, Vec<FetchRequestPartition>> = BTreeMap::new();
+    let mut forgotten: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    let (session_id, session_epoch) = {
+        let mut session = fetcher.session.lock();
+        if session.id == INVALID_SESSION_ID {
+            session.sent.clear();
+        } else {
+            let gone: Vec<TopicPartition> =
+                session.sent.keys().filter(|tp| !wanted.contains_key(*tp)).cloned().collect();
+            for tp in gone {
+                session.sent.remove(&tp);
+                forgotten.entry(tp.topic.clone()).or_default().push(tp.partition);
+            }
+        }
+        for (tp, p) in &wanted {
+            if session.sent.get(tp) != Some(p) {
+                topics.entry(tp.topic.clone()).or_default().push(p.clone());
+                session.sent.insert(tp.clone(), p.clone());
+            }
+        }
+        if session.id == INVALID_SESSION_ID {
+            (INVALID_SESSION_ID, INITIAL_EPOCH)
+        } else {
+            (session.id, session.next_epoch)
+        }
+    };
     let request = FetchRequest {
         cluster_id: None,
         replica_id: broker.config.broker_id,
@@ -286,10 +346,13 @@ async fn fetch(
         min_bytes: 1,
         max_bytes: cfg.fetch_response_max_bytes,
         isolation_level: 0,
-        session_id: 0,
-        session_epoch: -1,
+        session_id,
+        session_epoch,
         topics: topics.into_iter().map(|(topic, partitions)| FetchRequestTopic { topic, partitions }).collect(),
-        forgotten_topics_data: Vec::new(),
+        forgotten_topics_data: forgotten
+            .into_iter()
+            .map(|(topic, partitions)| FetchRequestForgottenTopic { topic, partitions })
+            .collect(),
         rack_id: String::new(),
     };
     let wait = Duration::from_millis(cfg.socket_timeout_ms + cfg.fetch_wait_max_ms as u64);
@@ -300,6 +363,26 @@ async fn fetch(
     else {
         return Err(sluice_client::ClientError::Invalid("Fetch answered with something else".into()));
     };
+    {
+        let mut session = fetcher.session.lock();
+        match code_of(response.error_code) {
+            ErrorCode::None if response.session_id == INVALID_SESSION_ID => session.reset(),
+            ErrorCode::None => {
+                if session.id == INVALID_SESSION_ID {
+                    tracing::debug!(leader = fetcher.leader, session_id = response.session_id, "fetch session opened");
+                }
+                session.id = response.session_id;
+                session.next_epoch = next_epoch(session_epoch);
+            }
+            code => {
+                // The session is gone or out of step (FETCH_SESSION_ID_NOT_FOUND,
+                // INVALID_FETCH_SESSION_EPOCH): start over with a full fetch.
+                tracing::debug!(leader = fetcher.leader, error = code.name(), "fetch session reset");
+                session.reset();
+                return Ok(());
+            }
+        }
+    }
     for topic in response.responses {
         for p in topic.partitions {
             let tp = TopicPartition::new(topic.topic.clone(), p.partition_index);

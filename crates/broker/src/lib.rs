@@ -9,6 +9,7 @@ pub mod config_source;
 pub mod connection_limit;
 pub mod dynamic_config;
 pub mod error;
+pub mod fetch_session;
 pub mod fetcher;
 #[doc(hidden)]
 pub mod fuzzing;

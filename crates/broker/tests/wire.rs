@@ -1441,3 +1441,108 @@ fn offset_commits_of_unknown_topics_and_oversized_metadata_are_refused_and_not_s
     assert_eq!(held, vec![("t".to_string(), 0, 7)]);
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+/// Fetch v12 of `offsets` (partition -> fetch offset) of `topic`, in session `(id, epoch)`.
+fn session_fetch(topic: &str, id: i32, epoch: i32, offsets: &[(i32, i64)], forget: &[i32]) -> Request {
+    Request::Fetch(FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1 << 20,
+        session_id: id,
+        session_epoch: epoch,
+        topics: if offsets.is_empty() {
+            Vec::new()
+        } else {
+            vec![FetchRequestTopic {
+                topic: topic.into(),
+                partitions: offsets
+                    .iter()
+                    .map(|&(partition, fetch_offset)| FetchRequestPartition {
+                        partition,
+                        current_leader_epoch: -1,
+                        fetch_offset,
+                        last_fetched_epoch: -1,
+                        log_start_offset: -1,
+                        partition_max_bytes: 1 << 20,
+                    })
+                    .collect(),
+            }]
+        },
+        forgotten_topics_data: if forget.is_empty() {
+            Vec::new()
+        } else {
+            vec![sluice_protocol::messages::FetchRequestForgottenTopic {
+                topic: topic.into(),
+                partitions: forget.to_vec(),
+            }]
+        },
+        ..Default::default()
+    })
+}
+
+#[test]
+fn an_incremental_fetch_session_answers_only_the_partitions_with_news() {
+    // KIP-227 as a Java consumer (or a follower) uses it: a full fetch opens the session, later
+    // fetches list only what moved and are answered with only the partitions that have records
+    // or moved offsets; a stale epoch or unknown session is refused, and the fetcher starts over.
+    let s = Sluiced::start(&[]);
+    let mut c = s.connect();
+    create_topic(&mut c, "s", 3);
+    let call = |c: &mut Client, r| match c.call(ApiKey::Fetch, 12, r) {
+        Some(Response::Fetch(r)) => r,
+        other => panic!("no fetch answer: {other:?}"),
+    };
+    let parts = |r: &FetchResponse| -> Vec<i32> {
+        r.responses.iter().flat_map(|t| t.partitions.iter().map(|p| p.partition_index)).collect()
+    };
+    // The partitions are served once their roles are applied: wait for a clean full answer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let full = loop {
+        let r = call(&mut c, session_fetch("s", 0, 0, &[(0, 0), (1, 0), (2, 0)], &[]));
+        let clean = r.responses.iter().flat_map(|t| &t.partitions).all(|p| p.error_code == 0);
+        if clean || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(full.error_code, 0);
+    assert_ne!(full.session_id, 0, "a session was opened");
+    assert_eq!(parts(&full), vec![0, 1, 2], "a full fetch answers every partition");
+    let id = full.session_id;
+
+    let quiet = call(&mut c, session_fetch("s", id, 1, &[], &[]));
+    assert_eq!((quiet.error_code, quiet.session_id), (0, id));
+    assert!(parts(&quiet).is_empty(), "nothing changed, nothing answered: {quiet:?}");
+
+    let mut batch_for = |partition: i32| {
+        let req = ProduceRequest {
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![ProduceRequestTopic {
+                name: "s".into(),
+                partition_data: vec![ProduceRequestPartition { index: partition, records: Some(batch(&["news"])) }],
+            }],
+            ..Default::default()
+        };
+        let Some(Response::Produce(r)) = c.call(ApiKey::Produce, 9, Request::Produce(req)) else { panic!() };
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    };
+    batch_for(1);
+    let news = call(&mut c, session_fetch("s", id, 2, &[], &[]));
+    assert_eq!(parts(&news), vec![1], "only the partition with a new record: {news:?}");
+    assert_eq!(values_in(news.responses[0].partitions[0].records.as_ref().expect("records")), vec!["news"]);
+
+    // The fetcher moves on past it and drops partition 2.
+    let moved = call(&mut c, session_fetch("s", id, 3, &[(1, 1)], &[2]));
+    assert!(parts(&moved).is_empty(), "{moved:?}");
+    let stale = call(&mut c, session_fetch("s", id, 3, &[], &[]));
+    assert_eq!(stale.error_code, 71, "INVALID_FETCH_SESSION_EPOCH for a repeated epoch");
+    let unknown = call(&mut c, session_fetch("s", id + 1000, 1, &[], &[]));
+    assert_eq!(unknown.error_code, 70, "FETCH_SESSION_ID_NOT_FOUND");
+    // Closing it: a full fetch outside any session.
+    let closed = call(&mut c, session_fetch("s", id, -1, &[(0, 0)], &[]));
+    assert_eq!((closed.error_code, closed.session_id, parts(&closed)), (0, 0, vec![0]));
+    let gone = call(&mut c, session_fetch("s", id, 4, &[], &[]));
+    assert_eq!(gone.error_code, 70, "the closed session is gone");
+}

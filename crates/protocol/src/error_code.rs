@@ -58,6 +58,8 @@ pub enum ErrorCode {
     InvalidCommitOffsetSize = 28,
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
+    FetchSessionIdNotFound = 70,
+    InvalidFetchSessionEpoch = 71,
     MemberIdRequired = 79,
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
@@ -138,6 +140,8 @@ impl ErrorCode {
             InvalidCommitOffsetSize => "INVALID_COMMIT_OFFSET_SIZE",
             NonEmptyGroup => "NON_EMPTY_GROUP",
             GroupIdNotFound => "GROUP_ID_NOT_FOUND",
+            FetchSessionIdNotFound => "FETCH_SESSION_ID_NOT_FOUND",
+            InvalidFetchSessionEpoch => "INVALID_FETCH_SESSION_EPOCH",
             MemberIdRequired => "MEMBER_ID_REQUIRED",
             GroupMaxSizeReached => "GROUP_MAX_SIZE_REACHED",
             FencedInstanceId => "FENCED_INSTANCE_ID",
@@ -218,6 +222,8 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::InvalidCommitOffsetSize,
     ErrorCode::NonEmptyGroup,
     ErrorCode::GroupIdNotFound,
+    ErrorCode::FetchSessionIdNotFound,
+    ErrorCode::InvalidFetchSessionEpoch,
     ErrorCode::MemberIdRequired,
     ErrorCode::GroupMaxSizeReached,
     ErrorCode::FencedInstanceId,
@@ -259,6 +265,8 @@ impl ErrorCode {
                 | OffsetNotAvailable
                 | CoordinatorLoadInProgress
                 | RebalanceInProgress
+                | FetchSessionIdNotFound
+                | InvalidFetchSessionEpoch
                 | ConcurrentTransactions
                 | UnstableOffsetCommit
         )

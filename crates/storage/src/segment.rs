@@ -32,6 +32,7 @@
 //! [`uid`](LogSegment::uid), so such work can tell whether the segment it read is still the one
 //! in the log before it swaps anything in.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
@@ -140,6 +141,35 @@ pub struct LogSegment {
     preallocated_bytes: u64,
     /// An index could not be loaded or kept; the segment must be recovered before it is trusted.
     index_damaged: bool,
+    /// Where the last batches appended in this run lie (at most [`RECENT_BATCHES_MAX_COUNT`],
+    /// oldest first, contiguous): a fetch of the tail, which is what caught-up followers and
+    /// consumers read after every append, finds its batches here instead of reading their
+    /// headers back from the file (a `pread` each; a profile of three brokers counted 20,000 a
+    /// second for 2,700 appends a second). Cleared by anything that rewrites the file
+    /// (recovery, truncation).
+    recent: VecDeque<BatchBounds>,
+}
+
+/// At most this many of a segment's latest batches have their positions kept in memory.
+pub const RECENT_BATCHES_MAX_COUNT: usize = 64;
+
+/// Where one batch lies in a segment file, and its offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchBounds {
+    base_offset: i64,
+    last_offset: i64,
+    position: u64,
+    size: usize,
+}
+
+impl BatchBounds {
+    fn of(h: &BatchHeader, position: u64) -> BatchBounds {
+        BatchBounds { base_offset: h.base_offset, last_offset: h.last_offset(), position, size: h.size() }
+    }
+
+    fn next_offset(&self) -> i64 {
+        self.last_offset + 1
+    }
 }
 
 /// What a segment read produced.
@@ -241,6 +271,7 @@ impl LogSegment {
             roll_jitter_ms: roll_jitter(config.segment_jitter_ms),
             preallocated_bytes: 0,
             index_damaged,
+            recent: VecDeque::new(),
         }
     }
 
@@ -454,10 +485,48 @@ impl LogSegment {
         let mut position = start;
         for h in batches {
             self.index_batch(h, position);
+            if self.recent.len() == RECENT_BATCHES_MAX_COUNT {
+                self.recent.pop_front();
+            }
+            if let Some(prev) = self.recent.back() {
+                assert_eq!(
+                    prev.position + prev.size as u64,
+                    position,
+                    "recent batches are contiguous in {}",
+                    self.log_path.display()
+                );
+            }
+            self.recent.push_back(BatchBounds::of(h, position));
             position += h.size() as u64;
         }
-        debug_assert_eq!(position, self.size);
+        assert_eq!(position, self.size, "appended batches end at the segment's size");
         Ok(())
+    }
+
+    /// The first batch whose last offset is >= `offset` (as [`translate_offset`]), from the
+    /// recent batches when they reach back that far.
+    ///
+    /// [`translate_offset`]: Self::translate_offset
+    fn locate(&self, offset: i64) -> Result<Option<BatchBounds>> {
+        if offset >= self.next_offset {
+            return Ok(None);
+        }
+        if self.recent.front().is_some_and(|b| b.base_offset <= offset) {
+            let i = self.recent.partition_point(|b| b.last_offset < offset);
+            return Ok(self.recent.get(i).copied());
+        }
+        Ok(self.translate_offset(offset)?.map(|(position, h)| BatchBounds::of(&h, position)))
+    }
+
+    /// The batch that starts at `position`, from the recent batches if it is one of them.
+    fn bounds_at(&self, position: u64) -> Result<BatchBounds> {
+        if self.recent.front().is_some_and(|b| b.position <= position) {
+            let i = self.recent.partition_point(|b| b.position < position);
+            if let Some(b) = self.recent.get(i).filter(|b| b.position == position) {
+                return Ok(*b);
+            }
+        }
+        Ok(BatchBounds::of(&self.read_header_at(position)?, position))
     }
 
     /// Updates timestamps and, every `index.interval.bytes`, the indexes, for a batch written
@@ -559,18 +628,19 @@ impl LogSegment {
         out: &mut BytesMut,
     ) -> Result<SegmentRead> {
         let empty = |limited| SegmentRead { bytes: 0, next_offset: start_offset, limited };
-        let Some((position, first)) = self.translate_offset(start_offset)? else {
+        let Some(first) = self.locate(start_offset)? else {
             return Ok(empty(false));
         };
-        if first.last_offset() >= max_offset {
+        let position = first.position;
+        if first.last_offset >= max_offset {
             return Ok(empty(true));
         }
-        if first.size() > max_bytes {
+        if first.size > max_bytes {
             if !min_one_batch {
                 return Ok(empty(true));
             }
-            read_into(&self.files()?.log, &self.log_path, out, first.size(), position)?;
-            return Ok(SegmentRead { bytes: first.size(), next_offset: first.next_offset(), limited: true });
+            read_into(&self.files()?.log, &self.log_path, out, first.size, position)?;
+            return Ok(SegmentRead { bytes: first.size, next_offset: first.next_offset(), limited: true });
         }
         let available = (self.size - position) as usize;
         let want = available.min(max_bytes);
@@ -608,34 +678,35 @@ impl LogSegment {
         min_one_batch: bool,
     ) -> Result<(Option<FileSlice>, SegmentRead)> {
         let empty = |limited| (None, SegmentRead { bytes: 0, next_offset: start_offset, limited });
-        let Some((position, first)) = self.translate_offset(start_offset)? else {
+        let Some(first) = self.locate(start_offset)? else {
             return Ok(empty(false));
         };
-        if first.last_offset() >= max_offset {
+        let position = first.position;
+        if first.last_offset >= max_offset {
             return Ok(empty(true));
         }
         let file = self.files()?.log.clone();
         let slice = |len: usize| Some(FileSlice { file: file.clone(), position, len });
-        if first.size() > max_bytes {
+        if first.size > max_bytes {
             if !min_one_batch {
                 return Ok(empty(true));
             }
-            let read = SegmentRead { bytes: first.size(), next_offset: first.next_offset(), limited: true };
-            return Ok((slice(first.size()), read));
+            let read = SegmentRead { bytes: first.size, next_offset: first.next_offset(), limited: true };
+            return Ok((slice(first.size), read));
         }
         let available = (self.size - position) as usize;
         if self.next_offset <= max_offset && available <= max_bytes {
             let read = SegmentRead { bytes: available, next_offset: self.next_offset, limited: false };
             return Ok((slice(available), read));
         }
-        let (mut included, mut next_offset, mut limited) = (first.size(), first.next_offset(), false);
+        let (mut included, mut next_offset, mut limited) = (first.size, first.next_offset(), false);
         while included < available {
-            let h = self.read_header_at(position + included as u64)?;
-            if h.last_offset() >= max_offset || included + h.size() > max_bytes {
+            let h = self.bounds_at(position + included as u64)?;
+            if h.last_offset >= max_offset || included + h.size > max_bytes {
                 limited = true;
                 break;
             }
-            included += h.size();
+            included += h.size;
             next_offset = h.next_offset();
         }
         assert!(included <= available, "a slice stays within its segment");
@@ -756,6 +827,7 @@ impl LogSegment {
     /// `epochs_from` (the log start offset: epochs of deleted records are forgotten), and
     /// truncates the file at the first invalid batch. Returns the number of bytes truncated.
     pub fn recover(&mut self, mut epochs: Option<&mut LeaderEpochFileCache>, epochs_from: i64) -> Result<u64> {
+        self.recent.clear();
         let files = self.files_mut()?;
         files.offset_index.reset();
         files.time_index.reset();
@@ -844,6 +916,7 @@ impl LogSegment {
     /// Removes every batch that holds an offset >= `offset`. Returns the bytes removed.
     pub fn truncate_to(&mut self, offset: i64) -> Result<u64> {
         let Some((position, first_removed)) = self.translate_offset(offset)? else { return Ok(0) };
+        self.recent.clear();
         let removed = self.size - position;
         self.ensure_open()?;
         let files = self.files.get_mut().expect("opened just above");

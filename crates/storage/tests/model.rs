@@ -180,6 +180,15 @@ fn run(ops: Vec<Op>, config: LogConfig) -> Result<(), TestCaseError> {
                     max_offset
                 );
                 prop_assert!(got == want, "bytes differ reading {}", offset);
+                // The sendfile path (file slices, bounds from the recent batches or the headers)
+                // names exactly the bytes the copying path read.
+                let (slices, _) =
+                    log.read().read_slices(offset, max_bytes, max_offset, min_one).expect("slices in range");
+                let mut sliced = bytes::BytesMut::new();
+                for slice in &slices {
+                    slice.read_into(&mut sliced).expect("slice readable");
+                }
+                prop_assert!(sliced.to_vec() == want.concat(), "read_slices differs from read at {}", offset);
                 if offset < m.log_end_offset {
                     prop_assert!(log.read().read(m.log_end_offset + 1, 10, i64::MAX, true).is_err());
                 }
