@@ -1,11 +1,12 @@
 """Driver for scripts/bench-cluster: see that script for what is measured."""
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
+
+import bench_procs
 
 SLUICED, SLUICE, COUNT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 SIZE = 1024
@@ -13,27 +14,8 @@ PARTITIONS = 3
 HALF_PEAK_SECONDS = 10
 
 
-class Proc:
-    """A sluiced process started with `-o` overrides; its address comes from its ready file."""
-
-    def __init__(self, workdir, name, overrides):
-        self.dir = os.path.join(workdir, name)
-        os.makedirs(self.dir)
-        ready = os.path.join(self.dir, "ready")
-        args = [SLUICED, "--ready-file", ready, "-o", f"log.dirs={self.dir}/data"]
-        for o in overrides:
-            args += ["-o", o]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "wb"))
-        deadline = time.time() + 60
-        while not (os.path.exists(ready) and open(ready).read().endswith("\n")):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"{name} did not start; see {self.dir}/log")
-            time.sleep(0.05)
-        self.lines = open(ready).read().split()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(60)
+def Proc(workdir, name, overrides):
+    return bench_procs.Proc(SLUICED, workdir, name, overrides)
 
 
 def sluice(bootstrap, *args):

@@ -9,13 +9,13 @@ partition, checked every 5 s), so a long run does not fill the disk.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+import bench_procs
+
 TOPIC = "bench-latency"
 # An unreachable rate: the short run at it measures what the setup sustains.
 PEAK_PROBE_RATE = 10_000_000
@@ -44,32 +44,9 @@ def parse_args():
 ARGS = parse_args()
 
 
-class Proc:
-    """A sluiced process started with `-o` overrides; its address comes from its ready file."""
-
-    def __init__(self, workdir, name, overrides):
-        self.dir = os.path.join(workdir, name)
-        os.makedirs(self.dir)
-        ready = os.path.join(self.dir, "ready")
-        args = [ARGS.sluiced, "--ready-file", ready, "-o", f"log.dirs={self.dir}/data",
-                "-o", "log.retention.check.interval.ms=5000"]
-        for o in overrides:
-            args += ["-o", o]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "wb"))
-        deadline = time.time() + 60
-        while not (os.path.exists(ready) and open(ready).read().endswith("\n")):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"{name} did not start; see {self.dir}/log")
-            time.sleep(0.05)
-        self.lines = open(ready).read().split()
-
-    def cpu_seconds(self):
-        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(60)
+def Proc(workdir, name, overrides):
+    """A sluiced process of a setup; the topic's retention is checked every 5 s."""
+    return bench_procs.Proc(ARGS.sluiced, workdir, name, ["log.retention.check.interval.ms=5000", *overrides])
 
 
 def sluice(bootstrap, *args):

@@ -1,0 +1,36 @@
+"""A `sluiced` process for the benchmark drivers (bench_cluster.py, bench_latency.py): started with
+`-o` overrides in a directory of its own, ready once its ready file is complete (its addresses),
+with its CPU time read from /proc and a clean stop."""
+
+import os
+import subprocess
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# A generous bound on a node's start (a release build starts in well under a second).
+START_BOUND_S = 60
+
+
+class Proc:
+    def __init__(self, sluiced, workdir, name, overrides):
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir)
+        ready = os.path.join(self.dir, "ready")
+        args = [sluiced, "--ready-file", ready, "-o", f"log.dirs={self.dir}/data"]
+        for o in overrides:
+            args += ["-o", o]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "wb"))
+        deadline = time.time() + START_BOUND_S
+        while not (os.path.exists(ready) and open(ready).read().endswith("\n")):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"{name} did not start; see {self.dir}/log")
+            time.sleep(0.05)
+        self.lines = open(ready).read().split()
+
+    def cpu_seconds(self):
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(60)
