@@ -31,7 +31,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use sluice_protocol::api::{
     ApiKey, Request, RequestDecodeFailure, RequestHeader, Response, decode_request, encode_response,
     encode_response_spliced,
@@ -57,6 +57,27 @@ const MAX_ACCEPT_BACKOFF_MS: u64 = 1_000;
 /// (heartbeats, commits, fetch and metadata requests) are never held up by a pool that large
 /// frames have exhausted.
 const SMALL_FRAME_BYTES: usize = 64 * 1024;
+
+/// A connection reads up to this much ahead into its buffer (see [`fill`]): a small request
+/// and its size arrive in one `recv` instead of two.
+const READ_AHEAD_BYTES: usize = 16 * 1024;
+
+/// Reads into `buffered` until it holds at least `want` bytes, reading ahead up to
+/// [`READ_AHEAD_BYTES`] more (the next requests of a client that pipelines). `want` is at most
+/// `SMALL_FRAME_BYTES`, so a connection's buffer stays within that plus the read-ahead.
+async fn fill(socket: &mut TcpStream, buffered: &mut BytesMut, want: usize) -> std::io::Result<()> {
+    while buffered.len() < want {
+        let spare = buffered.capacity() - buffered.len();
+        let needed = (want - buffered.len()).max(READ_AHEAD_BYTES);
+        if spare < needed {
+            buffered.reserve(needed);
+        }
+        if socket.read_buf(buffered).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
+}
 
 /// A frame's buffer grows by at most this much per read, so a client that announces a large
 /// frame and sends little of it holds little memory.
@@ -140,11 +161,14 @@ impl Connection {
         let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
         let max_frame = self.broker.config.socket_request_max_bytes;
         let read_timeout = Duration::from_millis(self.broker.config.socket_request_read_timeout_ms);
+        // Bytes read past the last frame: a small request comes in with its size in one `recv`,
+        // and requests a client pipelines arrive together. Empty between requests (its
+        // allocation goes with the last frame), so an idle connection holds nothing.
+        let mut buffered = BytesMut::new();
         loop {
-            let mut size = [0u8; 4];
             let read = tokio::select! {
                 _ = shutdown.recv() => return Ok(()),
-                read = tokio::time::timeout(idle, self.socket.read_exact(&mut size)) => read,
+                read = tokio::time::timeout(idle, fill(&mut self.socket, &mut buffered, 4)) => read,
             };
             match read {
                 Err(_) => {
@@ -155,7 +179,8 @@ impl Connection {
                 Ok(Err(e)) => return Err(e),
                 Ok(Ok(_)) => {}
             }
-            let size = i32::from_be_bytes(size);
+            let size = i32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]);
+            buffered.advance(4);
             if size < 0 || size as usize > max_frame {
                 if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
                     tracing::warn!(peer = %self.peer, size, max = max_frame, suppressed, "refusing frame larger than socket.request.max.bytes");
@@ -163,11 +188,17 @@ impl Connection {
                 return Ok(());
             }
             let size = size as usize;
-            let read = read_frame(&mut self.socket, size, &self.broker.request_memory);
-            let (frame, reservation) = tokio::select! {
+            let read = async {
+                if size <= SMALL_FRAME_BYTES || buffered.len() >= size {
+                    fill(&mut self.socket, &mut buffered, size).await?;
+                    return Ok((buffered.split_to(size), Reservation::default()));
+                }
+                read_frame(&mut self.socket, size, &self.broker.request_memory, std::mem::take(&mut buffered)).await
+            };
+            let read: std::io::Result<(BytesMut, Reservation)> = tokio::select! {
                 _ = shutdown.recv() => return Ok(()),
                 read = tokio::time::timeout(read_timeout, read) => match read {
-                    Ok(read) => read?,
+                    Ok(read) => read,
                     Err(_) => {
                         if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
                             tracing::warn!(peer = %self.peer, size, timeout_ms = read_timeout.as_millis() as u64, suppressed, "closing a connection whose request did not arrive within socket.request.read.timeout.ms");
@@ -176,6 +207,10 @@ impl Connection {
                     }
                 },
             };
+            let (frame, reservation) = read?;
+            if buffered.is_empty() {
+                buffered = BytesMut::new();
+            }
             let frame = frame.freeze();
             let raw = frame.clone();
             // A request in flight when the node shuts down is drained, within
@@ -229,7 +264,8 @@ impl Connection {
     }
 }
 
-/// Reads a frame of `size` bytes. Its buffer grows with what arrives, and each growth is
+/// Reads a frame of `size` bytes, starting from `prefix` (its first bytes, read ahead with its
+/// size; at most [`READ_AHEAD_BYTES`], not reserved). Its buffer grows with what arrives, and each growth is
 /// reserved from `pool` before the bytes are read, so the memory a frame holds follows the bytes
 /// its client actually sent (at most twice them, as the buffer doubles), not the size it
 /// announced: a client announcing large frames and sending little holds little.
@@ -237,8 +273,10 @@ async fn read_frame(
     socket: &mut TcpStream,
     size: usize,
     pool: &MemoryPool,
+    prefix: BytesMut,
 ) -> std::io::Result<(BytesMut, Reservation)> {
-    let mut frame = BytesMut::new();
+    assert!(prefix.len() < size, "a frame's prefix ({}) is shorter than the frame ({size})", prefix.len());
+    let mut frame = prefix;
     let mut reservation = Reservation::default();
     while frame.len() < size {
         let want = (size - frame.len()).min(FRAME_READ_CHUNK_BYTES.max(frame.len()));
