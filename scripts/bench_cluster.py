@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 
 import bench_procs
 
@@ -48,25 +47,9 @@ def main():
         finally:
             single.stop()
 
-        keeper = Proc(workdir, "keeper", ["process.roles=keeper", "keeper.client.address=127.0.0.1",
-                                          "keeper.client.port=0"])
-        brokers = []
-        try:
-            for i in (1, 2, 3):
-                brokers.append(Proc(workdir, f"broker{i}", [
-                    "process.roles=broker", f"broker.id={i}", f"keeper.connect={keeper.lines[0]}",
-                    "listeners=PLAINTEXT://127.0.0.1:0"]))
-            b = ",".join(p.lines[0] for p in brokers)
-            deadline = time.time() + 60
-            while sluice(b, "cluster", "info").count("127.0.0.1:") < 3:
-                assert time.time() < deadline, "three brokers did not register"
-                time.sleep(0.2)
+        with bench_procs.three_brokers(SLUICED, SLUICE, workdir) as (b, _):
             sluice(b, "topic", "create", "bench", "-p", str(PARTITIONS), "-r", "3", "-c", "min.insync.replicas=2")
             three = measure(b, "bench", "all")
-        finally:
-            for p in brokers:
-                p.stop()
-            keeper.stop()
 
     print(f"produce, {SIZE} B records, {PARTITIONS} partitions, {COUNT} records at peak, sluice perf, release build")
     print(f"{'setup':<34} {'records/s':>10} {'MB/s':>7} {'at half peak: rate':>20} {'p50 ms':>7} {'p99 ms':>7}")

@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 
 import bench_procs
 
@@ -102,27 +101,10 @@ def single(workdir):
 
 
 def cluster(workdir):
-    keeper = Proc(workdir, "keeper", ["process.roles=keeper", "keeper.client.address=127.0.0.1",
-                                      "keeper.client.port=0"])
-    brokers = []
-    try:
-        for i in (1, 2, 3):
-            brokers.append(Proc(workdir, f"broker{i}", [
-                "process.roles=broker", f"broker.id={i}", f"keeper.connect={keeper.lines[0]}",
-                "listeners=PLAINTEXT://127.0.0.1:0"]))
-        b = ",".join(p.lines[0] for p in brokers)
-        deadline = time.time() + 60
-        while sluice(b, "cluster", "info").count("127.0.0.1:") < 3:
-            if time.time() > deadline:
-                raise SystemExit("three brokers did not register")
-            time.sleep(0.2)
+    with bench_procs.three_brokers(ARGS.sluiced, ARGS.sluice, workdir, ["log.retention.check.interval.ms=5000"]) as (b, procs):
         sluice(b, "topic", "create", TOPIC, "-p", str(ARGS.partitions), "-r", "3", "-c", "min.insync.replicas=2",
                *sum((["-c", c] for c in TOPIC_CONFIGS), []))
-        return measure("3 brokers", b, brokers + [keeper])
-    finally:
-        for p in brokers:
-            p.stop()
-        keeper.stop()
+        return measure("3 brokers", b, procs)
 
 
 def cpu_per_gb(r):

@@ -2,6 +2,7 @@
 `-o` overrides in a directory of its own, ready once its ready file is complete (its addresses),
 with its CPU time read from /proc and a clean stop."""
 
+import contextlib
 import os
 import subprocess
 import time
@@ -34,3 +35,33 @@ class Proc:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(60)
+
+
+# A generous bound on three brokers registering with keeper.
+REGISTER_BOUND_S = 60
+
+
+@contextlib.contextmanager
+def three_brokers(sluiced, sluice, workdir, overrides=()):
+    """A keeper node and three brokers on it, all registered; yields (bootstrap, procs) and stops
+    them all afterwards. `sluice` is the CLI binary (its `cluster info` shows registrations)."""
+    keeper = Proc(sluiced, workdir, "keeper", ["process.roles=keeper", "keeper.client.address=127.0.0.1",
+                                               "keeper.client.port=0", *overrides])
+    brokers = []
+    try:
+        for i in (1, 2, 3):
+            brokers.append(Proc(sluiced, workdir, f"broker{i}", [
+                "process.roles=broker", f"broker.id={i}", f"keeper.connect={keeper.lines[0]}",
+                "listeners=PLAINTEXT://127.0.0.1:0", *overrides]))
+        bootstrap = ",".join(p.lines[0] for p in brokers)
+        deadline = time.time() + REGISTER_BOUND_S
+        while subprocess.run([sluice, "-b", bootstrap, "cluster", "info"], capture_output=True,
+                             text=True).stdout.count("127.0.0.1:") < 3:
+            if time.time() > deadline:
+                raise SystemExit("three brokers did not register")
+            time.sleep(0.2)
+        yield bootstrap, brokers + [keeper]
+    finally:
+        for p in brokers:
+            p.stop()
+        keeper.stop()
