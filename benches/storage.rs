@@ -74,7 +74,7 @@ fn append(c: &mut Criterion) {
                     let mut log = new_log(dir.path());
                     // Start the leader epoch outside the timing: its checkpoint is written (and
                     // fsync'd) once per epoch, not per append.
-                    log.append_as_leader(&mut template.clone(), 0).expect("first append");
+                    log.append_as_leader(&template.clone(), 0).expect("first append");
                     let batches = vec![template.clone(); count];
                     (dir, log, batches)
                 },
@@ -97,7 +97,7 @@ fn read(c: &mut Criterion) {
         let mut log = new_log(dir.path());
         let template = batch_of(size);
         for _ in 0..READ_LOG_BYTES / template.len() {
-            log.append_as_leader(&mut template.clone(), 0).expect("append");
+            log.append_as_leader(&template.clone(), 0).expect("append");
         }
         log.flush().expect("flush");
         let end = log.log_end_offset();

@@ -119,7 +119,7 @@ fn append(c: &mut Criterion) {
                             let dir = tempfile::tempdir().expect("tempdir");
                             let mut log = new_log(dir.path());
                             // The epoch checkpoint is written once per epoch: outside the timing.
-                            log.append_as_leader(&mut template.clone(), 0).expect("first append");
+                            log.append_as_leader(&template.clone(), 0).expect("first append");
                             (dir, log, vec![template.clone(); count])
                         },
                         |(dir, mut log, mut batches)| {

@@ -420,7 +420,7 @@ impl Partition {
     /// the batch is refused with INVALID_TXN_STATE rather than open a transaction nobody ends.
     pub fn append_as_leader(
         &self,
-        records: &mut [u8],
+        records: &[u8],
         required_acks: i16,
         origin: AppendOrigin,
         guard: Option<VerificationGuard>,
@@ -464,10 +464,11 @@ impl Partition {
     /// -1 for `CreateTime`), whose records must otherwise lie within
     /// `message.timestamp.{before,after}.max.ms` of it. A partition not led here, or a batch over
     /// the size limit, is left for the append to refuse (NOT_LEADER_OR_FOLLOWER,
-    /// MESSAGE_TOO_LARGE) without decompressing anything.
-    pub fn validate_produced(&self, records: &mut Vec<u8>, now_ms: i64) -> Result<i64, RecordRefusal> {
+    /// MESSAGE_TOO_LARGE) without decompressing anything. Returns the append time and, when
+    /// the configs rewrote the batch, its new bytes (otherwise `records` is appended as it is).
+    pub fn validate_produced(&self, records: &[u8], now_ms: i64) -> Result<(i64, Option<Vec<u8>>), RecordRefusal> {
         if !self.is_leader() {
-            return Ok(-1);
+            return Ok((-1, None));
         }
         let (checks, max_bytes, target, level, log_append_time) = {
             let log = self.log.read();
@@ -483,7 +484,7 @@ impl Partition {
             (checks, config.max_message_bytes.min(config.segment_bytes as usize), target, level, log_append_time)
         };
         if records.len() > max_bytes {
-            return Ok(-1);
+            return Ok((-1, None));
         }
         let refuse = |e: BatchError| {
             tracing::debug!(tp = %self.tp, error = %e, "produced batch refused");
@@ -493,22 +494,26 @@ impl Partition {
                 record_errors: e.record_errors(),
             }
         };
-        let header = validator::validate_produced_batch(records, &checks).map_err(refuse)?;
-        let recompress = target.filter(|&codec| codec != header.attributes.compression());
-        if recompress.is_none() && !log_append_time {
-            return Ok(-1);
+        let checked = validator::check_produced_batch(records, &checks).map_err(refuse)?;
+        let recompress = target.filter(|&codec| codec != checked.header.attributes.compression());
+        if recompress.is_none() && !log_append_time && checked.max_timestamp_fix.is_none() {
+            return Ok((-1, None));
         }
         // The batch is about to be rewritten under a new CRC: make sure the old one held.
         record_batch::validate(records).map_err(refuse)?;
+        let mut rewritten = records.to_vec();
+        if let Some(max_timestamp) = checked.max_timestamp_fix {
+            record_batch::set_max_timestamp(&mut rewritten, max_timestamp);
+        }
         if let Some(codec) = recompress {
-            *records =
-                record_batch::recompress(records, codec, level, checks.max_decompressed_bytes).map_err(refuse)?;
+            rewritten =
+                record_batch::recompress(&rewritten, codec, level, checks.max_decompressed_bytes).map_err(refuse)?;
         }
         if log_append_time {
-            record_batch::set_log_append_time(records, now_ms);
-            return Ok(now_ms);
+            record_batch::set_log_append_time(&mut rewritten, now_ms);
+            return Ok((now_ms, Some(rewritten)));
         }
-        Ok(-1)
+        Ok((-1, Some(rewritten)))
     }
 
     /// Records a follower's fetch at `fetch_offset` (its log end offset), moves the high

@@ -294,7 +294,7 @@ impl ReplicaManager {
     pub async fn append(
         &self,
         tp: &TopicPartition,
-        records: &mut [u8],
+        records: &[u8],
         required_acks: i16,
         timeout: Duration,
     ) -> AppendResult {
@@ -319,7 +319,7 @@ impl ReplicaManager {
     pub fn append_produced(
         &self,
         tp: &TopicPartition,
-        records: &mut Vec<u8>,
+        records: &[u8],
         required_acks: i16,
         guard: Option<VerificationGuard>,
     ) -> (AppendResult, Option<PendingAck>) {
@@ -327,10 +327,12 @@ impl ReplicaManager {
             Ok(partition) => partition,
             Err(code) => return (AppendResult::failed(code), None),
         };
-        let log_append_time_ms = match partition.validate_produced(records, self.now_ms()) {
-            Ok(time) => time,
+        let (log_append_time_ms, rewritten) = match partition.validate_produced(records, self.now_ms()) {
+            Ok(validated) => validated,
             Err(refusal) => return (refusal.into(), None),
         };
+        // Appended from the request's buffer, unless the topic's configs rewrote the batch.
+        let records = rewritten.as_deref().unwrap_or(records);
         let (result, pending) = self.append_to(partition, records, required_acks, AppendOrigin::Client, guard);
         let log_append_time_ms = if result.error == ErrorCode::None { log_append_time_ms } else { -1 };
         (AppendResult { log_append_time_ms, ..result }, pending)
@@ -342,7 +344,7 @@ impl ReplicaManager {
     fn append_to(
         &self,
         partition: Arc<Partition>,
-        records: &mut [u8],
+        records: &[u8],
         required_acks: i16,
         origin: AppendOrigin,
         guard: Option<VerificationGuard>,
@@ -370,7 +372,7 @@ impl ReplicaManager {
     pub async fn append_markers(&self, markers: Vec<(TopicPartition, Vec<u8>)>, timeout: Duration) -> Vec<ErrorCode> {
         let mut delayed = DelayedProduce::new();
         let mut out: Vec<Result<usize, ErrorCode>> = Vec::with_capacity(markers.len());
-        for (tp, mut bytes) in markers {
+        for (tp, bytes) in markers {
             let partition = match self.partition_or_error(&tp) {
                 Ok(partition) => partition,
                 Err(code) => {
@@ -378,7 +380,7 @@ impl ReplicaManager {
                     continue;
                 }
             };
-            match self.append_to(partition, &mut bytes, -1, AppendOrigin::Coordinator, None) {
+            match self.append_to(partition, &bytes, -1, AppendOrigin::Coordinator, None) {
                 (_, Some(pending)) => out.push(Ok(delayed.add(pending))),
                 (result, None) => out.push(Err(result.error)),
             }

@@ -82,7 +82,7 @@ async fn a_multi_partition_acks_all_produce_completes_when_the_last_partition_is
     let mut delayed = DelayedProduce::new();
     let mut results = Vec::new();
     for p in 0..PARTITIONS {
-        let (result, pending) = rm.append_produced(&TopicPartition::new(TOPIC, p), &mut batch(), -1, None);
+        let (result, pending) = rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None);
         assert_eq!(result.error, ErrorCode::None, "partition {p} appended");
         results.push(result);
         delayed.add(pending.expect("acks=all waits for the ISR"));
@@ -114,7 +114,7 @@ async fn an_acks_all_produce_times_out_per_partition_when_the_follower_never_fet
     let rm = leading_replica_manager(dir.path());
     let mut delayed = DelayedProduce::new();
     for p in 0..2 {
-        let (_, pending) = rm.append_produced(&TopicPartition::new(TOPIC, p), &mut batch(), -1, None);
+        let (_, pending) = rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None);
         delayed.add(pending.expect("acks=all waits"));
     }
     let leo = partition(&rm, 0).log_end_offset();
@@ -131,11 +131,11 @@ async fn a_follower_fetch_parked_on_one_partition_is_not_woken_by_appends_to_ano
     let fetch = DelayedFetch::new();
     fetch.watch(&partition(&rm, 0), FetchWatch::LogEnd);
 
-    let (result, _) = rm.append_produced(&b, &mut batch(), 1, None);
+    let (result, _) = rm.append_produced(&b, &batch(), 1, None);
     assert_eq!(result.error, ErrorCode::None);
     assert!(!woken(&fetch).await, "an append to {b} woke a fetch parked on {a}");
 
-    let (result, _) = rm.append_produced(&a, &mut batch(), 1, None);
+    let (result, _) = rm.append_produced(&a, &batch(), 1, None);
     assert_eq!(result.error, ErrorCode::None);
     assert!(woken(&fetch).await, "an append to {a} did not wake the fetch parked on it");
 }
@@ -148,7 +148,7 @@ async fn a_consumer_fetch_wakes_when_the_high_watermark_moves_not_at_the_append(
     let fetch = DelayedFetch::new();
     fetch.watch(&partition(&rm, 0), FetchWatch::HighWatermark);
 
-    let (result, _) = rm.append_produced(&tp, &mut batch(), -1, None);
+    let (result, _) = rm.append_produced(&tp, &batch(), -1, None);
     assert_eq!(result.error, ErrorCode::None);
     assert!(!woken(&fetch).await, "woken by an append the consumer may not read yet");
 

@@ -47,7 +47,7 @@ fn write_crashed_logs(dir: &Path) {
         for i in 0..BATCHES_PER_PARTITION {
             let mut b = RecordBatchBuilder::new(1_700_000_000_000);
             b.append(1_700_000_000_000, Some(format!("k{i}").as_bytes()), Some(b"value"), &[]);
-            log.append_as_leader(&mut b.build(), 0).expect("append");
+            log.append_as_leader(&b.build(), 0).expect("append");
         }
     }
 }

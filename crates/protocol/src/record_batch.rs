@@ -346,6 +346,23 @@ pub fn validate(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(header)
 }
 
+/// Bytes at the head of a batch that its CRC does not cover and a log rewrites: base offset,
+/// length and partition leader epoch.
+pub const UNCHECKED_PREFIX_SIZE: usize = MAGIC_POS;
+
+impl BatchHeader {
+    /// The batch's first [`UNCHECKED_PREFIX_SIZE`] bytes as this header states them: a log
+    /// writes these in place of a produced batch's own (its offset and epoch assigned) instead
+    /// of rewriting the batch.
+    pub fn unchecked_prefix(&self) -> [u8; UNCHECKED_PREFIX_SIZE] {
+        let mut prefix = [0u8; UNCHECKED_PREFIX_SIZE];
+        prefix[BASE_OFFSET_POS..LENGTH_POS].copy_from_slice(&self.base_offset.to_be_bytes());
+        prefix[LENGTH_POS..PARTITION_LEADER_EPOCH_POS].copy_from_slice(&self.batch_length.to_be_bytes());
+        prefix[PARTITION_LEADER_EPOCH_POS..MAGIC_POS].copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        prefix
+    }
+}
+
 /// Rewrites the base offset in place (outside the CRC, so the CRC stays valid).
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET_POS..BASE_OFFSET_POS + 8].copy_from_slice(&base_offset.to_be_bytes());
@@ -593,6 +610,19 @@ mod tests {
         assert_eq!(&bytes[61..], &[0x10, 0x00, 0x00, 0x00, 0x02, b'k', 0x02, b'v', 0x00]);
         assert_eq!(h.size(), bytes.len());
         assert_eq!(h.batch_length as usize, bytes.len() - 12);
+    }
+
+    #[test]
+    fn a_header_prefix_is_the_rewritten_batch_head() {
+        let original = sample(0, 3);
+        let mut h = validate(&original).expect("valid");
+        h.base_offset = 1 << 40;
+        h.partition_leader_epoch = 9;
+        let mut rewritten = original.clone();
+        set_base_offset(&mut rewritten, 1 << 40);
+        set_partition_leader_epoch(&mut rewritten, 9);
+        assert_eq!(h.unchecked_prefix(), rewritten[..UNCHECKED_PREFIX_SIZE]);
+        assert_eq!(original[UNCHECKED_PREFIX_SIZE..], rewritten[UNCHECKED_PREFIX_SIZE..]);
     }
 
     #[test]

@@ -108,6 +108,25 @@ impl RecordChecks {
 /// that passes still has its CRC checked by the log before it is written. Nothing but the max
 /// timestamp and the CRC is ever changed, and only on success.
 pub fn validate_produced_batch(records: &mut [u8], checks: &RecordChecks) -> Result<BatchHeader, BatchError> {
+    let checked = check_produced_batch(records, checks)?;
+    if let Some(max_timestamp) = checked.max_timestamp_fix {
+        record_batch::set_max_timestamp(records, max_timestamp);
+    }
+    Ok(checked.header)
+}
+
+/// A producer's batch that passed [`check_produced_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedBatch {
+    /// Its header, with the max timestamp its records hold.
+    pub header: BatchHeader,
+    /// The max timestamp of a `CreateTime` batch whose header states another: the batch must be
+    /// rewritten with it (and a new CRC) before it is appended.
+    pub max_timestamp_fix: Option<i64>,
+}
+
+/// [`validate_produced_batch`] without changing `records`: what it would rewrite is returned.
+pub fn check_produced_batch(records: &[u8], checks: &RecordChecks) -> Result<CheckedBatch, BatchError> {
     let mut header = BatchHeader::parse(records)?;
     if header.size() < records.len() {
         return Err(BatchError::InvalidBatch {
@@ -126,12 +145,13 @@ pub fn validate_produced_batch(records: &mut [u8], checks: &RecordChecks) -> Res
         }
     };
     assert_eq!(header.size(), records.len(), "a batch that passed is exactly the buffer");
+    let mut max_timestamp_fix = None;
     if header.attributes.timestamp_type() == TimestampType::CreateTime && header.max_timestamp != max_timestamp {
         check_crc(records, &header)?;
-        record_batch::set_max_timestamp(records, max_timestamp);
+        max_timestamp_fix = Some(max_timestamp);
         header.max_timestamp = max_timestamp;
     }
-    Ok(header)
+    Ok(CheckedBatch { header, max_timestamp_fix })
 }
 
 fn check_crc(batch: &[u8], header: &BatchHeader) -> Result<(), BatchError> {

@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
             let log = manager.get_or_create_log(&tp, LogConfig::default())?;
             let mut b = RecordBatchBuilder::new(1_700_000_000_000);
             b.append(1_700_000_000_000, Some(b"k"), Some(b"value"), &[]);
-            log.write().append_as_leader(&mut b.build(), 0)?;
+            log.write().append_as_leader(&b.build(), 0)?;
         }
         manager.checkpoint()?;
         manager.shutdown()?;

@@ -475,9 +475,9 @@ impl Log {
     }
 
     /// Appends batches from a producer: validates them, assigns offsets from the log end,
-    /// stamps `leader_epoch`, and writes them. The offset and epoch fields of `records` are
-    /// rewritten in place (they lie outside the CRC).
-    pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32) -> Result<LogAppendInfo> {
+    /// stamps `leader_epoch`, and writes them. `records` is left as it is: the offset and
+    /// epoch fields (outside the CRC) are written to the file in place of its own.
+    pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32) -> Result<LogAppendInfo> {
         self.append_as_leader_from(records, leader_epoch, AppendOrigin::Client)
     }
 
@@ -485,7 +485,7 @@ impl Log {
     /// may write control batches.
     pub fn append_as_leader_from(
         &mut self,
-        records: &mut [u8],
+        records: &[u8],
         leader_epoch: i32,
         origin: AppendOrigin,
     ) -> Result<LogAppendInfo> {
@@ -495,7 +495,7 @@ impl Log {
 
     fn append_as_leader_with(
         &mut self,
-        records: &mut [u8],
+        records: &[u8],
         leader_epoch: i32,
         origin: AppendOrigin,
         headers: &mut Vec<BatchHeader>,
@@ -525,16 +525,13 @@ impl Log {
         if let Some(duplicate) = self.check_sequences(records, headers)? {
             return Ok(duplicate);
         }
+        // Offsets and the epoch go into the headers only: the segment writes each batch with
+        // its head as the header states it, so `records` (the request's buffer) is not copied.
         let mut next = self.log_end_offset;
-        let mut position = 0;
         for h in headers.iter_mut() {
-            let bytes = &mut records[position..position + h.size()];
-            record_batch::set_base_offset(bytes, next);
-            record_batch::set_partition_leader_epoch(bytes, leader_epoch);
             h.base_offset = next;
             h.partition_leader_epoch = leader_epoch;
             next = h.next_offset();
-            position += h.size();
         }
         if leader_epoch >= 0 {
             let result = self.epoch_cache.assign(leader_epoch, headers[0].base_offset);

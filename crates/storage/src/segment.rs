@@ -34,6 +34,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
+use std::io::IoSlice;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
-use sluice_protocol::record_batch::{self, BATCH_HEADER_SIZE, BatchError, BatchHeader, NO_TIMESTAMP};
+use sluice_protocol::record_batch::{
+    self, BATCH_HEADER_SIZE, BatchError, BatchHeader, NO_TIMESTAMP, UNCHECKED_PREFIX_SIZE,
+};
 use sluice_protocol::record_set::FileSlice;
 use sluice_protocol::{Compression, RecordBatch};
 
@@ -469,7 +472,7 @@ impl LogSegment {
         let start = self.size;
         self.ensure_open()?;
         let files = self.files.get().expect("opened just above");
-        if let Err(e) = files.log.write_all_at(bytes, start) {
+        if let Err(e) = write_batches_at(&files.log, bytes, batches, start) {
             // Undo a partial write so the file still ends on a batch boundary.
             if let Err(undo) = files.log.set_len(start) {
                 return Err(StorageError::Io {
@@ -1220,5 +1223,48 @@ fn read_into(file: &File, path: &Path, out: &mut BytesMut, len: usize, position:
     }
     // SAFETY: the loop above initialised exactly `len` bytes after `start`.
     unsafe { out.set_len(start + len) };
+    Ok(())
+}
+/// Most buffers handed to one `pwritev` (Linux's `IOV_MAX`).
+const WRITE_IOVECS_MAX: usize = 1024;
+
+/// Writes `bytes`, the whole batches `batches` describe, at `position` of `file`, each batch's
+/// head (base offset, length, leader epoch) as its header states it rather than as `bytes` hold
+/// it: a leader's batch goes from the request buffer to the file with the offset and epoch the
+/// log assigned, without being copied or rewritten. A follower's headers state what its bytes
+/// hold, so the file gets them unchanged.
+fn write_batches_at(file: &File, bytes: &[u8], batches: &[BatchHeader], position: u64) -> std::io::Result<()> {
+    let prefixes: Vec<[u8; UNCHECKED_PREFIX_SIZE]> = batches.iter().map(BatchHeader::unchecked_prefix).collect();
+    let mut slices = Vec::with_capacity(batches.len() * 2);
+    let mut at = 0;
+    for (h, prefix) in batches.iter().zip(&prefixes) {
+        slices.push(IoSlice::new(prefix));
+        slices.push(IoSlice::new(&bytes[at + UNCHECKED_PREFIX_SIZE..at + h.size()]));
+        at += h.size();
+    }
+    assert_eq!(at, bytes.len(), "the batches' headers cover the bytes written");
+    let mut remaining = &mut slices[..];
+    let mut offset = position;
+    while !remaining.is_empty() {
+        let count = remaining.len().min(WRITE_IOVECS_MAX);
+        // SAFETY: `IoSlice` has the layout of `iovec` on Unix, and the first `count` of them
+        // point into `prefixes` and `bytes`, both alive for the call; the descriptor is open
+        // (borrowed from `file`).
+        let written = unsafe {
+            libc::pwritev(file.as_raw_fd(), remaining.as_ptr().cast(), count as libc::c_int, offset as libc::off_t)
+        };
+        if written < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        offset += written as u64;
+        IoSlice::advance_slices(&mut remaining, written as usize);
+    }
     Ok(())
 }

@@ -40,7 +40,7 @@ fn write_logs(dir: &Path, tps: &[TopicPartition], clean: bool) {
         let log = mgr.get_or_create_log(tp, small_config()).expect("create");
         let mut log = log.write();
         for k in 0..BATCHES {
-            log.append_as_leader(&mut batch(2, 100, T0, k as u64), 0).expect("append");
+            log.append_as_leader(&batch(2, 100, T0, k as u64), 0).expect("append");
         }
         log.update_high_watermark(2 * BATCHES);
     }

@@ -26,7 +26,7 @@ fn compact_config(delete_retention_ms: i64) -> LogConfig {
 fn put(log: &mut Log, key: &str, value: Option<&str>, ts: i64) -> i64 {
     let mut b = RecordBatchBuilder::new(ts);
     b.append(ts, Some(key.as_bytes()), value.map(str::as_bytes), &[("h", Some(b"v"))]);
-    log.append_as_leader(&mut b.build(), 0).expect("append").first_offset
+    log.append_as_leader(&b.build(), 0).expect("append").first_offset
 }
 
 /// Every record in the log: (offset, key, value).

@@ -35,7 +35,7 @@ fn write_log(dir: &Path, count: u64) -> Vec<(i64, i64)> {
     for tag in 0..count {
         let records = 1 + (tag % 4) as usize;
         let info = log
-            .append_as_leader(&mut batch(records, 50 + (tag as usize * 37) % 300, T0 + tag as i64, tag), 1)
+            .append_as_leader(&batch(records, 50 + (tag as usize * 37) % 300, T0 + tag as i64, tag), 1)
             .expect("append");
         ranges.push((info.first_offset, info.last_offset));
     }
@@ -107,7 +107,7 @@ fn recovery_truncates_torn_tail_at_every_cut_position() {
         let next = expected.last().map_or(active_base, |r| r.1 + 1);
         assert_eq!(log.log_end_offset(), next, "cut at byte {cut}");
         // The log takes appends again right where the valid data ends.
-        let info = log.append_as_leader(&mut batch(1, 10, T0, 999), 1).expect("append after recovery");
+        let info = log.append_as_leader(&batch(1, 10, T0, 999), 1).expect("append after recovery");
         assert_eq!(info.first_offset, next);
     }
 }
@@ -157,7 +157,7 @@ fn deleted_index_files_are_rebuilt() {
     {
         let mut log = fresh(dir.path(), small_config(), clock.clone());
         for k in 0..300 {
-            log.append_as_leader(&mut batch(3, 100, T0 + k, k as u64), 0).expect("append");
+            log.append_as_leader(&batch(3, 100, T0 + k, k as u64), 0).expect("append");
         }
         before = all_batches(&log);
         log.close().expect("close");
@@ -194,7 +194,7 @@ fn garbled_index_files_never_misdirect_reads() {
     {
         let mut log = fresh(origin.path(), small_config(), clock.clone());
         for k in 0..300 {
-            log.append_as_leader(&mut batch(3, 100, T0 + k, k as u64), 0).expect("append");
+            log.append_as_leader(&batch(3, 100, T0 + k, k as u64), 0).expect("append");
         }
         before = all_batches(&log);
         log.close().expect("close");
@@ -247,7 +247,7 @@ fn missing_clean_shutdown_marker_triggers_recovery() {
         let mgr = manager(dir.path());
         let log = mgr.get_or_create_log(&tp, small_config()).expect("create");
         for k in 0..100 {
-            log.write().append_as_leader(&mut batch(2, 100, T0, k), 0).expect("append");
+            log.write().append_as_leader(&batch(2, 100, T0, k), 0).expect("append");
         }
         mgr.shutdown().expect("shutdown");
     }
@@ -274,7 +274,7 @@ fn clean_shutdown_keeps_offsets_checkpoints_and_skips_recovery() {
         let log = mgr.get_or_create_log(&tp, small_config()).expect("create");
         let mut log = log.write();
         for k in 0..100 {
-            log.append_as_leader(&mut batch(2, 100, T0, k), 0).expect("append");
+            log.append_as_leader(&batch(2, 100, T0, k), 0).expect("append");
         }
         log.update_high_watermark(150);
         drop(log);
@@ -308,7 +308,7 @@ fn deleted_logs_are_gone_after_restart() {
         mgr.get_or_create_log(&tp(), small_config())
             .expect("create")
             .write()
-            .append_as_leader(&mut batch(1, 1, T0, 0), 0)
+            .append_as_leader(&batch(1, 1, T0, 0), 0)
             .expect("append");
         mgr.get_or_create_log(&keep, small_config()).expect("create");
         mgr.delete_log(&tp()).expect("delete");
@@ -332,7 +332,7 @@ fn maintenance_applies_retention_and_flushes_rolled_segments() {
     {
         let mut log = log.write();
         for k in 0..200 {
-            log.append_as_leader(&mut batch(2, 200, T0, k), 0).expect("append");
+            log.append_as_leader(&batch(2, 200, T0, k), 0).expect("append");
         }
         let end = log.log_end_offset();
         log.update_high_watermark(end);
@@ -359,7 +359,7 @@ fn time_index_with_a_bogus_last_entry_is_rebuilt() {
     {
         let mut log = fresh(dir.path(), small_config(), clock.clone());
         for k in 0..300 {
-            log.append_as_leader(&mut batch(3, 100, T0 + k, k as u64), 0).expect("append");
+            log.append_as_leader(&batch(3, 100, T0 + k, k as u64), 0).expect("append");
         }
         log.close().expect("close");
     }
@@ -374,7 +374,7 @@ fn time_index_with_a_bogus_last_entry_is_rebuilt() {
     let mut log = open(dir.path(), small_config(), clock, params);
     let found = log.fetch_offset_by_timestamp(T0 + 290).expect("lookup").expect("found");
     assert_eq!(found.offset, 288 * 3 + 2);
-    log.append_as_leader(&mut batch(3, 100, T0 + 400, 400), 0).expect("append");
+    log.append_as_leader(&batch(3, 100, T0 + 400, 400), 0).expect("append");
     log.roll().expect("roll after rebuild");
 }
 
@@ -386,7 +386,7 @@ fn rebuilt_indexes_of_old_segments_are_trimmed() {
     {
         let mut log = fresh(dir.path(), small_config(), clock());
         for k in 0..300 {
-            log.append_as_leader(&mut batch(3, 100, T0, k), 0).expect("append");
+            log.append_as_leader(&batch(3, 100, T0, k), 0).expect("append");
         }
         log.close().expect("close");
     }

@@ -34,7 +34,7 @@ fn full_disk_fails_the_append_with_the_file_name_and_loses_nothing_acknowledged(
     let error = loop {
         let tag = acknowledged.len() as u64;
         assert!(tag < 1000, "the size limit never stopped the writes");
-        match log.append_as_leader(&mut batch(3, 300, T0, tag), 0) {
+        match log.append_as_leader(&batch(3, 300, T0, tag), 0) {
             Ok(info) => acknowledged.push((info.first_offset, info.last_offset)),
             Err(e) => break e,
         }
@@ -48,7 +48,7 @@ fn full_disk_fails_the_append_with_the_file_name_and_loses_nothing_acknowledged(
     }
     assert!(error.to_string().contains("00000000000000000000.log"), "message names the file: {error}");
     assert!(log.is_offline());
-    assert!(matches!(log.append_as_leader(&mut batch(1, 1, T0, 0), 0), Err(StorageError::LogOffline { .. })));
+    assert!(matches!(log.append_as_leader(&batch(1, 1, T0, 0), 0), Err(StorageError::LogOffline { .. })));
     // The partial write was undone: the file ends at the last whole batch.
     let segment = dir.path().join("00000000000000000000.log");
     assert_eq!(std::fs::metadata(&segment).expect("stat").len(), log.size_in_bytes());

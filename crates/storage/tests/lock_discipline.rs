@@ -59,7 +59,7 @@ fn an_append_reaching_flush_messages_leaves_the_fsync_to_a_job_run_outside_the_l
     let log = shared(fresh(dir.path(), LogConfig { flush_messages: 10, ..small_config() }, clock()));
     for tag in 0..4 {
         let mut guard = log.write();
-        guard.append_as_leader(&mut batch(3, 10, T0, tag), 0).expect("append");
+        guard.append_as_leader(&batch(3, 10, T0, tag), 0).expect("append");
         assert_eq!(guard.recovery_point(), 0, "no append fsyncs under the lock");
     }
     let job = {
@@ -74,7 +74,7 @@ fn an_append_reaching_flush_messages_leaves_the_fsync_to_a_job_run_outside_the_l
         let outcome = job.run();
         (job, outcome)
     });
-    guard.append_as_leader(&mut batch(3, 10, T0, 4), 0).expect("append while the job ran");
+    guard.append_as_leader(&batch(3, 10, T0, 4), 0).expect("append while the job ran");
     assert_eq!(guard.recovery_point(), 0, "nothing moves the recovery point but the completion");
     guard.complete_flush(job, outcome).expect("complete");
     assert_eq!(guard.recovery_point(), 12, "up to what the job synced, not the later append");
@@ -85,7 +85,7 @@ fn an_append_reaching_flush_messages_leaves_the_fsync_to_a_job_run_outside_the_l
     sluice_storage::flush_if_due(&log).expect("nothing due");
     assert_eq!(log.read().recovery_point(), 12);
     for tag in 5..8 {
-        log.write().append_as_leader(&mut batch(3, 10, T0, tag), 0).expect("append");
+        log.write().append_as_leader(&batch(3, 10, T0, tag), 0).expect("append");
     }
     assert_eq!(log.read().recovery_point(), 12);
     sluice_storage::flush_if_due(&log).expect("flush");
@@ -100,7 +100,7 @@ fn a_flush_job_overtaken_by_a_truncation_leaves_the_recovery_point_within_the_lo
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     for tag in 0..60 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     assert!(log.num_segments() > 1, "the job spans several segments");
     let job = log.take_flush_job(log.log_end_offset()).expect("take").expect("unflushed data");
@@ -117,7 +117,7 @@ fn a_flush_job_overtaken_by_a_truncation_leaves_the_recovery_point_within_the_lo
     let before = log.recovery_point();
     log.truncate_to(2).expect("truncate");
     for tag in 100..200 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     assert!(log.log_end_offset() > job.up_to());
     let outcome = job.run();
@@ -141,7 +141,7 @@ fn compacted_config() -> LogConfig {
 fn put(log: &mut Log, key: &str, value: &str, ts: i64) -> i64 {
     let mut b = RecordBatchBuilder::new(ts);
     b.append(ts, Some(key.as_bytes()), Some(value.as_bytes()), &[]);
-    log.append_as_leader(&mut b.build(), 0).expect("append").first_offset
+    log.append_as_leader(&b.build(), 0).expect("append").first_offset
 }
 
 /// Every record in the log: offset -> (key, value).
@@ -266,7 +266,7 @@ fn retention_unlinks_segment_files_after_the_lock_is_released() {
     let config = LogConfig { retention_ms: 1_000, file_delete_delay_ms: 0, ..small_config() };
     let log = shared(fresh(dir.path(), config, clock.clone()));
     for tag in 0..150 {
-        log.write().append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.write().append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     let files = {
         let mut guard = log.write();
@@ -293,7 +293,7 @@ fn retention_unlinks_segment_files_after_the_lock_is_released() {
 
     // The driver over the shared log: the same two steps.
     for tag in 150..300 {
-        log.write().append_as_leader(&mut batch(2, 200, clock.now_ms(), tag), 0).expect("append");
+        log.write().append_as_leader(&batch(2, 200, clock.now_ms(), tag), 0).expect("append");
     }
     let end = log.read().log_end_offset();
     log.write().update_high_watermark(end);
@@ -313,7 +313,7 @@ fn a_roll_leaves_the_old_segments_fsync_to_the_next_flush_job() {
     let job = {
         let mut guard = log.write();
         for tag in 0..10 {
-            guard.append_as_leader(&mut batch(2, 100, T0, tag), 0).expect("append");
+            guard.append_as_leader(&batch(2, 100, T0, tag), 0).expect("append");
         }
         guard.roll().expect("roll");
         let active = guard.active_segment_base_offset();
@@ -336,7 +336,7 @@ fn a_roll_leaves_the_old_segments_fsync_to_the_next_flush_job() {
 fn a_failed_flush_job_takes_the_log_offline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), LogConfig { flush_messages: 1, ..small_config() }, clock());
-    log.append_as_leader(&mut batch(2, 100, T0, 0), 0).expect("append");
+    log.append_as_leader(&batch(2, 100, T0, 0), 0).expect("append");
     let job = log.take_due_flush().expect("take").expect("due");
     let failure = sluice_storage::StorageError::Io {
         op: "fsync segment",
@@ -346,7 +346,7 @@ fn a_failed_flush_job_takes_the_log_offline() {
     assert!(log.complete_flush(job, Err(failure)).is_err());
     assert!(log.is_offline());
     assert_eq!(log.recovery_point(), 0);
-    let refused = log.append_as_leader(&mut batch(2, 100, T0, 1), 0).expect_err("offline");
+    let refused = log.append_as_leader(&batch(2, 100, T0, 1), 0).expect_err("offline");
     assert!(matches!(refused, sluice_storage::StorageError::LogOffline { .. }), "{refused}");
     assert!(!log.flush_due(), "an offline log has no flush due");
 }

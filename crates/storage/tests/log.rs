@@ -4,15 +4,15 @@
 mod common;
 
 use common::*;
-use sluice_protocol::record_batch::{BatchError, set_partition_leader_epoch};
+use sluice_protocol::record_batch::{self, BatchError, set_partition_leader_epoch};
 use sluice_storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, LogConfig, LogLoadParams, MAX_TIMESTAMP, StorageError};
 
 #[test]
 fn append_assigns_offsets_and_read_returns_the_same_batches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    let a = log.append_as_leader(&mut batch(3, 10, T0, 1), 5).expect("append");
-    let b = log.append_as_leader(&mut batch(2, 10, T0, 2), 5).expect("append");
+    let a = log.append_as_leader(&batch(3, 10, T0, 1), 5).expect("append");
+    let b = log.append_as_leader(&batch(2, 10, T0, 2), 5).expect("append");
     assert_eq!((a.first_offset, a.last_offset, b.first_offset, b.last_offset), (0, 2, 3, 4));
     assert_eq!(log.log_end_offset(), 5);
     let read = log.read(0, 1 << 20, log.log_end_offset(), true).expect("read");
@@ -27,7 +27,7 @@ fn read_starts_with_the_batch_containing_the_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     for tag in 0..50 {
-        log.append_as_leader(&mut batch(4, 100, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(4, 100, T0, tag), 0).expect("append");
     }
     for offset in [0, 1, 3, 4, 77, 150, 199] {
         let read = log.read(offset, 1000, i64::MAX, true).expect("read");
@@ -42,7 +42,7 @@ fn read_respects_max_bytes_and_returns_an_oversized_first_batch_whole() {
     let mut log = fresh(dir.path(), small_config(), clock());
     let one = batch(1, 300, T0, 0).len();
     for tag in 0..10 {
-        log.append_as_leader(&mut batch(1, 300, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(1, 300, T0, tag), 0).expect("append");
     }
     let read = log.read(0, one * 3 + one / 2, i64::MAX, true).expect("read");
     assert_eq!(batches_of(&read.records).len(), 3, "only whole batches that fit");
@@ -58,7 +58,7 @@ fn read_stops_below_max_offset_and_spans_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     for tag in 0..200 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     assert!(log.num_segments() > 3, "segments rolled: {}", log.num_segments());
     log.update_high_watermark(101);
@@ -73,7 +73,7 @@ fn read_stops_below_max_offset_and_spans_segments() {
 fn read_outside_the_log_is_offset_out_of_range() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("append");
+    log.append_as_leader(&batch(2, 10, T0, 0), 0).expect("append");
     assert!(log.read(2, 100, i64::MAX, true).expect("at the end").records.is_empty());
     assert!(matches!(log.read(3, 100, i64::MAX, true), Err(StorageError::OffsetOutOfRange { offset: 3, .. })));
 }
@@ -89,13 +89,13 @@ fn corrupt_or_oversized_batches_are_refused_and_nothing_is_written() {
     let mut two = batch(1, 10, T0, 1);
     two.extend_from_slice(&bad);
     assert!(matches!(
-        log.append_as_leader(&mut two, 0),
+        log.append_as_leader(&two, 0),
         Err(StorageError::InvalidRecord { source: BatchError::CrcMismatch { .. }, .. })
     ));
-    assert!(matches!(log.append_as_leader(&mut batch(1, 600, T0, 0), 0), Err(StorageError::RecordTooLarge { .. })));
+    assert!(matches!(log.append_as_leader(&batch(1, 600, T0, 0), 0), Err(StorageError::RecordTooLarge { .. })));
     let mut torn = batch(1, 10, T0, 0);
     torn.truncate(40);
-    assert!(matches!(log.append_as_leader(&mut torn, 0), Err(StorageError::InvalidRecord { .. })));
+    assert!(matches!(log.append_as_leader(&torn, 0), Err(StorageError::InvalidRecord { .. })));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_in_bytes(), 0);
 }
@@ -107,7 +107,7 @@ fn roll_on_segment_bytes() {
     let size = batch(5, 100, T0, 0).len() as u64;
     let per_segment = 16 * 1024 / size;
     for tag in 0..per_segment * 3 {
-        log.append_as_leader(&mut batch(5, 100, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(5, 100, T0, tag), 0).expect("append");
     }
     assert_eq!(log.num_segments(), 3);
     let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -124,10 +124,10 @@ fn roll_on_segment_ms() {
     let clock = clock();
     let config = LogConfig { segment_ms: 60_000, ..small_config() };
     let mut log = fresh(dir.path(), config, clock.clone());
-    log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
-    log.append_as_leader(&mut batch(1, 10, T0 + 59_000, 1), 0).expect("append");
+    log.append_as_leader(&batch(1, 10, T0, 0), 0).expect("append");
+    log.append_as_leader(&batch(1, 10, T0 + 59_000, 1), 0).expect("append");
     assert_eq!(log.num_segments(), 1);
-    log.append_as_leader(&mut batch(1, 10, T0 + 60_001, 2), 0).expect("append");
+    log.append_as_leader(&batch(1, 10, T0 + 60_001, 2), 0).expect("append");
     assert_eq!(log.num_segments(), 2, "a record more than segment.ms after the first rolls");
 }
 
@@ -138,7 +138,7 @@ fn roll_on_full_index() {
     let config = LogConfig { segment_index_bytes: 32, index_interval_bytes: 1, ..small_config() };
     let mut log = fresh(dir.path(), config, clock());
     for tag in 0..12 {
-        log.append_as_leader(&mut batch(1, 10, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(1, 10, T0, tag), 0).expect("append");
     }
     assert!(log.num_segments() >= 2, "index full forces a roll ({} segments)", log.num_segments());
     let read = log.read(0, 1 << 20, i64::MAX, true).expect("read all");
@@ -151,7 +151,7 @@ fn lookup_by_timestamp_finds_first_record_at_or_after() {
     let mut log = fresh(dir.path(), small_config(), clock());
     // 100 batches of 5 records; batch k has timestamps T0 + 10k .. T0 + 10k + 4.
     for k in 0..100 {
-        log.append_as_leader(&mut batch(5, 50, T0 + 10 * k, k as u64), 0).expect("append");
+        log.append_as_leader(&batch(5, 50, T0 + 10 * k, k as u64), 0).expect("append");
     }
     assert!(log.num_segments() > 1);
     let at = |ts| log.fetch_offset_by_timestamp(ts).expect("lookup").map(|t| (t.timestamp, t.offset));
@@ -173,7 +173,7 @@ fn lookup_by_timestamp_survives_reopen() {
     {
         let mut log = fresh(dir.path(), small_config(), clock.clone());
         for k in 0..100 {
-            log.append_as_leader(&mut batch(5, 50, T0 + 10 * k, k as u64), 0).expect("append");
+            log.append_as_leader(&batch(5, 50, T0 + 10 * k, k as u64), 0).expect("append");
         }
         log.close().expect("close");
     }
@@ -191,12 +191,12 @@ fn retention_by_time_deletes_old_segments_but_never_the_active_one() {
     let mut log = fresh(dir.path(), config, clock.clone());
     // Old records: two hours before "now".
     for tag in 0..60 {
-        log.append_as_leader(&mut batch(2, 200, T0 - 7_200_000, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0 - 7_200_000, tag), 0).expect("append");
     }
     log.roll().expect("roll");
     let old_end = log.log_end_offset();
     for tag in 0..5 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     log.update_high_watermark(log.log_end_offset());
     let before = log.num_segments();
@@ -221,7 +221,7 @@ fn retention_by_size_keeps_the_newest_segments_within_the_limit() {
     let config = LogConfig { retention_bytes: 40 * 1024, retention_ms: -1, ..small_config() };
     let mut log = fresh(dir.path(), config, clock());
     for tag in 0..400 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     log.update_high_watermark(log.log_end_offset());
     let total_before = log.size_in_bytes();
@@ -243,7 +243,7 @@ fn retention_never_deletes_above_the_high_watermark() {
     let config = LogConfig { retention_bytes: 0, ..small_config() };
     let mut log = fresh(dir.path(), config, clock());
     for tag in 0..200 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     log.update_high_watermark(0);
     assert_eq!(log.delete_old_segments().expect("retention"), 0);
@@ -256,7 +256,7 @@ fn delete_records_moves_log_start_offset_up_to_the_high_watermark() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     for tag in 0..200 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     log.update_high_watermark(150);
     let segments_before = log.num_segments();
@@ -277,7 +277,7 @@ fn truncate_to_removes_whole_batches_from_the_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     for tag in 0..200 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 0).expect("append");
     }
     log.update_high_watermark(400);
     assert!(log.truncate_to(150).expect("truncate"));
@@ -285,7 +285,7 @@ fn truncate_to_removes_whole_batches_from_the_end() {
     assert_eq!(log.high_watermark(), 150);
     assert!(log.truncate_to(101).expect("mid-batch"));
     assert_eq!(log.log_end_offset(), 100, "the batch holding 100-101 is gone whole");
-    let info = log.append_as_leader(&mut batch(1, 10, T0, 999), 0).expect("append after truncate");
+    let info = log.append_as_leader(&batch(1, 10, T0, 999), 0).expect("append after truncate");
     assert_eq!(info.first_offset, 100);
     let read = log.read(98, 1 << 20, i64::MAX, true).expect("read");
     let got = batches_of(&read.records);
@@ -298,7 +298,7 @@ fn truncate_fully_and_start_at_restarts_an_empty_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     for tag in 0..100 {
-        log.append_as_leader(&mut batch(2, 200, T0, tag), 3).expect("append");
+        log.append_as_leader(&batch(2, 200, T0, tag), 3).expect("append");
     }
     log.truncate_fully_and_start_at(1000).expect("restart");
     assert_eq!((log.log_start_offset(), log.log_end_offset(), log.num_segments()), (1000, 1000, 1));
@@ -333,10 +333,10 @@ fn leader_epoch_cache_follows_appends_and_truncation_and_persists() {
     let clock = clock();
     {
         let mut log = fresh(dir.path(), small_config(), clock.clone());
-        log.append_as_leader(&mut batch(5, 10, T0, 0), 1).expect("append");
-        log.append_as_leader(&mut batch(5, 10, T0, 1), 1).expect("append");
-        log.append_as_leader(&mut batch(5, 10, T0, 2), 3).expect("append");
-        log.append_as_leader(&mut batch(5, 10, T0, 3), 4).expect("append");
+        log.append_as_leader(&batch(5, 10, T0, 0), 1).expect("append");
+        log.append_as_leader(&batch(5, 10, T0, 1), 1).expect("append");
+        log.append_as_leader(&batch(5, 10, T0, 2), 3).expect("append");
+        log.append_as_leader(&batch(5, 10, T0, 3), 4).expect("append");
         assert_eq!(log.end_offset_for_epoch(1), (1, 10));
         assert_eq!(log.end_offset_for_epoch(2), (1, 10));
         assert_eq!(log.end_offset_for_epoch(4), (4, 20));
@@ -356,16 +356,16 @@ fn leader_epoch_cache_follows_appends_and_truncation_and_persists() {
 fn config_change_applies_to_the_next_append() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
+    log.append_as_leader(&batch(1, 10, T0, 0), 0).expect("append");
     let one = batch(1, 10, T0, 1).len();
     let mut config = log.config().clone();
     config.set("segment.bytes", &one.to_string()).expect("valid");
     log.update_config(config);
-    log.append_as_leader(&mut batch(1, 10, T0, 1), 0).expect("append");
+    log.append_as_leader(&batch(1, 10, T0, 1), 0).expect("append");
     assert_eq!(log.num_segments(), 2, "the second batch no longer fits beside the first");
     assert!(
         matches!(
-            log.append_as_leader(&mut batch(1, 20, T0, 2), 0),
+            log.append_as_leader(&batch(1, 20, T0, 2), 0),
             Err(StorageError::RecordTooLarge { max, .. }) if max == one
         ),
         "a batch larger than segment.bytes is refused"
@@ -380,11 +380,11 @@ fn flush_messages_makes_a_flush_due_that_moves_the_recovery_point() {
     let config = LogConfig { flush_messages: 10, ..small_config() };
     let mut log = fresh(dir.path(), config, clock());
     for tag in 0..3 {
-        log.append_as_leader(&mut batch(3, 10, T0, tag), 0).expect("append");
+        log.append_as_leader(&batch(3, 10, T0, tag), 0).expect("append");
     }
     assert!(!log.flush_due(), "9 records: not yet");
     assert!(log.take_due_flush().expect("take").is_none());
-    log.append_as_leader(&mut batch(3, 10, T0, 3), 0).expect("append");
+    log.append_as_leader(&batch(3, 10, T0, 3), 0).expect("append");
     assert_eq!(log.recovery_point(), 0, "the append leaves the fsync to the job");
     let job = log.take_due_flush().expect("take").expect("the 10th record makes a flush due");
     assert!(!log.flush_due(), "a taken job covers what made it due");
@@ -402,7 +402,7 @@ fn flush_ms_is_applied_by_log_manager_maintenance() {
     let manager = sluice_storage::LogManager::open(c, clock.clone()).expect("open");
     let config = LogConfig { flush_ms: 5000, ..small_config() };
     let log = manager.get_or_create_log(&tp(), config).expect("create");
-    log.write().append_as_leader(&mut batch(3, 10, T0, 0), 0).expect("append");
+    log.write().append_as_leader(&batch(3, 10, T0, 0), 0).expect("append");
     clock.advance_ms(1000);
     assert_eq!(manager.maintenance().logs_flushed, 0, "flush.ms has not passed");
     assert_eq!(log.read().recovery_point(), 0);
@@ -438,10 +438,13 @@ fn compressed_batches_are_stored_untouched_and_found_by_timestamp() {
         &RecordEncodeOptions { version: 2, compression: Compression::Gzip },
     )
     .expect("encode");
-    log.append_as_leader(&mut batch(5, 10, T0, 0), 0).expect("plain batch first");
+    log.append_as_leader(&batch(5, 10, T0, 0), 0).expect("plain batch first");
     let mut gz = encoded.to_vec();
-    let info = log.append_as_leader(&mut gz, 2).expect("append gzip batch");
+    let info = log.append_as_leader(&gz, 2).expect("append gzip batch");
     assert_eq!((info.first_offset, info.last_offset), (5, 14));
+    // Stored with the offset and epoch the log assigned, the rest untouched.
+    record_batch::set_base_offset(&mut gz, 5);
+    record_batch::set_partition_leader_epoch(&mut gz, 2);
     let read = log.read(7, 1 << 20, i64::MAX, true).expect("read");
     assert_eq!(&read.records[..], &gz[..], "stored and served byte for byte");
     let decoded = RecordBatchDecoder::decode(&mut Bytes::from(read.records.to_vec())).expect("a client can decode it");
@@ -461,7 +464,7 @@ fn producer_batch_with_gapped_offsets_is_refused() {
     bytes[23..27].copy_from_slice(&i32::MAX.to_be_bytes()); // last offset delta
     sluice_protocol::record_batch::write_crc(&mut bytes);
     assert!(matches!(
-        log.append_as_leader(&mut bytes, 0),
+        log.append_as_leader(&bytes, 0),
         Err(StorageError::InvalidRecord { source: BatchError::InvalidOffsetDelta { .. }, .. })
     ));
     assert_eq!(log.log_end_offset(), 0);
@@ -495,7 +498,7 @@ fn recovery_with_a_smaller_index_size_keeps_a_sparser_index() {
     {
         let mut log = fresh(dir.path(), big.clone(), clock());
         for tag in 0..200 {
-            log.append_as_leader(&mut batch(1, 10, T0, tag), 0).expect("append");
+            log.append_as_leader(&batch(1, 10, T0, tag), 0).expect("append");
         }
     }
     // Reopen uncleanly with room for only 4 index entries: recovery must not fail.
@@ -510,9 +513,9 @@ fn recovery_with_a_smaller_index_size_keeps_a_sparser_index() {
 fn a_closed_log_refuses_writes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut batch(1, 10, T0, 0), 0).expect("append");
+    log.append_as_leader(&batch(1, 10, T0, 0), 0).expect("append");
     log.close().expect("close");
-    assert!(matches!(log.append_as_leader(&mut batch(1, 10, T0, 1), 0), Err(StorageError::LogOffline { .. })));
+    assert!(matches!(log.append_as_leader(&batch(1, 10, T0, 1), 0), Err(StorageError::LogOffline { .. })));
     assert_eq!(batches_of(&log.read(0, 1000, i64::MAX, true).expect("reads still work").records).len(), 1);
 }
 
@@ -553,16 +556,16 @@ fn idempotent_retries_are_deduplicated_across_reopen_and_truncation() {
     use sluice_storage::producer_state::SequenceError;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("a plain batch first");
-    let first = log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("first batch");
-    let second = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("next in sequence");
+    log.append_as_leader(&batch(2, 10, T0, 0), 0).expect("a plain batch first");
+    let first = log.append_as_leader(&idempotent(0, 0, 3), 0).expect("first batch");
+    let second = log.append_as_leader(&idempotent(0, 3, 2), 0).expect("next in sequence");
     assert_eq!((first.first_offset, second.first_offset, log.log_end_offset()), (2, 5, 7));
 
     // A retry of either answers with its original offsets and writes nothing.
-    let retry = log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("duplicate is no error");
+    let retry = log.append_as_leader(&idempotent(0, 0, 3), 0).expect("duplicate is no error");
     assert_eq!((retry.first_offset, retry.last_offset, log.log_end_offset()), (2, 4, 7));
     // A gap, a stale epoch: refused, nothing written.
-    let gap = log.append_as_leader(&mut idempotent(0, 9, 1), 0).expect_err("gap");
+    let gap = log.append_as_leader(&idempotent(0, 9, 1), 0).expect_err("gap");
     assert_eq!(sequence_error(gap), SequenceError::OutOfOrder { producer_id: 77, epoch: 0, expected: 5, got: 9 });
     assert_eq!(log.log_end_offset(), 7);
 
@@ -571,15 +574,15 @@ fn idempotent_retries_are_deduplicated_across_reopen_and_truncation() {
     drop(log);
     let mut log =
         open(dir.path(), small_config(), clock(), LogLoadParams { had_clean_shutdown: true, ..Default::default() });
-    let retry = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("duplicate after reopen");
+    let retry = log.append_as_leader(&idempotent(0, 3, 2), 0).expect("duplicate after reopen");
     assert_eq!((retry.first_offset, log.log_end_offset()), (5, 7));
-    log.append_as_leader(&mut idempotent(1, 0, 1), 0).expect("a new epoch starts at 0");
-    let stale = log.append_as_leader(&mut idempotent(0, 5, 1), 0).expect_err("the old epoch is fenced");
+    log.append_as_leader(&idempotent(1, 0, 1), 0).expect("a new epoch starts at 0");
+    let stale = log.append_as_leader(&idempotent(0, 5, 1), 0).expect_err("the old epoch is fenced");
     assert_eq!(sequence_error(stale), SequenceError::StaleEpoch { producer_id: 77, epoch: 0, current: 1 });
 
     // Truncated below the second batch (a follower diverged): it may be appended again.
     log.truncate_to(5).expect("truncate");
-    let again = log.append_as_leader(&mut idempotent(0, 3, 2), 0).expect("no longer a duplicate");
+    let again = log.append_as_leader(&idempotent(0, 3, 2), 0).expect("no longer a duplicate");
     assert_eq!((again.first_offset, log.log_end_offset()), (5, 7));
 }
 
@@ -587,10 +590,10 @@ fn idempotent_retries_are_deduplicated_across_reopen_and_truncation() {
 fn producer_snapshots_keep_a_producer_known_after_its_batches_are_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("offsets 0-2");
+    log.append_as_leader(&idempotent(0, 0, 3), 0).expect("offsets 0-2");
     log.roll().expect("roll");
     assert!(dir.path().join("00000000000000000003.snapshot").exists(), "a roll writes the state as of the new segment");
-    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("offsets 3-4");
+    log.append_as_leader(&batch(2, 10, T0, 0), 0).expect("offsets 3-4");
     log.update_high_watermark(5);
     assert!(log.maybe_increment_log_start_offset(5).expect("delete records"));
     // Everything below the new start went, the active segment too (a new one rolled at 5).
@@ -614,21 +617,21 @@ fn producer_snapshots_keep_a_producer_known_after_its_batches_are_deleted() {
     // A damaged newest snapshot is passed over for the one before it.
     std::fs::write(dir.path().join("00000000000000000005.snapshot"), b"garbage").expect("damage");
     let mut log = reopen(dir.path());
-    let retry = log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("still a duplicate");
+    let retry = log.append_as_leader(&idempotent(0, 0, 3), 0).expect("still a duplicate");
     assert_eq!((retry.first_offset, log.log_end_offset()), (0, 5));
-    let next = log.append_as_leader(&mut idempotent(0, 3, 1), 0).expect("the producer's sequence carries on");
+    let next = log.append_as_leader(&idempotent(0, 3, 1), 0).expect("the producer's sequence carries on");
     assert_eq!(next.first_offset, 5);
 
     // Truncation removes the snapshots past the cut; the state is read again from the one
     // before it and the batches after that.
-    log.append_as_leader(&mut idempotent(0, 4, 1), 0).expect("offset 6");
+    log.append_as_leader(&idempotent(0, 4, 1), 0).expect("offset 6");
     log.roll().expect("roll");
     assert!(dir.path().join("00000000000000000007.snapshot").exists());
     log.truncate_to(6).expect("truncate");
     assert!(!dir.path().join("00000000000000000007.snapshot").exists());
-    let again = log.append_as_leader(&mut idempotent(0, 4, 1), 0).expect("appendable again after the cut");
+    let again = log.append_as_leader(&idempotent(0, 4, 1), 0).expect("appendable again after the cut");
     assert_eq!((again.first_offset, log.log_end_offset()), (6, 7));
-    let gap = log.append_as_leader(&mut idempotent(0, 9, 1), 0).expect_err("the sequence is known");
+    let gap = log.append_as_leader(&idempotent(0, 9, 1), 0).expect_err("the sequence is known");
     assert!(matches!(
         sequence_error(gap),
         sluice_storage::producer_state::SequenceError::OutOfOrder { expected: 5, .. }
@@ -650,7 +653,7 @@ fn idle_producer_ids_expire_through_maintenance_and_leave_the_snapshots() {
     let manager = sluice_storage::LogManager::open(c, clock.clone()).expect("open");
     let log = manager.get_or_create_log(&tp(), small_config()).expect("create");
     // The batch's records are stamped T0, the clock's time: the producer last wrote at T0.
-    log.write().append_as_leader(&mut idempotent(0, 0, 2), 0).expect("offsets 0-1");
+    log.write().append_as_leader(&idempotent(0, 0, 2), 0).expect("offsets 0-1");
     log.write().roll().expect("roll");
     let snapshot = |offset: i64| {
         let path = log.read().dir().join(format!("{offset:020}.snapshot"));
@@ -669,7 +672,7 @@ fn idle_producer_ids_expire_through_maintenance_and_leave_the_snapshots() {
     manager.maintenance();
     assert_eq!(log.read().producer_count(), 0, "forgotten at the next check");
 
-    log.write().append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("plain 2-3");
+    log.write().append_as_leader(&batch(2, 10, T0, 0), 0).expect("plain 2-3");
     log.write().roll().expect("roll");
     assert_eq!(snapshot(4).len(), 0, "the next snapshot does not carry it");
     manager.shutdown().expect("shutdown");
@@ -686,13 +689,13 @@ fn an_expired_producer_is_taken_at_the_sequence_it_goes_on_with() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = clock();
     let mut log = fresh(dir.path(), small_config(), clock.clone());
-    log.append_as_leader(&mut idempotent(0, 0, 3), 0).expect("sequences 0-2");
+    log.append_as_leader(&idempotent(0, 0, 3), 0).expect("sequences 0-2");
     clock.advance_ms(2_000);
     assert_eq!(log.maybe_remove_expired_producers(1_000, 1_000), 1);
-    let next = log.append_as_leader(&mut idempotent(0, 3, 1), 0).expect("sequence 3, no state");
+    let next = log.append_as_leader(&idempotent(0, 3, 1), 0).expect("sequence 3, no state");
     assert_eq!(next.first_offset, 3);
     // From there on its sequence is checked again.
-    let gap = log.append_as_leader(&mut idempotent(0, 9, 1), 0).expect_err("a gap");
+    let gap = log.append_as_leader(&idempotent(0, 9, 1), 0).expect_err("a gap");
     assert!(matches!(
         sequence_error(gap),
         sluice_storage::producer_state::SequenceError::OutOfOrder { expected: 4, got: 9, .. }
@@ -707,7 +710,7 @@ fn a_new_leader_epoch_is_recorded_at_the_log_end_before_any_append() {
     // "undefined". An epoch that held no record is replaced by the next one at the same offset.
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut batch(4, 10, T0, 0), 1).expect("append");
+    log.append_as_leader(&batch(4, 10, T0, 0), 1).expect("append");
     assert_eq!(log.end_offset_for_epoch(5), (-1, -1), "no epoch above 1 is known yet");
     assert!(log.assign_epoch_start_offset(3).expect("assign"));
     assert_eq!(log.end_offset_for_epoch(1), (1, 4), "epoch 1 ends where the new leader's epoch starts");
@@ -716,6 +719,38 @@ fn a_new_leader_epoch_is_recorded_at_the_log_end_before_any_append() {
     assert_eq!(log.epoch_entries().iter().map(|e| (e.epoch, e.start_offset)).collect::<Vec<_>>(), vec![(1, 0), (7, 4)]);
     assert_eq!(log.end_offset_for_epoch(5), (1, 4), "a follower at epoch 5 learns where the logs part");
     assert!(!log.assign_epoch_start_offset(7).expect("assign"), "the same epoch again changes nothing");
-    log.append_as_leader(&mut batch(2, 10, T0, 1), 7).expect("append");
+    log.append_as_leader(&batch(2, 10, T0, 1), 7).expect("append");
     assert_eq!(log.end_offset_for_epoch(7), (7, 6));
+}
+
+/// A leader's append leaves the caller's bytes as they were (the request buffer they come from
+/// is shared) and writes the offset and epoch it assigned.
+#[test]
+fn a_leader_append_writes_the_assigned_offset_and_epoch_without_touching_the_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), LogConfig::default(), clock());
+    log.append_as_leader(&batch(4, 10, T0, 0), 0).expect("first");
+    let sent = batch(3, 10, T0, 1);
+    let info = log.append_as_leader(&sent, 6).expect("second");
+    assert_eq!(sent, batch(3, 10, T0, 1), "the input is not rewritten");
+    let read = log.read(4, 1 << 20, i64::MAX, true).expect("read");
+    let stored = record_batch::validate(&read.records).expect("CRC holds");
+    assert_eq!((info.first_offset, stored.base_offset, stored.partition_leader_epoch), (4, 4, 6));
+    assert_eq!(read.records[record_batch::UNCHECKED_PREFIX_SIZE..], sent[record_batch::UNCHECKED_PREFIX_SIZE..]);
+}
+
+/// A follower's append of more batches than one vectored write takes (two buffers a batch,
+/// over Linux's 1,024) stores every batch byte for byte.
+#[test]
+fn a_follower_append_of_thousands_of_batches_is_stored_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = fresh(dir.path(), LogConfig::default(), clock());
+    let mut fetched = Vec::new();
+    for i in 0..3000 {
+        fetched.extend_from_slice(&stamped(batch(1, 3, T0 + i, i as u64), i, 1));
+    }
+    let info = log.append_as_follower(&fetched).expect("append");
+    assert_eq!((info.first_offset, info.last_offset, info.batch_count), (0, 2999, 3000));
+    let read = log.read(0, fetched.len(), i64::MAX, true).expect("read");
+    assert_eq!(&read.records[..], &fetched[..]);
 }

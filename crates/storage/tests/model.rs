@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use common::{T0, batch, batches_of, tp};
 use proptest::prelude::*;
+use sluice_protocol::record_batch;
 use sluice_storage::{LogConfig, LogManager, LogManagerConfig, ManualClock};
 
 #[derive(Debug, Clone)]
@@ -145,8 +146,16 @@ fn run(ops: Vec<Op>, config: LogConfig) -> Result<(), TestCaseError> {
                 }
                 tag += 1;
                 let mut bytes = batch(records, value_size, T0 + ts_offset, tag);
-                let info = log.write().append_as_leader(&mut bytes, m.epoch).expect("append");
+                let info = log.write().append_as_leader(&bytes, m.epoch).expect("append");
                 prop_assert_eq!(info.first_offset, m.log_end_offset);
+                // The log writes the offset and epoch it assigned; the caller's bytes stay as they were.
+                let sent = bytes.clone();
+                record_batch::set_base_offset(&mut bytes, info.first_offset);
+                record_batch::set_partition_leader_epoch(&mut bytes, m.epoch);
+                prop_assert_eq!(
+                    &bytes[record_batch::UNCHECKED_PREFIX_SIZE..],
+                    &sent[record_batch::UNCHECKED_PREFIX_SIZE..]
+                );
                 let base = m.log_end_offset;
                 let last = base + records as i64 - 1;
                 if m.epochs.last().is_none_or(|e| m.epoch > e.0) {

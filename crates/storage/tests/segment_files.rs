@@ -47,7 +47,7 @@ fn manager(dir: &Path, clock: Arc<ManualClock>, threads: usize) -> LogManager {
 fn fill(log: &SharedLog, batches: u64) {
     let mut log = log.write();
     for i in 0..batches {
-        log.append_as_leader(&mut batch(10, 300, T0 + 10 * i as i64, i), 0).expect("append");
+        log.append_as_leader(&batch(10, 300, T0 + 10 * i as i64, i), 0).expect("append");
     }
     let end = log.log_end_offset();
     log.update_high_watermark(end);

@@ -14,7 +14,7 @@ use sluice_storage::{CleanupPolicy, Clock, Log, LogConfig};
 fn put(log: &mut Log, key: &str, value: &str, ts: i64) {
     let mut b = RecordBatchBuilder::new(ts);
     b.append(ts, Some(key.as_bytes()), Some(value.as_bytes()), &[]);
-    log.append_as_leader(&mut b.build(), 0).expect("append");
+    log.append_as_leader(&b.build(), 0).expect("append");
 }
 
 /// Rolls and moves the high watermark to the end, so every closed segment is cleanable.
@@ -46,7 +46,7 @@ fn deleted_segments_wait_file_delete_delay_ms_before_their_files_go() {
     let clock = clock();
     let config = LogConfig { retention_ms: 1_000, file_delete_delay_ms: 30_000, ..small_config() };
     let mut log = fresh(dir.path(), config, clock.clone());
-    log.append_as_leader(&mut batch(5, 100, T0, 1), 0).expect("append");
+    log.append_as_leader(&batch(5, 100, T0, 1), 0).expect("append");
     seal(&mut log);
     clock.advance_ms(2_000);
     assert_eq!(log.delete_old_segments().expect("retention"), 1);
@@ -62,7 +62,7 @@ fn deleted_segments_wait_file_delete_delay_ms_before_their_files_go() {
     let mut config = log.config().clone();
     config.file_delete_delay_ms = 0;
     log.update_config(config);
-    log.append_as_leader(&mut batch(5, 100, clock.now_ms(), 2), 0).expect("append");
+    log.append_as_leader(&batch(5, 100, clock.now_ms(), 2), 0).expect("append");
     seal(&mut log);
     clock.advance_ms(2_000);
     assert_eq!(log.delete_old_segments().expect("retention"), 1);
@@ -75,7 +75,7 @@ fn a_stop_before_the_delay_leaves_nothing_behind_after_reopen() {
     let clock = clock();
     let config = LogConfig { retention_ms: 1_000, file_delete_delay_ms: 60_000, ..small_config() };
     let mut log = fresh(dir.path(), config.clone(), clock.clone());
-    log.append_as_leader(&mut batch(5, 100, T0, 1), 0).expect("append");
+    log.append_as_leader(&batch(5, 100, T0, 1), 0).expect("append");
     seal(&mut log);
     clock.advance_ms(2_000);
     log.delete_old_segments().expect("retention");
@@ -98,7 +98,7 @@ fn segment_jitter_ms_rolls_segments_of_the_same_age_at_different_times() {
         let ts = T0 + step * 1_000;
         for (i, log) in logs.iter_mut().enumerate() {
             let before = log.num_segments();
-            log.append_as_leader(&mut batch(1, 10, ts, step as u64), 0).expect("append");
+            log.append_as_leader(&batch(1, 10, ts, step as u64), 0).expect("append");
             if rolled_at[i].is_none() && log.num_segments() > before {
                 rolled_at[i] = Some(step);
             }
@@ -128,7 +128,7 @@ fn preallocate_reserves_a_segment_of_disk_and_gives_back_the_rest_on_roll() {
         eprintln!("this file system does not preallocate; skipping the disk checks");
         return;
     }
-    log.append_as_leader(&mut batch(10, 100, T0, 1), 0).expect("append");
+    log.append_as_leader(&batch(10, 100, T0, 1), 0).expect("append");
     seal(&mut log);
     assert!(allocated(&active) < 1 << 20, "the unused reservation went back on roll: {}", allocated(&active));
     // What was written reads back; reopening (recovery reads to the file's end) sees the same.

@@ -20,8 +20,8 @@ fn txn_batch(pid: i64, epoch: i16, sequence: i32, count: usize) -> Vec<u8> {
 }
 
 fn marker(log: &mut Log, pid: i64, epoch: i16, control_type: ControlType) -> i64 {
-    let mut bytes = marker_batch(pid, epoch, EndTxnMarker { control_type, coordinator_epoch: 0 }, T0);
-    log.append_as_leader_from(&mut bytes, 0, AppendOrigin::Coordinator).expect("marker").first_offset
+    let bytes = marker_batch(pid, epoch, EndTxnMarker { control_type, coordinator_epoch: 0 }, T0);
+    log.append_as_leader_from(&bytes, 0, AppendOrigin::Coordinator).expect("marker").first_offset
 }
 
 fn hw_to_end(log: &mut Log) {
@@ -33,9 +33,9 @@ fn hw_to_end(log: &mut Log) {
 fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("plain 0-1");
-    log.append_as_leader(&mut txn_batch(7, 0, 0, 3), 0).expect("txn 2-4");
-    log.append_as_leader(&mut batch(2, 10, T0, 1), 0).expect("plain 5-6");
+    log.append_as_leader(&batch(2, 10, T0, 0), 0).expect("plain 0-1");
+    log.append_as_leader(&txn_batch(7, 0, 0, 3), 0).expect("txn 2-4");
+    log.append_as_leader(&batch(2, 10, T0, 1), 0).expect("plain 5-6");
     hw_to_end(&mut log);
     assert_eq!(log.last_stable_offset(), 2, "stops at the open transaction's first record");
     assert!(log.has_ongoing_txn(7));
@@ -52,10 +52,10 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
 fn an_abort_is_indexed_and_reported_to_fetches_that_overlap_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("txn a 0-1");
-    log.append_as_leader(&mut txn_batch(2, 0, 0, 2), 0).expect("txn b 2-3");
+    log.append_as_leader(&txn_batch(1, 0, 0, 2), 0).expect("txn a 0-1");
+    log.append_as_leader(&txn_batch(2, 0, 0, 2), 0).expect("txn b 2-3");
     assert_eq!(marker(&mut log, 1, 0, ControlType::Abort), 4);
-    log.append_as_leader(&mut txn_batch(2, 0, 2, 1), 0).expect("txn b 5");
+    log.append_as_leader(&txn_batch(2, 0, 2, 1), 0).expect("txn b 5");
     assert_eq!(marker(&mut log, 2, 0, ControlType::Abort), 6);
     hw_to_end(&mut log);
     let a = AbortedTxn { producer_id: 1, first_offset: 0, last_offset: 4, last_stable_offset: 2 };
@@ -71,11 +71,11 @@ fn transactions_survive_a_clean_reopen_and_a_crash() {
     for clean in [true, false] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = fresh(dir.path(), small_config(), clock());
-        log.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
+        log.append_as_leader(&txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
         marker(&mut log, 1, 0, ControlType::Abort);
-        log.append_as_leader(&mut batch(5, 2000, T0, 0), 0).expect("plain 3-7");
+        log.append_as_leader(&batch(5, 2000, T0, 0), 0).expect("plain 3-7");
         log.roll().expect("roll");
-        log.append_as_leader(&mut txn_batch(3, 0, 0, 2), 0).expect("open txn 8-9");
+        log.append_as_leader(&txn_batch(3, 0, 0, 2), 0).expect("open txn 8-9");
         hw_to_end(&mut log);
         if clean {
             log.close().expect("close");
@@ -99,7 +99,7 @@ fn transactions_survive_a_clean_reopen_and_a_crash() {
 fn a_lost_index_entry_is_derived_again_from_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut txn_batch(4, 0, 0, 3), 0).expect("txn 0-2");
+    log.append_as_leader(&txn_batch(4, 0, 0, 3), 0).expect("txn 0-2");
     marker(&mut log, 4, 0, ControlType::Abort);
     drop(log);
     std::fs::remove_file(dir.path().join("00000000000000000000.txnindex")).expect("lose the index");
@@ -113,7 +113,7 @@ fn a_lost_index_entry_is_derived_again_from_the_log() {
 fn truncation_forgets_markers_past_the_cut_and_reopens_their_transactions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
+    log.append_as_leader(&txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
     marker(&mut log, 1, 0, ControlType::Abort);
     hw_to_end(&mut log);
     assert_eq!(log.collect_aborted_txns(0, 3).len(), 1);
@@ -131,30 +131,30 @@ fn truncation_forgets_markers_past_the_cut_and_reopens_their_transactions() {
 fn clients_cannot_write_markers_and_stale_markers_are_fenced() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    let mut forged = marker_batch(9, 0, EndTxnMarker { control_type: ControlType::Commit, coordinator_epoch: 0 }, T0);
-    let err = log.append_as_leader(&mut forged, 0).expect_err("a client's control batch");
+    let forged = marker_batch(9, 0, EndTxnMarker { control_type: ControlType::Commit, coordinator_epoch: 0 }, T0);
+    let err = log.append_as_leader(&forged, 0).expect_err("a client's control batch");
     assert!(matches!(err, StorageError::InvalidRecord { .. }), "{err}");
-    log.append_as_leader(&mut txn_batch(9, 2, 0, 1), 0).expect("txn at epoch 2");
-    let mut stale = marker_batch(9, 1, EndTxnMarker { control_type: ControlType::Abort, coordinator_epoch: 0 }, T0);
-    let err = log.append_as_leader_from(&mut stale, 0, AppendOrigin::Coordinator).expect_err("older epoch");
+    log.append_as_leader(&txn_batch(9, 2, 0, 1), 0).expect("txn at epoch 2");
+    let stale = marker_batch(9, 1, EndTxnMarker { control_type: ControlType::Abort, coordinator_epoch: 0 }, T0);
+    let err = log.append_as_leader_from(&stale, 0, AppendOrigin::Coordinator).expect_err("older epoch");
     assert!(matches!(err, StorageError::Sequence { .. }), "{err}");
     assert!(log.has_ongoing_txn(9));
     // A fencing abort at a newer epoch ends it and moves the producer to that epoch.
     marker(&mut log, 9, 3, ControlType::Abort);
     assert!(!log.has_ongoing_txn(9));
-    let err = log.append_as_leader(&mut txn_batch(9, 2, 1, 1), 0).expect_err("the fenced epoch");
+    let err = log.append_as_leader(&txn_batch(9, 2, 1, 1), 0).expect_err("the fenced epoch");
     assert!(matches!(err, StorageError::Sequence { .. }), "{err}");
-    log.append_as_leader(&mut txn_batch(9, 3, 0, 1), 0).expect("the new epoch starts at sequence 0");
+    log.append_as_leader(&txn_batch(9, 3, 0, 1), 0).expect("the new epoch starts at sequence 0");
 }
 
 #[test]
 fn retention_drops_the_aborted_transactions_of_deleted_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
+    log.append_as_leader(&txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
     marker(&mut log, 1, 0, ControlType::Abort);
     log.roll().expect("roll");
-    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("plain 3-4");
+    log.append_as_leader(&batch(2, 10, T0, 0), 0).expect("plain 3-4");
     hw_to_end(&mut log);
     assert!(log.maybe_increment_log_start_offset(3).expect("delete records"));
     assert_eq!(log.segment_base_offsets(), vec![3]);
@@ -167,14 +167,14 @@ fn a_deposed_coordinators_late_marker_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
     let at = |log: &mut Log, control_type, coordinator_epoch| {
-        let mut bytes = marker_batch(5, 0, EndTxnMarker { control_type, coordinator_epoch }, T0);
-        log.append_as_leader_from(&mut bytes, 0, AppendOrigin::Coordinator)
+        let bytes = marker_batch(5, 0, EndTxnMarker { control_type, coordinator_epoch }, T0);
+        log.append_as_leader_from(&bytes, 0, AppendOrigin::Coordinator)
     };
-    log.append_as_leader(&mut txn_batch(5, 0, 0, 1), 0).expect("txn 1");
+    log.append_as_leader(&txn_batch(5, 0, 0, 1), 0).expect("txn 1");
     assert_eq!(log.txn_markers_seen(5), 0);
     at(&mut log, ControlType::Commit, 4).expect("the coordinator at epoch 4 commits");
     assert_eq!(log.txn_markers_seen(5), 1, "a leader's verification guard sees the marker");
-    log.append_as_leader(&mut txn_batch(5, 0, 1, 1), 0).expect("txn 2, same producer epoch");
+    log.append_as_leader(&txn_batch(5, 0, 1, 1), 0).expect("txn 2, same producer epoch");
     let err = at(&mut log, ControlType::Commit, 3).expect_err("a marker from coordinator epoch 3");
     assert!(
         matches!(
@@ -202,19 +202,19 @@ fn a_fenced_producers_batch_without_sequence_is_refused() {
         b.append(T0, Some(b"group/topic/0"), Some(b"42"), &[]);
         b.build()
     };
-    log.append_as_leader(&mut offsets(0), 0).expect("epoch 0 commits offsets");
+    log.append_as_leader(&offsets(0), 0).expect("epoch 0 commits offsets");
     assert!(log.has_ongoing_txn(8), "a transaction opened without a sequence");
     marker(&mut log, 8, 1, ControlType::Abort);
-    let err = log.append_as_leader(&mut offsets(0), 0).expect_err("the fenced epoch");
+    let err = log.append_as_leader(&offsets(0), 0).expect_err("the fenced epoch");
     assert!(matches!(err, StorageError::Sequence { .. }), "{err}");
-    log.append_as_leader(&mut offsets(1), 0).expect("the current epoch");
+    log.append_as_leader(&offsets(1), 0).expect("the current epoch");
 }
 
 #[test]
 fn a_snapshot_past_the_recovered_end_is_removed_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = fresh(dir.path(), small_config(), clock());
-    log.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
+    log.append_as_leader(&txn_batch(1, 0, 0, 2), 0).expect("txn 0-1");
     marker(&mut log, 1, 0, ControlType::Commit);
     hw_to_end(&mut log);
     log.close().expect("close");
@@ -222,7 +222,7 @@ fn a_snapshot_past_the_recovered_end_is_removed_at_open() {
     // A snapshot from a longer history (cut by recovery) claims a transaction open from 0.
     let other = tempfile::tempdir().expect("tempdir");
     let mut ghost = fresh(other.path(), small_config(), clock());
-    ghost.append_as_leader(&mut txn_batch(1, 0, 0, 2), 0).expect("open txn");
+    ghost.append_as_leader(&txn_batch(1, 0, 0, 2), 0).expect("open txn");
     ghost.close().expect("close");
     drop(ghost);
     let ghost_path = dir.path().join("00000000000000000010.snapshot");
@@ -232,7 +232,7 @@ fn a_snapshot_past_the_recovered_end_is_removed_at_open() {
     let mut log = open(dir.path(), small_config(), clock(), params);
     assert!(!ghost_path.exists(), "removed when the log opened");
     for tag in 0..5 {
-        log.append_as_leader(&mut batch(2, 10, T0, tag), 0).expect("plain");
+        log.append_as_leader(&batch(2, 10, T0, tag), 0).expect("plain");
     }
     hw_to_end(&mut log);
     drop(log);
@@ -249,8 +249,8 @@ fn a_producer_with_an_open_transaction_outlives_the_expiration() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = clock();
     let mut log = fresh(dir.path(), small_config(), clock.clone());
-    log.append_as_leader(&mut txn_batch(7, 0, 0, 2), 0).expect("txn 0-1");
-    log.append_as_leader(&mut batch(2, 10, T0, 0), 0).expect("plain 2-3");
+    log.append_as_leader(&txn_batch(7, 0, 0, 2), 0).expect("txn 0-1");
+    log.append_as_leader(&batch(2, 10, T0, 0), 0).expect("plain 2-3");
     hw_to_end(&mut log);
     clock.advance_ms(10_000);
     assert_eq!(log.maybe_remove_expired_producers(1_000, 1_000), 0);

@@ -73,10 +73,9 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                     continue;
                 }
             };
-            // The batch's offset and epoch fields are rewritten in place: take the bytes out of
-            // the shared request frame.
-            let mut records = records.to_vec();
-            let (result, pending) = ctx.broker.replica_manager.append_produced(&tp, &mut records, acks, guard);
+            // Appended straight from the request frame (the log writes the assigned offset and
+            // epoch in place of the batch's own).
+            let (result, pending) = ctx.broker.replica_manager.append_produced(&tp, &records, acks, guard);
             match pending {
                 Some(pending) => {
                     awaiting.push((responses.len(), partition_responses.len(), result, delayed.add(pending)));

@@ -136,9 +136,9 @@ pub async fn append_group(broker: &Broker, group: &str, snapshot: Option<&GroupS
     let now = snapshot.map_or(0, |s| s.state_timestamp_ms);
     let mut builder = RecordBatchBuilder::new(now);
     builder.append(now, Some(&encode_group_key(group)), snapshot.map(encode_group_value).as_deref(), &[]);
-    let mut records = builder.build();
+    let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 
@@ -347,9 +347,9 @@ pub async fn append_at(
         let value = committed.as_ref().map(encode_value);
         builder.append(now, Some(&key), value.as_deref(), &[]);
     }
-    let mut records = builder.build();
+    let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(result.base_offset) } else { Err(coordinator_error(result.error)) }
 }
 
@@ -412,9 +412,9 @@ pub async fn append_txn(
     for ((topic, partition), committed) in entries {
         builder.append(now, Some(&encode_key(group, topic, *partition)), Some(&encode_value(committed)), &[]);
     }
-    let mut records = builder.build();
+    let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 

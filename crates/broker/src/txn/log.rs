@@ -194,9 +194,9 @@ async fn write(
 ) -> Result<(), ErrorCode> {
     let mut builder = RecordBatchBuilder::new(time_ms);
     builder.append(time_ms, Some(&encode_key(transactional_id)), value, &[]);
-    let mut records = builder.build();
+    let records = builder.build();
     let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
-    let result = broker.replica_manager.append(&tp, &mut records, -1, std::time::Duration::from_secs(30)).await;
+    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     match result.error {
         ErrorCode::None => Ok(()),
         ErrorCode::NotLeaderOrFollower | ErrorCode::UnknownTopicOrPartition => Err(ErrorCode::NotCoordinator),
