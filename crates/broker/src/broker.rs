@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use sluice_storage::{DirLock, LogConfig, LogManager, SystemClock};
 
+use crate::cluster::handle::ClusterHandle;
 use crate::cluster::link::KeeperLink;
 use crate::config::BrokerConfig;
 use crate::fetcher::FetcherManager;
 use crate::group::GroupCoordinator;
 use crate::replica_manager::ReplicaManager;
+use crate::topic_admin::TopicAdmin;
 use crate::topics::TopicMeta;
 
 /// Name of the file that records the cluster and broker identity in each log directory.
@@ -23,7 +25,11 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
     pub link: Arc<KeeperLink>,
-    pub replica_manager: ReplicaManager,
+    pub replica_manager: Arc<ReplicaManager>,
+    /// The cluster as coordinators and handlers see it (a narrow handle on the two above).
+    pub cluster: ClusterHandle,
+    /// Topic creation, deletion, partition increases, config changes, reassignments.
+    pub admin: TopicAdmin,
     pub fetchers: FetcherManager,
     pub groups: Arc<GroupCoordinator>,
     /// This broker's block of producer ids (InitProducerId).
@@ -33,7 +39,7 @@ pub struct Broker {
     /// Advertised `(host, port)` per listener name; ports filled in once bound.
     pub advertised: parking_lot::RwLock<BTreeMap<String, (String, u16)>>,
     /// The broker configs set at run time, and the topic defaults they make.
-    pub dynamic: parking_lot::RwLock<DynamicConfigs>,
+    pub dynamic: Arc<parking_lot::RwLock<DynamicConfigs>>,
     /// `max.connections` and the per-IP limits, over every listener.
     pub connection_slots: crate::connection_limit::ConnectionSlots,
     /// `queued.max.request.bytes`: request frames being read or handled.
@@ -71,22 +77,38 @@ impl Broker {
         check_or_write_meta(&config.log_dirs[0], config.broker_id, &cluster_id)?;
         let clock = Arc::new(SystemClock);
         let log_manager = Arc::new(LogManager::scan_locked(config.log_manager.clone(), clock.clone(), locks)?);
-        let replica_manager =
-            ReplicaManager::new(config.broker_id, log_manager.clone(), clock.clone(), config.log.min_insync_replicas);
+        let replica_manager = Arc::new(ReplicaManager::new(
+            config.broker_id,
+            log_manager.clone(),
+            clock.clone(),
+            config.log.min_insync_replicas,
+        ));
+        let cluster =
+            ClusterHandle { broker_id: config.broker_id, link: link.clone(), replicas: replica_manager.clone() };
+        let dynamic = Arc::new(parking_lot::RwLock::new(DynamicConfigs {
+            log_defaults: config.log.clone(),
+            ..Default::default()
+        }));
+        let admin = TopicAdmin {
+            cluster: cluster.clone(),
+            dynamic: dynamic.clone(),
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            delete_topic_enable: config.delete_topic_enable,
+        };
         let groups = GroupCoordinator::new(config.group.clone(), clock);
         Ok(Arc::new(Broker {
             cluster_id,
             link,
             replica_manager,
+            cluster,
+            admin,
             fetchers: FetcherManager::default(),
             producer_ids: Default::default(),
             txns: Default::default(),
             groups,
             advertised: parking_lot::RwLock::new(BTreeMap::new()),
-            dynamic: parking_lot::RwLock::new(DynamicConfigs {
-                log_defaults: config.log.clone(),
-                ..Default::default()
-            }),
+            dynamic,
             connection_slots: crate::connection_limit::ConnectionSlots::new(config.connection_limits.clone()),
             request_memory: crate::memory_pool::MemoryPool::new(config.queued_max_request_bytes),
             fetch_memory: crate::memory_pool::MemoryPool::new(Some(config.fetch_response_memory_max_bytes)),
@@ -108,7 +130,7 @@ impl Broker {
 
     /// Every topic's defaults (static broker config, with dynamic broker configs over it).
     pub fn default_log_config(&self) -> LogConfig {
-        self.dynamic.read().log_defaults.clone()
+        self.admin.default_log_config()
     }
 
     /// Calls `f` with the broker-level layers a topic config's value can come from.
@@ -126,11 +148,7 @@ impl Broker {
         &self,
         overrides: &BTreeMap<String, String>,
     ) -> Result<LogConfig, sluice_storage::StorageError> {
-        let mut config = self.default_log_config();
-        for (k, v) in overrides {
-            config.set(k, v)?;
-        }
-        Ok(config)
+        self.admin.topic_log_config(overrides)
     }
 
     /// The log config and `min.insync.replicas` of a topic with these overrides (invalid
@@ -143,35 +161,26 @@ impl Broker {
 
     /// A topic as the metadata cache knows it.
     pub fn topic_meta(&self, name: &str) -> Option<TopicMeta> {
-        self.link.cache.read(|v| {
-            v.topics.get(name).map(|t| TopicMeta {
-                id: t.id,
-                partitions: t.partition_count(),
-                replication_factor: t.assignment.values().next().map_or(0, |r| r.len() as i16),
-                configs: t.configs.clone(),
-            })
-        })
+        self.cluster.topic_meta(name)
     }
 
     pub fn topic_names(&self) -> Vec<String> {
-        self.link.cache.read(|v| v.topics.keys().cloned().collect())
+        self.cluster.topic_names()
     }
 
-    /// Waits up to `wait_ms` for `cond` to hold, re-checking after every change of the
-    /// metadata cache and of the local partitions' roles; returns whether it held.
+    /// Waits up to `wait_ms` for `cond` to hold (see [`ClusterHandle::wait_until`]).
     pub async fn wait_until(&self, wait_ms: u64, cond: impl Fn() -> bool) -> bool {
-        let mut changes = self.link.cache.subscribe();
-        let mut roles = self.replica_manager.role_changes();
-        let waited = tokio::time::timeout(std::time::Duration::from_millis(wait_ms), async {
-            while !cond() {
-                tokio::select! {
-                    r = changes.changed() => if r.is_err() { return false },
-                    r = roles.changed() => if r.is_err() { return false },
-                }
-            }
-            true
-        });
-        waited.await.unwrap_or(false)
+        self.cluster.wait_until(wait_ms, cond).await
+    }
+
+    /// The group coordinator with what its log paths touch.
+    pub fn group_log(&self) -> crate::group::offsets_log::GroupLog<'_> {
+        crate::group::offsets_log::GroupLog {
+            groups: &self.groups,
+            admin: &self.admin,
+            replication_factor: self.config.replication.offsets_topic_replication_factor,
+            config: &self.config.group,
+        }
     }
 
     pub fn log_manager(&self) -> &Arc<LogManager> {

@@ -198,7 +198,7 @@ impl Broker {
             return Ok(());
         }
         let znode = TopicConfigZnode { version: 1, config: configs.clone() };
-        topic_admin::write_topic_config(self, &self.link.paths.broker_config(entity), &znode).await?;
+        topic_admin::write_topic_config(&self.admin, &self.link.paths.broker_config(entity), &znode).await?;
         self.wait_until(READ_YOUR_WRITE_WAIT_MS, || self.dynamic_configs_of(entity) == configs).await;
         Ok(())
     }

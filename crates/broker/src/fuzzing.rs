@@ -269,7 +269,7 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
     let broker = node.broker().context("the harness's node has the broker role")?;
     // The internal topics a client's first group or transactional request would create, so
     // that inputs reach the coordinators instead of COORDINATOR_NOT_AVAILABLE.
-    crate::group::offsets_log::ensure_topic(broker)
+    crate::group::offsets_log::ensure_topic(broker.group_log())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create __consumer_offsets: {}", e.name()))?;
     crate::txn::log::ensure_topic(broker)

@@ -715,7 +715,7 @@ async fn maintenance(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
             _ = isr_tick.tick() => broker.replica_manager.maybe_shrink_isrs(lag_ms),
             _ = expiry_tick.tick() => {
                 let expired = broker.groups.expire_offsets();
-                crate::group::offsets_log::write_tombstones(&broker, expired, "offsets.retention.minutes passed").await;
+                crate::group::offsets_log::write_tombstones(broker.group_log(), expired, "offsets.retention.minutes passed").await;
             }
         }
     }

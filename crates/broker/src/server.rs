@@ -440,8 +440,8 @@ pub async fn answer(
 ) -> Answer {
     let version = header.api_version;
     let memory = parking_lot::Mutex::new(Reservation::default());
-    let context = api::RequestContext { broker, header: &header, listener, peer, response_memory: &memory };
-    let Some(response) = api::handle(context, request).await else {
+    let context = api::RequestContext { header: &header, listener, peer, response_memory: &memory };
+    let Some(response) = api::handle(broker, context, request).await else {
         return Answer::Silent;
     };
     match encode_response_spliced(header.correlation_id, version, &response) {

@@ -6,12 +6,16 @@
 //! assignment change (`ReplicaManager::apply_view`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use parking_lot::RwLock;
 use sluice_storage::config::canonical_value;
 use sluice_storage::topic_partition::is_valid_topic_name;
+use sluice_storage::{LogConfig, StorageError};
 
-use crate::broker::Broker;
+use crate::broker::DynamicConfigs;
 use crate::cluster::cache::TopicView;
+use crate::cluster::handle::ClusterHandle;
 use crate::cluster::znodes::{TopicAssignment, TopicConfigZnode, encode_topic_id};
 use crate::error::ErrorCode;
 use crate::topics::{TopicMeta, new_topic_id};
@@ -24,6 +28,38 @@ const READ_YOUR_WRITE_WAIT_MS: u64 = 5_000;
 const MAX_DELETE_ATTEMPTS: usize = 5;
 
 pub type AdminResult<T> = Result<T, (ErrorCode, String)>;
+
+/// What the topic admin paths may touch: the cluster (keeper and the metadata cache, to write
+/// and then see a change; the local replicas, to wait for leaders), the topic defaults a new
+/// topic's configs are checked against, and the static configs they apply. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TopicAdmin {
+    pub cluster: ClusterHandle,
+    /// The broker configs changed at run time, with the topic defaults they make.
+    pub dynamic: Arc<RwLock<DynamicConfigs>>,
+    /// `num.partitions`: the partitions of a topic created without a count.
+    pub num_partitions: i32,
+    /// `default.replication.factor`: the replicas of a topic created without a factor.
+    pub default_replication_factor: i16,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+}
+
+impl TopicAdmin {
+    /// Every topic's defaults (static broker config, with dynamic broker configs over it).
+    pub fn default_log_config(&self) -> LogConfig {
+        self.dynamic.read().log_defaults.clone()
+    }
+
+    /// The log config of a topic: broker defaults with the topic's overrides applied.
+    pub fn topic_log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, StorageError> {
+        let mut config = self.default_log_config();
+        for (k, v) in overrides {
+            config.set(k, v)?;
+        }
+        Ok(config)
+    }
+}
 
 /// Validates topic config overrides (every topic config Kafka 3.x has; see
 /// `sluice_storage::config::TOPIC_CONFIGS`); returns them as a map.
@@ -48,7 +84,7 @@ pub(crate) fn keeper_error(e: sluice_keeper::ZkError) -> (ErrorCode, String) {
 /// Creates a topic: `partitions`/`replication_factor` of -1 take the broker defaults. Waits up
 /// to `wait_ms` for every partition to have a leader.
 pub async fn create_topic(
-    broker: &Broker,
+    admin: &TopicAdmin,
     name: &str,
     partitions: i32,
     replication_factor: i16,
@@ -62,7 +98,7 @@ pub async fn create_topic(
             format!("topic name {name:?} is illegal: use 1-249 of ASCII letters, digits, '.', '_' and '-'"),
         ));
     }
-    let partitions = if partitions == -1 { broker.config.num_partitions } else { partitions };
+    let partitions = if partitions == -1 { admin.num_partitions } else { partitions };
     if partitions <= 0 {
         return Err((
             ErrorCode::InvalidPartitions,
@@ -70,21 +106,22 @@ pub async fn create_topic(
         ));
     }
     let replication_factor =
-        if replication_factor == -1 { broker.config.default_replication_factor } else { replication_factor };
+        if replication_factor == -1 { admin.default_replication_factor } else { replication_factor };
     if replication_factor <= 0 {
         return Err((
             ErrorCode::InvalidReplicationFactor,
             format!("replication factor must be at least 1, got {replication_factor}"),
         ));
     }
-    let live = broker.link.cache.read(|v| v.brokers.iter().map(|(id, r)| (*id, r.rack.clone())).collect::<Vec<_>>());
+    let live =
+        admin.cluster.link.cache.read(|v| v.brokers.iter().map(|(id, r)| (*id, r.rack.clone())).collect::<Vec<_>>());
     let assignment = crate::cluster::assign_replicas(&live, partitions, replication_factor, 0, None)?;
-    write_topic(broker, name, assignment, configs, validate_only, wait_ms).await
+    write_topic(admin, name, assignment, configs, validate_only, wait_ms).await
 }
 
 /// Creates a topic with the replicas given per partition (CreateTopics' `assignments`).
 pub async fn create_topic_with_assignment(
-    broker: &Broker,
+    admin: &TopicAdmin,
     name: &str,
     assignment: BTreeMap<i32, Vec<i32>>,
     configs: &[(String, Option<String>)],
@@ -97,13 +134,13 @@ pub async fn create_topic_with_assignment(
             format!("topic name {name:?} is illegal: use 1-249 of ASCII letters, digits, '.', '_' and '-'"),
         ));
     }
-    validate_assignment(broker, &assignment, 0)?;
-    write_topic(broker, name, assignment, configs, validate_only, wait_ms).await
+    validate_assignment(admin, &assignment, 0)?;
+    write_topic(admin, name, assignment, configs, validate_only, wait_ms).await
 }
 
 /// Checks an explicit assignment: partitions numbered from `first` without gaps, the same
 /// number of distinct, live replicas each.
-fn validate_assignment(broker: &Broker, assignment: &BTreeMap<i32, Vec<i32>>, first: i32) -> AdminResult<()> {
+fn validate_assignment(admin: &TopicAdmin, assignment: &BTreeMap<i32, Vec<i32>>, first: i32) -> AdminResult<()> {
     let bad = |why: String| Err((ErrorCode::InvalidReplicaAssignment, why));
     if assignment.keys().copied().ne(first..first + assignment.len() as i32) {
         return bad(format!("partitions must be numbered consecutively from {first}"));
@@ -116,7 +153,7 @@ fn validate_assignment(broker: &Broker, assignment: &BTreeMap<i32, Vec<i32>>, fi
         if replicas.is_empty() || distinct.len() != replicas.len() || replicas.len() != rf {
             return bad(format!("partition {p}: replicas {replicas:?} must be {rf} distinct brokers"));
         }
-        if let Some(r) = replicas.iter().find(|r| !broker.link.cache.read(|v| v.is_live(**r))) {
+        if let Some(r) = replicas.iter().find(|r| !admin.cluster.link.cache.read(|v| v.is_live(**r))) {
             return bad(format!("partition {p}: broker {r} is not a live broker"));
         }
     }
@@ -124,7 +161,7 @@ fn validate_assignment(broker: &Broker, assignment: &BTreeMap<i32, Vec<i32>>, fi
 }
 
 async fn write_topic(
-    broker: &Broker,
+    admin: &TopicAdmin,
     name: &str,
     assignment: BTreeMap<i32, Vec<i32>>,
     configs: &[(String, Option<String>)],
@@ -134,18 +171,18 @@ async fn write_topic(
     let partitions = assignment.len() as i32;
     let replication_factor = assignment.values().next().map_or(0, Vec::len) as i16;
     let overrides = validate_configs(configs)?;
-    broker
+    admin
         .topic_log_config(&overrides)
         .and_then(|c| c.validate_values())
         .map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
-    if broker.topic_meta(name).is_some() {
+    if admin.cluster.topic_meta(name).is_some() {
         return Err((ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
     }
     let meta = TopicMeta { id: new_topic_id(), partitions, replication_factor, configs: overrides.clone() };
     if validate_only {
         return Ok(meta);
     }
-    let paths = &broker.link.paths;
+    let paths = &admin.cluster.link.paths;
     let topic = TopicAssignment {
         version: 3,
         topic_id: Some(encode_topic_id(&meta.id)),
@@ -155,10 +192,11 @@ async fn write_topic(
     };
     let config = TopicConfigZnode { version: 1, config: overrides };
     // The config first: brokers read it when they see the topic appear.
-    write_topic_config(broker, &paths.topic_config(name), &config).await?;
+    write_topic_config(admin, &paths.topic_config(name), &config).await?;
     let body = serde_json::to_vec(&topic).expect("small struct");
     let path = paths.topic(name);
-    let created = broker
+    let created = admin
+        .cluster
         .link
         .retrying(|client| {
             let (path, body, id) = (&path, &body, &topic.topic_id);
@@ -181,15 +219,16 @@ async fn write_topic(
         return Err((ErrorCode::TopicAlreadyExists, format!("topic '{name}' already exists")));
     }
     tracing::info!(topic = %name, partitions, replication_factor, ?assignment, "created topic");
-    wait_for_leaders(broker, name, partitions, wait_ms.min(MAX_WAIT_FOR_LEADERS_MS)).await;
+    wait_for_leaders(admin, name, partitions, wait_ms.min(MAX_WAIT_FOR_LEADERS_MS)).await;
     Ok(meta)
 }
 
 /// Writes `/config/topics/<topic>`, whether or not it exists yet (unconditionally, so safe to
 /// repeat after a lost connection).
-pub(crate) async fn write_topic_config(broker: &Broker, path: &str, config: &TopicConfigZnode) -> AdminResult<()> {
+pub(crate) async fn write_topic_config(admin: &TopicAdmin, path: &str, config: &TopicConfigZnode) -> AdminResult<()> {
     let body = serde_json::to_vec(config).expect("small struct");
-    broker
+    admin
+        .cluster
         .link
         .retrying(|client| {
             let body = &body;
@@ -214,42 +253,38 @@ pub(crate) async fn write_topic_config(broker: &Broker, path: &str, config: &Top
 
 /// Waits (bounded) until the metadata cache shows `topic` with `partitions` partitions, each
 /// with a live leader.
-pub async fn wait_for_leaders(broker: &Broker, topic: &str, partitions: i32, wait_ms: u64) {
+pub async fn wait_for_leaders(admin: &TopicAdmin, topic: &str, partitions: i32, wait_ms: u64) {
     // Ready once every partition has a live leader, and those led here have taken the role
     // (so this client's next request to this broker finds it).
-    let me = broker.config.broker_id;
-    let ready = |b: &Broker| {
-        let leaders: Option<Vec<(i32, i32)>> = b.link.cache.read(|v| {
+    let me = admin.cluster.broker_id;
+    let ready = || {
+        let leaders: Option<Vec<(i32, i32)>> = admin.cluster.link.cache.read(|v| {
             let t = v.topics.get(topic).filter(|t| t.partition_count() >= partitions)?;
             t.assignment.keys().map(|&p| v.leader(topic, p).map(|l| (p, l))).collect()
         });
         leaders.is_some_and(|ls| {
-            ls.iter().all(|&(p, l)| {
-                l != me
-                    || b.replica_manager
-                        .partition(&sluice_storage::TopicPartition::new(topic, p))
-                        .is_some_and(|p| p.is_leader())
-            })
+            ls.iter().all(|&(p, l)| l != me || admin.cluster.leads(&sluice_storage::TopicPartition::new(topic, p)))
         })
     };
-    broker.wait_until(wait_ms, || ready(broker)).await;
+    admin.cluster.wait_until(wait_ms, ready).await;
 }
 
 /// Deletes a topic: its znodes go, and every replica deletes its logs when it sees that.
-pub async fn delete_topic(broker: &Broker, name: &str) -> AdminResult<()> {
-    if !broker.config.delete_topic_enable {
+pub async fn delete_topic(admin: &TopicAdmin, name: &str) -> AdminResult<()> {
+    if !admin.delete_topic_enable {
         return Err((
             ErrorCode::TopicDeletionDisabled,
             "topic deletion is disabled (delete.topic.enable=false)".into(),
         ));
     }
-    if broker.topic_meta(name).is_none() {
+    if admin.cluster.topic_meta(name).is_none() {
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
     }
-    let paths = &broker.link.paths;
+    let paths = &admin.cluster.link.paths;
     // One atomic multi, so the controller (which creates missing partition states) cannot
     // slip a node in between; a concurrent change makes it fail, and it is tried again.
-    let unfinished = broker
+    let unfinished = admin
+        .cluster
         .link
         .retrying(|client| async move {
             let mut last = None;
@@ -292,7 +327,7 @@ pub async fn delete_topic(broker: &Broker, name: &str) -> AdminResult<()> {
         return Err(keeper_error(e));
     }
     // This broker's next answer should not still list the topic.
-    broker.wait_until(READ_YOUR_WRITE_WAIT_MS, || broker.topic_meta(name).is_none()).await;
+    admin.cluster.wait_until(READ_YOUR_WRITE_WAIT_MS, || admin.cluster.topic_meta(name).is_none()).await;
     tracing::info!(topic = %name, "deleted topic");
     Ok(())
 }
@@ -300,13 +335,13 @@ pub async fn delete_topic(broker: &Broker, name: &str) -> AdminResult<()> {
 /// Raises a topic's partition count to `count`; `assignments` (one replica list per new
 /// partition) places them explicitly, otherwise the cluster spreads them.
 pub async fn add_partitions(
-    broker: &Broker,
+    admin: &TopicAdmin,
     name: &str,
     count: i32,
     assignments: Option<Vec<Vec<i32>>>,
     validate_only: bool,
 ) -> AdminResult<()> {
-    let Some(view) = broker.link.cache.read(|v| v.topics.get(name).cloned()) else {
+    let Some(view) = admin.cluster.link.cache.read(|v| v.topics.get(name).cloned()) else {
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
     };
     let current = view.partition_count();
@@ -317,7 +352,8 @@ pub async fn add_partitions(
         ));
     }
     let rf = view.assignment.values().next().map_or(1, |r| r.len()) as i16;
-    let live = broker.link.cache.read(|v| v.brokers.iter().map(|(id, r)| (*id, r.rack.clone())).collect::<Vec<_>>());
+    let live =
+        admin.cluster.link.cache.read(|v| v.brokers.iter().map(|(id, r)| (*id, r.rack.clone())).collect::<Vec<_>>());
     let added = match assignments {
         None => crate::cluster::assign_replicas(&live, count - current, rf, current, None)?,
         Some(lists) => {
@@ -328,7 +364,7 @@ pub async fn add_partitions(
                 ));
             }
             let added: BTreeMap<i32, Vec<i32>> = (current..).zip(lists).collect();
-            validate_assignment(broker, &added, current)?;
+            validate_assignment(admin, &added, current)?;
             if let Some((p, r)) = added.iter().find(|(_, r)| r.len() != rf as usize) {
                 return Err((
                     ErrorCode::InvalidReplicaAssignment,
@@ -345,9 +381,10 @@ pub async fn add_partitions(
     grown.assignment.extend(added);
     let topic = grown.to_znode();
     let body = serde_json::to_vec(&topic).expect("small struct");
-    let path = broker.link.paths.topic(name);
+    let path = admin.cluster.link.paths.topic(name);
     let mut attempts = 0;
-    let written = broker
+    let written = admin
+        .cluster
         .link
         .retrying(|client| {
             attempts += 1;
@@ -371,24 +408,24 @@ pub async fn add_partitions(
         return Err((ErrorCode::RequestTimedOut, format!("topic '{name}' changed concurrently; retry")));
     }
     tracing::info!(topic = %name, from = current, to = count, "added partitions");
-    wait_for_leaders(broker, name, count, 5_000).await;
+    wait_for_leaders(admin, name, count, 5_000).await;
     Ok(())
 }
 
 /// Replaces a topic's config overrides (after validation); every broker applies them when it
 /// sees `/config/topics/<topic>` change.
 pub async fn set_topic_configs(
-    broker: &Broker,
+    admin: &TopicAdmin,
     name: &str,
     overrides: BTreeMap<String, String>,
     validate_only: bool,
 ) -> AdminResult<()> {
-    if broker.topic_meta(name).is_none() {
+    if admin.cluster.topic_meta(name).is_none() {
         return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
     }
     let pairs: Vec<(String, Option<String>)> = overrides.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
     let overrides = validate_configs(&pairs)?;
-    broker
+    admin
         .topic_log_config(&overrides)
         .and_then(|c| c.validate_values())
         .map_err(|e| (ErrorCode::InvalidConfig, e.to_string()))?;
@@ -396,9 +433,12 @@ pub async fn set_topic_configs(
         return Ok(());
     }
     let config = TopicConfigZnode { version: 1, config: overrides.clone() };
-    write_topic_config(broker, &broker.link.paths.topic_config(name), &config).await?;
+    write_topic_config(admin, &admin.cluster.link.paths.topic_config(name), &config).await?;
     // Apply here at once, so this client reads its own change; the watch brings it to the rest.
-    broker.wait_until(READ_YOUR_WRITE_WAIT_MS, || broker.topic_meta(name).is_none_or(|m| m.configs == overrides)).await;
+    admin
+        .cluster
+        .wait_until(READ_YOUR_WRITE_WAIT_MS, || admin.cluster.topic_meta(name).is_none_or(|m| m.configs == overrides))
+        .await;
     Ok(())
 }
 
@@ -410,10 +450,14 @@ pub type PartitionMove = (i32, Option<Vec<i32>>);
 /// replica, old and new, with those being added and removed (KIP-455), and the controller
 /// completes each move once its target replicas are in sync. Answers per partition; the
 /// partitions that pass validation are written together, with compare-and-set.
-pub async fn reassign_partitions(broker: &Broker, name: &str, moves: &[PartitionMove]) -> Vec<(i32, AdminResult<()>)> {
+pub async fn reassign_partitions(
+    admin: &TopicAdmin,
+    name: &str,
+    moves: &[PartitionMove],
+) -> Vec<(i32, AdminResult<()>)> {
     let mut last_error = None;
     for _ in 0..MAX_REASSIGN_ATTEMPTS {
-        let Some(view) = broker.link.cache.read(|v| v.topics.get(name).cloned()) else {
+        let Some(view) = admin.cluster.link.cache.read(|v| v.topics.get(name).cloned()) else {
             let missing = (ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist"));
             return moves.iter().map(|(p, _)| (*p, Err(missing.clone()))).collect();
         };
@@ -421,27 +465,32 @@ pub async fn reassign_partitions(broker: &Broker, name: &str, moves: &[Partition
         let results: Vec<(i32, AdminResult<()>)> = moves
             .iter()
             .map(|(p, target)| {
-                let registered = |r: i32| broker.link.cache.read(|v| v.is_live(r));
+                let registered = |r: i32| admin.cluster.link.cache.read(|v| v.is_live(r));
                 (*p, plan_move(&mut next, *p, target.as_deref(), registered))
             })
             .collect();
         if next == view {
             return results;
         }
-        let client = match broker.link.client() {
+        let client = match admin.cluster.link.client() {
             Ok(client) => client,
             Err(e) => return fail_all(moves, keeper_error(e)),
         };
         let body = serde_json::to_vec(&next.to_znode()).expect("small struct");
-        match client.set_data(&broker.link.paths.topic(name), &body, view.zk_version).await {
+        match client.set_data(&admin.cluster.link.paths.topic(name), &body, view.zk_version).await {
             Ok(_) => {
                 for (p, target) in moves {
                     tracing::info!(topic = %name, partition = p, target = ?target, "reassignment requested");
                 }
                 // This broker's next answer (ListPartitionReassignments, Metadata) shows it.
-                broker
+                admin
+                    .cluster
                     .wait_until(READ_YOUR_WRITE_WAIT_MS, || {
-                        broker.link.cache.read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))
+                        admin
+                            .cluster
+                            .link
+                            .cache
+                            .read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))
                     })
                     .await;
                 return results;
@@ -450,9 +499,14 @@ pub async fn reassign_partitions(broker: &Broker, name: &str, moves: &[Partition
             // answer was lost with the connection (the write may have landed): re-plan on the
             // newer view, where a landed write leaves nothing to do.
             Err(sluice_keeper::ZkError::BadVersion | sluice_keeper::ZkError::ConnectionLoss) => {
-                broker
+                admin
+                    .cluster
                     .wait_until(READ_YOUR_WRITE_WAIT_MS, || {
-                        broker.link.cache.read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))
+                        admin
+                            .cluster
+                            .link
+                            .cache
+                            .read(|v| v.topics.get(name).is_none_or(|t| t.zk_version != view.zk_version))
                     })
                     .await;
                 last_error = Some((ErrorCode::RequestTimedOut, format!("topic '{name}' kept changing; retry")));
@@ -535,10 +589,10 @@ pub struct MovingPartition {
 /// The reassignments in progress, by topic. `only` limits the answer to the given partitions
 /// of the given topics.
 pub fn list_reassignments(
-    broker: &Broker,
+    admin: &TopicAdmin,
     only: Option<&BTreeMap<String, Vec<i32>>>,
 ) -> BTreeMap<String, Vec<MovingPartition>> {
-    broker.link.cache.read(|v| {
+    admin.cluster.link.cache.read(|v| {
         let mut out = BTreeMap::new();
         for (name, topic) in &v.topics {
             let wanted = only.map(|o| o.get(name));

@@ -5,11 +5,15 @@ use sluice_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse}
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
+use crate::broker::Broker;
 use crate::group::offsets_log::{self, OFFSETS_TOPIC};
 
-pub async fn handle(ctx: RequestContext<'_>, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
-    let broker = ctx.broker;
-    let result = match offsets_log::ensure_topic(broker).await {
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    broker: &Broker,
+    request: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let result = match offsets_log::ensure_topic(broker.group_log()).await {
         Ok(()) => {
             let tp = (OFFSETS_TOPIC.to_string(), offsets_log::partition_for(&request.group_id));
             broker

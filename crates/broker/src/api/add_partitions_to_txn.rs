@@ -11,12 +11,18 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 
-pub async fn handle(ctx: RequestContext<'_>, request: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    broker: &Broker,
+    request: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
     if ctx.version() <= 3 {
         let results = one(
             ctx,
+            broker,
             &request.v3_and_below_transactional_id,
             request.v3_and_below_producer_id,
             request.v3_and_below_producer_epoch,
@@ -29,7 +35,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: AddPartitionsToTxnRequest)
     let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
     for t in &request.transactions {
         let topic_results =
-            one(ctx, &t.transactional_id, t.producer_id, t.producer_epoch, t.verify_only, &t.topics).await;
+            one(ctx, broker, &t.transactional_id, t.producer_id, t.producer_epoch, t.verify_only, &t.topics).await;
         results_by_transaction
             .push(AddPartitionsToTxnResult { transactional_id: t.transactional_id.clone(), topic_results });
     }
@@ -38,13 +44,13 @@ pub async fn handle(ctx: RequestContext<'_>, request: AddPartitionsToTxnRequest)
 
 async fn one(
     ctx: RequestContext<'_>,
+    broker: &Broker,
     id: &str,
     producer_id: i64,
     producer_epoch: i16,
     verify_only: bool,
     topics: &[AddPartitionsToTxnTopic],
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let broker = ctx.broker;
     let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
     let all_known = topics.iter().all(|t| t.partitions.iter().all(|&p| known(&t.name, p)));
     let wanted: Vec<(String, i32)> =

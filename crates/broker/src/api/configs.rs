@@ -17,7 +17,7 @@ use sluice_protocol::messages::DescribeConfigsSynonym;
 use sluice_storage::config::topic_config_def;
 use sluice_storage::topic_partition::is_valid_topic_name;
 
-use super::RequestContext;
+use crate::broker::Broker;
 use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
 use crate::config_source::{self, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG};
 use crate::error::ErrorCode;
@@ -34,8 +34,7 @@ const OP_SUBTRACT: i8 = 3;
 /// Kafka's `ConfigType` of a list.
 const TYPE_LIST: i8 = 7;
 
-pub fn describe(ctx: RequestContext<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
-    let broker = ctx.broker;
+pub fn describe(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -208,7 +207,7 @@ impl Target {
         validate_only: bool,
     ) -> AdminResult<()> {
         match self {
-            Target::Topic(name) => topic_admin::set_topic_configs(broker, name, configs, validate_only).await,
+            Target::Topic(name) => topic_admin::set_topic_configs(&broker.admin, name, configs, validate_only).await,
             Target::Broker(entity) => broker.set_dynamic_configs(entity, configs, validate_only).await,
         }
     }
@@ -236,8 +235,7 @@ fn malformed(resources: &[(i8, &str, Vec<&str>)]) -> Vec<Option<(ErrorCode, Stri
         .collect()
 }
 
-pub async fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
-    let broker = ctx.broker;
+pub async fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let checked = malformed(
         &request
             .resources
@@ -277,10 +275,9 @@ pub async fn alter(ctx: RequestContext<'_>, request: AlterConfigsRequest) -> Alt
 }
 
 pub async fn incremental_alter(
-    ctx: RequestContext<'_>,
+    broker: &Broker,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let broker = ctx.broker;
     let checked = malformed(
         &request
             .resources

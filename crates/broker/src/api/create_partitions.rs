@@ -4,12 +4,12 @@
 
 use sluice_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResponseTopic};
 
-use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::topic_admin;
+use crate::topic_admin::TopicAdmin;
 
-pub async fn handle(ctx: RequestContext<'_>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
-    let added = ctx.broker.link.cache.read(|v| {
+pub async fn handle(admin: &TopicAdmin, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let added = admin.cluster.link.cache.read(|v| {
         request.topics.iter().fold(0u64, |sum, t| {
             let current = v.topics.get(&t.name).map_or(0, |view| view.partition_count());
             sum.saturating_add(t.count.saturating_sub(current).max(0) as u64)
@@ -34,8 +34,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: CreatePartitionsRequest) -
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
         let assignments = t.assignments.map(|a| a.into_iter().map(|a| a.broker_ids).collect());
-        let result =
-            topic_admin::add_partitions(ctx.broker, &t.name, t.count, assignments, request.validate_only).await;
+        let result = topic_admin::add_partitions(admin, &t.name, t.count, assignments, request.validate_only).await;
         results.push(match result {
             Ok(()) => CreatePartitionsResponseTopic { name: t.name, error_code: 0, error_message: None },
             Err((code, message)) => {

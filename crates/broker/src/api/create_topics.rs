@@ -8,12 +8,11 @@ use sluice_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, CreateTopicsResponseConfig, CreateTopicsResponseTopic,
 };
 
-use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::{config_source, topic_admin};
 
-pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
-    let broker = ctx.broker;
+pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let wait_ms = request.timeout_ms.max(0) as u64;
     let requested = request.topics.iter().fold(0u64, |sum, t| {
         let count = match (t.assignments.is_empty(), t.num_partitions) {
@@ -40,7 +39,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> Cr
                 Err((ErrorCode::InvalidRequest, "give either assignments or num_partitions/replication_factor".into()))
             } else {
                 topic_admin::create_topic_with_assignment(
-                    broker,
+                    &broker.admin,
                     &t.name,
                     t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.clone())).collect(),
                     &configs,
@@ -51,7 +50,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: CreateTopicsRequest) -> Cr
             }
         } else {
             topic_admin::create_topic(
-                broker,
+                &broker.admin,
                 &t.name,
                 t.num_partitions,
                 t.replication_factor,

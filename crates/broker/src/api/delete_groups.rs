@@ -3,26 +3,26 @@
 
 use sluice_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, DeleteGroupsResponseResult};
 
-use super::RequestContext;
 use crate::group::offsets_log;
+use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(ctx: RequestContext<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(log: GroupLog<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in request.groups_names {
-        if let Err(code) = offsets_log::check_coordinator(ctx.broker, &id).await {
+        if let Err(code) = offsets_log::check_coordinator(log, &id).await {
             results.push(DeleteGroupsResponseResult { group_id: id, error_code: code.code() });
             continue;
         }
-        let (mut code, offsets) = ctx.broker.groups.with_groups(|g, _| {
+        let (mut code, offsets) = log.groups.with_groups(|g, _| {
             let offsets: Vec<(String, i32)> =
                 g.fetch_offsets(&id).map(|o| o.keys().cloned().collect()).unwrap_or_default();
             (g.delete(&id), offsets)
         });
         if code.code() == 0 {
             let tombstones: Vec<_> = offsets.into_iter().map(|tp| (tp, None)).collect();
-            if let Err(e) = offsets_log::append(ctx.broker, &id, &tombstones).await {
+            if let Err(e) = offsets_log::append(log, &id, &tombstones).await {
                 code = e;
-            } else if let Err(e) = offsets_log::append_group(ctx.broker, &id, None).await {
+            } else if let Err(e) = offsets_log::append_group(log, &id, None).await {
                 code = e;
             }
         }

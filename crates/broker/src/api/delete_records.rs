@@ -7,11 +7,11 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
-use super::RequestContext;
 use crate::error::{ErrorCode, storage_error_code};
+use crate::replica_manager::ReplicaManager;
 
-pub fn handle(ctx: RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let rm = &ctx.broker.replica_manager;
+pub fn handle(replicas: &ReplicaManager, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let rm = replicas;
     let topics = request
         .topics
         .into_iter()

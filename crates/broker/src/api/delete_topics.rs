@@ -3,11 +3,11 @@
 
 use sluice_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, DeleteTopicsResponseTopic};
 
-use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::topic_admin;
+use crate::topic_admin::TopicAdmin;
 
-pub async fn handle(ctx: RequestContext<'_>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(admin: &TopicAdmin, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut responses = Vec::with_capacity(request.topic_names.len());
     for name in request.topic_names {
         if crate::topics::is_internal(&name) {
@@ -19,7 +19,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: DeleteTopicsRequest) -> De
             });
             continue;
         }
-        responses.push(match topic_admin::delete_topic(ctx.broker, &name).await {
+        responses.push(match topic_admin::delete_topic(admin, &name).await {
             Ok(()) => DeleteTopicsResponseTopic { name, error_code: 0, error_message: None },
             Err((code, message)) => {
                 DeleteTopicsResponseTopic { name, error_code: code.code(), error_message: Some(message) }

@@ -3,10 +3,10 @@
 use sluice_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse, DescribeClusterResponseBroker};
 
 use super::RequestContext;
+use crate::broker::Broker;
 
-pub fn handle(ctx: RequestContext<'_>, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let broker = ctx.broker;
-    let (controller, brokers) = super::metadata::live_brokers(ctx);
+pub fn handle(ctx: RequestContext<'_>, broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    let (controller, brokers) = super::metadata::live_brokers(ctx, broker);
     DescribeClusterResponse {
         endpoint_type: 1,
         cluster_id: broker.cluster_id.clone(),

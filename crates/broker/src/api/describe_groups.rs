@@ -4,16 +4,17 @@ use sluice_protocol::messages::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribeGroupsResponseGroup, DescribeGroupsResponseMember,
 };
 
-use super::{RequestContext, authorized_operations};
+use super::authorized_operations;
+use crate::group::offsets_log::GroupLog;
 
-pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn handle(log: GroupLog<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let operations =
         authorized_operations::reported(request.include_authorized_operations, authorized_operations::GROUP);
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
-            if let Err(code) = crate::group::offsets_log::check_coordinator_now(ctx.broker, &id) {
+            if let Err(code) = crate::group::offsets_log::check_coordinator_now(log, &id) {
                 return DescribeGroupsResponseGroup {
                     error_code: code.code(),
                     group_id: id,
@@ -21,7 +22,7 @@ pub fn handle(ctx: RequestContext<'_>, request: DescribeGroupsRequest) -> Descri
                     ..Default::default()
                 };
             }
-            ctx.broker.groups.with_groups(|g, _| match g.group(&id) {
+            log.groups.with_groups(|g, _| match g.group(&id) {
                 Some(grp) => DescribeGroupsResponseGroup {
                     error_code: 0,
                     group_id: id.clone(),

@@ -8,11 +8,10 @@ use sluice_protocol::messages::{
     DescribeTransactionsResponseTopic,
 };
 
-use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 
-pub fn handle(ctx: RequestContext<'_>, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
-    let broker = ctx.broker;
+pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
     let transaction_states = request
         .transactional_ids
         .into_iter()

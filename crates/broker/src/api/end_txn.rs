@@ -5,9 +5,9 @@ use sluice_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
+use crate::broker::Broker;
 
-pub async fn handle(ctx: RequestContext<'_>, request: EndTxnRequest) -> EndTxnResponse {
-    let broker = ctx.broker;
+pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, request: EndTxnRequest) -> EndTxnResponse {
     let result = broker
         .txns
         .end_txn(broker, &request.transactional_id, request.producer_id, request.producer_epoch, request.committed)

@@ -51,6 +51,7 @@ use sluice_storage::TopicPartition;
 use sluice_protocol::record_set::RecordSet;
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::fetch_session::FetchContext;
 use crate::memory_pool::Reservation;
@@ -76,8 +77,7 @@ pub const FETCH_COPY_MAX_BYTES: usize = 64 * 1024;
 /// Upper bound on how long one fetch may wait, whatever the client asks.
 const MAX_FETCH_WAIT_MS: u64 = 60_000;
 
-pub async fn handle(ctx: RequestContext<'_>, mut request: FetchRequest) -> FetchResponse {
-    let broker = ctx.broker;
+pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, mut request: FetchRequest) -> FetchResponse {
     // An incremental fetch reads every partition of its session (KIP-227): the request's
     // topics become the session's; the answer is trimmed to what changed when it is final.
     let session = broker.fetch_sessions.begin(ctx.version(), &mut request, broker.replica_manager.now_ms());
@@ -96,7 +96,7 @@ pub async fn handle(ctx: RequestContext<'_>, mut request: FetchRequest) -> Fetch
     loop {
         // Parked on each partition before it is read: an append after its read is not missed.
         let parked = DelayedFetch::new();
-        let (response, bytes, memory) = read(ctx, &request, max_bytes, Some(&parked));
+        let (response, bytes, memory) = read(ctx, broker, &request, max_bytes, Some(&parked));
         // An error or a redirection to another replica is answered at once, as Kafka does.
         let satisfied = bytes >= request.min_bytes.max(0) as usize
             || response
@@ -113,7 +113,7 @@ pub async fn handle(ctx: RequestContext<'_>, mut request: FetchRequest) -> Fetch
         }
         drop((response, memory));
         if !parked.wait(deadline - now).await {
-            let (mut response, _, memory) = read(ctx, &request, max_bytes, None);
+            let (mut response, _, memory) = read(ctx, broker, &request, max_bytes, None);
             *ctx.response_memory.lock() = memory;
             broker.fetch_sessions.finish(&session, &mut response);
             return response;
@@ -127,17 +127,17 @@ pub async fn handle(ctx: RequestContext<'_>, mut request: FetchRequest) -> Fetch
 /// With `parked`, each partition is watched by it before it is read.
 fn read(
     ctx: RequestContext<'_>,
+    broker: &Broker,
     request: &FetchRequest,
     max_bytes: usize,
     parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize, Reservation) {
-    let broker = ctx.broker;
     if broker.config.fetch_sendfile_enable {
         // Only positions are looked up (in memory-mapped indexes): run in place. Handing the
         // worker's queue to another thread per fetch (`block_in_place`) cost far more than the
         // lookup: a profile at 5,000 produces/s found a quarter of the broker's CPU in those
         // thread hand-offs, woken by every append a follower's parked fetch waits for.
-        let (mut response, bytes) = read_all(ctx, request, max_bytes, true, parked);
+        let (mut response, bytes) = read_all(ctx, broker, request, max_bytes, true, parked);
         if bytes > 0 && bytes <= FETCH_COPY_MAX_BYTES {
             // A small answer (the tail a caught-up follower or consumer reads) costs less
             // copied: one send of the whole frame, where sendfile takes a send and a sendfile
@@ -150,7 +150,7 @@ fn read(
         return (response, bytes, Reservation::default());
     }
     let (mut memory, granted) = broker.fetch_memory.reserve_up_to(max_bytes);
-    let (response, bytes) = read_off_workers(|| read_all(ctx, request, granted, false, parked));
+    let (response, bytes) = read_off_workers(|| read_all(ctx, broker, request, granted, false, parked));
     memory.shrink_to(bytes);
     (response, bytes, memory)
 }
@@ -181,12 +181,13 @@ fn read_off_workers<T>(read: impl FnOnce() -> T) -> T {
 /// Reads every partition asked for, `max_bytes` of records in all (the first batch excepted).
 fn read_all(
     ctx: RequestContext<'_>,
+    broker: &Broker,
     request: &FetchRequest,
     max_bytes: usize,
     in_files: bool,
     parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize) {
-    let rm = &ctx.broker.replica_manager;
+    let rm = &broker.replica_manager;
     let for_follower = request.replica_id >= 0;
     let bound = match (for_follower, request.isolation_level) {
         (true, _) => ReadBound::Follower,
@@ -231,10 +232,10 @@ fn read_all(
                 continue;
             }
             if may_read_follower
-                && ctx.broker.config.replication.rack_aware_replica_selector
+                && broker.config.replication.rack_aware_replica_selector
                 && !request.rack_id.is_empty()
                 && let Some(replica) = partition.preferred_read_replica(p.fetch_offset, &request.rack_id, |id| {
-                    ctx.broker.link.cache.read(|v| v.brokers.get(&id).and_then(|b| b.rack.clone()))
+                    broker.link.cache.read(|v| v.brokers.get(&id).and_then(|b| b.rack.clone()))
                 })
             {
                 out.preferred_read_replica = replica;

@@ -34,11 +34,14 @@ async fn wait_for_leader(broker: &Broker, topic: &str, p: i32, wait_ms: u64) -> 
     found()
 }
 
-pub async fn handle(ctx: RequestContext<'_>, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let broker = ctx.broker;
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let keys = if ctx.version() >= 4 { request.coordinator_keys.clone() } else { vec![request.key.clone()] };
     let (ready, what) = match request.key_type {
-        KEY_TYPE_GROUP => (offsets_log::ensure_topic(broker).await, "group's __consumer_offsets"),
+        KEY_TYPE_GROUP => (offsets_log::ensure_topic(broker.group_log()).await, "group's __consumer_offsets"),
         KEY_TYPE_TRANSACTION => (txn_log::ensure_topic(broker).await, "transactional id's __transaction_state"),
         _ => (Err(ErrorCode::InvalidRequest), ""),
     };
@@ -57,7 +60,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: FindCoordinatorRequest) ->
         };
         leaders.insert(key.clone(), leader);
     }
-    let (_, brokers) = super::metadata::live_brokers(ctx);
+    let (_, brokers) = super::metadata::live_brokers(ctx, broker);
     let find = |key: &str| -> FindCoordinatorResult {
         let leader = leaders.get(key).copied().unwrap_or(Err(ErrorCode::CoordinatorNotAvailable));
         let found =

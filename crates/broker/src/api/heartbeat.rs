@@ -2,13 +2,13 @@
 
 use sluice_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use super::RequestContext;
+use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(ctx: RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
+pub async fn handle(log: GroupLog<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         return HeartbeatResponse { throttle_time_ms: 0, error_code: code.code() };
     }
-    let code = ctx.broker.groups.with_groups(|g, now| {
+    let code = log.groups.with_groups(|g, now| {
         g.heartbeat(
             now,
             &request.group_id,

@@ -6,9 +6,14 @@
 use sluice_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 
-pub async fn handle(ctx: RequestContext<'_>, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    broker: &Broker,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let fail = |code: ErrorCode| InitProducerIdResponse {
         error_code: fenced_code(code, ctx.version(), 4).code(),
         producer_id: -1,
@@ -19,7 +24,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: InitProducerIdRequest) -> 
         // v3+ may name the producer's current id and epoch (KIP-360); -1 means none.
         let expected =
             (ctx.version() >= 3 && request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
-        return match ctx.broker.txns.init_producer_id(ctx.broker, id, request.transaction_timeout_ms, expected).await {
+        return match broker.txns.init_producer_id(broker, id, request.transaction_timeout_ms, expected).await {
             Ok((producer_id, producer_epoch)) => {
                 InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() }
             }
@@ -28,7 +33,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: InitProducerIdRequest) -> 
     }
     // An idempotent producer (re)starting, or bumping its epoch after an error (KIP-360),
     // gets a fresh id at epoch 0: its old sequences no longer matter.
-    match ctx.broker.producer_ids.next_id(ctx.broker).await {
+    match broker.producer_ids.next_id(broker).await {
         Ok(id) => InitProducerIdResponse { producer_id: id, producer_epoch: 0, ..Default::default() },
         Err(code) => fail(code),
     }

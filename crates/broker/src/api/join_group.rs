@@ -3,11 +3,12 @@
 use sluice_protocol::messages::{JoinGroupRequest, JoinGroupResponse, JoinGroupResponseMember};
 
 use super::RequestContext;
+use crate::group::offsets_log::GroupLog;
 use crate::group::state::JoinRequest;
 
-pub async fn handle(ctx: RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
+pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         return JoinGroupResponse {
             error_code: code.code(),
             generation_id: -1,
@@ -16,8 +17,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: JoinGroupRequest) -> JoinG
             ..Default::default()
         };
     }
-    let result = ctx
-        .broker
+    let result = log
         .groups
         .join(JoinRequest {
             group_id: request.group_id,

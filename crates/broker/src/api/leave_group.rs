@@ -3,10 +3,11 @@
 use sluice_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, LeaveGroupResponseMember};
 
 use super::RequestContext;
+use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(ctx: RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
-    let groups = &ctx.broker.groups;
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
+pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    let groups = log.groups;
+    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         return LeaveGroupResponse { throttle_time_ms: 0, error_code: code.code(), members: Vec::new() };
     }
     if ctx.version() < 3 {

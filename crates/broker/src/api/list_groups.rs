@@ -2,10 +2,10 @@
 
 use sluice_protocol::messages::{ListGroupsRequest, ListGroupsResponse, ListGroupsResponseGroup};
 
-use super::RequestContext;
+use crate::group::offsets_log::GroupLog;
 
-pub fn handle(ctx: RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
-    let groups = ctx.broker.groups.with_groups(|g, _| {
+pub fn handle(log: GroupLog<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+    let groups = log.groups.with_groups(|g, _| {
         g.groups()
             .filter(|grp| {
                 request.states_filter.is_empty()

@@ -18,17 +18,18 @@ use sluice_storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition};
 use super::RequestContext;
 use crate::error::{ErrorCode, storage_error_code};
 use crate::replica_manager::Partition;
+use crate::replica_manager::ReplicaManager;
 
 /// `replica_id` of a consumer.
 const CONSUMER_REPLICA_ID: i32 = -1;
 /// `replica_id` of a debugging consumer (v0: may ask any replica, not only the leader).
 const DEBUGGING_REPLICA_ID: i32 = -2;
 
-pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(ctx: RequestContext<'_>, replicas: &ReplicaManager, request: ListOffsetsRequest) -> ListOffsetsResponse {
     if ctx.version() == 0 {
-        return handle_v0(ctx, request);
+        return handle_v0(replicas, request);
     }
-    let rm = &ctx.broker.replica_manager;
+    let rm = replicas;
     let for_follower = request.replica_id >= 0;
     let request_isolation = request.isolation_level;
     let topics = request
@@ -91,8 +92,8 @@ pub fn handle(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffse
 }
 
 /// ListOffsets v0: `old_style_offsets` per partition.
-fn handle_v0(ctx: RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
-    let rm = &ctx.broker.replica_manager;
+fn handle_v0(replicas: &ReplicaManager, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let rm = replicas;
     let from_consumer = request.replica_id == CONSUMER_REPLICA_ID;
     let only_leader = request.replica_id != DEBUGGING_REPLICA_ID;
     let topics = request

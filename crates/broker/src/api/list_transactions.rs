@@ -4,18 +4,18 @@
 use sluice_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, ListTransactionsResponseState};
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::txn::state::TxnState;
 
-pub fn handle(ctx: RequestContext<'_>, request: ListTransactionsRequest) -> ListTransactionsResponse {
-    let now = ctx.broker.replica_manager.now_ms();
+pub fn handle(ctx: RequestContext<'_>, broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {
+    let now = broker.replica_manager.now_ms();
     let unknown_state_filters: Vec<String> = request
         .state_filters
         .iter()
         .filter(|f| !TxnState::ALL.iter().any(|s| s.name() == f.as_str()))
         .cloned()
         .collect();
-    let mut transaction_states: Vec<ListTransactionsResponseState> = ctx
-        .broker
+    let mut transaction_states: Vec<ListTransactionsResponseState> = broker
         .txns
         .all()
         .into_iter()

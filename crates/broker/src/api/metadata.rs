@@ -9,6 +9,7 @@ use sluice_protocol::messages::{
 };
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 
 /// How long Metadata's auto-creation waits for the new topic's leaders before answering
@@ -40,8 +41,8 @@ pub async fn wait_for_synced_view(broker: &crate::Broker) -> bool {
 }
 
 /// The advertised address of the listener the request came in on.
-pub fn advertised(ctx: RequestContext<'_>) -> (String, i32) {
-    let advertised = ctx.broker.advertised.read();
+pub fn advertised(ctx: RequestContext<'_>, broker: &Broker) -> (String, i32) {
+    let advertised = broker.advertised.read();
     let (host, port) = advertised
         .get(ctx.listener)
         .or_else(|| advertised.values().next())
@@ -61,8 +62,8 @@ pub const NO_CONTROLLER_ID: i32 = -1;
 /// itself would tell clients something false, and a broker restarted after a crash would claim
 /// the controller's role the moment it answers. Every broker here handles the admin requests
 /// clients send "to the controller", so a client that picks any broker then still succeeds.
-pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker>) {
-    let (controller, mut brokers) = ctx.broker.link.cache.read(|v| {
+pub fn live_brokers(ctx: RequestContext<'_>, broker: &Broker) -> (i32, Vec<MetadataResponseBroker>) {
+    let (controller, mut brokers) = broker.link.cache.read(|v| {
         let brokers = v
             .brokers
             .iter()
@@ -74,17 +75,16 @@ pub fn live_brokers(ctx: RequestContext<'_>) -> (i32, Vec<MetadataResponseBroker
         (v.controller, brokers)
     });
     // This broker answers even before its own registration shows up in the cache.
-    let me = ctx.broker.config.broker_id;
+    let me = broker.config.broker_id;
     let controller = controller.unwrap_or(NO_CONTROLLER_ID);
     if !brokers.iter().any(|b| b.node_id == me) {
-        let (host, port) = advertised(ctx);
-        brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: ctx.broker.config.rack.clone() });
+        let (host, port) = advertised(ctx, broker);
+        brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: broker.config.rack.clone() });
     }
     (controller, brokers)
 }
 
-pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
-    let broker = ctx.broker;
+pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, request: MetadataRequest) -> MetadataResponse {
     if !wait_for_synced_view(broker).await {
         tracing::warn!(
             wait_ms = METADATA_SYNC_WAIT_MS,
@@ -116,12 +116,12 @@ pub async fn handle(ctx: RequestContext<'_>, request: MetadataRequest) -> Metada
         if auto_create
             && broker.topic_meta(name).is_none()
             && let Err((code, message)) =
-                crate::topic_admin::create_topic(broker, name, -1, -1, &[], false, AUTO_CREATE_WAIT_MS).await
+                crate::topic_admin::create_topic(&broker.admin, name, -1, -1, &[], false, AUTO_CREATE_WAIT_MS).await
         {
             tracing::debug!(topic = %name, error = code.name(), %message, "auto-create failed");
         }
     }
-    let (controller_id, brokers) = live_brokers(ctx);
+    let (controller_id, brokers) = live_brokers(ctx, broker);
     let topics = broker.link.cache.read(|view| {
         names
             .into_iter()

@@ -1,6 +1,17 @@
 //! Request handlers, one file per request kind, and the dispatch from a decoded request to its
 //! handler. Handlers answer errors at the finest level the protocol allows (per partition, per
 //! topic, per resource); only an undecodable frame closes a connection.
+//!
+//! A handler is handed only the parts of the broker it touches, named in its signature: the
+//! group requests a [`GroupLog`](crate::group::offsets_log::GroupLog) (the groups, and the topic
+//! admin that finds, creates and appends to `__consumer_offsets`); DeleteTopics,
+//! CreatePartitions and the reassignment requests the [`TopicAdmin`](crate::topic_admin::TopicAdmin);
+//! ListOffsets, OffsetForLeaderEpoch, DeleteRecords and Produce the
+//! [`ReplicaManager`](crate::replica_manager::ReplicaManager) (Produce also the broker whose
+//! transaction coordinator verifies a transactional batch, when verification is on). Fetch,
+//! Metadata, FindCoordinator, CreateTopics, DescribeCluster, the config requests and the
+//! transaction requests still take the whole `Broker`: the transaction coordinator's calls take
+//! it, and the others read several of its configs and pools.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -44,7 +55,6 @@ use crate::broker::Broker;
 /// What a handler knows about the request beyond its body.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestContext<'a> {
-    pub broker: &'a Broker,
     pub header: &'a RequestHeader,
     /// Name of the listener the request arrived on (Metadata advertises its address).
     pub listener: &'a str,
@@ -61,48 +71,59 @@ impl RequestContext<'_> {
     }
 }
 
-/// Handles one request. `None` means no response is sent (Produce with `acks=0`).
-pub async fn handle(ctx: RequestContext<'_>, request: Request) -> Option<Response> {
+/// Handles one request. `None` means no response is sent (Produce with `acks=0`). Each handler
+/// is handed the parts of the broker it may touch.
+pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) -> Option<Response> {
+    let replicas = &*broker.replica_manager;
+    let admin = &broker.admin;
+    let groups = broker.group_log();
     Some(match request {
-        Request::Produce(r) => return produce::handle(ctx, r).await.map(Response::Produce),
-        Request::Fetch(r) => Response::Fetch(fetch::handle(ctx, r).await),
-        Request::ListOffsets(r) => Response::ListOffsets(list_offsets::handle(ctx, r)),
-        Request::Metadata(r) => Response::Metadata(metadata::handle(ctx, r).await),
-        Request::FindCoordinator(r) => Response::FindCoordinator(find_coordinator::handle(ctx, r).await),
+        Request::Produce(r) => {
+            let verifier = broker.config.txn.partition_verification.then_some(broker);
+            return produce::handle(ctx, replicas, verifier, r).await.map(Response::Produce);
+        }
+        Request::Fetch(r) => Response::Fetch(fetch::handle(ctx, broker, r).await),
+        Request::ListOffsets(r) => Response::ListOffsets(list_offsets::handle(ctx, replicas, r)),
+        Request::Metadata(r) => Response::Metadata(metadata::handle(ctx, broker, r).await),
+        Request::FindCoordinator(r) => Response::FindCoordinator(find_coordinator::handle(ctx, broker, r).await),
         Request::SaslHandshake(r) => Response::SaslHandshake(sasl_handshake::handle(ctx, r)),
         Request::ApiVersions(r) => Response::ApiVersions(api_versions::handle(ctx, r)),
-        Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(ctx, r).await),
-        Request::DeleteTopics(r) => Response::DeleteTopics(delete_topics::handle(ctx, r).await),
-        Request::DeleteRecords(r) => Response::DeleteRecords(delete_records::handle(ctx, r)),
-        Request::OffsetForLeaderEpoch(r) => Response::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r)),
-        Request::DescribeConfigs(r) => Response::DescribeConfigs(configs::describe(ctx, r)),
-        Request::AlterConfigs(r) => Response::AlterConfigs(configs::alter(ctx, r).await),
-        Request::CreatePartitions(r) => Response::CreatePartitions(create_partitions::handle(ctx, r).await),
+        Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(broker, r).await),
+        Request::DeleteTopics(r) => Response::DeleteTopics(delete_topics::handle(admin, r).await),
+        Request::DeleteRecords(r) => Response::DeleteRecords(delete_records::handle(replicas, r)),
+        Request::OffsetForLeaderEpoch(r) => {
+            Response::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(replicas, r))
+        }
+        Request::DescribeConfigs(r) => Response::DescribeConfigs(configs::describe(broker, r)),
+        Request::AlterConfigs(r) => Response::AlterConfigs(configs::alter(broker, r).await),
+        Request::CreatePartitions(r) => Response::CreatePartitions(create_partitions::handle(admin, r).await),
         Request::IncrementalAlterConfigs(r) => {
-            Response::IncrementalAlterConfigs(configs::incremental_alter(ctx, r).await)
+            Response::IncrementalAlterConfigs(configs::incremental_alter(broker, r).await)
         }
         Request::AlterPartitionReassignments(r) => {
-            Response::AlterPartitionReassignments(reassignments::alter(ctx, r).await)
+            Response::AlterPartitionReassignments(reassignments::alter(admin, r).await)
         }
-        Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(ctx, r)),
-        Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, r)),
-        Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, r).await),
-        Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, r).await),
-        Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(ctx, r).await),
-        Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(ctx, r).await),
-        Request::LeaveGroup(r) => Response::LeaveGroup(leave_group::handle(ctx, r).await),
-        Request::OffsetCommit(r) => Response::OffsetCommit(offset_commit::handle(ctx, r).await),
-        Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, r).await),
-        Request::ListGroups(r) => Response::ListGroups(list_groups::handle(ctx, r)),
-        Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(ctx, r)),
-        Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(ctx, r).await),
-        Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(ctx, r).await),
-        Request::AddPartitionsToTxn(r) => Response::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, r).await),
-        Request::AddOffsetsToTxn(r) => Response::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, r).await),
-        Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, r).await),
-        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(ctx, r).await),
-        Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, r).await),
-        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, r)),
-        Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, r)),
+        Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(admin, r)),
+        Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, broker, r)),
+        Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, broker, r).await),
+        Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, groups, r).await),
+        Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(groups, r).await),
+        Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(groups, r).await),
+        Request::LeaveGroup(r) => Response::LeaveGroup(leave_group::handle(ctx, groups, r).await),
+        Request::OffsetCommit(r) => Response::OffsetCommit(offset_commit::handle(ctx, groups, r).await),
+        Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, groups, r).await),
+        Request::ListGroups(r) => Response::ListGroups(list_groups::handle(groups, r)),
+        Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(groups, r)),
+        Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(groups, r).await),
+        Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(groups, r).await),
+        Request::AddPartitionsToTxn(r) => {
+            Response::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, broker, r).await)
+        }
+        Request::AddOffsetsToTxn(r) => Response::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, broker, r).await),
+        Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, broker, r).await),
+        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(broker, r).await),
+        Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, broker, r).await),
+        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(broker, r)),
+        Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, broker, r)),
     })
 }

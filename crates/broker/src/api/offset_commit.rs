@@ -31,25 +31,26 @@ use sluice_protocol::messages::{
 use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
+use crate::group::offsets_log::GroupLog;
 use crate::group::state::CommittedOffset;
 
 /// A v1 partition's `commit_timestamp` meaning "now, by the coordinator's clock" (Kafka's
 /// `OffsetCommitRequest.DEFAULT_TIMESTAMP`); what later versions decode to.
 const DEFAULT_COMMIT_TIMESTAMP: i64 = -1;
 
-pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
     // Each partition's own verdict, before the group's: unknown, metadata too large, or to write.
     let verdicts: Vec<Vec<ErrorCode>> = request
         .topics
         .iter()
         .map(|t| {
-            let partitions = ctx.broker.topic_meta(&t.name).map(|m| m.partitions);
+            let partitions = log.admin.cluster.topic_meta(&t.name).map(|m| m.partitions);
             t.partitions
                 .iter()
                 .map(|p| {
                     if !partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n) {
                         ErrorCode::UnknownTopicOrPartition
-                    } else if !ctx.broker.config.group.offset_metadata_fits(p.committed_metadata.as_deref()) {
+                    } else if !log.config.offset_metadata_fits(p.committed_metadata.as_deref()) {
                         ErrorCode::OffsetMetadataTooLarge
                     } else {
                         ErrorCode::None
@@ -76,7 +77,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetCommitRequest) -> Of
     }
     let mut code = ErrorCode::None;
     if any_known {
-        code = commit(&ctx, &request, offsets).await;
+        code = commit(&ctx, log, &request, offsets).await;
     }
     let topics = request
         .topics
@@ -111,14 +112,19 @@ type OffsetEntry = ((String, i32), i64, i32, Option<String>, i64);
 
 /// Checks the group and writes `offsets` (those of the request that passed their own checks),
 /// then caches what was written; returns the group's answer for the whole request.
-async fn commit(ctx: &RequestContext<'_>, request: &OffsetCommitRequest, offsets: Vec<OffsetEntry>) -> ErrorCode {
+async fn commit(
+    ctx: &RequestContext<'_>,
+    log: GroupLog<'_>,
+    request: &OffsetCommitRequest,
+    offsets: Vec<OffsetEntry>,
+) -> ErrorCode {
     if ctx.version() == 0 {
         // Clients of Kafka 0.8.1's time send v0 to any broker without looking up a coordinator
         // (Kafka kept v0 offsets in ZooKeeper): nothing may have created the topic yet.
-        let _ = offsets_log::ensure_topic(ctx.broker).await;
+        let _ = offsets_log::ensure_topic(log).await;
     }
-    let coordinator = offsets_log::check_coordinator(ctx.broker, &request.group_id).await;
-    let (code, now) = ctx.broker.groups.with_groups(|g, now| {
+    let coordinator = offsets_log::check_coordinator(log, &request.group_id).await;
+    let (code, now) = log.groups.with_groups(|g, now| {
         if let Err(code) = coordinator {
             return (code, now);
         }
@@ -144,9 +150,9 @@ async fn commit(ctx: &RequestContext<'_>, request: &OffsetCommitRequest, offsets
         .collect();
     let entries: Vec<((String, i32), Option<CommittedOffset>)> =
         committed.iter().map(|(tp, c)| (tp.clone(), Some(c.clone()))).collect();
-    match offsets_log::append_at(ctx.broker, &request.group_id, now, &entries).await {
+    match offsets_log::append_at(log, &request.group_id, now, &entries).await {
         Ok(log_offset) => {
-            ctx.broker.groups.with_groups(|g, _| g.apply_committed(&request.group_id, committed, log_offset));
+            log.groups.with_groups(|g, _| g.apply_committed(&request.group_id, committed, log_offset));
             ErrorCode::None
         }
         Err(e) => {

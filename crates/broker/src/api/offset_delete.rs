@@ -4,17 +4,17 @@ use sluice_protocol::messages::{
     OffsetDeleteRequest, OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 
-use super::RequestContext;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
+use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(ctx: RequestContext<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(log: GroupLog<'_>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> =
         request.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition_index))).collect();
-    if let Err(code) = offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
+    if let Err(code) = offsets_log::check_coordinator(log, &request.group_id).await {
         return OffsetDeleteResponse { error_code: code.code(), throttle_time_ms: 0, topics: Vec::new() };
     }
-    let result = ctx.broker.groups.with_groups(|g, _| g.delete_offsets(&request.group_id, &partitions));
+    let result = log.groups.with_groups(|g, _| g.delete_offsets(&request.group_id, &partitions));
     match result {
         Err(code) => OffsetDeleteResponse { error_code: code.code(), throttle_time_ms: 0, topics: Vec::new() },
         Ok(codes) => {
@@ -24,7 +24,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetDeleteRequest) -> Of
                 .filter(|(_, c)| **c == ErrorCode::None)
                 .map(|(tp, _)| (tp.clone(), None))
                 .collect();
-            if let Err(e) = offsets_log::append(ctx.broker, &request.group_id, &deleted).await {
+            if let Err(e) = offsets_log::append(log, &request.group_id, &deleted).await {
                 return OffsetDeleteResponse { error_code: e.code(), throttle_time_ms: 0, topics: Vec::new() };
             }
             let mut codes = codes.into_iter();

@@ -16,6 +16,7 @@ use sluice_protocol::messages::{
 
 use super::RequestContext;
 use crate::error::ErrorCode;
+use crate::group::offsets_log::GroupLog;
 use crate::group::state::CommittedOffset;
 
 /// A topic's partitions with their committed offsets (None where nothing was committed) and
@@ -24,15 +25,15 @@ type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>, i16)>);
 
 /// The committed offsets of the partitions asked for (all committed ones when `None`).
 fn lookup(
-    ctx: RequestContext<'_>,
+    log: GroupLog<'_>,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Vec<TopicOffsets> {
     let committed: BTreeMap<(String, i32), CommittedOffset> =
-        ctx.broker.groups.with_groups(|g, _| g.fetch_offsets(group_id).cloned().unwrap_or_default());
+        log.groups.with_groups(|g, _| g.fetch_offsets(group_id).cloned().unwrap_or_default());
     let row = |t: &str, p: i32, c: Option<CommittedOffset>| {
-        if require_stable && ctx.broker.groups.has_pending_txn_offset(group_id, &(t.to_string(), p)) {
+        if require_stable && log.groups.has_pending_txn_offset(group_id, &(t.to_string(), p)) {
             (p, None, ErrorCode::UnstableOffsetCommit.code())
         } else {
             (p, c, 0)
@@ -58,15 +59,15 @@ fn lookup(
     }
 }
 
-pub async fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
     if ctx.version() == 0 {
         // As for OffsetCommit v0: sent to any broker, maybe before `__consumer_offsets` exists.
-        let _ = crate::group::offsets_log::ensure_topic(ctx.broker).await;
+        let _ = crate::group::offsets_log::ensure_topic(log).await;
     }
     if ctx.version() >= 8 {
         let mut groups = Vec::with_capacity(request.groups.len());
         for g in request.groups {
-            if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &g.group_id).await {
+            if let Err(code) = crate::group::offsets_log::check_coordinator(log, &g.group_id).await {
                 groups.push(OffsetFetchResponseGroup {
                     group_id: g.group_id,
                     topics: Vec::new(),
@@ -75,7 +76,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> Off
                 continue;
             }
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-            let topics = lookup(ctx, &g.group_id, wanted, request.require_stable)
+            let topics = lookup(log, &g.group_id, wanted, request.require_stable)
                 .into_iter()
                 .map(|(name, rows)| OffsetFetchResponseGroupTopic {
                     name,
@@ -95,7 +96,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> Off
         }
         return OffsetFetchResponse { groups, ..Default::default() };
     }
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         if ctx.version() >= 2 {
             return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
         }
@@ -122,7 +123,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: OffsetFetchRequest) -> Off
         return OffsetFetchResponse { topics, ..Default::default() };
     }
     let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-    let topics = lookup(ctx, &request.group_id, wanted, request.require_stable)
+    let topics = lookup(log, &request.group_id, wanted, request.require_stable)
         .into_iter()
         .map(|(name, rows)| OffsetFetchResponseTopic {
             name,

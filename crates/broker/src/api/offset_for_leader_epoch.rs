@@ -7,10 +7,10 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
-use super::RequestContext;
+use crate::replica_manager::ReplicaManager;
 
-pub fn handle(ctx: RequestContext<'_>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
-    let rm = &ctx.broker.replica_manager;
+pub fn handle(replicas: &ReplicaManager, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let rm = replicas;
     let topics = request
         .topics
         .into_iter()

@@ -19,14 +19,22 @@ use sluice_protocol::record_batch::{BatchHeader, Compression};
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::purgatory::DelayedProduce;
-use crate::replica_manager::{AppendResult, VerificationGuard};
+use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
 
 /// The first Produce version that may carry zstd batches (KIP-110).
 const MIN_ZSTD_PRODUCE_VERSION: i16 = 7;
 
-pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<ProduceResponse> {
+/// `verifier` is the broker whose transaction coordinator checks a transactional batch
+/// (KIP-890), when `transaction.partition.verification.enable` is on.
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    replicas: &ReplicaManager,
+    verifier: Option<&Broker>,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(request.topic_data.len());
@@ -66,7 +74,9 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
                 partition_responses.push(reply(ErrorCode::UnsupportedCompressionType, -1, -1));
                 continue;
             }
-            let guard = match verify_transaction(ctx, request.transactional_id.as_deref(), &tp, &records).await {
+            let guard = match verify_transaction(replicas, verifier, request.transactional_id.as_deref(), &tp, &records)
+                .await
+            {
                 Ok(guard) => guard,
                 Err(code) => {
                     partition_responses.push(reply(code, -1, -1));
@@ -75,7 +85,7 @@ pub async fn handle(ctx: RequestContext<'_>, request: ProduceRequest) -> Option<
             };
             // Appended straight from the request frame (the log writes the assigned offset and
             // epoch in place of the batch's own).
-            let (result, pending) = ctx.broker.replica_manager.append_produced(&tp, &records, acks, guard);
+            let (result, pending) = replicas.append_produced(&tp, &records, acks, guard);
             match pending {
                 Some(pending) => {
                     awaiting.push((responses.len(), partition_responses.len(), result, delayed.add(pending)));
@@ -123,7 +133,8 @@ fn respond(index: i32, result: AppendResult) -> ProduceResponsePartition {
 /// guard returned makes the append refuse the batch if a marker of the producer lands while the
 /// coordinator is asked.
 async fn verify_transaction(
-    ctx: RequestContext<'_>,
+    replicas: &ReplicaManager,
+    verifier: Option<&Broker>,
     transactional_id: Option<&str>,
     tp: &TopicPartition,
     records: &[u8],
@@ -133,11 +144,8 @@ async fn verify_transaction(
         return Ok(None);
     }
     let Some(id) = transactional_id else { return Err(ErrorCode::InvalidTxnState) };
-    let broker = ctx.broker;
-    if !broker.config.txn.partition_verification {
-        return Ok(None);
-    }
-    let Some(partition) = broker.replica_manager.partition(tp) else { return Ok(None) };
+    let Some(broker) = verifier else { return Ok(None) };
+    let Some(partition) = replicas.partition(tp) else { return Ok(None) };
     let (open, markers_seen) = partition.producer_txn_state(h.producer_id);
     if open {
         return Ok(None);

@@ -11,18 +11,18 @@ use sluice_protocol::messages::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
 
-use super::RequestContext;
 use crate::topic_admin;
+use crate::topic_admin::TopicAdmin;
 
 pub async fn alter(
-    ctx: RequestContext<'_>,
+    admin: &TopicAdmin,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let moves: Vec<topic_admin::PartitionMove> =
             topic.partitions.into_iter().map(|p| (p.partition_index, p.replicas)).collect();
-        let partitions = topic_admin::reassign_partitions(ctx.broker, &topic.name, &moves)
+        let partitions = topic_admin::reassign_partitions(admin, &topic.name, &moves)
             .await
             .into_iter()
             .map(|(partition_index, result)| match result {
@@ -39,10 +39,10 @@ pub async fn alter(
     AlterPartitionReassignmentsResponse { throttle_time_ms: 0, error_code: 0, error_message: None, responses }
 }
 
-pub fn list(ctx: RequestContext<'_>, request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
+pub fn list(admin: &TopicAdmin, request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
     let only: Option<BTreeMap<String, Vec<i32>>> =
         request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-    let topics = topic_admin::list_reassignments(ctx.broker, only.as_ref())
+    let topics = topic_admin::list_reassignments(admin, only.as_ref())
         .into_iter()
         .map(|(name, partitions)| OngoingTopicReassignment {
             name,

@@ -2,15 +2,14 @@
 
 use sluice_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
-use super::RequestContext;
+use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(ctx: RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
-    if let Err(code) = crate::group::offsets_log::check_coordinator(ctx.broker, &request.group_id).await {
+pub async fn handle(log: GroupLog<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         return SyncGroupResponse { error_code: code.code(), ..Default::default() };
     }
     let assignments = request.assignments.into_iter().map(|a| (a.member_id, a.assignment)).collect();
-    let result = ctx
-        .broker
+    let result = log
         .groups
         .sync(
             &request.group_id,

@@ -15,12 +15,16 @@ use sluice_protocol::messages::{
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
+use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
 use crate::group::state::CommittedOffset;
 
-pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
-    let broker = ctx.broker;
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    broker: &Broker,
+    request: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
     let now = broker.groups.now_ms();
     let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
     let fits = |p: &sluice_protocol::messages::TxnOffsetCommitRequestPartition| {
@@ -53,13 +57,13 @@ pub async fn handle(ctx: RequestContext<'_>, request: TxnOffsetCommitRequest) ->
         }),
         _ => ErrorCode::None,
     };
-    let mut code = match offsets_log::check_coordinator(broker, &request.group_id).await {
+    let mut code = match offsets_log::check_coordinator(broker.group_log(), &request.group_id).await {
         Err(e) => e,
         Ok(()) if member != ErrorCode::None => member,
         Ok(()) if entries.is_empty() => ErrorCode::None,
         Ok(()) => {
             match offsets_log::append_txn(
-                broker,
+                broker.group_log(),
                 &request.group_id,
                 request.producer_id,
                 request.producer_epoch,

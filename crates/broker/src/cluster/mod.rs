@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod controller;
+pub mod handle;
 pub mod link;
 pub mod znodes;
 
@@ -141,7 +142,12 @@ pub async fn reconciler(broker: Arc<Broker>) {
                 if view.topics.get(name).is_none_or(|t| t.id != old.id) {
                     let removed = broker.groups.with_groups(|g, _| g.remove_topic_offsets(name));
                     if !removed.is_empty() {
-                        crate::group::offsets_log::write_tombstones(&broker, removed, "the topic was deleted").await;
+                        crate::group::offsets_log::write_tombstones(
+                            broker.group_log(),
+                            removed,
+                            "the topic was deleted",
+                        )
+                        .await;
                     }
                 }
             }
@@ -149,16 +155,16 @@ pub async fn reconciler(broker: Arc<Broker>) {
                 match change {
                     RoleChange::BecameLeader(tp) => {
                         broker.fetchers.remove_partition(&tp);
-                        crate::group::offsets_log::on_leadership(&broker, &tp, true).await;
+                        crate::group::offsets_log::on_leadership(broker.group_log(), &tp, true).await;
                         broker.txns.on_leadership(&broker, &tp, true).await;
                     }
                     RoleChange::BecameFollower { tp, leader, leader_epoch } => {
-                        crate::group::offsets_log::on_leadership(&broker, &tp, false).await;
+                        crate::group::offsets_log::on_leadership(broker.group_log(), &tp, false).await;
                         broker.txns.on_leadership(&broker, &tp, false).await;
                         broker.fetchers.add_partition(&broker, tp, leader, leader_epoch);
                     }
                     RoleChange::Stopped(tp) => {
-                        crate::group::offsets_log::on_leadership(&broker, &tp, false).await;
+                        crate::group::offsets_log::on_leadership(broker.group_log(), &tp, false).await;
                         broker.txns.on_leadership(&broker, &tp, false).await;
                         broker.fetchers.remove_partition(&tp);
                     }

@@ -153,7 +153,7 @@ pub fn spawn_persister(broker: Arc<crate::broker::Broker>) -> tokio::task::JoinH
     let mut changes = broker.groups.persist_changes();
     tokio::spawn(async move {
         while let Some(Persist { group, snapshot, done }) = changes.recv().await {
-            let outcome = super::offsets_log::append_group(&broker, &group, snapshot.as_ref()).await;
+            let outcome = super::offsets_log::append_group(broker.group_log(), &group, snapshot.as_ref()).await;
             if let Err(e) = outcome {
                 tracing::warn!(%group, error = e.name(), "writing group metadata failed");
             }

@@ -22,10 +22,24 @@ use sluice_protocol::codec::{Decode, Encode, Version};
 use sluice_storage::TopicPartition;
 
 use super::state::{CommittedOffset, GroupSnapshot, MemberSnapshot};
-use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::group::GroupCoordinator;
+use crate::topic_admin::TopicAdmin;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// What the group coordinator's log paths may touch: the groups, and through the topic admin
+/// the cluster (to find, create, append to and read `__consumer_offsets`).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupLog<'a> {
+    pub groups: &'a GroupCoordinator,
+    pub admin: &'a TopicAdmin,
+    /// `offsets.topic.replication.factor`.
+    pub replication_factor: i16,
+    /// The group configs (`offset.metadata.max.bytes`, ...).
+    pub config: &'a crate::group::state::GroupConfig,
+}
+
 /// `offsets.topic.num.partitions`
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
 /// `offsets.topic.segment.bytes`
@@ -131,14 +145,14 @@ pub fn coordinator_error(e: ErrorCode) -> ErrorCode {
 }
 
 /// Writes a group's metadata (None: a tombstone for a deleted group).
-pub async fn append_group(broker: &Broker, group: &str, snapshot: Option<&GroupSnapshot>) -> Result<(), ErrorCode> {
-    ensure_topic(broker).await?;
+pub async fn append_group(log: GroupLog<'_>, group: &str, snapshot: Option<&GroupSnapshot>) -> Result<(), ErrorCode> {
+    ensure_topic(log).await?;
     let now = snapshot.map_or(0, |s| s.state_timestamp_ms);
     let mut builder = RecordBatchBuilder::new(now);
     builder.append(now, Some(&encode_group_key(group)), snapshot.map(encode_group_value).as_deref(), &[]);
     let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
+    let result = log.admin.cluster.replicas.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 
@@ -206,18 +220,26 @@ fn encode_value(c: &CommittedOffset) -> Vec<u8> {
 /// Creates `__consumer_offsets` if it does not exist yet, with `offsets.topic.replication.factor`
 /// replicas, or as many as there are live brokers when fewer (so a single node works without
 /// setting it; Kafka would refuse until enough brokers are up).
-pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
-    if broker.topic_meta(OFFSETS_TOPIC).is_some() {
+pub async fn ensure_topic(log: GroupLog<'_>) -> Result<(), ErrorCode> {
+    if log.admin.cluster.topic_meta(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
     let configs = [
         ("cleanup.policy".to_string(), Some("compact".to_string())),
         ("segment.bytes".to_string(), Some(OFFSETS_TOPIC_SEGMENT_BYTES.to_string())),
     ];
-    let live = broker.link.cache.read(|v| v.brokers.len()).max(1);
-    let rf = broker.config.replication.offsets_topic_replication_factor.min(live as i16);
-    match crate::topic_admin::create_topic(broker, OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, rf, &configs, false, 10_000)
-        .await
+    let live = log.admin.cluster.link.cache.read(|v| v.brokers.len()).max(1);
+    let rf = log.replication_factor.min(live as i16);
+    match crate::topic_admin::create_topic(
+        log.admin,
+        OFFSETS_TOPIC,
+        OFFSETS_TOPIC_PARTITIONS,
+        rf,
+        &configs,
+        false,
+        10_000,
+    )
+    .await
     {
         Ok(_) | Err((ErrorCode::TopicAlreadyExists, _)) => Ok(()),
         Err((code, message)) => {
@@ -241,51 +263,46 @@ pub const COORDINATOR_TAKEOVER_WAIT_MS: u64 = 5_000;
 /// [`COORDINATOR_TAKEOVER_WAIT_MS`], woken by every change of the view and of the roles) until
 /// this broker leads the partition or its view names another leader. Still undecided then, it
 /// is COORDINATOR_LOAD_IN_PROGRESS when keeper names this broker, NOT_COORDINATOR otherwise.
-pub async fn check_coordinator(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+pub async fn check_coordinator(log: GroupLog<'_>, group: &str) -> Result<(), ErrorCode> {
     let partition = partition_for(group);
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
-    let me = broker.config.broker_id;
-    let leads = || broker.replica_manager.partition(&tp).is_some_and(|p| p.is_leader());
-    let undecided =
-        || !leads() && broker.link.cache.read(|v| v.leader(OFFSETS_TOPIC, partition)).is_none_or(|l| l == me);
+    let me = log.admin.cluster.broker_id;
+    let leads = || log.admin.cluster.replicas.partition(&tp).is_some_and(|p| p.is_leader());
+    let undecided = || {
+        !leads() && log.admin.cluster.link.cache.read(|v| v.leader(OFFSETS_TOPIC, partition)).is_none_or(|l| l == me)
+    };
     if undecided() {
-        broker.wait_until(COORDINATOR_TAKEOVER_WAIT_MS, || !undecided()).await;
+        log.admin.cluster.wait_until(COORDINATOR_TAKEOVER_WAIT_MS, || !undecided()).await;
     }
-    check_coordinator_now(broker, group)
+    check_coordinator_now(log, group)
 }
 
 /// [`check_coordinator`] without waiting: for requests that only read (DescribeGroups).
-pub fn check_coordinator_now(broker: &Broker, group: &str) -> Result<(), ErrorCode> {
+pub fn check_coordinator_now(log: GroupLog<'_>, group: &str) -> Result<(), ErrorCode> {
     let partition = partition_for(group);
-    match broker.replica_manager.partition(&TopicPartition::new(OFFSETS_TOPIC, partition)) {
+    match log.admin.cluster.replicas.partition(&TopicPartition::new(OFFSETS_TOPIC, partition)) {
         Some(p) if p.is_leader() => Ok(()),
-        _ if becoming_leader(broker, OFFSETS_TOPIC, partition) => Err(ErrorCode::CoordinatorLoadInProgress),
+        _ if log.admin.cluster.named_leader(OFFSETS_TOPIC, partition) => Err(ErrorCode::CoordinatorLoadInProgress),
         _ => Err(ErrorCode::NotCoordinator),
     }
 }
 
-/// Whether keeper names this broker the leader of `topic`'s `partition` (which its replica
-/// manager may not have taken up yet).
-pub fn becoming_leader(broker: &Broker, topic: &str, partition: i32) -> bool {
-    broker.link.cache.read(|v| v.leader(topic, partition)) == Some(broker.config.broker_id)
-}
-
 /// Loads or unloads the groups of an `__consumer_offsets` partition as this broker gains or
 /// loses its leadership (Kafka's `onElection` / `onResignation`).
-pub async fn on_leadership(broker: &Broker, tp: &TopicPartition, leader: bool) {
+pub async fn on_leadership(log: GroupLog<'_>, tp: &TopicPartition, leader: bool) {
     if tp.topic != OFFSETS_TOPIC {
         return;
     }
     let p = tp.partition;
-    broker.groups.unload_txn_offsets(p);
+    log.groups.unload_txn_offsets(p);
     if !leader {
-        let gone = broker.groups.with_groups(|g, _| g.unload(|group| partition_for(group) == p));
+        let gone = log.groups.with_groups(|g, _| g.unload(|group| partition_for(group) == p));
         if gone > 0 {
             tracing::info!(partition = p, groups = gone, "unloaded groups: no longer their coordinator");
         }
         return;
     }
-    let (entries, open_txns) = load_partition(broker, p);
+    let (entries, open_txns) = load_partition(log, p);
     for (producer_id, pending) in open_txns {
         let offsets = pending
             .into_iter()
@@ -294,11 +311,11 @@ pub async fn on_leadership(broker: &Broker, tp: &TopicPartition, leader: bool) {
                 _ => None,
             })
             .collect();
-        broker.groups.add_txn_offsets(producer_id, offsets);
+        log.groups.add_txn_offsets(producer_id, offsets);
     }
-    let now = broker.groups.now_ms();
+    let now = log.groups.now_ms();
     let count = entries.len();
-    broker.groups.with_groups(|g, _| {
+    log.groups.with_groups(|g, _| {
         // Groups already live here (requests may arrive as soon as the role is taken, before
         // this replay) are newer than the log; everything else comes from it.
         let live: std::collections::HashSet<String> =
@@ -321,18 +338,18 @@ pub async fn on_leadership(broker: &Broker, tp: &TopicPartition, leader: bool) {
 /// Appends commits (`None`: a deletion) of one group, waiting for them to be durable in the
 /// sense of acks=all.
 pub async fn append(
-    broker: &Broker,
+    log: GroupLog<'_>,
     group: &str,
     entries: &[((String, i32), Option<CommittedOffset>)],
 ) -> Result<i64, ErrorCode> {
     let now = entries.iter().filter_map(|(_, c)| c.as_ref().map(|c| c.commit_timestamp_ms)).max().unwrap_or(0);
-    append_at(broker, group, now, entries).await
+    append_at(log, group, now, entries).await
 }
 
 /// [`append`] with the records' timestamp given: the coordinator's clock, where a commit's own
 /// time may be the client's (OffsetCommit v1), as Kafka stamps the records it writes.
 pub async fn append_at(
-    broker: &Broker,
+    log: GroupLog<'_>,
     group: &str,
     now: i64,
     entries: &[((String, i32), Option<CommittedOffset>)],
@@ -340,7 +357,7 @@ pub async fn append_at(
     if entries.is_empty() {
         return Ok(-1);
     }
-    ensure_topic(broker).await?;
+    ensure_topic(log).await?;
     let mut builder = RecordBatchBuilder::new(now);
     for ((topic, partition), committed) in entries {
         let key = encode_key(group, topic, *partition);
@@ -349,17 +366,17 @@ pub async fn append_at(
     }
     let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
+    let result = log.admin.cluster.replicas.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(result.base_offset) } else { Err(coordinator_error(result.error)) }
 }
 
 /// Reads every record of one `__consumer_offsets` partition, in log order, for replay.
 /// Transactional offset commits count once their commit marker follows (and not at all after
 /// an abort); those of transactions still open are returned apart, by producer id.
-pub fn load_partition(broker: &Broker, p: i32) -> (Vec<Entry>, HashMap<i64, Vec<Entry>>) {
+pub fn load_partition(log: GroupLog<'_>, p: i32) -> (Vec<Entry>, HashMap<i64, Vec<Entry>>) {
     let mut out = Vec::new();
     let mut open: HashMap<i64, Vec<Entry>> = HashMap::new();
-    broker.replica_manager.scan_partition(&TopicPartition::new(OFFSETS_TOPIC, p), |batch| {
+    log.admin.cluster.replicas.scan_partition(&TopicPartition::new(OFFSETS_TOPIC, p), |batch| {
         let h = *batch.header();
         if h.attributes.is_control() {
             let pending = open.remove(&h.producer_id).unwrap_or_default();
@@ -383,14 +400,14 @@ pub fn load_partition(broker: &Broker, p: i32) -> (Vec<Entry>, HashMap<i64, Vec<
 
 /// Writes tombstones for committed offsets the coordinator dropped (`removed`: group and
 /// partition), one batch per group; `why` is logged.
-pub async fn write_tombstones(broker: &Broker, removed: Vec<(String, (String, i32))>, why: &str) {
+pub async fn write_tombstones(log: GroupLog<'_>, removed: Vec<(String, (String, i32))>, why: &str) {
     let mut by_group: std::collections::BTreeMap<String, Vec<_>> = std::collections::BTreeMap::new();
     for (group, tp) in removed {
         by_group.entry(group).or_default().push((tp, None));
     }
     for (group, tombstones) in by_group {
         tracing::info!(%group, partitions = tombstones.len(), why, "dropping committed offsets");
-        if let Err(e) = append(broker, &group, &tombstones).await {
+        if let Err(e) = append(log, &group, &tombstones).await {
             tracing::warn!(%group, error = e.name(), "writing offset tombstones failed");
         }
     }
@@ -399,7 +416,7 @@ pub async fn write_tombstones(broker: &Broker, removed: Vec<(String, (String, i3
 /// TxnOffsetCommit: writes a producer's offset commits for `group` as a transactional batch
 /// (no sequence, as Kafka writes them); they take effect when the transaction commits.
 pub async fn append_txn(
-    broker: &Broker,
+    log: GroupLog<'_>,
     group: &str,
     producer_id: i64,
     producer_epoch: i16,
@@ -414,7 +431,7 @@ pub async fn append_txn(
     }
     let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
-    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
+    let result = log.admin.cluster.replicas.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 

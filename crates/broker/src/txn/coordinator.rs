@@ -117,9 +117,7 @@ impl TransactionCoordinator {
                     Err(ErrorCode::CoordinatorLoadInProgress)
                 }
             }
-            _ if crate::group::offsets_log::becoming_leader(broker, TRANSACTION_STATE_TOPIC, p) => {
-                Err(ErrorCode::CoordinatorLoadInProgress)
-            }
+            _ if broker.cluster.named_leader(TRANSACTION_STATE_TOPIC, p) => Err(ErrorCode::CoordinatorLoadInProgress),
             _ => Err(ErrorCode::NotCoordinator),
         }
     }

@@ -150,7 +150,7 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
         ("min.insync.replicas".to_string(), Some(min_isr.to_string())),
     ];
     match crate::topic_admin::create_topic(
-        broker,
+        &broker.admin,
         TRANSACTION_STATE_TOPIC,
         cfg.state_log_num_partitions,
         rf,
