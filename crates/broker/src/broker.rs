@@ -48,6 +48,9 @@ pub struct Broker {
     pub fetch_memory: crate::memory_pool::MemoryPool,
     /// Incremental fetch sessions (KIP-227), `max.incremental.fetch.session.cache.slots`.
     pub fetch_sessions: crate::fetch_session::FetchSessions,
+    /// Tasks the components start while the broker runs (replica fetchers, transaction
+    /// completions), supervised by the node.
+    pub subtasks: crate::subtasks::SubTasks,
 }
 
 /// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
@@ -113,6 +116,7 @@ impl Broker {
             request_memory: crate::memory_pool::MemoryPool::new(config.queued_max_request_bytes),
             fetch_memory: crate::memory_pool::MemoryPool::new(Some(config.fetch_response_memory_max_bytes)),
             fetch_sessions: crate::fetch_session::FetchSessions::new(config.max_incremental_fetch_session_cache_slots),
+            subtasks: Default::default(),
             config,
         }))
     }
@@ -180,6 +184,45 @@ impl Broker {
             admin: &self.admin,
             replication_factor: self.config.replication.offsets_topic_replication_factor,
             config: &self.config.group,
+        }
+    }
+
+    /// What Metadata, DescribeCluster and FindCoordinator touch.
+    pub fn metadata_handle(&self) -> crate::api::metadata::MetadataHandle<'_> {
+        crate::api::metadata::MetadataHandle {
+            cluster: &self.cluster,
+            admin: &self.admin,
+            advertised: &self.advertised,
+            cluster_id: &self.cluster_id,
+            rack: self.config.rack.as_deref(),
+            auto_create_topics: self.config.auto_create_topics_enable,
+        }
+    }
+
+    /// What a Fetch touches.
+    pub fn fetch_handle(&self) -> crate::api::fetch::FetchHandle<'_> {
+        crate::api::fetch::FetchHandle {
+            cluster: &self.cluster,
+            sessions: &self.fetch_sessions,
+            memory: &self.fetch_memory,
+            fetch_max_bytes: self.config.fetch_max_bytes,
+            replica_fetch_response_max_bytes: self.config.replication.fetch_response_max_bytes,
+            sendfile: self.config.fetch_sendfile_enable,
+            rack_aware_selector: self.config.replication.rack_aware_replica_selector,
+        }
+    }
+
+    /// The transaction coordinator with what its paths touch.
+    pub fn txn_handle(&self) -> crate::txn::TxnHandle<'_> {
+        crate::txn::TxnHandle {
+            txns: &self.txns,
+            cluster: &self.cluster,
+            admin: &self.admin,
+            groups: &self.groups,
+            producer_ids: &self.producer_ids,
+            config: &self.config.txn,
+            inter_broker_listener: &self.config.inter_broker_listener,
+            socket_timeout_ms: self.config.replication.socket_timeout_ms,
         }
     }
 

@@ -39,6 +39,7 @@ use tokio::sync::Notify;
 use crate::broker::Broker;
 use crate::error::{ErrorCode, code_of};
 use crate::fetch_session::{INITIAL_EPOCH, INVALID_SESSION_ID, next_epoch};
+use crate::subtasks::SubTaskEnd;
 
 /// Longest pause for a partition after an error before it is fetched again.
 const PARTITION_BACKOFF_MAX_MS: u64 = 500;
@@ -102,7 +103,13 @@ impl FetcherManager {
                     stopped: AtomicBool::new(false),
                     session: Mutex::new(FetchSession::default()),
                 });
-                tokio::spawn(run(f.clone(), broker.clone()));
+                let (fetcher, broker) = (f.clone(), broker.clone());
+                let name = format!("replica-fetcher-{leader}");
+                broker.clone().subtasks.spawn(name, async move {
+                    run(fetcher.clone(), broker).await;
+                    // It returns only once stopped (at shutdown).
+                    if fetcher.stopped.load(Ordering::Relaxed) { SubTaskEnd::Done } else { SubTaskEnd::Unexpected }
+                });
                 f
             })
             .clone();

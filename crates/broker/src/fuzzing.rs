@@ -272,7 +272,7 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
     crate::group::offsets_log::ensure_topic(broker.group_log())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create __consumer_offsets: {}", e.name()))?;
-    crate::txn::log::ensure_topic(broker)
+    crate::txn::log::ensure_topic(broker.txn_handle())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create __transaction_state: {}", e.name()))?;
     Ok(node)

@@ -22,6 +22,7 @@ pub mod producer_ids;
 pub mod purgatory;
 pub mod replica_manager;
 pub mod server;
+pub mod subtasks;
 pub mod topic_admin;
 pub mod topics;
 pub mod txn;

@@ -47,9 +47,11 @@
 //! controlled shutdown request to the controller, which step 2 stands for here.
 //!
 //! Concurrency: a `Node` is owned by one caller (`main.rs`'s `run`, the fuzzing harness's
-//! watcher task); its tasks run on the tokio runtime. Tasks spawned by supervised tasks (a
-//! connection per client, the transaction coordinator's timers, the replica fetchers, keeper's
-//! own tasks) are not supervised here.
+//! watcher task); its tasks run on the tokio runtime. The replica fetchers and the transaction
+//! coordinator's marker senders run as the broker's sub-tasks (`crate::subtasks`), supervised
+//! by the `sub-tasks` task: a panic in one is fatal too. A connection's task is not: a request
+//! whose handler panics closes that client's connection (tokio catches the panic), and the
+//! broker serves the others; keeper's own tasks are keeper's.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -332,7 +334,7 @@ impl NodeTasks {
 }
 
 /// The text of a panic's payload (`panic!` with a message gives a `&str` or a `String`).
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
         Err(payload) => match payload.downcast::<&'static str>() {
@@ -639,6 +641,10 @@ impl ConnectedNode {
         tasks.spawn("isr-writer", Lifetime::Node, Stop::Abort, crate::cluster::isr_writer(broker.clone()));
         tasks.spawn("controller", Lifetime::Node, Stop::Abort, crate::cluster::controller::run(broker.clone()));
         tasks.spawn("txn-coordinator", Lifetime::Node, Stop::Abort, crate::txn::coordinator::run(broker.clone()));
+        // The replica fetchers and the transactions' marker senders, started as the cluster
+        // changes: a panic in one fails the node like a panic in a task above.
+        let supervisor = broker.clone();
+        tasks.spawn("sub-tasks", Lifetime::Node, Stop::Abort, async move { supervisor.subtasks.supervise().await });
         ready_rx.wait_for(|r| *r).await.context("the keeper link stopped before registering")?;
         // Group membership changes are written to __consumer_offsets in the background. The
         // persister is its own spawned task: this one passes its end (and its panic) on, and

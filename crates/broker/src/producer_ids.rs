@@ -4,7 +4,7 @@
 
 use sluice_keeper::{CreateMode, ZkError};
 
-use crate::broker::Broker;
+use crate::cluster::handle::ClusterHandle;
 use crate::cluster::znodes::ProducerIdBlockZnode;
 use crate::error::ErrorCode;
 
@@ -19,10 +19,10 @@ pub struct ProducerIdManager {
 
 impl ProducerIdManager {
     /// A producer id never handed out before, anywhere in the cluster.
-    pub async fn next_id(&self, broker: &Broker) -> Result<i64, ErrorCode> {
+    pub async fn next_id(&self, cluster: &ClusterHandle) -> Result<i64, ErrorCode> {
         let mut block = self.block.lock().await;
         if !matches!(*block, Some((next, end)) if next <= end) {
-            let (start, end) = claim_block(broker).await?;
+            let (start, end) = claim_block(cluster).await?;
             *block = Some((start, end));
         }
         let (next, end) = block.expect("set above");
@@ -32,10 +32,10 @@ impl ProducerIdManager {
 }
 
 /// Claims the block after the latest one in keeper.
-async fn claim_block(broker: &Broker) -> Result<(i64, i64), ErrorCode> {
-    let path = broker.link.paths.producer_id_block();
-    let me = broker.config.broker_id;
-    let claimed = broker
+async fn claim_block(cluster: &ClusterHandle) -> Result<(i64, i64), ErrorCode> {
+    let path = cluster.link.paths.producer_id_block();
+    let me = cluster.broker_id;
+    let claimed = cluster
         .link
         .retrying(|client| {
             let path = &path;

@@ -83,3 +83,56 @@ async fn a_panicking_task_fails_the_node_after_an_orderly_shutdown() {
     assert!(!log_dir.join(KEEPER_SESSION_FILE).exists(), "the keeper session was closed");
     assert!(log_dir.join(CLEAN_SHUTDOWN_FILE).exists(), "the log manager shut down cleanly, last");
 }
+
+/// A task a component starts while the broker runs (a replica fetcher, a transaction's marker
+/// sender) runs under the node's supervision: one that finishes its work is not fatal; one
+/// that panics, or stops although it should run until stopped, fails the node, naming it,
+/// after the same orderly shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_sub_task_fails_the_node_and_a_finished_one_does_not() {
+    use sluice_broker::subtasks::SubTaskEnd;
+    for (name, panics) in [("replica-fetcher-9", true), ("txn-completion t", false)] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log_dir = dir.path().join("data");
+        let node = tokio::time::timeout(BOUND, start_node(dir.path()))
+            .await
+            .expect("the node starts within the bound")
+            .expect("the node starts");
+        let broker = node.broker().expect("a broker node").clone();
+
+        // A sub-task that finishes its work is seen to end and is not fatal.
+        let (finished_tx, finished_rx) = tokio::sync::oneshot::channel::<()>();
+        broker.subtasks.spawn("one-off sub-task", async move {
+            let _ = finished_tx.send(());
+            SubTaskEnd::Done
+        });
+        tokio::time::timeout(BOUND, finished_rx).await.expect("the sub-task runs").expect("it reports");
+
+        let (trigger, triggered) = tokio::sync::oneshot::channel::<()>();
+        broker.subtasks.spawn(name, async move {
+            let _ = triggered.await;
+            if panics {
+                explode("injected sub-task failure");
+            }
+            SubTaskEnd::Unexpected
+        });
+        let run = tokio::spawn(node.run(std::future::pending()));
+        // The one-off sub-task's end has been joined or is queued behind nothing fatal: the node
+        // keeps running until the trigger.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!run.is_finished(), "a sub-task that finished its work does not stop the node");
+        trigger.send(()).expect("the sub-task waits for its trigger");
+        let outcome = tokio::time::timeout(BOUND * 2, run)
+            .await
+            .expect("the node shuts down within the bound")
+            .expect("running the node does not panic");
+        let message = format!("{:#}", outcome.expect_err("the sub-task's end fails the node"));
+        let expected = if panics {
+            format!("{name} panicked: injected sub-task failure")
+        } else {
+            format!("{name} stopped unexpectedly")
+        };
+        assert!(message.contains("sub-tasks") && message.contains(&expected), "{message}");
+        assert!(log_dir.join(CLEAN_SHUTDOWN_FILE).exists(), "the log manager shut down cleanly, last");
+    }
+}

@@ -5,20 +5,21 @@ use sluice_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse}
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
-use crate::broker::Broker;
+use crate::group::offsets_log::GroupLog;
 use crate::group::offsets_log::{self, OFFSETS_TOPIC};
+use crate::txn::TxnHandle;
 
 pub async fn handle(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    log: GroupLog<'_>,
+    txn: TxnHandle<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    let result = match offsets_log::ensure_topic(broker.group_log()).await {
+    let result = match offsets_log::ensure_topic(log).await {
         Ok(()) => {
             let tp = (OFFSETS_TOPIC.to_string(), offsets_log::partition_for(&request.group_id));
-            broker
-                .txns
-                .add_partitions(broker, &request.transactional_id, request.producer_id, request.producer_epoch, &[tp])
+            txn.txns
+                .add_partitions(txn, &request.transactional_id, request.producer_id, request.producer_epoch, &[tp])
                 .await
         }
         Err(e) => Err(e),

@@ -11,18 +11,18 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
-use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::txn::TxnHandle;
 
 pub async fn handle(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    txn: TxnHandle<'_>,
     request: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     if ctx.version() <= 3 {
         let results = one(
             ctx,
-            broker,
+            txn,
             &request.v3_and_below_transactional_id,
             request.v3_and_below_producer_id,
             request.v3_and_below_producer_epoch,
@@ -35,7 +35,7 @@ pub async fn handle(
     let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
     for t in &request.transactions {
         let topic_results =
-            one(ctx, broker, &t.transactional_id, t.producer_id, t.producer_epoch, t.verify_only, &t.topics).await;
+            one(ctx, txn, &t.transactional_id, t.producer_id, t.producer_epoch, t.verify_only, &t.topics).await;
         results_by_transaction
             .push(AddPartitionsToTxnResult { transactional_id: t.transactional_id.clone(), topic_results });
     }
@@ -44,14 +44,14 @@ pub async fn handle(
 
 async fn one(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    txn: TxnHandle<'_>,
     id: &str,
     producer_id: i64,
     producer_epoch: i16,
     verify_only: bool,
     topics: &[AddPartitionsToTxnTopic],
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
+    let known = |t: &str, p: i32| txn.cluster.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
     let all_known = topics.iter().all(|t| t.partitions.iter().all(|&p| known(&t.name, p)));
     let wanted: Vec<(String, i32)> =
         topics.iter().flat_map(|t| t.partitions.iter().map(move |&p| (t.name.clone(), p))).collect();
@@ -61,14 +61,14 @@ async fn one(
         let mut result = Ok(());
         for (t, p) in &wanted {
             let tp = TopicPartition::new(t.clone(), *p);
-            if let Err(e) = broker.txns.verify_local(broker, id, producer_id, producer_epoch, &tp) {
+            if let Err(e) = txn.txns.verify_local(txn, id, producer_id, producer_epoch, &tp) {
                 result = Err(e);
                 break;
             }
         }
         result
     } else {
-        broker.txns.add_partitions(broker, id, producer_id, producer_epoch, &wanted).await
+        txn.txns.add_partitions(txn, id, producer_id, producer_epoch, &wanted).await
     };
     topics
         .iter()

@@ -3,13 +3,17 @@
 use sluice_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse, DescribeClusterResponseBroker};
 
 use super::RequestContext;
-use crate::broker::Broker;
+use super::metadata::MetadataHandle;
 
-pub fn handle(ctx: RequestContext<'_>, broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let (controller, brokers) = super::metadata::live_brokers(ctx, broker);
+pub fn handle(
+    ctx: RequestContext<'_>,
+    md: MetadataHandle<'_>,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let (controller, brokers) = super::metadata::live_brokers(ctx, md);
     DescribeClusterResponse {
         endpoint_type: 1,
-        cluster_id: broker.cluster_id.clone(),
+        cluster_id: md.cluster_id.to_string(),
         controller_id: controller,
         brokers: brokers
             .into_iter()

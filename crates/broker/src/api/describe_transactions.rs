@@ -8,10 +8,10 @@ use sluice_protocol::messages::{
     DescribeTransactionsResponseTopic,
 };
 
-use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::txn::TxnHandle;
 
-pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+pub fn handle(txn: TxnHandle<'_>, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
     let transaction_states = request
         .transactional_ids
         .into_iter()
@@ -23,8 +23,8 @@ pub fn handle(broker: &Broker, request: DescribeTransactionsRequest) -> Describe
                 transaction_start_time_ms: -1,
                 ..Default::default()
             };
-            let view = match broker.txns.check_coordinator(broker, &id) {
-                Ok(_) => broker.txns.view(&id),
+            let view = match txn.txns.check_coordinator(txn, &id) {
+                Ok(_) => txn.txns.view(&id),
                 Err(e) => {
                     out.error_code = e.code();
                     return out;

@@ -5,12 +5,12 @@ use sluice_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
-use crate::broker::Broker;
+use crate::txn::TxnHandle;
 
-pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, request: EndTxnRequest) -> EndTxnResponse {
-    let result = broker
+pub async fn handle(ctx: RequestContext<'_>, txn: TxnHandle<'_>, request: EndTxnRequest) -> EndTxnResponse {
+    let result = txn
         .txns
-        .end_txn(broker, &request.transactional_id, request.producer_id, request.producer_epoch, request.committed)
+        .end_txn(txn, &request.transactional_id, request.producer_id, request.producer_epoch, request.committed)
         .await;
     let error_code = result.err().map_or(0, |e| fenced_code(e, ctx.version(), 2).code());
     EndTxnResponse { throttle_time_ms: 0, error_code }

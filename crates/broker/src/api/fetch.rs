@@ -51,9 +51,11 @@ use sluice_storage::TopicPartition;
 use sluice_protocol::record_set::RecordSet;
 
 use super::RequestContext;
-use crate::broker::Broker;
+use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
 use crate::fetch_session::FetchContext;
+use crate::fetch_session::FetchSessions;
+use crate::memory_pool::MemoryPool;
 use crate::memory_pool::Reservation;
 use crate::purgatory::{DelayedFetch, FetchWatch};
 use crate::replica_manager::ReadBound;
@@ -77,26 +79,42 @@ pub const FETCH_COPY_MAX_BYTES: usize = 64 * 1024;
 /// Upper bound on how long one fetch may wait, whatever the client asks.
 const MAX_FETCH_WAIT_MS: u64 = 60_000;
 
-pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, mut request: FetchRequest) -> FetchResponse {
+/// What a Fetch may touch: the cluster (the replicas it reads, the racks of followers a
+/// consumer may be sent to), the incremental fetch sessions, the memory pool its copied records
+/// come from, and the fetch configs.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchHandle<'a> {
+    pub cluster: &'a ClusterHandle,
+    pub sessions: &'a FetchSessions,
+    /// `fetch.response.memory.max.bytes`.
+    pub memory: &'a MemoryPool,
+    /// `fetch.max.bytes`: a consumer's cap on one response.
+    pub fetch_max_bytes: usize,
+    /// `replica.fetch.response.max.bytes`: a follower's cap on one response.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `fetch.sendfile.enable`.
+    pub sendfile: bool,
+    /// `replica.selector.class` is the rack-aware selector (KIP-392).
+    pub rack_aware_selector: bool,
+}
+
+pub async fn handle(ctx: RequestContext<'_>, fx: FetchHandle<'_>, mut request: FetchRequest) -> FetchResponse {
     // An incremental fetch reads every partition of its session (KIP-227): the request's
     // topics become the session's; the answer is trimmed to what changed when it is final.
-    let session = broker.fetch_sessions.begin(ctx.version(), &mut request, broker.replica_manager.now_ms());
+    let session = fx.sessions.begin(ctx.version(), &mut request, fx.cluster.replicas.now_ms());
     if let FetchContext::Refused(_) = session {
         let mut response = FetchResponse::default();
-        broker.fetch_sessions.finish(&session, &mut response);
+        fx.sessions.finish(&session, &mut response);
         return response;
     }
     let deadline = Instant::now() + Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_FETCH_WAIT_MS));
-    let cap = if request.replica_id >= 0 {
-        broker.config.replication.fetch_response_max_bytes.max(0) as usize
-    } else {
-        broker.config.fetch_max_bytes
-    };
+    let cap =
+        if request.replica_id >= 0 { fx.replica_fetch_response_max_bytes.max(0) as usize } else { fx.fetch_max_bytes };
     let max_bytes = (request.max_bytes.max(0) as usize).min(cap);
     loop {
         // Parked on each partition before it is read: an append after its read is not missed.
         let parked = DelayedFetch::new();
-        let (response, bytes, memory) = read(ctx, broker, &request, max_bytes, Some(&parked));
+        let (response, bytes, memory) = read(ctx, fx, &request, max_bytes, Some(&parked));
         // An error or a redirection to another replica is answered at once, as Kafka does.
         let satisfied = bytes >= request.min_bytes.max(0) as usize
             || response
@@ -108,14 +126,14 @@ pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, mut request: Fetch
         if satisfied || now >= deadline {
             *ctx.response_memory.lock() = memory;
             let mut response = response;
-            broker.fetch_sessions.finish(&session, &mut response);
+            fx.sessions.finish(&session, &mut response);
             return response;
         }
         drop((response, memory));
         if !parked.wait(deadline - now).await {
-            let (mut response, _, memory) = read(ctx, broker, &request, max_bytes, None);
+            let (mut response, _, memory) = read(ctx, fx, &request, max_bytes, None);
             *ctx.response_memory.lock() = memory;
-            broker.fetch_sessions.finish(&session, &mut response);
+            fx.sessions.finish(&session, &mut response);
             return response;
         }
     }
@@ -127,30 +145,30 @@ pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, mut request: Fetch
 /// With `parked`, each partition is watched by it before it is read.
 fn read(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    fx: FetchHandle<'_>,
     request: &FetchRequest,
     max_bytes: usize,
     parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize, Reservation) {
-    if broker.config.fetch_sendfile_enable {
+    if fx.sendfile {
         // Only positions are looked up (in memory-mapped indexes): run in place. Handing the
         // worker's queue to another thread per fetch (`block_in_place`) cost far more than the
         // lookup: a profile at 5,000 produces/s found a quarter of the broker's CPU in those
         // thread hand-offs, woken by every append a follower's parked fetch waits for.
-        let (mut response, bytes) = read_all(ctx, broker, request, max_bytes, true, parked);
+        let (mut response, bytes) = read_all(ctx, fx, request, max_bytes, true, parked);
         if bytes > 0 && bytes <= FETCH_COPY_MAX_BYTES {
             // A small answer (the tail a caught-up follower or consumer reads) costs less
             // copied: one send of the whole frame, where sendfile takes a send and a sendfile
             // per partition plus corking the socket around them.
-            let (memory, granted) = broker.fetch_memory.reserve_up_to(bytes);
+            let (memory, granted) = fx.memory.reserve_up_to(bytes);
             if granted == bytes && copy_records_in(&mut response).is_ok() {
                 return (response, bytes, memory);
             }
         }
         return (response, bytes, Reservation::default());
     }
-    let (mut memory, granted) = broker.fetch_memory.reserve_up_to(max_bytes);
-    let (response, bytes) = read_off_workers(|| read_all(ctx, broker, request, granted, false, parked));
+    let (mut memory, granted) = fx.memory.reserve_up_to(max_bytes);
+    let (response, bytes) = read_off_workers(|| read_all(ctx, fx, request, granted, false, parked));
     memory.shrink_to(bytes);
     (response, bytes, memory)
 }
@@ -181,13 +199,13 @@ fn read_off_workers<T>(read: impl FnOnce() -> T) -> T {
 /// Reads every partition asked for, `max_bytes` of records in all (the first batch excepted).
 fn read_all(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    fx: FetchHandle<'_>,
     request: &FetchRequest,
     max_bytes: usize,
     in_files: bool,
     parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize) {
-    let rm = &broker.replica_manager;
+    let rm = &*fx.cluster.replicas;
     let for_follower = request.replica_id >= 0;
     let bound = match (for_follower, request.isolation_level) {
         (true, _) => ReadBound::Follower,
@@ -232,10 +250,10 @@ fn read_all(
                 continue;
             }
             if may_read_follower
-                && broker.config.replication.rack_aware_replica_selector
+                && fx.rack_aware_selector
                 && !request.rack_id.is_empty()
                 && let Some(replica) = partition.preferred_read_replica(p.fetch_offset, &request.rack_id, |id| {
-                    broker.link.cache.read(|v| v.brokers.get(&id).and_then(|b| b.rack.clone()))
+                    fx.cluster.link.cache.read(|v| v.brokers.get(&id).and_then(|b| b.rack.clone()))
                 })
             {
                 out.preferred_read_replica = replica;

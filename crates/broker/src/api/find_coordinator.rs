@@ -8,9 +8,12 @@ use sluice_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse,
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
-use crate::broker::Broker;
+use super::metadata::MetadataHandle;
+use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
+use crate::group::offsets_log::GroupLog;
 use crate::group::offsets_log::{self, OFFSETS_TOPIC};
+use crate::txn::TxnHandle;
 use crate::txn::log::{self as txn_log, TRANSACTION_STATE_TOPIC};
 
 /// FindCoordinator's key types.
@@ -22,27 +25,27 @@ const COORDINATOR_WAIT_MS: u64 = 5_000;
 
 /// Waits (up to `wait_ms`) until `topic`'s partition `p` has a live leader (which, when it is
 /// this broker, has taken the role); returns it.
-async fn wait_for_leader(broker: &Broker, topic: &str, p: i32, wait_ms: u64) -> Option<i32> {
-    let me = broker.config.broker_id;
+async fn wait_for_leader(cluster: &ClusterHandle, topic: &str, p: i32, wait_ms: u64) -> Option<i32> {
     let found = || {
-        let leader = broker.link.cache.read(|v| v.leader(topic, p))?;
-        let ready = leader != me
-            || broker.replica_manager.partition(&TopicPartition::new(topic, p)).is_some_and(|p| p.is_leader());
+        let leader = cluster.link.cache.read(|v| v.leader(topic, p))?;
+        let ready = leader != cluster.broker_id || cluster.leads(&TopicPartition::new(topic, p));
         ready.then_some(leader)
     };
-    broker.wait_until(wait_ms, || found().is_some()).await;
+    cluster.wait_until(wait_ms, || found().is_some()).await;
     found()
 }
 
 pub async fn handle(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    md: MetadataHandle<'_>,
+    groups: GroupLog<'_>,
+    txn: TxnHandle<'_>,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let keys = if ctx.version() >= 4 { request.coordinator_keys.clone() } else { vec![request.key.clone()] };
     let (ready, what) = match request.key_type {
-        KEY_TYPE_GROUP => (offsets_log::ensure_topic(broker.group_log()).await, "group's __consumer_offsets"),
-        KEY_TYPE_TRANSACTION => (txn_log::ensure_topic(broker).await, "transactional id's __transaction_state"),
+        KEY_TYPE_GROUP => (offsets_log::ensure_topic(groups).await, "group's __consumer_offsets"),
+        KEY_TYPE_TRANSACTION => (txn_log::ensure_topic(txn).await, "transactional id's __transaction_state"),
         _ => (Err(ErrorCode::InvalidRequest), ""),
     };
     let mut leaders: HashMap<String, Result<i32, ErrorCode>> = HashMap::new();
@@ -52,15 +55,17 @@ pub async fn handle(
                 let (topic, p) = if request.key_type == KEY_TYPE_GROUP {
                     (OFFSETS_TOPIC, offsets_log::partition_for(key))
                 } else {
-                    (TRANSACTION_STATE_TOPIC, txn_log::partition_for(key, txn_log::partition_count(broker)))
+                    (TRANSACTION_STATE_TOPIC, txn_log::partition_for(key, txn_log::partition_count(txn)))
                 };
-                wait_for_leader(broker, topic, p, COORDINATOR_WAIT_MS).await.ok_or(ErrorCode::CoordinatorNotAvailable)
+                wait_for_leader(md.cluster, topic, p, COORDINATOR_WAIT_MS)
+                    .await
+                    .ok_or(ErrorCode::CoordinatorNotAvailable)
             }
             Err(e) => Err(e),
         };
         leaders.insert(key.clone(), leader);
     }
-    let (_, brokers) = super::metadata::live_brokers(ctx, broker);
+    let (_, brokers) = super::metadata::live_brokers(ctx, md);
     let find = |key: &str| -> FindCoordinatorResult {
         let leader = leaders.get(key).copied().unwrap_or(Err(ErrorCode::CoordinatorNotAvailable));
         let found =

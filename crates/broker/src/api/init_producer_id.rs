@@ -6,12 +6,12 @@
 use sluice_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 use super::RequestContext;
-use crate::broker::Broker;
 use crate::error::ErrorCode;
+use crate::txn::TxnHandle;
 
 pub async fn handle(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    txn: TxnHandle<'_>,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let fail = |code: ErrorCode| InitProducerIdResponse {
@@ -24,7 +24,7 @@ pub async fn handle(
         // v3+ may name the producer's current id and epoch (KIP-360); -1 means none.
         let expected =
             (ctx.version() >= 3 && request.producer_id >= 0).then_some((request.producer_id, request.producer_epoch));
-        return match broker.txns.init_producer_id(broker, id, request.transaction_timeout_ms, expected).await {
+        return match txn.txns.init_producer_id(txn, id, request.transaction_timeout_ms, expected).await {
             Ok((producer_id, producer_epoch)) => {
                 InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() }
             }
@@ -33,7 +33,7 @@ pub async fn handle(
     }
     // An idempotent producer (re)starting, or bumping its epoch after an error (KIP-360),
     // gets a fresh id at epoch 0: its old sequences no longer matter.
-    match broker.producer_ids.next_id(broker).await {
+    match txn.producer_ids.next_id(txn.cluster).await {
         Ok(id) => InitProducerIdResponse { producer_id: id, producer_epoch: 0, ..Default::default() },
         Err(code) => fail(code),
     }

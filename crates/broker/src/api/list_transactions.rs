@@ -4,18 +4,22 @@
 use sluice_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, ListTransactionsResponseState};
 
 use super::RequestContext;
-use crate::broker::Broker;
+use crate::txn::TxnHandle;
 use crate::txn::state::TxnState;
 
-pub fn handle(ctx: RequestContext<'_>, broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {
-    let now = broker.replica_manager.now_ms();
+pub fn handle(
+    ctx: RequestContext<'_>,
+    txn: TxnHandle<'_>,
+    request: ListTransactionsRequest,
+) -> ListTransactionsResponse {
+    let now = txn.cluster.replicas.now_ms();
     let unknown_state_filters: Vec<String> = request
         .state_filters
         .iter()
         .filter(|f| !TxnState::ALL.iter().any(|s| s.name() == f.as_str()))
         .cloned()
         .collect();
-    let mut transaction_states: Vec<ListTransactionsResponseState> = broker
+    let mut transaction_states: Vec<ListTransactionsResponseState> = txn
         .txns
         .all()
         .into_iter()

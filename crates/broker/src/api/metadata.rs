@@ -9,8 +9,9 @@ use sluice_protocol::messages::{
 };
 
 use super::RequestContext;
-use crate::broker::Broker;
+use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
+use crate::topic_admin::TopicAdmin;
 
 /// How long Metadata's auto-creation waits for the new topic's leaders before answering
 /// (clients retry LEADER_NOT_AVAILABLE after that).
@@ -25,24 +26,38 @@ const METADATA_SYNC_WAIT_MS: u64 = 10_000;
 
 /// Waits (at most `METADATA_SYNC_WAIT_MS`) until the metadata cache holds a full read of the
 /// cluster; whether it does.
-pub async fn wait_for_synced_view(broker: &crate::Broker) -> bool {
-    let mut changes = broker.link.cache.subscribe();
+pub async fn wait_for_synced_view(cluster: &ClusterHandle) -> bool {
+    let mut changes = cluster.link.cache.subscribe();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(METADATA_SYNC_WAIT_MS);
     loop {
         changes.borrow_and_update();
-        if broker.link.cache.read(|v| v.synced) {
+        if cluster.link.cache.read(|v| v.synced) {
             return true;
         }
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => return broker.link.cache.read(|v| v.synced),
+            Ok(Err(_)) | Err(_) => return cluster.link.cache.read(|v| v.synced),
         }
     }
 }
 
+/// What Metadata, DescribeCluster and FindCoordinator may touch: the cluster (the metadata
+/// cache they answer from), the topic admin (auto-creation), and this broker's advertised
+/// listeners, rack, cluster id and `auto.create.topics.enable`.
+#[derive(Debug, Clone, Copy)]
+pub struct MetadataHandle<'a> {
+    pub cluster: &'a ClusterHandle,
+    pub admin: &'a TopicAdmin,
+    /// Advertised `(host, port)` per listener name.
+    pub advertised: &'a parking_lot::RwLock<std::collections::BTreeMap<String, (String, u16)>>,
+    pub cluster_id: &'a str,
+    pub rack: Option<&'a str>,
+    pub auto_create_topics: bool,
+}
+
 /// The advertised address of the listener the request came in on.
-pub fn advertised(ctx: RequestContext<'_>, broker: &Broker) -> (String, i32) {
-    let advertised = broker.advertised.read();
+pub fn advertised(ctx: RequestContext<'_>, md: MetadataHandle<'_>) -> (String, i32) {
+    let advertised = md.advertised.read();
     let (host, port) = advertised
         .get(ctx.listener)
         .or_else(|| advertised.values().next())
@@ -62,8 +77,8 @@ pub const NO_CONTROLLER_ID: i32 = -1;
 /// itself would tell clients something false, and a broker restarted after a crash would claim
 /// the controller's role the moment it answers. Every broker here handles the admin requests
 /// clients send "to the controller", so a client that picks any broker then still succeeds.
-pub fn live_brokers(ctx: RequestContext<'_>, broker: &Broker) -> (i32, Vec<MetadataResponseBroker>) {
-    let (controller, mut brokers) = broker.link.cache.read(|v| {
+pub fn live_brokers(ctx: RequestContext<'_>, md: MetadataHandle<'_>) -> (i32, Vec<MetadataResponseBroker>) {
+    let (controller, mut brokers) = md.cluster.link.cache.read(|v| {
         let brokers = v
             .brokers
             .iter()
@@ -75,17 +90,17 @@ pub fn live_brokers(ctx: RequestContext<'_>, broker: &Broker) -> (i32, Vec<Metad
         (v.controller, brokers)
     });
     // This broker answers even before its own registration shows up in the cache.
-    let me = broker.config.broker_id;
+    let me = md.cluster.broker_id;
     let controller = controller.unwrap_or(NO_CONTROLLER_ID);
     if !brokers.iter().any(|b| b.node_id == me) {
-        let (host, port) = advertised(ctx, broker);
-        brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: broker.config.rack.clone() });
+        let (host, port) = advertised(ctx, md);
+        brokers.push(MetadataResponseBroker { node_id: me, host, port, rack: md.rack.map(str::to_string) });
     }
     (controller, brokers)
 }
 
-pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, request: MetadataRequest) -> MetadataResponse {
-    if !wait_for_synced_view(broker).await {
+pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: MetadataRequest) -> MetadataResponse {
+    if !wait_for_synced_view(md.cluster).await {
         tracing::warn!(
             wait_ms = METADATA_SYNC_WAIT_MS,
             "answering Metadata before the first full read of the cluster's metadata"
@@ -106,23 +121,22 @@ pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, request: MetadataR
         }
         _ => None,
     };
-    let auto_create =
-        broker.config.auto_create_topics_enable && (ctx.version() < 4 || request.allow_auto_topic_creation);
+    let auto_create = md.auto_create_topics && (ctx.version() < 4 || request.allow_auto_topic_creation);
     let names: Vec<String> = match &wanted {
         Some(names) => names.clone(),
-        None => broker.topic_names(),
+        None => md.cluster.topic_names(),
     };
     for name in &names {
         if auto_create
-            && broker.topic_meta(name).is_none()
+            && md.cluster.topic_meta(name).is_none()
             && let Err((code, message)) =
-                crate::topic_admin::create_topic(&broker.admin, name, -1, -1, &[], false, AUTO_CREATE_WAIT_MS).await
+                crate::topic_admin::create_topic(md.admin, name, -1, -1, &[], false, AUTO_CREATE_WAIT_MS).await
         {
             tracing::debug!(topic = %name, error = code.name(), %message, "auto-create failed");
         }
     }
-    let (controller_id, brokers) = live_brokers(ctx, broker);
-    let topics = broker.link.cache.read(|view| {
+    let (controller_id, brokers) = live_brokers(ctx, md);
+    let topics = md.cluster.link.cache.read(|view| {
         names
             .into_iter()
             .map(|name| {
@@ -175,7 +189,7 @@ pub async fn handle(ctx: RequestContext<'_>, broker: &Broker, request: MetadataR
     });
     MetadataResponse {
         brokers,
-        cluster_id: Some(broker.cluster_id.clone()),
+        cluster_id: Some(md.cluster_id.to_string()),
         controller_id,
         topics,
         cluster_authorized_operations: cluster_operations,

@@ -7,11 +7,14 @@
 //! admin that finds, creates and appends to `__consumer_offsets`); DeleteTopics,
 //! CreatePartitions and the reassignment requests the [`TopicAdmin`](crate::topic_admin::TopicAdmin);
 //! ListOffsets, OffsetForLeaderEpoch, DeleteRecords and Produce the
-//! [`ReplicaManager`](crate::replica_manager::ReplicaManager) (Produce also the broker whose
-//! transaction coordinator verifies a transactional batch, when verification is on). Fetch,
-//! Metadata, FindCoordinator, CreateTopics, DescribeCluster, the config requests and the
-//! transaction requests still take the whole `Broker`: the transaction coordinator's calls take
-//! it, and the others read several of its configs and pools.
+//! [`ReplicaManager`](crate::replica_manager::ReplicaManager) (Produce also the transaction
+//! coordinator that verifies a transactional batch, when verification is on); Fetch a
+//! [`FetchHandle`](fetch::FetchHandle); the transaction requests a
+//! [`TxnHandle`](crate::txn::TxnHandle); Metadata, DescribeCluster and FindCoordinator a
+//! [`MetadataHandle`](metadata::MetadataHandle) (FindCoordinator also the group and transaction
+//! handles, whose internal topics it creates). CreateTopics and the config requests take the
+//! whole `Broker`: they describe configs through every layer of the broker's own (static,
+//! dynamic, default), and the config requests change its dynamic configs.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -36,7 +39,7 @@ mod leave_group;
 mod list_groups;
 mod list_offsets;
 mod list_transactions;
-mod metadata;
+pub(crate) mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
@@ -77,15 +80,19 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
     let replicas = &*broker.replica_manager;
     let admin = &broker.admin;
     let groups = broker.group_log();
+    let txn = broker.txn_handle();
+    let md = broker.metadata_handle();
     Some(match request {
         Request::Produce(r) => {
-            let verifier = broker.config.txn.partition_verification.then_some(broker);
+            let verifier = broker.config.txn.partition_verification.then_some(txn);
             return produce::handle(ctx, replicas, verifier, r).await.map(Response::Produce);
         }
-        Request::Fetch(r) => Response::Fetch(fetch::handle(ctx, broker, r).await),
+        Request::Fetch(r) => Response::Fetch(fetch::handle(ctx, broker.fetch_handle(), r).await),
         Request::ListOffsets(r) => Response::ListOffsets(list_offsets::handle(ctx, replicas, r)),
-        Request::Metadata(r) => Response::Metadata(metadata::handle(ctx, broker, r).await),
-        Request::FindCoordinator(r) => Response::FindCoordinator(find_coordinator::handle(ctx, broker, r).await),
+        Request::Metadata(r) => Response::Metadata(metadata::handle(ctx, md, r).await),
+        Request::FindCoordinator(r) => {
+            Response::FindCoordinator(find_coordinator::handle(ctx, md, groups, txn, r).await)
+        }
         Request::SaslHandshake(r) => Response::SaslHandshake(sasl_handshake::handle(ctx, r)),
         Request::ApiVersions(r) => Response::ApiVersions(api_versions::handle(ctx, r)),
         Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(broker, r).await),
@@ -104,8 +111,8 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
             Response::AlterPartitionReassignments(reassignments::alter(admin, r).await)
         }
         Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(admin, r)),
-        Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, broker, r)),
-        Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, broker, r).await),
+        Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, md, r)),
+        Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, txn, r).await),
         Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, groups, r).await),
         Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(groups, r).await),
         Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(groups, r).await),
@@ -117,13 +124,13 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(groups, r).await),
         Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(groups, r).await),
         Request::AddPartitionsToTxn(r) => {
-            Response::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, broker, r).await)
+            Response::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, txn, r).await)
         }
-        Request::AddOffsetsToTxn(r) => Response::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, broker, r).await),
-        Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, broker, r).await),
-        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(broker, r).await),
-        Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, broker, r).await),
-        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(broker, r)),
-        Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, broker, r)),
+        Request::AddOffsetsToTxn(r) => Response::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, groups, txn, r).await),
+        Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, txn, r).await),
+        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(txn, r).await),
+        Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, groups, r).await),
+        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(txn, r)),
+        Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, txn, r)),
     })
 }

@@ -19,20 +19,20 @@ use sluice_protocol::record_batch::{BatchHeader, Compression};
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
-use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::purgatory::DelayedProduce;
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
+use crate::txn::TxnHandle;
 
 /// The first Produce version that may carry zstd batches (KIP-110).
 const MIN_ZSTD_PRODUCE_VERSION: i16 = 7;
 
-/// `verifier` is the broker whose transaction coordinator checks a transactional batch
+/// `verifier` is the transaction coordinator that checks a transactional batch
 /// (KIP-890), when `transaction.partition.verification.enable` is on.
 pub async fn handle(
     ctx: RequestContext<'_>,
     replicas: &ReplicaManager,
-    verifier: Option<&Broker>,
+    verifier: Option<TxnHandle<'_>>,
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
@@ -134,7 +134,7 @@ fn respond(index: i32, result: AppendResult) -> ProduceResponsePartition {
 /// coordinator is asked.
 async fn verify_transaction(
     replicas: &ReplicaManager,
-    verifier: Option<&Broker>,
+    verifier: Option<TxnHandle<'_>>,
     transactional_id: Option<&str>,
     tp: &TopicPartition,
     records: &[u8],
@@ -144,15 +144,14 @@ async fn verify_transaction(
         return Ok(None);
     }
     let Some(id) = transactional_id else { return Err(ErrorCode::InvalidTxnState) };
-    let Some(broker) = verifier else { return Ok(None) };
+    let Some(txn) = verifier else { return Ok(None) };
     let Some(partition) = replicas.partition(tp) else { return Ok(None) };
     let (open, markers_seen) = partition.producer_txn_state(h.producer_id);
     if open {
         return Ok(None);
     }
     let guard = VerificationGuard { producer_id: h.producer_id, markers_seen };
-    broker.txns.verify(broker, id, h.producer_id, h.producer_epoch, tp).await.map(|()| Some(guard)).map_err(|e| match e
-    {
+    txn.txns.verify(txn, id, h.producer_id, h.producer_epoch, tp).await.map(|()| Some(guard)).map_err(|e| match e {
         ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => ErrorCode::InvalidTxnState,
         // Produce knows fencing as INVALID_PRODUCER_EPOCH.
         ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,

@@ -15,20 +15,20 @@ use sluice_protocol::messages::{
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
-use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
+use crate::group::offsets_log::GroupLog;
 use crate::group::state::CommittedOffset;
 
 pub async fn handle(
     ctx: RequestContext<'_>,
-    broker: &Broker,
+    log: GroupLog<'_>,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
-    let now = broker.groups.now_ms();
-    let known = |t: &str, p: i32| broker.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
+    let now = log.groups.now_ms();
+    let known = |t: &str, p: i32| log.admin.cluster.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
     let fits = |p: &sluice_protocol::messages::TxnOffsetCommitRequestPartition| {
-        broker.config.group.offset_metadata_fits(p.committed_metadata.as_deref())
+        log.config.offset_metadata_fits(p.committed_metadata.as_deref())
     };
     let entries: Vec<((String, i32), CommittedOffset)> = request
         .topics
@@ -47,7 +47,7 @@ pub async fn handle(
         .collect();
     // From v3 the request names the consumer: a zombie member's commit is refused (KIP-447).
     let member = match ctx.version() {
-        v if v >= 3 => broker.groups.with_groups(|g, _| {
+        v if v >= 3 => log.groups.with_groups(|g, _| {
             g.validate_txn_commit(
                 &request.group_id,
                 &request.member_id,
@@ -57,23 +57,17 @@ pub async fn handle(
         }),
         _ => ErrorCode::None,
     };
-    let mut code = match offsets_log::check_coordinator(broker.group_log(), &request.group_id).await {
+    let mut code = match offsets_log::check_coordinator(log, &request.group_id).await {
         Err(e) => e,
         Ok(()) if member != ErrorCode::None => member,
         Ok(()) if entries.is_empty() => ErrorCode::None,
         Ok(()) => {
-            match offsets_log::append_txn(
-                broker.group_log(),
-                &request.group_id,
-                request.producer_id,
-                request.producer_epoch,
-                &entries,
-            )
-            .await
+            match offsets_log::append_txn(log, &request.group_id, request.producer_id, request.producer_epoch, &entries)
+                .await
             {
                 Ok(()) => {
                     let pending = entries.into_iter().map(|(tp, c)| (request.group_id.clone(), tp, c)).collect();
-                    broker.groups.add_txn_offsets(request.producer_id, pending);
+                    log.groups.add_txn_offsets(request.producer_id, pending);
                     ErrorCode::None
                 }
                 Err(ErrorCode::InvalidProducerEpoch) => ErrorCode::ProducerFenced,

@@ -7,10 +7,10 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
-use crate::broker::Broker;
+use crate::txn::TxnHandle;
 use crate::txn::coordinator::write_markers;
 
-pub async fn handle(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+pub async fn handle(txn: TxnHandle<'_>, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
     let mut markers = Vec::with_capacity(request.markers.len());
     for m in request.markers {
         let tps: Vec<TopicPartition> = m
@@ -19,8 +19,7 @@ pub async fn handle(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteTx
             .flat_map(|t| t.partition_indexes.iter().map(|&p| TopicPartition::new(t.name.clone(), p)))
             .collect();
         let codes =
-            write_markers(broker, m.producer_id, m.producer_epoch, m.transaction_result, m.coordinator_epoch, &tps)
-                .await;
+            write_markers(txn, m.producer_id, m.producer_epoch, m.transaction_result, m.coordinator_epoch, &tps).await;
         let mut codes = codes.into_iter();
         let topics = m
             .topics

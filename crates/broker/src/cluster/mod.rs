@@ -156,16 +156,16 @@ pub async fn reconciler(broker: Arc<Broker>) {
                     RoleChange::BecameLeader(tp) => {
                         broker.fetchers.remove_partition(&tp);
                         crate::group::offsets_log::on_leadership(broker.group_log(), &tp, true).await;
-                        broker.txns.on_leadership(&broker, &tp, true).await;
+                        broker.txns.on_leadership(broker.txn_handle(), &tp, true).await;
                     }
                     RoleChange::BecameFollower { tp, leader, leader_epoch } => {
                         crate::group::offsets_log::on_leadership(broker.group_log(), &tp, false).await;
-                        broker.txns.on_leadership(&broker, &tp, false).await;
+                        broker.txns.on_leadership(broker.txn_handle(), &tp, false).await;
                         broker.fetchers.add_partition(&broker, tp, leader, leader_epoch);
                     }
                     RoleChange::Stopped(tp) => {
                         crate::group::offsets_log::on_leadership(broker.group_log(), &tp, false).await;
-                        broker.txns.on_leadership(&broker, &tp, false).await;
+                        broker.txns.on_leadership(broker.txn_handle(), &tp, false).await;
                         broker.fetchers.remove_partition(&tp);
                     }
                 }

@@ -33,6 +33,8 @@ use super::state::{TxnMetadata, TxnState};
 use crate::broker::Broker;
 use crate::error::{ErrorCode, code_of};
 use crate::group::offsets_log::OFFSETS_TOPIC;
+use crate::subtasks::SubTaskEnd;
+use crate::txn::TxnHandle;
 
 /// Transactions whose markers are waiting to be sent, at most (the sender awaits beyond it).
 const MAX_QUEUED_COMPLETIONS: usize = 1024;
@@ -94,22 +96,22 @@ pub struct TxnView {
     pub meta: TxnMetadata,
 }
 
-fn now_ms(broker: &Broker) -> i64 {
-    broker.replica_manager.now_ms()
+fn now_ms(env: TxnHandle<'_>) -> i64 {
+    env.cluster.replicas.now_ms()
 }
 
 /// The `__transaction_state` partition of `transactional_id`.
-pub fn partition_for(broker: &Broker, transactional_id: &str) -> i32 {
-    txn_log::partition_for(transactional_id, txn_log::partition_count(broker))
+pub fn partition_for(env: TxnHandle<'_>, transactional_id: &str) -> i32 {
+    txn_log::partition_for(transactional_id, txn_log::partition_count(env))
 }
 
 impl TransactionCoordinator {
     /// Whether this broker coordinates `transactional_id`: NOT_COORDINATOR when another broker
     /// leads its partition, COORDINATOR_LOAD_IN_PROGRESS while the partition is being loaded.
-    pub fn check_coordinator(&self, broker: &Broker, transactional_id: &str) -> Result<i32, ErrorCode> {
-        let p = partition_for(broker, transactional_id);
+    pub fn check_coordinator(&self, env: TxnHandle<'_>, transactional_id: &str) -> Result<i32, ErrorCode> {
+        let p = partition_for(env, transactional_id);
         let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, p);
-        match broker.replica_manager.partition(&tp) {
+        match env.cluster.replicas.partition(&tp) {
             Some(partition) if partition.is_leader() => {
                 if self.inner.lock().loaded.contains(&p) {
                     Ok(p)
@@ -117,7 +119,7 @@ impl TransactionCoordinator {
                     Err(ErrorCode::CoordinatorLoadInProgress)
                 }
             }
-            _ if broker.cluster.named_leader(TRANSACTION_STATE_TOPIC, p) => Err(ErrorCode::CoordinatorLoadInProgress),
+            _ if env.cluster.named_leader(TRANSACTION_STATE_TOPIC, p) => Err(ErrorCode::CoordinatorLoadInProgress),
             _ => Err(ErrorCode::NotCoordinator),
         }
     }
@@ -149,8 +151,8 @@ impl TransactionCoordinator {
     }
 
     /// Writes a transition of `id` begun with [`begin`](Self::begin), and makes it current.
-    async fn write(&self, broker: &Broker, id: &str, partition: i32, next: TxnMetadata) -> Result<(), ErrorCode> {
-        let result = txn_log::append(broker, partition, id, &next).await;
+    async fn write(&self, env: TxnHandle<'_>, id: &str, partition: i32, next: TxnMetadata) -> Result<(), ErrorCode> {
+        let result = txn_log::append(env, partition, id, &next).await;
         self.finish(id, result.is_ok().then_some(next));
         result
     }
@@ -158,19 +160,19 @@ impl TransactionCoordinator {
     /// InitProducerId with a transactional id.
     pub async fn init_producer_id(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         id: &str,
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ErrorCode> {
-        if timeout_ms <= 0 || i64::from(timeout_ms) > broker.config.txn.max_timeout_ms {
+        if timeout_ms <= 0 || i64::from(timeout_ms) > env.config.max_timeout_ms {
             return Err(ErrorCode::InvalidTransactionTimeout);
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(INIT_WAIT_MS);
         loop {
-            let partition = self.check_coordinator(broker, id)?;
+            let partition = self.check_coordinator(env, id)?;
             let mut changed = self.changes.subscribe();
-            let now = now_ms(broker);
+            let now = now_ms(env);
             if self.view(id).is_some_and(|v| v.meta.state.is_prepare()) {
                 // Its markers are being written: wait for the transaction to complete.
                 if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
@@ -190,7 +192,7 @@ impl TransactionCoordinator {
             };
             let Some(current) = current else {
                 // A new transactional id: a producer id of its own, at epoch 0.
-                let producer_id = broker.producer_ids.next_id(broker).await?;
+                let producer_id = env.producer_ids.next_id(env.cluster).await?;
                 let meta = TxnMetadata::new(producer_id, timeout_ms, now);
                 {
                     let mut inner = self.inner.lock();
@@ -199,7 +201,7 @@ impl TransactionCoordinator {
                     }
                     inner.txns.insert(id.to_string(), Entry { meta: meta.clone(), pending: true });
                 }
-                let result = txn_log::append(broker, partition, id, &meta).await;
+                let result = txn_log::append(env, partition, id, &meta).await;
                 if result.is_err() {
                     self.inner.lock().txns.remove(id);
                 } else {
@@ -214,7 +216,7 @@ impl TransactionCoordinator {
                     // A new instance of the producer: fence the old one and abort its
                     // transaction, then wait for the abort to complete.
                     let aborting = current.fence_and_abort(now);
-                    self.write(broker, id, partition, aborting).await?;
+                    self.write(env, id, partition, aborting).await?;
                     tracing::info!(transactional_id = id, "aborting the open transaction of a fenced producer");
                     self.schedule_completion(id).await;
                     continue;
@@ -227,7 +229,7 @@ impl TransactionCoordinator {
                 _ => {}
             }
             let new_id = if current.epoch_exhausted() {
-                match broker.producer_ids.next_id(broker).await {
+                match env.producer_ids.next_id(env.cluster).await {
                     Ok(id) => Some(id),
                     Err(e) => {
                         self.finish(id, None);
@@ -245,7 +247,7 @@ impl TransactionCoordinator {
                 }
             };
             let answer = (next.producer_id, next.producer_epoch);
-            self.write(broker, id, partition, next).await?;
+            self.write(env, id, partition, next).await?;
             return Ok(answer);
         }
     }
@@ -254,14 +256,14 @@ impl TransactionCoordinator {
     /// to write) or the error to answer. Returns whether a state was written.
     async fn transition(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         id: &str,
         step: impl FnOnce(&TxnMetadata) -> Result<Option<TxnMetadata>, ErrorCode>,
     ) -> Result<bool, ErrorCode> {
-        let partition = self.check_coordinator(broker, id)?;
+        let partition = self.check_coordinator(env, id)?;
         let Some(current) = self.begin(id)? else { return Err(ErrorCode::InvalidProducerIdMapping) };
         match step(&current) {
-            Ok(Some(next)) => self.write(broker, id, partition, next).await.map(|()| true),
+            Ok(Some(next)) => self.write(env, id, partition, next).await.map(|()| true),
             Ok(None) => {
                 self.finish(id, None);
                 Ok(false)
@@ -276,14 +278,14 @@ impl TransactionCoordinator {
     /// AddPartitionsToTxn and AddOffsetsToTxn: the partitions join the open transaction.
     pub async fn add_partitions(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), ErrorCode> {
-        let now = now_ms(broker);
-        self.transition(broker, id, |m| m.add_partitions(producer_id, producer_epoch, partitions, now)).await?;
+        let now = now_ms(env);
+        self.transition(env, id, |m| m.add_partitions(producer_id, producer_epoch, partitions, now)).await?;
         Ok(())
     }
 
@@ -291,15 +293,15 @@ impl TransactionCoordinator {
     /// `END_TXN_WAIT_MS` has passed, whichever comes first; the markers finish regardless.
     pub async fn end_txn(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         id: &str,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
     ) -> Result<(), ErrorCode> {
-        let now = now_ms(broker);
+        let now = now_ms(env);
         let mut changed = self.changes.subscribe();
-        if !self.transition(broker, id, |m| m.end(producer_id, producer_epoch, commit, now)).await? {
+        if !self.transition(env, id, |m| m.end(producer_id, producer_epoch, commit, now)).await? {
             return Ok(()); // a retry of an end already complete
         }
         self.schedule_completion(id).await;
@@ -321,16 +323,16 @@ impl TransactionCoordinator {
     /// leader before it takes the producer's first transactional batch there).
     pub async fn verify(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         id: &str,
         producer_id: i64,
         producer_epoch: i16,
         tp: &TopicPartition,
     ) -> Result<(), ErrorCode> {
-        match self.verify_local(broker, id, producer_id, producer_epoch, tp) {
+        match self.verify_local(env, id, producer_id, producer_epoch, tp) {
             Err(ErrorCode::NotCoordinator) => {
-                let p = partition_for(broker, id);
-                let Some(leader) = broker.link.cache.read(|v| v.leader(TRANSACTION_STATE_TOPIC, p)) else {
+                let p = partition_for(env, id);
+                let Some(leader) = env.cluster.link.cache.read(|v| v.leader(TRANSACTION_STATE_TOPIC, p)) else {
                     return Err(ErrorCode::NotEnoughReplicas);
                 };
                 let request = AddPartitionsToTxnRequest {
@@ -346,7 +348,7 @@ impl TransactionCoordinator {
                     }],
                     ..Default::default()
                 };
-                match self.send(broker, leader, Request::AddPartitionsToTxn(request)).await? {
+                match self.send(env, leader, Request::AddPartitionsToTxn(request)).await? {
                     Response::AddPartitionsToTxn(r) if r.error_code != 0 => Err(code_of(r.error_code)),
                     Response::AddPartitionsToTxn(r) => {
                         let code = r
@@ -370,13 +372,13 @@ impl TransactionCoordinator {
     /// coordinates the id (a verification sent by a leader is never forwarded again).
     pub fn verify_local(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         id: &str,
         producer_id: i64,
         producer_epoch: i16,
         tp: &TopicPartition,
     ) -> Result<(), ErrorCode> {
-        self.check_coordinator(broker, id)?;
+        self.check_coordinator(env, id)?;
         let inner = self.inner.lock();
         let Some(e) = inner.txns.get(id) else { return Err(ErrorCode::InvalidProducerIdMapping) };
         e.meta.check_producer(producer_id, producer_epoch)?;
@@ -385,19 +387,20 @@ impl TransactionCoordinator {
     }
 
     /// Sends a request to another broker over its inter-broker listener.
-    async fn send(&self, broker: &Broker, to: i32, request: Request) -> Result<Response, ErrorCode> {
+    async fn send(&self, env: TxnHandle<'_>, to: i32, request: Request) -> Result<Response, ErrorCode> {
         let conn = {
             let mut conns = self.connections.lock().await;
             match conns.get(&to).filter(|c| !c.is_closed()) {
                 Some(c) => c.clone(),
                 None => {
-                    let address = broker
+                    let address = env
+                        .cluster
                         .link
                         .cache
-                        .read(|v| v.brokers.get(&to).and_then(|r| r.endpoint(&broker.config.inter_broker_listener)));
+                        .read(|v| v.brokers.get(&to).and_then(|r| r.endpoint(env.inter_broker_listener)));
                     let Some((host, port)) = address else { return Err(ErrorCode::NetworkException) };
-                    let client_id = format!("txn-coordinator-{}", broker.config.broker_id);
-                    let timeout = Duration::from_millis(broker.config.replication.socket_timeout_ms);
+                    let client_id = format!("txn-coordinator-{}", env.cluster.broker_id);
+                    let timeout = Duration::from_millis(env.socket_timeout_ms);
                     let c = BrokerConnection::connect(&format!("{host}:{port}"), &client_id, timeout)
                         .await
                         .map_err(|_| ErrorCode::NetworkException)?;
@@ -428,12 +431,12 @@ impl TransactionCoordinator {
 
     /// Loads or unloads a `__transaction_state` partition as this broker gains or loses its
     /// leadership; loading resumes the markers of every prepared transaction.
-    pub async fn on_leadership(&self, broker: &Broker, tp: &TopicPartition, leader: bool) {
+    pub async fn on_leadership(&self, env: TxnHandle<'_>, tp: &TopicPartition, leader: bool) {
         if tp.topic != TRANSACTION_STATE_TOPIC {
             return;
         }
         let p = tp.partition;
-        let count = txn_log::partition_count(broker);
+        let count = txn_log::partition_count(env);
         let mine = |id: &str| txn_log::partition_for(id, count) == p;
         {
             let mut inner = self.inner.lock();
@@ -443,7 +446,7 @@ impl TransactionCoordinator {
         if !leader {
             return;
         }
-        let loaded = txn_log::load_partition(broker, p);
+        let loaded = txn_log::load_partition(env, p);
         let prepared: Vec<String> =
             loaded.iter().filter(|(_, m)| m.state.is_prepare()).map(|(id, _)| id.clone()).collect();
         {
@@ -461,21 +464,21 @@ impl TransactionCoordinator {
     }
 
     /// Aborts every open transaction past its timeout, fencing its producer.
-    async fn abort_timed_out(&self, broker: &Broker) {
-        let now = now_ms(broker);
+    async fn abort_timed_out(&self, env: TxnHandle<'_>) {
+        let now = now_ms(env);
         let expired: Vec<String> = {
             let inner = self.inner.lock();
             inner.txns.iter().filter(|(_, e)| !e.pending && e.meta.timed_out(now)).map(|(id, _)| id.clone()).collect()
         };
         for id in expired {
-            let Ok(partition) = self.check_coordinator(broker, &id) else { continue };
+            let Ok(partition) = self.check_coordinator(env, &id) else { continue };
             let Ok(Some(current)) = self.begin(&id) else { continue };
             if !current.timed_out(now) {
                 self.finish(&id, None);
                 continue;
             }
             tracing::info!(transactional_id = %id, producer_id = current.producer_id, timeout_ms = current.timeout_ms, "aborting a transaction past its timeout");
-            if self.write(broker, &id, partition, current.fence_and_abort(now)).await.is_ok() {
+            if self.write(env, &id, partition, current.fence_and_abort(now)).await.is_ok() {
                 self.schedule_completion(&id).await;
             }
         }
@@ -484,8 +487,8 @@ impl TransactionCoordinator {
     /// Forgets every transactional id idle past `expiration_ms` (`transactional.id.expiration.ms`),
     /// writing its tombstone first (Kafka's `removeExpiredTransactionalIds`); an id whose
     /// tombstone cannot be written is kept for the next round.
-    async fn remove_expired(&self, broker: &Broker, expiration_ms: i64) {
-        let now = now_ms(broker);
+    async fn remove_expired(&self, env: TxnHandle<'_>, expiration_ms: i64) {
+        let now = now_ms(env);
         let expired: Vec<String> = {
             let inner = self.inner.lock();
             inner
@@ -496,13 +499,13 @@ impl TransactionCoordinator {
                 .collect()
         };
         for id in expired {
-            let Ok(partition) = self.check_coordinator(broker, &id) else { continue };
+            let Ok(partition) = self.check_coordinator(env, &id) else { continue };
             let Ok(Some(current)) = self.begin(&id) else { continue };
             if !current.expired(now, expiration_ms) {
                 self.finish(&id, None);
                 continue;
             }
-            match txn_log::append_tombstone(broker, partition, &id, now).await {
+            match txn_log::append_tombstone(env, partition, &id, now).await {
                 Ok(()) => {
                     // Unless the partition was reloaded meanwhile (which read the tombstone).
                     let mut inner = self.inner.lock();
@@ -524,37 +527,38 @@ impl TransactionCoordinator {
     /// Sends a prepared transaction's markers until every partition has its marker, then
     /// writes the transaction complete. Gives up when this broker stops coordinating the id
     /// (the next coordinator resumes it).
-    async fn complete(&self, broker: &Broker, id: &str) {
-        let Ok(partition) = self.check_coordinator(broker, id) else { return };
+    async fn complete(&self, env: TxnHandle<'_>, id: &str) {
+        let Ok(partition) = self.check_coordinator(env, id) else { return };
         let Some(meta) = self.view(id).map(|v| v.meta).filter(|m| m.state.is_prepare()) else { return };
         let commit = meta.state == TxnState::PrepareCommit;
-        let coordinator_epoch = broker
-            .replica_manager
+        let coordinator_epoch = env
+            .cluster
+            .replicas
             .partition(&TopicPartition::new(TRANSACTION_STATE_TOPIC, partition))
             .map_or(0, |p| p.leader_epoch());
         let mut remaining: Vec<TopicPartition> =
             meta.partitions.iter().map(|(t, p)| TopicPartition::new(t.clone(), *p)).collect();
         let mut backoff = 20;
         while !remaining.is_empty() {
-            if self.check_coordinator(broker, id).is_err() {
+            if self.check_coordinator(env, id).is_err() {
                 return;
             }
             let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
             let mut waiting = Vec::new();
             for tp in remaining.drain(..) {
-                if broker.topic_meta(&tp.topic).is_none() {
+                if env.cluster.topic_meta(&tp.topic).is_none() {
                     continue; // deleted: nothing to mark
                 }
-                match broker.link.cache.read(|v| v.leader(&tp.topic, tp.partition)) {
+                match env.cluster.link.cache.read(|v| v.leader(&tp.topic, tp.partition)) {
                     Some(leader) => by_leader.entry(leader).or_default().push(tp),
                     None => waiting.push(tp),
                 }
             }
             for (leader, tps) in by_leader {
-                let results = if leader == broker.config.broker_id {
-                    write_markers(broker, meta.producer_id, meta.producer_epoch, commit, coordinator_epoch, &tps).await
+                let results = if leader == env.cluster.broker_id {
+                    write_markers(env, meta.producer_id, meta.producer_epoch, commit, coordinator_epoch, &tps).await
                 } else {
-                    self.send_markers(broker, leader, &meta, commit, coordinator_epoch, &tps).await
+                    self.send_markers(env, leader, &meta, commit, coordinator_epoch, &tps).await
                 };
                 for (tp, code) in tps.into_iter().zip(results) {
                     if code == ErrorCode::TransactionCoordinatorFenced {
@@ -568,7 +572,7 @@ impl TransactionCoordinator {
                         // The producer moved past this epoch there: a marker of a newer epoch
                         // already ended its transaction.
                         ErrorCode::InvalidProducerEpoch => true,
-                        ErrorCode::UnknownTopicOrPartition => broker.topic_meta(&tp.topic).is_none(),
+                        ErrorCode::UnknownTopicOrPartition => env.cluster.topic_meta(&tp.topic).is_none(),
                         _ => false,
                     };
                     if !done {
@@ -584,7 +588,7 @@ impl TransactionCoordinator {
             }
         }
         for attempt in 0..COMPLETE_WRITE_TRIES {
-            let Ok(partition) = self.check_coordinator(broker, id) else { return };
+            let Ok(partition) = self.check_coordinator(env, id) else { return };
             let Ok(Some(current)) = self.begin(id) else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
@@ -593,7 +597,7 @@ impl TransactionCoordinator {
                 self.finish(id, None);
                 return;
             }
-            match self.write(broker, id, partition, current.complete(now_ms(broker))).await {
+            match self.write(env, id, partition, current.complete(now_ms(env))).await {
                 Ok(()) => {
                     tracing::debug!(transactional_id = id, commit, "transaction complete");
                     return;
@@ -608,7 +612,7 @@ impl TransactionCoordinator {
 
     async fn send_markers(
         &self,
-        broker: &Broker,
+        env: TxnHandle<'_>,
         leader: i32,
         meta: &TxnMetadata,
         commit: bool,
@@ -634,7 +638,7 @@ impl TransactionCoordinator {
                 coordinator_epoch,
             }],
         };
-        let response = match self.send(broker, leader, Request::WriteTxnMarkers(request)).await {
+        let response = match self.send(env, leader, Request::WriteTxnMarkers(request)).await {
             Ok(Response::WriteTxnMarkers(r)) => r,
             Ok(_) => return vec![ErrorCode::UnknownServerError; tps.len()],
             Err(e) => return vec![e; tps.len()],
@@ -659,7 +663,7 @@ impl TransactionCoordinator {
 /// (WriteTxnMarkers), waiting until each is replicated; then completes the producer's
 /// transactional offset commits in the `__consumer_offsets` partitions among them.
 pub async fn write_markers(
-    broker: &Broker,
+    env: TxnHandle<'_>,
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
@@ -667,7 +671,7 @@ pub async fn write_markers(
     tps: &[TopicPartition],
 ) -> Vec<ErrorCode> {
     let control_type = if commit { ControlType::Commit } else { ControlType::Abort };
-    let now = now_ms(broker);
+    let now = now_ms(env);
     let batches = tps
         .iter()
         .map(|tp| {
@@ -676,10 +680,10 @@ pub async fn write_markers(
             (tp.clone(), bytes)
         })
         .collect();
-    let codes = broker.replica_manager.append_markers(batches, Duration::from_millis(MARKER_TIMEOUT_MS)).await;
+    let codes = env.cluster.replicas.append_markers(batches, Duration::from_millis(MARKER_TIMEOUT_MS)).await;
     for (tp, code) in tps.iter().zip(&codes) {
         if *code == ErrorCode::None && tp.topic == OFFSETS_TOPIC {
-            broker.groups.complete_txn_offsets(tp.partition, producer_id, commit);
+            env.groups.complete_txn_offsets(tp.partition, producer_id, commit);
         }
     }
     codes
@@ -701,7 +705,7 @@ pub async fn run(broker: Arc<Broker>) {
         let mut tick = tokio::time::interval(Duration::from_millis(b.config.txn.abort_timed_out_interval_ms));
         loop {
             tick.tick().await;
-            b.txns.abort_timed_out(b).await;
+            b.txns.abort_timed_out(b.txn_handle()).await;
         }
     };
     let remove_expired = async {
@@ -710,7 +714,7 @@ pub async fn run(broker: Arc<Broker>) {
             tokio::time::interval(Duration::from_millis(b.config.txn.remove_expired_transactional_ids_interval_ms));
         loop {
             tick.tick().await;
-            b.txns.remove_expired(b, b.config.txn.transactional_id_expiration_ms).await;
+            b.txns.remove_expired(b.txn_handle(), b.config.txn.transactional_id_expiration_ms).await;
         }
     };
     let complete = async {
@@ -719,18 +723,19 @@ pub async fn run(broker: Arc<Broker>) {
                 continue; // its markers are already being sent
             }
             let b = broker.clone();
-            tokio::spawn(async move {
-                b.txns.complete(&b, &id).await;
+            broker.subtasks.spawn(format!("txn-completion {id}"), async move {
+                b.txns.complete(b.txn_handle(), &id).await;
                 b.txns.inner.lock().completing.remove(&id);
                 b.txns.changes.send_modify(|n| *n += 1);
                 // Still prepared (the completion could not be written): try again later, while
                 // this broker coordinates it.
                 if b.txns.view(&id).is_some_and(|v| v.meta.state.is_prepare())
-                    && b.txns.check_coordinator(&b, &id).is_ok()
+                    && b.txns.check_coordinator(b.txn_handle(), &id).is_ok()
                 {
                     tokio::time::sleep(Duration::from_millis(MARKER_BACKOFF_MAX_MS)).await;
                     b.txns.schedule_completion(&id).await;
                 }
+                SubTaskEnd::Done
             });
         }
     };

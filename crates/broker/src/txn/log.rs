@@ -22,9 +22,9 @@ use sluice_protocol::codec::{Decode, Encode, Version};
 use sluice_storage::TopicPartition;
 
 use super::state::{TxnMetadata, TxnState};
-use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::group::offsets_log::key_partition;
+use crate::txn::TxnHandle;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const KEY_VERSION: i16 = 0;
@@ -129,19 +129,19 @@ fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<(String, Option<Tx
 }
 
 /// How many partitions `__transaction_state` has: the topic's own count once it exists.
-pub fn partition_count(broker: &Broker) -> i32 {
-    broker.topic_meta(TRANSACTION_STATE_TOPIC).map_or(broker.config.txn.state_log_num_partitions, |m| m.partitions)
+pub fn partition_count(env: TxnHandle<'_>) -> i32 {
+    env.cluster.topic_meta(TRANSACTION_STATE_TOPIC).map_or(env.config.state_log_num_partitions, |m| m.partitions)
 }
 
 /// Creates `__transaction_state` if it does not exist yet (compacted, with
 /// `transaction.state.log.replication.factor` replicas, or as many as there are live brokers
 /// when fewer, and `min.insync.replicas` from `transaction.state.log.min.isr`, capped likewise).
-pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
-    if broker.topic_meta(TRANSACTION_STATE_TOPIC).is_some() {
+pub async fn ensure_topic(env: TxnHandle<'_>) -> Result<(), ErrorCode> {
+    if env.cluster.topic_meta(TRANSACTION_STATE_TOPIC).is_some() {
         return Ok(());
     }
-    let cfg = &broker.config.txn;
-    let live = broker.link.cache.read(|v| v.brokers.len()).max(1);
+    let cfg = &env.config;
+    let live = env.cluster.link.cache.read(|v| v.brokers.len()).max(1);
     let rf = cfg.state_log_replication_factor.min(live as i16);
     let min_isr = cfg.state_log_min_isr.min(i32::from(rf));
     let configs = [
@@ -150,7 +150,7 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
         ("min.insync.replicas".to_string(), Some(min_isr.to_string())),
     ];
     match crate::topic_admin::create_topic(
-        &broker.admin,
+        env.admin,
         TRANSACTION_STATE_TOPIC,
         cfg.state_log_num_partitions,
         rf,
@@ -169,24 +169,29 @@ pub async fn ensure_topic(broker: &Broker) -> Result<(), ErrorCode> {
 }
 
 /// Writes a transactional id's new state, waiting until it is replicated (`acks=all`).
-pub async fn append(broker: &Broker, partition: i32, transactional_id: &str, m: &TxnMetadata) -> Result<(), ErrorCode> {
-    write(broker, partition, transactional_id, Some(&encode_value(m)), m.last_update_ms).await
+pub async fn append(
+    env: TxnHandle<'_>,
+    partition: i32,
+    transactional_id: &str,
+    m: &TxnMetadata,
+) -> Result<(), ErrorCode> {
+    write(env, partition, transactional_id, Some(&encode_value(m)), m.last_update_ms).await
 }
 
 /// Writes a tombstone for an expired transactional id (compaction then drops its records).
 pub async fn append_tombstone(
-    broker: &Broker,
+    env: TxnHandle<'_>,
     partition: i32,
     transactional_id: &str,
     now_ms: i64,
 ) -> Result<(), ErrorCode> {
-    write(broker, partition, transactional_id, None, now_ms).await
+    write(env, partition, transactional_id, None, now_ms).await
 }
 
 /// Appends one record for `transactional_id` (`None`: a tombstone) with `acks=all`; leadership
 /// gone is NOT_COORDINATOR, any other failure COORDINATOR_NOT_AVAILABLE.
 async fn write(
-    broker: &Broker,
+    env: TxnHandle<'_>,
     partition: i32,
     transactional_id: &str,
     value: Option<&[u8]>,
@@ -196,7 +201,7 @@ async fn write(
     builder.append(time_ms, Some(&encode_key(transactional_id)), value, &[]);
     let records = builder.build();
     let tp = TopicPartition::new(TRANSACTION_STATE_TOPIC, partition);
-    let result = broker.replica_manager.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
+    let result = env.cluster.replicas.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
     match result.error {
         ErrorCode::None => Ok(()),
         ErrorCode::NotLeaderOrFollower | ErrorCode::UnknownTopicOrPartition => Err(ErrorCode::NotCoordinator),
@@ -210,9 +215,9 @@ async fn write(
 }
 
 /// Reads one `__transaction_state` partition: every transactional id's latest state.
-pub fn load_partition(broker: &Broker, p: i32) -> HashMap<String, TxnMetadata> {
+pub fn load_partition(env: TxnHandle<'_>, p: i32) -> HashMap<String, TxnMetadata> {
     let mut out = HashMap::new();
-    broker.replica_manager.scan_partition(&TopicPartition::new(TRANSACTION_STATE_TOPIC, p), |batch| {
+    env.cluster.replicas.scan_partition(&TopicPartition::new(TRANSACTION_STATE_TOPIC, p), |batch| {
         let Ok(records) = batch.records() else { return };
         for record in records.flatten() {
             match decode(record.key, record.value) {

@@ -11,6 +11,31 @@ pub mod state;
 
 pub use coordinator::TransactionCoordinator;
 
+use crate::cluster::handle::ClusterHandle;
+use crate::group::GroupCoordinator;
+use crate::producer_ids::ProducerIdManager;
+use crate::topic_admin::TopicAdmin;
+
+/// What the transaction coordinator's paths may touch: its own state, the cluster (to find and
+/// append to `__transaction_state`, to find partitions' leaders and reach them), the topic
+/// admin (to create `__transaction_state`), the group coordinator (a marker on
+/// `__consumer_offsets` settles transactional offset commits), the producer id blocks, and the
+/// `transaction.*` configs with the inter-broker listener and socket timeout it sends markers
+/// with.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnHandle<'a> {
+    pub txns: &'a TransactionCoordinator,
+    pub cluster: &'a ClusterHandle,
+    pub admin: &'a TopicAdmin,
+    pub groups: &'a GroupCoordinator,
+    pub producer_ids: &'a ProducerIdManager,
+    pub config: &'a TxnConfig,
+    /// `inter.broker.listener.name`: the listener markers and verifications are sent to.
+    pub inter_broker_listener: &'a str,
+    /// `replica.socket.timeout.ms`: the bound on connecting to another broker.
+    pub socket_timeout_ms: u64,
+}
+
 /// Kafka's default `transactional.id.expiration.ms` (7 days).
 pub const DEFAULT_TRANSACTIONAL_ID_EXPIRATION_MS: i64 = 604_800_000;
 
