@@ -390,6 +390,11 @@ impl Partition {
         }
     }
 
+    /// Wakes the follower fetches parked on this partition: its log end moved.
+    pub(crate) fn wake_follower_fetches(&self) {
+        self.follower_fetches.wake_all();
+    }
+
     /// The role or leader epoch changed, or the partition went away: every parked fetch
     /// re-checks (it answers with the partition's new error).
     pub(crate) fn wake_all_fetches(&self) {
@@ -412,7 +417,8 @@ impl Partition {
         new > old
     }
 
-    /// Appends a producer's batches as leader. With `acks=all`, refuses up front when the ISR
+    /// Appends a producer's batches as leader; the caller then wakes the followers parked on the
+    /// partition ([`wake_follower_fetches`](Self::wake_follower_fetches)). With `acks=all`, refuses up front when the ISR
     /// is below `min.insync.replicas` (NOT_ENOUGH_REPLICAS), as Kafka does.
     ///
     /// `guard` is a KIP-890 verification's `(producer id, markers seen before it)`: if a marker
@@ -442,9 +448,9 @@ impl Partition {
             storage_error_code(&e)
         })?;
         drop(log);
-        // Followers parked on this partition fetch the batch now; with no follower in the ISR
-        // the high watermark moves at once (which wakes consumers).
-        self.follower_fetches.wake_all();
+        // With no follower in the ISR the high watermark moves at once (which wakes consumers).
+        // Followers parked on this partition are woken by the caller once every partition of
+        // the request is appended (`purgatory::DeferredWakes`).
         self.maybe_increment_hw(leader);
         drop(status);
         // A flush `flush.messages` made due runs with no lock of the partition held (storage's

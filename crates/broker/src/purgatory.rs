@@ -138,6 +138,36 @@ pub struct PendingAck {
     pub role: watch::Receiver<u64>,
 }
 
+/// The partitions a request appended to, whose parked follower fetches are woken together once
+/// the request's last append is done, when this is dropped (Kafka completes delayed fetches
+/// from its action queue after a request's appends the same way). Woken after each append
+/// instead, a follower parked on several partitions of one produce request would answer with
+/// the first partition's batch alone, and fetch the others a round trip later, which the
+/// request's `acks=all` then waits for.
+#[derive(Debug, Default)]
+pub struct DeferredWakes {
+    partitions: Vec<Arc<Partition>>,
+}
+
+impl DeferredWakes {
+    pub fn add(&mut self, partition: Arc<Partition>) {
+        self.partitions.push(partition);
+    }
+
+    /// Wakes what was added so far (before the request waits on something else).
+    pub fn wake_now(&mut self) {
+        for partition in self.partitions.drain(..) {
+            partition.wake_follower_fetches();
+        }
+    }
+}
+
+impl Drop for DeferredWakes {
+    fn drop(&mut self) {
+        self.wake_now();
+    }
+}
+
 /// An `acks=all` request waiting for all its partitions at once (Kafka's `DelayedProduce`).
 #[derive(Debug, Default)]
 pub struct DelayedProduce {

@@ -40,7 +40,7 @@ use crate::partition::Transition;
 pub use crate::partition::{
     AppendResult, IsrChange, Partition, PartitionRead, ReadBound, RecordRefusal, VerificationGuard,
 };
-use crate::purgatory::{DelayedProduce, PendingAck};
+use crate::purgatory::{DeferredWakes, DelayedProduce, PendingAck};
 
 /// A change the replica manager asks of the outside after applying a view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,7 +302,10 @@ impl ReplicaManager {
             Ok(partition) => partition,
             Err(code) => return AppendResult::failed(code),
         };
-        let (result, pending) = self.append_to(partition, records, required_acks, AppendOrigin::Client, None);
+        let mut wakes = DeferredWakes::default();
+        let (result, pending) =
+            self.append_to(partition, records, required_acks, AppendOrigin::Client, None, &mut wakes);
+        drop(wakes);
         let Some(pending) = pending else { return result };
         let mut delayed = DelayedProduce::new();
         delayed.add(pending);
@@ -322,6 +325,7 @@ impl ReplicaManager {
         records: &[u8],
         required_acks: i16,
         guard: Option<VerificationGuard>,
+        wakes: &mut DeferredWakes,
     ) -> (AppendResult, Option<PendingAck>) {
         let partition = match self.partition_or_error(tp) {
             Ok(partition) => partition,
@@ -333,7 +337,7 @@ impl ReplicaManager {
         };
         // Appended from the request's buffer, unless the topic's configs rewrote the batch.
         let records = rewritten.as_deref().unwrap_or(records);
-        let (result, pending) = self.append_to(partition, records, required_acks, AppendOrigin::Client, guard);
+        let (result, pending) = self.append_to(partition, records, required_acks, AppendOrigin::Client, guard, wakes);
         let log_append_time_ms = if result.error == ErrorCode::None { log_append_time_ms } else { -1 };
         (AppendResult { log_append_time_ms, ..result }, pending)
     }
@@ -348,12 +352,14 @@ impl ReplicaManager {
         required_acks: i16,
         origin: AppendOrigin,
         guard: Option<VerificationGuard>,
+        wakes: &mut DeferredWakes,
     ) -> (AppendResult, Option<PendingAck>) {
         let role = partition.role_changes();
         let info = match partition.append_as_leader(records, required_acks, origin, guard) {
             Ok(info) => info,
             Err(e) => return (AppendResult::failed(e), None),
         };
+        wakes.add(partition.clone());
         let result = AppendResult {
             error: ErrorCode::None,
             base_offset: info.first_offset,
@@ -371,6 +377,7 @@ impl ReplicaManager {
     /// first, then one [`DelayedProduce`] over them (as `acks=all`).
     pub async fn append_markers(&self, markers: Vec<(TopicPartition, Vec<u8>)>, timeout: Duration) -> Vec<ErrorCode> {
         let mut delayed = DelayedProduce::new();
+        let mut wakes = DeferredWakes::default();
         let mut out: Vec<Result<usize, ErrorCode>> = Vec::with_capacity(markers.len());
         for (tp, bytes) in markers {
             let partition = match self.partition_or_error(&tp) {
@@ -380,11 +387,12 @@ impl ReplicaManager {
                     continue;
                 }
             };
-            match self.append_to(partition, &bytes, -1, AppendOrigin::Coordinator, None) {
+            match self.append_to(partition, &bytes, -1, AppendOrigin::Coordinator, None, &mut wakes) {
                 (_, Some(pending)) => out.push(Ok(delayed.add(pending))),
                 (result, None) => out.push(Err(result.error)),
             }
         }
+        drop(wakes);
         let acked = delayed.complete(timeout).await;
         out.into_iter().map(|r| r.map_or_else(|code| code, |i| acked[i])).collect()
     }

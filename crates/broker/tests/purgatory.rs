@@ -13,7 +13,7 @@ use std::time::Duration;
 use sluice_broker::cluster::cache::{ClusterView, TopicView, VersionedState};
 use sluice_broker::cluster::znodes::PartitionState;
 use sluice_broker::error::ErrorCode;
-use sluice_broker::purgatory::{DelayedFetch, DelayedProduce, FetchWatch};
+use sluice_broker::purgatory::{DeferredWakes, DelayedFetch, DelayedProduce, FetchWatch};
 use sluice_broker::replica_manager::{Partition, ReplicaManager};
 use sluice_protocol::RecordBatchBuilder;
 use sluice_storage::{LogConfig, LogManager, LogManagerConfig, SystemClock, TopicPartition};
@@ -82,7 +82,8 @@ async fn a_multi_partition_acks_all_produce_completes_when_the_last_partition_is
     let mut delayed = DelayedProduce::new();
     let mut results = Vec::new();
     for p in 0..PARTITIONS {
-        let (result, pending) = rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None);
+        let (result, pending) =
+            rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None, &mut DeferredWakes::default());
         assert_eq!(result.error, ErrorCode::None, "partition {p} appended");
         results.push(result);
         delayed.add(pending.expect("acks=all waits for the ISR"));
@@ -114,7 +115,8 @@ async fn an_acks_all_produce_times_out_per_partition_when_the_follower_never_fet
     let rm = leading_replica_manager(dir.path());
     let mut delayed = DelayedProduce::new();
     for p in 0..2 {
-        let (_, pending) = rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None);
+        let (_, pending) =
+            rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None, &mut DeferredWakes::default());
         delayed.add(pending.expect("acks=all waits"));
     }
     let leo = partition(&rm, 0).log_end_offset();
@@ -131,11 +133,11 @@ async fn a_follower_fetch_parked_on_one_partition_is_not_woken_by_appends_to_ano
     let fetch = DelayedFetch::new();
     fetch.watch(&partition(&rm, 0), FetchWatch::LogEnd);
 
-    let (result, _) = rm.append_produced(&b, &batch(), 1, None);
+    let (result, _) = rm.append_produced(&b, &batch(), 1, None, &mut DeferredWakes::default());
     assert_eq!(result.error, ErrorCode::None);
     assert!(!woken(&fetch).await, "an append to {b} woke a fetch parked on {a}");
 
-    let (result, _) = rm.append_produced(&a, &batch(), 1, None);
+    let (result, _) = rm.append_produced(&a, &batch(), 1, None, &mut DeferredWakes::default());
     assert_eq!(result.error, ErrorCode::None);
     assert!(woken(&fetch).await, "an append to {a} did not wake the fetch parked on it");
 }
@@ -148,7 +150,7 @@ async fn a_consumer_fetch_wakes_when_the_high_watermark_moves_not_at_the_append(
     let fetch = DelayedFetch::new();
     fetch.watch(&partition(&rm, 0), FetchWatch::HighWatermark);
 
-    let (result, _) = rm.append_produced(&tp, &batch(), -1, None);
+    let (result, _) = rm.append_produced(&tp, &batch(), -1, None, &mut DeferredWakes::default());
     assert_eq!(result.error, ErrorCode::None);
     assert!(!woken(&fetch).await, "woken by an append the consumer may not read yet");
 
@@ -171,4 +173,26 @@ async fn a_parked_fetch_wakes_when_its_partition_changes_leader() {
     state.zk_version = 1;
     rm.apply_view(&view(), &moved, |_| (LogConfig::default(), 2));
     assert!(woken(&fetch).await, "the fetch slept through its partition's leadership moving away");
+}
+
+/// A follower parked on two partitions of one produce request is woken once both are appended,
+/// not after the first (when it would answer with the first partition's batch alone and fetch
+/// the second a round trip later, which the request's acks=all then waits for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_fetch_is_woken_after_the_last_append_of_a_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rm = leading_replica_manager(dir.path());
+    let fetch = DelayedFetch::new();
+    fetch.watch(&partition(&rm, 0), FetchWatch::LogEnd);
+    fetch.watch(&partition(&rm, 1), FetchWatch::LogEnd);
+
+    let mut wakes = DeferredWakes::default();
+    for p in [0, 1] {
+        let (result, _) = rm.append_produced(&TopicPartition::new(TOPIC, p), &batch(), -1, None, &mut wakes);
+        assert_eq!(result.error, ErrorCode::None);
+        assert!(!woken(&fetch).await, "woken after partition {p}'s append, before the request's last");
+    }
+    drop(wakes);
+    assert!(woken(&fetch).await, "the request's appends done, the parked follower fetch was not woken");
+    assert_eq!((partition(&rm, 0).log_end_offset(), partition(&rm, 1).log_end_offset()), (1, 1));
 }

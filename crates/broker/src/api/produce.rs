@@ -20,7 +20,7 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::error::ErrorCode;
-use crate::purgatory::DelayedProduce;
+use crate::purgatory::{DeferredWakes, DelayedProduce};
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
 use crate::txn::TxnHandle;
 
@@ -41,6 +41,8 @@ pub async fn handle(
     // The appended partitions awaiting acks=all: (topic index, partition index, result, index
     // in the DelayedProduce).
     let mut delayed = DelayedProduce::new();
+    // Followers parked on the appended partitions are woken once, after the last append.
+    let mut wakes = DeferredWakes::default();
     let mut awaiting: Vec<(usize, usize, AppendResult, usize)> = Vec::new();
     for topic in request.topic_data {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
@@ -74,6 +76,11 @@ pub async fn handle(
                 partition_responses.push(reply(ErrorCode::UnsupportedCompressionType, -1, -1));
                 continue;
             }
+            if request.transactional_id.is_some() {
+                // The verification may ask the transaction coordinator over the network: what
+                // is appended already is not held back meanwhile.
+                wakes.wake_now();
+            }
             let guard = match verify_transaction(replicas, verifier, request.transactional_id.as_deref(), &tp, &records)
                 .await
             {
@@ -85,7 +92,7 @@ pub async fn handle(
             };
             // Appended straight from the request frame (the log writes the assigned offset and
             // epoch in place of the batch's own).
-            let (result, pending) = replicas.append_produced(&tp, &records, acks, guard);
+            let (result, pending) = replicas.append_produced(&tp, &records, acks, guard, &mut wakes);
             match pending {
                 Some(pending) => {
                     awaiting.push((responses.len(), partition_responses.len(), result, delayed.add(pending)));
@@ -96,6 +103,7 @@ pub async fn handle(
         }
         responses.push(ProduceResponseTopic { name: topic.name, partition_responses });
     }
+    drop(wakes);
     if !delayed.is_empty() {
         let acked = delayed.complete(timeout).await;
         for (t, p, result, i) in awaiting {
