@@ -529,8 +529,8 @@ impl RecordBatch {
         }
     }
 
-    /// The records of an uncompressed batch, decoded lazily. A compressed batch is an error
-    /// here; decompression belongs to clients, compaction and the CLI.
+    /// The records of the batch, decoded lazily; a compressed batch is decompressed first (to
+    /// at most `MAX_DECOMPRESSED_BATCH_BYTES`).
     pub fn records(&self) -> Result<crate::record::Records, BatchError> {
         crate::record::Records::new(self)
     }

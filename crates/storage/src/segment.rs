@@ -42,11 +42,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
+use sluice_protocol::RecordBatch;
 use sluice_protocol::record_batch::{
     self, BATCH_HEADER_SIZE, BatchError, BatchHeader, NO_TIMESTAMP, UNCHECKED_PREFIX_SIZE,
 };
 use sluice_protocol::record_set::FileSlice;
-use sluice_protocol::{Compression, RecordBatch};
 
 use crate::config::LogConfig;
 use crate::epoch::LeaderEpochFileCache;
@@ -717,17 +717,14 @@ impl LogSegment {
     }
 
     /// The first record at or after `start_offset` whose timestamp is >= `timestamp`, as
-    /// `(timestamp, offset)`. For a compressed batch (whose records the log does not
-    /// decompress) the answer is the batch's max timestamp and base offset.
+    /// `(timestamp, offset)`. Inside a compressed batch this is the record itself, as Kafka
+    /// answers: the batch whose max timestamp reaches the target is decompressed to find it.
     pub fn find_offset_by_timestamp(&self, timestamp: i64, start_offset: i64) -> Result<Option<(i64, i64)>> {
         let from = self.files()?.time_index.lookup(timestamp).map_or(self.base_offset, |e| e.offset).max(start_offset);
         let Some((mut position, _)) = self.translate_offset(from)? else { return Ok(None) };
         while position < self.size {
             let h = self.read_header_at(position)?;
             if h.max_timestamp >= timestamp && h.last_offset() >= start_offset {
-                if h.attributes.compression() != Compression::None {
-                    return Ok(Some((h.max_timestamp, h.base_offset.max(start_offset))));
-                }
                 let mut buf = BytesMut::new();
                 read_into(&self.files()?.log, &self.log_path, &mut buf, h.size(), position)?;
                 let batch = RecordBatch::new(buf.freeze()).map_err(|e| self.corrupt(position, e))?;

@@ -412,8 +412,7 @@ fn flush_ms_is_applied_by_log_manager_maintenance() {
 }
 
 /// Compressed batches (encoded by the `kafka-protocol` crate, gzip) are stored byte for byte;
-/// a timestamp lookup inside one answers at batch granularity, since the log never
-/// decompresses.
+/// a timestamp lookup inside one names the record itself, as Kafka's does.
 #[test]
 fn compressed_batches_are_stored_untouched_and_found_by_timestamp() {
     use bytes::{Bytes, BytesMut};
@@ -450,7 +449,9 @@ fn compressed_batches_are_stored_untouched_and_found_by_timestamp() {
     let decoded = RecordBatchDecoder::decode(&mut Bytes::from(read.records.to_vec())).expect("a client can decode it");
     assert_eq!(decoded.records.iter().map(|r| r.offset).collect::<Vec<_>>(), (5..15).collect::<Vec<_>>());
     let found = log.fetch_offset_by_timestamp(T0 + 105).expect("lookup").expect("found");
-    assert_eq!((found.offset, found.timestamp), (5, T0 + 109), "compressed: the batch's base offset and max timestamp");
+    assert_eq!((found.offset, found.timestamp), (10, T0 + 105), "compressed: the first record at or after the target");
+    let latest = log.fetch_offset_by_timestamp(sluice_storage::MAX_TIMESTAMP).expect("lookup").expect("found");
+    assert_eq!((latest.offset, latest.timestamp), (14, T0 + 109), "compressed: the record with the largest timestamp");
     assert_eq!(found.leader_epoch, Some(2));
 }
 
