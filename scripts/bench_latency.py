@@ -55,35 +55,47 @@ def sluice(bootstrap, *args):
     return done.stdout
 
 
-def latency(bootstrap, procs, *extra):
-    """One `sluice perf latency --json` run; its JSON, with the setup's CPU seconds added."""
+RUNS = iter(range(1, 1_000_000))
+
+
+def latency(bootstrap, procs, topic_args, *extra):
+    """One `sluice perf latency --json` run on a topic of its own, created before it and deleted
+    after it; its JSON, with the setup's CPU seconds added.
+
+    A topic per run: the peak probe sends faster than the followers and consumers keep up with,
+    and on a shared topic the next run would start behind that backlog (followers still fetching
+    it, so acks=all waits on them), which measured the backlog rather than the rate."""
+    topic = f"{TOPIC}-{next(RUNS)}"
+    sluice(bootstrap, "topic", "create", topic, "-p", str(ARGS.partitions), *topic_args,
+           *sum((["-c", c] for c in TOPIC_CONFIGS), []))
     before = sum(p.cpu_seconds() for p in procs)
-    out = sluice(bootstrap, "perf", "latency", "-t", TOPIC, "-s", str(ARGS.size), "--acks", "all", "--json", *extra)
+    out = sluice(bootstrap, "perf", "latency", "-t", topic, "-s", str(ARGS.size), "--acks", "all", "--json", *extra)
     result = json.loads(out.strip().splitlines()[-1])
     result["broker_cpu_seconds"] = sum(p.cpu_seconds() for p in procs) - before
+    sluice(bootstrap, "topic", "delete", topic)
     if ARGS.raw:
         with open(ARGS.raw, "a") as f:
             f.write(json.dumps(result) + "\n")
     return result
 
 
-def measure(name, bootstrap, procs):
+def measure(name, bootstrap, procs, topic_args):
     common = ["--producers", str(ARGS.producers), "--consumers", str(ARGS.consumers)]
     print(f"[{name}] peak probe", file=sys.stderr, flush=True)
-    probe = latency(bootstrap, procs, *common, "--rate", str(PEAK_PROBE_RATE), "--warmup-secs", "3",
+    probe = latency(bootstrap, procs, topic_args, *common, "--rate", str(PEAK_PROBE_RATE), "--warmup-secs", "3",
                     "--duration-secs", str(ARGS.peak_duration), "--drain-secs", "10")
     peak = probe["achieved_rate"]
     runs = []
     for pct in [int(f) for f in ARGS.fractions.split(",")]:
         rate = max(1, int(peak * pct / 100))
         print(f"[{name}] {pct}% of peak: {rate} records/s", file=sys.stderr, flush=True)
-        r = latency(bootstrap, procs, *common, "--rate", str(rate), "--warmup-secs", str(ARGS.warmup),
+        r = latency(bootstrap, procs, topic_args, *common, "--rate", str(rate), "--warmup-secs", str(ARGS.warmup),
                     "--duration-secs", str(ARGS.duration))
         runs.append((pct, r))
     one_request = []
     for n in [int(x) for x in ARGS.ppr.split(",")]:
         print(f"[{name}] one request over {n} partitions", file=sys.stderr, flush=True)
-        one_request.append(latency(bootstrap, procs, "--partitions-per-request", str(n), "--warmup-secs", "2",
+        one_request.append(latency(bootstrap, procs, topic_args, "--partitions-per-request", str(n), "--warmup-secs", "2",
                                    "--duration-secs", str(ARGS.ppr_duration)))
     return peak, runs, one_request
 
@@ -92,19 +104,14 @@ def single(workdir):
     proc = Proc(workdir, "single", ["listeners=PLAINTEXT://127.0.0.1:0", "keeper.client.address=127.0.0.1",
                                     "keeper.client.port=0"])
     try:
-        b = proc.lines[0]
-        sluice(b, "topic", "create", TOPIC, "-p", str(ARGS.partitions), "-r", "1",
-               *sum((["-c", c] for c in TOPIC_CONFIGS), []))
-        return measure("1 broker", b, [proc])
+        return measure("1 broker", proc.lines[0], [proc], ["-r", "1"])
     finally:
         proc.stop()
 
 
 def cluster(workdir):
     with bench_procs.three_brokers(ARGS.sluiced, ARGS.sluice, workdir, ["log.retention.check.interval.ms=5000"]) as (b, procs):
-        sluice(b, "topic", "create", TOPIC, "-p", str(ARGS.partitions), "-r", "3", "-c", "min.insync.replicas=2",
-               *sum((["-c", c] for c in TOPIC_CONFIGS), []))
-        return measure("3 brokers", b, procs)
+        return measure("3 brokers", b, procs, ["-r", "3", "-c", "min.insync.replicas=2"])
 
 
 def cpu_per_gb(r):

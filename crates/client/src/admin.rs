@@ -1,6 +1,8 @@
 //! Admin operations: topics (create, list, describe, delete, add partitions), topic configs
 //! (describe, alter with IncrementalAlterConfigs), the cluster, and offsets.
 
+use std::time::Duration;
+
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
@@ -9,6 +11,12 @@ use crate::consumer::IsolationLevel;
 use crate::error::{ClientError, Result};
 
 /// Kafka's `ConfigResource.Type.TOPIC`.
+/// How long ListOffsets is retried on retriable errors (a leader that moved, or has not yet
+/// taken up a partition of a topic just created).
+const LIST_OFFSETS_RETRY_MS: u64 = 10_000;
+/// The pause before each retry.
+const LIST_OFFSETS_BACKOFF_MS: u64 = 100;
+
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 
@@ -267,7 +275,9 @@ impl Client {
         self.list_offset_isolated(topic, partition, timestamp, IsolationLevel::ReadUncommitted).await
     }
 
-    /// As [`Client::list_offset`]; with read_committed, latest is the last stable offset.
+    /// As [`Client::list_offset`]; with read_committed, latest is the last stable offset. A
+    /// retriable error (the leader moved, or has not taken up a partition just created) refreshes
+    /// the topic's metadata and asks again, for at most `LIST_OFFSETS_RETRY_MS`.
     pub async fn list_offset_isolated(
         &self,
         topic: &str,
@@ -275,16 +285,41 @@ impl Client {
         timestamp: i64,
         isolation: IsolationLevel,
     ) -> Result<(i64, i64)> {
-        let md = self.metadata();
-        let leader = match md.leader(topic, partition) {
-            Some(b) => b.id,
-            None => {
-                let t = self.topic(topic).await?;
-                t.partitions.iter().find(|p| p.partition == partition).map(|p| p.leader).ok_or_else(|| {
-                    ClientError::kafka(3, Some(format!("topic '{topic}' has no partition {partition}")))
-                })?
+        let start = tokio::time::Instant::now();
+        loop {
+            // A topic or partition the metadata does not know is an answer, not retried.
+            let leader = self.leader_of(topic, partition).await?;
+            match self.list_offset_once(leader, topic, partition, timestamp, isolation).await {
+                Err(e) if e.is_retriable() && start.elapsed() < Duration::from_millis(LIST_OFFSETS_RETRY_MS) => {
+                    tracing::debug!(topic, partition, error = %e, "ListOffsets: retrying");
+                    tokio::time::sleep(Duration::from_millis(LIST_OFFSETS_BACKOFF_MS)).await;
+                    self.refresh_metadata(Some(&[topic.to_string()])).await?;
+                }
+                result => return result,
             }
-        };
+        }
+    }
+
+    async fn leader_of(&self, topic: &str, partition: i32) -> Result<i32> {
+        if let Some(b) = self.metadata().leader(topic, partition) {
+            return Ok(b.id);
+        }
+        let t = self.topic(topic).await?;
+        t.partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .map(|p| p.leader)
+            .ok_or_else(|| ClientError::kafka(3, Some(format!("topic '{topic}' has no partition {partition}"))))
+    }
+
+    async fn list_offset_once(
+        &self,
+        leader: i32,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+        isolation: IsolationLevel,
+    ) -> Result<(i64, i64)> {
         let conn = self.broker_connection(leader).await?;
         let request = ListOffsetsRequest {
             replica_id: -1,
