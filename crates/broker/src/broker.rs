@@ -137,14 +137,13 @@ impl Broker {
         self.admin.default_log_config()
     }
 
-    /// Calls `f` with the broker-level layers a topic config's value can come from.
-    pub fn with_config_layers<T>(&self, f: impl FnOnce(crate::config_source::BrokerLayers<'_>) -> T) -> T {
-        let dynamic = self.dynamic.read();
-        f(crate::config_source::BrokerLayers {
-            dynamic_broker: &dynamic.broker,
-            dynamic_default: &dynamic.default,
+    /// What CreateTopics and the config APIs touch.
+    pub fn config_handle(&self) -> crate::dynamic_config::ConfigHandle<'_> {
+        crate::dynamic_config::ConfigHandle {
+            admin: &self.admin,
+            broker_id: self.config.broker_id,
             static_config: &self.config.explicit,
-        })
+        }
     }
 
     /// The log config of a topic: broker defaults with the topic's overrides applied.

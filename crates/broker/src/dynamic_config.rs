@@ -24,7 +24,7 @@ use crate::broker::{Broker, DynamicConfigs};
 use crate::cluster::cache::ClusterView;
 use crate::cluster::znodes::{DEFAULT_BROKER_ENTITY, TopicConfigZnode};
 use crate::error::ErrorCode;
-use crate::topic_admin::{self, AdminResult};
+use crate::topic_admin::{self, AdminResult, TopicAdmin};
 
 /// How long an alteration waits to show in this broker's own view, so the client reads its
 /// own change.
@@ -150,6 +150,34 @@ impl Broker {
         *self.dynamic.write() = DynamicConfigs { broker, default, log_defaults: log };
         changed
     }
+}
+
+/// What CreateTopics and the config APIs touch: the topic admin (the cluster's topics and their
+/// overrides, the dynamic broker configs, writes to keeper), and this broker's id and static
+/// config (the layers configs are described through).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigHandle<'a> {
+    pub admin: &'a TopicAdmin,
+    pub broker_id: i32,
+    /// The keys set in the file, by `--override` or in the environment.
+    pub static_config: &'a BTreeMap<String, String>,
+}
+
+impl ConfigHandle<'_> {
+    /// Runs `f` over the broker's config layers (dynamic for this broker, dynamic default,
+    /// static).
+    pub fn with_config_layers<T>(&self, f: impl FnOnce(crate::config_source::BrokerLayers<'_>) -> T) -> T {
+        let dynamic = self.admin.dynamic.read();
+        f(crate::config_source::BrokerLayers {
+            dynamic_broker: &dynamic.broker,
+            dynamic_default: &dynamic.default,
+            static_config: self.static_config,
+        })
+    }
+
+    pub fn topic_meta(&self, name: &str) -> Option<crate::topics::TopicMeta> {
+        self.admin.cluster.topic_meta(name)
+    }
 
     /// The `/config/brokers` entity a BROKER resource names here: this broker's id, or the
     /// cluster default for the empty name. Another broker's id is INVALID_REQUEST (clients send
@@ -157,14 +185,14 @@ impl Broker {
     pub fn config_entity(&self, resource_name: &str) -> AdminResult<String> {
         if resource_name.is_empty() {
             Ok(DEFAULT_BROKER_ENTITY.to_string())
-        } else if resource_name == self.config.broker_id.to_string() {
+        } else if resource_name == self.broker_id.to_string() {
             Ok(resource_name.to_string())
         } else {
             Err((
                 ErrorCode::InvalidRequest,
                 format!(
                     "this is broker {}: send broker {resource_name}'s configs to it, or use the empty name for the cluster default",
-                    self.config.broker_id
+                    self.broker_id
                 ),
             ))
         }
@@ -172,7 +200,7 @@ impl Broker {
 
     /// The dynamic configs of `entity` as this broker last saw them.
     pub fn dynamic_configs_of(&self, entity: &str) -> BTreeMap<String, String> {
-        let d = self.dynamic.read();
+        let d = self.admin.dynamic.read();
         if entity == DEFAULT_BROKER_ENTITY { d.default.clone() } else { d.broker.clone() }
     }
 
@@ -188,9 +216,10 @@ impl Broker {
             .into_iter()
             .map(|(k, v)| validate(&k, &v).map(|v| (k, v)))
             .collect::<AdminResult<BTreeMap<String, String>>>()?;
-        let default = if entity == DEFAULT_BROKER_ENTITY { &configs } else { &self.dynamic.read().default.clone() };
-        let broker = if entity == DEFAULT_BROKER_ENTITY { &self.dynamic.read().broker.clone() } else { &configs };
-        log_defaults(broker, default, &self.config.explicit)
+        let default =
+            if entity == DEFAULT_BROKER_ENTITY { &configs } else { &self.admin.dynamic.read().default.clone() };
+        let broker = if entity == DEFAULT_BROKER_ENTITY { &self.admin.dynamic.read().broker.clone() } else { &configs };
+        log_defaults(broker, default, self.static_config)
             .map_err(|e| format!("invalid value {:?} for {}: {}", e.value, e.key, e.reason))
             .and_then(|log| log.validate_values().map_err(|e| e.to_string()))
             .map_err(|message| (ErrorCode::InvalidRequest, message))?;
@@ -198,8 +227,9 @@ impl Broker {
             return Ok(());
         }
         let znode = TopicConfigZnode { version: 1, config: configs.clone() };
-        topic_admin::write_topic_config(&self.admin, &self.link.paths.broker_config(entity), &znode).await?;
-        self.wait_until(READ_YOUR_WRITE_WAIT_MS, || self.dynamic_configs_of(entity) == configs).await;
+        topic_admin::write_topic_config(self.admin, &self.admin.cluster.link.paths.broker_config(entity), &znode)
+            .await?;
+        self.admin.cluster.wait_until(READ_YOUR_WRITE_WAIT_MS, || self.dynamic_configs_of(entity) == configs).await;
         Ok(())
     }
 }

@@ -17,9 +17,9 @@ use sluice_protocol::messages::DescribeConfigsSynonym;
 use sluice_storage::config::topic_config_def;
 use sluice_storage::topic_partition::is_valid_topic_name;
 
-use crate::broker::Broker;
 use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
 use crate::config_source::{self, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG};
+use crate::dynamic_config::ConfigHandle;
 use crate::error::ErrorCode;
 use crate::topic_admin::{self, AdminResult};
 
@@ -34,7 +34,7 @@ const OP_SUBTRACT: i8 = 3;
 /// Kafka's `ConfigType` of a list.
 const TYPE_LIST: i8 = 7;
 
-pub fn describe(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn describe(config: ConfigHandle<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -53,8 +53,8 @@ pub fn describe(broker: &Broker, request: DescribeConfigsRequest) -> DescribeCon
                     ErrorCode::InvalidTopicException,
                     format!("topic name {:?} is illegal", resource.resource_name),
                 )),
-                RESOURCE_TOPIC => match broker.topic_meta(&resource.resource_name) {
-                    Some(meta) => Ok(broker.with_config_layers(|layers| {
+                RESOURCE_TOPIC => match config.topic_meta(&resource.resource_name) {
+                    Some(meta) => Ok(config.with_config_layers(|layers| {
                         config_source::topic_configs(&meta.configs, layers)
                             .into_iter()
                             .filter(|d| wanted(&d.name))
@@ -66,10 +66,10 @@ pub fn describe(broker: &Broker, request: DescribeConfigsRequest) -> DescribeCon
                         format!("topic '{}' does not exist", resource.resource_name),
                     )),
                 },
-                RESOURCE_BROKER => broker.config_entity(&resource.resource_name).map(|entity| {
+                RESOURCE_BROKER => config.config_entity(&resource.resource_name).map(|entity| {
                     if entity == DEFAULT_BROKER_ENTITY {
                         // The cluster default resource shows what is set at that level only.
-                        broker
+                        config
                             .dynamic_configs_of(&entity)
                             .into_iter()
                             .filter(|(k, _)| wanted(k))
@@ -89,7 +89,7 @@ pub fn describe(broker: &Broker, request: DescribeConfigsRequest) -> DescribeCon
                             })
                             .collect()
                     } else {
-                        broker.with_config_layers(|layers| {
+                        config.with_config_layers(|layers| {
                             // Every key this broker knows, and the custom ones set dynamically.
                             let mut keys: Vec<&str> = config_source::all_broker_keys();
                             keys.extend(
@@ -150,7 +150,7 @@ enum Target {
     Broker(String),
 }
 
-fn target_of(broker: &crate::broker::Broker, resource_type: i8, name: &str) -> AdminResult<Target> {
+fn target_of(config: ConfigHandle<'_>, resource_type: i8, name: &str) -> AdminResult<Target> {
     match resource_type {
         RESOURCE_TOPIC if name.is_empty() => {
             Err((ErrorCode::InvalidRequest, "default topic resources are not allowed".into()))
@@ -159,39 +159,34 @@ fn target_of(broker: &crate::broker::Broker, resource_type: i8, name: &str) -> A
             Err((ErrorCode::InvalidTopicException, format!("topic name {name:?} is illegal")))
         }
         RESOURCE_TOPIC => {
-            if broker.topic_meta(name).is_none() {
+            if config.topic_meta(name).is_none() {
                 return Err((ErrorCode::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
             }
             Ok(Target::Topic(name.to_string()))
         }
-        RESOURCE_BROKER => broker.config_entity(name).map(Target::Broker),
+        RESOURCE_BROKER => config.config_entity(name).map(Target::Broker),
         other => Err((ErrorCode::InvalidRequest, format!("unsupported resource type {other}"))),
     }
 }
 
 impl Target {
-    fn current(&self, broker: &crate::broker::Broker) -> BTreeMap<String, String> {
+    fn current(&self, config: ConfigHandle<'_>) -> BTreeMap<String, String> {
         match self {
-            Target::Topic(name) => broker.topic_meta(name).map(|m| m.configs).unwrap_or_default(),
-            Target::Broker(entity) => broker.dynamic_configs_of(entity),
+            Target::Topic(name) => config.topic_meta(name).map(|m| m.configs).unwrap_or_default(),
+            Target::Broker(entity) => config.dynamic_configs_of(entity),
         }
     }
 
     /// The effective value of `key` (for APPEND and SUBTRACT on a list).
-    fn value_of(
-        &self,
-        broker: &crate::broker::Broker,
-        configs: &BTreeMap<String, String>,
-        key: &str,
-    ) -> AdminResult<String> {
+    fn value_of(&self, config: ConfigHandle<'_>, configs: &BTreeMap<String, String>, key: &str) -> AdminResult<String> {
         let not_list = || (ErrorCode::InvalidConfig, format!("{key} is not a list config"));
         match self {
             Target::Topic(_) => {
                 let def = topic_config_def(key).filter(|d| d.kind.kafka_type() == TYPE_LIST).ok_or_else(not_list)?;
-                Ok(broker.with_config_layers(|layers| config_source::topic_config(def, configs, layers).value))
+                Ok(config.with_config_layers(|layers| config_source::topic_config(def, configs, layers).value))
             }
             Target::Broker(_) => {
-                let described = broker.with_config_layers(|layers| config_source::broker_config(key, layers));
+                let described = config.with_config_layers(|layers| config_source::broker_config(key, layers));
                 if described.config_type != TYPE_LIST {
                     return Err(not_list());
                 }
@@ -202,13 +197,13 @@ impl Target {
 
     async fn write(
         &self,
-        broker: &crate::broker::Broker,
+        config: ConfigHandle<'_>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> AdminResult<()> {
         match self {
-            Target::Topic(name) => topic_admin::set_topic_configs(&broker.admin, name, configs, validate_only).await,
-            Target::Broker(entity) => broker.set_dynamic_configs(entity, configs, validate_only).await,
+            Target::Topic(name) => topic_admin::set_topic_configs(config.admin, name, configs, validate_only).await,
+            Target::Broker(entity) => config.set_dynamic_configs(entity, configs, validate_only).await,
         }
     }
 }
@@ -235,7 +230,7 @@ fn malformed(resources: &[(i8, &str, Vec<&str>)]) -> Vec<Option<(ErrorCode, Stri
         .collect()
 }
 
-pub async fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn alter(config: ConfigHandle<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let checked = malformed(
         &request
             .resources
@@ -250,14 +245,14 @@ pub async fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfig
             if let Some(refused) = refused {
                 return Err(refused);
             }
-            let target = target_of(broker, resource.resource_type, &resource.resource_name)?;
+            let target = target_of(config, resource.resource_type, &resource.resource_name)?;
             let mut configs = BTreeMap::new();
             for c in resource.configs {
                 let value =
                     c.value.ok_or_else(|| (ErrorCode::InvalidRequest, format!("null value for config {}", c.name)))?;
                 configs.insert(c.name, value);
             }
-            target.write(broker, configs, request.validate_only).await
+            target.write(config, configs, request.validate_only).await
         }
         .await;
         let (error_code, error_message) = match result {
@@ -275,7 +270,7 @@ pub async fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfig
 }
 
 pub async fn incremental_alter(
-    broker: &Broker,
+    config: ConfigHandle<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let checked = malformed(
@@ -291,8 +286,8 @@ pub async fn incremental_alter(
             if let Some(refused) = refused {
                 return Err(refused);
             }
-            let target = target_of(broker, resource.resource_type, &resource.resource_name)?;
-            let mut configs = target.current(broker);
+            let target = target_of(config, resource.resource_type, &resource.resource_name)?;
+            let mut configs = target.current(config);
             for c in resource.configs {
                 match c.config_operation {
                     OP_SET => {
@@ -305,7 +300,7 @@ pub async fn incremental_alter(
                         configs.remove(&c.name);
                     }
                     OP_APPEND | OP_SUBTRACT => {
-                        let current = target.value_of(broker, &configs, &c.name)?;
+                        let current = target.value_of(config, &configs, &c.name)?;
                         let mut items: Vec<String> =
                             current.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
                         for item in c.value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -322,7 +317,7 @@ pub async fn incremental_alter(
                     other => return Err((ErrorCode::InvalidRequest, format!("unknown config operation {other}"))),
                 }
             }
-            target.write(broker, configs, request.validate_only).await
+            target.write(config, configs, request.validate_only).await
         }
         .await;
         let (error_code, error_message) = match result {

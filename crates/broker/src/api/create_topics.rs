@@ -8,16 +8,16 @@ use sluice_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, CreateTopicsResponseConfig, CreateTopicsResponseTopic,
 };
 
-use crate::broker::Broker;
+use crate::dynamic_config::ConfigHandle;
 use crate::error::ErrorCode;
 use crate::{config_source, topic_admin};
 
-pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(config: ConfigHandle<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let wait_ms = request.timeout_ms.max(0) as u64;
     let requested = request.topics.iter().fold(0u64, |sum, t| {
         let count = match (t.assignments.is_empty(), t.num_partitions) {
             (false, _) => t.assignments.len() as u64,
-            (true, -1) => broker.config.num_partitions.max(0) as u64,
+            (true, -1) => config.admin.num_partitions.max(0) as u64,
             (true, n) => n.max(0) as u64,
         };
         sum.saturating_add(count)
@@ -39,7 +39,7 @@ pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopi
                 Err((ErrorCode::InvalidRequest, "give either assignments or num_partitions/replication_factor".into()))
             } else {
                 topic_admin::create_topic_with_assignment(
-                    &broker.admin,
+                    config.admin,
                     &t.name,
                     t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.clone())).collect(),
                     &configs,
@@ -50,7 +50,7 @@ pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopi
             }
         } else {
             topic_admin::create_topic(
-                &broker.admin,
+                config.admin,
                 &t.name,
                 t.num_partitions,
                 t.replication_factor,
@@ -62,7 +62,7 @@ pub async fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopi
         };
         topics.push(match result {
             Ok(meta) => {
-                let configs = broker.with_config_layers(|layers| {
+                let configs = config.with_config_layers(|layers| {
                     config_source::topic_configs(&meta.configs, layers)
                         .into_iter()
                         .map(|d| CreateTopicsResponseConfig {

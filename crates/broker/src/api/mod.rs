@@ -12,9 +12,10 @@
 //! [`FetchHandle`](fetch::FetchHandle); the transaction requests a
 //! [`TxnHandle`](crate::txn::TxnHandle); Metadata, DescribeCluster and FindCoordinator a
 //! [`MetadataHandle`](metadata::MetadataHandle) (FindCoordinator also the group and transaction
-//! handles, whose internal topics it creates). CreateTopics and the config requests take the
-//! whole `Broker`: they describe configs through every layer of the broker's own (static,
-//! dynamic, default), and the config requests change its dynamic configs.
+//! handles, whose internal topics it creates); CreateTopics and the config requests a
+//! [`ConfigHandle`](crate::dynamic_config::ConfigHandle) (the topic admin, and the broker's id
+//! and static config, the layers configs are described through). No handler takes the whole
+//! `Broker`.
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
@@ -77,6 +78,7 @@ impl RequestContext<'_> {
 /// Handles one request. `None` means no response is sent (Produce with `acks=0`). Each handler
 /// is handed the parts of the broker it may touch.
 pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) -> Option<Response> {
+    let config = broker.config_handle();
     let replicas = &*broker.replica_manager;
     let admin = &broker.admin;
     let groups = broker.group_log();
@@ -95,17 +97,17 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         }
         Request::SaslHandshake(r) => Response::SaslHandshake(sasl_handshake::handle(ctx, r)),
         Request::ApiVersions(r) => Response::ApiVersions(api_versions::handle(ctx, r)),
-        Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(broker, r).await),
+        Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(config, r).await),
         Request::DeleteTopics(r) => Response::DeleteTopics(delete_topics::handle(admin, r).await),
         Request::DeleteRecords(r) => Response::DeleteRecords(delete_records::handle(replicas, r)),
         Request::OffsetForLeaderEpoch(r) => {
             Response::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(replicas, r))
         }
-        Request::DescribeConfigs(r) => Response::DescribeConfigs(configs::describe(broker, r)),
-        Request::AlterConfigs(r) => Response::AlterConfigs(configs::alter(broker, r).await),
+        Request::DescribeConfigs(r) => Response::DescribeConfigs(configs::describe(config, r)),
+        Request::AlterConfigs(r) => Response::AlterConfigs(configs::alter(config, r).await),
         Request::CreatePartitions(r) => Response::CreatePartitions(create_partitions::handle(admin, r).await),
         Request::IncrementalAlterConfigs(r) => {
-            Response::IncrementalAlterConfigs(configs::incremental_alter(broker, r).await)
+            Response::IncrementalAlterConfigs(configs::incremental_alter(config, r).await)
         }
         Request::AlterPartitionReassignments(r) => {
             Response::AlterPartitionReassignments(reassignments::alter(admin, r).await)
