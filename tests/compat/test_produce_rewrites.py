@@ -312,11 +312,6 @@ def wire(broker):
 
 def create_topic(broker, name, partitions=1, config=None):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    # A broker that has just started may not know its controller yet (Metadata says -1, as
-    # Kafka's does until the controller is known); librdkafka's admin client then holds
-    # CreateTopics until a later metadata refresh, past this test's bound. Start once a
-    # controller is named.
-    wait_until(lambda: admin.list_topics(timeout=10).controller_id >= 0, timeout_s=30, what="a controller named in Metadata")
     futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})], operation_timeout=30)
     futures[name].result(timeout=60)
 

@@ -8,7 +8,12 @@ use sluice_protocol::messages::{
     MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::RequestContext;
+use crate::cluster::cache::MetadataCache;
 use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
 use crate::topic_admin::TopicAdmin;
@@ -24,19 +29,63 @@ const AUTO_CREATE_WAIT_MS: u64 = 3_000;
 /// what it was sending to them. Waiting costs a fresh broker's first client a moment instead.
 const METADATA_SYNC_WAIT_MS: u64 = 10_000;
 
-/// Waits (at most `METADATA_SYNC_WAIT_MS`) until the metadata cache holds a full read of the
-/// cluster; whether it does.
-pub async fn wait_for_synced_view(cluster: &ClusterHandle) -> bool {
-    let mut changes = cluster.link.cache.subscribe();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(METADATA_SYNC_WAIT_MS);
+/// How long a Metadata request waits, on a broker that has never seen a controller, for the
+/// cluster's first one. A fresh cluster elects it within milliseconds of its first broker's
+/// registration, but a client that asks in those milliseconds is told "no controller" (-1);
+/// librdkafka's admin client then holds its CreateTopics until a periodic metadata refresh,
+/// over a minute later. Once any controller has been seen, a missing one (between a
+/// controller's death and its successor's election) is answered at once with -1, as Kafka does:
+/// waiting then would slow every client's failover.
+const FIRST_CONTROLLER_WAIT_MS: u64 = 3_000;
+
+/// What a Metadata request waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewWait {
+    /// A full read of the cluster, with a controller or after one has been seen.
+    Ready,
+    /// No full read within `METADATA_SYNC_WAIT_MS`.
+    NotSynced,
+    /// Synced, but no first controller within `FIRST_CONTROLLER_WAIT_MS`.
+    NoFirstController,
+}
+
+/// Waits until the metadata cache holds a full read of the cluster (at most
+/// `METADATA_SYNC_WAIT_MS`) and, on a broker that has never seen a controller, until it names
+/// one (at most `FIRST_CONTROLLER_WAIT_MS` more).
+pub async fn wait_for_synced_view(cluster: &ClusterHandle) -> ViewWait {
+    wait_for_view(
+        &cluster.link.cache,
+        Duration::from_millis(METADATA_SYNC_WAIT_MS),
+        Duration::from_millis(FIRST_CONTROLLER_WAIT_MS),
+    )
+    .await
+}
+
+/// `wait_for_synced_view` with its two bounds given.
+pub async fn wait_for_view(cache: &MetadataCache, sync_wait: Duration, first_controller_wait: Duration) -> ViewWait {
+    let mut changes = cache.subscribe();
+    let sync_deadline = Instant::now() + sync_wait;
+    let mut controller_deadline = None;
+    let state = || {
+        let (synced, controller) = cache.read(|v| (v.synced, v.controller.is_some()));
+        match (synced, controller || cache.controller_seen()) {
+            (false, _) => ViewWait::NotSynced,
+            (true, true) => ViewWait::Ready,
+            (true, false) => ViewWait::NoFirstController,
+        }
+    };
     loop {
         changes.borrow_and_update();
-        if cluster.link.cache.read(|v| v.synced) {
-            return true;
-        }
+        let deadline = match state() {
+            ViewWait::Ready => return ViewWait::Ready,
+            ViewWait::NotSynced => sync_deadline,
+            ViewWait::NoFirstController => {
+                *controller_deadline.get_or_insert_with(|| Instant::now() + first_controller_wait)
+            }
+        };
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => return cluster.link.cache.read(|v| v.synced),
+            Ok(Err(_)) | Err(_) => return state(),
         }
     }
 }
@@ -100,11 +149,16 @@ pub fn live_brokers(ctx: RequestContext<'_>, md: MetadataHandle<'_>) -> (i32, Ve
 }
 
 pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: MetadataRequest) -> MetadataResponse {
-    if !wait_for_synced_view(md.cluster).await {
-        tracing::warn!(
+    match wait_for_synced_view(md.cluster).await {
+        ViewWait::Ready => {}
+        ViewWait::NotSynced => tracing::warn!(
             wait_ms = METADATA_SYNC_WAIT_MS,
             "answering Metadata before the first full read of the cluster's metadata"
-        );
+        ),
+        ViewWait::NoFirstController => tracing::warn!(
+            wait_ms = FIRST_CONTROLLER_WAIT_MS,
+            "answering Metadata before the cluster has elected its first controller"
+        ),
     }
     // v0: an empty list means every topic; v1+: null means every topic.
     let topic_operations = super::authorized_operations::reported(
@@ -194,5 +248,89 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
         topics,
         cluster_authorized_operations: cluster_operations,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    fn synced(controller: Option<i32>) -> impl FnOnce(&mut crate::cluster::cache::ClusterView) {
+        move |v| {
+            v.synced = true;
+            v.controller = controller;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_synced_view_with_a_controller_is_ready_at_once() {
+        let cache = MetadataCache::default();
+        cache.update(synced(Some(2)));
+        let started = std::time::Instant::now();
+        assert_eq!(wait_for_view(&cache, LONG, LONG).await, ViewWait::Ready);
+        assert!(started.elapsed() < LONG / 2);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_cluster_is_answered_once_its_first_controller_is_elected() {
+        let cache = std::sync::Arc::new(MetadataCache::default());
+        cache.update(synced(None));
+        let elect = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                cache.update(|v| v.controller = Some(1));
+            })
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(wait_for_view(&cache, LONG, LONG).await, ViewWait::Ready);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(50) && waited < LONG / 2, "waited {waited:?}");
+        assert_eq!(cache.read(|v| v.controller), Some(1));
+        elect.await.expect("the election task");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_elects_no_controller_is_answered_after_the_bound() {
+        let cache = MetadataCache::default();
+        cache.update(synced(None));
+        let bound = Duration::from_millis(100);
+        let started = std::time::Instant::now();
+        assert_eq!(wait_for_view(&cache, LONG, bound).await, ViewWait::NoFirstController);
+        let waited = started.elapsed();
+        assert!(waited >= bound && waited < LONG / 2, "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_controller_lost_after_one_was_seen_is_answered_at_once() {
+        let cache = MetadataCache::default();
+        cache.update(synced(Some(3)));
+        // The controller dies; then a full resync (a new keeper session) replaces the view.
+        cache.update(|v| v.controller = None);
+        cache.update(synced(None));
+        let started = std::time::Instant::now();
+        assert_eq!(wait_for_view(&cache, LONG, LONG).await, ViewWait::Ready);
+        assert!(started.elapsed() < LONG / 2);
+    }
+
+    #[tokio::test]
+    async fn an_unsynced_view_waits_for_the_full_read_then_for_the_first_controller() {
+        let cache = std::sync::Arc::new(MetadataCache::default());
+        let bound = Duration::from_millis(100);
+        assert_eq!(wait_for_view(&cache, bound, LONG).await, ViewWait::NotSynced);
+        let sync = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                cache.update(synced(None));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                cache.update(|v| v.controller = Some(1));
+            })
+        };
+        assert_eq!(wait_for_view(&cache, LONG, LONG).await, ViewWait::Ready);
+        assert_eq!(cache.read(|v| (v.synced, v.controller)), (true, Some(1)));
+        sync.await.expect("the sync task");
     }
 }

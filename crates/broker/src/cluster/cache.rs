@@ -121,11 +121,18 @@ impl ClusterView {
 pub struct MetadataCache {
     view: RwLock<ClusterView>,
     changes: watch::Sender<u64>,
+    /// Whether any view since this process started named a controller (a full resync replaces
+    /// the view, so this lives beside it).
+    controller_seen: std::sync::atomic::AtomicBool,
 }
 
 impl Default for MetadataCache {
     fn default() -> Self {
-        MetadataCache { view: RwLock::new(ClusterView::default()), changes: watch::channel(0).0 }
+        MetadataCache {
+            view: RwLock::new(ClusterView::default()),
+            changes: watch::channel(0).0,
+            controller_seen: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }
 
@@ -140,8 +147,20 @@ impl MetadataCache {
 
     /// Changes the view and tells the waiters.
     pub fn update(&self, f: impl FnOnce(&mut ClusterView)) {
-        f(&mut self.view.write());
+        {
+            let mut view = self.view.write();
+            f(&mut view);
+            if view.controller.is_some() {
+                self.controller_seen.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Whether a controller has been named since this process started: false only on a broker
+    /// whose cluster has not elected its first controller yet (a fresh cluster's first moments).
+    pub fn controller_seen(&self) -> bool {
+        self.controller_seen.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A receiver that changes after every update.
