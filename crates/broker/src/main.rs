@@ -53,6 +53,11 @@ struct Args {
     ready_file: Option<PathBuf>,
 }
 
+/// mimalloc, not glibc's malloc: at small-request rates (many produce and fetch requests of a
+/// few records each) glibc's allocator was about a fifth of the process's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
