@@ -118,6 +118,9 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("broker.rack", ""),
     ("inter.broker.listener.name", ""),
     ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+    // SASL (listener-prefixed forms, `listener.name.<listener>.<key>`, win over these).
+    ("sasl.enabled.mechanisms", "GSSAPI"),
+    ("connection.failed.authentication.delay.ms", "100"),
     ("replica.lag.time.max.ms", "30000"),
     ("replica.fetch.wait.max.ms", "500"),
     ("replica.fetch.max.bytes", "1048576"),
@@ -252,6 +255,11 @@ pub struct BrokerConfig {
     /// `inter.broker.listener.name`: followers fetch from the leader's listener of this name
     /// (default: the first listener).
     pub inter_broker_listener: String,
+    /// The SASL settings of each `SASL_PLAINTEXT` listener, by listener name.
+    pub sasl: BTreeMap<String, std::sync::Arc<crate::sasl::SaslListener>>,
+    /// `connection.failed.authentication.delay.ms`: how long a connection whose authentication
+    /// failed is held before its answer and close (slows password guessing).
+    pub failed_authentication_delay_ms: u64,
     pub replication: ReplicationConfig,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
@@ -339,7 +347,10 @@ impl BrokerConfig {
             }
         }
         for key in values.keys() {
-            if !KNOWN_KEYS.iter().any(|(k, _)| k == key) && !sluice_storage::config::is_topic_default_key(key) {
+            if !KNOWN_KEYS.iter().any(|(k, _)| k == key)
+                && !sluice_storage::config::is_topic_default_key(key)
+                && !is_listener_sasl_key(key)
+            {
                 tracing::warn!(key = %key, "ignoring unknown config key");
             }
         }
@@ -525,12 +536,27 @@ impl BrokerConfig {
             }
             None => listeners[0].name.clone(),
         };
-        check_security_protocols(
+        let protocols = check_security_protocols(
             &get("listener.security.protocol.map").unwrap_or_default(),
             values.contains_key("listener.security.protocol.map"),
             &listeners,
             &advertised_listeners,
         )?;
+        let mut sasl = BTreeMap::new();
+        for l in &listeners {
+            if protocols.get(&l.name).map(String::as_str) == Some("SASL_PLAINTEXT") {
+                sasl.insert(l.name.clone(), std::sync::Arc::new(sasl_listener(&l.name, &get)?));
+            }
+        }
+        if sasl.contains_key(&inter_broker_listener) {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                &inter_broker_listener,
+                "brokers do not authenticate to each other with SASL yet: name a PLAINTEXT listener for inter-broker traffic",
+            ));
+        }
+        let failed_authentication_delay_ms =
+            int("connection.failed.authentication.delay.ms", 0, i64::from(i32::MAX))?.unwrap_or(100) as u64;
         let replication = ReplicationConfig {
             lag_time_max_ms: int("replica.lag.time.max.ms", 1, i64::MAX)?.unwrap_or(30_000) as u64,
             fetch_wait_max_ms: int("replica.fetch.wait.max.ms", 0, i64::from(i32::MAX))?.unwrap_or(500) as i32,
@@ -568,6 +594,8 @@ impl BrokerConfig {
             keeper_session_timeout_ms,
             rack: get("broker.rack"),
             inter_broker_listener,
+            sasl,
+            failed_authentication_delay_ms,
             replication,
             broker_id,
             broker_role,
@@ -680,14 +708,15 @@ pub fn split_chroot(connect: &str) -> (&str, Option<&str>) {
 /// separated by commas.
 /// `listener.security.protocol.map` (`NAME:PROTOCOL,...`): with it set, every listener must be
 /// named in it; without it, a listener named after no protocol (`INTERNAL`, `CLIENT`) is taken
-/// as PLAINTEXT. Sluice speaks PLAINTEXT only, so a listener mapped to SSL or SASL is refused
-/// rather than served without the security its operator asked for.
+/// as PLAINTEXT. Sluice serves PLAINTEXT and SASL_PLAINTEXT; a listener mapped to SSL or
+/// SASL_SSL is refused rather than served without the security its operator asked for. Returns
+/// each listener's protocol.
 fn check_security_protocols(
     text: &str,
     explicit: bool,
     listeners: &[Listener],
     advertised: &[Listener],
-) -> Result<(), ConfigError> {
+) -> Result<BTreeMap<String, String>, ConfigError> {
     const KEY: &str = "listener.security.protocol.map";
     let invalid = |reason: &str| ConfigError::Invalid { key: KEY.into(), value: text.into(), reason: reason.into() };
     let mut protocols = BTreeMap::new();
@@ -701,20 +730,73 @@ fn check_security_protocols(
         }
         protocols.insert(name.trim().to_ascii_uppercase(), protocol);
     }
+    let mut of_listener = BTreeMap::new();
     for l in listeners.iter().chain(advertised) {
-        match protocols.get(&l.name).map(String::as_str) {
-            Some("PLAINTEXT") => {}
+        let protocol = match protocols.get(&l.name).map(String::as_str) {
+            Some(p @ ("PLAINTEXT" | "SASL_PLAINTEXT")) => p,
             Some(other) => {
                 return Err(invalid(&format!(
-                    "listener {} uses {other}; Sluice serves PLAINTEXT listeners only",
+                    "listener {} uses {other}; Sluice serves PLAINTEXT and SASL_PLAINTEXT listeners (TLS is not served yet)",
                     l.name
                 )));
             }
             None if explicit => return Err(invalid(&format!("no security protocol for listener {}", l.name))),
-            None => {}
+            None => "PLAINTEXT",
+        };
+        of_listener.insert(l.name.clone(), protocol.to_string());
+    }
+    Ok(of_listener)
+}
+
+/// Whether `key` is a listener-prefixed SASL setting (`listener.name.<listener>.` then
+/// `sasl.enabled.mechanisms` or `<mechanism>.sasl.jaas.config`).
+fn is_listener_sasl_key(key: &str) -> bool {
+    key.strip_prefix("listener.name.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(_, setting)| setting == "sasl.enabled.mechanisms" || setting.ends_with(".sasl.jaas.config"))
+}
+
+/// The SASL settings of the `SASL_PLAINTEXT` listener `name`: its enabled mechanisms
+/// (`listener.name.<name>.sasl.enabled.mechanisms`, else `sasl.enabled.mechanisms`) and, with
+/// PLAIN enabled, its users from `listener.name.<name>.plain.sasl.jaas.config`.
+fn sasl_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crate::sasl::SaslListener, ConfigError> {
+    let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+    let prefixed = format!("{prefix}sasl.enabled.mechanisms");
+    let (key, text) = match get(&prefixed) {
+        Some(text) => (prefixed, text),
+        None => ("sasl.enabled.mechanisms".to_string(), get("sasl.enabled.mechanisms").unwrap_or_default()),
+    };
+    let invalid =
+        |key: &str, value: &str, reason: String| ConfigError::Invalid { key: key.into(), value: value.into(), reason };
+    let mut mechanisms = Vec::new();
+    for m in text.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let mechanism = crate::sasl::Mechanism::from_name(m).ok_or_else(|| {
+            invalid(&key, &text, format!("{m} is not served (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are)"))
+        })?;
+        if !mechanisms.contains(&mechanism) {
+            mechanisms.push(mechanism);
         }
     }
-    Ok(())
+    if mechanisms.is_empty() {
+        return Err(invalid(&key, &text, format!("listener {name} uses SASL_PLAINTEXT but enables no mechanism")));
+    }
+    let mut plain_users = BTreeMap::new();
+    if mechanisms.contains(&crate::sasl::Mechanism::Plain) {
+        let jaas_key = format!("{prefix}plain.sasl.jaas.config");
+        let jaas = get(&jaas_key).ok_or_else(|| {
+            invalid(
+                &jaas_key,
+                "",
+                format!(
+                    "PLAIN is enabled on listener {name} but no JAAS entry names its users (user_<name>=\"<password>\")"
+                ),
+            )
+        })?;
+        let options =
+            crate::sasl::jaas::parse_options(&jaas).map_err(|reason| invalid(&jaas_key, "(hidden)", reason))?;
+        plain_users = crate::sasl::jaas::plain_users(&options);
+    }
+    Ok(crate::sasl::SaslListener { mechanisms, plain_users })
 }
 
 fn parse_keeper_servers(list: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
@@ -762,7 +844,7 @@ mod tests {
     }
 
     #[test]
-    fn security_protocol_map_names_plaintext_listeners_only() {
+    fn security_protocol_map_names_plaintext_and_sasl_plaintext_listeners_only() {
         let two = "INTERNAL://:9092,EXTERNAL://:9093";
         let map = "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT";
         let c = load(&[("listeners", two), ("listener.security.protocol.map", map)]).expect("both mapped");
@@ -774,12 +856,59 @@ mod tests {
         assert!(missing.to_string().contains("no security protocol for listener EXTERNAL"), "{missing}");
         let ssl = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL:PLAINTEXT,EXTERNAL:SSL")])
             .expect_err("SSL is not served");
-        assert!(ssl.to_string().contains("PLAINTEXT listeners only"), "{ssl}");
+        assert!(ssl.to_string().contains("TLS is not served yet"), "{ssl}");
         let by_name = load(&[("listeners", "SSL://:9093")]).expect_err("a listener named SSL is SSL");
         assert!(by_name.to_string().contains("listener.security.protocol.map"), "{by_name}");
         let garbled = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL=PLAINTEXT")])
             .expect_err("malformed");
         assert!(garbled.to_string().contains("NAME:PROTOCOL"), "{garbled}");
+    }
+
+    #[test]
+    fn sasl_listeners_take_their_mechanisms_and_plain_users_from_kafkas_keys() {
+        let two = "PLAINTEXT://:9092,SASL_PLAINTEXT://:9093";
+        let jaas =
+            r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="a-pw" user_bob="b-pw";"#;
+        let c = load(&[
+            ("listeners", two),
+            ("listener.name.sasl_plaintext.sasl.enabled.mechanisms", "SCRAM-SHA-512,PLAIN"),
+            ("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas),
+        ])
+        .expect("valid");
+        assert!(!c.sasl.contains_key("PLAINTEXT"));
+        let l = &c.sasl["SASL_PLAINTEXT"];
+        use crate::sasl::{Mechanism, scram::ScramMechanism};
+        assert_eq!(l.mechanisms, vec![Mechanism::Scram(ScramMechanism::Sha512), Mechanism::Plain]);
+        assert_eq!(l.plain_users.get("bob").map(String::as_str), Some("b-pw"));
+        assert_eq!(c.failed_authentication_delay_ms, 100);
+        // The unprefixed key applies to every SASL listener; SCRAM needs no JAAS entry.
+        let c = load(&[("listeners", two), ("sasl.enabled.mechanisms", "SCRAM-SHA-256")]).expect("valid");
+        assert_eq!(c.sasl["SASL_PLAINTEXT"].mechanisms, vec![Mechanism::Scram(ScramMechanism::Sha256)]);
+        for (extra, wanted) in [
+            (vec![], "GSSAPI is not served"),
+            (vec![("sasl.enabled.mechanisms", "PLAIN")], "no JAAS entry"),
+            (vec![("sasl.enabled.mechanisms", "OAUTHBEARER")], "OAUTHBEARER is not served"),
+            (vec![("sasl.enabled.mechanisms", " , ")], "enables no mechanism"),
+            (
+                vec![
+                    ("sasl.enabled.mechanisms", "PLAIN"),
+                    ("listener.name.sasl_plaintext.plain.sasl.jaas.config", "x required user_a=\"b\""),
+                ],
+                "ends with ';'",
+            ),
+            (
+                vec![("sasl.enabled.mechanisms", "SCRAM-SHA-256"), ("inter.broker.listener.name", "SASL_PLAINTEXT")],
+                "do not authenticate to each other",
+            ),
+        ] {
+            let mut pairs = vec![("listeners", two)];
+            pairs.extend(extra);
+            let err = load(&pairs).expect_err(wanted);
+            assert!(err.to_string().contains(wanted), "{err}");
+        }
+        assert!(is_listener_sasl_key("listener.name.sasl_plaintext.plain.sasl.jaas.config"));
+        assert!(is_listener_sasl_key("listener.name.client.sasl.enabled.mechanisms"));
+        assert!(!is_listener_sasl_key("listener.name.client.ssl.keystore.location"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod partition;
 pub mod producer_ids;
 pub mod purgatory;
 pub mod replica_manager;
+pub mod sasl;
 pub mod server;
 pub mod subtasks;
 pub mod topic_admin;

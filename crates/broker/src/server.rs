@@ -37,7 +37,7 @@ use sluice_protocol::api::{
     encode_response_spliced,
 };
 use sluice_protocol::codec::{DecodeError, EncodeError};
-use sluice_protocol::messages::ApiVersionsResponse;
+use sluice_protocol::messages::{ApiVersionsResponse, SaslAuthenticateResponse};
 use sluice_protocol::record_set::{FileSlice, Splice, spliced_len};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -48,6 +48,7 @@ use crate::broker::Broker;
 use crate::error::ErrorCode;
 use crate::log_limiter::LogLimiter;
 use crate::memory_pool::{MemoryPool, Reservation};
+use crate::sasl::Step;
 
 /// Longest back-off between failed accepts.
 const MAX_ACCEPT_BACKOFF_MS: u64 = 1_000;
@@ -61,6 +62,9 @@ const SMALL_FRAME_BYTES: usize = 64 * 1024;
 /// A connection reads up to this much ahead into its buffer (see [`fill`]): a small request
 /// and its size arrive in one `recv` instead of two.
 const READ_AHEAD_BYTES: usize = 16 * 1024;
+/// The largest frame an unauthenticated client may send on a SASL listener (Kafka's
+/// `sasl.server.max.receive.size` default): a stranger cannot make the broker hold more.
+pub const SASL_SERVER_MAX_RECEIVE_BYTES: usize = 512 * 1024;
 
 /// Reads into `buffered` until it holds at least `want` bytes, reading ahead up to
 /// [`READ_AHEAD_BYTES`] more (the next requests of a client that pipelines). `want` is at most
@@ -137,7 +141,8 @@ pub async fn serve(
         let listener_name = listener_name.clone();
         let refusals = refusals.clone();
         tokio::spawn(async move {
-            if let Err(e) = (Connection { broker, socket, peer, listener_name, refusals }).run(shutdown).await {
+            let sasl = broker.config.sasl.get(&listener_name).cloned().map(crate::sasl::Authenticator::new);
+            if let Err(e) = (Connection { broker, socket, peer, listener_name, refusals, sasl }).run(shutdown).await {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
             drop(slot);
@@ -154,6 +159,8 @@ struct Connection {
     listener_name: String,
     /// Shared by the listener's connections: refusals are counted per peer address.
     refusals: Arc<LogLimiter<IpAddr>>,
+    /// The connection's SASL authentication, on a SASL listener.
+    sasl: Option<crate::sasl::Authenticator>,
 }
 
 impl Connection {
@@ -181,6 +188,13 @@ impl Connection {
             }
             let size = i32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]);
             buffered.advance(4);
+            let authenticating = self.sasl.as_ref().is_some_and(|a| a.user().is_none());
+            if authenticating && (size < 0 || size as usize > SASL_SERVER_MAX_RECEIVE_BYTES) {
+                if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                    tracing::warn!(peer = %self.peer, size, max = SASL_SERVER_MAX_RECEIVE_BYTES, suppressed, "closing an unauthenticated connection that sent a frame too large for SASL");
+                }
+                return Ok(());
+            }
             if size < 0 || size as usize > max_frame {
                 if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
                     tracing::warn!(peer = %self.peer, size, max = max_frame, suppressed, "refusing frame larger than socket.request.max.bytes");
@@ -212,6 +226,13 @@ impl Connection {
                 buffered = BytesMut::new();
             }
             let frame = frame.freeze();
+            if authenticating {
+                drop(reservation);
+                if self.authenticate(frame).await? {
+                    continue;
+                }
+                return Ok(());
+            }
             let raw = frame.clone();
             // A request in flight when the node shuts down is drained, within
             // SHUTDOWN_IN_FLIGHT_DRAIN_MS (an acks=all produce or a long poll may wait far
@@ -260,6 +281,120 @@ impl Connection {
             }
             response.write(&mut self.socket).await?;
             drop((reservation, response));
+        }
+    }
+}
+
+impl Connection {
+    /// Serves one frame of a connection that has not authenticated yet: a bare SASL token after
+    /// SaslHandshake v0, or a request, of which only ApiVersions, SaslHandshake and (after a v1
+    /// handshake) SaslAuthenticate are served. Whether the connection stays open.
+    async fn authenticate(&mut self, frame: Bytes) -> std::io::Result<bool> {
+        let sasl = self.sasl.as_mut().expect("authenticate is called on SASL connections only");
+        if sasl.expects_raw_token() {
+            let step = sasl.token(&frame);
+            return match self.settle(step).await {
+                Ok(token) => {
+                    let mut out = BytesMut::with_capacity(4 + token.len());
+                    out.extend_from_slice(&(token.len() as i32).to_be_bytes());
+                    out.extend_from_slice(&token);
+                    self.socket.write_all(&out).await?;
+                    Ok(true)
+                }
+                // SaslHandshake v0 has no way to say why: the connection just closes.
+                Err(_) => Ok(false),
+            };
+        }
+        let (header, request) = match read_request(frame) {
+            Ok(decoded) => decoded,
+            Err(Answer::Respond(frame)) => {
+                frame.write(&mut self.socket).await?;
+                return Ok(true);
+            }
+            Err(_) => {
+                if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                    tracing::warn!(peer = %self.peer, suppressed, "closing an unauthenticated connection after an undecodable request");
+                }
+                return Ok(false);
+            }
+        };
+        let version = header.api_version;
+        let (response, keep_open) = match request {
+            Request::ApiVersions(_) => {
+                match answer(&self.broker, &self.listener_name, self.peer, header, request).await {
+                    Answer::Respond(frame) => frame.write(&mut self.socket).await?,
+                    Answer::Silent | Answer::Close(_) => return Ok(false),
+                }
+                return Ok(true);
+            }
+            Request::SaslHandshake(r) => {
+                let response = sasl.handshake(version, &r.mechanism);
+                let accepted = response.error_code == ErrorCode::None.code();
+                if !accepted {
+                    tracing::warn!(peer = %self.peer, listener = %self.listener_name, mechanism = %r.mechanism, error = %ErrorCode::from_code(response.error_code).map_or("?", |c| c.name()), "SASL handshake refused");
+                }
+                (Response::SaslHandshake(response), accepted)
+            }
+            Request::SaslAuthenticate(r) if sasl.expects_authenticate() => {
+                let step = sasl.token(&r.auth_bytes);
+                match self.settle(step).await {
+                    Ok(token) => (
+                        Response::SaslAuthenticate(SaslAuthenticateResponse {
+                            auth_bytes: Bytes::from(token),
+                            ..Default::default()
+                        }),
+                        true,
+                    ),
+                    Err(message) => (
+                        Response::SaslAuthenticate(SaslAuthenticateResponse {
+                            error_code: ErrorCode::SaslAuthenticationFailed.code(),
+                            error_message: Some(message),
+                            ..Default::default()
+                        }),
+                        false,
+                    ),
+                }
+            }
+            other => {
+                if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
+                    tracing::warn!(peer = %self.peer, listener = %self.listener_name, api = other.api_key().name(), suppressed, "closing a connection that sent a request before authenticating");
+                }
+                return Ok(false);
+            }
+        };
+        let frame = encode_response(header.correlation_id, version, &response)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:?}")))?;
+        self.socket.write_all(&frame).await?;
+        Ok(keep_open)
+    }
+
+    /// Carries an exchange's step through (looking a SCRAM credential up in keeper when asked):
+    /// the token to send, or, after a failure (logged with the peer and held for
+    /// `connection.failed.authentication.delay.ms`), the message for the client.
+    async fn settle(&mut self, mut step: Step) -> Result<Vec<u8>, String> {
+        loop {
+            step = match step {
+                Step::NeedCredential { user, mechanism } => {
+                    let credential = match self.broker.link.scram_credential(&user, mechanism).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(peer = %self.peer, %user, error = %e, "cannot read a SCRAM credential from keeper");
+                            None
+                        }
+                    };
+                    self.sasl.as_mut().expect("SASL connection").credential(credential)
+                }
+                Step::Continue(token) => return Ok(token),
+                Step::Done { user, token } => {
+                    tracing::debug!(peer = %self.peer, listener = %self.listener_name, %user, "authenticated");
+                    return Ok(token);
+                }
+                Step::Failed { user, message } => {
+                    tracing::warn!(peer = %self.peer, listener = %self.listener_name, user = user.as_deref().unwrap_or("?"), reason = %message, "SASL authentication failed");
+                    tokio::time::sleep(Duration::from_millis(self.broker.config.failed_authentication_delay_ms)).await;
+                    return Err(message);
+                }
+            };
         }
     }
 }

@@ -373,6 +373,7 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::DescribeGroups => Request::DescribeGroups(Default::default()),
         ApiKey::ListGroups => Request::ListGroups(Default::default()),
         ApiKey::SaslHandshake => Request::SaslHandshake(Default::default()),
+        ApiKey::SaslAuthenticate => Request::SaslAuthenticate(Default::default()),
         ApiKey::ApiVersions => Request::ApiVersions(Default::default()),
         ApiKey::CreateTopics => Request::CreateTopics(Default::default()),
         ApiKey::DeleteTopics => Request::DeleteTopics(Default::default()),

@@ -96,6 +96,7 @@ apis! {
     DescribeGroups = 15 => DescribeGroupsRequest, DescribeGroupsResponse, 0..=5, flexible 5;
     ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=4, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
+    SaslAuthenticate = 36 => SaslAuthenticateRequest, SaslAuthenticateResponse, 0..=2, flexible 2;
     ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=3, flexible 3;
     CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 0..=7, flexible 5;
     DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 0..=5, flexible 4;

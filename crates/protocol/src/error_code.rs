@@ -43,6 +43,7 @@ pub enum ErrorCode {
     UnknownProducerId = 59,
     ProducerFenced = 90,
     KafkaStorageError = 56,
+    SaslAuthenticationFailed = 58,
     TopicDeletionDisabled = 73,
     FencedLeaderEpoch = 74,
     UnknownLeaderEpoch = 75,
@@ -125,6 +126,7 @@ impl ErrorCode {
             InvalidRequest => "INVALID_REQUEST",
             PolicyViolation => "POLICY_VIOLATION",
             KafkaStorageError => "KAFKA_STORAGE_ERROR",
+            SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
             TopicDeletionDisabled => "TOPIC_DELETION_DISABLED",
             FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
             UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
@@ -207,6 +209,7 @@ const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::UnknownProducerId,
     ErrorCode::ProducerFenced,
     ErrorCode::KafkaStorageError,
+    ErrorCode::SaslAuthenticationFailed,
     ErrorCode::TopicDeletionDisabled,
     ErrorCode::FencedLeaderEpoch,
     ErrorCode::UnknownLeaderEpoch,
@@ -295,6 +298,7 @@ impl ErrorCode {
             GroupIdNotFound => "no group by that name; `sluice group list` shows the groups",
             RebalanceInProgress => "the group is rebalancing; retry in a moment",
             KafkaStorageError => "the broker has a disk problem; check its log",
+            SaslAuthenticationFailed => "check the user name, password and SASL mechanism",
             ConcurrentTransactions => "the previous transaction of this transactional id is still completing; retry",
             InvalidTxnState => {
                 "the request does not fit the transaction's state (e.g. ending a transaction never begun)"

@@ -115,6 +115,7 @@ cross_check! {
     list_offsets_matches_oracle: ListOffsets => ListOffsetsRequest / ListOffsetsRequest, ListOffsetsResponse / ListOffsetsResponse;
     metadata_matches_oracle: Metadata => MetadataRequest / MetadataRequest, MetadataResponse / MetadataResponse;
     find_coordinator_matches_oracle: FindCoordinator => FindCoordinatorRequest / FindCoordinatorRequest, FindCoordinatorResponse / FindCoordinatorResponse;
+    sasl_authenticate_matches_oracle: SaslAuthenticate => SaslAuthenticateRequest / SaslAuthenticateRequest, SaslAuthenticateResponse / SaslAuthenticateResponse;
     sasl_handshake_matches_oracle: SaslHandshake => SaslHandshakeRequest / SaslHandshakeRequest, SaslHandshakeResponse / SaslHandshakeResponse;
     api_versions_matches_oracle: ApiVersions => ApiVersionsRequest / ApiVersionsRequest, ApiVersionsResponse / ApiVersionsResponse;
     create_topics_matches_oracle: CreateTopics => CreateTopicsRequest / CreateTopicsRequest, CreateTopicsResponse / CreateTopicsResponse;

@@ -96,6 +96,7 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
             Response::FindCoordinator(find_coordinator::handle(ctx, md, groups, txn, r).await)
         }
         Request::SaslHandshake(r) => Response::SaslHandshake(sasl_handshake::handle(ctx, r)),
+        Request::SaslAuthenticate(r) => Response::SaslAuthenticate(sasl_handshake::authenticate(ctx, r)),
         Request::ApiVersions(r) => Response::ApiVersions(api_versions::handle(ctx, r)),
         Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(config, r).await),
         Request::DeleteTopics(r) => Response::DeleteTopics(delete_topics::handle(admin, r).await),

@@ -1,12 +1,24 @@
-//! SaslHandshake: no mechanism is enabled until security lands, so every mechanism is refused
-//! with UNSUPPORTED_SASL_MECHANISM and an empty list of enabled ones.
+//! SaslHandshake and SaslAuthenticate outside an authentication: on a listener without SASL, or
+//! on a connection that has already authenticated (the connection's `sasl::Authenticator`
+//! answers them while it authenticates). Kafka answers both with ILLEGAL_SASL_STATE.
 
-use sluice_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
+use sluice_protocol::messages::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
 
 use super::RequestContext;
 use crate::error::ErrorCode;
 
-pub fn handle(_ctx: RequestContext<'_>, request: SaslHandshakeRequest) -> SaslHandshakeResponse {
-    tracing::debug!(mechanism = %request.mechanism, "SASL requested but no mechanism is enabled");
-    SaslHandshakeResponse { error_code: ErrorCode::UnsupportedSaslMechanism.code(), mechanisms: Vec::new() }
+pub fn handle(ctx: RequestContext<'_>, request: SaslHandshakeRequest) -> SaslHandshakeResponse {
+    tracing::debug!(peer = %ctx.peer, mechanism = %request.mechanism, "SaslHandshake outside an authentication");
+    SaslHandshakeResponse { error_code: ErrorCode::IllegalSaslState.code(), mechanisms: Vec::new() }
+}
+
+pub fn authenticate(ctx: RequestContext<'_>, _request: SaslAuthenticateRequest) -> SaslAuthenticateResponse {
+    tracing::debug!(peer = %ctx.peer, "SaslAuthenticate outside an authentication");
+    SaslAuthenticateResponse {
+        error_code: ErrorCode::IllegalSaslState.code(),
+        error_message: Some("SaslAuthenticate is only served during SASL authentication".into()),
+        ..Default::default()
+    }
 }

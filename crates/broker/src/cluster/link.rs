@@ -511,6 +511,24 @@ impl KeeperLink {
     }
 
     /// Closes the session, so the broker's registration goes at once (a clean shutdown).
+    /// The SCRAM credential `user` has for `mechanism`, read from keeper now (so a change or a
+    /// removal applies to the next authentication); `None` when there is none or it does not
+    /// parse.
+    pub async fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: crate::sasl::scram::ScramMechanism,
+    ) -> Result<Option<crate::sasl::scram::ScramCredential>> {
+        let path = self.paths.user_config(user);
+        let config = self
+            .retrying(|client| {
+                let path = path.clone();
+                async move { read_config_at(&client, &path).await }
+            })
+            .await?;
+        Ok(config.get(mechanism.name()).and_then(|text| crate::sasl::scram::ScramCredential::from_kafka_string(text)))
+    }
+
     pub async fn close(&self) {
         let client = {
             let mut slot = self.client.write();

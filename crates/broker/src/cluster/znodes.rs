@@ -117,6 +117,11 @@ impl Paths {
     pub fn broker_config(&self, entity: &str) -> String {
         self.at(&format!("/config/brokers/{entity}"))
     }
+    /// `/config/users/<user>` (the name sanitized as Kafka does): a user's SCRAM credentials,
+    /// one entry per mechanism, in the same `{"version":1,"config":{...}}` form as the others.
+    pub fn user_config(&self, user: &str) -> String {
+        self.at(&format!("/config/users/{}", crate::sasl::sanitize_user(user)))
+    }
 
     /// Which cluster znode `path` is, if any.
     pub fn classify(&self, path: &str) -> Option<Znode> {

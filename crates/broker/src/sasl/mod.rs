@@ -1,0 +1,270 @@
+//! SASL authentication of a connection on a `SASL_PLAINTEXT` listener, the way Kafka's
+//! `SaslServerAuthenticator` runs it:
+//!
+//! 1. the client may ask ApiVersions, then sends SaslHandshake naming a mechanism the listener
+//!    enables (`sasl.enabled.mechanisms`); any other request closes the connection;
+//! 2. with SaslHandshake v1 the SASL tokens travel in SaslAuthenticate requests (KIP-152); with
+//!    v0 they follow as bare size-prefixed frames, without a Kafka header;
+//! 3. once the mechanism succeeds the connection serves every request as the user's principal
+//!    (`User:<name>`); a failure answers SASL_AUTHENTICATION_FAILED (or, with v0 tokens, says
+//!    nothing) and closes the connection after `connection.failed.authentication.delay.ms`.
+//!
+//! Mechanisms: PLAIN (users from the listener's JAAS configuration) and SCRAM-SHA-256/512
+//! (salted credentials in keeper at `/config/users/<user>`, where Kafka keeps them).
+//! [`Authenticator`] is sans I/O: the connection feeds it requests and tokens, looks SCRAM
+//! credentials up when asked, and writes what it returns.
+
+pub mod jaas;
+pub mod plain;
+pub mod scram;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sluice_protocol::messages::SaslHandshakeResponse;
+
+use crate::error::ErrorCode;
+use scram::{ScramCredential, ScramMechanism, ScramServer};
+
+/// A mechanism this broker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mechanism {
+    Plain,
+    Scram(ScramMechanism),
+}
+
+impl Mechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Scram(m) => m.name(),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        if name == "PLAIN" { Some(Mechanism::Plain) } else { ScramMechanism::from_name(name).map(Mechanism::Scram) }
+    }
+}
+
+/// The SASL settings of one listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslListener {
+    /// `sasl.enabled.mechanisms` (listener-prefixed or not), in the order given.
+    pub mechanisms: Vec<Mechanism>,
+    /// PLAIN's users: the `user_<name>="<password>"` options of the listener's PLAIN JAAS entry.
+    pub plain_users: BTreeMap<String, String>,
+}
+
+/// What the connection does next with an exchange.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this token and wait for the client's next one.
+    Continue(Vec<u8>),
+    /// Look up `user`'s SCRAM credential and pass it to [`Authenticator::credential`].
+    NeedCredential { user: String, mechanism: ScramMechanism },
+    /// Authenticated as `user`; send this last token (possibly empty).
+    Done { user: String, token: Vec<u8> },
+    /// Refused: answer SASL_AUTHENTICATION_FAILED with `message`, then close.
+    Failed { user: Option<String>, message: String },
+}
+
+#[derive(Debug)]
+enum Exchange {
+    Plain,
+    Scram(ScramServer),
+}
+
+#[derive(Debug)]
+enum State {
+    /// Before SaslHandshake.
+    Handshake,
+    /// A mechanism is chosen; tokens come in SaslAuthenticate requests, or (`raw`, after
+    /// SaslHandshake v0) as bare frames.
+    Exchanging { exchange: Exchange, raw: bool },
+    /// Authenticated.
+    Done { user: String },
+    /// Failed: nothing more is served.
+    Failed,
+}
+
+/// One connection's authentication.
+#[derive(Debug)]
+pub struct Authenticator {
+    listener: Arc<SaslListener>,
+    state: State,
+}
+
+impl Authenticator {
+    pub fn new(listener: Arc<SaslListener>) -> Authenticator {
+        Authenticator { listener, state: State::Handshake }
+    }
+
+    /// The authenticated user, once there is one.
+    pub fn user(&self) -> Option<&str> {
+        match &self.state {
+            State::Done { user } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// Whether the next frame is a bare SASL token (after SaslHandshake v0).
+    pub fn expects_raw_token(&self) -> bool {
+        matches!(self.state, State::Exchanging { raw: true, .. })
+    }
+
+    /// Whether SaslAuthenticate requests are what the connection expects now.
+    pub fn expects_authenticate(&self) -> bool {
+        matches!(self.state, State::Exchanging { raw: false, .. })
+    }
+
+    /// Answers SaslHandshake. A mechanism the listener does not enable is
+    /// UNSUPPORTED_SASL_MECHANISM (the connection then closes, as in Kafka); a handshake out of
+    /// turn is ILLEGAL_SASL_STATE.
+    pub fn handshake(&mut self, version: i16, mechanism: &str) -> SaslHandshakeResponse {
+        let mechanisms = self.listener.mechanisms.iter().map(|m| m.name().to_string()).collect();
+        if !matches!(self.state, State::Handshake) {
+            return SaslHandshakeResponse { error_code: ErrorCode::IllegalSaslState.code(), mechanisms };
+        }
+        match Mechanism::from_name(mechanism).filter(|m| self.listener.mechanisms.contains(m)) {
+            Some(m) => {
+                let exchange = match m {
+                    Mechanism::Plain => Exchange::Plain,
+                    Mechanism::Scram(s) => Exchange::Scram(ScramServer::new(s)),
+                };
+                self.state = State::Exchanging { exchange, raw: version == 0 };
+                SaslHandshakeResponse { error_code: ErrorCode::None.code(), mechanisms }
+            }
+            None => {
+                self.state = State::Failed;
+                SaslHandshakeResponse { error_code: ErrorCode::UnsupportedSaslMechanism.code(), mechanisms }
+            }
+        }
+    }
+
+    /// Takes the client's next token.
+    pub fn token(&mut self, token: &[u8]) -> Step {
+        let State::Exchanging { exchange, .. } = &mut self.state else {
+            self.state = State::Failed;
+            return Step::Failed { user: None, message: "no SASL exchange is in progress".into() };
+        };
+        let step = match exchange {
+            Exchange::Plain => match plain::authenticate(token, &self.listener.plain_users) {
+                Ok(user) => Step::Done { user, token: Vec::new() },
+                Err(message) => {
+                    let user = std::str::from_utf8(token).ok().and_then(|t| t.split('\0').nth(1)).map(str::to_string);
+                    Step::Failed { user, message }
+                }
+            },
+            Exchange::Scram(server) => match server.user() {
+                None => match server.client_first(token) {
+                    Ok(user) => Step::NeedCredential { user, mechanism: server.mechanism() },
+                    Err(e) => Step::Failed { user: None, message: e.0 },
+                },
+                Some(user) => {
+                    let user = user.to_string();
+                    match server.client_final(token) {
+                        Ok(token) => Step::Done { user, token },
+                        Err(e) => Step::Failed { user: Some(user), message: e.0 },
+                    }
+                }
+            },
+        };
+        self.settle(step)
+    }
+
+    /// Continues a SCRAM exchange with the credential its user has (`None`: no such user).
+    pub fn credential(&mut self, credential: Option<ScramCredential>) -> Step {
+        let step = match &mut self.state {
+            State::Exchanging { exchange: Exchange::Scram(server), .. } => {
+                let user = server.user().map(str::to_string);
+                match server.server_first(credential) {
+                    Ok(token) => Step::Continue(token),
+                    Err(e) => Step::Failed { user, message: e.0 },
+                }
+            }
+            _ => Step::Failed { user: None, message: "no SCRAM exchange is waiting for a credential".into() },
+        };
+        self.settle(step)
+    }
+
+    fn settle(&mut self, step: Step) -> Step {
+        match &step {
+            Step::Done { user, .. } => self.state = State::Done { user: user.clone() },
+            Step::Failed { .. } => self.state = State::Failed,
+            Step::Continue(_) | Step::NeedCredential { .. } => {}
+        }
+        step
+    }
+}
+
+/// The `/config/users` znode name of a user: Kafka's `Sanitizer` (URL-encoding; letters, digits,
+/// '.', '-' and '_' stay as they are), so any user name is one path segment.
+pub fn sanitize_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener() -> Arc<SaslListener> {
+        Arc::new(SaslListener {
+            mechanisms: vec![Mechanism::Plain, Mechanism::Scram(ScramMechanism::Sha256)],
+            plain_users: [("alice".to_string(), "pw".to_string())].into(),
+        })
+    }
+
+    #[test]
+    fn plain_over_v1_authenticates_and_a_second_handshake_is_out_of_turn() {
+        let mut a = Authenticator::new(listener());
+        let r = a.handshake(1, "PLAIN");
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.mechanisms, vec!["PLAIN".to_string(), "SCRAM-SHA-256".to_string()]);
+        assert!(a.expects_authenticate() && !a.expects_raw_token());
+        assert_eq!(a.token(b"\0alice\0pw"), Step::Done { user: "alice".into(), token: Vec::new() });
+        assert_eq!(a.user(), Some("alice"));
+        assert_eq!(a.handshake(1, "PLAIN").error_code, ErrorCode::IllegalSaslState.code());
+    }
+
+    #[test]
+    fn a_disabled_mechanism_and_a_wrong_password_fail() {
+        let mut a = Authenticator::new(listener());
+        assert_eq!(a.handshake(1, "SCRAM-SHA-512").error_code, ErrorCode::UnsupportedSaslMechanism.code());
+        assert!(matches!(a.token(b"\0alice\0pw"), Step::Failed { .. }), "no exchange after a refused handshake");
+        let mut a = Authenticator::new(listener());
+        assert_eq!(a.handshake(0, "PLAIN").error_code, 0);
+        assert!(a.expects_raw_token());
+        assert!(matches!(a.token(b"\0alice\0nope"), Step::Failed { user: Some(u), .. } if u == "alice"));
+        assert_eq!(a.user(), None);
+        assert!(!a.expects_raw_token(), "a failed exchange takes no more tokens");
+    }
+
+    #[test]
+    fn scram_asks_for_the_credential_between_its_messages() {
+        let mut a = Authenticator::new(listener());
+        a.handshake(1, "SCRAM-SHA-256");
+        let step = a.token(b"n,,n=carol,r=nonce");
+        assert_eq!(step, Step::NeedCredential { user: "carol".into(), mechanism: ScramMechanism::Sha256 });
+        assert!(matches!(a.credential(None), Step::Failed { user: Some(u), .. } if u == "carol"));
+        let mut a = Authenticator::new(listener());
+        a.handshake(1, "SCRAM-SHA-256");
+        a.token(b"n,,n=carol,r=nonce");
+        let c = ScramCredential::derive(ScramMechanism::Sha256, b"pw", b"salt", 4096);
+        assert!(matches!(a.credential(Some(c)), Step::Continue(t) if t.starts_with(b"r=nonce")));
+    }
+
+    #[test]
+    fn user_names_become_one_path_segment_as_kafka_sanitizes_them() {
+        assert_eq!(sanitize_user("alice"), "alice");
+        assert_eq!(sanitize_user("a/b c*"), "a%2Fb%20c%2A");
+        assert_eq!(sanitize_user("CN=x,O=y"), "CN%3Dx%2CO%3Dy");
+    }
+}
