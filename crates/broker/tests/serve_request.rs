@@ -374,6 +374,8 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::ListGroups => Request::ListGroups(Default::default()),
         ApiKey::SaslHandshake => Request::SaslHandshake(Default::default()),
         ApiKey::SaslAuthenticate => Request::SaslAuthenticate(Default::default()),
+        ApiKey::DescribeUserScramCredentials => Request::DescribeUserScramCredentials(Default::default()),
+        ApiKey::AlterUserScramCredentials => Request::AlterUserScramCredentials(Default::default()),
         ApiKey::ApiVersions => Request::ApiVersions(Default::default()),
         ApiKey::CreateTopics => Request::CreateTopics(Default::default()),
         ApiKey::DeleteTopics => Request::DeleteTopics(Default::default()),

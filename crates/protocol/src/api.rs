@@ -111,6 +111,8 @@ apis! {
     IncrementalAlterConfigs = 44 => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, 0..=1, flexible 1;
     AlterPartitionReassignments = 45 => AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, 0..=0, flexible 0;
     ListPartitionReassignments = 46 => ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, 0..=0, flexible 0;
+    DescribeUserScramCredentials = 50 => DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse, 0..=0, flexible 0;
+    AlterUserScramCredentials = 51 => AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, 0..=0, flexible 0;
     DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=1, flexible 0;
     // Transactions (KIP-98), capped below KIP-890's versions (TRANSACTION_ABORTABLE, epoch bump
     // per transaction).

@@ -129,6 +129,8 @@ cross_check! {
     alter_partition_reassignments_matches_oracle: AlterPartitionReassignments => AlterPartitionReassignmentsRequest / AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse / AlterPartitionReassignmentsResponse;
     list_partition_reassignments_matches_oracle: ListPartitionReassignments => ListPartitionReassignmentsRequest / ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse / ListPartitionReassignmentsResponse;
     init_producer_id_matches_oracle: InitProducerId => InitProducerIdRequest / InitProducerIdRequest, InitProducerIdResponse / InitProducerIdResponse;
+    describe_user_scram_credentials_matches_oracle: DescribeUserScramCredentials => DescribeUserScramCredentialsRequest / DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse / DescribeUserScramCredentialsResponse;
+    alter_user_scram_credentials_matches_oracle: AlterUserScramCredentials => AlterUserScramCredentialsRequest / AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse / AlterUserScramCredentialsResponse;
     describe_cluster_matches_oracle: DescribeCluster => DescribeClusterRequest / DescribeClusterRequest, DescribeClusterResponse / DescribeClusterResponse;
 }
 

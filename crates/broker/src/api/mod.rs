@@ -48,6 +48,7 @@ mod offset_for_leader_epoch;
 mod produce;
 mod reassignments;
 mod sasl_handshake;
+mod scram_credentials;
 mod sync_group;
 mod txn_offset_commit;
 mod write_txn_markers;
@@ -114,6 +115,12 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
             Response::AlterPartitionReassignments(reassignments::alter(admin, r).await)
         }
         Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(admin, r)),
+        Request::DescribeUserScramCredentials(r) => {
+            Response::DescribeUserScramCredentials(scram_credentials::describe(config, r).await)
+        }
+        Request::AlterUserScramCredentials(r) => {
+            Response::AlterUserScramCredentials(scram_credentials::alter(config, r).await)
+        }
         Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, md, r)),
         Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, txn, r).await),
         Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, groups, r).await),

@@ -117,6 +117,14 @@ impl Paths {
     pub fn broker_config(&self, entity: &str) -> String {
         self.at(&format!("/config/brokers/{entity}"))
     }
+    /// `/config/users`: one znode per user with SCRAM credentials.
+    pub fn users(&self) -> String {
+        self.at("/config/users")
+    }
+    /// `/config`.
+    pub fn config_root(&self) -> String {
+        self.at("/config")
+    }
     /// `/config/users/<user>` (the name sanitized as Kafka does): a user's SCRAM credentials,
     /// one entry per mechanism, in the same `{"version":1,"config":{...}}` form as the others.
     pub fn user_config(&self, user: &str) -> String {

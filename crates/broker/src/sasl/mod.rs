@@ -211,6 +211,25 @@ pub fn sanitize_user(user: &str) -> String {
     out
 }
 
+/// The user a `/config/users` znode name stands for (the inverse of [`sanitize_user`]); `None`
+/// for a name no user sanitizes to.
+pub fn unsanitize_user(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +285,9 @@ mod tests {
         assert_eq!(sanitize_user("alice"), "alice");
         assert_eq!(sanitize_user("a/b c*"), "a%2Fb%20c%2A");
         assert_eq!(sanitize_user("CN=x,O=y"), "CN%3Dx%2CO%3Dy");
+        for user in ["alice", "a/b c*", "CN=x,O=y", "ünï"] {
+            assert_eq!(unsanitize_user(&sanitize_user(user)).as_deref(), Some(user));
+        }
+        assert_eq!(unsanitize_user("%G1"), None);
     }
 }

@@ -38,6 +38,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
 pub use add_offsets_to_txn::*;
@@ -76,4 +77,5 @@ pub use sasl_authenticate::*;
 pub use sasl_handshake::*;
 pub use sync_group::*;
 pub use txn_offset_commit::*;
+pub use user_scram_credentials::*;
 pub use write_txn_markers::*;
