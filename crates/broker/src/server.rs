@@ -389,8 +389,8 @@ impl Connection {
                     tracing::debug!(peer = %self.peer, listener = %self.listener_name, %user, "authenticated");
                     return Ok(token);
                 }
-                Step::Failed { user, message } => {
-                    tracing::warn!(peer = %self.peer, listener = %self.listener_name, user = user.as_deref().unwrap_or("?"), reason = %message, "SASL authentication failed");
+                Step::Failed { user, message, detail } => {
+                    tracing::warn!(peer = %self.peer, listener = %self.listener_name, user = user.as_deref().unwrap_or("?"), reason = %detail, "SASL authentication failed");
                     tokio::time::sleep(Duration::from_millis(self.broker.config.failed_authentication_delay_ms)).await;
                     return Err(message);
                 }

@@ -45,6 +45,15 @@ struct Cli {
         global = true
     )]
     bootstrap: String,
+    /// A client property, as kcat takes them (repeatable): security.protocol (PLAINTEXT or
+    /// SASL_PLAINTEXT), sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.username,
+    /// sasl.password (or a Java client's sasl.jaas.config), client.id.
+    #[arg(short = 'X', long = "property", value_name = "KEY=VALUE", global = true)]
+    properties: Vec<String>,
+    /// A client properties file, as Kafka's tools take it (`--command-config`): key=value lines,
+    /// read before the -X properties.
+    #[arg(long = "command-config", value_name = "PATH", global = true)]
+    command_config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +85,9 @@ enum Command {
     /// List and describe transactions (the transactional ids the brokers coordinate).
     #[command(subcommand)]
     Transaction(TransactionCommand),
+    /// Manage users' SCRAM credentials (for SASL/SCRAM listeners).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -461,6 +473,49 @@ enum GroupCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// SCRAM credentials: add (or change), list and remove.
+    #[command(subcommand)]
+    Scram(ScramCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScramCommand {
+    /// Sets a user's password for a SCRAM mechanism (salted here; only the salted password is
+    /// sent).
+    #[command(after_help = "Example:\n  sluice user scram add alice --password alice-secret --mechanism SCRAM-SHA-512")]
+    Add {
+        /// The user name.
+        user: String,
+        /// The password (salted here before it is sent).
+        #[arg(long)]
+        password: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long, default_value = "SCRAM-SHA-256")]
+        mechanism: String,
+        /// PBKDF2 iterations, 4096 to 16384.
+        #[arg(long, default_value_t = 4096)]
+        iterations: u32,
+    },
+    /// Lists users and the SCRAM mechanisms they have credentials for (all users, or those named).
+    List {
+        /// Users to list; none lists every user with a credential.
+        users: Vec<String>,
+        /// Print a JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes a user's credential for a SCRAM mechanism.
+    Remove {
+        /// The user name.
+        user: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long, default_value = "SCRAM-SHA-256")]
+        mechanism: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ClusterCommand {
     /// Brokers, controller, and each partition's leader and ISR.
     #[command(after_help = "Examples:\n  sluice cluster info\n  sluice cluster info --internal --json")]
@@ -535,6 +590,8 @@ fn key_value(text: &str, what: &str) -> anyhow::Result<(String, String)> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Read (and checked) before any command; a keeper command does not use it.
+    let config = client_config(&cli);
     match cli.command {
         // Keeper commands speak ZooKeeper's protocol and need no Kafka broker.
         Command::Keeper(args) => keeper::run(args).await,
@@ -547,18 +604,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let within = Duration::from_millis(timeout_ms);
             let status = match keeper {
                 Some(server) => tokio::time::timeout(within, keeper_health(&server)).await,
-                None => tokio::time::timeout(within, broker_health(&cli.bootstrap)).await,
+                None => tokio::time::timeout(within, broker_health(config?)).await,
             };
             println!("{}", status.map_err(|_| anyhow::anyhow!("no answer within {timeout_ms} ms"))??);
             Ok(())
         }
-        command => run_kafka(&cli.bootstrap, command).await,
+        command => run_kafka(config?, command).await,
     }
 }
 
+/// The client config from `--bootstrap-server`, `--command-config` and `-X`; an unknown property
+/// is named on stderr and otherwise ignored (as Kafka's tools do with a properties file).
+fn client_config(cli: &Cli) -> anyhow::Result<ClientConfig> {
+    let mut properties = Vec::new();
+    if let Some(path) = &cli.command_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --command-config {}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let (k, v) = line.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("{} line {}: expected key=value, got {line:?}", path.display(), n + 1)
+            })?;
+            properties.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    for p in &cli.properties {
+        properties.push(key_value(p, "-X property")?);
+    }
+    let (config, unknown) = ClientConfig::with_properties(&cli.bootstrap, &properties)?;
+    for key in unknown {
+        eprintln!("warning: ignoring unknown client property {key}");
+    }
+    Ok(config)
+}
+
 /// A broker is healthy when it answers metadata for a cluster.
-async fn broker_health(bootstrap: &str) -> anyhow::Result<String> {
-    let client = Client::connect(ClientConfig::new(bootstrap)).await?;
+async fn broker_health(config: ClientConfig) -> anyhow::Result<String> {
+    let bootstrap = config.bootstrap.join(",");
+    let client = Client::connect(config).await?;
     let md = client.refresh_metadata(None).await?;
     let cluster = md.cluster_id.ok_or_else(|| anyhow::anyhow!("{bootstrap} answers without a cluster id"))?;
     Ok(format!("ok: cluster {cluster}, {} live brokers, controller {}", md.brokers.len(), md.controller_id))
@@ -582,8 +668,8 @@ async fn keeper_health(server: &str) -> anyhow::Result<String> {
     }
 }
 
-async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
-    let client = Client::connect(ClientConfig::new(bootstrap)).await?;
+async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()> {
+    let client = Client::connect(config).await?;
     match command {
         // Handled by `run`.
         Command::Keeper(_) | Command::Perf(PerfCommand::Keeper { .. }) | Command::Health { .. } => Ok(()),
@@ -620,7 +706,72 @@ async fn run_kafka(bootstrap: &str, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Perf(PerfCommand::Latency(args)) => perf_latency::run(client, args).await,
+        Command::User(UserCommand::Scram(cmd)) => scram(client, cmd).await,
     }
+}
+
+fn scram_mechanism(name: &str) -> anyhow::Result<sluice_client::ScramMechanism> {
+    sluice_client::ScramMechanism::from_name(&name.trim().to_ascii_uppercase())
+        .ok_or_else(|| anyhow::anyhow!("--mechanism {name:?}: expected SCRAM-SHA-256 or SCRAM-SHA-512"))
+}
+
+async fn scram(client: Client, cmd: ScramCommand) -> anyhow::Result<()> {
+    match cmd {
+        ScramCommand::Add { user, password, mechanism, iterations } => {
+            let m = scram_mechanism(&mechanism)?;
+            client.set_user_scram_password(&user, m, &password, iterations).await?;
+            println!("set {} credential of {user}", m.name());
+        }
+        ScramCommand::Remove { user, mechanism } => {
+            let m = scram_mechanism(&mechanism)?;
+            client.remove_user_scram_credential(&user, m).await?;
+            println!("removed {} credential of {user}", m.name());
+        }
+        ScramCommand::List { users, json } => {
+            let described = client.describe_user_scram_credentials(&users).await?;
+            let mut failed = None;
+            if json {
+                let out: serde_json::Map<String, serde_json::Value> = described
+                    .iter()
+                    .map(|(user, r)| {
+                        let v = match r {
+                            Ok(infos) => json!(
+                                infos
+                                    .iter()
+                                    .map(|i| json!({"mechanism": i.mechanism.name(), "iterations": i.iterations}))
+                                    .collect::<Vec<_>>()
+                            ),
+                            Err(e) => json!({"error": e.to_string()}),
+                        };
+                        (user.clone(), v)
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Object(out))?;
+            } else {
+                let mut table = Table::new(&["USER", "MECHANISM", "ITERATIONS"]);
+                for (user, r) in &described {
+                    match r {
+                        Ok(infos) => {
+                            for i in infos {
+                                table.row(vec![user.clone(), i.mechanism.name().to_string(), i.iterations.to_string()]);
+                            }
+                        }
+                        Err(e) => table.row(vec![user.clone(), format!("({e})"), String::new()]),
+                    }
+                }
+                table.print()?;
+            }
+            for (user, r) in described {
+                if let Err(e) = r {
+                    failed.get_or_insert(anyhow::anyhow!("{user}: {e}"));
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_acks(text: &str) -> anyhow::Result<i16> {

@@ -70,7 +70,96 @@ fn unexpected(what: &str) -> ClientError {
     ClientError::Invalid(format!("{what} answered with another response type"))
 }
 
+/// A user's SCRAM credential as the cluster describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredentialInfo {
+    pub mechanism: sluice_protocol::scram::ScramMechanism,
+    pub iterations: i32,
+}
+
 impl Client {
+    /// The SCRAM credentials of `users` (every user with one, when empty): each user's
+    /// mechanisms and iteration counts, or the error for that user (RESOURCE_NOT_FOUND when it
+    /// has none).
+    pub async fn describe_user_scram_credentials(
+        &self,
+        users: &[String],
+    ) -> Result<Vec<(String, Result<Vec<ScramCredentialInfo>>)>> {
+        let request = DescribeUserScramCredentialsRequest {
+            users: (!users.is_empty()).then(|| users.iter().map(|u| UserName { name: u.clone() }).collect()),
+        };
+        let Response::DescribeUserScramCredentials(r) =
+            self.send_any(Request::DescribeUserScramCredentials(request)).await?
+        else {
+            return Err(unexpected("DescribeUserScramCredentials"));
+        };
+        ClientError::check(r.error_code, r.error_message)?;
+        Ok(r.results
+            .into_iter()
+            .map(|u| {
+                let infos = ClientError::check(u.error_code, u.error_message).map(|()| {
+                    u.credential_infos
+                        .iter()
+                        .filter_map(|c| {
+                            Some(ScramCredentialInfo {
+                                mechanism: sluice_protocol::scram::ScramMechanism::from_kafka_type(c.mechanism)?,
+                                iterations: c.iterations,
+                            })
+                        })
+                        .collect()
+                });
+                (u.user, infos)
+            })
+            .collect())
+    }
+
+    /// Sets `user`'s password for `mechanism`: the salt is drawn and the password salted here,
+    /// so only the salted password travels (KIP-554).
+    pub async fn set_user_scram_password(
+        &self,
+        user: &str,
+        mechanism: sluice_protocol::scram::ScramMechanism,
+        password: &str,
+        iterations: u32,
+    ) -> Result<()> {
+        let salt = sluice_protocol::scram::random_salt()
+            .map_err(|e| ClientError::Invalid(format!("no randomness for a salt: {e}")))?;
+        let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations);
+        let request = AlterUserScramCredentialsRequest {
+            deletions: Vec::new(),
+            upsertions: vec![ScramCredentialUpsertion {
+                name: user.to_string(),
+                mechanism: mechanism.kafka_type(),
+                iterations: iterations.min(i32::MAX as u32) as i32,
+                salt: salt.into(),
+                salted_password: salted.into(),
+            }],
+        };
+        self.alter_user_scram_credentials(request).await
+    }
+
+    /// Removes `user`'s credential for `mechanism`.
+    pub async fn remove_user_scram_credential(
+        &self,
+        user: &str,
+        mechanism: sluice_protocol::scram::ScramMechanism,
+    ) -> Result<()> {
+        let request = AlterUserScramCredentialsRequest {
+            deletions: vec![ScramCredentialDeletion { name: user.to_string(), mechanism: mechanism.kafka_type() }],
+            upsertions: Vec::new(),
+        };
+        self.alter_user_scram_credentials(request).await
+    }
+
+    async fn alter_user_scram_credentials(&self, request: AlterUserScramCredentialsRequest) -> Result<()> {
+        let Response::AlterUserScramCredentials(r) = self.send_any(Request::AlterUserScramCredentials(request)).await?
+        else {
+            return Err(unexpected("AlterUserScramCredentials"));
+        };
+        let result = r.results.into_iter().next().ok_or_else(|| unexpected("AlterUserScramCredentials"))?;
+        ClientError::check(result.error_code, result.error_message)
+    }
+
     pub async fn create_topic(
         &self,
         name: &str,

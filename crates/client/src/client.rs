@@ -33,15 +33,90 @@ pub struct ClientConfig {
     pub client_id: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// SASL authentication on every connection (a `SASL_PLAINTEXT` listener); `None` for
+    /// PLAINTEXT.
+    pub sasl: Option<crate::connection::SaslConfig>,
 }
 
+/// The client properties [`ClientConfig::with_properties`] reads (librdkafka's and the Java
+/// client's names); others are returned to the caller as unknown.
+pub const CLIENT_PROPERTIES: &[&str] = &[
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "sasl.jaas.config",
+    "client.id",
+];
+
 impl ClientConfig {
+    /// The config for `bootstrap` with client properties applied, as kcat (`-X`) and Kafka's
+    /// tools (`--command-config`) take them: `security.protocol` (PLAINTEXT or SASL_PLAINTEXT),
+    /// `sasl.mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), the credentials as
+    /// `sasl.username`/`sasl.password` or inside a Java client's `sasl.jaas.config`, and
+    /// `client.id`. Returns the config and the keys it does not know (later ones win for a key
+    /// given twice); a value it cannot use is an error naming the key.
+    pub fn with_properties(bootstrap: &str, properties: &[(String, String)]) -> Result<(Self, Vec<String>)> {
+        let invalid = |key: &str, reason: &str| ClientError::Invalid(format!("client property {key}: {reason}"));
+        let mut config = ClientConfig::new(bootstrap);
+        let mut values: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        let mut unknown = Vec::new();
+        for (k, v) in properties {
+            if CLIENT_PROPERTIES.contains(&k.as_str()) {
+                values.insert(k.as_str(), v.as_str());
+            } else if !unknown.contains(k) {
+                unknown.push(k.clone());
+            }
+        }
+        if let Some(id) = values.get("client.id") {
+            config.client_id = id.to_string();
+        }
+        let protocol =
+            values.get("security.protocol").map_or("PLAINTEXT".to_string(), |p| p.trim().to_ascii_uppercase());
+        match protocol.as_str() {
+            "PLAINTEXT" => return Ok((config, unknown)),
+            "SASL_PLAINTEXT" => {}
+            "SSL" | "SASL_SSL" => {
+                return Err(invalid("security.protocol", &format!("{protocol} (TLS) is not supported yet")));
+            }
+            other => {
+                return Err(invalid(
+                    "security.protocol",
+                    &format!("unknown protocol {other:?} (PLAINTEXT or SASL_PLAINTEXT)"),
+                ));
+            }
+        }
+        let mechanism_key = if values.contains_key("sasl.mechanism") { "sasl.mechanism" } else { "sasl.mechanisms" };
+        let mechanism = values.get(mechanism_key).ok_or_else(|| {
+            invalid("sasl.mechanism", "SASL_PLAINTEXT needs one: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+        })?;
+        let mechanism = crate::connection::SaslMechanism::from_name(mechanism).ok_or_else(|| {
+            invalid(mechanism_key, &format!("{mechanism:?} is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"))
+        })?;
+        let jaas = match values.get("sasl.jaas.config") {
+            Some(text) => crate::jaas::parse_options(text).map_err(|e| invalid("sasl.jaas.config", &e))?,
+            None => Default::default(),
+        };
+        let pick = |key: &str, jaas_key: &str| {
+            values.get(key).map(|v| v.to_string()).or_else(|| jaas.get(jaas_key).cloned()).filter(|v| !v.is_empty())
+        };
+        let username = pick("sasl.username", "username")
+            .ok_or_else(|| invalid("sasl.username", "SASL_PLAINTEXT needs a user (or sasl.jaas.config's username)"))?;
+        let password = pick("sasl.password", "password").ok_or_else(|| {
+            invalid("sasl.password", "SASL_PLAINTEXT needs a password (or sasl.jaas.config's password)")
+        })?;
+        config.sasl = Some(crate::connection::SaslConfig { mechanism, username, password });
+        Ok((config, unknown))
+    }
+
     pub fn new(bootstrap: &str) -> Self {
         ClientConfig {
             bootstrap: bootstrap.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             client_id: "sluice".into(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            sasl: None,
         }
     }
 }
@@ -149,8 +224,13 @@ impl Client {
         {
             return Ok(c.clone());
         }
-        let c =
-            BrokerConnection::connect(address, &self.inner.config.client_id, self.inner.config.connect_timeout).await?;
+        let c = BrokerConnection::connect_with(
+            address,
+            &self.inner.config.client_id,
+            self.inner.config.connect_timeout,
+            self.inner.config.sasl.as_ref(),
+        )
+        .await?;
         conns.insert(address.to_string(), c.clone());
         Ok(c)
     }
@@ -357,5 +437,97 @@ impl Client {
         }
         drop(self.refresh_metadata(Some(&[name.to_string()])).await?);
         self.metadata().topics.get(name).cloned().ok_or_else(|| ClientError::kafka(UNKNOWN_TOPIC_OR_PARTITION, None))
+    }
+}
+
+#[cfg(test)]
+mod properties_tests {
+    use super::*;
+    use crate::connection::SaslMechanism;
+    use sluice_protocol::scram::ScramMechanism;
+
+    fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn sasl_properties_in_librdkafka_and_java_forms_configure_authentication() {
+        let (c, unknown) = ClientConfig::with_properties(
+            "h:1",
+            &props(&[
+                ("security.protocol", "sasl_plaintext"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "pw"),
+                ("linger.ms", "5"),
+            ]),
+        )
+        .expect("valid");
+        let sasl = c.sasl.expect("sasl");
+        assert_eq!(
+            (sasl.mechanism, sasl.username.as_str(), sasl.password.as_str()),
+            (SaslMechanism::Scram(ScramMechanism::Sha512), "alice", "pw")
+        );
+        assert_eq!(unknown, vec!["linger.ms".to_string()]);
+        let (c, _) = ClientConfig::with_properties(
+            "h:1",
+            &props(&[
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", "PLAIN"),
+                ("sasl.jaas.config", r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="bob" password="b-pw";"#),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.sasl.map(|s| (s.username, s.password)), Some(("bob".into(), "b-pw".into())));
+        let (c, _) =
+            ClientConfig::with_properties("h:1", &props(&[("sasl.username", "x")])).expect("PLAINTEXT ignores sasl.*");
+        assert!(c.sasl.is_none());
+        assert!(
+            format!(
+                "{:?}",
+                ClientConfig::with_properties(
+                    "h:1",
+                    &props(&[
+                        ("security.protocol", "SASL_PLAINTEXT"),
+                        ("sasl.mechanism", "PLAIN"),
+                        ("sasl.username", "u"),
+                        ("sasl.password", "secret")
+                    ])
+                )
+                .expect("valid")
+                .0
+                .sasl
+            )
+            .contains("hidden")
+        );
+    }
+
+    #[test]
+    fn unusable_properties_are_errors_naming_the_key() {
+        for (pairs, key) in [
+            (vec![("security.protocol", "SSL")], "security.protocol"),
+            (vec![("security.protocol", "CARRIER_PIGEON")], "security.protocol"),
+            (vec![("security.protocol", "SASL_PLAINTEXT")], "sasl.mechanism"),
+            (vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "GSSAPI")], "sasl.mechanism"),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "PLAIN"), ("sasl.password", "p")],
+                "sasl.username",
+            ),
+            (
+                vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "PLAIN"), ("sasl.username", "u")],
+                "sasl.password",
+            ),
+            (
+                vec![
+                    ("security.protocol", "SASL_PLAINTEXT"),
+                    ("sasl.mechanism", "PLAIN"),
+                    ("sasl.jaas.config", "x required"),
+                ],
+                "sasl.jaas.config",
+            ),
+        ] {
+            let err = ClientConfig::with_properties("h:1", &props(&pairs)).expect_err(key).to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::api::{ApiKey, Request, RequestHeader, Response, encode_request};
-use sluice_protocol::messages::ApiVersionsRequest;
+use sluice_protocol::error_code::ErrorCode;
+use sluice_protocol::messages::{ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest};
+use sluice_protocol::scram::{ScramClient, ScramMechanism};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -43,6 +45,50 @@ struct Pending {
     reply: Reply,
 }
 
+/// A SASL mechanism the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    Plain,
+    Scram(ScramMechanism),
+}
+
+impl SaslMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Scram(m) => m.name(),
+        }
+    }
+
+    /// By its name, as `sasl.mechanism` gives it (case-insensitive).
+    pub fn from_name(name: &str) -> Option<SaslMechanism> {
+        let name = name.trim().to_ascii_uppercase();
+        if name == "PLAIN" {
+            Some(SaslMechanism::Plain)
+        } else {
+            ScramMechanism::from_name(&name).map(SaslMechanism::Scram)
+        }
+    }
+}
+
+/// How a client authenticates on a `SASL_PLAINTEXT` listener.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &"(hidden)")
+            .finish()
+    }
+}
+
 /// A connection to one broker.
 #[derive(Debug)]
 pub struct BrokerConnection {
@@ -57,6 +103,17 @@ pub struct BrokerConnection {
 impl BrokerConnection {
     /// Connects and negotiates API versions, each within `timeout`.
     pub async fn connect(address: &str, client_id: &str, timeout: Duration) -> Result<Arc<BrokerConnection>> {
+        Self::connect_with(address, client_id, timeout, None).await
+    }
+
+    /// Connects, negotiates API versions and, with `sasl`, authenticates, each step within
+    /// `timeout`.
+    pub async fn connect_with(
+        address: &str,
+        client_id: &str,
+        timeout: Duration,
+        sasl: Option<&SaslConfig>,
+    ) -> Result<Arc<BrokerConnection>> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
             .await
             .map_err(|_| ClientError::Connect {
@@ -99,7 +156,66 @@ impl BrokerConnection {
         })?;
         ClientError::check(r.error_code, None)?;
         conn.versions = r.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        if let Some(sasl) = sasl {
+            let fail = |reason: String| ClientError::Authentication { address: address.into(), reason };
+            tokio::time::timeout(timeout, conn.authenticate(sasl))
+                .await
+                .map_err(|_| fail(format!("no answer in {} ms", timeout.as_millis())))??;
+        }
         Ok(Arc::new(conn))
+    }
+
+    /// The SASL exchange (SaslHandshake v1, then SaslAuthenticate): PLAIN in one step, SCRAM in
+    /// two, the server's last SCRAM message checked.
+    async fn authenticate(&self, sasl: &SaslConfig) -> Result<()> {
+        let fail = |reason: String| ClientError::Authentication { address: self.address.clone(), reason };
+        let handshake = self
+            .send_at(
+                ApiKey::SaslHandshake,
+                1,
+                Request::SaslHandshake(SaslHandshakeRequest { mechanism: sasl.mechanism.name().into() }),
+            )
+            .await?;
+        let Response::SaslHandshake(h) = handshake else {
+            return Err(ClientError::Invalid("it answered SaslHandshake with another response type".into()));
+        };
+        if h.error_code != 0 {
+            return Err(fail(format!(
+                "{} is not enabled on this listener (it offers {})",
+                sasl.mechanism.name(),
+                if h.mechanisms.is_empty() { "none".to_string() } else { h.mechanisms.join(", ") }
+            )));
+        }
+        let version = self.versions.get(&(ApiKey::SaslAuthenticate as i16)).map_or(0, |&(_, max)| max.clamp(0, 2));
+        let exchange = |token: Vec<u8>| async move {
+            match self
+                .send_at(
+                    ApiKey::SaslAuthenticate,
+                    version,
+                    Request::SaslAuthenticate(SaslAuthenticateRequest { auth_bytes: Bytes::from(token) }),
+                )
+                .await?
+            {
+                Response::SaslAuthenticate(r) if r.error_code == 0 => Ok(r.auth_bytes),
+                Response::SaslAuthenticate(r) => Err(fail(r.error_message.unwrap_or_else(|| {
+                    ErrorCode::from_code(r.error_code).map_or("refused".into(), |c| c.name().to_string())
+                }))),
+                _ => Err(ClientError::Invalid("it answered SaslAuthenticate with another response type".into())),
+            }
+        };
+        match sasl.mechanism {
+            SaslMechanism::Plain => {
+                exchange(format!("\0{}\0{}", sasl.username, sasl.password).into_bytes()).await?;
+            }
+            SaslMechanism::Scram(m) => {
+                let mut client = ScramClient::new(m, &sasl.username, &sasl.password).map_err(|e| fail(e.0))?;
+                let server_first = exchange(client.first()).await?;
+                let last = client.final_message(&server_first).map_err(|e| fail(e.0))?;
+                let server_final = exchange(last).await?;
+                client.verify(&server_final).map_err(|e| fail(e.0))?;
+            }
+        }
+        Ok(())
     }
 
     /// Asks ApiVersions: v3 first; a broker that does not know it answers

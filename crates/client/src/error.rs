@@ -29,6 +29,10 @@ pub enum ClientError {
     /// Kafka response frame, or said nothing within the connect timeout.
     #[error("{address} does not speak the Kafka protocol ({reason})")]
     NotKafka { address: String, reason: String },
+    /// SASL authentication with the broker at `address` failed (a wrong user or password, a
+    /// mechanism the listener does not enable, or a server that could not prove the credential).
+    #[error("authentication with {address} failed: {reason}")]
+    Authentication { address: String, reason: String },
     #[error("the broker at {address} does not support {api}")]
     Unsupported { address: String, api: &'static str },
     #[error("{0}")]
@@ -66,6 +70,9 @@ impl ClientError {
             ClientError::Connect { .. } => {
                 Some("is the broker running? check --bootstrap-server (or SLUICE_BOOTSTRAP)")
             }
+            ClientError::Authentication { .. } => Some(
+                "check the SASL mechanism, user name and password (-X sasl.mechanism, sasl.username, sasl.password)",
+            ),
             ClientError::NotKafka { .. } => {
                 Some("--bootstrap-server must name a broker's Kafka listener (not keeper's or ZooKeeper's port)")
             }

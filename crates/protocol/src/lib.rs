@@ -15,6 +15,7 @@ pub mod messages;
 pub mod record;
 pub mod record_batch;
 pub mod record_set;
+pub mod scram;
 pub mod validator;
 pub mod varint;
 

@@ -14,7 +14,7 @@
 //! [`Authenticator`] is sans I/O: the connection feeds it requests and tokens, looks SCRAM
 //! credentials up when asked, and writes what it returns.
 
-pub mod jaas;
+pub use sluice_client::jaas;
 pub mod plain;
 pub mod scram;
 
@@ -64,8 +64,9 @@ pub enum Step {
     NeedCredential { user: String, mechanism: ScramMechanism },
     /// Authenticated as `user`; send this last token (possibly empty).
     Done { user: String, token: Vec<u8> },
-    /// Refused: answer SASL_AUTHENTICATION_FAILED with `message`, then close.
-    Failed { user: Option<String>, message: String },
+    /// Refused: answer SASL_AUTHENTICATION_FAILED with `message`, then close; `detail` is for
+    /// the log only (Kafka tells a SCRAM client nothing beyond "invalid credentials").
+    Failed { user: Option<String>, message: String, detail: String },
 }
 
 #[derive(Debug)]
@@ -145,26 +146,27 @@ impl Authenticator {
     pub fn token(&mut self, token: &[u8]) -> Step {
         let State::Exchanging { exchange, .. } = &mut self.state else {
             self.state = State::Failed;
-            return Step::Failed { user: None, message: "no SASL exchange is in progress".into() };
+            let message = "no SASL exchange is in progress".to_string();
+            return Step::Failed { user: None, detail: message.clone(), message };
         };
         let step = match exchange {
             Exchange::Plain => match plain::authenticate(token, &self.listener.plain_users) {
                 Ok(user) => Step::Done { user, token: Vec::new() },
                 Err(message) => {
                     let user = std::str::from_utf8(token).ok().and_then(|t| t.split('\0').nth(1)).map(str::to_string);
-                    Step::Failed { user, message }
+                    Step::Failed { user, detail: message.clone(), message }
                 }
             },
             Exchange::Scram(server) => match server.user() {
                 None => match server.client_first(token) {
                     Ok(user) => Step::NeedCredential { user, mechanism: server.mechanism() },
-                    Err(e) => Step::Failed { user: None, message: e.0 },
+                    Err(e) => scram_failed(server.mechanism(), None, e.0),
                 },
                 Some(user) => {
                     let user = user.to_string();
                     match server.client_final(token) {
                         Ok(token) => Step::Done { user, token },
-                        Err(e) => Step::Failed { user: Some(user), message: e.0 },
+                        Err(e) => scram_failed(server.mechanism(), Some(user), e.0),
                     }
                 }
             },
@@ -179,10 +181,13 @@ impl Authenticator {
                 let user = server.user().map(str::to_string);
                 match server.server_first(credential) {
                     Ok(token) => Step::Continue(token),
-                    Err(e) => Step::Failed { user, message: e.0 },
+                    Err(e) => scram_failed(server.mechanism(), user, e.0),
                 }
             }
-            _ => Step::Failed { user: None, message: "no SCRAM exchange is waiting for a credential".into() },
+            _ => {
+                let message = "no SCRAM exchange is waiting for a credential".to_string();
+                Step::Failed { user: None, detail: message.clone(), message }
+            }
         };
         self.settle(step)
     }
@@ -195,6 +200,16 @@ impl Authenticator {
         }
         step
     }
+}
+
+/// A failed SCRAM step: the client is told only Kafka's generic message (whatever went wrong: a
+/// wrong password, an unknown user, a malformed message), the log the reason.
+fn scram_failed(mechanism: ScramMechanism, user: Option<String>, detail: String) -> Step {
+    let message = format!(
+        "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+        mechanism.name()
+    );
+    Step::Failed { user, message, detail }
 }
 
 /// The `/config/users` znode name of a user: Kafka's `Sanitizer` (URL-encoding; letters, digits,

@@ -1,153 +1,19 @@
 //! SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677), the server's side, as Kafka runs them
 //! (`ScramSaslServer`): no channel binding, no authorization identity other than the user's own,
 //! credentials stored salted (`salt`, `stored_key`, `server_key`, `iterations`) the way Kafka
-//! stores them under `/config/users/<user>`. The cryptography is RustCrypto's (`hmac`, `sha2`,
-//! `pbkdf2`); comparisons of secrets are constant-time (`subtle`).
+//! stores them under `/config/users/<user>`. The primitives and the credential are
+//! `sluice_protocol::scram`'s (RustCrypto's `hmac`, `sha2`, `pbkdf2`); comparisons of secrets
+//! are constant-time (`subtle`).
 //!
 //! Sans I/O: [`ScramServer`] takes the client's messages as bytes and returns the server's; the
 //! caller looks the credential up between the first two steps.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256, Sha512};
+pub use sluice_protocol::scram::{
+    MAX_ITERATIONS, MIN_ITERATIONS, NONCE_BYTES, SALT_BYTES, ScramCredential, ScramMechanism,
+};
 use subtle::ConstantTimeEq;
-
-/// Kafka's bounds on a SCRAM credential's iteration count (`ScramMechanism.minIterations` and
-/// the 16384 that AlterUserScramCredentials accepts at most).
-pub const MIN_ITERATIONS: u32 = 4096;
-pub const MAX_ITERATIONS: u32 = 16384;
-/// Bytes of the server's half of the nonce (before base64).
-const SERVER_NONCE_BYTES: usize = 24;
-/// Bytes of a generated salt.
-pub const SALT_BYTES: usize = 32;
-
-/// The two SCRAM mechanisms, by their SASL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ScramMechanism {
-    Sha256,
-    Sha512,
-}
-
-impl ScramMechanism {
-    pub const ALL: [ScramMechanism; 2] = [ScramMechanism::Sha256, ScramMechanism::Sha512];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ScramMechanism::Sha256 => "SCRAM-SHA-256",
-            ScramMechanism::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ScramMechanism> {
-        ScramMechanism::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// Kafka's `ScramMechanism` type byte in AlterUserScramCredentials (1 and 2).
-    pub fn kafka_type(self) -> i8 {
-        match self {
-            ScramMechanism::Sha256 => 1,
-            ScramMechanism::Sha512 => 2,
-        }
-    }
-
-    pub fn from_kafka_type(t: i8) -> Option<ScramMechanism> {
-        ScramMechanism::ALL.into_iter().find(|m| m.kafka_type() == t)
-    }
-
-    fn hash(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => Sha256::digest(data).to_vec(),
-            ScramMechanism::Sha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-            ScramMechanism::Sha512 => {
-                let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes a key of any length");
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-        }
-    }
-
-    /// RFC 5802's SaltedPassword: PBKDF2 with this hash's HMAC.
-    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations).to_vec(),
-            ScramMechanism::Sha512 => pbkdf2::pbkdf2_hmac_array::<Sha512, 64>(password, salt, iterations).to_vec(),
-        }
-    }
-}
-
-/// A stored SCRAM credential: what the server keeps instead of the password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScramCredential {
-    pub salt: Vec<u8>,
-    pub stored_key: Vec<u8>,
-    pub server_key: Vec<u8>,
-    pub iterations: u32,
-}
-
-impl ScramCredential {
-    /// The credential of `password` with this salt and iteration count.
-    pub fn derive(mechanism: ScramMechanism, password: &[u8], salt: &[u8], iterations: u32) -> ScramCredential {
-        let salted = mechanism.salted_password(password, salt, iterations);
-        ScramCredential::from_salted_password(mechanism, &salted, salt, iterations)
-    }
-
-    /// The credential from an already salted password (AlterUserScramCredentials sends that).
-    pub fn from_salted_password(
-        mechanism: ScramMechanism,
-        salted: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> ScramCredential {
-        let client_key = mechanism.hmac(salted, b"Client Key");
-        ScramCredential {
-            salt: salt.to_vec(),
-            stored_key: mechanism.hash(&client_key),
-            server_key: mechanism.hmac(salted, b"Server Key"),
-            iterations,
-        }
-    }
-
-    /// Kafka's text form: `salt=<b64>,stored_key=<b64>,server_key=<b64>,iterations=<n>`.
-    pub fn to_kafka_string(&self) -> String {
-        format!(
-            "salt={},stored_key={},server_key={},iterations={}",
-            B64.encode(&self.salt),
-            B64.encode(&self.stored_key),
-            B64.encode(&self.server_key),
-            self.iterations
-        )
-    }
-
-    /// Parses Kafka's text form; `None` when a field is missing or malformed.
-    pub fn from_kafka_string(text: &str) -> Option<ScramCredential> {
-        let mut salt = None;
-        let mut stored_key = None;
-        let mut server_key = None;
-        let mut iterations = None;
-        for field in text.split(',') {
-            let (k, v) = field.split_once('=')?;
-            match k.trim() {
-                "salt" => salt = Some(B64.decode(v.trim()).ok()?),
-                "stored_key" => stored_key = Some(B64.decode(v.trim()).ok()?),
-                "server_key" => server_key = Some(B64.decode(v.trim()).ok()?),
-                "iterations" => iterations = Some(v.trim().parse().ok()?),
-                _ => {}
-            }
-        }
-        Some(ScramCredential { salt: salt?, stored_key: stored_key?, server_key: server_key?, iterations: iterations? })
-    }
-}
 
 /// Why a SCRAM exchange failed: the message for the client and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +107,7 @@ impl ScramServer {
             return Err(ScramFailure("unexpected server-first".into()));
         };
         let credential = credential.ok_or_else(|| invalid_credentials(self.mechanism))?;
-        let mut random = [0u8; SERVER_NONCE_BYTES];
+        let mut random = [0u8; NONCE_BYTES];
         getrandom::fill(&mut random).map_err(|e| ScramFailure(format!("no randomness for a nonce: {e}")))?;
         let nonce = format!("{client_nonce}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random));
         let server_first = format!("r={nonce},s={},i={}", B64.encode(&credential.salt), credential.iterations);
@@ -268,7 +134,10 @@ impl ScramServer {
         if !(binding.starts_with(b"n,") || binding.starts_with(b"y,")) {
             return Err(ScramFailure("channel binding is not supported".into()));
         }
-        if their_nonce != nonce {
+        // Kafka 3.8.1+/3.9 accept a nonce that merely ends with the exchange's: librdkafka before
+        // 2.6.1 sends its own nonce in front of it (librdkafka#4895). The proof is computed over
+        // the message as sent, so the exchange stays bound to this nonce.
+        if !their_nonce.ends_with(&nonce) {
             return Err(ScramFailure("the nonce does not match".into()));
         }
         let proof = B64.decode(proof).map_err(|_| malformed("client-final"))?;
@@ -317,13 +186,6 @@ fn decode_saslname(text: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A new random salt.
-pub fn random_salt() -> Result<Vec<u8>, getrandom::Error> {
-    let mut salt = vec![0u8; SALT_BYTES];
-    getrandom::fill(&mut salt)?;
-    Ok(salt)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,22 +210,6 @@ mod tests {
         let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
         let server_signature = m.hmac(&m.hmac(&salted, b"Server Key"), auth_message.as_bytes());
         (format!("{without_proof},p={}", B64.encode(proof)), server_signature)
-    }
-
-    #[test]
-    fn rfc_7677_test_vector_derives_the_published_keys() {
-        // RFC 7677 section 3: user "user", password "pencil", this salt, 4096 iterations; the
-        // server signature of that exchange is published, which checks ServerKey and HMAC.
-        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").expect("salt");
-        let credential = ScramCredential::derive(ScramMechanism::Sha256, b"pencil", &salt, 4096);
-        let auth_message = "n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-        let signature = ScramMechanism::Sha256.hmac(&credential.server_key, auth_message.as_bytes());
-        assert_eq!(B64.encode(signature), "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
-        let salted = ScramMechanism::Sha256.salted_password(b"pencil", &salt, 4096);
-        let client_key = ScramMechanism::Sha256.hmac(&salted, b"Client Key");
-        let signature = ScramMechanism::Sha256.hmac(&credential.stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-        assert_eq!(B64.encode(proof), "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
     }
 
     #[test]
@@ -402,6 +248,26 @@ mod tests {
         let (client_final, _) = client_proof(m, "right", "n=bob,r=abc", &server_first);
         let tampered = client_final.replacen("r=abc", "r=abd", 1);
         assert!(server.client_final(tampered.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn librdkafka_before_2_6_1_sending_its_nonce_twice_logs_in_as_with_kafka_3_9() {
+        // librdkafka#4895: client-final carries "<client nonce><whole nonce>"; the proof covers
+        // the message as sent.
+        let m = ScramMechanism::Sha256;
+        let credential = ScramCredential::derive(m, b"pw", b"salt", 4096);
+        let mut server = ScramServer::new(m);
+        server.client_first(b"n,,n=kim,r=abc").expect("first");
+        let server_first = String::from_utf8(server.server_first(Some(credential)).expect("sf")).expect("utf8");
+        let nonce = server_first.split(',').next().and_then(|f| f.strip_prefix("r=")).expect("nonce");
+        let without_proof = format!("c=biws,r=abc{nonce}");
+        let auth_message = format!("n=kim,r=abc,{server_first},{without_proof}");
+        let salted = m.salted_password(b"pw", b"salt", 4096);
+        let client_key = m.hmac(&salted, b"Client Key");
+        let signature = m.hmac(&m.hash(&client_key), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let message = format!("{without_proof},p={}", B64.encode(proof));
+        assert!(server.client_final(message.as_bytes()).is_ok());
     }
 
     #[test]

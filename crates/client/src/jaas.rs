@@ -1,8 +1,8 @@
-//! The JAAS configuration Kafka reads a listener's SASL settings from
-//! (`listener.name.<listener>.<mechanism>.sasl.jaas.config`):
-//! `<LoginModule class> <flag> key="value" key2=value2 ... ;`. Only the options are used here:
-//! for PLAIN the `user_<name>="<password>"` entries are the listener's users, and
-//! `username`/`password` the broker's own credentials as a client of other brokers.
+//! JAAS configuration entries, as Kafka writes SASL settings: a broker listener's
+//! (`listener.name.<listener>.<mechanism>.sasl.jaas.config`) and a Java client's
+//! (`sasl.jaas.config`): `<LoginModule class> <flag> key="value" key2=value2 ... ;`. Only the
+//! options are used: `username`/`password` are a client's credentials, and for a PLAIN listener
+//! the `user_<name>="<password>"` entries are its users.
 
 use std::collections::BTreeMap;
 
