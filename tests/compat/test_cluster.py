@@ -160,7 +160,8 @@ class Cluster:
             "-o", f"broker.id={i}", "-o", "process.roles=broker", "-o", f"keeper.connect={connect}",
             "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={self.root / f'broker{i}' / 'data'}",
             "-o", f"zookeeper.session.timeout.ms={self.session_ms}", "-o", f"replica.lag.time.max.ms={LAG_MS}",
-            *self.broker_args(i)])
+            # "{port}" in broker_args stands for this broker's PLAINTEXT port (to add listeners).
+            *(a.replace("{port}", str(port)) for a in self.broker_args(i))])
 
     def add_broker(self):
         """Starts one more broker (the next id) at run time and waits until it is registered."""

@@ -120,6 +120,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
     // SASL (listener-prefixed forms, `listener.name.<listener>.<key>`, win over these).
     ("sasl.enabled.mechanisms", "GSSAPI"),
+    ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("connection.failed.authentication.delay.ms", "100"),
     ("replica.lag.time.max.ms", "30000"),
     ("replica.fetch.wait.max.ms", "500"),
@@ -257,6 +258,8 @@ pub struct BrokerConfig {
     pub inter_broker_listener: String,
     /// The SASL settings of each `SASL_PLAINTEXT` listener, by listener name.
     pub sasl: BTreeMap<String, std::sync::Arc<crate::sasl::SaslListener>>,
+    /// How this broker logs in to the others when the inter-broker listener is SASL.
+    pub inter_broker_sasl: Option<sluice_client::SaslConfig>,
     /// `connection.failed.authentication.delay.ms`: how long a connection whose authentication
     /// failed is held before its answer and close (slows password guessing).
     pub failed_authentication_delay_ms: u64,
@@ -548,13 +551,10 @@ impl BrokerConfig {
                 sasl.insert(l.name.clone(), std::sync::Arc::new(sasl_listener(&l.name, &get)?));
             }
         }
-        if sasl.contains_key(&inter_broker_listener) {
-            return Err(invalid(
-                "inter.broker.listener.name",
-                &inter_broker_listener,
-                "brokers do not authenticate to each other with SASL yet: name a PLAINTEXT listener for inter-broker traffic",
-            ));
-        }
+        let inter_broker_sasl = match sasl.get(&inter_broker_listener) {
+            Some(listener) => Some(inter_broker_credentials(&inter_broker_listener, listener, &get)?),
+            None => None,
+        };
         let failed_authentication_delay_ms =
             int("connection.failed.authentication.delay.ms", 0, i64::from(i32::MAX))?.unwrap_or(100) as u64;
         let replication = ReplicationConfig {
@@ -595,6 +595,7 @@ impl BrokerConfig {
             rack: get("broker.rack"),
             inter_broker_listener,
             sasl,
+            inter_broker_sasl,
             failed_authentication_delay_ms,
             replication,
             broker_id,
@@ -748,6 +749,53 @@ fn check_security_protocols(
     Ok(of_listener)
 }
 
+/// The broker's own login on the SASL inter-broker listener `name`:
+/// `sasl.mechanism.inter.broker.protocol`, which the listener must enable, with the `username`
+/// and `password` of that listener's JAAS entry for the mechanism, as Kafka takes them.
+fn inter_broker_credentials(
+    name: &str,
+    listener: &crate::sasl::SaslListener,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<sluice_client::SaslConfig, ConfigError> {
+    const KEY: &str = "sasl.mechanism.inter.broker.protocol";
+    let text = get(KEY).unwrap_or_default();
+    let invalid =
+        |key: &str, value: &str, reason: String| ConfigError::Invalid { key: key.into(), value: value.into(), reason };
+    let mechanism = crate::sasl::Mechanism::from_name(text.trim()).ok_or_else(|| {
+        invalid(
+            KEY,
+            &text,
+            format!("the inter-broker listener {name} uses SASL: set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+        )
+    })?;
+    if !listener.mechanisms.contains(&mechanism) {
+        return Err(invalid(KEY, &text, format!("listener {name} does not enable {}", mechanism.name())));
+    }
+    let jaas_key = format!(
+        "listener.name.{}.{}.sasl.jaas.config",
+        name.to_ascii_lowercase(),
+        mechanism.name().to_ascii_lowercase()
+    );
+    let options = match get(&jaas_key) {
+        Some(jaas) => {
+            crate::sasl::jaas::parse_options(&jaas).map_err(|reason| invalid(&jaas_key, "(hidden)", reason))?
+        }
+        None => BTreeMap::new(),
+    };
+    let (Some(username), Some(password)) = (options.get("username"), options.get("password")) else {
+        return Err(invalid(
+            &jaas_key,
+            "(hidden)",
+            "the broker's own username=\"...\" password=\"...\" for inter-broker logins are missing".into(),
+        ));
+    };
+    let mechanism = match mechanism {
+        crate::sasl::Mechanism::Plain => sluice_client::SaslMechanism::Plain,
+        crate::sasl::Mechanism::Scram(m) => sluice_client::SaslMechanism::Scram(m),
+    };
+    Ok(sluice_client::SaslConfig { mechanism, username: username.clone(), password: password.clone() })
+}
+
 /// Whether `key` is a listener-prefixed SASL setting (`listener.name.<listener>.` then
 /// `sasl.enabled.mechanisms` or `<mechanism>.sasl.jaas.config`).
 fn is_listener_sasl_key(key: &str) -> bool {
@@ -898,7 +946,23 @@ mod tests {
             ),
             (
                 vec![("sasl.enabled.mechanisms", "SCRAM-SHA-256"), ("inter.broker.listener.name", "SASL_PLAINTEXT")],
-                "do not authenticate to each other",
+                "the inter-broker listener SASL_PLAINTEXT uses SASL",
+            ),
+            (
+                vec![
+                    ("sasl.enabled.mechanisms", "SCRAM-SHA-256"),
+                    ("inter.broker.listener.name", "SASL_PLAINTEXT"),
+                    ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"),
+                ],
+                "does not enable SCRAM-SHA-512",
+            ),
+            (
+                vec![
+                    ("sasl.enabled.mechanisms", "SCRAM-SHA-256"),
+                    ("inter.broker.listener.name", "SASL_PLAINTEXT"),
+                    ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256"),
+                ],
+                "inter-broker logins are missing",
             ),
         ] {
             let mut pairs = vec![("listeners", two)];
@@ -906,6 +970,19 @@ mod tests {
             let err = load(&pairs).expect_err(wanted);
             assert!(err.to_string().contains(wanted), "{err}");
         }
+        let c = load(&[
+            ("listeners", two),
+            ("inter.broker.listener.name", "SASL_PLAINTEXT"),
+            ("sasl.enabled.mechanisms", "SCRAM-SHA-256"),
+            ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256"),
+            (
+                "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config",
+                r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="b-pw";"#,
+            ),
+        ])
+        .expect("valid");
+        let login = c.inter_broker_sasl.expect("inter-broker login");
+        assert_eq!((login.username.as_str(), login.password.as_str()), ("broker", "b-pw"));
         assert!(is_listener_sasl_key("listener.name.sasl_plaintext.plain.sasl.jaas.config"));
         assert!(is_listener_sasl_key("listener.name.client.sasl.enabled.mechanisms"));
         assert!(!is_listener_sasl_key("listener.name.client.ssl.keystore.location"));

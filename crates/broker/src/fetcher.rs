@@ -163,13 +163,18 @@ async fn run(fetcher: Arc<Fetcher>, broker: Arc<Broker>) {
                 };
                 let address = format!("{host}:{port}");
                 let timeout = Duration::from_millis(cfg.socket_timeout_ms);
-                match BrokerConnection::connect(&address, &format!("replica-fetcher-{me}"), timeout).await {
+                let login = broker.config.inter_broker_sasl.as_ref();
+                match BrokerConnection::connect_with(&address, &format!("replica-fetcher-{me}"), timeout, login).await {
                     Ok(c) => {
                         conn = Some(c.clone());
                         c
                     }
                     Err(e) => {
-                        tracing::debug!(leader = fetcher.leader, %address, error = %e, "cannot reach the leader");
+                        if matches!(e, sluice_client::ClientError::Authentication { .. }) {
+                            tracing::warn!(leader = fetcher.leader, %address, error = %e, "cannot log in to the leader");
+                        } else {
+                            tracing::debug!(leader = fetcher.leader, %address, error = %e, "cannot reach the leader");
+                        }
                         tokio::time::sleep(backoff).await;
                         continue;
                     }

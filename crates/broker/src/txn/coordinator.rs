@@ -401,9 +401,17 @@ impl TransactionCoordinator {
                     let Some((host, port)) = address else { return Err(ErrorCode::NetworkException) };
                     let client_id = format!("txn-coordinator-{}", env.cluster.broker_id);
                     let timeout = Duration::from_millis(env.socket_timeout_ms);
-                    let c = BrokerConnection::connect(&format!("{host}:{port}"), &client_id, timeout)
-                        .await
-                        .map_err(|_| ErrorCode::NetworkException)?;
+                    let c = BrokerConnection::connect_with(
+                        &format!("{host}:{port}"),
+                        &client_id,
+                        timeout,
+                        env.inter_broker_sasl,
+                    )
+                    .await
+                    .map_err(|e| {
+                        tracing::debug!(broker = to, error = %e, "cannot reach a broker for transaction markers");
+                        ErrorCode::NetworkException
+                    })?;
                     conns.insert(to, c.clone());
                     c
                 }

@@ -32,6 +32,8 @@ pub struct TxnHandle<'a> {
     pub config: &'a TxnConfig,
     /// `inter.broker.listener.name`: the listener markers and verifications are sent to.
     pub inter_broker_listener: &'a str,
+    /// The login on that listener, when it is SASL.
+    pub inter_broker_sasl: Option<&'a sluice_client::SaslConfig>,
     /// `replica.socket.timeout.ms`: the bound on connecting to another broker.
     pub socket_timeout_ms: u64,
 }
