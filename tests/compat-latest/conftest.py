@@ -10,5 +10,7 @@ _compat = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_compat)
 
 broker = _compat.broker
+Broker = _compat.Broker
+free_ports = _compat.free_ports
 pytest_runtest_makereport = _compat.pytest_runtest_makereport
 wait_until = _compat.wait_until

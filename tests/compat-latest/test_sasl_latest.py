@@ -10,23 +10,16 @@ mechanism, PLAIN's with its users."""
 
 import asyncio
 import logging
-import os
 import signal
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (AdminClient, NewTopic, OffsetSpec, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 
-from conftest import wait_until
+from conftest import Broker
 
-ROOT = Path(__file__).resolve().parents[2]
-SLUICED = os.environ.get("SLUICED", str(ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "sluiced"))
-READY_TIMEOUT_S = 60
 CLIENT_WAIT_S = 60
 RECORDS = 200
 
@@ -45,77 +38,15 @@ SCRAM = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256, "SCRAM-SHA-512": ScramMe
 
 # --- the broker ---------------------------------------------------------------------------------
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def accepts(address):
-    host, port = address.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-class SaslBroker:
-    """A sluiced with a PLAINTEXT listener (`bootstrap`) and a SASL_PLAINTEXT one (`sasl`)."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.data = workdir / "data"
-        self.log_path = workdir / "sluiced.log"
-        self.proc = None
-        plain_port, sasl_port = free_ports(2)
-        self.bootstrap = f"127.0.0.1:{plain_port}"
-        self.sasl = f"127.0.0.1:{sasl_port}"
-
-    def start(self):
-        ready = self.workdir / "ready"
-        args = [SLUICED, "-o", f"listeners=PLAINTEXT://{self.bootstrap},SASL_PLAINTEXT://{self.sasl}",
-                "-o", f"log.dirs={self.data}", "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
-                "--ready-file", str(ready)]
-        for setting in SASL_SETTINGS:
-            args += ["-o", setting]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not (ready.exists() and len(ready.read_text().splitlines()) >= 2):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sluiced exited with {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sluiced not ready after {READY_TIMEOUT_S}s:\n{self.log()}")
-            time.sleep(0.02)
-        first = ready.read_text().splitlines()[0].strip()
-        assert first == self.bootstrap, f"the ready file names {first}, not the PLAINTEXT listener"
-        AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=30)
-        wait_until(lambda: accepts(self.sasl), timeout_s=30, what=f"the SASL listener {self.sasl}")
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            code = self.proc.wait(timeout=60)
-            if sig == signal.SIGTERM:
-                assert code == 0, f"sluiced exit code {code} after SIGTERM:\n{self.log()}"
-        self.proc = None
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")[-20000:]
-        except FileNotFoundError:
-            return ""
+def sasl_broker(workdir):
+    """The suite's broker (tests/compat/conftest.py) with its SASL_PLAINTEXT listener."""
+    return Broker(workdir, SASL_SETTINGS, sasl_listener=True)
 
 
 @pytest.fixture
 def broker(tmp_path, request):
     # A broker per test: it starts in well under a second, and no test sees another's users.
-    b = SaslBroker(tmp_path)
+    b = sasl_broker(tmp_path)
     try:
         b.start()
         yield b

@@ -23,7 +23,9 @@ READY_TIMEOUT_S = 60
 class Broker:
     """A sluiced process that can be stopped (SIGTERM), killed (SIGKILL) and restarted."""
 
-    def __init__(self, workdir: Path, overrides=()):
+    def __init__(self, workdir: Path, overrides=(), sasl_listener=False):
+        """`sasl_listener`: a SASL_PLAINTEXT listener (`sasl`, host:port) after the PLAINTEXT
+        one, both on ports fixed now (the SASL settings go in `overrides`)."""
         self.workdir = workdir
         self.data = workdir / "data"
         self.log_path = workdir / "sluiced.log"
@@ -32,13 +34,19 @@ class Broker:
         self.bootstrap = None
         self.keeper = None
         self.port = 0
+        self.sasl_port = None
+        self.sasl = None
+        if sasl_listener:
+            self.port, self.sasl_port = free_ports(2)
+            self.sasl = f"127.0.0.1:{self.sasl_port}"
 
     def start(self):
         ready = self.workdir / "ready"
         if ready.exists():
             ready.unlink()
         # Reuse the port across restarts so clients' bootstrap lists stay valid.
-        args = [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{self.port}", "-o", f"log.dirs={self.data}",
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port}" + (f",SASL_PLAINTEXT://{self.sasl}" if self.sasl else "")
+        args = [SLUICED, "-o", f"listeners={listeners}", "-o", f"log.dirs={self.data}",
                 "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
                 "--ready-file", str(ready)]
         for o in self.overrides:
@@ -59,6 +67,8 @@ class Broker:
         # Ready means a request succeeds, not just a file.
         from confluent_kafka.admin import AdminClient
         AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=30)
+        if self.sasl:
+            wait_until(lambda: accepts(self.sasl), timeout_s=30, what=f"the SASL listener {self.sasl}")
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -73,6 +83,16 @@ class Broker:
             return self.log_path.read_text(errors="replace")[-20000:]
         except FileNotFoundError:
             return ""
+
+
+def accepts(address):
+    """Whether something accepts TCP connections at host:port."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def serve_broker(tmp_path, request, overrides=()):

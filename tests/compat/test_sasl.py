@@ -18,14 +18,13 @@ import re
 import signal
 import socket
 import struct
-import subprocess
 import time
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import READY_TIMEOUT_S, SLUICED, Broker, free_ports, wait_until
+from conftest import Broker, wait_until
 
 # --- the broker ---------------------------------------------------------------------------------
 
@@ -47,40 +46,12 @@ CLIENT_WAIT_S = 60
 
 
 class SaslBroker(Broker):
-    """conftest's Broker with two listeners: PLAINTEXT (`bootstrap`) and SASL_PLAINTEXT (`sasl`).
-    Its own start, because conftest's puts a single PLAINTEXT listener on the command line."""
+    """conftest's Broker with its SASL_PLAINTEXT listener (`sasl`) beside the PLAINTEXT one
+    (`bootstrap`), and its log read from an offset."""
 
     def __init__(self, workdir, overrides=()):
-        super().__init__(workdir, overrides)
-        self.plain_port, self.sasl_port = free_ports(2)
-        self.sasl = f"127.0.0.1:{self.sasl_port}"
-
-    def start(self):
-        ready = self.workdir / "ready"
-        if ready.exists():
-            ready.unlink()
-        listeners = f"PLAINTEXT://127.0.0.1:{self.plain_port},SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}"
-        args = [SLUICED, "-o", f"listeners={listeners}", "-o", f"log.dirs={self.data}",
-                "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
-                "--ready-file", str(ready)]
-        for o in self.overrides:
-            args += ["-o", o]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not (ready.exists() and len(ready.read_text().splitlines()) >= 2):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sluiced exited with {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sluiced not ready after {READY_TIMEOUT_S}s:\n{self.log()}")
-            time.sleep(0.02)
-        lines = ready.read_text().splitlines()
-        self.bootstrap = lines[0].strip()
-        self.keeper = lines[1].strip()
-        self.port = int(self.bootstrap.rsplit(":", 1)[1])
-        assert self.port == self.plain_port, f"ready file names {self.bootstrap}, not the PLAINTEXT listener"
-        AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=30)
-        wait_until(lambda: accepts(self.sasl), timeout_s=30, what=f"the SASL listener {self.sasl}")
+        super().__init__(workdir, overrides, sasl_listener=True)
+        self.plain_port = self.port
 
     def log_size(self):
         try:
@@ -94,13 +65,6 @@ class SaslBroker(Broker):
             return f.read().decode(errors="replace")
 
 
-def accepts(address):
-    host, port = address.rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
