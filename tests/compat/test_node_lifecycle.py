@@ -113,6 +113,38 @@ def test_ready_file_by_a_relative_name(tmp_path):
         assert proc.wait(timeout=60) == 0
 
 
+def listening_addresses(port):
+    """The local IPv4 addresses (dotted) with a TCP socket listening on `port`, from /proc."""
+    found = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+def test_a_single_nodes_keeper_listens_on_loopback_unless_told_otherwise(tmp_path):
+    for extra, wanted in [([], "127.0.0.1"), (["-o", "keeper.client.address=0.0.0.0"], "0.0.0.0")]:
+        workdir = tmp_path / wanted
+        workdir.mkdir()
+        port, keeper_port = free_ports(2)
+        proc = subprocess.Popen(
+            [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"keeper.client.port={keeper_port}",
+             *extra, "--ready-file", "ready"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            ready = workdir / "ready"
+            wait_until(lambda: (ready.exists() and len(ready.read_text().splitlines()) >= 2) or proc.poll() is not None,
+                       timeout_s=60, what="the ready file")
+            assert proc.poll() is None, proc.stderr.read()
+            assert listening_addresses(keeper_port) == [wanted]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+
+
 def test_shutdown_drains_a_request_in_flight_from_a_gone_client_without_waiting_it_out(tmp_path):
     # A consumer parks a long poll (60 s, more bytes than will ever come) and half-closes its
     # socket, as a killed client's kernel does: the broker's side sits in CLOSE-WAIT with the

@@ -232,7 +232,8 @@ pub struct BrokerConfig {
     /// (KIP-227) the broker keeps (Kafka's key and default, 1,000; 0 turns sessions off).
     pub max_incremental_fetch_session_cache_slots: usize,
     /// Where the embedded keeper (ZooKeeper client protocol) listens, when `process.roles`
-    /// includes `keeper`: `keeper.client.address` (empty: every interface) and
+    /// includes `keeper`: `keeper.client.address` (empty: every interface; by default loopback
+    /// for a broker's own one-node keeper, every interface otherwise) and
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
     pub keeper_client: Option<(String, u16)>,
     /// `keeper.tick.time.ms` and the session timeout bounds (ZooKeeper's `tickTime`,
@@ -588,6 +589,7 @@ impl BrokerConfig {
             None => int("zookeeper.session.timeout.ms", 1, i64::from(i32::MAX))?.unwrap_or(18_000),
         } as u64;
 
+        let embedded_keeper_alone = broker_role && keeper.servers.is_empty();
         Ok(BrokerConfig {
             keeper,
             keeper_connect,
@@ -645,7 +647,13 @@ impl BrokerConfig {
             .unwrap_or(1_000) as usize,
             keeper_client: if keeper_role {
                 let port = int("keeper.client.port", 0, i64::from(u16::MAX))?.unwrap_or(2181) as u16;
-                Some((get("keeper.client.address").unwrap_or_default(), port))
+                // A broker's embedded one-node keeper serves that broker alone: loopback unless
+                // told otherwise, so nobody beyond this host can rewrite the cluster's metadata.
+                // A keeper in an ensemble, or a keeper-only node, serves other hosts.
+                let address = get("keeper.client.address").unwrap_or_else(|| {
+                    if embedded_keeper_alone { EMBEDDED_KEEPER_ADDRESS.to_string() } else { String::new() }
+                });
+                Some((address, port))
             } else {
                 None
             },
@@ -704,6 +712,9 @@ pub fn split_chroot(connect: &str) -> (&str, Option<&str>) {
         None => (connect, None),
     }
 }
+
+/// Where a broker's embedded one-node keeper listens unless `keeper.client.address` says.
+pub const EMBEDDED_KEEPER_ADDRESS: &str = "127.0.0.1";
 
 /// Parses `keeper.servers`: `id@host:port` entries (the keeper peer port, ZooKeeper's 2888)
 /// separated by commas.
@@ -1001,6 +1012,15 @@ mod tests {
         assert!(err.to_string().contains("chroot"), "{err}");
         let c = load(&[("keeper.client.address", "127.0.0.1"), ("keeper.client.port", "0")]).expect("valid");
         assert_eq!(c.keeper_client, Some(("127.0.0.1".into(), 0)));
+        // A broker's own one-node keeper is on loopback unless told; an ensemble member or a
+        // keeper-only node listens on every interface.
+        assert_eq!(load(&[]).expect("valid").keeper_client, Some(("127.0.0.1".into(), 2181)));
+        let c = load(&[("keeper.client.address", "0.0.0.0")]).expect("valid");
+        assert_eq!(c.keeper_client, Some(("0.0.0.0".into(), 2181)));
+        let c = load(&[("process.roles", "keeper")]).expect("valid");
+        assert_eq!(c.keeper_client, Some((String::new(), 2181)));
+        let c = load(&[("keeper.servers", "0@h0:2888,1@h1:2888,2@h2:2888")]).expect("valid");
+        assert_eq!(c.keeper_client, Some((String::new(), 2181)));
         let err = load(&[("keeper.client.port", "70000")]).expect_err("out of range");
         assert!(err.to_string().contains("keeper.client.port"), "{err}");
         let c = load(&[("keeper.tick.time.ms", "500")]).expect("valid");
