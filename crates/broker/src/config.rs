@@ -899,7 +899,11 @@ mod tests {
         assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
         assert_eq!(c.log.retention_ms, 168 * 3_600_000);
         assert!(c.auto_create_topics_enable);
-        assert_eq!(c.keeper_client, Some((String::new(), 2181)), "the single node embeds a keeper on 2181");
+        assert_eq!(
+            c.keeper_client,
+            Some(("127.0.0.1".into(), 2181)),
+            "the single node embeds a keeper on 2181, on loopback"
+        );
     }
 
     #[test]
