@@ -122,6 +122,10 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("sasl.enabled.mechanisms", "GSSAPI"),
     ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("connection.failed.authentication.delay.ms", "100"),
+    // Authorization (`acl/`): on when authorizer.class.name names Kafka's ACL authorizer.
+    ("authorizer.class.name", ""),
+    ("super.users", ""),
+    ("allow.everyone.if.no.acl.found", "false"),
     ("replica.lag.time.max.ms", "30000"),
     ("replica.fetch.wait.max.ms", "500"),
     ("replica.fetch.max.bytes", "1048576"),
@@ -264,6 +268,11 @@ pub struct BrokerConfig {
     /// `connection.failed.authentication.delay.ms`: how long a connection whose authentication
     /// failed is held before its answer and close (slows password guessing).
     pub failed_authentication_delay_ms: u64,
+    /// `authorizer.class.name` naming Kafka's ACL authorizer (ZooKeeper's
+    /// `kafka.security.authorizer.AclAuthorizer` or KRaft's `StandardAuthorizer`; empty: none,
+    /// every principal may do everything), with `super.users` and
+    /// `allow.everyone.if.no.acl.found`.
+    pub authorizer: Option<AuthorizerConfig>,
     pub replication: ReplicationConfig,
     /// Defaults for every topic (the `log.*` keys and `message.max.bytes`).
     pub log: LogConfig,
@@ -279,6 +288,20 @@ pub struct BrokerConfig {
     /// Every effective key, for DescribeConfigs on the broker resource.
     pub values: BTreeMap<String, String>,
 }
+
+/// The ACL authorizer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    /// `super.users`: principals (`User:admin;User:broker`) every check allows.
+    pub super_users: std::collections::BTreeSet<String>,
+    /// `allow.everyone.if.no.acl.found`: a resource no entry names is open to everyone.
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+/// The authorizer classes `authorizer.class.name` may name: Kafka's ACL authorizers, both
+/// served by `acl/` with ACLs in keeper.
+pub const AUTHORIZER_CLASSES: [&str; 2] =
+    ["kafka.security.authorizer.AclAuthorizer", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"];
 
 /// The `replica.*` settings, leader election and the internal topics' replication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -558,6 +581,33 @@ impl BrokerConfig {
         };
         let failed_authentication_delay_ms =
             int("connection.failed.authentication.delay.ms", 0, i64::from(i32::MAX))?.unwrap_or(100) as u64;
+        let authorizer = match get("authorizer.class.name").map(|c| c.trim().to_string()) {
+            None => None,
+            Some(class) if class.is_empty() => None,
+            Some(class) if AUTHORIZER_CLASSES.contains(&class.as_str()) => {
+                let mut super_users = std::collections::BTreeSet::new();
+                for principal in get("super.users").unwrap_or_default().split(';').map(str::trim) {
+                    if principal.is_empty() {
+                        continue;
+                    }
+                    if crate::acl::parse_principal(principal).is_none() {
+                        return Err(invalid("super.users", principal, "each principal is Type:name, e.g. User:admin"));
+                    }
+                    super_users.insert(principal.to_string());
+                }
+                Some(AuthorizerConfig {
+                    super_users,
+                    allow_everyone_if_no_acl_found: boolean("allow.everyone.if.no.acl.found")?,
+                })
+            }
+            Some(class) => {
+                return Err(invalid(
+                    "authorizer.class.name",
+                    &class,
+                    &format!("the authorizers available are {}", AUTHORIZER_CLASSES.join(" and ")),
+                ));
+            }
+        };
         let replication = ReplicationConfig {
             lag_time_max_ms: int("replica.lag.time.max.ms", 1, i64::MAX)?.unwrap_or(30_000) as u64,
             fetch_wait_max_ms: int("replica.fetch.wait.max.ms", 0, i64::from(i32::MAX))?.unwrap_or(500) as i32,
@@ -599,6 +649,7 @@ impl BrokerConfig {
             sasl,
             inter_broker_sasl,
             failed_authentication_delay_ms,
+            authorizer,
             replication,
             broker_id,
             broker_role,

@@ -142,6 +142,11 @@ pub fn clamp_costs(request: &mut Request) {
     }
 }
 
+/// The anonymous session every fuzzed request comes from.
+fn session() -> crate::acl::authorizer::Session {
+    crate::acl::authorizer::Session { principal: crate::acl::ANONYMOUS.to_string(), host: PEER.ip() }
+}
+
 struct Harness {
     runtime: tokio::runtime::Runtime,
     broker: Arc<Broker>,
@@ -155,7 +160,8 @@ impl Harness {
         let answer = match server::read_request(Bytes::copy_from_slice(frame)) {
             Ok((header, mut request)) => {
                 clamp_costs(&mut request);
-                let call = server::answer(&self.broker, LISTENER, PEER, header, request);
+                let session = session();
+                let call = server::answer(&self.broker, LISTENER, PEER, &session, header, request);
                 // The timer must be made inside the runtime.
                 let bounded = async { tokio::time::timeout(Duration::from_millis(CALL_BOUND_MS), call).await };
                 match self.runtime.block_on(bounded) {

@@ -1,6 +1,7 @@
 //! `sluiced`, the Sluice broker: the network server, the request handlers, the replica
 //! manager, topic administration and configuration. See `ARCHITECTURE.md` for the map.
 
+pub mod acl;
 pub mod api;
 pub mod broker;
 pub mod cluster;

@@ -560,6 +560,12 @@ impl NodeStart {
             Duration::from_millis(config.keeper_session_timeout_ms),
             config.broker_id,
             Some(config.log_dirs[0].join(KEEPER_SESSION_FILE)),
+            config.authorizer.as_ref().map(|a| {
+                Arc::new(crate::acl::authorizer::Authorizer::new(
+                    a.super_users.clone(),
+                    a.allow_everyone_if_no_acl_found,
+                ))
+            }),
         );
         // A crash left the previous run's session (and its registration) open: close it rather
         // than wait out its timeout.

@@ -43,6 +43,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::acl::ANONYMOUS;
+use crate::acl::authorizer::Session;
 use crate::api;
 use crate::broker::Broker;
 use crate::error::ErrorCode;
@@ -142,7 +144,10 @@ pub async fn serve(
         let refusals = refusals.clone();
         tokio::spawn(async move {
             let sasl = broker.config.sasl.get(&listener_name).cloned().map(crate::sasl::Authenticator::new);
-            if let Err(e) = (Connection { broker, socket, peer, listener_name, refusals, sasl }).run(shutdown).await {
+            let session = Session { principal: ANONYMOUS.to_string(), host: peer.ip() };
+            if let Err(e) =
+                (Connection { broker, socket, peer, listener_name, refusals, sasl, session }).run(shutdown).await
+            {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
             drop(slot);
@@ -161,6 +166,8 @@ struct Connection {
     refusals: Arc<LogLimiter<IpAddr>>,
     /// The connection's SASL authentication, on a SASL listener.
     sasl: Option<crate::sasl::Authenticator>,
+    /// Who the requests come from: `User:ANONYMOUS` until a SASL login names the user.
+    session: Session,
 }
 
 impl Connection {
@@ -241,7 +248,8 @@ impl Connection {
             let mut shutting_down = false;
             let answer = match read_request(frame) {
                 Ok((header, request)) => {
-                    let answering = answer(&self.broker, &self.listener_name, self.peer, header, request);
+                    let answering =
+                        answer(&self.broker, &self.listener_name, self.peer, &self.session, header, request);
                     tokio::pin!(answering);
                     tokio::select! {
                         answer = &mut answering => answer,
@@ -321,7 +329,7 @@ impl Connection {
         let version = header.api_version;
         let (response, keep_open) = match request {
             Request::ApiVersions(_) => {
-                match answer(&self.broker, &self.listener_name, self.peer, header, request).await {
+                match answer(&self.broker, &self.listener_name, self.peer, &self.session, header, request).await {
                     Answer::Respond(frame) => frame.write(&mut self.socket).await?,
                     Answer::Silent | Answer::Close(_) => return Ok(false),
                 }
@@ -387,6 +395,7 @@ impl Connection {
                 Step::Continue(token) => return Ok(token),
                 Step::Done { user, token } => {
                     tracing::debug!(peer = %self.peer, listener = %self.listener_name, %user, "authenticated");
+                    self.session.principal = format!("User:{user}");
                     return Ok(token);
                 }
                 Step::Failed { user, message, detail } => {
@@ -570,12 +579,20 @@ pub async fn answer(
     broker: &Broker,
     listener: &str,
     peer: SocketAddr,
+    session: &Session,
     header: RequestHeader,
     request: Request,
 ) -> Answer {
     let version = header.api_version;
     let memory = parking_lot::Mutex::new(Reservation::default());
-    let context = api::RequestContext { header: &header, listener, peer, response_memory: &memory };
+    let context = api::RequestContext {
+        header: &header,
+        listener,
+        peer,
+        session,
+        authorizer: broker.link.authorizer.as_deref(),
+        response_memory: &memory,
+    };
     let Some(response) = api::handle(broker, context, request).await else {
         return Answer::Silent;
     };

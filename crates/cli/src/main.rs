@@ -3,6 +3,7 @@
 //! prints one line `error: ...` (the Kafka error name and context), at most one `hint: ...`,
 //! and exits 1; bad flags exit 2. Listings have column headers and `--json`.
 
+mod acls;
 mod configs;
 mod format;
 mod groups;
@@ -88,6 +89,9 @@ enum Command {
     /// Manage users' SCRAM credentials (for SASL/SCRAM listeners).
     #[command(subcommand)]
     User(UserCommand),
+    /// Add, list and remove access control lists (brokers with authorizer.class.name set).
+    #[command(subcommand)]
+    Acl(acls::AclCommand),
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -707,6 +711,7 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
         }
         Command::Perf(PerfCommand::Latency(args)) => perf_latency::run(client, args).await,
         Command::User(UserCommand::Scram(cmd)) => scram(client, cmd).await,
+        Command::Acl(cmd) => acls::run(client, cmd).await,
     }
 }
 

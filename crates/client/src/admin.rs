@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use sluice_protocol::acl::{
+    AccessControlEntry, AclBinding, AclBindingFilter, Operation, PatternType, Permission, ResourcePattern, ResourceType,
+};
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
@@ -78,6 +81,110 @@ pub struct ScramCredentialInfo {
 }
 
 impl Client {
+    /// Creates ACL bindings (KIP-11): one result per binding, in order.
+    pub async fn create_acls(&self, bindings: &[AclBinding]) -> Result<Vec<Result<()>>> {
+        let request = CreateAclsRequest {
+            creations: bindings
+                .iter()
+                .map(|b| AclCreation {
+                    resource_type: b.pattern.resource_type.code(),
+                    resource_name: b.pattern.name.clone(),
+                    resource_pattern_type: b.pattern.pattern_type.code(),
+                    principal: b.entry.principal.clone(),
+                    host: b.entry.host.clone(),
+                    operation: b.entry.operation.code(),
+                    permission_type: b.entry.permission.code(),
+                })
+                .collect(),
+        };
+        let Response::CreateAcls(r) = self.send_any(Request::CreateAcls(request)).await? else {
+            return Err(unexpected("CreateAcls"));
+        };
+        Ok(r.results.into_iter().map(|c| ClientError::check(c.error_code, c.error_message)).collect())
+    }
+
+    /// The ACL bindings `filter` matches.
+    pub async fn describe_acls(&self, filter: &AclBindingFilter) -> Result<Vec<AclBinding>> {
+        let request = DescribeAclsRequest {
+            resource_type_filter: filter.resource_type.code(),
+            resource_name_filter: filter.name.clone(),
+            pattern_type_filter: filter.pattern_type.code(),
+            principal_filter: filter.principal.clone(),
+            host_filter: filter.host.clone(),
+            operation: filter.operation.code(),
+            permission_type: filter.permission.code(),
+        };
+        let Response::DescribeAcls(r) = self.send_any(Request::DescribeAcls(request)).await? else {
+            return Err(unexpected("DescribeAcls"));
+        };
+        ClientError::check(r.error_code, r.error_message)?;
+        Ok(r.resources
+            .into_iter()
+            .flat_map(|res| {
+                let pattern = ResourcePattern {
+                    resource_type: ResourceType::from_code(res.resource_type),
+                    pattern_type: PatternType::from_code(res.pattern_type),
+                    name: res.resource_name,
+                };
+                res.acls.into_iter().map(move |a| AclBinding {
+                    pattern: pattern.clone(),
+                    entry: AccessControlEntry {
+                        principal: a.principal,
+                        host: a.host,
+                        operation: Operation::from_code(a.operation),
+                        permission: Permission::from_code(a.permission_type),
+                    },
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes the ACL bindings each filter matches: per filter, the bindings removed.
+    pub async fn delete_acls(&self, filters: &[AclBindingFilter]) -> Result<Vec<Result<Vec<AclBinding>>>> {
+        let request = DeleteAclsRequest {
+            filters: filters
+                .iter()
+                .map(|f| DeleteAclsFilter {
+                    resource_type_filter: f.resource_type.code(),
+                    resource_name_filter: f.name.clone(),
+                    pattern_type_filter: f.pattern_type.code(),
+                    principal_filter: f.principal.clone(),
+                    host_filter: f.host.clone(),
+                    operation: f.operation.code(),
+                    permission_type: f.permission.code(),
+                })
+                .collect(),
+        };
+        let Response::DeleteAcls(r) = self.send_any(Request::DeleteAcls(request)).await? else {
+            return Err(unexpected("DeleteAcls"));
+        };
+        Ok(r.filter_results
+            .into_iter()
+            .map(|f| {
+                ClientError::check(f.error_code, f.error_message)?;
+                f.matching_acls
+                    .into_iter()
+                    .map(|m| {
+                        ClientError::check(m.error_code, m.error_message)?;
+                        Ok(AclBinding {
+                            pattern: ResourcePattern {
+                                resource_type: ResourceType::from_code(m.resource_type),
+                                pattern_type: PatternType::from_code(m.pattern_type),
+                                name: m.resource_name,
+                            },
+                            entry: AccessControlEntry {
+                                principal: m.principal,
+                                host: m.host,
+                                operation: Operation::from_code(m.operation),
+                                permission: Permission::from_code(m.permission_type),
+                            },
+                        })
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     /// The SCRAM credentials of `users` (every user with one, when empty): each user's
     /// mechanisms and iteration counts, or the error for that user (RESOURCE_NOT_FOUND when it
     /// has none).

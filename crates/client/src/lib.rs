@@ -27,5 +27,7 @@ pub use group_consumer::{GroupConfig, GroupConsumer};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use producer::{Delivery, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sluice_protocol::Compression;
+/// The ACL model (resource types, patterns, operations, bindings, filters) the admin calls take.
+pub use sluice_protocol::acl;
 pub use sluice_protocol::scram::ScramMechanism;
 pub use transactions::{TransactionDescription, TransactionListing};

@@ -113,6 +113,9 @@ apis! {
     ListPartitionReassignments = 46 => ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, 0..=0, flexible 0;
     DescribeUserScramCredentials = 50 => DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse, 0..=0, flexible 0;
     AlterUserScramCredentials = 51 => AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, 0..=0, flexible 0;
+    DescribeAcls = 29 => DescribeAclsRequest, DescribeAclsResponse, 0..=3, flexible 2;
+    CreateAcls = 30 => CreateAclsRequest, CreateAclsResponse, 0..=3, flexible 2;
+    DeleteAcls = 31 => DeleteAclsRequest, DeleteAclsResponse, 0..=3, flexible 2;
     DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=1, flexible 0;
     // Transactions (KIP-98), capped below KIP-890's versions (TRANSACTION_ABORTABLE, epoch bump
     // per transaction).

@@ -7,6 +7,7 @@
 
 #[macro_use]
 pub mod codec;
+pub mod acl;
 pub mod api;
 pub mod compression;
 pub mod control;

@@ -131,6 +131,9 @@ cross_check! {
     init_producer_id_matches_oracle: InitProducerId => InitProducerIdRequest / InitProducerIdRequest, InitProducerIdResponse / InitProducerIdResponse;
     describe_user_scram_credentials_matches_oracle: DescribeUserScramCredentials => DescribeUserScramCredentialsRequest / DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse / DescribeUserScramCredentialsResponse;
     alter_user_scram_credentials_matches_oracle: AlterUserScramCredentials => AlterUserScramCredentialsRequest / AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse / AlterUserScramCredentialsResponse;
+    describe_acls_matches_oracle: DescribeAcls => DescribeAclsRequest / DescribeAclsRequest, DescribeAclsResponse / DescribeAclsResponse;
+    create_acls_matches_oracle: CreateAcls => CreateAclsRequest / CreateAclsRequest, CreateAclsResponse / CreateAclsResponse;
+    delete_acls_matches_oracle: DeleteAcls => DeleteAclsRequest / DeleteAclsRequest, DeleteAclsResponse / DeleteAclsResponse;
     describe_cluster_matches_oracle: DescribeCluster => DescribeClusterRequest / DescribeClusterRequest, DescribeClusterResponse / DescribeClusterResponse;
 }
 

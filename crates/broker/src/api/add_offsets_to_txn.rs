@@ -15,6 +15,13 @@ pub async fn handle(
     txn: TxnHandle<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    // WRITE on the transactional id, then READ on the group.
+    let access = ctx
+        .transactional_id_access(crate::acl::Operation::Write, &request.transactional_id)
+        .and_then(|()| ctx.group_access(crate::acl::Operation::Read, &request.group_id));
+    if let Err(code) = access {
+        return AddOffsetsToTxnResponse { throttle_time_ms: 0, error_code: code.code() };
+    }
     let result = match offsets_log::ensure_topic(log).await {
         Ok(()) => {
             let tp = (OFFSETS_TOPIC.to_string(), offsets_log::partition_for(&request.group_id));

@@ -11,6 +11,7 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::txn::TxnHandle;
 
@@ -32,6 +33,13 @@ pub async fn handle(
         .await;
         return AddPartitionsToTxnResponse { results_by_topic_v3_and_below: results, ..Default::default() };
     }
+    // v4+ is the brokers' own batch (KIP-890 verification): CLUSTER_ACTION only.
+    if !ctx.authorize_cluster(Operation::ClusterAction) {
+        return AddPartitionsToTxnResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let mut results_by_transaction = Vec::with_capacity(request.transactions.len());
     for t in &request.transactions {
         let topic_results =
@@ -51,6 +59,38 @@ async fn one(
     verify_only: bool,
     topics: &[AddPartitionsToTxnTopic],
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    // A client's request (v3 and below): WRITE on the transactional id (else every partition is
+    // refused), and WRITE on each topic (a refused topic's partitions fail, the rest are not
+    // attempted).
+    if ctx.version() <= 3 {
+        let refused = |code: ErrorCode, only: &dyn Fn(&str) -> bool| -> Vec<AddPartitionsToTxnTopicResult> {
+            topics
+                .iter()
+                .map(|t| AddPartitionsToTxnTopicResult {
+                    name: t.name.clone(),
+                    results_by_partition: t
+                        .partitions
+                        .iter()
+                        .map(|&p| AddPartitionsToTxnPartitionResult {
+                            partition_index: p,
+                            partition_error_code: if only(&t.name) {
+                                code.code()
+                            } else {
+                                ErrorCode::OperationNotAttempted.code()
+                            },
+                        })
+                        .collect(),
+                })
+                .collect()
+        };
+        if let Err(code) = ctx.transactional_id_access(Operation::Write, id) {
+            return refused(code, &|_| true);
+        }
+        let writable = |t: &str| ctx.authorize(Operation::Write, ResourceType::Topic, t);
+        if topics.iter().any(|t| !writable(&t.name)) {
+            return refused(ErrorCode::TopicAuthorizationFailed, &|t| !writable(t));
+        }
+    }
     let known = |t: &str, p: i32| txn.cluster.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
     let all_known = topics.iter().all(|t| t.partitions.iter().all(|&p| known(&t.name, p)));
     let wanted: Vec<(String, i32)> =

@@ -17,6 +17,8 @@ use sluice_protocol::messages::DescribeConfigsSynonym;
 use sluice_storage::config::topic_config_def;
 use sluice_storage::topic_partition::is_valid_topic_name;
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
 use crate::config_source::{self, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG};
 use crate::dynamic_config::ConfigHandle;
@@ -34,7 +36,26 @@ const OP_SUBTRACT: i8 = 3;
 /// Kafka's `ConfigType` of a list.
 const TYPE_LIST: i8 = 7;
 
-pub fn describe(config: ConfigHandle<'_>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+/// Kafka's `ConfigResource.Type` of a broker's loggers (authorized as the broker).
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+/// Authorization of a config resource: `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic
+/// (TOPIC_AUTHORIZATION_FAILED), or on the cluster for a broker (CLUSTER_AUTHORIZATION_FAILED),
+/// checked before anything else about the resource.
+fn config_access(ctx: &RequestContext<'_>, op: Operation, resource_type: i8, name: &str) -> AdminResult<()> {
+    let (allowed, code) = match resource_type {
+        RESOURCE_TOPIC => (ctx.authorize(op, ResourceType::Topic, name), ErrorCode::TopicAuthorizationFailed),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => (ctx.authorize_cluster(op), ErrorCode::ClusterAuthorizationFailed),
+        _ => (true, ErrorCode::None),
+    };
+    if allowed { Ok(()) } else { Err((code, format!("{} is not authorized on this resource", op.name()))) }
+}
+
+pub fn describe(
+    ctx: RequestContext<'_>,
+    config: ConfigHandle<'_>,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -48,7 +69,10 @@ pub fn describe(config: ConfigHandle<'_>, request: DescribeConfigsRequest) -> De
                 resource_name: resource.resource_name.clone(),
                 ..Default::default()
             };
+            let access =
+                config_access(&ctx, Operation::DescribeConfigs, resource.resource_type, &resource.resource_name);
             let described: AdminResult<Vec<DescribeConfigsResourceResult>> = match resource.resource_type {
+                _ if access.is_err() => access.map(|()| Vec::new()),
                 RESOURCE_TOPIC if !is_valid_topic_name(&resource.resource_name) => Err((
                     ErrorCode::InvalidTopicException,
                     format!("topic name {:?} is illegal", resource.resource_name),
@@ -230,7 +254,11 @@ fn malformed(resources: &[(i8, &str, Vec<&str>)]) -> Vec<Option<(ErrorCode, Stri
         .collect()
 }
 
-pub async fn alter(config: ConfigHandle<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn alter(
+    ctx: RequestContext<'_>,
+    config: ConfigHandle<'_>,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let checked = malformed(
         &request
             .resources
@@ -242,6 +270,7 @@ pub async fn alter(config: ConfigHandle<'_>, request: AlterConfigsRequest) -> Al
     for (resource, refused) in request.resources.into_iter().zip(checked) {
         // AlterConfigs replaces the resource's whole set of configs.
         let result = async {
+            config_access(&ctx, Operation::AlterConfigs, resource.resource_type, &resource.resource_name)?;
             if let Some(refused) = refused {
                 return Err(refused);
             }
@@ -270,6 +299,7 @@ pub async fn alter(config: ConfigHandle<'_>, request: AlterConfigsRequest) -> Al
 }
 
 pub async fn incremental_alter(
+    ctx: RequestContext<'_>,
     config: ConfigHandle<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
@@ -283,6 +313,7 @@ pub async fn incremental_alter(
     let mut responses = Vec::with_capacity(request.resources.len());
     for (resource, refused) in request.resources.into_iter().zip(checked) {
         let result = async {
+            config_access(&ctx, Operation::AlterConfigs, resource.resource_type, &resource.resource_name)?;
             if let Some(refused) = refused {
                 return Err(refused);
             }

@@ -4,11 +4,18 @@
 
 use sluice_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResponseTopic};
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::topic_admin;
 use crate::topic_admin::TopicAdmin;
 
-pub async fn handle(admin: &TopicAdmin, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+/// ALTER on each topic (TOPIC_AUTHORIZATION_FAILED for it).
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    admin: &TopicAdmin,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let added = admin.cluster.link.cache.read(|v| {
         request.topics.iter().fold(0u64, |sum, t| {
             let current = v.topics.get(&t.name).map_or(0, |view| view.partition_count());
@@ -33,6 +40,14 @@ pub async fn handle(admin: &TopicAdmin, request: CreatePartitionsRequest) -> Cre
     }
     let mut results = Vec::with_capacity(request.topics.len());
     for t in request.topics {
+        if !ctx.authorize(Operation::Alter, ResourceType::Topic, &t.name) {
+            results.push(CreatePartitionsResponseTopic {
+                name: t.name,
+                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                error_message: Some("Authorization failed.".into()),
+            });
+            continue;
+        }
         let assignments = t.assignments.map(|a| a.into_iter().map(|a| a.broker_ids).collect());
         let result = topic_admin::add_partitions(admin, &t.name, t.count, assignments, request.validate_only).await;
         results.push(match result {

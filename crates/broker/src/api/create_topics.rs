@@ -8,11 +8,21 @@ use sluice_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, CreateTopicsResponseConfig, CreateTopicsResponseTopic,
 };
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::dynamic_config::ConfigHandle;
 use crate::error::ErrorCode;
 use crate::{config_source, topic_admin};
 
-pub async fn handle(config: ConfigHandle<'_>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+/// Authorization as Kafka's: CREATE on the cluster or on the topic (TOPIC_AUTHORIZATION_FAILED,
+/// before any existence check, so a refused principal learns nothing); a created topic's
+/// configs only to a principal with DESCRIBE_CONFIGS on it (else `topic_config_error_code`).
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    config: ConfigHandle<'_>,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let cluster_create = ctx.authorize_cluster(Operation::Create);
     let wait_ms = request.timeout_ms.max(0) as u64;
     let requested = request.topics.iter().fold(0u64, |sum, t| {
         let count = match (t.assignments.is_empty(), t.num_partitions) {
@@ -33,6 +43,10 @@ pub async fn handle(config: ConfigHandle<'_>, request: CreateTopicsRequest) -> C
     }
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in request.topics {
+        if !cluster_create && !ctx.authorize(Operation::Create, ResourceType::Topic, &t.name) {
+            topics.push(failed(t.name, ErrorCode::TopicAuthorizationFailed, "Authorization failed.".into()));
+            continue;
+        }
         let configs: Vec<(String, Option<String>)> = t.configs.into_iter().map(|c| (c.name, c.value)).collect();
         let result = if !t.assignments.is_empty() {
             if t.num_partitions != -1 || t.replication_factor != -1 {
@@ -61,6 +75,13 @@ pub async fn handle(config: ConfigHandle<'_>, request: CreateTopicsRequest) -> C
             .await
         };
         topics.push(match result {
+            Ok(_) if !ctx.authorize(Operation::DescribeConfigs, ResourceType::Topic, &t.name) => {
+                CreateTopicsResponseTopic {
+                    topic_config_error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                    error_message: None,
+                    ..failed(t.name, ErrorCode::None, String::new())
+                }
+            }
             Ok(meta) => {
                 let configs = config.with_config_layers(|layers| {
                     config_source::topic_configs(&meta.configs, layers)

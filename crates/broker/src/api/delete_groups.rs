@@ -3,12 +3,22 @@
 
 use sluice_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, DeleteGroupsResponseResult};
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
+use crate::error::ErrorCode;
 use crate::group::offsets_log;
 use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(log: GroupLog<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in request.groups_names {
+        if !ctx.authorize(Operation::Delete, ResourceType::Group, &id) {
+            results.push(DeleteGroupsResponseResult {
+                group_id: id,
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            });
+            continue;
+        }
         if let Err(code) = offsets_log::check_coordinator(log, &id).await {
             results.push(DeleteGroupsResponseResult { group_id: id, error_code: code.code() });
             continue;

@@ -7,15 +7,23 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::replica_manager::ReplicaManager;
 
-pub fn handle(replicas: &ReplicaManager, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+/// DELETE on each topic (TOPIC_AUTHORIZATION_FAILED on its partitions).
+pub fn handle(
+    ctx: RequestContext<'_>,
+    replicas: &ReplicaManager,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let rm = replicas;
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = ctx.authorize(Operation::Delete, ResourceType::Topic, &topic.name);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -26,6 +34,10 @@ pub fn handle(replicas: &ReplicaManager, request: DeleteRecordsRequest) -> Delet
                         low_watermark: -1,
                         error_code: 0,
                     };
+                    if !allowed {
+                        out.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                        return out;
+                    }
                     let partition = match rm.partition_or_error(&tp) {
                         Ok(partition) => partition,
                         Err(code) => {

@@ -3,13 +3,26 @@
 
 use sluice_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, DeleteTopicsResponseTopic};
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::topic_admin;
 use crate::topic_admin::TopicAdmin;
 
-pub async fn handle(admin: &TopicAdmin, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+/// DESCRIBE and DELETE on each topic (TOPIC_AUTHORIZATION_FAILED before the existence check).
+pub async fn handle(ctx: RequestContext<'_>, admin: &TopicAdmin, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut responses = Vec::with_capacity(request.topic_names.len());
     for name in request.topic_names {
+        if !ctx.authorize(Operation::Describe, ResourceType::Topic, &name)
+            || !ctx.authorize(Operation::Delete, ResourceType::Topic, &name)
+        {
+            responses.push(DeleteTopicsResponseTopic {
+                name,
+                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                error_message: Some("Authorization failed.".into()),
+            });
+            continue;
+        }
         if crate::topics::is_internal(&name) {
             let error_message = Some(format!("'{name}' is an internal topic and cannot be deleted"));
             responses.push(DeleteTopicsResponseTopic {

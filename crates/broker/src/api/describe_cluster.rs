@@ -19,9 +19,14 @@ pub fn handle(
             .into_iter()
             .map(|b| DescribeClusterResponseBroker { broker_id: b.node_id, host: b.host, port: b.port, rack: b.rack })
             .collect(),
+        // Only to a principal that may describe the cluster, else none (Kafka's answer).
         cluster_authorized_operations: super::authorized_operations::reported(
             request.include_cluster_authorized_operations,
-            super::authorized_operations::CLUSTER,
+            if ctx.authorize_cluster(crate::acl::Operation::Describe) {
+                ctx.authorized_operations(crate::acl::ResourceType::Cluster, crate::acl::CLUSTER_NAME)
+            } else {
+                0
+            },
         ),
         ..Default::default()
     }

@@ -4,16 +4,29 @@ use sluice_protocol::messages::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribeGroupsResponseGroup, DescribeGroupsResponseMember,
 };
 
-use super::authorized_operations;
+use super::{RequestContext, authorized_operations};
+use crate::acl::{Operation, ResourceType};
+use crate::error::ErrorCode;
 use crate::group::offsets_log::GroupLog;
 
-pub fn handle(log: GroupLog<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let operations =
-        authorized_operations::reported(request.include_authorized_operations, authorized_operations::GROUP);
+pub fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
+            // DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED in its entry).
+            if !ctx.authorize(Operation::Describe, ResourceType::Group, &id) {
+                return DescribeGroupsResponseGroup {
+                    error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                    group_id: id,
+                    authorized_operations: authorized_operations::NOT_REQUESTED,
+                    ..Default::default()
+                };
+            }
+            let operations = authorized_operations::reported(
+                request.include_authorized_operations,
+                ctx.authorized_operations(ResourceType::Group, &id),
+            );
             if let Err(code) = crate::group::offsets_log::check_coordinator_now(log, &id) {
                 return DescribeGroupsResponseGroup {
                     error_code: code.code(),

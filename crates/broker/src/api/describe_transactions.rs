@@ -8,10 +8,18 @@ use sluice_protocol::messages::{
     DescribeTransactionsResponseTopic,
 };
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::txn::TxnHandle;
 
-pub fn handle(txn: TxnHandle<'_>, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+/// DESCRIBE on each transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED in its entry);
+/// the partitions of topics the principal may not describe are left out.
+pub fn handle(
+    ctx: RequestContext<'_>,
+    txn: TxnHandle<'_>,
+    request: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
     let transaction_states = request
         .transactional_ids
         .into_iter()
@@ -23,6 +31,10 @@ pub fn handle(txn: TxnHandle<'_>, request: DescribeTransactionsRequest) -> Descr
                 transaction_start_time_ms: -1,
                 ..Default::default()
             };
+            if let Err(code) = ctx.transactional_id_access(Operation::Describe, &id) {
+                out.error_code = code.code();
+                return out;
+            }
             let view = match txn.txns.check_coordinator(txn, &id) {
                 Ok(_) => txn.txns.view(&id),
                 Err(e) => {
@@ -37,6 +49,9 @@ pub fn handle(txn: TxnHandle<'_>, request: DescribeTransactionsRequest) -> Descr
             let m = view.meta;
             let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
             for (t, p) in m.partitions {
+                if !ctx.authorize(Operation::Describe, ResourceType::Topic, &t) {
+                    continue;
+                }
                 topics.entry(t).or_default().push(p);
             }
             out.transaction_state = m.state.name().to_string();

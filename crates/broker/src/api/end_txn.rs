@@ -8,6 +8,9 @@ use super::init_producer_id::fenced_code;
 use crate::txn::TxnHandle;
 
 pub async fn handle(ctx: RequestContext<'_>, txn: TxnHandle<'_>, request: EndTxnRequest) -> EndTxnResponse {
+    if let Err(code) = ctx.transactional_id_access(crate::acl::Operation::Write, &request.transactional_id) {
+        return EndTxnResponse { throttle_time_ms: 0, error_code: code.code() };
+    }
     let result = txn
         .txns
         .end_txn(txn, &request.transactional_id, request.producer_id, request.producer_epoch, request.committed)

@@ -51,6 +51,7 @@ use sluice_storage::TopicPartition;
 use sluice_protocol::record_set::RecordSet;
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
 use crate::fetch_session::FetchContext;
@@ -215,8 +216,14 @@ fn read_all(
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut responses = Vec::with_capacity(request.topics.len());
+    // A follower's fetch needs CLUSTER_ACTION (so no client poses as a replica to move the
+    // high watermark); a consumer's READ on each topic. Refused: TOPIC_AUTHORIZATION_FAILED on
+    // each partition, as Kafka answers both.
+    let follower_refused = for_follower && !ctx.authorize_cluster(Operation::ClusterAction);
     for topic in &request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
+        let refused =
+            follower_refused || (!for_follower && !ctx.authorize(Operation::Read, ResourceType::Topic, &topic.topic));
         for p in &topic.partitions {
             let tp = TopicPartition::new(topic.topic.clone(), p.partition);
             let mut out = FetchResponsePartition {
@@ -230,6 +237,11 @@ fn read_all(
                 records: Some(RecordSet::default()),
                 ..Default::default()
             };
+            if refused {
+                out.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                partitions.push(out);
+                continue;
+            }
             let partition = match rm.partition_or_error(&tp) {
                 Ok(partition) => partition,
                 Err(code) => {

@@ -9,6 +9,7 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use super::metadata::MetadataHandle;
+use crate::acl::Operation;
 use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
 use crate::group::offsets_log::GroupLog;
@@ -43,13 +44,28 @@ pub async fn handle(
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let keys = if ctx.version() >= 4 { request.coordinator_keys.clone() } else { vec![request.key.clone()] };
+    // DESCRIBE on each group or transactional id, before anything is looked up or created.
+    let access = |key: &str| match request.key_type {
+        KEY_TYPE_GROUP => ctx.group_access(Operation::Describe, key),
+        KEY_TYPE_TRANSACTION => ctx.transactional_id_access(Operation::Describe, key),
+        _ => Ok(()),
+    };
+    let mut leaders: HashMap<String, Result<i32, ErrorCode>> = HashMap::new();
+    for key in &keys {
+        if let Err(code) = access(key) {
+            leaders.insert(key.clone(), Err(code));
+        }
+    }
     let (ready, what) = match request.key_type {
+        _ if leaders.len() == keys.len() => (Ok(()), ""),
         KEY_TYPE_GROUP => (offsets_log::ensure_topic(groups).await, "group's __consumer_offsets"),
         KEY_TYPE_TRANSACTION => (txn_log::ensure_topic(txn).await, "transactional id's __transaction_state"),
         _ => (Err(ErrorCode::InvalidRequest), ""),
     };
-    let mut leaders: HashMap<String, Result<i32, ErrorCode>> = HashMap::new();
     for key in &keys {
+        if leaders.contains_key(key) {
+            continue;
+        }
         let leader = match ready {
             Ok(()) => {
                 let (topic, p) = if request.key_type == KEY_TYPE_GROUP {

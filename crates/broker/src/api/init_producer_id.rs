@@ -6,6 +6,7 @@
 use sluice_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::txn::TxnHandle;
 
@@ -20,6 +21,17 @@ pub async fn handle(
         producer_epoch: -1,
         ..Default::default()
     };
+    // A transactional producer needs WRITE on its transactional id; an idempotent one
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+    if let Some(id) = request.transactional_id.as_deref() {
+        if let Err(code) = ctx.transactional_id_access(Operation::Write, id) {
+            return fail(code);
+        }
+    } else if !ctx.authorize_cluster(Operation::IdempotentWrite)
+        && !ctx.authorize_any(Operation::Write, ResourceType::Topic)
+    {
+        return fail(ErrorCode::ClusterAuthorizationFailed);
+    }
     if let Some(id) = request.transactional_id.as_deref() {
         // v3+ may name the producer's current id and epoch (KIP-360); -1 means none.
         let expected =

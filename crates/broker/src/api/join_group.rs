@@ -8,7 +8,12 @@ use crate::group::state::JoinRequest;
 
 pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
-    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
+    let authorized = ctx.group_access(crate::acl::Operation::Read, &request.group_id);
+    let ready = match authorized {
+        Ok(()) => crate::group::offsets_log::check_coordinator(log, &request.group_id).await,
+        refused => refused,
+    };
+    if let Err(code) = ready {
         return JoinGroupResponse {
             error_code: code.code(),
             generation_id: -1,

@@ -7,6 +7,9 @@ use crate::group::offsets_log::GroupLog;
 
 pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let groups = log.groups;
+    if let Err(code) = ctx.group_access(crate::acl::Operation::Read, &request.group_id) {
+        return LeaveGroupResponse { throttle_time_ms: 0, error_code: code.code(), members: Vec::new() };
+    }
     if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         return LeaveGroupResponse { throttle_time_ms: 0, error_code: code.code(), members: Vec::new() };
     }

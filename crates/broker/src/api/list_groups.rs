@@ -1,16 +1,21 @@
-//! ListGroups: every group this coordinator knows, optionally filtered by state (v4+).
+//! ListGroups: every group this coordinator knows, optionally filtered by state (v4+); to a
+//! principal without DESCRIBE on the cluster, only the groups it may describe.
 
 use sluice_protocol::messages::{ListGroupsRequest, ListGroupsResponse, ListGroupsResponseGroup};
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::group::offsets_log::GroupLog;
 
-pub fn handle(log: GroupLog<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+pub fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+    let every_group = ctx.authorize_cluster(Operation::Describe);
     let groups = log.groups.with_groups(|g, _| {
         g.groups()
             .filter(|grp| {
                 request.states_filter.is_empty()
                     || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(grp.state.name()))
             })
+            .filter(|grp| every_group || ctx.authorize(Operation::Describe, ResourceType::Group, &grp.group_id))
             .map(|grp| ListGroupsResponseGroup {
                 group_id: grp.group_id.clone(),
                 protocol_type: grp.protocol_type.clone().unwrap_or_default(),

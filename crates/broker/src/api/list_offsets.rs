@@ -16,6 +16,7 @@ use sluice_storage::segment::{LOG_FILE_SUFFIX, segment_file};
 use sluice_storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition};
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::replica_manager::Partition;
 use crate::replica_manager::ReplicaManager;
@@ -25,7 +26,39 @@ const CONSUMER_REPLICA_ID: i32 = -1;
 /// `replica_id` of a debugging consumer (v0: may ask any replica, not only the leader).
 const DEBUGGING_REPLICA_ID: i32 = -2;
 
-pub fn handle(ctx: RequestContext<'_>, replicas: &ReplicaManager, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(
+    ctx: RequestContext<'_>,
+    replicas: &ReplicaManager,
+    mut request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    // DESCRIBE on each topic; refused topics are answered TOPIC_AUTHORIZATION_FAILED per
+    // partition, after the others.
+    let (allowed, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| ctx.authorize(Operation::Describe, ResourceType::Topic, &t.name));
+    request.topics = allowed;
+    let mut response = answer(ctx, replicas, request);
+    response.topics.extend(refused.into_iter().map(|t| {
+        ListOffsetsResponseTopic {
+            name: t.name,
+            partitions: t
+                .partitions
+                .into_iter()
+                .map(|p| ListOffsetsResponsePartition {
+                    partition_index: p.partition_index,
+                    error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                    timestamp: -1,
+                    offset: -1,
+                    leader_epoch: -1,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }));
+    response
+}
+
+fn answer(ctx: RequestContext<'_>, replicas: &ReplicaManager, request: ListOffsetsRequest) -> ListOffsetsResponse {
     if ctx.version() == 0 {
         return handle_v0(replicas, request);
     }

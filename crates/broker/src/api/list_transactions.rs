@@ -24,6 +24,14 @@ pub fn handle(
         .all()
         .into_iter()
         .filter(|v| request.state_filters.is_empty() || request.state_filters.iter().any(|f| f == v.meta.state.name()))
+        // Only the transactional ids the principal may describe.
+        .filter(|v| {
+            ctx.authorize(
+                crate::acl::Operation::Describe,
+                crate::acl::ResourceType::TransactionalId,
+                &v.transactional_id,
+            )
+        })
         .filter(|v| request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&v.meta.producer_id))
         .filter(|v| {
             request.duration_filter < 0

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::cache::MetadataCache;
 use crate::cluster::handle::ClusterHandle;
 use crate::error::ErrorCode;
@@ -161,13 +162,20 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
         ),
     }
     // v0: an empty list means every topic; v1+: null means every topic.
-    let topic_operations = super::authorized_operations::reported(
-        request.include_topic_authorized_operations,
-        super::authorized_operations::TOPIC,
-    );
+    let topic_operations = |name: &str| {
+        super::authorized_operations::reported(
+            request.include_topic_authorized_operations,
+            ctx.authorized_operations(ResourceType::Topic, name),
+        )
+    };
+    // The cluster's operations only to a principal that may describe the cluster, else none.
     let cluster_operations = super::authorized_operations::reported(
         request.include_cluster_authorized_operations,
-        super::authorized_operations::CLUSTER,
+        if ctx.authorize_cluster(Operation::Describe) {
+            ctx.authorized_operations(ResourceType::Cluster, crate::acl::CLUSTER_NAME)
+        } else {
+            0
+        },
     );
     let wanted: Option<Vec<String>> = match request.topics {
         Some(topics) if !(ctx.version() == 0 && topics.is_empty()) => {
@@ -176,17 +184,30 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
         _ => None,
     };
     let auto_create = md.auto_create_topics && (ctx.version() < 4 || request.allow_auto_topic_creation);
+    // Authorization: listing every topic shows only those the principal may describe; a topic
+    // named but not describable is TOPIC_AUTHORIZATION_FAILED (whether it exists or not), and
+    // so is one auto-creation would make without CREATE on the cluster or the topic.
+    let describable = |name: &str| ctx.authorize(Operation::Describe, ResourceType::Topic, name);
+    let mut refused = std::collections::BTreeSet::new();
     let names: Vec<String> = match &wanted {
-        Some(names) => names.clone(),
-        None => md.cluster.topic_names(),
+        Some(names) => {
+            refused.extend(names.iter().filter(|n| !describable(n)).cloned());
+            names.clone()
+        }
+        None => md.cluster.topic_names().into_iter().filter(|n| describable(n)).collect(),
     };
     for name in &names {
-        if auto_create
-            && md.cluster.topic_meta(name).is_none()
-            && let Err((code, message)) =
+        if auto_create && !refused.contains(name) && md.cluster.topic_meta(name).is_none() {
+            if !ctx.authorize_cluster(Operation::Create) && !ctx.authorize(Operation::Create, ResourceType::Topic, name)
+            {
+                refused.insert(name.clone());
+                continue;
+            }
+            if let Err((code, message)) =
                 crate::topic_admin::create_topic(md.admin, name, -1, -1, &[], false, AUTO_CREATE_WAIT_MS).await
-        {
-            tracing::debug!(topic = %name, error = code.name(), %message, "auto-create failed");
+            {
+                tracing::debug!(topic = %name, error = code.name(), %message, "auto-create failed");
+            }
         }
     }
     let (controller_id, brokers) = live_brokers(ctx, md);
@@ -194,6 +215,14 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
         names
             .into_iter()
             .map(|name| {
+                if refused.contains(&name) {
+                    return MetadataResponseTopic {
+                        error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                        name: Some(name),
+                        topic_authorized_operations: super::authorized_operations::NOT_REQUESTED,
+                        ..Default::default()
+                    };
+                }
                 let Some(topic) = view.topics.get(&name) else {
                     let code = if sluice_storage::topic_partition::is_valid_topic_name(&name) {
                         ErrorCode::UnknownTopicOrPartition
@@ -202,8 +231,8 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
                     };
                     return MetadataResponseTopic {
                         error_code: code.code(),
+                        topic_authorized_operations: topic_operations(&name),
                         name: Some(name),
-                        topic_authorized_operations: topic_operations,
                         ..Default::default()
                     };
                 };
@@ -233,10 +262,10 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
                 MetadataResponseTopic {
                     error_code: ErrorCode::None.code(),
                     is_internal: crate::topics::is_internal(&name),
+                    topic_authorized_operations: topic_operations(&name),
                     name: Some(name),
                     topic_id: Uuid(topic.id),
                     partitions,
-                    topic_authorized_operations: topic_operations,
                 }
             })
             .collect()

@@ -17,6 +17,7 @@
 //! and static config, the layers configs are described through). No handler takes the whole
 //! `Broker`.
 
+mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod api_versions;
@@ -55,6 +56,8 @@ mod write_txn_markers;
 
 use sluice_protocol::api::{Request, RequestHeader, Response};
 
+use crate::acl::authorizer::{Authorizer, Session};
+use crate::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 
 /// What a handler knows about the request beyond its body.
@@ -65,6 +68,10 @@ pub struct RequestContext<'a> {
     pub listener: &'a str,
     /// The client's address (DescribeGroups reports it as the member's host).
     pub peer: std::net::SocketAddr,
+    /// Who sent it: the principal, and the address ACL host filters match.
+    pub session: &'a Session,
+    /// The ACL authorizer, when the broker has one (`authorizer.class.name`).
+    pub authorizer: Option<&'a Authorizer>,
     /// Memory a handler reserved for its response (a fetch's records), held until the
     /// response is written.
     pub response_memory: &'a parking_lot::Mutex<crate::memory_pool::Reservation>,
@@ -73,6 +80,49 @@ pub struct RequestContext<'a> {
 impl RequestContext<'_> {
     pub fn version(&self) -> i16 {
         self.header.api_version
+    }
+
+    /// Whether the sender may perform `op` on resource `name` of type `rt` (always, without an
+    /// authorizer).
+    pub fn authorize(&self, op: Operation, rt: ResourceType, name: &str) -> bool {
+        self.authorizer.is_none_or(|a| a.authorize(self.session, op, rt, name))
+    }
+
+    /// `op` on group `id`, or GROUP_AUTHORIZATION_FAILED.
+    pub fn group_access(&self, op: Operation, id: &str) -> Result<(), crate::error::ErrorCode> {
+        if self.authorize(op, ResourceType::Group, id) {
+            Ok(())
+        } else {
+            Err(crate::error::ErrorCode::GroupAuthorizationFailed)
+        }
+    }
+
+    /// `op` on transactional id `id`, or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+    pub fn transactional_id_access(&self, op: Operation, id: &str) -> Result<(), crate::error::ErrorCode> {
+        if self.authorize(op, ResourceType::TransactionalId, id) {
+            Ok(())
+        } else {
+            Err(crate::error::ErrorCode::TransactionalIdAuthorizationFailed)
+        }
+    }
+
+    /// Whether the sender may perform `op` on the cluster.
+    pub fn authorize_cluster(&self, op: Operation) -> bool {
+        self.authorize(op, ResourceType::Cluster, crate::acl::CLUSTER_NAME)
+    }
+
+    /// Whether the sender may perform `op` on some resource of type `rt` (KIP-679).
+    pub fn authorize_any(&self, op: Operation, rt: ResourceType) -> bool {
+        self.authorizer.is_none_or(|a| a.authorize_any(self.session, op, rt))
+    }
+
+    /// The operations the sender may perform on a resource (KIP-430), as Kafka's bit field;
+    /// without an authorizer every operation the type supports.
+    pub fn authorized_operations(&self, rt: ResourceType, name: &str) -> i32 {
+        match self.authorizer {
+            Some(a) => a.authorized_operations(self.session, rt, name),
+            None => rt.operations().iter().fold(0, |bits, op| bits | (1 << op.code())),
+        }
     }
 }
 
@@ -99,48 +149,53 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::SaslHandshake(r) => Response::SaslHandshake(sasl_handshake::handle(ctx, r)),
         Request::SaslAuthenticate(r) => Response::SaslAuthenticate(sasl_handshake::authenticate(ctx, r)),
         Request::ApiVersions(r) => Response::ApiVersions(api_versions::handle(ctx, r)),
-        Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(config, r).await),
-        Request::DeleteTopics(r) => Response::DeleteTopics(delete_topics::handle(admin, r).await),
-        Request::DeleteRecords(r) => Response::DeleteRecords(delete_records::handle(replicas, r)),
+        Request::CreateTopics(r) => Response::CreateTopics(create_topics::handle(ctx, config, r).await),
+        Request::DeleteTopics(r) => Response::DeleteTopics(delete_topics::handle(ctx, admin, r).await),
+        Request::DeleteRecords(r) => Response::DeleteRecords(delete_records::handle(ctx, replicas, r)),
         Request::OffsetForLeaderEpoch(r) => {
-            Response::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(replicas, r))
+            Response::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, replicas, r))
         }
-        Request::DescribeConfigs(r) => Response::DescribeConfigs(configs::describe(config, r)),
-        Request::AlterConfigs(r) => Response::AlterConfigs(configs::alter(config, r).await),
-        Request::CreatePartitions(r) => Response::CreatePartitions(create_partitions::handle(admin, r).await),
+        Request::DescribeConfigs(r) => Response::DescribeConfigs(configs::describe(ctx, config, r)),
+        Request::AlterConfigs(r) => Response::AlterConfigs(configs::alter(ctx, config, r).await),
+        Request::CreatePartitions(r) => Response::CreatePartitions(create_partitions::handle(ctx, admin, r).await),
         Request::IncrementalAlterConfigs(r) => {
-            Response::IncrementalAlterConfigs(configs::incremental_alter(config, r).await)
+            Response::IncrementalAlterConfigs(configs::incremental_alter(ctx, config, r).await)
         }
         Request::AlterPartitionReassignments(r) => {
-            Response::AlterPartitionReassignments(reassignments::alter(admin, r).await)
+            Response::AlterPartitionReassignments(reassignments::alter(ctx, admin, r).await)
         }
-        Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(reassignments::list(admin, r)),
+        Request::ListPartitionReassignments(r) => {
+            Response::ListPartitionReassignments(reassignments::list(ctx, admin, r))
+        }
         Request::DescribeUserScramCredentials(r) => {
-            Response::DescribeUserScramCredentials(scram_credentials::describe(config, r).await)
+            Response::DescribeUserScramCredentials(scram_credentials::describe(ctx, config, r).await)
         }
         Request::AlterUserScramCredentials(r) => {
-            Response::AlterUserScramCredentials(scram_credentials::alter(config, r).await)
+            Response::AlterUserScramCredentials(scram_credentials::alter(ctx, config, r).await)
         }
+        Request::DescribeAcls(r) => Response::DescribeAcls(acls::describe(ctx, r)),
+        Request::CreateAcls(r) => Response::CreateAcls(acls::create(ctx, &broker.link, r).await),
+        Request::DeleteAcls(r) => Response::DeleteAcls(acls::delete(ctx, &broker.link, r).await),
         Request::DescribeCluster(r) => Response::DescribeCluster(describe_cluster::handle(ctx, md, r)),
         Request::InitProducerId(r) => Response::InitProducerId(init_producer_id::handle(ctx, txn, r).await),
         Request::JoinGroup(r) => Response::JoinGroup(join_group::handle(ctx, groups, r).await),
-        Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(groups, r).await),
-        Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(groups, r).await),
+        Request::SyncGroup(r) => Response::SyncGroup(sync_group::handle(ctx, groups, r).await),
+        Request::Heartbeat(r) => Response::Heartbeat(heartbeat::handle(ctx, groups, r).await),
         Request::LeaveGroup(r) => Response::LeaveGroup(leave_group::handle(ctx, groups, r).await),
         Request::OffsetCommit(r) => Response::OffsetCommit(offset_commit::handle(ctx, groups, r).await),
         Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, groups, r).await),
-        Request::ListGroups(r) => Response::ListGroups(list_groups::handle(groups, r)),
-        Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(groups, r)),
-        Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(groups, r).await),
-        Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(groups, r).await),
+        Request::ListGroups(r) => Response::ListGroups(list_groups::handle(ctx, groups, r)),
+        Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(ctx, groups, r)),
+        Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(ctx, groups, r).await),
+        Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(ctx, groups, r).await),
         Request::AddPartitionsToTxn(r) => {
             Response::AddPartitionsToTxn(add_partitions_to_txn::handle(ctx, txn, r).await)
         }
         Request::AddOffsetsToTxn(r) => Response::AddOffsetsToTxn(add_offsets_to_txn::handle(ctx, groups, txn, r).await),
         Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, txn, r).await),
-        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(txn, r).await),
+        Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(ctx, txn, r).await),
         Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, groups, r).await),
-        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(txn, r)),
+        Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, txn, r)),
         Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, txn, r)),
     })
 }

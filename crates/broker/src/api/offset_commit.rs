@@ -29,6 +29,7 @@ use sluice_protocol::messages::{
 };
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
 use crate::group::offsets_log::GroupLog;
@@ -39,16 +40,25 @@ use crate::group::state::CommittedOffset;
 const DEFAULT_COMMIT_TIMESTAMP: i64 = -1;
 
 pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetCommitRequest) -> OffsetCommitResponse {
-    // Each partition's own verdict, before the group's: unknown, metadata too large, or to write.
+    // READ on the group, else GROUP_AUTHORIZATION_FAILED on every partition (the response has
+    // no top-level error).
+    let group_refused = ctx.group_access(Operation::Read, &request.group_id).err();
+    // Each partition's own verdict, before the group's: a topic the principal may not read,
+    // unknown, metadata too large, or to write.
     let verdicts: Vec<Vec<ErrorCode>> = request
         .topics
         .iter()
         .map(|t| {
             let partitions = log.admin.cluster.topic_meta(&t.name).map(|m| m.partitions);
+            let readable = group_refused.is_some() || ctx.authorize(Operation::Read, ResourceType::Topic, &t.name);
             t.partitions
                 .iter()
                 .map(|p| {
-                    if !partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n) {
+                    if let Some(code) = group_refused {
+                        code
+                    } else if !readable {
+                        ErrorCode::TopicAuthorizationFailed
+                    } else if !partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n) {
                         ErrorCode::UnknownTopicOrPartition
                     } else if !log.config.offset_metadata_fits(p.committed_metadata.as_deref()) {
                         ErrorCode::OffsetMetadataTooLarge
@@ -59,7 +69,15 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetC
                 .collect()
         })
         .collect();
-    let any_known = verdicts.iter().flatten().any(|&v| v != ErrorCode::UnknownTopicOrPartition);
+    let refused = |v: ErrorCode| {
+        matches!(
+            v,
+            ErrorCode::UnknownTopicOrPartition
+                | ErrorCode::TopicAuthorizationFailed
+                | ErrorCode::GroupAuthorizationFailed
+        )
+    };
+    let any_known = verdicts.iter().flatten().any(|&v| !refused(v));
     // (partition, offset, leader epoch, metadata, the client's commit time or -1)
     let mut offsets = Vec::new();
     for (t, verdicts) in request.topics.iter().zip(&verdicts) {
@@ -93,7 +111,7 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetC
                     // Unknown partitions first (Kafka filters them before the coordinator), then
                     // the group's answer, then the partition's metadata.
                     let error = match verdict {
-                        ErrorCode::UnknownTopicOrPartition => verdict,
+                        v if refused(v) => v,
                         _ if code != ErrorCode::None => code,
                         _ => verdict,
                     };

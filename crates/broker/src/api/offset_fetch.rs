@@ -15,6 +15,7 @@ use sluice_protocol::messages::{
 };
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::group::offsets_log::GroupLog;
 use crate::group::state::CommittedOffset;
@@ -24,12 +25,16 @@ use crate::group::state::CommittedOffset;
 type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>, i16)>);
 
 /// The committed offsets of the partitions asked for (all committed ones when `None`).
+/// The committed offsets asked for (`None`: every one). A topic the principal may not describe
+/// is TOPIC_AUTHORIZATION_FAILED on each partition when named, and left out of "every one".
 fn lookup(
+    ctx: &RequestContext<'_>,
     log: GroupLog<'_>,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Vec<TopicOffsets> {
+    let describable = |t: &str| ctx.authorize(Operation::Describe, ResourceType::Topic, t);
     let committed: BTreeMap<(String, i32), CommittedOffset> =
         log.groups.with_groups(|g, _| g.fetch_offsets(group_id).cloned().unwrap_or_default());
     let row = |t: &str, p: i32, c: Option<CommittedOffset>| {
@@ -43,6 +48,10 @@ fn lookup(
         Some(topics) => topics
             .into_iter()
             .map(|(name, parts)| {
+                if !describable(&name) {
+                    let refused = ErrorCode::TopicAuthorizationFailed.code();
+                    return (name, parts.into_iter().map(|p| (p, None, refused)).collect());
+                }
                 let rows =
                     parts.into_iter().map(|p| row(&name, p, committed.get(&(name.clone(), p)).cloned())).collect();
                 (name, rows)
@@ -51,6 +60,9 @@ fn lookup(
         None => {
             let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>, i16)>> = BTreeMap::new();
             for ((t, p), c) in committed {
+                if !describable(&t) {
+                    continue;
+                }
                 let r = row(&t, p, Some(c));
                 by_topic.entry(t).or_default().push(r);
             }
@@ -67,7 +79,11 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetF
     if ctx.version() >= 8 {
         let mut groups = Vec::with_capacity(request.groups.len());
         for g in request.groups {
-            if let Err(code) = crate::group::offsets_log::check_coordinator(log, &g.group_id).await {
+            let ready = match ctx.group_access(Operation::Describe, &g.group_id) {
+                Ok(()) => crate::group::offsets_log::check_coordinator(log, &g.group_id).await,
+                refused => refused,
+            };
+            if let Err(code) = ready {
                 groups.push(OffsetFetchResponseGroup {
                     group_id: g.group_id,
                     topics: Vec::new(),
@@ -76,7 +92,7 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetF
                 continue;
             }
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-            let topics = lookup(log, &g.group_id, wanted, request.require_stable)
+            let topics = lookup(&ctx, log, &g.group_id, wanted, request.require_stable)
                 .into_iter()
                 .map(|(name, rows)| OffsetFetchResponseGroupTopic {
                     name,
@@ -96,7 +112,11 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetF
         }
         return OffsetFetchResponse { groups, ..Default::default() };
     }
-    if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
+    let ready = match ctx.group_access(Operation::Describe, &request.group_id) {
+        Ok(()) => crate::group::offsets_log::check_coordinator(log, &request.group_id).await,
+        refused => refused,
+    };
+    if let Err(code) = ready {
         if ctx.version() >= 2 {
             return OffsetFetchResponse { error_code: code.code(), ..Default::default() };
         }
@@ -123,7 +143,7 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetF
         return OffsetFetchResponse { topics, ..Default::default() };
     }
     let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
-    let topics = lookup(log, &request.group_id, wanted, request.require_stable)
+    let topics = lookup(&ctx, log, &request.group_id, wanted, request.require_stable)
         .into_iter()
         .map(|(name, rows)| OffsetFetchResponseTopic {
             name,

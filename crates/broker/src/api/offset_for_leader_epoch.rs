@@ -7,14 +7,24 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
+use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::replica_manager::ReplicaManager;
 
-pub fn handle(replicas: &ReplicaManager, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+/// CLUSTER_ACTION on the cluster (a follower) covers every topic; otherwise DESCRIBE on each
+/// (TOPIC_AUTHORIZATION_FAILED on its partitions).
+pub fn handle(
+    ctx: RequestContext<'_>,
+    replicas: &ReplicaManager,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let rm = replicas;
+    let cluster_action = ctx.authorize_cluster(Operation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = cluster_action || ctx.authorize(Operation::Describe, ResourceType::Topic, &topic.topic);
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -25,6 +35,10 @@ pub fn handle(replicas: &ReplicaManager, request: OffsetForLeaderEpochRequest) -
                         end_offset: -1,
                         error_code: 0,
                     };
+                    if !allowed {
+                        out.error_code = crate::error::ErrorCode::TopicAuthorizationFailed.code();
+                        return out;
+                    }
                     let partition = match rm.partition_or_error(&TopicPartition::new(topic.topic.clone(), p.partition))
                     {
                         Ok(partition) => partition,

@@ -19,6 +19,7 @@ use sluice_protocol::record_batch::{BatchHeader, Compression};
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::purgatory::{DeferredWakes, DelayedProduce};
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
@@ -44,8 +45,25 @@ pub async fn handle(
     // Followers parked on the appended partitions are woken once, after the last append.
     let mut wakes = DeferredWakes::default();
     let mut awaiting: Vec<(usize, usize, AppendResult, usize)> = Vec::new();
+    // Authorization, as Kafka's: a request carrying transactional batches needs WRITE on its
+    // transactional id (else every partition is refused), then each topic WRITE.
+    let transactional_id_refused = ctx.authorizer.is_some()
+        && request.topic_data.iter().flat_map(|t| &t.partition_data).any(|p| {
+            p.records.as_ref().is_some_and(|r| BatchHeader::parse(r).is_ok_and(|h| h.attributes.is_transactional()))
+        })
+        && !request
+            .transactional_id
+            .as_deref()
+            .is_some_and(|id| ctx.authorize(Operation::Write, ResourceType::TransactionalId, id));
     for topic in request.topic_data {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        let refused = if transactional_id_refused {
+            Some(ErrorCode::TransactionalIdAuthorizationFailed)
+        } else if !ctx.authorize(Operation::Write, ResourceType::Topic, &topic.name) {
+            Some(ErrorCode::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         for partition in topic.partition_data {
             let tp = TopicPartition::new(topic.name.clone(), partition.index);
             let reply = |error: ErrorCode, base_offset: i64, log_start_offset: i64| ProduceResponsePartition {
@@ -56,6 +74,10 @@ pub async fn handle(
                 log_start_offset,
                 ..Default::default()
             };
+            if let Some(code) = refused {
+                partition_responses.push(reply(code, -1, -1));
+                continue;
+            }
             if !matches!(acks, -1..=1) {
                 partition_responses.push(reply(ErrorCode::InvalidRequiredAcks, -1, -1));
                 continue;

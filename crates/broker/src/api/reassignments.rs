@@ -11,13 +11,43 @@ use sluice_protocol::messages::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
 
+use super::RequestContext;
+use crate::acl::Operation;
+use crate::error::ErrorCode;
 use crate::topic_admin;
 use crate::topic_admin::TopicAdmin;
 
+/// ALTER on the cluster, else CLUSTER_AUTHORIZATION_FAILED at the top and on every partition.
 pub async fn alter(
+    ctx: RequestContext<'_>,
     admin: &TopicAdmin,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !ctx.authorize_cluster(Operation::Alter) {
+        let code = ErrorCode::ClusterAuthorizationFailed.code();
+        let responses = request
+            .topics
+            .into_iter()
+            .map(|t| ReassignableTopicResponse {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| ReassignablePartitionResponse {
+                        partition_index: p.partition_index,
+                        error_code: code,
+                        error_message: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        return AlterPartitionReassignmentsResponse {
+            throttle_time_ms: 0,
+            error_code: code,
+            error_message: None,
+            responses,
+        };
+    }
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let moves: Vec<topic_admin::PartitionMove> =
@@ -39,7 +69,18 @@ pub async fn alter(
     AlterPartitionReassignmentsResponse { throttle_time_ms: 0, error_code: 0, error_message: None, responses }
 }
 
-pub fn list(admin: &TopicAdmin, request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
+/// DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED.
+pub fn list(
+    ctx: RequestContext<'_>,
+    admin: &TopicAdmin,
+    request: ListPartitionReassignmentsRequest,
+) -> ListPartitionReassignmentsResponse {
+    if !ctx.authorize_cluster(Operation::Describe) {
+        return ListPartitionReassignmentsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let only: Option<BTreeMap<String, Vec<i32>>> =
         request.topics.map(|ts| ts.into_iter().map(|t| (t.name, t.partition_indexes)).collect());
     let topics = topic_admin::list_reassignments(admin, only.as_ref())

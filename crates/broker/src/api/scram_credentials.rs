@@ -16,6 +16,8 @@ use sluice_protocol::messages::{
     DescribeUserScramCredentialsResult,
 };
 
+use super::RequestContext;
+use crate::acl::Operation;
 use crate::cluster::znodes::TopicConfigZnode;
 use crate::dynamic_config::ConfigHandle;
 use crate::error::ErrorCode;
@@ -27,10 +29,32 @@ use crate::topic_admin::{AdminResult, keeper_error};
 /// a change by someone else).
 const ALTER_ATTEMPTS: usize = 10;
 
+/// DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED at the top and for each user.
 pub async fn describe(
+    ctx: RequestContext<'_>,
     config: ConfigHandle<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !ctx.authorize_cluster(Operation::Describe) {
+        let code = ErrorCode::ClusterAuthorizationFailed;
+        let message = "DESCRIBE on the cluster is needed to describe credentials";
+        return DescribeUserScramCredentialsResponse {
+            error_code: code.code(),
+            error_message: Some(message.into()),
+            results: request
+                .users
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| DescribeUserScramCredentialsResult {
+                    user: u.name,
+                    error_code: code.code(),
+                    error_message: Some(message.into()),
+                    credential_infos: Vec::new(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     let link = &config.admin.cluster.link;
     let named: Vec<String> = match request.users {
         Some(users) if !users.is_empty() => users.into_iter().map(|u| u.name).collect(),
@@ -106,10 +130,31 @@ enum Change {
     Upsert(ScramMechanism, ScramCredential),
 }
 
+/// ALTER on the cluster, else CLUSTER_AUTHORIZATION_FAILED for each user.
 pub async fn alter(
+    ctx: RequestContext<'_>,
     config: ConfigHandle<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    if !ctx.authorize_cluster(Operation::Alter) {
+        let users: BTreeSet<String> = request
+            .deletions
+            .iter()
+            .map(|d| d.name.clone())
+            .chain(request.upsertions.iter().map(|u| u.name.clone()))
+            .collect();
+        return AlterUserScramCredentialsResponse {
+            results: users
+                .into_iter()
+                .map(|user| AlterUserScramCredentialsResult {
+                    user,
+                    error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+                    error_message: Some("ALTER on the cluster is needed to change credentials".into()),
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     // Every user named, in order; each gets one result covering all its changes.
     let mut users: Vec<String> = Vec::new();
     let mut changes: BTreeMap<String, Result<Vec<Change>, (ErrorCode, String)>> = BTreeMap::new();

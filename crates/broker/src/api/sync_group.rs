@@ -2,9 +2,13 @@
 
 use sluice_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
+use super::RequestContext;
 use crate::group::offsets_log::GroupLog;
 
-pub async fn handle(log: GroupLog<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    if let Err(code) = ctx.group_access(crate::acl::Operation::Read, &request.group_id) {
+        return SyncGroupResponse { error_code: code.code(), ..Default::default() };
+    }
     if let Err(code) = crate::group::offsets_log::check_coordinator(log, &request.group_id).await {
         return SyncGroupResponse { error_code: code.code(), ..Default::default() };
     }

@@ -15,6 +15,7 @@ use sluice_protocol::messages::{
 
 use super::RequestContext;
 use super::init_producer_id::fenced_code;
+use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::group::offsets_log;
 use crate::group::offsets_log::GroupLog;
@@ -25,8 +26,39 @@ pub async fn handle(
     log: GroupLog<'_>,
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
+    // WRITE on the transactional id, then READ on the group (each refusal on every partition),
+    // then READ on each topic (TOPIC_AUTHORIZATION_FAILED on its partitions).
+    let access = ctx
+        .transactional_id_access(Operation::Write, &request.transactional_id)
+        .and_then(|()| ctx.group_access(Operation::Read, &request.group_id));
+    if let Err(code) = access {
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| TxnOffsetCommitResponseTopic {
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| TxnOffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: code.code(),
+                    })
+                    .collect(),
+                name: t.name,
+            })
+            .collect();
+        return TxnOffsetCommitResponse { throttle_time_ms: 0, topics };
+    }
+    let readable: std::collections::BTreeSet<String> = request
+        .topics
+        .iter()
+        .filter(|t| ctx.authorize(Operation::Read, ResourceType::Topic, &t.name))
+        .map(|t| t.name.clone())
+        .collect();
     let now = log.groups.now_ms();
-    let known = |t: &str, p: i32| log.admin.cluster.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions);
+    let known = |t: &str, p: i32| {
+        readable.contains(t) && log.admin.cluster.topic_meta(t).is_some_and(|m| p >= 0 && p < m.partitions)
+    };
     let fits = |p: &sluice_protocol::messages::TxnOffsetCommitRequestPartition| {
         log.config.offset_metadata_fits(p.committed_metadata.as_deref())
     };
@@ -84,7 +116,9 @@ pub async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error = if !known(&t.name, p.partition_index) {
+                    let error = if !readable.contains(&t.name) {
+                        ErrorCode::TopicAuthorizationFailed
+                    } else if !known(&t.name, p.partition_index) {
                         ErrorCode::UnknownTopicOrPartition
                     } else if code == ErrorCode::None && !fits(p) {
                         ErrorCode::OffsetMetadataTooLarge

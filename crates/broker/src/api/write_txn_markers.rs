@@ -7,12 +7,42 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
+use super::RequestContext;
+use crate::acl::Operation;
+use crate::error::ErrorCode;
 use crate::txn::TxnHandle;
 use crate::txn::coordinator::write_markers;
 
-pub async fn handle(txn: TxnHandle<'_>, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+/// Only a transaction coordinator (ALTER or CLUSTER_ACTION on the cluster) writes markers:
+/// anyone else gets CLUSTER_AUTHORIZATION_FAILED on every partition, so no client can commit
+/// or abort another's transaction.
+pub async fn handle(
+    ctx: RequestContext<'_>,
+    txn: TxnHandle<'_>,
+    request: WriteTxnMarkersRequest,
+) -> WriteTxnMarkersResponse {
+    let refused = !ctx.authorize_cluster(Operation::Alter) && !ctx.authorize_cluster(Operation::ClusterAction);
     let mut markers = Vec::with_capacity(request.markers.len());
     for m in request.markers {
+        if refused {
+            let topics = m
+                .topics
+                .into_iter()
+                .map(|t| WritableTxnMarkerTopicResult {
+                    partitions: t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| WritableTxnMarkerPartitionResult {
+                            partition_index: p,
+                            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+                        })
+                        .collect(),
+                    name: t.name,
+                })
+                .collect();
+            markers.push(WritableTxnMarkerResult { producer_id: m.producer_id, topics });
+            continue;
+        }
         let tps: Vec<TopicPartition> = m
             .topics
             .iter()

@@ -63,6 +63,9 @@ pub struct KeeperLink {
     closing: AtomicBool,
     /// Where the current session's credentials are kept (`KEEPER_SESSION_FILE`), if anywhere.
     session_file: Option<PathBuf>,
+    /// The ACL authorizer, when one is configured: the link keeps its entries in step with the
+    /// `/kafka-acl*` znodes (full read at each session, then their watches).
+    pub authorizer: Option<Arc<crate::acl::authorizer::Authorizer>>,
 }
 
 type Result<T> = std::result::Result<T, ZkError>;
@@ -75,6 +78,7 @@ impl KeeperLink {
         session_timeout: Duration,
         broker_id: i32,
         session_file: Option<PathBuf>,
+        authorizer: Option<Arc<crate::acl::authorizer::Authorizer>>,
     ) -> Arc<KeeperLink> {
         let (servers, chroot) = crate::config::split_chroot(connect);
         Arc::new(KeeperLink {
@@ -87,6 +91,7 @@ impl KeeperLink {
             broker_id,
             closing: AtomicBool::new(false),
             session_file,
+            authorizer,
         })
     }
 
@@ -285,12 +290,18 @@ impl KeeperLink {
         let mut state = client.state();
         self.register(client, registration).await?;
         let (tx, mut events) = mpsc::channel(MAX_QUEUED_WATCH_EVENTS_COUNT);
-        for (path, recursive) in [
+        let mut watched = vec![
             (self.paths.brokers(), true),
             (self.paths.controller(), false),
             (self.paths.topic_configs(), true),
             (self.paths.broker_configs(), true),
-        ] {
+        ];
+        if self.authorizer.is_some() {
+            for pattern_type in [crate::acl::PatternType::Literal, crate::acl::PatternType::Prefixed] {
+                watched.push((self.paths.acl_root(pattern_type), true));
+            }
+        }
+        for (path, recursive) in watched {
             let mut rx = client.add_watch(&path, recursive).await?;
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -411,6 +422,9 @@ impl KeeperLink {
                 view.broker_configs.insert(entity, config);
             }
         }
+        if let Some(authorizer) = &self.authorizer {
+            authorizer.replace(crate::acl::store::read_all(client, &self.paths).await?);
+        }
         self.cache.update(|v| *v = view);
         Ok(())
     }
@@ -418,12 +432,20 @@ impl KeeperLink {
     async fn apply_events(&self, client: &ZkClient, batch: Vec<NodeEvent>) -> Result<()> {
         let mut seen = BTreeSet::new();
         let mut updates = Vec::new();
+        let mut acl_changes = Vec::new();
         for event in batch {
             if event.event_type == EventType::NodeChildrenChanged as i32 || !seen.insert(event.path.clone()) {
                 continue;
             }
             let Some(znode) = self.paths.classify(&event.path) else { continue };
             let update: Box<dyn FnOnce(&mut ClusterView) + Send> = match znode {
+                Znode::Acl(pattern) => {
+                    if self.authorizer.is_some() {
+                        let entries = crate::acl::store::read_pattern(client, &self.paths, &pattern).await?;
+                        acl_changes.push((pattern, entries.map(|(e, _)| e)));
+                    }
+                    continue;
+                }
                 Znode::Controller => {
                     let c = read_controller(client, &self.paths).await?;
                     Box::new(move |v| v.controller = c)
@@ -499,6 +521,11 @@ impl KeeperLink {
                 }
             };
             updates.push(update);
+        }
+        if let Some(authorizer) = &self.authorizer
+            && !acl_changes.is_empty()
+        {
+            authorizer.update(acl_changes);
         }
         if !updates.is_empty() {
             self.cache.update(|v| {

@@ -59,6 +59,11 @@ impl Paths {
             "/config/topics",
             "/config/brokers",
             "/admin",
+            ACL_LITERAL_ROOT,
+            ACL_LITERAL_CHANGES,
+            ACL_EXTENDED_ROOT,
+            ACL_PREFIXED_ROOT,
+            ACL_EXTENDED_CHANGES,
         ] {
             out.push(self.at(p));
         }
@@ -131,6 +136,32 @@ impl Paths {
         self.at(&format!("/config/users/{}", crate::sasl::sanitize_user(user)))
     }
 
+    /// `/kafka-acl` (literal patterns) or `/kafka-acl-extended/prefixed` (prefixed ones): the
+    /// roots the ACL entries live under, one znode per pattern.
+    pub fn acl_root(&self, pattern_type: crate::acl::PatternType) -> String {
+        match pattern_type {
+            crate::acl::PatternType::Prefixed => self.at(ACL_PREFIXED_ROOT),
+            _ => self.at(ACL_LITERAL_ROOT),
+        }
+    }
+    /// `<root>/<ResourceType>`.
+    pub fn acl_type(&self, pattern_type: crate::acl::PatternType, resource_type: crate::acl::ResourceType) -> String {
+        format!("{}/{}", self.acl_root(pattern_type), resource_type.name())
+    }
+    /// `<root>/<ResourceType>/<name>`: the entries bound to one pattern.
+    pub fn acl(&self, pattern: &crate::acl::ResourcePattern) -> String {
+        format!("{}/{}", self.acl_type(pattern.pattern_type, pattern.resource_type), pattern.name)
+    }
+    /// Where a change to a pattern's entries is announced (a sequential `acl_changes_`
+    /// child): `/kafka-acl-changes` for literal patterns, `/kafka-acl-extended-changes` for
+    /// prefixed ones.
+    pub fn acl_changes(&self, pattern_type: crate::acl::PatternType) -> String {
+        match pattern_type {
+            crate::acl::PatternType::Prefixed => self.at(ACL_EXTENDED_CHANGES),
+            _ => self.at(ACL_LITERAL_CHANGES),
+        }
+    }
+
     /// Which cluster znode `path` is, if any.
     pub fn classify(&self, path: &str) -> Option<Znode> {
         let rest = path.strip_prefix(self.root.as_str())?;
@@ -144,6 +175,10 @@ impl Paths {
             }
             ["config", "topics", topic] => Znode::TopicConfig((*topic).to_string()),
             ["config", "brokers", entity] => Znode::BrokerConfig((*entity).to_string()),
+            ["kafka-acl", rt, name] => Znode::Acl(acl_pattern(crate::acl::PatternType::Literal, rt, name)?),
+            ["kafka-acl-extended", "prefixed", rt, name] => {
+                Znode::Acl(acl_pattern(crate::acl::PatternType::Prefixed, rt, name)?)
+            }
             _ => return None,
         })
     }
@@ -158,6 +193,23 @@ pub enum Znode {
     PartitionState(String, i32),
     TopicConfig(String),
     BrokerConfig(String),
+    /// The entries of one ACL pattern.
+    Acl(crate::acl::ResourcePattern),
+}
+
+const ACL_LITERAL_ROOT: &str = "/kafka-acl";
+const ACL_LITERAL_CHANGES: &str = "/kafka-acl-changes";
+const ACL_EXTENDED_ROOT: &str = "/kafka-acl-extended";
+const ACL_PREFIXED_ROOT: &str = "/kafka-acl-extended/prefixed";
+const ACL_EXTENDED_CHANGES: &str = "/kafka-acl-extended-changes";
+
+/// The pattern an ACL znode's path names, if its type is one an entry may have.
+fn acl_pattern(pattern_type: crate::acl::PatternType, rt: &str, name: &str) -> Option<crate::acl::ResourcePattern> {
+    let resource_type = crate::acl::ResourceType::ALL.iter().copied().find(|t| t.name() == rt)?;
+    if matches!(resource_type, crate::acl::ResourceType::Any | crate::acl::ResourceType::Unknown) {
+        return None;
+    }
+    Some(crate::acl::ResourcePattern { resource_type, pattern_type, name: name.to_string() })
 }
 
 /// The `/config/brokers` entity of the cluster-wide dynamic broker defaults (Kafka's name).

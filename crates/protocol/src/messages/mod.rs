@@ -2,6 +2,7 @@
 //! [`kafka_struct!`](crate::kafka_struct) and the version range of every field, transcribed from
 //! the field layouts of Kafka's message definitions.
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -41,6 +42,7 @@ pub mod txn_offset_commit;
 pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
+pub use acls::*;
 pub use add_offsets_to_txn::*;
 pub use add_partitions_to_txn::*;
 pub use alter_configs::*;
