@@ -23,9 +23,11 @@ READY_TIMEOUT_S = 60
 class Broker:
     """A sluiced process that can be stopped (SIGTERM), killed (SIGKILL) and restarted."""
 
-    def __init__(self, workdir: Path, overrides=(), sasl_listener=False):
+    def __init__(self, workdir: Path, overrides=(), sasl_listener=False, tls_listeners=()):
         """`sasl_listener`: a SASL_PLAINTEXT listener (`sasl`, host:port) after the PLAINTEXT
-        one, both on ports fixed now (the SASL settings go in `overrides`)."""
+        one; `tls_listeners`: listeners named by their protocol, "SSL" and/or "SASL_SSL", after
+        those (`tls["SSL"]`, host:port). All on ports fixed now; their SASL and TLS settings go
+        in `overrides`."""
         self.workdir = workdir
         self.data = workdir / "data"
         self.log_path = workdir / "sluiced.log"
@@ -36,9 +38,15 @@ class Broker:
         self.port = 0
         self.sasl_port = None
         self.sasl = None
-        if sasl_listener:
-            self.port, self.sasl_port = free_ports(2)
-            self.sasl = f"127.0.0.1:{self.sasl_port}"
+        self.tls = {}
+        if sasl_listener or tls_listeners:
+            ports = free_ports(1 + int(sasl_listener) + len(tls_listeners))
+            self.port = ports.pop(0)
+            if sasl_listener:
+                self.sasl_port = ports.pop(0)
+                self.sasl = f"127.0.0.1:{self.sasl_port}"
+            for protocol in tls_listeners:
+                self.tls[protocol] = f"127.0.0.1:{ports.pop(0)}"
 
     def start(self):
         ready = self.workdir / "ready"
@@ -46,6 +54,7 @@ class Broker:
             ready.unlink()
         # Reuse the port across restarts so clients' bootstrap lists stay valid.
         listeners = f"PLAINTEXT://127.0.0.1:{self.port}" + (f",SASL_PLAINTEXT://{self.sasl}" if self.sasl else "")
+        listeners += "".join(f",{protocol}://{address}" for protocol, address in self.tls.items())
         args = [SLUICED, "-o", f"listeners={listeners}", "-o", f"log.dirs={self.data}",
                 "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
                 "--ready-file", str(ready)]
@@ -67,8 +76,8 @@ class Broker:
         # Ready means a request succeeds, not just a file.
         from confluent_kafka.admin import AdminClient
         AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=30)
-        if self.sasl:
-            wait_until(lambda: accepts(self.sasl), timeout_s=30, what=f"the SASL listener {self.sasl}")
+        for address in ([self.sasl] if self.sasl else []) + list(self.tls.values()):
+            wait_until(lambda: accepts(address), timeout_s=30, what=f"the listener {address}")
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -145,18 +154,24 @@ def server_mode(address):
 
 
 # Figures a test measures (restart and failover times), printed together at the end of the run
-# so that CI's output shows them without -s.
-FIGURES = []
+# so that CI's output shows them without -s. They travel in the test's report (user_properties),
+# so they reach the summary from pytest-xdist's worker processes too.
+FIGURE = "sluice-figure"
 
 
 @pytest.fixture
-def report_figure():
+def report_figure(request):
     """`report_figure(line)`: keep `line` for the run's closing summary."""
-    return FIGURES.append
+    return lambda line: request.node.user_properties.append((FIGURE, line))
 
 
 def pytest_terminal_summary(terminalreporter):
-    if FIGURES:
+    figures = []
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            if getattr(rep, "when", None) == "call":
+                figures += [value for key, value in getattr(rep, "user_properties", ()) if key == FIGURE]
+    if figures:
         terminalreporter.section("measured")
-        for line in FIGURES:
+        for line in figures:
             terminalreporter.write_line(line)

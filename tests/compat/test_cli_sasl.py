@@ -68,7 +68,11 @@ def test_the_cli_manages_scram_users_and_works_as_one(broker, tmp_path):
 
 def test_unusable_client_properties_exit_non_zero_naming_the_key(broker, tmp_path):
     for properties, key in [
-        (["security.protocol=SSL"], "security.protocol"),
+        (["security.protocol=CARRIER_PIGEON"], "security.protocol"),
+        (["security.protocol=SSL", "ssl.ca.location=/nonexistent/ca.pem"], "/nonexistent/ca.pem"),
+        (["security.protocol=SSL", "ssl.truststore.type=JKS"], "ssl.truststore.type"),
+        (["security.protocol=SSL", "ssl.endpoint.identification.algorithm=sometimes"],
+         "ssl.endpoint.identification.algorithm"),
         (["security.protocol=SASL_PLAINTEXT"], "sasl.mechanism"),
         (["security.protocol=SASL_PLAINTEXT", "sasl.mechanism=GSSAPI", "sasl.username=a", "sasl.password=b"],
          "sasl.mechanism"),

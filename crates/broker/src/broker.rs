@@ -221,7 +221,7 @@ impl Broker {
             producer_ids: &self.producer_ids,
             config: &self.config.txn,
             inter_broker_listener: &self.config.inter_broker_listener,
-            inter_broker_sasl: self.config.inter_broker_sasl.as_ref(),
+            inter_broker_security: &self.config.inter_broker_security,
             socket_timeout_ms: self.config.replication.socket_timeout_ms,
         }
     }

@@ -122,6 +122,19 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("sasl.enabled.mechanisms", "GSSAPI"),
     ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("connection.failed.authentication.delay.ms", "100"),
+    // TLS (`tls.rs`; listener-prefixed forms win): PEM files only.
+    ("ssl.keystore.type", "PEM"),
+    ("ssl.keystore.location", ""),
+    ("ssl.keystore.key", ""),
+    ("ssl.keystore.certificate.chain", ""),
+    ("ssl.key.password", ""),
+    ("ssl.truststore.type", "PEM"),
+    ("ssl.truststore.location", ""),
+    ("ssl.truststore.certificates", ""),
+    ("ssl.client.auth", "none"),
+    ("ssl.enabled.protocols", "TLSv1.2,TLSv1.3"),
+    ("ssl.principal.mapping.rules", "DEFAULT"),
+    ("ssl.endpoint.identification.algorithm", "https"),
     // Authorization (`acl/`): on when authorizer.class.name names Kafka's ACL authorizer.
     ("authorizer.class.name", ""),
     ("super.users", ""),
@@ -261,10 +274,14 @@ pub struct BrokerConfig {
     /// `inter.broker.listener.name`: followers fetch from the leader's listener of this name
     /// (default: the first listener).
     pub inter_broker_listener: String,
-    /// The SASL settings of each `SASL_PLAINTEXT` listener, by listener name.
+    /// The SASL settings of each `SASL_PLAINTEXT` and `SASL_SSL` listener, by listener name.
     pub sasl: BTreeMap<String, std::sync::Arc<crate::sasl::SaslListener>>,
-    /// How this broker logs in to the others when the inter-broker listener is SASL.
-    pub inter_broker_sasl: Option<sluice_client::SaslConfig>,
+    /// The TLS settings of each `SSL` and `SASL_SSL` listener, by listener name.
+    pub tls: BTreeMap<String, crate::tls::TlsSettings>,
+    /// How this broker connects to the others over the inter-broker listener: TLS when it is
+    /// `SSL`/`SASL_SSL` (the listener's truststore, and its keystore as client certificate),
+    /// and its SASL login when it is `SASL_*`.
+    pub inter_broker_security: sluice_client::Security,
     /// `connection.failed.authentication.delay.ms`: how long a connection whose authentication
     /// failed is held before its answer and close (slows password guessing).
     pub failed_authentication_delay_ms: u64,
@@ -570,14 +587,31 @@ impl BrokerConfig {
             &advertised_listeners,
         )?;
         let mut sasl = BTreeMap::new();
+        let mut tls = BTreeMap::new();
         for l in &listeners {
-            if protocols.get(&l.name).map(String::as_str) == Some("SASL_PLAINTEXT") {
+            let protocol = protocols.get(&l.name).map(String::as_str).unwrap_or("PLAINTEXT");
+            if protocol.starts_with("SASL_") {
                 sasl.insert(l.name.clone(), std::sync::Arc::new(sasl_listener(&l.name, &get)?));
             }
+            if protocol.ends_with("SSL") {
+                tls.insert(l.name.clone(), tls_listener(&l.name, &get)?);
+            }
         }
-        let inter_broker_sasl = match sasl.get(&inter_broker_listener) {
-            Some(listener) => Some(inter_broker_credentials(&inter_broker_listener, listener, &get)?),
-            None => None,
+        let inter_broker_security = sluice_client::Security {
+            sasl: match sasl.get(&inter_broker_listener) {
+                Some(listener) => Some(inter_broker_credentials(&inter_broker_listener, listener, &get)?),
+                None => None,
+            },
+            tls: match tls.get(&inter_broker_listener) {
+                Some(settings) => Some(settings.client_config().map_err(|e| {
+                    invalid(
+                        "ssl.truststore.location",
+                        "",
+                        &format!("the inter-broker listener {inter_broker_listener}'s TLS client side: {e}"),
+                    )
+                })?),
+                None => None,
+            },
         };
         let failed_authentication_delay_ms =
             int("connection.failed.authentication.delay.ms", 0, i64::from(i32::MAX))?.unwrap_or(100) as u64;
@@ -647,7 +681,8 @@ impl BrokerConfig {
             rack: get("broker.rack"),
             inter_broker_listener,
             sasl,
-            inter_broker_sasl,
+            tls,
+            inter_broker_security,
             failed_authentication_delay_ms,
             authorizer,
             replication,
@@ -796,13 +831,7 @@ fn check_security_protocols(
     let mut of_listener = BTreeMap::new();
     for l in listeners.iter().chain(advertised) {
         let protocol = match protocols.get(&l.name).map(String::as_str) {
-            Some(p @ ("PLAINTEXT" | "SASL_PLAINTEXT")) => p,
-            Some(other) => {
-                return Err(invalid(&format!(
-                    "listener {} uses {other}; Sluice serves PLAINTEXT and SASL_PLAINTEXT listeners (TLS is not served yet)",
-                    l.name
-                )));
-            }
+            Some(p) => p,
             None if explicit => return Err(invalid(&format!("no security protocol for listener {}", l.name))),
             None => "PLAINTEXT",
         };
@@ -858,12 +887,99 @@ fn inter_broker_credentials(
     Ok(sluice_client::SaslConfig { mechanism, username: username.clone(), password: password.clone() })
 }
 
-/// Whether `key` is a listener-prefixed SASL setting (`listener.name.<listener>.` then
-/// `sasl.enabled.mechanisms` or `<mechanism>.sasl.jaas.config`).
+/// Whether `key` is a listener-prefixed SASL or TLS setting (`listener.name.<listener>.` then
+/// `sasl.enabled.mechanisms`, `<mechanism>.sasl.jaas.config`, or a known `ssl.*` key).
 fn is_listener_sasl_key(key: &str) -> bool {
-    key.strip_prefix("listener.name.")
-        .and_then(|rest| rest.split_once('.'))
-        .is_some_and(|(_, setting)| setting == "sasl.enabled.mechanisms" || setting.ends_with(".sasl.jaas.config"))
+    key.strip_prefix("listener.name.").and_then(|rest| rest.split_once('.')).is_some_and(|(_, setting)| {
+        setting == "sasl.enabled.mechanisms"
+            || setting.ends_with(".sasl.jaas.config")
+            || (setting.starts_with("ssl.") && KNOWN_KEYS.iter().any(|(k, _)| *k == setting))
+    })
+}
+
+/// The TLS settings of listener `name` (each key listener-prefixed or not), checked by
+/// loading them once.
+fn tls_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crate::tls::TlsSettings, ConfigError> {
+    use crate::tls::{ClientAuth, Pem, PrincipalRules, TlsSettings};
+    let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
+    let lookup = |key: &str| -> (String, Option<String>) {
+        let prefixed = format!("{prefix}{key}");
+        match get(&prefixed) {
+            Some(v) => (prefixed, Some(v)),
+            None => (key.to_string(), get(key)),
+        }
+    };
+    let invalid =
+        |key: &str, value: &str, reason: String| ConfigError::Invalid { key: key.into(), value: value.into(), reason };
+    for key in ["ssl.keystore.type", "ssl.truststore.type"] {
+        if let (k, Some(t)) = lookup(key)
+            && !t.trim().eq_ignore_ascii_case("PEM")
+        {
+            return Err(invalid(&k, &t, "only PEM is read (convert JKS or PKCS12 with keytool/openssl)".into()));
+        }
+    }
+    if let (k, Some(_)) = lookup("ssl.key.password") {
+        return Err(invalid(&k, "(hidden)", "encrypted keys are not supported: decrypt the key (openssl pkey)".into()));
+    }
+    let (key, chain) = match (
+        lookup("ssl.keystore.location"),
+        lookup("ssl.keystore.key"),
+        lookup("ssl.keystore.certificate.chain"),
+    ) {
+        ((_, Some(path)), _, _) => (Pem::File(path.trim().into()), Pem::File(path.trim().into())),
+        (_, (_, Some(key)), (_, Some(chain))) => (Pem::Inline(key), Pem::Inline(chain)),
+        ((k, None), _, _) => {
+            return Err(invalid(
+                &k,
+                "",
+                format!(
+                    "listener {name} uses TLS: give ssl.keystore.location (a PEM file with the key and certificate chain), or ssl.keystore.key and ssl.keystore.certificate.chain"
+                ),
+            ));
+        }
+    };
+    let truststore = match (lookup("ssl.truststore.location"), lookup("ssl.truststore.certificates")) {
+        ((_, Some(path)), _) => Some(Pem::File(path.trim().into())),
+        (_, (_, Some(text))) => Some(Pem::Inline(text)),
+        _ => None,
+    };
+    let (auth_key, auth) = lookup("ssl.client.auth");
+    let client_auth = match auth.as_deref().map(|a| a.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("none") => ClientAuth::None,
+        Some("requested") => ClientAuth::Requested,
+        Some("required") => ClientAuth::Required,
+        Some(other) => return Err(invalid(&auth_key, other, "expected none, requested or required".into())),
+    };
+    let (protocols_key, protocols) = lookup("ssl.enabled.protocols");
+    let protocols = protocols.unwrap_or_default();
+    let mut tls12 = false;
+    let mut tls13 = false;
+    for p in protocols.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match p {
+            "TLSv1.2" => tls12 = true,
+            "TLSv1.3" => tls13 = true,
+            other => {
+                return Err(invalid(&protocols_key, &protocols, format!("{other:?}: TLSv1.2 and TLSv1.3 are served")));
+            }
+        }
+    }
+    if !tls12 && !tls13 {
+        return Err(invalid(&protocols_key, &protocols, "name TLSv1.2 and/or TLSv1.3".into()));
+    }
+    let (rules_key, rules) = lookup("ssl.principal.mapping.rules");
+    let rules = rules.unwrap_or_else(|| "DEFAULT".into());
+    let principal_rules = PrincipalRules::parse(&rules).map_err(|e| invalid(&rules_key, &rules, e))?;
+    let (verify_key, verify) = lookup("ssl.endpoint.identification.algorithm");
+    let verify_hostname = match verify.as_deref().map(str::trim) {
+        None | Some("") => false,
+        Some(v) if v.eq_ignore_ascii_case("https") => true,
+        Some(other) => return Err(invalid(&verify_key, other, "expected https or empty".into())),
+    };
+    let settings = TlsSettings { key, chain, truststore, client_auth, tls12, tls13, principal_rules, verify_hostname };
+    settings
+        .server_config()
+        .map_err(|e| invalid(&format!("{prefix}ssl.keystore.location"), "", format!("listener {name}: {e}")))?;
+    Ok(settings)
 }
 
 /// The SASL settings of the `SASL_PLAINTEXT` listener `name`: its enabled mechanisms
@@ -958,7 +1074,7 @@ mod tests {
     }
 
     #[test]
-    fn security_protocol_map_names_plaintext_and_sasl_plaintext_listeners_only() {
+    fn security_protocol_map_names_every_listener() {
         let two = "INTERNAL://:9092,EXTERNAL://:9093";
         let map = "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT";
         let c = load(&[("listeners", two), ("listener.security.protocol.map", map)]).expect("both mapped");
@@ -969,13 +1085,38 @@ mod tests {
             .expect_err("EXTERNAL unmapped");
         assert!(missing.to_string().contains("no security protocol for listener EXTERNAL"), "{missing}");
         let ssl = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL:PLAINTEXT,EXTERNAL:SSL")])
-            .expect_err("SSL is not served");
-        assert!(ssl.to_string().contains("TLS is not served yet"), "{ssl}");
+            .expect_err("an SSL listener needs a keystore");
+        assert!(ssl.to_string().contains("ssl.keystore.location") && ssl.to_string().contains("EXTERNAL"), "{ssl}");
         let by_name = load(&[("listeners", "SSL://:9093")]).expect_err("a listener named SSL is SSL");
-        assert!(by_name.to_string().contains("listener.security.protocol.map"), "{by_name}");
+        assert!(by_name.to_string().contains("ssl.keystore.location"), "{by_name}");
         let garbled = load(&[("listeners", two), ("listener.security.protocol.map", "INTERNAL=PLAINTEXT")])
             .expect_err("malformed");
         assert!(garbled.to_string().contains("NAME:PROTOCOL"), "{garbled}");
+    }
+
+    #[test]
+    fn tls_listener_settings_are_checked_by_key() {
+        let ssl = [("listeners", "SSL://:9093")];
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = ssl.to_vec();
+            all.push(("ssl.keystore.location", "/nonexistent/broker.pem"));
+            all.extend_from_slice(extra);
+            load(&all).expect_err("refused").to_string()
+        };
+        let e = with(&[("ssl.keystore.type", "JKS")]);
+        assert!(e.contains("ssl.keystore.type") && e.contains("PEM"), "{e}");
+        let e = with(&[("listener.name.ssl.ssl.truststore.type", "PKCS12")]);
+        assert!(e.contains("listener.name.ssl.ssl.truststore.type"), "{e}");
+        let e = with(&[("ssl.key.password", "secret")]);
+        assert!(e.contains("ssl.key.password") && !e.contains("secret"), "{e}");
+        let e = with(&[("ssl.client.auth", "always")]);
+        assert!(e.contains("ssl.client.auth"), "{e}");
+        let e = with(&[("ssl.enabled.protocols", "TLSv1.1")]);
+        assert!(e.contains("ssl.enabled.protocols"), "{e}");
+        let e = with(&[("ssl.principal.mapping.rules", "RULE:(/x/")]);
+        assert!(e.contains("ssl.principal.mapping.rules"), "{e}");
+        let e = with(&[]);
+        assert!(e.contains("/nonexistent/broker.pem"), "the unreadable file is named: {e}");
     }
 
     #[test]
@@ -1047,11 +1188,12 @@ mod tests {
             ),
         ])
         .expect("valid");
-        let login = c.inter_broker_sasl.expect("inter-broker login");
+        let login = c.inter_broker_security.sasl.expect("inter-broker login");
         assert_eq!((login.username.as_str(), login.password.as_str()), ("broker", "b-pw"));
         assert!(is_listener_sasl_key("listener.name.sasl_plaintext.plain.sasl.jaas.config"));
         assert!(is_listener_sasl_key("listener.name.client.sasl.enabled.mechanisms"));
-        assert!(!is_listener_sasl_key("listener.name.client.ssl.keystore.location"));
+        assert!(is_listener_sasl_key("listener.name.client.ssl.keystore.location"));
+        assert!(!is_listener_sasl_key("listener.name.client.ssl.nonsense"));
     }
 
     #[test]

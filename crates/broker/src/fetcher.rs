@@ -163,7 +163,7 @@ async fn run(fetcher: Arc<Fetcher>, broker: Arc<Broker>) {
                 };
                 let address = format!("{host}:{port}");
                 let timeout = Duration::from_millis(cfg.socket_timeout_ms);
-                let login = broker.config.inter_broker_sasl.as_ref();
+                let login = &broker.config.inter_broker_security;
                 match BrokerConnection::connect_with(&address, &format!("replica-fetcher-{me}"), timeout, login).await {
                     Ok(c) => {
                         conn = Some(c.clone());

@@ -25,6 +25,7 @@ pub mod replica_manager;
 pub mod sasl;
 pub mod server;
 pub mod subtasks;
+pub mod tls;
 pub mod topic_admin;
 pub mod topics;
 pub mod txn;

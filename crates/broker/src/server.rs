@@ -71,7 +71,7 @@ pub const SASL_SERVER_MAX_RECEIVE_BYTES: usize = 512 * 1024;
 /// Reads into `buffered` until it holds at least `want` bytes, reading ahead up to
 /// [`READ_AHEAD_BYTES`] more (the next requests of a client that pipelines). `want` is at most
 /// `SMALL_FRAME_BYTES`, so a connection's buffer stays within that plus the read-ahead.
-async fn fill(socket: &mut TcpStream, buffered: &mut BytesMut, want: usize) -> std::io::Result<()> {
+async fn fill(socket: &mut Stream, buffered: &mut BytesMut, want: usize) -> std::io::Result<()> {
     while buffered.len() < want {
         let spare = buffered.capacity() - buffered.len();
         let needed = (want - buffered.len()).max(READ_AHEAD_BYTES);
@@ -83,6 +83,94 @@ async fn fill(socket: &mut TcpStream, buffered: &mut BytesMut, want: usize) -> s
         }
     }
     Ok(())
+}
+
+/// A client's connection: plain TCP, whose fetch answers leave with `sendfile`, or TLS, whose
+/// bytes all pass through the TLS layer.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Writes `bytes` and sends them on (TLS holds records until flushed).
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_all(bytes).await?;
+        if let Stream::Tls(_) = self {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Completes the TLS handshake of a new connection on a TLS listener, within
+/// `TLS_HANDSHAKE_TIMEOUT_MS`, and names its principal from the client certificate, if it
+/// offered one (`ssl.principal.mapping.rules`); `None` for a plaintext listener.
+async fn handshake(tls: &crate::tls::TlsListener, socket: TcpStream) -> Result<(Stream, Option<String>), String> {
+    let accepting = tls.acceptor().accept(socket);
+    let stream = tokio::time::timeout(Duration::from_millis(crate::tls::TLS_HANDSHAKE_TIMEOUT_MS), accepting)
+        .await
+        .map_err(|_| format!("no TLS handshake within {} ms", crate::tls::TLS_HANDSHAKE_TIMEOUT_MS))?
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    let principal = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        None => None,
+        Some(cert) => {
+            let dn = crate::tls::subject_dn(cert.as_ref())?;
+            let name =
+                tls.settings.principal_rules.apply(&dn).ok_or_else(|| {
+                    format!("no ssl.principal.mapping.rules rule matches the certificate subject {dn:?}")
+                })?;
+            Some(format!("User:{name}"))
+        }
+    };
+    Ok((Stream::Tls(Box::new(stream)), principal))
 }
 
 /// A frame's buffer grows by at most this much per read, so a client that announces a large
@@ -106,6 +194,16 @@ pub async fn serve(
     mut shutdown: broadcast::Receiver<()>,
     done: mpsc::Sender<()>,
 ) {
+    let tls = match broker.config.tls.get(&listener_name) {
+        None => None,
+        Some(settings) => match crate::tls::TlsListener::new(&listener_name, settings.clone()) {
+            Ok(l) => Some(Arc::new(l)),
+            Err(e) => {
+                tracing::error!(listener = %listener_name, error = %e, "cannot load the listener's TLS files; not serving it");
+                return;
+            }
+        },
+    };
     let refusals = Arc::new(LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS)));
     let connection_refusals = LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS));
     let mut backoff_ms = 1;
@@ -142,9 +240,24 @@ pub async fn serve(
         let done = done.clone();
         let listener_name = listener_name.clone();
         let refusals = refusals.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let (socket, principal) = match &tls {
+                None => (Stream::Plain(socket), None),
+                Some(tls) => match handshake(tls, socket).await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        if let Some(suppressed) = refusals.admit(&peer.ip(), Instant::now()) {
+                            tracing::warn!(%peer, listener = %listener_name, error = %e, suppressed, "TLS connection refused");
+                        }
+                        drop(slot);
+                        drop(done);
+                        return;
+                    }
+                },
+            };
             let sasl = broker.config.sasl.get(&listener_name).cloned().map(crate::sasl::Authenticator::new);
-            let session = Session { principal: ANONYMOUS.to_string(), host: peer.ip() };
+            let session = Session { principal: principal.unwrap_or_else(|| ANONYMOUS.to_string()), host: peer.ip() };
             if let Err(e) =
                 (Connection { broker, socket, peer, listener_name, refusals, sasl, session }).run(shutdown).await
             {
@@ -159,7 +272,7 @@ pub async fn serve(
 
 struct Connection {
     broker: Arc<Broker>,
-    socket: TcpStream,
+    socket: Stream,
     peer: SocketAddr,
     listener_name: String,
     /// Shared by the listener's connections: refusals are counted per peer address.
@@ -306,7 +419,7 @@ impl Connection {
                     let mut out = BytesMut::with_capacity(4 + token.len());
                     out.extend_from_slice(&(token.len() as i32).to_be_bytes());
                     out.extend_from_slice(&token);
-                    self.socket.write_all(&out).await?;
+                    self.socket.send(&out).await?;
                     Ok(true)
                 }
                 // SaslHandshake v0 has no way to say why: the connection just closes.
@@ -372,7 +485,7 @@ impl Connection {
         };
         let frame = encode_response(header.correlation_id, version, &response)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:?}")))?;
-        self.socket.write_all(&frame).await?;
+        self.socket.send(&frame).await?;
         Ok(keep_open)
     }
 
@@ -414,7 +527,7 @@ impl Connection {
 /// its client actually sent (at most twice them, as the buffer doubles), not the size it
 /// announced: a client announcing large frames and sending little holds little.
 async fn read_frame(
-    socket: &mut TcpStream,
+    socket: &mut Stream,
     size: usize,
     pool: &MemoryPool,
     prefix: BytesMut,
@@ -484,7 +597,18 @@ impl Frame {
     /// so the pieces leave in full-sized packets. A slice whose file was truncated since it was
     /// read (a follower's log cut back) cannot be sent as promised: an error, which closes the
     /// connection, as the frame's size prefix is already out.
-    async fn write(&self, socket: &mut TcpStream) -> std::io::Result<()> {
+    async fn write(&self, socket: &mut Stream) -> std::io::Result<()> {
+        let socket = match socket {
+            Stream::Plain(socket) => socket,
+            // TLS: the records are read in and pass through the TLS layer.
+            tls => {
+                return if self.splices.is_empty() {
+                    tls.send(&self.head).await
+                } else {
+                    tls.send(&self.to_bytes()?).await
+                };
+            }
+        };
         if self.splices.is_empty() {
             return socket.write_all(&self.head).await;
         }
@@ -591,6 +715,7 @@ pub async fn answer(
         peer,
         session,
         authorizer: broker.link.authorizer.as_deref(),
+        over_tls: broker.config.tls.contains_key(listener),
         response_memory: &memory,
     };
     let Some(response) = api::handle(broker, context, request).await else {

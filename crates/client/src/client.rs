@@ -33,9 +33,11 @@ pub struct ClientConfig {
     pub client_id: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
-    /// SASL authentication on every connection (a `SASL_PLAINTEXT` listener); `None` for
-    /// PLAINTEXT.
+    /// SASL authentication on every connection (a `SASL_PLAINTEXT` or `SASL_SSL` listener);
+    /// `None` for PLAINTEXT and SSL.
     pub sasl: Option<crate::connection::SaslConfig>,
+    /// TLS on every connection (an `SSL` or `SASL_SSL` listener); `None` for plaintext.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// The client properties [`ClientConfig::with_properties`] reads (librdkafka's and the Java
@@ -48,14 +50,25 @@ pub const CLIENT_PROPERTIES: &[&str] = &[
     "sasl.password",
     "sasl.jaas.config",
     "client.id",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.truststore.location",
+    "ssl.truststore.type",
+    "ssl.keystore.location",
+    "ssl.keystore.type",
 ];
 
 impl ClientConfig {
     /// The config for `bootstrap` with client properties applied, as kcat (`-X`) and Kafka's
-    /// tools (`--command-config`) take them: `security.protocol` (PLAINTEXT or SASL_PLAINTEXT),
-    /// `sasl.mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), the credentials as
-    /// `sasl.username`/`sasl.password` or inside a Java client's `sasl.jaas.config`, and
-    /// `client.id`. Returns the config and the keys it does not know (later ones win for a key
+    /// tools (`--command-config`) take them: `security.protocol` (PLAINTEXT, SASL_PLAINTEXT,
+    /// SSL or SASL_SSL), `sasl.mechanism` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), the credentials
+    /// as `sasl.username`/`sasl.password` or inside a Java client's `sasl.jaas.config`, the TLS
+    /// files (librdkafka's `ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`,
+    /// or the Java client's PEM `ssl.truststore.location` and `ssl.keystore.location`),
+    /// `ssl.endpoint.identification.algorithm` (`https` or none), and `client.id`. Returns the config and the keys it does not know (later ones win for a key
     /// given twice); a value it cannot use is an error naming the key.
     pub fn with_properties(bootstrap: &str, properties: &[(String, String)]) -> Result<(Self, Vec<String>)> {
         let invalid = |key: &str, reason: &str| ClientError::Invalid(format!("client property {key}: {reason}"));
@@ -74,18 +87,23 @@ impl ClientConfig {
         }
         let protocol =
             values.get("security.protocol").map_or("PLAINTEXT".to_string(), |p| p.trim().to_ascii_uppercase());
-        match protocol.as_str() {
-            "PLAINTEXT" => return Ok((config, unknown)),
-            "SASL_PLAINTEXT" => {}
-            "SSL" | "SASL_SSL" => {
-                return Err(invalid("security.protocol", &format!("{protocol} (TLS) is not supported yet")));
-            }
+        let (tls, sasl) = match protocol.as_str() {
+            "PLAINTEXT" => (false, false),
+            "SASL_PLAINTEXT" => (false, true),
+            "SSL" => (true, false),
+            "SASL_SSL" => (true, true),
             other => {
                 return Err(invalid(
                     "security.protocol",
-                    &format!("unknown protocol {other:?} (PLAINTEXT or SASL_PLAINTEXT)"),
+                    &format!("unknown protocol {other:?} (PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL)"),
                 ));
             }
+        };
+        if tls {
+            config.tls = Some(tls_from_properties(&values)?);
+        }
+        if !sasl {
+            return Ok((config, unknown));
         }
         let mechanism_key = if values.contains_key("sasl.mechanism") { "sasl.mechanism" } else { "sasl.mechanisms" };
         let mechanism = values.get(mechanism_key).ok_or_else(|| {
@@ -117,8 +135,50 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             sasl: None,
+            tls: None,
         }
     }
+
+    /// What every connection of this client does before its first request.
+    pub fn security(&self) -> crate::connection::Security {
+        crate::connection::Security { tls: self.tls.clone(), sasl: self.sasl.clone() }
+    }
+}
+
+/// The TLS configuration of client properties (see [`ClientConfig::with_properties`]).
+fn tls_from_properties(
+    values: &std::collections::BTreeMap<&str, &str>,
+) -> Result<std::sync::Arc<rustls::ClientConfig>> {
+    let invalid = |key: &str, reason: &str| ClientError::Invalid(format!("client property {key}: {reason}"));
+    for key in ["ssl.truststore.type", "ssl.keystore.type"] {
+        if let Some(t) = values.get(key).filter(|t| !t.trim().eq_ignore_ascii_case("PEM")) {
+            return Err(invalid(
+                key,
+                &format!("{t:?}: only PEM files are read (convert JKS/PKCS12 with keytool/openssl)"),
+            ));
+        }
+    }
+    if values.get("ssl.key.password").is_some_and(|p| !p.is_empty()) {
+        return Err(invalid("ssl.key.password", "encrypted keys are not supported: decrypt the key (openssl pkey)"));
+    }
+    let path =
+        |key: &str| values.get(key).map(|p| std::path::PathBuf::from(p.trim())).filter(|p| !p.as_os_str().is_empty());
+    let keystore = path("ssl.keystore.location");
+    let settings = crate::tls::TlsSettings {
+        ca_location: path("ssl.ca.location").or_else(|| path("ssl.truststore.location")),
+        certificate_location: path("ssl.certificate.location").or_else(|| keystore.clone()),
+        key_location: path("ssl.key.location").or(keystore),
+        verify_hostname: match values
+            .get("ssl.endpoint.identification.algorithm")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => true,
+            Some(v) if v == "https" => true,
+            Some(v) if v.is_empty() || v == "none" => false,
+            Some(v) => return Err(invalid("ssl.endpoint.identification.algorithm", &format!("{v:?}: https or none"))),
+        },
+    };
+    crate::tls::client_config(&settings).map_err(|e| ClientError::Invalid(format!("TLS settings: {e}")))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +288,7 @@ impl Client {
             address,
             &self.inner.config.client_id,
             self.inner.config.connect_timeout,
-            self.inner.config.sasl.as_ref(),
+            &self.inner.config.security(),
         )
         .await?;
         conns.insert(address.to_string(), c.clone());
@@ -505,8 +565,15 @@ mod properties_tests {
     #[test]
     fn unusable_properties_are_errors_naming_the_key() {
         for (pairs, key) in [
-            (vec![("security.protocol", "SSL")], "security.protocol"),
             (vec![("security.protocol", "CARRIER_PIGEON")], "security.protocol"),
+            (vec![("security.protocol", "SSL"), ("ssl.ca.location", "/nonexistent/ca.pem")], "/nonexistent/ca.pem"),
+            (vec![("security.protocol", "SASL_SSL"), ("ssl.keystore.type", "JKS")], "ssl.keystore.type"),
+            (vec![("security.protocol", "SSL"), ("ssl.key.password", "pw")], "ssl.key.password"),
+            (
+                vec![("security.protocol", "SSL"), ("ssl.endpoint.identification.algorithm", "sometimes")],
+                "ssl.endpoint.identification.algorithm",
+            ),
+            (vec![("security.protocol", "SSL"), ("ssl.certificate.location", "/tmp/c.pem")], "ssl.key.location"),
             (vec![("security.protocol", "SASL_PLAINTEXT")], "sasl.mechanism"),
             (vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "GSSAPI")], "sasl.mechanism"),
             (

@@ -89,6 +89,14 @@ impl std::fmt::Debug for SaslConfig {
     }
 }
 
+/// What a connection does before its first request: TLS (an `SSL` or `SASL_SSL` listener)
+/// and SASL (a `SASL_PLAINTEXT` or `SASL_SSL` one).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub sasl: Option<SaslConfig>,
+}
+
 /// A connection to one broker.
 #[derive(Debug)]
 pub struct BrokerConnection {
@@ -103,17 +111,18 @@ pub struct BrokerConnection {
 impl BrokerConnection {
     /// Connects and negotiates API versions, each within `timeout`.
     pub async fn connect(address: &str, client_id: &str, timeout: Duration) -> Result<Arc<BrokerConnection>> {
-        Self::connect_with(address, client_id, timeout, None).await
+        Self::connect_with(address, client_id, timeout, &Security::default()).await
     }
 
-    /// Connects, negotiates API versions and, with `sasl`, authenticates, each step within
-    /// `timeout`.
+    /// Connects (with TLS when `security` says so), negotiates API versions and, with SASL,
+    /// authenticates, each step within `timeout`.
     pub async fn connect_with(
         address: &str,
         client_id: &str,
         timeout: Duration,
-        sasl: Option<&SaslConfig>,
+        security: &Security,
     ) -> Result<Arc<BrokerConnection>> {
+        let sasl = security.sasl.as_ref();
         let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
             .await
             .map_err(|_| ClientError::Connect {
@@ -122,12 +131,28 @@ impl BrokerConnection {
             })?
             .map_err(|e| ClientError::Connect { address: address.into(), reason: e.to_string() })?;
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
         let (tx, rx) = mpsc::channel::<Outgoing>(MAX_QUEUED_REQUESTS);
         let queue: Arc<parking_lot_free::Mutex<VecDeque<Pending>>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(writer(write, rx, queue.clone(), address.to_string(), closed.clone()));
-        tokio::spawn(reader(read, queue, address.to_string(), closed.clone()));
+        match &security.tls {
+            None => {
+                let (read, write) = stream.into_split();
+                tokio::spawn(writer(write, rx, queue.clone(), address.to_string(), closed.clone()));
+                tokio::spawn(reader(read, queue, address.to_string(), closed.clone()));
+            }
+            Some(tls) => {
+                let fail = |reason: String| ClientError::Connect { address: address.into(), reason };
+                let name = crate::tls::server_name(address).map_err(fail)?;
+                let stream =
+                    tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream))
+                        .await
+                        .map_err(|_| fail(format!("no TLS handshake in {} ms", timeout.as_millis())))?
+                        .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+                let (read, write) = tokio::io::split(stream);
+                tokio::spawn(writer(write, rx, queue.clone(), address.to_string(), closed.clone()));
+                tokio::spawn(reader(read, queue, address.to_string(), closed.clone()));
+            }
+        }
         let mut conn = BrokerConnection {
             address: address.to_string(),
             tx,
@@ -334,7 +359,7 @@ mod parking_lot_free {
 }
 
 async fn writer(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut write: impl tokio::io::AsyncWrite + Unpin,
     mut rx: mpsc::Receiver<Outgoing>,
     queue: Arc<parking_lot_free::Mutex<VecDeque<Pending>>>,
     address: String,
@@ -344,7 +369,13 @@ async fn writer(
         if let Some(p) = out.pending {
             queue.lock().push_back(p);
         }
-        if let Err(e) = write.write_all(&out.frame).await {
+        // A TLS stream holds records until flushed; a plain socket's flush does nothing.
+        if let Err(e) = async {
+            write.write_all(&out.frame).await?;
+            write.flush().await
+        }
+        .await
+        {
             tracing::debug!(%address, error = %e, "write failed");
             break;
         }
@@ -354,7 +385,7 @@ async fn writer(
 }
 
 async fn reader(
-    mut read: tokio::net::tcp::OwnedReadHalf,
+    mut read: impl tokio::io::AsyncRead + Unpin,
     queue: Arc<parking_lot_free::Mutex<VecDeque<Pending>>>,
     address: String,
     closed: Arc<AtomicBool>,

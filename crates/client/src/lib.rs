@@ -15,11 +15,12 @@ pub mod groups;
 pub mod jaas;
 pub mod partitioner;
 pub mod producer;
+pub mod tls;
 pub mod transactions;
 
 pub use admin::{ConfigEntry, ConfigTarget, Reassignment, ScramCredentialInfo};
 pub use client::{BrokerFailure, BrokerInfo, Client, ClientConfig, ClusterMetadata, PartitionInfo, TopicInfo};
-pub use connection::{SaslConfig, SaslMechanism};
+pub use connection::{SaslConfig, SaslMechanism, Security};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, IsolationLevel, StartOffset};
 pub use coordinator::{Coordinator, CoordinatorType};
 pub use error::{ClientError, Result};

@@ -151,7 +151,7 @@ fn read(
     max_bytes: usize,
     parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize, Reservation) {
-    if fx.sendfile {
+    if fx.sendfile && !ctx.over_tls {
         // Only positions are looked up (in memory-mapped indexes): run in place. Handing the
         // worker's queue to another thread per fetch (`block_in_place`) cost far more than the
         // lookup: a profile at 5,000 produces/s found a quarter of the broker's CPU in those

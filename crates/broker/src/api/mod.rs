@@ -72,6 +72,8 @@ pub struct RequestContext<'a> {
     pub session: &'a Session,
     /// The ACL authorizer, when the broker has one (`authorizer.class.name`).
     pub authorizer: Option<&'a Authorizer>,
+    /// The request came over TLS: its answer's records are copied, not sent with `sendfile`.
+    pub over_tls: bool,
     /// Memory a handler reserved for its response (a fetch's records), held until the
     /// response is written.
     pub response_memory: &'a parking_lot::Mutex<crate::memory_pool::Reservation>,

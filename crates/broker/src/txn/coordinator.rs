@@ -405,7 +405,7 @@ impl TransactionCoordinator {
                         &format!("{host}:{port}"),
                         &client_id,
                         timeout,
-                        env.inter_broker_sasl,
+                        env.inter_broker_security,
                     )
                     .await
                     .map_err(|e| {

@@ -33,7 +33,7 @@ pub struct TxnHandle<'a> {
     /// `inter.broker.listener.name`: the listener markers and verifications are sent to.
     pub inter_broker_listener: &'a str,
     /// The login on that listener, when it is SASL.
-    pub inter_broker_sasl: Option<&'a sluice_client::SaslConfig>,
+    pub inter_broker_security: &'a sluice_client::Security,
     /// `replica.socket.timeout.ms`: the bound on connecting to another broker.
     pub socket_timeout_ms: u64,
 }
