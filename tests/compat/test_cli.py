@@ -259,7 +259,8 @@ def test_perf_keeper_runs_the_operations_and_cleans_up(broker):
     r = subprocess.run([SLUICE, "keeper", "-k", broker.keeper, "ls", "/"], capture_output=True, timeout=120)
     # perf removed its nodes: only ZooKeeper's and the broker's own cluster metadata remain.
     assert r.returncode == 0 and r.stdout.decode().split() == [
-        "admin", "brokers", "cluster", "config", "controller", "controller_epoch", "zookeeper"], r.stdout
+        "admin", "brokers", "cluster", "config", "controller", "controller_epoch", "kafka-acl", "kafka-acl-changes",
+        "kafka-acl-extended", "kafka-acl-extended-changes", "zookeeper"], r.stdout
     r = subprocess.run([SLUICE, "perf", "keeper", "-k", "127.0.0.1:1", "-n", "10"], capture_output=True, timeout=120)
     assert r.returncode != 0 and b"cannot open a session" in r.stderr, r.stderr
 

@@ -690,3 +690,73 @@ def test_scram_credential_changes_kafka_refuses_are_refused_with_its_codes(broke
     assert code_of(twice["heidi"]) == KafkaError.DUPLICATE_RESOURCE
     # None of those left a credential behind.
     assert admin.describe_user_scram_credentials().result(timeout=30) == {}
+
+
+# --- re-authentication (KIP-368) -----------------------------------------------------------------
+
+REAUTH_MS = 3000
+
+
+def authenticate_v1(wire, token):
+    """SaslAuthenticate v1: (error code, error message or None, auth bytes, session lifetime ms)."""
+    body = wire.request(SASL_AUTHENTICATE, 1, byte_array(token))
+    (error, n) = struct.unpack_from(">hh", body)
+    pos = 4
+    message = None
+    if n >= 0:
+        message = body[pos:pos + n].decode()
+        pos += n
+    (size,) = struct.unpack_from(">i", body, pos)
+    auth_bytes = body[pos + 4:pos + 4 + max(size, 0)]
+    (lifetime,) = struct.unpack_from(">q", body, pos + 4 + max(size, 0))
+    return error, message, auth_bytes, lifetime
+
+
+def test_sessions_last_connections_max_reauth_ms_and_are_renewed_on_the_same_connection(start_broker):
+    broker = start_broker([f"connections.max.reauth.ms={REAUTH_MS}"])
+    renewed, expired = Wire(broker.sasl), Wire(broker.sasl)
+    try:
+        for wire in (renewed, expired):
+            assert handshake(wire, "PLAIN")[0] == NONE
+            error, message, _, lifetime = authenticate_v1(wire, plain_token("alice", USERS["alice"]))
+            assert (error, message, lifetime) == (NONE, None, REAUTH_MS)
+        started = time.monotonic()
+        # Renewed two thirds into the session: the connection serves past the first session's end.
+        wait_until(lambda: time.monotonic() - started > REAUTH_MS / 1000 * 2 / 3, timeout_s=10, what="the renewal time")
+        assert handshake(renewed, "PLAIN")[0] == NONE
+        assert authenticate_v1(renewed, plain_token("alice", USERS["alice"]))[::3] == (NONE, REAUTH_MS)
+        wait_until(lambda: time.monotonic() - started > REAUTH_MS / 1000 + 0.1, timeout_s=10, what="the first session's end")
+        assert [port for _, _, port in metadata_brokers(renewed)] == [broker.sasl_port]
+        # Not renewed: the first request after the session's end closes the connection.
+        expired.send(METADATA, 1, struct.pack(">i", -1))
+        assert expired.read_until_closed(10) == b""
+        # A renewal may not change the principal: refused, and the connection closes.
+        assert handshake(renewed, "PLAIN")[0] == NONE
+        error, _, _, _ = authenticate_v1(renewed, plain_token("admin", USERS["admin"]))
+        assert error == SASL_AUTHENTICATION_FAILED
+        assert renewed.read_until_closed(10) == b""
+    finally:
+        renewed.close()
+        expired.close()
+
+
+def test_librdkafka_keeps_producing_across_re_authentications(start_broker):
+    broker = start_broker([f"connections.max.reauth.ms={REAUTH_MS}"])
+    create_topic(broker, "reauth")
+    p = Producer(sasl_config(broker, "PLAIN", "alice", USERS["alice"]))
+    delivered, errors = [], []
+
+    def on_delivery(err, msg):
+        (errors if err is not None else delivered).append(err)
+
+    # Over two session lifetimes, a record every 50 ms: every one is delivered, on
+    # connections that re-authenticate instead of failing.
+    deadline = time.monotonic() + 2 * REAUTH_MS / 1000
+    sent = 0
+    while time.monotonic() < deadline:
+        p.produce("reauth", value=b"%d" % sent, on_delivery=on_delivery)
+        sent += 1
+        p.poll(0.05)
+    assert p.flush(30) == 0
+    assert errors == [] and len(delivered) == sent, (errors[:3], len(delivered), sent)
+    assert end_offsets(broker, "reauth", 1) == [sent]

@@ -52,7 +52,9 @@ def test_zkcli_sees_errors_and_ephemeral_lifetimes(broker):
     assert zkcli(broker, "ls", "/p") == "[]"
     zkcli(broker, "deleteall", "/p")
     # What is left is the broker's own cluster metadata, in Kafka's znode layout.
-    assert zkcli(broker, "ls", "/") == "[admin, brokers, cluster, config, controller, controller_epoch, zookeeper]"
+    # Kafka's top-level paths, the ACL stores and their change queues among them.
+    assert zkcli(broker, "ls", "/") == ("[admin, brokers, cluster, config, controller, controller_epoch, kafka-acl, "
+                                        "kafka-acl-changes, kafka-acl-extended, kafka-acl-extended-changes, zookeeper]")
     assert zkcli(broker, "ls", "/brokers/ids") == "[0]"
 
 

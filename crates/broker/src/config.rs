@@ -122,6 +122,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("sasl.enabled.mechanisms", "GSSAPI"),
     ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("connection.failed.authentication.delay.ms", "100"),
+    ("connections.max.reauth.ms", "0"),
     // TLS (`tls.rs`; listener-prefixed forms win): PEM files only.
     ("ssl.keystore.type", "PEM"),
     ("ssl.keystore.location", ""),
@@ -285,6 +286,11 @@ pub struct BrokerConfig {
     /// `connection.failed.authentication.delay.ms`: how long a connection whose authentication
     /// failed is held before its answer and close (slows password guessing).
     pub failed_authentication_delay_ms: u64,
+    /// `connections.max.reauth.ms` (KIP-368): how long a SASL session lasts before the client
+    /// must re-authenticate on its connection (0: forever). Clients learn it from
+    /// SaslAuthenticate v1+; a connection that sends anything but SaslHandshake after its
+    /// session ended is closed.
+    pub connections_max_reauth_ms: u64,
     /// `authorizer.class.name` naming Kafka's ACL authorizer (ZooKeeper's
     /// `kafka.security.authorizer.AclAuthorizer` or KRaft's `StandardAuthorizer`; empty: none,
     /// every principal may do everything), with `super.users` and
@@ -684,6 +690,7 @@ impl BrokerConfig {
             tls,
             inter_broker_security,
             failed_authentication_delay_ms,
+            connections_max_reauth_ms: int("connections.max.reauth.ms", 0, i64::MAX)?.unwrap_or(0) as u64,
             authorizer,
             replication,
             broker_id,

@@ -259,7 +259,9 @@ pub async fn serve(
             let sasl = broker.config.sasl.get(&listener_name).cloned().map(crate::sasl::Authenticator::new);
             let session = Session { principal: principal.unwrap_or_else(|| ANONYMOUS.to_string()), host: peer.ip() };
             if let Err(e) =
-                (Connection { broker, socket, peer, listener_name, refusals, sasl, session }).run(shutdown).await
+                (Connection { broker, socket, peer, listener_name, refusals, sasl, session, session_expires: None })
+                    .run(shutdown)
+                    .await
             {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
@@ -281,6 +283,9 @@ struct Connection {
     sasl: Option<crate::sasl::Authenticator>,
     /// Who the requests come from: `User:ANONYMOUS` until a SASL login names the user.
     session: Session,
+    /// When the SASL session ends (`connections.max.reauth.ms`, KIP-368): after it, any
+    /// request but a re-authentication's SaslHandshake closes the connection.
+    session_expires: Option<Instant>,
 }
 
 impl Connection {
@@ -308,7 +313,7 @@ impl Connection {
             }
             let size = i32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]);
             buffered.advance(4);
-            let authenticating = self.sasl.as_ref().is_some_and(|a| a.user().is_none());
+            let mut authenticating = self.sasl.as_ref().is_some_and(|a| a.user().is_none());
             if authenticating && (size < 0 || size as usize > SASL_SERVER_MAX_RECEIVE_BYTES) {
                 if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
                     tracing::warn!(peer = %self.peer, size, max = SASL_SERVER_MAX_RECEIVE_BYTES, suppressed, "closing an unauthenticated connection that sent a frame too large for SASL");
@@ -346,6 +351,18 @@ impl Connection {
                 buffered = BytesMut::new();
             }
             let frame = frame.freeze();
+            // An authenticated SASL connection: SaslHandshake starts a re-authentication
+            // (KIP-368); once the session has expired, anything else closes the connection.
+            if !authenticating && let Some(sasl) = self.sasl.as_mut() {
+                let api_key = frame.get(..2).map(|b| i16::from_be_bytes([b[0], b[1]]));
+                let reauth = self.broker.config.connections_max_reauth_ms > 0;
+                if api_key == Some(ApiKey::SaslHandshake as i16) && reauth && sasl.renew() {
+                    authenticating = true;
+                } else if self.session_expires.is_some_and(|t| Instant::now() >= t) {
+                    tracing::debug!(peer = %self.peer, listener = %self.listener_name, "closing a connection whose SASL session expired (connections.max.reauth.ms)");
+                    return Ok(());
+                }
+            }
             if authenticating {
                 drop(reservation);
                 if self.authenticate(frame).await? {
@@ -459,13 +476,22 @@ impl Connection {
             Request::SaslAuthenticate(r) if sasl.expects_authenticate() => {
                 let step = sasl.token(&r.auth_bytes);
                 match self.settle(step).await {
-                    Ok(token) => (
-                        Response::SaslAuthenticate(SaslAuthenticateResponse {
-                            auth_bytes: Bytes::from(token),
-                            ..Default::default()
-                        }),
-                        true,
-                    ),
+                    Ok(token) => {
+                        // Done: from v1 the client learns how long its session lasts and
+                        // re-authenticates before then (KIP-368); a v0 client's connection is
+                        // closed at the end instead, and it reconnects.
+                        let done = self.sasl.as_ref().is_some_and(|a| a.user().is_some());
+                        let session_lifetime_ms =
+                            if done { self.broker.config.connections_max_reauth_ms as i64 } else { 0 };
+                        (
+                            Response::SaslAuthenticate(SaslAuthenticateResponse {
+                                auth_bytes: Bytes::from(token),
+                                session_lifetime_ms,
+                                ..Default::default()
+                            }),
+                            true,
+                        )
+                    }
                     Err(message) => (
                         Response::SaslAuthenticate(SaslAuthenticateResponse {
                             error_code: ErrorCode::SaslAuthenticationFailed.code(),
@@ -509,6 +535,8 @@ impl Connection {
                 Step::Done { user, token } => {
                     tracing::debug!(peer = %self.peer, listener = %self.listener_name, %user, "authenticated");
                     self.session.principal = format!("User:{user}");
+                    let reauth_ms = self.broker.config.connections_max_reauth_ms;
+                    self.session_expires = (reauth_ms > 0).then(|| Instant::now() + Duration::from_millis(reauth_ms));
                     return Ok(token);
                 }
                 Step::Failed { user, message, detail } => {

@@ -93,11 +93,31 @@ enum State {
 pub struct Authenticator {
     listener: Arc<SaslListener>,
     state: State,
+    /// During a re-authentication (KIP-368): the user and mechanism of the session it renews,
+    /// which it must keep.
+    renewing: Option<(String, Mechanism)>,
+    /// The mechanism of the exchange in progress or done.
+    mechanism: Option<Mechanism>,
 }
 
 impl Authenticator {
     pub fn new(listener: Arc<SaslListener>) -> Authenticator {
-        Authenticator { listener, state: State::Handshake }
+        Authenticator { listener, state: State::Handshake, renewing: None, mechanism: None }
+    }
+
+    /// Starts a re-authentication of an authenticated connection (KIP-368: the client sends
+    /// SaslHandshake again before its session expires). The exchange must end as the same user
+    /// with the same mechanism, or it fails. `false` when the connection is not authenticated.
+    pub fn renew(&mut self) -> bool {
+        let (State::Done { user }, Some(mechanism)) = (&self.state, self.mechanism) else { return false };
+        self.renewing = Some((user.clone(), mechanism));
+        self.state = State::Handshake;
+        true
+    }
+
+    /// Whether a re-authentication is in progress.
+    pub fn renewing(&self) -> bool {
+        self.renewing.is_some()
     }
 
     /// The authenticated user, once there is one.
@@ -127,7 +147,12 @@ impl Authenticator {
             return SaslHandshakeResponse { error_code: ErrorCode::IllegalSaslState.code(), mechanisms };
         }
         match Mechanism::from_name(mechanism).filter(|m| self.listener.mechanisms.contains(m)) {
+            Some(m) if self.renewing.as_ref().is_some_and(|(_, was)| *was != m) => {
+                self.state = State::Failed;
+                SaslHandshakeResponse { error_code: ErrorCode::IllegalSaslState.code(), mechanisms }
+            }
             Some(m) => {
+                self.mechanism = Some(m);
                 let exchange = match m {
                     Mechanism::Plain => Exchange::Plain,
                     Mechanism::Scram(s) => Exchange::Scram(ScramServer::new(s)),
@@ -193,6 +218,18 @@ impl Authenticator {
     }
 
     fn settle(&mut self, step: Step) -> Step {
+        // A re-authentication may not change who the connection is.
+        let step = match (step, self.renewing.take()) {
+            (Step::Done { user, .. }, Some((was, _))) if user != was => {
+                let message = "re-authentication must keep the connection's principal".to_string();
+                Step::Failed { user: Some(user), detail: format!("{message} (was {was})"), message }
+            }
+            (step @ (Step::Continue(_) | Step::NeedCredential { .. }), renewing) => {
+                self.renewing = renewing;
+                step
+            }
+            (step, _) => step,
+        };
         match &step {
             Step::Done { user, .. } => self.state = State::Done { user: user.clone() },
             Step::Failed { .. } => self.state = State::Failed,
@@ -266,6 +303,33 @@ mod tests {
         assert_eq!(a.token(b"\0alice\0pw"), Step::Done { user: "alice".into(), token: Vec::new() });
         assert_eq!(a.user(), Some("alice"));
         assert_eq!(a.handshake(1, "PLAIN").error_code, ErrorCode::IllegalSaslState.code());
+    }
+
+    #[test]
+    fn a_renewal_must_keep_the_user_and_the_mechanism() {
+        let two_users = Arc::new(SaslListener {
+            mechanisms: vec![Mechanism::Plain, Mechanism::Scram(ScramMechanism::Sha256)],
+            plain_users: [("alice".to_string(), "pw".to_string()), ("bob".to_string(), "pw2".to_string())].into(),
+        });
+        let mut a = Authenticator::new(two_users.clone());
+        assert!(!a.renew(), "nothing to renew before authenticating");
+        a.handshake(1, "PLAIN");
+        a.token(b"\0alice\0pw");
+        assert!(a.renew() && a.renewing() && a.user().is_none());
+        assert_eq!(a.handshake(1, "PLAIN").error_code, 0);
+        assert_eq!(a.token(b"\0alice\0pw"), Step::Done { user: "alice".into(), token: Vec::new() });
+        assert!(!a.renewing() && a.user() == Some("alice"));
+        // As another user: refused, and the connection is done.
+        assert!(a.renew());
+        a.handshake(1, "PLAIN");
+        assert!(matches!(a.token(b"\0bob\0pw2"), Step::Failed { .. }));
+        assert_eq!(a.user(), None);
+        // With another mechanism: refused at the handshake.
+        let mut a = Authenticator::new(two_users);
+        a.handshake(1, "PLAIN");
+        a.token(b"\0alice\0pw");
+        assert!(a.renew());
+        assert_eq!(a.handshake(1, "SCRAM-SHA-256").error_code, ErrorCode::IllegalSaslState.code());
     }
 
     #[test]
