@@ -728,7 +728,7 @@ def test_pem_text_stores_and_requested_client_auth(start_broker, certs, other_ce
     ("TLSv1.3", ssl.TLSVersion.TLSv1_3, True),
     ("TLSv1.2", ssl.TLSVersion.TLSv1_3, False),
     ("TLSv1.2", ssl.TLSVersion.TLSv1_2, True),
-])
+], ids=["1.3-only-refuses-1.2", "1.3-only-serves-1.3", "1.2-only-refuses-1.3", "1.2-only-serves-1.2"])
 def test_only_the_enabled_protocols_are_served(start_broker, certs, enabled, offered, accepted):
     b = start_broker(store_settings(certs) + [f"listener.name.ssl.ssl.enabled.protocols={enabled}"])
     ctx = tls_context(certs.ca, version=offered)

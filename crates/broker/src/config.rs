@@ -928,13 +928,14 @@ fn tls_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crat
     if let (k, Some(_)) = lookup("ssl.key.password") {
         return Err(invalid(&k, "(hidden)", "encrypted keys are not supported: decrypt the key (openssl pkey)".into()));
     }
-    let (key, chain) = match (
+    // The key that names the keystore, and its value, for messages about it.
+    let (keystore_key, keystore_value, key, chain) = match (
         lookup("ssl.keystore.location"),
         lookup("ssl.keystore.key"),
         lookup("ssl.keystore.certificate.chain"),
     ) {
-        ((_, Some(path)), _, _) => (Pem::File(path.trim().into()), Pem::File(path.trim().into())),
-        (_, (_, Some(key)), (_, Some(chain))) => (Pem::Inline(key), Pem::Inline(chain)),
+        ((k, Some(path)), _, _) => (k, path.clone(), Pem::File(path.trim().into()), Pem::File(path.trim().into())),
+        (_, (k, Some(key)), (_, Some(chain))) => (k, "(PEM text)".to_string(), Pem::Inline(key), Pem::Inline(chain)),
         ((k, None), _, _) => {
             return Err(invalid(
                 &k,
@@ -983,9 +984,7 @@ fn tls_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crat
         Some(other) => return Err(invalid(&verify_key, other, "expected https or empty".into())),
     };
     let settings = TlsSettings { key, chain, truststore, client_auth, tls12, tls13, principal_rules, verify_hostname };
-    settings
-        .server_config()
-        .map_err(|e| invalid(&format!("{prefix}ssl.keystore.location"), "", format!("listener {name}: {e}")))?;
+    settings.server_config().map_err(|e| invalid(&keystore_key, &keystore_value, format!("listener {name}: {e}")))?;
     Ok(settings)
 }
 

@@ -150,23 +150,56 @@ impl tokio::io::AsyncWrite for Stream {
     }
 }
 
+/// How a TLS handshake ended without a connection.
+enum HandshakeFailure {
+    /// The peer closed before sending anything (a port probe, a health check): not a refusal.
+    Probe,
+    /// Refused, and why.
+    Refused(String),
+}
+
+/// After a refused handshake, how long the broker reads (and drops) what the client still
+/// sends before it closes, and how much at most: closing with unread bytes would reset the
+/// connection, and the reset can overtake the TLS alert that tells the client why.
+const TLS_REFUSAL_DRAIN_MS: u64 = 1_000;
+const TLS_REFUSAL_DRAIN_BYTES: u64 = 64 * 1024;
+
 /// Completes the TLS handshake of a new connection on a TLS listener, within
 /// `TLS_HANDSHAKE_TIMEOUT_MS`, and names its principal from the client certificate, if it
-/// offered one (`ssl.principal.mapping.rules`); `None` for a plaintext listener.
-async fn handshake(tls: &crate::tls::TlsListener, socket: TcpStream) -> Result<(Stream, Option<String>), String> {
-    let accepting = tls.acceptor().accept(socket);
-    let stream = tokio::time::timeout(Duration::from_millis(crate::tls::TLS_HANDSHAKE_TIMEOUT_MS), accepting)
+/// offered one (`ssl.principal.mapping.rules`).
+async fn handshake(
+    tls: &crate::tls::TlsListener,
+    socket: TcpStream,
+) -> Result<(Stream, Option<String>), HandshakeFailure> {
+    let accepting = tls.acceptor().accept(socket).into_fallible();
+    let accepted = tokio::time::timeout(Duration::from_millis(crate::tls::TLS_HANDSHAKE_TIMEOUT_MS), accepting)
         .await
-        .map_err(|_| format!("no TLS handshake within {} ms", crate::tls::TLS_HANDSHAKE_TIMEOUT_MS))?
-        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        .map_err(|_| {
+        HandshakeFailure::Refused(format!("no TLS handshake within {} ms", crate::tls::TLS_HANDSHAKE_TIMEOUT_MS))
+    })?;
+    let stream = match accepted {
+        Ok(stream) => stream,
+        Err((e, mut socket)) => {
+            // The alert is out; let it arrive before the close (see TLS_REFUSAL_DRAIN_MS).
+            let _ = socket.shutdown().await;
+            let (mut unread, mut sink) = ((&mut socket).take(TLS_REFUSAL_DRAIN_BYTES), tokio::io::sink());
+            let drain = tokio::io::copy(&mut unread, &mut sink);
+            let drained = tokio::time::timeout(Duration::from_millis(TLS_REFUSAL_DRAIN_MS), drain).await;
+            if e.kind() == std::io::ErrorKind::UnexpectedEof && matches!(drained, Ok(Ok(0))) {
+                return Err(HandshakeFailure::Probe);
+            }
+            return Err(HandshakeFailure::Refused(format!("TLS handshake failed: {e}")));
+        }
+    };
     let principal = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
         None => None,
         Some(cert) => {
-            let dn = crate::tls::subject_dn(cert.as_ref())?;
-            let name =
-                tls.settings.principal_rules.apply(&dn).ok_or_else(|| {
-                    format!("no ssl.principal.mapping.rules rule matches the certificate subject {dn:?}")
-                })?;
+            let dn = crate::tls::subject_dn(cert.as_ref()).map_err(HandshakeFailure::Refused)?;
+            let name = tls.settings.principal_rules.apply(&dn).ok_or_else(|| {
+                HandshakeFailure::Refused(format!(
+                    "no ssl.principal.mapping.rules rule matches the certificate subject {dn:?}"
+                ))
+            })?;
             Some(format!("User:{name}"))
         }
     };
@@ -246,9 +279,15 @@ pub async fn serve(
                 None => (Stream::Plain(socket), None),
                 Some(tls) => match handshake(tls, socket).await {
                     Ok(done) => done,
-                    Err(e) => {
-                        if let Some(suppressed) = refusals.admit(&peer.ip(), Instant::now()) {
-                            tracing::warn!(%peer, listener = %listener_name, error = %e, suppressed, "TLS connection refused");
+                    Err(failure) => {
+                        match failure {
+                            HandshakeFailure::Probe => {
+                                tracing::debug!(%peer, listener = %listener_name, "closed before a TLS handshake");
+                            }
+                            // Each refusal is logged, as Kafka logs each failed authentication.
+                            HandshakeFailure::Refused(e) => {
+                                tracing::warn!(%peer, listener = %listener_name, error = %e, "TLS connection refused");
+                            }
                         }
                         drop(slot);
                         drop(done);

@@ -205,3 +205,73 @@ async fn command(zk: &ZkClient, command: KeeperCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Attempts at a user's read-modify-write before a concurrent writer wins.
+const SCRAM_WRITE_ATTEMPTS: usize = 10;
+
+/// Writes `user`'s SCRAM credential for `mechanism` straight into keeper at
+/// `<chroot>/config/users/<user>`, in Kafka's form (`{"version":1,"config":{"SCRAM-SHA-512":
+/// "salt=...,stored_key=...,server_key=...,iterations=..."}}`), keeping the user's other
+/// mechanisms. `servers` is the brokers' `keeper.connect` (`host:port,...[/chroot]`).
+pub async fn set_scram_credential(
+    servers: &str,
+    user: &str,
+    mechanism: sluice_client::ScramMechanism,
+    password: &str,
+    iterations: u32,
+) -> anyhow::Result<()> {
+    use sluice_protocol::scram::{ScramCredential, random_salt, sanitize_user};
+    let (hosts, chroot) = match servers.find('/') {
+        Some(i) => (&servers[..i], servers[i..].trim_end_matches('/')),
+        None => (servers, ""),
+    };
+    let salt = random_salt().map_err(|e| anyhow::anyhow!("no randomness for a salt: {e}"))?;
+    let credential = ScramCredential::derive(mechanism, password.as_bytes(), &salt, iterations).to_kafka_string();
+    let zk = ZkClient::connect(hosts, Duration::from_millis(SESSION_TIMEOUT_MS))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open a session with keeper at {hosts}: {e}"))?;
+    let result = async {
+        let users = format!("{chroot}/config/users");
+        let path = format!("{users}/{}", sanitize_user(user));
+        for _ in 0..SCRAM_WRITE_ATTEMPTS {
+            let (mut znode, version) = match zk.get_data(&path).await {
+                Ok((data, stat)) => (
+                    serde_json::from_slice::<serde_json::Value>(&data)
+                        .unwrap_or_else(|_| serde_json::json!({"version": 1, "config": {}})),
+                    Some(stat.version),
+                ),
+                Err(ZkError::NoNode) => (serde_json::json!({"version": 1, "config": {}}), None),
+                Err(e) => return Err(anyhow::anyhow!("cannot read {path}: {e}")),
+            };
+            if !znode["config"].is_object() {
+                znode["config"] = serde_json::json!({});
+            }
+            znode["config"][mechanism.name()] = serde_json::Value::String(credential.clone());
+            let body = serde_json::to_vec(&znode)?;
+            let written = match version {
+                Some(v) => zk.set_data(&path, &body, v).await.map(drop),
+                None => {
+                    let mut parent = String::new();
+                    for part in users.split('/').filter(|p| !p.is_empty()) {
+                        parent.push('/');
+                        parent.push_str(part);
+                        match zk.create(&parent, b"", CreateMode::Persistent).await {
+                            Ok(_) | Err(ZkError::NodeExists) => {}
+                            Err(e) => return Err(anyhow::anyhow!("cannot create {parent}: {e}")),
+                        }
+                    }
+                    zk.create(&path, &body, CreateMode::Persistent).await.map(drop)
+                }
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err(ZkError::BadVersion | ZkError::NodeExists) => continue,
+                Err(e) => return Err(anyhow::anyhow!("cannot write {path}: {e}")),
+            }
+        }
+        Err(anyhow::anyhow!("{path} kept changing; retry"))
+    }
+    .await;
+    let _ = zk.close().await;
+    result
+}

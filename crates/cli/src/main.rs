@@ -46,9 +46,12 @@ struct Cli {
         global = true
     )]
     bootstrap: String,
-    /// A client property, as kcat takes them (repeatable): security.protocol (PLAINTEXT or
-    /// SASL_PLAINTEXT), sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.username,
-    /// sasl.password (or a Java client's sasl.jaas.config), client.id.
+    /// A client property, as kcat takes them (repeatable): security.protocol (PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT or SASL_SSL), sasl.mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
+    /// sasl.username, sasl.password (or a Java client's sasl.jaas.config), ssl.ca.location,
+    /// ssl.certificate.location, ssl.key.location, ssl.endpoint.identification.algorithm (https
+    /// or none; or the Java client's PEM ssl.truststore.location and ssl.keystore.location),
+    /// client.id.
     #[arg(short = 'X', long = "property", value_name = "KEY=VALUE", global = true)]
     properties: Vec<String>,
     /// A client properties file, as Kafka's tools take it (`--command-config`): key=value lines,
@@ -182,6 +185,23 @@ enum PerfCommand {
         after_help = "Examples:\n  sluice perf latency -t bench --rate 20000 --duration-secs 60\n  sluice perf latency -t bench --partitions-per-request 16 --json"
     )]
     Latency(perf_latency::LatencyArgs),
+    /// Open COUNT new connections to the first bootstrap broker, each with the full handshake
+    /// the client properties ask for (TCP, TLS, ApiVersions, SASL); report connections/s and the
+    /// time each took.
+    #[command(
+        after_help = "Example:\n  sluice perf connect -b 127.0.0.1:9094 -X security.protocol=SASL_SSL -X ssl.ca.location=ca.pem -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=alice -X sasl.password=... -n 500"
+    )]
+    Connect {
+        /// Connections to open in all.
+        #[arg(short = 'n', long, default_value_t = 1_000)]
+        count: u64,
+        /// Connections opened at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        concurrency: u64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Consume COUNT records from the beginning; report records/s and MB/s.
     #[command(after_help = "Example:\n  sluice perf consume -t bench -n 1000000")]
     Consume {
@@ -487,7 +507,9 @@ enum UserCommand {
 enum ScramCommand {
     /// Sets a user's password for a SCRAM mechanism (salted here; only the salted password is
     /// sent).
-    #[command(after_help = "Example:\n  sluice user scram add alice --password alice-secret --mechanism SCRAM-SHA-512")]
+    #[command(
+        after_help = "Examples:\n  sluice user scram add alice --password alice-secret --mechanism SCRAM-SHA-512\n  sluice user scram add broker --password broker-secret --mechanism SCRAM-SHA-512 --keeper keeper1:2181/sluice   (before any broker runs)"
+    )]
     Add {
         /// The user name.
         user: String,
@@ -498,8 +520,13 @@ enum ScramCommand {
         #[arg(long, default_value = "SCRAM-SHA-256")]
         mechanism: String,
         /// PBKDF2 iterations, 4096 to 16384.
-        #[arg(long, default_value_t = 4096)]
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(4096..=16384))]
         iterations: u32,
+        /// Write the credential straight into keeper (host:port[,...][/chroot], the brokers'
+        /// keeper.connect) instead of through a broker, as kafka-configs.sh --zookeeper does:
+        /// how the first credentials (the brokers' own) are made before any broker runs.
+        #[arg(long, value_name = "KEEPER")]
+        keeper: Option<String>,
     },
     /// Lists users and the SCRAM mechanisms they have credentials for (all users, or those named).
     List {
@@ -604,6 +631,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             summary.print(&format!("keeper {op:?}").to_lowercase(), json);
             Ok(())
         }
+        Command::User(UserCommand::Scram(ScramCommand::Add {
+            user,
+            password,
+            mechanism,
+            iterations,
+            keeper: Some(servers),
+        })) => {
+            let m = scram_mechanism(&mechanism)?;
+            keeper::set_scram_credential(&servers, &user, m, &password, iterations).await?;
+            println!("set {} credential of {user} in keeper", m.name());
+            Ok(())
+        }
+        Command::Perf(PerfCommand::Connect { count, concurrency, json }) => {
+            perf::connect(&config?, count, concurrency as usize).await?.print("connect", json);
+            Ok(())
+        }
         Command::Health { keeper, timeout_ms } => {
             let within = Duration::from_millis(timeout_ms);
             let status = match keeper {
@@ -676,7 +719,9 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
     let client = Client::connect(config).await?;
     match command {
         // Handled by `run`.
-        Command::Keeper(_) | Command::Perf(PerfCommand::Keeper { .. }) | Command::Health { .. } => Ok(()),
+        Command::Keeper(_)
+        | Command::Perf(PerfCommand::Keeper { .. } | PerfCommand::Connect { .. })
+        | Command::Health { .. } => Ok(()),
         Command::Produce(args) => produce(client, args).await,
         Command::Consume(args) => consume(client, args).await,
         Command::Topic(cmd) => topic(client, cmd).await,
@@ -722,7 +767,7 @@ fn scram_mechanism(name: &str) -> anyhow::Result<sluice_client::ScramMechanism> 
 
 async fn scram(client: Client, cmd: ScramCommand) -> anyhow::Result<()> {
     match cmd {
-        ScramCommand::Add { user, password, mechanism, iterations } => {
+        ScramCommand::Add { user, password, mechanism, iterations, keeper: _ } => {
             let m = scram_mechanism(&mechanism)?;
             client.set_user_scram_password(&user, m, &password, iterations).await?;
             println!("set {} credential of {user}", m.name());

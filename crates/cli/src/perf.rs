@@ -133,6 +133,37 @@ pub async fn produce(
     Ok(Summary { records: count, bytes: count * size as u64, elapsed, latencies_us })
 }
 
+/// Opens `count` connections, `concurrency` at a time, each through every step `config`'s
+/// security asks for, and closes each at once: the handshake rate.
+pub async fn connect(config: &sluice_client::ClientConfig, count: u64, concurrency: usize) -> anyhow::Result<Summary> {
+    let address = config.bootstrap.first().cloned().ok_or_else(|| anyhow::anyhow!("no bootstrap server"))?;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (address, next, security) = (address.clone(), next.clone(), config.security());
+        let (client_id, timeout) = (config.client_id.clone(), config.connect_timeout);
+        set.spawn(async move {
+            let mut mine = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                let t = Instant::now();
+                let c =
+                    sluice_client::connection::BrokerConnection::connect_with(&address, &client_id, timeout, &security)
+                        .await?;
+                mine.push(t.elapsed().as_micros() as u64);
+                drop(c);
+            }
+            anyhow::Ok(mine)
+        });
+    }
+    let mut latencies_us = Vec::with_capacity(count as usize);
+    while let Some(done) = set.join_next().await {
+        latencies_us.extend(done??);
+    }
+    latencies_us.sort_unstable();
+    Ok(Summary { records: latencies_us.len() as u64, bytes: 0, elapsed: started.elapsed(), latencies_us })
+}
+
 pub async fn consume(client: Client, topic: &str, count: u64) -> anyhow::Result<Summary> {
     let mut consumer = Consumer::new(client, ConsumerConfig::default());
     consumer.assign(topic, &[], StartOffset::Beginning).await?;

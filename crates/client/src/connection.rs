@@ -164,6 +164,17 @@ impl BrokerConnection {
         let r = conn.negotiate(timeout).await.map_err(|e| match e {
             // A Kafka broker answers ApiVersions at once, whatever it thinks of the client;
             // anything else here means something other than Kafka listens at this address.
+            // Over TLS, a connection the broker ends at once was refused by its TLS layer.
+            ClientError::Disconnected { reason, .. } if security.tls.is_some() => ClientError::Connect {
+                address: address.into(),
+                reason: format!(
+                    "the TLS connection ended before ApiVersions was answered ({reason}): does the broker require a \
+                     client certificate (ssl.certificate.location, ssl.key.location), or refuse this one?"
+                ),
+            },
+            ClientError::Disconnected { reason, .. } if reason.contains("answered with TLS") => {
+                ClientError::Connect { address: address.into(), reason }
+            }
             ClientError::Disconnected { reason, .. } => ClientError::NotKafka {
                 address: address.into(),
                 reason: format!("the connection ended without a Kafka answer to ApiVersions: {reason}"),
@@ -380,6 +391,10 @@ async fn writer(
             break;
         }
     }
+    // The connection was dropped (or failed): say so to the broker, whose close then ends the
+    // reader too. A TLS stream's halves share the socket, so without this the reader would hold
+    // it open until the broker's idle timeout.
+    let _ = write.shutdown().await;
     closed.store(true, Ordering::Relaxed);
     fail_all(&queue, &address, "connection closed");
 }
@@ -397,6 +412,12 @@ async fn reader(
         }
         let size = i32::from_be_bytes(size);
         if size < 4 || size as usize > MAX_RESPONSE_BYTES {
+            // A TLS record (handshake 0x16, alert 0x15, version 3.x) read as a frame size: the
+            // listener speaks TLS and this connection does not.
+            let head = size.to_be_bytes();
+            if matches!(head[0], 0x15 | 0x16) && head[1] == 3 {
+                break "the broker answered with TLS: this listener needs security.protocol=SSL or SASL_SSL".into();
+            }
             break format!("a response frame of {size} bytes (Kafka's are 4 to {MAX_RESPONSE_BYTES})");
         }
         let mut frame = BytesMut::zeroed(size as usize);

@@ -251,6 +251,39 @@ impl ScramClient {
     }
 }
 
+/// The `/config/users` znode name of a user: Kafka's `Sanitizer` (URL-encoding; letters, digits,
+/// '.', '-' and '_' stay as they are), so any user name is one path segment.
+pub fn sanitize_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The user a `/config/users` znode name stands for (the inverse of [`sanitize_user`]); `None`
+/// for a name no user sanitizes to.
+pub fn unsanitize_user(name: &str) -> Option<String> {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
