@@ -50,10 +50,14 @@ def docker(*args, check=True, timeout=120):
 class ComposeCluster:
     """One compose project: `up`, `down`, and the docker verbs the tests use on its nodes."""
 
-    def __init__(self, project=None):
+    def __init__(self, project=None, extra_files=(), client_conf=None, env=None):
+        """`extra_files`: compose files over docker/compose.yml (the secured variant);
+        `client_conf`: the librdkafka settings host clients need (security.protocol, ...)."""
         self.project = project or f"{PREFIX}{os.getpid()}x{uuid.uuid4().hex[:6]}"
         self.ports = dict(zip((1, 2, 3, 4), free_ports(4)))
         self._admins = {}
+        self.files = COMPOSE_FILES + [Path(f) for f in extra_files]
+        self.client_conf = dict(client_conf or {})
         self.env = {
             **os.environ,
             "SLUICE_IMAGE": IMAGE,
@@ -61,10 +65,11 @@ class ComposeCluster:
             "SLUICE_SESSION_TIMEOUT_MS": str(SESSION_MS),
             "SLUICE_REPLICA_LAG_TIME_MAX_MS": "5000",
             **{f"SLUICE_BROKER{i}_PORT": str(p) for i, p in self.ports.items()},
+            **(env or {}),
         }
 
     def compose(self, *args, check=True, timeout=UP_TIMEOUT_S):
-        files = [arg for f in COMPOSE_FILES for arg in ("-f", str(f))]
+        files = [arg for f in self.files for arg in ("-f", str(f))]
         cmd = [*compose_tool(), "-p", self.project, *files, *args]
         result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
@@ -141,7 +146,7 @@ class ComposeCluster:
         """An admin client per bootstrap list, kept (a dropped client aborts its calls)."""
         bootstrap = bootstrap or self.bootstrap
         if bootstrap not in self._admins:
-            self._admins[bootstrap] = AdminClient({"bootstrap.servers": bootstrap})
+            self._admins[bootstrap] = AdminClient({"bootstrap.servers": bootstrap, **self.client_conf})
         return self._admins[bootstrap]
 
     def brokers_seen_from(self, bootstrap):

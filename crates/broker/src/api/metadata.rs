@@ -163,10 +163,11 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
     }
     // v0: an empty list means every topic; v1+: null means every topic.
     let topic_operations = |name: &str| {
-        super::authorized_operations::reported(
-            request.include_topic_authorized_operations,
-            ctx.authorized_operations(ResourceType::Topic, name),
-        )
+        if request.include_topic_authorized_operations {
+            ctx.authorized_operations(ResourceType::Topic, name)
+        } else {
+            super::authorized_operations::NOT_REQUESTED
+        }
     };
     // The cluster's operations only to a principal that may describe the cluster, else none.
     let cluster_operations = super::authorized_operations::reported(
