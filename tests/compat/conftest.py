@@ -18,6 +18,7 @@ TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute CARG
 SLUICED = os.environ.get("SLUICED", str(TARGET / "debug" / "sluiced"))
 SLUICE_CLI = os.environ.get("SLUICE_CLI", str(TARGET / "debug" / "sluice"))
 READY_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 120
 
 
 class Broker:
@@ -82,7 +83,9 @@ class Broker:
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            code = self.proc.wait(timeout=60)
+            # Generous: a clean stop flushes every log (10,000 of them in test_many_partitions) on
+            # a machine the parallel suites share.
+            code = self.proc.wait(timeout=STOP_TIMEOUT_S)
             if sig == signal.SIGTERM:
                 assert code == 0, f"sluiced exit code {code} after SIGTERM:\n{self.log()}"
         self.proc = None
