@@ -22,8 +22,8 @@ def wait_until(condition, timeout_s=30, interval_s=0.05, what="condition"):
 # not taken by the kernel for someone else before the server binds it. Under pytest-xdist each
 # worker has a slice of its own, so two workers never hand out the same port; within a process
 # a cursor walks the slice, so a port is not handed out twice until it wraps around.
-# COMPAT_PORT_RANGE=FIRST-END narrows the range for suites run side by side (scripts/test).
-PORTS_FIRST, PORTS_END = (int(x) for x in os.environ.get("COMPAT_PORT_RANGE", "10000-32700").split("-", 1))
+PORTS_FIRST = 10_000
+PORTS_END = 32_700
 _cursor = None
 
 
