@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::acl::AclEntry;
 use crate::data_tree::CreateMode;
 use crate::error::ZkError;
 use crate::jute::*;
@@ -204,12 +205,34 @@ pub struct SessionCredentials {
     pub passwd: Bytes,
 }
 
+/// The ACL a client gives each node it creates, by path.
+pub type AclPolicy = Arc<dyn Fn(&str) -> Vec<AclEntry> + Send + Sync>;
+
+/// How a client proves who it is and protects what it creates.
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    /// Credentials sent with `addauth` on every connection, before any request (ZooKeeper's
+    /// client does the same on reconnects): `(scheme, auth)`, as `("digest", "user:password")`.
+    pub auth: Vec<(String, Bytes)>,
+    /// The ACL of each node created (`None`: open to everyone, ZooKeeper's `OPEN_ACL_UNSAFE`).
+    pub acl: Option<AclPolicy>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials themselves.
+        let schemes: Vec<&str> = self.auth.iter().map(|(s, _)| s.as_str()).collect();
+        f.debug_struct("ClientOptions").field("auth", &schemes).field("acl", &self.acl.is_some()).finish()
+    }
+}
+
 /// A ZooKeeper session. Cloning shares it; dropping the last handle closes it.
 #[derive(Clone)]
 pub struct ZkClient {
     calls: mpsc::Sender<Call>,
     state: watch::Receiver<SessionState>,
     session: watch::Receiver<SessionCredentials>,
+    acl: Option<AclPolicy>,
 }
 
 impl std::fmt::Debug for ZkClient {
@@ -221,8 +244,8 @@ impl std::fmt::Debug for ZkClient {
     }
 }
 
-fn open_acl() -> Vec<Acl> {
-    vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }]
+fn wire_acl(acl: &[AclEntry]) -> Vec<Acl> {
+    acl.iter().map(Acl::from).collect()
 }
 
 fn body(f: impl FnOnce(&mut BytesMut)) -> Bytes {
@@ -262,18 +285,38 @@ impl ZkClient {
     /// Connects to one of `servers` (`host:port,host:port`, an optional `/chroot` is refused)
     /// asking for `session_timeout`; waits up to `session_timeout` for the first connection.
     pub async fn connect(servers: &str, session_timeout: Duration) -> Result<ZkClient> {
-        Self::open(servers, session_timeout, SessionCredentials { session_id: 0, passwd: Bytes::from_static(&[0; 16]) })
-            .await
+        Self::connect_with(servers, session_timeout, ClientOptions::default()).await
+    }
+
+    /// [`ZkClient::connect`] with credentials and an ACL policy.
+    pub async fn connect_with(servers: &str, session_timeout: Duration, options: ClientOptions) -> Result<ZkClient> {
+        let fresh = SessionCredentials { session_id: 0, passwd: Bytes::from_static(&[0; 16]) };
+        Self::open(servers, session_timeout, fresh, options).await
     }
 
     /// Takes over an existing session (a previous run's, from its credentials): its ephemeral
     /// nodes are then this client's, and [`ZkClient::close`] ends it at once. Fails with
     /// `SessionExpired` when the session is already gone.
     pub async fn resume(servers: &str, session_timeout: Duration, session: SessionCredentials) -> Result<ZkClient> {
-        Self::open(servers, session_timeout, session).await
+        Self::open(servers, session_timeout, session, ClientOptions::default()).await
     }
 
-    async fn open(servers: &str, session_timeout: Duration, session: SessionCredentials) -> Result<ZkClient> {
+    /// [`ZkClient::resume`] with credentials and an ACL policy.
+    pub async fn resume_with(
+        servers: &str,
+        session_timeout: Duration,
+        session: SessionCredentials,
+        options: ClientOptions,
+    ) -> Result<ZkClient> {
+        Self::open(servers, session_timeout, session, options).await
+    }
+
+    async fn open(
+        servers: &str,
+        session_timeout: Duration,
+        session: SessionCredentials,
+        options: ClientOptions,
+    ) -> Result<ZkClient> {
         let servers: Vec<String> =
             servers.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
         if servers.is_empty() || servers.iter().any(|s| s.contains('/')) {
@@ -283,7 +326,7 @@ impl ZkClient {
         let (state_tx, state) = watch::channel(SessionState::Connecting);
         let (session_tx, session) = watch::channel(session);
         let timeout_ms = session_timeout.as_millis().min(i32::MAX as u128) as i32;
-        tokio::spawn(SessionTask::new(servers, timeout_ms, state_tx, session_tx).run(calls_rx));
+        tokio::spawn(SessionTask::new(servers, timeout_ms, state_tx, session_tx, options.auth).run(calls_rx));
         let mut waiting = state.clone();
         let connected = tokio::time::timeout(
             session_timeout,
@@ -295,7 +338,7 @@ impl ZkClient {
             Ok(Ok(SessionState::Expired)) => return Err(ZkError::SessionExpired),
             _ => return Err(ZkError::ConnectionLoss),
         }
-        Ok(ZkClient { calls: calls_tx, state, session })
+        Ok(ZkClient { calls: calls_tx, state, session, acl: options.acl })
     }
 
     pub fn session_id(&self) -> i64 {
@@ -318,16 +361,44 @@ impl ZkClient {
         rx.await.map_err(|_| ZkError::ConnectionLoss)?
     }
 
-    /// Creates a node; returns its path (with the sequence suffix for sequential modes).
+    /// The ACL this client gives a node it creates at `path`.
+    fn acl_for(&self, path: &str) -> Vec<Acl> {
+        match &self.acl {
+            Some(policy) => wire_acl(&policy(path)),
+            None => wire_acl(&AclEntry::open()),
+        }
+    }
+
+    /// Creates a node with this client's ACL for its path; returns its path (with the sequence
+    /// suffix for sequential modes).
     pub async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
-        let req = CreateRequest {
-            path: path.into(),
-            data: Some(Bytes::copy_from_slice(data)),
-            acl: open_acl(),
-            flags: mode.flags(),
-        };
+        self.create_raw(path, data, mode, self.acl_for(path)).await
+    }
+
+    /// Creates a node with the given ACL.
+    pub async fn create_with_acl(&self, path: &str, data: &[u8], mode: CreateMode, acl: &[AclEntry]) -> Result<String> {
+        self.create_raw(path, data, mode, wire_acl(acl)).await
+    }
+
+    async fn create_raw(&self, path: &str, data: &[u8], mode: CreateMode, acl: Vec<Acl>) -> Result<String> {
+        let req =
+            CreateRequest { path: path.into(), data: Some(Bytes::copy_from_slice(data)), acl, flags: mode.flags() };
         let r: CreateResponse = decode(self.call(op::CREATE, body(|o| req.write(o)), Registration::None).await?)?;
         Ok(r.path)
+    }
+
+    /// A node's ACL and stat.
+    pub async fn get_acl(&self, path: &str) -> Result<(Vec<AclEntry>, StatRecord)> {
+        let req = PathRequest { path: path.into() };
+        let r: GetAclResponse = decode(self.call(op::GET_ACL, body(|o| req.write(o)), Registration::None).await?)?;
+        Ok((r.acl.into_iter().map(AclEntry::from).collect(), r.stat))
+    }
+
+    /// Replaces a node's ACL when its ACL version is `version` (-1: any).
+    pub async fn set_acl(&self, path: &str, acl: &[AclEntry], version: i32) -> Result<StatRecord> {
+        let req = SetAclRequest { path: path.into(), acl: wire_acl(acl), version };
+        let r: StatResponse = decode(self.call(op::SET_ACL, body(|o| req.write(o)), Registration::None).await?)?;
+        Ok(r.stat)
     }
 
     /// Deletes a node if its version matches (-1: any version).
@@ -416,7 +487,7 @@ impl ZkClient {
                         CreateRequest {
                             path: path.clone(),
                             data: Some(data.clone()),
-                            acl: open_acl(),
+                            acl: self.acl_for(path),
                             flags: mode.flags(),
                         }
                         .write(o);
@@ -496,6 +567,8 @@ struct SessionTask {
     persistent: Vec<(String, bool, WatchSender)>,
     state: watch::Sender<SessionState>,
     session: watch::Sender<SessionCredentials>,
+    /// `addauth` credentials, sent on every connection.
+    auth: Vec<(String, Bytes)>,
 }
 
 enum Ended {
@@ -511,6 +584,7 @@ impl SessionTask {
         timeout_ms: i32,
         state: watch::Sender<SessionState>,
         session: watch::Sender<SessionCredentials>,
+        auth: Vec<(String, Bytes)>,
     ) -> Self {
         let SessionCredentials { session_id, passwd } = session.borrow().clone();
         SessionTask {
@@ -525,6 +599,7 @@ impl SessionTask {
             persistent: Vec::new(),
             state,
             session,
+            auth,
         }
     }
 
@@ -602,6 +677,17 @@ impl SessionTask {
         self.timeout_ms = r.timeout_ms;
         let _ = self.session.send(SessionCredentials { session_id: self.session_id, passwd: self.passwd.clone() });
 
+        // Credentials first, so that every request after them is made as who they prove.
+        for (scheme, auth) in &self.auth {
+            let packet = AuthPacket { auth_type: 0, scheme: scheme.clone(), auth: Some(auth.clone()) };
+            let f = frame(|o| {
+                RequestHeader { xid: AUTH_XID, op: op::AUTH }.write(o);
+                packet.write(o);
+            });
+            if write.write_all(&f).await.is_err() {
+                return Ended::Lost;
+            }
+        }
         // Watches survive the reconnect: tell the new server about them.
         let mut pending: VecDeque<Pending> = VecDeque::new();
         if !self.one_shot.is_empty() || !self.persistent.is_empty() {
@@ -686,6 +772,9 @@ impl SessionTask {
                     match h.xid {
                         NOTIFICATION_XID => {
                             if let Ok(e) = WatcherEvent::read(&mut f) { self.dispatch(e); }
+                        }
+                        AUTH_XID if h.err != 0 => {
+                            tracing::error!(err = %ZkError::from_code(h.err), "keeper refused this client's credentials");
                         }
                         PING_XID | SET_WATCHES_XID | AUTH_XID => {}
                         xid => {

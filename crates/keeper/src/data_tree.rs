@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{self, AclEntry, Identity, perms};
 use crate::error::ZkError;
 use crate::watch::EventType;
 
@@ -75,13 +76,44 @@ impl CreateMode {
 }
 
 /// A write (or check) on the tree.
+///
+/// The log stores these (postcard: a variant is its index), so variants are only ever added at
+/// the end: an old log must still read as it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Create { path: String, data: Bytes, mode: CreateMode },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Bytes, version: i32 },
-    Check { path: String, version: i32 },
+    /// A create logged before ACLs existed: the node is open to everyone.
+    Create {
+        path: String,
+        data: Bytes,
+        mode: CreateMode,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Bytes,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
     Multi(Vec<Op>),
+    /// A create with the node's ACL (already expanded and checked, see [`acl::fixup`]).
+    CreateAcl {
+        path: String,
+        data: Bytes,
+        mode: CreateMode,
+        acl: Vec<AclEntry>,
+    },
+    /// ZooKeeper's setACL: replaces the node's ACL when its `aversion` matches (-1: any).
+    SetAcl {
+        path: String,
+        acl: Vec<AclEntry>,
+        version: i32,
+    },
 }
 
 /// The result of one operation.
@@ -131,6 +163,7 @@ struct Node {
     data: Bytes,
     stat: Stat,
     children: BTreeSet<String>,
+    acl: Vec<AclEntry>,
 }
 
 /// What undoing one operation of a failed `multi` needs, read before the operation applied.
@@ -226,15 +259,40 @@ impl DataTree {
     /// A tree holding `/` and ZooKeeper's own `/zookeeper` node (tools expect it).
     pub fn new() -> DataTree {
         let mut nodes = HashMap::new();
-        let mut root = Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new() };
+        let mut root =
+            Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new(), acl: AclEntry::open() };
         root.children.insert("zookeeper".into());
         root.stat.num_children = 1;
         nodes.insert("/".to_string(), root);
         nodes.insert(
             "/zookeeper".to_string(),
-            Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new() },
+            Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new(), acl: AclEntry::open() },
         );
         DataTree { nodes, ephemerals: HashMap::new() }
+    }
+
+    /// A tree from a snapshot written before ACLs existed: every node is open to everyone.
+    pub(crate) fn from_open_nodes(
+        nodes: HashMap<String, (Bytes, Stat, BTreeSet<String>)>,
+        ephemerals: HashMap<i64, BTreeSet<String>>,
+    ) -> DataTree {
+        let nodes = nodes
+            .into_iter()
+            .map(|(path, (data, stat, children))| (path, Node { data, stat, children, acl: AclEntry::open() }))
+            .collect();
+        DataTree { nodes, ephemerals }
+    }
+
+    /// A node's ACL and stat (ZooKeeper's getACL).
+    pub fn get_acl(&self, path: &str) -> Result<(Vec<AclEntry>, Stat), ZkError> {
+        validate_path(path)?;
+        self.nodes.get(path).map(|n| (n.acl.clone(), n.stat)).ok_or(ZkError::NoNode)
+    }
+
+    /// Passes when `who` holds `perm` on the node at `path` (NONODE when there is none).
+    pub fn check_access(&self, path: &str, perm: i32, who: &Identity) -> Result<(), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check(&n.acl, perm, who)
     }
 
     pub fn node_count(&self) -> usize {
@@ -262,7 +320,8 @@ impl DataTree {
         self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
-    /// Applies `op` for `session` at `zxid`/`time_ms`; records what changed in `changes`.
+    /// Applies `op` for `session` at `zxid`/`time_ms` with no access check (the super user's
+    /// view); records what changed in `changes`.
     pub fn apply(
         &mut self,
         op: &Op,
@@ -271,19 +330,54 @@ impl DataTree {
         time_ms: i64,
         changes: &mut Vec<Change>,
     ) -> Result<OpResult, ZkError> {
+        self.apply_as(op, session, &Identity::superuser(), zxid, time_ms, changes)
+    }
+
+    /// Applies `op` for `session`, whose connection proved `who`, at `zxid`/`time_ms`; records
+    /// what changed in `changes`. Each operation needs what ZooKeeper's needs: CREATE on the
+    /// parent to create, DELETE on the parent to delete, WRITE to set data, READ to check a
+    /// version, ADMIN to set the ACL; NOAUTH otherwise.
+    pub fn apply_as(
+        &mut self,
+        op: &Op,
+        session: i64,
+        who: &Identity,
+        zxid: i64,
+        time_ms: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<OpResult, ZkError> {
         match op {
-            Op::Create { path, data, mode } => self.create(path, data.clone(), *mode, session, zxid, time_ms, changes),
-            Op::Delete { path, version } => self.delete(path, *version, zxid, changes),
-            Op::SetData { path, data, version } => self.set_data(path, data.clone(), *version, zxid, time_ms, changes),
+            Op::Create { path, data, mode } => {
+                self.create(path, data.clone(), *mode, AclEntry::open(), session, who, zxid, time_ms, changes)
+            }
+            Op::CreateAcl { path, data, mode, acl } => {
+                self.create(path, data.clone(), *mode, acl.clone(), session, who, zxid, time_ms, changes)
+            }
+            Op::Delete { path, version } => self.delete(path, *version, Some(who), zxid, changes),
+            Op::SetData { path, data, version } => {
+                self.set_data(path, data.clone(), *version, who, zxid, time_ms, changes)
+            }
             Op::Check { path, version } => {
                 validate_path_shape(path)?;
                 let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+                acl::check(&n.acl, perms::READ, who)?;
                 if *version != -1 && n.stat.version != *version {
                     return Err(ZkError::BadVersion);
                 }
                 Ok(OpResult::Checked)
             }
-            Op::Multi(ops) => Ok(self.multi(ops, session, zxid, time_ms, changes)),
+            Op::SetAcl { path, acl, version } => {
+                validate_path_shape(path)?;
+                let n = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+                acl::check(&n.acl, perms::ADMIN, who)?;
+                if *version != -1 && n.stat.aversion != *version {
+                    return Err(ZkError::BadVersion);
+                }
+                n.stat.aversion += 1;
+                n.acl = acl.clone();
+                Ok(OpResult::Set { stat: n.stat })
+            }
+            Op::Multi(ops) => Ok(self.multi(ops, session, who, zxid, time_ms, changes)),
         }
     }
 
@@ -293,7 +387,9 @@ impl DataTree {
         path: &str,
         data: Bytes,
         mode: CreateMode,
+        acl: Vec<AclEntry>,
         session: i64,
+        who: &Identity,
         zxid: i64,
         time_ms: i64,
         changes: &mut Vec<Change>,
@@ -304,6 +400,7 @@ impl DataTree {
         }
         let parent_path = parent_of(path).to_string();
         let parent = self.nodes.get(&parent_path).ok_or(ZkError::NoNode)?;
+        acl::check(&parent.acl, perms::CREATE, who)?;
         if parent.stat.ephemeral_owner != 0 {
             return Err(ZkError::NoChildrenForEphemerals);
         }
@@ -330,7 +427,7 @@ impl DataTree {
         parent.stat.cversion += 1;
         parent.stat.num_children += 1;
         parent.stat.pzxid = zxid;
-        self.nodes.insert(path.clone(), Node { data, stat, children: BTreeSet::new() });
+        self.nodes.insert(path.clone(), Node { data, stat, children: BTreeSet::new(), acl });
         if owner != 0 {
             self.ephemerals.entry(owner).or_default().insert(path.clone());
         }
@@ -339,12 +436,24 @@ impl DataTree {
         Ok(OpResult::Created { path, stat })
     }
 
-    fn delete(&mut self, path: &str, version: i32, zxid: i64, changes: &mut Vec<Change>) -> Result<OpResult, ZkError> {
+    /// Deletes a leaf; `who` needs DELETE on its parent (`None`: the keeper itself, removing an
+    /// ended session's ephemerals).
+    fn delete(
+        &mut self,
+        path: &str,
+        version: i32,
+        who: Option<&Identity>,
+        zxid: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<OpResult, ZkError> {
         validate_path_shape(path)?;
         if path == "/" || path == "/zookeeper" {
             return Err(ZkError::BadArguments);
         }
         let node = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        if let (Some(who), Some(parent)) = (who, self.nodes.get(parent_of(path))) {
+            acl::check(&parent.acl, perms::DELETE, who)?;
+        }
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
@@ -373,17 +482,20 @@ impl DataTree {
         Ok(OpResult::Deleted)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn set_data(
         &mut self,
         path: &str,
         data: Bytes,
         version: i32,
+        who: &Identity,
         zxid: i64,
         time_ms: i64,
         changes: &mut Vec<Change>,
     ) -> Result<OpResult, ZkError> {
         validate_path_shape(path)?;
         let node = self.nodes.get_mut(path).ok_or(ZkError::NoNode)?;
+        acl::check(&node.acl, perms::WRITE, who)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }
@@ -400,16 +512,24 @@ impl DataTree {
     /// undone, newest first. Undoing touches only the nodes the operations touched; the tree
     /// is never copied (a copy per `multi` made every controller write cost the whole tree:
     /// with 10,000 partitions, ~30,000 nodes per write).
-    fn multi(&mut self, ops: &[Op], session: i64, zxid: i64, time_ms: i64, changes: &mut Vec<Change>) -> OpResult {
+    fn multi(
+        &mut self,
+        ops: &[Op],
+        session: i64,
+        who: &Identity,
+        zxid: i64,
+        time_ms: i64,
+        changes: &mut Vec<Change>,
+    ) -> OpResult {
         let mut undo = Vec::with_capacity(ops.len());
         let mut multi_changes = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             let before = self.before(op);
-            let result = if matches!(op, Op::Multi(_)) {
+            let result = if matches!(op, Op::Multi(_) | Op::SetAcl { .. }) {
                 Err(ZkError::BadArguments)
             } else {
-                self.apply(op, session, zxid, time_ms, &mut multi_changes)
+                self.apply_as(op, session, who, zxid, time_ms, &mut multi_changes)
             };
             match result {
                 Ok(r) => {
@@ -438,20 +558,24 @@ impl DataTree {
     fn before(&self, op: &Op) -> Before {
         let stat_of = |path: &str| self.nodes.get(path).map(|n| n.stat);
         match op {
-            Op::Create { path, .. } => Before::Create { parent_stat: stat_of(parent_of(path)) },
+            Op::Create { path, .. } | Op::CreateAcl { path, .. } => {
+                Before::Create { parent_stat: stat_of(parent_of(path)) }
+            }
             Op::Delete { path, .. } => Before::Delete {
                 // Only a leaf can be deleted: the clone holds no children.
                 node: self.nodes.get(path.as_str()).map(|n| Node {
                     data: n.data.clone(),
                     stat: n.stat,
                     children: BTreeSet::new(),
+                    acl: n.acl.clone(),
                 }),
                 parent_stat: stat_of(parent_of(path)),
             },
             Op::SetData { path, .. } => {
                 Before::SetData { previous: self.nodes.get(path.as_str()).map(|n| (n.data.clone(), n.stat)) }
             }
-            Op::Check { .. } | Op::Multi(_) => Before::Nothing,
+            // Not in a multi (refused there, as ZooKeeper's multi has no setACL).
+            Op::Check { .. } | Op::Multi(_) | Op::SetAcl { .. } => Before::Nothing,
         }
     }
 
@@ -505,7 +629,7 @@ impl DataTree {
         let mut paths = self.ephemerals_of(session);
         paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for p in &paths {
-            let _ = self.delete(p, -1, zxid, changes);
+            let _ = self.delete(p, -1, None, zxid, changes);
         }
         paths
     }

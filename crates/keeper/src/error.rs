@@ -37,6 +37,8 @@ pub enum ZkError {
     SessionMoved = -118,
     #[error("INVALIDACL")]
     InvalidAcl = -114,
+    #[error("AUTHFAILED")]
+    AuthFailed = -115,
     #[error("NOTREADONLY")]
     NotReadOnly = -119,
     #[error("NOWATCHER")]
@@ -68,6 +70,7 @@ impl ZkError {
             SessionExpired,
             SessionMoved,
             InvalidAcl,
+            AuthFailed,
             NotReadOnly,
             NoWatcher,
         ]

@@ -224,6 +224,14 @@ jute_record! { pub struct MultiHeader { op: i32, done: bool, err: i32 } }
 jute_record! { pub struct ErrorResponse { err: i32 } }
 jute_record! { pub struct WatcherEvent { event_type: i32, state: i32, path: String } }
 jute_record! { pub struct AddWatchRequest { path: String, mode: i32 } }
+jute_record! { pub struct GetAclResponse { acl: Vec<Acl>, stat: StatRecord } }
+jute_record! { pub struct SetAclRequest { path: String, acl: Vec<Acl>, version: i32 } }
+jute_record! {
+    /// `addauth`: credentials of a scheme (`digest`: `user:password`).
+    pub struct AuthPacket { auth_type: i32, scheme: String, auth: Option<Bytes> }
+}
+jute_record! { pub struct ClientInfo { auth_scheme: String, user: String } }
+jute_record! { pub struct WhoAmIResponse { client_info: Vec<ClientInfo> } }
 jute_record! {
     pub struct SetWatches {
         relative_zxid: i64,

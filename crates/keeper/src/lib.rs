@@ -8,6 +8,7 @@
 //! snapshots on disk), and the client half ([`ZkClient`]), which also works against Apache
 //! ZooKeeper.
 
+pub mod acl;
 pub mod client;
 pub mod data_tree;
 pub mod disk_space;
@@ -22,9 +23,10 @@ pub mod replication;
 pub mod server;
 pub mod watch;
 
+pub use acl::{AclEntry, Identity};
 pub use client::{
-    MAX_QUEUED_WATCH_EVENTS_COUNT, MultiOp, MultiResult, NodeEvent, SessionCredentials, SessionState, WatchNotice,
-    WatchStream, ZkClient,
+    AclPolicy, ClientOptions, MAX_QUEUED_WATCH_EVENTS_COUNT, MultiOp, MultiResult, NodeEvent, SessionCredentials,
+    SessionState, WatchNotice, WatchStream, ZkClient,
 };
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;

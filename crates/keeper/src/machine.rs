@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::Identity;
 use crate::data_tree::{Change, DataTree, Op, OpResult};
 use crate::error::ZkError;
 
-/// A change of replicated state, as proposed to the log.
+/// A change of replicated state, as proposed to the log. The log stores these with postcard,
+/// where a variant is its index: variants are only added at the end, so an old log still reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// A new session with the id and password its accepting node drew.
@@ -24,10 +26,13 @@ pub enum Command {
     CloseSession { id: i64 },
     /// The keeper leader found the session silent past its timeout.
     ExpireSession { id: i64 },
-    /// A write on the tree (create, delete, setData, check or multi) by a session.
+    /// A write logged before ACLs existed: applied with no access check, as it was then.
     Write { session: i64, op: Op },
     /// Nothing to change: `sync` waits for it to be applied on the client's node.
     Sync,
+    /// A write on the tree (create, delete, setData, setACL, check or multi) by a session whose
+    /// connection proved `who`; the access checks are made when it is applied.
+    WriteAs { session: i64, who: Identity, op: Op },
 }
 
 /// A command with what routes its outcome back: `origin` names the proposing process (a random
@@ -83,13 +88,18 @@ impl Machine {
                 }
                 Ok(OpResult::Checked)
             }
-            Command::Write { session, op } => {
+            Command::Write { session, op } | Command::WriteAs { session, op, .. } => {
                 if !self.sessions.contains_key(session) {
                     Err(ZkError::SessionExpired)
                 } else {
                     let zxid = self.zxid + 1;
                     let mut mine = Vec::new();
-                    match self.tree.apply(op, *session, zxid, p.time_ms, &mut mine) {
+                    let superuser = Identity::superuser();
+                    let who = match &p.command {
+                        Command::WriteAs { who, .. } => who,
+                        _ => &superuser,
+                    };
+                    match self.tree.apply_as(op, *session, who, zxid, p.time_ms, &mut mine) {
                         // A multi that failed changed nothing and takes no zxid.
                         Ok(r @ OpResult::MultiFailed { .. }) => Ok(r),
                         Ok(r) => {
@@ -104,6 +114,96 @@ impl Machine {
             Command::Sync => Ok(OpResult::Checked),
         };
         Applied { zxid: self.zxid, result }
+    }
+}
+
+/// What starts a snapshot of this format; a snapshot without it was written before znodes had
+/// ACLs ([`legacy`]).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"SLKEEP02";
+
+impl Machine {
+    /// The state as a snapshot.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        postcard::to_extend(self, SNAPSHOT_MAGIC.to_vec()).unwrap_or_default()
+    }
+
+    /// The state a snapshot holds, of this format or of the one before ACLs (whose nodes are
+    /// then open to everyone, as they were).
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Machine, String> {
+        if let Some(rest) = bytes.strip_prefix(SNAPSHOT_MAGIC)
+            && let Ok(m) = postcard::from_bytes::<Machine>(rest)
+        {
+            return Ok(m);
+        }
+        let old: legacy::Machine = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        Ok(old.into())
+    }
+}
+
+/// The snapshot format before ACLs: the same machine without a node's ACL.
+mod legacy {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use crate::data_tree::{DataTree, Stat};
+
+    // Serialize for the test below only: nothing writes this format any more.
+
+    #[derive(Debug, Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct Node {
+        data: Bytes,
+        stat: Stat,
+        children: BTreeSet<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct Tree {
+        nodes: HashMap<String, Node>,
+        ephemerals: HashMap<i64, BTreeSet<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub struct Machine {
+        tree: Tree,
+        sessions: BTreeMap<i64, super::SessionInfo>,
+        zxid: i64,
+    }
+
+    impl From<Machine> for super::Machine {
+        fn from(m: Machine) -> super::Machine {
+            let nodes = m.tree.nodes.into_iter().map(|(p, n)| (p, (n.data, n.stat, n.children))).collect();
+            super::Machine {
+                tree: DataTree::from_open_nodes(nodes, m.tree.ephemerals),
+                sessions: m.sessions,
+                zxid: m.zxid,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn a_snapshot_from_before_acls_restores_with_every_node_open() {
+        use crate::acl::AclEntry;
+        let mut nodes = HashMap::new();
+        let mut root = Node { data: Bytes::new(), stat: Stat::default(), children: BTreeSet::new() };
+        root.children.insert("a".into());
+        nodes.insert("/".to_string(), root);
+        let stat = Stat { czxid: 4, version: 2, ..Stat::default() };
+        nodes.insert("/a".to_string(), Node { data: Bytes::from_static(b"x"), stat, children: BTreeSet::new() });
+        let old = Machine { tree: Tree { nodes, ephemerals: HashMap::new() }, sessions: BTreeMap::new(), zxid: 9 };
+        let bytes = postcard::to_allocvec(&old).expect("serializes");
+        let m = super::Machine::from_snapshot(&bytes).expect("an old snapshot reads");
+        assert_eq!(m.zxid, 9);
+        assert_eq!(m.tree.get_data("/a").map(|(d, s)| (d, s.version)), Ok((Bytes::from_static(b"x"), 2)));
+        assert_eq!(m.tree.get_acl("/a").map(|(acl, _)| acl), Ok(AclEntry::open()));
+        // And the current format round-trips.
+        let again = super::Machine::from_snapshot(&m.to_snapshot()).expect("reads back");
+        assert_eq!(again.tree, m.tree);
     }
 }
 

@@ -29,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::acl::{self, AclEntry, Identity, perms};
 use crate::data_tree::{CreateMode, Op, OpResult, validate_path};
 use crate::disk_space::{DISK_CHECK_INTERVAL_MS, DiskSpace};
 use crate::error::ZkError;
@@ -68,6 +69,10 @@ pub struct KeeperConfig {
     /// ZooKeeper's `zookeeper.nio.sessionlessCnxnTimeout`: how long a new connection may take to
     /// send its ConnectRequest (or a four-letter word) before it is closed.
     pub sessionless_cnxn_timeout_ms: u64,
+    /// ZooKeeper's `zookeeper.DigestAuthenticationProvider.superDigest`: the digest identity
+    /// (`super:<base64 sha1>`, see [`acl::digest`]) whose `addauth digest` makes a connection
+    /// the super user, past every ACL.
+    pub super_digest: Option<String>,
 }
 
 impl Default for KeeperConfig {
@@ -92,6 +97,7 @@ impl KeeperConfig {
             snapshot_entries: 10_000,
             max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
             sessionless_cnxn_timeout_ms: DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS,
+            super_digest: None,
         }
     }
 
@@ -115,19 +121,10 @@ const MAX_BATCH: usize = 1024;
 enum Job {
     /// Answered already (a request that could not be parsed).
     Ready(Bytes),
-    Read {
-        header: RequestHeader,
-        body: Bytes,
-    },
+    /// A read, with what its connection had proven when it came.
+    Read { header: RequestHeader, body: Bytes, who: Arc<Identity> },
     /// A proposal on its way through the log.
-    Write {
-        seq: u64,
-        applied: oneshot::Receiver<Applied>,
-        xid: i32,
-        op: i32,
-        kinds: Vec<i32>,
-        path: String,
-    },
+    Write { seq: u64, applied: oneshot::Receiver<Applied>, xid: i32, op: i32, kinds: Vec<i32>, path: String },
 }
 
 #[derive(Debug, Default)]
@@ -589,7 +586,8 @@ impl Keeper {
         let sequencer =
             tokio::spawn(self.clone().sequence(session, jobs, tx.clone(), Duration::from_millis(timeout_ms as u64)));
         let idle = Duration::from_millis(timeout_ms as u64);
-        let result = self.requests(&mut read, session, &tx, &jobs_tx, idle).await;
+        let who = Identity::from_ip(peer.ip());
+        let result = self.requests(&mut read, session, &tx, &jobs_tx, idle, peer, who).await;
         drop(jobs_tx);
         let _ = sequencer.await;
         {
@@ -612,6 +610,7 @@ impl Keeper {
     /// into a job for the sequencer. A connection that sends no whole frame for `idle` (the
     /// session timeout; clients ping at a third of it) is closed, as ZooKeeper expires a
     /// connection not heard from in its session timeout: this also bounds a half-sent frame.
+    #[allow(clippy::too_many_arguments)]
     async fn requests(
         &self,
         read: &mut tokio::net::tcp::OwnedReadHalf,
@@ -619,7 +618,10 @@ impl Keeper {
         mine: &mpsc::Sender<Bytes>,
         jobs: &mpsc::Sender<Job>,
         idle: Duration,
+        peer: SocketAddr,
+        who: Identity,
     ) -> std::io::Result<()> {
+        let mut who = Arc::new(who);
         loop {
             let Ok(frame) = tokio::time::timeout(idle, read_frame(read, JUTE_MAX_BUFFER_BYTES)).await else {
                 tracing::debug!(session = format!("{session:#x}"), "no request within the session timeout; closing");
@@ -635,11 +637,24 @@ impl Keeper {
                 st.machine.zxid
             };
             self.touch(session);
+            if header.op == op::AUTH {
+                let (reply, proven) = self.authenticate(&header, frame, &who, peer);
+                let failed = proven.is_none();
+                if let Some(proven) = proven {
+                    who = Arc::new(proven);
+                }
+                // A failed authentication is answered, then the connection closes (ZooKeeper's
+                // AUTH_FAILED state: its client gives up on the session).
+                if jobs.send(Job::Ready(reply)).await.is_err() || failed {
+                    return Ok(());
+                }
+                continue;
+            }
             let close = header.op == op::CLOSE_SESSION;
-            let job = match Self::write_command(session, &header, frame.clone()) {
-                None => Job::Read { header, body: frame },
+            let job = match Self::write_command(session, &who, &header, frame.clone()) {
+                None => Job::Read { header, body: frame, who: who.clone() },
                 Some(Err(e)) => Job::Ready(reply_error(header.xid, zxid, e)),
-                Some(Ok((command, kinds, path))) => match refused_path(&command) {
+                Some(Ok((mut command, kinds, path))) => match prepare(&mut command) {
                     Some((failed_index, error)) if header.op == op::MULTI => Job::Ready(multi_reply(
                         header.xid,
                         zxid,
@@ -659,6 +674,39 @@ impl Keeper {
         }
     }
 
+    /// An `addauth`: the identity it proves added to `who`, or `None` (AUTHFAILED, and the
+    /// connection closes) for a scheme the keeper has no provider for. Like ZooKeeper, `digest`
+    /// never fails: wrong credentials prove an identity no ACL names.
+    fn authenticate(
+        &self,
+        header: &RequestHeader,
+        mut body: Bytes,
+        who: &Identity,
+        peer: SocketAddr,
+    ) -> (Bytes, Option<Identity>) {
+        let failed = |scheme: &str| {
+            tracing::warn!(%peer, scheme, "keeper authentication failed: no provider for the scheme");
+            (reply_error(header.xid, 0, ZkError::AuthFailed), None)
+        };
+        let Ok(packet) = AuthPacket::read(&mut body) else { return failed("(malformed)") };
+        let mut proven = who.clone();
+        match packet.scheme.as_str() {
+            "digest" => {
+                let credentials = packet.auth.unwrap_or_default();
+                let id = acl::digest(&String::from_utf8_lossy(&credentials));
+                if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                    proven.superuser = true;
+                    proven.add("super", "");
+                }
+                proven.add("digest", &id);
+            }
+            // The address is every connection's already.
+            "ip" => {}
+            other => return failed(other),
+        }
+        (reply_ok(header.xid, 0), Some(proven))
+    }
+
     /// Answers a connection's jobs in order, waiting for each write to be applied here.
     async fn sequence(
         self: Arc<Self>,
@@ -670,7 +718,7 @@ impl Keeper {
         while let Some(job) = jobs.recv().await {
             let reply = match job {
                 Job::Ready(b) => b,
-                Job::Read { header, body } => Self::read(&mut self.state.lock(), session, header, body),
+                Job::Read { header, body, who } => Self::read(&mut self.state.lock(), session, header, body, &who),
                 Job::Write { seq, applied, xid, op, kinds, path } => match tokio::time::timeout(wait, applied).await {
                     Ok(Ok(applied)) => write_reply(xid, op, &kinds, &path, applied),
                     _ => {
@@ -687,7 +735,10 @@ impl Keeper {
             }
         }
     }
-    fn read(st: &mut State, session: i64, header: RequestHeader, mut body: Bytes) -> Bytes {
+    /// Answers a read for a connection that proved `who`: getData and getChildren need READ on
+    /// the node, getACL READ or ADMIN (without ADMIN, digests are shown without their
+    /// hash); NOAUTH otherwise.
+    fn read(st: &mut State, session: i64, header: RequestHeader, mut body: Bytes, who: &Identity) -> Bytes {
         let xid = header.xid;
         let zxid = st.machine.zxid;
         macro_rules! parse {
@@ -700,12 +751,28 @@ impl Keeper {
         }
         match header.op {
             op::PING => reply_ok(xid, zxid),
-            // Credentials are accepted and ignored: every node is world:anyone with all permissions.
-            op::AUTH => reply_ok(xid, zxid),
-            // ACLs are not enforced, so changing one is refused rather than pretended.
-            op::SET_ACL => reply_error(xid, zxid, ZkError::Unimplemented),
+            op::WHO_AM_I => encode(|o| {
+                ReplyHeader { xid, zxid, err: 0 }.write(o);
+                let client_info = who
+                    .ids
+                    .iter()
+                    .map(|(scheme, id)| ClientInfo {
+                        auth_scheme: scheme.clone(),
+                        // A digest names its user (ZooKeeper's getUserName), not the hash.
+                        user: if scheme == "digest" {
+                            id.split(':').next().unwrap_or("").to_string()
+                        } else {
+                            id.clone()
+                        },
+                    })
+                    .collect();
+                WhoAmIResponse { client_info }.write(o);
+            }),
             op::CHECK => {
                 let r = parse!(CheckVersionRequest);
+                if let Err(e) = readable(st, &r.path, who) {
+                    return reply_error(xid, zxid, e);
+                }
                 match st.machine.tree.exists(&r.path) {
                     Ok(Some(stat)) if r.version == -1 || stat.version == r.version => reply_ok(xid, zxid),
                     Ok(Some(_)) => reply_error(xid, zxid, ZkError::BadVersion),
@@ -713,6 +780,7 @@ impl Keeper {
                     Err(e) => reply_error(xid, zxid, e),
                 }
             }
+            // No check: ZooKeeper 3.8 answers exists whatever the node's ACL.
             op::EXISTS => {
                 let r = parse!(PathWatchRequest);
                 let found = st.machine.tree.exists(&r.path);
@@ -730,6 +798,9 @@ impl Keeper {
             }
             op::GET_DATA => {
                 let r = parse!(PathWatchRequest);
+                if let Err(e) = readable(st, &r.path, who) {
+                    return reply_error(xid, zxid, e);
+                }
                 match st.machine.tree.get_data(&r.path) {
                     Ok((data, stat)) => {
                         if r.watch {
@@ -745,6 +816,9 @@ impl Keeper {
             }
             op::GET_CHILDREN | op::GET_CHILDREN2 => {
                 let r = parse!(PathWatchRequest);
+                if let Err(e) = readable(st, &r.path, who) {
+                    return reply_error(xid, zxid, e);
+                }
                 match st.machine.tree.get_children(&r.path) {
                     Ok((children, stat)) => {
                         if r.watch {
@@ -764,13 +838,21 @@ impl Keeper {
             }
             op::GET_ACL => {
                 let r = parse!(PathRequest);
-                match st.machine.tree.exists(&r.path) {
-                    Ok(Some(stat)) => encode(|o| {
-                        ReplyHeader { xid, zxid, err: 0 }.write(o);
-                        vec![Acl { perms: 31, id: Id { scheme: "world".into(), id: "anyone".into() } }].write(o);
-                        StatRecord::from(stat).write(o);
-                    }),
-                    Ok(None) => reply_error(xid, zxid, ZkError::NoNode),
+                match st.machine.tree.get_acl(&r.path) {
+                    Ok((entries, stat)) => {
+                        if let Err(e) = acl::check(&entries, perms::READ | perms::ADMIN, who) {
+                            return reply_error(xid, zxid, e);
+                        }
+                        let shown = if acl::check(&entries, perms::ADMIN, who).is_ok() {
+                            entries
+                        } else {
+                            acl::masked(&entries)
+                        };
+                        encode(|o| {
+                            ReplyHeader { xid, zxid, err: 0 }.write(o);
+                            GetAclResponse { acl: shown.iter().map(Acl::from).collect(), stat: stat.into() }.write(o);
+                        })
+                    }
                     Err(e) => reply_error(xid, zxid, e),
                 }
             }
@@ -845,10 +927,11 @@ impl Keeper {
     #[allow(clippy::type_complexity)]
     fn write_command(
         session: i64,
+        who: &Identity,
         header: &RequestHeader,
         mut body: Bytes,
     ) -> Option<Result<(Command, Vec<i32>, String), ZkError>> {
-        let write = |op| Ok((Command::Write { session, op }, Vec::new(), String::new()));
+        let write = |op| Ok((Command::WriteAs { session, who: who.clone(), op }, Vec::new(), String::new()));
         let malformed = |_| ZkError::MarshallingError;
         Some(match header.op {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
@@ -858,17 +941,30 @@ impl Keeper {
                     } else {
                         CreateMode::from_flags(r.flags)?
                     };
-                    write(Op::Create { path: r.path, data: r.data.unwrap_or_default(), mode })
+                    write(Op::CreateAcl {
+                        path: r.path,
+                        data: r.data.unwrap_or_default(),
+                        mode,
+                        acl: r.acl.into_iter().map(AclEntry::from).collect(),
+                    })
                 })
             }
+            op::SET_ACL => SetAclRequest::read(&mut body).map_err(malformed).and_then(|r| {
+                write(Op::SetAcl {
+                    path: r.path,
+                    acl: r.acl.into_iter().map(AclEntry::from).collect(),
+                    version: r.version,
+                })
+            }),
             op::DELETE => DeleteRequest::read(&mut body)
                 .map_err(malformed)
                 .and_then(|r| write(Op::Delete { path: r.path, version: r.version })),
             op::SET_DATA => SetDataRequest::read(&mut body).map_err(malformed).and_then(|r| {
                 write(Op::SetData { path: r.path, data: r.data.unwrap_or_default(), version: r.version })
             }),
-            op::MULTI => Self::multi_ops(&mut body)
-                .map(|(ops, kinds)| (Command::Write { session, op: Op::Multi(ops) }, kinds, String::new())),
+            op::MULTI => Self::multi_ops(&mut body).map(|(ops, kinds)| {
+                (Command::WriteAs { session, who: who.clone(), op: Op::Multi(ops) }, kinds, String::new())
+            }),
             op::SYNC => PathRequest::read(&mut body).map_err(malformed).map(|r| (Command::Sync, Vec::new(), r.path)),
             op::CLOSE_SESSION => Ok((Command::CloseSession { id: session }, Vec::new(), String::new())),
             _ => return None,
@@ -887,10 +983,11 @@ impl Keeper {
             let malformed = |_| ZkError::MarshallingError;
             let op = match h.op {
                 op::CREATE | op::CREATE2 => CreateRequest::read(body).map_err(malformed).and_then(|r| {
-                    Ok(Op::Create {
+                    Ok(Op::CreateAcl {
                         path: r.path,
                         data: r.data.unwrap_or_default(),
                         mode: CreateMode::from_flags(r.flags)?,
+                        acl: r.acl.into_iter().map(AclEntry::from).collect(),
                     })
                 })?,
                 op::DELETE => DeleteRequest::read(body)
@@ -910,28 +1007,44 @@ impl Keeper {
     }
 }
 
-/// The first operation of a write whose path ZooKeeper's `PathUtils.validatePath` refuses (its
-/// index in a multi, else 0) and the error, BADARGUMENTS: ZooKeeper checks in its
-/// `PrepRequestProcessor`, before the transaction is logged, and so does the keeper, before
-/// proposing. A sequential create is checked with a digit appended, as ZooKeeper does.
-fn refused_path(command: &Command) -> Option<(usize, ZkError)> {
-    fn check(op: &Op) -> Result<(), ZkError> {
+/// Readies a write for the log as ZooKeeper's `PrepRequestProcessor` does before logging a
+/// transaction: each path checked with `PathUtils.validatePath` (BADARGUMENTS; a sequential
+/// create with a digit appended) and each ACL a create or setACL carries fixed up
+/// ([`acl::fixup`]: `auth` expanded to the requester's identities; INVALIDACL). Returns the first
+/// operation refused (its index in a multi, else 0) and why.
+fn prepare(command: &mut Command) -> Option<(usize, ZkError)> {
+    fn ready(op: &mut Op, who: &Identity) -> Result<(), ZkError> {
         match op {
-            Op::Create { path, mode: CreateMode::PersistentSequential | CreateMode::EphemeralSequential, .. } => {
-                validate_path(&format!("{path}1"))
+            Op::Create { path, mode, .. } | Op::CreateAcl { path, mode, .. }
+                if matches!(mode, CreateMode::PersistentSequential | CreateMode::EphemeralSequential) =>
+            {
+                validate_path(&format!("{path}1"))?;
             }
-            Op::Create { path, .. } | Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
-                validate_path(path)
-            }
-            Op::Multi(_) => Ok(()),
+            Op::Create { path, .. }
+            | Op::CreateAcl { path, .. }
+            | Op::Delete { path, .. }
+            | Op::SetData { path, .. }
+            | Op::Check { path, .. }
+            | Op::SetAcl { path, .. } => validate_path(path)?,
+            Op::Multi(_) => {}
         }
+        if let Op::CreateAcl { acl, .. } | Op::SetAcl { acl, .. } = op {
+            *acl = acl::fixup(acl, who)?;
+        }
+        Ok(())
     }
-    match command {
-        Command::Write { op: Op::Multi(ops), .. } => {
-            ops.iter().enumerate().find_map(|(i, op)| check(op).err().map(|e| (i, e)))
-        }
-        Command::Write { op, .. } => check(op).err().map(|e| (0, e)),
-        _ => None,
+    let Command::WriteAs { op, who, .. } = command else { return None };
+    match op {
+        Op::Multi(ops) => ops.iter_mut().enumerate().find_map(|(i, op)| ready(op, who).err().map(|e| (i, e))),
+        op => ready(op, who).err().map(|e| (0, e)),
+    }
+}
+
+/// Passes when `who` may read the node at `path` (or there is none: the read answers NONODE).
+fn readable(st: &State, path: &str, who: &Identity) -> Result<(), ZkError> {
+    match st.machine.tree.check_access(path, perms::READ, who) {
+        Err(ZkError::NoNode) => Ok(()),
+        r => r,
     }
 }
 
@@ -953,7 +1066,7 @@ fn write_reply(xid: i32, request: i32, kinds: &[i32], path: &str, applied: Appli
                 Create2Response { path, stat: stat.into() }.write(o);
             }
         }),
-        (op::SET_DATA, Ok(OpResult::Set { stat })) => encode(|o| {
+        (op::SET_DATA | op::SET_ACL, Ok(OpResult::Set { stat })) => encode(|o| {
             ReplyHeader { xid, zxid, err: 0 }.write(o);
             StatResponse { stat: stat.into() }.write(o);
         }),
@@ -1021,11 +1134,11 @@ impl Host for Keeper {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        postcard::to_allocvec(&self.state.lock().machine).unwrap_or_default()
+        self.state.lock().machine.to_snapshot()
     }
 
     fn restore(&self, snapshot: &[u8]) -> Result<(), String> {
-        let machine: Machine = postcard::from_bytes(snapshot).map_err(|e| e.to_string())?;
+        let machine = Machine::from_snapshot(snapshot)?;
         let mut st = self.state.lock();
         // Connections of sessions the snapshot does not know close; their clients learn why.
         let gone: Vec<i64> = st.local.keys().filter(|id| !machine.sessions.contains_key(id)).copied().collect();

@@ -2,84 +2,14 @@
 //! ZooKeeper 3.8 (Debian's `zookeeper` package, which scripts/test installs) started here on a
 //! loopback port. Both must behave alike.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_keeper::{CreateMode, EventType, Keeper, MultiOp, MultiResult, SessionState, ZkClient, ZkError};
+use sluice_keeper::{CreateMode, EventType, MultiOp, MultiResult, SessionState, ZkClient, ZkError};
 
-const BOUND: Duration = Duration::from_secs(30);
-const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+mod common;
 
-async fn keeper() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    let dir = tempfile::tempdir().expect("tempdir").keep();
-    let keeper = Keeper::start(sluice_keeper::KeeperConfig::single(dir), None).await.expect("keeper starts");
-    tokio::spawn(keeper.serve(listener));
-    addr.to_string()
-}
-
-/// An Apache ZooKeeper server in a temporary directory, killed on drop.
-struct ZooKeeper {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for ZooKeeper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-fn zookeeper() -> (ZooKeeper, String) {
-    assert!(
-        std::path::Path::new(ZOOKEEPER_JAR).exists(),
-        "{ZOOKEEPER_JAR} missing: scripts/test installs Debian's zookeeper package"
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .expect("write zoo.cfg");
-    let child = Command::new("java")
-        .arg("-cp")
-        .arg(format!("/etc/zookeeper/conf:{ZOOKEEPER_JAR}"))
-        .arg(format!("-Dzookeeper.log.dir={}", dir.path().display()))
-        .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Apache ZooKeeper (java)");
-    (ZooKeeper { child, _dir: dir }, format!("127.0.0.1:{port}"))
-}
-
-async fn connect(servers: &str) -> ZkClient {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match ZkClient::connect(servers, Duration::from_secs(10)).await {
-            Ok(c) => return c,
-            Err(e) => assert!(Instant::now() < deadline, "no session with {servers} within 60 s: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, f).await.unwrap_or_else(|_| panic!("{what} not within {BOUND:?}"))
-}
+use common::{connect, free_port, keeper, within, zookeeper};
 
 /// The suite both servers must pass.
 async fn suite(servers: &str) {
