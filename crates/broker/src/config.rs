@@ -113,6 +113,9 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.snap.count", "10000"),
     ("keeper.max.client.cnxns", "60"),
     ("keeper.sessionless.cnxn.timeout.ms", "10000"),
+    ("keeper.super.digest", ""),
+    ("keeper.connect.auth", ""),
+    ("zookeeper.set.acl", "false"),
     ("zookeeper.session.timeout.ms", "18000"),
     ("keeper.session.timeout.ms", ""),
     ("broker.rack", ""),
@@ -267,6 +270,15 @@ pub struct BrokerConfig {
     /// `keeper.connect` (alias `zookeeper.connect`): the coordination service this broker keeps
     /// its cluster metadata in, `host:port,...[/chroot]`; `None` uses the embedded keeper.
     pub keeper_connect: Option<String>,
+    /// `keeper.connect.auth`: the credentials this broker proves to keeper on each connection,
+    /// `digest:<user>:<password>` (zkCli's `addauth digest`); every broker of a cluster uses the
+    /// same, as Kafka's brokers share one ZooKeeper principal.
+    pub keeper_connect_auth: Option<String>,
+    /// `zookeeper.set.acl` (Kafka's key, false): znodes this broker creates get Kafka's ACLs,
+    /// everything to the brokers' identity and reading to everyone (nothing on SCRAM
+    /// credentials and broker configs), so only brokers can change cluster metadata. Needs
+    /// `keeper.connect.auth`.
+    pub zookeeper_set_acl: bool,
     /// `zookeeper.session.timeout.ms` (alias `keeper.session.timeout.ms`): how long the broker's
     /// keeper session outlives a silent broker, so how soon the controller notices its death.
     pub keeper_session_timeout_ms: u64,
@@ -563,6 +575,17 @@ impl BrokerConfig {
         if let Some(ms) = int("keeper.sessionless.cnxn.timeout.ms", 1, 3_600_000)? {
             keeper.sessionless_cnxn_timeout_ms = ms as u64;
         }
+        // ZooKeeper's zookeeper.DigestAuthenticationProvider.superDigest: super:<base64 sha1>.
+        if let Some(d) = get("keeper.super.digest") {
+            if d.split_once(':').is_none_or(|(u, h)| u.is_empty() || h.is_empty()) {
+                return Err(invalid(
+                    "keeper.super.digest",
+                    "(hidden)",
+                    "expected <user>:<base64 sha1 of user:password>, as `sluice keeper digest <user>:<password>` prints",
+                ));
+            }
+            keeper.super_digest = Some(d);
+        }
         if keeper.heartbeat_ms >= keeper.election_timeout_ms {
             return Err(invalid(
                 "keeper.heartbeat.interval.ms",
@@ -674,6 +697,19 @@ impl BrokerConfig {
                 }
             },
         };
+        let keeper_connect_auth = get("keeper.connect.auth");
+        if let Some(auth) = &keeper_connect_auth {
+            sluice_keeper::acl::parse_client_auth(auth)
+                .map_err(|reason| invalid("keeper.connect.auth", "(hidden)", &reason))?;
+        }
+        let zookeeper_set_acl = boolean("zookeeper.set.acl")?;
+        if zookeeper_set_acl && keeper_connect_auth.is_none() {
+            return Err(invalid(
+                "zookeeper.set.acl",
+                "true",
+                "needs keeper.connect.auth (digest:<user>:<password>): znodes made by a broker that proves no identity could not be protected",
+            ));
+        }
         let keeper_session_timeout_ms = match int("keeper.session.timeout.ms", 1, i64::from(i32::MAX))? {
             Some(ms) => ms,
             None => int("zookeeper.session.timeout.ms", 1, i64::from(i32::MAX))?.unwrap_or(18_000),
@@ -683,6 +719,8 @@ impl BrokerConfig {
         Ok(BrokerConfig {
             keeper,
             keeper_connect,
+            keeper_connect_auth,
+            zookeeper_set_acl,
             keeper_session_timeout_ms,
             rack: get("broker.rack"),
             inter_broker_listener,

@@ -555,6 +555,12 @@ impl NodeStart {
             }
             (None, None) => anyhow::bail!("a broker needs keeper.connect or the keeper role"),
         };
+        let options = sluice_keeper::ClientOptions::kafka(
+            config.keeper_connect_auth.as_deref(),
+            config.zookeeper_set_acl,
+            crate::config::split_chroot(&connect).1,
+        )
+        .map_err(|e| anyhow::anyhow!("keeper.connect.auth: {e}"))?;
         let link = KeeperLink::new(
             &connect,
             Duration::from_millis(config.keeper_session_timeout_ms),
@@ -566,6 +572,7 @@ impl NodeStart {
                     a.allow_everyone_if_no_acl_found,
                 ))
             }),
+            options,
         );
         // A crash left the previous run's session (and its registration) open: close it rather
         // than wait out its timeout.

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use sluice_keeper::acl::{self, AclEntry, perms};
 use sluice_keeper::jute::StatRecord;
-use sluice_keeper::{CreateMode, ZkClient, ZkError};
+use sluice_keeper::{ClientOptions, CreateMode, ZkClient, ZkError};
 
 /// ZooKeeper's "any version" for setData and delete.
 const ANY_VERSION: i32 = -1;
@@ -17,6 +18,9 @@ pub struct KeeperArgs {
     /// Keeper (or ZooKeeper) server(s), host:port[,host:port...].
     #[arg(short = 'k', long = "keeper", env = "SLUICE_KEEPER", default_value = "localhost:2181")]
     pub servers: String,
+    /// Credentials proven on connecting, digest:<user>:<password> (zkCli's `addauth digest`).
+    #[arg(long = "auth", env = "SLUICE_KEEPER_AUTH", value_name = "SCHEME:CREDENTIALS")]
+    pub auth: Option<String>,
     #[command(subcommand)]
     pub command: KeeperCommand,
 }
@@ -61,6 +65,38 @@ pub enum KeeperCommand {
         /// Sequential: the server appends a ten-digit counter to the name.
         #[arg(short = 's', long)]
         sequential: bool,
+        /// The node's ACL, zkCli's syntax: scheme:id:perms[,...] with perms of crwda (default:
+        /// world:anyone:cdrwa).
+        #[arg(long, value_name = "ACL")]
+        acl: Option<String>,
+    },
+    /// Print a node's ACL, one scheme:id:perms a line (digests without their hash unless this
+    /// session has ADMIN on the node).
+    #[command(name = "getacl", after_help = "Example:\n  sluice keeper getacl /brokers/ids")]
+    GetAcl {
+        /// The node's path.
+        path: String,
+    },
+    /// Replace a node's ACL, only at ACL VERSION with -v.
+    #[command(
+        name = "setacl",
+        after_help = "Example:\n  sluice keeper --auth digest:kafka:secret setacl /app digest:kafka:<hash>:cdrwa,world:anyone:r"
+    )]
+    SetAcl {
+        /// The node's path.
+        path: String,
+        /// The ACL, zkCli's syntax: scheme:id:perms[,...], perms of crwda; `auth::cdrwa` names
+        /// whoever this session proved (--auth).
+        acl: String,
+        /// Only if the node's ACL version is this (default: any version).
+        #[arg(short = 'v', long)]
+        version: Option<i32>,
+    },
+    /// Print the digest identity of USER:PASSWORD (for a digest ACL or keeper.super.digest).
+    #[command(after_help = "Example:\n  sluice keeper digest super:admin-secret")]
+    Digest {
+        /// user:password
+        credentials: String,
     },
     /// Set a node's data, only at VERSION with -v (a compare-and-set).
     #[command(after_help = "Example:\n  sluice keeper set /app/config '{\"v\":2}' -v 0")]
@@ -95,6 +131,10 @@ fn explain(e: ZkError, path: &str) -> anyhow::Error {
         ZkError::NotEmpty => format!("{path} has children (delete with -R)"),
         ZkError::NoChildrenForEphemerals => format!("{path}: ephemeral nodes cannot have children"),
         ZkError::BadArguments => format!("{path}: bad arguments (a path starts with / and has no empty parts)"),
+        ZkError::NoAuth => format!("{path}: the node's ACL does not allow this (prove an identity with --auth)"),
+        ZkError::InvalidAcl => {
+            format!("{path}: invalid ACL (empty, an unknown scheme, a malformed id, or auth without --auth)")
+        }
         other => format!("{path} (ZooKeeper error code {})", other.code()),
     };
     anyhow::anyhow!("{e}: {what}")
@@ -137,13 +177,69 @@ async fn subtree(zk: &ZkClient, root: &str) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-pub async fn run(args: KeeperArgs) -> anyhow::Result<()> {
-    let zk = ZkClient::connect(&args.servers, Duration::from_millis(SESSION_TIMEOUT_MS)).await.map_err(|e| {
-        anyhow::Error::new(crate::Hinted {
-            message: format!("cannot open a session with keeper at {}: {e}", args.servers),
-            hint: "is keeper running? (sluiced embeds one on port 2181; set -k or SLUICE_KEEPER)",
+/// zkCli's ACL syntax: `scheme:id:perms` entries, comma-separated; the id is what lies between
+/// the first and the last colon (a digest id holds one), perms are letters of `crwda`.
+pub fn parse_acl(text: &str) -> anyhow::Result<Vec<AclEntry>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let bad = || anyhow::anyhow!("invalid ACL entry {entry:?}: expected scheme:id:perms, perms of crwda");
+            let (scheme, rest) = entry.split_once(':').ok_or_else(bad)?;
+            let (id, letters) = rest.rsplit_once(':').ok_or_else(bad)?;
+            let mut p = 0;
+            for c in letters.chars() {
+                p |= match c {
+                    'r' => perms::READ,
+                    'w' => perms::WRITE,
+                    'c' => perms::CREATE,
+                    'd' => perms::DELETE,
+                    'a' => perms::ADMIN,
+                    _ => return Err(bad()),
+                };
+            }
+            Ok(AclEntry::new(p, scheme, id))
         })
-    })?;
+        .collect()
+}
+
+/// An ACL entry as zkCli prints it: `'scheme,'id` then `: perms`.
+fn print_acl(entries: &[AclEntry]) {
+    for e in entries {
+        let letters: String =
+            [(perms::CREATE, 'c'), (perms::DELETE, 'd'), (perms::READ, 'r'), (perms::WRITE, 'w'), (perms::ADMIN, 'a')]
+                .iter()
+                .filter(|(bit, _)| e.perms & bit != 0)
+                .map(|(_, c)| *c)
+                .collect();
+        println!("'{},'{}", e.scheme, e.id);
+        println!(": {letters}");
+    }
+}
+
+/// Connection options from `--auth` (digest credentials, proven on every connection).
+pub fn client_options(auth: Option<&str>, kafka_acls: bool, chroot: Option<&str>) -> anyhow::Result<ClientOptions> {
+    if let Some(a) = auth {
+        acl::parse_client_auth(a).map_err(|reason| anyhow::anyhow!("--auth: {reason}"))?;
+    }
+    ClientOptions::kafka(auth, kafka_acls, chroot).map_err(|e| anyhow::anyhow!("--auth: {e}"))
+}
+
+pub async fn run(args: KeeperArgs) -> anyhow::Result<()> {
+    if let KeeperCommand::Digest { credentials } = &args.command {
+        anyhow::ensure!(credentials.contains(':'), "expected user:password");
+        println!("{}", acl::digest(credentials));
+        return Ok(());
+    }
+    let options = client_options(args.auth.as_deref(), false, None)?;
+    let zk = ZkClient::connect_with(&args.servers, Duration::from_millis(SESSION_TIMEOUT_MS), options).await.map_err(
+        |e| {
+            anyhow::Error::new(crate::Hinted {
+                message: format!("cannot open a session with keeper at {}: {e}", args.servers),
+                hint: "is keeper running? (sluiced embeds one on port 2181; set -k or SLUICE_KEEPER)",
+            })
+        },
+    )?;
     let result = command(&zk, args.command).await;
     let _ = zk.close().await;
     result
@@ -174,16 +270,31 @@ async fn command(zk: &ZkClient, command: KeeperCommand) -> anyhow::Result<()> {
             let s = zk.exists(&path).await.map_err(|e| explain(e, &path))?;
             print_stat(&s.ok_or_else(|| explain(ZkError::NoNode, &path))?);
         }
-        KeeperCommand::Create { path, data, ephemeral, sequential } => {
+        KeeperCommand::Create { path, data, ephemeral, sequential, acl } => {
             let mode = match (ephemeral, sequential) {
                 (false, false) => CreateMode::Persistent,
                 (true, false) => CreateMode::Ephemeral,
                 (false, true) => CreateMode::PersistentSequential,
                 (true, true) => CreateMode::EphemeralSequential,
             };
-            let created = zk.create(&path, data.as_bytes(), mode).await.map_err(|e| explain(e, &path))?;
+            let acl = match acl {
+                Some(text) => parse_acl(&text)?,
+                None => AclEntry::open(),
+            };
+            let created =
+                zk.create_with_acl(&path, data.as_bytes(), mode, &acl).await.map_err(|e| explain(e, &path))?;
             println!("{created}");
         }
+        KeeperCommand::GetAcl { path } => {
+            let (entries, _) = zk.get_acl(&path).await.map_err(|e| explain(e, &path))?;
+            print_acl(&entries);
+        }
+        KeeperCommand::SetAcl { path, acl, version } => {
+            let entries = parse_acl(&acl)?;
+            let s = zk.set_acl(&path, &entries, version.unwrap_or(ANY_VERSION)).await.map_err(|e| explain(e, &path))?;
+            println!("aclVersion = {}", s.aversion);
+        }
+        KeeperCommand::Digest { credentials } => println!("{}", acl::digest(&credentials)),
         KeeperCommand::Set { path, data, version } => {
             let version = version.unwrap_or(ANY_VERSION);
             let s = zk.set_data(&path, data.as_bytes(), version).await.map_err(|e| explain(e, &path))?;
@@ -219,6 +330,7 @@ pub async fn set_scram_credential(
     mechanism: sluice_client::ScramMechanism,
     password: &str,
     iterations: u32,
+    auth: Option<&str>,
 ) -> anyhow::Result<()> {
     use sluice_protocol::scram::{ScramCredential, random_salt, sanitize_user};
     let (hosts, chroot) = match servers.find('/') {
@@ -227,7 +339,11 @@ pub async fn set_scram_credential(
     };
     let salt = random_salt().map_err(|e| anyhow::anyhow!("no randomness for a salt: {e}"))?;
     let credential = ScramCredential::derive(mechanism, password.as_bytes(), &salt, iterations).to_kafka_string();
-    let zk = ZkClient::connect(hosts, Duration::from_millis(SESSION_TIMEOUT_MS))
+    // With credentials, what is created gets Kafka's ACLs (zookeeper.set.acl's): a credential
+    // readable by the brokers' identity alone.
+    let chroot_opt = (!chroot.is_empty()).then_some(chroot);
+    let options = client_options(auth, auth.is_some(), chroot_opt)?;
+    let zk = ZkClient::connect_with(hosts, Duration::from_millis(SESSION_TIMEOUT_MS), options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open a session with keeper at {hosts}: {e}"))?;
     let result = async {

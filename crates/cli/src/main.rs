@@ -527,6 +527,11 @@ enum ScramCommand {
         /// how the first credentials (the brokers' own) are made before any broker runs.
         #[arg(long, value_name = "KEEPER")]
         keeper: Option<String>,
+        /// With --keeper: credentials proven to keeper, digest:<user>:<password> (the brokers'
+        /// keeper.connect.auth); the credential is then created with Kafka's ACLs, as brokers
+        /// with zookeeper.set.acl do.
+        #[arg(long, value_name = "SCHEME:CREDENTIALS", env = "SLUICE_KEEPER_AUTH", requires = "keeper")]
+        keeper_auth: Option<String>,
     },
     /// Lists users and the SCRAM mechanisms they have credentials for (all users, or those named).
     List {
@@ -637,9 +642,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             mechanism,
             iterations,
             keeper: Some(servers),
+            keeper_auth,
         })) => {
             let m = scram_mechanism(&mechanism)?;
-            keeper::set_scram_credential(&servers, &user, m, &password, iterations).await?;
+            keeper::set_scram_credential(&servers, &user, m, &password, iterations, keeper_auth.as_deref()).await?;
             println!("set {} credential of {user} in keeper", m.name());
             Ok(())
         }
@@ -767,7 +773,7 @@ fn scram_mechanism(name: &str) -> anyhow::Result<sluice_client::ScramMechanism> 
 
 async fn scram(client: Client, cmd: ScramCommand) -> anyhow::Result<()> {
     match cmd {
-        ScramCommand::Add { user, password, mechanism, iterations, keeper: _ } => {
+        ScramCommand::Add { user, password, mechanism, iterations, keeper: _, keeper_auth: _ } => {
             let m = scram_mechanism(&mechanism)?;
             client.set_user_scram_password(&user, m, &password, iterations).await?;
             println!("set {} credential of {user}", m.name());

@@ -218,6 +218,34 @@ pub fn fixup(acl: &[AclEntry], who: &Identity) -> Result<Vec<AclEntry>, ZkError>
     Ok(out)
 }
 
+/// Paths Kafka keeps from every reader but the brokers when `zookeeper.set.acl` is on (SCRAM
+/// credentials, broker configs, delegation tokens): Kafka's `ZkData.sensitiveRootPaths`, matched
+/// as prefixes as Kafka matches them.
+pub const KAFKA_SENSITIVE_PATHS: [&str; 3] = ["/config/users", "/config/brokers", "/delegation_token/tokens"];
+
+/// The ACL Kafka gives a znode it creates with `zookeeper.set.acl=true` (`ZkData.defaultAcls`):
+/// everything to its creator, and reading to everyone unless the path is sensitive. `path` is
+/// relative to the chroot.
+pub fn kafka_znode_acl(path: &str) -> Vec<AclEntry> {
+    let mut acl = AclEntry::creator_all();
+    if !KAFKA_SENSITIVE_PATHS.iter().any(|p| path.starts_with(p)) {
+        acl.extend(AclEntry::read_world());
+    }
+    acl
+}
+
+/// The identity and credentials of `scheme:auth` as a keeper client setting (`keeper.connect.auth`,
+/// the CLI's `--keeper-auth`): only `digest:user:password` (the scheme zkCli's `addauth` takes).
+pub fn parse_client_auth(setting: &str) -> Result<(String, String), String> {
+    match setting.split_once(':') {
+        Some(("digest", credentials)) if credentials.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => {
+            Ok(("digest".to_string(), credentials.to_string()))
+        }
+        Some(("digest", _)) => Err("a digest credential is digest:<user>:<password>".to_string()),
+        _ => Err("only the digest scheme is supported (digest:<user>:<password>)".to_string()),
+    }
+}
+
 /// The `digest` identity of `user:password`: `user:` and the base64 of the SHA-1 of the whole
 /// string (ZooKeeper's `DigestAuthenticationProvider.generateDigest`).
 pub fn digest(user_password: &str) -> String {
@@ -309,6 +337,22 @@ mod tests {
         // Duplicates collapse.
         let open = AclEntry::open();
         assert_eq!(fixup(&[open[0].clone(), open[0].clone()], &anonymous), Ok(open));
+    }
+
+    #[test]
+    fn kafka_protects_credentials_from_every_reader_and_the_rest_from_writers() {
+        assert_eq!(kafka_znode_acl("/config/users/alice"), AclEntry::creator_all());
+        assert_eq!(kafka_znode_acl("/config/brokers"), AclEntry::creator_all());
+        let mut public = AclEntry::creator_all();
+        public.extend(AclEntry::read_world());
+        assert_eq!(kafka_znode_acl("/brokers/topics/t"), public);
+        assert_eq!(kafka_znode_acl("/config/topics/t"), public);
+        assert_eq!(
+            parse_client_auth("digest:kafka:pw:with:colons"),
+            Ok(("digest".into(), "kafka:pw:with:colons".into()))
+        );
+        assert!(parse_client_auth("digest:nopassword").is_err());
+        assert!(parse_client_auth("sasl:kafka").is_err());
     }
 
     #[test]

@@ -226,6 +226,27 @@ impl std::fmt::Debug for ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// What a Kafka broker or tool uses: `auth` (`keeper.connect.auth`, `digest:user:password`)
+    /// and, when `secure` (`zookeeper.set.acl`), Kafka's ACLs on what it creates
+    /// ([`crate::acl::kafka_znode_acl`], applied below `chroot`).
+    pub fn kafka(auth: Option<&str>, secure: bool, chroot: Option<&str>) -> Result<ClientOptions> {
+        let mut options = ClientOptions::default();
+        if let Some(setting) = auth {
+            let (scheme, credentials) = crate::acl::parse_client_auth(setting).map_err(|_| ZkError::BadArguments)?;
+            options.auth.push((scheme, Bytes::from(credentials)));
+        }
+        if secure {
+            let root = chroot.unwrap_or_default().to_string();
+            options.acl = Some(Arc::new(move |path: &str| {
+                let relative = path.strip_prefix(root.as_str()).filter(|r| r.starts_with('/')).unwrap_or(path);
+                crate::acl::kafka_znode_acl(relative)
+            }));
+        }
+        Ok(options)
+    }
+}
+
 /// A ZooKeeper session. Cloning shares it; dropping the last handle closes it.
 #[derive(Clone)]
 pub struct ZkClient {

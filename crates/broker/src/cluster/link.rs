@@ -19,7 +19,7 @@ use base64::Engine;
 use bytes::Bytes;
 use parking_lot::RwLock;
 use sluice_keeper::{
-    CreateMode, EventType, NodeEvent, SessionCredentials, SessionState, WatchNotice, ZkClient, ZkError,
+    ClientOptions, CreateMode, EventType, NodeEvent, SessionCredentials, SessionState, WatchNotice, ZkClient, ZkError,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -66,6 +66,8 @@ pub struct KeeperLink {
     /// The ACL authorizer, when one is configured: the link keeps its entries in step with the
     /// `/kafka-acl*` znodes (full read at each session, then their watches).
     pub authorizer: Option<Arc<crate::acl::authorizer::Authorizer>>,
+    /// The credentials of every session and the ACLs of what it creates.
+    options: ClientOptions,
 }
 
 type Result<T> = std::result::Result<T, ZkError>;
@@ -79,6 +81,7 @@ impl KeeperLink {
         broker_id: i32,
         session_file: Option<PathBuf>,
         authorizer: Option<Arc<crate::acl::authorizer::Authorizer>>,
+        options: ClientOptions,
     ) -> Arc<KeeperLink> {
         let (servers, chroot) = crate::config::split_chroot(connect);
         Arc::new(KeeperLink {
@@ -92,6 +95,7 @@ impl KeeperLink {
             closing: AtomicBool::new(false),
             session_file,
             authorizer,
+            options,
         })
     }
 
@@ -116,7 +120,13 @@ impl KeeperLink {
         let within = Duration::from_millis(PREVIOUS_SESSION_CLOSE_TIMEOUT_MS);
         let closed = tokio::time::timeout(within, async {
             loop {
-                let client = ZkClient::resume(&self.servers, self.session_timeout.min(within), previous.clone()).await;
+                let client = ZkClient::resume_with(
+                    &self.servers,
+                    self.session_timeout.min(within),
+                    previous.clone(),
+                    self.options.clone(),
+                )
+                .await;
                 match client {
                     Ok(client) => match client.close().await {
                         // Moved away mid-close (something else reattached it): again.
@@ -203,7 +213,7 @@ impl KeeperLink {
     pub async fn connect(&self, within: Duration) -> anyhow::Result<ZkClient> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            match ZkClient::connect(&self.servers, self.session_timeout).await {
+            match ZkClient::connect_with(&self.servers, self.session_timeout, self.options.clone()).await {
                 Ok(client) => {
                     self.remember_session(&client).await;
                     *self.client.write() = Some(client.clone());
@@ -260,7 +270,7 @@ impl KeeperLink {
                 if self.closing.load(Ordering::Acquire) {
                     return;
                 }
-                match ZkClient::connect(&self.servers, self.session_timeout).await {
+                match ZkClient::connect_with(&self.servers, self.session_timeout, self.options.clone()).await {
                     Ok(c) => {
                         self.remember_session(&c).await;
                         break c;
