@@ -48,7 +48,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
 
-from conftest import ROOT, SLUICE_CLI, Broker, wait_until
+from conftest import SLUICE_CLI, Broker, wait_until
+from certs import Certs  # noqa: E402  (tests/support, on the path through conftest)
 from test_sasl import NONE, SASL_AUTHENTICATION_FAILED, Wire, api_versions, authenticate, handshake, plain_token
 
 MESSAGES = 200
@@ -85,28 +86,6 @@ PATH_IDS = ["ssl", "sasl_ssl-scram-sha-512", "sasl_ssl-scram-sha-256", "sasl_ssl
 
 
 # --- certificates -------------------------------------------------------------------------------
-
-class Certs:
-    """A directory made by scripts/make-certs: a CA, the broker's certificate, clients' ones."""
-
-    def __init__(self, directory, *clients):
-        args = [str(ROOT / "scripts" / "make-certs"), str(directory)]
-        for c in clients:
-            args += ["--client", c]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        self.dir = directory
-        self.ca = directory / "ca.pem"
-        self.broker = directory / "broker.pem"
-
-    def client(self, name):
-        """(certificate, key) of client `name`."""
-        return self.dir / f"client-{name}-cert.pem", self.dir / f"client-{name}-key.pem"
-
-    def client_pem(self, name):
-        """Client `name`'s key and certificate chain in one file."""
-        return self.dir / f"client-{name}.pem"
-
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):

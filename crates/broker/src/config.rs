@@ -114,6 +114,31 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.max.client.cnxns", "60"),
     ("keeper.sessionless.cnxn.timeout.ms", "10000"),
     ("keeper.super.digest", ""),
+    // Keeper over TLS (ZooKeeper's secureClientPort, ssl.*, sslQuorum and X509 super user).
+    ("keeper.secure.client.port", ""),
+    ("keeper.ssl.keystore.type", "PEM"),
+    ("keeper.ssl.keystore.location", ""),
+    ("keeper.ssl.keystore.key", ""),
+    ("keeper.ssl.keystore.certificate.chain", ""),
+    ("keeper.ssl.key.password", ""),
+    ("keeper.ssl.truststore.type", "PEM"),
+    ("keeper.ssl.truststore.location", ""),
+    ("keeper.ssl.truststore.certificates", ""),
+    ("keeper.ssl.client.auth", "required"),
+    ("keeper.ssl.enabled.protocols", "TLSv1.2,TLSv1.3"),
+    ("keeper.ssl.endpoint.identification.algorithm", ""),
+    ("keeper.ssl.quorum", "false"),
+    ("keeper.x509.super.user", ""),
+    // The broker's keeper client over TLS (Kafka's KIP-515 keys; PEM files only).
+    ("zookeeper.ssl.client.enable", "false"),
+    ("zookeeper.clientCnxnSocket", ""),
+    ("zookeeper.ssl.keystore.location", ""),
+    ("zookeeper.ssl.keystore.type", "PEM"),
+    ("zookeeper.ssl.keystore.password", ""),
+    ("zookeeper.ssl.truststore.location", ""),
+    ("zookeeper.ssl.truststore.type", "PEM"),
+    ("zookeeper.ssl.truststore.password", ""),
+    ("zookeeper.ssl.endpoint.identification.algorithm", "HTTPS"),
     ("keeper.connect.auth", ""),
     ("zookeeper.set.acl", "false"),
     ("zookeeper.session.timeout.ms", "18000"),
@@ -257,6 +282,18 @@ pub struct BrokerConfig {
     /// for a broker's own one-node keeper, every interface otherwise) and
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
     pub keeper_client: Option<(String, u16)>,
+    /// `keeper.secure.client.port` (ZooKeeper's `secureClientPort`): the embedded keeper's TLS
+    /// client port, on `keeper.client.address`, with `keeper.ssl.*` (the broker listeners'
+    /// `ssl.*` keys under `keeper.`; `keeper.ssl.client.auth` is `required` by default, as
+    /// ZooKeeper's `ssl.clientAuth=need`). A client certificate proves `x509:<subject DN>`.
+    pub keeper_secure_client: Option<(u16, crate::tls::TlsSettings)>,
+    /// `keeper.ssl.quorum` (ZooKeeper's `sslQuorum`): the keeper nodes reach each other over
+    /// mutual TLS with the `keeper.ssl.*` keystore and truststore.
+    pub keeper_ssl_quorum: Option<crate::tls::TlsSettings>,
+    /// `zookeeper.ssl.client.enable` and `zookeeper.ssl.*` (Kafka's KIP-515): this broker
+    /// reaches keeper over TLS, trusting `zookeeper.ssl.truststore.location` and presenting
+    /// `zookeeper.ssl.keystore.location` (key and chain in one PEM file) as its `x509` identity.
+    pub keeper_connect_tls: Option<sluice_client::tls::TlsSettings>,
     /// `keeper.tick.time.ms` and the session timeout bounds (ZooKeeper's `tickTime`,
     /// `minSessionTimeout`, `maxSessionTimeout`; by default 2 and 20 ticks); the ensemble
     /// (`keeper.id`, default `broker.id`, among `keeper.servers`, `id@host:port,...` of the
@@ -702,14 +739,74 @@ impl BrokerConfig {
             sluice_keeper::acl::parse_client_auth(auth)
                 .map_err(|reason| invalid("keeper.connect.auth", "(hidden)", &reason))?;
         }
+        let keeper_connect_tls = if boolean("zookeeper.ssl.client.enable")? {
+            for key in ["zookeeper.ssl.keystore.type", "zookeeper.ssl.truststore.type"] {
+                if let Some(t) = get(key).filter(|t| !t.trim().eq_ignore_ascii_case("PEM")) {
+                    return Err(invalid(key, &t, "only PEM is read (convert JKS or PKCS12 with keytool/openssl)"));
+                }
+            }
+            if get("zookeeper.ssl.keystore.password").is_some() {
+                return Err(invalid(
+                    "zookeeper.ssl.keystore.password",
+                    "(hidden)",
+                    "encrypted keys are not supported: decrypt the key (openssl pkey)",
+                ));
+            }
+            let keystore = get("zookeeper.ssl.keystore.location").map(PathBuf::from);
+            let verify = get("zookeeper.ssl.endpoint.identification.algorithm").unwrap_or_default();
+            let verify_hostname = match verify.trim() {
+                v if v.eq_ignore_ascii_case("https") => true,
+                "" => false,
+                other => {
+                    return Err(invalid(
+                        "zookeeper.ssl.endpoint.identification.algorithm",
+                        other,
+                        "expected HTTPS or empty",
+                    ));
+                }
+            };
+            let settings = sluice_client::tls::TlsSettings {
+                ca_location: get("zookeeper.ssl.truststore.location").map(PathBuf::from),
+                certificate_location: keystore.clone(),
+                key_location: keystore,
+                verify_hostname,
+            };
+            sluice_client::tls::client_config(&settings)
+                .map_err(|e| invalid("zookeeper.ssl.keystore.location", "(see the reason)", &e))?;
+            Some(settings)
+        } else {
+            None
+        };
         let zookeeper_set_acl = boolean("zookeeper.set.acl")?;
-        if zookeeper_set_acl && keeper_connect_auth.is_none() {
+        let proves_identity = keeper_connect_auth.is_some()
+            || keeper_connect_tls.as_ref().is_some_and(|t| t.certificate_location.is_some());
+        if zookeeper_set_acl && !proves_identity {
             return Err(invalid(
                 "zookeeper.set.acl",
                 "true",
-                "needs keeper.connect.auth (digest:<user>:<password>): znodes made by a broker that proves no identity could not be protected",
+                "needs an identity for the broker's keeper sessions: keeper.connect.auth (digest:<user>:<password>) or a client certificate (zookeeper.ssl.client.enable=true with zookeeper.ssl.keystore.location)",
             ));
         }
+        let keeper_secure_client = match int("keeper.secure.client.port", 0, 65_535)? {
+            Some(port) => Some((port as u16, keeper_tls(&get)?)),
+            None => None,
+        };
+        let keeper_ssl_quorum = if boolean("keeper.ssl.quorum")? {
+            let mut settings = keeper_tls(&get)?;
+            if settings.truststore.is_none() {
+                return Err(invalid(
+                    "keeper.ssl.quorum",
+                    "true",
+                    "needs keeper.ssl.truststore.location: each keeper node checks the others' certificates against it",
+                ));
+            }
+            // Every peer proves itself.
+            settings.client_auth = crate::tls::ClientAuth::Required;
+            Some(settings)
+        } else {
+            None
+        };
+        keeper.super_x509 = get("keeper.x509.super.user");
         let keeper_session_timeout_ms = match int("keeper.session.timeout.ms", 1, i64::from(i32::MAX))? {
             Some(ms) => ms,
             None => int("zookeeper.session.timeout.ms", 1, i64::from(i32::MAX))?.unwrap_or(18_000),
@@ -720,6 +817,9 @@ impl BrokerConfig {
             keeper,
             keeper_connect,
             keeper_connect_auth,
+            keeper_connect_tls,
+            keeper_secure_client,
+            keeper_ssl_quorum,
             zookeeper_set_acl,
             keeper_session_timeout_ms,
             rack: get("broker.rack"),
@@ -945,7 +1045,6 @@ fn is_listener_sasl_key(key: &str) -> bool {
 /// The TLS settings of listener `name` (each key listener-prefixed or not), checked by
 /// loading them once.
 fn tls_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crate::tls::TlsSettings, ConfigError> {
-    use crate::tls::{ClientAuth, Pem, PrincipalRules, TlsSettings};
     let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
     let lookup = |key: &str| -> (String, Option<String>) {
         let prefixed = format!("{prefix}{key}");
@@ -954,6 +1053,32 @@ fn tls_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crat
             None => (key.to_string(), get(key)),
         }
     };
+    tls_settings(name, &lookup)
+}
+
+/// The embedded keeper's TLS settings: the listener keys under `keeper.`.
+fn keeper_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<crate::tls::TlsSettings, ConfigError> {
+    let lookup = |key: &str| -> (String, Option<String>) {
+        let k = format!("keeper.{key}");
+        let v = get(&k);
+        (k, v)
+    };
+    let mut settings = tls_settings("keeper", &lookup)?;
+    // A value ZooKeeper's ssl.clientAuth takes means the same here.
+    settings.client_auth = match get("keeper.ssl.client.auth").as_deref().map(str::trim) {
+        Some("need") => crate::tls::ClientAuth::Required,
+        Some("want") => crate::tls::ClientAuth::Requested,
+        _ => settings.client_auth,
+    };
+    Ok(settings)
+}
+
+/// TLS settings read through `lookup` (which names the key it read), checked by loading them.
+fn tls_settings(
+    name: &str,
+    lookup: &dyn Fn(&str) -> (String, Option<String>),
+) -> Result<crate::tls::TlsSettings, ConfigError> {
+    use crate::tls::{ClientAuth, Pem, PrincipalRules, TlsSettings};
     let invalid =
         |key: &str, value: &str, reason: String| ConfigError::Invalid { key: key.into(), value: value.into(), reason };
     for key in ["ssl.keystore.type", "ssl.truststore.type"] {
@@ -994,6 +1119,9 @@ fn tls_listener(name: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<crat
         None | Some("none") => ClientAuth::None,
         Some("requested") => ClientAuth::Requested,
         Some("required") => ClientAuth::Required,
+        // ZooKeeper's names (keeper.ssl.client.auth).
+        Some("need") if name == "keeper" => ClientAuth::Required,
+        Some("want") if name == "keeper" => ClientAuth::Requested,
         Some(other) => return Err(invalid(&auth_key, other, "expected none, requested or required".into())),
     };
     let (protocols_key, protocols) = lookup("ssl.enabled.protocols");
@@ -1383,5 +1511,29 @@ mod tests {
         let err = load(&[("auto.create.topics.enable", "yes")]).expect_err("bad");
         assert!(err.to_string().contains("expected true or false"), "{err}");
         assert!(load(&[("log.segment.bytes", "10")]).is_err());
+    }
+
+    #[test]
+    fn keeper_security_keys_are_checked_and_name_the_problem() {
+        let c = load(&[
+            ("keeper.connect.auth", "digest:kafka:pw"),
+            ("zookeeper.set.acl", "true"),
+            ("keeper.super.digest", "super:D/InIHSb7yEEbrWz8b9l71RjZJU="),
+        ])
+        .expect("valid");
+        assert!(c.zookeeper_set_acl);
+        assert_eq!(c.keeper_connect_auth.as_deref(), Some("digest:kafka:pw"));
+        assert_eq!(c.keeper.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
+        let err = load(&[("zookeeper.set.acl", "true")]).expect_err("no identity");
+        assert!(err.to_string().contains("keeper.connect.auth"), "{err}");
+        let err = load(&[("keeper.connect.auth", "sasl:kafka")]).expect_err("scheme");
+        assert!(err.to_string().contains("keeper.connect.auth") && !err.to_string().contains("sasl:kafka"), "{err}");
+        let err = load(&[("keeper.super.digest", "nocolon")]).expect_err("shape");
+        assert!(err.to_string().contains("keeper.super.digest"), "{err}");
+        let err = load(&[("keeper.ssl.quorum", "true")]).expect_err("no keystore");
+        assert!(err.to_string().contains("keeper.ssl.keystore.location"), "{err}");
+        let err =
+            load(&[("zookeeper.ssl.client.enable", "true"), ("zookeeper.ssl.keystore.type", "JKS")]).expect_err("JKS");
+        assert!(err.to_string().contains("zookeeper.ssl.keystore.type"), "{err}");
     }
 }

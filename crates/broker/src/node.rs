@@ -348,6 +348,8 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 pub struct EmbeddedKeeper {
     pub keeper: Arc<sluice_keeper::Keeper>,
     pub address: SocketAddr,
+    /// The TLS client port (`keeper.secure.client.port`), if any.
+    pub secure_address: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for EmbeddedKeeper {
@@ -548,7 +550,11 @@ impl NodeStart {
         let connect = match (&config.keeper_connect, &self.keeper) {
             (Some(c), _) => c.clone(),
             (None, Some(keeper)) => {
-                let address = keeper.address;
+                // Over TLS to its own keeper when this broker's keeper client uses TLS.
+                let address = match (&config.keeper_connect_tls, keeper.secure_address) {
+                    (Some(_), Some(secure)) => secure,
+                    _ => keeper.address,
+                };
                 let host =
                     if address.ip().is_unspecified() { "127.0.0.1".to_string() } else { address.ip().to_string() };
                 format!("{host}:{}", address.port())
@@ -561,6 +567,13 @@ impl NodeStart {
             crate::config::split_chroot(&connect).1,
         )
         .map_err(|e| anyhow::anyhow!("keeper.connect.auth: {e}"))?;
+        let mut options = options;
+        if let Some(tls) = &config.keeper_connect_tls {
+            options.tls = Some(
+                sluice_client::tls::client_config(tls)
+                    .map_err(|e| anyhow::anyhow!("zookeeper.ssl.keystore.location/truststore: {e}"))?,
+            );
+        }
         let link = KeeperLink::new(
             &connect,
             Duration::from_millis(config.keeper_session_timeout_ms),
@@ -707,12 +720,45 @@ async fn start_keeper(
         .await
         .with_context(|| format!("cannot listen on {host}:{port} (keeper.client.port)"))?;
     let address = socket.local_addr()?;
-    let keeper = sluice_keeper::Keeper::start(config.keeper.clone(), peers).await.with_context(|| {
+    let mut keeper_config = config.keeper.clone();
+    if let Some(settings) = &config.keeper_ssl_quorum {
+        let listener = Arc::new(
+            crate::tls::TlsListener::new("keeper-quorum", settings.clone())
+                .map_err(|e| anyhow::anyhow!("keeper.ssl.quorum: {e}"))?,
+        );
+        let connector = settings.client_config().map_err(|e| anyhow::anyhow!("keeper.ssl.quorum: {e}"))?;
+        keeper_config.peer_tls =
+            Some(sluice_keeper::tls::PeerTls { acceptor: Arc::new(move || listener.acceptor()), connector });
+    }
+    let secure = match &config.keeper_secure_client {
+        Some((secure_port, settings)) => {
+            let listener = Arc::new(
+                crate::tls::TlsListener::new("keeper", settings.clone())
+                    .map_err(|e| anyhow::anyhow!("keeper.secure.client.port: {e}"))?,
+            );
+            let socket = TcpListener::bind((host, *secure_port))
+                .await
+                .with_context(|| format!("cannot listen on {host}:{secure_port} (keeper.secure.client.port)"))?;
+            Some((socket, listener))
+        }
+        None => None,
+    };
+    let keeper = sluice_keeper::Keeper::start(keeper_config, peers).await.with_context(|| {
         format!("cannot start the keeper with its data in {} (keeper.data.dir)", config.keeper.data_dir.display())
     })?;
     tracing::info!(address = %address, id = config.keeper.id, servers = config.keeper.servers.len().max(1), "keeper listening (ZooKeeper client protocol)");
     tasks.spawn("keeper-server", Lifetime::Node, Stop::Abort, keeper.clone().serve(socket));
-    Ok(EmbeddedKeeper { keeper, address })
+    let secure_address = match secure {
+        Some((socket, listener)) => {
+            let secure_address = socket.local_addr()?;
+            tracing::info!(address = %secure_address, "keeper listening over TLS (keeper.secure.client.port)");
+            let acceptor: sluice_keeper::tls::Acceptor = Arc::new(move || listener.acceptor());
+            tasks.spawn("keeper-tls-server", Lifetime::Node, Stop::Abort, keeper.clone().serve_tls(socket, acceptor));
+            Some(secure_address)
+        }
+        None => None,
+    };
+    Ok(EmbeddedKeeper { keeper, address, secure_address })
 }
 
 /// The periodic upkeep, until the shutdown signal: log maintenance (roll, retention,

@@ -298,50 +298,7 @@ impl PrincipalRules {
     }
 }
 
-/// The subject of a DER certificate as RFC 2253 writes it (most specific first:
-/// `CN=alice,OU=eng,O=Example,C=US`), as Java's `X500Principal.getName()` gives Kafka.
-pub fn subject_dn(der: &[u8]) -> Result<String, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("unreadable certificate: {e}"))?;
-    let mut rdns = Vec::new();
-    for rdn in cert.subject().iter() {
-        let mut parts = Vec::new();
-        for attr in rdn.iter() {
-            let oid = attr.attr_type().to_id_string();
-            let key = match oid.as_str() {
-                "2.5.4.3" => "CN".to_string(),
-                "2.5.4.6" => "C".to_string(),
-                "2.5.4.7" => "L".to_string(),
-                "2.5.4.8" => "ST".to_string(),
-                "2.5.4.9" => "STREET".to_string(),
-                "2.5.4.10" => "O".to_string(),
-                "2.5.4.11" => "OU".to_string(),
-                "0.9.2342.19200300.100.1.25" => "DC".to_string(),
-                "0.9.2342.19200300.100.1.1" => "UID".to_string(),
-                other => other.to_string(),
-            };
-            let value = attr.as_str().map_err(|e| format!("unreadable subject attribute {key}: {e}"))?;
-            parts.push(format!("{key}={}", escape_rfc2253(value)));
-        }
-        rdns.push(parts.join("+"));
-    }
-    rdns.reverse();
-    Ok(rdns.join(","))
-}
-
-fn escape_rfc2253(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
-            || (i == 0 && (c == ' ' || c == '#'))
-            || (i == last && c == ' ');
-        if special {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use sluice_keeper::tls::subject_dn;
 
 #[cfg(test)]
 mod tests {
@@ -362,12 +319,5 @@ mod tests {
         assert_eq!(PrincipalRules::parse("DEFAULT").expect("valid").apply("CN=x").as_deref(), Some("CN=x"));
         assert!(PrincipalRules::parse("RULE:(/x").is_err());
         assert!(PrincipalRules::parse("NONSENSE").is_err());
-    }
-
-    #[test]
-    fn rfc2253_escapes_what_it_must() {
-        assert_eq!(escape_rfc2253("a,b"), "a\\,b");
-        assert_eq!(escape_rfc2253(" lead"), "\\ lead");
-        assert_eq!(escape_rfc2253("plain"), "plain");
     }
 }

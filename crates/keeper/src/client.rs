@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
@@ -216,13 +216,21 @@ pub struct ClientOptions {
     pub auth: Vec<(String, Bytes)>,
     /// The ACL of each node created (`None`: open to everyone, ZooKeeper's `OPEN_ACL_UNSAFE`).
     pub acl: Option<AclPolicy>,
+    /// TLS towards the servers (their secure client port): each server's certificate checked
+    /// against the configuration's roots (and its name, if the configuration's verifier does),
+    /// and this client's certificate offered if the configuration has one (an `x509` identity).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the credentials themselves.
         let schemes: Vec<&str> = self.auth.iter().map(|(s, _)| s.as_str()).collect();
-        f.debug_struct("ClientOptions").field("auth", &schemes).field("acl", &self.acl.is_some()).finish()
+        f.debug_struct("ClientOptions")
+            .field("auth", &schemes)
+            .field("acl", &self.acl.is_some())
+            .field("tls", &self.tls.is_some())
+            .finish()
     }
 }
 
@@ -347,7 +355,9 @@ impl ZkClient {
         let (state_tx, state) = watch::channel(SessionState::Connecting);
         let (session_tx, session) = watch::channel(session);
         let timeout_ms = session_timeout.as_millis().min(i32::MAX as u128) as i32;
-        tokio::spawn(SessionTask::new(servers, timeout_ms, state_tx, session_tx, options.auth).run(calls_rx));
+        tokio::spawn(
+            SessionTask::new(servers, timeout_ms, state_tx, session_tx, options.auth, options.tls).run(calls_rx),
+        );
         let mut waiting = state.clone();
         let connected = tokio::time::timeout(
             session_timeout,
@@ -569,6 +579,10 @@ impl ZkClient {
     }
 }
 
+/// A connection to a server, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 struct Pending {
     xid: i32,
     op: i32,
@@ -590,6 +604,7 @@ struct SessionTask {
     session: watch::Sender<SessionCredentials>,
     /// `addauth` credentials, sent on every connection.
     auth: Vec<(String, Bytes)>,
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 enum Ended {
@@ -606,6 +621,7 @@ impl SessionTask {
         state: watch::Sender<SessionState>,
         session: watch::Sender<SessionCredentials>,
         auth: Vec<(String, Bytes)>,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Self {
         let SessionCredentials { session_id, passwd } = session.borrow().clone();
         SessionTask {
@@ -621,6 +637,7 @@ impl SessionTask {
             state,
             session,
             auth,
+            tls: tls.map(tokio_rustls::TlsConnector::from),
         }
     }
 
@@ -629,9 +646,14 @@ impl SessionTask {
         loop {
             let server = self.servers[self.next_server % self.servers.len()].clone();
             self.next_server += 1;
-            let socket = match tokio::time::timeout(self.connect_timeout(), TcpStream::connect(&server)).await {
+            let socket = match tokio::time::timeout(self.connect_timeout(), self.open_connection(&server)).await {
                 Ok(Ok(s)) => s,
-                _ => {
+                other => {
+                    if let Ok(Err(e)) = other
+                        && e.kind() == std::io::ErrorKind::InvalidData
+                    {
+                        tracing::warn!(%server, error = %e, "keeper TLS handshake failed");
+                    }
                     failures += 1;
                     // Fail callers fast while no server answers, rather than queueing forever.
                     while let Ok(call) = calls.try_recv() {
@@ -646,7 +668,6 @@ impl SessionTask {
                 }
             };
             failures = 0;
-            let _ = socket.set_nodelay(true);
             match self.serve(socket, &mut calls).await {
                 Ended::Lost => {
                     let _ = self.state.send(SessionState::Disconnected);
@@ -663,8 +684,21 @@ impl SessionTask {
         Duration::from_millis((self.timeout_ms.max(3_000) / self.servers.len().max(1) as i32).max(1_000) as u64)
     }
 
-    async fn serve(&mut self, socket: TcpStream, calls: &mut mpsc::Receiver<Call>) -> Ended {
-        let (mut read, mut write) = socket.into_split();
+    /// A connection to `server`: TCP, and TLS over it when the options ask for it.
+    async fn open_connection(&self, server: &str) -> std::io::Result<Box<dyn Stream>> {
+        let socket = TcpStream::connect(server).await?;
+        let _ = socket.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Box::new(socket)),
+            Some(connector) => {
+                let name = crate::tls::server_name(server)?;
+                Ok(Box::new(connector.connect(name, socket).await?))
+            }
+        }
+    }
+
+    async fn serve(&mut self, socket: Box<dyn Stream>, calls: &mut mpsc::Receiver<Call>) -> Ended {
+        let (mut read, mut write) = tokio::io::split(socket);
         // Handshake.
         let req = ConnectRequest {
             protocol_version: 0,

@@ -450,10 +450,13 @@ impl DataTree {
         if path == "/" || path == "/zookeeper" {
             return Err(ZkError::BadArguments);
         }
-        let node = self.nodes.get(path).ok_or(ZkError::NoNode)?;
-        if let (Some(who), Some(parent)) = (who, self.nodes.get(parent_of(path))) {
+        // The parent's permission first, then the node (ZooKeeper's order: deleting a missing
+        // node where one may not delete is NOAUTH, not NONODE).
+        if let Some(who) = who {
+            let parent = self.nodes.get(parent_of(path)).ok_or(ZkError::NoNode)?;
             acl::check(&parent.acl, perms::DELETE, who)?;
         }
+        let node = self.nodes.get(path).ok_or(ZkError::NoNode)?;
         if version != -1 && node.stat.version != version {
             return Err(ZkError::BadVersion);
         }

@@ -21,6 +21,7 @@ mod raft;
 mod raft_log;
 pub mod replication;
 pub mod server;
+pub mod tls;
 pub mod watch;
 
 pub use acl::{AclEntry, Identity};

@@ -35,13 +35,14 @@ use openraft::{
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::disk_space::DiskSpace;
 use crate::machine::Proposal;
 use crate::raft_log::{DiskLog, SharedLog, read_file, write_atomically};
 use crate::replication::{BoxFuture, Host, ReplicaStatus, ReplicateError, Replicator};
+use crate::tls::PeerTls;
 
 /// A log entry's payload: the proposals of one batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,7 +405,11 @@ enum PeerReply {
     Touched,
 }
 
-async fn write_frame(stream: &mut TcpStream, value: &impl Serialize) -> std::io::Result<()> {
+/// A peer connection, plain or TLS.
+trait PeerStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerStream for T {}
+
+async fn write_frame(stream: &mut (impl AsyncWrite + Unpin), value: &impl Serialize) -> std::io::Result<()> {
     let bytes = postcard::to_allocvec(value).map_err(io_err)?;
     let mut frame = Vec::with_capacity(4 + bytes.len());
     frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
@@ -412,7 +417,7 @@ async fn write_frame(stream: &mut TcpStream, value: &impl Serialize) -> std::io:
     stream.write_all(&frame).await
 }
 
-async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> std::io::Result<Option<T>> {
+async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match stream.read_exact(&mut len).await {
         Ok(_) => {}
@@ -429,24 +434,41 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> std
 }
 
 /// One connection to a peer, reopened on the next call after a failure.
-#[derive(Debug)]
 struct PeerClient {
     addr: String,
-    conn: tokio::sync::Mutex<Option<TcpStream>>,
+    conn: tokio::sync::Mutex<Option<Box<dyn PeerStream>>>,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Debug for PeerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerClient").field("addr", &self.addr).field("tls", &self.tls.is_some()).finish()
+    }
 }
 
 impl PeerClient {
-    fn new(addr: String) -> PeerClient {
-        PeerClient { addr, conn: tokio::sync::Mutex::new(None) }
+    fn new(addr: String, tls: Option<&PeerTls>) -> PeerClient {
+        let tls = tls.map(|t| tokio_rustls::TlsConnector::from(t.connector.clone()));
+        PeerClient { addr, conn: tokio::sync::Mutex::new(None), tls }
+    }
+
+    async fn connect(&self) -> std::io::Result<Box<dyn PeerStream>> {
+        let stream = TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        match &self.tls {
+            None => Ok(Box::new(stream)),
+            Some(connector) => {
+                let name = crate::tls::server_name(&self.addr)?;
+                Ok(Box::new(connector.connect(name, stream).await?))
+            }
+        }
     }
 
     async fn call(&self, request: &PeerRequest, timeout: Duration) -> std::io::Result<PeerReply> {
         let mut conn = self.conn.lock().await;
         let attempt = async {
             if conn.is_none() {
-                let stream = TcpStream::connect(&self.addr).await?;
-                stream.set_nodelay(true)?;
-                *conn = Some(stream);
+                *conn = Some(self.connect().await?);
             }
             let stream = conn.as_mut().expect("connected above");
             write_frame(stream, request).await?;
@@ -466,6 +488,7 @@ impl PeerClient {
 #[derive(Debug, Clone)]
 struct Network {
     timeout: Duration,
+    tls: Option<PeerTls>,
 }
 
 struct PeerLink {
@@ -478,7 +501,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
-        PeerLink { target, client: PeerClient::new(node.addr.clone()), timeout: self.timeout }
+        PeerLink { target, client: PeerClient::new(node.addr.clone(), self.tls.as_ref()), timeout: self.timeout }
     }
 }
 
@@ -574,6 +597,7 @@ impl OpenRaft {
         peer_listener: Option<TcpListener>,
         timing: RaftTiming,
         disk: Arc<DiskSpace>,
+        tls: Option<PeerTls>,
     ) -> std::io::Result<Arc<OpenRaft>> {
         let config = openraft::Config {
             cluster_name: "sluice-keeper".into(),
@@ -590,19 +614,19 @@ impl OpenRaft {
         .map_err(io_err)?;
         let log = LogStore::open(dir, disk.clone())?;
         let sm = StateMachine::open(dir, host.clone(), disk)?;
-        let network = Network { timeout: Duration::from_millis(timing.election_min_ms.max(500)) };
+        let network = Network { timeout: Duration::from_millis(timing.election_min_ms.max(500)), tls: tls.clone() };
         let raft = Raft::new(ensemble.id, Arc::new(config), network, log, sm).await.map_err(io_err)?;
         let peers = ensemble
             .servers
             .iter()
             .filter(|(id, _)| **id != ensemble.id)
-            .map(|(id, addr)| (*id, PeerClient::new(addr.clone())))
+            .map(|(id, addr)| (*id, PeerClient::new(addr.clone(), tls.as_ref())))
             .collect();
         let (queue, batches) = tokio::sync::mpsc::unbounded_channel();
         let me = Arc::new(OpenRaft { raft: raft.clone(), id: ensemble.id, queue, host, peers, timing });
         tokio::spawn(me.clone().lead(batches));
         if let Some(listener) = peer_listener {
-            tokio::spawn(me.clone().serve_peers(listener));
+            tokio::spawn(me.clone().serve_peers(listener, tls.map(|t| t.acceptor)));
         }
         if !raft.is_initialized().await.map_err(io_err)? {
             let members: BTreeMap<NodeId, BasicNode> =
@@ -645,15 +669,32 @@ impl OpenRaft {
         }
     }
 
-    async fn serve_peers(self: Arc<Self>, listener: TcpListener) {
+    /// Serves the other nodes on the peer port; with `tls`, only those whose certificate the
+    /// acceptor's truststore vouches for (ZooKeeper's `sslQuorum`).
+    async fn serve_peers(self: Arc<Self>, listener: TcpListener, tls: Option<crate::tls::Acceptor>) {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
             let _ = stream.set_nodelay(true);
             let me = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
+                let mut stream: Box<dyn PeerStream> = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        let within = Duration::from_millis(crate::tls::TLS_HANDSHAKE_TIMEOUT_MS);
+                        match tokio::time::timeout(within, acceptor().accept(stream)).await {
+                            Ok(Ok(s)) => Box::new(s),
+                            Ok(Err(e)) => {
+                                tracing::warn!(%peer, error = %e, "keeper peer TLS handshake refused");
+                                return;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                };
                 while let Ok(Some(request)) = read_frame::<PeerRequest>(&mut stream).await {
                     let reply = me.answer(request).await;
                     if write_frame(&mut stream, &reply).await.is_err() {
@@ -670,6 +711,10 @@ impl OpenRaft {
             PeerRequest::Vote(rpc) => PeerReply::Vote(self.raft.vote(rpc).await),
             PeerRequest::Snapshot(rpc) => PeerReply::Snapshot(self.raft.install_snapshot(rpc).await),
             PeerRequest::Submit(batch) => {
+                // Writes logged before ACLs are applied unchecked: a peer may not add new ones.
+                if batch.0.iter().any(|p| matches!(p.command, crate::machine::Command::Write { .. })) {
+                    return PeerReply::NotLeader(None);
+                }
                 let status = self.status();
                 if !status.is_leader() {
                     return PeerReply::NotLeader(status.leader);

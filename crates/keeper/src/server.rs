@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::acl::{self, AclEntry, Identity, perms};
@@ -73,6 +73,11 @@ pub struct KeeperConfig {
     /// (`super:<base64 sha1>`, see [`acl::digest`]) whose `addauth digest` makes a connection
     /// the super user, past every ACL.
     pub super_digest: Option<String>,
+    /// ZooKeeper's `zookeeper.X509AuthenticationProvider.superUser`: the subject DN of a client
+    /// certificate (on the secure client port) that makes its connection the super user.
+    pub super_x509: Option<String>,
+    /// TLS between the ensemble's nodes (ZooKeeper's `sslQuorum`).
+    pub peer_tls: Option<crate::tls::PeerTls>,
 }
 
 impl Default for KeeperConfig {
@@ -98,6 +103,8 @@ impl KeeperConfig {
             max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
             sessionless_cnxn_timeout_ms: DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS,
             super_digest: None,
+            super_x509: None,
+            peer_tls: None,
         }
     }
 
@@ -260,8 +267,16 @@ impl Keeper {
         let host: Arc<dyn Host> = keeper.clone();
         let ensemble = Ensemble { id: config.id, servers };
         std::fs::create_dir_all(&config.data_dir)?;
-        let replicator =
-            OpenRaft::start(ensemble, &config.data_dir, host, peer_listener, timing, keeper.disk.clone()).await?;
+        let replicator = OpenRaft::start(
+            ensemble,
+            &config.data_dir,
+            host,
+            peer_listener,
+            timing,
+            keeper.disk.clone(),
+            config.peer_tls,
+        )
+        .await?;
         let _ = keeper.replicator.set(replicator as Arc<dyn Replicator>);
         tokio::spawn(keeper.clone().propose(queue));
         tokio::spawn(keeper.clone().keep_sessions());
@@ -284,6 +299,17 @@ impl Keeper {
     /// `NIOServerCnxnFactory` does at accept; refusals are logged once per
     /// [`REFUSED_CNXN_LOG_INTERVAL_MS`] with their count.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        self.serve_with(listener, None).await
+    }
+
+    /// Serves ZooKeeper clients over TLS on `listener` (ZooKeeper's `secureClientPort`): each
+    /// connection's handshake must complete within the sessionless timeout, and a client
+    /// certificate (when the acceptor asks for one) proves `x509:<subject DN>`.
+    pub async fn serve_tls(self: Arc<Self>, listener: TcpListener, acceptor: crate::tls::Acceptor) {
+        self.serve_with(listener, Some(acceptor)).await
+    }
+
+    async fn serve_with(self: Arc<Self>, listener: TcpListener, tls: Option<crate::tls::Acceptor>) {
         let mut refusals = RefusalLog::new(Duration::from_millis(REFUSED_CNXN_LOG_INTERVAL_MS));
         loop {
             let Ok((socket, peer)) = listener.accept().await else {
@@ -304,9 +330,51 @@ impl Keeper {
             };
             let _ = socket.set_nodelay(true);
             let keeper = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) = keeper.connection(socket, peer).await {
+                let mut who = Identity::from_ip(peer.ip());
+                let result = match tls {
+                    None => keeper.connection(socket, peer, who).await,
+                    Some(acceptor) => {
+                        let within = Duration::from_millis(
+                            keeper.config.sessionless_cnxn_timeout_ms.min(crate::tls::TLS_HANDSHAKE_TIMEOUT_MS),
+                        );
+                        let stream = match tokio::time::timeout(within, acceptor().accept(socket)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::warn!(%peer, error = %e, "keeper TLS handshake refused");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "keeper TLS handshake not completed in time; closing");
+                                return;
+                            }
+                        };
+                        let subject = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|cert| crate::tls::subject_dn(cert.as_ref()));
+                        match subject {
+                            Some(Ok(dn)) => {
+                                if keeper.config.super_x509.as_deref() == Some(dn.as_str()) {
+                                    who.superuser = true;
+                                    who.add("super", "");
+                                }
+                                who.add("x509", &dn);
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!(%peer, error = %e, "keeper client certificate unreadable; closing");
+                                return;
+                            }
+                            None => {}
+                        }
+                        keeper.connection(stream, peer, who).await
+                    }
+                };
+                if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "keeper connection closed");
                 }
             });
@@ -478,8 +546,11 @@ impl Keeper {
         tokio::time::timeout(within, applied.wait_for(|z| *z >= zxid)).await.is_ok_and(|r| r.is_ok())
     }
 
-    async fn connection(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
-        let (mut read, mut write) = socket.into_split();
+    async fn connection<S>(self: Arc<Self>, socket: S, peer: SocketAddr, who: Identity) -> std::io::Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut read, mut write) = tokio::io::split(socket);
         // The client's part of the handshake, within `sessionless_cnxn_timeout_ms`: a connection
         // that sends nothing, or half a frame, holds a file descriptor the broker may need.
         let handshake = async {
@@ -586,7 +657,6 @@ impl Keeper {
         let sequencer =
             tokio::spawn(self.clone().sequence(session, jobs, tx.clone(), Duration::from_millis(timeout_ms as u64)));
         let idle = Duration::from_millis(timeout_ms as u64);
-        let who = Identity::from_ip(peer.ip());
         let result = self.requests(&mut read, session, &tx, &jobs_tx, idle, peer, who).await;
         drop(jobs_tx);
         let _ = sequencer.await;
@@ -613,7 +683,7 @@ impl Keeper {
     #[allow(clippy::too_many_arguments)]
     async fn requests(
         &self,
-        read: &mut tokio::net::tcp::OwnedReadHalf,
+        read: &mut (impl AsyncRead + Unpin),
         session: i64,
         mine: &mpsc::Sender<Bytes>,
         jobs: &mpsc::Sender<Job>,
@@ -702,6 +772,8 @@ impl Keeper {
             }
             // The address is every connection's already.
             "ip" => {}
+            // Proven by the TLS handshake, if the client presented a certificate.
+            "x509" if who.ids.iter().any(|(s, _)| s == "x509") => {}
             other => return failed(other),
         }
         (reply_ok(header.xid, 0), Some(proven))
@@ -1168,7 +1240,7 @@ impl Host for Keeper {
 /// Reads one length-prefixed frame; `None` at end of stream or for a length out of bounds
 /// (negative, or over `max_bytes`: the caller closes the connection, as ZooKeeper does).
 pub(crate) async fn read_frame(
-    read: &mut tokio::net::tcp::OwnedReadHalf,
+    read: &mut (impl AsyncRead + Unpin),
     max_bytes: usize,
 ) -> std::io::Result<Option<Bytes>> {
     let mut size = [0u8; 4];
@@ -1181,11 +1253,7 @@ pub(crate) async fn read_frame(
 }
 
 /// Reads a frame body of `size` bytes; `None` for a size out of bounds.
-async fn read_body(
-    read: &mut tokio::net::tcp::OwnedReadHalf,
-    size: i32,
-    max_bytes: usize,
-) -> std::io::Result<Option<Bytes>> {
+async fn read_body(read: &mut (impl AsyncRead + Unpin), size: i32, max_bytes: usize) -> std::io::Result<Option<Bytes>> {
     if size < 0 || size as usize > max_bytes {
         return Ok(None);
     }

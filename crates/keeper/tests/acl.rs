@@ -14,7 +14,7 @@ use common::{connect, connect_with, keeper_with, within, zookeeper_with};
 const SUPER_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
 
 fn as_user(credentials: &str) -> ClientOptions {
-    ClientOptions { auth: vec![("digest".into(), Bytes::from(credentials.to_string()))], acl: None }
+    ClientOptions { auth: vec![("digest".into(), Bytes::from(credentials.to_string()))], ..ClientOptions::default() }
 }
 
 async fn login(servers: &str, credentials: &str) -> ZkClient {
@@ -44,6 +44,8 @@ async fn suite(servers: &str) {
         assert_eq!(who.set_data("/secret", b"x", -1).await.map(drop), Err(ZkError::NoAuth));
         assert_eq!(who.create("/secret/x", b"", CreateMode::Persistent).await, Err(ZkError::NoAuth));
         assert_eq!(who.delete("/secret/child", -1).await, Err(ZkError::NoAuth));
+        // The parent's permission is checked before the node is looked for.
+        assert_eq!(who.delete("/secret/missing", -1).await, Err(ZkError::NoAuth));
         assert_eq!(who.get_acl("/secret").await.map(drop), Err(ZkError::NoAuth));
         assert_eq!(who.set_acl("/secret", &AclEntry::open(), -1).await.map(drop), Err(ZkError::NoAuth));
         // A multi that touches the node fails whole.
