@@ -36,8 +36,11 @@ def test_zkcli_creates_reads_and_lists(broker):
     listing = zkcli(broker, "ls", "-R", "/").splitlines()
     assert "/hello" in listing and "/hello/seq-0000000000" in listing and "/zookeeper" in listing
     assert "'world,'anyone" in zkcli(broker, "getAcl", "/hello")
-    # ACLs are not enforced, so changing one is refused, not pretended.
-    assert "KeeperErrorCode = Unimplemented" in zkcli(broker, "setAcl", "/hello", "world:anyone:r")
+    # ACLs are enforced: read-only for everyone, and a write is refused.
+    zkcli(broker, "setAcl", "/hello", "world:anyone:r")
+    acl = zkcli(broker, "getAcl", "/hello")
+    assert "'world,'anyone\n: r" in acl, acl
+    assert "Insufficient permission : /hello" in zkcli(broker, "set", "/hello", "refused")
 
 
 def test_zkcli_sees_errors_and_ephemeral_lifetimes(broker):

@@ -129,6 +129,9 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.ssl.endpoint.identification.algorithm", ""),
     ("keeper.ssl.quorum", "false"),
     ("keeper.x509.super.user", ""),
+    // Keeper SASL (ZooKeeper's DigestLoginModule Server section and zookeeper.superUser).
+    ("keeper.sasl.jaas.config", ""),
+    ("keeper.sasl.super.user", ""),
     // The broker's keeper client over TLS (Kafka's KIP-515 keys; PEM files only).
     ("zookeeper.ssl.client.enable", "false"),
     ("zookeeper.clientCnxnSocket", ""),
@@ -807,6 +810,22 @@ impl BrokerConfig {
             None
         };
         keeper.super_x509 = get("keeper.x509.super.user");
+        if let Some(jaas) = get("keeper.sasl.jaas.config") {
+            let options = sluice_client::jaas::parse_options(&jaas)
+                .map_err(|reason| invalid("keeper.sasl.jaas.config", "(hidden)", &reason))?;
+            keeper.sasl_users = options
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("user_").map(|user| (user.to_string(), v.clone())))
+                .collect();
+            if keeper.sasl_users.is_empty() {
+                return Err(invalid(
+                    "keeper.sasl.jaas.config",
+                    "(hidden)",
+                    "names no user: org.apache.zookeeper.server.auth.DigestLoginModule required user_<name>=\"<password>\";",
+                ));
+            }
+        }
+        keeper.sasl_super_user = get("keeper.sasl.super.user");
         let keeper_session_timeout_ms = match int("keeper.session.timeout.ms", 1, i64::from(i32::MAX))? {
             Some(ms) => ms,
             None => int("zookeeper.session.timeout.ms", 1, i64::from(i32::MAX))?.unwrap_or(18_000),
@@ -1526,8 +1545,18 @@ mod tests {
         assert_eq!(c.keeper.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
         let err = load(&[("zookeeper.set.acl", "true")]).expect_err("no identity");
         assert!(err.to_string().contains("keeper.connect.auth"), "{err}");
-        let err = load(&[("keeper.connect.auth", "sasl:kafka")]).expect_err("scheme");
-        assert!(err.to_string().contains("keeper.connect.auth") && !err.to_string().contains("sasl:kafka"), "{err}");
+        let err = load(&[("keeper.connect.auth", "kerberos:kafka:pw")]).expect_err("scheme");
+        assert!(err.to_string().contains("keeper.connect.auth") && !err.to_string().contains("kafka:pw"), "{err}");
+        let c = load(&[(
+            "keeper.sasl.jaas.config",
+            r#"org.apache.zookeeper.server.auth.DigestLoginModule required user_kafka="kafka-secret" user_ops="o";"#,
+        )])
+        .expect("valid");
+        assert_eq!(c.keeper.sasl_users.get("kafka").map(String::as_str), Some("kafka-secret"));
+        assert_eq!(c.keeper.sasl_users.len(), 2);
+        let err = load(&[("keeper.sasl.jaas.config", "org.apache.zookeeper.server.auth.DigestLoginModule required;")])
+            .expect_err("no user");
+        assert!(err.to_string().contains("keeper.sasl.jaas.config"), "{err}");
         let err = load(&[("keeper.super.digest", "nocolon")]).expect_err("shape");
         assert!(err.to_string().contains("keeper.super.digest"), "{err}");
         let err = load(&[("keeper.ssl.quorum", "true")]).expect_err("no keystore");

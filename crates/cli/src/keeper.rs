@@ -18,7 +18,8 @@ pub struct KeeperArgs {
     /// Keeper (or ZooKeeper) server(s), host:port[,host:port...].
     #[arg(short = 'k', long = "keeper", env = "SLUICE_KEEPER", default_value = "localhost:2181")]
     pub servers: String,
-    /// Credentials proven on connecting, digest:<user>:<password> (zkCli's `addauth digest`).
+    /// Credentials proven on connecting: digest:<user>:<password> (zkCli's `addauth digest`) or
+    /// sasl:<user>:<password> (SASL DIGEST-MD5, as ZooKeeper's DigestLoginModule).
     #[arg(long = "auth", env = "SLUICE_KEEPER_AUTH", value_name = "SCHEME:CREDENTIALS")]
     pub auth: Option<String>,
     #[command(subcommand)]

@@ -234,15 +234,18 @@ pub fn kafka_znode_acl(path: &str) -> Vec<AclEntry> {
     acl
 }
 
-/// The identity and credentials of `scheme:auth` as a keeper client setting (`keeper.connect.auth`,
-/// the CLI's `--keeper-auth`): only `digest:user:password` (the scheme zkCli's `addauth` takes).
+/// The scheme and credentials of a keeper client setting (`keeper.connect.auth`, the CLI's
+/// `--keeper-auth`): `digest:<user>:<password>` (zkCli's `addauth digest`) or
+/// `sasl:<user>:<password>` (SASL DIGEST-MD5, as ZooKeeper's `DigestLoginModule` client).
 pub fn parse_client_auth(setting: &str) -> Result<(String, String), String> {
     match setting.split_once(':') {
-        Some(("digest", credentials)) if credentials.split_once(':').is_some_and(|(u, _)| !u.is_empty()) => {
-            Ok(("digest".to_string(), credentials.to_string()))
+        Some((scheme @ ("digest" | "sasl"), credentials))
+            if credentials.split_once(':').is_some_and(|(u, _)| !u.is_empty()) =>
+        {
+            Ok((scheme.to_string(), credentials.to_string()))
         }
-        Some(("digest", _)) => Err("a digest credential is digest:<user>:<password>".to_string()),
-        _ => Err("only the digest scheme is supported (digest:<user>:<password>)".to_string()),
+        Some((scheme @ ("digest" | "sasl"), _)) => Err(format!("expected {scheme}:<user>:<password>")),
+        _ => Err("expected digest:<user>:<password> or sasl:<user>:<password>".to_string()),
     }
 }
 
@@ -353,6 +356,8 @@ mod tests {
         );
         assert!(parse_client_auth("digest:nopassword").is_err());
         assert!(parse_client_auth("sasl:kafka").is_err());
+        assert_eq!(parse_client_auth("sasl:kafka:pw"), Ok(("sasl".into(), "kafka:pw".into())));
+        assert!(parse_client_auth("kerberos:kafka:pw").is_err());
     }
 
     #[test]

@@ -220,6 +220,9 @@ pub struct ClientOptions {
     /// against the configuration's roots (and its name, if the configuration's verifier does),
     /// and this client's certificate offered if the configuration has one (an `x509` identity).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// SASL DIGEST-MD5 credentials `(user, password)`, proven on every connection before
+    /// anything else (the identity `sasl:<user>`).
+    pub sasl: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -230,6 +233,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("auth", &schemes)
             .field("acl", &self.acl.is_some())
             .field("tls", &self.tls.is_some())
+            .field("sasl", &self.sasl.as_ref().map(|(user, _)| user))
             .finish()
     }
 }
@@ -242,7 +246,10 @@ impl ClientOptions {
         let mut options = ClientOptions::default();
         if let Some(setting) = auth {
             let (scheme, credentials) = crate::acl::parse_client_auth(setting).map_err(|_| ZkError::BadArguments)?;
-            options.auth.push((scheme, Bytes::from(credentials)));
+            match credentials.split_once(':') {
+                Some((user, password)) if scheme == "sasl" => options.sasl = Some((user.into(), password.into())),
+                _ => options.auth.push((scheme, Bytes::from(credentials))),
+            }
         }
         if secure {
             let root = chroot.unwrap_or_default().to_string();
@@ -355,9 +362,9 @@ impl ZkClient {
         let (state_tx, state) = watch::channel(SessionState::Connecting);
         let (session_tx, session) = watch::channel(session);
         let timeout_ms = session_timeout.as_millis().min(i32::MAX as u128) as i32;
-        tokio::spawn(
-            SessionTask::new(servers, timeout_ms, state_tx, session_tx, options.auth, options.tls).run(calls_rx),
-        );
+        let mut task = SessionTask::new(servers, timeout_ms, state_tx, session_tx, options.auth, options.tls);
+        task.sasl = options.sasl;
+        tokio::spawn(task.run(calls_rx));
         let mut waiting = state.clone();
         let connected = tokio::time::timeout(
             session_timeout,
@@ -605,6 +612,7 @@ struct SessionTask {
     /// `addauth` credentials, sent on every connection.
     auth: Vec<(String, Bytes)>,
     tls: Option<tokio_rustls::TlsConnector>,
+    sasl: Option<(String, String)>,
 }
 
 enum Ended {
@@ -638,6 +646,7 @@ impl SessionTask {
             session,
             auth,
             tls: tls.map(tokio_rustls::TlsConnector::from),
+            sasl: None,
         }
     }
 
@@ -733,6 +742,12 @@ impl SessionTask {
         let _ = self.session.send(SessionCredentials { session_id: self.session_id, passwd: self.passwd.clone() });
 
         // Credentials first, so that every request after them is made as who they prove.
+        if let Some((user, password)) = self.sasl.clone()
+            && let Err(e) = self.sasl_exchange(&mut read, &mut write, &user, &password).await
+        {
+            tracing::error!(%user, error = %e, "keeper SASL authentication failed");
+            return Ended::Lost;
+        }
         for (scheme, auth) in &self.auth {
             let packet = AuthPacket { auth_type: 0, scheme: scheme.clone(), auth: Some(auth.clone()) };
             let f = frame(|o| {
@@ -851,6 +866,45 @@ impl SessionTask {
             let _ = p.reply.send(Err(ZkError::ConnectionLoss));
         }
         ended
+    }
+
+    /// SASL DIGEST-MD5 with the server, before any other request on the connection.
+    async fn sasl_exchange(
+        &mut self,
+        read: &mut (impl tokio::io::AsyncRead + Unpin),
+        write: &mut (impl AsyncWrite + Unpin),
+        user: &str,
+        password: &str,
+    ) -> std::result::Result<(), String> {
+        let mut client = crate::sasl::DigestMd5Client::new(user, password);
+        let mut token = Bytes::new();
+        // The empty opening, the response to the challenge; the server's rspauth ends it.
+        for round in 0..2 {
+            let xid = self.next_xid();
+            let f = frame(|o| {
+                RequestHeader { xid, op: op::SASL }.write(o);
+                SaslToken { token: Some(token.clone()) }.write(o);
+            });
+            write.write_all(&f).await.map_err(|e| e.to_string())?;
+            let reply = tokio::time::timeout(self.connect_timeout(), read_frame(read, MAX_REPLY_FRAME_BYTES))
+                .await
+                .map_err(|_| "no SASL answer in time".to_string())?
+                .map_err(|e| e.to_string())?
+                .ok_or("the server closed the connection")?;
+            let mut reply = reply;
+            let h = ReplyHeader::read(&mut reply).map_err(|_| "a malformed SASL answer".to_string())?;
+            if h.err != 0 {
+                return Err(format!("the server refused: {}", ZkError::from_code(h.err)));
+            }
+            let answer = SaslToken::read(&mut reply).map_err(|_| "a malformed SASL answer".to_string())?;
+            let answer = answer.token.unwrap_or_default();
+            if round == 0 {
+                token = Bytes::from(client.respond(&answer)?);
+            } else {
+                client.verify(&answer)?;
+            }
+        }
+        Ok(())
     }
 
     fn next_xid(&mut self) -> i32 {

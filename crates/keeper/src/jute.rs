@@ -158,6 +158,7 @@ pub mod op {
     pub const MULTI_READ: i32 = 22;
     pub const AUTH: i32 = 100;
     pub const SET_WATCHES: i32 = 101;
+    pub const SASL: i32 = 102;
     pub const GET_EPHEMERALS: i32 = 103;
     pub const GET_ALL_CHILDREN_NUMBER: i32 = 104;
     pub const SET_WATCHES2: i32 = 105;
@@ -230,6 +231,7 @@ jute_record! {
     /// `addauth`: credentials of a scheme (`digest`: `user:password`).
     pub struct AuthPacket { auth_type: i32, scheme: String, auth: Option<Bytes> }
 }
+jute_record! { pub struct SaslToken { token: Option<Bytes> } }
 jute_record! { pub struct ClientInfo { auth_scheme: String, user: String } }
 jute_record! { pub struct WhoAmIResponse { client_info: Vec<ClientInfo> } }
 jute_record! {

@@ -20,6 +20,7 @@ pub mod machine;
 mod raft;
 mod raft_log;
 pub mod replication;
+pub mod sasl;
 pub mod server;
 pub mod tls;
 pub mod watch;

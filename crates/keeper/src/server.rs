@@ -78,6 +78,11 @@ pub struct KeeperConfig {
     pub super_x509: Option<String>,
     /// TLS between the ensemble's nodes (ZooKeeper's `sslQuorum`).
     pub peer_tls: Option<crate::tls::PeerTls>,
+    /// SASL (DIGEST-MD5) users and passwords, ZooKeeper's JAAS `Server` section of
+    /// `DigestLoginModule` (`user_<name>="<password>"`); none: SASL is refused.
+    pub sasl_users: BTreeMap<String, String>,
+    /// ZooKeeper's `zookeeper.superUser`: the SASL user that passes every ACL.
+    pub sasl_super_user: Option<String>,
 }
 
 impl Default for KeeperConfig {
@@ -105,6 +110,8 @@ impl KeeperConfig {
             super_digest: None,
             super_x509: None,
             peer_tls: None,
+            sasl_users: BTreeMap::new(),
+            sasl_super_user: None,
         }
     }
 
@@ -692,6 +699,7 @@ impl Keeper {
         who: Identity,
     ) -> std::io::Result<()> {
         let mut who = Arc::new(who);
+        let mut sasl: Option<crate::sasl::DigestMd5Server> = None;
         loop {
             let Ok(frame) = tokio::time::timeout(idle, read_frame(read, JUTE_MAX_BUFFER_BYTES)).await else {
                 tracing::debug!(session = format!("{session:#x}"), "no request within the session timeout; closing");
@@ -716,6 +724,44 @@ impl Keeper {
                 // A failed authentication is answered, then the connection closes (ZooKeeper's
                 // AUTH_FAILED state: its client gives up on the session).
                 if jobs.send(Job::Ready(reply)).await.is_err() || failed {
+                    return Ok(());
+                }
+                continue;
+            }
+            if header.op == op::SASL {
+                let server = sasl.get_or_insert_with(crate::sasl::DigestMd5Server::new);
+                let token = SaslToken::read(&mut frame.clone()).ok().and_then(|t| t.token).unwrap_or_default();
+                let answer = if token.len() > crate::sasl::MAX_SASL_TOKEN_BYTES {
+                    Err("the token is too long".to_string())
+                } else if self.config.sasl_users.is_empty() {
+                    Err("SASL is not configured (keeper.sasl.jaas.config)".to_string())
+                } else {
+                    server.step(&token, &self.config.sasl_users)
+                };
+                let reply = match answer {
+                    Ok(token) => {
+                        if let Some(user) = server.user.clone() {
+                            let mut proven = (*who).clone();
+                            if self.config.sasl_super_user.as_deref() == Some(user.as_str()) {
+                                proven.superuser = true;
+                                proven.add("super", "");
+                            }
+                            proven.add("sasl", &user);
+                            who = Arc::new(proven);
+                            tracing::debug!(%peer, %user, "keeper SASL authentication succeeded");
+                        }
+                        encode(|o| {
+                            ReplyHeader { xid: header.xid, zxid: 0, err: 0 }.write(o);
+                            SaslToken { token: Some(Bytes::from(token)) }.write(o);
+                        })
+                    }
+                    Err(reason) => {
+                        tracing::warn!(%peer, %reason, "keeper SASL authentication failed");
+                        let _ = jobs.send(Job::Ready(reply_error(header.xid, 0, ZkError::AuthFailed))).await;
+                        return Ok(());
+                    }
+                };
+                if jobs.send(Job::Ready(reply)).await.is_err() {
                     return Ok(());
                 }
                 continue;

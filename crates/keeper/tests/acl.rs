@@ -129,3 +129,53 @@ async fn acls_against_apache_zookeeper() {
         zookeeper_with(&[&format!("zookeeper.DigestAuthenticationProvider.superDigest={SUPER_DIGEST}")]);
     suite(&servers).await;
 }
+
+/// SASL DIGEST-MD5 (ZooKeeper's `DigestLoginModule`): the client half against keeper and
+/// against Apache ZooKeeper's own SASL server, and a wrong password refused by both.
+async fn sasl_suite(servers: &str) {
+    let sasl = |user: &str, password: &str| ClientOptions {
+        sasl: Some((user.to_string(), password.to_string())),
+        ..ClientOptions::default()
+    };
+    let kafka = connect_with(servers, sasl("kafka", "kafka-secret")).await;
+    let path = kafka.create_with_acl("/sasl-owned", b"k", CreateMode::Persistent, &AclEntry::creator_all()).await;
+    assert_eq!(path, Ok("/sasl-owned".into()));
+    let (acl, _) = kafka.get_acl("/sasl-owned").await.expect("getACL");
+    assert_eq!(acl, vec![AclEntry::new(perms::ALL, "sasl", "kafka")]);
+    kafka.set_data("/sasl-owned", b"still mine", -1).await.expect("the owner writes");
+
+    let anonymous = connect(servers).await;
+    assert_eq!(anonymous.set_data("/sasl-owned", b"x", -1).await.map(drop), Err(ZkError::NoAuth));
+
+    // A wrong password: no session (the server refuses and drops the connection).
+    let refused = ZkClient::connect_with(servers, std::time::Duration::from_secs(4), sasl("kafka", "wrong")).await;
+    assert!(refused.is_err(), "a wrong SASL password must not open a session");
+    for c in [kafka, anonymous] {
+        let _ = c.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_against_keeper() {
+    let servers = keeper_with(|c| {
+        c.sasl_users.insert("kafka".into(), "kafka-secret".into());
+    })
+    .await;
+    sasl_suite(&servers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_against_apache_zookeeper() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jaas = dir.path().join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_kafka=\"kafka-secret\";\n};\n",
+    )
+    .expect("write jaas.conf");
+    let (_zk, servers) = zookeeper_with(&[
+        "zookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        &format!("java.security.auth.login.config={}", jaas.display()),
+    ]);
+    sasl_suite(&servers).await;
+}
