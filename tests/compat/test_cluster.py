@@ -122,7 +122,7 @@ class ZooKeeperServer(Node):
 class Cluster:
     """Three brokers (ids 1-3) on three keeper nodes, or on one Apache ZooKeeper server."""
 
-    def __init__(self, root: Path, coordinator="keeper", session_ms=SESSION_MS, broker_args=None):
+    def __init__(self, root: Path, coordinator="keeper", session_ms=SESSION_MS, broker_args=None, keeper_args=()):
         # Every port in one draw (held open together, so all differ): keeper client and peer
         # ports, then the brokers'. Separate draws could hand a broker a keeper's port.
         ports = free_ports(9)
@@ -133,7 +133,7 @@ class Cluster:
                 "-o", "process.roles=keeper", "-o", f"keeper.id={i}", "-o", f"keeper.servers={servers}",
                 "-o", "keeper.client.address=127.0.0.1", "-o", f"keeper.client.port={ports[i - 1]}",
                 "-o", "keeper.tick.time.ms=500", "-o", "keeper.max.session.timeout.ms=60000",
-                "-o", f"log.dirs={root / f'keeper{i}' / 'data'}"]) for i in (1, 2, 3)]
+                "-o", f"log.dirs={root / f'keeper{i}' / 'data'}", *keeper_args]) for i in (1, 2, 3)]
             for k, port in zip(self.keepers, ports):
                 k.address = f"127.0.0.1:{port}"
             self.keeper_connect = ",".join(k.address for k in self.keepers)
@@ -253,10 +253,10 @@ class Cluster:
 def make_cluster(tmp_path, request):
     made = []
 
-    def make(coordinator="keeper", session_ms=SESSION_MS, broker_args=None):
+    def make(coordinator="keeper", session_ms=SESSION_MS, broker_args=None, keeper_args=()):
         if coordinator == "zookeeper" and (shutil.which("java") is None or not ZOOKEEPER_JARS[0].exists()):
             pytest.skip("Apache ZooKeeper (Debian package zookeeper) is not installed")
-        c = Cluster(tmp_path, coordinator, session_ms, broker_args)
+        c = Cluster(tmp_path, coordinator, session_ms, broker_args, keeper_args)
         made.append(c)
         c.start()
         return c

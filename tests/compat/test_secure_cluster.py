@@ -1,14 +1,20 @@
-"""Three brokers whose traffic is all authenticated: they replicate to each other over a SASL_SSL
-inter-broker listener (TLS, SCRAM-SHA-512 as User:broker), clients reach them over SASL_SSL as a
-user the ACL authorizer allows exactly what it needs, and the cluster suite's failover test runs
-unchanged on top: the leader killed under an acks=all stream loses nothing. (A PLAINTEXT
-listener stays for the harness alone, as the super user ANONYMOUS.)"""
+"""Three brokers on three keeper nodes whose traffic is all authenticated: the brokers replicate
+to each other over a SASL_SSL inter-broker listener (TLS, SCRAM-SHA-512 as User:broker), log in
+to keeper with SASL (DIGEST-MD5 as `kafka`) and protect their znodes with `zookeeper.set.acl`,
+the keeper nodes reach each other over mutual TLS only (`keeper.ssl.quorum`), clients reach the
+brokers over SASL_SSL as a user the ACL authorizer allows exactly what it needs, and the cluster
+suite's failover test runs unchanged on top: the leader killed under an acks=all stream loses
+nothing. (A PLAINTEXT listener stays for the harness alone, as the super user ANONYMOUS; the
+harness reads keeper anonymously, which Kafka's ACLs allow.)"""
 
 import subprocess
 import time
 
+import pytest
+
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
                                    ResourceType)
+from kazoo.exceptions import NoAuthError
 
 from conftest import ROOT, SLUICE_CLI, free_ports
 from kafka_support import NumberedProducer
@@ -33,9 +39,16 @@ def test_leader_killed_under_acks_all_over_sasl_ssl_with_acls_loses_nothing(make
                 "-o", "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
                 "-o", f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
                 "-o", "authorizer.class.name=kafka.security.authorizer.AclAuthorizer",
-                "-o", "super.users=User:broker;User:ANONYMOUS"]
+                "-o", "super.users=User:broker;User:ANONYMOUS",
+                "-o", "keeper.connect.auth=sasl:kafka:kafka-keeper-secret",
+                "-o", "zookeeper.set.acl=true"]
 
-    cluster = make_cluster(broker_args=broker_args)
+    keeper_args = ["-o", "keeper.ssl.quorum=true",
+                   "-o", f"keeper.ssl.keystore.location={certs}/broker.pem",
+                   "-o", f"keeper.ssl.truststore.location={certs}/ca.pem",
+                   "-o", "keeper.sasl.jaas.config=org.apache.zookeeper.server.auth.DigestLoginModule required "
+                         'user_kafka="kafka-keeper-secret";']
+    cluster = make_cluster(broker_args=broker_args, keeper_args=keeper_args)
     secure = ",".join(f"127.0.0.1:{p}" for p in secure_ports)
     for user, password in (("broker", "broker-pw"), ("app", "app-pw")):
         done = subprocess.run([SLUICE_CLI, "-b", cluster.bootstrap, "user", "scram", "add", user, "--password", password,
@@ -72,3 +85,10 @@ def test_leader_killed_under_acks_all_over_sasl_ssl_with_acls_loses_nothing(make
     other = AdminClient({"bootstrap.servers": secure, **app})
     md = other.list_topics(timeout=30)
     assert set(md.topics) == {"secure-orders"}, sorted(md.topics)
+    # The cluster's znodes belong to the brokers' keeper identity: readable, not writable, by others.
+    zk = cluster.zk()
+    state = "/brokers/topics/secure-orders/partitions/0/state"
+    acl, _ = zk.get_acls(state)
+    assert {(a.id.scheme, a.id.id, a.perms) for a in acl} == {("sasl", "kafka", 31), ("world", "anyone", 1)}
+    with pytest.raises(NoAuthError):
+        zk.set(state, b'{"leader":-1}')
