@@ -3,7 +3,7 @@ certificates from scripts/make-certs, the SCRAM credentials written into keeper 
 brokers start, brokers replicating to each other over SASL_SSL, and the host producing and
 consuming over SASL_SSL as the administrator. Also what it refuses: a client without
 credentials, a wrong password, a client that does not trust the cluster's CA, and a user
-without ACLs."""
+without ACLs, and a keeper client without the brokers' keeper login changing their znodes."""
 
 import subprocess
 
@@ -16,6 +16,7 @@ from conftest import ROOT, ComposeCluster, wait_until
 SECURE_FILE = ROOT / "docker" / "compose.secure.yml"
 ADMIN_PASSWORD = "admin-test-secret"
 BROKER_PASSWORD = "broker-test-secret"
+KEEPER_PASSWORD = "keeper-test-secret"
 MESSAGES = 300
 
 
@@ -31,7 +32,7 @@ def secured(tmp_path_factory):
                     "--host", "broker3", "--world-readable"], check=True, capture_output=True)
     c = ComposeCluster(extra_files=[SECURE_FILE], client_conf=sasl_ssl(certs, "admin", ADMIN_PASSWORD),
                        env={"SLUICE_CERTS_DIR": str(certs), "SLUICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                            "SLUICE_BROKER_PASSWORD": BROKER_PASSWORD})
+                            "SLUICE_BROKER_PASSWORD": BROKER_PASSWORD, "SLUICE_KEEPER_PASSWORD": KEEPER_PASSWORD})
     c.certs = certs
     try:
         c.up()
@@ -126,3 +127,28 @@ def test_a_user_without_acls_cannot_write_until_granted(secured):
         assert c.get_watermark_offsets(TopicPartition("secure-acl", 0), timeout=30)[1] >= 1
     finally:
         c.close()
+
+
+def test_keeper_refuses_changes_to_the_clusters_znodes_without_the_brokers_login(secured):
+    secured.create_topic("secure-znodes", 1)
+    path = "/sluice/config/topics/secure-znodes"
+    # Anonymous, from inside the keeper network: the topic is readable, its config not writable,
+    # and SCRAM credentials are not even readable.
+    assert "partitions" in secured.exec("keeper1", "keeper", "-k", "127.0.0.1:2181", "get",
+                                        "/sluice/brokers/topics/secure-znodes")
+    refused = subprocess.run(["docker", "exec", secured.container("keeper1"), "/usr/local/bin/sluice", "keeper", "-k",
+                              "127.0.0.1:2181", "set", path, '{"version":1,"config":{"retention.ms":"1"}}'],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "NOAUTH" in refused.stderr, refused.stderr
+    hidden = subprocess.run(["docker", "exec", secured.container("keeper1"), "/usr/local/bin/sluice", "keeper", "-k",
+                             "127.0.0.1:2181", "get", "/sluice/config/users/admin"],
+                            capture_output=True, text=True, timeout=60)
+    assert hidden.returncode != 0 and "NOAUTH" in hidden.stderr, hidden.stderr
+    # The brokers' keeper login may.
+    acl = secured.exec("keeper1", "keeper", "-k", "127.0.0.1:2181", "--auth", f"sasl:kafka:{KEEPER_PASSWORD}",
+                       "getacl", path)
+    assert "'sasl,'kafka" in acl, acl
+    config = secured.exec("keeper1", "keeper", "-k", "127.0.0.1:2181", "--auth", f"sasl:kafka:{KEEPER_PASSWORD}",
+                          "get", path).strip()
+    secured.exec("keeper1", "keeper", "-k", "127.0.0.1:2181", "--auth", f"sasl:kafka:{KEEPER_PASSWORD}",
+                 "set", path, config)

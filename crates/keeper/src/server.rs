@@ -810,7 +810,13 @@ impl Keeper {
             "digest" => {
                 let credentials = packet.auth.unwrap_or_default();
                 let id = acl::digest(&String::from_utf8_lossy(&credentials));
-                if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                // In constant time: the comparison must not leak the super user's digest.
+                let is_super = self
+                    .config
+                    .super_digest
+                    .as_deref()
+                    .is_some_and(|d| bool::from(subtle::ConstantTimeEq::ct_eq(d.as_bytes(), id.as_bytes())));
+                if is_super {
                     proven.superuser = true;
                     proven.add("super", "");
                 }
