@@ -98,3 +98,19 @@ def test_zkcli_logs_in_with_javas_sasl_client(broker, tmp_path):
     out = done.stdout + done.stderr
     assert "sasl: kafka" in out, out
     assert "Insufficient permission" not in out, out
+
+
+def test_describe_configs_never_shows_the_keeper_secrets(broker):
+    """The keeper login and the SASL users are secrets: DescribeConfigs marks them sensitive and
+    leaves their values out, as Kafka does for its PASSWORD configs (synonyms too)."""
+    from confluent_kafka.admin import ConfigResource
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.BROKER, "0")
+    configs = admin.describe_configs([resource])[resource].result(30)
+    for key in ("keeper.connect.auth", "keeper.sasl.jaas.config"):
+        entry = configs[key]
+        assert entry.is_sensitive and entry.value is None, (key, entry.value)
+        assert all(s.value is None for s in entry.synonyms.values()), key
+    text = repr({k: v.value for k, v in configs.items()})
+    assert "kafka-secret" not in text and "ops-secret" not in text
+    assert configs["zookeeper.set.acl"].value == "true" and not configs["zookeeper.set.acl"].is_sensitive

@@ -275,6 +275,10 @@ def test_an_ensemble_over_mutual_tls_replicates_and_refuses_a_plain_peer(tmp_pat
             s.sendall(b"\x00\x00\x00\x10" + b"\x00" * 16)
         wait_until(lambda: "keeper peer TLS handshake refused" in nodes[0].log(), timeout_s=30,
                    what="the plain peer's refusal logged")
+        # A client certificate of the same CA, which names no keeper host, cannot pose as a node.
+        assert handshake(f"127.0.0.1:{ports[3]}", certs, *certs.client("mallory")) is not None
+        wait_until(lambda: "names none of the ensemble's hosts" in nodes[0].log(), timeout_s=30,
+                   what="the impostor peer's refusal logged")
     finally:
         for n in nodes:
             n.stop()

@@ -29,7 +29,8 @@ def sasl_ssl(certs, user, password):
 def secured(tmp_path_factory):
     certs = tmp_path_factory.mktemp("certs")
     subprocess.run([ROOT / "scripts" / "make-certs", certs, "--host", "broker1", "--host", "broker2",
-                    "--host", "broker3", "--world-readable"], check=True, capture_output=True)
+                    "--host", "broker3", "--host", "keeper1", "--host", "keeper2", "--host", "keeper3",
+                    "--world-readable"], check=True, capture_output=True)
     c = ComposeCluster(extra_files=[SECURE_FILE], client_conf=sasl_ssl(certs, "admin", ADMIN_PASSWORD),
                        env={"SLUICE_CERTS_DIR": str(certs), "SLUICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
                             "SLUICE_BROKER_PASSWORD": BROKER_PASSWORD, "SLUICE_KEEPER_PASSWORD": KEEPER_PASSWORD})

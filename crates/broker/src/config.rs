@@ -128,6 +128,7 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.ssl.enabled.protocols", "TLSv1.2,TLSv1.3"),
     ("keeper.ssl.endpoint.identification.algorithm", ""),
     ("keeper.ssl.quorum", "false"),
+    ("keeper.ssl.quorum.hostname.verification", "true"),
     ("keeper.x509.super.user", ""),
     // Keeper SASL (ZooKeeper's DigestLoginModule Server section and zookeeper.superUser).
     ("keeper.sasl.jaas.config", ""),
@@ -803,8 +804,10 @@ impl BrokerConfig {
                     "needs keeper.ssl.truststore.location: each keeper node checks the others' certificates against it",
                 ));
             }
-            // Every peer proves itself.
+            // Every peer proves itself, and (ZooKeeper's ssl.quorum.hostnameVerification) with a
+            // certificate for its host in keeper.servers, both ways.
             settings.client_auth = crate::tls::ClientAuth::Required;
+            settings.verify_hostname = boolean("keeper.ssl.quorum.hostname.verification")?;
             Some(settings)
         } else {
             None
@@ -1049,6 +1052,16 @@ fn inter_broker_credentials(
         crate::sasl::Mechanism::Scram(m) => sluice_client::SaslMechanism::Scram(m),
     };
     Ok(sluice_client::SaslConfig { mechanism, username: username.clone(), password: password.clone() })
+}
+
+/// Whether `key` holds a secret that DescribeConfigs must never show (Kafka's PASSWORD configs,
+/// and the JAAS logins, private keys and keeper credentials that carry passwords here).
+pub fn is_sensitive_key(key: &str) -> bool {
+    key.ends_with("sasl.jaas.config")
+        || key.ends_with(".password")
+        || key.ends_with("ssl.keystore.key")
+        || key == "keeper.connect.auth"
+        || key == "keeper.super.digest"
 }
 
 /// Whether `key` is a listener-prefixed SASL or TLS setting (`listener.name.<listener>.` then

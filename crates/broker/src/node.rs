@@ -727,8 +727,21 @@ async fn start_keeper(
                 .map_err(|e| anyhow::anyhow!("keeper.ssl.quorum: {e}"))?,
         );
         let connector = settings.client_config().map_err(|e| anyhow::anyhow!("keeper.ssl.quorum: {e}"))?;
-        keeper_config.peer_tls =
-            Some(sluice_keeper::tls::PeerTls { acceptor: Arc::new(move || listener.acceptor()), connector });
+        let peer_hosts = settings.verify_hostname.then(|| {
+            config
+                .keeper
+                .servers
+                .values()
+                .map(|addr| {
+                    addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h).trim_matches(['[', ']']).to_string()
+                })
+                .collect()
+        });
+        keeper_config.peer_tls = Some(sluice_keeper::tls::PeerTls {
+            acceptor: Arc::new(move || listener.acceptor()),
+            connector,
+            peer_hosts,
+        });
     }
     let secure = match &config.keeper_secure_client {
         Some((secure_port, settings)) => {

@@ -24,6 +24,14 @@ use sha1::{Digest as _, Sha1};
 use crate::error::ZkError;
 use crate::jute::{Acl, Id};
 
+/// Identities one connection may prove, at most: every write it makes carries them into the
+/// log, so more is refused (AUTHFAILED, and the connection closes).
+pub const MAX_IDENTITIES_PER_CONNECTION: usize = 32;
+/// The longest identity (`addauth` credentials, a SASL user) accepted, in bytes.
+pub const MAX_IDENTITY_BYTES: usize = 1024;
+/// ACL entries of one node, at most, after `auth` is expanded: more is INVALIDACL.
+pub const MAX_ACL_ENTRIES: usize = 1024;
+
 /// ZooKeeper's `ZooDefs.Perms`.
 pub mod perms {
     pub const READ: i32 = 1;
@@ -118,7 +126,8 @@ fn is_authenticated(scheme: &str) -> bool {
 /// keeper has no provider for.
 fn is_valid(scheme: &str, id: &str) -> Option<bool> {
     match scheme {
-        "digest" => Some(id.split(':').count() == 2),
+        // Two non-empty parts, as Java's split (which drops a trailing empty part) sees it.
+        "digest" => Some(id.split(':').count() == 2 && !id.ends_with(':')),
         "ip" => Some(parse_ip_pattern(id).is_some()),
         "x509" | "sasl" => Some(true),
         _ => None,
@@ -183,35 +192,40 @@ fn ip_matches(client: &str, pattern: &str) -> bool {
 /// expanded to the requester's authenticated identities, every other entry checked to be
 /// well formed. INVALIDACL for an empty list, an `auth` entry from a requester who proved
 /// nothing, an unknown scheme or a malformed id.
+/// At most [`MAX_ACL_ENTRIES`] entries may result.
 pub fn fixup(acl: &[AclEntry], who: &Identity) -> Result<Vec<AclEntry>, ZkError> {
-    let mut unique: Vec<&AclEntry> = Vec::with_capacity(acl.len());
-    for a in acl {
-        if !unique.contains(&a) {
-            unique.push(a);
-        }
-    }
-    if unique.is_empty() {
+    if acl.is_empty() || acl.len() > MAX_ACL_ENTRIES {
         return Err(ZkError::InvalidAcl);
     }
-    let mut out = Vec::with_capacity(unique.len());
-    for a in unique {
+    let mut seen: std::collections::HashSet<&AclEntry> = std::collections::HashSet::with_capacity(acl.len());
+    let mut out: Vec<AclEntry> = Vec::with_capacity(acl.len());
+    let mut kept = std::collections::HashSet::with_capacity(acl.len());
+    let mut keep = |e: AclEntry, out: &mut Vec<AclEntry>| {
+        if kept.insert(e.clone()) {
+            out.push(e);
+        }
+    };
+    for a in acl {
+        if !seen.insert(a) {
+            continue;
+        }
         if a.is_world() {
-            out.push(a.clone());
+            keep(a.clone(), &mut out);
         } else if a.scheme == "auth" {
             let mut any = false;
             for (scheme, id) in who.ids.iter().filter(|(s, _)| is_authenticated(s)) {
                 any = true;
-                let e = AclEntry::new(a.perms, scheme, id);
-                if !out.contains(&e) {
-                    out.push(e);
-                }
+                keep(AclEntry::new(a.perms, scheme, id), &mut out);
             }
             if !any {
                 return Err(ZkError::InvalidAcl);
             }
         } else if is_valid(&a.scheme, &a.id) == Some(true) {
-            out.push(a.clone());
+            keep(a.clone(), &mut out);
         } else {
+            return Err(ZkError::InvalidAcl);
+        }
+        if out.len() > MAX_ACL_ENTRIES {
             return Err(ZkError::InvalidAcl);
         }
     }

@@ -615,11 +615,17 @@ struct SessionTask {
     sasl: Option<(String, String)>,
 }
 
+/// The backoff after a refused login grows by this per failure, up to ten times it.
+const AUTH_RETRY_BACKOFF_MS: u64 = 500;
+
 enum Ended {
     /// The connection dropped: try again with the same session.
     Lost,
     /// The session is over (closed or expired), or every handle is gone.
     Done,
+    /// The server refused the credentials: tried again after a backoff (a password may be
+    /// fixed on the server meanwhile), never in a tight loop.
+    AuthFailed,
 }
 
 impl SessionTask {
@@ -653,6 +659,10 @@ impl SessionTask {
     async fn run(mut self, mut calls: mpsc::Receiver<Call>) {
         let mut failures = 0u32;
         loop {
+            // Every handle gone (or none ever handed out: the first connection timed out).
+            if calls.is_closed() {
+                break;
+            }
             let server = self.servers[self.next_server % self.servers.len()].clone();
             self.next_server += 1;
             let socket = match tokio::time::timeout(self.connect_timeout(), self.open_connection(&server)).await {
@@ -676,10 +686,16 @@ impl SessionTask {
                     continue;
                 }
             };
-            failures = 0;
             match self.serve(socket, &mut calls).await {
                 Ended::Lost => {
+                    failures = 0;
                     let _ = self.state.send(SessionState::Disconnected);
+                }
+                Ended::AuthFailed => {
+                    failures += 1;
+                    let _ = self.state.send(SessionState::Disconnected);
+                    tokio::time::sleep(Duration::from_millis(AUTH_RETRY_BACKOFF_MS * u64::from(failures.min(10))))
+                        .await;
                 }
                 Ended::Done => break,
             }
@@ -746,7 +762,7 @@ impl SessionTask {
             && let Err(e) = self.sasl_exchange(&mut read, &mut write, &user, &password).await
         {
             tracing::error!(%user, error = %e, "keeper SASL authentication failed");
-            return Ended::Lost;
+            return Ended::AuthFailed;
         }
         for (scheme, auth) in &self.auth {
             let packet = AuthPacket { auth_type: 0, scheme: scheme.clone(), auth: Some(auth.clone()) };

@@ -46,6 +46,33 @@ pub struct Proposal {
     pub command: Command,
 }
 
+impl Proposal {
+    /// About how many bytes the proposal takes in the log (within a few per field): what bounds
+    /// a log entry's size.
+    pub fn approx_bytes(&self) -> usize {
+        fn op_bytes(op: &Op) -> usize {
+            let acl_bytes =
+                |acl: &[crate::acl::AclEntry]| acl.iter().map(|a| 8 + a.scheme.len() + a.id.len()).sum::<usize>();
+            8 + match op {
+                Op::Create { path, data, .. } => path.len() + data.len(),
+                Op::CreateAcl { path, data, acl, .. } => path.len() + data.len() + acl_bytes(acl),
+                Op::SetAcl { path, acl, .. } => path.len() + acl_bytes(acl),
+                Op::SetData { path, data, .. } => path.len() + data.len(),
+                Op::Delete { path, .. } | Op::Check { path, .. } => path.len(),
+                Op::Multi(ops) => ops.iter().map(op_bytes).sum(),
+            }
+        }
+        32 + match &self.command {
+            Command::CreateSession { passwd, .. } => 16 + passwd.len(),
+            Command::Write { op, .. } => op_bytes(op),
+            Command::WriteAs { who, op, .. } => {
+                who.ids.iter().map(|(s, i)| 8 + s.len() + i.len()).sum::<usize>() + op_bytes(op)
+            }
+            Command::CloseSession { .. } | Command::ExpireSession { .. } | Command::Sync => 8,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub timeout_ms: i32,

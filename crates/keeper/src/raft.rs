@@ -69,6 +69,10 @@ const MAX_ENTRY_PROPOSALS: usize = 4096;
 
 /// Largest peer frame (a snapshot chunk or a batch of entries).
 const MAX_PEER_FRAME: usize = 256 * 1024 * 1024;
+/// Bytes of proposals in one log entry, about, at most (one larger proposal, up to a request's
+/// `jute.maxbuffer`, makes an entry of its own): openraft sends up to 64 entries at once, which
+/// stays well under [`MAX_PEER_FRAME`].
+pub(crate) const MAX_ENTRY_BYTES: usize = 2 * 1024 * 1024;
 
 /// First and longest wait between tries of a write that failed for lack of space: short enough
 /// that writes resume within about a second of space being freed, long enough not to spin.
@@ -626,7 +630,7 @@ impl OpenRaft {
         let me = Arc::new(OpenRaft { raft: raft.clone(), id: ensemble.id, queue, host, peers, timing });
         tokio::spawn(me.clone().lead(batches));
         if let Some(listener) = peer_listener {
-            tokio::spawn(me.clone().serve_peers(listener, tls.map(|t| t.acceptor)));
+            tokio::spawn(me.clone().serve_peers(listener, tls.map(|t| (t.acceptor, t.peer_hosts))));
         }
         if !raft.is_initialized().await.map_err(io_err)? {
             let members: BTreeMap<NodeId, BasicNode> =
@@ -642,13 +646,33 @@ impl OpenRaft {
     /// Group commit on the leader: whatever queued up while earlier entries were being written
     /// and replicated goes into the next entry, with at most two entries in flight. (One entry
     /// per client write would cost an fsync on every node for each.)
+    /// An entry holds at most [`MAX_ENTRY_PROPOSALS`] proposals and about [`MAX_ENTRY_BYTES`]
+    /// (a batch that would pass it waits for the next entry), so that openraft's payload of
+    /// entries always fits a peer frame.
     async fn lead(self: Arc<Self>, mut batches: tokio::sync::mpsc::UnboundedReceiver<Vec<Proposal>>) {
         const IN_FLIGHT: usize = 2;
         let mut in_flight = std::collections::VecDeque::new();
-        while let Some(mut batch) = batches.recv().await {
-            while batch.len() < MAX_ENTRY_PROPOSALS {
+        let mut carried: Option<Vec<Proposal>> = None;
+        loop {
+            let mut batch = match carried.take() {
+                Some(b) => b,
+                None => match batches.recv().await {
+                    Some(b) => b,
+                    None => break,
+                },
+            };
+            let mut bytes: usize = batch.iter().map(Proposal::approx_bytes).sum();
+            while batch.len() < MAX_ENTRY_PROPOSALS && bytes < MAX_ENTRY_BYTES {
                 match batches.try_recv() {
-                    Ok(more) => batch.extend(more),
+                    Ok(more) => {
+                        let more_bytes: usize = more.iter().map(Proposal::approx_bytes).sum();
+                        if bytes + more_bytes > MAX_ENTRY_BYTES {
+                            carried = Some(more);
+                            break;
+                        }
+                        bytes += more_bytes;
+                        batch.extend(more);
+                    }
                     Err(_) => break,
                 }
             }
@@ -671,7 +695,11 @@ impl OpenRaft {
 
     /// Serves the other nodes on the peer port; with `tls`, only those whose certificate the
     /// acceptor's truststore vouches for (ZooKeeper's `sslQuorum`).
-    async fn serve_peers(self: Arc<Self>, listener: TcpListener, tls: Option<crate::tls::Acceptor>) {
+    async fn serve_peers(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<(crate::tls::Acceptor, Option<Vec<String>>)>,
+    ) {
         loop {
             let Ok((stream, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -683,10 +711,24 @@ impl OpenRaft {
             tokio::spawn(async move {
                 let mut stream: Box<dyn PeerStream> = match tls {
                     None => Box::new(stream),
-                    Some(acceptor) => {
+                    Some((acceptor, peer_hosts)) => {
                         let within = Duration::from_millis(crate::tls::TLS_HANDSHAKE_TIMEOUT_MS);
                         match tokio::time::timeout(within, acceptor().accept(stream)).await {
-                            Ok(Ok(s)) => Box::new(s),
+                            Ok(Ok(s)) => {
+                                let leaf = s.get_ref().1.peer_certificates().and_then(|c| c.first());
+                                let pinned = match (&peer_hosts, leaf) {
+                                    (None, _) => true,
+                                    (Some(hosts), Some(cert)) => {
+                                        hosts.iter().any(|h| crate::tls::certificate_names(cert.as_ref(), h))
+                                    }
+                                    (Some(_), None) => false,
+                                };
+                                if !pinned {
+                                    tracing::warn!(%peer, "keeper peer refused: its certificate names none of the ensemble's hosts (keeper.servers)");
+                                    return;
+                                }
+                                Box::new(s)
+                            }
                             Ok(Err(e)) => {
                                 tracing::warn!(%peer, error = %e, "keeper peer TLS handshake refused");
                                 return;
@@ -711,7 +753,9 @@ impl OpenRaft {
             PeerRequest::Vote(rpc) => PeerReply::Vote(self.raft.vote(rpc).await),
             PeerRequest::Snapshot(rpc) => PeerReply::Snapshot(self.raft.install_snapshot(rpc).await),
             PeerRequest::Submit(batch) => {
-                // Writes logged before ACLs are applied unchecked: a peer may not add new ones.
+                // A peer is a keeper node and trusted as one (the peer port is the ensemble's
+                // trust boundary: keep it on a private network, or behind keeper.ssl.quorum).
+                // Still, this version never proposes a write that skips ACL checks; refuse one.
                 if batch.0.iter().any(|p| matches!(p.command, crate::machine::Command::Write { .. })) {
                     return PeerReply::NotLeader(None);
                 }

@@ -147,6 +147,9 @@ struct State {
     watches: WatchManager,
     /// Sessions with a connection to this node, and its outgoing queue.
     local: HashMap<i64, mpsc::Sender<Bytes>>,
+    /// What each of those connections has proven: a watch event reaches a session only where
+    /// it may READ (ZooKeeper's fix of CVE-2024-23944).
+    identities: HashMap<i64, Arc<Identity>>,
     /// Proposals of this node waiting to be applied, by sequence number.
     pending: HashMap<u64, oneshot::Sender<Applied>>,
     /// Leader only: when each session expires unless heard from, and the term they were set in.
@@ -403,11 +406,28 @@ impl Keeper {
     /// The proposer: batches what is queued and hands each batch to the replicator, in order.
     /// While the data directory is out of space it refuses them instead (see [`DISK_FULL_ERROR`]).
     async fn propose(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<Proposal>) {
-        while let Some(first) = queue.recv().await {
+        let mut carried: Option<Proposal> = None;
+        loop {
+            let first = match carried.take() {
+                Some(p) => p,
+                None => match queue.recv().await {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
+            let mut bytes = first.approx_bytes();
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            // Bounded by count and by bytes (see the Raft leader's entries).
+            while batch.len() < MAX_BATCH && bytes < crate::raft::MAX_ENTRY_BYTES {
                 match queue.try_recv() {
-                    Ok(p) => batch.push(p),
+                    Ok(p) if bytes + p.approx_bytes() > crate::raft::MAX_ENTRY_BYTES => {
+                        carried = Some(p);
+                        break;
+                    }
+                    Ok(p) => {
+                        bytes += p.approx_bytes();
+                        batch.push(p);
+                    }
                     Err(_) => break,
                 }
             }
@@ -530,8 +550,27 @@ impl Keeper {
 
     fn notify(st: &mut State, changes: &[crate::data_tree::Change]) {
         for (session, event) in st.watches.trigger(changes) {
-            Self::send_event(st, session, event.event_type, &event.path);
+            if Self::may_see(st, session, &event.path) {
+                Self::send_event(st, session, event.event_type, &event.path);
+            }
         }
+    }
+
+    /// Whether `session` may hear of a change at `path`: READ on the node, or on its parent
+    /// when the node is gone (a persistent recursive watch must not reveal the names of nodes
+    /// below one its session may not read).
+    fn may_see(st: &State, session: i64, path: &str) -> bool {
+        let Some(who) = st.identities.get(&session) else { return true };
+        let tree = &st.machine.tree;
+        let at = if matches!(tree.exists(path), Ok(Some(_))) {
+            path
+        } else {
+            match path.rfind('/') {
+                Some(0) | None => "/",
+                Some(i) => &path[..i],
+            }
+        };
+        !matches!(tree.check_access(at, perms::READ, who), Err(ZkError::NoAuth))
     }
 
     /// Queues a notification on the session's connection. A connection too far behind to take
@@ -544,6 +583,7 @@ impl Keeper {
             if let Some(out) = st.local.remove(&session) {
                 let _ = out.try_send(CLOSE);
             }
+            st.identities.remove(&session);
         }
     }
 
@@ -613,6 +653,7 @@ impl Keeper {
                     if let Some(old) = st.local.insert(connect.session_id, tx.clone()) {
                         let _ = old.try_send(CLOSE);
                     }
+                    st.identities.insert(connect.session_id, Arc::new(who.clone()));
                     drop(st);
                     self.touch(connect.session_id);
                     (connect.session_id, timeout, passwd)
@@ -636,7 +677,11 @@ impl Keeper {
                     return Ok(());
                 }
             }
-            self.state.lock().local.insert(id, tx.clone());
+            {
+                let mut st = self.state.lock();
+                st.local.insert(id, tx.clone());
+                st.identities.insert(id, Arc::new(who.clone()));
+            }
             self.touch(id);
             tracing::debug!(%peer, session = format!("{id:#x}"), timeout, "session created");
             (id, timeout, passwd)
@@ -672,6 +717,7 @@ impl Keeper {
             let mut st = self.state.lock();
             if st.local.get(&session).is_some_and(|o| o.same_channel(&tx)) {
                 st.local.remove(&session);
+                st.identities.remove(&session);
             }
         }
         // With every sender gone the writer flushes what is queued (a closeSession reply) and ends.
@@ -720,6 +766,7 @@ impl Keeper {
                 let failed = proven.is_none();
                 if let Some(proven) = proven {
                     who = Arc::new(proven);
+                    self.now_proven(session, mine, &who);
                 }
                 // A failed authentication is answered, then the connection closes (ZooKeeper's
                 // AUTH_FAILED state: its client gives up on the session).
@@ -736,7 +783,13 @@ impl Keeper {
                 } else if self.config.sasl_users.is_empty() {
                     Err("SASL is not configured (keeper.sasl.jaas.config)".to_string())
                 } else {
-                    server.step(&token, &self.config.sasl_users)
+                    server.step(&token, &self.config.sasl_users).and_then(|t| {
+                        if server.user.is_some() && who.ids.len() >= acl::MAX_IDENTITIES_PER_CONNECTION {
+                            Err("too many identities on one connection".to_string())
+                        } else {
+                            Ok(t)
+                        }
+                    })
                 };
                 let reply = match answer {
                     Ok(token) => {
@@ -748,6 +801,7 @@ impl Keeper {
                             }
                             proven.add("sasl", &user);
                             who = Arc::new(proven);
+                            self.now_proven(session, mine, &who);
                             tracing::debug!(%peer, %user, "keeper SASL authentication succeeded");
                         }
                         encode(|o| {
@@ -790,6 +844,14 @@ impl Keeper {
         }
     }
 
+    /// Records what the connection that owns `session` (its queue is `mine`) now proves.
+    fn now_proven(&self, session: i64, mine: &mpsc::Sender<Bytes>, who: &Arc<Identity>) {
+        let mut st = self.state.lock();
+        if st.local.get(&session).is_some_and(|o| o.same_channel(mine)) {
+            st.identities.insert(session, who.clone());
+        }
+    }
+
     /// An `addauth`: the identity it proves added to `who`, or `None` (AUTHFAILED, and the
     /// connection closes) for a scheme the keeper has no provider for. Like ZooKeeper, `digest`
     /// never fails: wrong credentials prove an identity no ACL names.
@@ -805,6 +867,12 @@ impl Keeper {
             (reply_error(header.xid, 0, ZkError::AuthFailed), None)
         };
         let Ok(packet) = AuthPacket::read(&mut body) else { return failed("(malformed)") };
+        if packet.auth.as_ref().is_some_and(|a| a.len() > acl::MAX_IDENTITY_BYTES)
+            || who.ids.len() >= acl::MAX_IDENTITIES_PER_CONNECTION
+        {
+            tracing::warn!(%peer, "keeper authentication refused: credentials too long, or too many identities on one connection");
+            return (reply_error(header.xid, 0, ZkError::AuthFailed), None);
+        }
         let mut proven = who.clone();
         match packet.scheme.as_str() {
             "digest" => {
@@ -826,7 +894,11 @@ impl Keeper {
             "ip" => {}
             // Proven by the TLS handshake, if the client presented a certificate.
             "x509" if who.ids.iter().any(|(s, _)| s == "x509") => {}
-            other => return failed(other),
+            other => {
+                // Client text in the log: escaped and cut short.
+                let shown: String = other.chars().take(32).collect();
+                return failed(&format!("{shown:?}"));
+            }
         }
         (reply_ok(header.xid, 0), Some(proven))
     }
@@ -1243,6 +1315,7 @@ impl Host for Keeper {
                 st.watches.remove_session(id);
                 st.deadlines.remove(&id);
                 let out = st.local.remove(&id);
+                st.identities.remove(&id);
                 // An expired session's connection closes; a closed one's stays for the reply.
                 if let (Some(out), Command::ExpireSession { .. }) = (out, &p.command) {
                     let _ = out.try_send(CLOSE);
@@ -1270,6 +1343,7 @@ impl Host for Keeper {
             if let Some(out) = st.local.remove(&id) {
                 let _ = out.try_send(CLOSE);
             }
+            st.identities.remove(&id);
             st.watches.remove_session(id);
         }
         st.machine = machine;

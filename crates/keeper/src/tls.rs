@@ -13,17 +13,41 @@ pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// TLS between keeper nodes: each peer connection is mutual TLS, the accepting side's
 /// acceptor requiring a client certificate from the truststore, the connecting side presenting
-/// its own and checking the other's.
+/// its own and checking the other's. With `peer_hosts`, each side also pins the other to the
+/// ensemble: the accepting side takes only a certificate valid for one of these hosts (the
+/// ensemble's, from `keeper.servers`), as ZooKeeper's `ssl.quorum.hostnameVerification` does,
+/// so a client certificate from the same CA cannot pose as a keeper node; the connecting side's
+/// configuration checks the name of the node it dials.
 #[derive(Clone)]
 pub struct PeerTls {
     pub acceptor: Acceptor,
     pub connector: Arc<rustls::ClientConfig>,
+    pub peer_hosts: Option<Vec<String>>,
+}
+
+/// Whether a DER certificate names `host` among its subject alternative names (a DNS name,
+/// compared without case, or an IP address).
+pub fn certificate_names(der: &[u8], host: &str) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return false };
+    let Ok(Some(san)) = cert.subject_alternative_name() else { return false };
+    let ip: Option<std::net::IpAddr> = host.parse().ok();
+    san.value.general_names.iter().any(|name| match name {
+        x509_parser::extensions::GeneralName::DNSName(d) => d.eq_ignore_ascii_case(host),
+        x509_parser::extensions::GeneralName::IPAddress(bytes) => match (ip, bytes.len()) {
+            (Some(std::net::IpAddr::V4(v4)), 4) => v4.octets()[..] == bytes[..],
+            (Some(std::net::IpAddr::V6(v6)), 16) => v6.octets()[..] == bytes[..],
+            _ => false,
+        },
+        _ => false,
+    })
 }
 
 /// Equal when they are the same configuration (not merely alike).
 impl PartialEq for PeerTls {
     fn eq(&self, other: &PeerTls) -> bool {
-        Arc::ptr_eq(&self.acceptor, &other.acceptor) && Arc::ptr_eq(&self.connector, &other.connector)
+        Arc::ptr_eq(&self.acceptor, &other.acceptor)
+            && Arc::ptr_eq(&self.connector, &other.connector)
+            && self.peer_hosts == other.peer_hosts
     }
 }
 

@@ -179,3 +179,34 @@ async fn sasl_against_apache_zookeeper() {
     ]);
     sasl_suite(&servers).await;
 }
+
+/// A persistent recursive watch hears only of nodes its session may read (ZooKeeper 3.8.4's fix
+/// of CVE-2024-23944; the 3.8.0 this suite runs against does not filter, so keeper alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_watch_hears_only_of_nodes_its_session_may_read() {
+    use sluice_keeper::WatchNotice;
+    let servers = keeper_with(|_| {}).await;
+    let alice = login(&servers, "alice:alice-pw").await;
+    let anonymous = connect(&servers).await;
+    let mut events = anonymous.add_watch("/", true).await.expect("a recursive watch on /");
+    let private = AclEntry::creator_all();
+    alice.create_with_acl("/private", b"", CreateMode::Persistent, &private).await.expect("create");
+    alice.create_with_acl("/private/secret-name", b"", CreateMode::Persistent, &private).await.expect("create");
+    alice.delete("/private/secret-name", -1).await.expect("delete");
+    alice.create("/public", b"", CreateMode::Persistent).await.expect("create");
+    let mut seen = Vec::new();
+    while !seen.iter().any(|p: &String| p == "/public") {
+        match within("the event of /public", events.recv()).await {
+            Some(WatchNotice::Event(e)) => seen.push(e.path),
+            other => panic!("the watch ended or overflowed: {other:?}"),
+        }
+    }
+    assert!(!seen.iter().any(|p| p.starts_with("/private")), "events revealed protected nodes: {seen:?}");
+    // The owner's own watch hears of them.
+    let mut own = alice.add_watch("/private", true).await.expect("alice's watch");
+    alice.create_with_acl("/private/visible-to-alice", b"", CreateMode::Persistent, &private).await.expect("create");
+    match within("alice's event", own.recv()).await {
+        Some(WatchNotice::Event(e)) => assert_eq!(e.path, "/private/visible-to-alice"),
+        other => panic!("no event for the owner: {other:?}"),
+    }
+}

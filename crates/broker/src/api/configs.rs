@@ -145,24 +145,34 @@ pub fn describe(
     DescribeConfigsResponse { throttle_time_ms: 0, results }
 }
 
-/// A described config as DescribeConfigs sends it (synonyms only when asked for).
+/// Kafka's `ConfigType.PASSWORD`, the type of a config whose value is never shown.
+const CONFIG_TYPE_PASSWORD: i8 = 9;
+
+/// A described config as DescribeConfigs sends it (synonyms only when asked for). A secret
+/// (a password, a JAAS login, a private key, keeper credentials) is described without its value
+/// and marked sensitive, as Kafka describes its PASSWORD configs.
 fn broker_entry(d: DescribedBroker, include_synonyms: bool) -> DescribeConfigsResourceResult {
+    let sensitive = crate::config::is_sensitive_key(&d.name);
     DescribeConfigsResourceResult {
         is_default: d.source == SOURCE_DEFAULT_CONFIG,
         config_source: d.source,
         synonyms: if include_synonyms {
             d.synonyms
                 .into_iter()
-                .map(|(name, value, source)| DescribeConfigsSynonym { name, value: Some(value), source })
+                .map(|(name, value, source)| DescribeConfigsSynonym {
+                    value: (!crate::config::is_sensitive_key(&name)).then_some(value),
+                    name,
+                    source,
+                })
                 .collect()
         } else {
             Vec::new()
         },
         name: d.name,
-        value: d.value,
+        value: if sensitive { None } else { d.value },
         read_only: d.read_only,
-        is_sensitive: false,
-        config_type: d.config_type,
+        is_sensitive: sensitive,
+        config_type: if sensitive { CONFIG_TYPE_PASSWORD } else { d.config_type },
         documentation: None,
     }
 }
