@@ -314,7 +314,7 @@ pub struct BrokerConfig {
     /// `keeper.connect.auth`: the credentials this broker proves to keeper on each connection,
     /// `digest:<user>:<password>` (zkCli's `addauth digest`); every broker of a cluster uses the
     /// same, as Kafka's brokers share one ZooKeeper principal.
-    pub keeper_connect_auth: Option<String>,
+    pub keeper_connect_auth: Option<sluice_keeper::acl::Secret>,
     /// `zookeeper.set.acl` (Kafka's key, false): znodes this broker creates get Kafka's ACLs,
     /// everything to the brokers' identity and reading to everyone (nothing on SCRAM
     /// credentials and broker configs), so only brokers can change cluster metadata. Needs
@@ -360,9 +360,9 @@ pub struct BrokerConfig {
     /// The transaction coordinator's `transaction.*` settings.
     pub txn: crate::txn::TxnConfig,
     /// The keys set by the file, `--override` or the environment (not the defaults).
-    pub explicit: BTreeMap<String, String>,
+    pub explicit: RawConfig,
     /// Every effective key, for DescribeConfigs on the broker resource.
-    pub values: BTreeMap<String, String>,
+    pub values: RawConfig,
 }
 
 /// The ACL authorizer's settings.
@@ -838,7 +838,7 @@ impl BrokerConfig {
         Ok(BrokerConfig {
             keeper,
             keeper_connect,
-            keeper_connect_auth,
+            keeper_connect_auth: keeper_connect_auth.map(sluice_keeper::acl::Secret::new),
             keeper_connect_tls,
             keeper_secure_client,
             keeper_ssl_quorum,
@@ -952,8 +952,8 @@ impl BrokerConfig {
             },
             log,
             log_manager,
-            explicit: values,
-            values: effective,
+            explicit: RawConfig(values),
+            values: RawConfig(effective),
         })
     }
 }
@@ -1052,6 +1052,25 @@ fn inter_broker_credentials(
         crate::sasl::Mechanism::Scram(m) => sluice_client::SaslMechanism::Scram(m),
     };
     Ok(sluice_client::SaslConfig { mechanism, username: username.clone(), password: password.clone() })
+}
+
+/// Config keys and their text, as given: their Debug form hides secrets ([`is_sensitive_key`]).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct RawConfig(pub BTreeMap<String, String>);
+
+impl std::ops::Deref for RawConfig {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, if is_sensitive_key(k) { "(hidden)" } else { v.as_str() })))
+            .finish()
+    }
 }
 
 /// Whether `key` holds a secret that DescribeConfigs must never show (Kafka's PASSWORD configs,
@@ -1554,7 +1573,8 @@ mod tests {
         ])
         .expect("valid");
         assert!(c.zookeeper_set_acl);
-        assert_eq!(c.keeper_connect_auth.as_deref(), Some("digest:kafka:pw"));
+        assert_eq!(c.keeper_connect_auth.as_ref().map(|s| s.expose()), Some("digest:kafka:pw"));
+        assert!(!format!("{c:?}").contains("digest:kafka:pw"), "the Debug form hides the password");
         assert_eq!(c.keeper.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
         let err = load(&[("zookeeper.set.acl", "true")]).expect_err("no identity");
         assert!(err.to_string().contains("keeper.connect.auth"), "{err}");

@@ -562,7 +562,7 @@ impl NodeStart {
             (None, None) => anyhow::bail!("a broker needs keeper.connect or the keeper role"),
         };
         let options = sluice_keeper::ClientOptions::kafka(
-            config.keeper_connect_auth.as_deref(),
+            config.keeper_connect_auth.as_ref().map(|s| s.expose()),
             config.zookeeper_set_acl,
             crate::config::split_chroot(&connect).1,
         )

@@ -32,6 +32,27 @@ pub const MAX_IDENTITY_BYTES: usize = 1024;
 /// ACL entries of one node, at most, after `auth` is expanded: more is INVALIDACL.
 pub const MAX_ACL_ENTRIES: usize = 1024;
 
+/// A setting that holds a password: compared and cloned like the text, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
+    /// The text itself, for where it is used (never for a log or a message).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// ZooKeeper's `ZooDefs.Perms`.
 pub mod perms {
     pub const READ: i32 = 1;

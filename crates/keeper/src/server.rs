@@ -50,7 +50,7 @@ pub const TICK_TIME_MS: i32 = 2_000;
 /// `maxSessionTimeout`; defaults 2 and 20 ticks), its place in the ensemble, where it keeps
 /// the Raft log and snapshots, and its bounds on clients (`maxClientCnxns`, the time a new
 /// connection has to send its ConnectRequest).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeeperConfig {
     pub tick_time_ms: i32,
     pub min_session_timeout_ms: i32,
@@ -83,6 +83,30 @@ pub struct KeeperConfig {
     pub sasl_users: BTreeMap<String, String>,
     /// ZooKeeper's `zookeeper.superUser`: the SASL user that passes every ACL.
     pub sasl_super_user: Option<String>,
+}
+
+/// Every field but the SASL passwords (their users are shown).
+impl std::fmt::Debug for KeeperConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeeperConfig")
+            .field("tick_time_ms", &self.tick_time_ms)
+            .field("min_session_timeout_ms", &self.min_session_timeout_ms)
+            .field("max_session_timeout_ms", &self.max_session_timeout_ms)
+            .field("id", &self.id)
+            .field("servers", &self.servers)
+            .field("data_dir", &self.data_dir)
+            .field("heartbeat_ms", &self.heartbeat_ms)
+            .field("election_timeout_ms", &self.election_timeout_ms)
+            .field("snapshot_entries", &self.snapshot_entries)
+            .field("max_client_cnxns", &self.max_client_cnxns)
+            .field("sessionless_cnxn_timeout_ms", &self.sessionless_cnxn_timeout_ms)
+            .field("super_digest", &self.super_digest.as_ref().map(|_| "(set)"))
+            .field("super_x509", &self.super_x509)
+            .field("peer_tls", &self.peer_tls)
+            .field("sasl_users", &self.sasl_users.keys().collect::<Vec<_>>())
+            .field("sasl_super_user", &self.sasl_super_user)
+            .finish()
+    }
 }
 
 impl Default for KeeperConfig {
