@@ -24,7 +24,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 
 from certs import Certs  # tests/support, on the path through conftest
-from conftest import SLUICED, Broker, free_ports, wait_until
+from conftest import Broker, free_ports, wait_until
+from test_keeper_ensemble import KeeperNode
 
 WAIT_S = 60
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
@@ -212,38 +213,12 @@ def test_zkcli_over_tls_sees_who_owns_the_znodes_and_may_change_them_only_as_the
         owner.close()
 
 
-class QuorumNode:
+def quorum_node(workdir, node_id, client_port, servers, certs):
     """A keeper-only sluiced of a three-node ensemble whose peers talk over mutual TLS."""
-
-    def __init__(self, workdir, node_id, client_port, servers, certs):
-        self.workdir = workdir
-        self.address = f"127.0.0.1:{client_port}"
-        self.args = [SLUICED, "-o", "process.roles=keeper", "-o", f"keeper.id={node_id}",
-                     "-o", f"keeper.servers={servers}", "-o", "keeper.client.address=127.0.0.1",
-                     "-o", f"keeper.client.port={client_port}", "-o", "keeper.tick.time.ms=500",
-                     "-o", "keeper.ssl.quorum=true",
-                     "-o", f"keeper.ssl.keystore.location={certs.broker}",
-                     "-o", f"keeper.ssl.truststore.location={certs.ca}",
-                     "-o", f"log.dirs={workdir / 'data'}"]
-        self.proc = None
-
-    def start(self):
-        ready = self.workdir / "ready"
-        log = open(self.workdir / "sluiced.log", "ab")
-        self.proc = subprocess.Popen(self.args + ["--ready-file", str(ready)], stdout=subprocess.DEVNULL, stderr=log)
-        wait_until(lambda: ready.exists() or self.proc.poll() is not None, timeout_s=WAIT_S, what="keeper ready")
-        assert self.proc.poll() is None, self.log()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT_S)
-
-    def log(self):
-        try:
-            return (self.workdir / "sluiced.log").read_text(errors="replace")[-10000:]
-        except FileNotFoundError:
-            return ""
+    node = KeeperNode(workdir, node_id, client_port, servers)
+    node.args += ["-o", "keeper.ssl.quorum=true", "-o", f"keeper.ssl.keystore.location={certs.broker}",
+                  "-o", f"keeper.ssl.truststore.location={certs.ca}"]
+    return node
 
 
 def test_an_ensemble_over_mutual_tls_replicates_and_refuses_a_plain_peer(tmp_path, certs):
@@ -253,7 +228,7 @@ def test_an_ensemble_over_mutual_tls_replicates_and_refuses_a_plain_peer(tmp_pat
     for i in range(3):
         d = tmp_path / f"keeper{i + 1}"
         d.mkdir()
-        nodes.append(QuorumNode(d, i + 1, ports[i], servers, certs))
+        nodes.append(quorum_node(d, i + 1, ports[i], servers, certs))
     try:
         for n in nodes:
             n.start()
@@ -281,4 +256,4 @@ def test_an_ensemble_over_mutual_tls_replicates_and_refuses_a_plain_peer(tmp_pat
                    what="the impostor peer's refusal logged")
     finally:
         for n in nodes:
-            n.stop()
+            n.kill()

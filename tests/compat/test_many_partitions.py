@@ -4,7 +4,7 @@ The broker runs with RLIMIT_NOFILE soft = hard = 20,000. All partitions are crea
 is produced to and consumed from each, and Metadata answers for all of them; the broker's open
 descriptors stay well under the limit (an idle partition holds one: its active segment's .log;
 indexes are mappings and inactive segments close when cold). After SIGKILL the node must serve
-its first partition within 10 s (it listens before its logs load, and serves each partition once
+its first partition within 17 s (it listens before its logs load, and serves each partition once
 its log is loaded); how long until it serves all of them is printed."""
 
 import os
@@ -25,7 +25,11 @@ PARTITIONS_PER_TOPIC = 2_500
 PARTITIONS = TOPICS * PARTITIONS_PER_TOPIC
 # The broker's descriptors must stay below this share of the limit.
 DESCRIPTOR_MARGIN = 0.75
-FIRST_PARTITION_AFTER_CRASH_S = 10
+# Below the broker's 18 s keeper session timeout, which is what a restart that waited for its
+# crashed session to expire would take at least (here it closes it at once). An idle machine
+# serves the first partition in about 5 s; CI's, running the suite two by two beside other jobs,
+# has taken 10.8 s.
+FIRST_PARTITION_AFTER_CRASH_S = 17
 ALL_PARTITIONS_AFTER_CRASH_S = 300
 CREATE_TIMEOUT_S = 400
 # What a partition answers until its log is loaded and its leadership taken.
