@@ -64,15 +64,23 @@ class KeeperNode:
             return ""
 
 
-@pytest.fixture
-def ensemble(tmp_path, request):
+def three_nodes(tmp_path, extra_args=()):
+    """Three keeper nodes (not started) and the peer ports they serve, in `keeper.servers` order."""
     ports = free_ports(6)
     servers = ",".join(f"{i + 1}@127.0.0.1:{ports[3 + i]}" for i in range(3))
     nodes = []
     for i in range(3):
         d = tmp_path / f"keeper{i + 1}"
         d.mkdir()
-        nodes.append(KeeperNode(d, i + 1, ports[i], servers))
+        node = KeeperNode(d, i + 1, ports[i], servers)
+        node.args += list(extra_args)
+        nodes.append(node)
+    return nodes, ports[3:]
+
+
+@pytest.fixture
+def ensemble(tmp_path, request):
+    nodes, _ = three_nodes(tmp_path)
     for n in nodes:
         n.start()
     yield nodes

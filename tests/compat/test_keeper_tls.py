@@ -25,7 +25,7 @@ from kazoo.exceptions import NoAuthError
 
 from certs import Certs  # tests/support, on the path through conftest
 from conftest import Broker, free_ports, wait_until
-from test_keeper_ensemble import KeeperNode
+from test_keeper_ensemble import three_nodes
 
 WAIT_S = 60
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
@@ -213,22 +213,10 @@ def test_zkcli_over_tls_sees_who_owns_the_znodes_and_may_change_them_only_as_the
         owner.close()
 
 
-def quorum_node(workdir, node_id, client_port, servers, certs):
-    """A keeper-only sluiced of a three-node ensemble whose peers talk over mutual TLS."""
-    node = KeeperNode(workdir, node_id, client_port, servers)
-    node.args += ["-o", "keeper.ssl.quorum=true", "-o", f"keeper.ssl.keystore.location={certs.broker}",
-                  "-o", f"keeper.ssl.truststore.location={certs.ca}"]
-    return node
-
-
 def test_an_ensemble_over_mutual_tls_replicates_and_refuses_a_plain_peer(tmp_path, certs):
-    ports = free_ports(6)
-    servers = ",".join(f"{i + 1}@127.0.0.1:{ports[3 + i]}" for i in range(3))
-    nodes = []
-    for i in range(3):
-        d = tmp_path / f"keeper{i + 1}"
-        d.mkdir()
-        nodes.append(quorum_node(d, i + 1, ports[i], servers, certs))
+    nodes, peer_ports = three_nodes(tmp_path, ["-o", "keeper.ssl.quorum=true",
+                                               "-o", f"keeper.ssl.keystore.location={certs.broker}",
+                                               "-o", f"keeper.ssl.truststore.location={certs.ca}"])
     try:
         for n in nodes:
             n.start()
@@ -245,13 +233,13 @@ def test_an_ensemble_over_mutual_tls_replicates_and_refuses_a_plain_peer(tmp_pat
                 z.stop()
                 z.close()
         # A plain TCP peer that sends a frame is refused by the TLS peer port, and logged.
-        with socket.create_connection(("127.0.0.1", ports[3]), timeout=10) as s:
+        with socket.create_connection(("127.0.0.1", peer_ports[0]), timeout=10) as s:
             s.settimeout(10)
             s.sendall(b"\x00\x00\x00\x10" + b"\x00" * 16)
         wait_until(lambda: "keeper peer TLS handshake refused" in nodes[0].log(), timeout_s=30,
                    what="the plain peer's refusal logged")
         # A client certificate of the same CA, which names no keeper host, cannot pose as a node.
-        assert handshake(f"127.0.0.1:{ports[3]}", certs, *certs.client("mallory")) is not None
+        assert handshake(f"127.0.0.1:{peer_ports[0]}", certs, *certs.client("mallory")) is not None
         wait_until(lambda: "names none of the ensemble's hosts" in nodes[0].log(), timeout_s=30,
                    what="the impostor peer's refusal logged")
     finally:
