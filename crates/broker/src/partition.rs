@@ -319,6 +319,15 @@ impl Partition {
         matches!(self.status.lock().role, Role::Leader(_))
     }
 
+    /// As leader, the log end offset when its leader epoch began (Kafka's
+    /// `leaderEpochStartOffsetOpt`); None on a follower.
+    pub fn leader_epoch_start_offset(&self) -> Option<i64> {
+        match &self.status.lock().role {
+            Role::Leader(leader) => Some(leader.epoch_start_offset),
+            _ => None,
+        }
+    }
+
     /// The leader and leader epoch this broker believes in.
     pub fn leader_and_epoch(&self) -> (i32, i32) {
         let s = self.status.lock();

@@ -101,17 +101,29 @@ fn answer(ctx: RequestContext<'_>, replicas: &ReplicaManager, request: ListOffse
                     } else {
                         offsets.high_watermark
                     };
+                    // KIP-207: a leader elected with a high watermark behind the start of its
+                    // epoch does not know the committed end yet (its followers have not fetched
+                    // since); a client asking for the end, or for a record past what it may
+                    // read, is told OFFSET_NOT_AVAILABLE and retries rather than be given a
+                    // stale offset.
+                    let hw_lags_epoch = !for_follower
+                        && partition.leader_epoch_start_offset().is_some_and(|start| start > offsets.high_watermark);
                     if p.timestamp == LATEST_TIMESTAMP {
-                        out.offset = bound;
-                        out.leader_epoch = leader_epoch;
+                        if hw_lags_epoch {
+                            out.error_code = ErrorCode::OffsetNotAvailable.code();
+                        } else {
+                            out.offset = bound;
+                            out.leader_epoch = leader_epoch;
+                        }
                         return out;
                     }
                     match partition.fetch_offset_by_timestamp(p.timestamp) {
-                        Ok(Some(found)) if found.offset < bound || p.timestamp < 0 => {
+                        Ok(Some(found)) if found.offset < bound || p.timestamp == EARLIEST_TIMESTAMP => {
                             out.timestamp = found.timestamp;
                             out.offset = found.offset;
                             out.leader_epoch = found.leader_epoch.unwrap_or(-1);
                         }
+                        Ok(_) if hw_lags_epoch => out.error_code = ErrorCode::OffsetNotAvailable.code(),
                         Ok(_) => {}
                         Err(e) => out.error_code = storage_error_code(&e).code(),
                     }
@@ -218,4 +230,113 @@ fn last_modified_ms(path: PathBuf) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use sluice_protocol::RecordBatchBuilder;
+    use sluice_protocol::api::{ApiKey, RequestHeader};
+    use sluice_protocol::messages::{ListOffsetsRequestPartition, ListOffsetsRequestTopic};
+    use sluice_storage::{LogConfig, LogManager, LogManagerConfig, SystemClock};
+
+    use super::*;
+    use crate::api::Session;
+    use crate::cluster::cache::{ClusterView, TopicView, VersionedState};
+    use crate::cluster::znodes::PartitionState;
+    use crate::memory_pool::Reservation;
+
+    const LEADER: i32 = 1;
+    const FOLLOWER: i32 = 2;
+    const TOPIC: &str = "t";
+    const RECORDS: i64 = 3;
+    const FIRST_TIMESTAMP: i64 = 1_700_000_000_000;
+
+    /// Broker 1 takes the leadership of `t-0` (follower 2 in the ISR) with three records in its
+    /// log and a high watermark of 0, as a replica restarted from a stale checkpoint would.
+    fn leader_with_lagging_high_watermark(dir: &std::path::Path) -> ReplicaManager {
+        let logs = Arc::new(
+            LogManager::open(LogManagerConfig::new(vec![dir.to_path_buf()]), Arc::new(SystemClock)).expect("open"),
+        );
+        let log = logs.get_or_create_log(&TopicPartition::new(TOPIC, 0), LogConfig::default()).expect("log");
+        for i in 0..RECORDS {
+            let mut b = RecordBatchBuilder::new(FIRST_TIMESTAMP + i);
+            b.append(FIRST_TIMESTAMP + i, None, Some(b"v"), &[]);
+            log.write().append_as_leader(&b.build(), 0).expect("append");
+        }
+        let state = VersionedState {
+            state: PartitionState {
+                version: 1,
+                leader: LEADER,
+                leader_epoch: 1,
+                isr: vec![LEADER, FOLLOWER],
+                controller_epoch: 1,
+            },
+            zk_version: 0,
+        };
+        let topic = TopicView {
+            assignment: BTreeMap::from([(0, vec![LEADER, FOLLOWER])]),
+            states: BTreeMap::from([(0, state)]),
+            ..Default::default()
+        };
+        let view =
+            ClusterView { synced: true, topics: BTreeMap::from([(TOPIC.to_string(), topic)]), ..Default::default() };
+        let rm = ReplicaManager::new(LEADER, logs, Arc::new(SystemClock), 1);
+        rm.apply_view(&ClusterView::default(), &view, |_| (LogConfig::default(), 1));
+        rm
+    }
+
+    /// Partition 0's answer to ListOffsets v7 from `replica_id` for `timestamp`.
+    fn list(rm: &ReplicaManager, replica_id: i32, timestamp: i64) -> ListOffsetsResponsePartition {
+        let header =
+            RequestHeader { api_key: ApiKey::ListOffsets as i16, api_version: 7, correlation_id: 1, client_id: None };
+        let session = Session { principal: "User:ANONYMOUS".into(), host: [127, 0, 0, 1].into() };
+        let memory = parking_lot::Mutex::new(Reservation::default());
+        let ctx = RequestContext {
+            header: &header,
+            listener: "PLAINTEXT",
+            peer: "127.0.0.1:1".parse().expect("address"),
+            session: &session,
+            authorizer: None,
+            over_tls: false,
+            response_memory: &memory,
+        };
+        let request = ListOffsetsRequest {
+            replica_id,
+            isolation_level: 0,
+            topics: vec![ListOffsetsRequestTopic {
+                name: TOPIC.into(),
+                partitions: vec![ListOffsetsRequestPartition { partition_index: 0, timestamp, ..Default::default() }],
+            }],
+        };
+        let mut response = handle(ctx, rm, request);
+        response.topics.remove(0).partitions.remove(0)
+    }
+
+    #[test]
+    fn a_leader_whose_high_watermark_lags_its_epoch_start_answers_offset_not_available() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rm = leader_with_lagging_high_watermark(dir.path());
+        let partition = rm.partition(&TopicPartition::new(TOPIC, 0)).expect("hosted");
+        assert_eq!(partition.leader_epoch_start_offset(), Some(RECORDS));
+        assert_eq!(partition.high_watermark(), 0);
+
+        let not_available = ErrorCode::OffsetNotAvailable.code();
+        assert_eq!(list(&rm, -1, LATEST_TIMESTAMP).error_code, not_available, "the end is not known yet");
+        assert_eq!(list(&rm, -1, FIRST_TIMESTAMP + 1).error_code, not_available, "a record past the high watermark");
+        let earliest = list(&rm, -1, EARLIEST_TIMESTAMP);
+        assert_eq!((earliest.error_code, earliest.offset), (0, 0), "the log start is known");
+        let follower = list(&rm, FOLLOWER, LATEST_TIMESTAMP);
+        assert_eq!((follower.error_code, follower.offset), (0, RECORDS), "a follower is told the log end");
+
+        // The follower fetches from the end: the high watermark reaches the epoch start.
+        rm.record_follower_fetch(&partition, FOLLOWER, RECORDS);
+        assert_eq!(partition.high_watermark(), RECORDS);
+        let latest = list(&rm, -1, LATEST_TIMESTAMP);
+        assert_eq!((latest.error_code, latest.offset, latest.leader_epoch), (0, RECORDS, 1));
+        let found = list(&rm, -1, FIRST_TIMESTAMP + 1);
+        assert_eq!((found.error_code, found.offset, found.timestamp), (0, 1, FIRST_TIMESTAMP + 1));
+    }
 }
