@@ -299,6 +299,11 @@ impl DataTree {
         self.nodes.len()
     }
 
+    /// The bytes of every node's path and data (ZooKeeper's `zk_approximate_data_size`).
+    pub fn approximate_data_size(&self) -> usize {
+        self.nodes.iter().map(|(path, n)| path.len() + n.data.len()).sum()
+    }
+
     pub fn get_data(&self, path: &str) -> Result<(Bytes, Stat), ZkError> {
         validate_path(path)?;
         self.nodes.get(path).map(|n| (n.data.clone(), n.stat)).ok_or(ZkError::NoNode)

@@ -32,5 +32,5 @@ pub use client::{
 };
 pub use data_tree::{CreateMode, DataTree, Op, OpResult, Stat};
 pub use error::ZkError;
-pub use server::{Keeper, KeeperConfig};
+pub use server::{Keeper, KeeperConfig, KeeperStats};
 pub use watch::{EventType, WatchKind, WatchManager, WatchedEvent};

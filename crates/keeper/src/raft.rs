@@ -864,6 +864,8 @@ impl Replicator for OpenRaft {
             leader: m.current_leader,
             term: m.current_term,
             voters: m.membership_config.membership().voter_ids().count(),
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|id| id.index),
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct ReplicaStatus {
     pub leader: Option<u64>,
     pub term: u64,
     pub voters: usize,
+    /// The index of the last entry in this node's log.
+    pub last_log_index: Option<u64>,
+    /// The index of the last entry applied to the state machine here.
+    pub last_applied: Option<u64>,
 }
 
 impl ReplicaStatus {

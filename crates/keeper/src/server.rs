@@ -206,6 +206,56 @@ impl std::fmt::Debug for Keeper {
     }
 }
 
+/// A keeper node's figures, as ZooKeeper's `mntr` reports them ([`Keeper::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeeperStats {
+    /// `standalone`, `leader`, `follower`, or `not serving` (no leader known).
+    pub server_state: &'static str,
+    pub id: u64,
+    pub leader: Option<u64>,
+    /// The Raft term.
+    pub term: u64,
+    pub voters: usize,
+    /// The last Raft log index here, and the last one applied to the tree.
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub zxid: i64,
+    pub znode_count: usize,
+    pub approximate_data_size: usize,
+    pub ephemerals_count: usize,
+    pub global_sessions: usize,
+    /// Client connections to this node.
+    pub alive_connections: usize,
+    pub watch_count: usize,
+    /// Writes of this node's clients proposed and not applied yet.
+    pub outstanding_requests: usize,
+}
+
+impl KeeperStats {
+    /// The `mntr` answer: ZooKeeper's keys, tab-separated, one per line.
+    pub fn mntr(&self) -> String {
+        let version = env!("CARGO_PKG_VERSION");
+        let mut out = format!(
+            "zk_version\tsluice-keeper {version}\nzk_server_state\t{}\nzk_znode_count\t{}\nzk_watch_count\t{}\nzk_ephemerals_count\t{}\nzk_approximate_data_size\t{}\nzk_num_alive_connections\t{}\nzk_outstanding_requests\t{}\nzk_global_sessions\t{}\n",
+            self.server_state,
+            self.znode_count,
+            self.watch_count,
+            self.ephemerals_count,
+            self.approximate_data_size,
+            self.alive_connections,
+            self.outstanding_requests,
+            self.global_sessions,
+        );
+        if let (Some(last), Some(applied)) = (self.last_log_index, self.last_applied) {
+            out.push_str(&format!("zk_last_log_index\t{last}\nzk_last_applied\t{applied}\n"));
+        }
+        if self.server_state == "leader" {
+            out.push_str(&format!("zk_followers\t{}\n", self.voters.saturating_sub(1)));
+        }
+        out
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -529,6 +579,36 @@ impl Keeper {
         self.touched.lock().insert(session);
     }
 
+    /// What this node reports of itself: `mntr` and the `/metrics` endpoint read the same
+    /// figures.
+    pub fn stats(&self) -> KeeperStats {
+        let status = self.replicator().status();
+        let state = match (status.voters, status.is_leader(), status.leader.is_some()) {
+            (1, _, _) => "standalone",
+            (_, true, _) => "leader",
+            (_, false, true) => "follower",
+            (_, false, false) => "not serving",
+        };
+        let st = self.state.lock();
+        KeeperStats {
+            server_state: state,
+            id: status.id,
+            leader: status.leader,
+            term: status.term,
+            voters: status.voters,
+            last_log_index: status.last_log_index,
+            last_applied: status.last_applied,
+            zxid: st.machine.zxid,
+            znode_count: st.machine.tree.node_count(),
+            approximate_data_size: st.machine.tree.approximate_data_size(),
+            ephemerals_count: st.machine.sessions.keys().map(|id| st.machine.tree.ephemerals_of(*id).len()).sum(),
+            global_sessions: st.machine.sessions.len(),
+            alive_connections: st.local.len(),
+            watch_count: st.watches.watch_count(),
+            outstanding_requests: st.pending.len(),
+        }
+    }
+
     /// The answer to a four-letter word (`ruok`, `srvr`, `mntr`; ZooKeeper's other words are
     /// refused as outside the whitelist), or `None` when `word` starts a protocol frame.
     fn four_letter_word(&self, word: &[u8; 4]) -> Option<String> {
@@ -557,13 +637,8 @@ impl Keeper {
                 st.machine.tree.node_count()
             ),
             b"mntr" => {
-                let ephemerals: usize =
-                    st.machine.sessions.keys().map(|id| st.machine.tree.ephemerals_of(*id).len()).sum();
-                format!(
-                    "zk_version\tsluice-keeper {version}\nzk_server_state\t{mode}\nzk_znode_count\t{}\nzk_num_alive_connections\t{connections}\nzk_ephemerals_count\t{ephemerals}\nzk_global_sessions\t{}\n",
-                    st.machine.tree.node_count(),
-                    st.machine.sessions.len()
-                )
+                drop(st);
+                self.stats().mntr()
             }
             w if REFUSED.contains(&w) => {
                 format!("{} is not executed because it is not in the whitelist.\n", String::from_utf8_lossy(w))

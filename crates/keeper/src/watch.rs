@@ -67,6 +67,11 @@ fn ancestors_or_self(path: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 impl WatchManager {
+    /// Watches set, over every session (ZooKeeper's `zk_watch_count`).
+    pub fn watch_count(&self) -> usize {
+        self.per_session.values().sum()
+    }
+
     pub fn add(&mut self, session: i64, path: &str, kind: WatchKind) -> Result<(), ZkError> {
         let count = self.per_session.entry(session).or_default();
         if *count >= MAX_WATCHES_PER_SESSION {

@@ -24,6 +24,7 @@ pub mod log;
 pub mod manager;
 pub mod producer_state;
 pub mod segment;
+pub mod stats;
 pub mod topic_partition;
 pub mod txn_index;
 

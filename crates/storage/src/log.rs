@@ -994,6 +994,7 @@ impl Log {
         self.segments.insert(new_base, segment);
         self.mark_dir_changed();
         self.write_producer_snapshot(SnapshotSync::ByNextFlush)?;
+        crate::stats::rolled();
         tracing::debug!(tp = %self.tp, base_offset = new_base, "rolled a new segment");
         Ok(())
     }

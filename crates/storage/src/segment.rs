@@ -936,10 +936,13 @@ impl LogSegment {
     /// recovery closes segments it did not flush, and fsync through a new descriptor writes
     /// the file's dirty pages all the same (they belong to the file, not the descriptor).
     pub fn flush(&self) -> Result<()> {
+        let started = std::time::Instant::now();
         let files = self.files()?;
         files.log.sync_data().map_err(|e| io_err("fsync segment", &self.log_path, e))?;
         files.offset_index.flush()?;
-        files.time_index.flush()
+        files.time_index.flush()?;
+        crate::stats::flushed(started);
+        Ok(())
     }
 
     /// Called when a newer segment takes over appends, and on close: writes the final time
@@ -1064,10 +1067,12 @@ impl SegmentSyncHandle {
     /// pages (a write through a shared mapping marks its page dirty when it faults), and
     /// `msync(MS_SYNC)` itself is an fsync of the file's range.
     pub(crate) fn sync(&self) -> Result<()> {
+        let started = std::time::Instant::now();
         self.log.sync_data().map_err(|e| io_err("fsync segment", &self.log_path, e))?;
         for path in &self.index_paths {
             sync_if_exists(path, "fsync index")?;
         }
+        crate::stats::flushed(started);
         Ok(())
     }
 }
