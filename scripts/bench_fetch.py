@@ -30,7 +30,7 @@ def start(workdir, sendfile):
     if os.path.exists(ready):
         os.unlink(ready)
     log = open(os.path.join(workdir, "sluiced.log"), "ab")
-    proc = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "keeper.client.address=127.0.0.1",
+    proc = subprocess.Popen([SLUICED, "-o", "metrics.listener=127.0.0.1:0", "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "keeper.client.address=127.0.0.1",
                              "-o", "keeper.client.port=0", "-o", f"log.dirs={workdir}/data",
                              "-o", f"fetch.sendfile.enable={str(sendfile).lower()}",
                              "-o", "fetch.response.memory.max.bytes=1073741824", "--ready-file", ready], stderr=log)

@@ -57,7 +57,7 @@ def start_keeper(sluiced, root):
     for i in range(3):
         d = root / f"keeper{i + 1}"
         d.mkdir()
-        args = [sluiced, "-o", "process.roles=keeper", "-o", f"keeper.id={i + 1}", "-o", f"keeper.servers={servers}",
+        args = [sluiced, "-o", "metrics.listener=127.0.0.1:0", "-o", "process.roles=keeper", "-o", f"keeper.id={i + 1}", "-o", f"keeper.servers={servers}",
                 "-o", "keeper.client.address=127.0.0.1", "-o", f"keeper.client.port={ports[i]}",
                 "-o", f"log.dirs={d / 'data'}", "--log-level", "warn"]
         procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(d / "log", "wb")))

@@ -1,8 +1,9 @@
 """A `sluiced` process for the benchmark drivers (bench_cluster.py, bench_latency.py): started with
 `-o` overrides in a directory of its own, ready once its ready file is complete (its addresses),
-with its CPU time read from /proc and a clean stop."""
+with its CPU time read from /proc and a clean stop; and the `sluice` CLI runs they measure with."""
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -17,7 +18,9 @@ class Proc:
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir)
         ready = os.path.join(self.dir, "ready")
-        args = [sluiced, "--ready-file", ready, "-o", f"log.dirs={self.dir}/data"]
+        # The HTTP endpoint on a free port: several nodes run side by side (an override may
+        # turn it off, metrics.listener= , to measure without it).
+        args = [sluiced, "--ready-file", ready, "-o", f"log.dirs={self.dir}/data", "-o", "metrics.listener=127.0.0.1:0"]
         for o in overrides:
             args += ["-o", o]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "log"), "wb"))
@@ -65,3 +68,15 @@ def three_brokers(sluiced, sluice, workdir, overrides=()):
         for p in brokers:
             p.stop()
         keeper.stop()
+
+
+def cli(sluice, args):
+    """Runs the `sluice` CLI with `args`; its stdout (it must succeed)."""
+    done = subprocess.run([sluice] + args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"sluice {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def perf(sluice, args):
+    """A `sluice perf ...` run's JSON summary."""
+    return json.loads(cli(sluice, args + ["--json"]).strip().splitlines()[-1])

@@ -1,6 +1,5 @@
 """Driver for scripts/bench-security: see that script for what is measured."""
 
-import json
 import os
 import signal
 import statistics
@@ -10,6 +9,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "support"))
+import bench_procs  # noqa: E402
 from waiting import free_ports  # noqa: E402
 
 SLUICED, SLUICE, RECORDS, ROUNDS, CONNECTIONS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), \
@@ -27,7 +27,8 @@ def main():
     ready = os.path.join(work, "ready")
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     proc = subprocess.Popen([
-        SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL_SSL://127.0.0.1:{secure_port}",
+        SLUICED, "-o", "metrics.listener=127.0.0.1:0",
+        "-o", f"listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL_SSL://127.0.0.1:{secure_port}",
         "-o", f"log.dirs={work}/data", "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
         "-o", f"ssl.keystore.location={certs}/broker.pem",
         "-o", "listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512",
@@ -76,13 +77,11 @@ def main():
 
 
 def cli(args):
-    done = subprocess.run([SLUICE] + args, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"sluice {' '.join(args)}: {done.stderr}"
-    return done.stdout
+    return bench_procs.cli(SLUICE, args)
 
 
 def perf(args):
-    return json.loads(cli(args + ["--json"]).strip().splitlines()[-1])
+    return bench_procs.perf(SLUICE, args)
 
 
 if __name__ == "__main__":

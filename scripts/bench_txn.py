@@ -59,7 +59,7 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         ready = os.path.join(workdir, "ready")
         log = open(os.path.join(workdir, "sluiced.log"), "wb")
-        proc = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0",
+        proc = subprocess.Popen([SLUICED, "-o", "metrics.listener=127.0.0.1:0", "-o", "listeners=PLAINTEXT://127.0.0.1:0",
                                  "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
                                  "-o", f"log.dirs={workdir}/data", "--ready-file", ready], stderr=log)
         try:

@@ -82,7 +82,7 @@ def main():
     proxy_port = listener.getsockname()[1]
     with tempfile.TemporaryDirectory() as work:
         ready = os.path.join(work, "ready")
-        broker = subprocess.Popen([SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "process.roles=broker", "-o", f"log.dirs={work}/data",
+        broker = subprocess.Popen([SLUICED, "-o", "metrics.listener=127.0.0.1:0", "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "process.roles=broker", "-o", f"log.dirs={work}/data",
                                    "-o", f"advertised.listeners=PLAINTEXT://127.0.0.1:{proxy_port}", "--ready-file", ready],
                                   stderr=subprocess.DEVNULL)
         try:

@@ -56,9 +56,11 @@ class Broker:
         # Reuse the port across restarts so clients' bootstrap lists stay valid.
         listeners = f"PLAINTEXT://127.0.0.1:{self.port}" + (f",SASL_PLAINTEXT://{self.sasl}" if self.sasl else "")
         listeners += "".join(f",{protocol}://{address}" for protocol, address in self.tls.items())
+        # Every port is a free one: the keeper's, and the HTTP endpoint's (its URL in the ready
+        # file); an override may still name one.
         args = [SLUICED, "-o", f"listeners={listeners}", "-o", f"log.dirs={self.data}",
                 "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0",
-                "--ready-file", str(ready)]
+                "-o", "metrics.listener=127.0.0.1:0", "--ready-file", str(ready)]
         for o in self.overrides:
             args += ["-o", o]
         log = open(self.log_path, "ab")
@@ -73,6 +75,8 @@ class Broker:
         lines = ready.read_text().splitlines()
         self.bootstrap = lines[0].strip()
         self.keeper = lines[1].strip()
+        # The HTTP endpoint (/metrics, /health, /ready), unless an override turned it off.
+        self.metrics = next((line.strip() for line in lines if line.startswith("http://")), None)
         self.port = int(self.bootstrap.rsplit(":", 1)[1])
         # Ready means a request succeeds, not just a file.
         from confluent_kafka.admin import AdminClient

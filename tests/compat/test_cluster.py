@@ -53,7 +53,14 @@ class Node:
         self.proc = None
 
     def command(self):
-        return [SLUICED, *self.args, "--ready-file", str(self.ready_path)]
+        # The HTTP endpoint on a free port (its URL in the ready file); the node's own arguments
+        # come after, so a test may set metrics.listener itself.
+        return [SLUICED, "-o", "metrics.listener=127.0.0.1:0", *self.args, "--ready-file", str(self.ready_path)]
+
+    def metrics_url(self):
+        """The node's HTTP endpoint (http://host:port), from its ready file."""
+        lines = self.ready_path.read_text().splitlines() if self.ready_path.exists() else []
+        return next((line.strip() for line in lines if line.startswith("http://")), None)
 
     def ready(self):
         return self.ready_path.exists() and self.ready_path.read_text().strip() != ""

@@ -40,6 +40,7 @@ class KeeperProcess(Broker):
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = workdir / "sluiced.log"
         self.args = [SLUICED, "-o", "process.roles=keeper", "-o", "keeper.client.address=127.0.0.1",
+                     "-o", "metrics.listener=127.0.0.1:0",
                      "-o", f"keeper.client.port={self.port}", "-o", f"keeper.data.dir={data_dir}",
                      "-o", f"log.dirs={workdir / 'logs'}"]
         for o in overrides:

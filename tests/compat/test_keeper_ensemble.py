@@ -29,6 +29,7 @@ class KeeperNode:
         self.id = node_id
         self.address = f"127.0.0.1:{client_port}"
         self.args = [SLUICED, "-o", "process.roles=keeper", "-o", f"keeper.id={node_id}",
+                     "-o", "metrics.listener=127.0.0.1:0",
                      "-o", f"keeper.servers={servers}", "-o", "keeper.client.address=127.0.0.1",
                      "-o", f"keeper.client.port={client_port}", "-o", f"keeper.tick.time.ms={TICK_MS}",
                      # Snapshots every 40 entries: the restarted leader, behind by more than the

@@ -46,7 +46,7 @@ def test_second_node_on_a_running_nodes_data_dir_exits_and_changes_nothing(tmp_p
         assert any(name.startswith("keeper") for name in before), "the keeper's Raft log lives here too"
         port, keeper_port = free_ports(2)
         second = subprocess.run(
-            [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={first.data}",
+            [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"log.dirs={first.data}", "-o", "metrics.listener=127.0.0.1:0",
              "-o", "keeper.client.address=127.0.0.1", "-o", f"keeper.client.port={keeper_port}"],
             capture_output=True, text=True, timeout=SECOND_NODE_EXIT_BOUND_S)
         after = digests(first.data)
@@ -99,7 +99,7 @@ def test_single_node_killed_serves_again_within_seconds(tmp_path, report_figure)
 def test_ready_file_by_a_relative_name(tmp_path):
     port, keeper_port = free_ports(2)
     proc = subprocess.Popen(
-        [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", "keeper.client.address=127.0.0.1",
+        [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", "keeper.client.address=127.0.0.1", "-o", "metrics.listener=127.0.0.1:0",
          "-o", f"keeper.client.port={keeper_port}", "--ready-file", "ready"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -131,7 +131,7 @@ def test_a_single_nodes_keeper_listens_on_loopback_unless_told_otherwise(tmp_pat
         workdir.mkdir()
         port, keeper_port = free_ports(2)
         proc = subprocess.Popen(
-            [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"keeper.client.port={keeper_port}",
+            [SLUICED, "-o", f"listeners=PLAINTEXT://127.0.0.1:{port}", "-o", f"keeper.client.port={keeper_port}", "-o", "metrics.listener=127.0.0.1:0",
              *extra, "--ready-file", "ready"],
             cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:

@@ -127,7 +127,7 @@ def fresh_broker(workdir):
     """A new single-node sluiced (embedded keeper), started without waiting for anything but the
     first line of its ready file: (process, address)."""
     ready = workdir / "ready"
-    args = [SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", f"log.dirs={workdir}/data",
+    args = [SLUICED, "-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", f"log.dirs={workdir}/data", "-o", "metrics.listener=127.0.0.1:0",
             "-o", "keeper.client.address=127.0.0.1", "-o", "keeper.client.port=0", "--ready-file", str(ready)]
     log = open(workdir / "sluiced.log", "ab")
     proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)

@@ -51,6 +51,8 @@ pub struct Broker {
     /// Tasks the components start while the broker runs (replica fetchers, transaction
     /// completions), supervised by the node.
     pub subtasks: crate::subtasks::SubTasks,
+    /// The request path's counters (`/metrics`).
+    pub metrics: crate::observe::BrokerMetrics,
 }
 
 /// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
@@ -117,6 +119,7 @@ impl Broker {
             fetch_memory: crate::memory_pool::MemoryPool::new(Some(config.fetch_response_memory_max_bytes)),
             fetch_sessions: crate::fetch_session::FetchSessions::new(config.max_incremental_fetch_session_cache_slots),
             subtasks: Default::default(),
+            metrics: Default::default(),
             config,
         }))
     }

@@ -102,6 +102,8 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("zookeeper.connect", ""),
     ("keeper.client.port", "2181"),
     ("keeper.client.address", ""),
+    // The HTTP endpoint (`observe/`): /metrics, /health, /ready; empty turns it off.
+    ("metrics.listener", "127.0.0.1:9644"),
     ("keeper.tick.time.ms", "2000"),
     ("keeper.min.session.timeout.ms", ""),
     ("keeper.max.session.timeout.ms", ""),
@@ -286,6 +288,10 @@ pub struct BrokerConfig {
     /// for a broker's own one-node keeper, every interface otherwise) and
     /// `keeper.client.port` (ZooKeeper's `clientPort`; 0 picks a free port).
     pub keeper_client: Option<(String, u16)>,
+    /// `metrics.listener` (`host:port`, ARCHITECTURE's 9644; empty: off): where the HTTP
+    /// endpoint serves `/metrics`, `/health` and `/ready`. Loopback by default, as the
+    /// embedded keeper: what it shows (topics, groups) is for the operator's host.
+    pub metrics_listener: Option<(String, u16)>,
     /// `keeper.secure.client.port` (ZooKeeper's `secureClientPort`): the embedded keeper's TLS
     /// client port, on `keeper.client.address`, with `keeper.ssl.*` (the broker listeners'
     /// `ssl.*` keys under `keeper.`; `keeper.ssl.client.auth` is `required` by default, as
@@ -898,6 +904,12 @@ impl BrokerConfig {
                 i64::from(i32::MAX),
             )?
             .unwrap_or(1_000) as usize,
+            metrics_listener: match get("metrics.listener") {
+                None => None,
+                Some(text) => {
+                    Some(parse_metrics_listener(&text).map_err(|reason| invalid("metrics.listener", &text, &reason))?)
+                }
+            },
             keeper_client: if keeper_role {
                 let port = int("keeper.client.port", 0, i64::from(u16::MAX))?.unwrap_or(2181) as u16;
                 // A broker's embedded one-node keeper serves that broker alone: loopback unless
@@ -964,6 +976,19 @@ pub fn split_chroot(connect: &str) -> (&str, Option<&str>) {
         Some(i) => (&connect[..i], Some(&connect[i..])),
         None => (connect, None),
     }
+}
+
+/// `metrics.listener`: `host:port` (an IPv6 host in brackets), a port from 0 (any free one).
+fn parse_metrics_listener(text: &str) -> Result<(String, u16), String> {
+    let text = text.trim();
+    let text = text.strip_prefix("http://").unwrap_or(text);
+    let (host, port) = text.rsplit_once(':').ok_or("expected host:port (empty turns the endpoint off)")?;
+    let port = port.parse::<u16>().map_err(|_| format!("{port:?} is not a port (0 to 65535)"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("the host is missing (0.0.0.0 serves every interface)".into());
+    }
+    Ok((host.to_string(), port))
 }
 
 /// Where a broker's embedded one-node keeper listens unless `keeper.client.address` says.
@@ -1294,6 +1319,18 @@ mod tests {
             Some(("127.0.0.1".into(), 2181)),
             "the single node embeds a keeper on 2181, on loopback"
         );
+    }
+
+    #[test]
+    fn metrics_listener_is_loopback_9644_by_default_and_off_when_empty() {
+        assert_eq!(load(&[]).expect("defaults").metrics_listener, Some(("127.0.0.1".into(), 9644)));
+        assert_eq!(load(&[("metrics.listener", "")]).expect("off").metrics_listener, None);
+        let c = load(&[("metrics.listener", "[::1]:0")]).expect("IPv6, any port");
+        assert_eq!(c.metrics_listener, Some(("::1".into(), 0)));
+        for bad in ["9644", "localhost:http", ":9644", "127.0.0.1:70000"] {
+            let e = load(&[("metrics.listener", bad)]).expect_err(bad).to_string();
+            assert!(e.contains("metrics.listener"), "{bad}: {e}");
+        }
     }
 
     #[test]

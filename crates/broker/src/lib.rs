@@ -18,6 +18,7 @@ pub mod group;
 pub mod log_limiter;
 pub mod memory_pool;
 pub mod node;
+pub mod observe;
 pub mod partition;
 pub mod producer_ids;
 pub mod purgatory;

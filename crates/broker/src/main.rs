@@ -48,7 +48,8 @@ struct Args {
     log_level: String,
     /// Once listening, write the first listener's address (host:port) to this file, and on a
     /// second line the embedded keeper's address when the keeper role runs (a keeper-only node
-    /// writes just its keeper address).
+    /// writes just its keeper address); then, when `metrics.listener` is on, the HTTP
+    /// endpoint's URL (http://host:port).
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
 }
@@ -118,7 +119,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !start.broker_role() {
         let node = start.keeper_only()?;
         let address = node.keeper_address().context("a keeper-only node runs a keeper")?;
-        write_ready_file(&args, &format!("{address}\n"))?;
+        let mut text = format!("{address}\n");
+        if let Some(metrics) = node.metrics_address() {
+            text.push_str(&format!("http://{metrics}\n"));
+        }
+        write_ready_file(&args, &text)?;
         tracing::info!(keeper_id, "sluiced started (keeper only)");
         let mut signals = ShutdownSignals::install()?;
         node.run(signals.recv()).await?;
@@ -136,6 +141,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut text = format!("{host}:{port}\n");
         if let Some(keeper) = node.keeper_address() {
             text.push_str(&format!("{keeper}\n"));
+        }
+        if let Some(metrics) = node.metrics_address() {
+            text.push_str(&format!("http://{metrics}\n"));
         }
         write_ready_file(&args, &text)?;
     }

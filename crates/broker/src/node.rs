@@ -379,11 +379,19 @@ struct BrokerRole {
     connections_drained: mpsc::Receiver<()>,
 }
 
+/// The node's HTTP endpoint (`metrics.listener`): what it reports on, and where it listens.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    observed: Arc<crate::observe::http::Observed>,
+    address: Option<SocketAddr>,
+}
+
 /// A node after [`Node::start_keeper`].
 #[derive(Debug)]
 pub struct NodeStart {
     config: BrokerConfig,
     tasks: NodeTasks,
+    endpoint: Endpoint,
     keeper: Option<EmbeddedKeeper>,
     log_dir_locks: Vec<DirLock>,
     keeper_dir_lock: Option<DirLock>,
@@ -410,6 +418,7 @@ impl std::fmt::Debug for ConnectedNode {
 #[derive(Debug)]
 pub struct Node {
     tasks: NodeTasks,
+    endpoint: Endpoint,
     keeper: Option<EmbeddedKeeper>,
     broker: Option<BrokerRole>,
     /// Held for the node's life, as the log directories' locks are held by its `LogManager`.
@@ -427,11 +436,16 @@ impl Node {
         keeper_dir_lock: Option<DirLock>,
     ) -> anyhow::Result<NodeStart> {
         let mut tasks = NodeTasks::new();
+        // First, so /health answers while the rest starts and /ready says what it waits for.
+        let endpoint = start_endpoint(&config, &mut tasks).await?;
         let keeper = match &config.keeper_client {
             Some(client) => Some(start_keeper(&config, client, &mut tasks).await?),
             None => None,
         };
-        Ok(NodeStart { config, tasks, keeper, log_dir_locks, keeper_dir_lock })
+        if let Some(k) = &keeper {
+            endpoint.observed.set_keeper(k.keeper.clone());
+        }
+        Ok(NodeStart { config, tasks, endpoint, keeper, log_dir_locks, keeper_dir_lock })
     }
 
     /// The running broker, on a node with the broker role.
@@ -447,6 +461,11 @@ impl Node {
     /// The address the embedded keeper's client port is bound to (keeper role).
     pub fn keeper_address(&self) -> Option<SocketAddr> {
         self.keeper.as_ref().map(|k| k.address)
+    }
+
+    /// The address the HTTP endpoint is bound to (`metrics.listener`), if it is on.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.endpoint.address
     }
 
     /// The node's tasks, to add one ([`NodeTasks::spawn`]) or watch them.
@@ -538,7 +557,13 @@ impl NodeStart {
     pub fn keeper_only(self) -> anyhow::Result<Node> {
         anyhow::ensure!(!self.config.broker_role, "this node has the broker role: connect it");
         let Some(keeper) = self.keeper else { anyhow::bail!("process.roles names neither broker nor keeper") };
-        Ok(Node { tasks: self.tasks, keeper: Some(keeper), broker: None, _keeper_dir_lock: self.keeper_dir_lock })
+        Ok(Node {
+            tasks: self.tasks,
+            endpoint: self.endpoint,
+            keeper: Some(keeper),
+            broker: None,
+            _keeper_dir_lock: self.keeper_dir_lock,
+        })
     }
 
     /// Step two (broker role): connects to keeper (the embedded one unless `keeper.connect`
@@ -607,11 +632,12 @@ impl ConnectedNode {
     /// read of the cluster), and starts the cluster, coordinator and periodic tasks.
     pub async fn start_broker(self) -> anyhow::Result<Node> {
         let ConnectedNode { start, link, client, cluster_id } = self;
-        let NodeStart { config, mut tasks, keeper, log_dir_locks, keeper_dir_lock } = start;
+        let NodeStart { config, mut tasks, endpoint, keeper, log_dir_locks, keeper_dir_lock } = start;
         let broker = {
             let link = link.clone();
             tokio::task::spawn_blocking(move || Broker::open(config, cluster_id, link, log_dir_locks)).await??
         };
+        endpoint.observed.set_broker(broker.clone());
 
         let (connections_open, connections_drained) = mpsc::channel::<()>(1);
         let mut listeners = Vec::new();
@@ -688,6 +714,7 @@ impl ConnectedNode {
         );
         Ok(Node {
             tasks,
+            endpoint,
             keeper,
             broker: Some(BrokerRole {
                 broker,
@@ -698,6 +725,29 @@ impl ConnectedNode {
             _keeper_dir_lock: keeper_dir_lock,
         })
     }
+}
+
+/// Binds `metrics.listener` and serves the HTTP endpoint on it (a task of the node), if on.
+async fn start_endpoint(config: &BrokerConfig, tasks: &mut NodeTasks) -> anyhow::Result<Endpoint> {
+    let observed = Arc::new(crate::observe::http::Observed::new(config.broker_role));
+    let address = match &config.metrics_listener {
+        None => None,
+        Some((host, port)) => {
+            let socket = TcpListener::bind((host.as_str(), *port)).await.with_context(|| {
+                format!("cannot listen on {host}:{port} (metrics.listener; empty turns the HTTP endpoint off)")
+            })?;
+            let address = socket.local_addr()?;
+            tracing::info!(%address, "serving /metrics, /health and /ready (metrics.listener)");
+            tasks.spawn(
+                "metrics-listener",
+                Lifetime::Node,
+                Stop::OnSignal,
+                crate::observe::http::serve(socket, observed.clone(), tasks.shutdown_signal()),
+            );
+            Some(address)
+        }
+    };
+    Ok(Endpoint { observed, address })
 }
 
 /// Starts this node's keeper: Raft on the peer port (this node's entry in `keeper.servers`)

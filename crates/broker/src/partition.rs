@@ -33,6 +33,7 @@ use tokio::sync::watch;
 
 use crate::cluster::cache::VersionedState;
 use crate::error::{ErrorCode, batch_error_code, storage_error_code};
+use crate::observe::TopicCounters;
 use crate::purgatory::{FetchWatch, WatcherList};
 
 /// How much of the log one step of [`Partition::scan_batches`] reads.
@@ -103,6 +104,21 @@ pub struct Partition {
     follower_fetches: WatcherList,
     /// Consumers' fetches parked here, woken when the high watermark moves.
     consumer_fetches: WatcherList,
+    /// The traffic of the partition's topic on this broker, shared by its partitions.
+    pub(crate) counters: Arc<TopicCounters>,
+}
+
+/// What `/metrics` reports of a partition hosted here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionReport {
+    pub is_leader: bool,
+    pub replicas: usize,
+    pub isr: usize,
+    pub min_insync: i32,
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+    pub log_end_offset: i64,
+    pub size_bytes: u64,
 }
 
 /// The outcome of appending to one partition.
@@ -189,7 +205,13 @@ pub enum ReadBound {
 }
 
 impl Partition {
-    pub(crate) fn new(tp: TopicPartition, log: SharedLog, broker_id: i32, min_insync: i32) -> Arc<Partition> {
+    pub(crate) fn new(
+        tp: TopicPartition,
+        log: SharedLog,
+        broker_id: i32,
+        min_insync: i32,
+        counters: Arc<TopicCounters>,
+    ) -> Arc<Partition> {
         let hw = log.read().high_watermark();
         let leader_epoch = log.read().latest_epoch().unwrap_or(-1);
         Arc::new(Partition {
@@ -208,7 +230,24 @@ impl Partition {
             role_changes: watch::channel(0).0,
             follower_fetches: WatcherList::default(),
             consumer_fetches: WatcherList::default(),
+            counters,
         })
+    }
+
+    /// Its role, ISR and log, read together for `/metrics`.
+    pub fn report(&self) -> PartitionReport {
+        let status = self.status.lock();
+        let log = self.log.read();
+        PartitionReport {
+            is_leader: matches!(status.role, Role::Leader(_)),
+            replicas: status.replicas.len(),
+            isr: status.isr.len(),
+            min_insync: self.min_insync.load(Ordering::Relaxed),
+            log_start_offset: log.log_start_offset(),
+            high_watermark: log.high_watermark(),
+            log_end_offset: log.log_end_offset(),
+            size_bytes: log.size_in_bytes(),
+        }
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -575,9 +614,16 @@ impl Partition {
         if status.leader_epoch != leader_epoch {
             return;
         }
+        let previous_isr = status.isr.len();
         let Role::Leader(leader) = &mut status.role else { return };
         match committed {
             Some((isr, version)) if version > leader.zk_version => {
+                let events = &crate::observe::EVENTS;
+                match isr.len().cmp(&previous_isr) {
+                    std::cmp::Ordering::Less => events.isr_shrinks.fetch_add(1, Ordering::Relaxed),
+                    std::cmp::Ordering::Greater => events.isr_expands.fetch_add(1, Ordering::Relaxed),
+                    std::cmp::Ordering::Equal => 0,
+                };
                 leader.isr_committed(isr.clone(), version);
                 status.isr = isr;
             }
@@ -691,6 +737,7 @@ impl Partition {
         }
         let mut log = self.log.write();
         if !records.is_empty() {
+            self.counters.replication_bytes_in.fetch_add(records.len() as u64, Ordering::Relaxed);
             log.append_as_follower(records).map_err(|e| {
                 tracing::warn!(tp = %self.tp, error = %e, "appending fetched records failed");
                 storage_error_code(&e)

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, watch};
 use crate::cluster::cache::ClusterView;
 use crate::error::ErrorCode;
 use crate::log_limiter::LogLimiter;
+use crate::observe::TopicCounters;
 use crate::partition::Transition;
 pub use crate::partition::{
     AppendResult, IsrChange, Partition, PartitionRead, ReadBound, RecordRefusal, VerificationGuard,
@@ -66,6 +68,9 @@ pub struct ReplicaManager {
     /// Logs that cannot be opened (out of descriptors, a bad disk) fail again at every cluster
     /// view: one line per interval for all of them, with a count of the failures held back.
     open_failures: LogLimiter<()>,
+    /// Each hosted topic's traffic counters (`/metrics`), shared by its partitions; a topic's
+    /// entry goes with its last partition.
+    topic_counters: RwLock<HashMap<String, Arc<TopicCounters>>>,
 }
 
 /// How often a failure to open partitions' logs is logged at most.
@@ -73,10 +78,14 @@ const LOG_OPEN_FAILURE_LOG_INTERVAL_MS: u64 = 10_000;
 
 impl ReplicaManager {
     pub fn new(broker_id: i32, log_manager: Arc<LogManager>, clock: Arc<dyn Clock>, default_min_insync: i32) -> Self {
+        let mut topic_counters: HashMap<String, Arc<TopicCounters>> = HashMap::new();
         let partitions = log_manager
             .all_logs()
             .into_iter()
-            .map(|(tp, log)| (tp.clone(), Partition::new(tp, log, broker_id, default_min_insync)))
+            .map(|(tp, log)| {
+                let counters = topic_counters.entry(tp.topic.clone()).or_default().clone();
+                (tp.clone(), Partition::new(tp, log, broker_id, default_min_insync, counters))
+            })
             .collect();
         let (tx, rx) = mpsc::unbounded_channel();
         ReplicaManager {
@@ -90,7 +99,28 @@ impl ReplicaManager {
             isr_changes_rx: Mutex::new(Some(rx)),
             default_min_insync,
             open_failures: LogLimiter::new(Duration::from_millis(LOG_OPEN_FAILURE_LOG_INTERVAL_MS)),
+            topic_counters: RwLock::new(topic_counters),
         }
+    }
+
+    /// The traffic counters of `topic`, if a partition of it is hosted here.
+    pub fn counters_of(&self, topic: &str) -> Option<Arc<TopicCounters>> {
+        self.topic_counters.read().get(topic).cloned()
+    }
+
+    /// Partitions `assigned` here (with the leader epoch of their state in the cluster view)
+    /// whose state this broker has not applied yet: no partition, or an older leader epoch
+    /// (its log still loading, or the reconciler not there yet).
+    pub fn unapplied(&self, assigned: &[(TopicPartition, i32)]) -> usize {
+        assigned
+            .iter()
+            .filter(|(tp, leader_epoch)| self.partition(tp).is_none_or(|p| p.leader_and_epoch().1 < *leader_epoch))
+            .count()
+    }
+
+    /// Every hosted topic's traffic counters, by name.
+    pub fn topic_counters(&self) -> BTreeMap<String, Arc<TopicCounters>> {
+        self.topic_counters.read().iter().map(|(t, c)| (t.clone(), c.clone())).collect()
     }
 
     pub fn broker_id(&self) -> i32 {
@@ -160,13 +190,22 @@ impl ReplicaManager {
         }
         let log = self.log_manager.get_or_create_log(tp, config.clone())?;
         log.write().update_config(config);
-        let partition = Partition::new(tp.clone(), log, self.broker_id, self.default_min_insync);
+        let counters = self.topic_counters.write().entry(tp.topic.clone()).or_default().clone();
+        let partition = Partition::new(tp.clone(), log, self.broker_id, self.default_min_insync, counters);
         self.partitions.write().entry(tp.clone()).or_insert(partition.clone());
         Ok(self.partition(tp).unwrap_or(partition))
     }
 
     pub fn delete_partition(&self, tp: &TopicPartition) -> Result<(), StorageError> {
-        if let Some(p) = self.partitions.write().remove(tp) {
+        let removed = {
+            let mut partitions = self.partitions.write();
+            let removed = partitions.remove(tp);
+            if removed.is_some() && !partitions.keys().any(|other| other.topic == tp.topic) {
+                self.topic_counters.write().remove(&tp.topic);
+            }
+            removed
+        };
+        if let Some(p) = removed {
             p.removed();
         }
         match self.log_manager.delete_log(tp) {
@@ -360,6 +399,10 @@ impl ReplicaManager {
             Err(e) => return (AppendResult::failed(e), None),
         };
         wakes.add(partition.clone());
+        if origin == AppendOrigin::Client {
+            partition.counters.bytes_in.fetch_add(info.bytes as u64, Ordering::Relaxed);
+            partition.counters.messages_in.fetch_add(u64::try_from(info.record_count).unwrap_or(0), Ordering::Relaxed);
+        }
         let result = AppendResult {
             error: ErrorCode::None,
             base_offset: info.first_offset,

@@ -239,6 +239,7 @@ pub async fn serve(
     };
     let refusals = Arc::new(LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS)));
     let connection_refusals = LogLimiter::new(Duration::from_millis(REFUSED_REQUEST_LOG_INTERVAL_MS));
+    let counters = broker.metrics.listener(&listener_name);
     let mut backoff_ms = 1;
     loop {
         let accepted = tokio::select! {
@@ -263,6 +264,7 @@ pub async fn serve(
                 if let Some(suppressed) = connection_refusals.admit(&peer.ip(), Instant::now()) {
                     tracing::warn!(%peer, limit_key = refused.key(), limit = refused.limit(), suppressed, "closing a connection beyond the limit");
                 }
+                counters.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 drop(socket);
                 continue;
             }
@@ -274,7 +276,9 @@ pub async fn serve(
         let listener_name = listener_name.clone();
         let refusals = refusals.clone();
         let tls = tls.clone();
+        let open = crate::observe::OpenConnection::new(counters.clone());
         tokio::spawn(async move {
+            let _open = open;
             let (socket, principal) = match &tls {
                 None => (Stream::Plain(socket), None),
                 Some(tls) => match handshake(tls, socket).await {
@@ -415,8 +419,10 @@ impl Connection {
             // longer, for a client that may be gone: a socket in CLOSE-WAIT); then the
             // connection closes.
             let mut shutting_down = false;
+            let mut api_key = None;
             let answer = match read_request(frame) {
                 Ok((header, request)) => {
+                    api_key = Some(header.api_key);
                     let answering =
                         answer(&self.broker, &self.listener_name, self.peer, &self.session, header, request);
                     tokio::pin!(answering);
@@ -456,7 +462,11 @@ impl Connection {
                 let _ = tokio::time::timeout(SHUTDOWN_IN_FLIGHT_DRAIN, response.write(&mut self.socket)).await;
                 return Ok(());
             }
+            let sending = Instant::now();
             response.write(&mut self.socket).await?;
+            if let Some(api_key) = api_key {
+                self.broker.metrics.requests.record_send(api_key, sending.elapsed());
+            }
             drop((reservation, response));
         }
     }
@@ -585,6 +595,48 @@ impl Connection {
                 }
             };
         }
+    }
+}
+
+/// Counts what an answer tells `/metrics`: Produce's and Fetch's per-partition error codes,
+/// and the record bytes a Fetch sends, per topic, to consumers or (`replica_id >= 0`) to
+/// followers.
+fn count_response(broker: &Broker, response: &Response, fetch_replica: Option<i32>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let requests = &broker.metrics.requests;
+    match response {
+        Response::Produce(r) => {
+            for topic in &r.responses {
+                let counters = broker.replica_manager.counters_of(&topic.name);
+                for p in topic.partition_responses.iter().filter(|p| p.error_code != 0) {
+                    requests.record_error(ApiKey::Produce as i16, p.error_code);
+                    if let Some(c) = &counters {
+                        c.failed_produces.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+        }
+        Response::Fetch(r) => {
+            let to_follower = fetch_replica.is_some_and(|id| id >= 0);
+            for topic in &r.responses {
+                let counters = broker.replica_manager.counters_of(&topic.topic);
+                let mut bytes = 0u64;
+                for p in &topic.partitions {
+                    if p.error_code != 0 {
+                        requests.record_error(ApiKey::Fetch as i16, p.error_code);
+                        if let Some(c) = &counters {
+                            c.failed_fetches.fetch_add(1, Relaxed);
+                        }
+                    }
+                    bytes += p.records.as_ref().map_or(0, |r| r.len() as u64);
+                }
+                if let Some(c) = counters.filter(|_| bytes > 0) {
+                    let counter = if to_follower { &c.replication_bytes_out } else { &c.bytes_out };
+                    counter.fetch_add(bytes, Relaxed);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -776,6 +828,12 @@ pub async fn answer(
 ) -> Answer {
     let version = header.api_version;
     let memory = parking_lot::Mutex::new(Reservation::default());
+    let remote_nanos = std::sync::atomic::AtomicU64::new(0);
+    let fetch_replica = match &request {
+        Request::Fetch(r) => Some(r.replica_id),
+        _ => None,
+    };
+    let started = Instant::now();
     let context = api::RequestContext {
         header: &header,
         listener,
@@ -784,10 +842,15 @@ pub async fn answer(
         authorizer: broker.link.authorizer.as_deref(),
         over_tls: broker.config.tls.contains_key(listener),
         response_memory: &memory,
+        remote_nanos: &remote_nanos,
     };
-    let Some(response) = api::handle(broker, context, request).await else {
+    let response = api::handle(broker, context, request).await;
+    let remote = Duration::from_nanos(remote_nanos.load(std::sync::atomic::Ordering::Relaxed));
+    broker.metrics.requests.record(header.api_key, version, started.elapsed().saturating_sub(remote), remote);
+    let Some(response) = response else {
         return Answer::Silent;
     };
+    count_response(broker, &response, fetch_replica);
     match encode_response_spliced(header.correlation_id, version, &response) {
         Ok((head, splices)) => Answer::Respond(Frame { head, splices, memory: memory.into_inner() }),
         Err(error) => Answer::Close(Refusal::Unencodable { api: response.api_key().name(), version, error }),

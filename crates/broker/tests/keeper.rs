@@ -28,6 +28,7 @@ fn start(dir: &std::path::Path, keeper_port: u16) -> (Node, String) {
     let node = Node(
         Command::new(env!("CARGO_BIN_EXE_sluiced"))
             .args(["-o", "listeners=PLAINTEXT://127.0.0.1:0", "-o", "keeper.client.address=127.0.0.1"])
+            .args(["-o", "metrics.listener=127.0.0.1:0"])
             .arg("-o")
             .arg(format!("keeper.client.port={keeper_port}"))
             .arg("-o")

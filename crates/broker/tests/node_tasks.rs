@@ -24,6 +24,7 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
         ("listeners", "PLAINTEXT://127.0.0.1:0".to_string()),
         ("keeper.client.address", "127.0.0.1".to_string()),
         ("keeper.client.port", "0".to_string()),
+        ("metrics.listener", "127.0.0.1:0".to_string()),
         ("log.dirs", dir.join("data").display().to_string()),
     ];
     let overrides = overrides.into_iter().map(|(k, v)| (k.to_string(), v)).collect();

@@ -36,7 +36,7 @@ impl Sluiced {
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(self.dir.path().join("sluiced.log")).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluiced"));
-        cmd.arg("-o").arg("listeners=PLAINTEXT://127.0.0.1:0");
+        cmd.arg("-o").arg("listeners=PLAINTEXT://127.0.0.1:0").arg("-o").arg("metrics.listener=127.0.0.1:0");
         cmd.arg("-o").arg("keeper.client.address=127.0.0.1").arg("-o").arg("keeper.client.port=0");
         cmd.arg("-o").arg(format!("log.dirs={}", self.dir.path().join("data").display()));
         for e in &self.extra {

@@ -1,8 +1,9 @@
-//! `sluice group list|describe|reset-offsets|delete`, after Kafka's `kafka-consumer-groups.sh`:
-//! a list merged from every broker (a broker that cannot be asked is named, and the command
-//! fails after printing what it found), a description with committed offsets, log ends and lag
-//! per partition and in total, and offset resets that print their plan and change nothing
-//! without `--execute` (the tool's `--dry-run` default).
+//! `sluice group list|describe|lag|reset-offsets|delete`, after Kafka's
+//! `kafka-consumer-groups.sh`: a list merged from every broker (a broker that cannot be asked is
+//! named, and the command fails after printing what it found), a description with committed
+//! offsets, log ends and lag per partition and in total, every group's lag at once (what
+//! Burrow-like tools show), and offset resets that print their plan and change nothing without
+//! `--execute` (the tool's `--dry-run` default).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -158,6 +159,84 @@ pub async fn describe(client: &Client, group: &str, json: bool) -> anyhow::Resul
     table.print()?;
     println!("total lag: {total_lag}");
     Ok(())
+}
+
+/// How `sluice group lag` orders its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LagOrder {
+    /// Largest total lag first.
+    Lag,
+    /// Largest lag on one partition first.
+    MaxLag,
+    /// By group id.
+    Group,
+}
+
+/// One group's lag over every partition it has committed offsets for.
+struct GroupLag {
+    group: String,
+    state: String,
+    partitions: usize,
+    total: i64,
+    max: i64,
+    /// Partitions whose log end could not be read (left out of the sums).
+    unknown: usize,
+}
+
+pub async fn lag(client: &Client, order: LagOrder, json: bool) -> anyhow::Result<()> {
+    let (groups, failures) = client.list_groups().await?;
+    let mut rows = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let committed = client.committed_offsets(&g.group_id).await?;
+        let mut row = GroupLag {
+            group: g.group_id.clone(),
+            state: g.state.clone(),
+            partitions: committed.len(),
+            total: 0,
+            max: 0,
+            unknown: 0,
+        };
+        for ((topic, partition), offset) in &committed {
+            match client.list_offset(topic, *partition, LATEST).await {
+                Ok((end, _)) => {
+                    let lag = (end - offset).max(0);
+                    row.total += lag;
+                    row.max = row.max.max(lag);
+                }
+                Err(_) => row.unknown += 1,
+            }
+        }
+        rows.push(row);
+    }
+    match order {
+        LagOrder::Lag => rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.group.cmp(&b.group))),
+        LagOrder::MaxLag => rows.sort_by(|a, b| b.max.cmp(&a.max).then_with(|| a.group.cmp(&b.group))),
+        LagOrder::Group => rows.sort_by(|a, b| a.group.cmp(&b.group)),
+    }
+    if json {
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                json!({"group": r.group, "state": r.state, "partitions": r.partitions, "lag": r.total,
+                       "max_partition_lag": r.max, "partitions_unknown": r.unknown})
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(out))?;
+    } else {
+        let mut table = Table::new(&["GROUP", "STATE", "PARTITIONS", "LAG", "MAX-PARTITION-LAG", "UNKNOWN"]);
+        for r in &rows {
+            table.row(vec![
+                r.group.clone(),
+                r.state.clone(),
+                r.partitions.to_string(),
+                r.total.to_string(),
+                r.max.to_string(),
+                r.unknown.to_string(),
+            ]);
+        }
+        table.print()?;
+    }
+    report_failures(&failures, "groups")
 }
 
 /// The offset `target` names in one partition, refusing an explicit offset outside the log.

@@ -458,6 +458,17 @@ enum GroupCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every group's lag: the partitions it has committed offsets for, their lag in total and
+    /// the largest on one partition (a log end that cannot be read is counted as unknown).
+    #[command(after_help = "Examples:\n  sluice group lag\n  sluice group lag --sort max-lag --json")]
+    Lag {
+        /// Row order: lag (largest total first), max-lag (largest on one partition first), group.
+        #[arg(long, value_enum, default_value = "lag")]
+        sort: groups::LagOrder,
+        /// Print a JSON array instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Plan new committed offsets of a group for a topic, and with --execute set them (the
     /// group must have no active members). Without --execute nothing changes (a dry run).
     #[command(
@@ -553,6 +564,16 @@ enum ScramCommand {
 
 #[derive(Debug, Subcommand)]
 enum ClusterCommand {
+    /// Partitions in trouble: offline (no live leader), under their topic's
+    /// min.insync.replicas (acks=all refused), or under-replicated. Exits 0 when there are none,
+    /// 1 when some are only under-replicated, 2 when some are offline or under min ISR (for
+    /// scripts and monitoring checks); 3 when the cluster cannot be asked.
+    #[command(after_help = "Examples:\n  sluice cluster health\n  sluice cluster health --json || alert")]
+    Health {
+        /// Print a JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Brokers, controller, and each partition's leader and ISR.
     #[command(after_help = "Examples:\n  sluice cluster info\n  sluice cluster info --internal --json")]
     Info {
@@ -606,18 +627,44 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // `cluster health` exits with its own codes: unreachable (3) is not "under-replicated" (1).
+    let health_check = matches!(cli.command, Command::Cluster(ClusterCommand::Health { .. }));
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(exit) = e.downcast_ref::<ExitWith>() {
+                if !exit.message.is_empty() {
+                    eprintln!("error: {}", exit.message);
+                }
+                return std::process::ExitCode::from(exit.code);
+            }
             let message = format!("{e:#}");
             eprintln!("error: {message}");
             if let Some(hint) = hint_for(&e, &message) {
                 eprintln!("hint: {hint}");
             }
+            if health_check {
+                return std::process::ExitCode::from(HEALTH_UNREACHABLE_EXIT);
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
+
+/// Ends the command with this exit code (and, if not empty, this message as the error).
+#[derive(Debug)]
+struct ExitWith {
+    code: u8,
+    message: String,
+}
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ExitWith {}
 
 fn key_value(text: &str, what: &str) -> anyhow::Result<(String, String)> {
     text.split_once('=')
@@ -733,6 +780,7 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
         Command::Topic(cmd) => topic(client, cmd).await,
         Command::Config(cmd) => configs::run(client, cmd).await,
         Command::Cluster(ClusterCommand::Info { internal, json }) => cluster_info(client, internal, json).await,
+        Command::Cluster(ClusterCommand::Health { json }) => cluster_health(client, json).await,
         Command::Group(cmd) => group(client, cmd).await,
         Command::Transaction(cmd) => transaction(client, cmd).await,
         Command::Perf(PerfCommand::Produce {
@@ -1284,6 +1332,87 @@ async fn cluster_info(client: Client, internal: bool, json: bool) -> anyhow::Res
     Ok(())
 }
 
+/// Exit codes of `sluice cluster health`.
+const HEALTH_UNDER_REPLICATED_EXIT: u8 = 1;
+const HEALTH_UNAVAILABLE_EXIT: u8 = 2;
+const HEALTH_UNREACHABLE_EXIT: u8 = 3;
+
+/// `sluice cluster health`: what Kafka's `kafka-topics.sh --describe --under-replicated-partitions
+/// / --under-min-isr-partitions / --unavailable-partitions` report, in one pass, with an exit code.
+async fn cluster_health(client: Client, json: bool) -> anyhow::Result<()> {
+    let md = match client.refresh_metadata(None).await {
+        Ok(md) => md,
+        Err(e) => {
+            return Err(ExitWith {
+                code: HEALTH_UNREACHABLE_EXIT,
+                message: format!("cannot read the cluster's metadata: {e}"),
+            }
+            .into());
+        }
+    };
+    let mut problems = Vec::new();
+    let mut worst = 0u8;
+    let mut checked = 0usize;
+    for t in md.topics.values() {
+        let min_isr = match client.describe_configs(&sluice_client::ConfigTarget::Topic(t.name.clone())).await {
+            Ok(entries) => entries
+                .iter()
+                .find(|e| e.name == "min.insync.replicas")
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1),
+            Err(_) => 1,
+        };
+        for p in &t.partitions {
+            checked += 1;
+            let (status, severity) = if p.leader < 0 {
+                ("offline", HEALTH_UNAVAILABLE_EXIT)
+            } else if p.isr.len() < min_isr {
+                ("under-min-isr", HEALTH_UNAVAILABLE_EXIT)
+            } else if p.isr.len() < p.replicas.len() {
+                ("under-replicated", HEALTH_UNDER_REPLICATED_EXIT)
+            } else {
+                continue;
+            };
+            worst = worst.max(severity);
+            problems.push((t.name.clone(), p.partition, p.leader, p.replicas.clone(), p.isr.clone(), min_isr, status));
+        }
+    }
+    if json {
+        let rows: Vec<serde_json::Value> = problems
+            .iter()
+            .map(|(t, p, leader, replicas, isr, min_isr, status)| {
+                json!({"topic": t, "partition": p, "leader": leader, "replicas": replicas, "isr": isr,
+                       "min_insync_replicas": min_isr, "status": status})
+            })
+            .collect();
+        print_json(&json!({"brokers": md.brokers.len(), "partitions": checked, "problems": rows}))?;
+    } else if problems.is_empty() {
+        println!(
+            "healthy: {} brokers, {checked} partitions, none offline, under min ISR or under-replicated",
+            md.brokers.len()
+        );
+    } else {
+        let mut table = Table::new(&["PARTITION", "LEADER", "REPLICAS", "ISR", "MIN-ISR", "STATUS"]);
+        for (t, p, leader, replicas, isr, min_isr, status) in &problems {
+            table.row(vec![
+                format!("{t}-{p}"),
+                leader.to_string(),
+                ids(replicas),
+                ids(isr),
+                min_isr.to_string(),
+                status.to_string(),
+            ]);
+        }
+        table.print()?;
+        println!("{} of {checked} partitions need attention", problems.len());
+    }
+    match worst {
+        0 => Ok(()),
+        code => Err(ExitWith { code, message: String::new() }.into()),
+    }
+}
+
 async fn transaction(client: Client, cmd: TransactionCommand) -> anyhow::Result<()> {
     match cmd {
         TransactionCommand::List { state, producer_id, json } => {
@@ -1332,6 +1461,7 @@ async fn group(client: Client, cmd: GroupCommand) -> anyhow::Result<()> {
     match cmd {
         GroupCommand::List { json } => groups::list(&client, json).await,
         GroupCommand::Describe { group, json } => groups::describe(&client, &group, json).await,
+        GroupCommand::Lag { sort, json } => groups::lag(&client, sort, json).await,
         GroupCommand::ResetOffsets {
             group,
             topic,

@@ -86,7 +86,10 @@ impl Node {
                 _ => a.clone(),
             })
             .collect();
+        // The HTTP endpoint on a free port (several nodes run side by side); the node's own
+        // arguments come after it and may set metrics.listener themselves.
         let child = Command::new(&self.binary)
+            .args(["-o", "metrics.listener=127.0.0.1:0"])
             .args(args.iter().flat_map(|a| ["-o", a.as_str()]))
             .arg("--ready-file")
             .arg(&ready)

@@ -58,6 +58,7 @@ use crate::fetch_session::FetchContext;
 use crate::fetch_session::FetchSessions;
 use crate::memory_pool::MemoryPool;
 use crate::memory_pool::Reservation;
+use crate::observe::metrics::{EVENTS, PurgatoryEntry};
 use crate::purgatory::{DelayedFetch, FetchWatch};
 use crate::replica_manager::ReadBound;
 
@@ -131,7 +132,14 @@ pub async fn handle(ctx: RequestContext<'_>, fx: FetchHandle<'_>, mut request: F
             return response;
         }
         drop((response, memory));
-        if !parked.wait(deadline - now).await {
+        let woken = {
+            let _waiting = PurgatoryEntry::enter(&EVENTS.fetch_purgatory);
+            let waited = Instant::now();
+            let woken = parked.wait(deadline - now).await;
+            ctx.add_remote_time(waited.elapsed());
+            woken
+        };
+        if !woken {
             let (mut response, _, memory) = read(ctx, fx, &request, max_bytes, None);
             *ctx.response_memory.lock() = memory;
             fx.sessions.finish(&session, &mut response);

@@ -302,6 +302,7 @@ mod tests {
             authorizer: None,
             over_tls: false,
             response_memory: &memory,
+            remote_nanos: &std::sync::atomic::AtomicU64::new(0),
         };
         let request = ListOffsetsRequest {
             replica_id,

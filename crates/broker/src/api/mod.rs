@@ -77,11 +77,19 @@ pub struct RequestContext<'a> {
     /// Memory a handler reserved for its response (a fetch's records), held until the
     /// response is written.
     pub response_memory: &'a parking_lot::Mutex<crate::memory_pool::Reservation>,
+    /// Nanoseconds the handler waited in a purgatory (the request's `remote` time).
+    pub remote_nanos: &'a std::sync::atomic::AtomicU64,
 }
 
 impl RequestContext<'_> {
     pub fn version(&self) -> i16 {
         self.header.api_version
+    }
+
+    /// Counts `waited` in a purgatory as the request's remote time (`/metrics`).
+    pub fn add_remote_time(&self, waited: std::time::Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.remote_nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether the sender may perform `op` on resource `name` of type `rt` (always, without an

@@ -21,6 +21,7 @@ use sluice_storage::TopicPartition;
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
+use crate::observe::metrics::{EVENTS, PurgatoryEntry};
 use crate::purgatory::{DeferredWakes, DelayedProduce};
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
 use crate::txn::TxnHandle;
@@ -127,7 +128,12 @@ pub async fn handle(
     }
     drop(wakes);
     if !delayed.is_empty() {
-        let acked = delayed.complete(timeout).await;
+        let waited = std::time::Instant::now();
+        let acked = {
+            let _waiting = PurgatoryEntry::enter(&EVENTS.produce_purgatory);
+            delayed.complete(timeout).await
+        };
+        ctx.add_remote_time(waited.elapsed());
         for (t, p, result, i) in awaiting {
             let slot = &mut responses[t].partition_responses[p];
             *slot = respond(slot.index, result.acknowledged(acked[i]));

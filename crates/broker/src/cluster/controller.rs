@@ -334,8 +334,13 @@ fn decide(
     let s = &vs.state;
     let current = LeaderAndIsr::new(s.leader, s.leader_epoch, s.isr.clone());
     let elected = election::next_leader_and_isr(&current, replicas, live, unclean, rebalance)?;
+    let events = &crate::observe::EVENTS;
     if elected.kind == ElectionKind::Unclean {
         tracing::warn!(leader = elected.next.leader, isr = ?s.isr, "unclean leader election: records acknowledged by the old ISR may be lost");
+        events.unclean_leader_elections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if elected.next.leader != s.leader && elected.next.leader >= 0 {
+        events.leader_elections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     Some(partition_state(elected.next, controller_epoch))
 }

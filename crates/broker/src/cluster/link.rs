@@ -180,6 +180,14 @@ impl KeeperLink {
         self.client.read().clone().ok_or(ZkError::ConnectionLoss)
     }
 
+    /// Whether the current session is connected to a keeper server (`/ready`).
+    pub fn is_connected(&self) -> bool {
+        self.client
+            .read()
+            .as_ref()
+            .is_some_and(|c| matches!(*c.state().borrow(), sluice_keeper::client::SessionState::Connected))
+    }
+
     /// Runs `op` on the current session, and again while it fails with `ConnectionLoss` (the
     /// keeper server went away and the client is moving the session to another, or a new
     /// session is being opened), for up to the session timeout — as Kafka's ZooKeeper client

@@ -114,6 +114,14 @@ pub enum GroupState {
 }
 
 impl GroupState {
+    pub const ALL: [GroupState; 5] = [
+        GroupState::Empty,
+        GroupState::PreparingRebalance,
+        GroupState::CompletingRebalance,
+        GroupState::Stable,
+        GroupState::Dead,
+    ];
+
     /// Kafka's name, as DescribeGroups and ListGroups report it.
     pub fn name(self) -> &'static str {
         match self {
@@ -567,6 +575,7 @@ impl Groups {
         group.rebalance_deadline_ms = now_ms + timeout.max(initial_delay);
         group.initial_delay_until_ms = now_ms + initial_delay;
         group.state = GroupState::PreparingRebalance;
+        crate::observe::EVENTS.group_rebalances.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(group = %group.group_id, "preparing rebalance");
     }
 
