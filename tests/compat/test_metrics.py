@@ -77,6 +77,11 @@ def health_exit(cluster):
     return cli(cluster.bootstrap, "cluster", "health")[0]
 
 
+def reporting(cluster, name):
+    """How many running brokers' scrapes have a sample of `name` (a sum of none is 0 too)."""
+    return sum(any(n == name for n, _ in scrape(b.metrics_url())) for b in cluster.brokers.values() if b.alive)
+
+
 def produce(bootstrap, topic, count, size, partition=None):
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
     for n in range(count):
@@ -136,8 +141,9 @@ def test_promtool_accepts_the_metrics_and_they_count_what_clients_produce_and_co
         "every produce request is timed"
     assert total(found, "sluice_requests_total", api="Fetch") >= 1
     assert total(found, "sluice_partitions") >= 2 and total(found, "sluice_leader_partitions") >= 2
-    assert total(found, "sluice_under_replicated_partitions") == 0
-    assert total(found, "sluice_connections", listener="PLAINTEXT") >= 0
+    assert found[("sluice_under_replicated_partitions", frozenset())] == 0
+    assert found[("sluice_under_min_isr_partitions", frozenset())] == 0
+    assert ("sluice_connections", frozenset({("listener", "PLAINTEXT")})) in found
     assert total(found, "sluice_connections_accepted_total", listener="PLAINTEXT") >= 3
     assert total(found, "sluice_log_size_bytes", topic="counted") >= bytes_in
     assert total(found, "sluice_active_controller") == 1, "a single node is its cluster's controller"
@@ -169,6 +175,9 @@ def test_under_replicated_partitions_rise_when_a_follower_dies_and_clear_when_it
     # ISRs, each is under-replicated on its (live) leader.
     wait_until(lambda: cluster_total(cluster, "sluice_under_replicated_partitions") == 3, timeout_s=SETTLE_S,
                interval_s=0.5, what="three under-replicated partitions")
+    # Reported by the active controller alone (a new one, if the victim was it, once it knows).
+    wait_until(lambda: reporting(cluster, "sluice_offline_partitions") == 1, timeout_s=SETTLE_S, interval_s=0.5,
+               what="one broker (the controller) reporting offline partitions")
     assert cluster_total(cluster, "sluice_offline_partitions") == 0, "each still has a leader"
     wait_until(lambda: health_exit(cluster) == 1, timeout_s=SETTLE_S, interval_s=0.5,
                what="cluster health exiting 1 (under-replicated)")
@@ -188,6 +197,9 @@ def test_under_replicated_partitions_rise_when_a_follower_dies_and_clear_when_it
                interval_s=0.5, what="no under-replicated partition once the followers are back")
     assert cluster_total(cluster, "sluice_isr_expands_total") >= 1, "their return expanded ISRs"
     wait_until(lambda: health_exit(cluster) == 0, timeout_s=SETTLE_S, interval_s=0.5, what="cluster health 0")
+    wait_until(lambda: cluster_total(cluster, "sluice_replica_fetcher_max_lag") == 0, timeout_s=SETTLE_S,
+               interval_s=0.5, what="the followers caught up (fetcher lag 0)")
+    assert reporting(cluster, "sluice_replica_fetcher_max_lag") == 3
     (unused,) = free_ports(1)
     assert cli(f"127.0.0.1:{unused}", "cluster", "health")[0] == 3, "nothing to ask: exit 3"
 
@@ -263,6 +275,8 @@ def test_ready_only_once_keeper_is_reachable_while_health_answers_before(tmp_pat
         assert total(found, "sluice_keeper_server_state", state="standalone") == 1
         assert total(found, "sluice_keeper_sessions") >= 1, "the broker's session"
         assert total(found, "sluice_keeper_watches") >= 1, "the broker watches the cluster's znodes"
+        assert total(found, "sluice_keeper_requests_total", kind="write") >= 1, "the broker's registration"
+        assert total(found, "sluice_keeper_request_seconds_total", kind="write") > 0
         assert total(found, "sluice_requests_total") == 0, "a keeper-only node has no broker figures"
     finally:
         for proc in (broker, keeper):
@@ -323,6 +337,7 @@ def test_the_keepers_mntr_reports_zookeepers_keys(broker):
     keys = dict(line.split("\t", 1) for line in mntr.splitlines() if "\t" in line)
     for key in ["zk_server_state", "zk_znode_count", "zk_watch_count", "zk_ephemerals_count",
                 "zk_approximate_data_size", "zk_num_alive_connections", "zk_outstanding_requests",
-                "zk_global_sessions"]:
+                "zk_global_sessions", "zk_avg_latency", "zk_min_latency", "zk_max_latency"]:
         assert key in keys, f"{key} missing from mntr:\n{mntr}"
     assert int(keys["zk_watch_count"]) >= 1, "the broker's watches"
+    assert float(keys["zk_avg_latency"]) > 0, "the broker's writes took some time"

@@ -20,7 +20,7 @@
 //! log's lock). Nothing waits while holding either.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 use sluice_protocol::record_batch::{self, BatchError, TimestampType};
@@ -106,6 +106,9 @@ pub struct Partition {
     consumer_fetches: WatcherList,
     /// The traffic of the partition's topic on this broker, shared by its partitions.
     pub(crate) counters: Arc<TopicCounters>,
+    /// As a follower: how far the last fetch left it behind the leader's high watermark
+    /// (Kafka's fetcher `ConsumerLag`).
+    follower_lag: AtomicI64,
 }
 
 /// What `/metrics` reports of a partition hosted here.
@@ -119,6 +122,8 @@ pub struct PartitionReport {
     pub high_watermark: i64,
     pub log_end_offset: i64,
     pub size_bytes: u64,
+    /// As a follower: records behind the leader's high watermark at its last fetch.
+    pub follower_lag: Option<i64>,
 }
 
 /// The outcome of appending to one partition.
@@ -231,6 +236,7 @@ impl Partition {
             follower_fetches: WatcherList::default(),
             consumer_fetches: WatcherList::default(),
             counters,
+            follower_lag: AtomicI64::new(0),
         })
     }
 
@@ -247,6 +253,8 @@ impl Partition {
             high_watermark: log.high_watermark(),
             log_end_offset: log.log_end_offset(),
             size_bytes: log.size_in_bytes(),
+            follower_lag: matches!(status.role, Role::Follower { .. })
+                .then(|| self.follower_lag.load(Ordering::Relaxed)),
         }
     }
 
@@ -748,6 +756,7 @@ impl Partition {
             let _ = log.maybe_increment_log_start_offset(target);
         }
         let leo = log.log_end_offset();
+        self.follower_lag.store((leader_hw - leo).max(0), Ordering::Relaxed);
         let hw = log.update_high_watermark(leader_hw.min(leo));
         let leo = log.log_end_offset();
         drop(log);

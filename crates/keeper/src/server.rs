@@ -159,10 +159,18 @@ const MAX_BATCH: usize = 1024;
 enum Job {
     /// Answered already (a request that could not be parsed).
     Ready(Bytes),
-    /// A read, with what its connection had proven when it came.
-    Read { header: RequestHeader, body: Bytes, who: Arc<Identity> },
+    /// A read, with what its connection had proven when it came, and when it came.
+    Read { header: RequestHeader, body: Bytes, who: Arc<Identity>, received: Instant },
     /// A proposal on its way through the log.
-    Write { seq: u64, applied: oneshot::Receiver<Applied>, xid: i32, op: i32, kinds: Vec<i32>, path: String },
+    Write {
+        seq: u64,
+        applied: oneshot::Receiver<Applied>,
+        xid: i32,
+        op: i32,
+        kinds: Vec<i32>,
+        path: String,
+        received: Instant,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -198,6 +206,65 @@ pub struct Keeper {
     cnxn_limit: Arc<ClientCnxnLimit>,
     /// Whether the data directory is out of space: writes are refused while it is.
     disk: Arc<DiskSpace>,
+    /// Client requests' time here, from arrival to answer (`mntr`, `/metrics`).
+    latency: Latencies,
+}
+
+/// Reads' and writes' latencies (pings left out).
+#[derive(Debug, Default)]
+struct Latencies {
+    reads: LatencyStats,
+    writes: LatencyStats,
+}
+
+/// Count, sum, least and most of request latencies, in microseconds (ZooKeeper's
+/// `zk_avg_latency`, `zk_min_latency`, `zk_max_latency`).
+#[derive(Debug)]
+pub struct LatencyStats {
+    count: AtomicU64,
+    total_micros: AtomicU64,
+    min_micros: AtomicU64,
+    max_micros: AtomicU64,
+}
+
+impl Default for LatencyStats {
+    fn default() -> Self {
+        LatencyStats {
+            count: AtomicU64::new(0),
+            total_micros: AtomicU64::new(0),
+            min_micros: AtomicU64::new(u64::MAX),
+            max_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A [`LatencyStats`] as read: `(count, total, min, max)` in microseconds (min 0 when none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Latency {
+    pub count: u64,
+    pub total_micros: u64,
+    pub min_micros: u64,
+    pub max_micros: u64,
+}
+
+impl LatencyStats {
+    fn observe(&self, elapsed: Duration) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.total_micros.fetch_add(micros, Ordering::Relaxed);
+        self.min_micros.fetch_min(micros, Ordering::Relaxed);
+        self.max_micros.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Latency {
+        let count = self.count.load(Ordering::Relaxed);
+        Latency {
+            count,
+            total_micros: self.total_micros.load(Ordering::Relaxed),
+            min_micros: if count == 0 { 0 } else { self.min_micros.load(Ordering::Relaxed) },
+            max_micros: self.max_micros.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl std::fmt::Debug for Keeper {
@@ -229,6 +296,9 @@ pub struct KeeperStats {
     pub watch_count: usize,
     /// Writes of this node's clients proposed and not applied yet.
     pub outstanding_requests: usize,
+    /// Client reads (pings left out) and writes answered here, and their latencies.
+    pub reads: Latency,
+    pub writes: Latency,
 }
 
 impl KeeperStats {
@@ -246,6 +316,18 @@ impl KeeperStats {
             self.outstanding_requests,
             self.global_sessions,
         );
+        // ZooKeeper's latencies are in milliseconds, over every request.
+        let (r, w) = (self.reads, self.writes);
+        let count = r.count + w.count;
+        let avg_ms = if count == 0 { 0.0 } else { (r.total_micros + w.total_micros) as f64 / count as f64 / 1000.0 };
+        let min_ms = match (r.count, w.count) {
+            (0, 0) => 0,
+            (0, _) => w.min_micros,
+            (_, 0) => r.min_micros,
+            _ => r.min_micros.min(w.min_micros),
+        } / 1000;
+        let max_ms = r.max_micros.max(w.max_micros) / 1000;
+        out.push_str(&format!("zk_avg_latency\t{avg_ms:.4}\nzk_min_latency\t{min_ms}\nzk_max_latency\t{max_ms}\n"));
         if let (Some(last), Some(applied)) = (self.last_log_index, self.last_applied) {
             out.push_str(&format!("zk_last_log_index\t{last}\nzk_last_applied\t{applied}\n"));
         }
@@ -334,6 +416,7 @@ impl Keeper {
             applied: watch::Sender::new(0),
             cnxn_limit: ClientCnxnLimit::new(config.max_client_cnxns),
             disk: Arc::new(DiskSpace::new(&config.data_dir)),
+            latency: Latencies::default(),
         });
         let mut servers = config.servers.clone();
         if servers.is_empty() {
@@ -606,6 +689,8 @@ impl Keeper {
             alive_connections: st.local.len(),
             watch_count: st.watches.watch_count(),
             outstanding_requests: st.pending.len(),
+            reads: self.latency.reads.read(),
+            writes: self.latency.writes.read(),
         }
     }
 
@@ -920,8 +1005,9 @@ impl Keeper {
                 continue;
             }
             let close = header.op == op::CLOSE_SESSION;
+            let received = Instant::now();
             let job = match Self::write_command(session, &who, &header, frame.clone()) {
-                None => Job::Read { header, body: frame, who: who.clone() },
+                None => Job::Read { header, body: frame, who: who.clone(), received: Instant::now() },
                 Some(Err(e)) => Job::Ready(reply_error(header.xid, zxid, e)),
                 Some(Ok((mut command, kinds, path))) => match prepare(&mut command) {
                     Some((failed_index, error)) if header.op == op::MULTI => Job::Ready(multi_reply(
@@ -933,7 +1019,7 @@ impl Keeper {
                     Some((_, error)) => Job::Ready(reply_error(header.xid, zxid, error)),
                     None => {
                         let (seq, applied) = self.submit(command);
-                        Job::Write { seq, applied, xid: header.xid, op: header.op, kinds, path }
+                        Job::Write { seq, applied, xid: header.xid, op: header.op, kinds, path, received }
                     }
                 },
             };
@@ -1013,17 +1099,29 @@ impl Keeper {
         while let Some(job) = jobs.recv().await {
             let reply = match job {
                 Job::Ready(b) => b,
-                Job::Read { header, body, who } => Self::read(&mut self.state.lock(), session, header, body, &who),
-                Job::Write { seq, applied, xid, op, kinds, path } => match tokio::time::timeout(wait, applied).await {
-                    Ok(Ok(applied)) => write_reply(xid, op, &kinds, &path, applied),
-                    _ => {
-                        // Not applied in time (the leader went away): the client reconnects
-                        // and finds out what became of it, as after a ZooKeeper ConnectionLoss.
-                        self.state.lock().pending.remove(&seq);
-                        let _ = out.try_send(CLOSE);
-                        return;
+                Job::Read { header, body, who, received } => {
+                    let ping = header.op == op::PING;
+                    let reply = Self::read(&mut self.state.lock(), session, header, body, &who);
+                    if !ping {
+                        self.latency.reads.observe(received.elapsed());
                     }
-                },
+                    reply
+                }
+                Job::Write { seq, applied, xid, op, kinds, path, received } => {
+                    match tokio::time::timeout(wait, applied).await {
+                        Ok(Ok(applied)) => {
+                            self.latency.writes.observe(received.elapsed());
+                            write_reply(xid, op, &kinds, &path, applied)
+                        }
+                        _ => {
+                            // Not applied in time (the leader went away): the client reconnects
+                            // and finds out what became of it, as after a ZooKeeper ConnectionLoss.
+                            self.state.lock().pending.remove(&seq);
+                            let _ = out.try_send(CLOSE);
+                            return;
+                        }
+                    }
+                }
             };
             if out.send(reply).await.is_err() {
                 return;

@@ -259,6 +259,7 @@ pub fn broker_families(broker: &Broker, scrape: &mut Scrape) {
     // Partitions hosted here.
     let partitions = broker.replica_manager.all_partitions();
     let (mut leaders, mut under_replicated, mut under_min_isr, mut at_min_isr) = (0, 0, 0, 0);
+    let mut max_follower_lag = 0;
     let mut size = Vec::with_capacity(partitions.len());
     let mut start = Vec::with_capacity(partitions.len());
     let mut end = Vec::with_capacity(partitions.len());
@@ -268,6 +269,7 @@ pub fn broker_families(broker: &Broker, scrape: &mut Scrape) {
         size.push((labels.clone(), r.size_bytes as i64));
         start.push((labels.clone(), r.log_start_offset));
         end.push((labels, r.log_end_offset));
+        max_follower_lag = max_follower_lag.max(r.follower_lag.unwrap_or(0));
         if r.is_leader {
             leaders += 1;
             if r.isr < r.replicas {
@@ -301,6 +303,11 @@ pub fn broker_families(broker: &Broker, scrape: &mut Scrape) {
         "sluice_at_min_isr_partitions",
         "Partitions led here whose ISR is exactly min.insync.replicas (Kafka's AtMinIsrPartitionCount).",
         at_min_isr,
+    );
+    scrape.gauge1(
+        "sluice_replica_fetcher_max_lag",
+        "The most records any partition followed here was behind its leader's high watermark at its last fetch (Kafka's ReplicaFetcherManager MaxLag).",
+        max_follower_lag,
     );
     scrape.gauge("sluice_log_size_bytes", "Bytes of each partition's log on disk (Kafka's Log Size).", size);
     scrape.gauge("sluice_log_start_offset", "Each partition's log start offset (Kafka's LogStartOffset).", start);
@@ -481,6 +488,21 @@ pub fn keeper_families(keeper: &sluice_keeper::Keeper, scrape: &mut Scrape) {
         s.alive_connections as i64,
     );
     scrape.gauge1("sluice_keeper_watches", "Watches set on this node (zk_watch_count).", s.watch_count as i64);
+    let kinds = [("read", s.reads), ("write", s.writes)];
+    scrape.counter(
+        "sluice_keeper_requests_total",
+        "Client requests answered by this keeper node, reads (pings left out) and writes.",
+        kinds.iter().map(|(k, l)| (vec![("kind", k.to_string())], l.count)).collect(),
+    );
+    scrape.families.push(Family {
+        name: "sluice_keeper_request_seconds_total",
+        help: "Time client requests took on this keeper node, from arrival to answer (a write: until applied here), summed.",
+        kind: Kind::Counter,
+        samples: kinds
+            .iter()
+            .map(|(k, l)| (vec![("kind", k.to_string())], Value::CounterF64(l.total_micros as f64 / 1e6)))
+            .collect(),
+    });
     scrape.gauge1(
         "sluice_keeper_outstanding_requests",
         "Writes of this node's clients proposed and not yet applied (zk_outstanding_requests).",

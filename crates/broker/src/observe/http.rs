@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sluice_storage::TopicPartition;
@@ -184,7 +184,10 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes
 async fn route(observed: &Observed, request: Request<Incoming>) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain; charset=utf-8";
     if *request.method() != Method::GET && *request.method() != Method::HEAD {
-        return respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD are served\n");
+        // RFC 9110: a 405 names the methods that are allowed.
+        let mut refused = respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD are served\n");
+        refused.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return refused;
     }
     match request.uri().path() {
         "/metrics" => respond(StatusCode::OK, METRICS_CONTENT_TYPE, observed.render().await),
