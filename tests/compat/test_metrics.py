@@ -5,6 +5,7 @@ figures follow: bytes and records in and out, under-replicated partitions around
 follower, a stopped group's lag, readiness around keeper and log loading."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SLUICE_CLI, SLUICED, Broker, four_letter_word, free_ports, wait_until
+from conftest import ROOT, SLUICE_CLI, SLUICED, Broker, four_letter_word, free_ports, wait_until
 from test_cluster import make_cluster  # noqa: F401  (fixture)
 
 # A generous bound on the cluster reflecting a change (a dead follower leaving the ISR takes
@@ -149,6 +150,13 @@ def test_promtool_accepts_the_metrics_and_they_count_what_clients_produce_and_co
     assert total(found, "sluice_active_controller") == 1, "a single node is its cluster's controller"
     assert total(found, "sluice_keeper_server_state", state="standalone") == 1, "its embedded keeper"
     assert total(found, "sluice_keeper_znodes") > 0
+
+    # The Grafana dashboard shipped in docker/ asks only for series this scrape has.
+    dashboard = json.loads((ROOT / "docker" / "grafana" / "sluice-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    wanted = {name for e in exprs for name in re.findall(r"\bsluice_[a-z0-9_]+", e)}
+    names = {name for name, _ in found}
+    assert len(wanted) >= 20 and wanted <= names, f"the dashboard's series missing here: {sorted(wanted - names)}"
 
 
 def test_the_endpoint_answers_health_and_refuses_what_it_does_not_serve(broker):
