@@ -349,3 +349,42 @@ def test_the_keepers_mntr_reports_zookeepers_keys(broker):
         assert key in keys, f"{key} missing from mntr:\n{mntr}"
     assert int(keys["zk_watch_count"]) >= 1, "the broker's watches"
     assert float(keys["zk_avg_latency"]) > 0, "the broker's writes took some time"
+
+
+def test_sluice_top_shows_each_topics_rate_and_each_groups_lag(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("busy", num_partitions=2, replication_factor=1)])["busy"].result(30)
+    produce(broker.bootstrap, "busy", 50, 10)
+    consume_all(broker.bootstrap, "busy", "behind", 50)
+    produce(broker.bootstrap, "busy", 30, 10)  # the group is 30 behind
+
+    # Records keep arriving while `sluice top` samples twice, a second apart.
+    stop = threading.Event()
+
+    def keep_producing():
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+        while not stop.is_set():
+            producer.produce("busy", value=b"x")
+            producer.poll(0)
+            time.sleep(0.005)
+        producer.flush(30)
+    writer = threading.Thread(target=keep_producing)
+    writer.start()
+    try:
+        code, out, err = cli(broker.bootstrap, "top", "-t", "busy", "--interval-ms", "1000", "--iterations", "2",
+                             "--json")
+    finally:
+        stop.set()
+        writer.join(60)
+    assert code == 0, err
+    refreshes = [json.loads(line) for line in out.splitlines()]
+    assert len(refreshes) == 2, out
+    for r in refreshes:
+        assert [t["topic"] for t in r["topics"]] == ["busy"], r
+        assert r["topics"][0]["records_per_sec"] > 0, "records were produced all along"
+        behind = next(g for g in r["groups"] if g["group"] == "behind")
+        assert behind["lag"] >= 30, behind
+    assert next(g for g in refreshes[1]["groups"] if g["group"] == "behind")["lag_change"] is not None
+
+    code, _, err = cli(broker.bootstrap, "top", "--interval-ms", "10", "--iterations", "1")
+    assert code != 0 and "--interval-ms" in err, "an interval too short is refused, naming the option"

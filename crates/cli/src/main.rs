@@ -11,6 +11,7 @@ mod keeper;
 mod perf;
 mod perf_latency;
 mod table;
+mod top;
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -95,6 +96,26 @@ enum Command {
     /// Add, list and remove access control lists (brokers with authorizer.class.name set).
     #[command(subcommand)]
     Acl(acls::AclCommand),
+    /// Live traffic and lag: records per second produced to each topic, and each group's lag
+    /// and its change, refreshed every interval (redrawn on a terminal; appended, or one JSON
+    /// object per line with --json, otherwise). Ctrl-C stops it.
+    #[command(
+        after_help = "Examples:\n  sluice top\n  sluice top -t orders --interval-ms 1000\n  sluice top --iterations 3 --json"
+    )]
+    Top {
+        /// Only these topics (repeatable); by default every topic but the internal ones.
+        #[arg(short, long = "topic")]
+        topics: Vec<String>,
+        /// Milliseconds between refreshes (at least 200).
+        #[arg(long, default_value_t = 2_000, value_name = "MS")]
+        interval_ms: u64,
+        /// Stop after this many refreshes (default: until Ctrl-C).
+        #[arg(long, value_name = "N")]
+        iterations: Option<u64>,
+        /// One JSON object per refresh instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure throughput and latency.
     #[command(subcommand)]
     Perf(PerfCommand),
@@ -809,6 +830,9 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
             Ok(())
         }
         Command::Perf(PerfCommand::Latency(args)) => perf_latency::run(client, args).await,
+        Command::Top { topics, interval_ms, iterations, json } => {
+            top::run(client, topics, interval_ms, iterations, json).await
+        }
         Command::User(UserCommand::Scram(cmd)) => scram(client, cmd).await,
         Command::Acl(cmd) => acls::run(client, cmd).await,
     }
