@@ -30,6 +30,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 
 EXIT_DONE, EXIT_ERROR, EXIT_HELD, EXIT_BUDGET = 0, 3, 4, 5
 API_TIMEOUT_S = 60
+# How long the copier waits for records before printing what its consumer holds.
+IDLE_REPORT_S = 10
 
 
 def say(*words):
@@ -137,6 +139,9 @@ def main():
     ends = source_ends(consumer, args.source, args.partitions, deadline)
     consumer.subscribe([args.source])
     say("ready", sum(ends.values()))
+    # While nothing arrives, what the consumer holds is printed now and then (for a stalled
+    # run's log): its assignment, positions, and the last error the poll returned.
+    idle_since, last_error = time.monotonic(), None
     while time.monotonic() < deadline:
         messages = []
         for m in consumer.consume(args.batch, timeout=1.0):
@@ -144,6 +149,16 @@ def main():
                 messages.append(m)
             elif m.error().fatal():
                 raise KafkaException(m.error())
+            else:
+                last_error = m.error()
+        if messages:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > IDLE_REPORT_S:
+            idle_since = time.monotonic()
+            assigned = consumer.assignment()
+            positions = consumer.position(assigned) if assigned else []
+            say("waiting", "assignment", [(tp.partition, tp.offset) for tp in positions],
+                "last error", last_error)
         if not messages:
             if copied_everything(consumer, ends):
                 say("done")

@@ -258,6 +258,8 @@ async fn start_node(dir: &Path) -> anyhow::Result<Node> {
         ("listeners", "PLAINTEXT://127.0.0.1:0".to_string()),
         ("keeper.client.address", "127.0.0.1".to_string()),
         ("keeper.client.port", "0".to_string()),
+        // No HTTP endpoint: the harness runs beside other brokers (and the tests in parallel).
+        ("metrics.listener", String::new()),
         ("log.dirs", dir.join("data").display().to_string()),
         // Joins complete on the next tick rather than after Kafka's 3 s delay.
         ("group.initial.rebalance.delay.ms", "0".to_string()),

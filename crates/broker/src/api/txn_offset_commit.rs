@@ -94,16 +94,21 @@ pub async fn handle(
         Ok(()) if member != ErrorCode::None => member,
         Ok(()) if entries.is_empty() => ErrorCode::None,
         Ok(()) => {
+            // Pending before the record is written, as Kafka's prepareTxnOffsetCommit: the
+            // transaction's marker may land (and be completed) while this append still waits
+            // for its replicas; offsets added after that would stay pending for ever, and
+            // every read_committed consumer of the group be told UNSTABLE_OFFSET_COMMIT.
+            let pending: Vec<_> =
+                entries.iter().map(|(tp, c)| (request.group_id.clone(), tp.clone(), c.clone())).collect();
+            log.groups.add_txn_offsets(request.producer_id, pending.clone());
             match offsets_log::append_txn(log, &request.group_id, request.producer_id, request.producer_epoch, &entries)
                 .await
             {
-                Ok(()) => {
-                    let pending = entries.into_iter().map(|(tp, c)| (request.group_id.clone(), tp, c)).collect();
-                    log.groups.add_txn_offsets(request.producer_id, pending);
-                    ErrorCode::None
+                Ok(()) => ErrorCode::None,
+                Err(e) => {
+                    log.groups.remove_txn_offsets(request.producer_id, &pending);
+                    if e == ErrorCode::InvalidProducerEpoch { ErrorCode::ProducerFenced } else { e }
                 }
-                Err(ErrorCode::InvalidProducerEpoch) => ErrorCode::ProducerFenced,
-                Err(e) => e,
             }
         }
     };

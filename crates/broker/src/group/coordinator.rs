@@ -66,6 +66,12 @@ pub struct GroupCoordinator {
     /// TxnOffsetCommit's offsets by producer id, applied when the commit marker lands in
     /// the group's `__consumer_offsets` partition and dropped on an abort.
     pending_txn: Mutex<HashMap<i64, PendingTxnOffsets>>,
+    /// Held while a `__consumer_offsets` partition's open transactions are read from its log
+    /// and added to `pending_txn`, and while a marker's completion is applied: a marker
+    /// completed between the read (which did not see it) and the add would otherwise leave its
+    /// transaction's offsets pending for ever (OffsetFetch answering UNSTABLE_OFFSET_COMMIT to
+    /// every `read_committed` consumer of the group).
+    txn_offsets_load: Mutex<()>,
 }
 
 /// The longest the group timers sleep: deadlines created while they sleep are seen this soon.
@@ -170,6 +176,7 @@ impl GroupCoordinator {
             inner: Mutex::new(Inner { groups: Groups::new(config), ..Default::default() }),
             clock,
             pending_txn: Mutex::new(HashMap::new()),
+            txn_offsets_load: Mutex::new(()),
         })
     }
 
@@ -206,9 +213,26 @@ impl GroupCoordinator {
         }
     }
 
+    /// Takes back offsets [`add_txn_offsets`](Self::add_txn_offsets) held for a TxnOffsetCommit
+    /// whose record could not be written (each only if no later commit replaced it).
+    pub fn remove_txn_offsets(&self, producer_id: i64, offsets: &[PendingTxnOffset]) {
+        let mut pending = self.pending_txn.lock();
+        let Some(mine) = pending.get_mut(&producer_id) else { return };
+        for (group, tp, offset) in offsets {
+            let key = (group.clone(), tp.clone());
+            if mine.get(&key) == Some(offset) {
+                mine.remove(&key);
+            }
+        }
+        if mine.is_empty() {
+            pending.remove(&producer_id);
+        }
+    }
+
     /// A marker of `producer_id` landed in `__consumer_offsets` partition `partition`: its
     /// pending offsets for the groups there are committed (or dropped on an abort).
     pub fn complete_txn_offsets(&self, partition: i32, producer_id: i64, commit: bool) {
+        let _load = self.txn_offsets_load.lock();
         let mine = |group: &str| super::offsets_log::partition_for(group) == partition;
         let ended: Vec<PendingTxnOffset> = {
             let mut pending = self.pending_txn.lock();
@@ -235,6 +259,13 @@ impl GroupCoordinator {
     pub fn has_pending_txn_offset(&self, group: &str, tp: &(String, i32)) -> bool {
         let key = (group.to_string(), tp.clone());
         self.pending_txn.lock().values().any(|offsets| offsets.contains_key(&key))
+    }
+
+    /// Runs `load` (reading a partition's open transactions and adding them with
+    /// [`add_txn_offsets`](Self::add_txn_offsets)) with no marker completed meanwhile.
+    pub fn loading_txn_offsets<T>(&self, load: impl FnOnce() -> T) -> T {
+        let _load = self.txn_offsets_load.lock();
+        load()
     }
 
     /// Forgets the pending offsets of the groups of a `__consumer_offsets` partition (no longer

@@ -302,17 +302,22 @@ pub async fn on_leadership(log: GroupLog<'_>, tp: &TopicPartition, leader: bool)
         }
         return;
     }
-    let (entries, open_txns) = load_partition(log, p);
-    for (producer_id, pending) in open_txns {
-        let offsets = pending
-            .into_iter()
-            .filter_map(|e| match e {
-                Entry::Offset { group, tp, committed: Some(c) } => Some((group, tp, c)),
-                _ => None,
-            })
-            .collect();
-        log.groups.add_txn_offsets(producer_id, offsets);
-    }
+    // The read and the add together, so a marker's completion comes before both (the read
+    // sees the marker) or after both (it finds the offsets to complete).
+    let entries = log.groups.loading_txn_offsets(|| {
+        let (entries, open_txns) = load_partition(log, p);
+        for (producer_id, pending) in open_txns {
+            let offsets = pending
+                .into_iter()
+                .filter_map(|e| match e {
+                    Entry::Offset { group, tp, committed: Some(c) } => Some((group, tp, c)),
+                    _ => None,
+                })
+                .collect();
+            log.groups.add_txn_offsets(producer_id, offsets);
+        }
+        entries
+    });
     let now = log.groups.now_ms();
     let count = entries.len();
     log.groups.with_groups(|g, _| {
