@@ -25,7 +25,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import ConnectionLoss, NoNodeError, SessionExpiredError
 
 import conftest
 from conftest import READY_TIMEOUT_S, SLUICED, free_ports, server_mode, server_stat, wait_until
@@ -193,7 +193,16 @@ class Cluster:
         depose it when it first answers (its own vote in the same term ranks higher), leaving
         the ensemble without a leader for an election timeout, which the brokers starting then
         would see as connection loss."""
-        self.zk().ensure_path("/brokers")  # a write (brokers create this path anyway)
+        # A write (brokers create this path anyway). It may itself meet the deposition described
+        # above: kazoo then reports ConnectionLoss, and the write is tried again, as any
+        # ZooKeeper client retries a lost connection.
+        def written():
+            try:
+                self.zk().ensure_path("/brokers")
+                return True
+            except (ConnectionLoss, SessionExpiredError):
+                return False
+        wait_until(written, timeout_s=30, interval_s=0.2, what="a write accepted by the keeper ensemble")
 
         def settled():
             stats = [server_stat(k.address) for k in self.keepers]
