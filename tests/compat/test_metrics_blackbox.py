@@ -168,8 +168,11 @@ def test_query_strings_are_ignored_and_paths_with_trailing_junk_are_404(broker):
     assert total(found, "sluice_active_controller") == 1
     assert call(broker.metrics, "/health?probe=liveness")[::2] == (200, b"ok\n")
     assert call(broker.metrics, "/ready?")[::2] == (200, b"ready\n")
-    for junk in ("/metricsx", "/metrics.json", "/healthz", "/health/extra", "/ready%00", "//metrics", "/"):
+    for junk in ("/metricsx", "/metrics.json", "/healthz", "/health/extra", "/ready%00", "//metrics", "/console/",
+                 "/console/app.jsx", "/api/v1"):
         assert call(broker.metrics, junk)[0] == 404, junk
+    # `/` is the console's page (tests/compat/test_console.py).
+    assert call(broker.metrics, "/")[0] == 200
 
 
 def test_methods_other_than_get_and_head_are_refused_with_405(broker):

@@ -32,37 +32,48 @@ struct Sample {
 
 async fn sample(client: &Client, topics: &[String]) -> anyhow::Result<Sample> {
     let md = client.refresh_metadata(None).await?;
-    let mut ends: BTreeMap<String, i64> = BTreeMap::new();
-    let mut partition_ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for t in md.topics.values() {
-        let wanted = if topics.is_empty() {
-            !(t.internal || INTERNAL_TOPICS.contains(&t.name.as_str()))
-        } else {
-            topics.contains(&t.name)
-        };
-        if !wanted {
-            continue;
-        }
-        let mut sum = 0;
-        for p in &t.partitions {
-            if let Ok((end, _)) = client.list_offset(&t.name, p.partition, LATEST).await {
-                sum += end;
-                partition_ends.insert((t.name.clone(), p.partition), end);
+    let wanted: Vec<(String, i32)> = md
+        .topics
+        .values()
+        .filter(|t| {
+            if topics.is_empty() {
+                !(t.internal || INTERNAL_TOPICS.contains(&t.name.as_str()))
+            } else {
+                topics.contains(&t.name)
             }
-        }
-        ends.insert(t.name.clone(), sum);
+        })
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+        .collect();
+    let mut partition_ends = client.list_offsets(&wanted, LATEST).await;
+    let mut ends: BTreeMap<String, i64> = BTreeMap::new();
+    for (topic, _) in &wanted {
+        ends.entry(topic.clone()).or_default();
+    }
+    for ((topic, _), end) in &partition_ends {
+        *ends.entry(topic.clone()).or_default() += end;
     }
     let (groups, _) = client.list_groups().await?;
+    let mut committed = BTreeMap::new();
+    for g in &groups {
+        committed.insert(g.group_id.clone(), client.committed_offsets(&g.group_id).await.unwrap_or_default());
+    }
+    // The ends of partitions only groups name (topics left out of the view), in one batch.
+    let missing: Vec<(String, i32)> = committed
+        .values()
+        .flat_map(|c| c.keys())
+        .filter(|tp| !partition_ends.contains_key(*tp))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !missing.is_empty() {
+        partition_ends.extend(client.list_offsets(&missing, LATEST).await);
+    }
     let mut lags = BTreeMap::new();
     for g in groups {
-        let committed = client.committed_offsets(&g.group_id).await.unwrap_or_default();
         let mut total = Some(0i64);
-        for ((topic, partition), offset) in &committed {
-            let end = match partition_ends.get(&(topic.clone(), *partition)) {
-                Some(end) => Some(*end),
-                None => client.list_offset(topic, *partition, LATEST).await.ok().map(|(e, _)| e),
-            };
-            total = match (total, end) {
+        for (tp, offset) in &committed[&g.group_id] {
+            total = match (total, partition_ends.get(tp)) {
                 (Some(t), Some(end)) => Some(t + (end - offset).max(0)),
                 _ => None,
             };

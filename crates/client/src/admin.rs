@@ -496,6 +496,62 @@ impl Client {
         }
     }
 
+    /// ListOffsets for many partitions at once: one request per leader in the metadata held now,
+    /// all leaders asked together. `timestamp` as in [`Client::list_offset`]. Partitions with no
+    /// leader, whose leader cannot be reached, or that answer an error are left out; nothing is
+    /// retried (a caller that samples again later sees them then).
+    pub async fn list_offsets(
+        &self,
+        partitions: &[(String, i32)],
+        timestamp: i64,
+    ) -> std::collections::BTreeMap<(String, i32), i64> {
+        use std::collections::BTreeMap;
+        let metadata = self.metadata();
+        let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            if let Some(leader) = metadata.leader(topic, *partition) {
+                by_leader.entry(leader.id).or_default().entry(topic).or_default().push(*partition);
+            }
+        }
+        let mut asks = tokio::task::JoinSet::new();
+        for (leader, topics) in by_leader {
+            let request = ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: IsolationLevel::ReadUncommitted.code(),
+                topics: topics
+                    .into_iter()
+                    .map(|(name, partitions)| ListOffsetsRequestTopic {
+                        name: name.to_string(),
+                        partitions: partitions
+                            .into_iter()
+                            .map(|partition_index| ListOffsetsRequestPartition {
+                                partition_index,
+                                current_leader_epoch: -1,
+                                timestamp,
+                                max_num_offsets: 1,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            let client = self.clone();
+            asks.spawn(async move {
+                let conn = client.broker_connection(leader).await?;
+                client.send_to(&conn, Request::ListOffsets(request)).await
+            });
+        }
+        let mut out = BTreeMap::new();
+        while let Some(done) = asks.join_next().await {
+            let Ok(Ok(Response::ListOffsets(r))) = done else { continue };
+            for t in r.topics {
+                for p in t.partitions.into_iter().filter(|p| p.error_code == 0) {
+                    out.insert((t.name.clone(), p.partition_index), p.offset);
+                }
+            }
+        }
+        out
+    }
+
     async fn leader_of(&self, topic: &str, partition: i32) -> Result<i32> {
         if let Some(b) = self.metadata().leader(topic, partition) {
             return Ok(b.id);

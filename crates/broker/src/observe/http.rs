@@ -1,5 +1,7 @@
-//! The HTTP/1.1 endpoint on `metrics.listener` (hyper): `GET /metrics`, `/health`, `/ready`.
-//! Read-only; anything else is 404 (405 for a method other than GET or HEAD).
+//! The HTTP/1.1 endpoint on `metrics.listener` (hyper): `GET /metrics`, `/health`, `/ready`,
+//! and the web console (`/`, its files under `/console/`, its JSON under `/api/v1/`;
+//! [`super::console`]). Read-only; anything else is 404 (405 for a method other than GET or
+//! HEAD).
 //!
 //! Bounded like the Kafka listeners: at most [`MAX_HTTP_CONNECTIONS`] at once (more are closed
 //! at accept), a request's head must arrive within [`HTTP_HEADER_READ_TIMEOUT_MS`], request
@@ -13,13 +15,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sluice_storage::TopicPartition;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast};
 
+use super::console::{self, Console};
 use super::exposition::{self, Scrape};
 use super::lag::LagLookups;
 use crate::broker::Broker;
@@ -40,6 +45,7 @@ pub struct Observed {
     broker: OnceLock<Arc<Broker>>,
     keeper: OnceLock<Arc<sluice_keeper::Keeper>>,
     lag: LagLookups,
+    console: Console,
     /// The broker has once had every log loaded and every partition's state applied: from then
     /// on readiness follows only its registration and keeper session (a partition moving later
     /// does not flap `/ready`).
@@ -181,6 +187,22 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes
     response
 }
 
+/// What the console's page may load and run: its own script and style only (no inline code, no
+/// other origin), and no framing by other sites.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                           connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A console response: its files and JSON are never framed, sniffed or (the JSON) cached.
+fn console_response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = respond(status, content_type, body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONSOLE_CSP));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 async fn route(observed: &Observed, request: Request<Incoming>) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain; charset=utf-8";
     if *request.method() != Method::GET && *request.method() != Method::HEAD {
@@ -189,7 +211,8 @@ async fn route(observed: &Observed, request: Request<Incoming>) -> Response<Full
         refused.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return refused;
     }
-    match request.uri().path() {
+    let path = request.uri().path();
+    match path {
         "/metrics" => respond(StatusCode::OK, METRICS_CONTENT_TYPE, observed.render().await),
         "/health" => respond(StatusCode::OK, TEXT, "ok\n"),
         "/ready" => match observed.readiness() {
@@ -198,6 +221,25 @@ async fn route(observed: &Observed, request: Request<Incoming>) -> Response<Full
                 respond(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("not ready: {}\n", waiting.join("; ")))
             }
         },
-        _ => respond(StatusCode::NOT_FOUND, TEXT, "not found: /metrics, /health and /ready are served\n"),
+        "/" | "/index.html" => console_response(StatusCode::OK, "text/html; charset=utf-8", console::INDEX_HTML),
+        "/console/app.js" => console_response(StatusCode::OK, "text/javascript; charset=utf-8", console::APP_JS),
+        "/console/style.css" => console_response(StatusCode::OK, "text/css; charset=utf-8", console::STYLE_CSS),
+        _ if path.starts_with("/api/v1/") => {
+            let (status, body) = observed
+                .console
+                .api(
+                    observed.broker.get().map(Arc::as_ref),
+                    observed.keeper.get().map(Arc::as_ref),
+                    &path["/api/v1/".len()..],
+                    request.uri().query().unwrap_or(""),
+                )
+                .await;
+            console_response(status, "application/json", body.to_string())
+        }
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found: /metrics, /health, /ready, the console at / and its API under /api/v1/ are served\n",
+        ),
     }
 }

@@ -8,6 +8,7 @@
 //! broker nobody scrapes pays nothing for it. Kafka exposes the same figures over JMX and leaves
 //! consumer lag to outside tools (Burrow, kafka-ui); Redpanda serves Prometheus on 9644 itself.
 
+pub mod console;
 pub mod exposition;
 pub mod http;
 pub mod lag;
