@@ -54,7 +54,11 @@ class ComposeCluster:
         """`extra_files`: compose files over docker/compose.yml (the secured variant);
         `client_conf`: the librdkafka settings host clients need (security.protocol, ...)."""
         self.project = project or f"{PREFIX}{os.getpid()}x{uuid.uuid4().hex[:6]}"
-        self.ports = dict(zip((1, 2, 3, 4), free_ports(4)))
+        drawn = free_ports(9)
+        self.ports = dict(zip((1, 2, 3, 4), drawn[:4]))
+        # Each broker's HTTP endpoint (metrics, /ready, the console), and Prometheus's.
+        self.http_ports = dict(zip((1, 2, 3, 4), drawn[4:8]))
+        self.prometheus_port = drawn[8]
         self._admins = {}
         self.files = COMPOSE_FILES + [Path(f) for f in extra_files]
         self.client_conf = dict(client_conf or {})
@@ -65,6 +69,8 @@ class ComposeCluster:
             "SLUICE_SESSION_TIMEOUT_MS": str(SESSION_MS),
             "SLUICE_REPLICA_LAG_TIME_MAX_MS": "5000",
             **{f"SLUICE_BROKER{i}_PORT": str(p) for i, p in self.ports.items()},
+            **{f"SLUICE_BROKER{i}_HTTP_PORT": str(p) for i, p in self.http_ports.items()},
+            "SLUICE_PROMETHEUS_PORT": str(self.prometheus_port),
             **(env or {}),
         }
 
@@ -103,7 +109,8 @@ class ComposeCluster:
                    interval_s=0.5, what=f"{', '.join(services)} healthy")
 
     def down(self):
-        self.compose("down", "-v", "--remove-orphans", "-t", "5", check=False)
+        # The `monitoring` profile named, so that its Prometheus goes too when a test started it.
+        self.compose("--profile", "monitoring", "down", "-v", "--remove-orphans", "-t", "5", check=False)
 
     def logs(self):
         return self.compose("logs", "--no-color", "--tail", "150", check=False)

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTION = "Docker quick start"
 # The compose files' default host ports, which the README's commands name.
 HOST_PORTS = {1: 19092, 2: 29092, 3: 39092, 4: 49092}
+# The brokers' HTTP endpoints and Prometheus's (the `monitoring` profile).
+HTTP_PORTS = [19644, 29644, 39644, 49644, 9090]
 SLUICE_CLI = os.environ.get("SLUICE_CLI", str(ROOT / "target" / "debug" / "sluice"))
 # The first block builds the image: a static release build when scripts/test has not just
 # made one.
@@ -74,7 +76,7 @@ def test_docker_quick_start_runs_as_written(tmp_path):
     assert blocks and all(b.lang == "sh" for b in blocks), [b.where() for b in blocks]
     *steps, teardown = blocks
     assert "down -v" in teardown.code, f"{teardown.where()}: the quick start must end by taking the cluster down"
-    busy = [p for p in HOST_PORTS.values() if not port_free(p)]
+    busy = [p for p in [*HOST_PORTS.values(), *HTTP_PORTS] if not port_free(p)]
     assert not busy, f"127.0.0.1 ports {busy} are in use; the quick start publishes the brokers there"
     assert shutil.which("kcat"), "kcat is not installed (scripts/test installs Debian's kcat)"
     assert Path(SLUICE_CLI).is_file(), f"no sluice CLI at {SLUICE_CLI} (cargo build -p sluice-cli)"

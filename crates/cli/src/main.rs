@@ -120,13 +120,19 @@ enum Command {
     #[command(subcommand)]
     Perf(PerfCommand),
     /// Check that a node serves (for container healthchecks): a broker answers metadata for its
-    /// cluster; with --keeper, a keeper (or ZooKeeper) server is part of a serving quorum.
-    /// Exits non-zero, saying why, otherwise.
-    #[command(after_help = "Examples:\n  sluice health -b 127.0.0.1:9092\n  sluice health --keeper 127.0.0.1:2181")]
+    /// cluster; with --keeper, a keeper (or ZooKeeper) server is part of a serving quorum; with
+    /// --ready, a node's HTTP endpoint answers 200 at that URL (its `/ready`: registered, logs
+    /// loaded, keeper session up). Exits non-zero, saying why, otherwise.
+    #[command(after_help = "Examples:\n  sluice health -b 127.0.0.1:9092\n  sluice health --keeper 127.0.0.1:2181\n  \
+                            sluice health --ready http://127.0.0.1:9644/ready")]
     Health {
         /// Check this keeper or ZooKeeper server (host:port) instead of a broker.
-        #[arg(long, value_name = "HOST:PORT")]
+        #[arg(long, value_name = "HOST:PORT", conflicts_with = "ready")]
         keeper: Option<String>,
+        /// Check this URL of a node's HTTP endpoint (`metrics.listener`) instead: healthy when
+        /// it answers 200 (`http://host:port/ready`).
+        #[arg(long, value_name = "URL")]
+        ready: Option<String>,
         /// Give up after this many milliseconds.
         #[arg(long, default_value_t = 5_000, value_name = "MS")]
         timeout_ms: u64,
@@ -721,11 +727,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             perf::connect(&config?, count, concurrency as usize).await?.print("connect", json);
             Ok(())
         }
-        Command::Health { keeper, timeout_ms } => {
+        Command::Health { keeper, ready, timeout_ms } => {
             let within = Duration::from_millis(timeout_ms);
-            let status = match keeper {
-                Some(server) => tokio::time::timeout(within, keeper_health(&server)).await,
-                None => tokio::time::timeout(within, broker_health(config?)).await,
+            let status = match (keeper, ready) {
+                (Some(server), _) => tokio::time::timeout(within, keeper_health(&server)).await,
+                (None, Some(url)) => tokio::time::timeout(within, http_ready(&url)).await,
+                (None, None) => tokio::time::timeout(within, broker_health(config?)).await,
             };
             println!("{}", status.map_err(|_| anyhow::anyhow!("no answer within {timeout_ms} ms"))??);
             Ok(())
@@ -787,6 +794,38 @@ async fn keeper_health(server: &str) -> anyhow::Result<String> {
         }
         None => anyhow::bail!("{server} is not serving: {}", answer.trim()),
     }
+}
+
+/// The most of a readiness answer read (its body says what the node waits for).
+const READY_ANSWER_MAX_BYTES: usize = 64 * 1024;
+
+/// A node's HTTP endpoint is ready when `url` (`http://host:port/path`) answers 200.
+async fn http_ready(url: &str) -> anyhow::Result<String> {
+    use http_body_util::BodyExt;
+    let uri: hyper::Uri = url.parse().with_context(|| format!("--ready {url:?} is not a URL"))?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http"),
+        "--ready {url:?}: only http:// URLs are checked (the endpoint's own address, e.g. http://127.0.0.1:9644/ready)"
+    );
+    let host = uri.host().context("the URL names no host")?;
+    let address = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+    let stream =
+        tokio::net::TcpStream::connect(&address).await.with_context(|| format!("cannot connect to {address}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+        .header(hyper::header::HOST, &address)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    let response = sender.send_request(request).await.with_context(|| format!("asking {url}"))?;
+    let status = response.status();
+    let body = http_body_util::Limited::new(response.into_body(), READY_ANSWER_MAX_BYTES)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {url}'s answer: {e}"))?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body).trim().to_string();
+    anyhow::ensure!(status == hyper::StatusCode::OK, "{url} answered {status}: {text}");
+    Ok(format!("ok: {url} answered {status}: {text}"))
 }
 
 async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()> {
