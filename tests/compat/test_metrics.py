@@ -158,6 +158,13 @@ def test_promtool_accepts_the_metrics_and_they_count_what_clients_produce_and_co
     names = {name for name, _ in found}
     assert len(wanted) >= 20 and wanted <= names, f"the dashboard's series missing here: {sorted(wanted - names)}"
 
+    # docs/operations.md's metrics table names every family served (and its type), so it
+    # cannot fall behind the code.
+    documented = dict(re.findall(r"^\| `(sluice_[a-z0-9_]+)` \| (\w+) \|", (ROOT / "docs" / "operations.md").read_text(), re.M))
+    served = dict(re.findall(r"^# TYPE (\S+) (\w+)$", text, re.M))
+    undocumented = {n: t for n, t in served.items() if documented.get(n) != t}
+    assert not undocumented, f"families served but not in docs/operations.md (or with another type): {undocumented}"
+
 
 def test_the_endpoint_answers_health_and_refuses_what_it_does_not_serve(broker):
     assert get(broker.metrics, "/health")[:2] == (200, "ok\n")

@@ -6,6 +6,7 @@ pub mod api;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod config_docs;
 pub mod config_source;
 pub mod connection_limit;
 pub mod dynamic_config;
