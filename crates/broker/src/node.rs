@@ -443,7 +443,7 @@ impl Node {
             None => None,
         };
         if let Some(k) = &keeper {
-            endpoint.observed.set_keeper(k.keeper.clone());
+            endpoint.observed.set_keeper(k.keeper.clone(), k.address);
         }
         Ok(NodeStart { config, tasks, endpoint, keeper, log_dir_locks, keeper_dir_lock })
     }
@@ -737,12 +737,20 @@ async fn start_endpoint(config: &BrokerConfig, tasks: &mut NodeTasks) -> anyhow:
                 format!("cannot listen on {host}:{port} (metrics.listener; empty turns the HTTP endpoint off)")
             })?;
             let address = socket.local_addr()?;
-            tracing::info!(%address, "serving /metrics, /health and /ready (metrics.listener)");
+            let tls = match &config.metrics_tls {
+                Some(settings) => Some(Arc::new(
+                    crate::tls::TlsListener::new("metrics", settings.clone())
+                        .map_err(|e| anyhow::anyhow!("metrics.ssl: {e}"))?,
+                )),
+                None => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(%address, scheme, "serving /metrics, /health, /ready and the console (metrics.listener)");
             tasks.spawn(
                 "metrics-listener",
                 Lifetime::Node,
                 Stop::OnSignal,
-                crate::observe::http::serve(socket, observed.clone(), tasks.shutdown_signal()),
+                crate::observe::http::serve(socket, observed.clone(), tls, tasks.shutdown_signal()),
             );
             Some(address)
         }

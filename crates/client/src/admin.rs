@@ -497,16 +497,25 @@ impl Client {
     }
 
     /// ListOffsets for many partitions at once: one request per leader in the metadata held now,
-    /// all leaders asked together. `timestamp` as in [`Client::list_offset`]. Partitions with no
-    /// leader, whose leader cannot be reached, or that answer an error are left out; nothing is
-    /// retried (a caller that samples again later sees them then).
+    /// all leaders asked together (the metadata of topics whose leaders it does not know is read
+    /// first). `timestamp` as in [`Client::list_offset`]. Partitions with no leader, whose
+    /// leader cannot be reached, or that answer an error are left out; nothing is retried (a
+    /// caller that samples again later sees them then).
     pub async fn list_offsets(
         &self,
         partitions: &[(String, i32)],
         timestamp: i64,
     ) -> std::collections::BTreeMap<(String, i32), i64> {
         use std::collections::BTreeMap;
-        let metadata = self.metadata();
+        let mut metadata = self.metadata();
+        // Topics this client has not seen (or whose leaders it does not know) are looked up once.
+        let unknown: std::collections::BTreeSet<String> =
+            partitions.iter().filter(|(t, p)| metadata.leader(t, *p).is_none()).map(|(t, _)| t.clone()).collect();
+        if !unknown.is_empty()
+            && let Ok(fresh) = self.refresh_metadata(Some(&unknown.into_iter().collect::<Vec<_>>())).await
+        {
+            metadata = fresh;
+        }
         let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
         for (topic, partition) in partitions {
             if let Some(leader) = metadata.leader(topic, *partition) {

@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_protocol::RecordBatches;
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::control::{ControlType, parse_marker};
 use sluice_protocol::messages::{
     FetchRequest, FetchRequestPartition, FetchRequestTopic, FetchResponseAbortedTransaction,
 };
+use sluice_protocol::{RecordBatches, TimestampType};
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
@@ -352,6 +352,9 @@ fn decode_partition(
             next = next.max(batch.next_offset());
             continue;
         }
+        // A batch the broker stamped (LogAppendTime) gives every record its max timestamp.
+        let append_time =
+            (header.attributes.timestamp_type() == TimestampType::LogAppendTime).then_some(header.max_timestamp);
         for record in batch.records().map_err(corrupt)? {
             let record = record.map_err(corrupt)?;
             if record.offset < position {
@@ -362,7 +365,7 @@ fn decode_partition(
                 topic: topic.to_string(),
                 partition,
                 offset: record.offset,
-                timestamp: record.timestamp,
+                timestamp: append_time.unwrap_or(record.timestamp),
                 key: record.key,
                 value: record.value,
                 headers: record

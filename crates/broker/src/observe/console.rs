@@ -30,7 +30,7 @@ use bytes::Bytes;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 use sluice_client::consumer::{ConsumerConfig, StartOffset};
-use sluice_client::{Client, ClientConfig, ClusterMetadata, Consumer};
+use sluice_client::{Client, ClientConfig, ClusterMetadata, Consumer, ConsumerRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::broker::Broker;
@@ -45,6 +45,8 @@ const KEEPER_PROBE_MAX_BYTES: u64 = 64 * 1024;
 pub const BROWSE_MAX_RECORDS: usize = 100;
 /// The most bytes one browser read fetches from the partition.
 pub const BROWSE_FETCH_MAX_BYTES: i32 = 4 * 1024 * 1024;
+/// How far back `offset=latest` looks for its records, in multiples of the records asked for.
+pub const BROWSE_LATEST_SCAN_FACTOR: i64 = 64;
 /// A key, value or header value longer than this is cut (and marked so) in the browser.
 pub const BROWSE_FIELD_MAX_BYTES: usize = 16 * 1024;
 /// The most groups whose members and lag the group list reads (more are listed by name only).
@@ -105,7 +107,7 @@ impl Console {
     pub async fn api(
         &self,
         broker: Option<&Broker>,
-        keeper: Option<&sluice_keeper::Keeper>,
+        keeper: Option<(&sluice_keeper::Keeper, std::net::SocketAddr)>,
         path: &str,
         query: &str,
     ) -> Answer {
@@ -138,7 +140,7 @@ impl Console {
     async fn cluster(
         &self,
         broker: &Broker,
-        keeper: Option<&sluice_keeper::Keeper>,
+        keeper: Option<(&sluice_keeper::Keeper, std::net::SocketAddr)>,
         client: &Client,
     ) -> Result<Value, Answer> {
         let md = metadata(client).await?;
@@ -210,12 +212,12 @@ fn partition_status(p: &sluice_client::PartitionInfo, md: &ClusterMetadata) -> &
 }
 
 /// Each keeper node's role and figures from its `mntr` answer (the embedded keeper's directly).
-async fn keepers(broker: &Broker, keeper: Option<&sluice_keeper::Keeper>) -> Vec<Value> {
+async fn keepers(broker: &Broker, keeper: Option<(&sluice_keeper::Keeper, std::net::SocketAddr)>) -> Vec<Value> {
     let Some(connect) = &broker.config.keeper_connect else {
         return keeper
-            .map(|k| {
+            .map(|(k, address)| {
                 let s = k.stats();
-                let address = broker.config.keeper_client.as_ref().map(|(h, p)| format!("{h}:{p}"));
+                let address = address.to_string();
                 vec![json!({"address": address, "state": s.server_state, "znodes": s.znode_count,
                             "connections": s.alive_connections, "embedded": true})]
             })
@@ -457,33 +459,32 @@ async fn messages(client: &Client, query: &BTreeMap<String, String>) -> Result<V
     let (Some(&start), Some(&end)) = (starts.get(&tp[0]), ends.get(&tp[0])) else {
         return Err(failed(StatusCode::BAD_GATEWAY, format!("the leader of {topic}-{partition} did not answer")));
     };
-    let from = match query.get("offset").map(String::as_str) {
+    let latest = query.get("offset").is_some_and(|o| o == "latest");
+    let mut from = match query.get("offset").map(String::as_str) {
         None | Some("earliest") => start,
         Some("latest") => (end - limit).max(start),
         Some(_) => number("offset", 0)?.clamp(start, end),
     };
-    let mut records = Vec::new();
-    if from < end {
-        let config = ConsumerConfig {
-            max_wait: Duration::from_millis(100),
-            max_bytes: BROWSE_FETCH_MAX_BYTES,
-            partition_max_bytes: BROWSE_FETCH_MAX_BYTES,
-            ..ConsumerConfig::default()
-        };
-        let mut consumer = Consumer::new(client.clone(), config);
-        let read = async {
-            consumer.assign(topic, &[partition], StartOffset::Offset(from)).await?;
-            while records.len() < limit as usize {
-                let batch = consumer.poll(limit as usize - records.len()).await?;
-                records.extend(batch);
-                if consumer.at_end() {
-                    break;
-                }
-            }
-            Ok::<_, sluice_client::ClientError>(())
-        };
-        read.await.map_err(|e| failed(StatusCode::BAD_GATEWAY, format!("reading {topic}-{partition}: {e}")))?;
+    let read_error =
+        |e: sluice_client::ClientError| failed(StatusCode::BAD_GATEWAY, format!("reading {topic}-{partition}: {e}"));
+    let mut records = if from < end {
+        read_records(client, topic, partition, from, limit as usize).await.map_err(read_error)?
+    } else {
+        Vec::new()
+    };
+    // The last `limit` records may lie further back than `limit` offsets: transaction markers
+    // (and records compacted away) take offsets without being records. Look further back, a
+    // window four times wider each time, up to BROWSE_LATEST_SCAN_FACTOR times `limit`.
+    let mut window = limit;
+    while latest && records.len() < limit as usize && from > start && window < limit * BROWSE_LATEST_SCAN_FACTOR {
+        window = (window * 4).min(limit * BROWSE_LATEST_SCAN_FACTOR);
+        from = (end - window).max(start);
+        records = read_records(client, topic, partition, from, window as usize).await.map_err(read_error)?;
     }
+    if latest && records.len() > limit as usize {
+        records.drain(..records.len() - limit as usize);
+    }
+    let from = if latest { records.first().map_or(from, |r| r.offset) } else { from };
     let field = |b: &Option<Bytes>| -> Value {
         match b {
             None => Value::Null,
@@ -501,6 +502,34 @@ async fn messages(client: &Client, query: &BTreeMap<String, String>) -> Result<V
         .collect();
     Ok(json!({"topic": topic, "partition": partition, "log_start": start, "log_end": end, "from": from,
               "records": rows}))
+}
+
+/// Up to `max` records of a partition from offset `from` (below its end when asked), reading
+/// no further than the end the first fetch reports.
+async fn read_records(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    max: usize,
+) -> sluice_client::Result<Vec<ConsumerRecord>> {
+    let config = ConsumerConfig {
+        max_wait: Duration::from_millis(100),
+        max_bytes: BROWSE_FETCH_MAX_BYTES,
+        partition_max_bytes: BROWSE_FETCH_MAX_BYTES,
+        ..ConsumerConfig::default()
+    };
+    let mut consumer = Consumer::new(client.clone(), config);
+    consumer.assign(topic, &[partition], StartOffset::Offset(from)).await?;
+    let mut records = Vec::new();
+    while records.len() < max {
+        let batch = consumer.poll(max - records.len()).await?;
+        records.extend(batch);
+        if consumer.at_end() {
+            break;
+        }
+    }
+    Ok(records)
 }
 
 /// `a=1&b=x%20y` as a map (a key given twice: the last wins).

@@ -43,7 +43,8 @@ pub struct Observed {
     /// The node has the broker role: it is not ready before its broker is.
     broker_role: bool,
     broker: OnceLock<Arc<Broker>>,
-    keeper: OnceLock<Arc<sluice_keeper::Keeper>>,
+    /// The embedded keeper, and the address its client port is bound to.
+    keeper: OnceLock<(Arc<sluice_keeper::Keeper>, std::net::SocketAddr)>,
     lag: LagLookups,
     console: Console,
     /// The broker has once had every log loaded and every partition's state applied: from then
@@ -62,8 +63,8 @@ impl Observed {
         let _ = self.broker.set(broker);
     }
 
-    pub fn set_keeper(&self, keeper: Arc<sluice_keeper::Keeper>) {
-        let _ = self.keeper.set(keeper);
+    pub fn set_keeper(&self, keeper: Arc<sluice_keeper::Keeper>, address: std::net::SocketAddr) {
+        let _ = self.keeper.set((keeper, address));
     }
 
     /// The `/metrics` text.
@@ -73,7 +74,7 @@ impl Observed {
             exposition::broker_families(broker, &mut scrape);
             super::lag::lag_families(broker, &self.lag, &mut scrape).await;
         }
-        if let Some(keeper) = self.keeper.get() {
+        if let Some((keeper, _)) = self.keeper.get() {
             exposition::keeper_families(keeper, &mut scrape);
         }
         scrape.encode()
@@ -132,7 +133,7 @@ impl Observed {
             None => {}
         }
         if self.broker.get().is_none()
-            && let Some(keeper) = self.keeper.get()
+            && let Some((keeper, _)) = self.keeper.get()
             && keeper.stats().server_state == "not serving"
         {
             waiting.push("the keeper ensemble has no leader".to_string());
@@ -141,8 +142,15 @@ impl Observed {
     }
 }
 
-/// Serves the endpoint until the shutdown signal.
-pub async fn serve(listener: TcpListener, observed: Arc<Observed>, mut shutdown: broadcast::Receiver<()>) {
+/// Serves the endpoint until the shutdown signal: plain HTTP, or HTTPS only when `tls` is
+/// given (`metrics.ssl.enabled`; the handshake, too, must end within
+/// [`HTTP_HEADER_READ_TIMEOUT_MS`], and certificates reload as the Kafka listeners' do).
+pub async fn serve(
+    listener: TcpListener,
+    observed: Arc<Observed>,
+    tls: Option<Arc<crate::tls::TlsListener>>,
+    mut shutdown: broadcast::Receiver<()>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -161,22 +169,40 @@ pub async fn serve(listener: TcpListener, observed: Arc<Observed>, mut shutdown:
             tracing::debug!("metrics listener: closing a connection beyond {MAX_HTTP_CONNECTIONS}");
             continue;
         };
-        let observed = observed.clone();
+        let (observed, tls) = (observed.clone(), tls.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let service = hyper::service::service_fn(move |request| {
-                let observed = observed.clone();
-                async move { Ok::<_, Infallible>(route(&observed, request).await) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS))
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "metrics connection ended");
+            let Some(tls) = tls else {
+                return serve_connection(TokioIo::new(socket), observed).await;
+            };
+            let handshake = tls.acceptor().accept(socket);
+            match tokio::time::timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS), handshake).await {
+                Ok(Ok(stream)) => serve_connection(TokioIo::new(stream), observed).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "metrics listener: TLS handshake failed"),
+                Err(_) => {
+                    tracing::debug!("metrics listener: TLS handshake not done within {HTTP_HEADER_READ_TIMEOUT_MS} ms")
+                }
             }
         });
+    }
+}
+
+/// Answers one connection's requests (HTTP/1.1, keep-alive) until it closes or idles.
+async fn serve_connection<I>(io: I, observed: Arc<Observed>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let observed = observed.clone();
+        async move { Ok::<_, Infallible>(route(&observed, request).await) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(HTTP_HEADER_READ_TIMEOUT_MS))
+        .serve_connection(io, service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "metrics connection ended");
     }
 }
 
@@ -206,8 +232,13 @@ fn console_response(status: StatusCode, content_type: &'static str, body: impl I
 async fn route(observed: &Observed, request: Request<Incoming>) -> Response<Full<Bytes>> {
     const TEXT: &str = "text/plain; charset=utf-8";
     if *request.method() != Method::GET && *request.method() != Method::HEAD {
-        // RFC 9110: a 405 names the methods that are allowed.
-        let mut refused = respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD are served\n");
+        // RFC 9110: a 405 names the methods that are allowed. The console's API answers JSON.
+        let mut refused = if request.uri().path().starts_with("/api/v1/") {
+            let body = serde_json::json!({ "error": "only GET and HEAD are served" }).to_string();
+            console_response(StatusCode::METHOD_NOT_ALLOWED, "application/json", body)
+        } else {
+            respond(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET and HEAD are served\n")
+        };
         refused.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return refused;
     }
@@ -229,7 +260,7 @@ async fn route(observed: &Observed, request: Request<Incoming>) -> Response<Full
                 .console
                 .api(
                     observed.broker.get().map(Arc::as_ref),
-                    observed.keeper.get().map(Arc::as_ref),
+                    observed.keeper.get().map(|(k, address)| (k.as_ref(), *address)),
                     &path["/api/v1/".len()..],
                     request.uri().query().unwrap_or(""),
                 )
