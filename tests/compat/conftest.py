@@ -76,7 +76,7 @@ class Broker:
         self.bootstrap = lines[0].strip()
         self.keeper = lines[1].strip()
         # The HTTP endpoint (/metrics, /health, /ready), unless an override turned it off.
-        self.metrics = next((line.strip() for line in lines if line.startswith("http://")), None)
+        self.metrics = next((line.strip() for line in lines if line.startswith(("http://", "https://"))), None)
         self.port = int(self.bootstrap.rsplit(":", 1)[1])
         # Ready means a request succeeds, not just a file.
         from confluent_kafka.admin import AdminClient

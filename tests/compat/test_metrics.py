@@ -4,6 +4,7 @@ accepted by `promtool check metrics` and read here with the Prometheus project's
 figures follow: bytes and records in and out, under-replicated partitions around a dead
 follower, a stopped group's lag, readiness around keeper and log loading."""
 
+import http.client
 import json
 import re
 import shutil
@@ -14,10 +15,12 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
+from certs import Certs  # tests/support, on the path through conftest
 from conftest import ROOT, SLUICE_CLI, SLUICED, Broker, four_letter_word, free_ports, wait_until
 from test_cluster import make_cluster  # noqa: F401  (fixture)
 
@@ -398,3 +401,51 @@ def test_sluice_top_shows_each_topics_rate_and_each_groups_lag(broker):
 
     code, _, err = cli(broker.bootstrap, "top", "--interval-ms", "10", "--iterations", "1")
     assert code != 0 and "--interval-ms" in err, "an interval too short is refused, naming the option"
+
+
+def test_the_endpoint_over_tls_with_client_certificates_required(tmp_path):
+    """`metrics.ssl.enabled`: HTTPS only, with the listeners' ssl.* keys under `metrics.`;
+    `metrics.ssl.client.auth=required` admits only clients whose certificate the CA signed
+    (Prometheus's tls_config, `sluice health --ready` with the TLS client properties)."""
+    import ssl
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "node").mkdir()
+    certs = Certs(tmp_path / "certs", "scraper")
+    broker = Broker(tmp_path / "node", overrides=[
+        "metrics.ssl.enabled=true", f"metrics.ssl.keystore.location={certs.broker}",
+        f"metrics.ssl.truststore.location={certs.ca}", "metrics.ssl.client.auth=required"])
+    broker.start()
+    try:
+        assert broker.metrics.startswith("https://127.0.0.1:"), broker.metrics
+        host_port = broker.metrics[len("https://"):]
+        cert, key = certs.client("scraper")
+
+        def fetch(path, with_cert=True):
+            context = ssl.create_default_context(cafile=str(certs.ca))
+            if with_cert:
+                context.load_cert_chain(str(cert), str(key))
+            with urllib.request.urlopen(broker.metrics + path, timeout=HTTP_TIMEOUT_S, context=context) as r:
+                return r.status, r.read().decode()
+        status, text = fetch("/metrics")
+        assert status == 200 and "sluice_broker_info" in text
+        assert fetch("/ready") == (200, "ready\n")
+        status, page = fetch("/")
+        assert status == 200 and "/console/app.js" in page
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionResetError)):
+            fetch("/metrics", with_cert=False)  # no client certificate: the handshake fails
+        with pytest.raises((urllib.error.URLError, ConnectionResetError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://{host_port}/metrics", timeout=HTTP_TIMEOUT_S)  # plain HTTP: a TLS alert, no answer
+
+        def health(*props):
+            done = subprocess.run([SLUICE_CLI, *props, "health", "--ready", broker.metrics + "/ready"],
+                                  capture_output=True, text=True, timeout=60)
+            return done.returncode, done.stdout + done.stderr
+        tls = ["-X", "security.protocol=SSL", "-X", f"ssl.ca.location={certs.ca}"]
+        code, out = health(*tls, "-X", f"ssl.certificate.location={cert}", "-X", f"ssl.key.location={key}")
+        assert code == 0 and "answered 200" in out, out
+        code, out = health(*tls)
+        assert code != 0, out
+        code, out = health()
+        assert code != 0 and "ssl.ca.location" in out, out
+    finally:
+        broker.stop()

@@ -104,6 +104,18 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("keeper.client.address", ""),
     // The HTTP endpoint (`observe/`): /metrics, /health, /ready; empty turns it off.
     ("metrics.listener", "127.0.0.1:9644"),
+    // The HTTP endpoint over TLS: the listeners' ssl.* keys under `metrics.`.
+    ("metrics.ssl.enabled", "false"),
+    ("metrics.ssl.keystore.type", "PEM"),
+    ("metrics.ssl.keystore.location", ""),
+    ("metrics.ssl.keystore.key", ""),
+    ("metrics.ssl.keystore.certificate.chain", ""),
+    ("metrics.ssl.key.password", ""),
+    ("metrics.ssl.truststore.type", "PEM"),
+    ("metrics.ssl.truststore.location", ""),
+    ("metrics.ssl.truststore.certificates", ""),
+    ("metrics.ssl.client.auth", "none"),
+    ("metrics.ssl.enabled.protocols", "TLSv1.2,TLSv1.3"),
     ("keeper.tick.time.ms", "2000"),
     ("keeper.min.session.timeout.ms", ""),
     ("keeper.max.session.timeout.ms", ""),
@@ -292,6 +304,12 @@ pub struct BrokerConfig {
     /// endpoint serves `/metrics`, `/health` and `/ready`. Loopback by default, as the
     /// embedded keeper: what it shows (topics, groups) is for the operator's host.
     pub metrics_listener: Option<(String, u16)>,
+    /// `metrics.ssl.enabled`: the HTTP endpoint serves HTTPS only, with the listeners' `ssl.*`
+    /// keys under `metrics.` (`metrics.ssl.keystore.location`, `metrics.ssl.truststore.location`,
+    /// `metrics.ssl.client.auth`: `required` admits only clients with a certificate the
+    /// truststore's CAs signed, Prometheus's `tls_config` and `sluice health --ready` with
+    /// `-X ssl.certificate.location` among them).
+    pub metrics_tls: Option<crate::tls::TlsSettings>,
     /// `keeper.secure.client.port` (ZooKeeper's `secureClientPort`): the embedded keeper's TLS
     /// client port, on `keeper.client.address`, with `keeper.ssl.*` (the broker listeners'
     /// `ssl.*` keys under `keeper.`; `keeper.ssl.client.auth` is `required` by default, as
@@ -909,6 +927,16 @@ impl BrokerConfig {
                 Some(text) => {
                     Some(parse_metrics_listener(&text).map_err(|reason| invalid("metrics.listener", &text, &reason))?)
                 }
+            },
+            metrics_tls: if boolean("metrics.ssl.enabled")? {
+                let lookup = |key: &str| -> (String, Option<String>) {
+                    let k = format!("metrics.{key}");
+                    let v = get(&k);
+                    (k, v)
+                };
+                Some(tls_settings("metrics", &lookup)?)
+            } else {
+                None
             },
             keeper_client: if keeper_role {
                 let port = int("keeper.client.port", 0, i64::from(u16::MAX))?.unwrap_or(2181) as u16;

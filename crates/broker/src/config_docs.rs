@@ -153,6 +153,22 @@ pub const KEY_DOCS: &[(&[&str], &str)] = &[
     ),
     (
         &[
+            "metrics.ssl.enabled",
+            "metrics.ssl.keystore.location",
+            "metrics.ssl.keystore.type",
+            "metrics.ssl.keystore.key",
+            "metrics.ssl.keystore.certificate.chain",
+            "metrics.ssl.key.password",
+            "metrics.ssl.truststore.location",
+            "metrics.ssl.truststore.type",
+            "metrics.ssl.truststore.certificates",
+            "metrics.ssl.client.auth",
+            "metrics.ssl.enabled.protocols",
+        ],
+        "the HTTP endpoint serves HTTPS only, with these keys as the listeners' `ssl.*` ones (a PEM keystore; certificates reload without a restart); `metrics.ssl.client.auth=required` admits only clients with a certificate the truststore's CAs signed (Prometheus's `tls_config`, `sluice health --ready https://... -X security.protocol=SSL -X ssl.ca.location=... -X ssl.certificate.location=... -X ssl.key.location=...`)",
+    ),
+    (
+        &[
             "keeper.secure.client.port",
             "keeper.ssl.keystore.location",
             "keeper.ssl.keystore.type",

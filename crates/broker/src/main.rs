@@ -49,7 +49,7 @@ struct Args {
     /// Once listening, write the first listener's address (host:port) to this file, and on a
     /// second line the embedded keeper's address when the keeper role runs (a keeper-only node
     /// writes just its keeper address); then, when `metrics.listener` is on, the HTTP
-    /// endpoint's URL (http://host:port).
+    /// endpoint's URL (http://host:port, or https:// with metrics.ssl.enabled).
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
 }
@@ -114,6 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // After the locks, so that a node refused its directories prints only why.
     raise_open_files_limit();
     let keeper_id = config.keeper.id;
+    let metrics_scheme = if config.metrics_tls.is_some() { "https" } else { "http" };
     // The keeper (ZooKeeper client protocol; Raft with its peers) starts first: brokers lean on it.
     let start = Node::start_keeper(config, log_dir_locks, keeper_dir_lock).await?;
     if !start.broker_role() {
@@ -121,7 +122,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let address = node.keeper_address().context("a keeper-only node runs a keeper")?;
         let mut text = format!("{address}\n");
         if let Some(metrics) = node.metrics_address() {
-            text.push_str(&format!("http://{metrics}\n"));
+            text.push_str(&format!("{metrics_scheme}://{metrics}\n"));
         }
         write_ready_file(&args, &text)?;
         tracing::info!(keeper_id, "sluiced started (keeper only)");
@@ -143,7 +144,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             text.push_str(&format!("{keeper}\n"));
         }
         if let Some(metrics) = node.metrics_address() {
-            text.push_str(&format!("http://{metrics}\n"));
+            text.push_str(&format!("{metrics_scheme}://{metrics}\n"));
         }
         write_ready_file(&args, &text)?;
     }

@@ -130,7 +130,8 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT", conflicts_with = "ready")]
         keeper: Option<String>,
         /// Check this URL of a node's HTTP endpoint (`metrics.listener`) instead: healthy when
-        /// it answers 200 (`http://host:port/ready`).
+        /// it answers 200 (`http://host:port/ready`; an `https://` URL takes the TLS client
+        /// properties, `-X security.protocol=SSL -X ssl.ca.location=...`).
         #[arg(long, value_name = "URL")]
         ready: Option<String>,
         /// Give up after this many milliseconds.
@@ -731,7 +732,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let within = Duration::from_millis(timeout_ms);
             let status = match (keeper, ready) {
                 (Some(server), _) => tokio::time::timeout(within, keeper_health(&server)).await,
-                (None, Some(url)) => tokio::time::timeout(within, http_ready(&url)).await,
+                (None, Some(url)) => {
+                    tokio::time::timeout(within, http_ready(&url, config.ok().and_then(|c| c.tls))).await
+                }
                 (None, None) => tokio::time::timeout(within, broker_health(config?)).await,
             };
             println!("{}", status.map_err(|_| anyhow::anyhow!("no answer within {timeout_ms} ms"))??);
@@ -799,33 +802,63 @@ async fn keeper_health(server: &str) -> anyhow::Result<String> {
 /// The most of a readiness answer read (its body says what the node waits for).
 const READY_ANSWER_MAX_BYTES: usize = 64 * 1024;
 
-/// A node's HTTP endpoint is ready when `url` (`http://host:port/path`) answers 200.
-async fn http_ready(url: &str) -> anyhow::Result<String> {
-    use http_body_util::BodyExt;
+/// A node's HTTP endpoint is ready when `url` (`http://host:port/path`, or `https://` with the
+/// TLS client properties, `-X security.protocol=SSL -X ssl.ca.location=...`) answers 200.
+async fn http_ready(
+    url: &str,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> anyhow::Result<String> {
     let uri: hyper::Uri = url.parse().with_context(|| format!("--ready {url:?} is not a URL"))?;
-    anyhow::ensure!(
-        uri.scheme_str() == Some("http"),
-        "--ready {url:?}: only http:// URLs are checked (the endpoint's own address, e.g. http://127.0.0.1:9644/ready)"
-    );
-    let host = uri.host().context("the URL names no host")?;
-    let address = format!("{host}:{}", uri.port_u16().unwrap_or(80));
-    let stream =
-        tokio::net::TcpStream::connect(&address).await.with_context(|| format!("cannot connect to {address}"))?;
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => anyhow::bail!("--ready {url:?}: an http:// or https:// URL (e.g. http://127.0.0.1:9644/ready)"),
+    };
+    let host = uri.host().context("the URL names no host")?.trim_matches(['[', ']']).to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let address = format!("{host}:{port}");
+    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot connect to {address}"))?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let (status, text) = if https {
+        let tls = tls.context(
+            "an https:// URL needs the TLS client properties: -X security.protocol=SSL -X ssl.ca.location=<CA PEM> \
+             (and ssl.certificate.location, ssl.key.location where the endpoint asks for a client certificate)",
+        )?;
+        let name =
+            sluice_client::tls::server_name(&format!("[{host}]:{port}")).map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, stream)
+            .await
+            .with_context(|| format!("TLS handshake with {address}"))?;
+        http_get(stream, &address, &path).await?
+    } else {
+        http_get(stream, &address, &path).await?
+    };
+    anyhow::ensure!(status == hyper::StatusCode::OK, "{url} answered {status}: {text}");
+    Ok(format!("ok: {url} answered {status}: {text}"))
+}
+
+/// One HTTP/1.1 GET of `path` on a connected stream: the status and the body's text.
+async fn http_get<S>(stream: S, host: &str, path: &str) -> anyhow::Result<(hyper::StatusCode, String)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-        .header(hyper::header::HOST, &address)
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, host)
         .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-    let response = sender.send_request(request).await.with_context(|| format!("asking {url}"))?;
+    let response = sender.send_request(request).await.with_context(|| format!("asking {host}{path}"))?;
     let status = response.status();
     let body = http_body_util::Limited::new(response.into_body(), READY_ANSWER_MAX_BYTES)
         .collect()
         .await
-        .map_err(|e| anyhow::anyhow!("reading {url}'s answer: {e}"))?
+        .map_err(|e| anyhow::anyhow!("reading {host}{path}'s answer: {e}"))?
         .to_bytes();
-    let text = String::from_utf8_lossy(&body).trim().to_string();
-    anyhow::ensure!(status == hyper::StatusCode::OK, "{url} answered {status}: {text}");
-    Ok(format!("ok: {url} answered {status}: {text}"))
+    Ok((status, String::from_utf8_lossy(&body).trim().to_string()))
 }
 
 async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()> {
