@@ -283,6 +283,7 @@ def test_ready_only_once_keeper_is_reachable_while_health_answers_before(tmp_pat
         keeper = subprocess.Popen(
             [SLUICED, "-o", "process.roles=keeper", "-o", "keeper.client.address=127.0.0.1",
              "-o", f"keeper.client.port={keeper_port}", "-o", "metrics.listener=127.0.0.1:0",
+             "-o", "keeper.snap.count=10",  # a snapshot every 10 entries: the broker writes more
              "-o", f"log.dirs={tmp_path / 'keeper' / 'data'}", "--ready-file", str(tmp_path / "keeper" / "ready")],
             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "keeper" / "sluiced.log", "wb"))
         wait_until(lambda: get(metrics, "/ready")[0] == 200, timeout_s=SETTLE_S, interval_s=0.2,
@@ -299,6 +300,11 @@ def test_ready_only_once_keeper_is_reachable_while_health_answers_before(tmp_pat
         assert total(found, "sluice_keeper_requests_total", kind="write") >= 1, "the broker's registration"
         assert total(found, "sluice_keeper_request_seconds_total", kind="write") > 0
         assert total(found, "sluice_requests_total") == 0, "a keeper-only node has no broker figures"
+        wait_until(lambda: total(scrape(keeper_metrics), "sluice_keeper_snapshots_total") >= 1, timeout_s=SETTLE_S,
+                   interval_s=0.5, what="a snapshot written (keeper.snap.count=10)")
+        found = scrape(keeper_metrics)
+        assert total(found, "sluice_keeper_snapshot_seconds_total") > 0
+        assert 0 < total(found, "sluice_keeper_raft_snapshot_index") <= total(found, "sluice_keeper_raft_last_applied_index")
     finally:
         for proc in (broker, keeper):
             if proc is not None:

@@ -310,12 +310,23 @@ impl Debug for SnapshotBuilder {
     }
 }
 
+/// Snapshots this process has written, and the time writing them took (serialising and the
+/// atomic file write, a full disk's wait included), for `/metrics`. Process-wide, as a process
+/// runs one keeper node.
+pub static SNAPSHOTS_WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static SNAPSHOT_WRITE_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes the snapshot file, waiting for space on a full disk (openraft builds snapshots on a
 /// task of their own, so the wait holds up only the purge that follows).
 async fn save_snapshot(dir: &Path, disk: &DiskSpace, file: &SnapshotFile) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let started = std::time::Instant::now();
     let bytes = postcard::to_allocvec(file).map_err(io_err)?;
     let dir = dir.to_path_buf();
-    retrying_on_full_disk(disk, "snapshot", move || write_atomically(&dir, "snapshot", &bytes)).await
+    retrying_on_full_disk(disk, "snapshot", move || write_atomically(&dir, "snapshot", &bytes)).await?;
+    SNAPSHOTS_WRITTEN.fetch_add(1, Relaxed);
+    SNAPSHOT_WRITE_NANOS.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    Ok(())
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -866,6 +877,7 @@ impl Replicator for OpenRaft {
             voters: m.membership_config.membership().voter_ids().count(),
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|id| id.index),
+            last_snapshot_index: m.snapshot.map(|id| id.index),
         }
     }
 }

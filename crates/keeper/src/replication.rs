@@ -33,6 +33,8 @@ pub struct ReplicaStatus {
     pub last_log_index: Option<u64>,
     /// The index of the last entry applied to the state machine here.
     pub last_applied: Option<u64>,
+    /// The last entry the newest snapshot here covers.
+    pub last_snapshot_index: Option<u64>,
 }
 
 impl ReplicaStatus {

@@ -286,6 +286,11 @@ pub struct KeeperStats {
     /// The last Raft log index here, and the last one applied to the tree.
     pub last_log_index: Option<u64>,
     pub last_applied: Option<u64>,
+    /// The last Raft entry the newest snapshot here covers.
+    pub last_snapshot_index: Option<u64>,
+    /// Snapshots this process wrote, and the nanoseconds writing them took in all.
+    pub snapshots_written: u64,
+    pub snapshot_write_nanos: u64,
     pub zxid: i64,
     pub znode_count: usize,
     pub approximate_data_size: usize,
@@ -681,6 +686,9 @@ impl Keeper {
             voters: status.voters,
             last_log_index: status.last_log_index,
             last_applied: status.last_applied,
+            last_snapshot_index: status.last_snapshot_index,
+            snapshots_written: crate::raft::SNAPSHOTS_WRITTEN.load(std::sync::atomic::Ordering::Relaxed),
+            snapshot_write_nanos: crate::raft::SNAPSHOT_WRITE_NANOS.load(std::sync::atomic::Ordering::Relaxed),
             zxid: st.machine.zxid,
             znode_count: st.machine.tree.node_count(),
             approximate_data_size: st.machine.tree.approximate_data_size(),

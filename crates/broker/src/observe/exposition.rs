@@ -469,6 +469,24 @@ pub fn keeper_families(keeper: &sluice_keeper::Keeper, scrape: &mut Scrape) {
             );
         }
     }
+    if let Some(index) = s.last_snapshot_index {
+        scrape.gauge1(
+            "sluice_keeper_raft_snapshot_index",
+            "The last Raft entry the newest snapshot on this node covers.",
+            index as i64,
+        );
+    }
+    scrape.counter(
+        "sluice_keeper_snapshots_total",
+        "Snapshots of the tree this node wrote (every keeper.snap.count entries).",
+        vec![(Vec::new(), s.snapshots_written)],
+    );
+    scrape.families.push(Family {
+        name: "sluice_keeper_snapshot_seconds_total",
+        help: "Time spent writing snapshots, summed (with sluice_keeper_snapshots_total, the mean).",
+        kind: Kind::Counter,
+        samples: vec![(Vec::new(), Value::CounterF64(s.snapshot_write_nanos as f64 / 1e9))],
+    });
     scrape.gauge1("sluice_keeper_zxid", "The last transaction id applied (zxid).", s.zxid);
     scrape.gauge1("sluice_keeper_znodes", "Znodes in the tree (zk_znode_count).", s.znode_count as i64);
     scrape.gauge1(
