@@ -301,6 +301,11 @@ impl Partition {
         self.log.write().update_config(config);
     }
 
+    /// The producers with state in this partition's log (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<sluice_storage::producer_state::ActiveProducer> {
+        self.log.read().active_producers()
+    }
+
     /// Whether `producer_id` has a transaction open here, and how many of its markers landed.
     pub fn producer_txn_state(&self, producer_id: i64) -> (bool, u32) {
         let log = self.log.read();

@@ -399,6 +399,7 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::EndTxn => Request::EndTxn(Default::default()),
         ApiKey::WriteTxnMarkers => Request::WriteTxnMarkers(Default::default()),
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(Default::default()),
+        ApiKey::DescribeProducers => Request::DescribeProducers(Default::default()),
         ApiKey::DescribeTransactions => Request::DescribeTransactions(Default::default()),
         ApiKey::ListTransactions => Request::ListTransactions(Default::default()),
     }

@@ -31,4 +31,4 @@ pub use sluice_protocol::Compression;
 /// The ACL model (resource types, patterns, operations, bindings, filters) the admin calls take.
 pub use sluice_protocol::acl;
 pub use sluice_protocol::scram::ScramMechanism;
-pub use transactions::{TransactionDescription, TransactionListing};
+pub use transactions::{ProducerStateInfo, TransactionDescription, TransactionListing};

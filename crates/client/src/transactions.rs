@@ -1,6 +1,7 @@
-//! Transaction administration, as Kafka's `kafka-transactions.sh list` and `describe`:
-//! ListTransactions asked of every broker (each answers for the transactional ids it
-//! coordinates), DescribeTransactions asked of an id's coordinator.
+//! Transaction administration, as Kafka's `kafka-transactions.sh list`, `describe` and
+//! `describe-producers`: ListTransactions asked of every broker (each answers for the
+//! transactional ids it coordinates), DescribeTransactions asked of an id's coordinator,
+//! DescribeProducers asked of each partition's leader.
 
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
@@ -102,5 +103,79 @@ impl Client {
                 .flat_map(|x| x.partitions.into_iter().map(move |p| (x.topic.clone(), p)))
                 .collect(),
         })
+    }
+}
+
+/// One producer with state in a partition, as DescribeProducers reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerStateInfo {
+    pub producer_id: i64,
+    pub producer_epoch: i32,
+    /// The last sequence number of its last batch (-1: none).
+    pub last_sequence: i32,
+    /// The max timestamp of its last batch or marker (-1: none).
+    pub last_timestamp: i64,
+    /// The transaction coordinator epoch of its last marker (-1: none).
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction (-1: none).
+    pub current_txn_start_offset: i64,
+}
+
+impl Client {
+    /// The producers with state in each of `partitions` of `topic` (all of them when empty),
+    /// from each partition's leader (DescribeProducers, KIP-664); a partition that answers an
+    /// error has it instead.
+    pub async fn describe_producers(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, Result<Vec<ProducerStateInfo>>)>> {
+        let info = self.topic(topic).await?;
+        let wanted: Vec<i32> = if partitions.is_empty() {
+            info.partitions.iter().map(|p| p.partition).collect()
+        } else {
+            partitions.to_vec()
+        };
+        let mut out = Vec::new();
+        for partition in wanted {
+            let answer = async {
+                let leader =
+                    info.partitions.iter().find(|p| p.partition == partition).map(|p| p.leader).ok_or_else(|| {
+                        ClientError::kafka(3, Some(format!("topic '{topic}' has no partition {partition}")))
+                    })?;
+                let conn = self.broker_connection(leader).await?;
+                let request = DescribeProducersRequest {
+                    topics: vec![DescribeProducersRequestTopic {
+                        name: topic.to_string(),
+                        partition_indexes: vec![partition],
+                    }],
+                };
+                let Response::DescribeProducers(r) = self.send_to(&conn, Request::DescribeProducers(request)).await?
+                else {
+                    return Err(ClientError::Invalid("DescribeProducers answered with another response type".into()));
+                };
+                let p = r
+                    .topics
+                    .into_iter()
+                    .flat_map(|t| t.partitions)
+                    .find(|p| p.partition_index == partition)
+                    .ok_or_else(|| ClientError::Invalid("DescribeProducers left the partition out".into()))?;
+                ClientError::check(p.error_code, Some(format!("producers of {topic}-{partition}")))?;
+                Ok(p.active_producers
+                    .into_iter()
+                    .map(|s| ProducerStateInfo {
+                        producer_id: s.producer_id,
+                        producer_epoch: s.producer_epoch,
+                        last_sequence: s.last_sequence,
+                        last_timestamp: s.last_timestamp,
+                        coordinator_epoch: s.coordinator_epoch,
+                        current_txn_start_offset: s.current_txn_start_offset,
+                    })
+                    .collect())
+            }
+            .await;
+            out.push((partition, answer));
+        }
+        Ok(out)
     }
 }

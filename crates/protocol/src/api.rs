@@ -124,6 +124,7 @@ apis! {
     EndTxn = 26 => EndTxnRequest, EndTxnResponse, 0..=3, flexible 3;
     WriteTxnMarkers = 27 => WriteTxnMarkersRequest, WriteTxnMarkersResponse, 0..=1, flexible 1;
     TxnOffsetCommit = 28 => TxnOffsetCommitRequest, TxnOffsetCommitResponse, 0..=3, flexible 3;
+    DescribeProducers = 61 => DescribeProducersRequest, DescribeProducersResponse, 0..=0, flexible 0;
     DescribeTransactions = 65 => DescribeTransactionsRequest, DescribeTransactionsResponse, 0..=0, flexible 0;
     ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=1, flexible 0;
 }

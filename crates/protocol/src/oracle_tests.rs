@@ -158,6 +158,7 @@ cross_check! {
     end_txn_matches_oracle: EndTxn => EndTxnRequest / EndTxnRequest, EndTxnResponse / EndTxnResponse;
     write_txn_markers_matches_oracle: WriteTxnMarkers => WriteTxnMarkersRequest / WriteTxnMarkersRequest, WriteTxnMarkersResponse / WriteTxnMarkersResponse;
     txn_offset_commit_matches_oracle: TxnOffsetCommit => TxnOffsetCommitRequest / TxnOffsetCommitRequest, TxnOffsetCommitResponse / TxnOffsetCommitResponse;
+    describe_producers_matches_oracle: DescribeProducers => DescribeProducersRequest / DescribeProducersRequest, DescribeProducersResponse / DescribeProducersResponse;
     describe_transactions_matches_oracle: DescribeTransactions => DescribeTransactionsRequest / DescribeTransactionsRequest, DescribeTransactionsResponse / DescribeTransactionsResponse;
     list_transactions_matches_oracle: ListTransactions => ListTransactionsRequest / ListTransactionsRequest, ListTransactionsResponse / ListTransactionsResponse;
 }

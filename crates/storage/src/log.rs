@@ -751,6 +751,11 @@ impl Log {
     }
 
     /// Whether `producer_id` has an open transaction in this partition.
+    /// Every producer with state in this log (none while its producer state is not loaded).
+    pub fn active_producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
+        self.producers.as_ref().map_or_else(Vec::new, |p| p.active())
+    }
+
     pub fn has_ongoing_txn(&self, producer_id: i64) -> bool {
         self.producers.as_ref().is_some_and(|p| p.has_ongoing_txn(producer_id))
     }

@@ -102,6 +102,21 @@ impl ProducerEntry {
     }
 }
 
+/// A producer's state in one partition, as DescribeProducers (KIP-664) reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The last sequence number of its last batch here (-1: none kept).
+    pub last_sequence: i32,
+    /// The max timestamp of its last batch or marker here (-1: none).
+    pub last_timestamp: i64,
+    /// The transaction coordinator epoch of its last marker here (-1: none).
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction here.
+    pub txn_first_offset: Option<i64>,
+}
+
 /// A transaction a marker ended in this partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompletedTxn {
@@ -193,6 +208,24 @@ impl ProducerStateManager {
     }
 
     /// How many markers of `producer_id` this state has seen since it was loaded.
+    /// Every producer with state here, by producer id (what DescribeProducers reports).
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ActiveProducer {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                txn_first_offset: e.txn_first_offset,
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
+    }
+
     pub fn markers_seen(&self, producer_id: i64) -> u32 {
         self.producers.get(&producer_id).map_or(0, |e| e.markers_seen)
     }

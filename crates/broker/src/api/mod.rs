@@ -30,6 +30,7 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_producers;
 mod describe_transactions;
 mod end_txn;
 pub(crate) mod fetch;
@@ -205,6 +206,7 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, txn, r).await),
         Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(ctx, txn, r).await),
         Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, groups, r).await),
+        Request::DescribeProducers(r) => Response::DescribeProducers(describe_producers::handle(ctx, replicas, r)),
         Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, txn, r)),
         Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, txn, r)),
     })
