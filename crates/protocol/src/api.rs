@@ -85,10 +85,10 @@ apis! {
     Produce = 0 => ProduceRequest, ProduceResponse, 3..=9, flexible 9;
     Fetch = 1 => FetchRequest, FetchResponse, 4..=12, flexible 12;
     ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=7, flexible 6;
-    Metadata = 3 => MetadataRequest, MetadataResponse, 0..=12, flexible 9;
+    Metadata = 3 => MetadataRequest, MetadataResponse, 0..=13, flexible 9;
     OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=8, flexible 8;
     OffsetFetch = 9 => OffsetFetchRequest, OffsetFetchResponse, 0..=8, flexible 6;
-    FindCoordinator = 10 => FindCoordinatorRequest, FindCoordinatorResponse, 0..=4, flexible 3;
+    FindCoordinator = 10 => FindCoordinatorRequest, FindCoordinatorResponse, 0..=6, flexible 3;
     JoinGroup = 11 => JoinGroupRequest, JoinGroupResponse, 0..=9, flexible 6;
     Heartbeat = 12 => HeartbeatRequest, HeartbeatResponse, 0..=4, flexible 4;
     LeaveGroup = 13 => LeaveGroupRequest, LeaveGroupResponse, 0..=5, flexible 4;
@@ -97,7 +97,7 @@ apis! {
     ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=4, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
     SaslAuthenticate = 36 => SaslAuthenticateRequest, SaslAuthenticateResponse, 0..=2, flexible 2;
-    ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=3, flexible 3;
+    ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=4, flexible 3;
     CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 0..=7, flexible 5;
     DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 0..=5, flexible 4;
     DeleteRecords = 21 => DeleteRecordsRequest, DeleteRecordsResponse, 0..=2, flexible 2;
@@ -116,7 +116,7 @@ apis! {
     DescribeAcls = 29 => DescribeAclsRequest, DescribeAclsResponse, 0..=3, flexible 2;
     CreateAcls = 30 => CreateAclsRequest, CreateAclsResponse, 0..=3, flexible 2;
     DeleteAcls = 31 => DeleteAclsRequest, DeleteAclsResponse, 0..=3, flexible 2;
-    DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=1, flexible 0;
+    DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=2, flexible 0;
     // Transactions (KIP-98), capped below KIP-890's versions (TRANSACTION_ABORTABLE, epoch bump
     // per transaction).
     AddPartitionsToTxn = 24 => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0..=4, flexible 3;

@@ -17,7 +17,13 @@ pub fn handle(
         controller_id: controller,
         brokers: brokers
             .into_iter()
-            .map(|b| DescribeClusterResponseBroker { broker_id: b.node_id, host: b.host, port: b.port, rack: b.rack })
+            .map(|b| DescribeClusterResponseBroker {
+                broker_id: b.node_id,
+                host: b.host,
+                port: b.port,
+                rack: b.rack,
+                is_fenced: false,
+            })
             .collect(),
         // Only to a principal that may describe the cluster, else none (Kafka's answer).
         cluster_authorized_operations: super::authorized_operations::reported(

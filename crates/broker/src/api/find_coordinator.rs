@@ -1,6 +1,8 @@
 //! FindCoordinator: a group's coordinator is the leader of its `__consumer_offsets` partition,
 //! a transactional id's the leader of its `__transaction_state` partition (each topic is
-//! created on first use). Up to v3 one key is asked; from v4 several.
+//! created on first use). Up to v3 one key is asked; from v4 several. v5 only allows
+//! TRANSACTION_ABORTABLE (KIP-890), never answered here; v6's share-group keys (KIP-932) are
+//! answered UNSUPPORTED_VERSION.
 
 use std::collections::HashMap;
 
@@ -20,6 +22,7 @@ use crate::txn::log::{self as txn_log, TRANSACTION_STATE_TOPIC};
 /// FindCoordinator's key types.
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+const KEY_TYPE_SHARE: i8 = 2;
 /// How long FindCoordinator waits for a key's partition to get a leader (a new internal
 /// topic, or a failover) before answering COORDINATOR_NOT_AVAILABLE.
 const COORDINATOR_WAIT_MS: u64 = 5_000;
@@ -60,6 +63,8 @@ pub async fn handle(
         _ if leaders.len() == keys.len() => (Ok(()), ""),
         KEY_TYPE_GROUP => (offsets_log::ensure_topic(groups).await, "group's __consumer_offsets"),
         KEY_TYPE_TRANSACTION => (txn_log::ensure_topic(txn).await, "transactional id's __transaction_state"),
+        // v6's share groups (KIP-932) are not served.
+        KEY_TYPE_SHARE => (Err(ErrorCode::UnsupportedVersion), ""),
         _ => (Err(ErrorCode::InvalidRequest), ""),
     };
     for key in &keys {
@@ -103,6 +108,8 @@ pub async fn handle(
                 error_code: code.code(),
                 error_message: Some(if code == ErrorCode::InvalidRequest {
                     format!("unknown coordinator key type {}", request.key_type)
+                } else if code == ErrorCode::UnsupportedVersion {
+                    "share groups (KIP-932) are not served".to_string()
                 } else {
                     format!("the {what} partition has no leader yet")
                 }),

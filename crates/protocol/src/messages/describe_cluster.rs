@@ -7,6 +7,8 @@ kafka_struct! {
         include_cluster_authorized_operations: bool [0, MAX],
         /// 1 = brokers, 2 = controllers (Kafka's default is 1).
         endpoint_type: i8 [1, MAX],
+        /// Include fenced brokers (v2+, KIP-1073); a ZooKeeper-mode cluster has none.
+        include_fenced_brokers: bool [2, MAX],
     }
 }
 
@@ -31,5 +33,7 @@ kafka_struct! {
         host: String [0, MAX],
         port: i32 [0, MAX],
         rack: Option<String> [0, MAX],
+        /// Whether the broker is fenced (v2+); never, here.
+        is_fenced: bool [2, MAX],
     }
 }

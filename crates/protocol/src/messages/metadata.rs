@@ -30,6 +30,8 @@ kafka_struct! {
         controller_id: i32 [1, MAX],
         topics: Vec<MetadataResponseTopic> [0, MAX],
         cluster_authorized_operations: i32 [8, 10],
+        /// A top-level error (v13+, KIP-1102's REBOOTSTRAP_REQUIRED); 0 here.
+        error_code: i16 [13, MAX],
     }
 }
 
