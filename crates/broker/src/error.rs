@@ -6,6 +6,7 @@
 
 use sluice_protocol::BatchError;
 pub use sluice_protocol::error_code::ErrorCode;
+use sluice_protocol::legacy::LegacyError;
 use sluice_storage::StorageError;
 use sluice_storage::producer_state::SequenceError;
 
@@ -59,6 +60,18 @@ pub fn batch_error_code(e: &BatchError) -> ErrorCode {
         BatchError::RecordsRefused { .. } => ErrorCode::InvalidRecord,
         BatchError::CompressedRecords { .. } => ErrorCode::UnsupportedCompressionType,
         BatchError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
+    }
+}
+
+/// The table's part for a Produce v0–2 message set (magic 0 or 1) that cannot be converted to
+/// a record batch: as for batches, bytes that are not what they claim are CORRUPT_MESSAGE,
+/// well-formed sets that break a rule INVALID_RECORD, a codec the format lacks
+/// UNSUPPORTED_COMPRESSION_TYPE.
+pub fn legacy_error_code(e: &LegacyError) -> ErrorCode {
+    match e {
+        LegacyError::CrcMismatch { .. } | LegacyError::Corrupt { .. } => ErrorCode::CorruptMessage,
+        LegacyError::Invalid { .. } => ErrorCode::InvalidRecord,
+        LegacyError::UnsupportedCodec { .. } => ErrorCode::UnsupportedCompressionType,
     }
 }
 

@@ -77,13 +77,13 @@ macro_rules! apis {
 
 // Version ranges: from the lowest Apache Kafka 3.9 accepts (version 0 for every API here, the
 // versions Kafka 4.0 dropped with KIP-896 included: old clients such as Sarama before 1.41 still
-// send OffsetCommit v1) except Produce below v3 and Fetch below v4, which carry the message
-// formats 0 and 1; up to what current librdkafka, kafka-python and the Java client 3.x/4.x
-// negotiate, capped where a newer version needs something not built yet (Fetch v13+ needs topic
-// ids in fetch sessions, Produce v10+ leader discovery, DeleteTopics v6 topic ids).
+// send OffsetCommit v1, and Produce v0-2 and Fetch v0-3, which carry the message formats 0 and 1,
+// converted by `crate::legacy`); up to what current librdkafka, kafka-python and the Java client
+// 3.x/4.x negotiate, capped where a newer version needs something not built yet (Fetch v13+
+// needs topic ids in fetch sessions, Produce v10+ leader discovery, DeleteTopics v6 topic ids).
 apis! {
-    Produce = 0 => ProduceRequest, ProduceResponse, 3..=9, flexible 9;
-    Fetch = 1 => FetchRequest, FetchResponse, 4..=12, flexible 12;
+    Produce = 0 => ProduceRequest, ProduceResponse, 0..=9, flexible 9;
+    Fetch = 1 => FetchRequest, FetchResponse, 0..=12, flexible 12;
     ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=7, flexible 6;
     Metadata = 3 => MetadataRequest, MetadataResponse, 0..=13, flexible 9;
     OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=8, flexible 8;
@@ -129,21 +129,12 @@ apis! {
     ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=1, flexible 0;
 }
 
-/// The lowest Produce version ApiVersions advertises, below the lowest one decoded (v3).
-/// librdkafka before 2.8 enables gzip, snappy and lz4 only when the broker lists Produce v0 and
-/// otherwise sends every batch uncompressed; Kafka 4.0 advertises v0 for that reason and still
-/// refuses v0–v2 requests (KAFKA-18659). A v0–v2 Produce is undecodable here and closes its
-/// connection, as in Kafka 4.0.
-pub const PRODUCE_ADVERTISED_MIN_VERSION: i16 = 0;
-
-/// The `api_keys` list of an ApiVersions response: the registry, with Produce's advertised
-/// minimum lowered to [`PRODUCE_ADVERTISED_MIN_VERSION`].
+/// The `api_keys` list of an ApiVersions response: every API of the registry with its versions.
 pub fn supported_api_versions() -> Vec<ApiVersion> {
     ApiKey::ALL
         .iter()
         .map(|&k| {
             let (min_version, max_version) = k.versions();
-            let min_version = if k == ApiKey::Produce { PRODUCE_ADVERTISED_MIN_VERSION } else { min_version };
             ApiVersion { api_key: k as i16, min_version, max_version }
         })
         .collect()

@@ -12,6 +12,7 @@ pub mod api;
 pub mod compression;
 pub mod control;
 pub mod error_code;
+pub mod legacy;
 pub mod messages;
 pub mod record;
 pub mod record_batch;

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use sluice_protocol::api::{ApiKey, supported_api_versions};
+use sluice_protocol::api::supported_api_versions;
 
 fn docs() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs")
@@ -77,15 +77,10 @@ fn render() -> String {
          | key | API | Sluice | Kafka 3.9 | Kafka 4.1 |\n|---:|---|---|---|---|\n"
     ));
     for k in &kafka {
-        let sluice = advertised.iter().find(|a| a.api_key == k.key).map_or("–".to_string(), |a| {
-            let decoded = ApiKey::from_i16(a.api_key).map(ApiKey::versions);
-            match decoded {
-                Some((lo, hi)) if lo != a.min_version => {
-                    format!("{} (advertised from {}: v{lo} and up decoded)", range(lo, hi), a.min_version)
-                }
-                _ => range(a.min_version, a.max_version),
-            }
-        });
+        let sluice = advertised
+            .iter()
+            .find(|a| a.api_key == k.key)
+            .map_or("–".to_string(), |a| range(a.min_version, a.max_version));
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             k.key,

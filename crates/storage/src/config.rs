@@ -8,8 +8,7 @@
 //! `message.format.version` (ignored by Kafka 3.0+ for the v2 format it always writes), and the
 //! tiered-storage keys (`local.retention.*`, `remote.log.*`; `remote.storage.enable` may only be
 //! `false`, since this broker has no remote storage, as Kafka refuses it when tiered storage is
-//! disabled), and `message.downconversion.enable` (this broker serves Fetch from v4, whose
-//! batches are never converted to the older formats). The replication throttles (`leader/follower.replication.throttled.replicas`) are
+//! disabled). The replication throttles (`leader/follower.replication.throttled.replicas`) are
 //! validated and stored; without a throttled rate configured they change nothing, which is
 //! Kafka's behaviour too until `*.replication.throttled.rate` is set.
 
@@ -348,6 +347,10 @@ pub struct LogConfig {
     pub message_timestamp_before_max_ms: i64,
     pub message_timestamp_after_max_ms: i64,
     pub message_timestamp_difference_max_ms: i64,
+    /// `message.downconversion.enable` (broker `log.message.downconversion.enable`): old
+    /// consumers (Fetch below v4) are served this topic's batches converted to the message
+    /// format they read (magic 0 or 1); when false they are refused with UNSUPPORTED_VERSION.
+    pub message_downconversion_enable: bool,
     /// `preallocate` (broker `log.preallocate`): reserve `segment.bytes` of disk for each new
     /// segment.
     pub preallocate: bool,
@@ -385,6 +388,7 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
             message_timestamp_difference_max_ms: i64::MAX,
+            message_downconversion_enable: true,
             preallocate: false,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
@@ -561,6 +565,7 @@ impl LogConfig {
             "message.timestamp.after.max.ms" => self.message_timestamp_after_max_ms = n,
             "message.timestamp.difference.max.ms" => self.message_timestamp_difference_max_ms = n,
             "preallocate" => self.preallocate = flag,
+            "message.downconversion.enable" => self.message_downconversion_enable = flag,
             "min.insync.replicas" => self.min_insync_replicas = int(n),
             "unclean.leader.election.enable" => self.unclean_leader_election_enable = flag,
             "remote.storage.enable" if flag => {
@@ -617,15 +622,16 @@ pub fn canonical_value(key: &str, value: &str) -> Result<String> {
     })
 }
 
-/// `2.8`, `0.10.2`, `3.0-IV1`: the shape of Kafka's `MetadataVersion` names that
-/// `message.format.version` takes.
+/// `2.8`, `0.10.2`, `3.0-IV1`, and the longer forms Kafka cuts to those (`0.10.0.0`, `2.8.1`, as
+/// old clients such as librdkafka's tests send): the shape of Kafka's `MetadataVersion` names
+/// that `message.format.version` takes.
 fn is_kafka_version(v: &str) -> bool {
     let (numbers, iv) = match v.split_once("-IV") {
         Some((n, iv)) => (n, Some(iv)),
         None => (v, None),
     };
     let parts: Vec<&str> = numbers.split('.').collect();
-    (2..=3).contains(&parts.len())
+    (2..=4).contains(&parts.len())
         && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         && iv.is_none_or(|iv| !iv.is_empty() && iv.bytes().all(|b| b.is_ascii_digit()))
 }
@@ -684,6 +690,8 @@ mod tests {
         assert!(c.set("preallocate", "yes").is_err());
         c.set("message.format.version", "0.10.2-IV0").expect("version");
         c.set("message.format.version", "2.8").expect("version");
+        c.set("message.format.version", "0.10.0.0").expect("four parts, as librdkafka's tests send");
+        assert!(c.set("message.format.version", "1.2.3.4.5").is_err());
         assert!(c.set("message.format.version", "three").is_err());
         c.set("leader.replication.throttled.replicas", "0:1,1:2").expect("pairs");
         c.set("follower.replication.throttled.replicas", "*").expect("all");

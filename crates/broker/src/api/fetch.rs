@@ -35,6 +35,16 @@
 //! sendfile path only looks up file positions, on the worker (the bytes move in the kernel
 //! when the answer is written).
 //!
+//! Fetch v0–3 (clients of Kafka 0.8–0.10) read message formats 0 and 1: their answers are the
+//! stored batches down-converted (`sluice_protocol::legacy::down_convert`), copied, never sent
+//! from the files: each batch's codec kept, transaction markers left out, as Kafka 3.x serves
+//! them unless the topic's `message.downconversion.enable` is false (then UNSUPPORTED_VERSION).
+//! Two departures, both so an old consumer never stalls where Kafka would leave it stuck: the
+//! first message of a partition is sent whole even past `partition_max_bytes` at v0–2 (Kafka
+//! treats the limit as hard there and answers an empty set, so a client whose fetch size is
+//! below its largest message reads nothing forever), and zstd batches, which the old formats
+//! cannot carry, go out as plain messages (Kafka answers UNSUPPORTED_COMPRESSION_TYPE).
+//!
 //! zstd batches are served at every version when the topic's `compression.type` is `producer`,
 //! as Kafka does; below Fetch v10 a topic configured `compression.type=zstd` is
 //! UNSUPPORTED_COMPRESSION_TYPE (KIP-110), as in Kafka. Refusing zstd batches by version
@@ -48,6 +58,7 @@ use sluice_protocol::messages::{
 };
 use sluice_storage::TopicPartition;
 
+use sluice_protocol::legacy;
 use sluice_protocol::record_set::RecordSet;
 
 use super::RequestContext;
@@ -68,6 +79,24 @@ pub const READ_COMMITTED: i8 = 1;
 /// The first Fetch version with the consumer's rack, from which consumers may fetch from
 /// followers (KIP-392).
 const MIN_FOLLOWER_FETCH_VERSION: i16 = 11;
+
+/// The first Fetch version answered with record batches (magic 2, KIP-98); older fetchers get
+/// message format 0 (below v2) or 1 (v2 and v3), converted from the stored batches when the
+/// topic's `message.downconversion.enable` allows it, UNSUPPORTED_VERSION otherwise (Kafka's
+/// answers).
+const MIN_RECORD_BATCH_FETCH_VERSION: i16 = 4;
+
+/// The first Fetch version answered in message format 1 (timestamps, KIP-32) when converted.
+const MIN_MAGIC_V1_FETCH_VERSION: i16 = 2;
+
+/// The message format a Fetch of `version` reads, when not record batches.
+fn legacy_magic(version: i16) -> Option<i8> {
+    match version {
+        v if v >= MIN_RECORD_BATCH_FETCH_VERSION => None,
+        v if v >= MIN_MAGIC_V1_FETCH_VERSION => Some(legacy::MAGIC_V1),
+        _ => Some(legacy::MAGIC_V0),
+    }
+}
 
 /// The first Fetch version that may carry zstd batches (KIP-110).
 const MIN_ZSTD_FETCH_VERSION: i16 = 10;
@@ -159,7 +188,8 @@ fn read(
     max_bytes: usize,
     parked: Option<&DelayedFetch>,
 ) -> (FetchResponse, usize, Reservation) {
-    if fx.sendfile && !ctx.over_tls {
+    // Old fetchers' answers are converted from the stored bytes, so they are read into memory.
+    if fx.sendfile && !ctx.over_tls && ctx.version() >= MIN_RECORD_BATCH_FETCH_VERSION {
         // Only positions are looked up (in memory-mapped indexes): run in place. Handing the
         // worker's queue to another thread per fetch (`block_in_place`) cost far more than the
         // lookup: a profile at 5,000 produces/s found a quarter of the broker's CPU in those
@@ -284,10 +314,18 @@ fn read_all(
                 partitions.push(out);
                 continue;
             }
-            if ctx.version() < MIN_ZSTD_FETCH_VERSION
+            // Old fetchers' answers are converted (zstd batches to plain messages), not sent as stored.
+            let down_convert_to = legacy_magic(ctx.version());
+            if down_convert_to.is_none()
+                && ctx.version() < MIN_ZSTD_FETCH_VERSION
                 && partition.config().compression_type == sluice_storage::TopicCompression::Zstd
             {
                 out.error_code = ErrorCode::UnsupportedCompressionType.code();
+                partitions.push(out);
+                continue;
+            }
+            if down_convert_to.is_some() && !partition.config().message_downconversion_enable {
+                out.error_code = ErrorCode::UnsupportedVersion.code();
                 partitions.push(out);
                 continue;
             }
@@ -313,9 +351,22 @@ fn read_all(
                     })
                     .collect()
             });
-            total += read.records.len();
-            remaining = remaining.saturating_sub(read.records.len());
-            out.records = Some(read.records);
+            let records = match (down_convert_to, read.records) {
+                (Some(magic), RecordSet::Memory(stored)) if !stored.is_empty() => {
+                    match legacy::down_convert(stored, magic, p.fetch_offset, limit) {
+                        Ok(converted) => RecordSet::Memory(converted),
+                        Err(e) => {
+                            tracing::warn!(topic = %tp.topic, partition = tp.partition, error = %e, "stored batches do not down-convert");
+                            out.error_code = ErrorCode::CorruptMessage.code();
+                            RecordSet::default()
+                        }
+                    }
+                }
+                (_, records) => records,
+            };
+            total += records.len();
+            remaining = remaining.saturating_sub(records.len());
+            out.records = Some(records);
             partitions.push(out);
         }
         responses.push(FetchResponseTopic { topic: topic.topic.clone(), partitions });

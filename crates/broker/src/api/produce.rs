@@ -1,7 +1,9 @@
 //! Produce: validate acks, verify a transactional producer's first batch in a partition with
 //! its transaction coordinator (KIP-890), append each partition's batch through the
 //! `ReplicaManager` (which checks it record by record first: `Partition::validate_produced`),
-//! and answer per partition, with the refused records (KIP-467) and a message from v8.
+//! and answer per partition, with the refused records (KIP-467) and a message from v8. Produce
+//! v0–2's message sets in formats 0 and 1 are converted to one record batch first
+//! (`sluice_protocol::legacy`), as Kafka 3.x converts them.
 //!
 //! With `acks=all` every partition is appended first and the request then waits once, in one
 //! `DelayedProduce` over all of them (see `purgatory`): it answers when the last partition's
@@ -12,6 +14,7 @@
 
 use std::time::Duration;
 
+use sluice_protocol::legacy;
 use sluice_protocol::messages::{
     ProduceRequest, ProduceResponse, ProduceResponsePartition, ProduceResponseRecordError, ProduceResponseTopic,
 };
@@ -20,11 +23,15 @@ use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, legacy_error_code};
 use crate::observe::metrics::{EVENTS, PurgatoryEntry};
 use crate::purgatory::{DeferredWakes, DelayedProduce};
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
 use crate::txn::TxnHandle;
+
+/// The first Produce version whose records must be record batches (magic 2, KIP-98); below it
+/// they may be in message format 0 or 1.
+const MIN_RECORD_BATCH_PRODUCE_VERSION: i16 = 3;
 
 /// The first Produce version that may carry zstd batches (KIP-110).
 const MIN_ZSTD_PRODUCE_VERSION: i16 = 7;
@@ -89,10 +96,23 @@ pub async fn handle(
                 continue;
             }
             // No batch at all is INVALID_RECORD, as Kafka answers from Produce v3.
-            let Some(records) = partition.records.filter(|r| !r.is_empty()) else {
+            let Some(mut records) = partition.records.filter(|r| !r.is_empty()) else {
                 partition_responses.push(reply(ErrorCode::InvalidRecord, -1, -1));
                 continue;
             };
+            // Produce v0–2 may carry message formats 0 and 1: stored as one record batch.
+            // From v3 only record batches are allowed; anything else fails the batch checks
+            // with INVALID_RECORD, as in Kafka.
+            if ctx.version() < MIN_RECORD_BATCH_PRODUCE_VERSION {
+                match legacy::to_record_batch(&records) {
+                    Ok(batch) => records = batch,
+                    Err(e) => {
+                        tracing::debug!(topic = %tp.topic, partition = tp.partition, error = %e, "legacy message set refused");
+                        partition_responses.push(reply(legacy_error_code(&e), -1, -1));
+                        continue;
+                    }
+                }
+            }
             if ctx.version() < MIN_ZSTD_PRODUCE_VERSION
                 && BatchHeader::parse(&records).is_ok_and(|h| h.attributes.compression() == Compression::Zstd)
             {

@@ -1,5 +1,6 @@
 //! Fetch (key 1): consumers and followers read record batches from partition leaders. Kafka's
-//! `FetchRequest.json` / `FetchResponse.json`; we speak versions 4 to 12, flexible from 12.
+//! `FetchRequest.json` / `FetchResponse.json`; we speak versions 0 to 12, flexible from 12 (below
+//! v4 the records are down-converted to message format 0 or 1: `crate::legacy`).
 
 kafka_struct! {
     /// What to read, with session and size limits.
@@ -8,7 +9,8 @@ kafka_struct! {
         replica_id: i32 [0, 14],
         max_wait_ms: i32 [0, MAX],
         min_bytes: i32 [0, MAX],
-        max_bytes: i32 [3, MAX],
+        /// No limit on the whole answer (only per partition) before v3.
+        max_bytes: i32 [3, MAX] = i32::MAX,
         isolation_level: i8 [4, MAX],
         session_id: i32 [7, MAX],
         /// -1 (no session: a full fetch) before v7.

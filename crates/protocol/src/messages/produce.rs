@@ -1,5 +1,6 @@
 //! Produce (key 0): a producer hands record batches to partition leaders. Kafka's
-//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 3 to 9, flexible from 9.
+//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 0 to 9, flexible from 9 (v0-2
+//! may carry message formats 0 and 1: `crate::legacy`).
 
 use bytes::Bytes;
 
