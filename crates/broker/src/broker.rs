@@ -53,6 +53,10 @@ pub struct Broker {
     pub subtasks: crate::subtasks::SubTasks,
     /// The request path's counters (`/metrics`).
     pub metrics: crate::observe::BrokerMetrics,
+    /// ElectLeaders requests for the controller, served while this broker is it.
+    pub elections: crate::cluster::controller::ElectionQueue,
+    /// Client quotas' usage (`quota.rs`).
+    pub quotas: crate::quota::QuotaManager,
 }
 
 /// Broker configs changed at run time (keeper's `/config/brokers/<id>` and
@@ -120,6 +124,8 @@ impl Broker {
             fetch_sessions: crate::fetch_session::FetchSessions::new(config.max_incremental_fetch_session_cache_slots),
             subtasks: Default::default(),
             metrics: Default::default(),
+            elections: Default::default(),
+            quotas: crate::quota::QuotaManager::new(config.quota_window),
             config,
         }))
     }

@@ -169,6 +169,9 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("sasl.mechanism.inter.broker.protocol", "GSSAPI"),
     ("connection.failed.authentication.delay.ms", "100"),
     ("connections.max.reauth.ms", "0"),
+    // Client quotas (`quota.rs`): the window their rates are measured over.
+    ("quota.window.num", "11"),
+    ("quota.window.size.seconds", "1"),
     // TLS (`tls.rs`; listener-prefixed forms win): PEM files only.
     ("ssl.keystore.type", "PEM"),
     ("ssl.keystore.location", ""),
@@ -368,6 +371,9 @@ pub struct BrokerConfig {
     /// SaslAuthenticate v1+; a connection that sends anything but SaslHandshake after its
     /// session ended is closed.
     pub connections_max_reauth_ms: u64,
+    /// `quota.window.num` and `quota.window.size.seconds`: client quotas' rates are measured
+    /// over this many samples of this many seconds (`crate::quota`).
+    pub quota_window: crate::quota::QuotaWindow,
     /// `authorizer.class.name` naming Kafka's ACL authorizer (ZooKeeper's
     /// `kafka.security.authorizer.AclAuthorizer` or KRaft's `StandardAuthorizer`; empty: none,
     /// every principal may do everything), with `super.users` and
@@ -875,6 +881,10 @@ impl BrokerConfig {
             inter_broker_security,
             failed_authentication_delay_ms,
             connections_max_reauth_ms: int("connections.max.reauth.ms", 0, i64::MAX)?.unwrap_or(0) as u64,
+            quota_window: crate::quota::QuotaWindow {
+                samples: int("quota.window.num", 1, i64::from(i32::MAX))?.unwrap_or(11) as u32,
+                sample_ms: int("quota.window.size.seconds", 1, i64::from(i32::MAX))?.unwrap_or(1) as u64 * 1_000,
+            },
             authorizer,
             replication,
             broker_id,

@@ -272,6 +272,10 @@ pub const KEY_DOCS: &[(&[&str], &str)] = &[
         &["sasl.mechanism.inter.broker.protocol"],
         "when `inter.broker.listener.name` names a SASL listener, the mechanism followers and the transaction coordinator log in to other brokers with; the broker's own credentials are the `username`/`password` of that listener's JAAS entry for the mechanism (`listener.name.<listener>.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"...\";`)",
     ),
+    (
+        &["quota.window.num", "quota.window.size.seconds"],
+        "client quotas (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage` of users and client ids, set with AlterClientQuotas or `sluice quota`) are measured over this many samples of this many seconds; a client over its quota is throttled by up to the whole window",
+    ),
     (&["replica.lag.time.max.ms"], "a follower not caught up for this long leaves the ISR"),
     (
         &[

@@ -181,7 +181,7 @@ impl Harness {
                 assert_eq!(Some(correlation_id), sent_correlation, "the response answers the request's correlation id");
                 Served::Response { correlation_id, frame: response }
             }
-            Answer::Silent => Served::Silent,
+            Answer::Silent(_) => Served::Silent,
             Answer::Close(refusal) => Served::Closed(refusal),
         }
     }

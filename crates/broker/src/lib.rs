@@ -23,6 +23,7 @@ pub mod observe;
 pub mod partition;
 pub mod producer_ids;
 pub mod purgatory;
+pub mod quota;
 pub mod replica_manager;
 pub mod sasl;
 pub mod server;

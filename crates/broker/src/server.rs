@@ -441,7 +441,11 @@ impl Connection {
             };
             let response = match answer {
                 Answer::Respond(frame) => frame,
-                Answer::Silent => continue, // acks=0: the client expects no answer
+                // acks=0: the client expects no answer (a throttle still holds its next request).
+                Answer::Silent(throttle) => {
+                    self.mute(throttle, &mut shutdown).await;
+                    continue;
+                }
                 Answer::Close(refusal) => {
                     if let Some(suppressed) = self.refusals.admit(&self.peer.ip(), Instant::now()) {
                         match refusal {
@@ -467,12 +471,26 @@ impl Connection {
             if let Some(api_key) = api_key {
                 self.broker.metrics.requests.record_send(api_key, sending.elapsed());
             }
+            let throttle = response.throttle;
             drop((reservation, response));
+            self.mute(throttle, &mut shutdown).await;
         }
     }
 }
 
 impl Connection {
+    /// A client over its quota (`crate::quota`): nothing more is read from its connection until
+    /// the throttle has passed (KIP-219's muted channel), or the node shuts down.
+    async fn mute(&mut self, throttle: Duration, shutdown: &mut broadcast::Receiver<()>) {
+        if throttle.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(throttle) => {}
+            _ = shutdown.recv() => {}
+        }
+    }
+
     /// Serves one frame of a connection that has not authenticated yet: a bare SASL token after
     /// SaslHandshake v0, or a request, of which only ApiVersions, SaslHandshake and (after a v1
     /// handshake) SaslAuthenticate are served. Whether the connection stays open.
@@ -510,7 +528,7 @@ impl Connection {
             Request::ApiVersions(_) => {
                 match answer(&self.broker, &self.listener_name, self.peer, &self.session, header, request).await {
                     Answer::Respond(frame) => frame.write(&mut self.socket).await?,
-                    Answer::Silent | Answer::Close(_) => return Ok(false),
+                    Answer::Silent(_) | Answer::Close(_) => return Ok(false),
                 }
                 return Ok(true);
             }
@@ -675,8 +693,9 @@ async fn read_frame(
 pub enum Answer {
     /// Write this response frame.
     Respond(Frame),
-    /// Write nothing: a Produce with `acks=0`, whose client expects no answer.
-    Silent,
+    /// Write nothing: a Produce with `acks=0`, whose client expects no answer; read nothing more
+    /// for the throttle (client quotas).
+    Silent(Duration),
     /// Close the connection; the refusal is for the log.
     Close(Refusal),
 }
@@ -689,11 +708,13 @@ pub struct Frame {
     pub head: BytesMut,
     pub splices: Vec<Splice>,
     pub memory: Reservation,
+    /// How long the connection reads nothing after this frame (client quotas, KIP-219).
+    pub throttle: Duration,
 }
 
 impl Frame {
     fn plain(head: BytesMut) -> Frame {
-        Frame { head, splices: Vec::new(), memory: Reservation::default() }
+        Frame { head, splices: Vec::new(), memory: Reservation::default(), throttle: Duration::ZERO }
     }
 
     /// The whole frame in memory, file bytes read in (for tests and the fuzzing harness).
@@ -833,6 +854,16 @@ pub async fn answer(
         Request::Fetch(r) => Some(r.replica_id),
         _ => None,
     };
+    let produced_bytes = match &request {
+        Request::Produce(r) => Some(
+            r.topic_data
+                .iter()
+                .flat_map(|t| &t.partition_data)
+                .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+                .sum(),
+        ),
+        _ => None,
+    };
     let started = Instant::now();
     let context = api::RequestContext {
         header: &header,
@@ -844,15 +875,19 @@ pub async fn answer(
         response_memory: &memory,
         remote_nanos: &remote_nanos,
     };
-    let response = api::handle(broker, context, request).await;
+    let mut response = api::handle(broker, context, request).await;
     let remote = Duration::from_nanos(remote_nanos.load(std::sync::atomic::Ordering::Relaxed));
-    broker.metrics.requests.record(header.api_key, version, started.elapsed().saturating_sub(remote), remote);
+    let handler_time = started.elapsed().saturating_sub(remote);
+    broker.metrics.requests.record(header.api_key, version, handler_time, remote);
+    let usage = crate::quota::Usage { produced_bytes, fetch_replica, handler_time };
+    let throttle =
+        crate::quota::throttle(broker, &session.principal, header.client_id.as_deref(), usage, response.as_mut());
     let Some(response) = response else {
-        return Answer::Silent;
+        return Answer::Silent(throttle);
     };
     count_response(broker, &response, fetch_replica);
     match encode_response_spliced(header.correlation_id, version, &response) {
-        Ok((head, splices)) => Answer::Respond(Frame { head, splices, memory: memory.into_inner() }),
+        Ok((head, splices)) => Answer::Respond(Frame { head, splices, memory: memory.into_inner(), throttle }),
         Err(error) => Answer::Close(Refusal::Unencodable { api: response.api_key().name(), version, error }),
     }
 }

@@ -400,6 +400,10 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::WriteTxnMarkers => Request::WriteTxnMarkers(Default::default()),
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(Default::default()),
         ApiKey::DescribeProducers => Request::DescribeProducers(Default::default()),
+        ApiKey::ElectLeaders => Request::ElectLeaders(Default::default()),
+        ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(Default::default()),
+        ApiKey::AlterClientQuotas => Request::AlterClientQuotas(Default::default()),
+        ApiKey::DescribeLogDirs => Request::DescribeLogDirs(Default::default()),
         ApiKey::DescribeTransactions => Request::DescribeTransactions(Default::default()),
         ApiKey::ListTransactions => Request::ListTransactions(Default::default()),
     }

@@ -10,6 +10,7 @@ mod groups;
 mod keeper;
 mod perf;
 mod perf_latency;
+mod quotas;
 mod table;
 mod top;
 
@@ -24,6 +25,8 @@ use sluice_client::{
     Client, ClientConfig, ClientError, Compression, Consumer, ConsumerConfig, IsolationLevel, Producer, ProducerConfig,
     ProducerRecord, StartOffset,
 };
+use sluice_protocol::api::{Request, Response};
+use sluice_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsRequestTopic};
 use table::{Table, print_json};
 
 /// Topics the brokers keep for themselves, hidden from `topic list` without `--internal`
@@ -93,6 +96,10 @@ enum Command {
     /// Manage users' SCRAM credentials (for SASL/SCRAM listeners).
     #[command(subcommand)]
     User(UserCommand),
+    /// Set, list and remove client quotas: byte rates and request-time shares of users and
+    /// client ids, enforced by throttling.
+    #[command(subcommand)]
+    Quota(quotas::QuotaCommand),
     /// Add, list and remove access control lists (brokers with authorizer.class.name set).
     #[command(subcommand)]
     Acl(acls::AclCommand),
@@ -429,6 +436,27 @@ enum TopicCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Elect leaders: move leadership back to each partition's preferred replica (the first
+    /// of its replicas), or with --unclean give partitions without a leader one, out of sync
+    /// if no in-sync replica is alive (records acknowledged by the old ISR may be lost), as
+    /// kafka-leader-election.sh does.
+    #[command(
+        after_help = "Examples:\n  sluice topic elect-leaders orders\n  sluice topic elect-leaders orders -p 0 -p 3\n  sluice topic elect-leaders --all-topics\n  sluice topic elect-leaders orders -p 2 --unclean"
+    )]
+    ElectLeaders {
+        /// The topic (or --all-topics).
+        name: Option<String>,
+        /// Only this partition of the topic (repeatable; default: every partition).
+        #[arg(short, long = "partition")]
+        partitions: Vec<i32>,
+        /// Every partition of every topic.
+        #[arg(long, conflicts_with_all = ["name", "partitions"])]
+        all_topics: bool,
+        /// An unclean election: a leader for partitions that have none, from outside the ISR
+        /// if it must.
+        #[arg(long)]
+        unclean: bool,
+    },
     /// List partition reassignments in progress.
     #[command(after_help = "Example:\n  sluice topic reassignments orders")]
     Reassignments {
@@ -615,6 +643,23 @@ enum ClusterCommand {
     #[command(after_help = "Examples:\n  sluice cluster health\n  sluice cluster health --json || alert")]
     Health {
         /// Print a JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each broker's log directories: the partitions each holds with their size on disk and
+    /// offset lag, and the directory's file system size and usable space (as
+    /// kafka-log-dirs.sh --describe shows them).
+    #[command(
+        after_help = "Examples:\n  sluice cluster log-dirs\n  sluice cluster log-dirs -t orders --broker 2\n  sluice cluster log-dirs --json"
+    )]
+    LogDirs {
+        /// Only these topics' partitions (repeatable; default: every topic's).
+        #[arg(short, long = "topic")]
+        topics: Vec<String>,
+        /// Only these brokers (repeatable; default: every broker).
+        #[arg(long = "broker")]
+        brokers: Vec<i32>,
+        /// Print a JSON array instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -890,6 +935,9 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
         Command::Config(cmd) => configs::run(client, cmd).await,
         Command::Cluster(ClusterCommand::Info { internal, json }) => cluster_info(client, internal, json).await,
         Command::Cluster(ClusterCommand::Health { json }) => cluster_health(client, json).await,
+        Command::Cluster(ClusterCommand::LogDirs { topics, brokers, json }) => {
+            cluster_log_dirs(client, &topics, &brokers, json).await
+        }
         Command::Group(cmd) => group(client, cmd).await,
         Command::Transaction(cmd) => transaction(client, cmd).await,
         Command::Perf(PerfCommand::Produce {
@@ -922,6 +970,7 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
             top::run(client, topics, interval_ms, iterations, json).await
         }
         Command::User(UserCommand::Scram(cmd)) => scram(client, cmd).await,
+        Command::Quota(cmd) => quotas::run(client, cmd).await,
         Command::Acl(cmd) => acls::run(client, cmd).await,
     }
 }
@@ -1296,6 +1345,9 @@ async fn topic(client: Client, cmd: TopicCommand) -> anyhow::Result<()> {
                 wait_for_reassignments(&client, &name, Duration::from_secs(timeout)).await?;
             }
         }
+        TopicCommand::ElectLeaders { name, partitions, all_topics, unclean } => {
+            elect_leaders(&client, name.as_deref(), &partitions, all_topics, unclean).await?;
+        }
         TopicCommand::Reassignments { name } => {
             let moving = client.list_reassignments(name.as_deref()).await?;
             if moving.is_empty() {
@@ -1363,6 +1415,49 @@ async fn reassign(
     Ok(())
 }
 
+async fn elect_leaders(
+    client: &Client,
+    name: Option<&str>,
+    partitions: &[i32],
+    all_topics: bool,
+    unclean: bool,
+) -> anyhow::Result<()> {
+    let asked: Option<Vec<(String, i32)>> = match (name, all_topics) {
+        (None, false) => anyhow::bail!("name a topic, or give --all-topics"),
+        (_, true) => None,
+        (Some(name), false) => {
+            let partitions = if partitions.is_empty() {
+                client.topic(name).await?.partitions.iter().map(|p| p.partition).collect()
+            } else {
+                partitions.to_vec()
+            };
+            Some(partitions.into_iter().map(|p| (name.to_string(), p)).collect())
+        }
+    };
+    let outcomes = client.elect_leaders(asked.as_deref(), unclean).await?;
+    let not_needed = sluice_protocol::error_code::ErrorCode::ElectionNotNeeded.code();
+    let mut failed = 0;
+    for (topic, p, outcome) in &outcomes {
+        match outcome {
+            Ok(()) => println!("{topic}-{p}: leader elected"),
+            Err(sluice_client::ClientError::Kafka { code, .. }) if *code == not_needed => {
+                println!("{topic}-{p}: no election needed")
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{topic}-{p}: {e}");
+            }
+        }
+    }
+    if outcomes.is_empty() {
+        println!("no election needed");
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} elections failed", outcomes.len());
+    }
+    Ok(())
+}
+
 async fn wait_for_reassignments(client: &Client, name: &str, timeout: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -1376,6 +1471,92 @@ async fn wait_for_reassignments(client: &Client, name: &str, timeout: Duration) 
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+async fn cluster_log_dirs(client: Client, topics: &[String], brokers: &[i32], json: bool) -> anyhow::Result<()> {
+    let mut asked = None;
+    if !topics.is_empty() {
+        let mut list = Vec::new();
+        for name in topics {
+            let info = client.topic(name).await?;
+            list.push(DescribeLogDirsRequestTopic {
+                topic: name.clone(),
+                partitions: info.partitions.iter().map(|p| p.partition).collect(),
+            });
+        }
+        asked = Some(list);
+    }
+    let (answers, failures) =
+        client.ask_every_broker(|| Request::DescribeLogDirs(DescribeLogDirsRequest { topics: asked.clone() })).await?;
+    let mut rows = Vec::new();
+    for (broker, response) in answers {
+        if !brokers.is_empty() && !brokers.contains(&broker.id) {
+            continue;
+        }
+        let Response::DescribeLogDirs(r) = response else { anyhow::bail!("broker {}: unexpected answer", broker.id) };
+        if let Err(e) = sluice_client::ClientError::check(r.error_code, None) {
+            anyhow::bail!("broker {}: {e}", broker.id);
+        }
+        for dir in r.results {
+            rows.push((broker.id, dir));
+        }
+    }
+    if json {
+        let dirs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(id, d)| {
+                let partitions: Vec<serde_json::Value> = d
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions.iter().map(|p| {
+                            json!({"topic": t.name, "partition": p.partition_index, "size": p.partition_size,
+                                   "offset_lag": p.offset_lag, "future": p.is_future_key})
+                        })
+                    })
+                    .collect();
+                json!({"broker": id, "log_dir": d.log_dir, "error": error_name(d.error_code),
+                       "total_bytes": d.total_bytes, "usable_bytes": d.usable_bytes, "partitions": partitions})
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(dirs))?;
+    } else {
+        let mut table = Table::new(&["BROKER", "LOG DIR", "TOPIC", "PARTITION", "SIZE", "OFFSET LAG"]);
+        for (id, d) in &rows {
+            println!(
+                "broker {id}: {} ({}; {} of {} bytes usable)",
+                d.log_dir,
+                error_name(d.error_code).unwrap_or("online"),
+                d.usable_bytes,
+                d.total_bytes
+            );
+            for t in &d.topics {
+                for p in &t.partitions {
+                    table.row(vec![
+                        id.to_string(),
+                        d.log_dir.clone(),
+                        t.name.clone(),
+                        p.partition_index.to_string(),
+                        p.partition_size.to_string(),
+                        p.offset_lag.to_string(),
+                    ]);
+                }
+            }
+        }
+        table.print()?;
+    }
+    for f in &failures {
+        eprintln!("broker {} ({}): {}", f.broker.id, f.broker.address(), f.error);
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{} of the brokers did not answer", failures.len());
+    }
+    Ok(())
+}
+
+/// Kafka's name of an error code, or `None` for no error.
+fn error_name(code: i16) -> Option<&'static str> {
+    (code != 0).then(|| sluice_protocol::error_code::ErrorCode::from_code(code).map_or("UNKNOWN", |c| c.name()))
 }
 
 async fn cluster_info(client: Client, internal: bool, json: bool) -> anyhow::Result<()> {

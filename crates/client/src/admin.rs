@@ -350,6 +350,59 @@ impl Client {
             .collect())
     }
 
+    /// Leader elections (ElectLeaders, KIP-460) for `partitions` (`None`: every partition),
+    /// preferred-replica or, with `unclean`, for partitions without a leader. Sent to the
+    /// controller, found again (and asked again) while a broker answers NOT_CONTROLLER within
+    /// the request timeout. The outcome per partition; "no election needed" is an error of its
+    /// own (ELECTION_NOT_NEEDED) for the caller to treat as it likes.
+    pub async fn elect_leaders(
+        &self,
+        partitions: Option<&[(String, i32)]>,
+        unclean: bool,
+    ) -> Result<Vec<(String, i32, Result<()>)>> {
+        let mut topics: Vec<ElectLeadersRequestTopic> = Vec::new();
+        for (topic, p) in partitions.unwrap_or_default() {
+            match topics.iter_mut().find(|t| &t.topic == topic) {
+                Some(t) => t.partitions.push(*p),
+                None => topics.push(ElectLeadersRequestTopic { topic: topic.clone(), partitions: vec![*p] }),
+            }
+        }
+        let timeout = self.config().request_timeout;
+        let request = ElectLeadersRequest {
+            election_type: i8::from(unclean),
+            topic_partitions: partitions.map(|_| topics),
+            timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let md = self.refresh_metadata(Some(&[])).await?;
+            let conn = self.broker_connection(md.controller_id).await?;
+            let Response::ElectLeaders(r) = self.send_to(&conn, Request::ElectLeaders(request.clone())).await? else {
+                return Err(unexpected("ElectLeaders"));
+            };
+            ClientError::check(r.error_code, None)?;
+            let not_controller = r
+                .replica_election_results
+                .iter()
+                .flat_map(|t| &t.partition_result)
+                .any(|p| p.error_code == sluice_protocol::error_code::ErrorCode::NotController.code());
+            if not_controller && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            return Ok(r
+                .replica_election_results
+                .into_iter()
+                .flat_map(|t| {
+                    let topic = t.topic;
+                    t.partition_result.into_iter().map(move |p| {
+                        (topic.clone(), p.partition_id, ClientError::check(p.error_code, p.error_message))
+                    })
+                })
+                .collect());
+        }
+    }
+
     /// The reassignments in progress, for every topic or only `topic`.
     pub async fn list_reassignments(&self, topic: Option<&str>) -> Result<Vec<Reassignment>> {
         let topics = match topic {

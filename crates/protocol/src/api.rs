@@ -96,6 +96,7 @@ apis! {
     DescribeGroups = 15 => DescribeGroupsRequest, DescribeGroupsResponse, 0..=5, flexible 5;
     ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=4, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
+    DescribeLogDirs = 35 => DescribeLogDirsRequest, DescribeLogDirsResponse, 0..=4, flexible 2;
     SaslAuthenticate = 36 => SaslAuthenticateRequest, SaslAuthenticateResponse, 0..=2, flexible 2;
     ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=4, flexible 3;
     CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 0..=7, flexible 5;
@@ -103,6 +104,7 @@ apis! {
     DeleteRecords = 21 => DeleteRecordsRequest, DeleteRecordsResponse, 0..=2, flexible 2;
     InitProducerId = 22 => InitProducerIdRequest, InitProducerIdResponse, 0..=4, flexible 2;
     DeleteGroups = 42 => DeleteGroupsRequest, DeleteGroupsResponse, 0..=2, flexible 2;
+    ElectLeaders = 43 => ElectLeadersRequest, ElectLeadersResponse, 0..=2, flexible 2;
     OffsetDelete = 47 => OffsetDeleteRequest, OffsetDeleteResponse, 0..=0, flexible 99;
     OffsetForLeaderEpoch = 23 => OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, 0..=4, flexible 4;
     DescribeConfigs = 32 => DescribeConfigsRequest, DescribeConfigsResponse, 0..=4, flexible 4;
@@ -111,6 +113,8 @@ apis! {
     IncrementalAlterConfigs = 44 => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, 0..=1, flexible 1;
     AlterPartitionReassignments = 45 => AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, 0..=0, flexible 0;
     ListPartitionReassignments = 46 => ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, 0..=0, flexible 0;
+    DescribeClientQuotas = 48 => DescribeClientQuotasRequest, DescribeClientQuotasResponse, 0..=1, flexible 1;
+    AlterClientQuotas = 49 => AlterClientQuotasRequest, AlterClientQuotasResponse, 0..=1, flexible 1;
     DescribeUserScramCredentials = 50 => DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse, 0..=0, flexible 0;
     AlterUserScramCredentials = 51 => AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, 0..=0, flexible 0;
     DescribeAcls = 29 => DescribeAclsRequest, DescribeAclsResponse, 0..=3, flexible 2;
@@ -127,6 +131,60 @@ apis! {
     DescribeProducers = 61 => DescribeProducersRequest, DescribeProducersResponse, 0..=0, flexible 0;
     DescribeTransactions = 65 => DescribeTransactionsRequest, DescribeTransactionsResponse, 0..=0, flexible 0;
     ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=1, flexible 0;
+}
+
+impl Response {
+    /// Raises the response's `throttle_time_ms` to `ms` (client quotas, KIP-219); the responses
+    /// without the field (SaslHandshake, SaslAuthenticate, WriteTxnMarkers) are left as they are.
+    pub fn throttle(&mut self, ms: i32) {
+        match self {
+            Response::Produce(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::Fetch(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ListOffsets(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::Metadata(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::OffsetCommit(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::OffsetFetch(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::FindCoordinator(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::JoinGroup(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::Heartbeat(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::LeaveGroup(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::SyncGroup(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeGroups(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ListGroups(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeLogDirs(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ApiVersions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::CreateTopics(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DeleteTopics(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DeleteRecords(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::InitProducerId(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DeleteGroups(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ElectLeaders(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::OffsetDelete(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::OffsetForLeaderEpoch(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeConfigs(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AlterConfigs(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::CreatePartitions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::IncrementalAlterConfigs(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AlterPartitionReassignments(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ListPartitionReassignments(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeClientQuotas(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AlterClientQuotas(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeUserScramCredentials(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AlterUserScramCredentials(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeAcls(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::CreateAcls(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DeleteAcls(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeCluster(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AddPartitionsToTxn(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AddOffsetsToTxn(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::EndTxn(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::TxnOffsetCommit(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeProducers(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeTransactions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ListTransactions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::SaslHandshake(_) | Response::SaslAuthenticate(_) | Response::WriteTxnMarkers(_) => {}
+        }
+    }
 }
 
 /// The `api_keys` list of an ApiVersions response: every API of the registry with its versions.

@@ -84,6 +84,10 @@ pub enum ErrorCode {
     OperationNotAttempted = 55,
     UnstableOffsetCommit = 88,
     TransactionalIdNotFound = 105,
+    PreferredLeaderNotAvailable = 80,
+    EligibleLeadersNotAvailable = 83,
+    ElectionNotNeeded = 84,
+    LogDirNotFound = 57,
     TransactionAbortable = 120,
 }
 
@@ -179,6 +183,10 @@ impl ErrorCode {
             OperationNotAttempted => "OPERATION_NOT_ATTEMPTED",
             UnstableOffsetCommit => "UNSTABLE_OFFSET_COMMIT",
             TransactionalIdNotFound => "TRANSACTIONAL_ID_NOT_FOUND",
+            PreferredLeaderNotAvailable => "PREFERRED_LEADER_NOT_AVAILABLE",
+            EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE",
+            ElectionNotNeeded => "ELECTION_NOT_NEEDED",
+            LogDirNotFound => "LOG_DIR_NOT_FOUND",
             TransactionAbortable => "TRANSACTION_ABORTABLE",
         }
     }
@@ -186,6 +194,10 @@ impl ErrorCode {
 
 /// Every code above, for lookups.
 const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::LogDirNotFound,
+    ErrorCode::ElectionNotNeeded,
+    ErrorCode::EligibleLeadersNotAvailable,
+    ErrorCode::PreferredLeaderNotAvailable,
     ErrorCode::UnknownServerError,
     ErrorCode::None,
     ErrorCode::OffsetOutOfRange,

@@ -158,6 +158,10 @@ cross_check! {
     end_txn_matches_oracle: EndTxn => EndTxnRequest / EndTxnRequest, EndTxnResponse / EndTxnResponse;
     write_txn_markers_matches_oracle: WriteTxnMarkers => WriteTxnMarkersRequest / WriteTxnMarkersRequest, WriteTxnMarkersResponse / WriteTxnMarkersResponse;
     txn_offset_commit_matches_oracle: TxnOffsetCommit => TxnOffsetCommitRequest / TxnOffsetCommitRequest, TxnOffsetCommitResponse / TxnOffsetCommitResponse;
+    elect_leaders_matches_oracle: ElectLeaders => ElectLeadersRequest / ElectLeadersRequest, ElectLeadersResponse / ElectLeadersResponse;
+    describe_log_dirs_matches_oracle: DescribeLogDirs => DescribeLogDirsRequest / DescribeLogDirsRequest, DescribeLogDirsResponse / DescribeLogDirsResponse;
+    describe_client_quotas_matches_oracle: DescribeClientQuotas => DescribeClientQuotasRequest / DescribeClientQuotasRequest, DescribeClientQuotasResponse / DescribeClientQuotasResponse;
+    alter_client_quotas_matches_oracle: AlterClientQuotas => AlterClientQuotasRequest / AlterClientQuotasRequest, AlterClientQuotasResponse / AlterClientQuotasResponse;
     describe_producers_matches_oracle: DescribeProducers => DescribeProducersRequest / DescribeProducersRequest, DescribeProducersResponse / DescribeProducersResponse;
     describe_transactions_matches_oracle: DescribeTransactions => DescribeTransactionsRequest / DescribeTransactionsRequest, DescribeTransactionsResponse / DescribeTransactionsResponse;
     list_transactions_matches_oracle: ListTransactions => ListTransactionsRequest / ListTransactionsRequest, ListTransactionsResponse / ListTransactionsResponse;

@@ -178,6 +178,75 @@ pub fn controlled_shutdown(
     Some(Election { next, kind: ElectionKind::ControlledShutdown })
 }
 
+/// An election an administrator asks for (ElectLeaders, KIP-460).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminElection {
+    /// Leadership to the preferred (first assigned) replica.
+    Preferred,
+    /// A leader for a partition without one: from the live ISR if it can, else any live replica.
+    Unclean,
+}
+
+/// Why an administrator's election changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminElectionRefused {
+    /// The preferred replica leads already (preferred), or a live leader exists (unclean).
+    NotNeeded,
+    /// The preferred replica is dead or out of the ISR.
+    PreferredNotAvailable,
+    /// No replica is alive.
+    EligibleNotAvailable,
+}
+
+/// The state an administrator's election moves a partition to (Kafka's `electLeaders` with
+/// `PreferredReplicaPartitionLeaderElectionStrategy` or `OfflinePartitionLeaderElectionStrategy`
+/// with unclean allowed): preferred leaves the ISR as it is and bumps the epoch; unclean first
+/// tries the live ISR (a clean election), then the first live replica with an ISR of itself.
+pub fn admin_election(
+    current: &LeaderAndIsr,
+    replicas: &[i32],
+    live: &[i32],
+    kind: AdminElection,
+) -> Result<Election, AdminElectionRefused> {
+    let is_live = |r: &i32| live.contains(r);
+    let bumped = current.leader_epoch.checked_add(1).ok_or(AdminElectionRefused::EligibleNotAvailable)?;
+    let leader_ok = current.leader >= 0
+        && is_live(&current.leader)
+        && replicas.contains(&current.leader)
+        && current.isr.contains(&current.leader);
+    let election = match kind {
+        AdminElection::Preferred => {
+            let preferred = *replicas.first().ok_or(AdminElectionRefused::PreferredNotAvailable)?;
+            if leader_ok && current.leader == preferred {
+                return Err(AdminElectionRefused::NotNeeded);
+            }
+            let Some(preferred) = preferred_replica_leader(replicas, &current.isr, live) else {
+                return Err(AdminElectionRefused::PreferredNotAvailable);
+            };
+            Election { next: LeaderAndIsr::new(preferred, bumped, current.isr.clone()), kind: ElectionKind::Preferred }
+        }
+        AdminElection::Unclean => {
+            if leader_ok {
+                return Err(AdminElectionRefused::NotNeeded);
+            }
+            let live_isr: Vec<i32> =
+                current.isr.iter().copied().filter(|r| is_live(r) && replicas.contains(r)).collect();
+            match offline_partition_leader(replicas, &live_isr, live, true) {
+                Some((leader, false)) => {
+                    Election { next: LeaderAndIsr::new(leader, bumped, live_isr), kind: ElectionKind::Clean }
+                }
+                Some((leader, true)) => {
+                    Election { next: LeaderAndIsr::new(leader, bumped, vec![leader]), kind: ElectionKind::Unclean }
+                }
+                None => return Err(AdminElectionRefused::EligibleNotAvailable),
+            }
+        }
+    };
+    assert_epoch_advances(current, &election.next);
+    assert_valid(&election.next, replicas);
+    Ok(election)
+}
+
 fn assert_epoch_advances(current: &LeaderAndIsr, next: &LeaderAndIsr) {
     assert!(next.leader_epoch >= current.leader_epoch, "leader epoch goes backwards: {current:?} -> {next:?}");
 }
@@ -397,5 +466,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_administrator_moves_leadership_to_the_preferred_replica_only_when_it_can() {
+        let current = LeaderAndIsr::new(2, 5, vec![1, 2, 3]);
+        let e = admin_election(&current, &[1, 2, 3], &[1, 2, 3], AdminElection::Preferred).expect("elected");
+        assert_eq!(
+            (e.next.leader, e.next.leader_epoch, e.next.isr.clone(), e.kind),
+            (1, 6, vec![1, 2, 3], ElectionKind::Preferred)
+        );
+        let leading = LeaderAndIsr::new(1, 5, vec![1, 2]);
+        assert_eq!(
+            admin_election(&leading, &[1, 2], &[1, 2], AdminElection::Preferred),
+            Err(AdminElectionRefused::NotNeeded)
+        );
+        let out_of_sync = LeaderAndIsr::new(2, 5, vec![2, 3]);
+        assert_eq!(
+            admin_election(&out_of_sync, &[1, 2, 3], &[1, 2, 3], AdminElection::Preferred),
+            Err(AdminElectionRefused::PreferredNotAvailable)
+        );
+        assert_eq!(
+            admin_election(&current, &[1, 2, 3], &[2, 3], AdminElection::Preferred),
+            Err(AdminElectionRefused::PreferredNotAvailable),
+            "a dead preferred replica"
+        );
+    }
+
+    #[test]
+    fn an_unclean_election_prefers_the_isr_and_is_refused_while_a_leader_lives() {
+        let leading = LeaderAndIsr::new(2, 5, vec![2]);
+        assert_eq!(
+            admin_election(&leading, &[1, 2, 3], &[1, 2, 3], AdminElection::Unclean),
+            Err(AdminElectionRefused::NotNeeded)
+        );
+        let offline = LeaderAndIsr::new(NO_LEADER, 6, vec![2, 3]);
+        let clean = admin_election(&offline, &[1, 2, 3], &[1, 3], AdminElection::Unclean).expect("from the ISR");
+        assert_eq!((clean.next.leader, clean.next.isr.clone(), clean.kind), (3, vec![3], ElectionKind::Clean));
+        let unclean = admin_election(&offline, &[1, 2, 3], &[1], AdminElection::Unclean).expect("out of sync");
+        assert_eq!(
+            (unclean.next.leader, unclean.next.leader_epoch, unclean.next.isr.clone(), unclean.kind),
+            (1, 7, vec![1], ElectionKind::Unclean)
+        );
+        assert_eq!(
+            admin_election(&offline, &[1, 2, 3], &[], AdminElection::Unclean),
+            Err(AdminElectionRefused::EligibleNotAvailable)
+        );
     }
 }

@@ -796,6 +796,25 @@ impl LogManager {
     }
 }
 
+/// The size of the file system holding `dir` and the bytes an unprivileged writer may still
+/// use there (`statvfs`), as DescribeLogDirs v4 reports them (KIP-827).
+pub fn file_system_space(dir: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `path` is a NUL-terminated string and `st` points to a statvfs the call fills.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    // The field types differ between platforms (u64 on 64-bit Linux, narrower elsewhere).
+    #[allow(clippy::unnecessary_cast)]
+    let (blocks, available, fragment) = (st.f_blocks as u64, st.f_bavail as u64, st.f_frsize as u64);
+    Ok((blocks.saturating_mul(fragment), available.saturating_mul(fragment)))
+}
+
 /// Counts a `load_logs` call as running until dropped (also when a loader panics), then wakes
 /// `shutdown` if it waits.
 struct RunningLoader<'a>(&'a LogManager);

@@ -22,6 +22,7 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod api_versions;
 mod authorized_operations;
+mod client_quotas;
 mod configs;
 mod create_partitions;
 mod create_topics;
@@ -30,8 +31,10 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
+mod elect_leaders;
 mod end_txn;
 pub(crate) mod fetch;
 mod find_coordinator;
@@ -206,6 +209,12 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::EndTxn(r) => Response::EndTxn(end_txn::handle(ctx, txn, r).await),
         Request::WriteTxnMarkers(r) => Response::WriteTxnMarkers(write_txn_markers::handle(ctx, txn, r).await),
         Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, groups, r).await),
+        Request::ElectLeaders(r) => Response::ElectLeaders(elect_leaders::handle(ctx, broker, r).await),
+        Request::DescribeLogDirs(r) => Response::DescribeLogDirs(describe_log_dirs::handle(ctx, replicas, r)),
+        Request::DescribeClientQuotas(r) => {
+            Response::DescribeClientQuotas(client_quotas::describe(ctx, &broker.link, r))
+        }
+        Request::AlterClientQuotas(r) => Response::AlterClientQuotas(client_quotas::alter(ctx, &broker.link, r).await),
         Request::DescribeProducers(r) => Response::DescribeProducers(describe_producers::handle(ctx, replicas, r)),
         Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, txn, r)),
         Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, txn, r)),

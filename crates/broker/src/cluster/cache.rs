@@ -85,7 +85,7 @@ impl TopicView {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterView {
     /// Whether a full read of the cluster's znodes has completed (before that, absence of a
     /// topic means nothing).
@@ -95,6 +95,8 @@ pub struct ClusterView {
     pub topics: BTreeMap<String, TopicView>,
     /// Dynamic broker configs by `/config/brokers` entity (a broker id, or `<default>`).
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Client quotas of users and client ids (`crate::quota`).
+    pub quotas: crate::quota::QuotaTable,
 }
 
 impl ClusterView {

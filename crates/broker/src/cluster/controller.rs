@@ -22,6 +22,10 @@
 //!   the leader is among them, elects a target replica with the leader epoch bumped. Until
 //!   then the added replicas fetch like any follower and join the ISR when caught up.
 //!
+//! - an administrator's ElectLeaders (KIP-460), handed over by the handler through
+//!   [`ElectionQueue`]: the preferred replica takes the lead where it is alive and in the ISR,
+//!   or a partition without a leader gets one, out of sync if no ISR member lives.
+//!
 //! The choices themselves are pure and live in `sluice_replication::election`, with their
 //! tests and release-build assertions (a leader is in the ISR it leads with, the ISR is within
 //! the replicas, the leader epoch never goes backwards); this file reads the cluster and writes
@@ -33,11 +37,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_keeper::{CreateMode, MultiOp, ZkClient, ZkError};
 use sluice_replication::LeaderAndIsr;
-use sluice_replication::election::{self, ElectionKind};
+use sluice_replication::election::{self, AdminElection, AdminElectionRefused, ElectionKind};
 
 use super::cache::{ClusterView, TopicView, VersionedState};
 use super::znodes::{ControllerZnode, PartitionState};
 use crate::broker::Broker;
+use crate::error::ErrorCode;
 
 /// How often the controller re-checks even without a change (to retry failed writes).
 const RECONCILE_INTERVAL_MS: u64 = 1_000;
@@ -144,6 +149,8 @@ async fn act(
     let mut rebalance_due = false;
     let started = tokio::time::Instant::now();
     let session = *sessions.borrow_and_update();
+    // ElectLeaders requests are this controller's to serve while it acts.
+    let mut elections = broker.elections.receiver.lock().await;
     loop {
         if *sessions.borrow() != session {
             return "the keeper session ended".into();
@@ -166,7 +173,131 @@ async fn act(
             _ = changes.changed() => {}
             _ = sessions.changed() => {}
             _ = rebalance.tick() => rebalance_due = true,
+            Some(request) = elections.recv() => {
+                let view = link.cache.snapshot();
+                match elect(&ctx, &view, request.kind, &request.partitions).await {
+                    Ok(outcomes) => {
+                        let _ = request.reply.send(outcomes);
+                    }
+                    Err(Lost) => return "a newer controller epoch exists".into(),
+                }
+            }
             _ = tokio::time::sleep(Duration::from_millis(RECONCILE_INTERVAL_MS)) => {}
+        }
+    }
+}
+
+/// ElectLeaders requests waiting for the controller (`Broker::elections`): any handler may
+/// submit one; the broker acting as controller serves them, one at a time, between its rounds.
+#[derive(Debug)]
+pub struct ElectionQueue {
+    sender: tokio::sync::mpsc::Sender<ElectionRequest>,
+    receiver: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ElectionRequest>>,
+}
+
+/// ElectLeaders requests that may wait for the controller at once; more wait to be queued,
+/// within their own timeouts.
+const ELECTION_QUEUE_CAPACITY: usize = 16;
+
+impl Default for ElectionQueue {
+    fn default() -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel(ELECTION_QUEUE_CAPACITY);
+        ElectionQueue { sender, receiver: tokio::sync::Mutex::new(receiver) }
+    }
+}
+
+impl ElectionQueue {
+    /// Hands `partitions` to the controller and waits for their outcomes; `None` when the
+    /// controller did not answer within `timeout`.
+    pub async fn elect(
+        &self,
+        kind: AdminElection,
+        partitions: Vec<(String, i32)>,
+        timeout: Duration,
+    ) -> Option<Vec<ElectionOutcome>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tokio::time::timeout(timeout, async {
+            self.sender.send(ElectionRequest { kind, partitions, reply }).await.ok()?;
+            answer.await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+/// One ElectLeaders request for the controller.
+#[derive(Debug)]
+pub struct ElectionRequest {
+    kind: AdminElection,
+    partitions: Vec<(String, i32)>,
+    reply: tokio::sync::oneshot::Sender<Vec<ElectionOutcome>>,
+}
+
+/// A partition's election: the leader it now has, or why not.
+pub type ElectionOutcome = (String, i32, Result<i32, (ErrorCode, String)>);
+
+/// Runs an administrator's elections (KIP-460) on `view`: each partition's new state is written
+/// as the controller writes any, fenced by its epoch and compare-and-set on the state.
+async fn elect(
+    ctx: &Ctx<'_>,
+    view: &ClusterView,
+    kind: AdminElection,
+    partitions: &[(String, i32)],
+) -> Result<Vec<ElectionOutcome>, Lost> {
+    let mut outcomes = Vec::with_capacity(partitions.len());
+    for (name, p) in partitions {
+        let outcome = match view.topics.get(name).filter(|t| t.assignment.contains_key(p)) {
+            None => Err((ErrorCode::UnknownTopicOrPartition, "no such topic or partition".to_string())),
+            Some(topic) => match topic.states.get(p) {
+                None => Err((ErrorCode::LeaderNotAvailable, "the partition has no state yet".to_string())),
+                Some(vs) => {
+                    let all = topic.all_replicas(*p);
+                    let live: Vec<i32> = all.iter().copied().filter(|r| view.is_live(*r)).collect();
+                    let s = &vs.state;
+                    let current = LeaderAndIsr::new(s.leader, s.leader_epoch, s.isr.clone());
+                    match election::admin_election(&current, &all, &live, kind) {
+                        Err(refused) => Err(refusal(refused, s.leader, &all)),
+                        Ok(elected) => {
+                            if elected.kind == ElectionKind::Unclean {
+                                tracing::warn!(topic = %name, partition = p, leader = elected.next.leader, isr = ?s.isr, "unclean leader election by request: records acknowledged by the old ISR may be lost");
+                                crate::observe::EVENTS
+                                    .unclean_leader_elections
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            let leader = elected.next.leader;
+                            let next = partition_state(elected.next, ctx.epoch);
+                            if ctx.write(name, *p, &next, Some(vs.zk_version)).await? {
+                                crate::observe::EVENTS
+                                    .leader_elections
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                Ok(leader)
+                            } else {
+                                Err((
+                                    ErrorCode::RequestTimedOut,
+                                    "the partition's state changed meanwhile; ask again".to_string(),
+                                ))
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        outcomes.push((name.clone(), *p, outcome));
+    }
+    Ok(outcomes)
+}
+
+/// Kafka's answer to an election that changes nothing.
+fn refusal(refused: AdminElectionRefused, leader: i32, replicas: &[i32]) -> (ErrorCode, String) {
+    match refused {
+        AdminElectionRefused::NotNeeded => (ErrorCode::ElectionNotNeeded, format!("leader {leader} needs no election")),
+        AdminElectionRefused::PreferredNotAvailable => (
+            ErrorCode::PreferredLeaderNotAvailable,
+            format!("the preferred replica {:?} is not alive and in the ISR", replicas.first()),
+        ),
+        AdminElectionRefused::EligibleNotAvailable => {
+            (ErrorCode::EligibleLeadersNotAvailable, "no replica is alive to lead".to_string())
         }
     }
 }
@@ -184,7 +315,8 @@ struct Lost;
 
 impl Ctx<'_> {
     /// Writes a partition state, fenced by the controller epoch; `None` creates it.
-    async fn write(&self, topic: &str, p: i32, state: &PartitionState, version: Option<i32>) -> Result<(), Lost> {
+    /// `Ok(false)` when it did not apply (the znode moved on, or keeper did not answer).
+    async fn write(&self, topic: &str, p: i32, state: &PartitionState, version: Option<i32>) -> Result<bool, Lost> {
         let paths = &self.broker.link.paths;
         let data = Bytes::from(serde_json::to_vec(state).expect("serializing a small struct"));
         let path = paths.partition_state(topic, p);
@@ -194,16 +326,17 @@ impl Ctx<'_> {
                 for parent in [paths.partitions(topic), paths.partition(topic, p)] {
                     if let Err(e) = super::link::ensure_node(self.client, &parent, b"").await {
                         tracing::debug!(%topic, partition = p, error = %e, "creating partition parents failed");
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
                 MultiOp::Create { path, data, mode: CreateMode::Persistent }
             }
         };
-        if self.fenced_multi(vec![op]).await? {
+        let written = self.fenced_multi(vec![op]).await?;
+        if written {
             tracing::info!(%topic, partition = p, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition state written");
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Writes new partitions' first states, `CREATE_STATES_PER_MULTI` to a `multi`. A batch

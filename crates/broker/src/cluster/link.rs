@@ -313,6 +313,8 @@ impl KeeperLink {
             (self.paths.controller(), false),
             (self.paths.topic_configs(), true),
             (self.paths.broker_configs(), true),
+            (self.paths.users(), true),
+            (self.paths.clients(), true),
         ];
         if self.authorizer.is_some() {
             for pattern_type in [crate::acl::PatternType::Literal, crate::acl::PatternType::Prefixed] {
@@ -440,6 +442,7 @@ impl KeeperLink {
                 view.broker_configs.insert(entity, config);
             }
         }
+        view.quotas = read_quotas(client, &self.paths).await?;
         if let Some(authorizer) = &self.authorizer {
             authorizer.replace(crate::acl::store::read_all(client, &self.paths).await?);
         }
@@ -526,6 +529,16 @@ impl KeeperLink {
                             v.broker_configs.remove(&entity);
                         } else {
                             v.broker_configs.insert(entity, c);
+                        }
+                    })
+                }
+                Znode::QuotaConfig(entity) => {
+                    let quotas = quota_values(&read_config_at(client, &self.paths.quota_config(&entity)).await?);
+                    Box::new(move |v| {
+                        if quotas.is_empty() {
+                            v.quotas.remove(&entity);
+                        } else {
+                            v.quotas.insert(entity, quotas);
                         }
                     })
                 }
@@ -649,6 +662,45 @@ async fn read_config(
 }
 
 /// A config znode (`{"version":1,"config":{...}}`); empty when missing or unreadable.
+/// The quota keys of a config znode's entries (a user's SCRAM credentials share its znode).
+fn quota_values(config: &std::collections::BTreeMap<String, String>) -> std::collections::BTreeMap<String, f64> {
+    config
+        .iter()
+        .filter(|(k, _)| crate::quota::CLIENT_QUOTA_KEYS.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.clone(), v.trim().parse::<f64>().ok()?)))
+        .collect()
+}
+
+/// Every quota under `/config/users` and `/config/clients`.
+async fn read_quotas(client: &ZkClient, paths: &Paths) -> Result<crate::quota::QuotaTable> {
+    let children = |path: String| async move {
+        match client.get_children(&path).await {
+            Ok(names) => Ok(names),
+            Err(ZkError::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    };
+    let mut table = crate::quota::QuotaTable::new();
+    let mut entities = Vec::new();
+    for user in children(paths.users()).await? {
+        let Some(entity) = super::znodes::quota_entity(Some(&user), None) else { continue };
+        entities.push(entity);
+        for client_id in children(format!("{}/{user}/clients", paths.users())).await? {
+            entities.extend(super::znodes::quota_entity(Some(&user), Some(&client_id)));
+        }
+    }
+    for client_id in children(paths.clients()).await? {
+        entities.extend(super::znodes::quota_entity(None, Some(&client_id)));
+    }
+    for entity in entities {
+        let quotas = quota_values(&read_config_at(client, &paths.quota_config(&entity)).await?);
+        if !quotas.is_empty() {
+            table.insert(entity, quotas);
+        }
+    }
+    Ok(table)
+}
+
 async fn read_config_at(client: &ZkClient, path: &str) -> Result<std::collections::BTreeMap<String, String>> {
     Ok(get_optional(client, path)
         .await?

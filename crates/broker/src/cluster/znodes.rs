@@ -58,6 +58,8 @@ impl Paths {
             "/config",
             "/config/topics",
             "/config/brokers",
+            "/config/users",
+            "/config/clients",
             "/admin",
             ACL_LITERAL_ROOT,
             ACL_LITERAL_CHANGES,
@@ -126,6 +128,25 @@ impl Paths {
     pub fn users(&self) -> String {
         self.at("/config/users")
     }
+    /// `/config/clients`: one znode per client id with quotas.
+    pub fn clients(&self) -> String {
+        self.at("/config/clients")
+    }
+    /// The config znode of a quota entity: `/config/users/<user>`,
+    /// `/config/users/<user>/clients/<client-id>` or `/config/clients/<client-id>` (names
+    /// sanitized as Kafka does, `<default>` for the default entity).
+    pub fn quota_config(&self, entity: &crate::quota::QuotaEntity) -> String {
+        let part = |n: &crate::quota::EntityName| match n {
+            crate::quota::EntityName::Default => crate::quota::DEFAULT_ENTITY.to_string(),
+            crate::quota::EntityName::Named(n) => crate::sasl::sanitize_user(n),
+        };
+        match (&entity.user, &entity.client_id) {
+            (Some(u), Some(c)) => self.at(&format!("/config/users/{}/clients/{}", part(u), part(c))),
+            (Some(u), None) => self.at(&format!("/config/users/{}", part(u))),
+            (None, Some(c)) => self.at(&format!("/config/clients/{}", part(c))),
+            (None, None) => self.at("/config/clients"),
+        }
+    }
     /// `/config`.
     pub fn config_root(&self) -> String {
         self.at("/config")
@@ -175,6 +196,9 @@ impl Paths {
             }
             ["config", "topics", topic] => Znode::TopicConfig((*topic).to_string()),
             ["config", "brokers", entity] => Znode::BrokerConfig((*entity).to_string()),
+            ["config", "users", user] => Znode::QuotaConfig(quota_entity(Some(user), None)?),
+            ["config", "users", user, "clients", client] => Znode::QuotaConfig(quota_entity(Some(user), Some(client))?),
+            ["config", "clients", client] => Znode::QuotaConfig(quota_entity(None, Some(client))?),
             ["kafka-acl", rt, name] => Znode::Acl(acl_pattern(crate::acl::PatternType::Literal, rt, name)?),
             ["kafka-acl-extended", "prefixed", rt, name] => {
                 Znode::Acl(acl_pattern(crate::acl::PatternType::Prefixed, rt, name)?)
@@ -195,6 +219,29 @@ pub enum Znode {
     BrokerConfig(String),
     /// The entries of one ACL pattern.
     Acl(crate::acl::ResourcePattern),
+    /// The config znode of a user, a user's client id, or a client id (quotas).
+    QuotaConfig(crate::quota::QuotaEntity),
+}
+
+/// The quota entity a `/config/users` or `/config/clients` znode name stands for.
+pub fn quota_entity(user: Option<&str>, client_id: Option<&str>) -> Option<crate::quota::QuotaEntity> {
+    let name = |n: &str| -> Option<crate::quota::EntityName> {
+        Some(if n == crate::quota::DEFAULT_ENTITY {
+            crate::quota::EntityName::Default
+        } else {
+            crate::quota::EntityName::Named(crate::sasl::unsanitize_user(n)?)
+        })
+    };
+    Some(crate::quota::QuotaEntity {
+        user: match user {
+            Some(u) => Some(name(u)?),
+            None => None,
+        },
+        client_id: match client_id {
+            Some(c) => Some(name(c)?),
+            None => None,
+        },
+    })
 }
 
 const ACL_LITERAL_ROOT: &str = "/kafka-acl";

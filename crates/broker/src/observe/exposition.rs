@@ -382,6 +382,11 @@ pub fn broker_families(broker: &Broker, scrape: &mut Scrape) {
         "Leaders elected from outside the ISR (Kafka's UncleanLeaderElectionsPerSec).",
         vec![(Vec::new(), EVENTS.unclean_leader_elections.load(Relaxed))],
     );
+    scrape.counter(
+        "sluice_quota_throttled_responses_total",
+        "Responses throttled because their client went over a quota (producer_byte_rate, consumer_byte_rate or request_percentage).",
+        vec![(Vec::new(), EVENTS.quota_throttles.load(Relaxed))],
+    );
     scrape.gauge(
         "sluice_purgatory_size",
         "Requests waiting in a purgatory: produce (acks=all, for replicas), fetch (long polls, for data) (Kafka's PurgatorySize).",

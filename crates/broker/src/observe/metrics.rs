@@ -209,6 +209,8 @@ pub struct Events {
     pub unclean_leader_elections: AtomicU64,
     /// Rebalances the group coordinator started (a group entering PreparingRebalance).
     pub group_rebalances: AtomicU64,
+    /// Responses throttled by a client quota (`quota.rs`; Kafka's throttle-time sensors).
+    pub quota_throttles: AtomicU64,
     /// `acks=all` produce requests waiting for their replicas (the produce purgatory's size).
     pub produce_purgatory: AtomicI64,
     /// Fetch requests parked for data (the fetch purgatory's size).
@@ -222,6 +224,7 @@ pub static EVENTS: Events = Events {
     leader_elections: AtomicU64::new(0),
     unclean_leader_elections: AtomicU64::new(0),
     group_rebalances: AtomicU64::new(0),
+    quota_throttles: AtomicU64::new(0),
     produce_purgatory: AtomicI64::new(0),
     fetch_purgatory: AtomicI64::new(0),
 };

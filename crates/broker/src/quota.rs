@@ -1,0 +1,375 @@
+//! Client quotas (KIP-13, KIP-55, KIP-124, KIP-219): byte rates for producers and consumers and
+//! a share of the broker's request-handling time, per user and client id, enforced by throttling
+//! as Kafka enforces them.
+//!
+//! Quotas live in keeper where ZooKeeper-era Kafka keeps them: `/config/users/<user>`,
+//! `/config/users/<user>/clients/<client-id>` and `/config/clients/<client-id>`, each name
+//! sanitized (`<default>` for the default entity of that type), the values in the config znode's
+//! JSON beside a user's SCRAM credentials. The metadata cache follows them ([`QuotaEntity`] in
+//! the cluster view); AlterClientQuotas writes them, DescribeClientQuotas reads them.
+//!
+//! A request's quota is the most specific one set, in Kafka's order: user and client id, user
+//! and default client id, user alone, default user and client id, default user and default
+//! client id, default user alone, client id alone, default client id. The level that matched
+//! decides what is measured together (Kafka's metric tags): a quota of a user alone measures
+//! all of that user's clients as one, a default quota each user (or client id) on its own.
+//!
+//! Measurement is Kafka's `Rate` over `quota.window.num` samples of
+//! `quota.window.size.seconds`: the total of the samples kept over the time they span, counted
+//! as at least all but one whole sample (so a first burst is spread over the window, not taken
+//! as an infinite rate). A request that takes the rate over its quota is throttled by the time
+//! that brings it back, `(rate - quota) / quota * window`, at most the whole window: the
+//! response carries it in `throttle_time_ms` and the connection reads nothing more for that
+//! long (KIP-219; the client backs off too). A throttled consumer fetch is answered without
+//! records (and its bytes not counted), so a consumer cannot read ahead of its quota. Follower
+//! fetches and the brokers' own requests are never throttled.
+//!
+//! Memory: one sensor per measured entity and quota type, dropped once idle for a whole window
+//! and more ([`SENSOR_IDLE_WINDOWS`]), at most [`MAX_SENSORS`] at once (past it, new entities
+//! are not measured until idle ones go: a flood of client ids cannot grow the map without bound).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+/// Kafka's quota keys of users and client ids.
+pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
+pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
+
+/// Every quota key a user or client id may have.
+pub const CLIENT_QUOTA_KEYS: [&str; 4] =
+    [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE, CONTROLLER_MUTATION_RATE];
+
+/// The entity name Kafka stores for "every user" or "every client id" without one of its own.
+pub const DEFAULT_ENTITY: &str = "<default>";
+
+/// Sensors idle for this many whole windows are dropped.
+const SENSOR_IDLE_WINDOWS: u64 = 2;
+
+/// The most entities measured at once.
+const MAX_SENSORS: usize = 100_000;
+
+/// One part of a quota entity's name: a user or client id, or the default one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntityName {
+    Default,
+    Named(String),
+}
+
+impl EntityName {
+    /// As DescribeClientQuotas names it: `None` for the default.
+    pub fn wire(&self) -> Option<String> {
+        match self {
+            EntityName::Default => None,
+            EntityName::Named(n) => Some(n.clone()),
+        }
+    }
+}
+
+/// A quota entity: a user, a client id, or both (never neither).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QuotaEntity {
+    pub user: Option<EntityName>,
+    pub client_id: Option<EntityName>,
+}
+
+/// The quotas of every entity that has any, as the cluster view holds them.
+pub type QuotaTable = BTreeMap<QuotaEntity, BTreeMap<String, f64>>;
+
+/// What a quota limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaKind {
+    /// Bytes produced per second.
+    Produce,
+    /// Bytes fetched per second by consumers.
+    Fetch,
+    /// Percentage of one request handler's time, per second.
+    Request,
+}
+
+impl QuotaKind {
+    fn key(self) -> &'static str {
+        match self {
+            QuotaKind::Produce => PRODUCER_BYTE_RATE,
+            QuotaKind::Fetch => CONSUMER_BYTE_RATE,
+            QuotaKind::Request => REQUEST_PERCENTAGE,
+        }
+    }
+}
+
+/// The quota of `kind` that applies to `user` and `client_id`, and the (user, client id) tags
+/// under which their usage is measured together: Kafka's `DefaultQuotaCallback`.
+pub fn resolve(table: &QuotaTable, kind: QuotaKind, user: &str, client_id: &str) -> Option<(f64, (String, String))> {
+    use EntityName::{Default, Named};
+    let (u, c) = (Named(user.to_string()), Named(client_id.to_string()));
+    let levels: [(Option<EntityName>, Option<EntityName>, bool, bool); 8] = [
+        (Some(u.clone()), Some(c.clone()), true, true),
+        (Some(u.clone()), Some(Default), true, true),
+        (Some(u), None, true, false),
+        (Some(Default), Some(c.clone()), true, true),
+        (Some(Default), Some(Default), true, true),
+        (Some(Default), None, true, false),
+        (None, Some(c), false, true),
+        (None, Some(Default), false, true),
+    ];
+    for (user_part, client_part, by_user, by_client) in levels {
+        let entity = QuotaEntity { user: user_part, client_id: client_part };
+        if let Some(&quota) = table.get(&entity).and_then(|q| q.get(kind.key())) {
+            let tags = (
+                if by_user { user.to_string() } else { String::new() },
+                if by_client { client_id.to_string() } else { String::new() },
+            );
+            return Some((quota, tags));
+        }
+    }
+    None
+}
+
+/// `quota.window.num` and `quota.window.size.seconds`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaWindow {
+    pub samples: u32,
+    pub sample_ms: u64,
+}
+
+impl Default for QuotaWindow {
+    fn default() -> Self {
+        QuotaWindow { samples: 11, sample_ms: 1_000 }
+    }
+}
+
+/// A rate over a window of samples (Kafka's `SampledStat` + `Rate`).
+#[derive(Debug)]
+struct Sensor {
+    /// (start ms, total) of each sample, oldest first.
+    samples: VecDeque<(u64, f64)>,
+    last_ms: u64,
+}
+
+impl Sensor {
+    fn record(&mut self, window: QuotaWindow, now_ms: u64, value: f64) {
+        self.last_ms = now_ms;
+        match self.samples.back_mut() {
+            Some((start, total)) if now_ms < *start + window.sample_ms => *total += value,
+            _ => {
+                self.samples.push_back((now_ms, value));
+                while self.samples.len() > window.samples as usize {
+                    self.samples.pop_front();
+                }
+            }
+        }
+        // Samples older than the whole window no longer count.
+        let horizon = u64::from(window.samples) * window.sample_ms;
+        while self.samples.front().is_some_and(|(start, _)| now_ms.saturating_sub(*start) >= horizon) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// The rate per second, and the window (ms) it is measured over.
+    fn rate(&self, window: QuotaWindow, now_ms: u64) -> (f64, u64) {
+        let total: f64 = self.samples.iter().map(|(_, v)| v).sum();
+        let oldest = self.samples.front().map_or(now_ms, |(start, _)| *start);
+        let elapsed = now_ms.saturating_sub(oldest);
+        // At least all but one whole sample: Kafka's minimum window.
+        let floor = u64::from(window.samples.saturating_sub(1)) * window.sample_ms;
+        let elapsed = elapsed.max(floor).max(1);
+        (total * 1_000.0 / elapsed as f64, elapsed)
+    }
+}
+
+/// The usage sensors of every measured entity.
+#[derive(Debug, Default)]
+pub struct QuotaManager {
+    window: QuotaWindow,
+    sensors: Mutex<HashMap<(QuotaKind, String, String), Sensor>>,
+}
+
+impl QuotaManager {
+    pub fn new(window: QuotaWindow) -> Self {
+        QuotaManager { window, sensors: Mutex::new(HashMap::new()) }
+    }
+
+    /// The longest throttle: the whole window.
+    fn max_throttle_ms(&self) -> u64 {
+        u64::from(self.window.samples) * self.window.sample_ms
+    }
+
+    /// Records `value` (bytes, or percent-seconds of handler time for [`QuotaKind::Request`])
+    /// against `quota` for the entity `tags`, and returns how long to throttle it (zero when
+    /// within its quota).
+    pub fn record(&self, kind: QuotaKind, quota: f64, tags: &(String, String), value: f64, now_ms: u64) -> Duration {
+        let mut sensors = self.sensors.lock();
+        let key = (kind, tags.0.clone(), tags.1.clone());
+        if !sensors.contains_key(&key) {
+            let idle_ms = SENSOR_IDLE_WINDOWS * self.max_throttle_ms();
+            sensors.retain(|_, s| now_ms.saturating_sub(s.last_ms) < idle_ms);
+            if sensors.len() >= MAX_SENSORS {
+                return Duration::ZERO;
+            }
+        }
+        let sensor = sensors.entry(key).or_insert_with(|| Sensor { samples: VecDeque::new(), last_ms: now_ms });
+        sensor.record(self.window, now_ms, value);
+        let (rate, window_ms) = sensor.rate(self.window, now_ms);
+        if quota <= 0.0 || rate <= quota {
+            return Duration::ZERO;
+        }
+        let throttle = ((rate - quota) / quota * window_ms as f64).round() as u64;
+        Duration::from_millis(throttle.min(self.max_throttle_ms()))
+    }
+
+    /// Takes back `value` recorded by [`QuotaManager::record`] (a throttled fetch sends no
+    /// records, so they do not count).
+    pub fn unrecord(&self, kind: QuotaKind, tags: &(String, String), value: f64, now_ms: u64) {
+        if let Some(sensor) = self.sensors.lock().get_mut(&(kind, tags.0.clone(), tags.1.clone())) {
+            sensor.record(self.window, now_ms, -value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(entries: &[(Option<EntityName>, Option<EntityName>, &str, f64)]) -> QuotaTable {
+        let mut t = QuotaTable::new();
+        for (user, client_id, key, value) in entries {
+            t.entry(QuotaEntity { user: user.clone(), client_id: client_id.clone() })
+                .or_default()
+                .insert(key.to_string(), *value);
+        }
+        t
+    }
+
+    fn named(n: &str) -> Option<EntityName> {
+        Some(EntityName::Named(n.into()))
+    }
+
+    #[test]
+    fn the_most_specific_quota_wins_in_kafkas_order() {
+        let d = Some(EntityName::Default);
+        let t = table(&[
+            (None, d.clone(), PRODUCER_BYTE_RATE, 8.0),
+            (None, named("app"), PRODUCER_BYTE_RATE, 7.0),
+            (d.clone(), None, PRODUCER_BYTE_RATE, 6.0),
+            (d.clone(), d.clone(), PRODUCER_BYTE_RATE, 5.0),
+            (named("alice"), None, PRODUCER_BYTE_RATE, 3.0),
+            (named("alice"), named("app"), PRODUCER_BYTE_RATE, 1.0),
+        ]);
+        let q = |u: &str, c: &str| resolve(&t, QuotaKind::Produce, u, c);
+        assert_eq!(q("alice", "app"), Some((1.0, ("alice".into(), "app".into()))));
+        assert_eq!(q("alice", "other"), Some((3.0, ("alice".into(), String::new()))), "the user's own");
+        assert_eq!(q("bob", "app"), Some((5.0, ("bob".into(), "app".into()))), "default user and client");
+        let only_clients = table(&[(None, named("app"), CONSUMER_BYTE_RATE, 7.0), (None, d, CONSUMER_BYTE_RATE, 8.0)]);
+        assert_eq!(resolve(&only_clients, QuotaKind::Fetch, "bob", "app"), Some((7.0, (String::new(), "app".into()))));
+        assert_eq!(resolve(&only_clients, QuotaKind::Fetch, "bob", "x"), Some((8.0, (String::new(), "x".into()))));
+        assert_eq!(resolve(&only_clients, QuotaKind::Produce, "bob", "x"), None, "another kind");
+    }
+
+    #[test]
+    fn a_rate_over_its_quota_is_throttled_back_to_it() {
+        let m = QuotaManager::new(QuotaWindow { samples: 11, sample_ms: 1_000 });
+        let tags = (String::new(), "c".to_string());
+        // 10 KB in the first second: a rate of 1 KB/s over the 10 s minimum window.
+        assert_eq!(m.record(QuotaKind::Produce, 1_000.0, &tags, 10_000.0, 0), Duration::ZERO);
+        // 10 KB more: 2 KB/s against 1 KB/s, one window's worth (10 s) of throttle.
+        let t = m.record(QuotaKind::Produce, 1_000.0, &tags, 10_000.0, 100);
+        assert_eq!(t, Duration::from_millis(10_000));
+        // Capped at the whole window.
+        let t = m.record(QuotaKind::Produce, 1_000.0, &tags, 1_000_000.0, 200);
+        assert_eq!(t, Duration::from_millis(11_000));
+        // Another entity is measured on its own.
+        assert_eq!(m.record(QuotaKind::Produce, 1_000.0, &("x".into(), String::new()), 5.0, 200), Duration::ZERO);
+    }
+
+    #[test]
+    fn old_samples_leave_the_window_and_unrecorded_bytes_do_not_count() {
+        let w = QuotaWindow { samples: 2, sample_ms: 1_000 };
+        let m = QuotaManager::new(w);
+        let tags = (String::new(), "c".to_string());
+        assert!(m.record(QuotaKind::Fetch, 100.0, &tags, 1_000.0, 0) > Duration::ZERO);
+        m.unrecord(QuotaKind::Fetch, &tags, 1_000.0, 0);
+        assert_eq!(m.record(QuotaKind::Fetch, 100.0, &tags, 50.0, 10), Duration::ZERO);
+        assert!(m.record(QuotaKind::Fetch, 100.0, &tags, 1_000.0, 20) > Duration::ZERO);
+        // Two windows later the burst is forgotten.
+        assert_eq!(m.record(QuotaKind::Fetch, 100.0, &tags, 10.0, 5_000), Duration::ZERO);
+    }
+}
+
+/// What a served request counts against its client's quotas.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// Record bytes of a Produce request.
+    pub produced_bytes: Option<usize>,
+    /// The replica id of a Fetch (a consumer's is negative).
+    pub fetch_replica: Option<i32>,
+    /// Time the request was handled, waits for other brokers and timers excluded.
+    pub handler_time: Duration,
+}
+
+/// Records a served request against the quotas of its user and client id and returns how long
+/// to throttle them: the response's `throttle_time_ms` is raised to it, and a throttled
+/// consumer's fetch loses its records (not counted either, so it reads them later). Follower
+/// fetches and WriteTxnMarkers (the brokers' own traffic) are never throttled.
+pub fn throttle(
+    broker: &crate::broker::Broker,
+    principal: &str,
+    client_id: Option<&str>,
+    usage: Usage,
+    response: Option<&mut sluice_protocol::api::Response>,
+) -> Duration {
+    use sluice_protocol::api::Response;
+    if usage.fetch_replica.is_some_and(|r| r >= 0) || matches!(response, Some(Response::WriteTxnMarkers(_))) {
+        return Duration::ZERO;
+    }
+    let user = principal.strip_prefix("User:").unwrap_or(principal);
+    let client_id = client_id.unwrap_or_default();
+    let quotas = broker.link.cache.read(|v| {
+        if v.quotas.is_empty() {
+            return None;
+        }
+        let q = |kind| resolve(&v.quotas, kind, user, client_id);
+        Some((q(QuotaKind::Produce), q(QuotaKind::Fetch), q(QuotaKind::Request)))
+    });
+    let Some((produce, fetch, request)) = quotas else { return Duration::ZERO };
+    let now_ms = broker.replica_manager.now_ms().max(0) as u64;
+    let manager = &broker.quotas;
+    let mut throttle = Duration::ZERO;
+    if let (Some(bytes), Some((quota, tags))) = (usage.produced_bytes, &produce) {
+        throttle = throttle.max(manager.record(QuotaKind::Produce, *quota, tags, bytes as f64, now_ms));
+    }
+    let mut response = response;
+    let fetched = match (&response, &fetch) {
+        (Some(Response::Fetch(r)), Some((quota, tags))) => {
+            let bytes: usize =
+                r.responses.iter().flat_map(|t| &t.partitions).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+            throttle = throttle.max(manager.record(QuotaKind::Fetch, *quota, tags, bytes as f64, now_ms));
+            Some((bytes, tags))
+        }
+        _ => None,
+    };
+    if let Some((quota, tags)) = &request {
+        // Percent-seconds of one handler's time: 10 ms is 1% of a second.
+        let value = usage.handler_time.as_secs_f64() * 100.0;
+        throttle = throttle.max(manager.record(QuotaKind::Request, *quota, tags, value, now_ms));
+    }
+    if throttle.is_zero() {
+        return throttle;
+    }
+    if let Some(Response::Fetch(r)) = response.as_deref_mut() {
+        if let Some((bytes, tags)) = fetched {
+            manager.unrecord(QuotaKind::Fetch, tags, bytes as f64, now_ms);
+        }
+        for p in r.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.records = Some(sluice_protocol::record_set::RecordSet::default());
+            p.aborted_transactions = p.aborted_transactions.as_ref().map(|_| Vec::new());
+        }
+    }
+    if let Some(r) = response {
+        r.throttle(i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX));
+    }
+    crate::observe::EVENTS.quota_throttles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    throttle
+}
