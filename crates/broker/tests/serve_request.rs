@@ -401,6 +401,8 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(Default::default()),
         ApiKey::DescribeProducers => Request::DescribeProducers(Default::default()),
         ApiKey::ElectLeaders => Request::ElectLeaders(Default::default()),
+        ApiKey::GetTelemetrySubscriptions => Request::GetTelemetrySubscriptions(Default::default()),
+        ApiKey::PushTelemetry => Request::PushTelemetry(Default::default()),
         ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(Default::default()),
         ApiKey::AlterClientQuotas => Request::AlterClientQuotas(Default::default()),
         ApiKey::DescribeLogDirs => Request::DescribeLogDirs(Default::default()),

@@ -88,6 +88,9 @@ pub enum ErrorCode {
     EligibleLeadersNotAvailable = 83,
     ElectionNotNeeded = 84,
     LogDirNotFound = 57,
+    UnknownSubscriptionId = 117,
+    TelemetryTooLarge = 118,
+    ThrottlingQuotaExceeded = 89,
     TransactionAbortable = 120,
 }
 
@@ -187,6 +190,9 @@ impl ErrorCode {
             EligibleLeadersNotAvailable => "ELIGIBLE_LEADERS_NOT_AVAILABLE",
             ElectionNotNeeded => "ELECTION_NOT_NEEDED",
             LogDirNotFound => "LOG_DIR_NOT_FOUND",
+            UnknownSubscriptionId => "UNKNOWN_SUBSCRIPTION_ID",
+            TelemetryTooLarge => "TELEMETRY_TOO_LARGE",
+            ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
             TransactionAbortable => "TRANSACTION_ABORTABLE",
         }
     }
@@ -194,6 +200,9 @@ impl ErrorCode {
 
 /// Every code above, for lookups.
 const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::ThrottlingQuotaExceeded,
+    ErrorCode::TelemetryTooLarge,
+    ErrorCode::UnknownSubscriptionId,
     ErrorCode::LogDirNotFound,
     ErrorCode::ElectionNotNeeded,
     ErrorCode::EligibleLeadersNotAvailable,

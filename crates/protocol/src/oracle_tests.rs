@@ -162,6 +162,8 @@ cross_check! {
     describe_log_dirs_matches_oracle: DescribeLogDirs => DescribeLogDirsRequest / DescribeLogDirsRequest, DescribeLogDirsResponse / DescribeLogDirsResponse;
     describe_client_quotas_matches_oracle: DescribeClientQuotas => DescribeClientQuotasRequest / DescribeClientQuotasRequest, DescribeClientQuotasResponse / DescribeClientQuotasResponse;
     alter_client_quotas_matches_oracle: AlterClientQuotas => AlterClientQuotasRequest / AlterClientQuotasRequest, AlterClientQuotasResponse / AlterClientQuotasResponse;
+    get_telemetry_subscriptions_matches_oracle: GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest / GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse / GetTelemetrySubscriptionsResponse;
+    push_telemetry_matches_oracle: PushTelemetry => PushTelemetryRequest / PushTelemetryRequest, PushTelemetryResponse / PushTelemetryResponse;
     describe_producers_matches_oracle: DescribeProducers => DescribeProducersRequest / DescribeProducersRequest, DescribeProducersResponse / DescribeProducersResponse;
     describe_transactions_matches_oracle: DescribeTransactions => DescribeTransactionsRequest / DescribeTransactionsRequest, DescribeTransactionsResponse / DescribeTransactionsResponse;
     list_transactions_matches_oracle: ListTransactions => ListTransactionsRequest / ListTransactionsRequest, ListTransactionsResponse / ListTransactionsResponse;

@@ -55,6 +55,7 @@ mod reassignments;
 mod sasl_handshake;
 mod scram_credentials;
 mod sync_group;
+mod telemetry;
 mod txn_offset_commit;
 mod write_txn_markers;
 
@@ -215,6 +216,8 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
             Response::DescribeClientQuotas(client_quotas::describe(ctx, &broker.link, r))
         }
         Request::AlterClientQuotas(r) => Response::AlterClientQuotas(client_quotas::alter(ctx, &broker.link, r).await),
+        Request::GetTelemetrySubscriptions(r) => Response::GetTelemetrySubscriptions(telemetry::subscriptions(r)),
+        Request::PushTelemetry(r) => Response::PushTelemetry(telemetry::push(r)),
         Request::DescribeProducers(r) => Response::DescribeProducers(describe_producers::handle(ctx, replicas, r)),
         Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, txn, r)),
         Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, txn, r)),
