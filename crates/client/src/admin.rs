@@ -580,6 +580,7 @@ impl Client {
             let request = ListOffsetsRequest {
                 replica_id: -1,
                 isolation_level: IsolationLevel::ReadUncommitted.code(),
+                timeout_ms: self.config().request_timeout.as_millis().min(i32::MAX as u128) as i32,
                 topics: topics
                     .into_iter()
                     .map(|(name, partitions)| ListOffsetsRequestTopic {
@@ -638,6 +639,7 @@ impl Client {
         let request = ListOffsetsRequest {
             replica_id: -1,
             isolation_level: isolation.code(),
+            timeout_ms: self.config().request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topics: vec![ListOffsetsRequestTopic {
                 name: topic.to_string(),
                 partitions: vec![ListOffsetsRequestPartition {

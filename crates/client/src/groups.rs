@@ -146,7 +146,12 @@ impl Client {
         let request = OffsetFetchRequest {
             group_id: group.to_string(),
             topics: None,
-            groups: vec![OffsetFetchRequestGroup { group_id: group.to_string(), topics: None }],
+            groups: vec![OffsetFetchRequestGroup {
+                group_id: group.to_string(),
+                member_id: None,
+                member_epoch: -1,
+                topics: None,
+            }],
             require_stable: false,
         };
         let (_, response) =

@@ -84,10 +84,10 @@ macro_rules! apis {
 apis! {
     Produce = 0 => ProduceRequest, ProduceResponse, 0..=9, flexible 9;
     Fetch = 1 => FetchRequest, FetchResponse, 0..=12, flexible 12;
-    ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=7, flexible 6;
+    ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=10, flexible 6;
     Metadata = 3 => MetadataRequest, MetadataResponse, 0..=13, flexible 9;
-    OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=8, flexible 8;
-    OffsetFetch = 9 => OffsetFetchRequest, OffsetFetchResponse, 0..=8, flexible 6;
+    OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=9, flexible 8;
+    OffsetFetch = 9 => OffsetFetchRequest, OffsetFetchResponse, 0..=9, flexible 6;
     FindCoordinator = 10 => FindCoordinatorRequest, FindCoordinatorResponse, 0..=6, flexible 3;
     JoinGroup = 11 => JoinGroupRequest, JoinGroupResponse, 0..=9, flexible 6;
     Heartbeat = 12 => HeartbeatRequest, HeartbeatResponse, 0..=4, flexible 4;

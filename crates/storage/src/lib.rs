@@ -37,8 +37,8 @@ pub use error::{Result, StorageError};
 pub use index::{OffsetIndex, TimeIndex};
 pub use jobs::{DeletedFiles, FlushJob, flush_if_due};
 pub use log::{
-    AppendOrigin, EARLIEST_TIMESTAMP, FetchDataInfo, LATEST_TIMESTAMP, Log, LogAppendInfo, LogLoadParams,
-    MAX_TIMESTAMP, TimestampAndOffset,
+    AppendOrigin, EARLIEST_LOCAL_TIMESTAMP, EARLIEST_TIMESTAMP, FetchDataInfo, LATEST_TIERED_TIMESTAMP,
+    LATEST_TIMESTAMP, Log, LogAppendInfo, LogLoadParams, MAX_TIMESTAMP, TimestampAndOffset,
 };
 pub use manager::{LogManager, LogManagerConfig, MaintenanceReport, SharedLog};
 pub use segment::LogSegment;

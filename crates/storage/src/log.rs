@@ -72,6 +72,12 @@ const PRODUCER_SNAPSHOT_SUFFIX: &str = "snapshot";
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const MAX_TIMESTAMP: i64 = -3;
+/// The first offset kept in local storage (ListOffsets v8, KIP-405): the log start offset here,
+/// where every segment is local.
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+/// The last offset copied to tiered storage (ListOffsets v9, KIP-1005): none here, so offset -1,
+/// as Kafka answers for a topic without remote storage.
+pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
 /// Whether a producer snapshot is fsynced as it is written (closing) or by the next flush job
 /// (a roll, under the lock: Kafka's roll leaves the fsync to the flush it schedules).
@@ -1105,7 +1111,12 @@ impl Log {
         let with_epoch =
             |timestamp, offset| TimestampAndOffset { timestamp, offset, leader_epoch: self.epoch_for_offset(offset) };
         match timestamp {
-            EARLIEST_TIMESTAMP => return Ok(Some(with_epoch(NO_TIMESTAMP, self.log_start_offset))),
+            EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
+                return Ok(Some(with_epoch(NO_TIMESTAMP, self.log_start_offset)));
+            }
+            LATEST_TIERED_TIMESTAMP => {
+                return Ok(Some(TimestampAndOffset { timestamp: NO_TIMESTAMP, offset: -1, leader_epoch: None }));
+            }
             LATEST_TIMESTAMP => {
                 return Ok(Some(TimestampAndOffset {
                     timestamp: NO_TIMESTAMP,

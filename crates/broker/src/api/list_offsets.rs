@@ -1,6 +1,8 @@
 //! ListOffsets: the earliest offset (-2), the latest (-1: the high watermark for consumers, the
-//! last stable offset for `read_committed` ones, the log end for followers), the record with the largest timestamp (-3), or the first offset
-//! whose timestamp is at or after the one asked for.
+//! last stable offset for `read_committed` ones, the log end for followers), the record with the
+//! largest timestamp (-3), the earliest local offset (-4, v8: the earliest, every segment being
+//! local), the last tiered offset (-5, v9: -1, nothing being tiered), or the first offset whose
+//! timestamp is at or after the one asked for.
 //!
 //! Version 0 (Kafka's `legacyFetchOffsetsBefore`) answers by segment instead: up to
 //! `max_num_offsets` segment base offsets, newest first, of the segments last modified at or
@@ -13,7 +15,7 @@ use sluice_protocol::messages::{
     ListOffsetsRequest, ListOffsetsResponse, ListOffsetsResponsePartition, ListOffsetsResponseTopic,
 };
 use sluice_storage::segment::{LOG_FILE_SUFFIX, segment_file};
-use sluice_storage::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition};
+use sluice_storage::{EARLIEST_LOCAL_TIMESTAMP, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition};
 
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
@@ -118,7 +120,11 @@ fn answer(ctx: RequestContext<'_>, replicas: &ReplicaManager, request: ListOffse
                         return out;
                     }
                     match partition.fetch_offset_by_timestamp(p.timestamp) {
-                        Ok(Some(found)) if found.offset < bound || p.timestamp == EARLIEST_TIMESTAMP => {
+                        Ok(Some(found))
+                            if found.offset < bound
+                                || p.timestamp == EARLIEST_TIMESTAMP
+                                || p.timestamp == EARLIEST_LOCAL_TIMESTAMP =>
+                        {
                             out.timestamp = found.timestamp;
                             out.offset = found.offset;
                             out.leader_epoch = found.leader_epoch.unwrap_or(-1);
@@ -307,6 +313,7 @@ mod tests {
         let request = ListOffsetsRequest {
             replica_id,
             isolation_level: 0,
+            timeout_ms: 0,
             topics: vec![ListOffsetsRequestTopic {
                 name: TOPIC.into(),
                 partitions: vec![ListOffsetsRequestPartition { partition_index: 0, timestamp, ..Default::default() }],
@@ -339,5 +346,11 @@ mod tests {
         assert_eq!((latest.error_code, latest.offset, latest.leader_epoch), (0, RECORDS, 1));
         let found = list(&rm, -1, FIRST_TIMESTAMP + 1);
         assert_eq!((found.error_code, found.offset, found.timestamp), (0, 1, FIRST_TIMESTAMP + 1));
+        // v8's earliest local offset is the log start (every segment is local); v9's last
+        // tiered offset is -1 (nothing is tiered), Kafka's answers without remote storage.
+        let local = list(&rm, -1, sluice_storage::EARLIEST_LOCAL_TIMESTAMP);
+        assert_eq!((local.error_code, local.offset, local.timestamp), (0, 0, -1));
+        let tiered = list(&rm, -1, sluice_storage::LATEST_TIERED_TIMESTAMP);
+        assert_eq!((tiered.error_code, tiered.offset, tiered.leader_epoch), (0, -1, -1));
     }
 }

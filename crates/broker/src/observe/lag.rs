@@ -114,6 +114,7 @@ impl LagLookups {
         let request = ListOffsetsRequest {
             replica_id: -1,
             isolation_level: 0,
+            timeout_ms: 0,
             topics: by_topic
                 .into_iter()
                 .map(|(name, ps)| ListOffsetsRequestTopic {

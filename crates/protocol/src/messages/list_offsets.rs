@@ -1,6 +1,6 @@
 //! ListOffsets (key 2): finds the offset for a timestamp, or the earliest/latest offset, of
 //! partitions. Kafka's `ListOffsetsRequest.json` / `ListOffsetsResponse.json`; we speak
-//! versions 0 to 7, flexible from 6. Version 0 asks for up to `max_num_offsets` offsets and gets
+//! versions 0 to 10, flexible from 6 (v8-v10 add the tiered-storage lookups, KIP-405/1005/1075). Version 0 asks for up to `max_num_offsets` offsets and gets
 //! them in `old_style_offsets`; from version 1 one offset and its timestamp are answered.
 
 kafka_struct! {
@@ -9,6 +9,8 @@ kafka_struct! {
         replica_id: i32 [0, MAX],
         isolation_level: i8 [2, MAX],
         topics: Vec<ListOffsetsRequestTopic> [0, MAX],
+        /// How long a lookup in remote storage may take (v10, KIP-1075); nothing here waits.
+        timeout_ms: i32 [10, MAX],
     }
 }
 

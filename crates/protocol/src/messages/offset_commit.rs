@@ -1,8 +1,9 @@
 //! OffsetCommit (key 8): a consumer records how far it has read in each partition, on behalf of
 //! its group. Kafka's `OffsetCommitRequest.json` / `OffsetCommitResponse.json`; we speak versions
-//! 0 to 8, flexible from 8. Version 0 names neither generation nor member (a standalone commit);
+//! 0 to 9, flexible from 8. Version 0 names neither generation nor member (a standalone commit);
 //! version 1 adds them and a commit time per partition; versions 2 to 4 carry a retention time
-//! instead; version 5 drops it.
+//! instead; version 5 drops it; version 9 is version 8 for groups of KIP-848's protocol too (its
+//! generation field carries their member epoch).
 
 kafka_struct! {
     /// Offsets to store for a group, grouped by topic and partition.

@@ -1,6 +1,7 @@
 //! OffsetFetch (key 9): read back the committed offsets of a group (one group up to v7, several
 //! from v8). Kafka's `OffsetFetchRequest.json` / `OffsetFetchResponse.json`; we speak versions 0
-//! to 8, flexible from 6. Versions 0 and 1 have the same layout (Kafka read v0 from ZooKeeper).
+//! to 9, flexible from 6 (v9 adds the member of a KIP-848 group, unused by classic groups).
+//! Versions 0 and 1 have the same layout (Kafka read v0 from ZooKeeper).
 
 kafka_struct! {
     /// Which committed offsets to return. Versions 0 to 7 name a single group; version 8 and up
@@ -26,6 +27,9 @@ kafka_struct! {
     /// One group asked for in the multi-group form (v8+).
     pub struct OffsetFetchRequestGroup {
         group_id: String [8, MAX],
+        /// The asking member of a consumer-protocol group (KIP-848, v9+).
+        member_id: Option<String> [9, MAX],
+        member_epoch: i32 [9, MAX] = -1,
         /// Topics to look up; null asks for every topic.
         topics: Option<Vec<OffsetFetchRequestGroupTopic>> [8, MAX],
     }
