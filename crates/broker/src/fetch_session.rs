@@ -197,7 +197,7 @@ impl FetchSessions {
         let mut topics: Vec<FetchRequestTopic> = Vec::new();
         for ((topic, partition), cached) in &session.partitions {
             if topics.last().is_none_or(|t| &t.topic != topic) {
-                topics.push(FetchRequestTopic { topic: topic.clone(), partitions: Vec::new() });
+                topics.push(FetchRequestTopic { topic: topic.clone(), partitions: Vec::new(), ..Default::default() });
             }
             let f = cached.fetch;
             if let Some(t) = topics.last_mut() {
@@ -208,6 +208,7 @@ impl FetchSessions {
                     last_fetched_epoch: f.last_fetched_epoch,
                     log_start_offset: f.log_start_offset,
                     partition_max_bytes: f.partition_max_bytes,
+                    ..Default::default()
                 });
             }
         }
@@ -316,7 +317,7 @@ mod tests {
         let mut topics: Vec<FetchRequestTopic> = Vec::new();
         for &(t, p, offset) in parts {
             if topics.last().is_none_or(|x| x.topic != t) {
-                topics.push(FetchRequestTopic { topic: t.to_string(), partitions: Vec::new() });
+                topics.push(FetchRequestTopic { topic: t.to_string(), partitions: Vec::new(), ..Default::default() });
             }
             topics.last_mut().expect("pushed").partitions.push(FetchRequestPartition {
                 partition: p,
@@ -335,6 +336,7 @@ mod tests {
                 .iter()
                 .map(|t| FetchResponseTopic {
                     topic: t.topic.clone(),
+                    topic_id: Default::default(),
                     partitions: t
                         .partitions
                         .iter()
@@ -414,7 +416,8 @@ mod tests {
             FetchContext::Refused(ErrorCode::FetchSessionIdNotFound)
         );
         let mut inc = request(session_id, 1, &[]);
-        inc.forgotten_topics_data = vec![FetchRequestForgottenTopic { topic: "a".into(), partitions: vec![0] }];
+        inc.forgotten_topics_data =
+            vec![FetchRequestForgottenTopic { topic: "a".into(), partitions: vec![0], ..Default::default() }];
         cache.begin(12, &mut inc, 1);
         assert_eq!(inc.topics.iter().map(|t| t.partitions.len()).sum::<usize>(), 1, "a-0 was forgotten");
         let mut r = FetchResponse::default();

@@ -321,6 +321,7 @@ async fn fetch(
                 last_fetched_epoch: -1,
                 log_start_offset: start,
                 partition_max_bytes: cfg.fetch_max_bytes,
+                ..Default::default()
             },
         );
     }
@@ -360,12 +361,16 @@ async fn fetch(
         isolation_level: 0,
         session_id,
         session_epoch,
-        topics: topics.into_iter().map(|(topic, partitions)| FetchRequestTopic { topic, partitions }).collect(),
+        topics: topics
+            .into_iter()
+            .map(|(topic, partitions)| FetchRequestTopic { topic, partitions, ..Default::default() })
+            .collect(),
         forgotten_topics_data: forgotten
             .into_iter()
-            .map(|(topic, partitions)| FetchRequestForgottenTopic { topic, partitions })
+            .map(|(topic, partitions)| FetchRequestForgottenTopic { topic, partitions, ..Default::default() })
             .collect(),
         rack_id: String::new(),
+        ..Default::default()
     };
     let wait = Duration::from_millis(cfg.socket_timeout_ms + cfg.fetch_wait_max_ms as u64);
     let Response::Fetch(response) =

@@ -837,6 +837,9 @@ pub fn read_request(frame: Bytes) -> Result<(RequestHeader, Request), Answer> {
     })
 }
 
+/// The first Fetch version whose fetcher names itself in `replica_state`.
+const FETCH_REPLICA_STATE_VERSION: i16 = 15;
+
 /// The second step: hands a decoded request to its handler (`api::handle`) and encodes the
 /// answer. `listener` is the name of the listener it arrived on, `peer` the client's address.
 pub async fn answer(
@@ -850,6 +853,13 @@ pub async fn answer(
     let version = header.api_version;
     let memory = parking_lot::Mutex::new(Reservation::default());
     let remote_nanos = std::sync::atomic::AtomicU64::new(0);
+    let mut request = request;
+    // From Fetch v15 a follower names itself in `replica_state` (KIP-903).
+    if let Request::Fetch(r) = &mut request
+        && version >= FETCH_REPLICA_STATE_VERSION
+    {
+        r.replica_id = r.replica_state.replica_id;
+    }
     let fetch_replica = match &request {
         Request::Fetch(r) => Some(r.replica_id),
         _ => None,

@@ -217,6 +217,7 @@ fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32) -> 
         session_epoch: -1,
         topics: vec![FetchRequestTopic {
             topic: topic.into(),
+            topic_id: Default::default(),
             partitions: vec![FetchRequestPartition {
                 partition: 0,
                 current_leader_epoch: -1,
@@ -224,6 +225,7 @@ fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32) -> 
                 last_fetched_epoch: -1,
                 log_start_offset: -1,
                 partition_max_bytes: 1 << 20,
+                ..Default::default()
             }],
         }],
         ..Default::default()
@@ -1457,6 +1459,7 @@ fn session_fetch(topic: &str, id: i32, epoch: i32, offsets: &[(i32, i64)], forge
         } else {
             vec![FetchRequestTopic {
                 topic: topic.into(),
+                topic_id: Default::default(),
                 partitions: offsets
                     .iter()
                     .map(|&(partition, fetch_offset)| FetchRequestPartition {
@@ -1466,6 +1469,7 @@ fn session_fetch(topic: &str, id: i32, epoch: i32, offsets: &[(i32, i64)], forge
                         last_fetched_epoch: -1,
                         log_start_offset: -1,
                         partition_max_bytes: 1 << 20,
+                        ..Default::default()
                     })
                     .collect(),
             }]
@@ -1476,6 +1480,7 @@ fn session_fetch(topic: &str, id: i32, epoch: i32, offsets: &[(i32, i64)], forge
             vec![sluice_protocol::messages::FetchRequestForgottenTopic {
                 topic: topic.into(),
                 partitions: forget.to_vec(),
+                ..Default::default()
             }]
         },
         ..Default::default()

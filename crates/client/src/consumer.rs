@@ -216,10 +216,15 @@ impl Consumer {
                     last_fetched_epoch: -1,
                     log_start_offset: -1,
                     partition_max_bytes: self.config.partition_max_bytes,
+                    ..Default::default()
                 };
                 match topics.iter_mut().find(|t| &t.topic == topic) {
                     Some(t) => t.partitions.push(p),
-                    None => topics.push(FetchRequestTopic { topic: topic.clone(), partitions: vec![p] }),
+                    None => topics.push(FetchRequestTopic {
+                        topic: topic.clone(),
+                        partitions: vec![p],
+                        ..Default::default()
+                    }),
                 }
             }
             let request = Request::Fetch(FetchRequest {

@@ -82,8 +82,8 @@ macro_rules! apis {
 // 3.x/4.x negotiate, capped where a newer version needs something not built yet (Fetch v13+
 // needs topic ids in fetch sessions, Produce v10+ leader discovery, DeleteTopics v6 topic ids).
 apis! {
-    Produce = 0 => ProduceRequest, ProduceResponse, 0..=9, flexible 9;
-    Fetch = 1 => FetchRequest, FetchResponse, 0..=12, flexible 12;
+    Produce = 0 => ProduceRequest, ProduceResponse, 0..=12, flexible 9;
+    Fetch = 1 => FetchRequest, FetchResponse, 0..=17, flexible 12;
     ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=10, flexible 6;
     Metadata = 3 => MetadataRequest, MetadataResponse, 0..=13, flexible 9;
     OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=9, flexible 8;

@@ -53,8 +53,12 @@
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use sluice_protocol::codec::Uuid;
 use sluice_protocol::messages::{
-    FetchRequest, FetchResponse, FetchResponseAbortedTransaction, FetchResponsePartition, FetchResponseTopic,
+    FetchRequest, FetchResponse, FetchResponseAbortedTransaction, FetchResponseNodeEndpoint, FetchResponsePartition,
+    FetchResponseTopic,
 };
 use sluice_storage::TopicPartition;
 
@@ -129,7 +133,106 @@ pub struct FetchHandle<'a> {
     pub rack_aware_selector: bool,
 }
 
+/// The first Fetch version that names topics by id (KIP-516).
+const MIN_TOPIC_ID_FETCH_VERSION: i16 = 13;
+
+/// The first Fetch version whose response carries the endpoints of the leaders it points to
+/// (KIP-951).
+const MIN_NODE_ENDPOINTS_FETCH_VERSION: i16 = 16;
+
 pub async fn handle(ctx: RequestContext<'_>, fx: FetchHandle<'_>, mut request: FetchRequest) -> FetchResponse {
+    // From v13 topics come by id: read by name, then answered by id; an id no topic has is
+    // UNKNOWN_TOPIC_ID on each of its partitions, as Kafka answers.
+    let by_id = ctx.version() >= MIN_TOPIC_ID_FETCH_VERSION;
+    let mut unknown = Vec::new();
+    let mut ids: HashMap<String, Uuid> = HashMap::new();
+    if by_id {
+        let names: HashMap<[u8; 16], String> =
+            fx.cluster.link.cache.read(|v| v.topics.iter().map(|(name, t)| (t.id, name.clone())).collect());
+        let topics = std::mem::take(&mut request.topics);
+        for mut t in topics {
+            match names.get(&t.topic_id.0) {
+                Some(name) => {
+                    t.topic = name.clone();
+                    ids.insert(name.clone(), t.topic_id);
+                    request.topics.push(t);
+                }
+                None => unknown.push(t),
+            }
+        }
+        request.forgotten_topics_data.retain_mut(|f| match names.get(&f.topic_id.0) {
+            Some(name) => {
+                f.topic = name.clone();
+                true
+            }
+            None => false,
+        });
+        // Session partitions answered by name need their ids too.
+        for (id, name) in names {
+            ids.entry(name).or_insert(Uuid(id));
+        }
+    }
+    let mut response = handle_named(ctx, fx, request).await;
+    if by_id {
+        for t in &mut response.responses {
+            t.topic_id = ids.get(&t.topic).copied().unwrap_or(Uuid::ZERO);
+        }
+        for t in unknown {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| FetchResponsePartition {
+                    partition_index: p.partition,
+                    error_code: ErrorCode::UnknownTopicId.code(),
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    preferred_read_replica: -1,
+                    records: Some(RecordSet::default()),
+                    ..Default::default()
+                })
+                .collect();
+            response.responses.push(FetchResponseTopic { topic: String::new(), topic_id: t.topic_id, partitions });
+        }
+    }
+    point_at_leaders(ctx, fx, &mut response);
+    response
+}
+
+/// KIP-951: a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names the leader
+/// this broker knows (v12+), and from v16 the answer carries that leader's endpoint on the
+/// listener the fetch came in on, so the client moves without asking Metadata first.
+fn point_at_leaders(ctx: RequestContext<'_>, fx: FetchHandle<'_>, response: &mut FetchResponse) {
+    let moved = [ErrorCode::NotLeaderOrFollower.code(), ErrorCode::FencedLeaderEpoch.code()];
+    if !response.responses.iter().flat_map(|t| &t.partitions).any(|p| moved.contains(&p.error_code)) {
+        return;
+    }
+    let mut leaders = std::collections::BTreeSet::new();
+    fx.cluster.link.cache.read(|v| {
+        for t in &mut response.responses {
+            let Some(topic) = v.topics.get(&t.topic) else { continue };
+            for p in t.partitions.iter_mut().filter(|p| moved.contains(&p.error_code)) {
+                if let Some(state) = topic.states.get(&p.partition_index).filter(|s| s.state.leader >= 0) {
+                    p.current_leader.leader_id = state.state.leader;
+                    p.current_leader.leader_epoch = state.state.leader_epoch;
+                    leaders.insert(state.state.leader);
+                }
+            }
+        }
+        if ctx.version() >= MIN_NODE_ENDPOINTS_FETCH_VERSION {
+            response.node_endpoints = leaders
+                .iter()
+                .filter_map(|id| {
+                    let reg = v.brokers.get(id)?;
+                    let (host, port) = reg.endpoint(ctx.listener)?;
+                    Some(FetchResponseNodeEndpoint { node_id: *id, host, port, rack: reg.rack.clone() })
+                })
+                .collect();
+        }
+    });
+}
+
+async fn handle_named(ctx: RequestContext<'_>, fx: FetchHandle<'_>, mut request: FetchRequest) -> FetchResponse {
     // An incremental fetch reads every partition of its session (KIP-227): the request's
     // topics become the session's; the answer is trimmed to what changed when it is final.
     let session = fx.sessions.begin(ctx.version(), &mut request, fx.cluster.replicas.now_ms());
@@ -369,7 +472,7 @@ fn read_all(
             out.records = Some(records);
             partitions.push(out);
         }
-        responses.push(FetchResponseTopic { topic: topic.topic.clone(), partitions });
+        responses.push(FetchResponseTopic { topic: topic.topic.clone(), partitions, ..Default::default() });
     }
     (FetchResponse { responses, ..Default::default() }, total)
 }

@@ -153,7 +153,11 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
     Some(match request {
         Request::Produce(r) => {
             let verifier = broker.config.txn.partition_verification.then_some(txn);
-            return produce::handle(ctx, replicas, verifier, r).await.map(Response::Produce);
+            let mut response = produce::handle(ctx, replicas, verifier, r).await;
+            if let Some(response) = response.as_mut() {
+                produce::point_at_leaders(ctx, &broker.cluster, response);
+            }
+            return response.map(Response::Produce);
         }
         Request::Fetch(r) => Response::Fetch(fetch::handle(ctx, broker.fetch_handle(), r).await),
         Request::ListOffsets(r) => Response::ListOffsets(list_offsets::handle(ctx, replicas, r)),

@@ -16,13 +16,15 @@ use std::time::Duration;
 
 use sluice_protocol::legacy;
 use sluice_protocol::messages::{
-    ProduceRequest, ProduceResponse, ProduceResponsePartition, ProduceResponseRecordError, ProduceResponseTopic,
+    ProduceRequest, ProduceResponse, ProduceResponseNodeEndpoint, ProduceResponsePartition, ProduceResponseRecordError,
+    ProduceResponseTopic,
 };
 use sluice_protocol::record_batch::{BatchHeader, Compression};
 use sluice_storage::TopicPartition;
 
 use super::RequestContext;
 use crate::acl::{Operation, ResourceType};
+use crate::cluster::handle::ClusterHandle;
 use crate::error::{ErrorCode, legacy_error_code};
 use crate::observe::metrics::{EVENTS, PurgatoryEntry};
 use crate::purgatory::{DeferredWakes, DelayedProduce};
@@ -159,7 +161,43 @@ pub async fn handle(
             *slot = respond(slot.index, result.acknowledged(acked[i]));
         }
     }
-    (acks != 0).then_some(ProduceResponse { responses, throttle_time_ms: 0 })
+    (acks != 0).then_some(ProduceResponse { responses, ..Default::default() })
+}
+
+/// The first Produce version whose answers carry leader hints (KIP-951).
+const MIN_LEADER_HINT_PRODUCE_VERSION: i16 = 10;
+
+/// KIP-951: a partition answered NOT_LEADER_OR_FOLLOWER names the leader this broker knows, and
+/// the answer carries that leader's endpoint on the listener the request came in on (v10+), so
+/// the producer moves without asking Metadata first.
+pub fn point_at_leaders(ctx: RequestContext<'_>, cluster: &ClusterHandle, response: &mut ProduceResponse) {
+    let moved = ErrorCode::NotLeaderOrFollower.code();
+    if ctx.version() < MIN_LEADER_HINT_PRODUCE_VERSION
+        || !response.responses.iter().flat_map(|t| &t.partition_responses).any(|p| p.error_code == moved)
+    {
+        return;
+    }
+    let mut leaders = std::collections::BTreeSet::new();
+    cluster.link.cache.read(|v| {
+        for t in &mut response.responses {
+            let Some(topic) = v.topics.get(&t.name) else { continue };
+            for p in t.partition_responses.iter_mut().filter(|p| p.error_code == moved) {
+                if let Some(state) = topic.states.get(&p.index).filter(|s| s.state.leader >= 0) {
+                    p.current_leader.leader_id = state.state.leader;
+                    p.current_leader.leader_epoch = state.state.leader_epoch;
+                    leaders.insert(state.state.leader);
+                }
+            }
+        }
+        response.node_endpoints = leaders
+            .iter()
+            .filter_map(|id| {
+                let reg = v.brokers.get(id)?;
+                let (host, port) = reg.endpoint(ctx.listener)?;
+                Some(ProduceResponseNodeEndpoint { node_id: *id, host, port, rack: reg.rack.clone() })
+            })
+            .collect();
+    });
 }
 
 /// One partition's answer from its append's result.
@@ -179,6 +217,7 @@ fn respond(index: i32, result: AppendResult) -> ProduceResponsePartition {
             })
             .collect(),
         error_message: result.error_message,
+        ..Default::default()
     }
 }
 

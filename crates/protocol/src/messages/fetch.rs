@@ -1,12 +1,17 @@
 //! Fetch (key 1): consumers and followers read record batches from partition leaders. Kafka's
-//! `FetchRequest.json` / `FetchResponse.json`; we speak versions 0 to 12, flexible from 12 (below
-//! v4 the records are down-converted to message format 0 or 1: `crate::legacy`).
+//! `FetchRequest.json` / `FetchResponse.json`; we speak versions 0 to 17, flexible from 12 (below
+//! v4 the records are down-converted to message format 0 or 1: `crate::legacy`; from v13 topics
+//! are named by id).
+
+use crate::codec::Uuid;
 
 kafka_struct! {
     /// What to read, with session and size limits.
     pub struct FetchRequest {
         cluster_id: Option<String> [12, MAX] tag 0,
-        replica_id: i32 [0, 14],
+        /// The fetching follower, or -1 for a consumer (in `replica_state` from v15).
+        replica_id: i32 [0, 14] = -1,
+        replica_state: FetchRequestReplicaState [15, MAX] tag 1,
         max_wait_ms: i32 [0, MAX],
         min_bytes: i32 [0, MAX],
         /// No limit on the whole answer (only per partition) before v3.
@@ -22,9 +27,18 @@ kafka_struct! {
 }
 
 kafka_struct! {
-    /// One topic to read from.
+    /// The fetching follower and its broker epoch (v15+, KIP-903); -1 for a consumer.
+    pub struct FetchRequestReplicaState {
+        replica_id: i32 [15, MAX] = -1,
+        replica_epoch: i64 [15, MAX] = -1,
+    }
+}
+
+kafka_struct! {
+    /// One topic to read from: by name up to v12, by topic id from v13 (KIP-516).
     pub struct FetchRequestTopic {
         topic: String [0, 12],
+        topic_id: Uuid [13, MAX],
         partitions: Vec<FetchRequestPartition> [0, MAX],
     }
 }
@@ -41,6 +55,8 @@ kafka_struct! {
         /// A follower's log start offset; -1 (unknown) before v5.
         log_start_offset: i64 [5, MAX] = -1,
         partition_max_bytes: i32 [0, MAX],
+        /// The follower's log directory (v17, KIP-853).
+        replica_directory_id: Uuid [17, MAX] tag 0,
     }
 }
 
@@ -48,6 +64,7 @@ kafka_struct! {
     /// Partitions an incremental fetch session should drop.
     pub struct FetchRequestForgottenTopic {
         topic: String [7, 12],
+        topic_id: Uuid [13, MAX],
         partitions: Vec<i32> [7, MAX],
     }
 }
@@ -59,6 +76,18 @@ kafka_struct! {
         error_code: i16 [7, MAX],
         session_id: i32 [7, MAX],
         responses: Vec<FetchResponseTopic> [0, MAX],
+        /// The brokers named in `current_leader` hints (v16+, KIP-951).
+        node_endpoints: Vec<FetchResponseNodeEndpoint> [16, MAX] tag 0,
+    }
+}
+
+kafka_struct! {
+    /// A broker a client is pointed at, on the listener it fetched on.
+    pub struct FetchResponseNodeEndpoint {
+        node_id: i32 [16, MAX],
+        host: String [16, MAX],
+        port: i32 [16, MAX],
+        rack: Option<String> [16, MAX],
     }
 }
 
@@ -66,6 +95,7 @@ kafka_struct! {
     /// One topic of a fetch response.
     pub struct FetchResponseTopic {
         topic: String [0, 12],
+        topic_id: Uuid [13, MAX],
         partitions: Vec<FetchResponsePartition> [0, MAX],
     }
 }

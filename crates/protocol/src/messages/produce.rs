@@ -1,6 +1,8 @@
 //! Produce (key 0): a producer hands record batches to partition leaders. Kafka's
-//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 0 to 9, flexible from 9 (v0-2
-//! may carry message formats 0 and 1: `crate::legacy`).
+//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 0 to 12, flexible from 9 (v0-2
+//! may carry message formats 0 and 1: `crate::legacy`; v10 adds leader hints, KIP-951; v11 and
+//! v12 the same layout, for KIP-890's error and its second part, which a client uses only when
+//! the broker advertises `transaction.version` 2, which this one does not).
 
 use bytes::Bytes;
 
@@ -35,6 +37,26 @@ kafka_struct! {
     pub struct ProduceResponse {
         responses: Vec<ProduceResponseTopic> [0, MAX],
         throttle_time_ms: i32 [1, MAX],
+        /// The brokers named in `current_leader` hints (v10+, KIP-951).
+        node_endpoints: Vec<ProduceResponseNodeEndpoint> [10, MAX] tag 0,
+    }
+}
+
+kafka_struct! {
+    /// A broker a producer is pointed at, on the listener it produced on.
+    pub struct ProduceResponseNodeEndpoint {
+        node_id: i32 [10, MAX],
+        host: String [10, MAX],
+        port: i32 [10, MAX],
+        rack: Option<String> [10, MAX],
+    }
+}
+
+kafka_struct! {
+    /// The partition leader as the responding broker knows it (v10+, KIP-951).
+    pub struct ProduceResponseLeaderIdAndEpoch {
+        leader_id: i32 [10, MAX] = -1,
+        leader_epoch: i32 [10, MAX] = -1,
     }
 }
 
@@ -56,6 +78,7 @@ kafka_struct! {
         log_start_offset: i64 [5, MAX],
         record_errors: Vec<ProduceResponseRecordError> [8, MAX],
         error_message: Option<String> [8, MAX],
+        current_leader: ProduceResponseLeaderIdAndEpoch [10, MAX] tag 0,
     }
 }
 
