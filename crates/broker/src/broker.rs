@@ -104,6 +104,7 @@ impl Broker {
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             delete_topic_enable: config.delete_topic_enable,
+            mutations: Arc::new(crate::quota::MutationQuotas::new(config.quota_window)),
         };
         let groups = GroupCoordinator::new(config.group.clone(), clock);
         Ok(Arc::new(Broker {

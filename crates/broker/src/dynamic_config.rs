@@ -206,6 +206,11 @@ impl ConfigHandle<'_> {
 
     /// Replaces the dynamic configs of `entity` with `configs` (validated first), and waits
     /// (bounded) until this broker applies them.
+    /// The configs a group has of its own (`crate::group::configs`).
+    pub fn group_configs(&self, group: &str) -> BTreeMap<String, String> {
+        self.admin.cluster.link.cache.read(|v| v.group_configs.get(group).cloned().unwrap_or_default())
+    }
+
     pub async fn set_dynamic_configs(
         &self,
         entity: &str,

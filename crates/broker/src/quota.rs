@@ -18,10 +18,11 @@
 //! `quota.window.size.seconds`: the total of the samples kept over the time they span, counted
 //! as at least all but one whole sample (so a first burst is spread over the window, not taken
 //! as an infinite rate). A request that takes the rate over its quota is throttled by the time
-//! that brings it back, `(rate - quota) / quota * window`, at most the whole window: the
+//! that brings it back (until the samples span `total / quota`), at most the whole window: the
 //! response carries it in `throttle_time_ms` and the connection reads nothing more for that
 //! long (KIP-219; the client backs off too). A throttled consumer fetch is answered without
-//! records (and its bytes not counted), so a consumer cannot read ahead of its quota. Follower
+//! records, as in Kafka, so a consumer cannot read ahead of its quota; unlike Kafka its bytes
+//! stay counted and its next fetch is not charged for them (see [`QuotaManager::record`]). Follower
 //! fetches and the brokers' own requests are never throttled.
 //!
 //! Memory: one sensor per measured entity and quota type, dropped once idle for a whole window
@@ -42,6 +43,9 @@ pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
 /// Every quota key a user or client id may have.
 pub const CLIENT_QUOTA_KEYS: [&str; 4] =
     [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE, CONTROLLER_MUTATION_RATE];
+
+/// Kafka's message for a topic refused by an exhausted `controller_mutation_rate`.
+pub const THROTTLED_MUTATION_MESSAGE: &str = "The throttling quota has been exceeded.";
 
 /// The entity name Kafka stores for "every user" or "every client id" without one of its own.
 pub const DEFAULT_ENTITY: &str = "<default>";
@@ -103,6 +107,11 @@ impl QuotaKind {
 /// The quota of `kind` that applies to `user` and `client_id`, and the (user, client id) tags
 /// under which their usage is measured together: Kafka's `DefaultQuotaCallback`.
 pub fn resolve(table: &QuotaTable, kind: QuotaKind, user: &str, client_id: &str) -> Option<(f64, (String, String))> {
+    resolve_key(table, kind.key(), user, client_id)
+}
+
+/// [`resolve`] for any quota key.
+fn resolve_key(table: &QuotaTable, key: &str, user: &str, client_id: &str) -> Option<(f64, (String, String))> {
     use EntityName::{Default, Named};
     let (u, c) = (Named(user.to_string()), Named(client_id.to_string()));
     let levels: [(Option<EntityName>, Option<EntityName>, bool, bool); 8] = [
@@ -117,7 +126,7 @@ pub fn resolve(table: &QuotaTable, kind: QuotaKind, user: &str, client_id: &str)
     ];
     for (user_part, client_part, by_user, by_client) in levels {
         let entity = QuotaEntity { user: user_part, client_id: client_part };
-        if let Some(&quota) = table.get(&entity).and_then(|q| q.get(kind.key())) {
+        if let Some(&quota) = table.get(&entity).and_then(|q| q.get(key)) {
             let tags = (
                 if by_user { user.to_string() } else { String::new() },
                 if by_client { client_id.to_string() } else { String::new() },
@@ -147,6 +156,9 @@ struct Sensor {
     /// (start ms, total) of each sample, oldest first.
     samples: VecDeque<(u64, f64)>,
     last_ms: u64,
+    /// Bytes of a throttled fetch, counted when it was throttled and answered without them: the
+    /// client's next fetch is not charged for them again (see [`QuotaManager::record_fetch`]).
+    prepaid: f64,
 }
 
 impl Sensor {
@@ -168,15 +180,14 @@ impl Sensor {
         }
     }
 
-    /// The rate per second, and the window (ms) it is measured over.
-    fn rate(&self, window: QuotaWindow, now_ms: u64) -> (f64, u64) {
+    /// The rate per second, the total it is made of, and the time (ms) the samples span.
+    fn rate(&self, window: QuotaWindow, now_ms: u64) -> (f64, f64, u64) {
         let total: f64 = self.samples.iter().map(|(_, v)| v).sum();
         let oldest = self.samples.front().map_or(now_ms, |(start, _)| *start);
         let elapsed = now_ms.saturating_sub(oldest);
         // At least all but one whole sample: Kafka's minimum window.
         let floor = u64::from(window.samples.saturating_sub(1)) * window.sample_ms;
-        let elapsed = elapsed.max(floor).max(1);
-        (total * 1_000.0 / elapsed as f64, elapsed)
+        (total * 1_000.0 / elapsed.max(floor).max(1) as f64, total, elapsed)
     }
 }
 
@@ -199,7 +210,11 @@ impl QuotaManager {
 
     /// Records `value` (bytes, or percent-seconds of handler time for [`QuotaKind::Request`])
     /// against `quota` for the entity `tags`, and returns how long to throttle it (zero when
-    /// within its quota).
+    /// within its quota). A throttled fetch is answered without its records, yet stays counted:
+    /// the throttle was computed to pay for them, so the client's next fetch, after it, is not
+    /// charged for the same bytes again (Kafka takes them back and charges the retry, which
+    /// throttles a consumer that retries right on time once more, holding it about a fifth
+    /// below its quota).
     pub fn record(&self, kind: QuotaKind, quota: f64, tags: &(String, String), value: f64, now_ms: u64) -> Duration {
         let mut sensors = self.sensors.lock();
         let key = (kind, tags.0.clone(), tags.1.clone());
@@ -210,23 +225,181 @@ impl QuotaManager {
                 return Duration::ZERO;
             }
         }
-        let sensor = sensors.entry(key).or_insert_with(|| Sensor { samples: VecDeque::new(), last_ms: now_ms });
-        sensor.record(self.window, now_ms, value);
-        let (rate, window_ms) = sensor.rate(self.window, now_ms);
+        let sensor =
+            sensors.entry(key).or_insert_with(|| Sensor { samples: VecDeque::new(), last_ms: now_ms, prepaid: 0.0 });
+        // A fetch after a throttled one reads what that one was charged for.
+        let charged =
+            if kind == QuotaKind::Fetch { (value - std::mem::take(&mut sensor.prepaid)).max(0.0) } else { value };
+        sensor.record(self.window, now_ms, charged);
+        let (rate, total, elapsed_ms) = sensor.rate(self.window, now_ms);
         if quota <= 0.0 || rate <= quota {
             return Duration::ZERO;
         }
-        let throttle = ((rate - quota) / quota * window_ms as f64).round() as u64;
+        if kind == QuotaKind::Fetch {
+            sensor.prepaid = value;
+        }
+        // Long enough for the samples' span to hold their total at the quota. Kafka's
+        // `(rate - quota) / quota * window` is the same once the samples span the minimum window,
+        // but shorter before (it counts the padded window as already passed), so a client
+        // retrying right after it is throttled again and ends below its quota.
+        let throttle = (total / quota * 1_000.0 - elapsed_ms as f64).max(0.0).round() as u64;
         Duration::from_millis(throttle.min(self.max_throttle_ms()))
     }
+}
 
-    /// Takes back `value` recorded by [`QuotaManager::record`] (a throttled fetch sends no
-    /// records, so they do not count).
-    pub fn unrecord(&self, kind: QuotaKind, tags: &(String, String), value: f64, now_ms: u64) {
-        if let Some(sensor) = self.sensors.lock().get_mut(&(kind, tags.0.clone(), tags.1.clone())) {
-            sensor.record(self.window, now_ms, -value);
+/// `controller_mutation_rate` (KIP-599): partitions created, added or deleted per second, as a
+/// token bucket per measured entity, as Kafka measures it: a burst of the whole window's worth
+/// (`quota * quota.window.num * quota.window.size.seconds`), refilled at the quota. From
+/// CreateTopics v6, CreatePartitions v3 and DeleteTopics v5 a request is refused topic by topic
+/// with THROTTLING_QUOTA_EXCEEDED while the bucket is empty (strict); older versions are let
+/// through and only throttled (permissive). Either way the answer's `throttle_time_ms` says how
+/// long until the bucket holds tokens again.
+#[derive(Debug, Default)]
+pub struct MutationQuotas {
+    window: QuotaWindow,
+    /// (user tag, client tag) -> (tokens, last refill ms).
+    buckets: Mutex<HashMap<(String, String), (f64, u64)>>,
+}
+
+/// The mutation quota of one request's client, resolved once.
+#[derive(Debug)]
+pub struct MutationQuota<'a> {
+    quotas: &'a MutationQuotas,
+    /// The quota and its entity, if the client has one.
+    quota: Option<(f64, (String, String))>,
+    /// Whether an empty bucket refuses (strict) or only throttles (permissive).
+    pub strict: bool,
+}
+
+impl MutationQuotas {
+    pub fn new(window: QuotaWindow) -> Self {
+        MutationQuotas { window, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// The quota `principal` and `client_id` have, looked up in `table`.
+    pub fn of<'a>(
+        &'a self,
+        table: &QuotaTable,
+        principal: &str,
+        client_id: Option<&str>,
+        strict: bool,
+    ) -> MutationQuota<'a> {
+        let user = principal.strip_prefix("User:").unwrap_or(principal);
+        let quota = resolve_key(table, CONTROLLER_MUTATION_RATE, user, client_id.unwrap_or_default());
+        MutationQuota { quotas: self, quota, strict }
+    }
+
+    /// The bucket of `tags` refilled to `now_ms`: its tokens.
+    fn refill(
+        &self,
+        buckets: &mut HashMap<(String, String), (f64, u64)>,
+        tags: &(String, String),
+        quota: f64,
+        now_ms: u64,
+    ) -> f64 {
+        let burst = quota * f64::from(self.window.samples) * self.window.sample_ms as f64 / 1_000.0;
+        if !buckets.contains_key(tags) {
+            let idle_ms = SENSOR_IDLE_WINDOWS * u64::from(self.window.samples) * self.window.sample_ms;
+            buckets.retain(|_, (_, last)| now_ms.saturating_sub(*last) < idle_ms);
+            if buckets.len() >= MAX_SENSORS {
+                return burst;
+            }
+        }
+        let (tokens, last) = buckets.entry(tags.clone()).or_insert((burst, now_ms));
+        *tokens = (*tokens + quota * now_ms.saturating_sub(*last) as f64 / 1_000.0).min(burst);
+        *last = now_ms;
+        *tokens
+    }
+}
+
+impl MutationQuota<'_> {
+    /// The throttle when the bucket is empty now (a strict request refuses its next topic).
+    pub fn exhausted(&self, now_ms: u64) -> Option<Duration> {
+        let (quota, tags) = self.quota.as_ref()?;
+        let mut buckets = self.quotas.buckets.lock();
+        let tokens = self.quotas.refill(&mut buckets, tags, *quota, now_ms);
+        (tokens < 0.0).then(|| Duration::from_millis((-tokens / quota * 1_000.0).ceil() as u64))
+    }
+
+    /// Takes `mutations` tokens; the throttle when that empties the bucket.
+    pub fn record(&self, mutations: u64, now_ms: u64) -> Duration {
+        let Some((quota, tags)) = &self.quota else { return Duration::ZERO };
+        let mut buckets = self.quotas.buckets.lock();
+        self.quotas.refill(&mut buckets, tags, *quota, now_ms);
+        let Some((tokens, _)) = buckets.get_mut(tags) else { return Duration::ZERO };
+        *tokens -= mutations as f64;
+        if *tokens < 0.0 { Duration::from_millis((-*tokens / quota * 1_000.0).ceil() as u64) } else { Duration::ZERO }
+    }
+}
+
+/// What a served request counts against its client's quotas.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// Record bytes of a Produce request.
+    pub produced_bytes: Option<usize>,
+    /// The replica id of a Fetch (a consumer's is negative).
+    pub fetch_replica: Option<i32>,
+    /// Time the request was handled, waits for other brokers and timers excluded.
+    pub handler_time: Duration,
+}
+
+/// Records a served request against the quotas of its user and client id and returns how long
+/// to throttle them: the response's `throttle_time_ms` is raised to it, and a throttled
+/// consumer's fetch loses its records (counted, so its next fetch reads them without paying
+/// twice). Follower
+/// fetches and WriteTxnMarkers (the brokers' own traffic) are never throttled.
+pub fn throttle(
+    broker: &crate::broker::Broker,
+    principal: &str,
+    client_id: Option<&str>,
+    usage: Usage,
+    response: Option<&mut sluice_protocol::api::Response>,
+) -> Duration {
+    use sluice_protocol::api::Response;
+    if usage.fetch_replica.is_some_and(|r| r >= 0) || matches!(response, Some(Response::WriteTxnMarkers(_))) {
+        return Duration::ZERO;
+    }
+    let user = principal.strip_prefix("User:").unwrap_or(principal);
+    let client_id = client_id.unwrap_or_default();
+    let quotas = broker.link.cache.read(|v| {
+        if v.quotas.is_empty() {
+            return None;
+        }
+        let q = |kind| resolve(&v.quotas, kind, user, client_id);
+        Some((q(QuotaKind::Produce), q(QuotaKind::Fetch), q(QuotaKind::Request)))
+    });
+    let Some((produce, fetch, request)) = quotas else { return Duration::ZERO };
+    let now_ms = broker.replica_manager.now_ms().max(0) as u64;
+    let manager = &broker.quotas;
+    let mut throttle = Duration::ZERO;
+    if let (Some(bytes), Some((quota, tags))) = (usage.produced_bytes, &produce) {
+        throttle = throttle.max(manager.record(QuotaKind::Produce, *quota, tags, bytes as f64, now_ms));
+    }
+    let mut response = response;
+    if let (Some(Response::Fetch(r)), Some((quota, tags))) = (&response, &fetch) {
+        let bytes: usize =
+            r.responses.iter().flat_map(|t| &t.partitions).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+        throttle = throttle.max(manager.record(QuotaKind::Fetch, *quota, tags, bytes as f64, now_ms));
+    }
+    if let Some((quota, tags)) = &request {
+        // Percent-seconds of one handler's time: 10 ms is 1% of a second.
+        let value = usage.handler_time.as_secs_f64() * 100.0;
+        throttle = throttle.max(manager.record(QuotaKind::Request, *quota, tags, value, now_ms));
+    }
+    if throttle.is_zero() {
+        return throttle;
+    }
+    if let Some(Response::Fetch(r)) = response.as_deref_mut() {
+        for p in r.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.records = Some(sluice_protocol::record_set::RecordSet::default());
+            p.aborted_transactions = p.aborted_transactions.as_ref().map(|_| Vec::new());
         }
     }
+    if let Some(r) = response {
+        r.throttle(i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX));
+    }
+    crate::observe::EVENTS.quota_throttles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    throttle
 }
 
 #[cfg(test)]
@@ -274,9 +447,9 @@ mod tests {
         let tags = (String::new(), "c".to_string());
         // 10 KB in the first second: a rate of 1 KB/s over the 10 s minimum window.
         assert_eq!(m.record(QuotaKind::Produce, 1_000.0, &tags, 10_000.0, 0), Duration::ZERO);
-        // 10 KB more: 2 KB/s against 1 KB/s, one window's worth (10 s) of throttle.
-        let t = m.record(QuotaKind::Produce, 1_000.0, &tags, 10_000.0, 100);
-        assert_eq!(t, Duration::from_millis(10_000));
+        // 500 bytes more at 0.1 s: 10.5 KB at 1 KB/s needs 10.5 s of span, 10.4 s from now.
+        let t = m.record(QuotaKind::Produce, 1_000.0, &tags, 500.0, 100);
+        assert_eq!(t, Duration::from_millis(10_400));
         // Capped at the whole window.
         let t = m.record(QuotaKind::Produce, 1_000.0, &tags, 1_000_000.0, 200);
         assert_eq!(t, Duration::from_millis(11_000));
@@ -285,91 +458,22 @@ mod tests {
     }
 
     #[test]
-    fn old_samples_leave_the_window_and_unrecorded_bytes_do_not_count() {
+    fn old_samples_leave_the_window_and_a_throttled_fetch_is_not_charged_twice() {
         let w = QuotaWindow { samples: 2, sample_ms: 1_000 };
         let m = QuotaManager::new(w);
         let tags = (String::new(), "c".to_string());
-        assert!(m.record(QuotaKind::Fetch, 100.0, &tags, 1_000.0, 0) > Duration::ZERO);
-        m.unrecord(QuotaKind::Fetch, &tags, 1_000.0, 0);
-        assert_eq!(m.record(QuotaKind::Fetch, 100.0, &tags, 50.0, 10), Duration::ZERO);
-        assert!(m.record(QuotaKind::Fetch, 100.0, &tags, 1_000.0, 20) > Duration::ZERO);
-        // Two windows later the burst is forgotten.
-        assert_eq!(m.record(QuotaKind::Fetch, 100.0, &tags, 10.0, 5_000), Duration::ZERO);
+        // 1,500 bytes against 1,000/s: 1.5 s of span needed, none passed.
+        let t = m.record(QuotaKind::Fetch, 1_000.0, &tags, 1_500.0, 0);
+        assert_eq!(t, Duration::from_millis(1_500));
+        // The retry after it reads the same 1,500 bytes: already paid for, and the throttle was
+        // long enough that nothing more is owed.
+        assert_eq!(m.record(QuotaKind::Fetch, 1_000.0, &tags, 1_500.0, 1_500), Duration::ZERO);
+        // The fetch after that is charged again.
+        assert!(m.record(QuotaKind::Fetch, 1_000.0, &tags, 1_500.0, 1_510) > Duration::ZERO);
+        // Produced bytes are never prepaid.
+        assert!(m.record(QuotaKind::Produce, 1_000.0, &tags, 2_000.0, 0) > Duration::ZERO);
+        assert!(m.record(QuotaKind::Produce, 1_000.0, &tags, 2_000.0, 10) > Duration::ZERO);
+        // Two windows later the bursts are forgotten.
+        assert_eq!(m.record(QuotaKind::Fetch, 1_000.0, &tags, 10.0, 9_000), Duration::ZERO);
     }
-}
-
-/// What a served request counts against its client's quotas.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Usage {
-    /// Record bytes of a Produce request.
-    pub produced_bytes: Option<usize>,
-    /// The replica id of a Fetch (a consumer's is negative).
-    pub fetch_replica: Option<i32>,
-    /// Time the request was handled, waits for other brokers and timers excluded.
-    pub handler_time: Duration,
-}
-
-/// Records a served request against the quotas of its user and client id and returns how long
-/// to throttle them: the response's `throttle_time_ms` is raised to it, and a throttled
-/// consumer's fetch loses its records (not counted either, so it reads them later). Follower
-/// fetches and WriteTxnMarkers (the brokers' own traffic) are never throttled.
-pub fn throttle(
-    broker: &crate::broker::Broker,
-    principal: &str,
-    client_id: Option<&str>,
-    usage: Usage,
-    response: Option<&mut sluice_protocol::api::Response>,
-) -> Duration {
-    use sluice_protocol::api::Response;
-    if usage.fetch_replica.is_some_and(|r| r >= 0) || matches!(response, Some(Response::WriteTxnMarkers(_))) {
-        return Duration::ZERO;
-    }
-    let user = principal.strip_prefix("User:").unwrap_or(principal);
-    let client_id = client_id.unwrap_or_default();
-    let quotas = broker.link.cache.read(|v| {
-        if v.quotas.is_empty() {
-            return None;
-        }
-        let q = |kind| resolve(&v.quotas, kind, user, client_id);
-        Some((q(QuotaKind::Produce), q(QuotaKind::Fetch), q(QuotaKind::Request)))
-    });
-    let Some((produce, fetch, request)) = quotas else { return Duration::ZERO };
-    let now_ms = broker.replica_manager.now_ms().max(0) as u64;
-    let manager = &broker.quotas;
-    let mut throttle = Duration::ZERO;
-    if let (Some(bytes), Some((quota, tags))) = (usage.produced_bytes, &produce) {
-        throttle = throttle.max(manager.record(QuotaKind::Produce, *quota, tags, bytes as f64, now_ms));
-    }
-    let mut response = response;
-    let fetched = match (&response, &fetch) {
-        (Some(Response::Fetch(r)), Some((quota, tags))) => {
-            let bytes: usize =
-                r.responses.iter().flat_map(|t| &t.partitions).map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
-            throttle = throttle.max(manager.record(QuotaKind::Fetch, *quota, tags, bytes as f64, now_ms));
-            Some((bytes, tags))
-        }
-        _ => None,
-    };
-    if let Some((quota, tags)) = &request {
-        // Percent-seconds of one handler's time: 10 ms is 1% of a second.
-        let value = usage.handler_time.as_secs_f64() * 100.0;
-        throttle = throttle.max(manager.record(QuotaKind::Request, *quota, tags, value, now_ms));
-    }
-    if throttle.is_zero() {
-        return throttle;
-    }
-    if let Some(Response::Fetch(r)) = response.as_deref_mut() {
-        if let Some((bytes, tags)) = fetched {
-            manager.unrecord(QuotaKind::Fetch, tags, bytes as f64, now_ms);
-        }
-        for p in r.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
-            p.records = Some(sluice_protocol::record_set::RecordSet::default());
-            p.aborted_transactions = p.aborted_transactions.as_ref().map(|_| Vec::new());
-        }
-    }
-    if let Some(r) = response {
-        r.throttle(i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX));
-    }
-    crate::observe::EVENTS.quota_throttles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    throttle
 }

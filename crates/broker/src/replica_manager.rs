@@ -71,6 +71,10 @@ pub struct ReplicaManager {
     /// Each hosted topic's traffic counters (`/metrics`), shared by its partitions; a topic's
     /// entry goes with its last partition.
     topic_counters: RwLock<HashMap<String, Arc<TopicCounters>>>,
+    /// Every partition of the cluster as the last applied view has it, by topic: a partition
+    /// there but not hosted here is another broker's (NOT_LEADER_OR_FOLLOWER, as Kafka answers),
+    /// one not there does not exist (UNKNOWN_TOPIC_OR_PARTITION).
+    cluster_partitions: RwLock<HashMap<String, std::collections::BTreeSet<i32>>>,
 }
 
 /// How often a failure to open partitions' logs is logged at most.
@@ -100,6 +104,7 @@ impl ReplicaManager {
             default_min_insync,
             open_failures: LogLimiter::new(Duration::from_millis(LOG_OPEN_FAILURE_LOG_INTERVAL_MS)),
             topic_counters: RwLock::new(topic_counters),
+            cluster_partitions: RwLock::new(HashMap::new()),
         }
     }
 
@@ -141,13 +146,15 @@ impl ReplicaManager {
 
     /// The partition, or the error a request for it gets: NOT_LEADER_OR_FOLLOWER for one whose
     /// log is here but not serving yet (still loading at startup, or loaded and waiting for
-    /// the reconciler to apply its state), which clients retry after refreshing metadata, as
-    /// Kafka answers for a partition it does not lead; UNKNOWN_TOPIC_OR_PARTITION otherwise.
+    /// the reconciler to apply its state) or one the cluster has on other brokers only, which
+    /// clients retry after refreshing metadata, as Kafka answers for a partition it does not
+    /// lead; UNKNOWN_TOPIC_OR_PARTITION for a partition the cluster does not have.
     pub fn partition_or_error(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         if let Some(partition) = self.partition(tp) {
             return Ok(partition);
         }
-        if self.log_manager.is_loading(tp) || self.log_manager.get_log(tp).is_some() {
+        let in_cluster = || self.cluster_partitions.read().get(&tp.topic).is_some_and(|ps| ps.contains(&tp.partition));
+        if self.log_manager.is_loading(tp) || self.log_manager.get_log(tp).is_some() || in_cluster() {
             Err(ErrorCode::NotLeaderOrFollower)
         } else {
             Err(ErrorCode::UnknownTopicOrPartition)
@@ -238,6 +245,8 @@ impl ReplicaManager {
         let now = self.now_ms();
         let me = self.broker_id;
         let mut changes = Vec::new();
+        *self.cluster_partitions.write() =
+            view.topics.iter().map(|(name, t)| (name.clone(), t.assignment.keys().copied().collect())).collect();
         for (name, topic) in &view.topics {
             let config_changed = previous.topics.get(name).is_none_or(|t| t.configs != topic.configs);
             let (log_config, min_insync) = config_of(&topic.configs);

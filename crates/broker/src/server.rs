@@ -892,6 +892,14 @@ pub async fn answer(
     let usage = crate::quota::Usage { produced_bytes, fetch_replica, handler_time };
     let throttle =
         crate::quota::throttle(broker, &session.principal, header.client_id.as_deref(), usage, response.as_mut());
+    // The admin requests that throttle by `controller_mutation_rate` say so in their answer.
+    let mutation_throttle = match &response {
+        Some(Response::CreateTopics(r)) => r.throttle_time_ms,
+        Some(Response::CreatePartitions(r)) => r.throttle_time_ms,
+        Some(Response::DeleteTopics(r)) => r.throttle_time_ms,
+        _ => 0,
+    };
+    let throttle = throttle.max(Duration::from_millis(mutation_throttle.max(0) as u64));
     let Some(response) = response else {
         return Answer::Silent(throttle);
     };

@@ -43,6 +43,23 @@ pub struct TopicAdmin {
     pub default_replication_factor: i16,
     /// `delete.topic.enable`.
     pub delete_topic_enable: bool,
+    /// Clients' `controller_mutation_rate` buckets (KIP-599).
+    pub mutations: Arc<crate::quota::MutationQuotas>,
+}
+
+impl TopicAdmin {
+    /// The mutation quota of the client sending `ctx` (strict from the request versions that
+    /// know THROTTLING_QUOTA_EXCEEDED).
+    pub fn mutation_quota(
+        &self,
+        ctx: &crate::api::RequestContext<'_>,
+        strict: bool,
+    ) -> crate::quota::MutationQuota<'_> {
+        self.cluster
+            .link
+            .cache
+            .read(|v| self.mutations.of(&v.quotas, &ctx.session.principal, ctx.header.client_id.as_deref(), strict))
+    }
 }
 
 impl TopicAdmin {

@@ -1,5 +1,5 @@
-//! `sluice config`: describe and change the configs of a topic, of one broker, or the
-//! cluster-wide broker defaults (Kafka's `kafka-configs.sh`). Broker configs that Kafka marks
+//! `sluice config`: describe and change the configs of a topic, of one broker, of the
+//! cluster-wide broker defaults, or of a group (Kafka's `kafka-configs.sh`). Broker configs that Kafka marks
 //! dynamic change at run time, on every broker (`--broker-defaults`) or on one (`--broker ID`).
 
 use clap::{Args, Subcommand};
@@ -8,7 +8,7 @@ use sluice_client::{Client, ConfigTarget};
 
 use crate::table::{Table, print_json};
 
-/// Whose configs: exactly one of the three.
+/// Whose configs: exactly one of the four.
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct Entity {
@@ -21,14 +21,18 @@ pub struct Entity {
     /// The dynamic defaults of every broker in the cluster.
     #[arg(long)]
     broker_defaults: bool,
+    /// A consumer group's own configs (consumer.session.timeout.ms, ...; KIP-848).
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
 }
 
 impl Entity {
     fn target(&self) -> ConfigTarget {
-        match (&self.topic, self.broker) {
-            (Some(name), _) => ConfigTarget::Topic(name.clone()),
-            (None, Some(id)) => ConfigTarget::Broker(id),
-            (None, None) => ConfigTarget::BrokerDefaults,
+        match (&self.topic, self.broker, &self.group) {
+            (Some(name), _, _) => ConfigTarget::Topic(name.clone()),
+            (None, Some(id), _) => ConfigTarget::Broker(id),
+            (None, None, Some(group)) => ConfigTarget::Group(group.clone()),
+            (None, None, None) => ConfigTarget::BrokerDefaults,
         }
     }
 }
@@ -38,7 +42,7 @@ pub enum ConfigCommand {
     /// Show configs with their source: set on the topic, dynamic for the broker, dynamic default
     /// for every broker, static (the broker's file or flags), or Kafka's default.
     #[command(
-        after_help = "Examples:\n  sluice config describe --topic orders\n  sluice config describe --broker 1 --all\n  sluice config describe --broker-defaults --json"
+        after_help = "Examples:\n  sluice config describe --topic orders\n  sluice config describe --broker 1 --all\n  sluice config describe --broker-defaults --json\n  sluice config describe --group billing --all"
     )]
     Describe {
         #[command(flatten)]
@@ -53,7 +57,7 @@ pub enum ConfigCommand {
     /// Set and delete configs: a topic's overrides, or brokers' dynamic configs (applied at once,
     /// without a restart). Read-only broker configs are refused.
     #[command(
-        after_help = "Examples:\n  sluice config alter --broker-defaults --set log.retention.ms=86400000\n  sluice config alter --broker 1 --set message.max.bytes=2097152\n  sluice config alter --topic orders --delete retention.ms"
+        after_help = "Examples:\n  sluice config alter --broker-defaults --set log.retention.ms=86400000\n  sluice config alter --broker 1 --set message.max.bytes=2097152\n  sluice config alter --topic orders --delete retention.ms\n  sluice config alter --group billing --set consumer.session.timeout.ms=50000"
     )]
     Alter {
         #[command(flatten)]
@@ -75,6 +79,7 @@ fn source_name(source: i8) -> &'static str {
         3 => "dynamic-default",
         4 => "static",
         5 => "default",
+        8 => "group",
         _ => "unknown",
     }
 }
@@ -120,6 +125,7 @@ pub async fn run(client: Client, command: ConfigCommand) -> anyhow::Result<()> {
                 ConfigTarget::Topic(name) => println!("altered the configs of topic {name}"),
                 ConfigTarget::Broker(id) => println!("altered the dynamic configs of broker {id}"),
                 ConfigTarget::BrokerDefaults => println!("altered the dynamic configs of every broker"),
+                ConfigTarget::Group(group) => println!("altered the configs of group {group}"),
             }
             Ok(())
         }

@@ -22,6 +22,8 @@ const LIST_OFFSETS_BACKOFF_MS: u64 = 100;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+/// Kafka's `ConfigResource.Type.GROUP` (KIP-848).
+const RESOURCE_GROUP: i8 = 32;
 
 /// One config entry of a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub enum ConfigTarget {
     Topic(String),
     Broker(i32),
     BrokerDefaults,
+    /// A group's own configs (KIP-848).
+    Group(String),
 }
 
 impl ConfigTarget {
@@ -54,6 +58,7 @@ impl ConfigTarget {
             ConfigTarget::Topic(name) => (RESOURCE_TOPIC, name.clone()),
             ConfigTarget::Broker(id) => (RESOURCE_BROKER, id.to_string()),
             ConfigTarget::BrokerDefaults => (RESOURCE_BROKER, String::new()),
+            ConfigTarget::Group(name) => (RESOURCE_GROUP, name.clone()),
         }
     }
 }

@@ -94,7 +94,7 @@ apis! {
     LeaveGroup = 13 => LeaveGroupRequest, LeaveGroupResponse, 0..=5, flexible 4;
     SyncGroup = 14 => SyncGroupRequest, SyncGroupResponse, 0..=5, flexible 4;
     DescribeGroups = 15 => DescribeGroupsRequest, DescribeGroupsResponse, 0..=5, flexible 5;
-    ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=4, flexible 3;
+    ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=5, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
     DescribeLogDirs = 35 => DescribeLogDirsRequest, DescribeLogDirsResponse, 0..=4, flexible 2;
     SaslAuthenticate = 36 => SaslAuthenticateRequest, SaslAuthenticateResponse, 0..=2, flexible 2;

@@ -3,10 +3,11 @@
 //! where `kafka-configs.sh --entity-type users|clients` and ZooKeeper-era Kafka keep them.
 //!
 //! Kafka's rules: entity types `user` and `client-id` (alone or together; a user's client ids
-//! under the user), a null name for the default entity; keys `producer_byte_rate`,
-//! `consumer_byte_rate` and `controller_mutation_rate` (whole, positive) and
-//! `request_percentage` (positive); an entity named twice, a type twice, an unknown type or key,
-//! or a bad value is INVALID_REQUEST for that entity, and the other entities still apply. `ip`
+//! under the user), a null name for the default entity; keys `producer_byte_rate` and
+//! `consumer_byte_rate` (whole, positive), `request_percentage` and `controller_mutation_rate`
+//! (positive); an entity named twice, a type twice, an unknown key set, or a bad value is
+//! INVALID_REQUEST for that entity (removing an unknown key is no error), and the other entities
+//! still apply; describing an unknown entity type is UNSUPPORTED_VERSION, as in Kafka. `ip`
 //! entities (connection-rate quotas) are not served: INVALID_REQUEST says so. Describing needs
 //! DESCRIBE_CONFIGS on the cluster, altering ALTER_CONFIGS (CLUSTER_AUTHORIZATION_FAILED).
 //! Describe filters: per type, an exact name (match type 0), the default (1) or any (2); with
@@ -26,9 +27,7 @@ use crate::acl::Operation;
 use crate::cluster::link::KeeperLink;
 use crate::cluster::znodes::TopicConfigZnode;
 use crate::error::ErrorCode;
-use crate::quota::{
-    CLIENT_QUOTA_KEYS, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, EntityName, PRODUCER_BYTE_RATE, QuotaEntity,
-};
+use crate::quota::{CLIENT_QUOTA_KEYS, CONSUMER_BYTE_RATE, EntityName, PRODUCER_BYTE_RATE, QuotaEntity};
 use crate::topic_admin::keeper_error;
 
 /// Kafka's entity types.
@@ -90,7 +89,11 @@ pub fn describe(
             USER => USER,
             CLIENT_ID => CLIENT_ID,
             IP => return refuse(invalid("ip quotas are not served by this broker")),
-            other => return refuse(invalid(format!("unknown quota entity type {other:?}"))),
+            "" => return refuse(invalid("an entity type must not be empty")),
+            // Kafka's answer to an entity type it does not know.
+            other => {
+                return refuse((ErrorCode::UnsupportedVersion, format!("unknown quota entity type {other:?}")));
+            }
         };
         let filter = match (c.match_type, &c.r#match) {
             (MATCH_EXACT, Some(name)) => Some(EntityName::Named(name.clone())),
@@ -186,20 +189,21 @@ fn validate(entry: &AlterClientQuotasEntry) -> Result<(QuotaEntity, Ops), Refusa
     let mut ops = Vec::with_capacity(entry.ops.len());
     let mut keys = BTreeSet::new();
     for op in &entry.ops {
-        if !CLIENT_QUOTA_KEYS.contains(&op.key.as_str()) {
-            return Err(invalid(format!("{:?} is not a quota of users or client ids", op.key)));
-        }
         if !keys.insert(op.key.as_str()) {
             return Err(invalid(format!("{} changed twice", op.key)));
         }
+        // Kafka checks keys only when setting them: removing one that is not there is no error.
         if op.remove {
             ops.push((op.key.clone(), None));
             continue;
         }
+        if !CLIENT_QUOTA_KEYS.contains(&op.key.as_str()) {
+            return Err(invalid(format!("{:?} is not a quota of users or client ids", op.key)));
+        }
         if !op.value.is_finite() || op.value <= 0.0 {
             return Err(invalid(format!("{} must be positive, not {}", op.key, op.value)));
         }
-        let whole = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE].contains(&op.key.as_str());
+        let whole = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE].contains(&op.key.as_str());
         let stored = if whole {
             if op.value.fract() != 0.0 || op.value > i64::MAX as f64 {
                 return Err(invalid(format!("{} must be a whole number, not {}", op.key, op.value)));

@@ -1,6 +1,8 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (overrides of the
 //! broker defaults, applied to the topic's logs at once) and for brokers: this broker's id, or
-//! the empty name for the cluster-wide defaults (see `dynamic_config`).
+//! the empty name for the cluster-wide defaults (see `dynamic_config`), and for groups (resource
+//! type 32, KIP-848's group configs: `crate::group::configs`; any group id, existing or not, as
+//! in Kafka; GROUP_AUTHORIZATION_FAILED without DESCRIBE_CONFIGS or ALTER_CONFIGS on it).
 //! DescribeConfigs v0 tells a default value by `is_default` (Kafka: the source is
 //! DEFAULT_CONFIG), later versions by `config_source`; each entry carries both and the version
 //! picks.
@@ -23,6 +25,7 @@ use crate::cluster::znodes::DEFAULT_BROKER_ENTITY;
 use crate::config_source::{self, DescribedBroker, SOURCE_DEFAULT_CONFIG, SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG};
 use crate::dynamic_config::ConfigHandle;
 use crate::error::ErrorCode;
+use crate::group::configs as group_configs;
 use crate::topic_admin::{self, AdminResult};
 
 /// Kafka's `ConfigResource.Type` values.
@@ -38,6 +41,13 @@ const TYPE_LIST: i8 = 7;
 
 /// Kafka's `ConfigResource.Type` of a broker's loggers (authorized as the broker).
 const RESOURCE_BROKER_LOGGER: i8 = 8;
+/// Kafka's `ConfigResource.Type.GROUP` (KIP-848) and `ConfigEntry.ConfigSource.GROUP_CONFIG`.
+const RESOURCE_GROUP: i8 = 32;
+const SOURCE_GROUP_CONFIG: i8 = 8;
+
+/// How long an alteration waits for this broker's cache to show it, so a describe right after
+/// sees the change.
+const READ_YOUR_WRITE_WAIT_MS: u64 = 5_000;
 
 /// Authorization of a config resource: `op` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic
 /// (TOPIC_AUTHORIZATION_FAILED), or on the cluster for a broker (CLUSTER_AUTHORIZATION_FAILED),
@@ -46,6 +56,7 @@ fn config_access(ctx: &RequestContext<'_>, op: Operation, resource_type: i8, nam
     let (allowed, code) = match resource_type {
         RESOURCE_TOPIC => (ctx.authorize(op, ResourceType::Topic, name), ErrorCode::TopicAuthorizationFailed),
         RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => (ctx.authorize_cluster(op), ErrorCode::ClusterAuthorizationFailed),
+        RESOURCE_GROUP => (ctx.authorize(op, ResourceType::Group, name), ErrorCode::GroupAuthorizationFailed),
         _ => (true, ErrorCode::None),
     };
     if allowed { Ok(()) } else { Err((code, format!("{} is not authorized on this resource", op.name()))) }
@@ -130,6 +141,40 @@ pub fn describe(
                         })
                     }
                 }),
+                RESOURCE_GROUP if resource.resource_name.is_empty() => {
+                    Err((ErrorCode::InvalidRequest, "a group config resource needs a group id".into()))
+                }
+                RESOURCE_GROUP => {
+                    let set = config.group_configs(&resource.resource_name);
+                    Ok(group_configs::GROUP_CONFIGS
+                        .iter()
+                        .filter(|d| wanted(d.name))
+                        .map(|d| {
+                            let mut synonyms = Vec::new();
+                            if let Some(v) = set.get(d.name) {
+                                synonyms.push((d.name.to_string(), v.clone(), SOURCE_GROUP_CONFIG));
+                            }
+                            if !d.broker_key.is_empty() {
+                                synonyms.push((d.broker_key.to_string(), d.default_value(), SOURCE_DEFAULT_CONFIG));
+                            }
+                            let (value, source) = match set.get(d.name) {
+                                Some(v) => (v.clone(), SOURCE_GROUP_CONFIG),
+                                None => (d.default_value(), SOURCE_DEFAULT_CONFIG),
+                            };
+                            broker_entry(
+                                DescribedBroker {
+                                    name: d.name.to_string(),
+                                    value: Some(value),
+                                    source,
+                                    read_only: false,
+                                    config_type: d.config_type(),
+                                    synonyms,
+                                },
+                                request.include_synonyms,
+                            )
+                        })
+                        .collect())
+                }
                 other => Err((ErrorCode::InvalidRequest, format!("unsupported resource type {other}"))),
             };
             match described {
@@ -182,6 +227,7 @@ fn broker_entry(d: DescribedBroker, include_synonyms: bool) -> DescribeConfigsRe
 enum Target {
     Topic(String),
     Broker(String),
+    Group(String),
 }
 
 fn target_of(config: ConfigHandle<'_>, resource_type: i8, name: &str) -> AdminResult<Target> {
@@ -199,6 +245,10 @@ fn target_of(config: ConfigHandle<'_>, resource_type: i8, name: &str) -> AdminRe
             Ok(Target::Topic(name.to_string()))
         }
         RESOURCE_BROKER => config.config_entity(name).map(Target::Broker),
+        RESOURCE_GROUP if name.is_empty() => {
+            Err((ErrorCode::InvalidRequest, "a group config resource needs a group id".into()))
+        }
+        RESOURCE_GROUP => Ok(Target::Group(name.to_string())),
         other => Err((ErrorCode::InvalidRequest, format!("unsupported resource type {other}"))),
     }
 }
@@ -208,6 +258,7 @@ impl Target {
         match self {
             Target::Topic(name) => config.topic_meta(name).map(|m| m.configs).unwrap_or_default(),
             Target::Broker(entity) => config.dynamic_configs_of(entity),
+            Target::Group(group) => config.group_configs(group),
         }
     }
 
@@ -226,6 +277,8 @@ impl Target {
                 }
                 Ok(configs.get(key).cloned().or(described.value).unwrap_or_default())
             }
+            // No group config is a list.
+            Target::Group(_) => Err(not_list()),
         }
     }
 
@@ -238,6 +291,21 @@ impl Target {
         match self {
             Target::Topic(name) => topic_admin::set_topic_configs(config.admin, name, configs, validate_only).await,
             Target::Broker(entity) => config.set_dynamic_configs(entity, configs, validate_only).await,
+            Target::Group(group) => {
+                let configs = group_configs::validate(&configs).map_err(|m| (ErrorCode::InvalidConfig, m))?;
+                if validate_only {
+                    return Ok(());
+                }
+                let path = config.admin.cluster.link.paths.group_config(group);
+                let znode = crate::cluster::znodes::TopicConfigZnode { version: 1, config: configs.clone() };
+                topic_admin::write_topic_config(config.admin, &path, &znode).await?;
+                config
+                    .admin
+                    .cluster
+                    .wait_until(READ_YOUR_WRITE_WAIT_MS, || config.group_configs(group) == configs)
+                    .await;
+                Ok(())
+            }
         }
     }
 }

@@ -39,6 +39,8 @@ pub async fn handle(
         return CreatePartitionsResponse { throttle_time_ms: 0, results };
     }
     let mut results = Vec::with_capacity(request.topics.len());
+    let quota = admin.mutation_quota(&ctx, ctx.version() >= MIN_STRICT_MUTATION_VERSION);
+    let mut throttle = std::time::Duration::ZERO;
     for t in request.topics {
         if !ctx.authorize(Operation::Alter, ResourceType::Topic, &t.name) {
             results.push(CreatePartitionsResponseTopic {
@@ -48,14 +50,38 @@ pub async fn handle(
             });
             continue;
         }
+        let now_ms = admin.cluster.replicas.now_ms().max(0) as u64;
+        if !request.validate_only
+            && let Some(wait) = quota.exhausted(now_ms)
+        {
+            throttle = throttle.max(wait);
+            if quota.strict {
+                results.push(CreatePartitionsResponseTopic {
+                    name: t.name,
+                    error_code: ErrorCode::ThrottlingQuotaExceeded.code(),
+                    error_message: Some(crate::quota::THROTTLED_MUTATION_MESSAGE.into()),
+                });
+                continue;
+            }
+        }
+        let current = admin.cluster.link.cache.read(|v| v.topics.get(&t.name).map_or(0, |view| view.partition_count()));
         let assignments = t.assignments.map(|a| a.into_iter().map(|a| a.broker_ids).collect());
         let result = topic_admin::add_partitions(admin, &t.name, t.count, assignments, request.validate_only).await;
         results.push(match result {
-            Ok(()) => CreatePartitionsResponseTopic { name: t.name, error_code: 0, error_message: None },
+            Ok(()) => {
+                if !request.validate_only {
+                    let added = t.count.saturating_sub(current).max(0) as u64;
+                    throttle = throttle.max(quota.record(added, now_ms));
+                }
+                CreatePartitionsResponseTopic { name: t.name, error_code: 0, error_message: None }
+            }
             Err((code, message)) => {
                 CreatePartitionsResponseTopic { name: t.name, error_code: code.code(), error_message: Some(message) }
             }
         });
     }
-    CreatePartitionsResponse { throttle_time_ms: 0, results }
+    CreatePartitionsResponse { throttle_time_ms: i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX), results }
 }
+
+/// The first CreatePartitions version that refuses topics over the mutation quota (KIP-599).
+const MIN_STRICT_MUTATION_VERSION: i16 = 3;

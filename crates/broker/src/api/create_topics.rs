@@ -1,4 +1,6 @@
-//! CreateTopics: validate and create each topic; with `validate_only`, only validate. A request
+//! CreateTopics: validate and create each topic; with `validate_only`, only validate. Each
+//! created partition counts against the client's `controller_mutation_rate` (KIP-599; strict
+//! from v6: see `crate::quota`). A request
 //! whose topics ask for more than `MAX_PARTITIONS_PER_ASSIGNMENT` partitions in all (counting
 //! the broker default for -1, and the assignments given) fails whole with POLICY_VIOLATION
 //! before anything is built, as Kafka's controller refuses it (`MAX_PARTITIONS_PER_BATCH`).
@@ -42,10 +44,23 @@ pub async fn handle(
         return CreateTopicsResponse { throttle_time_ms: 0, topics };
     }
     let mut topics = Vec::with_capacity(request.topics.len());
+    let quota = config.admin.mutation_quota(&ctx, ctx.version() >= MIN_STRICT_MUTATION_VERSION);
+    let mut throttle = std::time::Duration::ZERO;
     for t in request.topics {
         if !cluster_create && !ctx.authorize(Operation::Create, ResourceType::Topic, &t.name) {
             topics.push(failed(t.name, ErrorCode::TopicAuthorizationFailed, "Authorization failed.".into()));
             continue;
+        }
+        let now_ms = config.admin.cluster.replicas.now_ms().max(0) as u64;
+        if !request.validate_only
+            && let Some(wait) = quota.exhausted(now_ms)
+        {
+            throttle = throttle.max(wait);
+            if quota.strict {
+                let message = crate::quota::THROTTLED_MUTATION_MESSAGE.to_string();
+                topics.push(failed(t.name, ErrorCode::ThrottlingQuotaExceeded, message));
+                continue;
+            }
         }
         let configs: Vec<(String, Option<String>)> = t.configs.into_iter().map(|c| (c.name, c.value)).collect();
         let result = if !t.assignments.is_empty() {
@@ -74,6 +89,11 @@ pub async fn handle(
             )
             .await
         };
+        if let Ok(meta) = &result
+            && !request.validate_only
+        {
+            throttle = throttle.max(quota.record(meta.partitions.max(0) as u64, now_ms));
+        }
         topics.push(match result {
             Ok(_) if !ctx.authorize(Operation::DescribeConfigs, ResourceType::Topic, &t.name) => {
                 CreateTopicsResponseTopic {
@@ -107,8 +127,11 @@ pub async fn handle(
             Err((code, message)) => failed(t.name, code, message),
         });
     }
-    CreateTopicsResponse { throttle_time_ms: 0, topics }
+    CreateTopicsResponse { throttle_time_ms: i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX), topics }
 }
+
+/// The first CreateTopics version that refuses topics over the mutation quota (KIP-599).
+const MIN_STRICT_MUTATION_VERSION: i16 = 6;
 
 fn failed(name: String, code: ErrorCode, message: String) -> CreateTopicsResponseTopic {
     CreateTopicsResponseTopic {

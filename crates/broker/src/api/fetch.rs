@@ -199,12 +199,15 @@ pub async fn handle(ctx: RequestContext<'_>, fx: FetchHandle<'_>, mut request: F
     response
 }
 
-/// KIP-951: a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names the leader
-/// this broker knows (v12+), and from v16 the answer carries that leader's endpoint on the
-/// listener the fetch came in on, so the client moves without asking Metadata first.
+/// KIP-951 (Fetch v16+): a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names
+/// the leader this broker knows, and the answer carries that leader's endpoint on the listener
+/// the fetch came in on, so the client moves without asking Metadata first. Earlier versions
+/// have the field but Kafka leaves it empty there, and so does this broker.
 fn point_at_leaders(ctx: RequestContext<'_>, fx: FetchHandle<'_>, response: &mut FetchResponse) {
     let moved = [ErrorCode::NotLeaderOrFollower.code(), ErrorCode::FencedLeaderEpoch.code()];
-    if !response.responses.iter().flat_map(|t| &t.partitions).any(|p| moved.contains(&p.error_code)) {
+    if ctx.version() < MIN_NODE_ENDPOINTS_FETCH_VERSION
+        || !response.responses.iter().flat_map(|t| &t.partitions).any(|p| moved.contains(&p.error_code))
+    {
         return;
     }
     let mut leaders = std::collections::BTreeSet::new();
@@ -219,16 +222,14 @@ fn point_at_leaders(ctx: RequestContext<'_>, fx: FetchHandle<'_>, response: &mut
                 }
             }
         }
-        if ctx.version() >= MIN_NODE_ENDPOINTS_FETCH_VERSION {
-            response.node_endpoints = leaders
-                .iter()
-                .filter_map(|id| {
-                    let reg = v.brokers.get(id)?;
-                    let (host, port) = reg.endpoint(ctx.listener)?;
-                    Some(FetchResponseNodeEndpoint { node_id: *id, host, port, rack: reg.rack.clone() })
-                })
-                .collect();
-        }
+        response.node_endpoints = leaders
+            .iter()
+            .filter_map(|id| {
+                let reg = v.brokers.get(id)?;
+                let (host, port) = reg.endpoint(ctx.listener)?;
+                Some(FetchResponseNodeEndpoint { node_id: *id, host, port, rack: reg.rack.clone() })
+            })
+            .collect();
     });
 }
 

@@ -97,6 +97,8 @@ pub struct ClusterView {
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Client quotas of users and client ids (`crate::quota`).
     pub quotas: crate::quota::QuotaTable,
+    /// Groups' own configs (`crate::group::configs`), by group id.
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ClusterView {

@@ -315,6 +315,7 @@ impl KeeperLink {
             (self.paths.broker_configs(), true),
             (self.paths.users(), true),
             (self.paths.clients(), true),
+            (self.paths.group_configs(), true),
         ];
         if self.authorizer.is_some() {
             for pattern_type in [crate::acl::PatternType::Literal, crate::acl::PatternType::Prefixed] {
@@ -443,6 +444,18 @@ impl KeeperLink {
             }
         }
         view.quotas = read_quotas(client, &self.paths).await?;
+        let groups = match client.get_children(&self.paths.group_configs()).await {
+            Ok(groups) => groups,
+            Err(ZkError::NoNode) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        for name in groups {
+            let Some(group) = crate::sasl::unsanitize_user(&name) else { continue };
+            let config = read_config_at(client, &self.paths.group_config(&group)).await?;
+            if !config.is_empty() {
+                view.group_configs.insert(group, config);
+            }
+        }
         if let Some(authorizer) = &self.authorizer {
             authorizer.replace(crate::acl::store::read_all(client, &self.paths).await?);
         }
@@ -529,6 +542,16 @@ impl KeeperLink {
                             v.broker_configs.remove(&entity);
                         } else {
                             v.broker_configs.insert(entity, c);
+                        }
+                    })
+                }
+                Znode::GroupConfig(group) => {
+                    let c = read_config_at(client, &self.paths.group_config(&group)).await?;
+                    Box::new(move |v| {
+                        if c.is_empty() {
+                            v.group_configs.remove(&group);
+                        } else {
+                            v.group_configs.insert(group, c);
                         }
                     })
                 }

@@ -60,6 +60,7 @@ impl Paths {
             "/config/brokers",
             "/config/users",
             "/config/clients",
+            "/config/groups",
             "/admin",
             ACL_LITERAL_ROOT,
             ACL_LITERAL_CHANGES,
@@ -127,6 +128,14 @@ impl Paths {
     /// `/config/users`: one znode per user with SCRAM credentials.
     pub fn users(&self) -> String {
         self.at("/config/users")
+    }
+    /// `/config/groups`: one znode per group with configs of its own (KIP-848).
+    pub fn group_configs(&self) -> String {
+        self.at("/config/groups")
+    }
+    /// `/config/groups/<group>` (the name sanitized as user names are).
+    pub fn group_config(&self, group: &str) -> String {
+        self.at(&format!("/config/groups/{}", crate::sasl::sanitize_user(group)))
     }
     /// `/config/clients`: one znode per client id with quotas.
     pub fn clients(&self) -> String {
@@ -199,6 +208,7 @@ impl Paths {
             ["config", "users", user] => Znode::QuotaConfig(quota_entity(Some(user), None)?),
             ["config", "users", user, "clients", client] => Znode::QuotaConfig(quota_entity(Some(user), Some(client))?),
             ["config", "clients", client] => Znode::QuotaConfig(quota_entity(None, Some(client))?),
+            ["config", "groups", group] => Znode::GroupConfig(crate::sasl::unsanitize_user(group)?),
             ["kafka-acl", rt, name] => Znode::Acl(acl_pattern(crate::acl::PatternType::Literal, rt, name)?),
             ["kafka-acl-extended", "prefixed", rt, name] => {
                 Znode::Acl(acl_pattern(crate::acl::PatternType::Prefixed, rt, name)?)
@@ -221,6 +231,8 @@ pub enum Znode {
     Acl(crate::acl::ResourcePattern),
     /// The config znode of a user, a user's client id, or a client id (quotas).
     QuotaConfig(crate::quota::QuotaEntity),
+    /// A group's configs.
+    GroupConfig(String),
 }
 
 /// The quota entity a `/config/users` or `/config/clients` znode name stands for.

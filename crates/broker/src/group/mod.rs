@@ -2,6 +2,7 @@
 //! state machine, membership, generations and committed offsets, driven by requests and a
 //! clock. `coordinator` wires it to the request handlers.
 
+pub mod configs;
 pub mod coordinator;
 pub mod offsets_log;
 pub mod state;
