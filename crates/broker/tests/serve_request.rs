@@ -401,6 +401,7 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(Default::default()),
         ApiKey::DescribeProducers => Request::DescribeProducers(Default::default()),
         ApiKey::ElectLeaders => Request::ElectLeaders(Default::default()),
+        ApiKey::DescribeTopicPartitions => Request::DescribeTopicPartitions(Default::default()),
         ApiKey::GetTelemetrySubscriptions => Request::GetTelemetrySubscriptions(Default::default()),
         ApiKey::PushTelemetry => Request::PushTelemetry(Default::default()),
         ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(Default::default()),

@@ -129,6 +129,7 @@ apis! {
     WriteTxnMarkers = 27 => WriteTxnMarkersRequest, WriteTxnMarkersResponse, 0..=1, flexible 1;
     TxnOffsetCommit = 28 => TxnOffsetCommitRequest, TxnOffsetCommitResponse, 0..=3, flexible 3;
     DescribeProducers = 61 => DescribeProducersRequest, DescribeProducersResponse, 0..=0, flexible 0;
+    DescribeTopicPartitions = 75 => DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, 0..=0, flexible 0;
     GetTelemetrySubscriptions = 71 => GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse, 0..=0, flexible 0;
     PushTelemetry = 72 => PushTelemetryRequest, PushTelemetryResponse, 0..=0, flexible 0;
     DescribeTransactions = 65 => DescribeTransactionsRequest, DescribeTransactionsResponse, 0..=0, flexible 0;
@@ -186,6 +187,7 @@ impl Response {
             Response::ListTransactions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::GetTelemetrySubscriptions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::PushTelemetry(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::DescribeTopicPartitions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::SaslHandshake(_) | Response::SaslAuthenticate(_) | Response::WriteTxnMarkers(_) => {}
         }
     }

@@ -290,6 +290,29 @@ impl Decode for Option<String> {
     }
 }
 
+/// A nullable struct field: an int8 marker (-1 null, 1 present) before the struct, as Kafka's
+/// generated code writes `nullableVersions` structs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T: Encode> Encode for Nullable<T> {
+    fn encode(&self, buf: &mut BytesMut, v: Version) {
+        match &self.0 {
+            None => buf.put_i8(-1),
+            Some(t) => {
+                buf.put_i8(1);
+                t.encode(buf, v);
+            }
+        }
+    }
+}
+impl<T: Decode> Decode for Nullable<T> {
+    fn decode(buf: &mut Bytes, v: Version) -> DecodeResult<Self> {
+        need(buf, 1, "nullable struct marker")?;
+        if buf.get_i8() < 0 { Ok(Nullable(None)) } else { T::decode(buf, v).map(|t| Nullable(Some(t))) }
+    }
+}
+
 impl Encode for Bytes {
     fn encode(&self, buf: &mut BytesMut, v: Version) {
         write_length(buf, v, false, Some(self.len()));
@@ -577,6 +600,12 @@ mod sample_impls {
             (0..n).map(|_| next_random(rng) as u8).collect::<Vec<u8>>().into()
         }
     }
+    impl<T: Sample> Sample for super::Nullable<T> {
+        fn sample(rng: &mut u64) -> Self {
+            super::Nullable(Option::<T>::sample(rng))
+        }
+    }
+
     impl<T: Sample> Sample for Option<T> {
         fn sample(rng: &mut u64) -> Self {
             Some(T::sample(rng))

@@ -164,6 +164,7 @@ cross_check! {
     alter_client_quotas_matches_oracle: AlterClientQuotas => AlterClientQuotasRequest / AlterClientQuotasRequest, AlterClientQuotasResponse / AlterClientQuotasResponse;
     get_telemetry_subscriptions_matches_oracle: GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest / GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse / GetTelemetrySubscriptionsResponse;
     push_telemetry_matches_oracle: PushTelemetry => PushTelemetryRequest / PushTelemetryRequest, PushTelemetryResponse / PushTelemetryResponse;
+    describe_topic_partitions_matches_oracle: DescribeTopicPartitions => DescribeTopicPartitionsRequest / DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse / DescribeTopicPartitionsResponse;
     describe_producers_matches_oracle: DescribeProducers => DescribeProducersRequest / DescribeProducersRequest, DescribeProducersResponse / DescribeProducersResponse;
     describe_transactions_matches_oracle: DescribeTransactions => DescribeTransactionsRequest / DescribeTransactionsRequest, DescribeTransactionsResponse / DescribeTransactionsResponse;
     list_transactions_matches_oracle: ListTransactions => ListTransactionsRequest / ListTransactionsRequest, ListTransactionsResponse / ListTransactionsResponse;

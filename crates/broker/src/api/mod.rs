@@ -33,6 +33,7 @@ mod describe_cluster;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_topic_partitions;
 mod describe_transactions;
 mod elect_leaders;
 mod end_txn;
@@ -222,6 +223,9 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::AlterClientQuotas(r) => Response::AlterClientQuotas(client_quotas::alter(ctx, &broker.link, r).await),
         Request::GetTelemetrySubscriptions(r) => Response::GetTelemetrySubscriptions(telemetry::subscriptions(r)),
         Request::PushTelemetry(r) => Response::PushTelemetry(telemetry::push(r)),
+        Request::DescribeTopicPartitions(r) => {
+            Response::DescribeTopicPartitions(describe_topic_partitions::handle(ctx, md, r))
+        }
         Request::DescribeProducers(r) => Response::DescribeProducers(describe_producers::handle(ctx, replicas, r)),
         Request::DescribeTransactions(r) => Response::DescribeTransactions(describe_transactions::handle(ctx, txn, r)),
         Request::ListTransactions(r) => Response::ListTransactions(list_transactions::handle(ctx, txn, r)),
