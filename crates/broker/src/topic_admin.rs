@@ -240,6 +240,64 @@ async fn write_topic(
     Ok(meta)
 }
 
+/// How often a config znode's read-modify-write is tried while other writers change it in between.
+const CONFIG_UPDATE_ATTEMPTS: usize = 10;
+
+/// Changes the entries of a config znode (`{"version":1,"config":{...}}`) with `edit`, in one
+/// compare-and-set write, retried (bounded) while another writer changes the znode in between;
+/// a missing znode is created, with `parents`. `edit` sees the entries as stored (empty for no
+/// znode) and may refuse. Returns the entries written.
+pub(crate) async fn update_config_znode(
+    link: &crate::cluster::link::KeeperLink,
+    path: &str,
+    parents: &[String],
+    mut edit: impl FnMut(&mut BTreeMap<String, String>) -> AdminResult<()>,
+) -> AdminResult<BTreeMap<String, String>> {
+    use sluice_keeper::{CreateMode, ZkError};
+    for _ in 0..CONFIG_UPDATE_ATTEMPTS {
+        let read = link
+            .retrying(|client| async move {
+                match client.get_data(path).await {
+                    Ok((data, stat)) => Ok(Some((data, stat.version))),
+                    Err(ZkError::NoNode) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(keeper_error)?;
+        let (mut config, version) = match read {
+            Some((data, version)) => {
+                (serde_json::from_slice::<TopicConfigZnode>(&data).map(|z| z.config).unwrap_or_default(), Some(version))
+            }
+            None => (BTreeMap::new(), None),
+        };
+        edit(&mut config)?;
+        let body = serde_json::to_vec(&TopicConfigZnode { version: 1, config: config.clone() }).expect("small struct");
+        let written = link
+            .retrying(|client| {
+                let body = &body;
+                async move {
+                    match version {
+                        Some(v) => client.set_data(path, body, v).await.map(|_| ()),
+                        None => {
+                            for parent in parents {
+                                crate::cluster::link::ensure_node(&client, parent, b"").await?;
+                            }
+                            client.create(path, body, CreateMode::Persistent).await.map(|_| ())
+                        }
+                    }
+                }
+            })
+            .await;
+        match written {
+            Ok(()) => return Ok(config),
+            Err(ZkError::BadVersion | ZkError::NodeExists | ZkError::NoNode) => continue,
+            Err(e) => return Err(keeper_error(e)),
+        }
+    }
+    Err((ErrorCode::RequestTimedOut, format!("{path} kept changing; retry")))
+}
+
 /// Writes `/config/topics/<topic>`, whether or not it exists yet (unconditionally, so safe to
 /// repeat after a lost connection).
 pub(crate) async fn write_topic_config(admin: &TopicAdmin, path: &str, config: &TopicConfigZnode) -> AdminResult<()> {

@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sluice_keeper::{CreateMode, ZkError};
 use sluice_protocol::messages::{
     AlterClientQuotasEntry, AlterClientQuotasRequest, AlterClientQuotasResponse, AlterClientQuotasResponseEntry,
     ClientQuotaEntityData, DescribeClientQuotasEntry, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
@@ -25,10 +24,9 @@ use sluice_protocol::messages::{
 use super::RequestContext;
 use crate::acl::Operation;
 use crate::cluster::link::KeeperLink;
-use crate::cluster::znodes::TopicConfigZnode;
 use crate::error::ErrorCode;
 use crate::quota::{CLIENT_QUOTA_KEYS, CONSUMER_BYTE_RATE, EntityName, PRODUCER_BYTE_RATE, QuotaEntity};
-use crate::topic_admin::keeper_error;
+use crate::topic_admin;
 
 /// Kafka's entity types.
 const USER: &str = "user";
@@ -39,9 +37,6 @@ const IP: &str = "ip";
 const MATCH_EXACT: i8 = 0;
 const MATCH_DEFAULT: i8 = 1;
 const MATCH_ANY: i8 = 2;
-
-/// How often one entity's write is tried while others change the same znode in between.
-const ALTER_ATTEMPTS: usize = 10;
 
 type Refusal = (ErrorCode, String);
 
@@ -239,7 +234,7 @@ async fn await_cache(link: &KeeperLink, entity: &QuotaEntity, quotas: &BTreeMap<
     }
 }
 
-/// Returns the entity's quotas as written.
+/// Returns the entity's quotas as written (its other entries, a user's SCRAM credentials, kept).
 async fn write(link: &KeeperLink, entity: &QuotaEntity, ops: &Ops) -> Result<BTreeMap<String, f64>, Refusal> {
     let path = link.paths.quota_config(entity);
     let mut parents = vec![link.paths.config_root(), link.paths.users(), link.paths.clients()];
@@ -249,59 +244,19 @@ async fn write(link: &KeeperLink, entity: &QuotaEntity, ops: &Ops) -> Result<BTr
         parents.push(user_path.clone());
         parents.push(format!("{user_path}/clients"));
     }
-    for _ in 0..ALTER_ATTEMPTS {
-        let read = link
-            .retrying(|client| {
-                let path = path.clone();
-                async move {
-                    match client.get_data(&path).await {
-                        Ok((data, stat)) => Ok(Some((data, stat.version))),
-                        Err(ZkError::NoNode) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await
-            .map_err(keeper_error)?;
-        let (mut config, version) = match read {
-            Some((data, version)) => {
-                (serde_json::from_slice::<TopicConfigZnode>(&data).map(|z| z.config).unwrap_or_default(), Some(version))
-            }
-            None => (BTreeMap::new(), None),
-        };
+    let config = topic_admin::update_config_znode(link, &path, &parents, |config| {
         for (key, value) in ops {
             match value {
                 Some(v) => config.insert(key.clone(), v.clone()),
                 None => config.remove(key),
             };
         }
-        let quotas: BTreeMap<String, f64> = config
-            .iter()
-            .filter(|(k, _)| CLIENT_QUOTA_KEYS.contains(&k.as_str()))
-            .filter_map(|(k, v)| Some((k.clone(), v.parse::<f64>().ok()?)))
-            .collect();
-        let body = serde_json::to_vec(&TopicConfigZnode { version: 1, config }).expect("small struct");
-        let written = link
-            .retrying(|client| {
-                let (path, body, parents) = (&path, &body, &parents);
-                async move {
-                    match version {
-                        Some(v) => client.set_data(path, body, v).await.map(|_| ()),
-                        None => {
-                            for parent in parents {
-                                crate::cluster::link::ensure_node(&client, parent, b"").await?;
-                            }
-                            client.create(path, body, CreateMode::Persistent).await.map(|_| ())
-                        }
-                    }
-                }
-            })
-            .await;
-        match written {
-            Ok(()) => return Ok(quotas),
-            Err(ZkError::BadVersion | ZkError::NodeExists | ZkError::NoNode) => continue,
-            Err(e) => return Err(keeper_error(e)),
-        }
-    }
-    Err((ErrorCode::RequestTimedOut, "the entity's quotas kept changing; retry".into()))
+        Ok(())
+    })
+    .await?;
+    Ok(config
+        .iter()
+        .filter(|(k, _)| CLIENT_QUOTA_KEYS.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.clone(), v.parse::<f64>().ok()?)))
+        .collect())
 }

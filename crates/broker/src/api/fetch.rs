@@ -210,27 +210,27 @@ fn point_at_leaders(ctx: RequestContext<'_>, fx: FetchHandle<'_>, response: &mut
     {
         return;
     }
-    let mut leaders = std::collections::BTreeSet::new();
-    fx.cluster.link.cache.read(|v| {
-        for t in &mut response.responses {
-            let Some(topic) = v.topics.get(&t.topic) else { continue };
-            for p in t.partitions.iter_mut().filter(|p| moved.contains(&p.error_code)) {
-                if let Some(state) = topic.states.get(&p.partition_index).filter(|s| s.state.leader >= 0) {
-                    p.current_leader.leader_id = state.state.leader;
-                    p.current_leader.leader_epoch = state.state.leader_epoch;
-                    leaders.insert(state.state.leader);
-                }
+    let asked: Vec<(&str, i32)> = response
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().filter(|p| moved.contains(&p.error_code)).map(|p| (t.topic.as_str(), p.partition_index))
+        })
+        .collect();
+    let (hints, endpoints) = fx.cluster.leader_hints(ctx.listener, &asked);
+    let mut hints = hints.into_iter();
+    for t in &mut response.responses {
+        for p in t.partitions.iter_mut().filter(|p| moved.contains(&p.error_code)) {
+            if let Some(Some((leader_id, leader_epoch))) = hints.next() {
+                p.current_leader.leader_id = leader_id;
+                p.current_leader.leader_epoch = leader_epoch;
             }
         }
-        response.node_endpoints = leaders
-            .iter()
-            .filter_map(|id| {
-                let reg = v.brokers.get(id)?;
-                let (host, port) = reg.endpoint(ctx.listener)?;
-                Some(FetchResponseNodeEndpoint { node_id: *id, host, port, rack: reg.rack.clone() })
-            })
-            .collect();
-    });
+    }
+    response.node_endpoints = endpoints
+        .into_iter()
+        .map(|e| FetchResponseNodeEndpoint { node_id: e.id, host: e.host, port: e.port, rack: e.rack })
+        .collect();
 }
 
 async fn handle_named(ctx: RequestContext<'_>, fx: FetchHandle<'_>, mut request: FetchRequest) -> FetchResponse {

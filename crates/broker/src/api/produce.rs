@@ -177,27 +177,27 @@ pub fn point_at_leaders(ctx: RequestContext<'_>, cluster: &ClusterHandle, respon
     {
         return;
     }
-    let mut leaders = std::collections::BTreeSet::new();
-    cluster.link.cache.read(|v| {
-        for t in &mut response.responses {
-            let Some(topic) = v.topics.get(&t.name) else { continue };
-            for p in t.partition_responses.iter_mut().filter(|p| p.error_code == moved) {
-                if let Some(state) = topic.states.get(&p.index).filter(|s| s.state.leader >= 0) {
-                    p.current_leader.leader_id = state.state.leader;
-                    p.current_leader.leader_epoch = state.state.leader_epoch;
-                    leaders.insert(state.state.leader);
-                }
+    let asked: Vec<(&str, i32)> = response
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partition_responses.iter().filter(|p| p.error_code == moved).map(|p| (t.name.as_str(), p.index))
+        })
+        .collect();
+    let (hints, endpoints) = cluster.leader_hints(ctx.listener, &asked);
+    let mut hints = hints.into_iter();
+    for t in &mut response.responses {
+        for p in t.partition_responses.iter_mut().filter(|p| p.error_code == moved) {
+            if let Some(Some((leader_id, leader_epoch))) = hints.next() {
+                p.current_leader.leader_id = leader_id;
+                p.current_leader.leader_epoch = leader_epoch;
             }
         }
-        response.node_endpoints = leaders
-            .iter()
-            .filter_map(|id| {
-                let reg = v.brokers.get(id)?;
-                let (host, port) = reg.endpoint(ctx.listener)?;
-                Some(ProduceResponseNodeEndpoint { node_id: *id, host, port, rack: reg.rack.clone() })
-            })
-            .collect();
-    });
+    }
+    response.node_endpoints = endpoints
+        .into_iter()
+        .map(|e| ProduceResponseNodeEndpoint { node_id: e.id, host: e.host, port: e.port, rack: e.rack })
+        .collect();
 }
 
 /// One partition's answer from its append's result.

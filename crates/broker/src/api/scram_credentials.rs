@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sluice_keeper::{CreateMode, ZkError};
+use sluice_keeper::ZkError;
 use sluice_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, AlterUserScramCredentialsResult,
     CredentialInfo, DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
@@ -23,11 +23,7 @@ use crate::dynamic_config::ConfigHandle;
 use crate::error::ErrorCode;
 use crate::sasl::scram::{MAX_ITERATIONS, MIN_ITERATIONS, ScramCredential, ScramMechanism};
 use crate::sasl::unsanitize_user;
-use crate::topic_admin::{AdminResult, keeper_error};
-
-/// Attempts at a user's read-modify-write before a concurrent writer wins (each retry follows
-/// a change by someone else).
-const ALTER_ATTEMPTS: usize = 10;
+use crate::topic_admin::{self, AdminResult, keeper_error};
 
 /// DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED at the top and for each user.
 pub async fn describe(
@@ -259,20 +255,17 @@ async fn read_user(
 }
 
 /// Applies one user's changes in one write, retried (bounded) while another writer changes
-/// the same znode in between.
+/// the same znode in between (its other entries, the user's quotas, kept).
 async fn apply(config: ConfigHandle<'_>, user: &str, changes: &[Change]) -> AdminResult<()> {
     let link = &config.admin.cluster.link;
     let path = link.paths.user_config(user);
-    for _ in 0..ALTER_ATTEMPTS {
-        let (credentials, stored) = read_user(config, user).await?;
-        let (mut entries, version) = match stored {
-            Some((entries, version)) => (entries, Some(version)),
-            None => (BTreeMap::new(), None),
-        };
+    let parents = [link.paths.config_root(), link.paths.users()];
+    topic_admin::update_config_znode(link, &path, &parents, |entries| {
         for change in changes {
             match change {
                 Change::Delete(m) => {
-                    if !credentials.contains_key(m) {
+                    let held = entries.get(m.name()).and_then(|v| ScramCredential::from_kafka_string(v)).is_some();
+                    if !held {
                         return Err((
                             ErrorCode::ResourceNotFound,
                             "Attempt to delete a user credential that does not exist".into(),
@@ -285,29 +278,8 @@ async fn apply(config: ConfigHandle<'_>, user: &str, changes: &[Change]) -> Admi
                 }
             }
         }
-        let body = serde_json::to_vec(&TopicConfigZnode { version: 1, config: entries }).expect("small struct");
-        let written = link
-            .retrying(|client| {
-                let (path, body) = (&path, &body);
-                let parents = [link.paths.config_root(), link.paths.users()];
-                async move {
-                    match version {
-                        Some(v) => client.set_data(path, body, v).await.map(|_| ()),
-                        None => {
-                            for parent in &parents {
-                                crate::cluster::link::ensure_node(&client, parent, b"").await?;
-                            }
-                            client.create(path, body, CreateMode::Persistent).await.map(|_| ())
-                        }
-                    }
-                }
-            })
-            .await;
-        match written {
-            Ok(()) => return Ok(()),
-            Err(ZkError::BadVersion | ZkError::NodeExists | ZkError::NoNode) => continue,
-            Err(e) => return Err(keeper_error(e)),
-        }
-    }
-    Err((ErrorCode::RequestTimedOut, format!("the credentials of {user:?} kept changing; retry")))
+        Ok(())
+    })
+    .await
+    .map(|_| ())
 }

@@ -12,6 +12,15 @@ use crate::cluster::link::KeeperLink;
 use crate::replica_manager::ReplicaManager;
 use crate::topics::TopicMeta;
 
+/// A leader's address on one listener (KIP-951's `NodeEndpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderEndpoint {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterHandle {
     pub broker_id: i32,
@@ -45,6 +54,35 @@ impl ClusterHandle {
     /// may not have taken up yet).
     pub fn named_leader(&self, topic: &str, partition: i32) -> bool {
         self.link.cache.read(|v| v.leader(topic, partition)) == Some(self.broker_id)
+    }
+
+    /// KIP-951's leader hints: for each `(topic, partition)` the leader and leader epoch keeper
+    /// names (`None` without a live one), and the endpoints on `listener` of those leaders
+    /// (id, host, port, rack), so a client sent to the wrong broker moves straight on.
+    pub fn leader_hints(
+        &self,
+        listener: &str,
+        asked: &[(&str, i32)],
+    ) -> (Vec<Option<(i32, i32)>>, Vec<LeaderEndpoint>) {
+        self.link.cache.read(|v| {
+            let hints: Vec<Option<(i32, i32)>> = asked
+                .iter()
+                .map(|(topic, p)| {
+                    let state = &v.topics.get(*topic)?.states.get(p)?.state;
+                    (state.leader >= 0).then_some((state.leader, state.leader_epoch))
+                })
+                .collect();
+            let leaders: std::collections::BTreeSet<i32> = hints.iter().flatten().map(|(id, _)| *id).collect();
+            let endpoints = leaders
+                .into_iter()
+                .filter_map(|id| {
+                    let reg = v.brokers.get(&id)?;
+                    let (host, port) = reg.endpoint(listener)?;
+                    Some(LeaderEndpoint { id, host, port, rack: reg.rack.clone() })
+                })
+                .collect();
+            (hints, endpoints)
+        })
     }
 
     /// Waits up to `wait_ms` for `cond` to hold, re-checking after every change of the
