@@ -654,7 +654,7 @@ fn internal_topics_refuse_clients_appends_and_deletion() {
     let mut c = s.connect();
     for topic in ["__consumer_offsets", "__transaction_state"] {
         assert_eq!(produce(&mut c, topic, batch(&["poison"])).error_code, 17, "INVALID_TOPIC_EXCEPTION for {topic}");
-        let req = DeleteTopicsRequest { topic_names: vec![topic.into()], timeout_ms: 10_000 };
+        let req = DeleteTopicsRequest { topic_names: vec![topic.into()], timeout_ms: 10_000, ..Default::default() };
         let Some(Response::DeleteTopics(r)) = c.call(ApiKey::DeleteTopics, 4, Request::DeleteTopics(req)) else {
             panic!("no answer")
         };
@@ -966,11 +966,11 @@ fn old_admin_versions_create_describe_list_and_delete() {
     }
 
     // DeleteTopics v0.
-    let delete = DeleteTopicsRequest { topic_names: vec!["a".into()], timeout_ms: 10_000 };
+    let delete = DeleteTopicsRequest { topic_names: vec!["a".into()], timeout_ms: 10_000, ..Default::default() };
     let Some(Response::DeleteTopics(r)) = c.call(ApiKey::DeleteTopics, 0, Request::DeleteTopics(delete)) else {
         panic!("DeleteTopics v0")
     };
-    assert_eq!((r.responses[0].name.as_str(), r.responses[0].error_code), ("a", 0));
+    assert_eq!((r.responses[0].name.as_deref(), r.responses[0].error_code), (Some("a"), 0));
     let deadline = Instant::now() + Duration::from_secs(30);
     while partition_count(&mut c, "a").is_some() {
         assert!(Instant::now() < deadline, "topic a still listed after DeleteTopics v0");

@@ -301,7 +301,9 @@ impl Client {
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        // By name in both layouts: `topic_names` up to v5, `topics` from v6.
         let request = DeleteTopicsRequest {
+            topics: vec![DeleteTopicsRequestTopic { name: Some(name.to_string()), ..Default::default() }],
             topic_names: vec![name.to_string()],
             timeout_ms: self.config().request_timeout.as_millis() as i32,
         };
@@ -334,6 +336,7 @@ impl Client {
     ) -> Result<Vec<(i32, Result<()>)>> {
         let request = AlterPartitionReassignmentsRequest {
             timeout_ms: self.config().request_timeout.as_millis() as i32,
+            allow_replication_factor_change: true,
             topics: vec![ReassignableTopic {
                 name: topic.to_string(),
                 partitions: moves

@@ -120,7 +120,14 @@ impl Client {
         let Response::DescribeGroups(r) = response else {
             return Err(unexpected("DescribeGroups"));
         };
-        let g = r.groups.into_iter().next().ok_or_else(|| unexpected("DescribeGroups"))?;
+        let mut g = r.groups.into_iter().next().ok_or_else(|| unexpected("DescribeGroups"))?;
+        // DescribeGroups v6 answers a group it does not know GROUP_ID_NOT_FOUND (KIP-1043);
+        // earlier versions describe it as Dead, which is what this returns either way (the
+        // group may still have committed offsets).
+        if g.error_code == sluice_protocol::error_code::ErrorCode::GroupIdNotFound.code() {
+            g.error_code = 0;
+            g.group_state = "Dead".into();
+        }
         ClientError::check(g.error_code, Some(format!("group '{group}'")))?;
         Ok(GroupDescription {
             group_id: g.group_id,

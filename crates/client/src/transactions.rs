@@ -50,6 +50,7 @@ impl Client {
                 state_filters: states.to_vec(),
                 producer_id_filters: producer_ids.to_vec(),
                 duration_filter: -1,
+                transactional_id_pattern: None,
             })
         };
         let (answers, mut failures) = self.ask_every_broker(make).await?;

@@ -79,8 +79,9 @@ macro_rules! apis {
 // versions Kafka 4.0 dropped with KIP-896 included: old clients such as Sarama before 1.41 still
 // send OffsetCommit v1, and Produce v0-2 and Fetch v0-3, which carry the message formats 0 and 1,
 // converted by `crate::legacy`); up to what current librdkafka, kafka-python and the Java client
-// 3.x/4.x negotiate, capped where a newer version needs something not built yet (Fetch v13+
-// needs topic ids in fetch sessions, Produce v10+ leader discovery, DeleteTopics v6 topic ids).
+// 3.x/4.x negotiate, capped where a newer version needs something not built yet (Produce v13
+// and Fetch v18, the transaction APIs of KIP-890's second part, OffsetCommit/OffsetFetch v10
+// with KIP-848).
 apis! {
     Produce = 0 => ProduceRequest, ProduceResponse, 0..=12, flexible 9;
     Fetch = 1 => FetchRequest, FetchResponse, 0..=17, flexible 12;
@@ -93,14 +94,14 @@ apis! {
     Heartbeat = 12 => HeartbeatRequest, HeartbeatResponse, 0..=4, flexible 4;
     LeaveGroup = 13 => LeaveGroupRequest, LeaveGroupResponse, 0..=5, flexible 4;
     SyncGroup = 14 => SyncGroupRequest, SyncGroupResponse, 0..=5, flexible 4;
-    DescribeGroups = 15 => DescribeGroupsRequest, DescribeGroupsResponse, 0..=5, flexible 5;
+    DescribeGroups = 15 => DescribeGroupsRequest, DescribeGroupsResponse, 0..=6, flexible 5;
     ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=5, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
     DescribeLogDirs = 35 => DescribeLogDirsRequest, DescribeLogDirsResponse, 0..=4, flexible 2;
     SaslAuthenticate = 36 => SaslAuthenticateRequest, SaslAuthenticateResponse, 0..=2, flexible 2;
     ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=4, flexible 3;
     CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 0..=7, flexible 5;
-    DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 0..=5, flexible 4;
+    DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 0..=6, flexible 4;
     DeleteRecords = 21 => DeleteRecordsRequest, DeleteRecordsResponse, 0..=2, flexible 2;
     InitProducerId = 22 => InitProducerIdRequest, InitProducerIdResponse, 0..=4, flexible 2;
     DeleteGroups = 42 => DeleteGroupsRequest, DeleteGroupsResponse, 0..=2, flexible 2;
@@ -111,7 +112,7 @@ apis! {
     AlterConfigs = 33 => AlterConfigsRequest, AlterConfigsResponse, 0..=2, flexible 2;
     CreatePartitions = 37 => CreatePartitionsRequest, CreatePartitionsResponse, 0..=3, flexible 2;
     IncrementalAlterConfigs = 44 => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, 0..=1, flexible 1;
-    AlterPartitionReassignments = 45 => AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, 0..=0, flexible 0;
+    AlterPartitionReassignments = 45 => AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, 0..=1, flexible 0;
     ListPartitionReassignments = 46 => ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, 0..=0, flexible 0;
     DescribeClientQuotas = 48 => DescribeClientQuotasRequest, DescribeClientQuotasResponse, 0..=1, flexible 1;
     AlterClientQuotas = 49 => AlterClientQuotasRequest, AlterClientQuotasResponse, 0..=1, flexible 1;
@@ -133,7 +134,7 @@ apis! {
     GetTelemetrySubscriptions = 71 => GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse, 0..=0, flexible 0;
     PushTelemetry = 72 => PushTelemetryRequest, PushTelemetryResponse, 0..=0, flexible 0;
     DescribeTransactions = 65 => DescribeTransactionsRequest, DescribeTransactionsResponse, 0..=0, flexible 0;
-    ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=1, flexible 0;
+    ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=2, flexible 0;
 }
 
 impl Response {

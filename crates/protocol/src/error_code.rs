@@ -91,6 +91,7 @@ pub enum ErrorCode {
     UnknownSubscriptionId = 117,
     TelemetryTooLarge = 118,
     ThrottlingQuotaExceeded = 89,
+    InvalidRegularExpression = 128,
     TransactionAbortable = 120,
 }
 
@@ -193,6 +194,7 @@ impl ErrorCode {
             UnknownSubscriptionId => "UNKNOWN_SUBSCRIPTION_ID",
             TelemetryTooLarge => "TELEMETRY_TOO_LARGE",
             ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
+            InvalidRegularExpression => "INVALID_REGULAR_EXPRESSION",
             TransactionAbortable => "TRANSACTION_ABORTABLE",
         }
     }
@@ -200,6 +202,7 @@ impl ErrorCode {
 
 /// Every code above, for lookups.
 const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::InvalidRegularExpression,
     ErrorCode::ThrottlingQuotaExceeded,
     ErrorCode::TelemetryTooLarge,
     ErrorCode::UnknownSubscriptionId,

@@ -9,6 +9,10 @@ use crate::acl::{Operation, ResourceType};
 use crate::error::ErrorCode;
 use crate::group::offsets_log::GroupLog;
 
+/// The first DescribeGroups version that answers GROUP_ID_NOT_FOUND for a group that does not
+/// exist (KIP-1043).
+const MIN_GROUP_NOT_FOUND_VERSION: i16 = 6;
+
 pub fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let groups = request
         .groups
@@ -38,6 +42,7 @@ pub fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: DescribeGroup
             log.groups.with_groups(|g, _| match g.group(&id) {
                 Some(grp) => DescribeGroupsResponseGroup {
                     error_code: 0,
+                    error_message: None,
                     group_id: id.clone(),
                     group_state: grp.state.name().to_string(),
                     protocol_type: grp.protocol_type.clone().unwrap_or_default(),
@@ -61,7 +66,16 @@ pub fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: DescribeGroup
                         .collect(),
                     authorized_operations: operations,
                 },
-                // Kafka describes an unknown group as Dead with no members, not as an error.
+                // Kafka describes an unknown group as Dead with no members, not as an error;
+                // from v6 as GROUP_ID_NOT_FOUND (KIP-1043).
+                None if ctx.version() >= MIN_GROUP_NOT_FOUND_VERSION => DescribeGroupsResponseGroup {
+                    error_code: ErrorCode::GroupIdNotFound.code(),
+                    error_message: Some(format!("Group {id} not found.")),
+                    group_id: id.clone(),
+                    group_state: "Dead".into(),
+                    authorized_operations: operations,
+                    ..Default::default()
+                },
                 None => DescribeGroupsResponseGroup {
                     error_code: 0,
                     group_id: id.clone(),

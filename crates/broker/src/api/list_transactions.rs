@@ -4,6 +4,7 @@
 use sluice_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, ListTransactionsResponseState};
 
 use super::RequestContext;
+use crate::error::ErrorCode;
 use crate::txn::TxnHandle;
 use crate::txn::state::TxnState;
 
@@ -13,6 +14,19 @@ pub fn handle(
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let now = txn.cluster.replicas.now_ms();
+    // v2's pattern must match a whole transactional id, as Java's `Matcher.matches` does.
+    let pattern = match request.transactional_id_pattern.as_deref().filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
+            Ok(re) => Some(re),
+            Err(_) => {
+                return ListTransactionsResponse {
+                    error_code: ErrorCode::InvalidRegularExpression.code(),
+                    ..Default::default()
+                };
+            }
+        },
+    };
     let unknown_state_filters: Vec<String> = request
         .state_filters
         .iter()
@@ -33,6 +47,7 @@ pub fn handle(
             )
         })
         .filter(|v| request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&v.meta.producer_id))
+        .filter(|v| pattern.as_ref().is_none_or(|re| re.is_match(&v.transactional_id)))
         .filter(|v| {
             request.duration_filter < 0
                 || ctx.version() < 1

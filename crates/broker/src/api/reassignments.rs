@@ -43,6 +43,7 @@ pub async fn alter(
             .collect();
         return AlterPartitionReassignmentsResponse {
             throttle_time_ms: 0,
+            allow_replication_factor_change: request.allow_replication_factor_change,
             error_code: code,
             error_message: None,
             responses,
@@ -50,10 +51,42 @@ pub async fn alter(
     }
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
-        let moves: Vec<topic_admin::PartitionMove> =
+        let mut moves: Vec<topic_admin::PartitionMove> =
             topic.partitions.into_iter().map(|p| (p.partition_index, p.replicas)).collect();
-        let partitions = topic_admin::reassign_partitions(admin, &topic.name, &moves)
-            .await
+        // v1 (KIP-860): a move that would change the partition's replication factor (its
+        // replicas less any being added) is refused when the request does not allow it.
+        let mut refused = Vec::new();
+        if !request.allow_replication_factor_change {
+            let factors: std::collections::BTreeMap<i32, usize> = admin.cluster.link.cache.read(|v| {
+                v.topics.get(&topic.name).map_or_else(Default::default, |t| {
+                    t.assignment
+                        .keys()
+                        .map(|p| {
+                            let adding = t.adding.get(p).map_or(0, Vec::len);
+                            (*p, t.all_replicas(*p).len().saturating_sub(adding))
+                        })
+                        .collect()
+                })
+            });
+            moves.retain(|(p, target)| {
+                let changes = target.as_ref().is_some_and(|t| factors.get(p).is_some_and(|rf| *rf != t.len()));
+                if changes {
+                    refused.push((
+                        *p,
+                        Err((
+                            ErrorCode::InvalidReplicationFactor,
+                            "the reassignment would change the replication factor, which the request does not allow"
+                                .to_string(),
+                        )),
+                    ));
+                }
+                !changes
+            });
+        }
+        let mut outcomes = topic_admin::reassign_partitions(admin, &topic.name, &moves).await;
+        outcomes.extend(refused);
+        outcomes.sort_by_key(|(p, _)| *p);
+        let partitions = outcomes
             .into_iter()
             .map(|(partition_index, result)| match result {
                 Ok(()) => ReassignablePartitionResponse { partition_index, error_code: 0, error_message: None },
@@ -66,7 +99,13 @@ pub async fn alter(
             .collect();
         responses.push(ReassignableTopicResponse { name: topic.name, partitions });
     }
-    AlterPartitionReassignmentsResponse { throttle_time_ms: 0, error_code: 0, error_message: None, responses }
+    AlterPartitionReassignmentsResponse {
+        throttle_time_ms: 0,
+        allow_replication_factor_change: request.allow_replication_factor_change,
+        error_code: 0,
+        error_message: None,
+        responses,
+    }
 }
 
 /// DESCRIBE on the cluster, else CLUSTER_AUTHORIZATION_FAILED.

@@ -1,6 +1,6 @@
 //! DescribeGroups (key 15): state, protocol and members of some groups. Kafka's
-//! `DescribeGroupsRequest.json` / `DescribeGroupsResponse.json`; we speak versions 0 to 5,
-//! flexible from 5.
+//! `DescribeGroupsRequest.json` / `DescribeGroupsResponse.json`; we speak versions 0 to 6,
+//! flexible from 5 (v6, KIP-1043: a group that does not exist is GROUP_ID_NOT_FOUND).
 
 use bytes::Bytes;
 
@@ -24,6 +24,8 @@ kafka_struct! {
     /// A group's state, protocol and members, or the error describing it.
     pub struct DescribeGroupsResponseGroup {
         error_code: i16 [0, MAX],
+        /// Why the group could not be described (v6+).
+        error_message: Option<String> [6, MAX],
         group_id: String [0, MAX],
         group_state: String [0, MAX],
         protocol_type: String [0, MAX],

@@ -1,6 +1,6 @@
 //! ListTransactions (key 66, KIP-664): the transactions a transaction coordinator holds, filtered
 //! by state, producer id and (v1, KIP-994) duration. Kafka's `ListTransactionsRequest.json` /
-//! `ListTransactionsResponse.json`; we speak versions 0 to 1, flexible from 0. Kafka's nested
+//! `ListTransactionsResponse.json`; we speak versions 0 to 2, flexible from 0 (v2: a transactional id pattern, KIP-1152). Kafka's nested
 //! `TransactionState` is named `ListTransactionsResponseState` here, since DescribeTransactions
 //! has one too.
 
@@ -11,7 +11,10 @@ kafka_struct! {
         producer_id_filters: Vec<i64> [0, MAX],
         /// Only transactions running longer than this many ms; negative for all (Kafka's
         /// default: -1).
-        duration_filter: i64 [1, MAX],
+        duration_filter: i64 [1, MAX] = -1,
+        /// Only transactional ids this regular expression matches (v2, KIP-1152); null or
+        /// empty for all.
+        transactional_id_pattern: Option<String> [2, MAX],
     }
 }
 
