@@ -102,7 +102,7 @@ pub async fn describe(
             continue;
         }
         results.push(match read_user(config, name).await {
-            Ok((credentials, _)) if !credentials.is_empty() => DescribeUserScramCredentialsResult {
+            Ok(credentials) if !credentials.is_empty() => DescribeUserScramCredentialsResult {
                 user: name.clone(),
                 credential_infos: credentials
                     .iter()
@@ -225,11 +225,8 @@ fn mechanism(kafka_type: i8) -> AdminResult<ScramMechanism> {
         .ok_or_else(|| (ErrorCode::UnsupportedSaslMechanism, format!("Unknown SCRAM mechanism {kafka_type}")))
 }
 
-/// A user's credentials as stored, and the znode's version (`None`: no znode).
-async fn read_user(
-    config: ConfigHandle<'_>,
-    user: &str,
-) -> AdminResult<(BTreeMap<ScramMechanism, ScramCredential>, Option<(BTreeMap<String, String>, i32)>)> {
+/// A user's credentials as stored (none without a znode).
+async fn read_user(config: ConfigHandle<'_>, user: &str) -> AdminResult<BTreeMap<ScramMechanism, ScramCredential>> {
     let link = &config.admin.cluster.link;
     let path = link.paths.user_config(user);
     let read = link
@@ -237,7 +234,7 @@ async fn read_user(
             let path = path.clone();
             async move {
                 match client.get_data(&path).await {
-                    Ok((data, stat)) => Ok(Some((data, stat.version))),
+                    Ok((data, _)) => Ok(Some(data)),
                     Err(ZkError::NoNode) => Ok(None),
                     Err(e) => Err(e),
                 }
@@ -245,13 +242,12 @@ async fn read_user(
         })
         .await
         .map_err(keeper_error)?;
-    let Some((data, version)) = read else { return Ok((BTreeMap::new(), None)) };
+    let Some(data) = read else { return Ok(BTreeMap::new()) };
     let entries = serde_json::from_slice::<TopicConfigZnode>(&data).map(|z| z.config).unwrap_or_default();
-    let credentials = ScramMechanism::ALL
+    Ok(ScramMechanism::ALL
         .into_iter()
         .filter_map(|m| Some((m, ScramCredential::from_kafka_string(entries.get(m.name())?)?)))
-        .collect();
-    Ok((credentials, Some((entries, version))))
+        .collect())
 }
 
 /// Applies one user's changes in one write, retried (bounded) while another writer changes
