@@ -26,8 +26,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KafkaTopicPartition
 
 from conftest import ROOT, TARGET, Broker, wait_until
 
@@ -271,7 +272,7 @@ def test_sarama_zstd_is_refused_below_produce_v7(go, broker, version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_sarama_offset_manager_commits_and_fetches(go, broker, version):
     """An OffsetManager outside any group commits (OffsetCommit v1, generation -1; v2 with a
-    retention time) and fetches (OffsetFetch v1); other versions and librdkafka read the same."""
+    retention time) and fetches (OffsetFetch v1); other versions and kafka-python read the same."""
     topic = f"sarama-offsets-{slug(version)}"
     create_topic(broker, topic)
     groups = {f"{topic}-v1": {}}
@@ -285,13 +286,16 @@ def test_sarama_offset_manager_commits_and_fetches(go, broker, version):
         assert out["offsets"] == want
         for other in ["0.8.2.0", NEWEST]:
             assert go.sarama(other, "committed", topic=topic, group=group)["offsets"] == want, f"read at {other}"
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+        # A third client reads them too: kafka-python, because confluent-kafka reads a committed
+        # offset's metadata past its end (librdkafka copies it without a terminating NUL and the
+        # binding takes it as a C string), so its answer holds stray bytes now and then.
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
         try:
-            got = consumer.committed([TopicPartition(topic, p) for p in range(3)], timeout=30)
+            got = [consumer.committed(KafkaTopicPartition(topic, p), metadata=True) for p in range(3)]
         finally:
             consumer.close()
-        assert [(tp.partition, tp.offset, tp.metadata) for tp in got] == [
-            (0, 5, f"by {version}"), (1, 7, f"by {version}"), (2, -1001, None)]
+        assert [(m.offset, m.metadata) for m in got[:2]] == [(5, f"by {version}"), (7, f"by {version}")]
+        assert got[2] is None
 
 
 @pytest.mark.parametrize("version", [v for v in VERSIONS if vt(v) >= (0, 10, 2, 0)])

@@ -274,7 +274,7 @@ pub const KEY_DOCS: &[(&[&str], &str)] = &[
     ),
     (
         &["quota.window.num", "quota.window.size.seconds"],
-        "client quotas (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage` of users and client ids, set with AlterClientQuotas or `sluice quota`) are measured over this many samples of this many seconds; a client over its quota is throttled by up to the whole window. `controller_mutation_rate` (partitions created, added or deleted per second, KIP-599) allows a burst of the whole window's worth",
+        "client quotas (`producer_byte_rate`, `consumer_byte_rate`, `request_percentage` of users and client ids, set with AlterClientQuotas or `sluice quota`) are enforced over a window of this many samples of this many seconds: a client may run ahead of its quota by all but one sample's worth, then is throttled back to it, by up to the whole window at a time. `controller_mutation_rate` (partitions created, added or deleted per second, KIP-599) allows a burst of the whole window's worth",
     ),
     (&["replica.lag.time.max.ms"], "a follower not caught up for this long leaves the ISR"),
     (
