@@ -95,6 +95,14 @@ const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.max.session.timeout.ms", "1800000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.max.size", "2147483647"),
+    ("group.consumer.session.timeout.ms", "45000"),
+    ("group.consumer.min.session.timeout.ms", "45000"),
+    ("group.consumer.max.session.timeout.ms", "60000"),
+    ("group.consumer.heartbeat.interval.ms", "5000"),
+    ("group.consumer.min.heartbeat.interval.ms", "5000"),
+    ("group.consumer.max.heartbeat.interval.ms", "15000"),
+    ("group.consumer.max.size", "2147483647"),
+    ("group.consumer.assignors", "uniform,range"),
     ("offsets.retention.minutes", "10080"),
     ("offsets.retention.check.interval.ms", "600000"),
     ("offset.metadata.max.bytes", "4096"),
@@ -961,6 +969,53 @@ impl BrokerConfig {
                 None
             },
             group: crate::group::state::GroupConfig {
+                consumer: {
+                    let bound = |key: &str, default: i64| -> Result<i64, ConfigError> {
+                        Ok(int(key, 1, i64::from(i32::MAX))?.unwrap_or(default))
+                    };
+                    let (min_session, max_session) = (
+                        bound("group.consumer.min.session.timeout.ms", 45_000)?,
+                        bound("group.consumer.max.session.timeout.ms", 60_000)?,
+                    );
+                    let session = int("group.consumer.session.timeout.ms", min_session, max_session)?.unwrap_or(45_000);
+                    let (min_beat, max_beat) = (
+                        bound("group.consumer.min.heartbeat.interval.ms", 5_000)?,
+                        bound("group.consumer.max.heartbeat.interval.ms", 15_000)?,
+                    );
+                    let beat = int("group.consumer.heartbeat.interval.ms", min_beat, max_beat)?.unwrap_or(5_000);
+                    if beat >= session {
+                        return Err(invalid(
+                            "group.consumer.heartbeat.interval.ms",
+                            &beat.to_string(),
+                            "must be less than group.consumer.session.timeout.ms",
+                        ));
+                    }
+                    let assignors: Vec<String> = get("group.consumer.assignors")
+                        .unwrap_or_else(|| "uniform,range".into())
+                        .split(',')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                    if let Some(unknown) =
+                        assignors.iter().find(|a| !crate::group::consumer::ASSIGNORS.contains(&a.as_str()))
+                    {
+                        return Err(invalid(
+                            "group.consumer.assignors",
+                            unknown,
+                            "the assignors are uniform and range",
+                        ));
+                    }
+                    if assignors.is_empty() {
+                        return Err(invalid("group.consumer.assignors", "", "at least one assignor is needed"));
+                    }
+                    crate::group::consumer::ConsumerConfig {
+                        session_timeout_ms: session as i32,
+                        heartbeat_interval_ms: beat as i32,
+                        max_size: int("group.consumer.max.size", 1, i64::from(i32::MAX))?.unwrap_or(i64::from(i32::MAX))
+                            as usize,
+                        assignors,
+                    }
+                },
                 min_session_timeout_ms: int("group.min.session.timeout.ms", 0, i64::from(i32::MAX))?.unwrap_or(6_000)
                     as i32,
                 max_session_timeout_ms: int("group.max.session.timeout.ms", 0, i64::from(i32::MAX))?

@@ -80,6 +80,19 @@ pub const KEY_DOCS: &[(&[&str], &str)] = &[
         ],
         "consumer groups",
     ),
+    (
+        &[
+            "group.consumer.session.timeout.ms",
+            "group.consumer.min.session.timeout.ms",
+            "group.consumer.max.session.timeout.ms",
+            "group.consumer.heartbeat.interval.ms",
+            "group.consumer.min.heartbeat.interval.ms",
+            "group.consumer.max.heartbeat.interval.ms",
+            "group.consumer.max.size",
+            "group.consumer.assignors",
+        ],
+        "groups of the consumer protocol (KIP-848, `group.protocol=consumer`): a member's session and heartbeat interval (set by the coordinator, within the min/max bounds; a group's own `consumer.session.timeout.ms` and `consumer.heartbeat.interval.ms` override them), the most members, and the server-side assignors (`uniform`, `range`; the first is the default, a member may ask for another)",
+    ),
     (&["offsets.retention.minutes", "offsets.retention.check.interval.ms"], "offsets of empty groups expire"),
     (
         &["offset.metadata.max.bytes"],

@@ -402,6 +402,8 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::DescribeProducers => Request::DescribeProducers(Default::default()),
         ApiKey::ElectLeaders => Request::ElectLeaders(Default::default()),
         ApiKey::DescribeTopicPartitions => Request::DescribeTopicPartitions(Default::default()),
+        ApiKey::ConsumerGroupHeartbeat => Request::ConsumerGroupHeartbeat(Default::default()),
+        ApiKey::ConsumerGroupDescribe => Request::ConsumerGroupDescribe(Default::default()),
         ApiKey::GetTelemetrySubscriptions => Request::GetTelemetrySubscriptions(Default::default()),
         ApiKey::PushTelemetry => Request::PushTelemetry(Default::default()),
         ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(Default::default()),

@@ -133,6 +133,9 @@ apis! {
     DescribeTopicPartitions = 75 => DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, 0..=0, flexible 0;
     GetTelemetrySubscriptions = 71 => GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse, 0..=0, flexible 0;
     PushTelemetry = 72 => PushTelemetryRequest, PushTelemetryResponse, 0..=0, flexible 0;
+    // The consumer group protocol of KIP-848.
+    ConsumerGroupHeartbeat = 68 => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, 0..=1, flexible 0;
+    ConsumerGroupDescribe = 69 => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, 0..=1, flexible 0;
     DescribeTransactions = 65 => DescribeTransactionsRequest, DescribeTransactionsResponse, 0..=0, flexible 0;
     ListTransactions = 66 => ListTransactionsRequest, ListTransactionsResponse, 0..=2, flexible 0;
 }
@@ -189,6 +192,8 @@ impl Response {
             Response::GetTelemetrySubscriptions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::PushTelemetry(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::DescribeTopicPartitions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ConsumerGroupHeartbeat(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::ConsumerGroupDescribe(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::SaslHandshake(_) | Response::SaslAuthenticate(_) | Response::WriteTxnMarkers(_) => {}
         }
     }

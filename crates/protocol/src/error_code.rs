@@ -93,6 +93,10 @@ pub enum ErrorCode {
     ThrottlingQuotaExceeded = 89,
     InvalidRegularExpression = 128,
     TransactionAbortable = 120,
+    FencedMemberEpoch = 110,
+    UnreleasedInstanceId = 111,
+    UnsupportedAssignor = 112,
+    StaleMemberEpoch = 113,
 }
 
 impl ErrorCode {
@@ -196,12 +200,20 @@ impl ErrorCode {
             ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
             InvalidRegularExpression => "INVALID_REGULAR_EXPRESSION",
             TransactionAbortable => "TRANSACTION_ABORTABLE",
+            FencedMemberEpoch => "FENCED_MEMBER_EPOCH",
+            UnreleasedInstanceId => "UNRELEASED_INSTANCE_ID",
+            UnsupportedAssignor => "UNSUPPORTED_ASSIGNOR",
+            StaleMemberEpoch => "STALE_MEMBER_EPOCH",
         }
     }
 }
 
 /// Every code above, for lookups.
 const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::FencedMemberEpoch,
+    ErrorCode::UnreleasedInstanceId,
+    ErrorCode::UnsupportedAssignor,
+    ErrorCode::StaleMemberEpoch,
     ErrorCode::InvalidRegularExpression,
     ErrorCode::ThrottlingQuotaExceeded,
     ErrorCode::TelemetryTooLarge,

@@ -168,4 +168,6 @@ cross_check! {
     describe_producers_matches_oracle: DescribeProducers => DescribeProducersRequest / DescribeProducersRequest, DescribeProducersResponse / DescribeProducersResponse;
     describe_transactions_matches_oracle: DescribeTransactions => DescribeTransactionsRequest / DescribeTransactionsRequest, DescribeTransactionsResponse / DescribeTransactionsResponse;
     list_transactions_matches_oracle: ListTransactions => ListTransactionsRequest / ListTransactionsRequest, ListTransactionsResponse / ListTransactionsResponse;
+    consumer_group_heartbeat_matches_oracle: ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest / ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse / ConsumerGroupHeartbeatResponse;
+    consumer_group_describe_matches_oracle: ConsumerGroupDescribe => ConsumerGroupDescribeRequest / ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse / ConsumerGroupDescribeResponse;
 }

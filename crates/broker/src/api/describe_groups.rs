@@ -40,6 +40,24 @@ pub fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: DescribeGroup
                 };
             }
             log.groups.with_groups(|g, _| match g.group(&id) {
+                // A consumer-protocol group is described with ConsumerGroupDescribe; to this API
+                // it is not a (classic) group, as in Kafka.
+                Some(grp) if grp.consumer.is_some() && ctx.version() >= MIN_GROUP_NOT_FOUND_VERSION => {
+                    DescribeGroupsResponseGroup {
+                        error_code: ErrorCode::GroupIdNotFound.code(),
+                        error_message: Some(format!("Group {id} is not a classic group.")),
+                        group_id: id.clone(),
+                        group_state: "Dead".into(),
+                        authorized_operations: operations,
+                        ..Default::default()
+                    }
+                }
+                Some(grp) if grp.consumer.is_some() => DescribeGroupsResponseGroup {
+                    group_id: id.clone(),
+                    group_state: "Dead".into(),
+                    authorized_operations: operations,
+                    ..Default::default()
+                },
                 Some(grp) => DescribeGroupsResponseGroup {
                     error_code: 0,
                     error_message: None,

@@ -178,10 +178,31 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
             0
         },
     );
+    // Topics asked for by id (v12+, KIP-516: a null name) are looked up here; an id the cluster
+    // does not have, or one of a topic the principal may not describe, is answered on its own.
+    let mut unknown_ids = Vec::new();
     let wanted: Option<Vec<String>> = match request.topics {
-        Some(topics) if !(ctx.version() == 0 && topics.is_empty()) => {
-            Some(topics.into_iter().filter_map(|t| t.name).collect())
-        }
+        Some(topics) if !(ctx.version() == 0 && topics.is_empty()) => Some(
+            topics
+                .into_iter()
+                .filter_map(|t| match t.name {
+                    Some(name) => Some(name),
+                    None if t.topic_id != Uuid::ZERO => {
+                        let name = md.cluster.link.cache.read(|view| {
+                            view.topics.iter().find(|(_, topic)| topic.id == t.topic_id.0).map(|(n, _)| n.clone())
+                        });
+                        match name {
+                            Some(n) if ctx.authorize(Operation::Describe, ResourceType::Topic, &n) => Some(n),
+                            _ => {
+                                unknown_ids.push(t.topic_id);
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                })
+                .collect(),
+        ),
         _ => None,
     };
     let auto_create = md.auto_create_topics && (ctx.version() < 4 || request.allow_auto_topic_creation);
@@ -212,7 +233,7 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
         }
     }
     let (controller_id, brokers) = live_brokers(ctx, md);
-    let topics = md.cluster.link.cache.read(|view| {
+    let mut topics: Vec<MetadataResponseTopic> = md.cluster.link.cache.read(|view| {
         names
             .into_iter()
             .map(|name| {
@@ -271,6 +292,13 @@ pub async fn handle(ctx: RequestContext<'_>, md: MetadataHandle<'_>, request: Me
             })
             .collect()
     });
+    topics.extend(unknown_ids.into_iter().map(|id| MetadataResponseTopic {
+        error_code: ErrorCode::UnknownTopicId.code(),
+        name: None,
+        topic_id: id,
+        topic_authorized_operations: super::authorized_operations::NOT_REQUESTED,
+        ..Default::default()
+    }));
     MetadataResponse {
         brokers,
         cluster_id: Some(md.cluster_id.to_string()),

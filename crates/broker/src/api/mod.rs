@@ -24,6 +24,7 @@ mod api_versions;
 mod authorized_operations;
 mod client_quotas;
 mod configs;
+mod consumer_group;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -206,6 +207,10 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::OffsetFetch(r) => Response::OffsetFetch(offset_fetch::handle(ctx, groups, r).await),
         Request::ListGroups(r) => Response::ListGroups(list_groups::handle(ctx, groups, r)),
         Request::DescribeGroups(r) => Response::DescribeGroups(describe_groups::handle(ctx, groups, r)),
+        Request::ConsumerGroupHeartbeat(r) => {
+            Response::ConsumerGroupHeartbeat(consumer_group::heartbeat(ctx, groups, r).await)
+        }
+        Request::ConsumerGroupDescribe(r) => Response::ConsumerGroupDescribe(consumer_group::describe(ctx, groups, r)),
         Request::DeleteGroups(r) => Response::DeleteGroups(delete_groups::handle(ctx, groups, r).await),
         Request::OffsetDelete(r) => Response::OffsetDelete(offset_delete::handle(ctx, groups, r).await),
         Request::AddPartitionsToTxn(r) => {

@@ -152,6 +152,8 @@ async fn commit(
             &request.member_id,
             request.generation_id_or_member_epoch,
             request.group_instance_id.as_deref(),
+            ctx.version(),
+            false,
         );
         (code, now)
     });

@@ -83,6 +83,16 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: OffsetF
                 Ok(()) => crate::group::offsets_log::check_coordinator(log, &g.group_id).await,
                 refused => refused,
             };
+            // v9: a member of a consumer-protocol group fetches with its current epoch.
+            let ready = ready.and_then(|()| {
+                let member = g.member_id.as_deref().unwrap_or_default();
+                log.groups.with_groups(|groups, _| match groups.group(&g.group_id).and_then(|x| x.consumer.as_ref()) {
+                    Some(consumer) => {
+                        crate::group::consumer::validate_offsets_access(consumer, member, g.member_epoch, None)
+                    }
+                    None => Ok(()),
+                })
+            });
             if let Err(code) = ready {
                 groups.push(OffsetFetchResponseGroup {
                     group_id: g.group_id,

@@ -3,6 +3,7 @@
 //! clock. `coordinator` wires it to the request handlers.
 
 pub mod configs;
+pub mod consumer;
 pub mod coordinator;
 pub mod offsets_log;
 pub mod state;

@@ -82,6 +82,8 @@ pub struct GroupConfig {
     /// offset, so this bounds the offset cache per partition. Kafka counts UTF-16 units; this
     /// counts bytes, the stricter reading for non-ASCII text.
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.*`: groups of the consumer protocol (KIP-848).
+    pub consumer: super::consumer::ConsumerConfig,
 }
 
 impl GroupConfig {
@@ -100,6 +102,7 @@ impl Default for GroupConfig {
             max_size: usize::MAX,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offset_metadata_max_bytes: DEFAULT_OFFSET_METADATA_MAX_BYTES,
+            consumer: super::consumer::ConsumerConfig::default(),
         }
     }
 }
@@ -187,6 +190,9 @@ pub struct Group {
     /// of a group's first rebalance, waiting for more members).
     initial_delay_until_ms: i64,
     next_member: u64,
+    /// A group of the consumer protocol (KIP-848) has its membership here; its classic
+    /// `members` stay empty. None: a classic group.
+    pub consumer: Option<super::consumer::ConsumerGroup>,
 }
 
 impl Group {
@@ -206,6 +212,25 @@ impl Group {
             rebalance_deadline_ms: 0,
             initial_delay_until_ms: 0,
             next_member: 0,
+            consumer: None,
+        }
+    }
+
+    /// No members of either protocol.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
+    }
+
+    /// The protocol type ListGroups reports ("consumer" for both protocols' consumer groups).
+    pub fn group_type(&self) -> &'static str {
+        if self.consumer.is_some() { "consumer" } else { "classic" }
+    }
+
+    /// The state name DescribeGroups and ListGroups report.
+    pub fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(c) => c.state().name(),
+            None => self.state.name(),
         }
     }
 
@@ -424,6 +449,18 @@ pub struct Groups {
     outputs: Vec<Output>,
 }
 
+/// A ConsumerGroupHeartbeat as the coordinator passes it on: the request, its version, the
+/// cluster's topics and the group's timeouts.
+#[derive(Debug)]
+pub struct ConsumerHeartbeat<'a> {
+    pub group_id: &'a str,
+    pub request: super::consumer::HeartbeatRequest,
+    pub version: i16,
+    pub topics: &'a super::consumer::Topics,
+    pub session_timeout_ms: i32,
+    pub heartbeat_interval_ms: i32,
+}
+
 impl Groups {
     pub fn new(config: GroupConfig) -> Groups {
         Groups { config, groups: HashMap::new(), outputs: Vec::new() }
@@ -469,6 +506,13 @@ impl Groups {
         let group = self.groups.entry(req.group_id.clone()).or_insert_with(|| Group::new(&req.group_id));
         if group.state == GroupState::Dead {
             return Reply::Now(JoinResult::error(ErrorCode::CoordinatorNotAvailable, &req.member_id));
+        }
+        // A consumer-protocol group becomes a classic one again once it is empty.
+        if let Some(consumer) = &group.consumer {
+            if !consumer.members.is_empty() {
+                return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
+            }
+            group.consumer = None;
         }
         if !group.supports_common_protocol(&req.protocol_type, &req.protocols) {
             return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
@@ -821,6 +865,7 @@ impl Groups {
     /// `hasSatisfiedHeartbeat`): it is not expired while it waits. (A leader that dies before
     /// its SyncGroup expires; the members waiting in theirs are then told to rejoin.)
     pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
+        self.expire_consumer_members(now_ms);
         let config = self.config.clone();
         for group in self.groups.values_mut() {
             let expired: Vec<String> = group
@@ -872,9 +917,59 @@ impl Groups {
                     .map(|m| m.last_heartbeat_ms + i64::from(m.session_timeout_ms) + 1);
                 let pending = group.pending_members.values().copied();
                 let join = (group.state == GroupState::PreparingRebalance).then_some(group.rebalance_deadline_ms);
-                sessions.chain(pending).chain(join)
+                let consumer = group.consumer.as_ref().and_then(|c| c.next_deadline());
+                sessions.chain(pending).chain(join).chain(consumer)
             })
             .min()
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848). A group joined for the first time, or an empty classic
+    /// group (its offsets kept), becomes a consumer-protocol group; a classic group with members
+    /// is refused as Kafka refuses it. A heartbeat other than a join for a group this
+    /// coordinator does not know is UNKNOWN_MEMBER_ID, so that a member whose coordinator moved
+    /// joins again (the groups' membership is not written to `__consumer_offsets` yet).
+    pub fn consumer_heartbeat(
+        &mut self,
+        now_ms: i64,
+        hb: ConsumerHeartbeat<'_>,
+    ) -> Result<super::consumer::HeartbeatAnswer, super::consumer::Refusal> {
+        let config = &self.config.consumer;
+        super::consumer::validate(&hb.request, hb.version, config)?;
+        if hb.group_id.is_empty() {
+            return Err((ErrorCode::InvalidGroupId, "GroupId can't be empty.".into()));
+        }
+        let joining = hb.request.member_epoch == 0;
+        let group = match self.groups.get_mut(hb.group_id) {
+            Some(g) => g,
+            None if joining => self.groups.entry(hb.group_id.to_string()).or_insert_with(|| Group::new(hb.group_id)),
+            None => {
+                return Err((
+                    ErrorCode::UnknownMemberId,
+                    format!("Member {} is not a member of group {}.", hb.request.member_id, hb.group_id),
+                ));
+            }
+        };
+        if group.consumer.is_none() {
+            if !joining || !group.members.is_empty() || group.state == GroupState::Dead {
+                return Err((ErrorCode::GroupIdNotFound, format!("Group {} is not a consumer group.", hb.group_id)));
+            }
+            group.consumer = Some(super::consumer::ConsumerGroup::default());
+            group.pending_members.clear();
+        }
+        let consumer = group.consumer.as_mut().expect("a consumer group");
+        consumer.heartbeat(now_ms, hb.request, hb.topics, config, hb.session_timeout_ms, hb.heartbeat_interval_ms)
+    }
+
+    /// Removes the consumer-protocol members whose session or revocation time ran out.
+    fn expire_consumer_members(&mut self, now_ms: i64) {
+        let config = &self.config.consumer;
+        for group in self.groups.values_mut() {
+            let Some(consumer) = group.consumer.as_mut() else { continue };
+            for id in consumer.expired(now_ms) {
+                tracing::info!(group = %group.group_id, member = %id, "consumer group member expired");
+                consumer.remove(&id, config);
+            }
+        }
     }
 
     /// OffsetCommit's checks: `generation_id` -1 with an empty member id is a commit from outside
@@ -883,6 +978,7 @@ impl Groups {
     /// between its join and its assignment. Counts as the member's heartbeat. Nothing is
     /// committed here: the offsets are written to `__consumer_offsets` first, and only what was
     /// written enters the cache ([`Groups::apply_commit`]), as Kafka's pending offset commits.
+    #[allow(clippy::too_many_arguments)]
     pub fn validate_commit(
         &mut self,
         now_ms: i64,
@@ -890,11 +986,19 @@ impl Groups {
         member_id: &str,
         generation_id: i32,
         instance: Option<&str>,
+        version: i16,
+        transactional: bool,
     ) -> ErrorCode {
         if group_id.is_empty() {
             return ErrorCode::InvalidGroupId;
         }
         let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        if let Some(consumer) = &group.consumer {
+            let version = Some(version).filter(|_| !transactional);
+            return super::consumer::validate_offsets_access(consumer, member_id, generation_id, version)
+                .err()
+                .unwrap_or(ErrorCode::None);
+        }
         if generation_id < 0 && member_id.is_empty() {
             if !group.members.is_empty() {
                 return ErrorCode::UnknownMemberId;
@@ -928,6 +1032,14 @@ impl Groups {
         let Some(group) = self.groups.get(group_id) else {
             return if member_id.is_empty() { ErrorCode::None } else { ErrorCode::UnknownMemberId };
         };
+        if let Some(consumer) = &group.consumer {
+            if member_id.is_empty() || generation_id < 0 {
+                return ErrorCode::None;
+            }
+            return super::consumer::validate_offsets_access(consumer, member_id, generation_id, None)
+                .err()
+                .unwrap_or(ErrorCode::None);
+        }
         if let Some(instance) = instance
             && group.static_members.get(instance).is_some_and(|known| known != member_id)
         {
@@ -980,7 +1092,7 @@ impl Groups {
         instance: Option<&str>,
         offsets: Vec<OffsetCommit>,
     ) -> ErrorCode {
-        let code = self.validate_commit(now_ms, group_id, member_id, generation_id, instance);
+        let code = self.validate_commit(now_ms, group_id, member_id, generation_id, instance, 9, false);
         if code == ErrorCode::None {
             let next = self.groups.get(group_id).map_or(0, |g| g.offset_log_positions.len() as i64);
             self.apply_commit(now_ms, group_id, offsets, next);
@@ -1086,7 +1198,7 @@ impl Groups {
         let retention = self.config.offsets_retention_ms;
         let mut expired = Vec::new();
         for group in self.groups.values_mut() {
-            if group.state != GroupState::Empty {
+            if group.state != GroupState::Empty || !group.is_empty() {
                 continue;
             }
             group.offsets.retain(|tp, c| {
@@ -1106,10 +1218,8 @@ impl Groups {
         // the tombstone. One with members told MEMBER_ID_REQUIRED waits for them to come or go.
         let outputs = &mut self.outputs;
         self.groups.retain(|_, g| {
-            let gone = g.state == GroupState::Empty
-                && g.members.is_empty()
-                && g.offsets.is_empty()
-                && g.pending_members.is_empty();
+            let gone =
+                g.state == GroupState::Empty && g.is_empty() && g.offsets.is_empty() && g.pending_members.is_empty();
             if gone && g.generation_id > 0 {
                 outputs.push(Output::Changed { group_id: g.group_id.clone() });
             }
@@ -1146,7 +1256,7 @@ impl Groups {
         partitions: &[(String, i32)],
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let group = self.groups.get_mut(group_id).ok_or(ErrorCode::GroupIdNotFound)?;
-        let busy = !group.members.is_empty();
+        let busy = !group.is_empty();
         Ok(partitions
             .iter()
             .map(|tp| {
@@ -1165,7 +1275,7 @@ impl Groups {
     pub fn delete(&mut self, group_id: &str) -> ErrorCode {
         match self.groups.get(group_id) {
             None => ErrorCode::GroupIdNotFound,
-            Some(g) if !g.members.is_empty() => ErrorCode::NonEmptyGroup,
+            Some(g) if !g.is_empty() => ErrorCode::NonEmptyGroup,
             Some(_) => {
                 self.groups.remove(group_id);
                 ErrorCode::None
@@ -1382,7 +1492,7 @@ mod tests {
     fn commits_enter_the_cache_in_log_order_whatever_order_their_writes_complete_in() {
         let mut g = Groups::new(config());
         let tp = ("t".to_string(), 0);
-        assert_eq!(g.validate_commit(0, "solo", "", -1, None), ErrorCode::None);
+        assert_eq!(g.validate_commit(0, "solo", "", -1, None, 9, false), ErrorCode::None);
         assert!(g.fetch_offsets("solo").is_none_or(|o| o.is_empty()), "validated, not yet written: nothing cached");
         g.apply_commit(0, "solo", vec![(tp.clone(), 20, -1, None)], 8);
         g.apply_commit(0, "solo", vec![(tp.clone(), 10, -1, None)], 7);

@@ -35,7 +35,7 @@ pub fn coordinated_groups(broker: &Broker) -> Vec<CoordinatedGroup> {
             .groups()
             .map(|g| {
                 let offsets = g.offsets.iter().map(|(tp, c)| (tp.clone(), c.offset)).collect();
-                (g.group_id.clone(), g.state.name(), offsets)
+                (g.group_id.clone(), g.state_name(), offsets)
             })
             .collect()
     });
