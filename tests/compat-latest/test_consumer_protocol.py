@@ -40,22 +40,25 @@ import uuid
 
 import pytest
 from confluent_kafka import (Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType,
-                             KafkaError, Producer, TopicCollection, TopicPartition)
-from confluent_kafka.admin import AdminClient, NewTopic
+                             KafkaError, KafkaException, Producer, TopicCollection, TopicPartition)
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from conftest import Broker, wait_until
 
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 500
+GROUP_MAX_SIZE = 4  # test 1 has at most 3 members at a time
 BROKER_SETTINGS = [
     f"group.consumer.session.timeout.ms={SESSION_TIMEOUT_MS}",
     "group.consumer.min.session.timeout.ms=1000",
     f"group.consumer.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}",
     "group.consumer.min.heartbeat.interval.ms=100",
+    f"group.consumer.max.size={GROUP_MAX_SIZE}",
 ]
 
 # Kafka's error codes (org.apache.kafka.common.protocol.Errors).
 UNKNOWN_MEMBER_ID = 25
+GROUP_MAX_SIZE_REACHED = 81
 UNSUPPORTED_VERSION = 35
 GROUP_ID_NOT_FOUND = 69
 FENCED_MEMBER_EPOCH = 110
@@ -121,8 +124,8 @@ def settle(consumers, condition, timeout_s, what):
     while time.monotonic() < deadline:
         for c in consumers:
             msg = c.poll(0.05)
-            assert msg is None or not msg.error() or msg.error().code() == KafkaError._PARTITION_EOF, \
-                f"consumer error while waiting for {what}: {msg.error()}"
+            if msg is not None and msg.error() and msg.error().code() != KafkaError._PARTITION_EOF:
+                raise AssertionError(f"consumer error while waiting for {what}: {msg.error()}")
         seen = [assignment_of(c) for c in consumers]
         if condition(seen):
             return seen
@@ -660,8 +663,42 @@ def test_uniform_assignor_balances_partition_counts(broker):
         consumers[-1].subscribe(["cp-uniform-x", "cp-uniform-y"])
         settle(consumers, lambda a: disjoint_cover(a, everything) and [len(x) for x in a] == [2, 2, 2], 60,
                "uniform: two of the six partitions to each of three members")
+        # It leaves (a heartbeat with epoch -1): its partitions move at once, not after its session.
+        consumers.pop().close()
+        settle(consumers, lambda a: disjoint_cover(a, everything) and [len(x) for x in a] == [3, 3],
+               SESSION_TIMEOUT_MS / 1000 - 1, "the leaver's partitions moved before its session could expire")
     finally:
         close_all(consumers)
+
+
+def test_assignment_follows_subscriptions_and_topic_changes(broker):
+    """Kafka recomputes the target assignment when a member changes its subscription, when a
+    subscribed topic gains partitions, and when one is deleted."""
+    create(broker, "cp-sub-x", 4)
+    create(broker, "cp-sub-y", 2)
+    c1, c2 = new_consumer(broker, "cp-sub"), new_consumer(broker, "cp-sub")
+    x = [("cp-sub-x", p) for p in range(4)]
+    y = [("cp-sub-y", p) for p in range(2)]
+    try:
+        c1.subscribe(["cp-sub-x"])
+        c2.subscribe(["cp-sub-x"])
+        settle([c1, c2], lambda a: disjoint_cover(a, x) and [len(z) for z in a] == [2, 2], 60, "x shared")
+        c2.subscribe(["cp-sub-y"])
+        settle([c1, c2], lambda a: a == [x, y], 30, "c1 alone on x after c2 moved to y")
+
+        client = admin(broker)
+        client.create_partitions([NewPartitions("cp-sub-y", 4)])["cp-sub-y"].result(30)
+        settle([c1, c2], lambda a: a == [x, [("cp-sub-y", p) for p in range(4)]], 60,
+               "y's new partitions 2 and 3 assigned")
+
+        c1.subscribe(["cp-sub-x", "cp-sub-y"])
+        everything = x + [("cp-sub-y", p) for p in range(4)]
+        settle([c1, c2], lambda a: disjoint_cover(a, everything) and [len(z) for z in a] == [4, 4], 60,
+               "c1 on x and y, c2 on y: four partitions each")
+        client.delete_topics(["cp-sub-y"])["cp-sub-y"].result(30)
+        settle([c1, c2], lambda a: a == [x, []], 60, "y's partitions gone from the assignment once deleted")
+    finally:
+        close_all([c1, c2])
 
 
 def test_default_assignor_is_uniform(broker):
@@ -756,11 +793,34 @@ def test_describe_and_list_consumer_groups(broker):
     finally:
         close_all(consumers + [classic])
 
-    # Everyone left: the group stays, Empty, with no members.
+    # Everyone left: the group stays, Empty, with no members; now it can be deleted.
     wait_until(lambda: describe(broker, group).state == ConsumerGroupState.EMPTY, timeout_s=30,
                what="the group Empty after its members left")
     d = describe(broker, group)
     assert d.type == ConsumerGroupType.CONSUMER and d.members == []
+    client = admin(broker)
+    client.delete_consumer_groups([group])[group].result(30)
+    assert group not in {g.group_id for g in client.list_consumer_groups().result(30).valid}
+    raw = Raw(broker)
+    try:
+        assert raw.describe(group)["error"] == GROUP_ID_NOT_FOUND
+    finally:
+        raw.close()
+
+
+def test_a_group_with_members_is_not_deleted(broker):
+    create(broker, "cp-keep", 1)
+    c = new_consumer(broker, "cp-keep-group")
+    try:
+        c.subscribe(["cp-keep"])
+        settle([c], lambda a: a == [[("cp-keep", 0)]], 60, "the member assigned")
+        client = admin(broker)
+        with pytest.raises(KafkaException) as refused:
+            client.delete_consumer_groups(["cp-keep-group"])["cp-keep-group"].result(30)
+        assert refused.value.args[0].code() == KafkaError.NON_EMPTY_GROUP, refused.value
+        assert len(describe(broker, "cp-keep-group").members) == 1
+    finally:
+        c.close()
 
 
 # --- 4. static membership -----------------------------------------------------------------------------
@@ -820,6 +880,30 @@ def test_static_member_comes_back_to_its_partitions(broker):
             assert settle([a2, b], lambda x: True, 1, "") == before, "a or b lost partitions to the impostor"
     finally:
         close_all(consumers)
+
+
+def test_static_member_away_longer_than_its_session_loses_its_partitions(broker):
+    topic, group = "cp-static-gone", "cp-static-gone-group"
+    create(broker, topic, 4)
+    everything = [(topic, p) for p in range(4)]
+    a = new_consumer(broker, group, {"group.instance.id": "gone-a"})
+    b = new_consumer(broker, group, {"group.instance.id": "gone-b"})
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic])
+        settle([a, b], lambda x: disjoint_cover(x, everything) and [len(y) for y in x] == [2, 2], 60,
+               "two partitions each")
+        a.close()
+        left_at = time.monotonic()
+        settle([b], lambda x: x[0] == everything, SESSION_TIMEOUT_MS / 1000 + 30,
+               "b owning all four once a's session expired")
+        waited = time.monotonic() - left_at
+        assert waited >= SESSION_TIMEOUT_MS / 1000 * 0.8, \
+            f"a's partitions moved {waited:.1f}s after it stepped out, before its session timeout"
+        d = describe(broker, group)
+        assert [m.group_instance_id for m in d.members] == ["gone-b"], [vars(m) for m in d.members]
+    finally:
+        close_all([a, b])
 
 
 # --- 5. regular-expression subscriptions ------------------------------------------------------------
@@ -980,6 +1064,8 @@ def test_heartbeat_join_fence_and_leave(broker):
         assert g["error"] == 0 and g["state"] == "Stable" and g["assignor"] == "uniform", g
         (m,) = g["members"]
         assert m["member_id"] == member and m["epoch"] == epoch and m["client_id"] == "raw-member", m
+        assert m["client_host"] == "/127.0.0.1", m  # Kafka's form: the address's toString()
+        assert g["operations"] == -2**31, g  # not asked for
         assert m["assignment"] == [(topic, 0), (topic, 1), (topic, 2)] and m["target"] == m["assignment"], m
 
         fenced = raw.heartbeat(group, member, epoch + 10)
@@ -1024,3 +1110,217 @@ def test_heartbeat_join_fence_and_leave(broker):
     finally:
         raw.close()
     assert answer["interval"] == HEARTBEAT_INTERVAL_MS
+
+
+def test_member_that_does_not_revoke_in_its_rebalance_timeout_is_fenced(broker):
+    """Kafka: a member asked to give partitions up has its rebalance timeout to do so; then it
+    is removed from the group and the partitions go to their new owner."""
+    topic, group = "cp-stubborn", "cp-stubborn-group"
+    create(broker, topic, 2)
+    tid = topic_id(broker, topic)
+    raw = Raw(broker)
+    try:
+        raw.find_coordinator(group)
+        stubborn = client_member_id()
+        joined = raw.heartbeat(group, stubborn, 0, topics=[topic], owned=[], rebalance_timeout_ms=2000)
+        assert joined["error"] == 0, joined
+        _, epoch = raw_until_assigned(raw, group, stubborn, joined, [(tid, [0, 1])])
+
+        newcomer, joined2 = raw_join(raw, group, [topic])
+        assert joined2["error"] == 0, joined2
+        theirs, newcomer_epoch = joined2["assignment"] or [], joined2["epoch"]
+        asked_at = fenced = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            a = raw.heartbeat(group, stubborn, epoch, owned=[(tid, [0, 1])])  # never gives anything up
+            if a["error"]:
+                fenced = (a, time.monotonic())
+                break
+            if a["assignment"] is not None and asked_at is None and a["assignment"] != [(tid, [0, 1])]:
+                asked_at = time.monotonic()
+            b = raw.heartbeat(group, newcomer, newcomer_epoch, owned=theirs)
+            assert b["error"] == 0, b
+            newcomer_epoch = b["epoch"]
+            theirs = theirs if b["assignment"] is None else b["assignment"]
+            assert not {p for _, ps in theirs for p in ps}, f"the newcomer got {theirs} while still owned"
+            time.sleep(0.2)
+        assert asked_at is not None, "the first member was never asked to revoke"
+        assert fenced is not None, "the member that kept its partitions past its rebalance timeout was not fenced"
+        assert fenced[0]["error"] in (UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH), fenced[0]
+        assert fenced[1] - asked_at >= 1.5, f"fenced {fenced[1] - asked_at:.1f}s after the revocation, timeout 2s"
+        raw_until_assigned(raw, group, newcomer, {"assignment": theirs, "epoch": newcomer_epoch}, [(tid, [0, 1])])
+    finally:
+        raw.close()
+
+
+def test_group_max_size(broker):
+    """group.consumer.max.size (4 here): a fifth member is refused with GROUP_MAX_SIZE_REACHED."""
+    topic, group = "cp-max", "cp-max-group"
+    create(broker, topic, 1)
+    raw = Raw(broker)
+    try:
+        members = []
+        for _ in range(GROUP_MAX_SIZE):
+            member, joined = raw_join(raw, group, [topic])
+            assert joined["error"] == 0, joined
+            members.append(member)
+        _, refused = raw_join(raw, group, [topic])
+        assert refused["error"] == GROUP_MAX_SIZE_REACHED, refused
+        assert len(raw.describe(group)["members"]) == GROUP_MAX_SIZE
+        assert raw.heartbeat(group, members.pop(), -1)["error"] == 0
+        _, admitted = raw_join(raw, group, [topic])
+        assert admitted["error"] == 0, admitted
+    finally:
+        raw.close()
+
+
+# --- 9. the group outlives a broker restart; classic groups convert ------------------------------------
+
+def test_group_state_survives_a_broker_restart(broker):
+    """Kafka keeps a consumer group's members, epochs and assignments in __consumer_offsets: after
+    the coordinator restarts, a member heartbeats on at its epoch and keeps its partitions."""
+    topic, group = "cp-restart", "cp-restart-group"
+    create(broker, topic, 2)
+    tid = topic_id(broker, topic)
+    raw = Raw(broker)
+    try:
+        member, joined = raw_join(raw, group, [topic])
+        assert joined["error"] == 0, joined
+        _, epoch = raw_until_assigned(raw, group, member, joined, [(tid, [0, 1])])
+        assert raw.offset_commit(9, group, epoch, member, topic, 0, 7) == 0
+    finally:
+        raw.close()
+
+    broker.stop()
+    broker.start()
+    raw = Raw(broker)
+    try:
+        raw.find_coordinator(group)
+        deadline = time.monotonic() + 30
+        while True:  # the coordinator may still be loading the group (COORDINATOR_LOAD_IN_PROGRESS)
+            g = raw.describe(group)
+            if g["error"] != 14 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert g["error"] == 0, f"the group after the restart: {g}"
+        assert [(m["member_id"], m["epoch"]) for m in g["members"]] == [(member, epoch)], g
+        assert g["members"][0]["assignment"] == [(topic, 0), (topic, 1)], g
+        answer = raw.heartbeat(group, member, epoch, owned=[(tid, [0, 1])])
+        assert answer["error"] == 0 and answer["epoch"] == epoch, answer
+    finally:
+        raw.close()
+    assert committed_offsets(broker, group) == {(topic, 0): 7}
+
+
+def test_a_consumer_carries_on_across_a_broker_restart(broker):
+    """What the restart means to a client: the member of a group with committed offsets keeps
+    consuming after the broker comes back, without a fatal error, from where it committed."""
+    topic, group = "cp-restart-live", "cp-restart-live-group"
+    create(broker, topic, 2)
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+
+    def produce(prefix):
+        for i in range(10):
+            p.produce(topic, value=f"{prefix}-{i}".encode(), partition=i % 2)
+        assert p.flush(30) == 0
+
+    errors = []
+    c = new_consumer(broker, group, {"error_cb": errors.append})
+    values = []
+
+    def consume(n, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and len(values) < n and not any(e.fatal() for e in errors):
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                errors.append(msg.error())
+                continue
+            values.append(msg.value().decode())
+            c.commit(message=msg, asynchronous=False)
+
+    try:
+        produce("before")
+        c.subscribe([topic])
+        consume(10, 60)
+        assert sorted(values) == sorted(f"before-{i}" for i in range(10)), values
+        broker.stop()
+        broker.start()
+        produce("after")
+        consume(20, 60)
+        fatal = [str(e) for e in errors if e.fatal()]
+        assert not fatal, f"fatal errors after the restart: {fatal}"
+        assert sorted(values[10:]) == sorted(f"after-{i}" for i in range(10)), \
+            f"after the restart read {values[10:]}; errors {[str(e) for e in errors]}"
+    finally:
+        c.close()
+    assert committed_offsets(broker, group) == {(topic, 0): 10, (topic, 1): 10}
+
+
+def test_an_empty_classic_group_converts_both_ways_keeping_its_offsets(broker):
+    """Kafka converts an empty group between the protocols (whatever the migration policy):
+    a consumer of the other protocol resumes from the group's committed offsets."""
+    topic, group = "cp-convert", "cp-convert-group"
+    create(broker, topic, 1)
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+
+    def produce(prefix, n):
+        for i in range(n):
+            p.produce(topic, value=f"{prefix}-{i}".encode(), partition=0)
+        assert p.flush(30) == 0
+
+    def read_all(config, expect):
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                      "enable.auto.commit": False, **config})
+        values = []
+        try:
+            c.subscribe([topic])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(values) < expect:
+                msg = c.poll(0.2)
+                if msg is not None and not msg.error():
+                    values.append(msg.value().decode())
+            end = time.monotonic() + 1  # nothing more (no records read twice)
+            while time.monotonic() < end:
+                msg = c.poll(0.1)
+                if msg is not None and not msg.error():
+                    values.append(msg.value().decode())
+            c.commit(asynchronous=False)
+        finally:
+            c.close()
+        return values
+
+    produce("classic", 5)
+    assert read_all({"group.protocol": "classic", "session.timeout.ms": 6000}, 5) == [f"classic-{i}" for i in range(5)]
+    produce("consumer", 3)
+    assert read_all({"group.protocol": "consumer"}, 3) == [f"consumer-{i}" for i in range(3)]
+    assert describe(broker, group).type == ConsumerGroupType.CONSUMER
+    produce("classic-again", 2)
+    assert read_all({"group.protocol": "classic", "session.timeout.ms": 6000}, 2) == \
+        [f"classic-again-{i}" for i in range(2)]
+    assert describe(broker, group).type == ConsumerGroupType.CLASSIC
+    assert committed_offsets(broker, group) == {(topic, 0): 10}
+
+
+def test_a_consumer_member_joins_a_live_classic_group(broker):
+    """Kafka 4 (group.consumer.migration.policy=bidirectional, its default) upgrades a classic
+    group online when a member of the new protocol joins: the classic member stays, the group
+    becomes a consumer group, and the two share the partitions."""
+    topic, group = "cp-mixed", "cp-mixed-group"
+    create(broker, topic, 4)
+    everything = [(topic, p) for p in range(4)]
+    classic = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                        "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                        "partition.assignment.strategy": "cooperative-sticky"})
+    modern = new_consumer(broker, group)
+    try:
+        classic.subscribe([topic])
+        settle([classic], lambda a: a == [everything], 60, "the classic member owning all four")
+        modern.subscribe([topic])
+        settle([classic, modern], lambda a: disjoint_cover(a, everything) and [len(x) for x in a] == [2, 2], 60,
+               "the classic and the new member sharing the partitions")
+        d = describe(broker, group)
+        assert d.type == ConsumerGroupType.CONSUMER and len(d.members) == 2, vars(d)
+    finally:
+        close_all([modern, classic])

@@ -113,8 +113,15 @@ pub async fn describe(client: &Client, group: &str, json: bool) -> anyhow::Resul
             .map(|m| {
                 let assignment: Vec<serde_json::Value> =
                     m.assignment.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect();
-                json!({"member_id": m.member_id, "client_id": m.client_id, "host": m.client_host,
-                       "assignment": assignment})
+                let target: Vec<serde_json::Value> =
+                    m.target_assignment.iter().map(|(t, p)| json!({"topic": t, "partition": p})).collect();
+                let mut member = json!({"member_id": m.member_id, "client_id": m.client_id, "host": m.client_host,
+                       "instance_id": m.instance_id, "assignment": assignment});
+                if d.consumer.is_some() {
+                    member["member_epoch"] = json!(m.member_epoch);
+                    member["target_assignment"] = json!(target);
+                }
+                member
             })
             .collect();
         let offsets: Vec<serde_json::Value> = rows
@@ -124,10 +131,16 @@ pub async fn describe(client: &Client, group: &str, json: bool) -> anyhow::Resul
                        "log_end": r.log_end, "lag": r.lag(), "owner": r.owner})
             })
             .collect();
-        return Ok(print_json(&json!({
+        let mut out = json!({
             "group": d.group_id, "state": d.state, "protocol_type": d.protocol_type, "protocol": d.protocol,
             "coordinator": d.coordinator, "members": members, "offsets": offsets, "total_lag": total_lag,
-        }))?);
+        });
+        if let Some(c) = &d.consumer {
+            out["group_epoch"] = json!(c.group_epoch);
+            out["assignment_epoch"] = json!(c.assignment_epoch);
+            out["assignor"] = json!(c.assignor);
+        }
+        return Ok(print_json(&out)?);
     }
     println!(
         "group {}: {} ({} members, protocol {}, coordinator {})",
@@ -137,7 +150,28 @@ pub async fn describe(client: &Client, group: &str, json: bool) -> anyhow::Resul
         if d.protocol.is_empty() { "-" } else { &d.protocol },
         d.coordinator
     );
-    if !d.members.is_empty() {
+    if let Some(c) = &d.consumer {
+        println!(
+            "consumer protocol (KIP-848): group epoch {}, assignment epoch {}, assignor {}",
+            c.group_epoch, c.assignment_epoch, c.assignor
+        );
+        if !d.members.is_empty() {
+            let mut members = Table::new(&["MEMBER-ID", "CLIENT-ID", "HOST", "EPOCH", "PARTITIONS", "TARGET"]);
+            let list =
+                |tps: &[(String, i32)]| tps.iter().map(|(t, p)| format!("{t}-{p}")).collect::<Vec<_>>().join(",");
+            for m in &d.members {
+                members.row(vec![
+                    m.member_id.clone(),
+                    m.client_id.clone(),
+                    m.client_host.clone(),
+                    or_dash(m.member_epoch),
+                    list(&m.assignment),
+                    list(&m.target_assignment),
+                ]);
+            }
+            members.print()?;
+        }
+    } else if !d.members.is_empty() {
         let mut members = Table::new(&["MEMBER-ID", "CLIENT-ID", "HOST", "PARTITIONS"]);
         for m in &d.members {
             let assigned: Vec<String> = m.assignment.iter().map(|(t, p)| format!("{t}-{p}")).collect();

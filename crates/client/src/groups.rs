@@ -33,6 +33,19 @@ pub struct GroupMember {
     pub client_host: String,
     /// Partitions assigned by the consumer protocol, when the assignment decodes as one.
     pub assignment: Vec<(String, i32)>,
+    /// A member of a KIP-848 group: its epoch, and the partitions the coordinator means it to
+    /// have (which it reaches once others release them).
+    pub member_epoch: Option<i32>,
+    pub target_assignment: Vec<(String, i32)>,
+    pub instance_id: Option<String>,
+}
+
+/// What a group of the KIP-848 consumer protocol adds to its description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerProtocolGroup {
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +57,8 @@ pub struct GroupDescription {
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<GroupMember>,
+    /// Set for a group of the KIP-848 consumer protocol.
+    pub consumer: Option<ConsumerProtocolGroup>,
 }
 
 fn unexpected(what: &str) -> ClientError {
@@ -125,6 +140,10 @@ impl Client {
         // earlier versions describe it as Dead, which is what this returns either way (the
         // group may still have committed offsets).
         if g.error_code == sluice_protocol::error_code::ErrorCode::GroupIdNotFound.code() {
+            // It may be a group of the KIP-848 protocol, which DescribeGroups does not describe.
+            if let Some(d) = self.describe_consumer_group(group).await? {
+                return Ok(d);
+            }
             g.error_code = 0;
             g.group_state = "Dead".into();
         }
@@ -143,9 +162,71 @@ impl Client {
                     client_id: m.client_id,
                     client_host: m.client_host,
                     assignment: decode_assignment(m.member_assignment),
+                    member_epoch: None,
+                    target_assignment: Vec::new(),
+                    instance_id: m.group_instance_id,
                 })
                 .collect(),
+            consumer: None,
         })
+    }
+
+    /// `group` described with ConsumerGroupDescribe (KIP-848); None when it is not a group of
+    /// that protocol (or the coordinator does not serve the API).
+    pub async fn describe_consumer_group(&self, group: &str) -> Result<Option<GroupDescription>> {
+        use sluice_protocol::messages::{ConsumerGroupDescribeAssignment, ConsumerGroupDescribeRequest};
+        let request =
+            ConsumerGroupDescribeRequest { group_ids: vec![group.to_string()], include_authorized_operations: false };
+        let (coordinator, response) = match self
+            .send_to_coordinator(CoordinatorType::Group, group, Request::ConsumerGroupDescribe(request))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(ClientError::Unsupported { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Response::ConsumerGroupDescribe(r) = response else {
+            return Err(unexpected("ConsumerGroupDescribe"));
+        };
+        let Some(g) = r.groups.into_iter().next() else { return Err(unexpected("ConsumerGroupDescribe")) };
+        if g.error_code == sluice_protocol::error_code::ErrorCode::GroupIdNotFound.code() {
+            return Ok(None);
+        }
+        ClientError::check(g.error_code, Some(format!("group '{group}'")))?;
+        let partitions = |a: ConsumerGroupDescribeAssignment| -> Vec<(String, i32)> {
+            a.topic_partitions
+                .into_iter()
+                .flat_map(|t| {
+                    let name = t.topic_name;
+                    t.partitions.into_iter().map(move |p| (name.clone(), p))
+                })
+                .collect()
+        };
+        Ok(Some(GroupDescription {
+            group_id: g.group_id,
+            coordinator: coordinator.node_id,
+            state: g.group_state,
+            protocol_type: "consumer".into(),
+            protocol: g.assignor_name.clone(),
+            members: g
+                .members
+                .into_iter()
+                .map(|m| GroupMember {
+                    member_id: m.member_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    assignment: partitions(m.assignment),
+                    member_epoch: Some(m.member_epoch),
+                    target_assignment: partitions(m.target_assignment),
+                    instance_id: m.instance_id,
+                })
+                .collect(),
+            consumer: Some(ConsumerProtocolGroup {
+                group_epoch: g.group_epoch,
+                assignment_epoch: g.assignment_epoch,
+                assignor: g.assignor_name,
+            }),
+        }))
     }
 
     /// Every committed offset of `group`, from its coordinator.

@@ -157,8 +157,11 @@ pub struct ConsumerGroup {
     pub members: BTreeMap<String, ConsumerMember>,
     /// Each member's target assignment.
     pub target: BTreeMap<String, Assignment>,
-    /// The subscribed topics' metadata the target was computed from.
-    subscribed: Topics,
+    /// The subscribed topics' metadata the target was computed from (None: not worked out yet,
+    /// for a group just loaded from `__consumer_offsets`).
+    subscribed: Option<Topics>,
+    /// The records last written for the group (and so the members they name).
+    written: Vec<super::consumer_records::Record>,
     /// Who holds each partition now (assigned or pending revocation): partition -> member id.
     owners: BTreeMap<(TopicId, i32), String>,
 }
@@ -462,9 +465,14 @@ impl ConsumerGroup {
 
         // What the group's assignment depends on: its members' subscriptions and those topics.
         let subscribed = self.subscribed_topics(topics);
-        if subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            bump = true;
+        match &self.subscribed {
+            // Just loaded: what the stored target was computed from is taken to be this.
+            None => self.subscribed = Some(subscribed),
+            Some(known) if *known != subscribed => {
+                self.subscribed = Some(subscribed);
+                bump = true;
+            }
+            Some(_) => {}
         }
         if bump {
             self.group_epoch += 1;
@@ -542,10 +550,45 @@ impl ConsumerGroup {
         }
         self.target.remove(member_id);
         self.owners.retain(|_, owner| owner != member_id);
-        let known = std::mem::take(&mut self.subscribed);
-        self.subscribed = self.subscribed_topics(&known);
         self.group_epoch += 1;
-        self.assign(config);
+        // Just loaded, the topics are not known yet: the next heartbeat assigns.
+        if let Some(known) = self.subscribed.take() {
+            self.subscribed = Some(self.subscribed_topics(&known));
+            self.assign(config);
+        }
+    }
+
+    /// After a load from `__consumer_offsets`: who owns what, from the members' assignments.
+    pub fn restore(&mut self, group_id: &str) {
+        self.subscribed = None;
+        self.owners.clear();
+        for m in self.members.values() {
+            for (t, ps) in m.assigned.iter().chain(m.pending_revocation.iter()) {
+                for p in ps {
+                    self.owners.insert((*t, *p), m.member_id.clone());
+                }
+            }
+        }
+        self.written = super::consumer_records::records(group_id, self, &[]);
+    }
+
+    /// The records to write if the group changed since they were last written (with
+    /// tombstones for the members that left), or None.
+    pub fn changed_records(&mut self, group_id: &str) -> Option<Vec<super::consumer_records::Record>> {
+        let now = super::consumer_records::records(group_id, self, &[]);
+        if now == self.written {
+            return None;
+        }
+        let gone: Vec<String> = self
+            .written
+            .iter()
+            .filter_map(|(k, _)| super::consumer_records::member_of(k))
+            .filter(|m| !self.members.contains_key(m))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.written = now;
+        Some(super::consumer_records::records(group_id, self, &gone))
     }
 
     /// Members whose session ran out, or who did not revoke in time, at `now_ms`.
@@ -609,9 +652,10 @@ impl ConsumerGroup {
         }
         let default = config.assignors.first().map_or("uniform", String::as_str);
         let assignor = votes.iter().max_by_key(|(_, n)| **n).map_or(default, |(a, _)| *a).to_string();
-        let partitions: BTreeMap<TopicId, i32> = self.subscribed.values().map(|t| (t.id, t.partitions)).collect();
+        let subscribed = self.subscribed.clone().unwrap_or_default();
+        let partitions: BTreeMap<TopicId, i32> = subscribed.values().map(|t| (t.id, t.partitions)).collect();
         let subscriptions: BTreeMap<String, BTreeSet<TopicId>> =
-            self.members.values().map(|m| (m.member_id.clone(), Self::member_topics(m, &self.subscribed))).collect();
+            self.members.values().map(|m| (m.member_id.clone(), Self::member_topics(m, &subscribed))).collect();
         self.target = if assignor == "range" {
             range_assign(&subscriptions, &partitions)
         } else {

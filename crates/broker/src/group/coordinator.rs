@@ -38,6 +38,8 @@ const PERSIST_WAIT_MS: u64 = 30_000;
 pub struct Persist {
     pub group: String,
     pub snapshot: Option<GroupSnapshot>,
+    /// Records of a consumer-protocol group (KIP-848) to write instead of `snapshot`.
+    pub records: Option<Vec<super::consumer_records::Record>>,
     pub done: Option<oneshot::Sender<Result<(), ErrorCode>>>,
 }
 use crate::error::ErrorCode;
@@ -90,7 +92,7 @@ impl Inner {
             let snapshot = self.groups.snapshot(group_id, now_ms);
             let Some(tx) = &self.persist else { continue };
             let (done, wait) = oneshot::channel();
-            match tx.try_send(Persist { group: group_id.clone(), snapshot, done: Some(done) }) {
+            match tx.try_send(Persist { group: group_id.clone(), snapshot, records: None, done: Some(done) }) {
                 Ok(()) => {
                     written.insert(group_id.clone(), wait);
                 }
@@ -104,6 +106,14 @@ impl Inner {
         for output in outputs {
             match output {
                 Output::Changed { .. } => {}
+                Output::ConsumerChanged { group_id, records } => {
+                    let Some(tx) = &self.persist else { continue };
+                    let change =
+                        Persist { group: group_id.clone(), snapshot: None, records: Some(records), done: None };
+                    if tx.try_send(change).is_err() {
+                        tracing::warn!(group = %group_id, "group metadata persistence is backed up; skipping a change");
+                    }
+                }
                 Output::Join { group_id, member_id, result } => {
                     if let Some(tx) = self.joins.remove(&(group_id, member_id)) {
                         let _ = tx.send(result);
@@ -158,8 +168,11 @@ impl Inner {
 pub fn spawn_persister(broker: Arc<crate::broker::Broker>) -> tokio::task::JoinHandle<()> {
     let mut changes = broker.groups.persist_changes();
     tokio::spawn(async move {
-        while let Some(Persist { group, snapshot, done }) = changes.recv().await {
-            let outcome = super::offsets_log::append_group(broker.group_log(), &group, snapshot.as_ref()).await;
+        while let Some(Persist { group, snapshot, records, done }) = changes.recv().await {
+            let outcome = match records {
+                Some(records) => super::offsets_log::append_records(broker.group_log(), &group, &records).await,
+                None => super::offsets_log::append_group(broker.group_log(), &group, snapshot.as_ref()).await,
+            };
             if let Err(e) = outcome {
                 tracing::warn!(%group, error = e.name(), "writing group metadata failed");
             }

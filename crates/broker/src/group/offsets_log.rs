@@ -86,8 +86,20 @@ sluice_protocol::kafka_struct! {
 /// One record of `__consumer_offsets`, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
-    Offset { group: String, tp: (String, i32), committed: Option<CommittedOffset> },
-    Group { group: String, snapshot: Option<GroupSnapshot> },
+    Offset {
+        group: String,
+        tp: (String, i32),
+        committed: Option<CommittedOffset>,
+    },
+    Group {
+        group: String,
+        snapshot: Option<GroupSnapshot>,
+    },
+    /// A record of a consumer-protocol group (KIP-848, types 3 and 5-8).
+    Consumer {
+        group: String,
+        record: super::consumer_records::ConsumerRecord,
+    },
 }
 
 fn encode_group_key(group: &str) -> Vec<u8> {
@@ -153,6 +165,27 @@ pub async fn append_group(log: GroupLog<'_>, group: &str, snapshot: Option<&Grou
     let records = builder.build();
     let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
     let result = log.admin.cluster.replicas.append(&tp, &records, -1, std::time::Duration::from_secs(30)).await;
+    if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
+}
+
+/// Writes records of a consumer-protocol group (KIP-848) in one batch.
+pub async fn append_records(
+    log: GroupLog<'_>,
+    group: &str,
+    records: &[super::consumer_records::Record],
+) -> Result<(), ErrorCode> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    ensure_topic(log).await?;
+    let now = log.groups.now_ms();
+    let mut builder = RecordBatchBuilder::new(now);
+    for (key, value) in records {
+        builder.append(now, Some(key), value.as_deref(), &[]);
+    }
+    let batch = builder.build();
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition_for(group));
+    let result = log.admin.cluster.replicas.append(&tp, &batch, -1, std::time::Duration::from_secs(30)).await;
     if result.error == ErrorCode::None { Ok(()) } else { Err(coordinator_error(result.error)) }
 }
 
@@ -319,6 +352,7 @@ pub async fn on_leadership(log: GroupLog<'_>, tp: &TopicPartition, leader: bool)
         entries
     });
     let now = log.groups.now_ms();
+    let session_timeout_ms = log.config.consumer.session_timeout_ms;
     let count = entries.len();
     log.groups.with_groups(|g, _| {
         // Groups already live here (requests may arrive as soon as the role is taken, before
@@ -331,9 +365,13 @@ pub async fn on_leadership(log: GroupLog<'_>, tp: &TopicPartition, leader: bool)
                     g.load_offset(&group, tp, committed)
                 }
                 Entry::Group { group, snapshot } if !live.contains(&group) => g.load_group(&group, snapshot, now),
+                Entry::Consumer { group, record } if !live.contains(&group) => {
+                    g.load_consumer_record(&group, record, now, session_timeout_ms)
+                }
                 _ => {}
             }
         }
+        g.finish_consumer_load(|group| partition_for(group) == p && !live.contains(group));
     });
     if count > 0 {
         tracing::info!(partition = p, records = count, "loaded groups: now their coordinator");
@@ -475,6 +513,9 @@ fn decode(key: Option<Bytes>, value: Option<Bytes>) -> Option<Entry> {
             }
         };
         return Some(Entry::Group { group: k.group, snapshot });
+    }
+    if let Some((group, record)) = super::consumer_records::decode(key_version, key.clone(), value.clone()) {
+        return Some(Entry::Consumer { group, record });
     }
     if !(0..=1).contains(&key_version) {
         return None; // record types this broker does not use

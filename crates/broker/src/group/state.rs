@@ -416,6 +416,11 @@ pub enum Output {
     Changed {
         group_id: String,
     },
+    /// A consumer-protocol group changed: these records (KIP-848's types) should be written.
+    ConsumerChanged {
+        group_id: String,
+        records: Vec<super::consumer_records::Record>,
+    },
 }
 
 /// What `__consumer_offsets` keeps of a group's membership (Kafka's GroupMetadataValue).
@@ -513,6 +518,10 @@ impl Groups {
                 return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
             }
             group.consumer = None;
+            self.outputs.push(Output::ConsumerChanged {
+                group_id: req.group_id.clone(),
+                records: super::consumer_records::tombstones(&req.group_id, &[]),
+            });
         }
         if !group.supports_common_protocol(&req.protocol_type, &req.protocols) {
             return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
@@ -957,7 +966,40 @@ impl Groups {
             group.pending_members.clear();
         }
         let consumer = group.consumer.as_mut().expect("a consumer group");
-        consumer.heartbeat(now_ms, hb.request, hb.topics, config, hb.session_timeout_ms, hb.heartbeat_interval_ms)
+        let answer =
+            consumer.heartbeat(now_ms, hb.request, hb.topics, config, hb.session_timeout_ms, hb.heartbeat_interval_ms);
+        if let Some(records) = consumer.changed_records(hb.group_id) {
+            self.outputs.push(Output::ConsumerChanged { group_id: hb.group_id.to_string(), records });
+        }
+        answer
+    }
+
+    /// Replays one KIP-848 record read back from `__consumer_offsets` (a group epoch tombstone:
+    /// the group of that protocol is gone). `session_timeout_ms` starts every member's session.
+    pub fn load_consumer_record(
+        &mut self,
+        group_id: &str,
+        record: super::consumer_records::ConsumerRecord,
+        now_ms: i64,
+        session_timeout_ms: i32,
+    ) {
+        use super::consumer_records::ConsumerRecord;
+        let group = self.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id));
+        if record == ConsumerRecord::GroupEpoch(None) {
+            group.consumer = None;
+            return;
+        }
+        let consumer = group.consumer.get_or_insert_with(Default::default);
+        super::consumer_records::apply(consumer, record, now_ms, session_timeout_ms);
+    }
+
+    /// After a load: the loaded consumer-protocol groups of `owned` work out who owns what.
+    pub fn finish_consumer_load(&mut self, owned: impl Fn(&str) -> bool) {
+        for (id, group) in self.groups.iter_mut().filter(|(id, _)| owned(id)) {
+            if let Some(consumer) = group.consumer.as_mut() {
+                consumer.restore(id);
+            }
+        }
     }
 
     /// Removes the consumer-protocol members whose session or revocation time ran out.
@@ -968,6 +1010,9 @@ impl Groups {
             for id in consumer.expired(now_ms) {
                 tracing::info!(group = %group.group_id, member = %id, "consumer group member expired");
                 consumer.remove(&id, config);
+            }
+            if let Some(records) = consumer.changed_records(&group.group_id) {
+                self.outputs.push(Output::ConsumerChanged { group_id: group.group_id.clone(), records });
             }
         }
     }
@@ -1223,6 +1268,12 @@ impl Groups {
             if gone && g.generation_id > 0 {
                 outputs.push(Output::Changed { group_id: g.group_id.clone() });
             }
+            if gone && g.consumer.is_some() {
+                outputs.push(Output::ConsumerChanged {
+                    group_id: g.group_id.clone(),
+                    records: super::consumer_records::tombstones(&g.group_id, &[]),
+                });
+            }
             !gone
         });
         expired
@@ -1276,7 +1327,13 @@ impl Groups {
         match self.groups.get(group_id) {
             None => ErrorCode::GroupIdNotFound,
             Some(g) if !g.is_empty() => ErrorCode::NonEmptyGroup,
-            Some(_) => {
+            Some(g) => {
+                if g.consumer.is_some() {
+                    self.outputs.push(Output::ConsumerChanged {
+                        group_id: group_id.to_string(),
+                        records: super::consumer_records::tombstones(group_id, &[]),
+                    });
+                }
                 self.groups.remove(group_id);
                 ErrorCode::None
             }
