@@ -21,7 +21,15 @@ Covered:
 - offset commits carrying the member epoch (OffsetCommit v9; stale epochs, unknown members and
   v8 refused the way Kafka refuses them);
 - an unknown server assignor (UNSUPPORTED_ASSIGNOR, error 112) reaching the client;
-- the heartbeat's own error codes (FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID) and leaving.
+- the heartbeat's own error codes (FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID), leaving, partitions
+  handed over only after their owner gave them up, a member fenced when it does not revoke within
+  its rebalance timeout, group.consumer.max.size (GROUP_MAX_SIZE_REACHED);
+- assignments following subscription changes, added partitions and deleted topics;
+- deleting groups (refused while members remain);
+- the group's members, epochs and assignments surviving a broker restart, and a consumer carrying
+  on across one;
+- converting between the protocols: an empty group both ways, keeping its offsets, and a live
+  classic group upgraded online when a new-protocol member joins (Kafka 4's default policy).
 
 The broker runs with Kafka's consumer-group settings shortened so that the tests stay fast:
 `group.consumer.session.timeout.ms` 6 s and `group.consumer.heartbeat.interval.ms` 500 ms (with

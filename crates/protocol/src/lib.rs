@@ -10,6 +10,7 @@ pub mod codec;
 pub mod acl;
 pub mod api;
 pub mod compression;
+pub mod consumer_protocol;
 pub mod control;
 pub mod error_code;
 pub mod legacy;

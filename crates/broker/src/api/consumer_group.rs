@@ -22,7 +22,7 @@ use crate::group::state::ConsumerHeartbeat;
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 /// The cluster's topics as the assignors see them (internal topics left out).
-fn topics(log: GroupLog<'_>) -> Topics {
+pub(crate) fn topics(log: GroupLog<'_>) -> Topics {
     log.admin.cluster.link.cache.read(|view| {
         view.topics
             .iter()

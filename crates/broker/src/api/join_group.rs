@@ -29,13 +29,15 @@ pub async fn handle(ctx: RequestContext<'_>, log: GroupLog<'_>, request: JoinGro
             member_id: request.member_id,
             group_instance_id: request.group_instance_id,
             client_id: ctx.header.client_id.clone().unwrap_or_default(),
-            client_host: ctx.peer.to_string(),
+            // Kafka's form: the address as Java prints it (`/127.0.0.1`).
+            client_host: format!("/{}", ctx.peer.ip()),
             session_timeout_ms: request.session_timeout_ms,
             // v0 has no rebalance timeout: the session timeout stands in for it.
             rebalance_timeout_ms: if version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms },
             protocol_type: request.protocol_type,
             protocols: request.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
             require_known_member_id: version >= 4,
+            topics: super::consumer_group::topics(log),
         })
         .await;
     JoinGroupResponse {

@@ -44,6 +44,10 @@ pub fn validate_offsets_access(
     let Some(member) = group.members.get(member_id) else {
         return Err(ErrorCode::UnknownMemberId);
     };
+    if member.classic.is_some() {
+        // A classic member's generation is its epoch.
+        return if member_epoch == member.member_epoch { Ok(()) } else { Err(ErrorCode::IllegalGeneration) };
+    }
     if commit_version.is_some_and(|v| v < 9) {
         return Err(ErrorCode::UnsupportedVersion);
     }
@@ -138,6 +142,17 @@ pub struct ConsumerMember {
     pub session_deadline_ms: i64,
     /// When it must have revoked (while in [`MemberState::UnrevokedPartitions`]).
     pub revocation_deadline_ms: Option<i64>,
+    /// Set for a member that speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat) in
+    /// this group: a mixed group, as Kafka 4.x allows.
+    pub classic: Option<ClassicMember>,
+}
+
+/// What a classic member of a consumer-protocol group keeps of its JoinGroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicMember {
+    pub session_timeout_ms: i32,
+    /// (protocol name, its ConsumerProtocolSubscription), in the member's order of preference.
+    pub protocols: Vec<(String, bytes::Bytes)>,
 }
 
 impl ConsumerMember {
@@ -377,6 +392,7 @@ impl ConsumerGroup {
                             pending_revocation: Assignment::new(),
                             session_deadline_ms: now_ms,
                             revocation_deadline_ms: None,
+                            classic: None,
                         }
                     }
                 };
@@ -752,6 +768,325 @@ impl ConsumerGroup {
     }
 }
 
+/// A classic member's JoinGroup to a consumer-protocol group.
+#[derive(Debug, Clone)]
+pub struct ClassicJoin {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocols: Vec<(String, bytes::Bytes)>,
+    /// v4+: an unknown member is first told MEMBER_ID_REQUIRED with its new id.
+    pub require_known_member_id: bool,
+}
+
+/// The answer to a classic JoinGroup in a consumer-protocol group: it never waits (the
+/// coordinator assigns), and the member is never the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicJoinAnswer {
+    pub member_id: String,
+    pub generation_id: i32,
+    pub protocol_name: String,
+}
+
+/// The subscribed topics and owned partitions in a classic member's first protocol.
+fn classic_subscription(
+    protocols: &[(String, bytes::Bytes)],
+    topics: &Topics,
+) -> Result<(Vec<String>, Assignment), ErrorCode> {
+    let Some((_, metadata)) = protocols.first() else { return Err(ErrorCode::InconsistentGroupProtocol) };
+    let (_, sub) = sluice_protocol::consumer_protocol::decode_subscription(metadata.clone())
+        .map_err(|_| ErrorCode::InconsistentGroupProtocol)?;
+    let mut owned = Assignment::new();
+    for tp in sub.owned_partitions {
+        if let Some(info) = topics.get(&tp.topic) {
+            owned.entry(info.id).or_default().extend(tp.partitions);
+        }
+    }
+    Ok((sub.topics, owned))
+}
+
+impl ConsumerGroup {
+    /// A classic member's member (by id, or by its static instance id), fenced as Kafka fences.
+    fn classic_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<&ConsumerMember, ErrorCode> {
+        let member = match instance_id {
+            Some(instance) => {
+                let m = self.static_member(instance).ok_or(ErrorCode::UnknownMemberId)?;
+                if m.member_id != member_id {
+                    return Err(ErrorCode::FencedInstanceId);
+                }
+                m
+            }
+            None => self.members.get(member_id).ok_or(ErrorCode::UnknownMemberId)?,
+        };
+        if member.classic.is_none() {
+            return Err(ErrorCode::UnknownMemberId);
+        }
+        Ok(member)
+    }
+
+    /// JoinGroup from a classic consumer (Kafka's `classicGroupJoinToConsumerGroup`): it becomes
+    /// (or stays) a member with the subscription and owned partitions of its first protocol,
+    /// and is answered at once with its epoch as the generation; SyncGroup then gives it what
+    /// it may own now.
+    pub fn classic_join(
+        &mut self,
+        now_ms: i64,
+        join: ClassicJoin,
+        topics: &Topics,
+        config: &ConsumerConfig,
+    ) -> Result<ClassicJoinAnswer, (ErrorCode, String)> {
+        let (subscribed, owned) = classic_subscription(&join.protocols, topics).map_err(|e| (e, String::new()))?;
+        let mut member_id = join.member_id.clone();
+        if member_id.is_empty() {
+            member_id = new_member_id(now_ms, self.group_epoch, self.members.len());
+            if join.require_known_member_id && join.instance_id.is_none() {
+                return Err((ErrorCode::MemberIdRequired, member_id));
+            }
+        }
+        let mut bump = false;
+        // A static member replaces the one with its instance id, taking over its partitions.
+        if let Some(instance) = &join.instance_id
+            && let Some(old) = self.static_member(instance)
+            && old.member_id != member_id
+        {
+            let old_id = old.member_id.clone();
+            if let Some(mut old) = self.members.remove(&old_id) {
+                old.member_id = member_id.clone();
+                self.members.insert(member_id.clone(), old);
+            }
+            if let Some(target) = self.target.remove(&old_id) {
+                self.target.insert(member_id.clone(), target);
+            }
+            for owner in self.owners.values_mut() {
+                if *owner == old_id {
+                    *owner = member_id.clone();
+                }
+            }
+        }
+        if !self.members.contains_key(&member_id) {
+            if self.members.len() >= config.max_size {
+                return Err((ErrorCode::GroupMaxSizeReached, String::new()));
+            }
+            bump = true;
+            self.members.insert(
+                member_id.clone(),
+                ConsumerMember {
+                    member_id: member_id.clone(),
+                    instance_id: join.instance_id.clone(),
+                    rack_id: None,
+                    client_id: String::new(),
+                    client_host: String::new(),
+                    member_epoch: 0,
+                    previous_member_epoch: 0,
+                    state: MemberState::Stable,
+                    rebalance_timeout_ms: join.rebalance_timeout_ms,
+                    subscribed_topic_names: Vec::new(),
+                    subscribed_topic_regex: None,
+                    server_assignor: None,
+                    assigned: Assignment::new(),
+                    pending_revocation: Assignment::new(),
+                    session_deadline_ms: now_ms,
+                    revocation_deadline_ms: None,
+                    classic: None,
+                },
+            );
+        }
+        let member = self.members.get_mut(&member_id).expect("present");
+        member.client_id = join.client_id;
+        member.client_host = join.client_host;
+        member.rebalance_timeout_ms = join.rebalance_timeout_ms;
+        member.session_deadline_ms = now_ms + i64::from(join.session_timeout_ms);
+        let protocol_name = join.protocols.first().map(|(n, _)| n.clone()).unwrap_or_default();
+        member.classic = Some(ClassicMember { session_timeout_ms: join.session_timeout_ms, protocols: join.protocols });
+        let mut names = subscribed;
+        names.sort();
+        names.dedup();
+        if names != member.subscribed_topic_names || member.subscribed_topic_regex.is_some() {
+            member.subscribed_topic_names = names;
+            member.subscribed_topic_regex = None;
+            bump = true;
+        }
+        let subscribed = self.subscribed_topics(topics);
+        match &self.subscribed {
+            None => self.subscribed = Some(subscribed),
+            Some(known) if *known != subscribed => {
+                self.subscribed = Some(subscribed);
+                bump = true;
+            }
+            Some(_) => {}
+        }
+        if bump {
+            self.group_epoch += 1;
+        }
+        if self.group_epoch > self.assignment_epoch {
+            self.assign(config);
+        }
+        // What it owns is what its subscription says (nothing, for an eager consumer that gave
+        // everything up before joining): anything else it was asked to give up is given up.
+        self.reconcile(&member_id, Some(&owned), now_ms);
+        Ok(ClassicJoinAnswer { generation_id: self.members[&member_id].member_epoch, member_id, protocol_name })
+    }
+
+    /// SyncGroup from a classic member: its assignment now, as a ConsumerProtocolAssignment.
+    pub fn classic_sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<bytes::Bytes, ErrorCode> {
+        let member = self.classic_member(member_id, instance_id)?;
+        if generation_id != member.member_epoch {
+            return Err(ErrorCode::IllegalGeneration);
+        }
+        if member.member_epoch < self.group_epoch && member.state != MemberState::UnrevokedPartitions {
+            return Err(ErrorCode::RebalanceInProgress);
+        }
+        let names: BTreeMap<TopicId, &str> =
+            self.subscribed.as_ref().map(|s| s.iter().map(|(n, t)| (t.id, n.as_str())).collect()).unwrap_or_default();
+        let assignment = sluice_protocol::consumer_protocol::ConsumerProtocolAssignment {
+            assigned_partitions: member
+                .assigned
+                .iter()
+                .filter(|(_, ps)| !ps.is_empty())
+                .filter_map(|(id, ps)| {
+                    Some(sluice_protocol::consumer_protocol::ConsumerProtocolTopicPartitions {
+                        topic: names.get(id)?.to_string(),
+                        partitions: ps.iter().copied().collect(),
+                    })
+                })
+                .collect(),
+            user_data: None,
+        };
+        let version = member
+            .classic
+            .as_ref()
+            .and_then(|c| c.protocols.first())
+            .and_then(|(_, md)| sluice_protocol::consumer_protocol::decode_subscription(md.clone()).ok())
+            .map_or(0, |(v, _)| v);
+        Ok(sluice_protocol::consumer_protocol::encode_assignment(&assignment, version))
+    }
+
+    /// Heartbeat from a classic member: REBALANCE_IN_PROGRESS when it should join again (the
+    /// group moved on, it has partitions to give up, or partitions meant for it came free).
+    pub fn classic_heartbeat(
+        &mut self,
+        now_ms: i64,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> ErrorCode {
+        let member = match self.classic_member(member_id, instance_id) {
+            Ok(m) => m,
+            Err(e) => return e,
+        };
+        if generation_id != member.member_epoch {
+            return ErrorCode::IllegalGeneration;
+        }
+        let id = member.member_id.clone();
+        let freed = member.state == MemberState::UnreleasedPartitions
+            && self.target.get(&id).is_some_and(|target| {
+                target.iter().any(|(t, ps)| {
+                    ps.iter().any(|p| {
+                        !member.assigned.get(t).is_some_and(|a| a.contains(p))
+                            && self.owners.get(&(*t, *p)).is_none_or(|o| *o == id)
+                    })
+                })
+            });
+        let rejoin =
+            member.member_epoch < self.group_epoch || member.state == MemberState::UnrevokedPartitions || freed;
+        let member = self.members.get_mut(&id).expect("present");
+        let session = member.classic.as_ref().map_or(0, |c| c.session_timeout_ms);
+        member.session_deadline_ms = now_ms + i64::from(session);
+        if rejoin { ErrorCode::RebalanceInProgress } else { ErrorCode::None }
+    }
+
+    /// LeaveGroup of a classic member (by id, or by instance id with an empty member id).
+    pub fn classic_leave(&mut self, member_id: &str, instance_id: Option<&str>, config: &ConsumerConfig) -> ErrorCode {
+        let id = match (member_id.is_empty(), instance_id) {
+            (true, Some(i)) => match self.static_member(i) {
+                Some(m) => m.member_id.clone(),
+                None => return ErrorCode::UnknownMemberId,
+            },
+            _ => match self.classic_member(member_id, instance_id) {
+                Ok(m) => m.member_id.clone(),
+                Err(e) => return e,
+            },
+        };
+        self.remove(&id, config);
+        ErrorCode::None
+    }
+
+    /// A stable classic group whose members all speak the consumer protocol, as a
+    /// consumer-protocol group (Kafka's online upgrade): every member keeps its partitions and
+    /// its generation as its epoch. `members` are (member id, instance id, client id, client
+    /// host, session timeout, rebalance timeout, protocols with the chosen one first,
+    /// assignment).
+    pub fn from_classic(
+        generation: i32,
+        members: Vec<ClassicSnapshot>,
+        topics: &Topics,
+        now_ms: i64,
+    ) -> Option<ConsumerGroup> {
+        let mut group = ConsumerGroup { group_epoch: generation, assignment_epoch: generation, ..Default::default() };
+        for m in members {
+            let (names, _) = classic_subscription(&m.protocols, topics).ok()?;
+            let decoded = sluice_protocol::consumer_protocol::decode_assignment(m.assignment).ok()?;
+            let mut assigned = Assignment::new();
+            for tp in decoded.assigned_partitions {
+                if let Some(info) = topics.get(&tp.topic) {
+                    assigned.entry(info.id).or_default().extend(tp.partitions);
+                }
+            }
+            let mut names = names;
+            names.sort();
+            names.dedup();
+            group.target.insert(m.member_id.clone(), assigned.clone());
+            group.members.insert(
+                m.member_id.clone(),
+                ConsumerMember {
+                    member_id: m.member_id,
+                    instance_id: m.instance_id,
+                    rack_id: None,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    member_epoch: generation,
+                    previous_member_epoch: generation,
+                    state: MemberState::Stable,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    subscribed_topic_names: names,
+                    subscribed_topic_regex: None,
+                    server_assignor: None,
+                    assigned,
+                    pending_revocation: Assignment::new(),
+                    session_deadline_ms: now_ms + i64::from(m.session_timeout_ms),
+                    revocation_deadline_ms: None,
+                    classic: Some(ClassicMember { session_timeout_ms: m.session_timeout_ms, protocols: m.protocols }),
+                },
+            );
+        }
+        group.restore("");
+        group.subscribed = Some(group.subscribed_topics(topics));
+        group.written.clear();
+        Some(group)
+    }
+}
+
+/// A classic member as [`ConsumerGroup::from_classic`] takes it.
+#[derive(Debug, Clone)]
+pub struct ClassicSnapshot {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocols: Vec<(String, bytes::Bytes)>,
+    pub assignment: bytes::Bytes,
+}
+
 /// A member id for a v0 client that did not bring one.
 fn new_member_id(now_ms: i64, epoch: i32, n: usize) -> String {
     let mut bytes = [0u8; 16];
@@ -1037,6 +1372,112 @@ mod tests {
                 assert!(ps.is_subset(&u[m][t]), "{m} kept its own");
             }
         }
+    }
+
+    fn subscription(topics: &[&str], owned: &[(&str, i32)]) -> bytes::Bytes {
+        use sluice_protocol::codec::{Encode, Version};
+        use sluice_protocol::consumer_protocol::{ConsumerProtocolSubscription, ConsumerProtocolTopicPartitions};
+        let sub = ConsumerProtocolSubscription {
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            owned_partitions: owned
+                .iter()
+                .map(|(t, p)| ConsumerProtocolTopicPartitions { topic: t.to_string(), partitions: vec![*p] })
+                .collect(),
+            ..Default::default()
+        };
+        let mut buf = bytes::BytesMut::new();
+        1i16.encode(&mut buf, Version::new(0, false));
+        sub.encode(&mut buf, Version::new(1, false));
+        buf.freeze()
+    }
+
+    fn classic(member: &str, sub: bytes::Bytes) -> ClassicJoin {
+        ClassicJoin {
+            member_id: member.into(),
+            instance_id: None,
+            client_id: "classic".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocols: vec![("range".into(), sub)],
+            require_known_member_id: true,
+        }
+    }
+
+    #[test]
+    fn a_classic_consumer_joins_a_consumer_group_and_follows_it_by_rejoining() {
+        let t = topics(&[("a", T1, 4)]);
+        let c = ConsumerConfig::default();
+        let mut g = ConsumerGroup::default();
+        let a = hb(&mut g, 0, join("A", &["a"]), &t).expect("joined");
+        let a_owned = a.assignment.expect("assigned");
+        // v4+ with no id: told its id first.
+        let (code, id) = g.classic_join(1, classic("", subscription(&["a"], &[])), &t, &c).expect_err("id first");
+        assert_eq!(code, ErrorCode::MemberIdRequired);
+        let joined = g.classic_join(2, classic(&id, subscription(&["a"], &[])), &t, &c).expect("joined");
+        assert_eq!(joined.protocol_name, "range");
+        // Nothing free yet: A holds all four.
+        let sync = g.classic_sync(&id, None, joined.generation_id).expect("synced");
+        let got = sluice_protocol::consumer_protocol::decode_assignment(sync).expect("decodes");
+        assert!(got.assigned_partitions.is_empty());
+        assert_eq!(g.classic_heartbeat(3, &id, None, joined.generation_id), ErrorCode::None);
+        // A gives two up; then the classic member is told to rejoin and gets them.
+        let kept = hb(&mut g, 4, beat("A", 1, &a_owned), &t).expect("beat").assignment.expect("revoke");
+        hb(&mut g, 5, beat("A", 1, &kept), &t).expect("revoked");
+        assert_eq!(g.classic_heartbeat(6, &id, None, joined.generation_id), ErrorCode::RebalanceInProgress);
+        let again = g.classic_join(7, classic(&id, subscription(&["a"], &[])), &t, &c).expect("rejoined");
+        let sync = g.classic_sync(&id, None, again.generation_id).expect("synced");
+        let got = sluice_protocol::consumer_protocol::decode_assignment(sync).expect("decodes");
+        assert_eq!(got.assigned_partitions.iter().map(|tp| tp.partitions.len()).sum::<usize>(), 2);
+        assert_eq!(g.classic_heartbeat(8, &id, None, again.generation_id), ErrorCode::None);
+        assert_eq!(g.classic_heartbeat(8, &id, None, 99), ErrorCode::IllegalGeneration);
+        // Its commits carry the generation; the wrong one is ILLEGAL_GENERATION.
+        assert_eq!(validate_offsets_access(&g, &id, again.generation_id, Some(2)), Ok(()));
+        assert_eq!(validate_offsets_access(&g, &id, 1, Some(2)), Err(ErrorCode::IllegalGeneration));
+        // Leaving hands its partitions back to A.
+        assert_eq!(g.classic_leave(&id, None, &c), ErrorCode::None);
+        assert_eq!(count(&g.target["A"]), 4);
+    }
+
+    #[test]
+    fn a_stable_classic_group_upgrades_with_its_members_keeping_their_partitions() {
+        use sluice_protocol::consumer_protocol::{
+            ConsumerProtocolAssignment, ConsumerProtocolTopicPartitions, encode_assignment,
+        };
+        let t = topics(&[("a", T1, 2)]);
+        let assignment = |p: i32| {
+            encode_assignment(
+                &ConsumerProtocolAssignment {
+                    assigned_partitions: vec![ConsumerProtocolTopicPartitions {
+                        topic: "a".into(),
+                        partitions: vec![p],
+                    }],
+                    user_data: None,
+                },
+                1,
+            )
+        };
+        let members = ["X", "Y"]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| ClassicSnapshot {
+                member_id: m.to_string(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                protocols: vec![("range".into(), subscription(&["a"], &[]))],
+                assignment: assignment(i as i32),
+            })
+            .collect();
+        let mut g = ConsumerGroup::from_classic(5, members, &t, 0).expect("upgradable");
+        assert_eq!((g.group_epoch, g.state()), (5, ConsumerGroupState::Stable));
+        assert_eq!(count(&g.members["X"].assigned) + count(&g.members["Y"].assigned), 2);
+        // A member of the new protocol joins: epoch 6; it waits for a classic member to rejoin.
+        let z = hb(&mut g, 1, join("Z", &["a"]), &t).expect("joined");
+        assert_eq!(z.member_epoch, 6);
+        assert_eq!(g.classic_heartbeat(2, "X", None, 5), ErrorCode::RebalanceInProgress);
     }
 
     #[test]

@@ -295,6 +295,7 @@ pub fn apply(group: &mut ConsumerGroup, record: ConsumerRecord, now_ms: i64, ses
         pending_revocation: Assignment::new(),
         session_deadline_ms: now_ms + i64::from(session_timeout_ms),
         revocation_deadline_ms: None,
+        classic: None,
     };
     match record {
         ConsumerRecord::GroupEpoch(epoch) => group.group_epoch = epoch.unwrap_or(0),

@@ -343,6 +343,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// v4+: an unknown member first gets MEMBER_ID_REQUIRED with its new id.
     pub require_known_member_id: bool,
+    /// The cluster's topics, for a join to a consumer-protocol group (a mixed group).
+    pub topics: super::consumer::Topics,
 }
 
 /// A JoinGroup answer.
@@ -512,10 +514,43 @@ impl Groups {
         if group.state == GroupState::Dead {
             return Reply::Now(JoinResult::error(ErrorCode::CoordinatorNotAvailable, &req.member_id));
         }
-        // A consumer-protocol group becomes a classic one again once it is empty.
-        if let Some(consumer) = &group.consumer {
+        // A consumer-protocol group with members takes classic consumers as members of its own
+        // (a mixed group); once it is empty it becomes a classic one again.
+        if let Some(consumer) = group.consumer.as_mut() {
             if !consumer.members.is_empty() {
-                return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
+                if req.protocol_type != "consumer" {
+                    return Reply::Now(JoinResult::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
+                }
+                let join = super::consumer::ClassicJoin {
+                    member_id: req.member_id.clone(),
+                    instance_id: req.group_instance_id.clone(),
+                    client_id: req.client_id.clone(),
+                    client_host: req.client_host.clone(),
+                    session_timeout_ms: req.session_timeout_ms,
+                    rebalance_timeout_ms: req.rebalance_timeout_ms,
+                    protocols: req.protocols.clone(),
+                    require_known_member_id: req.require_known_member_id,
+                };
+                let answer = consumer.classic_join(now_ms, join, &req.topics, &config.consumer);
+                if let Some(records) = consumer.changed_records(&req.group_id) {
+                    self.outputs.push(Output::ConsumerChanged { group_id: req.group_id.clone(), records });
+                }
+                return Reply::Now(match answer {
+                    Ok(a) => JoinResult {
+                        error: ErrorCode::None,
+                        generation_id: a.generation_id,
+                        protocol_type: Some("consumer".into()),
+                        protocol_name: Some(a.protocol_name),
+                        leader_id: String::new(),
+                        member_id: a.member_id,
+                        members: Vec::new(),
+                        skip_assignment: false,
+                    },
+                    Err((ErrorCode::MemberIdRequired, new_id)) => {
+                        JoinResult::error(ErrorCode::MemberIdRequired, &new_id)
+                    }
+                    Err((code, _)) => JoinResult::error(code, &req.member_id),
+                });
             }
             group.consumer = None;
             self.outputs.push(Output::ConsumerChanged {
@@ -747,6 +782,22 @@ impl Groups {
         let Some(group) = self.groups.get_mut(group_id) else {
             return Reply::Now(SyncResult::error(ErrorCode::UnknownMemberId));
         };
+        if let Some(consumer) = group.consumer.as_mut() {
+            return Reply::Now(match consumer.classic_sync(member_id, instance, generation_id) {
+                Ok(assignment) => SyncResult {
+                    error: ErrorCode::None,
+                    protocol_type: Some("consumer".into()),
+                    protocol_name: consumer
+                        .members
+                        .get(member_id)
+                        .and_then(|m| m.classic.as_ref())
+                        .and_then(|c| c.protocols.first())
+                        .map(|(n, _)| n.clone()),
+                    assignment,
+                },
+                Err(e) => SyncResult::error(e),
+            });
+        }
         if let Err(e) = Self::check_member(group, member_id, generation_id, instance) {
             return Reply::Now(SyncResult::error(e));
         }
@@ -809,6 +860,9 @@ impl Groups {
         instance: Option<&str>,
     ) -> ErrorCode {
         let Some(group) = self.groups.get_mut(group_id) else { return ErrorCode::UnknownMemberId };
+        if let Some(consumer) = group.consumer.as_mut() {
+            return consumer.classic_heartbeat(now_ms, member_id, instance, generation_id);
+        }
         if let Err(e) = Self::check_member(group, member_id, generation_id, instance) {
             return e;
         }
@@ -823,6 +877,13 @@ impl Groups {
     pub fn leave(&mut self, now_ms: i64, group_id: &str, member_id: &str, instance: Option<&str>) -> ErrorCode {
         let config = self.config.clone();
         let Some(group) = self.groups.get_mut(group_id) else { return ErrorCode::UnknownMemberId };
+        if let Some(consumer) = group.consumer.as_mut() {
+            let code = consumer.classic_leave(member_id, instance, &config.consumer);
+            if let Some(records) = consumer.changed_records(group_id) {
+                self.outputs.push(Output::ConsumerChanged { group_id: group_id.to_string(), records });
+            }
+            return code;
+        }
         let id = match (member_id.is_empty(), instance) {
             (true, Some(i)) => match group.static_members.get(i) {
                 Some(id) => id.clone(),
@@ -959,10 +1020,53 @@ impl Groups {
             }
         };
         if group.consumer.is_none() {
-            if !joining || !group.members.is_empty() || group.state == GroupState::Dead {
-                return Err((ErrorCode::GroupIdNotFound, format!("Group {} is not a consumer group.", hb.group_id)));
+            let not_consumer =
+                || (ErrorCode::GroupIdNotFound, format!("Group {} is not a consumer group.", hb.group_id));
+            if !joining || group.state == GroupState::Dead {
+                return Err(not_consumer());
             }
-            group.consumer = Some(super::consumer::ConsumerGroup::default());
+            if group.members.is_empty() {
+                group.consumer = Some(super::consumer::ConsumerGroup::default());
+            } else {
+                // Kafka's online upgrade: a stable classic group of consumers becomes a
+                // consumer-protocol group, its members keeping their partitions as classic
+                // members of it.
+                let upgradable = group.state == GroupState::Stable
+                    && group.protocol_type.as_deref() == Some("consumer")
+                    && group.members.len() < config.max_size;
+                if !upgradable {
+                    return Err(not_consumer());
+                }
+                let chosen = group.protocol_name.clone().unwrap_or_default();
+                let members = group
+                    .members
+                    .values()
+                    .map(|m| {
+                        let mut protocols = m.protocols.clone();
+                        protocols.sort_by_key(|(name, _)| *name != chosen);
+                        super::consumer::ClassicSnapshot {
+                            member_id: m.member_id.clone(),
+                            instance_id: m.group_instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            session_timeout_ms: m.session_timeout_ms,
+                            rebalance_timeout_ms: m.rebalance_timeout_ms,
+                            protocols,
+                            assignment: m.assignment.clone(),
+                        }
+                    })
+                    .collect();
+                let converted =
+                    super::consumer::ConsumerGroup::from_classic(group.generation_id, members, hb.topics, now_ms)
+                        .ok_or_else(not_consumer)?;
+                tracing::info!(group = %hb.group_id, members = group.members.len(), "classic group upgraded to the consumer protocol");
+                group.members.clear();
+                group.static_members.clear();
+                group.state = GroupState::Empty;
+                group.consumer = Some(converted);
+                // Its classic metadata record no longer holds members.
+                self.outputs.push(Output::Changed { group_id: hb.group_id.to_string() });
+            }
             group.pending_members.clear();
         }
         let consumer = group.consumer.as_mut().expect("a consumer group");
@@ -1369,6 +1473,7 @@ mod tests {
                 ("roundrobin".into(), Bytes::from_static(b"rr")),
             ],
             require_known_member_id: true,
+            topics: Default::default(),
         }
     }
 
