@@ -2,7 +2,8 @@
 definitions (FetchRequest/FetchResponse.json, ProduceRequest/ProduceResponse.json of Kafka 4.x)
 and what its brokers answer:
 
-- ApiVersions (v0 and v3) advertises Fetch 0-17 and Produce 0-12;
+- ApiVersions (v0 and v3) advertises Fetch 0-18 and Produce 0-13 (v18 and v13 are checked in
+  test_version_bumps.py);
 - Fetch v13-v17 name topics by topic id (KIP-516; the ids from Metadata v12) and answer by topic
   id, with no name: records, high watermark, last stable offset and log start offset; v15+ carry
   no replica_id field (ReplicaState, tag 1, instead), v17 a ReplicaDirectoryId (partition tag
@@ -634,10 +635,10 @@ def request_counts(url, api):
 
 # --- single broker --------------------------------------------------------------------------------
 
-def test_api_versions_advertise_fetch_17_and_produce_12(broker):
+def test_api_versions_advertise_fetch_18_and_produce_13(broker):
     for ranges in (api_versions_v0(broker.bootstrap), api_versions_v3(broker.bootstrap)):
-        assert ranges.get(FETCH) == (0, 17), ranges.get(FETCH)
-        assert ranges.get(PRODUCE) == (0, 12), ranges.get(PRODUCE)
+        assert ranges.get(FETCH) == (0, 18), ranges.get(FETCH)
+        assert ranges.get(PRODUCE) == (0, 13), ranges.get(PRODUCE)
         assert ranges.get(METADATA, (0, 0))[1] >= 12, ranges.get(METADATA)
 
 

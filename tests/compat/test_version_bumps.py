@@ -1,6 +1,6 @@
 """The newest versions of DescribeGroups (v6, KIP-1043), DeleteTopics (v6, topic ids),
-ListTransactions (v2, KIP-1152's transactional id pattern) and AlterPartitionReassignments
-(v1, KIP-860), checked in raw frames with the strict flexible-version codec of
+ListTransactions (v2, KIP-1152's transactional id pattern), AlterPartitionReassignments (v1,
+KIP-860), Produce (v13, topics by id) and Fetch (v18, the fetcher's high watermark), checked in raw frames with the strict flexible-version codec of
 test_newest_versions.py, as Apache Kafka 4.1 answers them."""
 
 import uuid
@@ -158,3 +158,86 @@ def test_alter_partition_reassignments_v1_guards_the_replication_factor(broker):
         else:
             # Allowed: refused only because broker 7 does not exist, not for the factor.
             assert results and results[0][2] != INVALID_REPLICATION_FACTOR, results
+
+
+# --- Produce v13 and Fetch v18 ---------------------------------------------------------------------
+
+PRODUCE, FETCH = 0, 1
+
+
+def produce_v13(address, topics, acks=-1):
+    """Produce v13: topics by id. `topics`: [(uuid, {partition: batch})]. Returns
+    [(topic id, name, [(partition, error, base offset)])]."""
+    from test_newest_versions import cbytes, i16
+    body = cstring(None) + i16(acks) + i32(30_000)
+    body += carray(topics, lambda t: t[0].bytes + carray(
+        t[1].items(), lambda kv: i32(kv[0]) + cbytes(kv[1]) + tags()) + tags())
+    body += tags()
+    with Conn(address) as c:
+        r = c.call(PRODUCE, 13, body)
+    out = []
+
+    def partition():
+        index, error, base = r.int32(), r.int16(), r.int64()
+        r.int64()  # log append time
+        r.int64()  # log start offset
+        r.carray(lambda: (r.int32(), r.cstring(nullable=True), r.tags()))
+        r.cstring(nullable=True)
+        r.tags()
+        return (index, error, base)
+
+    def topic():
+        tid = r.uuid()
+        out.append((tid, r.carray(partition)))
+        assert r.tags() == {}
+    r.carray(topic)
+    r.int32()  # throttle
+    r.tags()
+    r.done()
+    return out
+
+
+def test_produce_v13_names_topics_by_id(broker):
+    """Produce v13 (Kafka 4.1, KIP-516): a topic is named by its id and answered by its id; an id
+    the cluster does not know is UNKNOWN_TOPIC_ID for each of its partitions; the records appended
+    by id are the topic's, read back by name."""
+    from test_newest_versions import record_batch
+    name = "produce-by-id"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept: its futures need it alive
+    for f in admin.create_topics([NewTopic(name, 2, 1)]).values():
+        f.result(30)
+    tid = topic_id(broker.bootstrap, name)
+    stranger = uuid.uuid4()
+    answer = produce_v13(broker.bootstrap, [(tid, {0: record_batch([b"a", b"b"]), 1: record_batch([b"c"])}),
+                                            (stranger, {0: record_batch([b"x"])})])
+    answers = dict(answer)
+    assert set(answers) == {tid, stranger}
+    assert sorted(answers[tid]) == [(0, 0, 0), (1, 0, 0)]
+    assert answers[stranger] == [(0, UNKNOWN_TOPIC_ID, -1)]
+    again = dict(produce_v13(broker.bootstrap, [(tid, {0: record_batch([b"d"])})]))
+    assert again[tid] == [(0, 0, 2)], "the next batch follows the first two records"
+
+
+def test_fetch_v18_takes_a_followers_high_watermark_and_answers_as_v17(broker):
+    """Fetch v18 adds the fetcher's high watermark (a tagged field of each partition, KIP-1166);
+    a consumer's fetch carrying it is answered as at v17."""
+    from test_newest_versions import PARTITION_MAX_BYTES, decode_fetch
+    name = "fetch-v18"
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept: its futures need it alive
+    for f in admin.create_topics([NewTopic(name, 1, 1)]).values():
+        f.result(30)
+    for v in (b"one", b"two"):
+        p.produce(name, v, partition=0)
+    assert p.flush(30) == 0
+    tid = topic_id(broker.bootstrap, name)
+    partition = (i32(0) + i32(-1) + i64(0) + i32(-1) + i64(-1) + i32(PARTITION_MAX_BYTES)
+                 + tags({1: i64(5)}))
+    body = i32(0) + i32(0) + i32(0x7FFFFFFF) + i8(0) + i32(0) + i32(-1)
+    body += carray([tid], lambda t: t.bytes + carray([0], lambda _: partition) + tags())
+    body += carray([], lambda t: b"") + cstring("") + tags()
+    with Conn(broker.bootstrap) as c:
+        answer = decode_fetch(18, c.call(FETCH, 18, body))
+    got = answer.topics[tid][0]
+    assert (answer.error, got.error, got.high_watermark) == (0, 0, 2)
+    assert got.records and b"one" in got.records and b"two" in got.records

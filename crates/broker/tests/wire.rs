@@ -197,6 +197,7 @@ fn produce_request(topic: &str, records: Bytes, acks: i16) -> Request {
         topic_data: vec![ProduceRequestTopic {
             name: topic.into(),
             partition_data: vec![ProduceRequestPartition { index: 0, records: Some(records) }],
+            ..Default::default()
         }],
     })
 }
@@ -1528,6 +1529,7 @@ fn an_incremental_fetch_session_answers_only_the_partitions_with_news() {
             topic_data: vec![ProduceRequestTopic {
                 name: "s".into(),
                 partition_data: vec![ProduceRequestPartition { index: partition, records: Some(batch(&["news"])) }],
+                ..Default::default()
             }],
             ..Default::default()
         };

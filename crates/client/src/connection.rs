@@ -28,6 +28,9 @@ use crate::error::{ClientError, Result};
 /// which the consumer and the brokers' followers do not track.
 const CLIENT_FETCH_MAX_VERSION: i16 = 12;
 
+/// The highest Produce version this client sends: v13 names topics by id too.
+const CLIENT_PRODUCE_MAX_VERSION: i16 = 12;
+
 /// Requests queued for the writer at most.
 const MAX_QUEUED_REQUESTS: usize = 64;
 /// Largest response frame accepted.
@@ -294,11 +297,15 @@ impl BrokerConnection {
         self.closed.load(Ordering::Relaxed)
     }
 
-    /// The highest version of `key` both sides speak (Fetch at most v12: this client names
-    /// topics, and v13 names them by id).
+    /// The highest version of `key` both sides speak (Fetch and Produce at most v12: this
+    /// client names topics, and v13 names them by id).
     pub fn version_for(&self, key: ApiKey) -> Result<i16> {
         let (our_min, our_max) = key.versions();
-        let our_max = if key == ApiKey::Fetch { our_max.min(CLIENT_FETCH_MAX_VERSION) } else { our_max };
+        let our_max = match key {
+            ApiKey::Fetch => our_max.min(CLIENT_FETCH_MAX_VERSION),
+            ApiKey::Produce => our_max.min(CLIENT_PRODUCE_MAX_VERSION),
+            _ => our_max,
+        };
         let (their_min, their_max) = self
             .versions
             .get(&(key as i16))

@@ -361,7 +361,11 @@ async fn send_once(client: &Client, config: &ProducerConfig, leader: i32, batche
         let partition = ProduceRequestPartition { index: b.partition, records: Some(b.bytes.clone()) };
         match topics.iter_mut().find(|t| t.name == b.topic) {
             Some(t) => t.partition_data.push(partition),
-            None => topics.push(ProduceRequestTopic { name: b.topic.clone(), partition_data: vec![partition] }),
+            None => topics.push(ProduceRequestTopic {
+                name: b.topic.clone(),
+                partition_data: vec![partition],
+                ..Default::default()
+            }),
         }
     }
     let request = Request::Produce(ProduceRequest {

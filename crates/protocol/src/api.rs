@@ -79,12 +79,11 @@ macro_rules! apis {
 // versions Kafka 4.0 dropped with KIP-896 included: old clients such as Sarama before 1.41 still
 // send OffsetCommit v1, and Produce v0-2 and Fetch v0-3, which carry the message formats 0 and 1,
 // converted by `crate::legacy`); up to what current librdkafka, kafka-python and the Java client
-// 3.x/4.x negotiate, capped where a newer version needs something not built yet (Produce v13
-// and Fetch v18, the transaction APIs of KIP-890's second part, OffsetCommit/OffsetFetch v10
-// with KIP-848).
+// 3.x/4.x negotiate, capped where a newer version needs something not built yet (the
+// transaction APIs of KIP-890's second part, OffsetCommit/OffsetFetch v10's topic ids).
 apis! {
-    Produce = 0 => ProduceRequest, ProduceResponse, 0..=12, flexible 9;
-    Fetch = 1 => FetchRequest, FetchResponse, 0..=17, flexible 12;
+    Produce = 0 => ProduceRequest, ProduceResponse, 0..=13, flexible 9;
+    Fetch = 1 => FetchRequest, FetchResponse, 0..=18, flexible 12;
     ListOffsets = 2 => ListOffsetsRequest, ListOffsetsResponse, 0..=10, flexible 6;
     Metadata = 3 => MetadataRequest, MetadataResponse, 0..=13, flexible 9;
     OffsetCommit = 8 => OffsetCommitRequest, OffsetCommitResponse, 0..=9, flexible 8;

@@ -153,10 +153,12 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
     let txn = broker.txn_handle();
     let md = broker.metadata_handle();
     Some(match request {
-        Request::Produce(r) => {
+        Request::Produce(mut r) => {
+            let by_id = produce::names_from_ids(ctx.version(), &broker.cluster, &mut r);
             let verifier = broker.config.txn.partition_verification.then_some(txn);
             let mut response = produce::handle(ctx, replicas, verifier, r).await;
             if let Some(response) = response.as_mut() {
+                produce::ids_for_names(by_id, response);
                 produce::point_at_leaders(ctx, &broker.cluster, response);
             }
             return response.map(Response::Produce);

@@ -1,7 +1,7 @@
 //! Produce: validate acks, verify a transactional producer's first batch in a partition with
 //! its transaction coordinator (KIP-890), append each partition's batch through the
 //! `ReplicaManager` (which checks it record by record first: `Partition::validate_produced`),
-//! and answer per partition, with the refused records (KIP-467) and a message from v8. Produce
+//! and answer per partition (from v13 topics are named by id: [`names_from_ids`]), with the refused records (KIP-467) and a message from v8. Produce
 //! v0–2's message sets in formats 0 and 1 are converted to one record batch first
 //! (`sluice_protocol::legacy`), as Kafka 3.x converts them.
 //!
@@ -30,6 +30,66 @@ use crate::observe::metrics::{EVENTS, PurgatoryEntry};
 use crate::purgatory::{DeferredWakes, DelayedProduce};
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
 use crate::txn::TxnHandle;
+
+/// The first Produce version that names topics by id (KIP-516).
+const MIN_TOPIC_ID_PRODUCE_VERSION: i16 = 13;
+
+/// A v13+ request's topics, named by id: each id's name, and the topics whose id the cluster
+/// does not know (answered UNKNOWN_TOPIC_ID).
+#[derive(Debug, Default)]
+pub struct TopicIds {
+    ids: std::collections::HashMap<String, sluice_protocol::codec::Uuid>,
+    unknown: Vec<sluice_protocol::messages::ProduceRequestTopic>,
+}
+
+/// From v13, gives every topic of `request` its name (from its id); topics with an unknown id
+/// are taken out. None below v13.
+pub fn names_from_ids(version: i16, cluster: &ClusterHandle, request: &mut ProduceRequest) -> Option<TopicIds> {
+    if version < MIN_TOPIC_ID_PRODUCE_VERSION {
+        return None;
+    }
+    let names: std::collections::HashMap<[u8; 16], String> =
+        cluster.link.cache.read(|v| v.topics.iter().map(|(name, t)| (t.id, name.clone())).collect());
+    let mut out = TopicIds::default();
+    for mut t in std::mem::take(&mut request.topic_data) {
+        match names.get(&t.topic_id.0) {
+            Some(name) => {
+                t.name = name.clone();
+                out.ids.insert(name.clone(), t.topic_id);
+                request.topic_data.push(t);
+            }
+            None => out.unknown.push(t),
+        }
+    }
+    Some(out)
+}
+
+/// Puts the ids back on a v13+ answer, and answers the unknown ids.
+pub fn ids_for_names(by_id: Option<TopicIds>, response: &mut ProduceResponse) {
+    let Some(by_id) = by_id else { return };
+    for t in &mut response.responses {
+        t.topic_id = by_id.ids.get(&t.name).copied().unwrap_or_default();
+    }
+    for t in by_id.unknown {
+        let partition_responses = t
+            .partition_data
+            .iter()
+            .map(|p| ProduceResponsePartition {
+                index: p.index,
+                error_code: ErrorCode::UnknownTopicId.code(),
+                base_offset: -1,
+                log_append_time_ms: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            })
+            .collect();
+        response.responses.push(ProduceResponseTopic {
+            name: String::new(),
+            topic_id: t.topic_id,
+            partition_responses,
+        });
+    }
+}
 
 /// The first Produce version whose records must be record batches (magic 2, KIP-98); below it
 /// they may be in message format 0 or 1.
@@ -146,7 +206,7 @@ pub async fn handle(
                 None => partition_responses.push(respond(partition.index, result)),
             }
         }
-        responses.push(ProduceResponseTopic { name: topic.name, partition_responses });
+        responses.push(ProduceResponseTopic { name: topic.name, topic_id: topic.topic_id, partition_responses });
     }
     drop(wakes);
     if !delayed.is_empty() {

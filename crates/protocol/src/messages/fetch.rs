@@ -57,6 +57,8 @@ kafka_struct! {
         partition_max_bytes: i32 [0, MAX],
         /// The follower's log directory (v17, KIP-853).
         replica_directory_id: Uuid [17, MAX] tag 0,
+        /// The follower's high watermark (v18, KIP-1166); i64::MAX: not told.
+        high_watermark: i64 [18, MAX] tag 1 = i64::MAX,
     }
 }
 

@@ -1,10 +1,13 @@
 //! Produce (key 0): a producer hands record batches to partition leaders. Kafka's
-//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 0 to 12, flexible from 9 (v0-2
+//! `ProduceRequest.json` / `ProduceResponse.json`; we speak versions 0 to 13, flexible from 9 (v0-2
 //! may carry message formats 0 and 1: `crate::legacy`; v10 adds leader hints, KIP-951; v11 and
 //! v12 the same layout, for KIP-890's error and its second part, which a client uses only when
-//! the broker advertises `transaction.version` 2, which this one does not).
+//! the broker advertises `transaction.version` 2, which this one does not; v13 names topics by
+//! id).
 
 use bytes::Bytes;
+
+use crate::codec::Uuid;
 
 kafka_struct! {
     /// Batches to append, grouped by topic and partition.
@@ -19,7 +22,9 @@ kafka_struct! {
 kafka_struct! {
     /// One topic of a produce request.
     pub struct ProduceRequestTopic {
-        name: String [0, MAX],
+        /// By name up to v12; by id from v13 (KIP-516).
+        name: String [0, 12],
+        topic_id: Uuid [13, MAX],
         partition_data: Vec<ProduceRequestPartition> [0, MAX],
     }
 }
@@ -63,7 +68,8 @@ kafka_struct! {
 kafka_struct! {
     /// One topic of a produce response.
     pub struct ProduceResponseTopic {
-        name: String [0, MAX],
+        name: String [0, 12],
+        topic_id: Uuid [13, MAX],
         partition_responses: Vec<ProduceResponsePartition> [0, MAX],
     }
 }
