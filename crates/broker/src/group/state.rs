@@ -1148,7 +1148,11 @@ impl Groups {
                 .err()
                 .unwrap_or(ErrorCode::None);
         }
-        if generation_id < 0 && member_id.is_empty() {
+        // A negative generation on an empty group is a commit from outside the group protocol
+        // (an `assign()`ing consumer, an admin), whatever member id it carries: librdkafka's
+        // KIP-848 consumer sends the id it made itself (Kafka's `ClassicGroup.validateOffsetCommit`).
+        let outside = member_id.is_empty() || (group.state == GroupState::Empty && group.members.is_empty());
+        if generation_id < 0 && outside {
             if !group.members.is_empty() {
                 return ErrorCode::UnknownMemberId;
             }
@@ -1631,7 +1635,15 @@ mod tests {
         let tp = ("t".to_string(), 0);
         assert_eq!(g.commit_offsets(0, "solo", "", -1, None, vec![(tp.clone(), 42, -1, None)]), ErrorCode::None);
         assert_eq!(g.fetch_offsets("solo").and_then(|o| o.get(&tp)).map(|c| c.offset), Some(42));
+        // A negative generation on an empty group needs no member, whatever id it names
+        // (librdkafka's KIP-848 consumer sends one it made up while it `assign()`s).
+        assert_eq!(g.commit_offsets(0, "solo", "made-up", -1, None, vec![(tp.clone(), 43, -1, None)]), ErrorCode::None);
         let (a, _) = join_new(&mut g, 0, "g");
+        assert_eq!(
+            g.commit_offsets(0, "g", "made-up", -1, None, vec![(tp.clone(), 1, -1, None)]),
+            ErrorCode::UnknownMemberId,
+            "not once the group has members"
+        );
         assert_eq!(
             g.commit_offsets(0, "g", &a, 0, None, vec![(tp.clone(), 1, -1, None)]),
             ErrorCode::IllegalGeneration
