@@ -1,11 +1,14 @@
-"""DescribeLogDirs (KIP-113, KIP-827) against a broker with two log directories: kafka-python's
-admin client (DescribeLogDirs v0) and `sluice cluster log-dirs` see every partition in the
-directory that holds it, with its size on disk, and each directory's file-system size and
-usable space (v4, through the CLI)."""
+"""DescribeLogDirs (KIP-113, KIP-827) and AlterReplicaLogDirs against a broker with two log
+directories: kafka-python's admin client (DescribeLogDirs v0) and `sluice cluster log-dirs` see
+every partition in the directory that holds it, with its size on disk, and each directory's
+file-system size and usable space (v4, through the CLI); a partition moved to the other
+directory (`sluice cluster move-log-dir`, raw AlterReplicaLogDirs v2) while it takes writes
+keeps every record."""
 
 import json
 import os
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import Producer
@@ -94,3 +97,96 @@ def test_every_partition_is_reported_in_its_directory_with_its_size(two_dirs, tm
     unknown = subprocess.run([SLUICE_CLI, "-b", two_dirs.bootstrap, "cluster", "log-dirs", "-t", "nope"],
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode != 0 and "nope" in unknown.stderr
+
+
+# AlterReplicaLogDirs v2 in raw frames (flexible): (dir, topic, [partitions]) -> {partition: error}.
+def alter_replica_log_dirs(address, path, topic, partitions):
+    from test_newest_versions import Conn, carray, cstring, i32, tags
+    body = carray([path], lambda p: cstring(p) + carray(
+        [topic], lambda t: cstring(t) + carray(partitions, i32) + tags()) + tags()) + tags()
+    with Conn(address) as c:
+        r = c.call(34, 2, body)
+    assert r.int32() == 0  # throttle
+    out = {}
+
+    def partition():
+        index, error = r.int32(), r.int16()
+        assert r.tags() == {}
+        out[index] = error
+
+    def topic_result():
+        assert r.cstring() == topic
+        r.carray(partition)
+        assert r.tags() == {}
+    r.carray(topic_result)
+    assert r.tags() == {}
+    r.done()
+    return out
+
+
+LOG_DIR_NOT_FOUND, REPLICA_NOT_AVAILABLE = 57, 9
+
+
+def test_a_replica_moves_to_the_other_directory_while_it_serves(two_dirs, tmp_path):
+    """AlterReplicaLogDirs (KIP-113) through `sluice cluster move-log-dir --wait` and raw frames:
+    a partition moves to the other directory while a producer keeps writing to it; afterwards
+    it is in the destination only, DescribeLogDirs (the CLI) says so, every record acknowledged
+    before, during and after the move is read back in order, and a restart finds it there.
+    Unknown directories are LOG_DIR_NOT_FOUND, partitions not hosted REPLICA_NOT_AVAILABLE."""
+    admin = AdminClient({"bootstrap.servers": two_dirs.bootstrap})  # kept: its futures need it
+    admin.create_topics([NewTopic("spread", 2, 1)])["spread"].result(30)
+    producer = Producer({"bootstrap.servers": two_dirs.bootstrap, "linger.ms": 0})
+    acked = []
+
+    def send(n, start):
+        for i in range(start, start + n):
+            producer.produce("spread", value=b"%06d" % i + b"x" * 2000, partition=0,
+                             on_delivery=lambda err, m: acked.append(m.offset()) if err is None else None)
+        assert producer.flush(30) == 0
+
+    send(3000, 0)
+    wait_until(lambda: 0 in partition_dirs(tmp_path), timeout_s=30, what="partition 0's directory")
+    source = partition_dirs(tmp_path)[0]
+    dest = str(tmp_path / ("dir-b" if source.endswith("dir-a") else "dir-a"))
+
+    mover = subprocess.Popen([SLUICE_CLI, "-b", two_dirs.bootstrap, "cluster", "move-log-dir", "-t", "spread",
+                              "-p", "0", "--broker", "0", "--to", dest, "--wait"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    send(1000, 3000)  # while it moves
+    out, err = mover.communicate(timeout=600)
+    assert mover.returncode == 0, err
+    assert "done" in out
+    send(500, 4000)
+    assert partition_dirs(tmp_path)[0] == dest
+    assert not any(n.startswith("spread-0") for n in os.listdir(source)), os.listdir(source)
+
+    listed = subprocess.run([SLUICE_CLI, "-b", two_dirs.bootstrap, "cluster", "log-dirs", "-t", "spread", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    where = [(d["log_dir"], p["future"]) for d in json.loads(listed.stdout) for p in d["partitions"]
+             if p["partition"] == 0]
+    assert where == [(dest, False)]
+
+    def read_all():
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": two_dirs.bootstrap, "group.id": "movers", "enable.auto.commit": False})
+        c.assign([TopicPartition("spread", 0, 0)])
+        got = []
+        deadline = time.monotonic() + 60
+        while len(got) < 4500 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(int(m.value()[:6]))
+        c.close()
+        return got
+
+    assert sorted(acked) == list(range(4500))
+    assert read_all() == list(range(4500)), "every record, in order"
+    two_dirs.stop()
+    two_dirs.start()
+    assert partition_dirs(tmp_path)[0] == dest
+    assert read_all() == list(range(4500)), "after a restart too"
+
+    assert alter_replica_log_dirs(two_dirs.bootstrap, str(tmp_path / "nowhere"), "spread", [0]) == {0: LOG_DIR_NOT_FOUND}
+    assert alter_replica_log_dirs(two_dirs.bootstrap, dest, "spread", [7]) == {7: REPLICA_NOT_AVAILABLE}
+    assert alter_replica_log_dirs(two_dirs.bootstrap, dest, "spread", [0]) == {0: 0}, "already there: nothing to do"

@@ -42,6 +42,7 @@ COPIER = HERE / "txn_copier.py"
 
 # Kafka's error codes, as the broker answers them to kafka-python's raw requests.
 INVALID_TXN_STATE = 48
+TRANSACTION_ABORTABLE = 120
 # Control record keys (Kafka's ControlRecordType): version (int16), type (int16).
 CONTROL_TYPES = {0: "abort", 1: "commit"}
 
@@ -568,7 +569,7 @@ def test_send_offsets_to_transaction_commits_consumer_offsets_atomically(txn_bro
 def test_transactional_write_to_a_partition_outside_the_transaction_is_refused(txn_broker):
     # KIP-890: a partition leader checks with the transaction coordinator that a transactional
     # batch's partition was added to its producer's open transaction. Kafka answers a Produce
-    # below the newest version with INVALID_TXN_STATE and writes nothing.
+    # below v11 with INVALID_TXN_STATE, from v11 with TRANSACTION_ABORTABLE, and writes nothing.
     b = txn_broker.bootstrap
     create(b, "verified", 2)
     producer = transactional(b, "verifier")
@@ -581,12 +582,21 @@ def test_transactional_write_to_a_partition_outside_the_transaction_is_refused(t
     builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True, producer_id=producer_id,
                                         producer_epoch=epoch, base_sequence=0, batch_size=1 << 20)
     builder.append(offset=0, timestamp=None, key=None, value=b"outside", headers=[])
+    batch = bytes(builder.build())
     request = ProduceRequest[3](transactional_id="verifier", required_acks=-1, timeout=10_000,
-                                topics=[("verified", [(1, bytes(builder.build()))])])
+                                topics=[("verified", [(1, batch)])])
     leader, address = leader_of(b, "verified", 1)
     (_, partitions), = request_to(address, leader, request).topics
     (_, error, *_), = partitions
     assert error == INVALID_TXN_STATE, f"a write outside the transaction answered with error {error}"
+    # From Produce v11 the client handles TRANSACTION_ABORTABLE (KIP-890), and is told that.
+    from test_newest_versions import Conn, cbytes, carray, cstring, decode_produce, i16, i32, tags
+    body = cstring("verifier") + i16(-1) + i32(10_000) + carray(
+        [("verified", batch)],
+        lambda t: cstring(t[0]) + carray([t[1]], lambda r: i32(1) + cbytes(r) + tags()) + tags()) + tags()
+    with Conn(address) as conn:
+        answer = decode_produce(11, conn.call(0, 11, body))
+    assert answer.topics["verified"][1].error == TRANSACTION_ABORTABLE, answer
     assert end_offsets(b, "verified", 2, "read_uncommitted")[1] == 0, "nothing written to partition 1"
 
     producer.commit_transaction(30)

@@ -27,6 +27,9 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::DuplicateLog { .. } => ErrorCode::KafkaStorageError,
         StorageError::InvalidConfig { .. } | StorageError::UnknownConfig { .. } => ErrorCode::InvalidConfig,
         StorageError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+        // AlterReplicaLogDirs to another directory while a move is under way (Kafka refuses
+        // changing a move's destination with a storage error too).
+        StorageError::MoveInProgress { .. } => ErrorCode::KafkaStorageError,
         // Hosted here and served once loaded: the answer of a broker not (yet) leading it.
         StorageError::LogNotLoaded { .. } => ErrorCode::NotLeaderOrFollower,
         StorageError::Sequence { source, .. } => match source {

@@ -409,6 +409,7 @@ fn default_request(key: ApiKey) -> Request {
         ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(Default::default()),
         ApiKey::AlterClientQuotas => Request::AlterClientQuotas(Default::default()),
         ApiKey::DescribeLogDirs => Request::DescribeLogDirs(Default::default()),
+        ApiKey::AlterReplicaLogDirs => Request::AlterReplicaLogDirs(Default::default()),
         ApiKey::DescribeTransactions => Request::DescribeTransactions(Default::default()),
         ApiKey::ListTransactions => Request::ListTransactions(Default::default()),
     }

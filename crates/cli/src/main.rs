@@ -663,6 +663,30 @@ enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Moves a broker's replica of a partition into another of its log directories
+    /// (AlterReplicaLogDirs, as kafka-reassign-partitions.sh does with log directories). The
+    /// broker copies the log while it serves it, then swaps; `sluice cluster log-dirs` shows the
+    /// copy as a future replica until it is done.
+    #[command(
+        after_help = "Examples:\n  sluice cluster move-log-dir -t orders -p 0 --broker 1 --to /var/lib/sluice/disk2\n  sluice cluster move-log-dir -t orders -p 0 -p 1 --broker 1 --to /data2 --wait"
+    )]
+    MoveLogDir {
+        /// The topic.
+        #[arg(short, long)]
+        topic: String,
+        /// The partitions (repeatable).
+        #[arg(short, long = "partition", required = true)]
+        partitions: Vec<i32>,
+        /// The broker whose replicas move.
+        #[arg(long)]
+        broker: i32,
+        /// The destination: one of that broker's log.dirs, as an absolute path.
+        #[arg(long)]
+        to: String,
+        /// Wait (up to 10 minutes) until the moves are done.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Brokers, controller, and each partition's leader and ISR.
     #[command(after_help = "Examples:\n  sluice cluster info\n  sluice cluster info --internal --json")]
     Info {
@@ -937,6 +961,9 @@ async fn run_kafka(config: ClientConfig, command: Command) -> anyhow::Result<()>
         Command::Cluster(ClusterCommand::Health { json }) => cluster_health(client, json).await,
         Command::Cluster(ClusterCommand::LogDirs { topics, brokers, json }) => {
             cluster_log_dirs(client, &topics, &brokers, json).await
+        }
+        Command::Cluster(ClusterCommand::MoveLogDir { topic, partitions, broker, to, wait }) => {
+            cluster_move_log_dir(client, &topic, &partitions, broker, &to, wait).await
         }
         Command::Group(cmd) => group(client, cmd).await,
         Command::Transaction(cmd) => transaction(client, cmd).await,
@@ -1536,7 +1563,11 @@ async fn cluster_log_dirs(client: Client, topics: &[String], brokers: &[i32], js
                         id.to_string(),
                         d.log_dir.clone(),
                         t.name.clone(),
-                        p.partition_index.to_string(),
+                        if p.is_future_key {
+                            format!("{} (future)", p.partition_index)
+                        } else {
+                            p.partition_index.to_string()
+                        },
                         p.partition_size.to_string(),
                         p.offset_lag.to_string(),
                     ]);
@@ -1552,6 +1583,81 @@ async fn cluster_log_dirs(client: Client, topics: &[String], brokers: &[i32], js
         anyhow::bail!("{} of the brokers did not answer", failures.len());
     }
     Ok(())
+}
+
+/// The longest `sluice cluster move-log-dir --wait` waits.
+const MOVE_LOG_DIR_WAIT_SECS: u64 = 600;
+
+async fn cluster_move_log_dir(
+    client: Client,
+    topic: &str,
+    partitions: &[i32],
+    broker: i32,
+    to: &str,
+    wait: bool,
+) -> anyhow::Result<()> {
+    use sluice_protocol::messages::{AlterReplicaLogDirsDir, AlterReplicaLogDirsRequest, AlterReplicaLogDirsTopic};
+    let conn = client.broker_connection(broker).await?;
+    let request = AlterReplicaLogDirsRequest {
+        dirs: vec![AlterReplicaLogDirsDir {
+            path: to.to_string(),
+            topics: vec![AlterReplicaLogDirsTopic { name: topic.to_string(), partitions: partitions.to_vec() }],
+        }],
+    };
+    let Response::AlterReplicaLogDirs(r) = client.send_to(&conn, Request::AlterReplicaLogDirs(request)).await? else {
+        anyhow::bail!("broker {broker}: unexpected answer");
+    };
+    let mut failed = 0;
+    for t in &r.results {
+        for p in &t.partitions {
+            match error_name(p.error_code) {
+                None => println!("{}-{}: moving to {to} on broker {broker}", t.topic_name, p.partition_index),
+                Some(e) => {
+                    failed += 1;
+                    eprintln!("{}-{}: {e}", t.topic_name, p.partition_index);
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of the partitions were not moved");
+    }
+    if !wait {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(MOVE_LOG_DIR_WAIT_SECS);
+    loop {
+        let asked =
+            Some(vec![DescribeLogDirsRequestTopic { topic: topic.to_string(), partitions: partitions.to_vec() }]);
+        let Response::DescribeLogDirs(d) =
+            client.send_to(&conn, Request::DescribeLogDirs(DescribeLogDirsRequest { topics: asked })).await?
+        else {
+            anyhow::bail!("broker {broker}: unexpected answer");
+        };
+        // Done once every partition is in the destination, and no longer as a future replica.
+        let settled = partitions.iter().all(|&p| {
+            d.results.iter().all(|dir| {
+                let here = dir
+                    .topics
+                    .iter()
+                    .filter(|t| t.name == topic)
+                    .flat_map(|t| &t.partitions)
+                    .filter(|x| x.partition_index == p);
+                let (current, future) =
+                    here.fold((0, 0), |(c, f), x| if x.is_future_key { (c, f + 1) } else { (c + 1, f) });
+                let is_dest = std::path::Path::new(&dir.log_dir) == std::path::Path::new(to);
+                future == 0 && (current == 1) == is_dest
+            })
+        });
+        if settled {
+            println!("done");
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the moves did not finish within {MOVE_LOG_DIR_WAIT_SECS} s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// Kafka's name of an error code, or `None` for no error.

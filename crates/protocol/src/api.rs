@@ -80,7 +80,8 @@ macro_rules! apis {
 // send OffsetCommit v1, and Produce v0-2 and Fetch v0-3, which carry the message formats 0 and 1,
 // converted by `crate::legacy`); up to what current librdkafka, kafka-python and the Java client
 // 3.x/4.x negotiate, capped where a newer version needs something not built yet (the
-// transaction APIs of KIP-890's second part, OffsetCommit/OffsetFetch v10's topic ids).
+// transaction APIs of KIP-890's second part and KIP-939, OffsetCommit/OffsetFetch v10's topic
+// ids).
 apis! {
     Produce = 0 => ProduceRequest, ProduceResponse, 0..=13, flexible 9;
     Fetch = 1 => FetchRequest, FetchResponse, 0..=18, flexible 12;
@@ -96,13 +97,14 @@ apis! {
     DescribeGroups = 15 => DescribeGroupsRequest, DescribeGroupsResponse, 0..=6, flexible 5;
     ListGroups = 16 => ListGroupsRequest, ListGroupsResponse, 0..=5, flexible 3;
     SaslHandshake = 17 => SaslHandshakeRequest, SaslHandshakeResponse, 0..=1, flexible 99;
+    AlterReplicaLogDirs = 34 => AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse, 0..=2, flexible 2;
     DescribeLogDirs = 35 => DescribeLogDirsRequest, DescribeLogDirsResponse, 0..=4, flexible 2;
     SaslAuthenticate = 36 => SaslAuthenticateRequest, SaslAuthenticateResponse, 0..=2, flexible 2;
     ApiVersions = 18 => ApiVersionsRequest, ApiVersionsResponse, 0..=4, flexible 3;
     CreateTopics = 19 => CreateTopicsRequest, CreateTopicsResponse, 0..=7, flexible 5;
     DeleteTopics = 20 => DeleteTopicsRequest, DeleteTopicsResponse, 0..=6, flexible 4;
     DeleteRecords = 21 => DeleteRecordsRequest, DeleteRecordsResponse, 0..=2, flexible 2;
-    InitProducerId = 22 => InitProducerIdRequest, InitProducerIdResponse, 0..=4, flexible 2;
+    InitProducerId = 22 => InitProducerIdRequest, InitProducerIdResponse, 0..=5, flexible 2;
     DeleteGroups = 42 => DeleteGroupsRequest, DeleteGroupsResponse, 0..=2, flexible 2;
     ElectLeaders = 43 => ElectLeadersRequest, ElectLeadersResponse, 0..=2, flexible 2;
     OffsetDelete = 47 => OffsetDeleteRequest, OffsetDeleteResponse, 0..=0, flexible 99;
@@ -121,13 +123,16 @@ apis! {
     CreateAcls = 30 => CreateAclsRequest, CreateAclsResponse, 0..=3, flexible 2;
     DeleteAcls = 31 => DeleteAclsRequest, DeleteAclsResponse, 0..=3, flexible 2;
     DescribeCluster = 60 => DescribeClusterRequest, DescribeClusterResponse, 0..=2, flexible 0;
-    // Transactions (KIP-98), capped below KIP-890's versions (TRANSACTION_ABORTABLE, epoch bump
-    // per transaction).
-    AddPartitionsToTxn = 24 => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0..=4, flexible 3;
-    AddOffsetsToTxn = 25 => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, 0..=3, flexible 3;
-    EndTxn = 26 => EndTxnRequest, EndTxnResponse, 0..=3, flexible 3;
+    // Transactions (KIP-98), with the versions that tell the broker the client handles
+    // TRANSACTION_ABORTABLE (KIP-890/KIP-1050: InitProducerId 5, AddPartitionsToTxn 5,
+    // AddOffsetsToTxn 4, EndTxn 4, TxnOffsetCommit 4); capped below those of its second part's
+    // epoch bump per transaction (EndTxn 5, TxnOffsetCommit 5: `transaction.version` 2, which
+    // this broker does not advertise) and of KIP-939 (InitProducerId 6).
+    AddPartitionsToTxn = 24 => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, 0..=5, flexible 3;
+    AddOffsetsToTxn = 25 => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, 0..=4, flexible 3;
+    EndTxn = 26 => EndTxnRequest, EndTxnResponse, 0..=4, flexible 3;
     WriteTxnMarkers = 27 => WriteTxnMarkersRequest, WriteTxnMarkersResponse, 0..=1, flexible 1;
-    TxnOffsetCommit = 28 => TxnOffsetCommitRequest, TxnOffsetCommitResponse, 0..=3, flexible 3;
+    TxnOffsetCommit = 28 => TxnOffsetCommitRequest, TxnOffsetCommitResponse, 0..=4, flexible 3;
     DescribeProducers = 61 => DescribeProducersRequest, DescribeProducersResponse, 0..=0, flexible 0;
     DescribeTopicPartitions = 75 => DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, 0..=0, flexible 0;
     GetTelemetrySubscriptions = 71 => GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse, 0..=0, flexible 0;
@@ -191,6 +196,7 @@ impl Response {
             Response::GetTelemetrySubscriptions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::PushTelemetry(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::DescribeTopicPartitions(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
+            Response::AlterReplicaLogDirs(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::ConsumerGroupHeartbeat(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::ConsumerGroupDescribe(r) => r.throttle_time_ms = r.throttle_time_ms.max(ms),
             Response::SaslHandshake(_) | Response::SaslAuthenticate(_) | Response::WriteTxnMarkers(_) => {}

@@ -97,6 +97,7 @@ pub enum ErrorCode {
     UnreleasedInstanceId = 111,
     UnsupportedAssignor = 112,
     StaleMemberEpoch = 113,
+    ReplicaNotAvailable = 9,
 }
 
 impl ErrorCode {
@@ -204,12 +205,14 @@ impl ErrorCode {
             UnreleasedInstanceId => "UNRELEASED_INSTANCE_ID",
             UnsupportedAssignor => "UNSUPPORTED_ASSIGNOR",
             StaleMemberEpoch => "STALE_MEMBER_EPOCH",
+            ReplicaNotAvailable => "REPLICA_NOT_AVAILABLE",
         }
     }
 }
 
 /// Every code above, for lookups.
 const ALL_CODES: &[ErrorCode] = &[
+    ErrorCode::ReplicaNotAvailable,
     ErrorCode::FencedMemberEpoch,
     ErrorCode::UnreleasedInstanceId,
     ErrorCode::UnsupportedAssignor,

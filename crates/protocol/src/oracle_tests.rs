@@ -160,6 +160,7 @@ cross_check! {
     txn_offset_commit_matches_oracle: TxnOffsetCommit => TxnOffsetCommitRequest / TxnOffsetCommitRequest, TxnOffsetCommitResponse / TxnOffsetCommitResponse;
     elect_leaders_matches_oracle: ElectLeaders => ElectLeadersRequest / ElectLeadersRequest, ElectLeadersResponse / ElectLeadersResponse;
     describe_log_dirs_matches_oracle: DescribeLogDirs => DescribeLogDirsRequest / DescribeLogDirsRequest, DescribeLogDirsResponse / DescribeLogDirsResponse;
+    alter_replica_log_dirs_matches_oracle: AlterReplicaLogDirs => AlterReplicaLogDirsRequest / AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse / AlterReplicaLogDirsResponse;
     describe_client_quotas_matches_oracle: DescribeClientQuotas => DescribeClientQuotasRequest / DescribeClientQuotasRequest, DescribeClientQuotasResponse / DescribeClientQuotasResponse;
     alter_client_quotas_matches_oracle: AlterClientQuotas => AlterClientQuotasRequest / AlterClientQuotasRequest, AlterClientQuotasResponse / AlterClientQuotasResponse;
     get_telemetry_subscriptions_matches_oracle: GetTelemetrySubscriptions => GetTelemetrySubscriptionsRequest / GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse / GetTelemetrySubscriptionsResponse;

@@ -66,6 +66,8 @@ pub enum StorageError {
     UnknownConfig { key: String },
     #[error("no log for partition {tp}")]
     UnknownPartition { tp: TopicPartition },
+    #[error("the log of {tp} is already being moved to another directory")]
+    MoveInProgress { tp: TopicPartition },
     /// The partition's log is on disk but still loading at startup: it cannot be created
     /// afresh (its data would be lost), nor served yet.
     #[error("the log of partition {tp} is still loading")]

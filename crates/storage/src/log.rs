@@ -1602,6 +1602,11 @@ impl Log {
     }
 
     /// How many times the log was cut back since it opened (see the field).
+    /// A move (`LogManager::move_log`) refuses an offline log.
+    pub(crate) fn check_online_for_move(&self) -> Result<()> {
+        self.check_online()
+    }
+
     pub(crate) fn truncations(&self) -> u64 {
         self.truncations
     }

@@ -65,6 +65,13 @@ pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint"
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
 /// Suffix of a partition directory being deleted.
 pub const DELETE_DIR_SUFFIX: &str = "-delete";
+/// Suffix of a partition directory being copied into another log directory
+/// ([`LogManager::move_log`], AlterReplicaLogDirs): Kafka's future replica.
+pub const FUTURE_DIR_SUFFIX: &str = "-future";
+
+/// Files of a partition directory a move does not copy: segments detached for deletion and a
+/// compaction's or a checkpoint's work in progress.
+const UNCOPIED_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".swap", ".tmp"];
 
 /// A log shared between the threads that append to and read from it.
 pub type SharedLog = Arc<RwLock<Log>>;
@@ -191,6 +198,8 @@ pub struct LogManager {
     /// Serialises checkpoint writes: each snapshots every log, and a slower writer must not
     /// replace a newer snapshot with an older one.
     checkpoint_lock: Mutex<()>,
+    /// Logs being moved to another directory: partition -> destination directory index.
+    moving: Mutex<BTreeMap<TopicPartition, usize>>,
 }
 
 impl LogManager {
@@ -220,6 +229,7 @@ impl LogManager {
         let mut dirs = Vec::new();
         let mut pending: BTreeMap<TopicPartition, PendingLog> = BTreeMap::new();
         let mut clean_markers = Vec::new();
+        let mut futures: Vec<(usize, TopicPartition, PathBuf)> = Vec::new();
         for (dir_index, path) in config.log_dirs.iter().enumerate() {
             let lock = locks.remove(path).unwrap_or_else(|| panic!("log directory {} opened unlocked", path.display()));
             // Temporary checkpoint files of a write interrupted by a crash.
@@ -259,6 +269,13 @@ impl LogManager {
                     fs::remove_dir_all(&child).map_err(|e| io_err("remove deleted log", &child, e))?;
                     continue;
                 }
+                if let Some(stem) = name.strip_suffix(FUTURE_DIR_SUFFIX) {
+                    // `<topic>-<partition>.<ms>-future`: decided once every directory is scanned.
+                    if let Some(tp) = stem.rsplit_once('.').and_then(|(d, _)| TopicPartition::from_dir_name(d)) {
+                        futures.push((dir_index, tp, child));
+                        continue;
+                    }
+                }
                 // The embedded keeper's Raft log and snapshots (keeper.data.dir's default).
                 if name == "keeper" {
                     continue;
@@ -283,6 +300,28 @@ impl LogManager {
                 clean_markers.push(clean_marker);
             }
             dirs.push(LogDir { path: path.clone(), _lock: lock });
+        }
+        // A move interrupted by a crash: its copy is complete once the source directory was
+        // renamed away (the last step before the copy takes the live name), so a copy whose
+        // partition has no live directory anywhere becomes it (and is recovered); any other is
+        // an unfinished copy and goes.
+        for (dir_index, tp, future) in futures {
+            if pending.contains_key(&tp) {
+                tracing::info!(%tp, dir = %future.display(), "removing an unfinished log move");
+                fs::remove_dir_all(&future).map_err(|e| io_err("remove unfinished log move", &future, e))?;
+                continue;
+            }
+            let live = config.log_dirs[dir_index].join(tp.dir_name());
+            fs::rename(&future, &live).map_err(|e| io_err("complete log move", &future, e))?;
+            checkpoint::sync_dir(&config.log_dirs[dir_index])?;
+            tracing::info!(%tp, dir = %live.display(), "completed a log move interrupted by a restart");
+            let params = LogLoadParams {
+                recovery_point: 0,
+                log_start_offset: None,
+                high_watermark: 0,
+                had_clean_shutdown: false,
+            };
+            pending.insert(tp, PendingLog { dir_index, dir: live, params, delete_when_loaded: false });
         }
         // Each pending log keeps what the marker said. From here on a crash must be noticed:
         // logs loaded early take writes while the others still load.
@@ -316,6 +355,7 @@ impl LogManager {
             clock,
             timers: Mutex::new(timers),
             checkpoint_lock: Mutex::new(()),
+            moving: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -794,6 +834,206 @@ impl LogManager {
     pub fn log_dirs(&self) -> Vec<&Path> {
         self.dirs.iter().map(|d| d.path.as_path()).collect()
     }
+
+    /// The index in `log.dirs` of the directory `tp`'s log is in.
+    pub fn log_dir_index(&self, tp: &TopicPartition) -> Option<usize> {
+        self.logs.read().get(tp).map(|(dir, _)| *dir)
+    }
+
+    /// The logs being moved, with the index of their destination directory.
+    pub fn moves(&self) -> Vec<(TopicPartition, usize)> {
+        self.moving.lock().iter().map(|(tp, d)| (tp.clone(), *d)).collect()
+    }
+
+    /// Moves the log of `tp` into log directory `dest` (an index in `log.dirs`), as Kafka's
+    /// AlterReplicaLogDirs moves a replica through a future log: the files are copied to
+    /// `<topic>-<partition>.<ms>-future` in `dest` while the log takes appends and reads, then,
+    /// under the log's lock (appends wait, briefly), what changed since is copied, the source
+    /// directory is renamed away (`-delete`), the copy takes the live name and the log reopens
+    /// there, in place, for every holder of it. A crash at any point leaves exactly one complete
+    /// copy (see the scan). Blocking: call it from a thread that may block. Returns false when
+    /// the log is already there.
+    pub fn move_log(&self, tp: &TopicPartition, dest: usize) -> Result<bool> {
+        assert!(dest < self.dirs.len(), "log directory index {dest} out of range");
+        let (src, log) =
+            self.logs.read().get(tp).cloned().ok_or_else(|| StorageError::UnknownPartition { tp: tp.clone() })?;
+        if src == dest {
+            return Ok(false);
+        }
+        {
+            let mut moving = self.moving.lock();
+            if moving.contains_key(tp) {
+                return Err(StorageError::MoveInProgress { tp: tp.clone() });
+            }
+            moving.insert(tp.clone(), dest);
+        }
+        let future =
+            self.dirs[dest].path.join(format!("{}.{}{}", tp.dir_name(), self.clock.now_ms(), FUTURE_DIR_SUFFIX));
+        let result = self.copy_and_swap(tp, src, dest, &log, &future);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&future);
+        }
+        self.moving.lock().remove(tp);
+        let doomed = result?;
+        {
+            // The map is updated after the log's lock is released (checkpoints take the map,
+            // then each log): meanwhile a checkpoint may list `tp` under its old directory,
+            // which the next one corrects, and which a restart ignores (no directory there).
+            let mut logs = self.logs.write();
+            if let Some(entry) = logs.get_mut(tp)
+                && Arc::ptr_eq(&entry.1, &log)
+            {
+                entry.0 = dest;
+            }
+        }
+        fs::remove_dir_all(&doomed).map_err(|e| io_err("delete moved log's old directory", &doomed, e))?;
+        self.checkpoint()?;
+        tracing::info!(%tp, from = %self.dirs[src].path.display(), to = %self.dirs[dest].path.display(), "moved log");
+        Ok(true)
+    }
+
+    /// [`move_log`](Self::move_log)'s copy and swap; returns the renamed-away source directory.
+    fn copy_and_swap(
+        &self,
+        tp: &TopicPartition,
+        src: usize,
+        dest: usize,
+        log: &SharedLog,
+        future: &Path,
+    ) -> Result<PathBuf> {
+        let (src_dir, truncations) = {
+            let log = log.read();
+            (log.dir().to_path_buf(), log.truncations())
+        };
+        fs::create_dir_all(future).map_err(|e| io_err("create future log directory", future, e))?;
+        let mut copied = BTreeMap::new();
+        copy_changed(&src_dir, future, &mut copied, None)?;
+        let mut guard = log.write();
+        guard.check_online_for_move()?;
+        let config = guard.config().clone();
+        let params = LogLoadParams {
+            recovery_point: guard.log_end_offset(),
+            log_start_offset: Some(guard.log_start_offset()),
+            high_watermark: guard.high_watermark(),
+            had_clean_shutdown: true,
+        };
+        // Closed: flushed, its producer snapshot written, the active segment's indexes trimmed.
+        guard.close()?;
+        let active = (guard.truncations() == truncations).then(|| guard.active_segment_base_offset());
+        let reopen = |guard: &mut Log| match Log::open(&src_dir, tp.clone(), config.clone(), params, self.clock.clone())
+        {
+            Ok(log) => *guard = log,
+            Err(e) => tracing::error!(%tp, error = %e, "cannot reopen the log after a failed move; it stays read-only"),
+        };
+        if let Err(e) = copy_changed(&src_dir, future, &mut copied, Some(active)).and_then(|()| sync_all(future)) {
+            reopen(&mut guard);
+            return Err(e);
+        }
+        let doomed = self.doomed_dir(src, tp);
+        if let Err(e) = fs::rename(&src_dir, &doomed).map_err(|e| io_err("rename moved log away", &src_dir, e)) {
+            reopen(&mut guard);
+            return Err(e);
+        }
+        checkpoint::sync_dir(&self.dirs[src].path)?;
+        let live = self.dirs[dest].path.join(tp.dir_name());
+        let opened = fs::rename(future, &live)
+            .map_err(|e| io_err("rename moved log into place", future, e))
+            .and_then(|()| checkpoint::sync_dir(&self.dirs[dest].path))
+            .and_then(|()| Log::open(&live, tp.clone(), config.clone(), params, self.clock.clone()));
+        match opened {
+            Ok(moved) => {
+                *guard = moved;
+                Ok(doomed)
+            }
+            Err(e) => {
+                // Back as it was: the copy aside, the source under its name again.
+                let _ = fs::rename(&live, future);
+                if fs::rename(&doomed, &src_dir).is_ok() {
+                    reopen(&mut guard);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Copies into `dst` the files of `src` that changed since `copied` (name -> length and
+/// modification time) was taken: in the first pass (`active` None) every file; in the last
+/// (under the log's lock, the log closed) every file whose length or time changed, except that
+/// the active segment's `.log` (`active` Some(Some(base)): no truncation since the first pass)
+/// only gets what was appended to it. Index, checkpoint and snapshot files are small and
+/// rewritten in place, so the last pass copies them whole. Files gone from `src` go from `dst`.
+fn copy_changed(
+    src: &Path,
+    dst: &Path,
+    copied: &mut BTreeMap<String, (u64, Option<std::time::SystemTime>)>,
+    active: Option<Option<i64>>,
+) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let last = active.is_some();
+    let active_log = active.flatten().map(|base| format!("{base:020}.log"));
+    let mut present = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(src).map_err(|e| io_err("list log directory", src, e))?.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        if UNCOPIED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("stat", &entry.path(), e)),
+        };
+        present.insert(name.clone());
+        let now = (meta.len(), meta.modified().ok());
+        let from = src.join(&name);
+        let to = dst.join(&name);
+        let is_log = name.ends_with(".log");
+        // What is recorded is the bytes really copied (a file appended to while it is copied
+        // has more than its length said), with the time seen before the copy.
+        let outcome = match copied.get(&name) {
+            Some(&before) if before == now && (is_log || !last) => continue,
+            Some(&(len, _)) if last && active_log.as_deref() == Some(name.as_str()) && now.0 >= len => {
+                // Appended to since: only the new bytes.
+                (|| -> std::io::Result<u64> {
+                    let mut input = File::open(&from)?;
+                    input.seek(SeekFrom::Start(len))?;
+                    let mut output = fs::OpenOptions::new().append(true).open(&to)?;
+                    Ok(len + std::io::copy(&mut input, &mut output)?)
+                })()
+            }
+            _ => fs::copy(&from, &to),
+        };
+        match outcome {
+            Ok(length) => {
+                copied.insert(name, (length, now.1));
+            }
+            // Deleted by retention meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !last => {
+                let _ = fs::remove_file(&to);
+                present.remove(&name);
+            }
+            Err(e) => return Err(io_err("copy log file", &from, e)),
+        }
+    }
+    let gone: Vec<String> = copied.keys().filter(|n| !present.contains(*n)).cloned().collect();
+    for name in gone {
+        copied.remove(&name);
+        let path = dst.join(&name);
+        fs::remove_file(&path)
+            .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .map_err(|e| io_err("remove copied file", &path, e))?;
+    }
+    Ok(())
+}
+
+/// Syncs every file of `dir`, then `dir` itself.
+fn sync_all(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| io_err("list log directory", dir, e))?.flatten() {
+        let path = entry.path();
+        File::open(&path).and_then(|f| f.sync_all()).map_err(|e| io_err("sync copied file", &path, e))?;
+    }
+    checkpoint::sync_dir(dir)
 }
 
 /// The size of the file system holding `dir` and the bytes an unprivileged writer may still

@@ -18,7 +18,9 @@ use crate::group::consumer::{self, Assignment, TopicInfo, Topics};
 use crate::group::offsets_log::GroupLog;
 use crate::group::state::ConsumerHeartbeat;
 
-/// ConsumerGroupDescribe's `member_type` of a member of this protocol (v1, KIP-1099).
+/// ConsumerGroupDescribe's `member_type` (v1, KIP-1099): a classic member of a mixed group, and
+/// a member of this protocol.
+const MEMBER_TYPE_CLASSIC: i8 = 0;
 const MEMBER_TYPE_CONSUMER: i8 = 1;
 
 /// The cluster's topics as the assignors see them (internal topics left out).
@@ -212,7 +214,7 @@ pub fn describe(
                             subscribed_topic_regex: m.subscribed_topic_regex.clone(),
                             assignment: describe_assignment(&m.assigned),
                             target_assignment: describe_assignment(consumer.target.get(&m.member_id).unwrap_or(&empty)),
-                            member_type: MEMBER_TYPE_CONSUMER,
+                            member_type: if m.classic.is_some() { MEMBER_TYPE_CLASSIC } else { MEMBER_TYPE_CONSUMER },
                         })
                         .collect(),
                     authorized_operations: operations,

@@ -3,8 +3,10 @@
 //! usable space of its file system, as `kafka-log-dirs.sh --describe` and the admin clients show
 //! them. A null topic list describes every partition; a partition not hosted here is left out,
 //! as Kafka leaves it out. The offset lag of a current replica is how far its log end is below
-//! its high watermark (never below 0), Kafka's figure; no replica is ever moving between
-//! directories here, so none is a "future" one. DESCRIBE on the cluster is required: without
+//! its high watermark (never below 0), Kafka's figure. A replica being moved to another
+//! directory (AlterReplicaLogDirs) is listed there too, as a future one (`is_future_key`), with
+//! the size copied so far and, as its lag, the bytes still to copy. DESCRIBE on the cluster is
+//! required: without
 //! it the answer is CLUSTER_AUTHORIZATION_FAILED (v3+) with no directories, as in Kafka.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +57,20 @@ pub fn handle(
         };
         held[i].entry(tp.topic.clone()).or_default().push(partition);
     }
+    for (tp, dest) in manager.moves() {
+        if wanted.as_ref().is_some_and(|w| !w.contains(&(tp.topic.clone(), tp.partition))) {
+            continue;
+        }
+        let Some(log) = manager.get_log(&tp) else { continue };
+        let total = i64::try_from(log.read().size_in_bytes()).unwrap_or(i64::MAX);
+        let copied = future_size(&dirs[dest], &tp.dir_name());
+        held[dest].entry(tp.topic.clone()).or_default().push(DescribeLogDirsPartition {
+            partition_index: tp.partition,
+            partition_size: copied,
+            offset_lag: (total - copied).max(0),
+            is_future_key: true,
+        });
+    }
     let results = dirs
         .iter()
         .zip(held)
@@ -81,4 +97,21 @@ pub fn handle(
         })
         .collect();
     DescribeLogDirsResponse { throttle_time_ms: 0, error_code: 0, results }
+}
+
+/// Bytes copied so far into the future directory of the partition directory `name` in `dir`.
+fn future_size(dir: &std::path::Path, name: &str) -> i64 {
+    let prefix = format!("{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(sluice_storage::manager::FUTURE_DIR_SUFFIX))
+        })
+        .filter_map(|e| std::fs::read_dir(e.path()).ok())
+        .flat_map(|files| files.flatten().filter_map(|f| f.metadata().ok()).map(|m| m.len()))
+        .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+        .sum()
 }

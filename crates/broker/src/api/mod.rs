@@ -20,6 +20,7 @@
 mod acls;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_replica_log_dirs;
 mod api_versions;
 mod authorized_operations;
 mod client_quotas;
@@ -224,6 +225,9 @@ pub async fn handle(broker: &Broker, ctx: RequestContext<'_>, request: Request) 
         Request::TxnOffsetCommit(r) => Response::TxnOffsetCommit(txn_offset_commit::handle(ctx, groups, r).await),
         Request::ElectLeaders(r) => Response::ElectLeaders(elect_leaders::handle(ctx, broker, r).await),
         Request::DescribeLogDirs(r) => Response::DescribeLogDirs(describe_log_dirs::handle(ctx, replicas, r)),
+        Request::AlterReplicaLogDirs(r) => {
+            Response::AlterReplicaLogDirs(alter_replica_log_dirs::handle(ctx, replicas, r))
+        }
         Request::DescribeClientQuotas(r) => {
             Response::DescribeClientQuotas(client_quotas::describe(ctx, &broker.link, r))
         }

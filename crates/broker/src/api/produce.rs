@@ -31,6 +31,9 @@ use crate::purgatory::{DeferredWakes, DelayedProduce};
 use crate::replica_manager::{AppendResult, ReplicaManager, VerificationGuard};
 use crate::txn::TxnHandle;
 
+/// The first Produce version whose client handles TRANSACTION_ABORTABLE (KIP-890).
+const MIN_TRANSACTION_ABORTABLE_PRODUCE_VERSION: i16 = 11;
+
 /// The first Produce version that names topics by id (KIP-516).
 const MIN_TOPIC_ID_PRODUCE_VERSION: i16 = 13;
 
@@ -186,8 +189,15 @@ pub async fn handle(
                 // is appended already is not held back meanwhile.
                 wakes.wake_now();
             }
-            let guard = match verify_transaction(replicas, verifier, request.transactional_id.as_deref(), &tp, &records)
-                .await
+            let guard = match verify_transaction(
+                ctx.version(),
+                replicas,
+                verifier,
+                request.transactional_id.as_deref(),
+                &tp,
+                &records,
+            )
+            .await
             {
                 Ok(guard) => guard,
                 Err(code) => {
@@ -288,6 +298,7 @@ fn respond(index: i32, result: AppendResult) -> ProduceResponsePartition {
 /// guard returned makes the append refuse the batch if a marker of the producer lands while the
 /// coordinator is asked.
 async fn verify_transaction(
+    version: i16,
     replicas: &ReplicaManager,
     verifier: Option<TxnHandle<'_>>,
     transactional_id: Option<&str>,
@@ -307,7 +318,14 @@ async fn verify_transaction(
     }
     let guard = VerificationGuard { producer_id: h.producer_id, markers_seen };
     txn.txns.verify(txn, id, h.producer_id, h.producer_epoch, tp).await.map(|()| Some(guard)).map_err(|e| match e {
-        ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => ErrorCode::InvalidTxnState,
+        // A partition not in the transaction: TRANSACTION_ABORTABLE to a client that knows it
+        // (Produce v11+, KIP-890), INVALID_TXN_STATE before, as Kafka's leader maps it.
+        ErrorCode::TransactionAbortable if version >= MIN_TRANSACTION_ABORTABLE_PRODUCE_VERSION => {
+            ErrorCode::TransactionAbortable
+        }
+        ErrorCode::TransactionAbortable | ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => {
+            ErrorCode::InvalidTxnState
+        }
         // Produce knows fencing as INVALID_PRODUCER_EPOCH.
         ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
         // The coordinator could not be asked (moving, loading, unreachable): retriable.

@@ -382,8 +382,14 @@ impl TransactionCoordinator {
         let inner = self.inner.lock();
         let Some(e) = inner.txns.get(id) else { return Err(ErrorCode::InvalidProducerIdMapping) };
         e.meta.check_producer(producer_id, producer_epoch)?;
+        // As Kafka's coordinator answers a verification: a transaction being completed is
+        // CONCURRENT_TRANSACTIONS (retriable), a partition not in the transaction
+        // TRANSACTION_ABORTABLE (the producer's leader tells an older client INVALID_TXN_STATE).
+        if matches!(e.meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return Err(ErrorCode::ConcurrentTransactions);
+        }
         let member = e.meta.partitions.contains(&(tp.topic.clone(), tp.partition));
-        if e.meta.state == TxnState::Ongoing && member { Ok(()) } else { Err(ErrorCode::InvalidTxnState) }
+        if e.meta.state == TxnState::Ongoing && member { Ok(()) } else { Err(ErrorCode::TransactionAbortable) }
     }
 
     /// Sends a request to another broker over its inter-broker listener.
