@@ -14,8 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use sluice_protocol::api::{Request, Response};
+use sluice_protocol::consumer_protocol::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, ConsumerProtocolTopicPartitions,
+};
 use sluice_protocol::messages::*;
 
 use crate::client::Client;
@@ -62,82 +65,45 @@ impl Default for GroupConfig {
     }
 }
 
-fn put_str(b: &mut BytesMut, s: &str) {
-    b.put_i16(s.len() as i16);
-    b.put_slice(s.as_bytes());
-}
-
-fn get_str(b: &mut Bytes) -> Option<String> {
-    if b.remaining() < 2 {
-        return None;
-    }
-    let n = b.get_i16().max(0) as usize;
-    (b.remaining() >= n).then(|| String::from_utf8_lossy(&b.split_to(n)).into_owned())
-}
-
+// The embedded consumer protocol, version 0 (what this client's range assignor needs).
 fn encode_subscription(topics: &[String]) -> Bytes {
+    use sluice_protocol::codec::{Encode, Version};
     let mut b = BytesMut::new();
-    b.put_i16(0);
-    b.put_i32(topics.len() as i32);
-    for t in topics {
-        put_str(&mut b, t);
-    }
-    b.put_i32(-1);
+    0i16.encode(&mut b, Version::new(0, false));
+    ConsumerProtocolSubscription { topics: topics.to_vec(), ..Default::default() }
+        .encode(&mut b, Version::new(0, false));
     b.freeze()
 }
 
-fn decode_subscription(mut b: Bytes) -> Vec<String> {
-    let mut out = Vec::new();
-    if b.remaining() < 6 {
-        return out;
-    }
-    let _version = b.get_i16();
-    let n = b.get_i32().max(0);
-    for _ in 0..n {
-        match get_str(&mut b) {
-            Some(t) => out.push(t),
-            None => break,
-        }
-    }
-    out
+/// The subscribed topics (none when the metadata does not decode).
+fn decode_subscription(b: Bytes) -> Vec<String> {
+    sluice_protocol::consumer_protocol::decode_subscription(b).map(|(_, s)| s.topics).unwrap_or_default()
 }
 
 fn encode_assignment(partitions: &BTreeMap<String, Vec<i32>>) -> Bytes {
-    let mut b = BytesMut::new();
-    b.put_i16(0);
-    b.put_i32(partitions.len() as i32);
-    for (t, ps) in partitions {
-        put_str(&mut b, t);
-        b.put_i32(ps.len() as i32);
-        for p in ps {
-            b.put_i32(*p);
-        }
-    }
-    b.put_i32(-1);
-    b.freeze()
+    let assignment = ConsumerProtocolAssignment {
+        assigned_partitions: partitions
+            .iter()
+            .map(|(t, ps)| ConsumerProtocolTopicPartitions { topic: t.clone(), partitions: ps.clone() })
+            .collect(),
+        user_data: None,
+    };
+    sluice_protocol::consumer_protocol::encode_assignment(&assignment, 0)
 }
 
-fn decode_assignment(mut b: Bytes) -> Vec<(String, i32)> {
-    let mut out = Vec::new();
-    if b.remaining() < 6 {
-        return out;
-    }
-    let _version = b.get_i16();
-    let n = b.get_i32().max(0);
-    for _ in 0..n {
-        let Some(topic) = get_str(&mut b) else { break };
-        if b.remaining() < 4 {
-            break;
-        }
-        let count = b.get_i32().max(0) as usize;
-        if b.remaining() < count * 4 {
-            break;
-        }
-        for _ in 0..count {
-            out.push((topic.clone(), b.get_i32()));
-        }
-    }
-    out
+/// The assigned partitions (none when the assignment does not decode).
+pub(crate) fn decode_assignment(b: Bytes) -> Vec<(String, i32)> {
+    sluice_protocol::consumer_protocol::decode_assignment(b)
+        .map(|a| {
+            a.assigned_partitions
+                .into_iter()
+                .flat_map(|t| {
+                    let topic = t.topic;
+                    t.partitions.into_iter().map(move |p| (topic.clone(), p))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Kafka's range assignor: per topic, partitions in order split into contiguous ranges over

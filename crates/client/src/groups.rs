@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Buf, Bytes};
 use sluice_protocol::api::{Request, Response};
 use sluice_protocol::messages::*;
 
 use crate::client::{BrokerFailure, Client};
 use crate::coordinator::CoordinatorType;
 use crate::error::{ClientError, Result};
+use crate::group_consumer::decode_assignment;
 
 /// Kafka's UNKNOWN_MEMBER_ID: a commit outside the group protocol to a group with members.
 const UNKNOWN_MEMBER_ID: i16 = 25;
@@ -63,39 +63,6 @@ pub struct GroupDescription {
 
 fn unexpected(what: &str) -> ClientError {
     ClientError::Invalid(format!("{what} answered with another response type"))
-}
-
-/// Decodes Kafka's ConsumerProtocolAssignment: version i16, [topic string, [partition i32]],
-/// user data bytes. Anything else yields no partitions.
-fn decode_assignment(mut b: Bytes) -> Vec<(String, i32)> {
-    let mut out = Vec::new();
-    let mut take = || -> Option<()> {
-        if b.remaining() < 6 {
-            return None;
-        }
-        let _version = b.get_i16();
-        let topics = b.get_i32();
-        for _ in 0..topics.max(0) {
-            if b.remaining() < 2 {
-                return None;
-            }
-            let len = b.get_i16().max(0) as usize;
-            if b.remaining() < len + 4 {
-                return None;
-            }
-            let topic = String::from_utf8_lossy(&b.split_to(len)).into_owned();
-            let n = b.get_i32().max(0) as usize;
-            if b.remaining() < n * 4 {
-                return None;
-            }
-            for _ in 0..n {
-                out.push((topic.clone(), b.get_i32()));
-            }
-        }
-        Some(())
-    };
-    let _ = take();
-    out
 }
 
 impl Client {

@@ -479,6 +479,22 @@ impl ConsumerGroup {
                 && request.subscribed_topic_names.is_some()
                 && request.owned.is_some());
 
+        self.bump_and_assign(bump, topics, config);
+        let before = self.members[&member_id].assigned.clone();
+        self.reconcile(&member_id, request.owned.as_ref(), now_ms);
+        let member = &self.members[&member_id];
+        let changed = member.assigned != before;
+        Ok(HeartbeatAnswer {
+            member_id,
+            member_epoch: member.member_epoch,
+            heartbeat_interval_ms,
+            assignment: (full_request || changed).then(|| member.assigned.clone()),
+        })
+    }
+
+    /// After a member changed (`bump`: its subscription or its membership): the group epoch
+    /// goes up if that or the subscribed topics changed, and a new target is computed for it.
+    fn bump_and_assign(&mut self, mut bump: bool, topics: &Topics, config: &ConsumerConfig) {
         // What the group's assignment depends on: its members' subscriptions and those topics.
         let subscribed = self.subscribed_topics(topics);
         match &self.subscribed {
@@ -496,16 +512,6 @@ impl ConsumerGroup {
         if self.group_epoch > self.assignment_epoch {
             self.assign(config);
         }
-        let before = self.members[&member_id].assigned.clone();
-        self.reconcile(&member_id, request.owned.as_ref(), now_ms);
-        let member = &self.members[&member_id];
-        let changed = member.assigned != before;
-        Ok(HeartbeatAnswer {
-            member_id,
-            member_epoch: member.member_epoch,
-            heartbeat_interval_ms,
-            assignment: (full_request || changed).then(|| member.assigned.clone()),
-        })
     }
 
     /// A member leaving (-1) or a static member stepping out for now (-2).
@@ -909,21 +915,7 @@ impl ConsumerGroup {
             member.subscribed_topic_regex = None;
             bump = true;
         }
-        let subscribed = self.subscribed_topics(topics);
-        match &self.subscribed {
-            None => self.subscribed = Some(subscribed),
-            Some(known) if *known != subscribed => {
-                self.subscribed = Some(subscribed);
-                bump = true;
-            }
-            Some(_) => {}
-        }
-        if bump {
-            self.group_epoch += 1;
-        }
-        if self.group_epoch > self.assignment_epoch {
-            self.assign(config);
-        }
+        self.bump_and_assign(bump, topics, config);
         // What it owns is what its subscription says (nothing, for an eager consumer that gave
         // everything up before joining): anything else it was asked to give up is given up.
         self.reconcile(&member_id, Some(&owned), now_ms);
