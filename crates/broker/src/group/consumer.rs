@@ -348,15 +348,7 @@ impl ConsumerGroup {
                     ));
                 }
                 let old_id = old.member_id.clone();
-                inherited = self.members.remove(&old_id);
-                if let Some(target) = self.target.remove(&old_id) {
-                    self.target.insert(member_id.clone(), target);
-                }
-                for owner in self.owners.values_mut() {
-                    if *owner == old_id {
-                        *owner = member_id.clone();
-                    }
-                }
+                inherited = self.hand_over(&old_id, &member_id);
             }
             if !self.members.contains_key(&member_id) {
                 if self.members.len() >= config.max_size {
@@ -512,6 +504,21 @@ impl ConsumerGroup {
         if self.group_epoch > self.assignment_epoch {
             self.assign(config);
         }
+    }
+
+    /// A static member's place passes from `old_id` to `new_id`: its target and the partitions
+    /// it holds go to the new id; returns the old member, taken out.
+    fn hand_over(&mut self, old_id: &str, new_id: &str) -> Option<ConsumerMember> {
+        let old = self.members.remove(old_id);
+        if let Some(target) = self.target.remove(old_id) {
+            self.target.insert(new_id.to_string(), target);
+        }
+        for owner in self.owners.values_mut() {
+            if owner == old_id {
+                *owner = new_id.to_string();
+            }
+        }
+        old
     }
 
     /// A member leaving (-1) or a static member stepping out for now (-2).
@@ -859,17 +866,9 @@ impl ConsumerGroup {
             && old.member_id != member_id
         {
             let old_id = old.member_id.clone();
-            if let Some(mut old) = self.members.remove(&old_id) {
+            if let Some(mut old) = self.hand_over(&old_id, &member_id) {
                 old.member_id = member_id.clone();
                 self.members.insert(member_id.clone(), old);
-            }
-            if let Some(target) = self.target.remove(&old_id) {
-                self.target.insert(member_id.clone(), target);
-            }
-            for owner in self.owners.values_mut() {
-                if *owner == old_id {
-                    *owner = member_id.clone();
-                }
             }
         }
         if !self.members.contains_key(&member_id) {
